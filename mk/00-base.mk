@@ -1,0 +1,14 @@
+# Base set-up: Node.js packages, the CUDA 13.0 headers/nvcc from PyPI wheels, TypeScript build.
+DEPS_TARGETS += deps-npm deps-cuda
+BUILD_TARGETS += build-ts
+
+.PHONY: deps-npm deps-cuda build-ts
+deps-npm: ## npm packages of all workspaces
+	@if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  npm ci --no-audit --no-fund; fi
+
+deps-cuda: ## CUDA 13.0 toolkit folder (headers, nvcc) under $(AVEC_CACHE)
+	@hack/cuda-toolkit.sh >/dev/null
+
+build-ts: deps-npm ## compile the TypeScript workspaces
+	npx tsc -b operator remoting-server e2e

@@ -1,0 +1,331 @@
+/* avec data-plane wire format, shared by the shim (client) and the executor (server).
+ *
+ * One TCP connection per client process ("session"). The byte stream is a sequence of frames; each frame
+ * is a fixed 24-byte header followed by `payload_len` bytes. All integers are little-endian; the
+ * payload structs below are naturally aligned, fixed-size and packed to the byte counts asserted at the
+ * end of this file, so both ends may memcpy them (both ends are x86-64; a big-endian port would swap).
+ *
+ * Batching is the stream itself: a client writes many fire-and-forget frames back to back and flushes
+ * them with one write; the server executes frames strictly in order. Only frames whose opcode is
+ * synchronous (AVEC_OP_IS_SYNC) get a reply; fire-and-forget frames never do. An error from a
+ * fire-and-forget frame is kept by the server and returned by the next synchronous reply (see
+ * docs/protocol.md, "Deferred errors"); sticky errors poison the session.
+ *
+ * Handles for contexts, streams, events, modules and functions are chosen by the client (u32, never 0
+ * except where 0 means "default"), so creating them needs no round trip. Device pointers are the real
+ * device addresses returned by the server and are validated against the session's allocations.
+ *
+ * Version history: 1 — first version.
+ */
+#ifndef AVEC_WIRE_H
+#define AVEC_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AVEC_WIRE_MAGIC 0x43455641u /* "AVEC" little-endian */
+#define AVEC_WIRE_VERSION 1u
+#define AVEC_MAX_PAYLOAD (16u * 1024u * 1024u + 4096u) /* a frame never carries more */
+#define AVEC_CHUNK (4u * 1024u * 1024u)                /* bulk copies are split into chunks of this size */
+#define AVEC_MAX_NAME 1024u                            /* symbol names (kernels, globals) */
+#define AVEC_MAX_TICKET 4096u
+#define AVEC_MAX_DEVICES 16u
+#define AVEC_MAX_PARAMS 1024u      /* kernel parameters per function */
+#define AVEC_MAX_PARAM_BYTES 32764u /* CUDA 12.1+ limit for kernel parameter blocks */
+#define AVEC_MAX_LAUNCH_ATTRS 32u
+#define AVEC_DEV_ATTR_SLOTS 160u   /* >= CU_DEVICE_ATTRIBUTE_MAX (148 in CUDA 13.0) */
+#define AVEC_FUNC_ATTR_SLOTS 16u   /* == CU_FUNC_ATTRIBUTE_MAX (16 in CUDA 13.0) */
+
+/* Non-CUDA status codes carried in reply.status (CUresult values are all < 0x10000). */
+#define AVEC_STATUS_NEED_IMAGE 0x10001u  /* module image with the hash in the reply payload is unknown: upload it, retry */
+#define AVEC_STATUS_BAD_FRAME 0x10002u   /* the frame failed validation; the server closes the connection after this */
+#define AVEC_STATUS_BAD_TICKET 0x10003u  /* HELLO ticket refused; connection closed */
+#define AVEC_STATUS_VERSION 0x10004u     /* unsupported wire version; connection closed */
+
+/* Frame header flags. */
+#define AVEC_F_REPLY 0x0001u  /* server -> client reply to a synchronous request */
+#define AVEC_F_MORE 0x0002u   /* more reply frames follow for the same request id (chunked D2H data) */
+#define AVEC_F_ASYNC 0x0004u  /* the client call was the *Async variant (stream field is meaningful) */
+
+typedef struct avec_frame_hdr {
+  uint32_t magic;       /* AVEC_WIRE_MAGIC */
+  uint16_t version;     /* AVEC_WIRE_VERSION */
+  uint16_t opcode;      /* enum avec_opcode */
+  uint32_t flags;       /* AVEC_F_* */
+  uint32_t request_id;  /* client-chosen, echoed in the reply; 0 allowed for fire-and-forget */
+  uint32_t ctx;         /* client context handle current on the calling thread (0 = none) */
+  uint32_t payload_len; /* <= AVEC_MAX_PAYLOAD */
+} avec_frame_hdr;
+
+/* Every reply payload starts with this. `status` is a CUresult or an AVEC_STATUS_* value. */
+typedef struct avec_reply_hdr {
+  uint32_t status;
+  uint32_t reserved;
+} avec_reply_hdr;
+
+/* Opcodes. S = synchronous (has a reply), F = fire-and-forget. */
+enum avec_opcode {
+  /* session */
+  AVEC_OP_HELLO = 1,           /* S  avec_hello + ticket bytes          -> avec_hello_reply + avec_device_info[count] */
+  AVEC_OP_GOODBYE = 2,         /* F  (empty): orderly close; server frees everything */
+  AVEC_OP_PING = 3,            /* S  (empty) -> (empty); used by benchmarks for the RTT floor */
+
+  /* contexts (handle 1..AVEC_MAX_DEVICES are the primary contexts of devices 0..N-1) */
+  AVEC_OP_CTX_CREATE = 10,     /* F  avec_ctx_create */
+  AVEC_OP_CTX_DESTROY = 11,    /* F  avec_handle */
+  AVEC_OP_CTX_SYNCHRONIZE = 12,/* S  (empty; uses hdr.ctx) */
+  AVEC_OP_PRIMARY_CTX_RESET = 13,     /* S  avec_u32 (device) */
+  AVEC_OP_PRIMARY_CTX_SET_FLAGS = 14, /* S  avec_u32x2 (device, flags) */
+  AVEC_OP_CTX_SET_LIMIT = 15,  /* S  avec_limit */
+  AVEC_OP_CTX_GET_LIMIT = 16,  /* S  avec_limit (value ignored) -> avec_u64 */
+  AVEC_OP_CTX_SET_CACHE_CONFIG = 17, /* F avec_u32 */
+
+  /* memory */
+  AVEC_OP_MEM_ALLOC = 20,      /* S  avec_mem_alloc -> avec_mem_alloc_reply */
+  AVEC_OP_MEM_FREE = 21,       /* F  avec_mem_free (flags ASYNC: stream-ordered free) */
+  AVEC_OP_MEM_GET_INFO = 22,   /* S  (empty) -> avec_mem_info (free, total: the session's limit) */
+  AVEC_OP_MEMCPY_HTOD = 23,    /* F  avec_memcpy_htod + bytes (one chunk) */
+  AVEC_OP_MEMCPY_DTOH = 24,    /* S  avec_memcpy_dtoh -> reply frames carrying the bytes (AVEC_F_MORE on all but last) */
+  AVEC_OP_MEMCPY_DTOD = 25,    /* F  avec_memcpy_dtod */
+  AVEC_OP_MEMSET = 26,         /* F  avec_memset */
+  AVEC_OP_MEMCPY2D_HTOD = 27,  /* F  avec_memcpy2d + packed rows (height * width bytes) */
+  AVEC_OP_MEMCPY2D_DTOH = 28,  /* S  avec_memcpy2d -> reply frames with packed rows */
+  AVEC_OP_MEMCPY2D_DTOD = 29,  /* F  avec_memcpy2d */
+  AVEC_OP_MEM_ALLOC_ASYNC = 30,/* S  avec_mem_alloc (stream set) -> avec_mem_alloc_reply */
+
+  /* streams and events */
+  AVEC_OP_STREAM_CREATE = 40,  /* F  avec_stream_create */
+  AVEC_OP_STREAM_DESTROY = 41, /* F  avec_handle */
+  AVEC_OP_STREAM_SYNCHRONIZE = 42, /* S avec_handle */
+  AVEC_OP_STREAM_QUERY = 43,   /* S  avec_handle -> status CUDA_SUCCESS or CUDA_ERROR_NOT_READY */
+  AVEC_OP_STREAM_WAIT_EVENT = 44, /* F avec_stream_wait */
+  AVEC_OP_EVENT_CREATE = 45,   /* F  avec_event_create */
+  AVEC_OP_EVENT_DESTROY = 46,  /* F  avec_handle */
+  AVEC_OP_EVENT_RECORD = 47,   /* F  avec_event_record */
+  AVEC_OP_EVENT_SYNCHRONIZE = 48, /* S avec_handle */
+  AVEC_OP_EVENT_QUERY = 49,    /* S  avec_handle */
+  AVEC_OP_EVENT_ELAPSED = 50,  /* S  avec_u32x2 (start, end) -> avec_f32 */
+
+  /* modules, libraries, functions */
+  AVEC_OP_MODULE_IMAGE = 60,   /* F  avec_module_image + image bytes (content-addressed upload) */
+  AVEC_OP_MODULE_LOAD = 61,    /* F  avec_module_load (refers to an image by hash) */
+  AVEC_OP_MODULE_UNLOAD = 62,  /* F  avec_handle */
+  AVEC_OP_GET_FUNCTION = 63,   /* S  avec_get_symbol + name -> avec_function_info (+ param table) */
+  AVEC_OP_GET_GLOBAL = 64,     /* S  avec_get_symbol + name -> avec_global_info */
+  AVEC_OP_FUNC_SET_ATTRIBUTE = 65, /* F avec_func_attr */
+  AVEC_OP_FUNC_SET_CACHE_CONFIG = 66, /* F avec_func_attr (attr ignored, value = config) */
+  AVEC_OP_OCCUPANCY = 67,      /* S  avec_occupancy -> avec_u64 */
+
+  /* launches */
+  AVEC_OP_LAUNCH = 80,         /* F  avec_launch + avec_launch_attr[num_attrs] + param bytes */
+};
+
+#define AVEC_OP_IS_SYNC(op)                                                                                  \
+  ((op) == AVEC_OP_HELLO || (op) == AVEC_OP_PING || (op) == AVEC_OP_CTX_SYNCHRONIZE ||                      \
+   (op) == AVEC_OP_PRIMARY_CTX_RESET || (op) == AVEC_OP_PRIMARY_CTX_SET_FLAGS ||                           \
+   (op) == AVEC_OP_CTX_SET_LIMIT || (op) == AVEC_OP_CTX_GET_LIMIT || (op) == AVEC_OP_MEM_ALLOC ||           \
+   (op) == AVEC_OP_MEM_GET_INFO || (op) == AVEC_OP_MEMCPY_DTOH || (op) == AVEC_OP_MEMCPY2D_DTOH ||          \
+   (op) == AVEC_OP_MEM_ALLOC_ASYNC || (op) == AVEC_OP_STREAM_SYNCHRONIZE || (op) == AVEC_OP_STREAM_QUERY || \
+   (op) == AVEC_OP_EVENT_SYNCHRONIZE || (op) == AVEC_OP_EVENT_QUERY || (op) == AVEC_OP_EVENT_ELAPSED ||     \
+   (op) == AVEC_OP_GET_FUNCTION || (op) == AVEC_OP_GET_GLOBAL || (op) == AVEC_OP_OCCUPANCY)
+
+/* ---- payloads ---------------------------------------------------------------------------------------- */
+
+typedef struct avec_handle { uint32_t handle; uint32_t reserved; } avec_handle;
+typedef struct avec_u32 { uint32_t value; uint32_t reserved; } avec_u32;
+typedef struct avec_u32x2 { uint32_t a; uint32_t b; } avec_u32x2;
+typedef struct avec_u64 { uint64_t value; } avec_u64;
+typedef struct avec_f32 { float value; uint32_t reserved; } avec_f32;
+
+#define AVEC_HELLO_INFO_ONLY 0x1u /* NVML-style query session: no context, no allocations */
+
+typedef struct avec_hello {
+  uint32_t wire_version;   /* AVEC_WIRE_VERSION */
+  uint32_t flags;          /* AVEC_HELLO_* */
+  uint32_t client_pid;
+  uint32_t ticket_len;     /* <= AVEC_MAX_TICKET; ticket bytes follow this struct */
+  char client_host[64];    /* NUL-terminated, for logs */
+} avec_hello;
+
+typedef struct avec_hello_reply {
+  avec_reply_hdr r;
+  uint64_t session_id;
+  uint64_t memory_limit;   /* bytes this session may allocate (the claim's limit) */
+  uint32_t driver_version; /* what cuDriverGetVersion reports (e.g. 13000) */
+  uint32_t device_count;   /* <= AVEC_MAX_DEVICES; avec_device_info[device_count] follows */
+  uint32_t emulated;       /* 1 when the server runs the emulated device backend */
+  uint32_t reserved;
+} avec_hello_reply;
+
+typedef struct avec_device_info {
+  char name[256];                           /* NUL-terminated; contains "emulated" on the emulated backend */
+  uint8_t uuid[16];
+  uint64_t total_mem;                       /* min(device memory, session limit) */
+  int32_t pci_domain, pci_bus, pci_device;  /* PCI location */
+  int32_t cc_major, cc_minor;
+  int32_t attrs[AVEC_DEV_ATTR_SLOTS];       /* CUdevice_attribute values, index = attribute */
+  uint32_t reserved;
+} avec_device_info;
+
+typedef struct avec_ctx_create {
+  uint32_t handle;  /* client-chosen, > AVEC_MAX_DEVICES */
+  uint32_t flags;
+  uint32_t device;
+  uint32_t reserved;
+} avec_ctx_create;
+
+typedef struct avec_limit { uint32_t limit; uint32_t reserved; uint64_t value; } avec_limit;
+
+typedef struct avec_mem_alloc {
+  uint64_t size;          /* bytes (for pitched: width in bytes) */
+  uint64_t height;        /* 0 = linear; else pitched allocation of `height` rows */
+  uint32_t elem_size;     /* pitched: element size 4, 8 or 16 */
+  uint32_t stream;        /* MEM_ALLOC_ASYNC: stream handle */
+} avec_mem_alloc;
+
+typedef struct avec_mem_alloc_reply {
+  avec_reply_hdr r;
+  uint64_t dptr;
+  uint64_t pitch;         /* pitched allocations; else 0 */
+} avec_mem_alloc_reply;
+
+typedef struct avec_mem_free { uint64_t dptr; uint32_t stream; uint32_t reserved; } avec_mem_free;
+
+typedef struct avec_mem_info { avec_reply_hdr r; uint64_t free; uint64_t total; } avec_mem_info;
+
+typedef struct avec_memcpy_htod {
+  uint64_t dst;           /* device address of this chunk */
+  uint32_t stream;        /* with AVEC_F_ASYNC */
+  uint32_t reserved;      /* payload bytes after this struct are the data */
+} avec_memcpy_htod;
+
+typedef struct avec_memcpy_dtoh {
+  uint64_t src;
+  uint64_t size;          /* total bytes; the reply streams them in frames of <= AVEC_CHUNK */
+  uint32_t stream;
+  uint32_t reserved;
+} avec_memcpy_dtoh;
+
+typedef struct avec_memcpy_dtod {
+  uint64_t dst, src, size;
+  uint32_t stream;
+  uint32_t reserved;
+} avec_memcpy_dtod;
+
+typedef struct avec_memset {
+  uint64_t dst;
+  uint64_t pitch;         /* 2D: destination pitch; 0 for 1D */
+  uint64_t width;         /* elements per row (1D: element count) */
+  uint64_t height;        /* 1 for 1D */
+  uint32_t value;         /* low elem_size bytes used */
+  uint16_t elem_size;     /* 1, 2 or 4 */
+  uint16_t reserved;
+  uint32_t stream;
+  uint32_t reserved2;
+} avec_memset;
+
+typedef struct avec_memcpy2d {
+  uint64_t dst, dst_pitch; /* device side address/pitch (DTOH: src, src_pitch) */
+  uint64_t src, src_pitch; /* DTOD only */
+  uint64_t width;          /* bytes per row */
+  uint64_t height;         /* rows; HTOD payload / DTOH reply carries width*height packed bytes */
+  uint32_t stream;
+  uint32_t reserved;
+} avec_memcpy2d;
+
+typedef struct avec_stream_create { uint32_t handle; uint32_t flags; int32_t priority; uint32_t reserved; } avec_stream_create;
+typedef struct avec_stream_wait { uint32_t stream; uint32_t event; uint32_t flags; uint32_t reserved; } avec_stream_wait;
+typedef struct avec_event_create { uint32_t handle; uint32_t flags; } avec_event_create;
+typedef struct avec_event_record { uint32_t event; uint32_t stream; uint32_t flags; uint32_t reserved; } avec_event_record;
+
+/* Stream handle values with a fixed meaning. */
+#define AVEC_STREAM_LEGACY 0u      /* NULL stream / CU_STREAM_LEGACY */
+#define AVEC_STREAM_PER_THREAD 1u  /* CU_STREAM_PER_THREAD; client-created streams start at 16 */
+
+#define AVEC_MODULE_KIND_MODULE 0u  /* cuModuleLoadData*: CUmodule */
+#define AVEC_MODULE_KIND_LIBRARY 1u /* cuLibraryLoadData: CUlibrary */
+
+typedef struct avec_module_image {
+  uint8_t hash[32];       /* SHA-256 of the image bytes that follow */
+  uint64_t size;
+} avec_module_image;
+
+typedef struct avec_module_load {
+  uint32_t handle;        /* client-chosen module/library handle */
+  uint32_t kind;          /* AVEC_MODULE_KIND_* */
+  uint8_t hash[32];       /* image previously sent with MODULE_IMAGE (now or in an earlier session) */
+  uint64_t size;
+} avec_module_load;
+
+#define AVEC_SYMBOL_FUNCTION 0u /* cuModuleGetFunction */
+#define AVEC_SYMBOL_KERNEL 1u   /* cuLibraryGetKernel */
+
+typedef struct avec_get_symbol {
+  uint32_t module;        /* module/library handle */
+  uint32_t handle;        /* client-chosen function/kernel handle (GET_FUNCTION); 0 for GET_GLOBAL */
+  uint32_t kind;          /* AVEC_SYMBOL_* */
+  uint32_t name_len;      /* name bytes follow, no NUL, <= AVEC_MAX_NAME */
+} avec_get_symbol;
+
+typedef struct avec_function_info {
+  avec_reply_hdr r;       /* status AVEC_STATUS_NEED_IMAGE: payload is avec_module_image (hash, size) instead */
+  int32_t attrs[AVEC_FUNC_ATTR_SLOTS]; /* CUfunction_attribute values at load time */
+  uint32_t num_params;    /* <= AVEC_MAX_PARAMS; then num_params x avec_param_info */
+  uint32_t reserved;
+} avec_function_info;
+
+typedef struct avec_param_info { uint32_t offset; uint32_t size; } avec_param_info;
+
+typedef struct avec_global_info { avec_reply_hdr r; uint64_t dptr; uint64_t size; } avec_global_info;
+
+typedef struct avec_func_attr { uint32_t func; uint32_t attr; int32_t value; uint32_t reserved; } avec_func_attr;
+
+#define AVEC_OCC_MAX_ACTIVE_BLOCKS 0u   /* cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags */
+#define AVEC_OCC_AVAILABLE_DSMEM 1u     /* cuOccupancyAvailableDynamicSMemPerBlock */
+#define AVEC_OCC_MAX_POTENTIAL_BLOCK 2u /* cuOccupancyMaxPotentialBlockSize (no callback): value = gridSize<<32 | blockSize */
+
+typedef struct avec_occupancy {
+  uint32_t func;
+  uint32_t kind;          /* AVEC_OCC_* */
+  uint32_t block_size;
+  uint32_t flags;
+  uint64_t dynamic_smem;
+} avec_occupancy;
+
+typedef struct avec_launch_attr {
+  uint32_t id;            /* CUlaunchAttributeID */
+  uint32_t reserved;
+  uint8_t value[64];      /* CUlaunchAttributeValue bytes (pointer-free attributes only) */
+} avec_launch_attr;
+
+typedef struct avec_launch {
+  uint32_t func;
+  uint32_t stream;
+  uint32_t grid[3];
+  uint32_t block[3];
+  uint32_t shared_mem;
+  uint32_t num_attrs;     /* <= AVEC_MAX_LAUNCH_ATTRS; avec_launch_attr[num_attrs] follow, then param bytes */
+  uint32_t param_bytes;   /* <= AVEC_MAX_PARAM_BYTES, laid out at the offsets GET_FUNCTION reported */
+  uint32_t flags;         /* 1 = cuLaunchCooperativeKernel */
+} avec_launch;
+
+#ifdef __cplusplus
+#define AVEC_STATIC_ASSERT static_assert
+#else
+#define AVEC_STATIC_ASSERT _Static_assert
+#endif
+
+AVEC_STATIC_ASSERT(sizeof(avec_frame_hdr) == 24, "frame header is 24 bytes");
+AVEC_STATIC_ASSERT(sizeof(avec_reply_hdr) == 8, "reply header");
+AVEC_STATIC_ASSERT(sizeof(avec_hello) == 80, "hello");
+AVEC_STATIC_ASSERT(sizeof(avec_hello_reply) == 40, "hello reply");
+AVEC_STATIC_ASSERT(sizeof(avec_device_info) == 304 + 4 * AVEC_DEV_ATTR_SLOTS, "device info");
+AVEC_STATIC_ASSERT(sizeof(avec_mem_alloc) == 24, "mem alloc");
+AVEC_STATIC_ASSERT(sizeof(avec_memcpy2d) == 56, "memcpy2d");
+AVEC_STATIC_ASSERT(sizeof(avec_memset) == 48, "memset");
+AVEC_STATIC_ASSERT(sizeof(avec_module_load) == 48, "module load");
+AVEC_STATIC_ASSERT(sizeof(avec_function_info) == 8 + 4 * AVEC_FUNC_ATTR_SLOTS + 8, "function info");
+AVEC_STATIC_ASSERT(sizeof(avec_launch_attr) == 72, "launch attr");
+AVEC_STATIC_ASSERT(sizeof(avec_launch) == 48, "launch");
+
+#endif /* AVEC_WIRE_H */
