@@ -16,6 +16,18 @@
  * device addresses returned by the server and are validated against the session's allocations.
  *
  * Version history: 1 — first version.
+ *
+ * Clarifications relied on by the shim (client):
+ * - Chunked replies (MEMCPY_DTOH, MEMCPY2D_DTOH): every reply frame has AVEC_F_REPLY and the request's id;
+ *   its payload is avec_reply_hdr followed by up to AVEC_CHUNK data bytes, in address order; AVEC_F_MORE is
+ *   set on all but the last frame. A non-zero status comes in one single frame without data (no MORE).
+ * - Lazy module upload: MODULE_LOAD naming an unknown hash does not fail; the server keeps the module
+ *   "pending". The next synchronous request that needs it (GET_FUNCTION, GET_GLOBAL) is answered
+ *   AVEC_STATUS_NEED_IMAGE with an avec_module_image (hash, size) payload. The client then sends
+ *   MODULE_IMAGE (which completes every pending load of that hash) and repeats only the synchronous
+ *   request; it does not repeat MODULE_LOAD.
+ * - Host-to-device copies larger than AVEC_CHUNK are sent as consecutive MEMCPY_HTOD frames, each with
+ *   the device address of its own chunk.
  */
 #ifndef AVEC_WIRE_H
 #define AVEC_WIRE_H
