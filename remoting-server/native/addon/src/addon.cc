@@ -1,0 +1,51 @@
+// Module entry: exports DataListener, readTelemetry and a HELLO parser for unit tests.
+#include <napi.h>
+
+#include "avec_wire.h"
+#include "data-listener.h"
+#include "hello-peek.h"
+#include "telemetry.h"
+
+namespace avec {
+namespace {
+
+// parseHelloForTest(buffer) -> { status, need?, ticket?, clientPid?, clientHost?, requestId? }
+Napi::Value ParseHelloForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "parseHelloForTest(buffer)");
+  auto b = info[0].As<Napi::Buffer<uint8_t>>();
+  HelloInfo h;
+  size_t need = 0;
+  HelloStatus st = hello_parse(b.Data(), b.Length(), &need, &h);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("status", hello_status_name(st));
+  if (st == HelloStatus::kNeedMore) o.Set("need", static_cast<double>(need));
+  if (st == HelloStatus::kComplete) {
+    o.Set("ticket", h.ticket);
+    o.Set("clientPid", h.client_pid);
+    o.Set("clientHost", h.client_host);
+    o.Set("requestId", h.request_id);
+    o.Set("frameLength", static_cast<double>(h.frame_len));
+  }
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("DataListener", DataListener::Init(env));
+  exports.Set("readTelemetry", Napi::Function::New(env, ReadTelemetry));
+  exports.Set("parseHelloForTest", Napi::Function::New(env, ParseHelloForTest));
+  Napi::Object st = Napi::Object::New(env);
+  st.Set("BAD_FRAME", AVEC_STATUS_BAD_FRAME);
+  st.Set("BAD_TICKET", AVEC_STATUS_BAD_TICKET);
+  st.Set("VERSION", AVEC_STATUS_VERSION);
+  exports.Set("status", st);
+  exports.Set("wireVersion", AVEC_WIRE_VERSION);
+  return exports;
+}
+
+}  // namespace
+}  // namespace avec
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return avec::Init(env, exports); }
+
+NODE_API_MODULE(avec_addon, InitModule)
