@@ -1,0 +1,69 @@
+// VirtualGPUClaim (avec.dev/v1alpha1): types and the zod schema that parses a CR from the API server.
+import { z } from 'zod';
+import { objectMetaSchema, conditionSchema } from './meta.js';
+
+export const GROUP = 'avec.dev';
+export const VERSION = 'v1alpha1';
+export const CLAIM_PLURAL = 'virtualgpuclaims';
+export const CLAIM_KIND = 'VirtualGPUClaim';
+
+export const placementPolicySchema = z.enum(['nearest', 'binpack', 'spread']);
+export type PlacementPolicy = z.infer<typeof placementPolicySchema>;
+
+export const claimSpecSchema = z.object({
+  memory: z.union([z.string().min(1), z.number().int().positive()]),
+  computePercent: z.number().int().min(1).max(100).default(100),
+  count: z.number().int().min(1).max(1).default(1),
+  placement: z
+    .object({
+      site: z.string().optional(),
+      sites: z.array(z.string()).default([]),
+      siteMode: z.enum(['Required', 'Preferred']).default('Required'),
+      maxLatencyMs: z.number().min(0).optional(),
+      policy: placementPolicySchema.default('nearest'),
+    })
+    .default({ sites: [], siteMode: 'Required', policy: 'nearest' }),
+  selector: z
+    .object({
+      models: z.array(z.string()).default([]),
+      minComputeCapability: z.string().regex(/^[0-9]+\.[0-9]+$/).optional(),
+    })
+    .default({ models: [] }),
+});
+export type ClaimSpec = z.infer<typeof claimSpecSchema>;
+
+export const claimPhaseSchema = z.enum(['Pending', 'Bound', 'Lost']);
+export type ClaimPhase = z.infer<typeof claimPhaseSchema>;
+
+export const claimAllocationSchema = z.object({
+  node: z.string(),
+  site: z.string().optional(),
+  deviceUUID: z.string(),
+  endpoint: z.string(),
+  memoryBytes: z.number().int(),
+  computePercent: z.number().int(),
+  latencyMs: z.number().optional(),
+  boundTime: z.string().optional(),
+});
+export type ClaimAllocation = z.infer<typeof claimAllocationSchema>;
+
+export const claimStatusSchema = z.object({
+  phase: claimPhaseSchema.optional(),
+  observedGeneration: z.number().int().optional(),
+  secretName: z.string().optional(),
+  allocation: claimAllocationSchema.optional(),
+  conditions: z.array(conditionSchema).default([]),
+});
+export type ClaimStatus = z.infer<typeof claimStatusSchema>;
+
+export const claimSchema = z.object({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: objectMetaSchema,
+  spec: claimSpecSchema,
+  status: claimStatusSchema.optional(),
+});
+export type VirtualGPUClaim = z.infer<typeof claimSchema>;
+
+export const claimKey = (c: { metadata: { namespace?: string; name: string } }): string =>
+  `${c.metadata.namespace ?? ''}/${c.metadata.name}`;

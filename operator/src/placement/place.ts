@@ -1,0 +1,152 @@
+// Placement: a pure function from (claims, GPU nodes, links) to decisions. Deterministic: inputs are
+// ordered internally, ties are broken by node name then device UUID.
+import { formatBytes } from '../util/quantity.js';
+import {
+  cmpStr,
+  type ClaimRequest,
+  type DeviceView,
+  type NodeView,
+  type PlacementDecision,
+  type PlacementFailure,
+} from './model.js';
+
+/** RTT from the claim's site to the node; 0 within the same site unless measured; undefined if unknown. */
+export function latencyFrom(node: NodeView, site: string | undefined): number | undefined {
+  if (site === undefined) return undefined;
+  const rtt = node.rttMs.get(site);
+  if (rtt !== undefined) return rtt;
+  return node.site === site ? 0 : undefined;
+}
+
+export function parseCC(cc: string): number {
+  const [maj, min] = cc.split('.');
+  return Number(maj) * 1000 + Number(min);
+}
+
+interface Candidate {
+  node: NodeView;
+  device: DeviceView;
+  tier: number;
+  latency: number;
+  freeAfter: number;
+  usedFracAfter: number;
+}
+
+// Lower is better. Returns <0 when a ranks before b.
+function compare(policy: ClaimRequest['policy'], a: Candidate, b: Candidate): number {
+  if (a.tier !== b.tier) return a.tier - b.tier;
+  let d = 0;
+  if (policy === 'nearest') d = a.latency - b.latency || a.freeAfter - b.freeAfter;
+  else if (policy === 'binpack') d = a.freeAfter - b.freeAfter || a.latency - b.latency;
+  else d = a.usedFracAfter - b.usedFracAfter || a.latency - b.latency;
+  if (d !== 0 && !Number.isNaN(d)) return d;
+  return cmpStr(a.node.name, b.node.name) || cmpStr(a.device.uuid, b.device.uuid);
+}
+
+const fail = (reason: PlacementFailure['reason'], message: string): PlacementFailure => ({ ok: false, reason, message });
+
+/** Place one claim on the given nodes (which are not modified). */
+export function placeClaim(req: ClaimRequest, nodes: readonly NodeView[]): PlacementDecision {
+  const required = req.siteMode === 'Required' && req.sites.length > 0 ? new Set(req.sites) : undefined;
+  const preferred = req.siteMode === 'Preferred' && req.sites.length > 0 ? new Set(req.sites) : undefined;
+  const models = req.models.length > 0 ? new Set(req.models) : undefined;
+  const minCC = req.minComputeCapability !== undefined ? parseCC(req.minComputeCapability) : undefined;
+
+  let ready = 0, inSite = 0, matching = 0, withinLatency = 0, memOk = 0;
+  let largestFree = 0, mostCompute = 0;
+  let best: Candidate | undefined;
+  for (const node of nodes) {
+    if (!node.ready) continue;
+    ready++;
+    if (required && !required.has(node.site)) continue;
+    inSite++;
+    const lat = latencyFrom(node, req.site);
+    for (const dev of node.devices) {
+      if (models && !models.has(dev.model)) continue;
+      if (minCC !== undefined && parseCC(dev.computeCapability) < minCC) continue;
+      matching++;
+      if (req.maxLatencyMs !== undefined && (lat === undefined || lat > req.maxLatencyMs)) continue;
+      withinLatency++;
+      largestFree = Math.max(largestFree, dev.freeMemoryBytes);
+      if (dev.freeMemoryBytes < req.memoryBytes) continue;
+      memOk++;
+      mostCompute = Math.max(mostCompute, dev.freeComputePercent);
+      if (dev.freeComputePercent < req.computePercent) continue;
+      const freeAfter = dev.freeMemoryBytes - req.memoryBytes;
+      const cand: Candidate = {
+        node,
+        device: dev,
+        tier: preferred && !preferred.has(node.site) ? 1 : 0,
+        latency: lat ?? Number.POSITIVE_INFINITY,
+        freeAfter,
+        usedFracAfter: dev.memoryBytes > 0 ? 1 - freeAfter / dev.memoryBytes : 1,
+      };
+      if (best === undefined || compare(req.policy, cand, best) < 0) best = cand;
+    }
+  }
+  if (best !== undefined) {
+    const lat = latencyFrom(best.node, req.site);
+    return {
+      ok: true,
+      node: best.node.name,
+      site: best.node.site,
+      deviceUUID: best.device.uuid,
+      endpoint: best.node.endpoint,
+      ...(lat !== undefined ? { latencyMs: lat } : {}),
+      memoryBytes: req.memoryBytes,
+      computePercent: req.computePercent,
+    };
+  }
+  if (ready === 0) return fail('NoReadyNode', `none of ${nodes.length} GPU nodes is ready`);
+  if (inSite === 0) return fail('NoNodeInSite', `no ready GPU node in site(s) ${req.sites.join(', ')}`);
+  if (matching === 0) {
+    const want = [models ? `model in [${req.models.join(', ')}]` : '', minCC !== undefined ? `compute capability >= ${req.minComputeCapability}` : '']
+      .filter(Boolean)
+      .join(' and ');
+    return fail('NoMatchingGPU', `no GPU with ${want} on ${inSite} candidate node(s)`);
+  }
+  if (withinLatency === 0) {
+    return fail('NoNodeWithinLatency', `no matching GPU within ${req.maxLatencyMs} ms of site ${req.site ?? '(none)'}`);
+  }
+  if (memOk === 0) {
+    return fail(
+      'InsufficientMemory',
+      `no GPU has ${formatBytes(req.memoryBytes)} free (${withinLatency} candidate GPU(s), largest free ${formatBytes(largestFree)})`,
+    );
+  }
+  return fail(
+    'InsufficientCompute',
+    `no GPU with enough memory has ${req.computePercent}% compute free (most free: ${mostCompute}%)`,
+  );
+}
+
+function cloneNodes(nodes: readonly NodeView[]): NodeView[] {
+  return [...nodes]
+    .sort((a, b) => cmpStr(a.name, b.name))
+    .map((n) => ({ ...n, devices: n.devices.map((d) => ({ ...d })).sort((a, b) => cmpStr(a.uuid, b.uuid)) }));
+}
+
+/** Order in which a batch of claims is placed: oldest first, then by key. */
+export function claimOrder(a: ClaimRequest, b: ClaimRequest): number {
+  return cmpStr(a.createdAt, b.createdAt) || cmpStr(a.key, b.key);
+}
+
+/**
+ * Place a batch: claims in claimOrder, each seeing the capacity the previous ones consumed.
+ * Returns decisions keyed by claim key. Input arrays are not modified.
+ */
+export function placeAll(reqs: readonly ClaimRequest[], nodes: readonly NodeView[]): Map<string, PlacementDecision> {
+  const work = cloneNodes(nodes);
+  const byName = new Map(work.map((n) => [n.name, n]));
+  const out = new Map<string, PlacementDecision>();
+  for (const req of [...reqs].sort(claimOrder)) {
+    const d = placeClaim(req, work);
+    if (d.ok) {
+      const dev = byName.get(d.node)!.devices.find((x) => x.uuid === d.deviceUUID)!;
+      dev.freeMemoryBytes -= d.memoryBytes;
+      dev.freeComputePercent -= d.computePercent;
+    }
+    out.set(req.key, d);
+  }
+  return out;
+}
