@@ -11,6 +11,8 @@ export const ANN_GPU_POLICY = 'avec.dev/gpu-policy';
 export const ANN_INJECTED = 'avec.dev/injected';
 /** Set by the webhook when it named a claim for an inline request; the operator creates it, pod-owned. */
 export const ANN_INLINE = 'avec.dev/inline-claim';
+/** Label set by the webhook on mutated pods. */
+export const LABEL_MANAGED = 'avec.dev/managed';
 export const SCHEDULING_GATE = 'avec.dev/claim-bound';
 export const SITE_LABEL = 'avec.dev/site';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';

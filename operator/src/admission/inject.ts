@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { ptr, type JsonPatch } from './json-patch.js';
 import {
-  ANN_CLAIM, ANN_INJECTED, ANN_INLINE, SCHEDULING_GATE, MAX_CLAIM_NAME, parsePodAnnotations,
+  ANN_CLAIM, ANN_INJECTED, ANN_INLINE, LABEL_MANAGED, SCHEDULING_GATE, MAX_CLAIM_NAME, parsePodAnnotations,
 } from './annotations.js';
 
 export const SHIM_VOLUME = 'avec-shim';
@@ -29,6 +29,7 @@ export const podSchema = z.looseObject({
     generateName: z.string().optional(),
     namespace: z.string().optional(),
     annotations: z.record(z.string(), z.string()).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
   }),
   spec: z.looseObject({
     nodeName: z.string().optional(),
@@ -138,6 +139,10 @@ export function mutatePod(raw: unknown, namespace: string, cfg: InjectConfig): A
   if (inline) Object.assign(newAnn, { [ANN_CLAIM]: claim, [ANN_INLINE]: 'true' });
   if (pod.metadata.annotations === undefined) patch.push({ op: 'add', path: '/metadata/annotations', value: newAnn });
   else for (const [k, v] of Object.entries(newAnn)) patch.push({ op: 'add', path: `/metadata/annotations/${ptr(k)}`, value: v });
+
+  // A label, so the operator can watch only avec pods (label selector avec.dev/managed=true).
+  if (pod.metadata.labels === undefined) patch.push({ op: 'add', path: '/metadata/labels', value: { [LABEL_MANAGED]: 'true' } });
+  else patch.push({ op: 'add', path: `/metadata/labels/${ptr(LABEL_MANAGED)}`, value: 'true' });
 
   const volumes = [
     { name: SHIM_VOLUME, emptyDir: { sizeLimit: '256Mi' } },
