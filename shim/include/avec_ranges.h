@@ -1,0 +1,39 @@
+/* A sorted table of non-overlapping address ranges: device allocations (and module globals) the session
+ * knows, and host memory the shim pinned or registered. Pointer classification, cuPointerGetAttribute,
+ * cuMemGetAddressRange and client-side range checks answer from it without a round trip. */
+#ifndef AVEC_RANGES_H
+#define AVEC_RANGES_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { AVEC_RANGE_DEVICE = 1, AVEC_RANGE_GLOBAL = 2, AVEC_RANGE_HOST_ALLOC = 3, AVEC_RANGE_HOST_REGISTERED = 4 };
+
+typedef struct avec_range {
+  uint64_t base, size;
+  uint32_t kind;     /* AVEC_RANGE_* */
+  uint32_t flags;    /* host: cuMemHostAlloc flags; device: 1 when the client reserved the address range */
+  void *ctx;         /* owning context */
+  uint64_t id;       /* unique buffer id (CU_POINTER_ATTRIBUTE_BUFFER_ID) */
+} avec_range;
+
+typedef struct avec_range_table {
+  pthread_mutex_t lock;
+  avec_range *v;
+  size_t n, cap;
+} avec_range_table;
+
+#define AVEC_RANGE_TABLE_INIT {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0}
+
+/* Returns 0, or -1 when it overlaps an existing range (or is empty / out of memory). */
+int avec_ranges_insert(avec_range_table *t, const avec_range *r);
+/* Removes the range starting exactly at base. Returns 0 and fills *out (may be NULL), or -1. */
+int avec_ranges_remove(avec_range_table *t, uint64_t base, avec_range *out);
+/* Finds the range containing addr. Returns 0 and fills *out (may be NULL), or -1. */
+int avec_ranges_find(avec_range_table *t, uint64_t addr, avec_range *out);
+/* 0 when [addr, addr+len) lies inside one range (len 0: addr inside or at its end), else -1. */
+int avec_ranges_contains(avec_range_table *t, uint64_t addr, uint64_t len);
+size_t avec_ranges_count(avec_range_table *t);
+
+#endif

@@ -1,0 +1,10 @@
+/* Declarations the generated tables need (they do not include cuda.h). */
+#ifndef AVEC_SHIM_H
+#define AVEC_SHIM_H
+
+#define AVEC_EXPORT __attribute__((visibility("default")))
+
+/* Returns CUDA_ERROR_NOT_SUPPORTED and logs `name` at warn level the first time (per *warned flag). */
+int avec_unsupported(const char *name, int *warned);
+
+#endif

@@ -1,0 +1,74 @@
+/* The client end of one data-plane connection (see remoting-server/native/include/avec_wire.h).
+ *
+ * Fire-and-forget frames are appended to a batch buffer under one mutex and flushed: before every
+ * synchronous request, when the batch is full, and by an idle timer thread ~100 us after the first
+ * unflushed frame. Large payloads (bulk host-to-device data) are written straight from the caller's
+ * buffer with sendmsg (no copy). Replies are read with poll() so a vanished server (EOF) or, as a last
+ * resort, a very long silence fails the call instead of hanging it. Built into both libraries as a static
+ * archive with hidden symbols. */
+#ifndef AVEC_TRANSPORT_H
+#define AVEC_TRANSPORT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "avec_wire.h"
+
+/* Shim-local status, never on the wire: the connection is gone (EOF, reset, timeout). */
+#define AVEC_STATUS_LOST 0x20001u
+
+#define AVEC_BATCH_CAP (256u * 1024u)
+#define AVEC_DIRECT_MIN (32u * 1024u) /* payload parts at least this large bypass the batch buffer */
+
+typedef struct avec_conn {
+  int fd;
+  pthread_mutex_t lock; /* guards the socket, the batch and the fields below */
+  pthread_cond_t batch_cv;
+  uint8_t *batch;
+  size_t batch_len;
+  uint32_t next_id;
+  int dead;
+  int stop_timer;
+  int timer_started;
+  pthread_t timer;
+  int reply_timeout_ms;
+  uint64_t frames_sent, flushes; /* statistics for tests and debug logs */
+  char endpoint[256];
+} avec_conn;
+
+/* Parses "host:port" ("[v6]:port" too). Returns 0 or -1. */
+int avec_endpoint_split(const char *endpoint, char *host, size_t host_len, char *port, size_t port_len);
+
+/* Resolves the endpoint and ticket: AVEC_SERVER / AVEC_TICKET, else the files `endpoint` and `ticket` in
+ * $AVEC_CLAIM_DIR (default /var/run/avec/claim). Returns 0 when an endpoint was found. */
+int avec_config_load(char *endpoint, size_t endpoint_len, char *ticket, size_t ticket_len);
+
+/* Connects (TCP_NODELAY) within `connect_timeout_ms`. Returns 0 or a negative errno. */
+int avec_conn_open(avec_conn *c, const char *endpoint, int connect_timeout_ms);
+/* Starts the idle-flush timer thread (call once after a successful HELLO). */
+void avec_conn_start_timer(avec_conn *c);
+void avec_conn_close(avec_conn *c);
+
+/* Fire-and-forget: appends one frame (header + a + b). Returns 0 or AVEC_STATUS_LOST. */
+uint32_t avec_conn_post(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a, size_t alen,
+                        const void *b, size_t blen);
+/* Synchronous: flushes, sends the request, reads one reply frame into `reply` (payload, starting with
+ * avec_reply_hdr). Returns the reply's status, AVEC_STATUS_LOST, or AVEC_STATUS_BAD_FRAME when the reply
+ * does not fit `reply_cap` or does not parse. `*reply_len` gets the payload length. */
+uint32_t avec_conn_call(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a, size_t alen,
+                        const void *b, size_t blen, void *reply, size_t reply_cap, size_t *reply_len);
+/* Synchronous with a chunked reply (AVEC_F_MORE): the data after each avec_reply_hdr is read straight
+ * into dst, which must receive exactly dst_len bytes. */
+uint32_t avec_conn_call_into(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a,
+                             size_t alen, void *dst, size_t dst_len);
+/* Flushes the batch now (e.g. before the process waits on something else). */
+uint32_t avec_conn_flush(avec_conn *c);
+
+/* Framing helpers (pure; unit-tested). */
+void avec_frame_hdr_make(avec_frame_hdr *h, uint16_t op, uint32_t flags, uint32_t id, uint32_t ctx,
+                         uint32_t payload_len);
+/* Checks a reply header against the request id it answers. Returns 0 if acceptable. */
+int avec_frame_hdr_check_reply(const avec_frame_hdr *h, uint32_t expect_id);
+
+#endif

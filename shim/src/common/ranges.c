@@ -1,0 +1,80 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "avec_ranges.h"
+
+/* Index of the first range whose base is > addr. */
+static size_t upper(const avec_range_table *t, uint64_t addr) {
+  size_t lo = 0, hi = t->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (t->v[mid].base <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static const avec_range *containing(const avec_range_table *t, uint64_t addr) {
+  size_t i = upper(t, addr);
+  if (i == 0) return NULL;
+  const avec_range *r = &t->v[i - 1];
+  return addr - r->base < r->size ? r : NULL;
+}
+
+int avec_ranges_insert(avec_range_table *t, const avec_range *r) {
+  if (!r->size || r->base + r->size < r->base) return -1;
+  pthread_mutex_lock(&t->lock);
+  size_t i = upper(t, r->base);
+  int overlap = (i > 0 && t->v[i - 1].base + t->v[i - 1].size > r->base) ||
+                (i < t->n && t->v[i].base < r->base + r->size);
+  if (!overlap && t->n == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    avec_range *nv = realloc(t->v, cap * sizeof *nv);
+    if (!nv) overlap = 1;
+    else { t->v = nv; t->cap = cap; }
+  }
+  if (!overlap) {
+    memmove(&t->v[i + 1], &t->v[i], (t->n - i) * sizeof *t->v);
+    t->v[i] = *r;
+    t->n++;
+  }
+  pthread_mutex_unlock(&t->lock);
+  return overlap ? -1 : 0;
+}
+
+int avec_ranges_remove(avec_range_table *t, uint64_t base, avec_range *out) {
+  int rc = -1;
+  pthread_mutex_lock(&t->lock);
+  size_t i = upper(t, base);
+  if (i > 0 && t->v[i - 1].base == base) {
+    if (out) *out = t->v[i - 1];
+    memmove(&t->v[i - 1], &t->v[i], (t->n - i) * sizeof *t->v);
+    t->n--;
+    rc = 0;
+  }
+  pthread_mutex_unlock(&t->lock);
+  return rc;
+}
+
+int avec_ranges_find(avec_range_table *t, uint64_t addr, avec_range *out) {
+  pthread_mutex_lock(&t->lock);
+  const avec_range *r = containing(t, addr);
+  if (r && out) *out = *r;
+  pthread_mutex_unlock(&t->lock);
+  return r ? 0 : -1;
+}
+
+int avec_ranges_contains(avec_range_table *t, uint64_t addr, uint64_t len) {
+  pthread_mutex_lock(&t->lock);
+  const avec_range *r = containing(t, addr);
+  int ok = r && len <= r->size - (addr - r->base);
+  pthread_mutex_unlock(&t->lock);
+  return ok ? 0 : -1;
+}
+
+size_t avec_ranges_count(avec_range_table *t) {
+  pthread_mutex_lock(&t->lock);
+  size_t n = t->n;
+  pthread_mutex_unlock(&t->lock);
+  return n;
+}

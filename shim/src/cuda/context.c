@@ -1,0 +1,388 @@
+/* Contexts: primary contexts (handles 1..N on the wire), created contexts, the per-thread current-context
+ * stack, and the runtime's context-local storage (served from here by the export tables). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim_cuda.h"
+
+struct CUctx_st avec_primary[AVEC_MAX_DEVICES];
+static pthread_mutex_t primary_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t ctx_ids = 1;
+
+#define STACK_MAX 64
+static __thread CUcontext tls_stack[STACK_MAX];
+static __thread int tls_depth;
+
+static void primary_setup(int dev) {
+  struct CUctx_st *c = &avec_primary[dev];
+  if (c->magic == AVEC_MAGIC_CTX) return;
+  c->handle = (uint32_t)dev + 1;
+  c->device = dev;
+  c->primary = 1;
+  c->id = __atomic_fetch_add(&ctx_ids, 1, __ATOMIC_RELAXED);
+  pthread_mutex_init(&c->cls_lock, NULL);
+  __atomic_store_n(&c->magic, AVEC_MAGIC_CTX, __ATOMIC_RELEASE);
+}
+
+/* The primary context object of a device, without retaining it (export table CUDART_INTERFACE slot 2). */
+CUcontext avec_primary_handle(int dev) {
+  pthread_mutex_lock(&primary_lock);
+  primary_setup(dev);
+  pthread_mutex_unlock(&primary_lock);
+  return &avec_primary[dev];
+}
+
+CUcontext avec_ctx_current(void) { return tls_depth ? tls_stack[tls_depth - 1] : NULL; }
+
+uint32_t avec_ctx_wire(void) {
+  CUcontext c = avec_ctx_current();
+  return c ? c->handle : 0;
+}
+
+int avec_ctx_valid(CUcontext c) { return c && __atomic_load_n(&c->magic, __ATOMIC_ACQUIRE) == AVEC_MAGIC_CTX; }
+
+CUresult avec_ctx_require(CUcontext *out) {
+  CUresult r = avec_ready();
+  if (r) return r;
+  CUcontext c = avec_ctx_current();
+  if (!c) return CUDA_ERROR_INVALID_CONTEXT;
+  if (out) *out = c;
+  return CUDA_SUCCESS;
+}
+
+/* ---- context-local storage -------------------------------------------------------------------------- */
+CUresult avec_cls_put(CUcontext c, void *key, void *value, void (*dtor)(CUcontext, void *, void *)) {
+  if (!c) c = avec_ctx_current();
+  if (!avec_ctx_valid(c)) return CUDA_ERROR_INVALID_CONTEXT;
+  pthread_mutex_lock(&c->cls_lock);
+  avec_cls_entry *e = c->cls;
+  while (e && e->key != key) e = e->next;
+  if (!e) {
+    e = calloc(1, sizeof *e);
+    if (!e) { pthread_mutex_unlock(&c->cls_lock); return CUDA_ERROR_OUT_OF_MEMORY; }
+    e->key = key;
+    e->next = c->cls;
+    c->cls = e;
+  }
+  e->value = value;
+  e->dtor = dtor;
+  pthread_mutex_unlock(&c->cls_lock);
+  return CUDA_SUCCESS;
+}
+
+CUresult avec_cls_get(void **out, CUcontext c, void *key) {
+  if (!c) c = avec_ctx_current();
+  if (!avec_ctx_valid(c)) return CUDA_ERROR_INVALID_CONTEXT;
+  pthread_mutex_lock(&c->cls_lock);
+  avec_cls_entry *e = c->cls;
+  while (e && e->key != key) e = e->next;
+  if (e && out) *out = e->value;
+  pthread_mutex_unlock(&c->cls_lock);
+  return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+CUresult avec_cls_delete(CUcontext c, void *key) {
+  if (!c) c = avec_ctx_current();
+  if (!avec_ctx_valid(c)) return CUDA_ERROR_INVALID_CONTEXT;
+  pthread_mutex_lock(&c->cls_lock);
+  avec_cls_entry **pp = &c->cls;
+  while (*pp && (*pp)->key != key) pp = &(*pp)->next;
+  avec_cls_entry *e = *pp;
+  if (e) *pp = e->next;
+  pthread_mutex_unlock(&c->cls_lock);
+  free(e);
+  return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+/* Runs the runtime's destructors (before a reset or destroy is forwarded), then empties the map. */
+void avec_cls_run_dtors(CUcontext c) {
+  pthread_mutex_lock(&c->cls_lock);
+  avec_cls_entry *e = c->cls;
+  c->cls = NULL;
+  pthread_mutex_unlock(&c->cls_lock);
+  while (e) {
+    avec_cls_entry *n = e->next;
+    if (e->dtor) e->dtor(c, e->key, e->value);
+    free(e);
+    e = n;
+  }
+}
+
+/* ---- primary contexts ------------------------------------------------------------------------------- */
+AVEC_API CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev) {
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_dev_valid(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  pthread_mutex_lock(&primary_lock);
+  primary_setup(dev);
+  avec_primary[dev].refcount++;
+  pthread_mutex_unlock(&primary_lock);
+  *pctx = &avec_primary[dev];
+  return CUDA_SUCCESS;
+}
+
+static CUresult primary_release(CUdevice dev) {
+  CUresult r = avec_ready();
+  if (r == CUDA_ERROR_NOT_INITIALIZED) return r;
+  if (!avec_dev_valid(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  pthread_mutex_lock(&primary_lock);
+  int ok = avec_primary[dev].refcount > 0;
+  if (ok) avec_primary[dev].refcount--;
+  pthread_mutex_unlock(&primary_lock);
+  return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+}
+
+#undef cuDevicePrimaryCtxRelease
+AVEC_API CUresult cuDevicePrimaryCtxRelease(CUdevice dev) { return primary_release(dev); }
+AVEC_API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) { return primary_release(dev); }
+
+static CUresult primary_reset(CUdevice dev) {
+  CUresult r = avec_ready();
+  if (r == CUDA_ERROR_NOT_INITIALIZED) return r;
+  if (!avec_dev_valid(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  pthread_mutex_lock(&primary_lock);
+  primary_setup(dev);
+  pthread_mutex_unlock(&primary_lock);
+  avec_cls_run_dtors(&avec_primary[dev]);
+  avec_u32 a = {(uint32_t)dev, 0};
+  r = avec_call(AVEC_OP_PRIMARY_CTX_RESET, 0, &a, sizeof a, NULL, 0);
+  return r;
+}
+
+#undef cuDevicePrimaryCtxReset
+AVEC_API CUresult cuDevicePrimaryCtxReset(CUdevice dev) { return primary_reset(dev); }
+AVEC_API CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) { return primary_reset(dev); }
+
+static CUresult primary_set_flags(CUdevice dev, unsigned flags) {
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!avec_dev_valid(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  pthread_mutex_lock(&primary_lock);
+  primary_setup(dev);
+  avec_primary[dev].flags = flags;
+  pthread_mutex_unlock(&primary_lock);
+  avec_u32x2 a = {(uint32_t)dev, flags};
+  return avec_call(AVEC_OP_PRIMARY_CTX_SET_FLAGS, 0, &a, sizeof a, NULL, 0);
+}
+
+#undef cuDevicePrimaryCtxSetFlags
+AVEC_API CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned flags) { return primary_set_flags(dev, flags); }
+AVEC_API CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned flags) { return primary_set_flags(dev, flags); }
+
+AVEC_API CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active) {
+  CUresult r = avec_ready();
+  if (r == CUDA_ERROR_NOT_INITIALIZED) return r;
+  if (!flags || !active) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_dev_valid(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  pthread_mutex_lock(&primary_lock);
+  *flags = avec_primary[dev].flags;
+  *active = avec_primary[dev].refcount > 0;
+  pthread_mutex_unlock(&primary_lock);
+  return CUDA_SUCCESS;
+}
+
+/* ---- current context -------------------------------------------------------------------------------- */
+AVEC_API CUresult cuCtxGetCurrent(CUcontext *pctx) {
+  if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_sess.initialized) return CUDA_ERROR_NOT_INITIALIZED;
+  *pctx = avec_ctx_current();
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxSetCurrent(CUcontext ctx) {
+  if (!avec_sess.initialized) return CUDA_ERROR_NOT_INITIALIZED;
+  if (ctx && !avec_ctx_valid(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+  if (!ctx) {
+    if (tls_depth) tls_depth--;
+  } else if (tls_depth) {
+    tls_stack[tls_depth - 1] = ctx;
+  } else {
+    tls_stack[tls_depth++] = ctx;
+  }
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxPushCurrent(CUcontext ctx) {
+  if (!avec_sess.initialized) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!avec_ctx_valid(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+  if (tls_depth == STACK_MAX) return CUDA_ERROR_INVALID_VALUE;
+  tls_stack[tls_depth++] = ctx;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxPopCurrent(CUcontext *pctx) {
+  if (!avec_sess.initialized) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!tls_depth) return CUDA_ERROR_INVALID_CONTEXT;
+  CUcontext c = tls_stack[--tls_depth];
+  if (pctx) *pctx = c;
+  return CUDA_SUCCESS;
+}
+
+/* ---- created contexts ------------------------------------------------------------------------------- */
+static CUresult ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev) {
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_dev_valid(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  struct CUctx_st *c = calloc(1, sizeof *c);
+  if (!c) return CUDA_ERROR_OUT_OF_MEMORY;
+  c->handle = avec_new_handle();
+  c->device = dev;
+  c->flags = flags;
+  c->id = __atomic_fetch_add(&ctx_ids, 1, __ATOMIC_RELAXED);
+  pthread_mutex_init(&c->cls_lock, NULL);
+  c->magic = AVEC_MAGIC_CTX;
+  avec_ctx_create a = {c->handle, flags, (uint32_t)dev, 0};
+  r = avec_post(AVEC_OP_CTX_CREATE, 0, &a, sizeof a, NULL, 0);
+  if (r) {
+    free(c);
+    return r;
+  }
+  cuCtxPushCurrent(c);
+  *pctx = c;
+  return CUDA_SUCCESS;
+}
+
+#undef cuCtxCreate
+AVEC_API CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev) {
+  return ctx_create(pctx, flags, dev);
+}
+AVEC_API CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *p, int n, unsigned int flags, CUdevice dev) {
+  if (p && n > 0) LOG_WARN("cuCtxCreate_v3: execution affinity parameters ignored");
+  return ctx_create(pctx, flags, dev);
+}
+AVEC_API CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *p, unsigned int flags, CUdevice dev) {
+  if (p && (p->execAffinityParams || p->cigParams)) LOG_WARN("cuCtxCreate_v4: creation parameters ignored");
+  return ctx_create(pctx, flags, dev);
+}
+
+AVEC_API CUresult cuCtxDestroy(CUcontext ctx) {
+  CUresult r = avec_ready();
+  if (r == CUDA_ERROR_NOT_INITIALIZED) return r;
+  if (!avec_ctx_valid(ctx) || ctx->primary) return CUDA_ERROR_INVALID_CONTEXT;
+  avec_cls_run_dtors(ctx);
+  avec_handle a = {ctx->handle, 0};
+  r = avec_post(AVEC_OP_CTX_DESTROY, 0, &a, sizeof a, NULL, 0);
+  /* drop it from this thread's stack (other threads: their problem, as with the driver) */
+  for (int i = 0; i < tls_depth; i++)
+    if (tls_stack[i] == ctx) {
+      memmove(&tls_stack[i], &tls_stack[i + 1], (size_t)(tls_depth - i - 1) * sizeof(CUcontext));
+      tls_depth--;
+      i--;
+    }
+  ctx->magic = 0; /* the object is leaked on purpose: stale handles must fail, not crash */
+  return r;
+}
+
+/* ---- queries on the current context ----------------------------------------------------------------- */
+AVEC_API CUresult cuCtxGetDevice(CUdevice *device) {
+  if (!device) return CUDA_ERROR_INVALID_VALUE;
+  CUcontext c;
+  CUresult r = avec_ctx_require(&c);
+  if (r) return r;
+  *device = c->device;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx) {
+  if (!ctx) return cuCtxGetDevice(device);
+  if (!device) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_ctx_valid(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+  *device = ctx->device;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxGetFlags(unsigned int *flags) {
+  if (!flags) return CUDA_ERROR_INVALID_VALUE;
+  CUcontext c;
+  CUresult r = avec_ctx_require(&c);
+  if (r) return r;
+  *flags = c->flags;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxSetFlags(unsigned int flags) {
+  CUcontext c;
+  CUresult r = avec_ctx_require(&c);
+  if (r) return r;
+  c->flags = flags;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxGetId(CUcontext ctx, unsigned long long *id) {
+  if (!id) return CUDA_ERROR_INVALID_VALUE;
+  if (!ctx) ctx = avec_ctx_current();
+  if (!avec_ctx_valid(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+  *id = ctx->id;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version) {
+  if (!version) return CUDA_ERROR_INVALID_VALUE;
+  if (!ctx) ctx = avec_ctx_current();
+  if (!avec_ctx_valid(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+  *version = 3020;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxSynchronize(void) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  return avec_call(AVEC_OP_CTX_SYNCHRONIZE, 0, NULL, 0, NULL, 0);
+}
+
+AVEC_API CUresult cuCtxSynchronize_v2(CUcontext ctx) {
+  if (!ctx) return cuCtxSynchronize();
+  if (!avec_ctx_valid(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+  CUresult r = avec_ready();
+  if (r) return r;
+  return avec_result(avec_conn_call(&avec_sess.conn, AVEC_OP_CTX_SYNCHRONIZE, 0, ctx->handle, NULL, 0, NULL, 0,
+                                    &(avec_reply_hdr){0}, sizeof(avec_reply_hdr), NULL));
+}
+
+AVEC_API CUresult cuCtxSetLimit(CUlimit limit, size_t value) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  avec_limit a = {(uint32_t)limit, 0, value};
+  return avec_call(AVEC_OP_CTX_SET_LIMIT, 0, &a, sizeof a, NULL, 0);
+}
+
+AVEC_API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit) {
+  if (!pvalue) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  avec_limit a = {(uint32_t)limit, 0, 0};
+  struct { avec_reply_hdr h; avec_u64 v; } rep = {0};
+  r = avec_call(AVEC_OP_CTX_GET_LIMIT, 0, &a, sizeof a, &rep, sizeof rep);
+  if (!r) *pvalue = (size_t)rep.v.value;
+  return r;
+}
+
+static CUfunc_cache cache_config = CU_FUNC_CACHE_PREFER_NONE;
+
+AVEC_API CUresult cuCtxGetCacheConfig(CUfunc_cache *pconfig) {
+  if (!pconfig) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  *pconfig = cache_config;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxSetCacheConfig(CUfunc_cache config) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  cache_config = config;
+  avec_u32 a = {(uint32_t)config, 0};
+  return avec_post(AVEC_OP_CTX_SET_CACHE_CONFIG, 0, &a, sizeof a, NULL, 0);
+}
+
+AVEC_API CUresult cuCtxGetStreamPriorityRange(int *least, int *greatest) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (least) *least = 0;
+  if (greatest) *greatest = -5;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuCtxResetPersistingL2Cache(void) { return avec_ctx_require(NULL); }

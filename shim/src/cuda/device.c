@@ -1,0 +1,147 @@
+/* Device queries: all answered locally from the device info of the HELLO reply. */
+#include <stdio.h>
+#include <string.h>
+
+#include "shim_cuda.h"
+
+#define DEV_CHECK(d)                              \
+  do {                                            \
+    CUresult r_ = avec_ready();                   \
+    if (r_ && r_ == CUDA_ERROR_NOT_INITIALIZED) return r_; \
+    if (!avec_dev_valid(d)) return CUDA_ERROR_INVALID_DEVICE; \
+  } while (0)
+
+AVEC_API CUresult cuDeviceGetCount(int *count) {
+  if (!count) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_sess.initialized) return CUDA_ERROR_NOT_INITIALIZED;
+  *count = avec_sess.init_result == CUDA_SUCCESS ? avec_sess.ndev : 0;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceGet(CUdevice *device, int ordinal) {
+  if (!device) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(ordinal);
+  *device = ordinal;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceGetName(char *name, int len, CUdevice dev) {
+  if (!name || len <= 0) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(dev);
+  snprintf(name, (size_t)len, "%s", avec_sess.dev[dev].name);
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceTotalMem(size_t *bytes, CUdevice dev) {
+  if (!bytes) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(dev);
+  *bytes = avec_sess.dev[dev].total_mem;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev) {
+  if (!pi) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(dev);
+  if ((unsigned)attrib >= AVEC_DEV_ATTR_SLOTS || attrib >= CU_DEVICE_ATTRIBUTE_MAX) return CUDA_ERROR_INVALID_VALUE;
+  *pi = avec_sess.dev[dev].attrs[attrib];
+  return CUDA_SUCCESS;
+}
+
+static CUresult get_uuid(CUuuid *uuid, CUdevice dev) {
+  if (!uuid) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(dev);
+  memcpy(uuid->bytes, avec_sess.dev[dev].uuid, 16);
+  return CUDA_SUCCESS;
+}
+
+#undef cuDeviceGetUuid
+AVEC_API CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev) { return get_uuid(uuid, dev); }
+AVEC_API CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev) { return get_uuid(uuid, dev); }
+
+AVEC_API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev) {
+  if (!pciBusId || len <= 0) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(dev);
+  const avec_device_info *d = &avec_sess.dev[dev];
+  snprintf(pciBusId, (size_t)len, "%08X:%02X:%02X.0", (unsigned)d->pci_domain, (unsigned)d->pci_bus,
+           (unsigned)d->pci_device);
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId) {
+  if (!dev || !pciBusId) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_sess.initialized) return CUDA_ERROR_NOT_INITIALIZED;
+  unsigned dom = 0, bus = 0, devn = 0;
+  if (sscanf(pciBusId, "%x:%x:%x", &dom, &bus, &devn) != 3) {
+    dom = 0;
+    if (sscanf(pciBusId, "%x:%x", &bus, &devn) != 2) return CUDA_ERROR_INVALID_VALUE;
+  }
+  for (int i = 0; i < avec_sess.ndev; i++) {
+    const avec_device_info *d = &avec_sess.dev[i];
+    if ((unsigned)d->pci_domain == dom && (unsigned)d->pci_bus == bus && (unsigned)d->pci_device == devn) {
+      *dev = i;
+      return CUDA_SUCCESS;
+    }
+  }
+  return CUDA_ERROR_INVALID_DEVICE;
+}
+
+AVEC_API CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev) {
+  if (!major || !minor) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(dev);
+  *major = avec_sess.dev[dev].cc_major;
+  *minor = avec_sess.dev[dev].cc_minor;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceGetProperties(CUdevprop *p, CUdevice dev) {
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(dev);
+  const int32_t *a = avec_sess.dev[dev].attrs;
+  p->maxThreadsPerBlock = a[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+  p->maxThreadsDim[0] = a[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X];
+  p->maxThreadsDim[1] = a[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y];
+  p->maxThreadsDim[2] = a[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z];
+  p->maxGridSize[0] = a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X];
+  p->maxGridSize[1] = a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y];
+  p->maxGridSize[2] = a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z];
+  p->sharedMemPerBlock = a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK];
+  p->totalConstantMemory = a[CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY];
+  p->SIMDWidth = a[CU_DEVICE_ATTRIBUTE_WARP_SIZE];
+  p->memPitch = a[CU_DEVICE_ATTRIBUTE_MAX_PITCH];
+  p->regsPerBlock = a[CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK];
+  p->clockRate = a[CU_DEVICE_ATTRIBUTE_CLOCK_RATE];
+  p->textureAlign = a[CU_DEVICE_ATTRIBUTE_TEXTURE_ALIGNMENT];
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceCanAccessPeer(int *can, CUdevice dev, CUdevice peer) {
+  if (!can) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(dev);
+  if (!avec_dev_valid(peer)) return CUDA_ERROR_INVALID_DEVICE;
+  *can = 0; /* peer access between remote devices is not offered */
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceGetP2PAttribute(int *value, CUdevice_P2PAttribute attrib, CUdevice src, CUdevice dst) {
+  (void)attrib;
+  if (!value) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(src);
+  if (!avec_dev_valid(dst) || src == dst) return CUDA_ERROR_INVALID_DEVICE;
+  *value = 0;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceGetTexture1DLinearMaxWidth(size_t *maxWidth, CUarray_format fmt, unsigned numChannels,
+                                                     CUdevice dev) {
+  (void)fmt; (void)numChannels;
+  if (!maxWidth) return CUDA_ERROR_INVALID_VALUE;
+  DEV_CHECK(dev);
+  *maxWidth = (size_t)1 << 27;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuFlushGPUDirectRDMAWrites(CUflushGPUDirectRDMAWritesTarget target,
+                                             CUflushGPUDirectRDMAWritesScope scope) {
+  (void)target; (void)scope;
+  return CUDA_SUCCESS;
+}

@@ -1,0 +1,153 @@
+/* cuInit: the one lazy connection to the remoting server, HELLO, and the session's status helpers.
+ * Nothing connects before cuInit, so the library can be preloaded into any process. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim_cuda.h"
+
+avec_session avec_sess;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static uint32_t handle_counter = 16;
+
+uint32_t avec_new_handle(void) { return __atomic_fetch_add(&handle_counter, 1, __ATOMIC_RELAXED); }
+
+static int is_sticky(CUresult r) {
+  switch (r) {
+    case CUDA_ERROR_ILLEGAL_ADDRESS:
+    case CUDA_ERROR_LAUNCH_FAILED:
+    case CUDA_ERROR_HARDWARE_STACK_ERROR:
+    case CUDA_ERROR_ILLEGAL_INSTRUCTION:
+    case CUDA_ERROR_MISALIGNED_ADDRESS:
+    case CUDA_ERROR_INVALID_ADDRESS_SPACE:
+    case CUDA_ERROR_INVALID_PC:
+    case CUDA_ERROR_ASSERT:
+    case CUDA_ERROR_ECC_UNCORRECTABLE:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+CUresult avec_result(uint32_t st) {
+  CUresult r;
+  if (st < 0x10000u) r = (CUresult)st;
+  else if (st == AVEC_STATUS_LOST) r = CUDA_ERROR_UNKNOWN; /* documented: the server went away */
+  else if (st == AVEC_STATUS_BAD_FRAME) r = CUDA_ERROR_INVALID_VALUE;
+  else r = CUDA_ERROR_UNKNOWN;
+  if (st == AVEC_STATUS_LOST) {
+    avec_sess.sticky = CUDA_ERROR_UNKNOWN;
+  } else if (is_sticky(r) && !avec_sess.sticky) {
+    LOG_WARN("sticky error %d: the session is poisoned", (int)r);
+    avec_sess.sticky = r;
+  }
+  return r;
+}
+
+CUresult avec_ready(void) {
+  if (!__atomic_load_n(&avec_sess.initialized, __ATOMIC_ACQUIRE)) return CUDA_ERROR_NOT_INITIALIZED;
+  if (avec_sess.init_result != CUDA_SUCCESS) return avec_sess.init_result;
+  return avec_sess.sticky;
+}
+
+CUresult avec_post(uint16_t op, uint32_t flags, const void *a, size_t alen, const void *b, size_t blen) {
+  return avec_result(avec_conn_post(&avec_sess.conn, op, flags, avec_ctx_wire(), a, alen, b, blen));
+}
+
+CUresult avec_call(uint16_t op, uint32_t flags, const void *a, size_t alen, void *reply, size_t cap) {
+  avec_reply_hdr tmp;
+  if (!reply) { reply = &tmp; cap = sizeof tmp; }
+  size_t got = 0;
+  uint32_t st = avec_conn_call(&avec_sess.conn, op, flags, avec_ctx_wire(), a, alen, NULL, 0, reply, cap, &got);
+  return avec_result(st);
+}
+
+int avec_dev_valid(CUdevice d) { return d >= 0 && d < avec_sess.ndev; }
+int avec_device_count(void) { return avec_sess.ndev; }
+
+static void shutdown_session(void) {
+  if (avec_sess.init_result == CUDA_SUCCESS) avec_conn_close(&avec_sess.conn);
+}
+
+static void do_init(void) {
+  char endpoint[256], ticket[AVEC_MAX_TICKET + 1];
+  /* The shim never lets the program's LD_PRELOAD of itself leak into helpers it might spawn: it spawns none. */
+  if (avec_config_load(endpoint, sizeof endpoint, ticket, sizeof ticket)) {
+    LOG_ERROR("cuInit: no remoting endpoint configured (AVEC_SERVER unset and no endpoint file in "
+              "AVEC_CLAIM_DIR, default /var/run/avec/claim): no device");
+    avec_sess.init_result = CUDA_ERROR_NO_DEVICE;
+    return;
+  }
+  const char *ct = getenv("AVEC_CONNECT_TIMEOUT_MS");
+  int timeout = ct ? atoi(ct) : 10000;
+  int rc = avec_conn_open(&avec_sess.conn, endpoint, timeout > 0 ? timeout : 10000);
+  if (rc) {
+    LOG_ERROR("cuInit: cannot reach remoting server %s: %s: no device", endpoint, strerror(-rc));
+    avec_sess.init_result = CUDA_ERROR_NO_DEVICE;
+    return;
+  }
+  struct {
+    avec_hello h;
+    char ticket[AVEC_MAX_TICKET];
+  } req;
+  memset(&req, 0, sizeof req);
+  size_t tlen = strlen(ticket);
+  req.h.wire_version = AVEC_WIRE_VERSION;
+  req.h.client_pid = (uint32_t)getpid();
+  req.h.ticket_len = (uint32_t)tlen;
+  gethostname(req.h.client_host, sizeof req.h.client_host - 1);
+  memcpy(req.ticket, ticket, tlen);
+  static struct {
+    avec_hello_reply r;
+    avec_device_info d[AVEC_MAX_DEVICES];
+  } rep;
+  size_t got = 0;
+  uint32_t st = avec_conn_call(&avec_sess.conn, AVEC_OP_HELLO, 0, 0, &req, sizeof req.h + tlen, NULL, 0, &rep,
+                               sizeof rep, &got);
+  if (st != 0 || got < sizeof rep.r || rep.r.device_count > AVEC_MAX_DEVICES ||
+      got < sizeof rep.r + rep.r.device_count * sizeof(avec_device_info)) {
+    const char *why = st == AVEC_STATUS_BAD_TICKET ? "ticket refused"
+                      : st == AVEC_STATUS_VERSION  ? "wire version refused"
+                      : st == AVEC_STATUS_LOST     ? "connection closed during HELLO"
+                                                   : "bad HELLO reply";
+    LOG_ERROR("cuInit: remoting server %s: %s (status 0x%x): no device", endpoint, why, st);
+    avec_conn_close(&avec_sess.conn);
+    avec_sess.init_result = CUDA_ERROR_NO_DEVICE;
+    return;
+  }
+  avec_sess.hello = rep.r;
+  avec_sess.ndev = (int)rep.r.device_count;
+  memcpy(avec_sess.dev, rep.d, sizeof(avec_device_info) * (size_t)avec_sess.ndev);
+  for (int i = 0; i < avec_sess.ndev; i++) avec_sess.dev[i].name[sizeof avec_sess.dev[i].name - 1] = 0;
+  avec_conn_start_timer(&avec_sess.conn);
+  atexit(shutdown_session);
+  LOG_INFO("cuInit: session %llu on %s: %d device(s)%s, memory limit %llu", (unsigned long long)rep.r.session_id,
+           endpoint, avec_sess.ndev, rep.r.emulated ? " (emulated)" : "", (unsigned long long)rep.r.memory_limit);
+  avec_sess.init_result = avec_sess.ndev > 0 ? CUDA_SUCCESS : CUDA_ERROR_NO_DEVICE;
+}
+
+static void init_once_fn(void) {
+  do_init();
+  __atomic_store_n(&avec_sess.initialized, 1, __ATOMIC_RELEASE);
+}
+
+AVEC_API CUresult cuInit(unsigned int flags) {
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  pthread_once(&init_once, init_once_fn);
+  return avec_sess.init_result;
+}
+
+AVEC_API CUresult cuDriverGetVersion(int *v) {
+  if (!v) return CUDA_ERROR_INVALID_VALUE;
+  *v = AVEC_DRIVER_VERSION;
+  return CUDA_SUCCESS;
+}
+
+/* Marker that tells the executor (and anyone else) that a libcuda.so.1 is this shim, not a driver. */
+AVEC_API int cuAvecShimVersion(void) { return AVEC_SHIM_VERSION; }
+
+/* Generated stubs land here: log the name once at warn level. */
+int avec_unsupported(const char *name, int *warned) {
+  if (!__atomic_exchange_n(warned, 1, __ATOMIC_RELAXED)) LOG_WARN("%s is not supported by the remote driver", name);
+  return CUDA_ERROR_NOT_SUPPORTED;
+}

@@ -1,0 +1,150 @@
+/* Internal interface of the driver shim: the session, client-side objects and helpers shared by the API
+ * families (one file per family in this folder). */
+#ifndef AVEC_SHIM_CUDA_H
+#define AVEC_SHIM_CUDA_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every driver entry point declared by cuda.h is exported; everything else stays hidden. */
+#pragma GCC visibility push(default)
+#include <cuda.h>
+#pragma GCC visibility pop
+
+#include "avec_log.h"
+#include "avec_ranges.h"
+#include "avec_transport.h"
+#include "avec_wire.h"
+
+#define AVEC_API __attribute__((visibility("default")))
+#define AVEC_SHIM_VERSION 1000 /* cuAvecShimVersion(): major*1000 + minor */
+#define AVEC_DRIVER_VERSION 13000
+
+/* ---- session -------------------------------------------------------------------------------------- */
+typedef struct avec_session {
+  avec_conn conn;
+  CUresult init_result;     /* result of the one connection attempt (cuInit) */
+  int initialized;          /* cuInit ran (successfully or not) */
+  avec_hello_reply hello;
+  avec_device_info dev[AVEC_MAX_DEVICES];
+  int ndev;
+  CUresult sticky;          /* a sticky error poisons the session like a real context */
+} avec_session;
+
+extern avec_session avec_sess;
+
+/* CUDA_ERROR_NOT_INITIALIZED before cuInit, the failed cuInit's code, or the sticky error. */
+CUresult avec_ready(void);
+/* Maps a wire/transport status to a CUresult and records sticky errors. */
+CUresult avec_result(uint32_t status);
+uint32_t avec_new_handle(void);
+int avec_dev_valid(CUdevice d);
+
+/* Thin wrappers over the connection that apply avec_result(). */
+CUresult avec_post(uint16_t op, uint32_t flags, const void *a, size_t alen, const void *b, size_t blen);
+CUresult avec_call(uint16_t op, uint32_t flags, const void *a, size_t alen, void *reply, size_t cap);
+
+/* ---- contexts ------------------------------------------------------------------------------------- */
+#define AVEC_MAGIC_CTX 0x41435458u
+#define AVEC_MAGIC_STREAM 0x41535452u
+#define AVEC_MAGIC_EVENT 0x41455654u
+#define AVEC_MAGIC_MODULE 0x414d4f44u
+#define AVEC_MAGIC_FUNC 0x4146554eu
+
+typedef struct avec_cls_entry {
+  void *key;
+  void *value;
+  void (*dtor)(CUcontext, void *, void *);
+  struct avec_cls_entry *next;
+} avec_cls_entry;
+
+struct CUctx_st {
+  uint32_t magic;
+  uint32_t handle;  /* wire handle: 1..N primary contexts, else client-chosen */
+  int device;
+  unsigned flags;
+  int primary;
+  int refcount;     /* primary: retain count */
+  uint64_t id;      /* cuCtxGetId */
+  pthread_mutex_t cls_lock;
+  avec_cls_entry *cls; /* context-local storage of the runtime (export table) */
+};
+
+extern struct CUctx_st avec_primary[AVEC_MAX_DEVICES];
+CUcontext avec_ctx_current(void);
+/* Current context or CUDA_ERROR_INVALID_CONTEXT. */
+CUresult avec_ctx_require(CUcontext *out);
+uint32_t avec_ctx_wire(void); /* handle of the calling thread's current context, 0 if none */
+int avec_ctx_valid(CUcontext c);
+void avec_cls_run_dtors(CUcontext c);
+CUresult avec_cls_put(CUcontext c, void *key, void *value, void (*dtor)(CUcontext, void *, void *));
+CUresult avec_cls_get(void **out, CUcontext c, void *key);
+CUresult avec_cls_delete(CUcontext c, void *key);
+
+/* ---- streams and events --------------------------------------------------------------------------- */
+struct CUstream_st {
+  uint32_t magic;
+  uint32_t handle;
+  CUcontext ctx;
+  unsigned flags;
+  int priority;
+};
+
+struct CUevent_st {
+  uint32_t magic;
+  uint32_t handle;
+  unsigned flags;
+};
+
+/* Wire handle of a stream argument; ptds selects the per-thread default for NULL. Returns 0 on success. */
+int avec_stream_wire(CUstream s, int ptds, uint32_t *out);
+int avec_event_valid(CUevent e);
+
+/* ---- memory --------------------------------------------------------------------------------------- */
+extern avec_range_table avec_device_ranges; /* allocations and module globals */
+extern avec_range_table avec_host_ranges;   /* pinned / registered host memory */
+int avec_is_device_ptr(uint64_t p);
+void avec_reserve_device_range(uint64_t base, uint64_t size, uint32_t *flags);
+
+/* ---- modules and functions ------------------------------------------------------------------------ */
+typedef struct avec_param { uint32_t offset, size; } avec_param;
+
+struct CUfunc_st {
+  uint32_t magic;
+  uint32_t handle;
+  uint32_t kind;          /* AVEC_SYMBOL_* */
+  struct CUmod_st *module;
+  char *name;
+  int32_t attrs[AVEC_FUNC_ATTR_SLOTS];
+  uint32_t num_params;
+  avec_param *params;
+  uint32_t param_bytes;   /* end of the last parameter */
+  struct CUfunc_st *next; /* in the module's list */
+};
+struct CUkern_st { struct CUfunc_st f; };
+
+struct CUmod_st {
+  uint32_t magic;
+  uint32_t handle;
+  uint32_t kind;          /* AVEC_MODULE_KIND_* */
+  uint8_t hash[32];
+  void *image;            /* our copy, kept for a lazy upload */
+  size_t size;
+  pthread_mutex_t lock;
+  struct CUfunc_st *funcs;
+};
+struct CUlib_st { struct CUmod_st m; };
+
+struct CUfunc_st *avec_func_from(CUfunction f); /* validates; accepts a CUkernel cast to CUfunction */
+/* Size of a module image: fatbin (16 + fatSize), fatbin wrapper, ELF, or NUL-terminated PTX. 0 = unknown. */
+size_t avec_image_size(const void *image, const void **start);
+
+/* ---- launches ------------------------------------------------------------------------------------- */
+/* Packs `void **args` at the function's parameter offsets. Returns bytes used or -1. */
+int avec_pack_params(const struct CUfunc_st *f, void **args, void **extra, uint8_t *out, size_t cap);
+
+/* ---- devices (for the integrity digest) ----------------------------------------------------------- */
+int avec_device_count(void);
+
+#endif

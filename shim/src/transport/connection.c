@@ -1,0 +1,325 @@
+/* One data-plane connection: batching, direct bulk sends, and replies read with a backstop timeout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "avec_log.h"
+#include "avec_transport.h"
+
+#define IDLE_FLUSH_NS 100000L /* flush a batch this long after its first frame */
+
+static void mark_dead(avec_conn *c, const char *why) {
+  if (!c->dead) {
+    c->dead = 1;
+    LOG_ERROR("connection to %s lost: %s", c->endpoint, why);
+    if (c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
+  }
+}
+
+static int send_iov(avec_conn *c, struct iovec *iov, int n) {
+  while (n > 0) {
+    struct msghdr m = {0};
+    m.msg_iov = iov;
+    m.msg_iovlen = (size_t)n;
+    ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        struct pollfd p = {c->fd, POLLOUT, 0};
+        int r = poll(&p, 1, c->reply_timeout_ms);
+        if (r > 0) continue;
+      }
+      mark_dead(c, strerror(errno));
+      return -1;
+    }
+    while (n > 0 && (size_t)w >= iov->iov_len) {
+      w -= (ssize_t)iov->iov_len;
+      iov++;
+      n--;
+    }
+    if (n > 0) {
+      iov->iov_base = (char *)iov->iov_base + w;
+      iov->iov_len -= (size_t)w;
+    }
+  }
+  return 0;
+}
+
+static int recv_all(avec_conn *c, void *buf, size_t len) {
+  char *p = buf;
+  while (len) {
+    struct pollfd pfd = {c->fd, POLLIN, 0};
+    int r = poll(&pfd, 1, c->reply_timeout_ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) {
+      mark_dead(c, "no reply within the timeout (AVEC_REPLY_TIMEOUT_S)");
+      return -1;
+    }
+    ssize_t got = recv(c->fd, p, len, 0);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (got <= 0) {
+      mark_dead(c, got == 0 ? "server closed the connection" : strerror(errno));
+      return -1;
+    }
+    p += got;
+    len -= (size_t)got;
+  }
+  return 0;
+}
+
+static int discard(avec_conn *c, size_t len) {
+  char tmp[4096];
+  while (len) {
+    size_t n = len < sizeof tmp ? len : sizeof tmp;
+    if (recv_all(c, tmp, n)) return -1;
+    len -= n;
+  }
+  return 0;
+}
+
+static uint32_t flush_locked(avec_conn *c) {
+  if (c->dead) return AVEC_STATUS_LOST;
+  if (!c->batch_len) return 0;
+  struct iovec v = {c->batch, c->batch_len};
+  c->batch_len = 0;
+  c->flushes++;
+  return send_iov(c, &v, 1) ? AVEC_STATUS_LOST : 0;
+}
+
+uint32_t avec_conn_flush(avec_conn *c) {
+  pthread_mutex_lock(&c->lock);
+  uint32_t st = flush_locked(c);
+  pthread_mutex_unlock(&c->lock);
+  return st;
+}
+
+/* Sleeps while nothing is batched; once something is, waits IDLE_FLUSH_NS and flushes what is left. */
+static void *timer_main(void *arg) {
+  avec_conn *c = arg;
+  pthread_mutex_lock(&c->lock);
+  while (!c->stop_timer) {
+    if (!c->batch_len || c->dead) {
+      pthread_cond_wait(&c->batch_cv, &c->lock);
+      continue;
+    }
+    pthread_mutex_unlock(&c->lock);
+    struct timespec d = {0, IDLE_FLUSH_NS};
+    nanosleep(&d, NULL);
+    pthread_mutex_lock(&c->lock);
+    if (c->batch_len) flush_locked(c);
+  }
+  pthread_mutex_unlock(&c->lock);
+  return NULL;
+}
+
+void avec_conn_start_timer(avec_conn *c) {
+  sigset_t all, old;
+  sigfillset(&all);
+  /* The timer thread must not take the program's signals. */
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  if (pthread_create(&c->timer, NULL, timer_main, c) == 0) c->timer_started = 1;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+int avec_conn_open(avec_conn *c, const char *endpoint, int connect_timeout_ms) {
+  char host[256], port[16];
+  memset(c, 0, sizeof *c);
+  c->fd = -1;
+  pthread_mutex_init(&c->lock, NULL);
+  pthread_cond_init(&c->batch_cv, NULL);
+  snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
+  const char *t = getenv("AVEC_REPLY_TIMEOUT_S");
+  long secs = t ? strtol(t, NULL, 10) : 0;
+  c->reply_timeout_ms = secs > 0 && secs < 2000000 ? (int)(secs * 1000) : 30 * 60 * 1000;
+  c->next_id = 1;
+  if (avec_endpoint_split(endpoint, host, sizeof host, port, sizeof port)) return -EINVAL;
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = AF_UNSPEC;
+  int gai = getaddrinfo(host, port, &hints, &res);
+  if (gai) return -EHOSTUNREACH;
+  int err = -ECONNREFUSED;
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0) continue;
+    int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (r < 0 && errno == EINPROGRESS) {
+      struct pollfd p = {fd, POLLOUT, 0};
+      r = poll(&p, 1, connect_timeout_ms);
+      int soerr = 0;
+      socklen_t sl = sizeof soerr;
+      if (r == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) r = 0;
+      else { errno = r == 0 ? ETIMEDOUT : (soerr ? soerr : errno); r = -1; }
+    }
+    if (r == 0) {
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      int buf = 4 << 20;
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+      c->fd = fd;
+      break;
+    }
+    err = -errno;
+    close(fd);
+  }
+  freeaddrinfo(res);
+  if (c->fd < 0) return err;
+  c->batch = malloc(AVEC_BATCH_CAP);
+  if (!c->batch) return -ENOMEM;
+  return 0;
+}
+
+void avec_conn_close(avec_conn *c) {
+  pthread_mutex_lock(&c->lock);
+  if (!c->dead && c->fd >= 0) {
+    avec_frame_hdr h;
+    avec_frame_hdr_make(&h, AVEC_OP_GOODBYE, 0, 0, 0, 0);
+    if (c->batch_len + sizeof h <= AVEC_BATCH_CAP) {
+      memcpy(c->batch + c->batch_len, &h, sizeof h);
+      c->batch_len += sizeof h;
+    }
+    flush_locked(c);
+  }
+  c->stop_timer = 1;
+  c->dead = 1;
+  pthread_cond_broadcast(&c->batch_cv);
+  pthread_mutex_unlock(&c->lock);
+  if (c->timer_started) pthread_join(c->timer, NULL);
+  c->timer_started = 0;
+  if (c->fd >= 0) close(c->fd);
+  c->fd = -1;
+}
+
+/* Appends or writes one frame; caller holds the lock. */
+static uint32_t send_frame_locked(avec_conn *c, avec_frame_hdr *h, const void *a, size_t alen, const void *b,
+                                  size_t blen, int direct) {
+  size_t total = sizeof *h + alen + blen;
+  if (!direct && total <= AVEC_BATCH_CAP && blen < AVEC_DIRECT_MIN) {
+    if (c->batch_len + total > AVEC_BATCH_CAP && flush_locked(c)) return AVEC_STATUS_LOST;
+    int was_empty = c->batch_len == 0;
+    memcpy(c->batch + c->batch_len, h, sizeof *h);
+    if (alen) memcpy(c->batch + c->batch_len + sizeof *h, a, alen);
+    if (blen) memcpy(c->batch + c->batch_len + sizeof *h + alen, b, blen);
+    c->batch_len += total;
+    c->frames_sent++;
+    if (was_empty) pthread_cond_signal(&c->batch_cv);
+    return 0;
+  }
+  /* Large or immediate: the batch goes first (order), then this frame straight from the caller's memory. */
+  struct iovec v[4];
+  int n = 0;
+  if (c->batch_len) v[n++] = (struct iovec){c->batch, c->batch_len};
+  v[n++] = (struct iovec){h, sizeof *h};
+  if (alen) v[n++] = (struct iovec){(void *)a, alen};
+  if (blen) v[n++] = (struct iovec){(void *)b, blen};
+  c->batch_len = 0;
+  c->frames_sent++;
+  c->flushes++;
+  return send_iov(c, v, n) ? AVEC_STATUS_LOST : 0;
+}
+
+uint32_t avec_conn_post(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a, size_t alen,
+                        const void *b, size_t blen) {
+  if (alen + blen > AVEC_MAX_PAYLOAD) return AVEC_STATUS_BAD_FRAME;
+  avec_frame_hdr h;
+  avec_frame_hdr_make(&h, op, flags, 0, ctx, (uint32_t)(alen + blen));
+  pthread_mutex_lock(&c->lock);
+  uint32_t st = c->dead ? AVEC_STATUS_LOST : send_frame_locked(c, &h, a, alen, b, blen, 0);
+  pthread_mutex_unlock(&c->lock);
+  return st;
+}
+
+static uint32_t request_locked(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a,
+                               size_t alen, const void *b, size_t blen, uint32_t *id) {
+  if (c->dead) return AVEC_STATUS_LOST;
+  if (alen + blen > AVEC_MAX_PAYLOAD) return AVEC_STATUS_BAD_FRAME;
+  *id = c->next_id++;
+  if (!c->next_id) c->next_id = 1;
+  avec_frame_hdr h;
+  avec_frame_hdr_make(&h, op, flags, *id, ctx, (uint32_t)(alen + blen));
+  return send_frame_locked(c, &h, a, alen, b, blen, 1);
+}
+
+static uint32_t read_reply_hdr(avec_conn *c, uint32_t id, avec_frame_hdr *h) {
+  if (recv_all(c, h, sizeof *h)) return AVEC_STATUS_LOST;
+  int bad = avec_frame_hdr_check_reply(h, id);
+  if (bad) {
+    LOG_ERROR("malformed reply from %s (check %d, opcode %u, id %u, expected %u)", c->endpoint, bad,
+              h->opcode, h->request_id, id);
+    mark_dead(c, "protocol error");
+    return AVEC_STATUS_LOST;
+  }
+  return 0;
+}
+
+uint32_t avec_conn_call(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a, size_t alen,
+                        const void *b, size_t blen, void *reply, size_t reply_cap, size_t *reply_len) {
+  uint32_t id;
+  avec_frame_hdr h;
+  pthread_mutex_lock(&c->lock);
+  uint32_t st = request_locked(c, op, flags, ctx, a, alen, b, blen, &id);
+  if (!st) st = read_reply_hdr(c, id, &h);
+  if (!st) {
+    size_t take = h.payload_len < reply_cap ? h.payload_len : reply_cap;
+    if (recv_all(c, reply, take) || discard(c, h.payload_len - take)) st = AVEC_STATUS_LOST;
+    else {
+      if (reply_len) *reply_len = take;
+      st = ((avec_reply_hdr *)reply)->status;
+      if (h.flags & AVEC_F_MORE) {
+        mark_dead(c, "unexpected multi-frame reply");
+        st = AVEC_STATUS_LOST;
+      }
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  return st;
+}
+
+uint32_t avec_conn_call_into(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a,
+                             size_t alen, void *dst, size_t dst_len) {
+  uint32_t id;
+  avec_frame_hdr h;
+  size_t got = 0;
+  pthread_mutex_lock(&c->lock);
+  uint32_t st = request_locked(c, op, flags, ctx, a, alen, NULL, 0, &id);
+  while (!st) {
+    avec_reply_hdr r;
+    if ((st = read_reply_hdr(c, id, &h))) break;
+    if (recv_all(c, &r, sizeof r)) { st = AVEC_STATUS_LOST; break; }
+    size_t data = h.payload_len - sizeof r;
+    if (r.status != 0) {
+      if (discard(c, data)) { st = AVEC_STATUS_LOST; break; }
+      st = r.status;
+      if (!(h.flags & AVEC_F_MORE)) break;
+      continue; /* drain the remaining frames of this reply */
+    }
+    if (got + data > dst_len) {
+      mark_dead(c, "reply longer than requested");
+      st = AVEC_STATUS_LOST;
+      break;
+    }
+    if (recv_all(c, (char *)dst + got, data)) { st = AVEC_STATUS_LOST; break; }
+    got += data;
+    if (!(h.flags & AVEC_F_MORE)) {
+      if (got != dst_len) {
+        mark_dead(c, "reply shorter than requested");
+        st = AVEC_STATUS_LOST;
+      }
+      break;
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  return st;
+}
