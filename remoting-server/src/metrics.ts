@@ -1,0 +1,31 @@
+// Prometheus metrics (prom-client, `avec_` prefix) on a registry of our own, so tests can make fresh ones.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  sessionsActive: Gauge<'state'>;
+  sessionsTotal: Counter;
+  admissionRefusals: Counter<'reason'>;
+  executorExits: Counter<'result'>;
+  sessionBytes: Counter<'direction'>;
+  dataConnections: Counter;
+  heartbeats: Counter<'result'>;
+  linkRttMs: Gauge<'site' | 'source'>;
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'avec_remoting_server_' });
+  const registers = [registry];
+  return {
+    registry,
+    sessionsActive: new Gauge({ name: 'avec_sessions_active', help: 'Sessions on this node by state (pending = opened over gRPC, waiting for its data connection)', labelNames: ['state'], registers }),
+    sessionsTotal: new Counter({ name: 'avec_sessions_total', help: 'Sessions admitted since start', registers }),
+    admissionRefusals: new Counter({ name: 'avec_admission_refusals_total', help: 'Data-plane connections and OpenSession calls refused, by reason', labelNames: ['reason'], registers }),
+    executorExits: new Counter({ name: 'avec_executor_exits_total', help: 'Executor processes that ended, by result (clean, error, killed)', labelNames: ['result'], registers }),
+    sessionBytes: new Counter({ name: 'avec_session_bytes_total', help: 'Bytes moved by sessions as reported by their executors (htod, dtoh)', labelNames: ['direction'], registers }),
+    dataConnections: new Counter({ name: 'avec_data_connections_total', help: 'Data-plane connections whose HELLO arrived complete', registers }),
+    heartbeats: new Counter({ name: 'avec_gpunode_heartbeats_total', help: 'GPUNode heartbeat writes by result', labelNames: ['result'], registers }),
+    linkRttMs: new Gauge({ name: 'avec_link_rtt_ms', help: 'Round-trip time to each site (measured TCP connect, or declared)', labelNames: ['site', 'source'], registers }),
+  };
+}

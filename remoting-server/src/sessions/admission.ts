@@ -1,0 +1,66 @@
+// Admission policy for a verified ticket: pure (state in, decision out), so every rule is unit-tested.
+import { claimKey, type TicketPayload } from '../tickets/ticket.js';
+
+export interface DeviceView {
+  ordinal: number;
+  uuid: string;
+  memoryBytes: number;
+}
+
+export interface AdmissionLimits {
+  maxSessions: number;
+  maxSessionsPerClaim: number;
+}
+
+export interface AdmissionInput {
+  payload: TicketPayload;
+  draining: boolean;
+  /** Sessions that count against limits: running and pending (reserved by OpenSession). */
+  liveSessions: ReadonlyArray<{ claim: string }>;
+  /** This node's devices; empty when the inventory is not known (then only `dev: ""` is admitted). */
+  devices: ReadonlyArray<DeviceView>;
+  limits: AdmissionLimits;
+}
+
+export const ADMISSION_REFUSALS = ['draining', 'node-session-limit', 'claim-session-limit', 'unknown-device', 'insufficient-memory'] as const;
+export type AdmissionRefusal = (typeof ADMISSION_REFUSALS)[number];
+
+export type AdmissionDecision =
+  | { admit: true; claim: string; deviceOrdinal: number; deviceUuid: string; memoryLimit: number; computePercent: number }
+  | { admit: false; reason: AdmissionRefusal; message: string };
+
+export function decideAdmission(input: AdmissionInput): AdmissionDecision {
+  const { payload, limits } = input;
+  const claim = claimKey(payload);
+  if (input.draining) return { admit: false, reason: 'draining', message: 'this node is draining and admits no new sessions' };
+  if (input.liveSessions.length >= limits.maxSessions) {
+    return { admit: false, reason: 'node-session-limit', message: `node has ${input.liveSessions.length} sessions (limit ${limits.maxSessions})` };
+  }
+  const ofClaim = input.liveSessions.filter((s) => s.claim === claim).length;
+  if (ofClaim >= limits.maxSessionsPerClaim) {
+    return { admit: false, reason: 'claim-session-limit', message: `claim ${claim} has ${ofClaim} sessions (limit ${limits.maxSessionsPerClaim})` };
+  }
+  let device: DeviceView | undefined;
+  if (payload.dev === '') {
+    device = input.devices[0];
+  } else {
+    device = input.devices.find((d) => d.uuid === payload.dev);
+    if (!device) return { admit: false, reason: 'unknown-device', message: `device ${payload.dev} is not on this node` };
+  }
+  if (payload.mem <= 0) return { admit: false, reason: 'insufficient-memory', message: 'ticket grants no memory' };
+  if (device && payload.mem > device.memoryBytes) {
+    return {
+      admit: false,
+      reason: 'insufficient-memory',
+      message: `ticket grants ${payload.mem} bytes, device ${device.uuid} has ${device.memoryBytes}`,
+    };
+  }
+  return {
+    admit: true,
+    claim,
+    deviceOrdinal: device?.ordinal ?? 0,
+    deviceUuid: device?.uuid ?? '',
+    memoryLimit: payload.mem,
+    computePercent: payload.cpct,
+  };
+}

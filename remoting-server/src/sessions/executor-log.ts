@@ -1,0 +1,69 @@
+// The executor logs one JSON object per line on stderr (see native/executor/src/log.h). Cumulative
+// counters in those lines (frames, bytes_in, bytes_out, ...) become the session's stats.
+import type { LogLevel } from '../log.js';
+
+export interface ExecutorLine {
+  level: LogLevel;
+  event: string;
+  fields: Record<string, unknown>;
+}
+
+export interface SessionCounters {
+  frames: number;
+  bytesIn: number;
+  bytesOut: number;
+  memoryUsedBytes: number;
+}
+
+/** Executor field name -> counter. Several spellings are accepted for memory in use. */
+const COUNTER_FIELDS: Record<string, keyof SessionCounters> = {
+  frames: 'frames',
+  bytes_in: 'bytesIn',
+  bytes_out: 'bytesOut',
+  mem_used: 'memoryUsedBytes',
+  memory_used: 'memoryUsedBytes',
+  allocated_bytes: 'memoryUsedBytes',
+};
+
+const LEVELS = new Set(['error', 'warn', 'info', 'debug']);
+
+/** Parses one stderr line; non-JSON lines come back as `event: "stderr"` with the text. */
+export function parseExecutorLine(line: string): ExecutorLine | undefined {
+  const text = line.trim();
+  if (text === '') return undefined;
+  if (text.startsWith('{')) {
+    try {
+      const o = JSON.parse(text) as unknown;
+      if (typeof o === 'object' && o !== null && !Array.isArray(o)) {
+        const rec = o as Record<string, unknown>;
+        const level = typeof rec.level === 'string' && LEVELS.has(rec.level) ? (rec.level as LogLevel) : 'info';
+        const event = typeof rec.event === 'string' ? rec.event : typeof rec.msg === 'string' ? rec.msg : 'log';
+        const fields: Record<string, unknown> = { ...rec };
+        for (const k of ['ts', 'level', 'event', 'component', 'msg']) delete fields[k];
+        return { level, event, fields };
+      }
+    } catch {
+      // fall through: not JSON after all
+    }
+  }
+  return { level: 'warn', event: 'stderr', fields: { text: text.slice(0, 2000) } };
+}
+
+/** Applies a line's counters (cumulative values: a counter never goes backwards). */
+export function applyCounters(c: SessionCounters, line: ExecutorLine): SessionCounters {
+  const next = { ...c };
+  for (const [field, key] of Object.entries(COUNTER_FIELDS)) {
+    const v = line.fields[field];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) continue;
+    next[key] = key === 'memoryUsedBytes' ? v : Math.max(next[key], v);
+  }
+  return next;
+}
+
+/** Splits a byte stream into lines; returns complete lines and the unfinished rest. */
+export function splitLines(pending: string, chunk: string): { lines: string[]; rest: string } {
+  const parts = (pending + chunk).split('\n');
+  const rest = parts.pop() ?? '';
+  // A runaway line without newlines must not grow without bound.
+  return { lines: parts, rest: rest.length > 65536 ? '' : rest };
+}

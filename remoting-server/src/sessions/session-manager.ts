@@ -1,0 +1,286 @@
+// Sessions on this node: one executor process per admitted data connection, supervised here
+// (exit codes, kill on close/drain, counters from the executor's stderr JSON lines).
+import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Logger, LogLevel } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { AdmissionDecision } from './admission.js';
+import { applyCounters, parseExecutorLine, splitLines, type SessionCounters } from './executor-log.js';
+
+export type SessionState = 'pending' | 'running' | 'closing' | 'exited';
+export type ExitResult = 'clean' | 'error' | 'killed' | 'crashed';
+
+export interface SessionInfo {
+  id: string;
+  claim: string;
+  claimUid: string;
+  state: SessionState;
+  source: 'data-plane' | 'grpc';
+  deviceOrdinal: number;
+  deviceUuid: string;
+  memoryLimit: number;
+  computePercent: number;
+  clientPid?: number;
+  clientHost?: string;
+  peer?: string;
+  executorPid?: number;
+  createdAtMs: number;
+  startedAtMs?: number;
+  endedAtMs?: number;
+  exitCode?: number | null;
+  exitSignal?: string | null;
+  exitResult?: ExitResult;
+  counters: SessionCounters;
+  lastEvent?: string;
+}
+
+export type Admitted = Extract<AdmissionDecision, { admit: true }>;
+
+export interface DataConnection {
+  fd: number;
+  ticket: string;
+  clientPid: number;
+  clientHost: string;
+  peerAddress: string;
+  peerPort: number;
+}
+
+export type SpawnFn = (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
+
+export interface SessionManagerOptions {
+  executor: string;
+  backend: 'cuda' | 'emulated' | 'auto';
+  moduleCacheDir?: string;
+  executorLogLevel: LogLevel;
+  closeGraceMs: number;
+  pendingTtlMs: number;
+  logger: Logger;
+  metrics: Metrics;
+  spawnFn?: SpawnFn;
+  now?: () => number;
+  newId?: () => string;
+  /** Ended sessions kept for GetSessionStats. */
+  historySize?: number;
+}
+
+interface Entry {
+  info: SessionInfo;
+  ticketHash?: string;
+  child?: ChildProcess;
+  killRequested?: boolean;
+  pendingTimer?: NodeJS.Timeout;
+  exited?: Promise<void>;
+}
+
+/** A random 52-bit id in decimal: fits the wire's u64 and survives JavaScript numbers. */
+export function randomSessionId(): string {
+  const b = randomBytes(8);
+  return String(Number(b.readBigUInt64LE() & 0xfffffffffffffn) || 1);
+}
+
+const ticketHash = (t: string) => createHash('sha256').update(t).digest('hex');
+
+export class SessionManager {
+  private readonly live = new Map<string, Entry>();
+  private readonly history: SessionInfo[] = [];
+  private readonly now: () => number;
+  private readonly newId: () => string;
+  private readonly spawnFn: SpawnFn;
+  draining = false;
+
+  constructor(private readonly opts: SessionManagerOptions) {
+    this.now = opts.now ?? Date.now;
+    this.newId = opts.newId ?? randomSessionId;
+    this.spawnFn = opts.spawnFn ?? nodeSpawn;
+  }
+
+  /** What admission counts: running and pending sessions. */
+  liveClaims(): Array<{ claim: string }> {
+    return [...this.live.values()].filter((e) => e.info.state !== 'exited').map((e) => ({ claim: e.info.claim }));
+  }
+
+  list(filter: { claim?: string; includeEnded?: boolean } = {}): SessionInfo[] {
+    const all = [...[...this.live.values()].map((e) => e.info), ...(filter.includeEnded ? this.history : [])];
+    return all.filter((s) => !filter.claim || s.claim === filter.claim).map((s) => ({ ...s, counters: { ...s.counters } }));
+  }
+
+  get(id: string): SessionInfo | undefined {
+    const s = this.live.get(id)?.info ?? this.history.find((h) => h.id === id);
+    return s && { ...s, counters: { ...s.counters } };
+  }
+
+  /** OpenSession: reserves a session for a data connection that will present the same ticket. */
+  reserve(decision: Admitted, claimUid: string, ticket: string): SessionInfo {
+    const info = this.newInfo(decision, claimUid, 'grpc', 'pending');
+    const entry: Entry = { info, ticketHash: ticketHash(ticket) };
+    entry.pendingTimer = setTimeout(() => {
+      if (entry.info.state !== 'pending') return;
+      this.opts.logger.info('pending session expired without a data connection', { session: info.id, claim: info.claim });
+      this.finish(entry, { result: 'clean' });
+    }, this.opts.pendingTtlMs);
+    entry.pendingTimer.unref();
+    this.live.set(info.id, entry);
+    this.updateGauges();
+    return { ...info };
+  }
+
+  /**
+   * Starts the executor for an admitted data connection. Resolves once the process exists (the caller
+   * then closes its copy of the fd); rejects if it cannot be started (the caller refuses the HELLO).
+   */
+  start(conn: DataConnection, decision: Admitted, claimUid: string): Promise<SessionInfo> {
+    const hash = ticketHash(conn.ticket);
+    let entry = [...this.live.values()].find((e) => e.info.state === 'pending' && e.ticketHash === hash && e.info.claim === decision.claim);
+    if (entry) {
+      clearTimeout(entry.pendingTimer);
+    } else {
+      entry = { info: this.newInfo(decision, claimUid, 'data-plane', 'pending') };
+      this.live.set(entry.info.id, entry);
+    }
+    const e = entry;
+    const info = e.info;
+    Object.assign(info, { clientPid: conn.clientPid, clientHost: conn.clientHost, peer: `${conn.peerAddress}:${conn.peerPort}` });
+    const args = [
+      '--fd', '3',
+      '--session-id', info.id,
+      '--memory-limit', String(decision.memoryLimit),
+      '--backend', this.opts.backend,
+      '--device', String(decision.deviceOrdinal),
+      '--log-level', this.opts.executorLogLevel,
+    ];
+    if (this.opts.moduleCacheDir) args.push('--module-cache', this.opts.moduleCacheDir);
+    const log = this.opts.logger.child({ session: info.id, claim: info.claim });
+    return new Promise((resolve, reject) => {
+      let child: ChildProcess;
+      try {
+        child = this.spawnFn(this.opts.executor, args, { stdio: ['ignore', 'pipe', 'pipe', conn.fd] });
+      } catch (err) {
+        this.finish(e, { result: 'error' });
+        reject(err);
+        return;
+      }
+      e.child = child;
+      let spawned = false;
+      e.exited = new Promise((done) => {
+        child.once('close', (code, signal) => {
+          this.finish(e, { code, signal, result: this.classify(e, code, signal) });
+          log.info('executor exited', { code, signal, result: e.info.exitResult, ...e.info.counters });
+          done();
+        });
+      });
+      child.once('error', (err) => {
+        if (!spawned) {
+          this.finish(e, { result: 'error' });
+          reject(err);
+        } else {
+          log.error('executor process error', { error: err.message });
+        }
+      });
+      child.once('spawn', () => {
+        spawned = true;
+        info.state = 'running';
+        info.executorPid = child.pid;
+        info.startedAtMs = this.now();
+        this.opts.metrics.sessionsTotal.inc();
+        this.updateGauges();
+        log.info('session started', { executorPid: child.pid, device: decision.deviceOrdinal, memoryLimit: decision.memoryLimit, clientPid: conn.clientPid, clientHost: conn.clientHost, peer: info.peer });
+        resolve({ ...info });
+      });
+      this.pipeLogs(e, child, log);
+    });
+  }
+
+  /** Ends a session: a pending one is dropped, a running executor gets SIGTERM, then SIGKILL after the grace. */
+  async close(id: string, graceMs = this.opts.closeGraceMs): Promise<SessionInfo | undefined> {
+    const e = this.live.get(id);
+    if (!e) return this.get(id);
+    if (e.info.state === 'pending' && !e.child) {
+      this.finish(e, { result: 'clean' });
+      return this.get(id);
+    }
+    await this.terminate(e, graceMs);
+    return this.get(id);
+  }
+
+  /** Stops admitting (the flag admission reads), waits up to `waitMs` for sessions to end, kills the rest. */
+  async drain(waitMs: number, graceMs = this.opts.closeGraceMs): Promise<{ ended: number; killed: number }> {
+    this.draining = true;
+    const before = this.live.size;
+    const all = [...this.live.values()];
+    for (const e of all) if (e.info.state === 'pending' && !e.child) this.finish(e, { result: 'clean' });
+    const running = [...this.live.values()];
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), waitMs)));
+    const allDone = Promise.all(running.map((e) => e.exited ?? Promise.resolve())).then(() => false);
+    const expired = await Promise.race([allDone, timedOut]);
+    clearTimeout(timer);
+    let killed = 0;
+    if (expired) {
+      const left = [...this.live.values()];
+      killed = left.length;
+      await Promise.all(left.map((e) => this.terminate(e, graceMs)));
+    }
+    return { ended: before - killed, killed };
+  }
+
+  private async terminate(e: Entry, graceMs: number): Promise<void> {
+    if (!e.child || e.info.state === 'exited') return;
+    e.killRequested = true;
+    e.info.state = 'closing';
+    e.child.kill('SIGTERM');
+    const t = setTimeout(() => e.child?.kill('SIGKILL'), graceMs);
+    await e.exited;
+    clearTimeout(t);
+  }
+
+  private classify(e: Entry, code: number | null, signal: NodeJS.Signals | null): ExitResult {
+    if (code === 0) return 'clean';
+    if (signal) return e.killRequested ? 'killed' : 'crashed';
+    return 'error';
+  }
+
+  private newInfo(d: Admitted, claimUid: string, source: SessionInfo['source'], state: SessionState): SessionInfo {
+    return {
+      id: this.newId(), claim: d.claim, claimUid, state, source, deviceOrdinal: d.deviceOrdinal, deviceUuid: d.deviceUuid,
+      memoryLimit: d.memoryLimit, computePercent: d.computePercent, createdAtMs: this.now(),
+      counters: { frames: 0, bytesIn: 0, bytesOut: 0, memoryUsedBytes: 0 },
+    };
+  }
+
+  private pipeLogs(e: Entry, child: ChildProcess, log: Logger): void {
+    child.stdout?.resume(); // the executor has nothing to say on stdout in --fd mode; never let it block
+    let rest = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      const split = splitLines(rest, chunk);
+      rest = split.rest;
+      for (const text of split.lines) {
+        const line = parseExecutorLine(text);
+        if (!line) continue;
+        const before = e.info.counters;
+        e.info.counters = applyCounters(before, line);
+        e.info.lastEvent = line.event;
+        this.opts.metrics.sessionBytes.inc({ direction: 'in' }, e.info.counters.bytesIn - before.bytesIn);
+        this.opts.metrics.sessionBytes.inc({ direction: 'out' }, e.info.counters.bytesOut - before.bytesOut);
+        log[line.level](`executor: ${line.event}`, line.fields);
+      }
+    });
+  }
+
+  private finish(e: Entry, end: { code?: number | null; signal?: string | null; result: ExitResult }): void {
+    if (!this.live.has(e.info.id)) return;
+    clearTimeout(e.pendingTimer);
+    const wasRunning = e.child !== undefined && e.info.startedAtMs !== undefined;
+    Object.assign(e.info, { state: 'exited', endedAtMs: this.now(), exitCode: end.code, exitSignal: end.signal, exitResult: end.result });
+    if (wasRunning) this.opts.metrics.executorExits.inc({ result: end.result });
+    this.live.delete(e.info.id);
+    this.history.push(e.info);
+    if (this.history.length > (this.opts.historySize ?? 256)) this.history.shift();
+    this.updateGauges();
+  }
+
+  private updateGauges(): void {
+    const count = (s: SessionState) => [...this.live.values()].filter((e) => e.info.state === s).length;
+    for (const s of ['pending', 'running', 'closing'] as const) this.opts.metrics.sessionsActive.set({ state: s }, count(s));
+  }
+}

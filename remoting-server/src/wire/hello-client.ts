@@ -1,0 +1,155 @@
+// A minimal data-plane client: sends HELLO and reads the HELLO reply (avec_wire.h). For tests and probes;
+// the real client is the shim.
+import { connect, type Socket } from 'node:net';
+
+export const WIRE_MAGIC = 0x43455641;
+export const WIRE_VERSION = 1;
+export const OP_HELLO = 1;
+export const OP_GOODBYE = 2;
+export const OP_PING = 3;
+export const F_REPLY = 0x1;
+export const FRAME_HEADER_BYTES = 24;
+export const HELLO_BYTES = 80;
+export const HELLO_REPLY_BYTES = 40;
+export const DEVICE_INFO_BYTES = 304 + 4 * 160;
+
+export interface FrameHeader {
+  magic: number;
+  version: number;
+  opcode: number;
+  flags: number;
+  requestId: number;
+  ctx: number;
+  payloadLength: number;
+}
+
+export function encodeFrameHeader(h: Omit<FrameHeader, 'magic' | 'version'> & Partial<FrameHeader>): Buffer {
+  const b = Buffer.alloc(FRAME_HEADER_BYTES);
+  b.writeUInt32LE(h.magic ?? WIRE_MAGIC, 0);
+  b.writeUInt16LE(h.version ?? WIRE_VERSION, 4);
+  b.writeUInt16LE(h.opcode, 6);
+  b.writeUInt32LE(h.flags, 8);
+  b.writeUInt32LE(h.requestId, 12);
+  b.writeUInt32LE(h.ctx, 16);
+  b.writeUInt32LE(h.payloadLength, 20);
+  return b;
+}
+
+export function decodeFrameHeader(b: Buffer): FrameHeader {
+  return {
+    magic: b.readUInt32LE(0),
+    version: b.readUInt16LE(4),
+    opcode: b.readUInt16LE(6),
+    flags: b.readUInt32LE(8),
+    requestId: b.readUInt32LE(12),
+    ctx: b.readUInt32LE(16),
+    payloadLength: b.readUInt32LE(20),
+  };
+}
+
+export interface HelloRequest {
+  ticket: string;
+  clientPid?: number;
+  clientHost?: string;
+  flags?: number;
+  requestId?: number;
+  wireVersion?: number;
+}
+
+export function encodeHello(r: HelloRequest): Buffer {
+  const ticket = Buffer.from(r.ticket, 'utf8');
+  const hello = Buffer.alloc(HELLO_BYTES);
+  hello.writeUInt32LE(r.wireVersion ?? WIRE_VERSION, 0);
+  hello.writeUInt32LE(r.flags ?? 0, 4);
+  hello.writeUInt32LE(r.clientPid ?? process.pid, 8);
+  hello.writeUInt32LE(ticket.length, 12);
+  hello.write((r.clientHost ?? 'avec-test').slice(0, 63), 16, 'utf8');
+  const hdr = encodeFrameHeader({ opcode: OP_HELLO, flags: 0, requestId: r.requestId ?? 1, ctx: 0, payloadLength: HELLO_BYTES + ticket.length });
+  return Buffer.concat([hdr, hello, ticket]);
+}
+
+export interface HelloReply {
+  header: FrameHeader;
+  status: number;
+  sessionId: bigint;
+  memoryLimit: bigint;
+  driverVersion: number;
+  deviceCount: number;
+  emulated: boolean;
+  deviceNames: string[];
+}
+
+export function decodeHelloReply(frame: Buffer): HelloReply {
+  const header = decodeFrameHeader(frame);
+  const p = frame.subarray(FRAME_HEADER_BYTES);
+  const deviceCount = p.length >= HELLO_REPLY_BYTES ? p.readUInt32LE(28) : 0;
+  const deviceNames: string[] = [];
+  for (let i = 0; i < deviceCount && HELLO_REPLY_BYTES + (i + 1) * DEVICE_INFO_BYTES <= p.length; i++) {
+    const name = p.subarray(HELLO_REPLY_BYTES + i * DEVICE_INFO_BYTES, HELLO_REPLY_BYTES + i * DEVICE_INFO_BYTES + 256);
+    deviceNames.push(name.subarray(0, Math.max(0, name.indexOf(0))).toString('utf8'));
+  }
+  return {
+    header,
+    status: p.readUInt32LE(0),
+    sessionId: p.length >= 16 ? p.readBigUInt64LE(8) : 0n,
+    memoryLimit: p.length >= 24 ? p.readBigUInt64LE(16) : 0n,
+    driverVersion: p.length >= 28 ? p.readUInt32LE(24) : 0,
+    deviceCount,
+    emulated: p.length >= 36 ? p.readUInt32LE(32) === 1 : false,
+    deviceNames,
+  };
+}
+
+/** Reads whole frames from a socket. */
+export class FrameReader {
+  private buf = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  private ended = false;
+
+  constructor(readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.wake();
+    });
+    socket.on('error', () => {});
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** The next frame (header + payload), or undefined when the connection ended first. */
+  async next(): Promise<Buffer | undefined> {
+    for (;;) {
+      if (this.buf.length >= FRAME_HEADER_BYTES) {
+        const len = FRAME_HEADER_BYTES + this.buf.readUInt32LE(20);
+        if (this.buf.length >= len) {
+          const f = this.buf.subarray(0, len);
+          this.buf = this.buf.subarray(len);
+          return f;
+        }
+      }
+      if (this.ended) return undefined;
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+
+  /** Resolves when the peer has closed the connection. */
+  async closed(): Promise<void> {
+    while (!this.ended) await new Promise<void>((r) => this.waiters.push(r));
+  }
+}
+
+export function connectTcp(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port }, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
