@@ -132,6 +132,19 @@ enum avec_opcode {
   AVEC_OP_LAUNCH = 80,         /* F  avec_launch + avec_launch_attr[num_attrs] + param bytes */
 };
 
+/* Reply details (docs/protocol.md has the full rules):
+ * - Every reply payload starts with avec_reply_hdr. MEMCPY_DTOH / MEMCPY2D_DTOH replies are one or more
+ *   frames, each avec_reply_hdr + up to AVEC_CHUNK data bytes, AVEC_F_MORE on all but the last; data
+ *   frames carry status 0 and the last frame's status is the call's result (an error ends the sequence
+ *   early with a data-less frame; the client then discards the bytes it got).
+ * - A synchronous request arriving while a deferred error is pending is answered with that error and is
+ *   NOT run (the error is then cleared); in a session poisoned by a sticky error every synchronous
+ *   request is answered with the sticky error and fire-and-forget frames are dropped. PING and HELLO are
+ *   exempt.
+ * - MODULE_IMAGE: an image larger than one frame is sent as consecutive MODULE_IMAGE frames with the same
+ *   hash and size, each carrying the next part; it is verified when `size` bytes have arrived.
+ * - OCCUPANCY with AVEC_OCC_AVAILABLE_DSMEM: `flags` carries numBlocks, `block_size` the block size. */
+
 #define AVEC_OP_IS_SYNC(op)                                                                                  \
   ((op) == AVEC_OP_HELLO || (op) == AVEC_OP_PING || (op) == AVEC_OP_CTX_SYNCHRONIZE ||                      \
    (op) == AVEC_OP_PRIMARY_CTX_RESET || (op) == AVEC_OP_PRIMARY_CTX_SET_FLAGS ||                           \
@@ -287,6 +300,10 @@ typedef struct avec_function_info {
 } avec_function_info;
 
 typedef struct avec_param_info { uint32_t offset; uint32_t size; } avec_param_info;
+
+/* avec_function_info.num_params value meaning "parameter layout unknown" (the emulated device cannot read
+ * it); no avec_param_info follow and the client sends launches of that function with param_bytes = 0. */
+#define AVEC_PARAMS_UNKNOWN 0xFFFFFFFFu
 
 typedef struct avec_global_info { avec_reply_hdr r; uint64_t dptr; uint64_t size; } avec_global_info;
 
