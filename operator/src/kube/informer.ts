@@ -1,0 +1,138 @@
+// List + watch into an in-memory cache, restarting on watch errors: a failed or expired (410) watch
+// relists after a backoff; a watch the server closed normally resumes from the last resourceVersion.
+// The handler gets only keys (level-based controllers re-read the cache, they never trust events).
+import type { KubeApi, WatchEventType } from './client.js';
+import { isStatus } from './client.js';
+import type { Clock } from './clock.js';
+import type { Logger } from '../util/log.js';
+import { errorMessage } from '../util/errors.js';
+
+export interface KubeObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+export const objectKey = (o: KubeObject): string =>
+  o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name ?? ''}` : (o.metadata?.name ?? '');
+
+export interface InformerOptions {
+  /** Collection path, e.g. /apis/avec.dev/v1alpha1/gpunodes */
+  path: string;
+  labelSelector?: string;
+  clock: Clock;
+  log: Logger;
+  watchTimeoutSeconds?: number;
+  maxBackoffMs?: number;
+}
+
+export class Informer<T extends KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private rv = '';
+  private synced = false;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private failures = 0;
+  /** Number of list calls made (observable for tests and metrics). */
+  lists = 0;
+
+  constructor(
+    private readonly api: KubeApi,
+    private readonly opts: InformerOptions,
+    private readonly onChange: (key: string) => void,
+  ) {}
+
+  get(key: string): T | undefined {
+    return this.cache.get(key);
+  }
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+  keys(): string[] {
+    return [...this.cache.keys()];
+  }
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Put an object the controller itself just wrote, so the next read does not see a stale copy. */
+  upsertLocal(obj: T): void {
+    const k = objectKey(obj);
+    const cur = this.cache.get(k);
+    const rvNum = (o?: KubeObject): number => Number(o?.metadata?.resourceVersion ?? 0);
+    if (!cur || !(rvNum(cur) > rvNum(obj))) this.cache.set(k, obj);
+  }
+
+  private query(extra: Record<string, string>): string {
+    const q = new URLSearchParams(extra);
+    if (this.opts.labelSelector) q.set('labelSelector', this.opts.labelSelector);
+    return `${this.opts.path}?${q.toString()}`;
+  }
+
+  private async relist(): Promise<void> {
+    this.lists++;
+    const list = await this.api.request<{ metadata?: { resourceVersion?: string }; items?: T[] }>('GET', this.query({}));
+    const fresh = new Map<string, T>();
+    for (const item of list.items ?? []) fresh.set(objectKey(item), item);
+    const changed: string[] = [];
+    for (const [k, v] of fresh) {
+      if (this.cache.get(k)?.metadata?.resourceVersion !== v.metadata?.resourceVersion) changed.push(k);
+    }
+    for (const k of this.cache.keys()) if (!fresh.has(k)) changed.push(k);
+    this.cache.clear();
+    for (const [k, v] of fresh) this.cache.set(k, v);
+    this.rv = list.metadata?.resourceVersion ?? '';
+    this.synced = true;
+    for (const k of changed) this.onChange(k);
+  }
+
+  private apply(type: WatchEventType, obj: T): void {
+    const rv = obj.metadata?.resourceVersion;
+    if (rv) this.rv = rv;
+    if (type === 'BOOKMARK') return;
+    const k = objectKey(obj);
+    if (type === 'DELETED') this.cache.delete(k);
+    else this.cache.set(k, obj);
+    this.onChange(k);
+  }
+
+  private delay(ms: number): Promise<void> {
+    return new Promise((resolve) => this.opts.clock.setTimeout(resolve, ms));
+  }
+
+  /** Runs until stop(). Resolves once stopped. */
+  async run(): Promise<void> {
+    let needList = true;
+    while (!this.stopped) {
+      try {
+        if (needList) await this.relist();
+        needList = false;
+        await this.api.watch(
+          this.query({
+            watch: 'true',
+            resourceVersion: this.rv,
+            allowWatchBookmarks: 'true',
+            timeoutSeconds: String(this.opts.watchTimeoutSeconds ?? 300),
+          }),
+          (type, obj) => this.apply(type, obj as T),
+          this.abort.signal,
+        );
+        this.failures = 0;
+      } catch (err) {
+        if (this.stopped) break;
+        needList = true;
+        const backoff = Math.min(this.opts.maxBackoffMs ?? 30_000, 500 * 2 ** this.failures++);
+        this.opts.log.warn('watch failed; relisting after backoff', {
+          path: this.opts.path,
+          gone: isStatus(err, 410),
+          backoffMs: backoff,
+          error: errorMessage(err),
+        });
+        await this.delay(backoff);
+      }
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+  }
+}
