@@ -4,7 +4,7 @@
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
 import { onTeardown, type TeardownHandle } from './cleanup.js';
 import { runCli, type CliOptions, type CliResult } from './cli.js';
 import { startEtcd, type Etcd } from './etcd.js';
@@ -14,6 +14,7 @@ import { log } from './log.js';
 import { TestPki } from './pki.js';
 import { REPO_ROOT } from './repo-root.js';
 import { kubeBinary } from './toolchain.js';
+import { KubeRest } from './kube-rest.js';
 
 export interface ControlPlaneOptions {
   /** Install crds/*.yaml and wait until they are Established. Default true. */
@@ -73,11 +74,12 @@ export class ControlPlane {
     return runCli(kubeBinary('helm'), args, { cwd: REPO_ROOT, ...opts, env: this.toolEnv(opts.env) });
   }
 
-  /** A client-node KubeConfig for the admin identity. */
-  kubeConfig(): KubeConfig {
-    const kc = new KubeConfig();
-    kc.loadFromFile(this.kubeconfig);
-    return kc;
+  /** A REST client with the admin identity (close() it when done). */
+  rest(maxSockets?: number): KubeRest {
+    return new KubeRest({
+      server: this.apiServer.url, ca: this.pki.caPem,
+      cert: readFileSync(this.apiServer.admin.cert), key: readFileSync(this.apiServer.admin.key),
+    }, maxSockets);
   }
 
   async installCrds(crdDir = join(REPO_ROOT, 'crds')): Promise<void> {

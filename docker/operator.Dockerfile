@@ -1,0 +1,23 @@
+# syntax=docker/dockerfile:1
+# The avec operator: placement, webhook, tickets. Pure TypeScript, no native code.
+# Build from the repository root: docker build -f docker/operator.Dockerfile .
+FROM node:20.19-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json tsconfig.base.json ./
+COPY operator/package.json operator/
+RUN npm ci --no-audit --no-fund --workspace operator --include-workspace-root
+COPY operator/ operator/
+RUN npx tsc -b operator \
+ && npm prune --omit=dev --no-audit --no-fund --workspace operator --include-workspace-root
+
+FROM node:20.19-bookworm-slim
+LABEL org.opencontainers.image.title="avec-operator"
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules/ node_modules/
+COPY --from=build /src/operator/package.json operator/
+COPY --from=build /src/operator/dist/ operator/dist/
+USER 65532:65532
+EXPOSE 9443 8080 8081
+ENTRYPOINT ["node", "/app/operator/dist/main.js"]

@@ -1,0 +1,88 @@
+// A minimal Kubernetes REST client for tests and benchmarks: JSON over node:https with the admin
+// client certificate and a keep-alive agent. (@kubernetes/client-node 2.x cannot be imported on
+// Node.js 20: its undici 8 needs zlib zstd from Node.js 22.)
+import { Agent, request } from 'node:https';
+
+export class KubeRestError extends Error {
+  constructor(readonly status: number, readonly reason: string, message: string) {
+    super(message);
+    this.name = 'KubeRestError';
+  }
+}
+
+export interface KubeRestAuth {
+  server: string;
+  ca: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  token?: string;
+}
+
+export class KubeRest {
+  private readonly agent: Agent;
+  private readonly url: URL;
+
+  constructor(private readonly auth: KubeRestAuth, maxSockets = 32) {
+    this.url = new URL(auth.server);
+    this.agent = new Agent({ keepAlive: true, maxSockets, ca: auth.ca, cert: auth.cert, key: auth.key });
+  }
+
+  get<T = any>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  create<T = any>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+
+  mergePatch<T = any>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, body, 'application/merge-patch+json');
+  }
+
+  delete<T = any>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
+  }
+
+  /** Returns undefined on 404 instead of throwing. */
+  async getOrUndefined<T = any>(path: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(path);
+    } catch (err) {
+      if (err instanceof KubeRestError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string | number> = { Accept: 'application/json' };
+    if (payload) {
+      headers['Content-Type'] = contentType;
+      headers['Content-Length'] = payload.length;
+    }
+    if (this.auth.token) headers.Authorization = `Bearer ${this.auth.token}`;
+    return new Promise((resolve, reject) => {
+      const req = request({
+        host: this.url.hostname, port: this.url.port, path, method, headers, agent: this.agent,
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: any;
+          try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) resolve(parsed as T);
+          else reject(new KubeRestError(status, parsed?.reason ?? 'Unknown', `${method} ${path}: ${status} ${parsed?.message ?? text}`));
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
