@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# GPU benchmark: remote/native ratios measured in one run, the physical floor (loopback TCP one-stream
+# bandwidth and 8-byte ping-pong RTT), the protocol's own PING, and the same figures through a shaped
+# link (tools/linkshaper). Prepare with `make bench-gpu`, carry `.gpu`, then on the GPU machine:
+#   bash e2e/gpu/bench.sh [--no-shaped] [--native-only] [--delay-ms D] [--rate-mbit R] [--variant static|shared]
+# Writes bench.txt (the report) and bench-raw.tar.gz to $OUT when set, else .gpu/results.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+SHAPED=1 NATIVE_ONLY=0 DELAY=1 RATE=1000 VARIANT=static
+while [ $# -gt 0 ]; do
+  case $1 in
+    --no-shaped) SHAPED=0 ;;
+    --native-only) NATIVE_ONLY=1; SHAPED=0 ;;
+    --delay-ms) DELAY=$2; shift ;;
+    --rate-mbit) RATE=$2; shift ;;
+    --variant) VARIANT=$2; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+RES=${OUT:-$G/results}
+mkdir -p "$RES"
+W=$(mktemp -d /tmp/avec-bench.XXXXXX)
+REPORT=$RES/bench.txt
+B=$G/bin/$VARIANT/bench_gpu
+export LD_LIBRARY_PATH="$(find_cudart)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+P_TCP=7431 P_EXEC=7432 P_SHAPE_EXEC=7433 P_SHAPE_TCP=7434
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do stop_pid "$p"; done; }
+trap cleanup EXIT
+step() { echo "-- $* ($(date -u +%H:%M:%S))" >&2; }
+
+{ echo "== avec GPU benchmark =="; machine_info; echo "binary: $VARIANT cudart"; } >"$W/header.txt"
+cat "$W/header.txt"
+
+step "TCP floor (loopback)"
+"$G/bin/tcpfloor" serve $P_TCP & PIDS+=($!)
+wait_port $P_TCP 5
+"$G/bin/tcpfloor" rtt 127.0.0.1:$P_TCP 20000 >"$W/tcp.txt"
+for i in 1 2 3; do "$G/bin/tcpfloor" bw 127.0.0.1:$P_TCP 1024; done | sort -k2 -n | tail -2 >>"$W/tcp.txt"
+cat "$W/tcp.txt"
+
+step "native"
+"$B" --sgemm-target-s 1.0 >"$W/native.txt" 2>&1
+cat "$W/native.txt"
+ITERS=$(awk '$1=="sgemm_n"{print $4}' "$W/native.txt")
+ITERS=${ITERS:-10}
+
+if [ $NATIVE_ONLY = 0 ]; then
+  if start_executor $P_EXEC "$W/executor.log" --log-level warn; then
+    PIDS+=($EXEC_PID)
+    step "avec PING (loopback)"
+    "$G/bin/avec_ping" 127.0.0.1:$P_EXEC 5000 >"$W/ping.txt" 2>&1; cat "$W/ping.txt"
+    step "remote (loopback)"
+    LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_EXEC timeout -k 5 400 "$B" --sgemm-iters "$ITERS" >"$W/remote.txt" 2>&1
+    echo "exit $?" >>"$W/remote.txt"; cat "$W/remote.txt"
+    if [ $SHAPED = 1 ]; then
+      echo "one-way delay $DELAY ms, $RATE Mbit/s (linkshaper)" >"$W/shaped.label"
+      "$G/bin/linkshaper" --listen 127.0.0.1:$P_SHAPE_EXEC --connect 127.0.0.1:$P_EXEC --delay-ms $DELAY --rate-mbit $RATE --quiet & PIDS+=($!)
+      "$G/bin/linkshaper" --listen 127.0.0.1:$P_SHAPE_TCP --connect 127.0.0.1:$P_TCP --delay-ms $DELAY --rate-mbit $RATE --quiet & PIDS+=($!)
+      wait_port $P_SHAPE_EXEC 5; wait_port $P_SHAPE_TCP 5
+      step "TCP floor (shaped)"
+      "$G/bin/tcpfloor" rtt 127.0.0.1:$P_SHAPE_TCP 500 >"$W/shaped_tcp.txt"
+      "$G/bin/tcpfloor" bw 127.0.0.1:$P_SHAPE_TCP 256 >>"$W/shaped_tcp.txt"
+      cat "$W/shaped_tcp.txt"
+      step "avec PING (shaped)"
+      "$G/bin/avec_ping" 127.0.0.1:$P_SHAPE_EXEC 300 >"$W/shaped_ping.txt" 2>&1; cat "$W/shaped_ping.txt"
+      step "remote (shaped)"
+      LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_SHAPE_EXEC timeout -k 5 400 "$B" --sgemm-iters "$ITERS" \
+        --launches 20000 --sync-iters 300 --copy-reps 2 >"$W/shaped_remote.txt" 2>&1
+      echo "exit $?" >>"$W/shaped_remote.txt"; cat "$W/shaped_remote.txt"
+    fi
+  else
+    echo "executor unavailable: native figures only" | tee "$W/remote.txt"
+  fi
+fi
+
+step "report"
+{ cat "$W/header.txt"; echo; python3 "$ROOT/e2e/gpu/bench/report.py" "$W"; } >"$REPORT"
+cat "$REPORT"
+cleanup
+tar -C "$W" -czf "$RES/bench-raw.tar.gz" . 2>/dev/null
+rm -rf "$W"

@@ -1,0 +1,92 @@
+# GPU end-to-end suite and benchmarks. Not part of `make test` (CI has no GPU).
+#   make gpu-e2e    builds everything for the GPU machine into .gpu/ (programs, stub-free shim/executor
+#                   copies, linkshaper, tools); on the GPU machine: `bash e2e/gpu/run.sh`
+#   make bench-gpu  same preparation plus the benchmark binaries; on the GPU machine: `bash e2e/gpu/bench.sh`
+# Everything lands in .gpu/ (git-ignored); carry `.gpu` to the GPU machine.
+GPU_DIR := $(ROOT)/.gpu
+GPU_SRC := $(ROOT)/e2e/gpu/programs
+GPU_BENCH_SRC := $(ROOT)/e2e/gpu/bench
+NVCC := $(CUDA_HOME)/bin/nvcc
+GPU_ARCH := -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCC_FLAGS := -std=c++17 -O2 $(GPU_ARCH) -Xcompiler -Wall,-Wno-unused-function
+GPU_PROGRAMS := device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads
+GPU_BENCH := bench_gpu
+
+GPU_OBJS := $(patsubst %,$(GPU_DIR)/obj/%.o,$(GPU_PROGRAMS))
+GPU_BIN_STATIC := $(patsubst %,$(GPU_DIR)/bin/static/%,$(GPU_PROGRAMS))
+GPU_BIN_SHARED := $(patsubst %,$(GPU_DIR)/bin/shared/%,$(GPU_PROGRAMS))
+GPU_BENCH_BIN := $(patsubst %,$(GPU_DIR)/bin/static/%,$(GPU_BENCH)) $(patsubst %,$(GPU_DIR)/bin/shared/%,$(GPU_BENCH))
+GPU_TOOLS := $(GPU_DIR)/bin/nvml_query $(GPU_DIR)/bin/linkshaper $(GPU_DIR)/bin/tcpfloor $(GPU_DIR)/bin/avec_ping
+
+.PHONY: gpu-programs gpu-e2e bench-gpu gpu-avec gpu-clean
+gpu-programs: $(GPU_BIN_STATIC) $(GPU_BIN_SHARED) $(GPU_TOOLS) $(GPU_DIR)/lib/libcudart.so.13 ## build the GPU test programs (static + shared cudart) into .gpu/
+
+gpu-e2e: gpu-programs gpu-avec ## prepare .gpu/ for the GPU end-to-end run (then on the GPU machine: bash e2e/gpu/run.sh)
+	@du -sh $(GPU_DIR) | awk '{print "gpu-e2e: .gpu is " $$1 " (carry limit 64 MiB)"}'
+
+bench-gpu: gpu-e2e $(GPU_BENCH_BIN) ## prepare .gpu/ for the GPU benchmark (then on the GPU machine: bash e2e/gpu/bench.sh)
+
+# The shim and the executor, copied from their own build targets when those exist.
+gpu-avec:
+	@mkdir -p $(GPU_DIR)/avec
+	@if $(MAKE) -n shim >/dev/null 2>&1; then $(MAKE) --no-print-directory shim || echo "gpu-avec: 'make shim' failed"; else echo "gpu-avec: no 'shim' target yet"; fi
+	@if $(MAKE) -n native >/dev/null 2>&1; then $(MAKE) --no-print-directory native || echo "gpu-avec: 'make native' failed"; else echo "gpu-avec: no 'native' target yet"; fi
+	@for f in $(BUILD)/shim/libcuda.so.1 $(BUILD)/shim/libnvidia-ml.so.1 $(BUILD)/native/avec-executor; do \
+	  if [ -f $$f ]; then cp -f $$f $(GPU_DIR)/avec/; else echo "gpu-avec: missing $$f"; fi; done
+	@git -C $(ROOT) rev-parse --short HEAD > $(GPU_DIR)/commit 2>/dev/null || echo unknown > $(GPU_DIR)/commit
+	@git -C $(ROOT) status --porcelain | grep -q . && echo "+dirty" >> $(GPU_DIR)/commit || true
+
+# Driver-API programs link against libcuda.so.1; the toolkit from wheels has no stub, so make one with
+# exactly the cu* symbols the objects need (same SONAME; never shipped, never loaded at run time).
+$(GPU_DIR)/stub/libcuda.so: $(GPU_OBJS) $(GPU_DIR)/obj/bench_gpu.o
+	@mkdir -p $(@D)
+	nm -u $^ | awk '$$1=="U" && $$2 ~ /^cu[A-Z]/ {print $$2}' | sort -u | \
+	  awk '{print "void " $$1 "(void) {}"}' > $(@D)/stub.c
+	$(CC) -shared -fPIC -Wl,-soname,libcuda.so.1 -o $@ $(@D)/stub.c
+
+$(GPU_DIR)/gen/kern_mod_images.h: $(GPU_SRC)/kern_mod.cu
+	@mkdir -p $(@D)
+	$(NVCC) -fatbin $(GPU_ARCH) $< -o $(@D)/kern_mod.fatbin
+	$(NVCC) -cubin -arch=sm_90 $< -o $(@D)/kern_mod.cubin
+	$(NVCC) -ptx -arch=compute_90 $< -o $(@D)/kern_mod.ptx
+	printf '\0' >> $(@D)/kern_mod.ptx
+	cd $(@D) && { for f in kern_mod.fatbin kern_mod.cubin kern_mod.ptx; do xxd -i $$f; done; } | \
+	  sed 's/^unsigned char/alignas(64) static const unsigned char/; s/^unsigned int/static const unsigned int/' > $@.tmp
+	mv $@.tmp $@
+
+$(GPU_DIR)/obj/modules_driver.o: $(GPU_DIR)/gen/kern_mod_images.h
+$(GPU_DIR)/obj/ptds_threads.o: NVCC_EXTRA := --default-stream per-thread
+$(GPU_DIR)/obj/%.o: $(GPU_SRC)/%.cu $(GPU_SRC)/common.h
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCC_FLAGS) $(NVCC_EXTRA) -I$(GPU_DIR)/gen -c $< -o $@
+$(GPU_DIR)/obj/%.o: $(GPU_BENCH_SRC)/%.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
+
+$(GPU_DIR)/bin/static/%: $(GPU_DIR)/obj/%.o $(GPU_DIR)/stub/libcuda.so
+	@mkdir -p $(@D)
+	$(NVCC) $(GPU_ARCH) -cudart static $< -o $@ -L$(GPU_DIR)/stub -lcuda -lpthread
+$(GPU_DIR)/bin/shared/%: $(GPU_DIR)/obj/%.o $(GPU_DIR)/stub/libcuda.so
+	@mkdir -p $(@D)
+	$(NVCC) $(GPU_ARCH) -cudart shared $< -o $@ -L$(GPU_DIR)/stub -lcuda -lpthread
+
+$(GPU_DIR)/bin/nvml_query: $(GPU_SRC)/nvml_query.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -o $@ $< -ldl
+$(GPU_DIR)/bin/linkshaper: $(ROOT)/tools/linkshaper/linkshaper.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -std=gnu11 -o $@ $< -lpthread
+$(GPU_DIR)/bin/tcpfloor: $(GPU_BENCH_SRC)/tcpfloor.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -std=gnu11 -o $@ $< -lpthread
+$(GPU_DIR)/bin/avec_ping: $(GPU_BENCH_SRC)/avec_ping.c $(ROOT)/remoting-server/native/include/avec_wire.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -std=gnu11 -I$(ROOT)/remoting-server/native/include -o $@ $<
+
+# Fallback for -cudart shared programs where the GPU machine's CUDA install has none (run.sh prefers the machine's).
+$(GPU_DIR)/lib/libcudart.so.13: $(CUDA_HOME)/lib/libcudart.so.13
+	@mkdir -p $(@D)
+	cp -f $< $@
+
+gpu-clean: ## remove .gpu/
+	rm -rf $(GPU_DIR)
