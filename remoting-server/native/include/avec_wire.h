@@ -28,6 +28,13 @@
  *   request; it does not repeat MODULE_LOAD.
  * - Host-to-device copies larger than AVEC_CHUNK are sent as consecutive MEMCPY_HTOD frames, each with
  *   the device address of its own chunk.
+ * - OCCUPANCY with kind AVEC_OCC_AVAILABLE_DSMEM carries cuOccupancyAvailableDynamicSMemPerBlock's
+ *   numBlocks in the `flags` field.
+ * - LAUNCH attributes CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT (7) and LAUNCH_COMPLETION_EVENT (12): the
+ *   first 8 bytes of `value` hold the client's event handle (u64) instead of a CUevent pointer.
+ * - A function handle from GET_FUNCTION with kind AVEC_SYMBOL_KERNEL (cuLibraryGetKernel) is also what
+ *   the client launches (cuKernelGetFunction returns the same handle); a library handle is also accepted
+ *   as a module handle (cuLibraryGetModule returns the same handle).
  */
 #ifndef AVEC_WIRE_H
 #define AVEC_WIRE_H
