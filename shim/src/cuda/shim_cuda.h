@@ -13,6 +13,7 @@
 #pragma GCC visibility pop
 
 #include "avec_log.h"
+#include "avec_shim.h"
 #include "avec_ranges.h"
 #include "avec_transport.h"
 #include "avec_wire.h"

@@ -1,0 +1,247 @@
+/* Kernel launches (fire-and-forget), parameter packing from the cached (offset, size) table, function and
+ * kernel attributes (read from the cache, writes forwarded), names, parameter info and occupancy. */
+#include <string.h>
+
+#include "shim_cuda.h"
+
+struct CUfunc_st *avec_func_from(CUfunction f) {
+  return f && f->magic == AVEC_MAGIC_FUNC ? f : NULL;
+}
+
+int avec_pack_params(const struct CUfunc_st *f, void **args, void **extra, uint8_t *out, size_t cap) {
+  if (args) {
+    if (f->param_bytes > cap) return -1;
+    memset(out, 0, f->param_bytes);
+    for (uint32_t i = 0; i < f->num_params; i++) {
+      if (!args[i]) return -1;
+      memcpy(out + f->params[i].offset, args[i], f->params[i].size);
+    }
+    return (int)f->param_bytes;
+  }
+  if (extra) {
+    const void *buf = NULL;
+    size_t size = 0;
+    int have_size = 0;
+    for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+      if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) buf = extra[i + 1];
+      else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) { size = *(const size_t *)extra[i + 1]; have_size = 1; }
+      else return -1;
+    }
+    if (!buf || !have_size || size > cap) return -1;
+    memcpy(out, buf, size);
+    return (int)size;
+  }
+  return f->num_params == 0 ? 0 : -1;
+}
+
+static CUresult launch(struct CUfunc_st *f, const unsigned grid[3], const unsigned block[3], unsigned smem,
+                       CUstream s, void **args, void **extra, const CUlaunchAttribute *attrs, unsigned nattrs,
+                       uint32_t flags, int ptsz) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!f) return CUDA_ERROR_INVALID_HANDLE;
+  if (nattrs > AVEC_MAX_LAUNCH_ATTRS || (nattrs && !attrs)) return CUDA_ERROR_INVALID_VALUE;
+  for (int i = 0; i < 3; i++)
+    if (!grid[i] || !block[i]) return CUDA_ERROR_INVALID_VALUE;
+  struct {
+    avec_launch l;
+    avec_launch_attr a[AVEC_MAX_LAUNCH_ATTRS];
+    uint8_t params[AVEC_MAX_PARAM_BYTES];
+  } msg;
+  avec_launch *l = &msg.l;
+  memset(l, 0, sizeof *l);
+  l->func = f->handle;
+  if (avec_stream_wire(s, ptsz, &l->stream)) return CUDA_ERROR_INVALID_HANDLE;
+  memcpy(l->grid, grid, sizeof l->grid);
+  memcpy(l->block, block, sizeof l->block);
+  l->shared_mem = smem;
+  l->flags = flags;
+  for (unsigned i = 0; i < nattrs; i++) {
+    avec_launch_attr *w = &msg.a[i];
+    memset(w, 0, sizeof *w);
+    w->id = (uint32_t)attrs[i].id;
+    memcpy(w->value, &attrs[i].value, sizeof w->value);
+    if (attrs[i].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT ||
+        attrs[i].id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) {
+      CUevent e = attrs[i].value.programmaticEvent.event;
+      if (!avec_event_valid(e)) return CUDA_ERROR_INVALID_HANDLE;
+      uint64_t h = e->handle; /* event objects travel as their wire handle */
+      memcpy(w->value, &h, sizeof h);
+    }
+    if (attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE && attrs[i].value.cooperative) l->flags |= 1;
+  }
+  l->num_attrs = nattrs;
+  uint8_t *params = (uint8_t *)&msg.a[nattrs];
+  int n = avec_pack_params(f, args, extra, params, AVEC_MAX_PARAM_BYTES);
+  if (n < 0) return CUDA_ERROR_INVALID_VALUE;
+  l->param_bytes = (uint32_t)n;
+  size_t len = sizeof *l + nattrs * sizeof(avec_launch_attr) + (size_t)n;
+  return avec_post(AVEC_OP_LAUNCH, 0, &msg, len, NULL, 0);
+}
+
+static CUresult launch_kernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                              unsigned bz, unsigned smem, CUstream s, void **args, void **extra, uint32_t flags,
+                              int ptsz) {
+  unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+  return launch(avec_func_from(f), grid, block, smem, s, args, extra, NULL, 0, flags, ptsz);
+}
+
+AVEC_API CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                                 unsigned bz, unsigned smem, CUstream s, void **args, void **extra) {
+  return launch_kernel(f, gx, gy, gz, bx, by, bz, smem, s, args, extra, 0, 0);
+}
+AVEC_API CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                                      unsigned bz, unsigned smem, CUstream s, void **args, void **extra) {
+  return launch_kernel(f, gx, gy, gz, bx, by, bz, smem, s, args, extra, 0, 1);
+}
+AVEC_API CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                            unsigned by, unsigned bz, unsigned smem, CUstream s, void **args) {
+  return launch_kernel(f, gx, gy, gz, bx, by, bz, smem, s, args, NULL, 1, 0);
+}
+AVEC_API CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                                 unsigned by, unsigned bz, unsigned smem, CUstream s, void **args) {
+  return launch_kernel(f, gx, gy, gz, bx, by, bz, smem, s, args, NULL, 1, 1);
+}
+
+static CUresult launch_ex(const CUlaunchConfig *c, CUfunction f, void **args, void **extra, int ptsz) {
+  if (!c) return CUDA_ERROR_INVALID_VALUE;
+  unsigned grid[3] = {c->gridDimX, c->gridDimY, c->gridDimZ}, block[3] = {c->blockDimX, c->blockDimY, c->blockDimZ};
+  return launch(avec_func_from(f), grid, block, c->sharedMemBytes, c->hStream, args, extra, c->attrs, c->numAttrs, 0,
+                ptsz);
+}
+AVEC_API CUresult cuLaunchKernelEx(const CUlaunchConfig *c, CUfunction f, void **args, void **extra) {
+  return launch_ex(c, f, args, extra, 0);
+}
+AVEC_API CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *c, CUfunction f, void **args, void **extra) {
+  return launch_ex(c, f, args, extra, 1);
+}
+
+/* ---- attributes, names, parameters ----------------------------------------------------------------------- */
+AVEC_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction f) {
+  struct CUfunc_st *fn = avec_func_from(f);
+  if (!pi || (unsigned)attrib >= AVEC_FUNC_ATTR_SLOTS) return CUDA_ERROR_INVALID_VALUE;
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  *pi = fn->attrs[attrib];
+  return CUDA_SUCCESS;
+}
+
+static CUresult set_attr(struct CUfunc_st *fn, uint32_t attrib, int value, uint16_t op) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  if (op == AVEC_OP_FUNC_SET_ATTRIBUTE) {
+    if (attrib >= AVEC_FUNC_ATTR_SLOTS) return CUDA_ERROR_INVALID_VALUE;
+    fn->attrs[attrib] = value;
+  }
+  avec_func_attr a = {fn->handle, attrib, value, 0};
+  return avec_post(op, 0, &a, sizeof a, NULL, 0);
+}
+
+AVEC_API CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attrib, int value) {
+  return set_attr(avec_func_from(f), (uint32_t)attrib, value, AVEC_OP_FUNC_SET_ATTRIBUTE);
+}
+AVEC_API CUresult cuFuncSetCacheConfig(CUfunction f, CUfunc_cache config) {
+  return set_attr(avec_func_from(f), 0, (int)config, AVEC_OP_FUNC_SET_CACHE_CONFIG);
+}
+AVEC_API CUresult cuFuncSetSharedMemConfig(CUfunction f, CUsharedconfig config) {
+  return avec_func_from(f) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+AVEC_API CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel k, CUdevice dev) {
+  return cuFuncGetAttribute(pi, attrib, (CUfunction)k);
+}
+AVEC_API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int value, CUkernel k, CUdevice dev) {
+  return set_attr(avec_func_from((CUfunction)k), (uint32_t)attrib, value, AVEC_OP_FUNC_SET_ATTRIBUTE);
+}
+AVEC_API CUresult cuKernelSetCacheConfig(CUkernel k, CUfunc_cache config, CUdevice dev) {
+  return set_attr(avec_func_from((CUfunction)k), 0, (int)config, AVEC_OP_FUNC_SET_CACHE_CONFIG);
+}
+
+AVEC_API CUresult cuFuncGetName(const char **name, CUfunction f) {
+  struct CUfunc_st *fn = avec_func_from(f);
+  if (!name) return CUDA_ERROR_INVALID_VALUE;
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  *name = fn->name;
+  return CUDA_SUCCESS;
+}
+AVEC_API CUresult cuKernelGetName(const char **name, CUkernel k) { return cuFuncGetName(name, (CUfunction)k); }
+
+AVEC_API CUresult cuFuncGetParamInfo(CUfunction f, size_t index, size_t *offset, size_t *size) {
+  struct CUfunc_st *fn = avec_func_from(f);
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  if (index >= fn->num_params) return CUDA_ERROR_INVALID_VALUE;
+  if (offset) *offset = fn->params[index].offset;
+  if (size) *size = fn->params[index].size;
+  return CUDA_SUCCESS;
+}
+AVEC_API CUresult cuKernelGetParamInfo(CUkernel k, size_t index, size_t *offset, size_t *size) {
+  return cuFuncGetParamInfo((CUfunction)k, index, offset, size);
+}
+
+AVEC_API CUresult cuFuncIsLoaded(CUfunctionLoadingState *state, CUfunction f) {
+  if (!state) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_func_from(f)) return CUDA_ERROR_INVALID_HANDLE;
+  *state = CU_FUNCTION_LOADING_STATE_LOADED;
+  return CUDA_SUCCESS;
+}
+AVEC_API CUresult cuFuncLoad(CUfunction f) { return avec_func_from(f) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+
+/* ---- occupancy (forwarded) --------------------------------------------------------------------------------- */
+static CUresult occupancy(struct CUfunc_st *fn, uint32_t kind, uint32_t block, uint32_t flags, uint64_t smem,
+                          uint64_t *value) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  avec_occupancy a = {fn->handle, kind, block, flags, smem};
+  struct { avec_reply_hdr h; avec_u64 v; } rep = {0};
+  r = avec_call(AVEC_OP_OCCUPANCY, 0, &a, sizeof a, &rep, sizeof rep);
+  if (!r) *value = rep.v.value;
+  return r;
+}
+
+AVEC_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *n, CUfunction f, int block, size_t smem,
+                                                                       unsigned flags) {
+  uint64_t v;
+  if (!n) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = occupancy(avec_func_from(f), AVEC_OCC_MAX_ACTIVE_BLOCKS, (uint32_t)block, flags, smem, &v);
+  if (!r) *n = (int)v;
+  return r;
+}
+AVEC_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, CUfunction f, int block, size_t smem) {
+  return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(n, f, block, smem, 0);
+}
+AVEC_API CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *size, CUfunction f, int numBlocks, int block) {
+  uint64_t v;
+  if (!size) return CUDA_ERROR_INVALID_VALUE;
+  /* numBlocks travels in the flags field (see avec_wire.h, AVEC_OCC_AVAILABLE_DSMEM) */
+  CUresult r = occupancy(avec_func_from(f), AVEC_OCC_AVAILABLE_DSMEM, (uint32_t)block, (uint32_t)numBlocks, 0, &v);
+  if (!r) *size = (size_t)v;
+  return r;
+}
+
+static CUresult potential(int *grid, int *block, CUfunction f, CUoccupancyB2DSize fn, size_t smem, int limit,
+                          unsigned flags) {
+  uint64_t v;
+  if (!grid || !block) return CUDA_ERROR_INVALID_VALUE;
+  struct CUfunc_st *func = avec_func_from(f);
+  if (!func) return CUDA_ERROR_INVALID_HANDLE;
+  /* A per-block-size shared memory callback cannot run remotely: evaluate it once at the largest block. */
+  if (fn) {
+    int b = limit > 0 ? limit : func->attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+    smem = fn(b > 0 ? b : 1024);
+  }
+  CUresult r = occupancy(func, AVEC_OCC_MAX_POTENTIAL_BLOCK, (uint32_t)limit, flags, smem, &v);
+  if (!r) {
+    *grid = (int)(v >> 32);
+    *block = (int)(v & 0xffffffffu);
+  }
+  return r;
+}
+AVEC_API CUresult cuOccupancyMaxPotentialBlockSize(int *grid, int *block, CUfunction f, CUoccupancyB2DSize fn,
+                                                   size_t smem, int limit) {
+  return potential(grid, block, f, fn, smem, limit, 0);
+}
+AVEC_API CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *grid, int *block, CUfunction f,
+                                                            CUoccupancyB2DSize fn, size_t smem, int limit,
+                                                            unsigned flags) {
+  return potential(grid, block, f, fn, smem, limit, flags);
+}

@@ -1,0 +1,337 @@
+/* Device memory: allocation (with a client-side reservation of the same address range), copies in every
+ * direction, memsets, 2D copies, and the local pointer table behind cuPointerGetAttribute(s) and
+ * cuMemGetAddressRange. Host-to-device data streams from the caller's buffer in AVEC_CHUNK frames
+ * (fire-and-forget: the bytes are in the socket when the call returns, i.e. pageable-copy semantics);
+ * device-to-host data is read straight into the destination. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "shim_cuda.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+avec_range_table avec_device_ranges = AVEC_RANGE_TABLE_INIT;
+static uint64_t buffer_ids = 1;
+
+int avec_is_device_ptr(uint64_t p) { return avec_ranges_find(&avec_device_ranges, p, NULL) == 0; }
+
+/* Keep the program from ever getting host memory at a device address (so generic copies can classify
+ * pointers unambiguously): reserve the range, inaccessible, in this process. */
+void avec_reserve_device_range(uint64_t base, uint64_t size, uint32_t *flags) {
+  static int warned;
+  long page = sysconf(_SC_PAGESIZE);
+  if (getenv("AVEC_NO_RESERVE") || base % (uint64_t)page) return;
+  uint64_t len = (size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
+  void *p = mmap((void *)(uintptr_t)base, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE,
+                 -1, 0);
+  if (p == (void *)(uintptr_t)base) {
+    *flags |= 1;
+    return;
+  }
+  if (p != MAP_FAILED) munmap(p, len); /* old kernels ignore the flag and place it elsewhere */
+  if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+    LOG_WARN("device range 0x%llx+%llu overlaps this process's memory; pointer classification may be ambiguous",
+             (unsigned long long)base, (unsigned long long)size);
+}
+
+static void release_reservation(const avec_range *r) {
+  if (!(r->flags & 1)) return;
+  long page = sysconf(_SC_PAGESIZE);
+  munmap((void *)(uintptr_t)r->base, (r->size + (uint64_t)page - 1) & ~((uint64_t)page - 1));
+}
+
+static void track_alloc(uint64_t dptr, uint64_t size, CUcontext ctx) {
+  avec_range r = {dptr, size, AVEC_RANGE_DEVICE, 0, ctx, __atomic_fetch_add(&buffer_ids, 1, __ATOMIC_RELAXED)};
+  avec_reserve_device_range(dptr, size, &r.flags);
+  if (avec_ranges_insert(&avec_device_ranges, &r)) {
+    LOG_WARN("allocation 0x%llx+%llu overlaps a known range", (unsigned long long)dptr, (unsigned long long)size);
+    release_reservation(&r);
+  }
+}
+
+/* ---- allocation ------------------------------------------------------------------------------------- */
+static CUresult mem_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t height, uint32_t elem, size_t *pitch,
+                          int async, CUstream s, int ptds) {
+  CUcontext ctx;
+  CUresult r = avec_ctx_require(&ctx);
+  if (r) return r;
+  if (!dptr || !size || (height && !pitch)) return CUDA_ERROR_INVALID_VALUE;
+  avec_mem_alloc a = {size, height, elem, 0};
+  if (async && avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  avec_mem_alloc_reply rep = {0};
+  r = avec_call(async ? AVEC_OP_MEM_ALLOC_ASYNC : AVEC_OP_MEM_ALLOC, async ? AVEC_F_ASYNC : 0, &a, sizeof a, &rep,
+                sizeof rep);
+  if (r) return r;
+  *dptr = (CUdeviceptr)rep.dptr;
+  if (height) *pitch = (size_t)rep.pitch;
+  track_alloc(rep.dptr, height ? rep.pitch * height : size, ctx);
+  LOG_DEBUG("alloc %llu bytes -> 0x%llx", (unsigned long long)(height ? rep.pitch * height : size),
+            (unsigned long long)rep.dptr);
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
+  return mem_alloc(dptr, bytesize, 0, 0, NULL, 0, NULL, 0);
+}
+
+AVEC_API CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t width, size_t height, unsigned elem) {
+  if (elem != 4 && elem != 8 && elem != 16) return CUDA_ERROR_INVALID_VALUE;
+  if (!height) return CUDA_ERROR_INVALID_VALUE;
+  return mem_alloc(dptr, width, height, elem, pPitch, 0, NULL, 0);
+}
+
+AVEC_API CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t size, CUstream s) {
+  return mem_alloc(dptr, size, 0, 0, NULL, 1, s, 0);
+}
+AVEC_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t size, CUstream s) {
+  return mem_alloc(dptr, size, 0, 0, NULL, 1, s, 1);
+}
+
+static CUresult mem_free(CUdeviceptr dptr, int async, CUstream s, int ptds) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!dptr) return CUDA_SUCCESS;
+  avec_range rg;
+  if (avec_ranges_find(&avec_device_ranges, dptr, &rg) || rg.base != dptr || rg.kind != AVEC_RANGE_DEVICE)
+    return CUDA_ERROR_INVALID_VALUE;
+  avec_mem_free a = {dptr, 0, 0};
+  if (async && avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  avec_ranges_remove(&avec_device_ranges, dptr, &rg);
+  release_reservation(&rg);
+  return avec_post(AVEC_OP_MEM_FREE, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
+}
+
+AVEC_API CUresult cuMemFree_v2(CUdeviceptr dptr) { return mem_free(dptr, 0, NULL, 0); }
+AVEC_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s) { return mem_free(dptr, 1, s, 0); }
+AVEC_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream s) { return mem_free(dptr, 1, s, 1); }
+
+AVEC_API CUresult cuMemGetInfo_v2(size_t *free_, size_t *total) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  avec_mem_info rep = {0};
+  r = avec_call(AVEC_OP_MEM_GET_INFO, 0, NULL, 0, &rep, sizeof rep);
+  if (r) return r;
+  if (free_) *free_ = (size_t)rep.free;
+  if (total) *total = (size_t)rep.total;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  avec_range rg;
+  if (avec_ranges_find(&avec_device_ranges, dptr, &rg)) return CUDA_ERROR_NOT_FOUND;
+  if (pbase) *pbase = (CUdeviceptr)rg.base;
+  if (psize) *psize = (size_t)rg.size;
+  return CUDA_SUCCESS;
+}
+
+/* ---- copies ------------------------------------------------------------------------------------------ */
+static CUresult check_dev(uint64_t p, uint64_t n) {
+  return avec_ranges_contains(&avec_device_ranges, p, n) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+}
+
+static CUresult htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!n) return CUDA_SUCCESS;
+  if (!src || check_dev(dst, n)) return CUDA_ERROR_INVALID_VALUE;
+  avec_memcpy_htod h = {dst, 0, 0};
+  if (avec_stream_wire(s, ptds, &h.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  for (size_t off = 0; off < n; off += AVEC_CHUNK) {
+    size_t len = n - off < AVEC_CHUNK ? n - off : AVEC_CHUNK;
+    h.dst = dst + off;
+    r = avec_post(AVEC_OP_MEMCPY_HTOD, async ? AVEC_F_ASYNC : 0, &h, sizeof h, (const char *)src + off, len);
+    if (r) return r;
+  }
+  return CUDA_SUCCESS;
+}
+
+static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!n) return CUDA_SUCCESS;
+  if (!dst || check_dev(src, n)) return CUDA_ERROR_INVALID_VALUE;
+  avec_memcpy_dtoh a = {src, n, 0, 0};
+  if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  /* Async device-to-host copies complete before returning too: the bytes must land in this process. */
+  return avec_result(avec_conn_call_into(&avec_sess.conn, AVEC_OP_MEMCPY_DTOH, async ? AVEC_F_ASYNC : 0,
+                                         avec_ctx_wire(), &a, sizeof a, dst, n));
+}
+
+static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!n) return CUDA_SUCCESS;
+  if (check_dev(src, n) || check_dev(dst, n)) return CUDA_ERROR_INVALID_VALUE;
+  avec_memcpy_dtod a = {dst, src, n, 0, 0};
+  if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  return avec_post(AVEC_OP_MEMCPY_DTOD, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
+}
+
+/* Generic copy: direction from the local pointer table (device ranges are reserved in this process). */
+static CUresult generic(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
+  int dd = avec_is_device_ptr(dst), sd = avec_is_device_ptr(src);
+  if (dd && sd) return dtod(dst, src, n, async, s, ptds);
+  if (dd) return htod(dst, (const void *)(uintptr_t)src, n, async, s, ptds);
+  if (sd) return dtoh((void *)(uintptr_t)dst, src, n, async, s, ptds);
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (n) memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
+  return CUDA_SUCCESS;
+}
+
+#define PAIR(name, ptname, proto, body0, body1) \
+  AVEC_API CUresult name proto { return body0; } \
+  AVEC_API CUresult ptname proto { return body1; }
+
+PAIR(cuMemcpyHtoD_v2, cuMemcpyHtoD_v2_ptds, (CUdeviceptr d, const void *s, size_t n), htod(d, s, n, 0, NULL, 0),
+     htod(d, s, n, 0, NULL, 1))
+PAIR(cuMemcpyDtoH_v2, cuMemcpyDtoH_v2_ptds, (void *d, CUdeviceptr s, size_t n), dtoh(d, s, n, 0, NULL, 0),
+     dtoh(d, s, n, 0, NULL, 1))
+PAIR(cuMemcpyDtoD_v2, cuMemcpyDtoD_v2_ptds, (CUdeviceptr d, CUdeviceptr s, size_t n), dtod(d, s, n, 0, NULL, 0),
+     dtod(d, s, n, 0, NULL, 1))
+PAIR(cuMemcpy, cuMemcpy_ptds, (CUdeviceptr d, CUdeviceptr s, size_t n), generic(d, s, n, 0, NULL, 0),
+     generic(d, s, n, 0, NULL, 1))
+PAIR(cuMemcpyHtoDAsync_v2, cuMemcpyHtoDAsync_v2_ptsz, (CUdeviceptr d, const void *s, size_t n, CUstream st),
+     htod(d, s, n, 1, st, 0), htod(d, s, n, 1, st, 1))
+PAIR(cuMemcpyDtoHAsync_v2, cuMemcpyDtoHAsync_v2_ptsz, (void *d, CUdeviceptr s, size_t n, CUstream st),
+     dtoh(d, s, n, 1, st, 0), dtoh(d, s, n, 1, st, 1))
+PAIR(cuMemcpyDtoDAsync_v2, cuMemcpyDtoDAsync_v2_ptsz, (CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st),
+     dtod(d, s, n, 1, st, 0), dtod(d, s, n, 1, st, 1))
+PAIR(cuMemcpyAsync, cuMemcpyAsync_ptsz, (CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st),
+     generic(d, s, n, 1, st, 0), generic(d, s, n, 1, st, 1))
+
+/* Peer copies between contexts of the (single) remote session are ordinary device copies. */
+PAIR(cuMemcpyPeer, cuMemcpyPeer_ptds, (CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n),
+     dtod(d, s, n, 0, NULL, 0), dtod(d, s, n, 0, NULL, 1))
+PAIR(cuMemcpyPeerAsync, cuMemcpyPeerAsync_ptsz,
+     (CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n, CUstream st), dtod(d, s, n, 1, st, 0),
+     dtod(d, s, n, 1, st, 1))
+
+/* ---- memset ------------------------------------------------------------------------------------------ */
+static CUresult memset_any(CUdeviceptr dst, uint64_t pitch, uint32_t value, uint16_t elem, uint64_t width,
+                           uint64_t height, int async, CUstream s, int ptds) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!width || !height) return CUDA_SUCCESS;
+  if (dst % elem) return CUDA_ERROR_INVALID_VALUE;
+  uint64_t row = width * elem;
+  if (height > 1 && pitch < row) return CUDA_ERROR_INVALID_VALUE;
+  uint64_t span = (height - 1) * pitch + row;
+  if (check_dev(dst, span)) return CUDA_ERROR_INVALID_VALUE;
+  avec_memset a = {dst, height > 1 ? pitch : 0, width, height, value, elem, 0, 0, 0};
+  if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  return avec_post(AVEC_OP_MEMSET, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
+}
+
+PAIR(cuMemsetD8_v2, cuMemsetD8_v2_ptds, (CUdeviceptr d, unsigned char v, size_t n),
+     memset_any(d, 0, v, 1, n, 1, 0, NULL, 0), memset_any(d, 0, v, 1, n, 1, 0, NULL, 1))
+PAIR(cuMemsetD16_v2, cuMemsetD16_v2_ptds, (CUdeviceptr d, unsigned short v, size_t n),
+     memset_any(d, 0, v, 2, n, 1, 0, NULL, 0), memset_any(d, 0, v, 2, n, 1, 0, NULL, 1))
+PAIR(cuMemsetD32_v2, cuMemsetD32_v2_ptds, (CUdeviceptr d, unsigned int v, size_t n),
+     memset_any(d, 0, v, 4, n, 1, 0, NULL, 0), memset_any(d, 0, v, 4, n, 1, 0, NULL, 1))
+PAIR(cuMemsetD2D8_v2, cuMemsetD2D8_v2_ptds, (CUdeviceptr d, size_t p, unsigned char v, size_t w, size_t h),
+     memset_any(d, p, v, 1, w, h, 0, NULL, 0), memset_any(d, p, v, 1, w, h, 0, NULL, 1))
+PAIR(cuMemsetD2D16_v2, cuMemsetD2D16_v2_ptds, (CUdeviceptr d, size_t p, unsigned short v, size_t w, size_t h),
+     memset_any(d, p, v, 2, w, h, 0, NULL, 0), memset_any(d, p, v, 2, w, h, 0, NULL, 1))
+PAIR(cuMemsetD2D32_v2, cuMemsetD2D32_v2_ptds, (CUdeviceptr d, size_t p, unsigned int v, size_t w, size_t h),
+     memset_any(d, p, v, 4, w, h, 0, NULL, 0), memset_any(d, p, v, 4, w, h, 0, NULL, 1))
+PAIR(cuMemsetD8Async, cuMemsetD8Async_ptsz, (CUdeviceptr d, unsigned char v, size_t n, CUstream s),
+     memset_any(d, 0, v, 1, n, 1, 1, s, 0), memset_any(d, 0, v, 1, n, 1, 1, s, 1))
+PAIR(cuMemsetD16Async, cuMemsetD16Async_ptsz, (CUdeviceptr d, unsigned short v, size_t n, CUstream s),
+     memset_any(d, 0, v, 2, n, 1, 1, s, 0), memset_any(d, 0, v, 2, n, 1, 1, s, 1))
+PAIR(cuMemsetD32Async, cuMemsetD32Async_ptsz, (CUdeviceptr d, unsigned int v, size_t n, CUstream s),
+     memset_any(d, 0, v, 4, n, 1, 1, s, 0), memset_any(d, 0, v, 4, n, 1, 1, s, 1))
+PAIR(cuMemsetD2D8Async, cuMemsetD2D8Async_ptsz,
+     (CUdeviceptr d, size_t p, unsigned char v, size_t w, size_t h, CUstream s),
+     memset_any(d, p, v, 1, w, h, 1, s, 0), memset_any(d, p, v, 1, w, h, 1, s, 1))
+PAIR(cuMemsetD2D16Async, cuMemsetD2D16Async_ptsz,
+     (CUdeviceptr d, size_t p, unsigned short v, size_t w, size_t h, CUstream s),
+     memset_any(d, p, v, 2, w, h, 1, s, 0), memset_any(d, p, v, 2, w, h, 1, s, 1))
+PAIR(cuMemsetD2D32Async, cuMemsetD2D32Async_ptsz,
+     (CUdeviceptr d, size_t p, unsigned int v, size_t w, size_t h, CUstream s),
+     memset_any(d, p, v, 4, w, h, 1, s, 0), memset_any(d, p, v, 4, w, h, 1, s, 1))
+
+/* ---- 2D copies ----------------------------------------------------------------------------------------- */
+static int side_is_device(CUmemorytype t, CUdeviceptr dev, const void *host, uint64_t *addr) {
+  if (t == CU_MEMORYTYPE_UNIFIED) {
+    *addr = dev;
+    return avec_is_device_ptr(dev);
+  }
+  if (t == CU_MEMORYTYPE_DEVICE) { *addr = dev; return 1; }
+  *addr = (uint64_t)(uintptr_t)host;
+  return 0;
+}
+
+static CUresult memcpy2d(const CUDA_MEMCPY2D *p, int async, CUstream s, int ptds) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  if (p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY) {
+    static int warned;
+    return (CUresult)avec_unsupported("cuMemcpy2D with CUDA arrays", &warned);
+  }
+  uint64_t w = p->WidthInBytes, h = p->Height;
+  if (!w || !h) return CUDA_SUCCESS;
+  uint64_t sbase, dbase;
+  int sdev = side_is_device(p->srcMemoryType, p->srcDevice, p->srcHost, &sbase);
+  int ddev = side_is_device(p->dstMemoryType, p->dstDevice, p->dstHost, &dbase);
+  uint64_t spitch = p->srcPitch ? p->srcPitch : w, dpitch = p->dstPitch ? p->dstPitch : w;
+  if ((h > 1 && (spitch < w || dpitch < w))) return CUDA_ERROR_INVALID_VALUE;
+  uint64_t src = sbase + p->srcY * spitch + p->srcXInBytes, dst = dbase + p->dstY * dpitch + p->dstXInBytes;
+  if ((sdev && check_dev(src, (h - 1) * spitch + w)) || (ddev && check_dev(dst, (h - 1) * dpitch + w)))
+    return CUDA_ERROR_INVALID_VALUE;
+  avec_memcpy2d a = {0};
+  if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  uint32_t fl = async ? AVEC_F_ASYNC : 0;
+  if (sdev && ddev) {
+    a.dst = dst; a.dst_pitch = dpitch; a.src = src; a.src_pitch = spitch; a.width = w; a.height = h;
+    return avec_post(AVEC_OP_MEMCPY2D_DTOD, fl, &a, sizeof a, NULL, 0);
+  }
+  if (!sdev && !ddev) {
+    for (uint64_t y = 0; y < h; y++)
+      memmove((char *)(uintptr_t)(dst + y * dpitch), (const char *)(uintptr_t)(src + y * spitch), w);
+    return CUDA_SUCCESS;
+  }
+  /* Host side packed in groups of rows of at most one chunk (at least one row). */
+  uint64_t rows = w >= AVEC_CHUNK ? 1 : AVEC_CHUNK / w;
+  if (w > AVEC_MAX_PAYLOAD - sizeof a) {
+    /* rows wider than a frame: row by row as linear copies */
+    for (uint64_t y = 0; y < h && !r; y++)
+      r = ddev ? htod(dst + y * dpitch, (const void *)(uintptr_t)(src + y * spitch), w, async, s, ptds)
+               : dtoh((void *)(uintptr_t)(dst + y * dpitch), src + y * spitch, w, async, s, ptds);
+    return r;
+  }
+  char *tmp = malloc(rows * w);
+  if (!tmp) return CUDA_ERROR_OUT_OF_MEMORY;
+  for (uint64_t y0 = 0; y0 < h && !r; y0 += rows) {
+    uint64_t n = h - y0 < rows ? h - y0 : rows;
+    a.width = w;
+    a.height = n;
+    if (ddev) {
+      for (uint64_t y = 0; y < n; y++) memcpy(tmp + y * w, (const char *)(uintptr_t)(src + (y0 + y) * spitch), w);
+      a.dst = dst + y0 * dpitch; a.dst_pitch = dpitch;
+      r = avec_post(AVEC_OP_MEMCPY2D_HTOD, fl, &a, sizeof a, tmp, n * w);
+    } else {
+      a.dst = src + y0 * spitch; a.dst_pitch = spitch; /* DTOH: the device side travels in dst/dst_pitch */
+      r = avec_result(avec_conn_call_into(&avec_sess.conn, AVEC_OP_MEMCPY2D_DTOH, fl, avec_ctx_wire(), &a, sizeof a,
+                                          tmp, n * w));
+      if (!r)
+        for (uint64_t y = 0; y < n; y++) memcpy((char *)(uintptr_t)(dst + (y0 + y) * dpitch), tmp + y * w, w);
+    }
+  }
+  free(tmp);
+  return r;
+}
+
+PAIR(cuMemcpy2D_v2, cuMemcpy2D_v2_ptds, (const CUDA_MEMCPY2D *p), memcpy2d(p, 0, NULL, 0), memcpy2d(p, 0, NULL, 1))
+PAIR(cuMemcpy2DUnaligned_v2, cuMemcpy2DUnaligned_v2_ptds, (const CUDA_MEMCPY2D *p), memcpy2d(p, 0, NULL, 0),
+     memcpy2d(p, 0, NULL, 1))
+PAIR(cuMemcpy2DAsync_v2, cuMemcpy2DAsync_v2_ptsz, (const CUDA_MEMCPY2D *p, CUstream s), memcpy2d(p, 1, s, 0),
+     memcpy2d(p, 1, s, 1))

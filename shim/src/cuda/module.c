@@ -1,0 +1,313 @@
+/* Modules and libraries, content-addressed: MODULE_LOAD carries only the SHA-256 of the image; the image
+ * itself is uploaded (MODULE_IMAGE) only when a synchronous reply says AVEC_STATUS_NEED_IMAGE, and the
+ * request is then repeated. Functions/kernels are fetched once each (GET_FUNCTION) and cached with their
+ * attributes and parameter layout. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "avec_digest.h"
+#include "shim_cuda.h"
+
+#define FATBIN_WRAPPER_MAGIC 0x466243B1u
+#define FATBIN_MAGIC 0xBA55ED50u
+
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+size_t avec_image_size(const void *image, const void **start) {
+  const uint8_t *p = image;
+  *start = image;
+  if (!p) return 0;
+  if (rd32(p) == FATBIN_WRAPPER_MAGIC) {
+    /* __fatBinC_Wrapper_t {int magic; int version; const unsigned long long *data; void *filename_or_fatbins} */
+    const void *data;
+    memcpy(&data, p + 8, sizeof data);
+    return avec_image_size(data, start);
+  }
+  if (rd32(p) == FATBIN_MAGIC) return (size_t)rd16(p + 6) + (size_t)rd64(p + 8);
+  if (p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F' && p[4] == 2 /* 64-bit */) {
+    uint64_t shoff = rd64(p + 0x28), phoff = rd64(p + 0x20);
+    uint16_t shentsize = rd16(p + 0x3a), shnum = rd16(p + 0x3c), phentsize = rd16(p + 0x36), phnum = rd16(p + 0x38);
+    uint64_t end = shoff + (uint64_t)shentsize * shnum;
+    if (phoff + (uint64_t)phentsize * phnum > end) end = phoff + (uint64_t)phentsize * phnum;
+    for (unsigned i = 0; i < shnum; i++) {
+      const uint8_t *sh = p + shoff + (uint64_t)i * shentsize;
+      if (rd32(sh + 4) == 8 /* SHT_NOBITS */) continue;
+      uint64_t e = rd64(sh + 0x18) + rd64(sh + 0x20);
+      if (e > end) end = e;
+    }
+    return (size_t)end;
+  }
+  return strlen((const char *)p) + 1; /* PTX text */
+}
+
+/* All loaded modules, for finding an image by hash when the server asks for it. */
+static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct CUmod_st **modules;
+static size_t nmodules, capmodules;
+
+static void modules_add(struct CUmod_st *m) {
+  pthread_mutex_lock(&modules_lock);
+  if (nmodules == capmodules) {
+    size_t cap = capmodules ? capmodules * 2 : 64;
+    struct CUmod_st **n = realloc(modules, cap * sizeof *n);
+    if (n) { modules = n; capmodules = cap; }
+  }
+  if (nmodules < capmodules) modules[nmodules++] = m;
+  pthread_mutex_unlock(&modules_lock);
+}
+
+static void modules_remove(struct CUmod_st *m) {
+  pthread_mutex_lock(&modules_lock);
+  for (size_t i = 0; i < nmodules; i++)
+    if (modules[i] == m) { modules[i] = modules[--nmodules]; break; }
+  pthread_mutex_unlock(&modules_lock);
+}
+
+static CUresult upload_image(const uint8_t hash[32]) {
+  const void *img = NULL;
+  size_t size = 0;
+  pthread_mutex_lock(&modules_lock);
+  for (size_t i = 0; i < nmodules; i++)
+    if (!memcmp(modules[i]->hash, hash, 32)) { img = modules[i]->image; size = modules[i]->size; break; }
+  pthread_mutex_unlock(&modules_lock);
+  if (!img) {
+    LOG_ERROR("server asked for a module image this process does not have");
+    return CUDA_ERROR_INVALID_IMAGE;
+  }
+  if (size + sizeof(avec_module_image) > AVEC_MAX_PAYLOAD) {
+    LOG_ERROR("module image of %zu bytes exceeds the frame limit", size);
+    return CUDA_ERROR_INVALID_IMAGE;
+  }
+  avec_module_image h;
+  memcpy(h.hash, hash, 32);
+  h.size = size;
+  LOG_DEBUG("uploading module image (%zu bytes)", size);
+  return avec_post(AVEC_OP_MODULE_IMAGE, 0, &h, sizeof h, img, size);
+}
+
+static CUresult load(struct CUmod_st **out, const void *image, uint32_t kind) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!out || !image) return CUDA_ERROR_INVALID_VALUE;
+  const void *start;
+  size_t size = avec_image_size(image, &start);
+  if (!size) return CUDA_ERROR_INVALID_IMAGE;
+  struct CUmod_st *m = calloc(kind == AVEC_MODULE_KIND_LIBRARY ? sizeof(struct CUlib_st) : sizeof *m, 1);
+  void *copy = malloc(size);
+  if (!m || !copy) { free(m); free(copy); return CUDA_ERROR_OUT_OF_MEMORY; }
+  memcpy(copy, start, size);
+  m->magic = AVEC_MAGIC_MODULE;
+  m->handle = avec_new_handle();
+  m->kind = kind;
+  m->image = copy;
+  m->size = size;
+  pthread_mutex_init(&m->lock, NULL);
+  avec_sha256_once(copy, size, m->hash);
+  avec_module_load a = {m->handle, kind, {0}, size};
+  memcpy(a.hash, m->hash, 32);
+  r = avec_post(AVEC_OP_MODULE_LOAD, 0, &a, sizeof a, NULL, 0);
+  if (r) { free(copy); free(m); return r; }
+  modules_add(m);
+  LOG_DEBUG("%s %u loaded by hash (%zu bytes)", kind ? "library" : "module", m->handle, size);
+  *out = m;
+  return CUDA_SUCCESS;
+}
+
+static int module_valid(const struct CUmod_st *m) { return m && m->magic == AVEC_MAGIC_MODULE; }
+
+static CUresult unload(struct CUmod_st *m) {
+  CUresult r = avec_ready();
+  if (r == CUDA_ERROR_NOT_INITIALIZED) return r;
+  if (!module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
+  avec_handle a = {m->handle, 0};
+  m->magic = 0;
+  modules_remove(m);
+  free(m->image);
+  m->image = NULL;
+  for (struct CUfunc_st *f = m->funcs; f; f = f->next) f->magic = 0; /* objects leak on purpose */
+  return avec_post(AVEC_OP_MODULE_UNLOAD, 0, &a, sizeof a, NULL, 0);
+}
+
+static CUresult read_file(const char *fname, void **out) {
+  int fd = open(fname, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return CUDA_ERROR_FILE_NOT_FOUND;
+  struct stat st;
+  char *buf = NULL;
+  if (fstat(fd, &st) == 0 && (buf = malloc((size_t)st.st_size + 1))) {
+    ssize_t n = 0, got;
+    while (n < st.st_size && (got = read(fd, buf + n, (size_t)(st.st_size - n))) > 0) n += got;
+    buf[n] = 0;
+  }
+  close(fd);
+  *out = buf;
+  return buf ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+AVEC_API CUresult cuModuleLoadData(CUmodule *m, const void *image) { return load(m, image, AVEC_MODULE_KIND_MODULE); }
+AVEC_API CUresult cuModuleLoadDataEx(CUmodule *m, const void *image, unsigned n, CUjit_option *o, void **v) {
+  return load(m, image, AVEC_MODULE_KIND_MODULE);
+}
+AVEC_API CUresult cuModuleLoadFatBinary(CUmodule *m, const void *fatCubin) {
+  return load(m, fatCubin, AVEC_MODULE_KIND_MODULE);
+}
+AVEC_API CUresult cuModuleLoad(CUmodule *m, const char *fname) {
+  void *buf;
+  if (!fname) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = read_file(fname, &buf);
+  if (r) return r;
+  r = load(m, buf, AVEC_MODULE_KIND_MODULE);
+  free(buf);
+  return r;
+}
+AVEC_API CUresult cuModuleUnload(CUmodule m) { return unload(m); }
+
+AVEC_API CUresult cuLibraryLoadData(CUlibrary *lib, const void *code, CUjit_option *jo, void **jv, unsigned njo,
+                                    CUlibraryOption *lo, void **lv, unsigned nlo) {
+  return load((struct CUmod_st **)lib, code, AVEC_MODULE_KIND_LIBRARY);
+}
+AVEC_API CUresult cuLibraryLoadFromFile(CUlibrary *lib, const char *fname, CUjit_option *jo, void **jv, unsigned njo,
+                                        CUlibraryOption *lo, void **lv, unsigned nlo) {
+  void *buf;
+  if (!fname) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = read_file(fname, &buf);
+  if (r) return r;
+  r = load((struct CUmod_st **)lib, buf, AVEC_MODULE_KIND_LIBRARY);
+  free(buf);
+  return r;
+}
+AVEC_API CUresult cuLibraryUnload(CUlibrary lib) { return unload((struct CUmod_st *)lib); }
+
+AVEC_API CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode) {
+  if (!mode) return CUDA_ERROR_INVALID_VALUE;
+  *mode = CU_MODULE_LAZY_LOADING;
+  return CUDA_SUCCESS;
+}
+
+/* A synchronous symbol request, with the lazy image upload and one retry. */
+static CUresult symbol_call(uint16_t op, struct CUmod_st *m, uint32_t handle, uint32_t kind, const char *name,
+                            void *reply, size_t cap) {
+  size_t nlen = strlen(name);
+  if (nlen > AVEC_MAX_NAME) return CUDA_ERROR_INVALID_VALUE;
+  avec_get_symbol a = {m->handle, handle, kind, (uint32_t)nlen};
+  for (int attempt = 0;; attempt++) {
+    size_t got = 0;
+    uint32_t st = avec_conn_call(&avec_sess.conn, op, 0, avec_ctx_wire(), &a, sizeof a, name, nlen, reply, cap, &got);
+    if (st != AVEC_STATUS_NEED_IMAGE) return avec_result(st);
+    if (attempt || got < sizeof(avec_reply_hdr) + sizeof(avec_module_image)) return CUDA_ERROR_INVALID_IMAGE;
+    const avec_module_image *want = (const avec_module_image *)((const char *)reply + sizeof(avec_reply_hdr));
+    CUresult r = upload_image(want->hash);
+    if (r) return r;
+  }
+}
+
+static CUresult get_function(struct CUfunc_st **out, struct CUmod_st *m, const char *name, uint32_t kind) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!out || !name) return CUDA_ERROR_INVALID_VALUE;
+  if (!module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
+  pthread_mutex_lock(&m->lock);
+  for (struct CUfunc_st *f = m->funcs; f; f = f->next)
+    if (f->kind == kind && !strcmp(f->name, name)) {
+      pthread_mutex_unlock(&m->lock);
+      *out = f;
+      return CUDA_SUCCESS;
+    }
+  pthread_mutex_unlock(&m->lock);
+  struct CUfunc_st *f = calloc(1, sizeof(struct CUkern_st));
+  size_t cap = sizeof(avec_function_info) + AVEC_MAX_PARAMS * sizeof(avec_param_info);
+  avec_function_info *rep = malloc(cap);
+  if (!f || !rep) { free(f); free(rep); return CUDA_ERROR_OUT_OF_MEMORY; }
+  f->handle = avec_new_handle();
+  r = symbol_call(AVEC_OP_GET_FUNCTION, m, f->handle, kind, name, rep, cap);
+  if (r == CUDA_SUCCESS && rep->num_params > AVEC_MAX_PARAMS) r = CUDA_ERROR_INVALID_VALUE;
+  if (r) {
+    LOG_DEBUG("get function %s: error %d", name, (int)r);
+    free(f); free(rep);
+    return r;
+  }
+  f->kind = kind;
+  f->module = m;
+  f->name = strdup(name);
+  memcpy(f->attrs, rep->attrs, sizeof f->attrs);
+  f->num_params = rep->num_params;
+  f->params = calloc(rep->num_params ? rep->num_params : 1, sizeof *f->params);
+  const avec_param_info *pi = (const avec_param_info *)(rep + 1);
+  for (uint32_t i = 0; i < rep->num_params; i++) {
+    f->params[i].offset = pi[i].offset;
+    f->params[i].size = pi[i].size;
+    if (pi[i].offset + pi[i].size > f->param_bytes) f->param_bytes = pi[i].offset + pi[i].size;
+  }
+  free(rep);
+  f->magic = AVEC_MAGIC_FUNC;
+  pthread_mutex_lock(&m->lock);
+  f->next = m->funcs;
+  m->funcs = f;
+  pthread_mutex_unlock(&m->lock);
+  LOG_DEBUG("function %s -> handle %u, %u params (%u bytes)", name, f->handle, f->num_params, f->param_bytes);
+  *out = f;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name) {
+  return get_function(f, m, name, AVEC_SYMBOL_FUNCTION);
+}
+AVEC_API CUresult cuLibraryGetKernel(CUkernel *k, CUlibrary lib, const char *name) {
+  return get_function((struct CUfunc_st **)k, (struct CUmod_st *)lib, name, AVEC_SYMBOL_KERNEL);
+}
+AVEC_API CUresult cuLibraryGetModule(CUmodule *m, CUlibrary lib) {
+  if (!m) return CUDA_ERROR_INVALID_VALUE;
+  if (!module_valid((struct CUmod_st *)lib)) return CUDA_ERROR_INVALID_HANDLE;
+  *m = (CUmodule)lib; /* a library is also usable as its context's module */
+  return CUDA_SUCCESS;
+}
+AVEC_API CUresult cuKernelGetFunction(CUfunction *f, CUkernel k) {
+  if (!f) return CUDA_ERROR_INVALID_VALUE;
+  struct CUfunc_st *fn = avec_func_from((CUfunction)k);
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  *f = fn; /* the server resolves a kernel handle in the launching context */
+  return CUDA_SUCCESS;
+}
+AVEC_API CUresult cuKernelGetLibrary(CUlibrary *lib, CUkernel k) {
+  struct CUfunc_st *fn = avec_func_from((CUfunction)k);
+  if (!lib) return CUDA_ERROR_INVALID_VALUE;
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  *lib = (CUlibrary)fn->module;
+  return CUDA_SUCCESS;
+}
+AVEC_API CUresult cuFuncGetModule(CUmodule *m, CUfunction f) {
+  struct CUfunc_st *fn = avec_func_from(f);
+  if (!m) return CUDA_ERROR_INVALID_VALUE;
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  *m = fn->module;
+  return CUDA_SUCCESS;
+}
+
+static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, struct CUmod_st *m, const char *name) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!name) return CUDA_ERROR_INVALID_VALUE;
+  if (!module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
+  avec_global_info rep = {0};
+  r = symbol_call(AVEC_OP_GET_GLOBAL, m, 0, 0, name, &rep, sizeof rep);
+  if (r) return r;
+  if (dptr) *dptr = (CUdeviceptr)rep.dptr;
+  if (bytes) *bytes = (size_t)rep.size;
+  if (rep.size && avec_ranges_find(&avec_device_ranges, rep.dptr, NULL)) {
+    avec_range rg = {rep.dptr, rep.size, AVEC_RANGE_GLOBAL, 0, avec_ctx_current(), 0};
+    avec_ranges_insert(&avec_device_ranges, &rg);
+  }
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule m, const char *name) {
+  return get_global(dptr, bytes, m, name);
+}
+AVEC_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary lib, const char *name) {
+  return get_global(dptr, bytes, (struct CUmod_st *)lib, name);
+}

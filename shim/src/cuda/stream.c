@@ -1,0 +1,186 @@
+/* Streams: client-chosen handles (>= 16; 0 = legacy NULL stream, 1 = per-thread default), created and
+ * destroyed fire-and-forget; synchronize/query wait for the server. Host callbacks run here, in stream
+ * order: the stream is synchronized first, then the callback runs on the calling thread. */
+#include <stdlib.h>
+
+#include "shim_cuda.h"
+
+int avec_stream_wire(CUstream s, int ptds, uint32_t *out) {
+  if (!s) { *out = ptds ? AVEC_STREAM_PER_THREAD : AVEC_STREAM_LEGACY; return 0; }
+  if (s == CU_STREAM_LEGACY) { *out = AVEC_STREAM_LEGACY; return 0; }
+  if (s == CU_STREAM_PER_THREAD) { *out = AVEC_STREAM_PER_THREAD; return 0; }
+  if (s->magic != AVEC_MAGIC_STREAM) return -1;
+  *out = s->handle;
+  return 0;
+}
+
+static CUresult create(CUstream *ph, unsigned flags, int priority) {
+  CUcontext ctx;
+  CUresult r = avec_ctx_require(&ctx);
+  if (r) return r;
+  if (!ph || (flags & ~1u)) return CUDA_ERROR_INVALID_VALUE;
+  struct CUstream_st *s = calloc(1, sizeof *s);
+  if (!s) return CUDA_ERROR_OUT_OF_MEMORY;
+  if (priority > 0) priority = 0;
+  if (priority < -5) priority = -5;
+  *s = (struct CUstream_st){AVEC_MAGIC_STREAM, avec_new_handle(), ctx, flags, priority};
+  avec_stream_create a = {s->handle, flags, priority, 0};
+  r = avec_post(AVEC_OP_STREAM_CREATE, 0, &a, sizeof a, NULL, 0);
+  if (r) { free(s); return r; }
+  *ph = s;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuStreamCreate(CUstream *ph, unsigned int flags) { return create(ph, flags, 0); }
+AVEC_API CUresult cuStreamCreateWithPriority(CUstream *ph, unsigned int flags, int priority) {
+  return create(ph, flags, priority);
+}
+
+AVEC_API CUresult cuStreamDestroy_v2(CUstream s) {
+  CUresult r = avec_ready();
+  if (r == CUDA_ERROR_NOT_INITIALIZED) return r;
+  if (!s || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD || s->magic != AVEC_MAGIC_STREAM)
+    return CUDA_ERROR_INVALID_HANDLE;
+  avec_handle a = {s->handle, 0};
+  s->magic = 0; /* leaked on purpose: a stale handle must fail, not crash */
+  return avec_post(AVEC_OP_STREAM_DESTROY, 0, &a, sizeof a, NULL, 0);
+}
+
+static CUresult sync_or_query(CUstream s, int ptds, uint16_t op) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  avec_handle a = {0, 0};
+  if (avec_stream_wire(s, ptds, &a.handle)) return CUDA_ERROR_INVALID_HANDLE;
+  return avec_call(op, 0, &a, sizeof a, NULL, 0);
+}
+
+#define PAIR(name, ptname, proto, body0, body1) \
+  AVEC_API CUresult name proto { return body0; } \
+  AVEC_API CUresult ptname proto { return body1; }
+
+PAIR(cuStreamSynchronize, cuStreamSynchronize_ptsz, (CUstream s), sync_or_query(s, 0, AVEC_OP_STREAM_SYNCHRONIZE),
+     sync_or_query(s, 1, AVEC_OP_STREAM_SYNCHRONIZE))
+PAIR(cuStreamQuery, cuStreamQuery_ptsz, (CUstream s), sync_or_query(s, 0, AVEC_OP_STREAM_QUERY),
+     sync_or_query(s, 1, AVEC_OP_STREAM_QUERY))
+
+static CUresult wait_event(CUstream s, CUevent e, unsigned flags, int ptds) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  avec_stream_wait a = {0, 0, flags, 0};
+  if (avec_stream_wire(s, ptds, &a.stream) || !avec_event_valid(e)) return CUDA_ERROR_INVALID_HANDLE;
+  a.event = e->handle;
+  return avec_post(AVEC_OP_STREAM_WAIT_EVENT, 0, &a, sizeof a, NULL, 0);
+}
+
+PAIR(cuStreamWaitEvent, cuStreamWaitEvent_ptsz, (CUstream s, CUevent e, unsigned f), wait_event(s, e, f, 0),
+     wait_event(s, e, f, 1))
+
+static CUresult get_flags(CUstream s, unsigned *flags) {
+  if (!flags) return CUDA_ERROR_INVALID_VALUE;
+  uint32_t h;
+  if (avec_stream_wire(s, 0, &h)) return CUDA_ERROR_INVALID_HANDLE;
+  *flags = h < 16 ? 0 : s->flags;
+  return CUDA_SUCCESS;
+}
+PAIR(cuStreamGetFlags, cuStreamGetFlags_ptsz, (CUstream s, unsigned *f), get_flags(s, f), get_flags(s, f))
+
+static CUresult get_priority(CUstream s, int *p) {
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  uint32_t h;
+  if (avec_stream_wire(s, 0, &h)) return CUDA_ERROR_INVALID_HANDLE;
+  *p = h < 16 ? 0 : s->priority;
+  return CUDA_SUCCESS;
+}
+PAIR(cuStreamGetPriority, cuStreamGetPriority_ptsz, (CUstream s, int *p), get_priority(s, p), get_priority(s, p))
+
+static CUresult get_ctx(CUstream s, CUcontext *pctx) {
+  if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+  uint32_t h;
+  if (avec_stream_wire(s, 0, &h)) return CUDA_ERROR_INVALID_HANDLE;
+  if (h < 16) return avec_ctx_require(pctx);
+  *pctx = s->ctx;
+  return CUDA_SUCCESS;
+}
+PAIR(cuStreamGetCtx, cuStreamGetCtx_ptsz, (CUstream s, CUcontext *c), get_ctx(s, c), get_ctx(s, c))
+
+static CUresult get_ctx_v2(CUstream s, CUcontext *pctx, CUgreenCtx *pg) {
+  if (pg) *pg = NULL;
+  return get_ctx(s, pctx);
+}
+PAIR(cuStreamGetCtx_v2, cuStreamGetCtx_v2_ptsz, (CUstream s, CUcontext *c, CUgreenCtx *g), get_ctx_v2(s, c, g),
+     get_ctx_v2(s, c, g))
+
+static CUresult get_id(CUstream s, unsigned long long *id, int ptds) {
+  if (!id) return CUDA_ERROR_INVALID_VALUE;
+  uint32_t h;
+  if (avec_stream_wire(s, ptds, &h)) return CUDA_ERROR_INVALID_HANDLE;
+  *id = h;
+  return CUDA_SUCCESS;
+}
+PAIR(cuStreamGetId, cuStreamGetId_ptsz, (CUstream s, unsigned long long *id), get_id(s, id, 0), get_id(s, id, 1))
+
+static CUresult get_device(CUstream s, CUdevice *d) {
+  CUcontext c;
+  CUresult r = get_ctx(s, &c);
+  if (!r) *d = c->device;
+  return r;
+}
+PAIR(cuStreamGetDevice, cuStreamGetDevice_ptsz, (CUstream s, CUdevice *d), get_device(s, d), get_device(s, d))
+
+/* Stream capture (graphs) is not offered: every stream reports "not capturing". */
+static CUresult is_capturing(CUstream s, CUstreamCaptureStatus *st) {
+  uint32_t h;
+  if (!st) return CUDA_ERROR_INVALID_VALUE;
+  if (avec_stream_wire(s, 0, &h)) return CUDA_ERROR_INVALID_HANDLE;
+  *st = CU_STREAM_CAPTURE_STATUS_NONE;
+  return CUDA_SUCCESS;
+}
+PAIR(cuStreamIsCapturing, cuStreamIsCapturing_ptsz, (CUstream s, CUstreamCaptureStatus *st), is_capturing(s, st),
+     is_capturing(s, st))
+
+static CUresult capture_info(CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g,
+                             const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *n) {
+  CUresult r = is_capturing(s, st);
+  if (r) return r;
+  if (id) *id = 0;
+  if (g) *g = NULL;
+  if (deps) *deps = NULL;
+  if (edges) *edges = NULL;
+  if (n) *n = 0;
+  return CUDA_SUCCESS;
+}
+#undef cuStreamGetCaptureInfo
+PAIR(cuStreamGetCaptureInfo, cuStreamGetCaptureInfo_ptsz, (CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id),
+     capture_info(s, st, id, NULL, NULL, NULL, NULL), capture_info(s, st, id, NULL, NULL, NULL, NULL))
+PAIR(cuStreamGetCaptureInfo_v2, cuStreamGetCaptureInfo_v2_ptsz,
+     (CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g, const CUgraphNode **d, size_t *n),
+     capture_info(s, st, id, g, d, NULL, n), capture_info(s, st, id, g, d, NULL, n))
+PAIR(cuStreamGetCaptureInfo_v3, cuStreamGetCaptureInfo_v3_ptsz,
+     (CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g, const CUgraphNode **d,
+      const CUgraphEdgeData **e, size_t *n),
+     capture_info(s, st, id, g, d, e, n), capture_info(s, st, id, g, d, e, n))
+
+AVEC_API CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode) {
+  return mode ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+/* ---- host callbacks -------------------------------------------------------------------------------- */
+static CUresult host_func(CUstream s, CUhostFn fn, void *data, int ptds) {
+  if (!fn) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = sync_or_query(s, ptds, AVEC_OP_STREAM_SYNCHRONIZE);
+  if (r) return r;
+  fn(data);
+  return CUDA_SUCCESS;
+}
+PAIR(cuLaunchHostFunc, cuLaunchHostFunc_ptsz, (CUstream s, CUhostFn fn, void *d), host_func(s, fn, d, 0),
+     host_func(s, fn, d, 1))
+
+static CUresult add_callback(CUstream s, CUstreamCallback cb, void *data, unsigned flags, int ptds) {
+  if (!cb || flags) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = sync_or_query(s, ptds, AVEC_OP_STREAM_SYNCHRONIZE);
+  if (r == CUDA_ERROR_INVALID_HANDLE || r == CUDA_ERROR_INVALID_CONTEXT || r == CUDA_ERROR_NOT_INITIALIZED) return r;
+  cb(s, r, data); /* the callback sees the stream's error status, as with the driver */
+  return CUDA_SUCCESS;
+}
+PAIR(cuStreamAddCallback, cuStreamAddCallback_ptsz, (CUstream s, CUstreamCallback cb, void *d, unsigned f),
+     add_callback(s, cb, d, f, 0), add_callback(s, cb, d, f, 1))
