@@ -28,7 +28,10 @@ declare -A PKG=(
 
 log() { printf '[kube-toolchain] %s\n' "$*" >&2; }
 
-stamp_of() { cat "$ROOT/hack/kube-toolchain/$1/go.mod" "$ROOT/hack/kube-toolchain/$1/go.sum" | sha256sum | cut -c1-16; }
+# The stamp covers the wrapper's module files and the link flags, so a change to either rebuilds.
+stamp_of() {
+  { cat "$ROOT/hack/kube-toolchain/$1/go.mod" "$ROOT/hack/kube-toolchain/$1/go.sum"; ldflags_of "$1"; } | sha256sum | cut -c1-16
+}
 
 # The version string the binary reports, taken from the wrapper's go.mod so `--version` output is right.
 ldflags_of() {
@@ -41,8 +44,13 @@ ldflags_of() {
       echo "-s -w -X $c.gitVersion=$ver -X $c.gitMajor=$maj -X $c.gitMinor=$min -X $c.gitTreeState=clean -X $x.gitVersion=$ver -X $x.gitMajor=$maj -X $x.gitMinor=$min"
       ;;
     helm)
+      # As helm's own Makefile: the Kubernetes version helm assumes offline (`helm template`,
+      # kubeVersion checks, lint deprecations) is derived from its client-go (v0.N -> 1.N).
       ver=$(awk '$1=="helm.sh/helm/v3"{print $2; exit}' "$mod")
-      echo "-s -w -X helm.sh/helm/v3/internal/version.version=$ver"
+      local cg; cg=$(awk '$1=="k8s.io/client-go"{print $2; exit}' "$mod"); cg=${cg#v}
+      local kmaj=$(( ${cg%%.*} + 1 )) kmin; kmin=${cg#*.}; kmin=${kmin%%.*}
+      local h=helm.sh/helm/v3/pkg
+      echo "-s -w -X helm.sh/helm/v3/internal/version.version=$ver -X $h/lint/rules.k8sVersionMajor=$kmaj -X $h/lint/rules.k8sVersionMinor=$kmin -X $h/chartutil.k8sVersionMajor=$kmaj -X $h/chartutil.k8sVersionMinor=$kmin"
       ;;
     *) echo "-s -w" ;;
   esac

@@ -15,6 +15,7 @@ import { TestPki } from './pki.js';
 import { REPO_ROOT } from './repo-root.js';
 import { kubeBinary } from './toolchain.js';
 import { KubeRest } from './kube-rest.js';
+import { waitFor } from './wait.js';
 
 export interface ControlPlaneOptions {
   /** Install crds/*.yaml and wait until they are Established. Default true. */
@@ -86,6 +87,17 @@ export class ControlPlane {
     await this.kubectl(['apply', '--server-side', '-f', crdDir]);
     await this.kubectl(['wait', '--for=condition=Established', '--timeout=60s',
       'crd/virtualgpuclaims.avec.dev', 'crd/gpunodes.avec.dev']);
+    // Established comes before the watch cache is ready ("429 storage is (re)initializing").
+    const rest = this.rest();
+    try {
+      await waitFor(async () => {
+        await rest.get('/apis/avec.dev/v1alpha1/gpunodes?limit=1');
+        await rest.get('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1');
+        return true;
+      }, { what: 'avec.dev resources to be served', timeoutMs: 60_000, intervalMs: 100 });
+    } finally {
+      rest.close();
+    }
   }
 
   /** A kubeconfig for a ServiceAccount, with a token from the TokenRequest API. */

