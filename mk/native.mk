@@ -1,0 +1,71 @@
+# The executor and data-plane server (remoting-server/native, except addon/): C++17, libc/libstdc++/libdl.
+#   make native        build/native/avec-executor (+ the unit/integration test programs)
+#   make test-native   unit + integration tests (prints "N passed, M failed"), then the libFuzzer runs
+#                      (frame decoder and session loop on the emulated device, FUZZ_SECONDS each)
+BUILD_TARGETS += native
+TEST_TARGETS += test-native
+
+NATIVE_DIR := remoting-server/native
+NATIVE_EXEC := $(NATIVE_DIR)/executor
+NATIVE_OUT := $(BUILD)/native
+NATIVE_OBJ := $(NATIVE_OUT)/obj
+NATIVE_CXX ?= g++
+NATIVE_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing \
+  -I$(NATIVE_DIR)/include -I$(NATIVE_EXEC)/src -I$(CUDA_HOME)/include -MMD -MP
+NATIVE_LIBS := -ldl -lpthread
+FUZZ_SECONDS ?= 15
+
+NATIVE_CORE_SRC := $(filter-out $(NATIVE_EXEC)/src/main.cpp,$(wildcard $(NATIVE_EXEC)/src/*.cpp)) \
+  $(wildcard $(NATIVE_EXEC)/backends/emulated/*.cpp) $(wildcard $(NATIVE_EXEC)/backends/cuda/*.cpp)
+NATIVE_CORE_OBJ := $(patsubst $(NATIVE_DIR)/%.cpp,$(NATIVE_OBJ)/%.o,$(NATIVE_CORE_SRC))
+NATIVE_TEST_BINS := $(NATIVE_OUT)/unit-tests $(NATIVE_OUT)/integration-tests
+NATIVE_FUZZ_BINS := $(NATIVE_OUT)/fuzz-decoder $(NATIVE_OUT)/fuzz-session
+
+.PHONY: native test-native fuzz-native native-clean
+native: $(NATIVE_OUT)/avec-executor $(NATIVE_TEST_BINS) ## build the executor (build/native/avec-executor) and its tests
+
+$(NATIVE_OBJ)/%.o: $(NATIVE_DIR)/%.cpp | deps-cuda
+	@mkdir -p $(dir $@)
+	$(NATIVE_CXX) $(NATIVE_CXXFLAGS) -c $< -o $@
+
+$(NATIVE_OUT)/libavec-exec.a: $(NATIVE_CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(NATIVE_OUT)/avec-executor: $(NATIVE_OBJ)/executor/src/main.o $(NATIVE_OUT)/libavec-exec.a
+	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
+
+$(NATIVE_OUT)/unit-tests: $(NATIVE_OBJ)/executor/tests/unit_tests.o $(NATIVE_OUT)/libavec-exec.a
+	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
+
+$(NATIVE_OUT)/integration-tests: $(NATIVE_OBJ)/executor/tests/integration_tests.o $(NATIVE_OUT)/libavec-exec.a
+	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
+
+# libFuzzer targets: clang, ASan + UBSan, the core sources compiled in (no CUDA backend needed).
+NATIVE_FUZZ_SRC := $(filter-out $(wildcard $(NATIVE_EXEC)/backends/cuda/*.cpp),$(NATIVE_CORE_SRC))
+NATIVE_FUZZ_FLAGS := -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -I$(NATIVE_DIR)/include -I$(NATIVE_EXEC)/src -I$(CUDA_HOME)/include -DAVEC_NO_CUDA_BACKEND
+$(NATIVE_OUT)/fuzz-%: $(NATIVE_EXEC)/fuzz/fuzz_%.cpp $(NATIVE_FUZZ_SRC) $(wildcard $(NATIVE_EXEC)/src/*.h) | deps-cuda
+	@mkdir -p $(dir $@)
+	clang++ $(NATIVE_FUZZ_FLAGS) -o $@ $< $(NATIVE_FUZZ_SRC) $(NATIVE_LIBS)
+
+test-native: native $(NATIVE_FUZZ_BINS) ## executor unit + integration tests, then FUZZ_SECONDS of fuzzing per target
+	$(NATIVE_OUT)/unit-tests $(NATIVE_EXEC)/tests
+	AVEC_EXECUTOR=$(NATIVE_OUT)/avec-executor $(NATIVE_OUT)/integration-tests
+	$(MAKE) --no-print-directory fuzz-native
+
+fuzz-native: $(NATIVE_FUZZ_BINS) ## run the fuzzers (FUZZ_SECONDS each; corpus copied to build/native/corpus)
+	@for t in decoder session; do \
+	  mkdir -p $(NATIVE_OUT)/corpus/$$t; \
+	  cp -n $(NATIVE_EXEC)/fuzz/corpus/$$t/* $(NATIVE_OUT)/corpus/$$t/ 2>/dev/null || true; \
+	  echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
+	  $(NATIVE_OUT)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+	    $(NATIVE_OUT)/corpus/$$t $(NATIVE_EXEC)/fuzz/corpus/$$t 2>$(NATIVE_OUT)/fuzz-$$t.log \
+	    || { tail -60 $(NATIVE_OUT)/fuzz-$$t.log; echo "fuzz-$$t: FAILED (crash input saved in the current directory)"; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|Done" $(NATIVE_OUT)/fuzz-$$t.log | tail -2; \
+	done
+
+native-clean:
+	rm -rf $(NATIVE_OUT)
+
+-include $(wildcard $(NATIVE_OBJ)/*/*.d $(NATIVE_OBJ)/*/*/*.d $(NATIVE_OBJ)/*/*/*/*.d)

@@ -1,0 +1,623 @@
+// The real device: the NVIDIA driver loaded with dlopen at run time (never our own shim, which exports
+// cuAvecShimVersion), every entry point resolved through cuGetProcAddress at CUDA 13.0 semantics.
+// Every failure returns the driver's CUresult unchanged, so the client sees what a local call would.
+#include <dlfcn.h>
+
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+
+#include "../../src/backend.h"
+#include "../../src/log.h"
+
+namespace avec {
+namespace {
+
+#define AVEC_CUDA_FUNCS(X)                                                                                     \
+  X(cuInit) X(cuDriverGetVersion) X(cuDeviceGet) X(cuDeviceGetCount) X(cuDeviceGetName) X(cuDeviceGetUuid)     \
+  X(cuDeviceTotalMem) X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease)         \
+  X(cuDevicePrimaryCtxReset) X(cuDevicePrimaryCtxSetFlags) X(cuCtxCreate) X(cuCtxDestroy) X(cuCtxSetCurrent)   \
+  X(cuCtxSynchronize) X(cuCtxSetLimit) X(cuCtxGetLimit) X(cuCtxSetCacheConfig) X(cuCtxGetDevice)               \
+  X(cuMemAlloc) X(cuMemAllocPitch) X(cuMemAllocAsync) X(cuMemFree) X(cuMemFreeAsync) X(cuMemGetInfo)           \
+  X(cuMemHostAlloc) X(cuMemFreeHost) X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemcpyDtoD)                 \
+  X(cuMemcpyDtoDAsync) X(cuMemsetD8) X(cuMemsetD16) X(cuMemsetD32) X(cuMemsetD8Async) X(cuMemsetD16Async)      \
+  X(cuMemsetD32Async) X(cuMemsetD2D8) X(cuMemsetD2D16) X(cuMemsetD2D32) X(cuMemsetD2D8Async)                   \
+  X(cuMemsetD2D16Async) X(cuMemsetD2D32Async) X(cuMemcpy2D) X(cuMemcpy2DAsync) X(cuStreamCreateWithPriority)   \
+  X(cuStreamDestroy) X(cuStreamSynchronize) X(cuStreamQuery) X(cuStreamWaitEvent) X(cuEventCreate)             \
+  X(cuEventDestroy) X(cuEventRecord) X(cuEventRecordWithFlags) X(cuEventSynchronize) X(cuEventQuery)           \
+  X(cuEventElapsedTime) X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction) X(cuModuleGetGlobal)      \
+  X(cuLibraryLoadData) X(cuLibraryUnload) X(cuLibraryGetKernel) X(cuLibraryGetGlobal) X(cuKernelGetFunction)   \
+  X(cuFuncGetAttribute) X(cuKernelGetAttribute) X(cuFuncSetAttribute) X(cuKernelSetAttribute)                  \
+  X(cuFuncSetCacheConfig) X(cuKernelSetCacheConfig) X(cuFuncGetParamInfo) X(cuKernelGetParamInfo)              \
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags) X(cuOccupancyAvailableDynamicSMemPerBlock)           \
+  X(cuOccupancyMaxPotentialBlockSizeWithFlags) X(cuLaunchKernel) X(cuLaunchKernelEx)                           \
+  X(cuLaunchCooperativeKernel) X(cuGetErrorName)
+
+struct Driver {
+#define AVEC_DECL(name) decltype(&name) p_##name = nullptr;
+  AVEC_CUDA_FUNCS(AVEC_DECL)
+#undef AVEC_DECL
+};
+
+constexpr const char* kDriverPaths[] = {"libcuda.so.1", "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
+                                        "/usr/lib64/libcuda.so.1", "/usr/local/nvidia/lib64/libcuda.so.1",
+                                        "/usr/lib/wsl/lib/libcuda.so.1"};
+
+// Opens the real driver; refuses any libcuda.so.1 that is our shim.
+void* open_driver(std::string* why) {
+  for (const char* path : kDriverPaths) {
+    void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) continue;
+    if (dlsym(h, "cuAvecShimVersion")) {
+      AVEC_LOG(warn, "driver_is_shim").str("path", path).str("action", "skipped");
+      dlclose(h);
+      continue;
+    }
+    if (!dlsym(h, "cuGetProcAddress_v2")) {
+      dlclose(h);
+      continue;
+    }
+    return h;
+  }
+  *why = "no usable libcuda.so.1 (the real NVIDIA driver) found";
+  return nullptr;
+}
+
+struct Staging {  // two pinned buffers with the events that guard their reuse
+  void* buf[2] = {nullptr, nullptr};
+  CUevent ev[2] = {nullptr, nullptr};
+  bool busy[2] = {false, false};
+  int next = 0;
+  bool ok = false;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const BackendOptions& o, void* lib, const Driver& d) : opts_(o), lib_(lib), d_(d) {}
+  ~CudaBackend() override {
+    for (auto& kv : staging_) release(kv.second);
+    // the driver handle stays open: the process exits right after
+  }
+  const char* name() const override { return "cuda"; }
+  bool emulated() const override { return false; }
+
+  CUresult init() override {
+    CUresult r = d_.p_cuInit(0);
+    if (r) return r;
+    int n = 0;
+    if ((r = d_.p_cuDeviceGetCount(&n))) return r;
+    if (opts_.device >= n) return CUDA_ERROR_INVALID_DEVICE;
+    if ((r = d_.p_cuDeviceGet(&dev_, opts_.device))) return r;
+    d_.p_cuDriverGetVersion(&version_);
+    return CUDA_SUCCESS;
+  }
+  int device_count() override { return 1; }
+  int driver_version() override { return version_; }
+
+  CUresult info_of(CUdevice dev, avec_device_info* out) {
+    ::memset(out, 0, sizeof *out);
+    CUresult r = d_.p_cuDeviceGetName(out->name, sizeof out->name - 1, dev);
+    if (r) return r;
+    CUuuid u;
+    if ((r = d_.p_cuDeviceGetUuid(&u, dev))) return r;
+    memcpy(out->uuid, u.bytes, 16);
+    size_t total = 0;
+    if ((r = d_.p_cuDeviceTotalMem(&total, dev))) return r;
+    out->total_mem = total;
+    for (int a = 1; a < CU_DEVICE_ATTRIBUTE_MAX && a < (int)AVEC_DEV_ATTR_SLOTS; a++) {
+      int v = 0;
+      if (d_.p_cuDeviceGetAttribute(&v, (CUdevice_attribute)a, dev) == CUDA_SUCCESS) out->attrs[a] = v;
+    }
+    out->pci_domain = out->attrs[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID];
+    out->pci_bus = out->attrs[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID];
+    out->pci_device = out->attrs[CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID];
+    out->cc_major = out->attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR];
+    out->cc_minor = out->attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR];
+    return CUDA_SUCCESS;
+  }
+  CUresult device_info(int dev, avec_device_info* out) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    return info_of(dev_, out);
+  }
+  CUresult describe(std::vector<avec_device_info>* all) override {
+    int n = 0;
+    CUresult r = d_.p_cuDeviceGetCount(&n);
+    if (r) return r;
+    all->assign(n, avec_device_info{});
+    for (int i = 0; i < n; i++) {
+      CUdevice d;
+      if ((r = d_.p_cuDeviceGet(&d, i)) || (r = info_of(d, &(*all)[i]))) return r;
+    }
+    return CUDA_SUCCESS;
+  }
+
+  // contexts
+  CUresult primary_ctx_retain(int dev, BH* ctx) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    CUcontext c = nullptr;
+    CUresult r = d_.p_cuDevicePrimaryCtxRetain(&c, dev_);
+    *ctx = (BH)c;
+    return r;
+  }
+  CUresult primary_ctx_release(int dev) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    drop_staging_all();
+    return d_.p_cuDevicePrimaryCtxRelease(dev_);
+  }
+  CUresult primary_ctx_reset(int dev) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    drop_staging_all();
+    return d_.p_cuDevicePrimaryCtxReset(dev_);
+  }
+  CUresult primary_ctx_set_flags(int dev, uint32_t flags) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    return d_.p_cuDevicePrimaryCtxSetFlags(dev_, flags);
+  }
+  CUresult ctx_create(int dev, uint32_t flags, BH* ctx) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    CUcontext c = nullptr;
+    CUresult r = d_.p_cuCtxCreate(&c, nullptr, flags, dev_);
+    if (r == CUDA_SUCCESS) { *ctx = (BH)c; current_ = c; }
+    return r;
+  }
+  CUresult ctx_destroy(BH ctx) override {
+    settle();
+    auto it = staging_.find((CUcontext)ctx);
+    if (it != staging_.end()) { release(it->second); staging_.erase(it); }
+    if (current_ == (CUcontext)ctx) current_ = nullptr;
+    return d_.p_cuCtxDestroy((CUcontext)ctx);
+  }
+  CUresult ctx_set_current(BH ctx) override {
+    CUresult r = d_.p_cuCtxSetCurrent((CUcontext)ctx);
+    if (r == CUDA_SUCCESS) current_ = (CUcontext)ctx;
+    return r;
+  }
+  CUresult ctx_synchronize() override { settle(); return d_.p_cuCtxSynchronize(); }
+  CUresult ctx_set_limit(uint32_t limit, uint64_t value) override { settle(); return d_.p_cuCtxSetLimit((CUlimit)limit, value); }
+  CUresult ctx_get_limit(uint32_t limit, uint64_t* value) override {
+    size_t v = 0;
+    CUresult r = d_.p_cuCtxGetLimit(&v, (CUlimit)limit);
+    *value = v;
+    return r;
+  }
+  CUresult ctx_set_cache_config(uint32_t c) override { return d_.p_cuCtxSetCacheConfig((CUfunc_cache)c); }
+
+  // memory
+  CUresult mem_alloc(uint64_t size, uint64_t* dptr) override {
+    settle();
+    CUdeviceptr p = 0;
+    CUresult r = d_.p_cuMemAlloc(&p, size);
+    *dptr = p;
+    return r;
+  }
+  CUresult mem_alloc_pitch(uint64_t width, uint64_t height, uint32_t elem, uint64_t* dptr, uint64_t* pitch) override {
+    settle();
+    CUdeviceptr p = 0;
+    size_t pt = 0;
+    CUresult r = d_.p_cuMemAllocPitch(&p, &pt, width, height, elem);
+    *dptr = p;
+    *pitch = pt;
+    return r;
+  }
+  CUresult mem_alloc_async(uint64_t size, BH stream, uint64_t* dptr) override {
+    settle();
+    CUdeviceptr p = 0;
+    CUresult r = d_.p_cuMemAllocAsync(&p, size, (CUstream)stream);
+    *dptr = p;
+    return r;
+  }
+  CUresult mem_free(uint64_t dptr) override { settle(); return d_.p_cuMemFree(dptr); }
+  CUresult mem_free_async(uint64_t dptr, BH stream) override { settle(); return d_.p_cuMemFreeAsync(dptr, (CUstream)stream); }
+  CUresult mem_get_info(uint64_t* free_b, uint64_t* total) override {
+    size_t f = 0, t = 0;
+    CUresult r = d_.p_cuMemGetInfo(&f, &t);
+    *free_b = f;
+    *total = t;
+    return r;
+  }
+
+  void* htod_staging(size_t len) override {
+    if (len > AVEC_CHUNK) return nullptr;
+    Staging* s = staging(&htod_, 0);
+    if (!s) return nullptr;
+    int slot = s->next;
+    if (s->busy[slot]) {
+      if (d_.p_cuEventSynchronize(s->ev[slot]) != CUDA_SUCCESS) return nullptr;
+      s->busy[slot] = false;
+    }
+    staged_slot_ = slot;
+    return s->buf[slot];
+  }
+  CUresult htod_submit(void* staging_ptr, uint64_t dst, size_t len, BH stream, bool async) override {
+    Staging* s = staging(&htod_, 0);
+    if (!s || staged_slot_ < 0 || s->buf[staged_slot_] != staging_ptr) return CUDA_ERROR_INVALID_VALUE;
+    int slot = staged_slot_;
+    staged_slot_ = -1;
+    CUresult r = d_.p_cuMemcpyHtoDAsync(dst, staging_ptr, len, (CUstream)stream);
+    if (r) return r;
+    r = d_.p_cuEventRecord(s->ev[slot], (CUstream)stream);
+    if (r) {  // cannot guard the buffer: wait for the copy instead
+      d_.p_cuStreamSynchronize((CUstream)stream);
+      return CUDA_SUCCESS;
+    }
+    s->busy[slot] = true;
+    s->next = slot ^ 1;
+    if (!async) {  // cuMemcpyHtoD semantics: later work of any stream must see the data
+      pending_sync_ = s->ev[slot];
+    }
+    return CUDA_SUCCESS;
+  }
+  CUresult memcpy_htod(uint64_t dst, const void* src, size_t len, BH stream, bool async) override {
+    for (size_t off = 0; off < len;) {
+      size_t n = len - off < AVEC_CHUNK ? len - off : AVEC_CHUNK;
+      void* stg = htod_staging(n);
+      if (!stg) return CUDA_ERROR_OUT_OF_MEMORY;
+      memcpy(stg, static_cast<const uint8_t*>(src) + off, n);
+      CUresult r = htod_submit(stg, dst + off, n, stream, async);
+      if (r) return r;
+      off += n;
+    }
+    return CUDA_SUCCESS;
+  }
+  // Device -> pinned staging of chunk i+1 runs while chunk i is being sent.
+  CUresult memcpy_dtoh(uint64_t src, uint64_t len, BH stream, bool, ChunkSink& sink) override {
+    settle();
+    Staging* s = staging(&dtoh_, 1);
+    if (!s) return CUDA_ERROR_OUT_OF_MEMORY;
+    uint64_t chunks = (len + AVEC_CHUNK - 1) / AVEC_CHUNK;
+    auto size_of = [&](uint64_t k) { return k + 1 < chunks ? (uint64_t)AVEC_CHUNK : len - k * AVEC_CHUNK; };
+    auto issue = [&](uint64_t k) -> CUresult {
+      int slot = (int)(k & 1);
+      CUresult r = d_.p_cuMemcpyDtoHAsync(s->buf[slot], src + k * AVEC_CHUNK, size_of(k), (CUstream)stream);
+      if (!r) r = d_.p_cuEventRecord(s->ev[slot], (CUstream)stream);
+      return r;
+    };
+    auto drain = [&] {
+      d_.p_cuEventSynchronize(s->ev[0]);
+      d_.p_cuEventSynchronize(s->ev[1]);
+    };
+    CUresult r = issue(0);
+    if (!r && chunks > 1) r = issue(1);
+    for (uint64_t k = 0; k < chunks && !r; k++) {
+      int slot = (int)(k & 1);
+      r = d_.p_cuEventSynchronize(s->ev[slot]);
+      if (r) break;
+      if (!sink.send(s->buf[slot], size_of(k), k + 1 == chunks)) { drain(); return CUDA_ERROR_UNKNOWN; }
+      if (k + 2 < chunks) r = issue(k + 2);
+    }
+    if (r) drain();
+    return r;
+  }
+  CUresult memcpy_dtod(uint64_t dst, uint64_t src, uint64_t len, BH stream, bool async) override {
+    settle();
+    return async ? d_.p_cuMemcpyDtoDAsync(dst, src, len, (CUstream)stream) : d_.p_cuMemcpyDtoD(dst, src, len);
+  }
+  CUresult memset(uint64_t dst, uint64_t pitch, uint64_t width, uint64_t height, uint32_t value, uint32_t elem,
+                  BH stream, bool async) override {
+    settle();
+    CUstream s = (CUstream)stream;
+    if (pitch == 0 || height <= 1) {
+      switch (elem) {
+        case 1: return async ? d_.p_cuMemsetD8Async(dst, (unsigned char)value, width, s) : d_.p_cuMemsetD8(dst, (unsigned char)value, width);
+        case 2: return async ? d_.p_cuMemsetD16Async(dst, (unsigned short)value, width, s) : d_.p_cuMemsetD16(dst, (unsigned short)value, width);
+        case 4: return async ? d_.p_cuMemsetD32Async(dst, value, width, s) : d_.p_cuMemsetD32(dst, value, width);
+      }
+      return CUDA_ERROR_INVALID_VALUE;
+    }
+    switch (elem) {
+      case 1: return async ? d_.p_cuMemsetD2D8Async(dst, pitch, (unsigned char)value, width, height, s) : d_.p_cuMemsetD2D8(dst, pitch, (unsigned char)value, width, height);
+      case 2: return async ? d_.p_cuMemsetD2D16Async(dst, pitch, (unsigned short)value, width, height, s) : d_.p_cuMemsetD2D16(dst, pitch, (unsigned short)value, width, height);
+      case 4: return async ? d_.p_cuMemsetD2D32Async(dst, pitch, value, width, height, s) : d_.p_cuMemsetD2D32(dst, pitch, value, width, height);
+    }
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  CUresult copy2d(CUDA_MEMCPY2D& c, BH stream, bool async) {
+    settle();
+    if (!async) return d_.p_cuMemcpy2D(&c);
+    CUresult r = d_.p_cuMemcpy2DAsync(&c, (CUstream)stream);
+    // host memory here is the session's pageable buffer: it must be consumed before the call returns
+    if (!r && (c.srcMemoryType == CU_MEMORYTYPE_HOST || c.dstMemoryType == CU_MEMORYTYPE_HOST))
+      r = d_.p_cuStreamSynchronize((CUstream)stream);
+    return r;
+  }
+  CUresult memcpy2d_htod(uint64_t dst, uint64_t dpitch, const void* src, uint64_t width, uint64_t height, BH stream,
+                         bool async) override {
+    CUDA_MEMCPY2D c = {};
+    c.srcMemoryType = CU_MEMORYTYPE_HOST;
+    c.srcHost = src;
+    c.srcPitch = width;
+    c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.dstDevice = dst;
+    c.dstPitch = dpitch;
+    c.WidthInBytes = width;
+    c.Height = height;
+    return copy2d(c, stream, async);
+  }
+  CUresult memcpy2d_dtoh(void* dst, uint64_t src, uint64_t spitch, uint64_t width, uint64_t height, BH stream,
+                         bool async) override {
+    CUDA_MEMCPY2D c = {};
+    c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.srcDevice = src;
+    c.srcPitch = spitch;
+    c.dstMemoryType = CU_MEMORYTYPE_HOST;
+    c.dstHost = dst;
+    c.dstPitch = width;
+    c.WidthInBytes = width;
+    c.Height = height;
+    return copy2d(c, stream, async);
+  }
+  CUresult memcpy2d_dtod(uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch, uint64_t width, uint64_t height,
+                         BH stream, bool async) override {
+    CUDA_MEMCPY2D c = {};
+    c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.srcDevice = src;
+    c.srcPitch = spitch;
+    c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.dstDevice = dst;
+    c.dstPitch = dpitch;
+    c.WidthInBytes = width;
+    c.Height = height;
+    return copy2d(c, stream, async);
+  }
+
+  // streams and events
+  CUresult stream_create(uint32_t flags, int32_t prio, BH* s) override {
+    CUstream st = nullptr;
+    CUresult r = d_.p_cuStreamCreateWithPriority(&st, flags, prio);
+    *s = (BH)st;
+    return r;
+  }
+  CUresult stream_destroy(BH s) override { settle(); return d_.p_cuStreamDestroy((CUstream)s); }
+  CUresult stream_synchronize(BH s) override { settle(); return d_.p_cuStreamSynchronize((CUstream)s); }
+  CUresult stream_query(BH s) override { settle(); return d_.p_cuStreamQuery((CUstream)s); }
+  CUresult stream_wait_event(BH s, BH e, uint32_t flags) override {
+    settle();
+    return d_.p_cuStreamWaitEvent((CUstream)s, (CUevent)e, flags);
+  }
+  CUresult event_create(uint32_t flags, BH* e) override {
+    CUevent ev = nullptr;
+    CUresult r = d_.p_cuEventCreate(&ev, flags);
+    *e = (BH)ev;
+    return r;
+  }
+  CUresult event_destroy(BH e) override { return d_.p_cuEventDestroy((CUevent)e); }
+  CUresult event_record(BH e, BH s, uint32_t flags) override {
+    settle();
+    return flags ? d_.p_cuEventRecordWithFlags((CUevent)e, (CUstream)s, flags) : d_.p_cuEventRecord((CUevent)e, (CUstream)s);
+  }
+  CUresult event_synchronize(BH e) override { settle(); return d_.p_cuEventSynchronize((CUevent)e); }
+  CUresult event_query(BH e) override { settle(); return d_.p_cuEventQuery((CUevent)e); }
+  CUresult event_elapsed(BH a, BH b, float* ms) override { return d_.p_cuEventElapsedTime(ms, (CUevent)a, (CUevent)b); }
+  BH stream_legacy() override { return (BH)CU_STREAM_LEGACY; }
+  BH stream_per_thread() override { return (BH)CU_STREAM_PER_THREAD; }
+
+  // modules
+  CUresult module_load(ModuleKind kind, const uint8_t* image, size_t, BH* mod) override {
+    settle();
+    if (kind == ModuleKind::library) {
+      CUlibrary l = nullptr;
+      CUresult r = d_.p_cuLibraryLoadData(&l, image, nullptr, nullptr, 0, nullptr, nullptr, 0);
+      *mod = (BH)l;
+      return r;
+    }
+    CUmodule m = nullptr;
+    CUresult r = d_.p_cuModuleLoadData(&m, image);
+    *mod = (BH)m;
+    return r;
+  }
+  CUresult module_unload(ModuleKind kind, BH mod) override {
+    settle();
+    return kind == ModuleKind::library ? d_.p_cuLibraryUnload((CUlibrary)mod) : d_.p_cuModuleUnload((CUmodule)mod);
+  }
+  CUresult get_function(ModuleKind kind, BH mod, uint32_t symbol_kind, const std::string& name, BH* fn,
+                        FunctionInfo* info) override {
+    CUresult r;
+    bool is_kernel = false;
+    CUfunction f = nullptr;
+    CUkernel k = nullptr;
+    if (kind == ModuleKind::library) {
+      if ((r = d_.p_cuLibraryGetKernel(&k, (CUlibrary)mod, name.c_str()))) return r;
+      if (symbol_kind == AVEC_SYMBOL_KERNEL) {
+        is_kernel = true;
+      } else if ((r = d_.p_cuKernelGetFunction(&f, k))) {
+        return r;
+      }
+    } else if ((r = d_.p_cuModuleGetFunction(&f, (CUmodule)mod, name.c_str()))) {
+      return r;
+    }
+    CUdevice dev = dev_;
+    for (int a = 0; a < CU_FUNC_ATTRIBUTE_MAX && a < (int)AVEC_FUNC_ATTR_SLOTS; a++) {
+      int v = 0;
+      CUresult ar = is_kernel ? d_.p_cuKernelGetAttribute(&v, (CUfunction_attribute)a, k, dev)
+                              : d_.p_cuFuncGetAttribute(&v, (CUfunction_attribute)a, f);
+      info->attrs[a] = ar == CUDA_SUCCESS ? v : 0;
+    }
+    info->params_known = true;
+    info->params.clear();
+    for (size_t i = 0; i < AVEC_MAX_PARAMS; i++) {
+      size_t off = 0, sz = 0;
+      CUresult pr = is_kernel ? d_.p_cuKernelGetParamInfo(k, i, &off, &sz) : d_.p_cuFuncGetParamInfo(f, i, &off, &sz);
+      if (pr == CUDA_ERROR_INVALID_VALUE) break;  // past the last parameter
+      if (pr != CUDA_SUCCESS) {
+        AVEC_LOG(warn, "param_info_unavailable").str("function", name).num("result", pr);
+        info->params_known = false;
+        info->params.clear();
+        break;
+      }
+      info->params.push_back({(uint32_t)off, (uint32_t)sz});
+    }
+    *fn = is_kernel ? (BH)k : (BH)f;
+    if (is_kernel) kernels_.insert(*fn);
+    return CUDA_SUCCESS;
+  }
+  CUresult get_global(ModuleKind kind, BH mod, const std::string& name, uint64_t* dptr, uint64_t* size) override {
+    CUdeviceptr p = 0;
+    size_t s = 0;
+    CUresult r = kind == ModuleKind::library ? d_.p_cuLibraryGetGlobal(&p, &s, (CUlibrary)mod, name.c_str())
+                                             : d_.p_cuModuleGetGlobal(&p, &s, (CUmodule)mod, name.c_str());
+    *dptr = p;
+    *size = s;
+    return r;
+  }
+  CUresult func_set_attribute(BH fn, bool is_kernel, uint32_t attr, int32_t value) override {
+    return is_kernel ? d_.p_cuKernelSetAttribute((CUfunction_attribute)attr, value, (CUkernel)fn, dev_)
+                     : d_.p_cuFuncSetAttribute((CUfunction)fn, (CUfunction_attribute)attr, value);
+  }
+  CUresult func_set_cache_config(BH fn, bool is_kernel, uint32_t c) override {
+    return is_kernel ? d_.p_cuKernelSetCacheConfig((CUkernel)fn, (CUfunc_cache)c, dev_)
+                     : d_.p_cuFuncSetCacheConfig((CUfunction)fn, (CUfunc_cache)c);
+  }
+  // A CUkernel is turned into the current context's CUfunction for the calls that want one.
+  CUresult as_function(BH fn, CUfunction* f) {
+    if (!kernels_.count(fn)) { *f = (CUfunction)fn; return CUDA_SUCCESS; }
+    return d_.p_cuKernelGetFunction(f, (CUkernel)fn);
+  }
+  CUresult occupancy(BH fn, uint32_t kind, uint32_t block, uint32_t flags, uint64_t dsmem, uint64_t* out) override {
+    CUfunction f;
+    CUresult r = as_function(fn, &f);
+    if (r) return r;
+    switch (kind) {
+      case AVEC_OCC_MAX_ACTIVE_BLOCKS: {
+        int n = 0;
+        r = d_.p_cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(&n, f, (int)block, dsmem, flags);
+        *out = (uint64_t)n;
+        return r;
+      }
+      case AVEC_OCC_AVAILABLE_DSMEM: {
+        size_t s = 0;
+        r = d_.p_cuOccupancyAvailableDynamicSMemPerBlock(&s, f, (int)flags, (int)block);
+        *out = s;
+        return r;
+      }
+      case AVEC_OCC_MAX_POTENTIAL_BLOCK: {
+        int grid = 0, bs = 0;
+        r = d_.p_cuOccupancyMaxPotentialBlockSizeWithFlags(&grid, &bs, f, nullptr, dsmem, (int)block, flags);
+        *out = ((uint64_t)(uint32_t)grid << 32) | (uint32_t)bs;
+        return r;
+      }
+    }
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  CUresult launch(const LaunchArgs& a) override {
+    settle();
+    CUfunction f = (CUfunction)a.func;  // a CUkernel may be passed as a CUfunction
+    size_t psize = a.param_len;
+    void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, const_cast<uint8_t*>(a.param_bytes), CU_LAUNCH_PARAM_BUFFER_SIZE,
+                     &psize, CU_LAUNCH_PARAM_END};
+    void** ex = (!a.params && a.param_len) ? extra : nullptr;
+    CUstream s = (CUstream)a.stream;
+    if (a.num_attrs == 0 && !a.cooperative)
+      return d_.p_cuLaunchKernel(f, a.grid[0], a.grid[1], a.grid[2], a.block[0], a.block[1], a.block[2], a.shared_mem,
+                                 s, a.params, ex);
+    if (a.num_attrs == 0 && !ex)
+      return d_.p_cuLaunchCooperativeKernel(f, a.grid[0], a.grid[1], a.grid[2], a.block[0], a.block[1], a.block[2],
+                                            a.shared_mem, s, a.params);
+    CUlaunchAttribute attrs[AVEC_MAX_LAUNCH_ATTRS + 1];
+    unsigned n = 0;
+    for (uint32_t i = 0; i < a.num_attrs && i < AVEC_MAX_LAUNCH_ATTRS; i++) {
+      avec_launch_attr w;
+      memcpy(&w, reinterpret_cast<const uint8_t*>(a.attrs) + i * sizeof w, sizeof w);
+      ::memset(&attrs[n], 0, sizeof attrs[n]);
+      attrs[n].id = (CUlaunchAttributeID)w.id;
+      memcpy(&attrs[n].value, w.value, sizeof w.value < sizeof attrs[n].value ? sizeof w.value : sizeof attrs[n].value);
+      n++;
+    }
+    if (a.cooperative) {
+      ::memset(&attrs[n], 0, sizeof attrs[n]);
+      attrs[n].id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+      attrs[n].value.cooperative = 1;
+      n++;
+    }
+    CUlaunchConfig cfg = {};
+    cfg.gridDimX = a.grid[0]; cfg.gridDimY = a.grid[1]; cfg.gridDimZ = a.grid[2];
+    cfg.blockDimX = a.block[0]; cfg.blockDimY = a.block[1]; cfg.blockDimZ = a.block[2];
+    cfg.sharedMemBytes = a.shared_mem;
+    cfg.hStream = s;
+    cfg.attrs = attrs;
+    cfg.numAttrs = n;
+    return d_.p_cuLaunchKernelEx(&cfg, f, a.params, ex);
+  }
+
+ private:
+  // Non-async host-to-device copies run on the legacy stream as pinned async copies so consecutive
+  // chunks overlap the network; the first other operation waits for them (cuMemcpyHtoD semantics).
+  void settle() {
+    if (!pending_sync_) return;
+    d_.p_cuEventSynchronize(pending_sync_);
+    pending_sync_ = nullptr;
+  }
+  Staging* staging(std::map<CUcontext, Staging>* which, int) {
+    if (!current_) return nullptr;
+    Staging& s = (*which)[current_];
+    if (s.ok) return &s;
+    for (int i = 0; i < 2; i++) {
+      if (d_.p_cuMemHostAlloc(&s.buf[i], AVEC_CHUNK, CU_MEMHOSTALLOC_PORTABLE) != CUDA_SUCCESS ||
+          d_.p_cuEventCreate(&s.ev[i], CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
+        release(s);
+        which->erase(current_);
+        AVEC_LOG(error, "staging_alloc_failed").unum("bytes", AVEC_CHUNK);
+        return nullptr;
+      }
+    }
+    s.ok = true;
+    return &s;
+  }
+  void release(Staging& s) {
+    for (int i = 0; i < 2; i++) {
+      if (s.ev[i]) { if (s.busy[i]) d_.p_cuEventSynchronize(s.ev[i]); d_.p_cuEventDestroy(s.ev[i]); s.ev[i] = nullptr; }
+      if (s.buf[i]) { d_.p_cuMemFreeHost(s.buf[i]); s.buf[i] = nullptr; }
+    }
+    s.ok = false;
+  }
+  void drop_staging_all() {
+    settle();
+    for (auto* m : {&htod_, &dtoh_}) {
+      for (auto& kv : *m) release(kv.second);
+      m->clear();
+    }
+    staging_.clear();
+    staged_slot_ = -1;
+  }
+
+  BackendOptions opts_;
+  void* lib_;
+  Driver d_;
+  CUdevice dev_ = 0;
+  int version_ = 0;
+  CUcontext current_ = nullptr;
+  std::map<CUcontext, Staging> staging_;  // unused slot kept for ctx_destroy symmetry
+  std::map<CUcontext, Staging> htod_, dtoh_;
+  int staged_slot_ = -1;
+  CUevent pending_sync_ = nullptr;
+  std::set<BH> kernels_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& opts, std::string* why) {
+  void* lib = open_driver(why);
+  if (!lib) return nullptr;
+  auto gpa = reinterpret_cast<CUresult (*)(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*)>(
+      dlsym(lib, "cuGetProcAddress_v2"));
+  Driver d;
+  std::string missing;
+  auto resolve = [&](const char* name) -> void* {
+    void* p = nullptr;
+    CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+    if (gpa(name, &p, 13000, CU_GET_PROC_ADDRESS_DEFAULT, &st) != CUDA_SUCCESS || st != CU_GET_PROC_ADDRESS_SUCCESS)
+      p = nullptr;
+    if (!p) missing += std::string(missing.empty() ? "" : ",") + name;
+    return p;
+  };
+#define AVEC_RESOLVE(name) d.p_##name = reinterpret_cast<decltype(d.p_##name)>(resolve(#name));
+  AVEC_CUDA_FUNCS(AVEC_RESOLVE)
+#undef AVEC_RESOLVE
+  if (!missing.empty()) {
+    *why = "driver lacks entry points (needs a CUDA 13.0 driver): " + missing;
+    return nullptr;
+  }
+  return std::unique_ptr<Backend>(new CudaBackend(opts, lib, d));
+}
+
+}  // namespace avec

@@ -1,0 +1,409 @@
+// The emulated device: host memory behind device-looking addresses, streams, events with real elapsed
+// times, and a module registry. It cannot run kernels and never pretends to: launches fail with
+// CUDA_ERROR_NOT_SUPPORTED and a log line saying so.
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "../../src/backend.h"
+#include "../../src/log.h"
+#include "../../src/sha256.h"
+#include "image_symbols.h"
+
+namespace avec {
+namespace {
+
+constexpr uint64_t kBase = 0x00007e0000000000ull;  // where emulated device addresses start
+constexpr uint64_t kGap = 64 * 1024;               // unmapped gap between allocations
+
+struct Block {
+  uint64_t size;
+  uint8_t* host;
+};
+
+struct Event {
+  uint32_t flags;
+  bool recorded = false;
+  std::chrono::steady_clock::time_point at;
+};
+
+struct Module {
+  std::vector<uint8_t> image;
+  std::map<std::string, uint64_t> globals;  // name -> device address
+};
+
+class EmulatedBackend final : public Backend {
+ public:
+  explicit EmulatedBackend(const BackendOptions& o) : opts_(o) {}
+  ~EmulatedBackend() override {
+    for (auto& b : blocks_) free(b.second.host);
+  }
+  const char* name() const override { return "emulated"; }
+  bool emulated() const override { return true; }
+  CUresult init() override { return CUDA_SUCCESS; }
+  int device_count() override { return 1; }
+  int driver_version() override { return 13000; }
+
+  CUresult device_info(int dev, avec_device_info* out) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    ::memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "avec emulated device (no kernels)");
+    uint8_t h[32];
+    std::string seed = "avec-emulated-device-" + std::to_string(opts_.device);
+    sha256(seed.data(), seed.size(), h);
+    memcpy(out->uuid, h, 16);
+    out->total_mem = opts_.emulated_memory;
+    out->pci_domain = 0;
+    out->pci_bus = 0xe0;
+    out->pci_device = 0;
+    out->cc_major = 9;
+    out->cc_minor = 0;
+    int32_t* a = out->attrs;
+    a[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK] = 1024;
+    a[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X] = 1024;
+    a[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y] = 1024;
+    a[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z] = 64;
+    a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X] = 2147483647;
+    a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y] = 65535;
+    a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z] = 65535;
+    a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK] = 49152;
+    a[CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY] = 65536;
+    a[CU_DEVICE_ATTRIBUTE_WARP_SIZE] = 32;
+    a[CU_DEVICE_ATTRIBUTE_MAX_PITCH] = 2147483647;
+    a[CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK] = 65536;
+    a[CU_DEVICE_ATTRIBUTE_CLOCK_RATE] = 1000000;
+    a[CU_DEVICE_ATTRIBUTE_TEXTURE_ALIGNMENT] = 512;
+    a[CU_DEVICE_ATTRIBUTE_GPU_OVERLAP] = 1;
+    a[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT] = 1;
+    a[CU_DEVICE_ATTRIBUTE_CONCURRENT_KERNELS] = 1;
+    a[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID] = out->pci_bus;
+    a[CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT] = 2;
+    a[CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING] = 1;
+    a[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR] = 2048;
+    a[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR] = 9;
+    a[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR] = 0;
+    a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR] = 233472;
+    a[CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR] = 65536;
+    a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN] = 232448;
+    a[CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR] = 32;
+    a[CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED] = 1;
+    a[CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH] = 64;
+    a[CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE] = 1000000;
+    a[CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE] = 1 << 20;
+    return CUDA_SUCCESS;
+  }
+
+  CUresult describe(std::vector<avec_device_info>* all) override {
+    all->assign(1, avec_device_info{});
+    return device_info(0, &(*all)[0]);
+  }
+
+  // contexts: identities only (one address space for the whole device)
+  CUresult primary_ctx_retain(int dev, BH* ctx) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    *ctx = 1;
+    return CUDA_SUCCESS;
+  }
+  CUresult primary_ctx_release(int dev) override { return dev == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE; }
+  CUresult primary_ctx_reset(int dev) override { return dev == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE; }
+  CUresult primary_ctx_set_flags(int dev, uint32_t) override { return dev == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE; }
+  CUresult ctx_create(int dev, uint32_t, BH* ctx) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    *ctx = next_id_++;
+    return CUDA_SUCCESS;
+  }
+  CUresult ctx_destroy(BH) override { return CUDA_SUCCESS; }
+  CUresult ctx_set_current(BH ctx) override {
+    current_ = ctx;
+    return CUDA_SUCCESS;
+  }
+  CUresult ctx_synchronize() override { return CUDA_SUCCESS; }
+  CUresult ctx_set_limit(uint32_t limit, uint64_t value) override {
+    if (limit > CU_LIMIT_MAX_L2_FETCH_GRANULARITY + 8) return CUDA_ERROR_UNSUPPORTED_LIMIT;
+    limits_[limit] = value;
+    return CUDA_SUCCESS;
+  }
+  CUresult ctx_get_limit(uint32_t limit, uint64_t* value) override {
+    if (limit > CU_LIMIT_MAX_L2_FETCH_GRANULARITY + 8) return CUDA_ERROR_UNSUPPORTED_LIMIT;
+    auto it = limits_.find(limit);
+    *value = it == limits_.end() ? (limit == CU_LIMIT_STACK_SIZE ? 1024 : limit == CU_LIMIT_PRINTF_FIFO_SIZE ? 1 << 20 : 0)
+                                 : it->second;
+    return CUDA_SUCCESS;
+  }
+  CUresult ctx_set_cache_config(uint32_t) override { return CUDA_SUCCESS; }
+
+  // memory
+  CUresult mem_alloc(uint64_t size, uint64_t* dptr) override {
+    if (size == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (size > opts_.emulated_memory - used_) return CUDA_ERROR_OUT_OF_MEMORY;
+    uint8_t* h = static_cast<uint8_t*>(calloc(1, size));
+    if (!h) return CUDA_ERROR_OUT_OF_MEMORY;
+    uint64_t align = size >= (2u << 20) ? (2u << 20) : 512;
+    next_addr_ = (next_addr_ + align - 1) & ~(align - 1);
+    *dptr = next_addr_;
+    blocks_[next_addr_] = Block{size, h};
+    next_addr_ += size + kGap;
+    used_ += size;
+    return CUDA_SUCCESS;
+  }
+  CUresult mem_alloc_pitch(uint64_t width, uint64_t height, uint32_t elem, uint64_t* dptr, uint64_t* pitch) override {
+    if (width == 0 || height == 0 || (elem != 4 && elem != 8 && elem != 16)) return CUDA_ERROR_INVALID_VALUE;
+    uint64_t p = (width + 511) & ~511ull, total;
+    if (p < width || __builtin_mul_overflow(p, height, &total)) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = mem_alloc(total, dptr);
+    if (r == CUDA_SUCCESS) *pitch = p;
+    return r;
+  }
+  CUresult mem_alloc_async(uint64_t size, BH stream, uint64_t* dptr) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    return mem_alloc(size, dptr);
+  }
+  CUresult mem_free(uint64_t dptr) override {
+    auto it = blocks_.find(dptr);
+    if (it == blocks_.end()) return CUDA_ERROR_INVALID_VALUE;
+    used_ -= it->second.size;
+    free(it->second.host);
+    blocks_.erase(it);
+    return CUDA_SUCCESS;
+  }
+  CUresult mem_free_async(uint64_t dptr, BH stream) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    return mem_free(dptr);
+  }
+  CUresult mem_get_info(uint64_t* free_b, uint64_t* total) override {
+    *total = opts_.emulated_memory;
+    *free_b = opts_.emulated_memory - used_;
+    return CUDA_SUCCESS;
+  }
+  void* htod_staging(size_t len) override {
+    if (staging_.size() < len) staging_.resize(len);
+    return staging_.data();
+  }
+  CUresult htod_submit(void* staging, uint64_t dst, size_t len, BH stream, bool async) override {
+    return memcpy_htod(dst, staging, len, stream, async);
+  }
+  CUresult memcpy_htod(uint64_t dst, const void* src, size_t len, BH stream, bool) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    uint8_t* d = host(dst, len);
+    if (!d) return CUDA_ERROR_INVALID_VALUE;
+    memcpy(d, src, len);
+    return CUDA_SUCCESS;
+  }
+  CUresult memcpy_dtoh(uint64_t src, uint64_t len, BH stream, bool, ChunkSink& sink) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    uint8_t* s = host(src, len);
+    if (!s) return CUDA_ERROR_INVALID_VALUE;
+    for (uint64_t off = 0; off < len;) {
+      uint64_t n = len - off < AVEC_CHUNK ? len - off : AVEC_CHUNK;
+      if (!sink.send(s + off, n, off + n == len)) return CUDA_ERROR_UNKNOWN;
+      off += n;
+    }
+    return CUDA_SUCCESS;
+  }
+  CUresult memcpy_dtod(uint64_t dst, uint64_t src, uint64_t len, BH stream, bool) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    uint8_t* d = host(dst, len);
+    uint8_t* s = host(src, len);
+    if (!d || !s) return CUDA_ERROR_INVALID_VALUE;
+    memmove(d, s, len);
+    return CUDA_SUCCESS;
+  }
+  CUresult memset(uint64_t dst, uint64_t pitch, uint64_t width, uint64_t height, uint32_t value, uint32_t elem,
+                  BH stream, bool) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    if (elem != 1 && elem != 2 && elem != 4) return CUDA_ERROR_INVALID_VALUE;
+    uint64_t row_bytes;
+    if (__builtin_mul_overflow(width, (uint64_t)elem, &row_bytes)) return CUDA_ERROR_INVALID_VALUE;
+    if (height == 0 || row_bytes == 0) return CUDA_SUCCESS;
+    if (height > 1 && pitch < row_bytes) return CUDA_ERROR_INVALID_VALUE;
+    for (uint64_t r = 0; r < height; r++) {
+      uint8_t* d = host(dst + r * pitch, row_bytes);
+      if (!d) return CUDA_ERROR_INVALID_VALUE;
+      if (elem == 1) {
+        ::memset(d, (int)(value & 0xff), row_bytes);
+      } else {
+        for (uint64_t i = 0; i < width; i++) memcpy(d + i * elem, &value, elem);
+      }
+    }
+    return CUDA_SUCCESS;
+  }
+  CUresult memcpy2d_htod(uint64_t dst, uint64_t dpitch, const void* src, uint64_t width, uint64_t height, BH stream,
+                         bool) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    for (uint64_t r = 0; r < height; r++) {
+      uint8_t* d = host(dst + r * dpitch, width);
+      if (!d) return CUDA_ERROR_INVALID_VALUE;
+      memcpy(d, static_cast<const uint8_t*>(src) + r * width, width);
+    }
+    return CUDA_SUCCESS;
+  }
+  CUresult memcpy2d_dtoh(void* dst, uint64_t src, uint64_t spitch, uint64_t width, uint64_t height, BH stream,
+                         bool) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    for (uint64_t r = 0; r < height; r++) {
+      uint8_t* s = host(src + r * spitch, width);
+      if (!s) return CUDA_ERROR_INVALID_VALUE;
+      memcpy(static_cast<uint8_t*>(dst) + r * width, s, width);
+    }
+    return CUDA_SUCCESS;
+  }
+  CUresult memcpy2d_dtod(uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch, uint64_t width, uint64_t height,
+                         BH stream, bool) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    for (uint64_t r = 0; r < height; r++) {
+      uint8_t* d = host(dst + r * dpitch, width);
+      uint8_t* s = host(src + r * spitch, width);
+      if (!d || !s) return CUDA_ERROR_INVALID_VALUE;
+      memmove(d, s, width);
+    }
+    return CUDA_SUCCESS;
+  }
+
+  // streams and events: work runs at submission, so streams are always idle
+  CUresult stream_create(uint32_t, int32_t, BH* s) override {
+    *s = next_id_++;
+    streams_.insert(*s);
+    return CUDA_SUCCESS;
+  }
+  CUresult stream_destroy(BH s) override { return streams_.erase(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+  CUresult stream_synchronize(BH s) override { return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+  CUresult stream_query(BH s) override { return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+  CUresult stream_wait_event(BH s, BH e, uint32_t) override {
+    return stream_ok(s) && events_.count(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+  }
+  CUresult event_create(uint32_t flags, BH* e) override {
+    *e = next_id_++;
+    Event ev;
+    ev.flags = flags;
+    events_[*e] = ev;
+    return CUDA_SUCCESS;
+  }
+  CUresult event_destroy(BH e) override { return events_.erase(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+  CUresult event_record(BH e, BH s, uint32_t) override {
+    auto it = events_.find(e);
+    if (it == events_.end() || !stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    it->second.recorded = true;
+    it->second.at = std::chrono::steady_clock::now();
+    return CUDA_SUCCESS;
+  }
+  CUresult event_synchronize(BH e) override { return events_.count(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+  CUresult event_query(BH e) override { return events_.count(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+  CUresult event_elapsed(BH a, BH b, float* ms) override {
+    auto ia = events_.find(a), ib = events_.find(b);
+    if (ia == events_.end() || ib == events_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    if ((ia->second.flags | ib->second.flags) & CU_EVENT_DISABLE_TIMING) return CUDA_ERROR_INVALID_HANDLE;
+    if (!ia->second.recorded || !ib->second.recorded) return CUDA_ERROR_INVALID_HANDLE;
+    *ms = std::chrono::duration<float, std::milli>(ib->second.at - ia->second.at).count();
+    return CUDA_SUCCESS;
+  }
+  BH stream_legacy() override { return kLegacy; }
+  BH stream_per_thread() override { return kPerThread; }
+
+  // modules
+  CUresult module_load(ModuleKind, const uint8_t* image, size_t len, BH* mod) override {
+    if (!image || len == 0) return CUDA_ERROR_INVALID_IMAGE;
+    BH id = next_id_++;
+    modules_[id].image.assign(image, image + len);
+    *mod = id;
+    return CUDA_SUCCESS;
+  }
+  CUresult module_unload(ModuleKind, BH mod) override {
+    auto it = modules_.find(mod);
+    if (it == modules_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    for (auto& g : it->second.globals) mem_free(g.second);
+    modules_.erase(it);
+    return CUDA_SUCCESS;
+  }
+  CUresult get_function(ModuleKind, BH mod, uint32_t, const std::string& name, BH* fn, FunctionInfo* info) override {
+    auto it = modules_.find(mod);
+    if (it == modules_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    const auto& img = it->second.image;
+    if (image_find_function(img.data(), img.size(), name) == Lookup::absent) return CUDA_ERROR_NOT_FOUND;
+    *fn = next_id_++;
+    functions_.insert(*fn);
+    info->params_known = false;  // the emulated device cannot read parameter layouts
+    info->attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK] = 1024;
+    info->attrs[CU_FUNC_ATTRIBUTE_PTX_VERSION] = 90;
+    info->attrs[CU_FUNC_ATTRIBUTE_BINARY_VERSION] = 90;
+    info->attrs[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES] = 49152;
+    return CUDA_SUCCESS;
+  }
+  CUresult get_global(ModuleKind, BH mod, const std::string& name, uint64_t* dptr, uint64_t* size) override {
+    auto it = modules_.find(mod);
+    if (it == modules_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    auto g = it->second.globals.find(name);
+    if (g != it->second.globals.end()) {
+      *dptr = g->second;
+      *size = blocks_[g->second].size;
+      return CUDA_SUCCESS;
+    }
+    uint64_t sz = 0;
+    const auto& img = it->second.image;
+    Lookup l = image_find_global(img.data(), img.size(), name, &sz);
+    if (l == Lookup::absent) return CUDA_ERROR_NOT_FOUND;
+    if (l == Lookup::unknown || sz == 0) {
+      AVEC_LOG(warn, "emulated_global_unknown").str("name", name).str("reason", "size not readable from image");
+      return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    CUresult r = mem_alloc(sz, dptr);
+    if (r != CUDA_SUCCESS) return r;
+    it->second.globals[name] = *dptr;
+    *size = sz;
+    return CUDA_SUCCESS;
+  }
+  CUresult func_set_attribute(BH fn, bool, uint32_t attr, int32_t) override {
+    if (!functions_.count(fn)) return CUDA_ERROR_INVALID_HANDLE;
+    return attr < AVEC_FUNC_ATTR_SLOTS ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+  }
+  CUresult func_set_cache_config(BH fn, bool, uint32_t) override {
+    return functions_.count(fn) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+  }
+  CUresult occupancy(BH fn, uint32_t, uint32_t, uint32_t, uint64_t, uint64_t*) override {
+    return functions_.count(fn) ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_INVALID_HANDLE;
+  }
+  CUresult launch(const LaunchArgs& a) override {
+    if (!functions_.count(a.func)) return CUDA_ERROR_INVALID_HANDLE;
+    if (!logged_launch_) {
+      AVEC_LOG(error, "emulated device cannot run kernels").str("result", "CUDA_ERROR_NOT_SUPPORTED");
+      logged_launch_ = true;
+    }
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
+
+ private:
+  static constexpr BH kLegacy = 0xffff0000ull, kPerThread = 0xffff0001ull;
+  bool stream_ok(BH s) const { return s == kLegacy || s == kPerThread || streams_.count(s); }
+  // Host memory behind [dptr, dptr+len), or nullptr if the range is not inside one block.
+  uint8_t* host(uint64_t dptr, uint64_t len) {
+    auto it = blocks_.upper_bound(dptr);
+    if (it == blocks_.begin()) return nullptr;
+    --it;
+    uint64_t off = dptr - it->first;
+    if (off > it->second.size || len > it->second.size - off) return nullptr;
+    return it->second.host + off;
+  }
+
+  BackendOptions opts_;
+  std::map<uint64_t, Block> blocks_;
+  uint64_t next_addr_ = kBase;
+  uint64_t used_ = 0;
+  BH next_id_ = 16;
+  BH current_ = 0;
+  std::set<BH> streams_, functions_;
+  std::map<BH, Event> events_;
+  std::map<BH, Module> modules_;
+  std::map<uint32_t, uint64_t> limits_;
+  std::vector<uint8_t> staging_;
+  bool logged_launch_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_emulated_backend(const BackendOptions& opts) {
+  return std::unique_ptr<Backend>(new EmulatedBackend(opts));
+}
+
+}  // namespace avec

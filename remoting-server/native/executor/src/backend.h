@@ -1,0 +1,145 @@
+// The backend interface: everything that touches a device. The session (handle tables, validation,
+// limits, deferred errors) is written against this class only, so the same session logic drives the
+// real driver (backends/cuda) and the emulated device (backends/emulated).
+#pragma once
+#include <cuda.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "avec_wire.h"
+
+namespace avec {
+
+using BH = uint64_t;  // opaque backend object (CUcontext, CUstream, ... cast to an integer)
+
+struct ParamInfo {
+  uint32_t offset;
+  uint32_t size;
+};
+
+struct FunctionInfo {
+  int32_t attrs[AVEC_FUNC_ATTR_SLOTS] = {};
+  bool params_known = false;  // false: the layout cannot be told (reply num_params = AVEC_PARAMS_UNKNOWN)
+  std::vector<ParamInfo> params;
+};
+
+// Receives device-to-host data chunk by chunk (the session turns each into one reply frame).
+class ChunkSink {
+ public:
+  virtual ~ChunkSink() = default;
+  // `last` is set on the final chunk of a successful copy. Returns false when the connection is gone
+  // (the backend then stops and returns CUDA_ERROR_UNKNOWN).
+  virtual bool send(const void* data, size_t len, bool last) = 0;
+};
+
+struct LaunchArgs {
+  BH func = 0;
+  bool is_kernel = false;  // CUkernel (library) rather than CUfunction
+  BH stream = 0;
+  uint32_t grid[3] = {1, 1, 1};
+  uint32_t block[3] = {1, 1, 1};
+  uint32_t shared_mem = 0;
+  bool cooperative = false;
+  const avec_launch_attr* attrs = nullptr;  // wire attributes (unaligned input: copy before use)
+  uint32_t num_attrs = 0;
+  void** params = nullptr;  // kernelParams: pointers into the frame's parameter bytes (layout known)
+  uint32_t num_params = 0;
+  const uint8_t* param_bytes = nullptr;  // the packed block as sent (used when the layout is unknown)
+  uint32_t param_len = 0;
+};
+
+enum class ModuleKind { module, library };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  virtual bool emulated() const = 0;
+  virtual CUresult init() = 0;
+  virtual int device_count() = 0;
+  virtual int driver_version() = 0;
+  // The device this backend serves (session device 0; --device picks it among the node's devices).
+  virtual CUresult device_info(int dev, avec_device_info* out) = 0;
+  // Every device of the node, for --describe.
+  virtual CUresult describe(std::vector<avec_device_info>* all) = 0;
+
+  // contexts
+  virtual CUresult primary_ctx_retain(int dev, BH* ctx) = 0;
+  virtual CUresult primary_ctx_release(int dev) = 0;
+  virtual CUresult primary_ctx_reset(int dev) = 0;
+  virtual CUresult primary_ctx_set_flags(int dev, uint32_t flags) = 0;
+  virtual CUresult ctx_create(int dev, uint32_t flags, BH* ctx) = 0;
+  virtual CUresult ctx_destroy(BH ctx) = 0;
+  virtual CUresult ctx_set_current(BH ctx) = 0;
+  virtual CUresult ctx_synchronize() = 0;
+  virtual CUresult ctx_set_limit(uint32_t limit, uint64_t value) = 0;
+  virtual CUresult ctx_get_limit(uint32_t limit, uint64_t* value) = 0;
+  virtual CUresult ctx_set_cache_config(uint32_t config) = 0;
+
+  // memory (in the current context)
+  virtual CUresult mem_alloc(uint64_t size, uint64_t* dptr) = 0;
+  virtual CUresult mem_alloc_pitch(uint64_t width, uint64_t height, uint32_t elem, uint64_t* dptr, uint64_t* pitch) = 0;
+  virtual CUresult mem_alloc_async(uint64_t size, BH stream, uint64_t* dptr) = 0;
+  virtual CUresult mem_free(uint64_t dptr) = 0;
+  virtual CUresult mem_free_async(uint64_t dptr, BH stream) = 0;
+  virtual CUresult mem_get_info(uint64_t* free, uint64_t* total) = 0;
+  // Host-to-device chunks: the session reads the bytes straight into `htod_staging(len)` (pinned memory
+  // on the real device; nullptr when the backend has none of that size) and hands them to htod_submit.
+  virtual void* htod_staging(size_t len) = 0;
+  virtual CUresult htod_submit(void* staging, uint64_t dst, size_t len, BH stream, bool async) = 0;
+  virtual CUresult memcpy_htod(uint64_t dst, const void* src, size_t len, BH stream, bool async) = 0;
+  virtual CUresult memcpy_dtoh(uint64_t src, uint64_t len, BH stream, bool async, ChunkSink& sink) = 0;
+  virtual CUresult memcpy_dtod(uint64_t dst, uint64_t src, uint64_t len, BH stream, bool async) = 0;
+  virtual CUresult memset(uint64_t dst, uint64_t pitch, uint64_t width, uint64_t height, uint32_t value,
+                          uint32_t elem_size, BH stream, bool async) = 0;
+  virtual CUresult memcpy2d_htod(uint64_t dst, uint64_t dst_pitch, const void* src, uint64_t width, uint64_t height,
+                                 BH stream, bool async) = 0;
+  // Packed rows (width bytes each) go to `dst`.
+  virtual CUresult memcpy2d_dtoh(void* dst, uint64_t src, uint64_t src_pitch, uint64_t width, uint64_t height,
+                                 BH stream, bool async) = 0;
+  virtual CUresult memcpy2d_dtod(uint64_t dst, uint64_t dst_pitch, uint64_t src, uint64_t src_pitch, uint64_t width,
+                                 uint64_t height, BH stream, bool async) = 0;
+
+  // streams and events
+  virtual CUresult stream_create(uint32_t flags, int32_t priority, BH* stream) = 0;
+  virtual CUresult stream_destroy(BH stream) = 0;
+  virtual CUresult stream_synchronize(BH stream) = 0;
+  virtual CUresult stream_query(BH stream) = 0;
+  virtual CUresult stream_wait_event(BH stream, BH event, uint32_t flags) = 0;
+  virtual CUresult event_create(uint32_t flags, BH* event) = 0;
+  virtual CUresult event_destroy(BH event) = 0;
+  virtual CUresult event_record(BH event, BH stream, uint32_t flags) = 0;
+  virtual CUresult event_synchronize(BH event) = 0;
+  virtual CUresult event_query(BH event) = 0;
+  virtual CUresult event_elapsed(BH start, BH end, float* ms) = 0;
+  // Fixed stream values: AVEC_STREAM_LEGACY / AVEC_STREAM_PER_THREAD map to these.
+  virtual BH stream_legacy() = 0;
+  virtual BH stream_per_thread() = 0;
+
+  // modules (images are passed unchanged; the driver decompresses)
+  virtual CUresult module_load(ModuleKind kind, const uint8_t* image, size_t len, BH* mod) = 0;
+  virtual CUresult module_unload(ModuleKind kind, BH mod) = 0;
+  virtual CUresult get_function(ModuleKind kind, BH mod, uint32_t symbol_kind, const std::string& name, BH* fn,
+                                FunctionInfo* info) = 0;
+  virtual CUresult get_global(ModuleKind kind, BH mod, const std::string& name, uint64_t* dptr, uint64_t* size) = 0;
+  virtual CUresult func_set_attribute(BH fn, bool is_kernel, uint32_t attr, int32_t value) = 0;
+  virtual CUresult func_set_cache_config(BH fn, bool is_kernel, uint32_t config) = 0;
+  virtual CUresult occupancy(BH fn, uint32_t kind, uint32_t block_size, uint32_t flags, uint64_t dynamic_smem,
+                             uint64_t* out) = 0;
+  virtual CUresult launch(const LaunchArgs& args) = 0;
+};
+
+struct BackendOptions {
+  int device = 0;
+  uint64_t emulated_memory = 16ull << 30;  // device memory of the emulated device
+};
+
+std::unique_ptr<Backend> make_emulated_backend(const BackendOptions& opts);
+// nullptr (with `why` set) when the real driver cannot be loaded.
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& opts, std::string* why);
+
+}  // namespace avec

@@ -1,0 +1,57 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace avec {
+
+ssize_t FdConn::read_some(void* p, size_t n) {
+  for (;;) {
+    ssize_t r = ::read(fd_, p, n);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    return -1;
+  }
+}
+
+bool FdConn::write_all(const struct iovec* iov_in, int n) {
+  struct iovec iov[16];
+  if (n > 16) return false;
+  for (int i = 0; i < n; i++) iov[i] = iov_in[i];
+  int first = 0;
+  while (first < n) {
+    struct msghdr mh = {};
+    mh.msg_iov = iov + first;
+    mh.msg_iovlen = n - first;
+    ssize_t w = sendmsg(fd_, &mh, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOTSOCK) {  // a pipe in tests
+        w = ::writev(fd_, iov + first, n - first);
+        if (w < 0) { if (errno == EINTR) continue; return false; }
+      } else {
+        return false;
+      }
+    }
+    size_t left = (size_t)w;
+    while (first < n && left >= iov[first].iov_len) { left -= iov[first].iov_len; first++; }
+    if (first < n) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  return true;
+}
+
+void tune_socket(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // Buffer sizes are left to the kernel's autotuning: a fixed SO_SNDBUF/SO_RCVBUF would cap it.
+}
+
+}  // namespace avec

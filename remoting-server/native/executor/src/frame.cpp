@@ -1,0 +1,152 @@
+#include "frame.h"
+
+namespace avec {
+
+long frame_fixed_size(uint32_t op) {
+  switch (op) {
+    case AVEC_OP_HELLO: return sizeof(avec_hello);
+    case AVEC_OP_GOODBYE: case AVEC_OP_PING: case AVEC_OP_CTX_SYNCHRONIZE: case AVEC_OP_MEM_GET_INFO: return 0;
+    case AVEC_OP_CTX_CREATE: return sizeof(avec_ctx_create);
+    case AVEC_OP_CTX_DESTROY: case AVEC_OP_STREAM_DESTROY: case AVEC_OP_STREAM_SYNCHRONIZE:
+    case AVEC_OP_STREAM_QUERY: case AVEC_OP_EVENT_DESTROY: case AVEC_OP_EVENT_SYNCHRONIZE:
+    case AVEC_OP_EVENT_QUERY: case AVEC_OP_MODULE_UNLOAD: return sizeof(avec_handle);
+    case AVEC_OP_PRIMARY_CTX_RESET: case AVEC_OP_CTX_SET_CACHE_CONFIG: return sizeof(avec_u32);
+    case AVEC_OP_PRIMARY_CTX_SET_FLAGS: case AVEC_OP_EVENT_ELAPSED: return sizeof(avec_u32x2);
+    case AVEC_OP_CTX_SET_LIMIT: case AVEC_OP_CTX_GET_LIMIT: return sizeof(avec_limit);
+    case AVEC_OP_MEM_ALLOC: case AVEC_OP_MEM_ALLOC_ASYNC: return sizeof(avec_mem_alloc);
+    case AVEC_OP_MEM_FREE: return sizeof(avec_mem_free);
+    case AVEC_OP_MEMCPY_HTOD: return sizeof(avec_memcpy_htod);
+    case AVEC_OP_MEMCPY_DTOH: return sizeof(avec_memcpy_dtoh);
+    case AVEC_OP_MEMCPY_DTOD: return sizeof(avec_memcpy_dtod);
+    case AVEC_OP_MEMSET: return sizeof(avec_memset);
+    case AVEC_OP_MEMCPY2D_HTOD: case AVEC_OP_MEMCPY2D_DTOH: case AVEC_OP_MEMCPY2D_DTOD: return sizeof(avec_memcpy2d);
+    case AVEC_OP_STREAM_CREATE: return sizeof(avec_stream_create);
+    case AVEC_OP_STREAM_WAIT_EVENT: return sizeof(avec_stream_wait);
+    case AVEC_OP_EVENT_CREATE: return sizeof(avec_event_create);
+    case AVEC_OP_EVENT_RECORD: return sizeof(avec_event_record);
+    case AVEC_OP_MODULE_IMAGE: return sizeof(avec_module_image);
+    case AVEC_OP_MODULE_LOAD: return sizeof(avec_module_load);
+    case AVEC_OP_GET_FUNCTION: case AVEC_OP_GET_GLOBAL: return sizeof(avec_get_symbol);
+    case AVEC_OP_FUNC_SET_ATTRIBUTE: case AVEC_OP_FUNC_SET_CACHE_CONFIG: return sizeof(avec_func_attr);
+    case AVEC_OP_OCCUPANCY: return sizeof(avec_occupancy);
+    case AVEC_OP_LAUNCH: return sizeof(avec_launch);
+    default: return -1;
+  }
+}
+
+bool frame_has_tail(uint32_t op) {
+  return op == AVEC_OP_HELLO || op == AVEC_OP_MEMCPY_HTOD || op == AVEC_OP_MEMCPY2D_HTOD ||
+         op == AVEC_OP_MODULE_IMAGE || op == AVEC_OP_GET_FUNCTION || op == AVEC_OP_GET_GLOBAL || op == AVEC_OP_LAUNCH;
+}
+
+const char* opcode_name(uint32_t op) {
+  switch (op) {
+#define N(x) case AVEC_OP_##x: return #x;
+    N(HELLO) N(GOODBYE) N(PING) N(CTX_CREATE) N(CTX_DESTROY) N(CTX_SYNCHRONIZE) N(PRIMARY_CTX_RESET)
+    N(PRIMARY_CTX_SET_FLAGS) N(CTX_SET_LIMIT) N(CTX_GET_LIMIT) N(CTX_SET_CACHE_CONFIG) N(MEM_ALLOC) N(MEM_FREE)
+    N(MEM_GET_INFO) N(MEMCPY_HTOD) N(MEMCPY_DTOH) N(MEMCPY_DTOD) N(MEMSET) N(MEMCPY2D_HTOD) N(MEMCPY2D_DTOH)
+    N(MEMCPY2D_DTOD) N(MEM_ALLOC_ASYNC) N(STREAM_CREATE) N(STREAM_DESTROY) N(STREAM_SYNCHRONIZE) N(STREAM_QUERY)
+    N(STREAM_WAIT_EVENT) N(EVENT_CREATE) N(EVENT_DESTROY) N(EVENT_RECORD) N(EVENT_SYNCHRONIZE) N(EVENT_QUERY)
+    N(EVENT_ELAPSED) N(MODULE_IMAGE) N(MODULE_LOAD) N(MODULE_UNLOAD) N(GET_FUNCTION) N(GET_GLOBAL)
+    N(FUNC_SET_ATTRIBUTE) N(FUNC_SET_CACHE_CONFIG) N(OCCUPANCY) N(LAUNCH)
+#undef N
+    default: return "UNKNOWN";
+  }
+}
+
+namespace {
+Decode bad(FrameView* v, const char* why) {
+  v->error = why;
+  return Decode::bad;
+}
+
+// Checks the variable tail against the counts in the fixed struct. Only header and fixed-struct values
+// are used, so the check also works before the tail bytes have arrived (partial mode).
+const char* check_tail(uint32_t op, const uint8_t* fixed, uint32_t tail_len, const uint8_t* tail, bool tail_present) {
+  switch (op) {
+    case AVEC_OP_HELLO: {
+      avec_hello h;
+      memcpy(&h, fixed, sizeof h);
+      if (h.ticket_len > AVEC_MAX_TICKET) return "hello ticket too long";
+      if (tail_len != h.ticket_len) return "hello length does not match ticket_len";
+      if (!memchr(h.client_host, 0, sizeof h.client_host)) return "hello client_host not NUL-terminated";
+      return nullptr;
+    }
+    case AVEC_OP_MEMCPY_HTOD:
+      return nullptr;  // any number of data bytes (the frame size bounds it)
+    case AVEC_OP_MEMCPY2D_HTOD: {
+      avec_memcpy2d m;
+      memcpy(&m, fixed, sizeof m);
+      uint64_t total;
+      if (__builtin_mul_overflow(m.width, m.height, &total)) return "2d copy size overflows";
+      if (total != tail_len) return "2d copy data length is not width*height";
+      return nullptr;
+    }
+    case AVEC_OP_MODULE_IMAGE: {
+      avec_module_image m;
+      memcpy(&m, fixed, sizeof m);
+      if (m.size == 0) return "module image of size 0";
+      if (tail_len == 0) return "module image frame without data";
+      if (tail_len > m.size) return "module image frame longer than the image";
+      return nullptr;
+    }
+    case AVEC_OP_GET_FUNCTION:
+    case AVEC_OP_GET_GLOBAL: {
+      avec_get_symbol s;
+      memcpy(&s, fixed, sizeof s);
+      if (s.name_len == 0 || s.name_len > AVEC_MAX_NAME) return "symbol name length out of range";
+      if (tail_len != s.name_len) return "symbol frame length does not match name_len";
+      if (tail_present && memchr(tail, 0, tail_len)) return "symbol name contains NUL";
+      return nullptr;
+    }
+    case AVEC_OP_LAUNCH: {
+      avec_launch l;
+      memcpy(&l, fixed, sizeof l);
+      if (l.num_attrs > AVEC_MAX_LAUNCH_ATTRS) return "too many launch attributes";
+      if (l.param_bytes > AVEC_MAX_PARAM_BYTES) return "launch parameter block too large";
+      if ((uint64_t)l.num_attrs * sizeof(avec_launch_attr) + l.param_bytes != tail_len)
+        return "launch length does not match num_attrs and param_bytes";
+      return nullptr;
+    }
+    default:
+      return tail_len ? "payload longer than the opcode's struct" : nullptr;
+  }
+}
+}  // namespace
+
+Decode frame_decode(const uint8_t* p, size_t n, FrameView* v, bool partial_data, size_t* want) {
+  memset(v, 0, sizeof *v);
+  if (want) *want = 0;
+  if (n < sizeof(avec_frame_hdr)) {
+    if (want) *want = sizeof(avec_frame_hdr);
+    return Decode::need_more;
+  }
+  memcpy(&v->hdr, p, sizeof v->hdr);
+  const avec_frame_hdr& h = v->hdr;
+  if (h.magic != AVEC_WIRE_MAGIC) return bad(v, "bad magic");
+  if (h.version != AVEC_WIRE_VERSION) return bad(v, "unsupported wire version");
+  if (h.payload_len > AVEC_MAX_PAYLOAD) return bad(v, "payload too large");
+  if (h.flags & ~(uint32_t)AVEC_F_ASYNC) return bad(v, "client frame with reply or unknown flags");
+  long fixed = frame_fixed_size(h.opcode);
+  if (fixed < 0) return bad(v, "unknown opcode");
+  if (h.payload_len < (uint32_t)fixed) return bad(v, "payload shorter than the opcode's struct");
+  if (!frame_has_tail(h.opcode) && h.payload_len != (uint32_t)fixed) return bad(v, "payload longer than the opcode's struct");
+  v->frame_len = sizeof(avec_frame_hdr) + h.payload_len;
+  v->payload = p + sizeof(avec_frame_hdr);
+  v->fixed_len = (uint32_t)fixed;
+  v->tail_len = h.payload_len - (uint32_t)fixed;
+  bool staged = partial_data && (h.opcode == AVEC_OP_MEMCPY_HTOD || h.opcode == AVEC_OP_MEMCPY2D_HTOD);
+  size_t need = staged ? sizeof(avec_frame_hdr) + (size_t)fixed : v->frame_len;
+  if (n < need) {
+    if (want) *want = need;
+    return Decode::need_more;
+  }
+  bool tail_present = n >= v->frame_len;
+  v->tail = v->payload + fixed;
+  v->tail_pending = !tail_present;
+  const char* why = check_tail(h.opcode, v->payload, v->tail_len, v->tail, tail_present);
+  if (why) return bad(v, why);
+  return Decode::ok;
+}
+
+}  // namespace avec

@@ -1,0 +1,124 @@
+// One client session: reads frames in order, validates every handle and pointer range against the
+// session's own tables, runs them on a Backend and answers the synchronous ones.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "alloc_table.h"
+#include "backend.h"
+#include "conn.h"
+#include "errors.h"
+#include "frame.h"
+#include "module_store.h"
+
+namespace avec {
+
+struct SessionOptions {
+  uint64_t session_id = 0;
+  uint64_t memory_limit = 0;  // 0: the whole device
+  // Checks the HELLO ticket; empty: no check. Returns false (with a reason) to refuse.
+  std::function<bool(const std::string& ticket, std::string* why)> verify_ticket;
+  size_t read_buffer = 1 << 20;
+};
+
+enum class SessionEnd { goodbye, eof, io_error, bad_frame, refused };
+const char* session_end_name(SessionEnd e);
+
+class Session {
+ public:
+  Session(Conn& conn, Backend& backend, ModuleStore& store, const SessionOptions& opts);
+  ~Session();
+  // Serves the connection until GOODBYE, end of stream or a bad frame, then frees everything.
+  SessionEnd run();
+
+  struct Stats {
+    uint64_t frames = 0, bytes_in = 0, bytes_out = 0, freed_allocs = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  const AllocTable& allocations() const { return allocs_; }
+
+ private:
+  struct CtxEntry { BH be; int dev; bool primary; };
+  struct StreamEntry { BH be; uint32_t ctx; };
+  struct EventEntry { BH be; uint32_t ctx; };
+  struct ModuleEntry {
+    BH be = 0;
+    ModuleKind kind = ModuleKind::module;
+    Hash hash{};
+    uint64_t size = 0;
+    bool pending = false;
+    uint32_t ctx = 0;
+  };
+  struct FuncEntry {
+    BH be;
+    uint32_t module;
+    bool is_kernel;
+    bool params_known;
+    std::vector<ParamInfo> params;
+    uint32_t param_extent;  // max(offset + size)
+  };
+
+  // I/O
+  bool fill(size_t want);
+  bool read_exact(void* p, size_t n);
+  bool send_frame(const avec_frame_hdr& req, uint32_t flags, const void* a, size_t an, const void* b = nullptr,
+                  size_t bn = 0);
+  bool reply(const avec_frame_hdr& req, const void* body, size_t n, const void* extra = nullptr, size_t en = 0) {
+    return send_frame(req, 0, body, n, extra, en);
+  }
+  bool reply_status(const avec_frame_hdr& req, uint32_t status);
+  void bad_frame(const avec_frame_hdr* req, const char* why);
+
+  // dispatch
+  bool dispatch(const FrameView& v);  // false: end the session
+  bool hello(const FrameView& v);
+  bool sync_op(const FrameView& v);
+  void async_op(const FrameView& v);
+  void htod(const avec_frame_hdr& h, const avec_memcpy_htod& m, const uint8_t* data, size_t len, bool staged);
+  uint32_t dtoh(const avec_frame_hdr& h, const avec_memcpy_dtoh& m, bool* sent_last);
+  uint32_t dtoh_2d(const avec_frame_hdr& h, const avec_memcpy2d& m, bool* sent_last);
+  void module_image(const FrameView& v);
+  void module_load(const avec_frame_hdr& h, const avec_module_load& m);
+  uint32_t load_pending(uint32_t handle, ModuleEntry& e, const Image& img);
+  uint32_t launch(const FrameView& v);
+
+  // tables
+  uint32_t use_ctx(uint32_t handle);
+  uint32_t stream(uint32_t handle, BH* out);
+  uint32_t event(uint32_t handle, BH* out);
+  bool range_ok(uint64_t ptr, uint64_t len) const { return allocs_.contains(ptr, len); }
+  void drop_ctx_objects(uint32_t ctx);
+  void drop_module(uint32_t handle, ModuleEntry& e);
+  void teardown();
+
+  Conn& conn_;
+  Backend& be_;
+  ModuleStore& store_;
+  SessionOptions opts_;
+  std::vector<uint8_t> buf_;
+  size_t start_ = 0, end_ = 0;
+  bool hello_done_ = false;
+  bool info_only_ = false;
+  bool conn_failed_ = false;
+  int device_count_ = 0;
+  std::vector<avec_device_info> devices_;
+  uint64_t limit_ = 0;
+  AllocTable allocs_{0};
+  ErrorState errs_;
+  std::map<uint32_t, CtxEntry> ctxs_;
+  std::map<uint32_t, StreamEntry> streams_;
+  std::map<uint32_t, EventEntry> events_;
+  std::map<uint32_t, ModuleEntry> modules_;
+  std::map<uint32_t, FuncEntry> funcs_;
+  uint32_t cur_ctx_ = 0;  // client handle whose backend context is current
+  BH cur_be_ctx_ = 0;
+  bool have_cur_ = false;
+  std::vector<void*> param_ptrs_;
+  Stats stats_;
+  bool torn_down_ = false;
+};
+
+}  // namespace avec
