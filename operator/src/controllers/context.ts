@@ -1,0 +1,28 @@
+// What every controller shares: the API, caches, clock, logger, metrics, events and the keyring.
+import type { KubeApi } from '../kube/client.js';
+import type { Clock } from '../kube/clock.js';
+import type { Informer, KubeObject } from '../kube/informer.js';
+import type { Logger } from '../util/log.js';
+import type { OperatorMetrics } from '../metrics.js';
+import type { EventRecorder } from './events.js';
+import type { NodeStore } from './node-store.js';
+import type { Keyring } from '../tickets/keyring.js';
+
+export interface OperatorContext {
+  api: KubeApi;
+  clock: Clock;
+  log: Logger;
+  metrics: OperatorMetrics;
+  events: EventRecorder;
+  claims: Informer<KubeObject>;
+  gpuNodes: Informer<KubeObject>;
+  pods: Informer<KubeObject>;
+  nodes: NodeStore;
+  keyring: () => Keyring;
+  heartbeatTimeoutMs: number;
+  ticketTtlSeconds: number;
+  /** How long an unplaceable claim waits before it is tried again (capacity changes also retrigger it). */
+  retryUnplacedMs: number;
+}
+
+export const FINALIZER = 'avec.dev/release-allocation';

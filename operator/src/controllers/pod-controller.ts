@@ -1,0 +1,69 @@
+// Pod reconcile (only pods the webhook mutated: label avec.dev/managed=true): create the pod-owned
+// claim of an inline request, and once the claim is Bound narrow the pod's affinity and lift the gate.
+import { claimSchema, GROUP, VERSION, CLAIM_KIND } from '../api/claim.js';
+import { ANN_CLAIM, SCHEDULING_GATE } from '../admission/annotations.js';
+import { inlineClaimFor } from '../admission/inline-claim.js';
+import { releasePodPatch, type GatedPodView } from './pod-release.js';
+import { claimsInNsPath, podPath, splitKey } from '../kube/paths.js';
+import { isStatus, JSON_PATCH } from '../kube/client.js';
+import type { KubeObject } from '../kube/informer.js';
+import type { ReconcileResult } from '../kube/controller-loop.js';
+import type { OperatorContext } from './context.js';
+
+interface PodObject extends KubeObject {
+  metadata: { name: string; namespace: string; uid: string; annotations?: Record<string, string>; resourceVersion?: string };
+  spec: GatedPodView;
+}
+
+export class PodController {
+  constructor(private readonly ctx: OperatorContext) {}
+
+  /** Pods in `ns` that use the claim `name` (for re-queueing them when the claim changes). */
+  podsOfClaim(ns: string, name: string): string[] {
+    const out: string[] = [];
+    for (const p of this.ctx.pods.list() as PodObject[]) {
+      if (p.metadata.namespace === ns && p.metadata.annotations?.[ANN_CLAIM] === name) out.push(`${ns}/${p.metadata.name}`);
+    }
+    return out;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const pod = this.ctx.pods.get(key) as PodObject | undefined;
+    if (!pod || !(pod.spec.schedulingGates ?? []).some((g) => g.name === SCHEDULING_GATE)) return {};
+    const [ns, name] = splitKey(key);
+    const log = this.ctx.log.child({ namespace: ns, name, kind: 'Pod' });
+    const claimName = pod.metadata.annotations?.[ANN_CLAIM];
+    if (!claimName) return {};
+    const raw = this.ctx.claims.get(`${ns}/${claimName}`);
+    if (!raw) {
+      const inline = inlineClaimFor(pod.metadata.annotations, pod.spec);
+      if (!inline) return {}; // waiting for the user's claim; its creation re-queues this pod
+      try {
+        await this.ctx.api.request('POST', claimsInNsPath(ns), {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: CLAIM_KIND,
+          metadata: {
+            name: inline.name,
+            namespace: ns,
+            labels: { 'avec.dev/inline': 'true' },
+            ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata.uid, controller: true }],
+          },
+          spec: inline.spec,
+        });
+        log.info('created pod-owned claim', { claim: inline.name });
+      } catch (err) {
+        if (!isStatus(err, 409)) throw err;
+      }
+      return {};
+    }
+    const claim = claimSchema.safeParse(raw);
+    if (!claim.success || claim.data.status?.phase !== 'Bound') return {};
+    const site = claim.data.spec.placement.site ?? claim.data.status.allocation?.site;
+    const ops = releasePodPatch(pod.spec, site);
+    if (!ops) return {};
+    const updated = await this.ctx.api.request<KubeObject>('PATCH', podPath(ns, name), ops, JSON_PATCH);
+    this.ctx.pods.upsertLocal(updated);
+    log.info('claim bound; scheduling gate lifted', { claim: claimName, site, node: claim.data.status.allocation?.node });
+    return {};
+  }
+}
