@@ -9,7 +9,7 @@ GPU_BENCH_SRC := $(ROOT)/e2e/gpu/bench
 NVCC := $(CUDA_HOME)/bin/nvcc
 GPU_ARCH := -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCC_FLAGS := -std=c++17 -O2 $(GPU_ARCH) -Xcompiler -Wall,-Wno-unused-function
-GPU_PROGRAMS := device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads
+GPU_PROGRAMS := device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads memlimit
 GPU_BENCH := bench_gpu
 
 GPU_OBJS := $(patsubst %,$(GPU_DIR)/obj/%.o,$(GPU_PROGRAMS))
@@ -19,18 +19,18 @@ GPU_BENCH_BIN := $(patsubst %,$(GPU_DIR)/bin/static/%,$(GPU_BENCH)) $(patsubst %
 GPU_TOOLS := $(GPU_DIR)/bin/nvml_query $(GPU_DIR)/bin/linkshaper $(GPU_DIR)/bin/tcpfloor $(GPU_DIR)/bin/avec_ping
 
 .PHONY: gpu-programs gpu-e2e bench-gpu gpu-avec gpu-clean
-gpu-programs: $(GPU_BIN_STATIC) $(GPU_BIN_SHARED) $(GPU_TOOLS) $(GPU_DIR)/lib/libcudart.so.13 ## build the GPU test programs (static + shared cudart) into .gpu/
+gpu-programs: $(GPU_BIN_STATIC) $(GPU_BIN_SHARED) $(GPU_BENCH_BIN) $(GPU_TOOLS) $(GPU_DIR)/lib/libcudart.so.13 ## build the GPU test programs (static + shared cudart) into .gpu/
 
 gpu-e2e: gpu-programs gpu-avec ## prepare .gpu/ for the GPU end-to-end run (then on the GPU machine: bash e2e/gpu/run.sh)
 	@du -sh $(GPU_DIR) | awk '{print "gpu-e2e: .gpu is " $$1 " (carry limit 64 MiB)"}'
 
-bench-gpu: gpu-e2e $(GPU_BENCH_BIN) ## prepare .gpu/ for the GPU benchmark (then on the GPU machine: bash e2e/gpu/bench.sh)
+bench-gpu: gpu-e2e ## prepare .gpu/ for the GPU benchmark (then on the GPU machine: bash e2e/gpu/bench.sh)
 
 # The shim and the executor, copied from their own build targets when those exist.
 gpu-avec:
 	@mkdir -p $(GPU_DIR)/avec
-	@if $(MAKE) -n shim >/dev/null 2>&1; then $(MAKE) --no-print-directory shim || echo "gpu-avec: 'make shim' failed"; else echo "gpu-avec: no 'shim' target yet"; fi
-	@if $(MAKE) -n native >/dev/null 2>&1; then $(MAKE) --no-print-directory native || echo "gpu-avec: 'make native' failed"; else echo "gpu-avec: no 'native' target yet"; fi
+	@if grep -q '^shim:' $(ROOT)/mk/*.mk; then $(MAKE) --no-print-directory shim || echo "gpu-avec: 'make shim' failed"; else echo "gpu-avec: no 'shim' target yet"; fi
+	@if grep -q '^native:' $(ROOT)/mk/*.mk; then $(MAKE) --no-print-directory native || echo "gpu-avec: 'make native' failed"; else echo "gpu-avec: no 'native' target yet"; fi
 	@for f in $(BUILD)/shim/libcuda.so.1 $(BUILD)/shim/libnvidia-ml.so.1 $(BUILD)/native/avec-executor; do \
 	  if [ -f $$f ]; then cp -f $$f $(GPU_DIR)/avec/; else echo "gpu-avec: missing $$f"; fi; done
 	@git -C $(ROOT) rev-parse --short HEAD > $(GPU_DIR)/commit 2>/dev/null || echo unknown > $(GPU_DIR)/commit

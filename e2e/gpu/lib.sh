@@ -48,7 +48,7 @@ stop_pid() { [ -n "${1:-}" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; 
 
 machine_info() {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(cat "$G/commit" 2>/dev/null || echo unknown)"
+  echo "commit: $(tr '\n' ' ' <"$G/commit" 2>/dev/null || echo unknown)"
   echo "host: $(uname -srm), $(nproc) cpus, glibc $(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')"
   if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,driver_version,memory.total,pci.bus_id --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /'

@@ -2,17 +2,20 @@
 # GPU end-to-end suite: every program runs natively and through the shim (LD_PRELOAD of our libcuda.so.1,
 # AVEC_SERVER pointing at a standalone executor with the cuda backend); outputs are compared line by line
 # ('#' lines are informational). Prepare on the development machine with `make gpu-e2e`, carry `.gpu`.
-#   bash e2e/gpu/run.sh [--native-only] [--only REGEX] [--no-optional]
+#   bash e2e/gpu/run.sh [--native-only] [--only REGEX] [--no-optional] [--no-faults]
+# After the comparisons, fault and limit checks (shim only): server unreachable, session memory limit
+# (cuMemGetInfo, OOM past it, NVML total), session executor killed mid-call, client killed mid-session.
 # Writes summary.txt, logs.tar.gz (every output, diff, executor log) to $OUT when set, else .gpu/results.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-NATIVE_ONLY=0 ONLY=. OPTIONAL=1
+NATIVE_ONLY=0 ONLY=. OPTIONAL=1 FAULTS=1
 while [ $# -gt 0 ]; do
   case $1 in
     --native-only) NATIVE_ONLY=1 ;;
     --only) ONLY=$2; shift ;;
     --no-optional) OPTIONAL=0 ;;
+    --no-faults) FAULTS=0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -116,13 +119,87 @@ for t in "${TESTS[@]}"; do
   fi
 done
 
+# ---- faults and limits (issue 2, items 6 and 7): through the shim only ----
+fault() {  # fault NAME OK DETAIL
+  local v=PASS
+  [ "$2" = 1 ] || v="FAIL ($3)"
+  [ "$v" = PASS ] && pass=$((pass + 1)) || fail=$((fail + 1))
+  TABLE+=("$(printf '%-24s %9s %9s %7s  %s' "$1" - "${SECS:--}" - "$v")")
+  echo "$1: $v; $3" >>"$LOGS/faults.txt"
+}
+children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
+SHIMENV=(env LD_LIBRARY_PATH="$CUDART_DIR" LD_PRELOAD="$SHIM" AVEC_LOG=${AVEC_LOG:-warn})
+if [ $NATIVE_ONLY = 0 ] && [ $FAULTS = 1 ]; then
+  if [[ fault.unreachable =~ $ONLY ]]; then
+    timed "$LOGS/fault.unreachable.out" "$LOGS/fault.unreachable.err" 60 "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:9 \
+      AVEC_LOG=error "$G/bin/static/device_query"
+    named=$(grep -c '127.0.0.1:9' "$LOGS/fault.unreachable.err")
+    ok=0; [ $RC != 0 ] && [ $RC != 124 ] && [ $RC != 137 ] && [ "$named" -ge 1 ] && ok=1
+    fault fault.unreachable $ok "rc=$RC in ${SECS}s, $named stderr line(s) name the endpoint: $(head -c 300 "$LOGS/fault.unreachable.err" | tr '\n' ' ')"
+  fi
+  if [[ fault.memlimit =~ $ONLY ]]; then
+    LIM=1073741824
+    if start_executor $((PORT + 1)) "$LOGS/executor-limit.log" --memory-limit $LIM --log-level info; then
+      LIMPID=$EXEC_PID
+      timed "$LOGS/fault.memlimit.out" "$LOGS/fault.memlimit.err" 120 "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$((PORT + 1)) \
+        "$G/bin/static/memlimit" $LIM
+      printf '%s\n' "[memlimit]" "total equals limit: 1" "alloc half: ok" "alloc past limit: cudaErrorMemoryAllocation" \
+        "driver alloc past limit: CUDA_ERROR_OUT_OF_MEMORY" "alloc after free: ok" "errors: 0" >"$LOGS/fault.memlimit.want"
+      grep -v '^#' "$LOGS/fault.memlimit.out" | diff "$LOGS/fault.memlimit.want" - >"$LOGS/fault.memlimit.diff"
+      ok=$([ $? = 0 ] && [ $RC = 0 ] && echo 1 || echo 0)
+      fault fault.memlimit $ok "rc=$RC; $(tr '\n' ' ' <"$LOGS/fault.memlimit.diff" | head -c 400)"
+      timed "$LOGS/fault.nvml_limit.out" "$LOGS/fault.nvml_limit.err" 60 "${SHIMENV[@]}" LD_PRELOAD="$SHIM:$SHIM_NVML" \
+        AVEC_SERVER=127.0.0.1:$((PORT + 1)) "$G/bin/nvml_query"
+      ok=0; grep -q "memory total=$LIM " "$LOGS/fault.nvml_limit.out" && [ $RC = 0 ] && ok=1
+      fault fault.nvml_limit $ok "rc=$RC; $(grep 'memory total' "$LOGS/fault.nvml_limit.out")"
+      stop_pid $LIMPID
+    else
+      fault fault.memlimit 0 "executor with --memory-limit did not start"
+    fi
+  fi
+  if [[ fault.executor_killed =~ $ONLY ]] && [ -n "${EXEC_PID:-}" ]; then
+    "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$PORT timeout -k 5 60 "$G/bin/static/bench_gpu" --skip copy,sgemm \
+      --launches 1000 --sync-iters 100000000 >"$LOGS/fault.executor_killed.out" 2>"$LOGS/fault.executor_killed.err" &
+    CPID=$!
+    sleep 4
+    kids=$(children $EXEC_PID)
+    t0=$(date +%s.%N)
+    [ -n "$kids" ] && kill -9 $kids
+    wait $CPID
+    RC=$?
+    SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.3f", b - a}')
+    ok=0; [ -n "$kids" ] && [ $RC != 0 ] && [ $RC != 124 ] && [ $RC != 137 ] && awk -v s=$SECS 'BEGIN{exit !(s < 15)}' && ok=1
+    fault fault.executor_killed $ok "session child(ren) '$kids' killed; client rc=$RC ${SECS}s after; $(tail -2 "$LOGS/fault.executor_killed.out" | tr '\n' ' ')"
+    timed "$LOGS/fault.after_kill.out" "$LOGS/fault.after_kill.err" 60 "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$PORT "$G/bin/static/device_query"
+    fault fault.server_survives $([ $RC = 0 ] && echo 1 || echo 0) "device_query through the same executor after the kill: rc=$RC"
+  fi
+  if [[ fault.client_killed =~ $ONLY ]] && [ -n "${EXEC_PID:-}" ]; then
+    before=$(children $EXEC_PID | wc -l)
+    "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$PORT "$G/bin/static/memlimit" --hold 60 >"$LOGS/fault.client_killed.out" 2>&1 &
+    CPID=$!
+    for i in $(seq 100); do grep -q holding "$LOGS/fault.client_killed.out" && break; sleep 0.1; done
+    kids=$(children $EXEC_PID)
+    kill -9 $CPID; wait $CPID 2>/dev/null
+    t0=$(date +%s.%N); gone=0
+    for i in $(seq 100); do
+      alive=0; for k in $kids; do kill -0 $k 2>/dev/null && alive=1; done
+      [ $alive = 0 ] && { gone=1; break; }
+      sleep 0.1
+    done
+    SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.3f", b - a}')
+    ok=0; [ -n "$kids" ] && [ $gone = 1 ] && ok=1
+    fault fault.client_killed $ok "client '$(head -1 "$LOGS/fault.client_killed.out")', session child(ren) '$kids' (before: $before) gone=$gone after ${SECS}s"
+  fi
+fi
+
 log ""
 log "$(printf '%-24s %9s %9s %7s  %s' program native_s shim_s ratio result)"
 for row in "${TABLE[@]}"; do log "$row"; done
 log ""
 if [ $NATIVE_ONLY = 0 ]; then
   log "optional (PyTorch, CuPy; not counted): $opt_pass passed, $opt_fail failed"
-  [ -f "$LOGS/failures.txt" ] && { log ""; log "== failure details =="; cat "$LOGS/failures.txt" | tee -a "$SUMMARY"; }
+  [ -f "$LOGS/faults.txt" ] && { log ""; log "== faults and limits =="; tee -a "$SUMMARY" <"$LOGS/faults.txt"; }
+  [ -f "$LOGS/failures.txt" ] && { log ""; log "== failure details =="; tee -a "$SUMMARY" <"$LOGS/failures.txt"; }
   if [ -f "$LOGS/executor.log" ]; then
     log ""
     log "== executor log (last 30 lines) =="
