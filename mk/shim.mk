@@ -14,7 +14,7 @@ SHIM_LIBS := -ldl -lpthread
 
 SHIM_COMMON_SRC := $(wildcard shim/src/common/*.c) $(wildcard shim/src/transport/*.c)
 SHIM_CUDA_SRC := $(wildcard shim/src/cuda/*.c) $(wildcard shim/gen/out/*.c)
-SHIM_NVML_SRC := $(wildcard shim/src/nvml/*.c)
+SHIM_NVML_SRC := $(wildcard shim/src/nvml/*.c) shim/gen/out/nvml/nvml_stubs.c
 SHIM_HDRS := $(wildcard shim/include/*.h shim/src/*/*.h) remoting-server/native/include/avec_wire.h
 
 shim_obj = $(patsubst shim/%.c,$(SHIM_OBJ)/%.o,$(1))

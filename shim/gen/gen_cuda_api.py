@@ -156,6 +156,21 @@ def error_table(inc):
     return out
 
 
+NVML_DECL_RE = re.compile(r"\bnvmlReturn_t\s+(nvml[A-Za-z0-9_]+)\s*\(")
+
+
+def nvml_names(inc):
+    """Every nvml* entry point of nvml.h, versioned and unversioned (the real library exports both)."""
+    path = os.path.join(inc, "nvml.h")
+    if not os.path.exists(path):
+        return []
+    names = set()
+    for defs in ([], ["-DNVML_NO_UNVERSIONED_FUNC_DEFS"]):
+        cmd = ["gcc", "-E", "-P", "-I", inc] + defs + [path]
+        names.update(NVML_DECL_RE.findall(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
+    return sorted(names)
+
+
 def c_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -206,6 +221,17 @@ def main():
             f.write(f"  {{{val}, {c_str(name)}, {c_str(doc)}}},\n")
         f.write("};\n")
         f.write("const size_t avec_error_table_len = sizeof(avec_error_table) / sizeof(avec_error_table[0]);\n")
+    nvml = nvml_names(inc)
+    os.makedirs(os.path.join(outdir, "nvml"), exist_ok=True)
+    with open(os.path.join(outdir, "nvml", "nvml_stubs.c"), "w") as f:
+        f.write(hdr)
+        f.write('#include "avec_shim.h"\n\n')
+        f.write("/* Every NVML entry point exists; implementations in src/nvml override these weak ones. */\n")
+        f.write("#define NVML_STUB(sym) \\\n  AVEC_EXPORT __attribute__((weak)) int sym(void) { \\\n"
+                "    static int warned; return avec_nvml_unsupported(#sym, &warned); }\n\n")
+        for n in nvml:
+            f.write(f"NVML_STUB({n})\n")
+    print(f"gen_cuda_api: {len(nvml)} NVML symbols", file=sys.stderr)
     print(f"gen_cuda_api: {len(names)} symbols, {len(table)} proc-address entries, {len(unmapped)} unmapped",
           file=sys.stderr)
 

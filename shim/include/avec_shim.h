@@ -7,4 +7,7 @@
 /* Returns CUDA_ERROR_NOT_SUPPORTED and logs `name` at warn level the first time (per *warned flag). */
 int avec_unsupported(const char *name, int *warned);
 
+/* Returns NVML_ERROR_NOT_SUPPORTED and logs `name` at warn level the first time. */
+int avec_nvml_unsupported(const char *name, int *warned);
+
 #endif
