@@ -1,0 +1,187 @@
+// The whole remoting server in one process against the real executor (emulated backend): addon listener
+// + ticket check + executor hand-off, spoken to by a raw data-plane client and the gRPC API.
+import * as grpc from '@grpc/grpc-js';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig, type Config } from './config.js';
+import { controlClient, type ControlClient } from './control/test-client.js';
+import { silentLogger } from './log.js';
+import { CHECKOUT_ROOT } from './native/addon.js';
+import { startRemotingServer, type RunningServer } from './server.js';
+import { signTicket, type TicketPayload } from './tickets/ticket.js';
+import {
+  connectTcp, decodeFrameHeader, decodeHelloReply, encodeFrameHeader, encodeHello, F_REPLY, FrameReader, OP_GOODBYE, OP_HELLO, OP_PING,
+} from './wire/hello-client.js';
+
+const BAD_TICKET = 0x10003;
+const executor = process.env.AVEC_EXECUTOR ?? resolve(CHECKOUT_ROOT, 'build', 'native', 'avec-executor');
+const key = Buffer.alloc(32, 0x5a);
+const nowS = () => Math.floor(Date.now() / 1000);
+const ticketFor = (p: Partial<TicketPayload> = {}) =>
+  signTicket({ v: 1, kid: 'k1', uid: 'uid-int', ns: 'team', claim: 'job', node: 'gpu-int', dev: '', mem: 64 << 20, cpct: 100, iat: nowS() - 5, exp: nowS() + 600, ...p }, key);
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function hello(port: number, ticket: string, requestId = 7) {
+  const socket = await connectTcp('127.0.0.1', port);
+  const reader = new FrameReader(socket);
+  socket.write(encodeHello({ ticket, requestId, clientHost: 'it-client' }));
+  const frame = await reader.next();
+  assert.ok(frame, 'a HELLO reply arrives before the connection closes');
+  return { socket, reader, reply: decodeHelloReply(frame) };
+}
+
+describe('remoting server + real executor (emulated backend)', () => {
+  let server: RunningServer;
+  let client: ControlClient;
+  let keyDir: string;
+
+  before(async () => {
+    assert.ok(existsSync(executor), `executor ${executor} is missing: build it with make native`);
+    keyDir = await mkdtemp(join(tmpdir(), 'avec-it-keys-'));
+    await writeFile(join(keyDir, 'k1'), key);
+    const r = loadConfig({
+      argv: ['--node-name', 'gpu-int', '--kube', 'off', '--data-listen', '127.0.0.1:0', '--grpc-listen', '127.0.0.1:0', '--metrics-port', '0',
+        '--backend', 'emulated', '--ticket-key-dir', keyDir, '--executor', executor, '--log-level', 'error', '--close-grace-seconds', '2'],
+      env: {},
+    });
+    server = await startRemotingServer((r as { config: Config }).config, { logger: silentLogger });
+    client = controlClient(`127.0.0.1:${server.grpcPort}`);
+  });
+
+  after(async () => {
+    client?.close();
+    await server?.shutdown(2000);
+    await rm(keyDir, { recursive: true, force: true });
+  });
+
+  it('inventory comes from the executor: one emulated device', () => {
+    assert.equal(server.inventory.backend, 'emulated');
+    assert.ok(server.inventory.devices.length >= 1);
+    assert.match(server.inventory.devices[0]!.model, /emulated/i);
+  });
+
+  it('admits a good ticket: the executor answers HELLO and PING, and exits when the client goes away', async () => {
+    const { socket, reader, reply } = await hello(server.dataPort, ticketFor());
+    assert.equal(reply.status, 0, `HELLO status ${reply.status.toString(16)}`);
+    assert.equal(reply.header.opcode, OP_HELLO);
+    assert.equal(reply.header.requestId, 7);
+    assert.ok(reply.header.flags & F_REPLY);
+    assert.equal(reply.emulated, true);
+    assert.equal(reply.memoryLimit, BigInt(64 << 20), 'the ticket memory limit reached the executor');
+    assert.ok(reply.deviceCount >= 1);
+    assert.match(reply.deviceNames[0] ?? '', /emulated/i);
+
+    const live = server.sessions.list();
+    assert.equal(live.length, 1);
+    const s = live[0]!;
+    assert.equal(s.state, 'running');
+    assert.equal(s.claim, 'team/job');
+    assert.equal(BigInt(s.id), reply.sessionId, 'the HELLO reply carries the id the server gave the executor');
+    assert.ok(s.executorPid && alive(s.executorPid));
+
+    // The executor serves the data plane itself from here on.
+    socket.write(encodeFrameHeader({ opcode: OP_PING, flags: 0, requestId: 8, ctx: 0, payloadLength: 0 }));
+    const pong = await reader.next();
+    assert.ok(pong);
+    assert.equal(decodeFrameHeader(pong).requestId, 8);
+
+    const listed = await client.ListSessions({});
+    assert.equal((listed.sessions as Array<{ session_id: string }>)[0]?.session_id, s.id);
+
+    socket.end();
+    await waitFor('executor exit', () => server.sessions.get(s.id)?.state === 'exited');
+    const ended = server.sessions.get(s.id)!;
+    assert.equal(ended.exitCode, 0);
+    assert.equal(ended.exitResult, 'clean');
+    assert.ok(!alive(s.executorPid), 'the executor process is gone');
+    assert.ok(ended.counters.frames >= 2, `executor reported its frame count (${ended.counters.frames})`);
+    socket.destroy();
+  });
+
+  it('refuses a ticket signed with an unknown key, an expired one and one for another node with BAD_TICKET', async () => {
+    const bad = [
+      signTicket({ v: 1, kid: 'k1', uid: 'u', ns: 'team', claim: 'job', node: 'gpu-int', dev: '', mem: 1 << 20, cpct: 100, iat: nowS(), exp: nowS() + 60 }, Buffer.alloc(32, 1)),
+      ticketFor({ iat: nowS() - 4000, exp: nowS() - 3600 }),
+      ticketFor({ node: 'gpu-other' }),
+    ];
+    for (const t of bad) {
+      const { reader, reply } = await hello(server.dataPort, t, 11);
+      assert.equal(reply.status, BAD_TICKET);
+      assert.equal(reply.header.requestId, 11);
+      await reader.closed();
+      reader.socket.destroy();
+    }
+    assert.equal(server.sessions.list().length, 0, 'no session, no executor');
+    const text = await server.metrics.registry.getSingleMetricAsString('avec_admission_refusals_total');
+    for (const reason of ['ticket-bad-signature', 'ticket-expired', 'ticket-wrong-node']) assert.match(text, new RegExp(`reason="${reason}"\\} 1`));
+  });
+
+  it('closes connections whose first frame is not a HELLO', async () => {
+    const socket = await connectTcp('127.0.0.1', server.dataPort);
+    const reader = new FrameReader(socket);
+    socket.write(Buffer.alloc(200, 0x41));
+    await reader.closed();
+    socket.destroy();
+    await waitFor('refusal metric', () => true);
+    const text = await server.metrics.registry.getSingleMetricAsString('avec_admission_refusals_total');
+    assert.match(text, /reason="frame-bad-magic"\} 1/);
+  });
+
+  it('OpenSession reserves a session that the data connection with the same ticket takes over; CloseSession ends it', async () => {
+    const ticket = ticketFor({ claim: 'reserved' });
+    const opened = await client.OpenSession({ ticket });
+    const { socket, reader, reply } = await hello(server.dataPort, ticket);
+    assert.equal(reply.status, 0);
+    assert.equal(String(reply.sessionId), opened.session_id);
+    const s = server.sessions.get(String(opened.session_id))!;
+    assert.equal(s.state, 'running');
+    assert.equal(s.source, 'grpc');
+
+    const closed = await client.CloseSession({ session_id: opened.session_id });
+    assert.equal(closed.found, true);
+    assert.equal((closed.session as { state: string }).state, 'exited');
+    await reader.closed(); // the executor is gone, so is the connection
+    assert.ok(!alive(s.executorPid!));
+    socket.destroy();
+  });
+
+  it('a session that says GOODBYE ends cleanly', async () => {
+    const { socket, reader, reply } = await hello(server.dataPort, ticketFor({ claim: 'bye' }));
+    assert.equal(reply.status, 0);
+    socket.write(encodeFrameHeader({ opcode: OP_GOODBYE, flags: 0, requestId: 0, ctx: 0, payloadLength: 0 }));
+    await reader.closed();
+    const id = String(reply.sessionId);
+    await waitFor('exit', () => server.sessions.get(id)?.state === 'exited');
+    assert.equal(server.sessions.get(id)?.exitResult, 'clean');
+    socket.destroy();
+  });
+
+  it('Drain stops admission: new HELLOs are refused, health reports NOT_SERVING', async () => {
+    await client.Drain({ wait_seconds: 0 });
+    assert.equal((await client.Check({ service: 'avec.v1.Control' })).status, 'NOT_SERVING');
+    const { reply, reader } = await hello(server.dataPort, ticketFor({ claim: 'late' }));
+    assert.equal(reply.status, BAD_TICKET);
+    reader.socket.destroy();
+    await assert.rejects(client.OpenSession({ ticket: ticketFor({ claim: 'late2' }) }), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
+  });
+});

@@ -1,0 +1,174 @@
+// Composition of the remoting server from a validated Config: keyring, inventory, sessions, data plane,
+// gRPC control API, metrics, and (when a cluster is reachable) GPUNode publishing and link measurement.
+import type * as grpc from '@grpc/grpc-js';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import type { Server as HttpServer } from 'node:http';
+import { hostname } from 'node:os';
+import type { Config } from './config.js';
+import { CONTROL_SERVICE } from './control/control-service.js';
+import { startGrpcServer, stopGrpcServer } from './control/grpc-server.js';
+import { HealthState } from './control/health-service.js';
+import { DataPlane, type AdmissionContext } from './data-plane.js';
+import { AvecError, errorMessage } from './errors.js';
+import { formatHostPort } from './host-port.js';
+import { kubeGPUNodeApi } from './inventory/gpunode-api.js';
+import { kubeRest } from './kube/kube-rest.js';
+import { findKubeTarget } from './kube/kubeconfig.js';
+import { describeDevices, type ObservedInventory } from './inventory/observed.js';
+import { GPUNodePublisher } from './inventory/publisher.js';
+import { measureLinks, resolveLinks, type SiteLink } from './links/links.js';
+import type { Logger } from './log.js';
+import { startMetricsServer } from './metrics-server.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { loadAddon, type Addon, type Telemetry } from './native/addon.js';
+import { SessionManager } from './sessions/session-manager.js';
+import { KeyringWatcher } from './tickets/keyring.js';
+
+export interface RunningServer {
+  dataPort: number;
+  grpcPort: number;
+  metricsPort: number;
+  endpoint: string;
+  metrics: Metrics;
+  sessions: SessionManager;
+  inventory: ObservedInventory;
+  keyring: KeyringWatcher;
+  /** Stop admitting, wait up to drainMs for sessions, kill the rest, close everything. */
+  shutdown(drainMs: number): Promise<void>;
+}
+
+export interface ServerDeps {
+  logger: Logger;
+  addon?: Addon;
+  nowSeconds?: () => number;
+  metrics?: Metrics;
+}
+
+/** The endpoint shims are told to use: --advertise, else POD_IP/HOST_IP or the hostname, with the data port. */
+export function advertisedEndpoint(config: Config, dataPort: number, env: NodeJS.ProcessEnv): string {
+  if (config.advertise) return formatHostPort(config.advertise);
+  const listenHost = config.dataListen.host;
+  const host = listenHost !== '0.0.0.0' && listenHost !== '::' ? listenHost : env.POD_IP || env.HOST_IP || hostname();
+  return formatHostPort({ host, port: dataPort });
+}
+
+export async function startRemotingServer(config: Config, deps: ServerDeps): Promise<RunningServer> {
+  const { logger } = deps;
+  const metrics = deps.metrics ?? createMetrics({ defaultMetrics: true });
+  const nowSeconds = deps.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
+  try {
+    await access(config.executor, constants.X_OK);
+  } catch {
+    throw new AvecError('ExecutorMissing', `executor ${config.executor} is not an executable file (--executor)`);
+  }
+  const addon = deps.addon ?? loadAddon(config.addon);
+
+  const keyring = new KeyringWatcher({ dir: config.ticketKeyDir, logger: logger.child({ component: 'keyring' }) });
+  await keyring.start();
+  if (keyring.keyring.size === 0) logger.warn('no ticket keys loaded: every session will be refused', { dir: config.ticketKeyDir });
+
+  const inventory = await describeDevices(config.executor, config.backend);
+  logger.info('device inventory', { backend: inventory.backend, devices: inventory.devices.map((d) => `${d.ordinal}:${d.uuid}:${d.model}`) });
+  let telemetry: Telemetry | undefined;
+  const refreshTelemetry = () =>
+    addon.readTelemetry().then(
+      (t) => void (telemetry = t),
+      (e: unknown) => logger.debug('telemetry failed', { error: errorMessage(e) }),
+    );
+  await refreshTelemetry();
+  const telemetryTimer = setInterval(() => void refreshTelemetry(), config.heartbeatSeconds * 1000);
+  telemetryTimer.unref();
+
+  const sessions = new SessionManager({
+    executor: config.executor,
+    backend: inventory.backend,
+    moduleCacheDir: config.moduleCacheDir,
+    // At least info: the executor's session_end line carries the session's counters.
+    executorLogLevel: config.logLevel === 'debug' ? 'debug' : 'info',
+    closeGraceMs: config.closeGraceSeconds * 1000,
+    pendingTtlMs: config.pendingSessionSeconds * 1000,
+    logger: logger.child({ component: 'sessions' }),
+    metrics,
+  });
+  const admission: AdmissionContext = {
+    nodeName: config.nodeName,
+    keyring: () => keyring.keyring,
+    devices: () => inventory.devices,
+    limits: { maxSessions: config.maxSessions, maxSessionsPerClaim: config.maxSessionsPerClaim },
+    sessions,
+    nowSeconds,
+  };
+  const dataPlane = new DataPlane({ addon, ctx: admission, metrics, logger: logger.child({ component: 'data-plane' }), helloTimeoutMs: config.helloTimeoutMs });
+  const bound = dataPlane.start(config.dataListen.host, config.dataListen.port);
+  const endpoint = advertisedEndpoint(config, bound.port, process.env);
+
+  // Links: measured periodically where probes are configured, declared values otherwise.
+  let links: SiteLink[] = resolveLinks(config.links, new Map(), new Date());
+  const refreshLinks = async () => {
+    const measured = await measureLinks(config.links);
+    links = resolveLinks(config.links, measured, new Date());
+    for (const l of links) metrics.linkRttMs.set({ site: l.site, source: l.source }, l.rttMs);
+  };
+  let linkTimer: NodeJS.Timeout | undefined;
+  if (config.links.some((l) => l.probe)) {
+    await refreshLinks();
+    linkTimer = setInterval(() => void refreshLinks(), config.linkProbeSeconds * 1000);
+    linkTimer.unref();
+  }
+
+  let publisher: GPUNodePublisher | undefined;
+  if (config.kube !== 'off') {
+    const target = findKubeTarget(config.kubeconfig);
+    if (target) {
+      publisher = new GPUNodePublisher({
+        api: kubeGPUNodeApi(kubeRest(target)), nodeName: config.nodeName, siteOverride: config.site, endpoint,
+        inventory: () => inventory, links: () => links, heartbeatMs: config.heartbeatSeconds * 1000,
+        logger: logger.child({ component: 'gpunode' }), metrics,
+      });
+      publisher.start();
+    } else {
+      logger.info('no kubeconfig and not in a cluster: standalone, GPUNode not published');
+    }
+    if (target) {
+      logger.info('publishing GPUNode', { apiServer: target.server.origin, heartbeatSeconds: config.heartbeatSeconds });
+    }
+  }
+
+  const health = new HealthState();
+  const adminToken = config.adminTokenFile ? (await import('node:fs')).readFileSync(config.adminTokenFile, 'utf8').trim() : undefined;
+  const grpcStarted = await startGrpcServer(config.grpcListen, {
+    admission, sessions, health, metrics, logger: logger.child({ component: 'control' }), nodeName: config.nodeName,
+    site: () => publisher?.site() ?? config.site ?? '', dataEndpoint: () => endpoint, inventory: () => inventory,
+    telemetry: () => telemetry, pendingTtlSeconds: config.pendingSessionSeconds, adminToken, nowSeconds,
+  });
+  let metricsServer: HttpServer | undefined;
+  let metricsPort = 0;
+  if (config.metricsPort !== 0) {
+    const m = await startMetricsServer({
+      host: '0.0.0.0', port: config.metricsPort, registry: metrics.registry,
+      ready: () => (sessions.draining ? { ready: false, reason: 'draining' } : { ready: true }),
+    });
+    metricsServer = m.server;
+    metricsPort = m.port;
+  }
+  logger.info('remoting server ready', { node: config.nodeName, endpoint, data: bound, grpcPort: grpcStarted.port, metricsPort, backend: inventory.backend });
+
+  let shuttingDown: Promise<void> | undefined;
+  const shutdown = (drainMs: number) =>
+    (shuttingDown ??= (async () => {
+      sessions.draining = true;
+      health.set(CONTROL_SERVICE, 'NOT_SERVING');
+      dataPlane.stop();
+      const r = await sessions.drain(drainMs);
+      logger.info('sessions drained', r);
+      clearInterval(telemetryTimer);
+      if (linkTimer) clearInterval(linkTimer);
+      await publisher?.stop();
+      keyring.stop();
+      await stopGrpcServer(grpcStarted.server as grpc.Server);
+      await new Promise((res) => (metricsServer ? metricsServer.close(res) : res(undefined)));
+    })());
+
+  return { dataPort: bound.port, grpcPort: grpcStarted.port, metricsPort, endpoint, metrics, sessions, inventory, keyring, shutdown };
+}
