@@ -35,7 +35,7 @@ start_executor() {
   shift 2
   EXEC_PID=
   [ -x "$EXECUTOR" ] || { echo "no executor at $EXECUTOR" >&2; return 1; }
-  "$EXECUTOR" --listen 127.0.0.1:$port --backend cuda "$@" >"$log" 2>&1 &
+  "$EXECUTOR" --listen 127.0.0.1:$port --backend "${AVEC_E2E_BACKEND:-cuda}" "$@" >"$log" 2>&1 &
   EXEC_PID=$!
   if ! wait_port "$port" 20; then
     echo "executor did not listen on $port (log: $log)" >&2

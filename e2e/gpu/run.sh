@@ -127,7 +127,8 @@ fault() {  # fault NAME OK DETAIL
   TABLE+=("$(printf '%-24s %9s %9s %7s  %s' "$1" - "${SECS:--}" - "$v")")
   echo "$1: $v; $3" >>"$LOGS/faults.txt"
 }
-children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
+children() { ps -o pid=,stat= --ppid "$1" 2>/dev/null | awk '$2 !~ /^Z/ {print $1}'; }
+is_alive() { [ -r /proc/$1/stat ] && ! awk '{exit !($3 == "Z")}' /proc/$1/stat; }  # zombies count as gone
 SHIMENV=(env LD_LIBRARY_PATH="$CUDART_DIR" LD_PRELOAD="$SHIM" AVEC_LOG=${AVEC_LOG:-warn})
 if [ $NATIVE_ONLY = 0 ] && [ $FAULTS = 1 ]; then
   if [[ fault.unreachable =~ $ONLY ]]; then
@@ -139,6 +140,7 @@ if [ $NATIVE_ONLY = 0 ] && [ $FAULTS = 1 ]; then
   fi
   if [[ fault.memlimit =~ $ONLY ]]; then
     LIM=1073741824
+    MAIN_PID=${EXEC_PID:-}
     if start_executor $((PORT + 1)) "$LOGS/executor-limit.log" --memory-limit $LIM --log-level info; then
       LIMPID=$EXEC_PID
       timed "$LOGS/fault.memlimit.out" "$LOGS/fault.memlimit.err" 120 "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$((PORT + 1)) \
@@ -156,6 +158,7 @@ if [ $NATIVE_ONLY = 0 ] && [ $FAULTS = 1 ]; then
     else
       fault fault.memlimit 0 "executor with --memory-limit did not start"
     fi
+    EXEC_PID=$MAIN_PID
   fi
   if [[ fault.executor_killed =~ $ONLY ]] && [ -n "${EXEC_PID:-}" ]; then
     "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$PORT timeout -k 5 60 "$G/bin/static/bench_gpu" --skip copy,sgemm \
@@ -182,7 +185,7 @@ if [ $NATIVE_ONLY = 0 ] && [ $FAULTS = 1 ]; then
     kill -9 $CPID; wait $CPID 2>/dev/null
     t0=$(date +%s.%N); gone=0
     for i in $(seq 100); do
-      alive=0; for k in $kids; do kill -0 $k 2>/dev/null && alive=1; done
+      alive=0; for k in $kids; do is_alive $k && alive=1; done
       [ $alive = 0 ] && { gone=1; break; }
       sleep 0.1
     done
