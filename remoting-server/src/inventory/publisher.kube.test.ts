@@ -1,0 +1,95 @@
+// GPUNode publishing against a real kube-apiserver + etcd (the e2e harness, e2e/dist/harness): the
+// rendered object passes the CRD's schema, heartbeats land in status, and the operator's status fields
+// (conditions, allocations) survive our merge patches.
+import assert from 'node:assert/strict';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { SiteLink } from '../links/links.js';
+import { kubeRest, MERGE_PATCH, type KubeRest } from '../kube/kube-rest.js';
+import { findKubeTarget } from '../kube/kubeconfig.js';
+import { silentLogger } from '../log.js';
+import { createMetrics } from '../metrics.js';
+import { kubeGPUNodeApi } from './gpunode-api.js';
+import type { ObservedInventory } from './observed.js';
+import { GPUNodePublisher } from './publisher.js';
+
+interface ControlPlane {
+  kubeconfig: string;
+  stop(): Promise<void>;
+}
+
+const harness = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'e2e', 'dist', 'harness', 'control-plane.js')).href;
+
+const inventory: ObservedInventory = {
+  backend: 'emulated',
+  driverVersion: 13000,
+  devices: [{ ordinal: 0, uuid: 'GPU-00000000-0000-0000-0000-000000000001', model: 'avec emulated device', memoryBytes: 16 << 30, computeCapability: '9.0', emulated: true }],
+};
+
+describe('GPUNode publisher against a real API server', () => {
+  let cp: ControlPlane;
+  let rest: KubeRest;
+
+  before(async () => {
+    const mod = (await import(harness)) as { startControlPlane: () => Promise<ControlPlane> };
+    cp = await mod.startControlPlane();
+    rest = kubeRest(findKubeTarget(cp.kubeconfig)!);
+    await rest.request('POST', '/api/v1/nodes', {
+      apiVersion: 'v1', kind: 'Node',
+      metadata: { name: 'gpu-pub', labels: { 'topology.kubernetes.io/zone': 'zone-a', 'avec.dev/site': 'edge-1' } },
+    });
+  });
+
+  after(async () => {
+    await cp?.stop();
+  });
+
+  it('creates the GPUNode, heart-beats into status and leaves the operator fields alone', async () => {
+    let links: SiteLink[] = [{ site: 'edge-1', rttMs: 0.3, source: 'measured' }];
+    let clock = new Date('2026-11-27T00:00:00Z');
+    const metrics = createMetrics();
+    const pub = new GPUNodePublisher({
+      api: kubeGPUNodeApi(rest), nodeName: 'gpu-pub', endpoint: '127.0.0.1:7070', inventory: () => inventory, links: () => links,
+      heartbeatMs: 1000, logger: silentLogger, metrics, now: () => clock,
+    });
+    await pub.syncOnce();
+    type Obj = { metadata: { generation: number; labels: Record<string, string> }; spec: Record<string, unknown>; status: Record<string, unknown> };
+    let o = await rest.request<Obj>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-pub');
+    assert.equal(o.spec.nodeName, 'gpu-pub');
+    assert.equal(o.spec.site, 'edge-1', 'avec.dev/site label beats the zone');
+    assert.equal(o.spec.endpoint, '127.0.0.1:7070');
+    assert.deepEqual(o.spec.devices, [{ uuid: inventory.devices[0]!.uuid, model: 'avec emulated device', memoryBytes: 16 << 30, computeCapability: '9.0' }]);
+    assert.equal(o.status.heartbeatTime, '2026-11-27T00:00:00Z');
+    assert.deepEqual(o.status.capacity, { memoryBytes: 16 << 30, devices: 1 });
+    assert.equal(o.metadata.labels['avec.dev/site'], 'edge-1');
+    const gen = o.metadata.generation;
+
+    // The operator writes its status fields.
+    const opStatus = {
+      conditions: [{ type: 'Ready', status: 'True', reason: 'HeartbeatFresh', lastTransitionTime: '2026-11-27T00:00:01Z' }],
+      allocations: [{ claimUID: 'u1', claim: 'ns/c', memoryBytes: 1024, computePercent: 50, deviceUUID: inventory.devices[0]!.uuid }],
+      allocatedMemoryBytes: 1024,
+    };
+    await rest.request('PATCH', '/apis/avec.dev/v1alpha1/gpunodes/gpu-pub/status', { status: opStatus }, MERGE_PATCH);
+
+    // A heartbeat with link noise: status moves, spec (and generation) does not.
+    clock = new Date('2026-11-27T00:00:10Z');
+    links = [{ site: 'edge-1', rttMs: 0.5, source: 'measured' }];
+    await pub.syncOnce();
+    o = await rest.request<Obj>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-pub');
+    assert.equal(o.status.heartbeatTime, '2026-11-27T00:00:10Z');
+    assert.deepEqual(o.status.conditions, opStatus.conditions);
+    assert.deepEqual(o.status.allocations, opStatus.allocations);
+    assert.equal(o.status.allocatedMemoryBytes, 1024);
+    assert.equal(o.metadata.generation, gen, 'measurement noise does not rewrite the spec');
+
+    // A real change in links rewrites the spec.
+    links = [{ site: 'edge-1', rttMs: 0.5, source: 'measured' }, { site: 'core', rttMs: 25, source: 'declared' }];
+    await pub.syncOnce();
+    o = await rest.request<Obj>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-pub');
+    assert.equal((o.spec.links as unknown[]).length, 2);
+    assert.ok(o.metadata.generation > gen);
+    assert.match(await metrics.registry.getSingleMetricAsString('avec_gpunode_heartbeats_total'), /result="ok"\} 3/);
+  });
+});
