@@ -52,7 +52,7 @@ if [ $NATIVE_ONLY = 0 ]; then
     step "avec PING (loopback)"
     "$G/bin/avec_ping" 127.0.0.1:$P_EXEC 5000 >"$W/ping.txt" 2>&1; cat "$W/ping.txt"
     step "remote (loopback)"
-    LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_EXEC timeout -k 5 400 "$B" --sgemm-iters "$ITERS" >"$W/remote.txt" 2>&1
+    LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_EXEC timeout -k 5 240 "$B" --sgemm-iters "$ITERS" >"$W/remote.txt" 2>&1
     echo "exit $?" >>"$W/remote.txt"; cat "$W/remote.txt"
     if [ $SHAPED = 1 ]; then
       echo "one-way delay $DELAY ms, $RATE Mbit/s (linkshaper)" >"$W/shaped.label"
@@ -66,8 +66,8 @@ if [ $NATIVE_ONLY = 0 ]; then
       step "avec PING (shaped)"
       "$G/bin/avec_ping" 127.0.0.1:$P_SHAPE_EXEC 300 >"$W/shaped_ping.txt" 2>&1; cat "$W/shaped_ping.txt"
       step "remote (shaped)"
-      LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_SHAPE_EXEC timeout -k 5 400 "$B" --sgemm-iters "$ITERS" \
-        --launches 20000 --sync-iters 300 --copy-reps 2 >"$W/shaped_remote.txt" 2>&1
+      LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_SHAPE_EXEC timeout -k 5 240 "$B" --sgemm-iters "$ITERS" \
+        --launches 5000 --sync-iters 200 --copy-reps 2 >"$W/shaped_remote.txt" 2>&1
       echo "exit $?" >>"$W/shaped_remote.txt"; cat "$W/shaped_remote.txt"
     fi
   else
