@@ -148,6 +148,7 @@ export function connectTcp(host: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect({ host, port }, () => {
       s.off('error', reject);
+      s.on('error', () => {}); // resets surface as 'close'; readers watch that
       resolve(s);
     });
     s.once('error', reject);

@@ -1,0 +1,153 @@
+// The addon's data-plane listener on loopback: HELLO peeking (split across writes), refusal replies,
+// hand-off bookkeeping, timeouts, malformed first frames. No executor involved.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connectTcp, decodeHelloReply, encodeFrameHeader, encodeHello, FrameReader } from '../wire/hello-client.js';
+import { loadAddon, type ListenerEvent } from './addon.js';
+
+const addon = loadAddon();
+
+function listen(opts: { helloTimeoutMs?: number } = {}) {
+  const events: ListenerEvent[] = [];
+  const waiters: Array<() => void> = [];
+  const l = new addon.DataListener({ helloTimeoutMs: opts.helloTimeoutMs ?? 2000 }, (ev) => {
+    events.push(ev);
+    for (const w of waiters.splice(0)) w();
+  });
+  const { port } = l.start('127.0.0.1', 0);
+  const next = async (): Promise<ListenerEvent> => {
+    while (events.length === 0) await new Promise<void>((r) => waiters.push(r));
+    return events.shift()!;
+  };
+  return { l, port, next };
+}
+
+test('parseHelloForTest classifies frames like the listener does', () => {
+  const good = encodeHello({ ticket: 'abc', clientPid: 42, clientHost: 'h', requestId: 9 });
+  assert.deepEqual(addon.parseHelloForTest(good), { status: 'complete', ticket: 'abc', clientPid: 42, clientHost: 'h', requestId: 9, frameLength: good.length });
+  assert.deepEqual(addon.parseHelloForTest(good.subarray(0, 30)), { status: 'need-more', need: 104 });
+  assert.deepEqual(addon.parseHelloForTest(good.subarray(0, 105)), { status: 'need-more', need: 107 });
+  const badMagic = Buffer.from(good);
+  badMagic.writeUInt32LE(1, 0);
+  assert.equal(addon.parseHelloForTest(badMagic).status, 'bad-magic');
+  const v2 = Buffer.from(good);
+  v2.writeUInt16LE(2, 4);
+  assert.equal(addon.parseHelloForTest(v2).status, 'bad-version');
+  const ping = Buffer.from(good);
+  ping.writeUInt16LE(3, 6);
+  assert.equal(addon.parseHelloForTest(ping).status, 'bad-opcode');
+  const lenMismatch = Buffer.from(good);
+  lenMismatch.writeUInt32LE(80 + 4, 20);
+  assert.equal(addon.parseHelloForTest(lenMismatch).status, 'bad-length');
+  const huge = encodeHello({ ticket: 'x'.repeat(5000) });
+  assert.equal(addon.parseHelloForTest(huge).status, 'bad-length');
+});
+
+test('a HELLO split across writes is peeked whole; refuse answers with the status and the request id', async () => {
+  const { l, port, next } = listen();
+  try {
+    const s = await connectTcp('127.0.0.1', port);
+    const reader = new FrameReader(s);
+    const hello = encodeHello({ ticket: 't'.repeat(300), clientPid: 1234, clientHost: 'edge-7', requestId: 77 });
+    s.write(hello.subarray(0, 10));
+    await new Promise((r) => setTimeout(r, 30));
+    s.write(hello.subarray(10, 150));
+    await new Promise((r) => setTimeout(r, 30));
+    s.write(hello.subarray(150));
+    const ev = await next();
+    assert.equal(ev.type, 'connection');
+    if (ev.type !== 'connection') return;
+    assert.equal(ev.ticket, 't'.repeat(300));
+    assert.equal(ev.clientPid, 1234);
+    assert.equal(ev.clientHost, 'edge-7');
+    assert.equal(ev.requestId, 77);
+    assert.equal(ev.peerAddress, '127.0.0.1');
+    assert.ok(ev.fd > 2);
+    assert.equal(l.stats().awaitingDecision, 1);
+    assert.equal(l.refuse(ev.id, addon.status.BAD_TICKET), true);
+    assert.equal(l.refuse(ev.id, addon.status.BAD_TICKET), false, 'a decided connection cannot be decided again');
+    const reply = decodeHelloReply((await reader.next())!);
+    assert.equal(reply.status, addon.status.BAD_TICKET);
+    assert.equal(reply.header.requestId, 77);
+    await reader.closed();
+    s.destroy();
+    assert.equal(l.stats().awaitingDecision, 0);
+  } finally {
+    l.stop();
+  }
+});
+
+test('release closes only the listener copy: the bytes stay readable through a dup of the fd', async () => {
+  const { l, port, next } = listen();
+  try {
+    const s = await connectTcp('127.0.0.1', port);
+    s.write(encodeHello({ ticket: 'x' }));
+    const ev = await next();
+    assert.equal(ev.type, 'connection');
+    if (ev.type !== 'connection') return;
+    assert.equal(l.release(ev.id), true);
+    assert.equal(l.release(ev.id), false);
+    // With the listener's copy closed and nobody else holding the socket, the peer sees the close.
+    await new FrameReader(s).closed();
+    s.destroy();
+  } finally {
+    l.stop();
+  }
+});
+
+test('a silent connection is dropped after the HELLO timeout; garbage is rejected at once', async () => {
+  const { l, port, next } = listen({ helloTimeoutMs: 150 });
+  try {
+    const quiet = await connectTcp('127.0.0.1', port);
+    const t0 = Date.now();
+    const ev = await next();
+    assert.deepEqual([ev.type, ev.type === 'rejected' && ev.reason], ['rejected', 'hello-timeout']);
+    assert.ok(Date.now() - t0 >= 100, 'not before the timeout');
+    await new FrameReader(quiet).closed();
+    quiet.destroy();
+
+    const junk = await connectTcp('127.0.0.1', port);
+    junk.write(encodeFrameHeader({ magic: 0xdeadbeef, opcode: 1, flags: 0, requestId: 1, ctx: 0, payloadLength: 0 }));
+    junk.write(Buffer.alloc(100));
+    const ev2 = await next();
+    assert.deepEqual([ev2.type, ev2.type === 'rejected' && ev2.reason], ['rejected', 'bad-magic']);
+    junk.destroy();
+
+    const early = await connectTcp('127.0.0.1', port);
+    early.end(Buffer.alloc(10));
+    const ev3 = await next();
+    assert.deepEqual([ev3.type, ev3.type === 'rejected' && ev3.reason], ['rejected', 'closed-before-hello']);
+    early.destroy();
+    const st = l.stats();
+    assert.equal(st.accepted, 3);
+    assert.equal(st.rejected, 3);
+  } finally {
+    l.stop();
+  }
+});
+
+test('a wrong wire version gets a VERSION reply', async () => {
+  const { l, port, next } = listen();
+  try {
+    const s = await connectTcp('127.0.0.1', port);
+    const reader = new FrameReader(s);
+    const hello = encodeHello({ ticket: 'x', requestId: 5 });
+    hello.writeUInt16LE(9, 4);
+    s.write(hello);
+    const ev = await next();
+    assert.equal(ev.type === 'rejected' && ev.reason, 'bad-version');
+    const reply = decodeHelloReply((await reader.next())!);
+    assert.equal(reply.status, addon.status.VERSION);
+    assert.equal(reply.header.requestId, 5);
+    s.destroy();
+  } finally {
+    l.stop();
+  }
+});
+
+test('telemetry resolves without NVML and says why', async () => {
+  const t = await addon.readTelemetry('/nonexistent/libnvidia-ml.so.1');
+  // The process-wide NVML state is loaded once; on a machine with a driver the first load may have succeeded.
+  if (!t.available) assert.match(t.reason ?? '', /cannot load|nvml/i);
+  assert.ok(Array.isArray(t.devices));
+});
