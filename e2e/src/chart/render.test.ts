@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CHART_DIR, find, helm, renderChart, type K8sObject } from './render.js';
+import { runCli } from '../harness/cli.js';
 import { REPO_ROOT } from '../harness/repo-root.js';
 
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
@@ -116,6 +117,23 @@ describe('charts/avec', () => {
     assert.ok(Buffer.from(keys.data.k1, 'base64').length >= 32, 'ticket keys are at least 32 bytes (docs/tickets.md)');
     assert.equal(pod.volumes.find((v: any) => v.name === 'ticket-keys').secret.secretName, keys.metadata.name);
   });
+
+  for (const [component, kind, main] of [
+    ['operator', 'Deployment', 'operator/dist/main.js'],
+    ['remoting-server', 'DaemonSet', 'remoting-server/dist/main.js'],
+  ] as const) {
+    it(`passes the ${component} only flags its --help lists`, async () => {
+      const objs = await renderChart({ 'remotingServer.defaultSite': 'edge-a' });
+      const args: string[] = (find(objs, kind, `-${component}`) as K8sObject & { spec: any }).spec.template.spec.containers[0].args;
+      const help = await runCli(process.execPath, [join(REPO_ROOT, main), '--help'], { check: false, timeoutMs: 20_000 });
+      const text = help.stdout + help.stderr;
+      assert.match(text, /--/, `${main} --help printed no flags: ${text.slice(0, 300)}`);
+      for (const a of args) {
+        const flag = a.split('=')[0];
+        assert.ok(new RegExp(`(^|\\s)${flag}([\\s=]|$)`, 'm').test(text), `${component} does not accept ${flag}`);
+      }
+    });
+  }
 
   it('renders a ServiceMonitor only when enabled', async () => {
     assert.equal((await renderChart()).filter((o) => o.kind === 'ServiceMonitor').length, 0);

@@ -1,0 +1,227 @@
+// User flows against the real API server and the real operator process (running as the chart's
+// ServiceAccount, so the chart's RBAC is exercised too): claims applied with kubectl, schema refusal,
+// webhook injection + scheduling gate, GPU node failure and re-placement, deletion.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { installAvec, type AvecInstall } from '../harness/avec-install.js';
+import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
+import { GIB, GpuNodeFleet } from '../harness/gpu-nodes.js';
+import type { KubeRest } from '../harness/kube-rest.js';
+import { startOperator, type OperatorProcess } from '../harness/operator-process.js';
+import { waitFor } from '../harness/wait.js';
+import { claimYaml, condition, edgeFleet, readClaimSecret } from './fixtures.js';
+
+const NS = 'apps';
+const CLAIMS = `/apis/avec.dev/v1alpha1/namespaces/${NS}/virtualgpuclaims`;
+const GPUNODES = '/apis/avec.dev/v1alpha1/gpunodes';
+
+describe('operator user flows', () => {
+  let cp: ControlPlane;
+  let inst: AvecInstall;
+  let rest: KubeRest;
+  let fleet: GpuNodeFleet;
+  let op: OperatorProcess;
+
+  before(async () => {
+    cp = await startControlPlane();
+    inst = await installAvec(cp);
+    rest = cp.rest();
+    fleet = new GpuNodeFleet(rest, 1_000);
+    for (const n of edgeFleet()) await fleet.add(n);
+    await cp.kubectl(['create', 'namespace', NS]);
+    op = await startOperator(cp, inst, { identity: 'op-0', webhookPort: inst.webhookPort, heartbeatTimeoutSeconds: 5 });
+  });
+  after(async () => {
+    fleet?.stop();
+    rest?.close();
+    await op?.stop();
+    await cp?.stop();
+  });
+
+  const claim = (name: string) => rest.get(`${CLAIMS}/${name}`);
+  const waitPhase = (name: string, phase: string, timeoutMs = 30_000) =>
+    waitFor(async () => {
+      const c = await claim(name);
+      return c.status?.phase === phase ? c : undefined;
+    }, { what: `claim ${name} phase ${phase}`, timeoutMs });
+
+  it('binds a claim applied with kubectl, with conditions, printer columns, a Secret and a valid ticket', async () => {
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: claimYaml('infer', NS, 'memory: 8Gi\ncomputePercent: 50\nplacement:\n  site: edge-a\n  policy: nearest'),
+    });
+    await cp.kubectl(['wait', '-n', NS, '--for=jsonpath={.status.phase}=Bound', 'vgc/infer', '--timeout=30s']);
+    const c = await claim('infer');
+    assert.equal(c.status.allocation.node, 'gpu-a1', 'nearest GPU to edge-a');
+    assert.equal(c.status.allocation.memoryBytes, 8 * GIB);
+    assert.equal(c.status.allocation.endpoint, '10.0.1.1:7400');
+    assert.equal(c.status.observedGeneration, c.metadata.generation);
+    for (const type of ['Scheduled', 'Ready']) {
+      const cond = condition(c, type);
+      assert.equal(cond?.status, 'True', `${type}: ${JSON.stringify(cond)}`);
+      assert.equal(cond?.observedGeneration, c.metadata.generation);
+      assert.ok(cond?.lastTransitionTime && cond.reason);
+    }
+    assert.ok(c.metadata.finalizers?.length, 'a finalizer guards the allocation');
+
+    const table = (await cp.kubectl(['get', 'vgc', '-n', NS])).stdout.split('\n');
+    assert.match(table[0], /^NAME\s+PHASE\s+NODE\s+SITE\s+MEMORY\s+LATENCY\(MS\)\s+AGE/);
+    assert.match(table[1], /^infer\s+Bound\s+gpu-a1\s+edge-a\s+8Gi\s+0\.3\s+\d+s/);
+
+    const s = await readClaimSecret(cp, NS, 'infer', inst.ticketKeyDir);
+    assert.equal(s.endpoint, '10.0.1.1:7400');
+    assert.equal(s.claim, `${NS}/infer`);
+    assert.equal(s.payload.node, 'gpu-a1');
+    assert.equal(s.payload.mem, 8 * GIB);
+    assert.equal(s.payload.cpct, 50);
+    assert.equal(s.payload.uid, c.metadata.uid);
+
+    const gn = await rest.get(`${GPUNODES}/gpu-a1`);
+    assert.ok(gn.status.allocations.some((a: any) => a.claimUID === c.metadata.uid && a.memoryBytes === 8 * GIB));
+    const describe = (await cp.kubectl(['describe', 'vgc', 'infer', '-n', NS])).stdout;
+    assert.match(describe, /Normal\s+Bound/);
+  });
+
+  it('refuses invalid claims at the API server with a clear message', async () => {
+    const bad = await cp.kubectl(['apply', '-f', '-'], { check: false, input: claimYaml('bad', NS, 'memory: 0\ncomputePercent: 150') });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /memory must be a positive quantity/);
+    assert.match(bad.stderr, /computePercent/);
+    const noSite = await cp.kubectl(['apply', '-f', '-'], { check: false, input: claimYaml('bad2', NS, 'memory: 1Gi\nplacement:\n  maxLatencyMs: 5') });
+    assert.notEqual(noSite.code, 0);
+    assert.match(noSite.stderr, /maxLatencyMs needs placement\.site/);
+    assert.equal(await rest.getOrUndefined(`${CLAIMS}/bad`), undefined);
+  });
+
+  it('explains why a claim that fits nowhere stays Pending (condition + Warning event)', async () => {
+    await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('huge', NS, 'memory: 500Gi') });
+    const c = await waitFor(async () => {
+      const x = await claim('huge');
+      return condition(x, 'Scheduled')?.status === 'False' ? x : undefined;
+    }, { what: 'huge claim Scheduled=False' });
+    assert.equal(c.status.phase, 'Pending');
+    const reason = String(condition(c, 'Scheduled')?.reason);
+    assert.match(reason, /^[A-Z][A-Za-z]+$/, 'machine-readable reason');
+    await waitFor(async () => /Warning/.test((await cp.kubectl(['describe', 'vgc', 'huge', '-n', NS])).stdout), { what: 'Warning event on huge' });
+    await cp.kubectl(['delete', 'vgc', 'huge', '-n', NS, '--wait=true', '--timeout=30s']);
+  });
+
+  it('mutates and gates an annotated pod, then lifts the gate once its claim is bound', async () => {
+    // The claim asks for a site with no GPU yet, so the pod stays gated until one appears.
+    await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('trainer', NS, 'memory: 4Gi\nplacement:\n  sites: [edge-c]') });
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: `apiVersion: v1
+kind: Pod
+metadata:
+  name: trainer
+  namespace: ${NS}
+  annotations:
+    avec.dev/claim: trainer
+spec:
+  containers:
+    - name: main
+      image: busybox:1.37
+      command: [sleep, "3600"]
+`,
+    });
+    let pod = await rest.get(`/api/v1/namespaces/${NS}/pods/trainer`);
+    assert.deepEqual(pod.spec.schedulingGates, [{ name: 'avec.dev/claim-bound' }]);
+    assert.ok(pod.spec.initContainers?.some((c: any) => c.image.includes('shim')), 'shim init container');
+    const env = pod.spec.containers[0].env as Array<{ name: string; value?: string }>;
+    assert.match(env.find((e) => e.name === 'LD_PRELOAD')?.value ?? '', /libcuda\.so\.1/);
+    assert.ok(pod.spec.volumes.some((v: any) => v.secret?.secretName === 'avec-claim-trainer'));
+    assert.ok(pod.spec.containers[0].volumeMounts.some((m: any) => m.mountPath === '/var/run/avec/claim'));
+    const gated = (await cp.kubectl(['get', 'pod', 'trainer', '-n', NS])).stdout;
+    assert.match(gated, /SchedulingGated/);
+
+    await fleet.add({ name: 'gpu-c1', site: 'edge-c', endpoint: '10.0.3.1:7400', links: [{ site: 'edge-c', rttMs: 0.4 }] });
+    await waitPhase('trainer', 'Bound');
+    pod = await waitFor(async () => {
+      const p = await rest.get(`/api/v1/namespaces/${NS}/pods/trainer`);
+      return (p.spec.schedulingGates ?? []).length === 0 ? p : undefined;
+    }, { what: 'scheduling gate lifted' });
+    const terms = pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+    assert.ok(JSON.stringify(terms).includes('edge-c'), `affinity narrowed to edge-c: ${JSON.stringify(terms)}`);
+  });
+
+  it('creates a pod-owned claim for an inline avec.dev/gpu-memory annotation', async () => {
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: `apiVersion: v1
+kind: Pod
+metadata:
+  name: notebook
+  namespace: ${NS}
+  annotations:
+    avec.dev/gpu-memory: 2Gi
+spec:
+  nodeSelector:
+    topology.kubernetes.io/zone: edge-b
+  containers:
+    - name: main
+      image: busybox:1.37
+`,
+    });
+    const pod = await rest.get(`/api/v1/namespaces/${NS}/pods/notebook`);
+    const claimName = pod.metadata.annotations['avec.dev/claim'] ?? 'notebook-gpu';
+    const c = await waitPhase(claimName, 'Bound');
+    assert.equal(c.spec.memory, '2Gi');
+    assert.ok(c.metadata.ownerReferences?.some((o: any) => o.kind === 'Pod' && o.name === 'notebook'), 'owned by the pod');
+    assert.match(c.status.allocation.node, /^gpu-b/, 'placed in the pod\'s own site');
+    await waitFor(async () => {
+      const p = await rest.get(`/api/v1/namespaces/${NS}/pods/notebook`);
+      return (p.spec.schedulingGates ?? []).length === 0 ? p : undefined;
+    }, { what: 'notebook gate lifted' });
+  });
+
+  it('refuses a pod with an invalid annotation, saying what is wrong', async () => {
+    const res = await cp.kubectl(['run', 'broken', '-n', NS, '--image=busybox:1.37', '--annotations=avec.dev/gpu-memory=lots'], { check: false });
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /denied the request/);
+    assert.match(res.stderr, /gpu-memory/);
+  });
+
+  it('re-places the claims of a GPU node that stops heart-beating and rewrites their Secrets', async () => {
+    await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('edge-job', NS, 'memory: 10Gi\nplacement:\n  site: edge-b\n  sites: [edge-b]') });
+    const first = await waitPhase('edge-job', 'Bound');
+    const dead = first.status.allocation.node as string;
+    const survivor = dead === 'gpu-b1' ? 'gpu-b2' : 'gpu-b1';
+    const before = await readClaimSecret(cp, NS, 'edge-job', inst.ticketKeyDir);
+    fleet.silence(dead);
+    const gn = await waitFor(async () => {
+      const n = await rest.get(`${GPUNODES}/${dead}`);
+      return condition(n, 'Ready')?.status === 'False' ? n : undefined;
+    }, { what: `${dead} Ready=False`, timeoutMs: 30_000 });
+    assert.match(String(condition(gn, 'Ready')?.reason), /Heartbeat/);
+    const moved = await waitFor(async () => {
+      const c = await claim('edge-job');
+      return c.status?.phase === 'Bound' && c.status.allocation?.node === survivor ? c : undefined;
+    }, { what: `edge-job re-bound to ${survivor}`, timeoutMs: 30_000 });
+    const s = await waitFor(async () => {
+      const x = await readClaimSecret(cp, NS, 'edge-job', inst.ticketKeyDir);
+      return x.payload.node === survivor ? x : undefined;
+    }, { what: 'Secret rewritten' });
+    assert.equal(s.endpoint, moved.status.allocation.endpoint);
+    assert.notEqual(s.endpoint, before.endpoint);
+    const events = (await cp.kubectl(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=edge-job', '-o', 'json'])).stdout;
+    assert.ok(JSON.parse(events).items.length >= 2, 'events tell the story');
+  });
+
+  it('releases the allocation when a claim is deleted', async () => {
+    const c = await claim('infer');
+    const uid = c.metadata.uid;
+    const before = await rest.get(`${GPUNODES}/gpu-a1`);
+    assert.ok(before.status.allocations.some((a: any) => a.claimUID === uid));
+    await cp.kubectl(['delete', 'vgc', 'infer', '-n', NS, '--wait=true', '--timeout=30s']);
+    const after = await waitFor(async () => {
+      const n = await rest.get(`${GPUNODES}/gpu-a1`);
+      return (n.status.allocations ?? []).some((a: any) => a.claimUID === uid) ? undefined : n;
+    }, { what: 'allocation released on gpu-a1' });
+    assert.equal(after.status.allocatedMemoryBytes, before.status.allocatedMemoryBytes - 8 * GIB);
+  });
+
+  it('serves avec_ metrics', async () => {
+    const text = await op.metrics();
+    assert.match(text, /^avec_claims\{[^}]*phase="Bound"[^}]*\} [1-9]/m);
+    assert.match(text, /^avec_webhook_requests_total\{[^}]*\} [1-9]/m);
+    assert.match(text, /^avec_operator_leader(\{[^}]*\})? 1$/m);
+  });
+});
