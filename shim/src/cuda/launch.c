@@ -9,6 +9,7 @@ struct CUfunc_st *avec_func_from(CUfunction f) {
 }
 
 int avec_pack_params(const struct CUfunc_st *f, void **args, void **extra, uint8_t *out, size_t cap) {
+  if (f->params_unknown) return 0;
   if (args) {
     if (f->param_bytes > cap) return -1;
     memset(out, 0, f->param_bytes);
@@ -168,6 +169,7 @@ AVEC_API CUresult cuKernelGetName(const char **name, CUkernel k) { return cuFunc
 AVEC_API CUresult cuFuncGetParamInfo(CUfunction f, size_t index, size_t *offset, size_t *size) {
   struct CUfunc_st *fn = avec_func_from(f);
   if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  if (fn->params_unknown) return CUDA_ERROR_NOT_SUPPORTED;
   if (index >= fn->num_params) return CUDA_ERROR_INVALID_VALUE;
   if (offset) *offset = fn->params[index].offset;
   if (size) *size = fn->params[index].size;

@@ -80,15 +80,17 @@ static CUresult upload_image(const uint8_t hash[32]) {
     LOG_ERROR("server asked for a module image this process does not have");
     return CUDA_ERROR_INVALID_IMAGE;
   }
-  if (size + sizeof(avec_module_image) > AVEC_MAX_PAYLOAD) {
-    LOG_ERROR("module image of %zu bytes exceeds the frame limit", size);
-    return CUDA_ERROR_INVALID_IMAGE;
-  }
   avec_module_image h;
   memcpy(h.hash, hash, 32);
   h.size = size;
   LOG_DEBUG("uploading module image (%zu bytes)", size);
-  return avec_post(AVEC_OP_MODULE_IMAGE, 0, &h, sizeof h, img, size);
+  /* Larger images go as consecutive MODULE_IMAGE frames of one chunk each (same hash and size). */
+  for (size_t off = 0; off < size; off += AVEC_CHUNK) {
+    size_t n = size - off < AVEC_CHUNK ? size - off : AVEC_CHUNK;
+    CUresult r = avec_post(AVEC_OP_MODULE_IMAGE, 0, &h, sizeof h, (const char *)img + off, n);
+    if (r) return r;
+  }
+  return CUDA_SUCCESS;
 }
 
 static CUresult load(struct CUmod_st **out, const void *image, uint32_t kind) {
@@ -198,6 +200,8 @@ static CUresult symbol_call(uint16_t op, struct CUmod_st *m, uint32_t handle, ui
   for (int attempt = 0;; attempt++) {
     size_t got = 0;
     uint32_t st = avec_conn_call(&avec_sess.conn, op, 0, avec_ctx_wire(), &a, sizeof a, name, nlen, reply, cap, &got);
+    LOG_DEBUG("%s %s (module %u): status 0x%x", op == AVEC_OP_GET_GLOBAL ? "get global" : "get function", name,
+              m->handle, st);
     if (st != AVEC_STATUS_NEED_IMAGE) return avec_result(st);
     if (attempt || got < sizeof(avec_reply_hdr) + sizeof(avec_module_image)) return CUDA_ERROR_INVALID_IMAGE;
     const avec_module_image *want = (const avec_module_image *)((const char *)reply + sizeof(avec_reply_hdr));
@@ -225,6 +229,8 @@ static CUresult get_function(struct CUfunc_st **out, struct CUmod_st *m, const c
   if (!f || !rep) { free(f); free(rep); return CUDA_ERROR_OUT_OF_MEMORY; }
   f->handle = avec_new_handle();
   r = symbol_call(AVEC_OP_GET_FUNCTION, m, f->handle, kind, name, rep, cap);
+  int unknown = r == CUDA_SUCCESS && rep->num_params == AVEC_PARAMS_UNKNOWN;
+  if (unknown) rep->num_params = 0;
   if (r == CUDA_SUCCESS && rep->num_params > AVEC_MAX_PARAMS) r = CUDA_ERROR_INVALID_VALUE;
   if (r) {
     LOG_DEBUG("get function %s: error %d", name, (int)r);
@@ -236,6 +242,7 @@ static CUresult get_function(struct CUfunc_st **out, struct CUmod_st *m, const c
   f->name = strdup(name);
   memcpy(f->attrs, rep->attrs, sizeof f->attrs);
   f->num_params = rep->num_params;
+  f->params_unknown = unknown;
   f->params = calloc(rep->num_params ? rep->num_params : 1, sizeof *f->params);
   const avec_param_info *pi = (const avec_param_info *)(rep + 1);
   for (uint32_t i = 0; i < rep->num_params; i++) {
@@ -293,9 +300,13 @@ static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, struct CUmod_st *m,
   if (r) return r;
   if (!name) return CUDA_ERROR_INVALID_VALUE;
   if (!module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
-  avec_global_info rep = {0};
-  r = symbol_call(AVEC_OP_GET_GLOBAL, m, 0, 0, name, &rep, sizeof rep);
+  union {
+    avec_global_info g;
+    uint8_t need[sizeof(avec_reply_hdr) + sizeof(avec_module_image)]; /* room for a NEED_IMAGE answer */
+  } u = {{{0}}};
+  r = symbol_call(AVEC_OP_GET_GLOBAL, m, 0, 0, name, &u, sizeof u);
   if (r) return r;
+  avec_global_info rep = u.g;
   if (dptr) *dptr = (CUdeviceptr)rep.dptr;
   if (bytes) *bytes = (size_t)rep.size;
   if (rep.size && avec_ranges_find(&avec_device_ranges, rep.dptr, NULL)) {

@@ -121,6 +121,7 @@ struct CUfunc_st {
   uint32_t num_params;
   avec_param *params;
   uint32_t param_bytes;   /* end of the last parameter */
+  int params_unknown;     /* server could not tell the layout (AVEC_PARAMS_UNKNOWN): launches carry none */
   struct CUfunc_st *next; /* in the module's list */
 };
 struct CUkern_st { struct CUfunc_st f; };
