@@ -115,10 +115,14 @@ describe('remoting server + real executor (emulated backend)', () => {
     assert.equal(ended.exitResult, 'clean');
     assert.ok(!alive(s.executorPid), 'the executor process is gone');
     assert.ok(ended.counters.frames >= 2, `executor reported its frame count (${ended.counters.frames})`);
+    assert.ok(ended.counters.bytesIn > 0);
+    const bytes = await server.metrics.registry.getSingleMetricAsString('avec_session_bytes_total');
+    assert.match(bytes, new RegExp(`direction="in"\\} ${ended.counters.bytesIn}`));
+    assert.match(await server.metrics.registry.getSingleMetricAsString('avec_executor_exits_total'), /result="clean"\} 1/);
     socket.destroy();
   });
 
-  it('refuses a ticket signed with an unknown key, an expired one and one for another node with BAD_TICKET', async () => {
+  it('refuses a ticket signed with the wrong key, an expired one and one for another node with BAD_TICKET', async () => {
     const bad = [
       signTicket({ v: 1, kid: 'k1', uid: 'u', ns: 'team', claim: 'job', node: 'gpu-int', dev: '', mem: 1 << 20, cpct: 100, iat: nowS(), exp: nowS() + 60 }, Buffer.alloc(32, 1)),
       ticketFor({ iat: nowS() - 4000, exp: nowS() - 3600 }),
