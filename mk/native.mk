@@ -35,7 +35,13 @@ $(NATIVE_OUT)/libavec-exec.a: $(NATIVE_CORE_OBJ)
 $(NATIVE_OUT)/avec-executor: $(NATIVE_OBJ)/executor/src/main.o $(NATIVE_OUT)/libavec-exec.a
 	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
 
-$(NATIVE_OUT)/unit-tests: $(NATIVE_OBJ)/executor/tests/unit_tests.o $(NATIVE_OUT)/libavec-exec.a
+# The unit tests also link the shim's SHA-256 to check that both ends hash module images alike.
+$(NATIVE_OBJ)/executor/tests/unit_tests.o: NATIVE_CXXFLAGS += -Ishim/include
+$(NATIVE_OBJ)/shim_sha256.o: shim/src/common/sha256.c
+	@mkdir -p $(dir $@)
+	gcc -std=c11 -O2 -Ishim/include -c $< -o $@
+
+$(NATIVE_OUT)/unit-tests: $(NATIVE_OBJ)/executor/tests/unit_tests.o $(NATIVE_OBJ)/shim_sha256.o $(NATIVE_OUT)/libavec-exec.a
 	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
 
 $(NATIVE_OUT)/integration-tests: $(NATIVE_OBJ)/executor/tests/integration_tests.o $(NATIVE_OUT)/libavec-exec.a

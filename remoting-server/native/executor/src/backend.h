@@ -136,6 +136,9 @@ class Backend {
 struct BackendOptions {
   int device = 0;
   uint64_t emulated_memory = 16ull << 30;  // device memory of the emulated device
+  // Tests only: the emulated device answers launches with this CUresult instead of NOT_SUPPORTED, to
+  // exercise deferred and sticky error handling (it never runs anything either way).
+  uint32_t emulated_launch_error = 0;
 };
 
 std::unique_ptr<Backend> make_emulated_backend(const BackendOptions& opts);

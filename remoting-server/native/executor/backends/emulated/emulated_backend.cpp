@@ -366,6 +366,7 @@ class EmulatedBackend final : public Backend {
   }
   CUresult launch(const LaunchArgs& a) override {
     if (!functions_.count(a.func)) return CUDA_ERROR_INVALID_HANDLE;
+    if (opts_.emulated_launch_error) return (CUresult)opts_.emulated_launch_error;
     if (!logged_launch_) {
       AVEC_LOG(error, "emulated device cannot run kernels").str("result", "CUDA_ERROR_NOT_SUPPORTED");
       logged_launch_ = true;

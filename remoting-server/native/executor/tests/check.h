@@ -1,0 +1,70 @@
+// A tiny test harness: TEST(name) registers a case; CHECK* record failures; run_all prints
+// "N passed, M failed" (a case passes when all its checks hold).
+#pragma once
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace avectest {
+
+struct Case {
+  const char* name;
+  std::function<void()> fn;
+};
+inline std::vector<Case>& cases() {
+  static std::vector<Case> c;
+  return c;
+}
+inline int& failures_in_case() {
+  static int n = 0;
+  return n;
+}
+struct Reg {
+  Reg(const char* n, std::function<void()> f) { cases().push_back({n, std::move(f)}); }
+};
+
+inline int run_all(const char* filter) {
+  int pass = 0, fail = 0;
+  for (auto& c : cases()) {
+    if (filter && std::string(c.name).find(filter) == std::string::npos) continue;
+    failures_in_case() = 0;
+    c.fn();
+    if (failures_in_case()) {
+      fail++;
+      printf("FAIL %s\n", c.name);
+    } else {
+      pass++;
+      printf("ok   %s\n", c.name);
+    }
+    fflush(stdout);
+  }
+  printf("%d passed, %d failed\n", pass, fail);
+  return fail ? 1 : 0;
+}
+
+}  // namespace avectest
+
+#define TEST(name)                                                 \
+  static void name();                                              \
+  static avectest::Reg reg_##name(#name, name);                    \
+  static void name()
+
+#define CHECK(c)                                                                      \
+  do {                                                                                \
+    if (!(c)) {                                                                       \
+      avectest::failures_in_case()++;                                                 \
+      fprintf(stderr, "  check failed %s:%d: %s\n", __FILE__, __LINE__, #c);          \
+    }                                                                                 \
+  } while (0)
+
+#define CHECK_EQ(a, b)                                                                                \
+  do {                                                                                                \
+    auto va_ = (a);                                                                                   \
+    auto vb_ = (b);                                                                                   \
+    if (!(va_ == vb_)) {                                                                              \
+      avectest::failures_in_case()++;                                                                 \
+      fprintf(stderr, "  check failed %s:%d: %s == %s (%lld vs %lld)\n", __FILE__, __LINE__, #a, #b,   \
+              (long long)va_, (long long)vb_);                                                        \
+    }                                                                                                 \
+  } while (0)

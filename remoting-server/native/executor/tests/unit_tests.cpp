@@ -1,0 +1,756 @@
+// Unit tests: frame decoder, allocation table, limits, deferred/sticky errors, SHA-256 (incl. agreement
+// with the shim's implementation), tickets (shared vectors), image symbol lookup, module store, and
+// in-process sessions on the emulated device. Usage: unit-tests TESTS_DIR [filter]
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "../backends/emulated/image_symbols.h"
+#include "alloc_table.h"
+#include "check.h"
+#include "errors.h"
+#include "frame.h"
+#include "json.h"
+#include "log.h"
+#include "mem_conn.h"
+#include "module_store.h"
+#include "session.h"
+#include "sha256.h"
+#include "ticket.h"
+#include "wire.h"
+
+extern "C" {
+#include "avec_digest.h"  // the shim's SHA-256, for the agreement check
+}
+
+using namespace avec;
+using namespace avectest;
+
+static std::string g_dir = ".";
+
+// ---- frame decoder -------------------------------------------------------------------------------------
+
+static Decode dec(const Bytes& b, FrameView* v, bool partial = false, size_t* want = nullptr) {
+  return frame_decode(b.data(), b.size(), v, partial, want);
+}
+
+TEST(decoder_accepts_good_frames) {
+  FrameView v;
+  Bytes h = hello(0, "avec1.abc.def");
+  CHECK(dec(h, &v) == Decode::ok);
+  CHECK_EQ(v.hdr.opcode, AVEC_OP_HELLO);
+  CHECK_EQ(v.tail_len, 13u);
+  CHECK(memcmp(v.tail, "avec1.abc.def", 13) == 0);
+  CHECK_EQ(v.frame_len, h.size());
+  CHECK(dec(frame(AVEC_OP_PING, {}), &v) == Decode::ok);
+  CHECK(dec(symbol(AVEC_OP_GET_FUNCTION, 3, 4, "kernel_a", 9), &v) == Decode::ok);
+  CHECK_EQ(v.tail_len, 8u);
+  CHECK(dec(launch(5, 16), &v) == Decode::ok);
+  // a launch with two attributes and 8 parameter bytes
+  avec_launch l = {};
+  l.num_attrs = 2;
+  l.param_bytes = 8;
+  Bytes p;
+  put(&p, l);
+  p.resize(p.size() + 2 * sizeof(avec_launch_attr) + 8);
+  CHECK(dec(frame(AVEC_OP_LAUNCH, p), &v) == Decode::ok);
+  // two frames back to back: the first decodes alone
+  Bytes two = cat({mem_alloc(64, 2), dtoh(0x1000, 64, 3)});
+  CHECK(dec(two, &v) == Decode::ok);
+  CHECK_EQ(v.frame_len, sizeof(avec_frame_hdr) + sizeof(avec_mem_alloc));
+}
+
+TEST(decoder_needs_more) {
+  FrameView v;
+  size_t want = 0;
+  Bytes f = mem_alloc(64, 2);
+  CHECK(frame_decode(f.data(), 10, &v, false, &want) == Decode::need_more);
+  CHECK_EQ(want, sizeof(avec_frame_hdr));
+  CHECK(frame_decode(f.data(), f.size() - 1, &v, false, &want) == Decode::need_more);
+  CHECK_EQ(want, f.size());
+  // partial mode: an HTOD frame is usable once header + fixed struct are in
+  Bytes big = htod(0x1000, Bytes(100000, 7));
+  size_t head = sizeof(avec_frame_hdr) + sizeof(avec_memcpy_htod);
+  CHECK(frame_decode(big.data(), head - 1, &v, true, &want) == Decode::need_more);
+  CHECK(frame_decode(big.data(), head + 10, &v, true, &want) == Decode::ok);
+  CHECK(v.tail_pending);
+  CHECK_EQ(v.tail_len, 100000u);
+  CHECK(frame_decode(big.data(), head + 10, &v, false, &want) == Decode::need_more);
+}
+
+static Bytes with_hdr(Bytes f, size_t off, uint32_t value, size_t width = 4) {
+  memcpy(f.data() + off, &value, width);
+  return f;
+}
+
+TEST(decoder_rejects_bad_frames) {
+  FrameView v;
+  Bytes ok = mem_alloc(64, 2);
+  CHECK(dec(with_hdr(ok, 0, 0xdeadbeef), &v) == Decode::bad);                  // magic
+  CHECK(dec(with_hdr(ok, 4, 2, 2), &v) == Decode::bad);                         // version
+  CHECK(dec(with_hdr(ok, 6, 999, 2), &v) == Decode::bad);                       // opcode
+  CHECK(dec(with_hdr(ok, 8, AVEC_F_REPLY), &v) == Decode::bad);                 // reply flag from a client
+  CHECK(dec(with_hdr(ok, 20, AVEC_MAX_PAYLOAD + 1), &v) == Decode::bad);        // oversized: known from the header
+  Bytes hdr_only(ok.begin(), ok.begin() + 24);
+  CHECK(dec(with_hdr(hdr_only, 20, 0xffffffffu), &v) == Decode::bad);
+  CHECK(dec(frame(AVEC_OP_MEM_ALLOC, Bytes(10)), &v) == Decode::bad);           // short payload
+  CHECK(dec(frame(AVEC_OP_MEM_ALLOC, Bytes(sizeof(avec_mem_alloc) + 1)), &v) == Decode::bad);  // long
+  CHECK(dec(frame(AVEC_OP_PING, Bytes(1)), &v) == Decode::bad);
+  // HELLO whose ticket_len disagrees with the frame
+  Bytes h = hello(0, "abc");
+  CHECK(dec(with_hdr(h, 24 + 12, 4), &v) == Decode::bad);
+  CHECK(dec(with_hdr(h, 24 + 12, AVEC_MAX_TICKET + 1), &v) == Decode::bad);
+  // symbol name length mismatch, zero, NUL inside
+  Bytes s = symbol(AVEC_OP_GET_FUNCTION, 1, 2, "abc", 3);
+  CHECK(dec(with_hdr(s, 24 + 12, 4), &v) == Decode::bad);
+  CHECK(dec(with_hdr(s, 24 + 12, 0), &v) == Decode::bad);
+  CHECK(dec(symbol(AVEC_OP_GET_GLOBAL, 1, 0, std::string("a\0b", 3), 3), &v) == Decode::bad);
+  // launch counts inconsistent with the length
+  Bytes l = launch(1, 8);
+  CHECK(dec(with_hdr(l, 24 + 36, 1), &v) == Decode::bad);        // num_attrs = 1, no attribute bytes
+  CHECK(dec(with_hdr(l, 24 + 40, 9), &v) == Decode::bad);        // param_bytes 9 vs 8
+  CHECK(dec(with_hdr(l, 24 + 36, AVEC_MAX_LAUNCH_ATTRS + 1), &v) == Decode::bad);
+  // 2D HTOD data must be width*height bytes; overflow refused
+  avec_memcpy2d m = {};
+  m.width = 4;
+  m.height = 3;
+  Bytes p2;
+  put(&p2, m);
+  p2.resize(p2.size() + 12);
+  CHECK(dec(frame(AVEC_OP_MEMCPY2D_HTOD, p2), &v) == Decode::ok);
+  p2.push_back(0);
+  CHECK(dec(frame(AVEC_OP_MEMCPY2D_HTOD, p2), &v) == Decode::bad);
+  m.width = 1ull << 40;
+  m.height = 1ull << 40;
+  Bytes p3;
+  put(&p3, m);
+  CHECK(dec(frame(AVEC_OP_MEMCPY2D_HTOD, p3), &v) == Decode::bad);
+  // module image: size 0, data longer than size, no data
+  uint8_t hash[32] = {};
+  Bytes mi = module_image(hash, Bytes(10, 1));
+  CHECK(dec(mi, &v) == Decode::ok);
+  CHECK(dec(with_hdr(mi, 24 + 32, 0), &v) == Decode::bad);
+  CHECK(dec(with_hdr(mi, 24 + 32, 9), &v) == Decode::bad);
+  CHECK(dec(module_image(hash, Bytes()), &v) == Decode::bad);
+  CHECK(v.error != nullptr);
+}
+
+// ---- allocation table ----------------------------------------------------------------------------------
+
+TEST(alloc_table_ranges) {
+  AllocTable t(1 << 20);
+  Alloc a;
+  a.base = 0x1000;
+  a.size = 0x100;
+  a.accounted = 0x100;
+  CHECK(t.insert(a));
+  CHECK(t.contains(0x1000, 0x100));
+  CHECK(t.contains(0x10ff, 1));
+  CHECK(t.contains(0x1100, 0));        // the end, zero bytes
+  CHECK(!t.contains(0x1000, 0x101));   // one byte past
+  CHECK(!t.contains(0x0fff, 1));       // before
+  CHECK(!t.contains(0x10ff, ~0ull));   // ptr + len overflows
+  CHECK(!t.contains(0x1100, 1));
+  Alloc b = a;
+  b.base = 0x1080;  // overlaps a
+  CHECK(!t.insert(b));
+  b.base = 0x1100;  // adjacent: fine, but a range spanning both is still refused
+  CHECK(t.insert(b));
+  CHECK(!t.contains(0x10f0, 0x20));
+  CHECK_EQ(t.used(), 0x200u);
+  Alloc c = a;
+  c.base = 0x0f80;  // would overlap a from below
+  CHECK(!t.insert(c));
+  Alloc z = a;
+  z.base = 0x9000;
+  z.size = 0;
+  CHECK(!t.insert(z));
+  CHECK(t.remove(0x1000));
+  CHECK(!t.remove(0x1000));
+  CHECK(!t.contains(0x1000, 1));
+  CHECK_EQ(t.used(), 0x100u);
+}
+
+TEST(alloc_table_2d_and_limit) {
+  AllocTable t(1000);
+  CHECK(t.fits(1000));
+  CHECK(!t.fits(1001));
+  CHECK(!t.fits(~0ull));
+  Alloc a;
+  a.base = 0x10000;
+  a.size = 512 * 4;  // pitch 512, 4 rows
+  a.accounted = 600;
+  CHECK(t.insert(a));
+  CHECK(t.fits(400));
+  CHECK(!t.fits(401));
+  CHECK(t.contains_2d(0x10000, 512, 100, 4));
+  CHECK(t.contains_2d(0x10000 + 412, 512, 100, 4));   // last row ends exactly at the end
+  CHECK(!t.contains_2d(0x10000 + 413, 512, 100, 4));
+  CHECK(!t.contains_2d(0x10000, 512, 513, 2));        // width > pitch
+  CHECK(!t.contains_2d(0x10000, 1ull << 62, 1, 8));   // pitch * height overflows
+  uint64_t e = 0;
+  CHECK(extent_2d(512, 100, 4, &e));
+  CHECK_EQ(e, 512u * 3 + 100);
+  auto gone = t.remove_if([](const Alloc& x) { return x.base == 0x10000; });
+  CHECK_EQ(gone.size(), 1u);
+  CHECK_EQ(t.used(), 0u);
+}
+
+// ---- errors ----------------------------------------------------------------------------------------------
+
+TEST(deferred_and_sticky_errors) {
+  ErrorState e;
+  CHECK_EQ(e.take_pending(), 0u);
+  e.record_async(CUDA_ERROR_INVALID_VALUE);
+  e.record_async(CUDA_ERROR_INVALID_HANDLE);  // only the first is kept
+  CHECK_EQ(e.take_pending(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(e.take_pending(), 0u);  // cleared
+  e.record_async(CUDA_ERROR_ILLEGAL_ADDRESS);
+  CHECK_EQ(e.take_pending(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+  CHECK_EQ(e.take_pending(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);  // sticky: every later call
+  ErrorState f;
+  f.record_sync(CUDA_ERROR_LAUNCH_FAILED);
+  CHECK_EQ(f.sticky(), (uint32_t)CUDA_ERROR_LAUNCH_FAILED);
+  for (uint32_t s : {214u, 700u, 702u, 710u, 714u, 715u, 716u, 717u, 718u, 719u, 999u}) CHECK(cuda_error_is_sticky(s));
+  for (uint32_t s : {0u, 1u, 2u, 200u, 400u, 500u, 600u, 701u, 720u}) CHECK(!cuda_error_is_sticky(s));
+}
+
+// ---- SHA-256, HMAC, tickets ----------------------------------------------------------------------------
+
+static std::string sha_hex(const std::string& s) {
+  uint8_t h[32];
+  sha256(s.data(), s.size(), h);
+  return hex(h, 32);
+}
+
+TEST(sha256_vectors) {
+  CHECK(sha_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  std::string m(1000000, 'a');
+  CHECK(sha_hex(m) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  // incremental updates of odd sizes agree with one-shot
+  Sha256 s;
+  for (size_t off = 0; off < m.size();) {
+    size_t n = std::min<size_t>(m.size() - off, 1 + off % 97);
+    s.update(m.data() + off, n);
+    off += n;
+  }
+  uint8_t h[32];
+  s.finish(h);
+  CHECK(hex(h, 32) == sha_hex(m));
+}
+
+TEST(sha256_agrees_with_shim) {
+  uint32_t x = 12345;
+  for (size_t len : {0u, 1u, 55u, 56u, 63u, 64u, 65u, 1000u, 70000u}) {
+    Bytes b(len);
+    for (auto& c : b) { x = x * 1103515245u + 12345u; c = (uint8_t)(x >> 16); }
+    uint8_t ours[32], theirs[32];
+    sha256(b.data(), b.size(), ours);
+    avec_sha256_once(b.data(), b.size(), theirs);
+    CHECK(memcmp(ours, theirs, 32) == 0);
+  }
+}
+
+TEST(hmac_rfc4231) {
+  Bytes key(20, 0x0b);
+  std::string msg = "Hi There";
+  uint8_t out[32];
+  hmac_sha256(key.data(), key.size(), (const uint8_t*)msg.data(), msg.size(), out);
+  CHECK(hex(out, 32) == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  std::string k2 = "Jefe", m2 = "what do ya want for nothing?";
+  hmac_sha256((const uint8_t*)k2.data(), k2.size(), (const uint8_t*)m2.data(), m2.size(), out);
+  CHECK(hex(out, 32) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  Bytes k3(131, 0xaa);  // longer than a block: hashed first
+  std::string m3 = "Test Using Larger Than Block-Size Key - Hash Key First";
+  hmac_sha256(k3.data(), k3.size(), (const uint8_t*)m3.data(), m3.size(), out);
+  CHECK(hex(out, 32) == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+static std::string read_file(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+TEST(ticket_vectors_shared_with_operator) {
+  std::string text = read_file(g_dir + "/../../../../docs/ticket-vectors.json");
+  Json j;
+  CHECK(json_parse(text, &j));
+  const Json* ring = j.get("keyring");
+  const Json* vecs = j.get("vectors");
+  CHECK(ring && vecs && vecs->type == Json::Type::array && vecs->arr.size() >= 10);
+  if (!ring || !vecs) return;
+  std::map<std::string, std::vector<uint8_t>> keys;
+  for (auto& kv : ring->obj) {
+    std::vector<uint8_t> k;
+    CHECK(base64_decode(kv.second.str, &k));
+    keys[kv.first] = k;
+  }
+  int checked = 0;
+  for (const Json& v : vecs->arr) {
+    long long now = v.get("now")->i;
+    TicketVerifier ver(keys, v.get("node")->str, [now] { return now; });
+    std::string why;
+    TicketClaims c;
+    bool ok = ver.verify(v.get("ticket")->str, &why, &c);
+    bool want = v.get("valid")->b;
+    if (ok != want || (!want && why != v.get("reason")->str)) {
+      fprintf(stderr, "  vector \"%s\": got %s (%s)\n", v.get("name")->str.c_str(), ok ? "valid" : "invalid", why.c_str());
+      CHECK(false);
+    }
+    if (ok && v.get("payload")) {
+      CHECK(c.claim == v.get("payload")->get("claim")->str);
+      CHECK_EQ((long long)c.mem, v.get("payload")->get("mem")->i);
+    }
+    checked++;
+  }
+  CHECK(checked >= 10);
+}
+
+TEST(json_reader_strictness) {
+  Json j;
+  CHECK(json_parse("{\"a\":[1,2.5,-3e2,true,null,\"x\\u00e9\\n\"]}", &j));
+  CHECK(j.get("a")->arr.size() == 6);
+  CHECK(j.get("a")->arr[0].integral && j.get("a")->arr[0].i == 1);
+  CHECK(!j.get("a")->arr[1].integral);
+  CHECK(j.get("a")->arr[5].str == "x\xc3\xa9\n");
+  CHECK(!json_parse("{\"a\":1} x", &j));
+  CHECK(!json_parse("{\"a\":01}", &j));
+  CHECK(!json_parse("[1,]", &j));
+  CHECK(!json_parse(std::string(100, '['), &j));
+  CHECK(!json_parse("\"\\ud800\"", &j));
+}
+
+// ---- module images -------------------------------------------------------------------------------------
+
+// A minimal ELF64 with a symbol table naming `fn` (STT_FUNC) and `var` (STT_OBJECT, `size` bytes).
+static Bytes tiny_elf(const std::string& fn, const std::string& var, uint64_t size) {
+  std::string strtab = std::string("\0", 1) + fn + std::string("\0", 1) + var + std::string("\0", 1);
+  Bytes e(64, 0);
+  memcpy(e.data(), "\x7f" "ELF", 4);
+  e[4] = 2;
+  e[5] = 1;
+  size_t str_off = e.size();
+  put(&e, strtab.data(), strtab.size());
+  while (e.size() % 8) e.push_back(0);
+  size_t sym_off = e.size();
+  auto sym = [&](uint32_t name, uint8_t info, uint64_t sz) {
+    uint8_t s[24] = {};
+    memcpy(s, &name, 4);
+    s[4] = info;
+    uint16_t shndx = 1;
+    memcpy(s + 6, &shndx, 2);
+    memcpy(s + 16, &sz, 8);
+    put(&e, s, 24);
+  };
+  sym(0, 0, 0);
+  sym(1, 0x12, 0);                             // GLOBAL FUNC
+  sym(1 + (uint32_t)fn.size() + 1, 0x11, size);  // GLOBAL OBJECT
+  size_t sym_size = e.size() - sym_off;
+  uint64_t shoff = e.size();
+  auto shdr = [&](uint32_t type, uint64_t off, uint64_t size_, uint32_t link, uint64_t entsize) {
+    uint8_t s[64] = {};
+    memcpy(s + 4, &type, 4);
+    memcpy(s + 0x18, &off, 8);
+    memcpy(s + 0x20, &size_, 8);
+    memcpy(s + 0x28, &link, 4);
+    memcpy(s + 0x38, &entsize, 8);
+    put(&e, s, 64);
+  };
+  shdr(0, 0, 0, 0, 0);
+  shdr(2, sym_off, sym_size, 2, 24);
+  shdr(3, str_off, strtab.size(), 0, 0);
+  memcpy(e.data() + 0x28, &shoff, 8);
+  uint16_t shentsize = 64, shnum = 3;
+  memcpy(e.data() + 0x3A, &shentsize, 2);
+  memcpy(e.data() + 0x3C, &shnum, 2);
+  return e;
+}
+
+// Wraps payloads into a fat binary; `compressed_flags` marks entries compressed.
+static Bytes fatbin(const std::vector<Bytes>& entries, uint64_t compressed_flags = 0) {
+  Bytes body;
+  for (auto& p : entries) {
+    uint8_t h[0x40] = {};
+    uint16_t kind = 2, ver = 0x101;
+    uint32_t hs = 0x40;
+    uint64_t ps = p.size(), flags = 0x11 | compressed_flags;
+    memcpy(h, &kind, 2);
+    memcpy(h + 2, &ver, 2);
+    memcpy(h + 4, &hs, 4);
+    memcpy(h + 8, &ps, 8);
+    memcpy(h + 0x28, &flags, 8);
+    put(&body, h, sizeof h);
+    put(&body, p.data(), p.size());
+  }
+  Bytes f;
+  uint32_t magic = 0xBA55ED50u;
+  uint16_t ver = 1, hsize = 16;
+  uint64_t size = body.size();
+  put(&f, magic);
+  put(&f, ver);
+  put(&f, hsize);
+  put(&f, size);
+  put(&f, body.data(), body.size());
+  return f;
+}
+
+TEST(image_symbol_lookup) {
+  Bytes elf = tiny_elf("_Z6kernelPf", "table", 256);
+  uint64_t sz = 0;
+  CHECK(image_find_function(elf.data(), elf.size(), "_Z6kernelPf") == Lookup::found);
+  CHECK(image_find_function(elf.data(), elf.size(), "_Z6kernel") == Lookup::absent);   // prefix only
+  CHECK(image_find_function(elf.data(), elf.size(), "table") == Lookup::absent);       // an object, not a function
+  CHECK(image_find_global(elf.data(), elf.size(), "table", &sz) == Lookup::found);
+  CHECK_EQ(sz, 256u);
+  Bytes fb = fatbin({elf});
+  CHECK(image_find_function(fb.data(), fb.size(), "_Z6kernelPf") == Lookup::found);
+  CHECK(image_find_function(fb.data(), fb.size(), "missing") == Lookup::absent);
+  Bytes zfb = fatbin({elf}, 0x8000);  // Zstd-compressed: cannot tell
+  CHECK(image_find_function(zfb.data(), zfb.size(), "missing") == Lookup::unknown);
+  Bytes ptx = tiny_ptx();
+  CHECK(image_find_function(ptx.data(), ptx.size(), "add_one") == Lookup::found);
+  CHECK(image_find_function(ptx.data(), ptx.size(), "add") == Lookup::absent);
+  CHECK(image_find_global(ptx.data(), ptx.size(), "counter", &sz) == Lookup::unknown);
+  Bytes junk(100, 0x55);
+  CHECK(image_find_function(junk.data(), junk.size(), "x") == Lookup::unknown);
+  // truncated and corrupted ELF headers never read out of bounds (ASan in the fuzz build checks this too)
+  for (size_t cut = 0; cut < elf.size(); cut += 7) image_find_function(elf.data(), cut, "_Z6kernelPf");
+  Bytes bad = elf;
+  uint64_t huge = ~0ull - 10;
+  memcpy(bad.data() + 0x28, &huge, 8);
+  CHECK(image_find_function(bad.data(), bad.size(), "_Z6kernelPf") == Lookup::absent);
+}
+
+TEST(module_store_parts_and_disk_cache) {
+  char tmpl[] = "/tmp/avec-modcache-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  Bytes img(10000);
+  for (size_t i = 0; i < img.size(); i++) img[i] = (uint8_t)(i * 7);
+  Hash h;
+  sha256(img.data(), img.size(), h.data());
+  {
+    ModuleStore s(dir);
+    CHECK(s.find(h) == nullptr);
+    CHECK(s.add_part(h, img.size(), img.data(), 4000) == ModuleStore::Part::incomplete);
+    CHECK(s.add_part(h, img.size(), img.data() + 4000, 6000) == ModuleStore::Part::complete);
+    CHECK(s.find(h) != nullptr);
+    Hash other = h;
+    other[0] ^= 1;
+    CHECK(s.add_part(other, img.size(), img.data(), img.size()) == ModuleStore::Part::mismatch);
+    CHECK(s.find(other) == nullptr);
+    CHECK(s.add_part(other, 10, img.data(), 11) == ModuleStore::Part::bad);
+  }
+  {
+    ModuleStore s2(dir);  // a later session: from disk, verified
+    Image got = s2.find(h);
+    CHECK(got && *got == img);
+  }
+  std::string path = dir + "/" + hex(h.data(), 32) + ".img";
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << "corrupted";
+  }
+  ModuleStore s3(dir);
+  CHECK(s3.find(h) == nullptr);           // hash check fails: refused and removed
+  CHECK(access(path.c_str(), F_OK) != 0);
+  rmdir(dir.c_str());
+}
+
+// ---- in-process sessions on the emulated device --------------------------------------------------------
+
+struct Run {
+  std::vector<Reply> replies;
+  SessionEnd end;
+  uint64_t used_after;
+};
+
+static Run run_session(const Bytes& input, uint64_t limit = 1 << 20, size_t chunk = 1 << 20,
+                       uint32_t launch_error = 0) {
+  BackendOptions bo;
+  bo.emulated_memory = 64 << 20;
+  bo.emulated_launch_error = launch_error;
+  auto be = make_emulated_backend(bo);
+  ModuleStore store;
+  SessionOptions so;
+  so.memory_limit = limit;
+  so.session_id = 77;
+  MemConn c(input.data(), input.size(), chunk);
+  Session s(c, *be, store, so);
+  Run r;
+  r.end = s.run();
+  r.replies = split_replies(c.out);
+  r.used_after = s.allocations().used();
+  return r;
+}
+
+static uint64_t alloc_addr(const Reply& r) { return r.as<avec_mem_alloc_reply>().dptr; }
+
+TEST(session_hello_alloc_copy_roundtrip) {
+  Bytes data(3000);
+  for (size_t i = 0; i < data.size(); i++) data[i] = (uint8_t)(i * 13);
+  // first pass learns the address the emulated device hands out (deterministic)
+  Run first = run_session(cat({hello(), mem_alloc(4096, 2)}));
+  CHECK_EQ(first.replies.size(), 2u);
+  if (first.replies.size() != 2) return;
+  avec_hello_reply hr = first.replies[0].as<avec_hello_reply>();
+  CHECK_EQ(hr.r.status, 0u);
+  CHECK_EQ(hr.session_id, 77u);
+  CHECK_EQ(hr.memory_limit, 1u << 20);
+  CHECK_EQ(hr.emulated, 1u);
+  CHECK_EQ(hr.device_count, 1u);
+  CHECK_EQ(first.replies[0].payload.size(), sizeof(avec_hello_reply) + sizeof(avec_device_info));
+  avec_device_info di;
+  memcpy(&di, first.replies[0].payload.data() + sizeof hr, sizeof di);
+  CHECK(strstr(di.name, "emulated") != nullptr);
+  CHECK_EQ(di.total_mem, 1u << 20);  // min(device, limit)
+  uint64_t d = alloc_addr(first.replies[1]);
+  CHECK(d != 0);
+  // split into 7-byte reads to exercise frames crossing read boundaries
+  Run r = run_session(cat({hello(), mem_alloc(4096, 2), htod(d + 100, data), dtoh(d + 100, data.size(), 3),
+                           frame(AVEC_OP_GOODBYE, {}, 0)}),
+                      1 << 20, 7);
+  CHECK(r.end == SessionEnd::goodbye);
+  CHECK_EQ(r.replies.size(), 3u);
+  if (r.replies.size() != 3) return;
+  CHECK_EQ(r.replies[2].hdr.request_id, 3u);
+  CHECK_EQ(r.replies[2].status(), 0u);
+  CHECK(Bytes(r.replies[2].payload.begin() + 8, r.replies[2].payload.end()) == data);
+  CHECK_EQ(r.used_after, 0u);  // freed at the end
+}
+
+TEST(session_pointer_outside_allocation_refused) {
+  Run first = run_session(cat({hello(), mem_alloc(4096, 2)}));
+  uint64_t d = alloc_addr(first.replies[1]);
+  Run r = run_session(cat({hello(), mem_alloc(4096, 2),
+                           htod(d + 4000, Bytes(200, 1)),      // runs past the end: deferred INVALID_VALUE
+                           frame(AVEC_OP_PING, {}, 3),         // PING does not consume deferred errors
+                           dtoh(d, 16, 4),                     // answers the deferred error, not run
+                           dtoh(d, 16, 5),                     // now runs
+                           dtoh(d - 1, 16, 6),                 // before the allocation
+                           dtoh(0x1234, 1, 7)}));              // nowhere
+  CHECK_EQ(r.replies.size(), 7u);
+  if (r.replies.size() != 7) return;
+  CHECK_EQ(r.replies[2].status(), 0u);
+  CHECK_EQ(r.replies[3].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(r.replies[3].payload.size(), 8u);
+  CHECK_EQ(r.replies[4].status(), 0u);
+  CHECK_EQ(r.replies[4].payload.size(), 8u + 16u);
+  CHECK_EQ(r.replies[5].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(r.replies[6].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+}
+
+TEST(session_memory_limit) {
+  avec_mem_info mi;
+  Run r = run_session(cat({hello(), mem_alloc(600, 2), mem_alloc(500, 3), mem_alloc(400, 4),
+                           frame(AVEC_OP_MEM_GET_INFO, {}, 5), mem_alloc(1, 6, 1, 4)}),
+                      1000);
+  CHECK_EQ(r.replies.size(), 6u);
+  if (r.replies.size() != 6) return;
+  CHECK_EQ(r.replies[1].status(), 0u);
+  CHECK_EQ(r.replies[2].status(), (uint32_t)CUDA_ERROR_OUT_OF_MEMORY);
+  CHECK_EQ(r.replies[3].status(), 0u);
+  mi = r.replies[4].as<avec_mem_info>();
+  CHECK_EQ(mi.total, 1000u);
+  CHECK_EQ(mi.free, 0u);
+  CHECK_EQ(r.replies[5].status(), (uint32_t)CUDA_ERROR_OUT_OF_MEMORY);  // pitched: 512 bytes per row
+  // freeing gives the room back
+  Run first = run_session(cat({hello(), mem_alloc(600, 2)}), 1000);
+  uint64_t d = alloc_addr(first.replies[1]);
+  avec_mem_free f = {d, 0, 0};
+  Run r2 = run_session(cat({hello(), mem_alloc(600, 2), frame_of(AVEC_OP_MEM_FREE, f, 0), mem_alloc(900, 3),
+                            frame_of(AVEC_OP_MEM_FREE, f, 0), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 4)}),
+                       1000);
+  CHECK_EQ(r2.replies.size(), 4u);
+  if (r2.replies.size() != 4) return;
+  CHECK_EQ(r2.replies[2].status(), 0u);
+  CHECK_EQ(r2.replies[3].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);  // double free, deferred
+}
+
+TEST(session_module_need_image_flow) {
+  Bytes img = tiny_ptx();
+  uint8_t h[32];
+  sha256(img.data(), img.size(), h);
+  Bytes wrong = img;
+  wrong[0] ^= 1;
+  Run r = run_session(cat({hello(), module_load(5, h, img.size()),
+                           symbol(AVEC_OP_GET_FUNCTION, 5, 6, "add_one", 2),   // -> NEED_IMAGE + hash
+                           module_image(h, wrong),                              // hash mismatch: refused
+                           symbol(AVEC_OP_GET_FUNCTION, 5, 6, "add_one", 3),   // -> INVALID_IMAGE (deferred)
+                           symbol(AVEC_OP_GET_FUNCTION, 5, 6, "add_one", 4),   // still NEED_IMAGE
+                           module_image(h, img),
+                           symbol(AVEC_OP_GET_FUNCTION, 5, 6, "add_one", 5),   // ok
+                           symbol(AVEC_OP_GET_FUNCTION, 5, 7, "nope", 6),      // not in the PTX
+                           launch(6), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 7)}));
+  CHECK_EQ(r.replies.size(), 7u);
+  if (r.replies.size() != 7) return;
+  CHECK_EQ(r.replies[1].status(), AVEC_STATUS_NEED_IMAGE);
+  CHECK_EQ(r.replies[1].payload.size(), 8u + sizeof(avec_module_image));
+  CHECK(memcmp(r.replies[1].payload.data() + 8, h, 32) == 0);
+  CHECK_EQ(r.replies[2].status(), (uint32_t)CUDA_ERROR_INVALID_IMAGE);
+  CHECK_EQ(r.replies[3].status(), AVEC_STATUS_NEED_IMAGE);
+  CHECK_EQ(r.replies[4].status(), 0u);
+  avec_function_info fi = r.replies[4].as<avec_function_info>();
+  CHECK_EQ(fi.num_params, AVEC_PARAMS_UNKNOWN);
+  CHECK_EQ(r.replies[5].status(), (uint32_t)CUDA_ERROR_NOT_FOUND);
+  CHECK_EQ(r.replies[6].status(), (uint32_t)CUDA_ERROR_NOT_SUPPORTED);  // emulated device: no kernels
+}
+
+TEST(session_sticky_error_poisons) {
+  Bytes img = tiny_ptx();
+  uint8_t h[32];
+  sha256(img.data(), img.size(), h);
+  Run r = run_session(cat({hello(), module_image(h, img), module_load(5, h, img.size()),
+                           symbol(AVEC_OP_GET_FUNCTION, 5, 6, "add_one", 2), launch(6),
+                           frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3), mem_alloc(16, 4), frame(AVEC_OP_PING, {}, 5),
+                           frame(AVEC_OP_MEM_GET_INFO, {}, 6)}),
+                      1 << 20, 1 << 20, CUDA_ERROR_ILLEGAL_ADDRESS);
+  CHECK_EQ(r.replies.size(), 6u);
+  if (r.replies.size() != 6) return;
+  CHECK_EQ(r.replies[1].status(), 0u);
+  CHECK_EQ(r.replies[2].status(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+  CHECK_EQ(r.replies[3].status(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);  // alloc refused too
+  CHECK_EQ(r.replies[4].status(), 0u);                                     // PING is exempt
+  CHECK_EQ(r.replies[5].status(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+  // a non-sticky launch error is reported once
+  Run r2 = run_session(cat({hello(), module_image(h, img), module_load(5, h, img.size()),
+                            symbol(AVEC_OP_GET_FUNCTION, 5, 6, "add_one", 2), launch(6),
+                            frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 4)}),
+                       1 << 20, 1 << 20, CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES);
+  CHECK_EQ(r2.replies.size(), 4u);
+  if (r2.replies.size() != 4) return;
+  CHECK_EQ(r2.replies[2].status(), (uint32_t)CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES);
+  CHECK_EQ(r2.replies[3].status(), 0u);
+}
+
+TEST(session_handles_checked) {
+  avec_handle bad_stream = {99, 0};
+  avec_handle bad_event = {3, 0};
+  avec_u32x2 ev = {3, 4};
+  avec_event_create e3 = {3, 0}, e4 = {4, 0};
+  avec_event_record rec3 = {3, 0, 0, 0}, rec4 = {4, 0, 0, 0};
+  avec_stream_create sc = {20, 0, 0, 0};
+  avec_stream_create sc_low = {5, 0, 0, 0};  // client streams start at 16
+  Run r = run_session(cat({hello(), frame_of(AVEC_OP_STREAM_SYNCHRONIZE, bad_stream, 2),
+                           frame_of(AVEC_OP_EVENT_QUERY, bad_event, 3), frame_of(AVEC_OP_EVENT_CREATE, e3, 0),
+                           frame_of(AVEC_OP_EVENT_CREATE, e4, 0), frame_of(AVEC_OP_EVENT_RECORD, rec3, 0),
+                           frame_of(AVEC_OP_EVENT_RECORD, rec4, 0), frame_of(AVEC_OP_EVENT_ELAPSED, ev, 4),
+                           frame_of(AVEC_OP_STREAM_CREATE, sc, 0), frame_of(AVEC_OP_STREAM_SYNCHRONIZE, avec_handle{20, 0}, 5),
+                           frame_of(AVEC_OP_STREAM_CREATE, sc_low, 0), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 6),
+                           frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 7, /*ctx*/ 9)}));
+  CHECK_EQ(r.replies.size(), 7u);
+  if (r.replies.size() != 7) return;
+  CHECK_EQ(r.replies[1].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
+  CHECK_EQ(r.replies[2].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
+  CHECK_EQ(r.replies[3].status(), 0u);
+  avec_f32 ms;
+  memcpy(&ms, r.replies[3].payload.data() + 8, sizeof ms);
+  CHECK(ms.value >= 0.0f && ms.value < 1000.0f);
+  CHECK_EQ(r.replies[4].status(), 0u);
+  CHECK_EQ(r.replies[5].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(r.replies[6].status(), (uint32_t)CUDA_ERROR_INVALID_CONTEXT);
+}
+
+TEST(session_bad_frames_end_it) {
+  Bytes bad = mem_alloc(1, 2);
+  uint32_t junk = 0x11111111;
+  memcpy(bad.data(), &junk, 4);
+  Run r = run_session(cat({hello(), frame(AVEC_OP_PING, {}, 2), bad, frame(AVEC_OP_PING, {}, 3)}));
+  CHECK(r.end == SessionEnd::bad_frame);
+  CHECK_EQ(r.replies.size(), 3u);
+  if (r.replies.size() == 3) CHECK_EQ(r.replies[2].status(), AVEC_STATUS_BAD_FRAME);
+  Run r2 = run_session(frame(AVEC_OP_PING, {}, 2));  // first frame must be HELLO
+  CHECK(r2.end == SessionEnd::bad_frame);
+  Run r3 = run_session(hello(0, "", 7));  // wrong wire version in HELLO
+  CHECK(r3.end == SessionEnd::refused);
+  CHECK_EQ(r3.replies.size(), 1u);
+  if (r3.replies.size() == 1) CHECK_EQ(r3.replies[0].status(), AVEC_STATUS_VERSION);
+  Run r4 = run_session(cat({hello(), hello()}));  // a second HELLO
+  CHECK(r4.end == SessionEnd::bad_frame);
+  // a partial frame at end of stream is an ordinary disconnect
+  Bytes p = mem_alloc(1, 2);
+  p.resize(p.size() - 3);
+  Run r5 = run_session(cat({hello(), p}));
+  CHECK(r5.end == SessionEnd::eof);
+}
+
+TEST(session_info_only) {
+  Run r = run_session(cat({hello(AVEC_HELLO_INFO_ONLY), frame(AVEC_OP_MEM_GET_INFO, {}, 2, 0), mem_alloc(16, 3)}),
+                      5000);
+  CHECK_EQ(r.replies.size(), 3u);
+  if (r.replies.size() != 3) return;
+  avec_mem_info mi = r.replies[1].as<avec_mem_info>();
+  CHECK_EQ(mi.r.status, 0u);
+  CHECK_EQ(mi.total, 5000u);
+  CHECK_EQ(mi.free, 5000u);
+  CHECK_EQ(r.replies[2].status(), (uint32_t)CUDA_ERROR_NOT_PERMITTED);
+}
+
+TEST(session_large_copy_multi_frame_reply) {
+  size_t n = AVEC_CHUNK * 2 + 12345;
+  Run first = run_session(cat({hello(), mem_alloc(n, 2)}), 64 << 20);
+  uint64_t d = alloc_addr(first.replies[1]);
+  Bytes data(n);
+  for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(i ^ (i >> 9));
+  Bytes in = cat({hello(), mem_alloc(n, 2)});
+  for (size_t off = 0; off < n; off += AVEC_CHUNK) {
+    size_t k = std::min<size_t>(AVEC_CHUNK, n - off);
+    Bytes part(data.begin() + off, data.begin() + off + k);
+    in = cat({in, htod(d + off, part)});
+  }
+  in = cat({in, dtoh(d, n, 3)});
+  Run r = run_session(in, 64 << 20, 200000);
+  CHECK_EQ(r.replies.size(), 2u + 3u);
+  Bytes got;
+  for (size_t i = 2; i < r.replies.size(); i++) {
+    bool last = i + 1 == r.replies.size();
+    CHECK_EQ((r.replies[i].hdr.flags & AVEC_F_MORE) != 0, !last);
+    CHECK_EQ(r.replies[i].status(), 0u);
+    got.insert(got.end(), r.replies[i].payload.begin() + 8, r.replies[i].payload.end());
+  }
+  CHECK(got == data);
+}
+
+TEST(session_2d_and_memset) {
+  Run first = run_session(cat({hello(), mem_alloc(100, 2, 4, 4)}));
+  avec_mem_alloc_reply ar = first.replies[1].as<avec_mem_alloc_reply>();
+  CHECK_EQ(ar.r.status, 0u);
+  CHECK_EQ(ar.pitch, 512u);
+  avec_memset ms = {};
+  ms.dst = ar.dptr;
+  ms.pitch = ar.pitch;
+  ms.width = 25;  // 25 x 4 bytes per row
+  ms.height = 4;
+  ms.value = 0x01020304;
+  ms.elem_size = 4;
+  avec_memcpy2d back = {};
+  back.dst = ar.dptr;
+  back.dst_pitch = ar.pitch;
+  back.width = 100;
+  back.height = 4;
+  avec_memset over = ms;
+  over.height = 5;  // one row past the pitched allocation
+  Run r = run_session(cat({hello(), mem_alloc(100, 2, 4, 4), frame_of(AVEC_OP_MEMSET, ms, 0),
+                           frame_of(AVEC_OP_MEMCPY2D_DTOH, back, 3), frame_of(AVEC_OP_MEMSET, over, 0),
+                           frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 4)}));
+  CHECK_EQ(r.replies.size(), 4u);
+  if (r.replies.size() != 4) return;
+  CHECK_EQ(r.replies[2].status(), 0u);
+  CHECK_EQ(r.replies[2].payload.size(), 8u + 400u);
+  uint32_t w = 0;
+  memcpy(&w, r.replies[2].payload.data() + 8 + 396, 4);
+  CHECK_EQ(w, 0x01020304u);
+  CHECK_EQ(r.replies[3].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+}
+
+int main(int argc, char** argv) {
+  if (argc > 1) g_dir = argv[1];
+  log_set_level(LogLevel::error);
+  return avectest::run_all(argc > 2 ? argv[2] : nullptr);
+}
