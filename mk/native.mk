@@ -56,9 +56,13 @@ $(NATIVE_OUT)/fuzz-%: $(NATIVE_EXEC)/fuzz/fuzz_%.cpp $(NATIVE_FUZZ_SRC) $(wildca
 	clang++ $(NATIVE_FUZZ_FLAGS) -o $@ $< $(NATIVE_FUZZ_SRC) $(NATIVE_LIBS)
 
 test-native: native $(NATIVE_FUZZ_BINS) ## executor unit + integration tests, then FUZZ_SECONDS of fuzzing per target
-	$(NATIVE_OUT)/unit-tests $(NATIVE_EXEC)/tests
-	AVEC_EXECUTOR=$(NATIVE_OUT)/avec-executor $(NATIVE_OUT)/integration-tests
-	$(MAKE) --no-print-directory fuzz-native
+	@set +e; \
+	$(NATIVE_OUT)/unit-tests $(NATIVE_EXEC)/tests | tee $(NATIVE_OUT)/unit-tests.out; u=$${PIPESTATUS[0]}; \
+	AVEC_EXECUTOR=$(NATIVE_OUT)/avec-executor $(NATIVE_OUT)/integration-tests | tee $(NATIVE_OUT)/integration-tests.out; i=$${PIPESTATUS[0]}; \
+	tail -qn1 $(NATIVE_OUT)/unit-tests.out $(NATIVE_OUT)/integration-tests.out | \
+	  awk '{p+=$$1; f+=$$3} END {printf "native unit+integration: %d passed, %d failed\n", p, f}'; \
+	[ $$u -eq 0 ] && [ $$i -eq 0 ]
+	@$(MAKE) --no-print-directory fuzz-native
 
 fuzz-native: $(NATIVE_FUZZ_BINS) ## run the fuzzers (FUZZ_SECONDS each; corpus copied to build/native/corpus)
 	@for t in decoder session; do \

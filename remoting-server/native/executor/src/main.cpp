@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -229,7 +230,9 @@ int listen_mode(const Options& o) {
     int status;
     pid_t done;
     while ((done = waitpid(-1, &status, WNOHANG)) > 0)
-      AVEC_LOG(debug, "session_process_exit").num("child", done).num("status", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+      AVEC_LOG(info, "session_process_exit").num("child", done).num("status", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    struct pollfd pfd = {lfd, POLLIN, 0};
+    if (poll(&pfd, 1, 500) <= 0) continue;  // wake up now and then to reap finished sessions
     int cfd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
     if (cfd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;

@@ -1,0 +1,460 @@
+// Integration tests: a raw-frame client against real avec-executor processes (emulated backend).
+// AVEC_EXECUTOR names the binary. Each test starts its own listener with its own log file.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <cuda.h>
+
+#include "check.h"
+#include "json.h"
+#include "sha256.h"
+#include "ticket.h"
+#include "wire.h"
+
+using namespace avectest;
+
+static std::string g_exec;
+
+static std::string slurp(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, nullptr);
+}
+
+// A listener process and its log.
+struct Listener {
+  pid_t pid = -1;
+  int port = 0;
+  std::string log;
+
+  explicit Listener(std::vector<std::string> extra = {}) {
+    char tmpl[] = "/tmp/avec-exec-log-XXXXXX";
+    int fd = mkstemp(tmpl);
+    log = tmpl;
+    std::vector<std::string> args = {g_exec, "--listen", "127.0.0.1:0", "--backend", "emulated", "--log-level", "info",
+                                     "--emulated-memory", "268435456"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid = fork();
+    if (pid == 0) {
+      dup2(fd, 2);
+      std::vector<char*> av;
+      for (auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
+      av.push_back(nullptr);
+      execv(av[0], av.data());
+      _exit(127);
+    }
+    close(fd);
+    for (int i = 0; i < 200 && !port; i++) {  // wait for the "listening" line (up to 4 s)
+      std::string text = slurp(log);
+      size_t at = text.find("\"event\":\"listening\",\"address\":\"127.0.0.1:");
+      if (at != std::string::npos) port = atoi(text.c_str() + at + strlen("\"event\":\"listening\",\"address\":\"127.0.0.1:"));
+      else sleep_ms(20);
+    }
+  }
+  ~Listener() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+    unlink(log.c_str());
+  }
+  bool alive() const { return pid > 0 && waitpid(pid, nullptr, WNOHANG) == 0; }
+  // Waits until the log contains all the given fragments on one line.
+  bool wait_line(std::initializer_list<std::string> parts, int ms = 5000) const {
+    for (int t = 0; t < ms; t += 20) {
+      std::istringstream in(slurp(log));
+      std::string line;
+      while (std::getline(in, line)) {
+        bool all = true;
+        for (auto& p : parts) all = all && line.find(p) != std::string::npos;
+        if (all) return true;
+      }
+      sleep_ms(20);
+    }
+    return false;
+  }
+};
+
+struct Client {
+  int fd = -1;
+  explicit Client(int port) {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0) { close(fd); fd = -1; return; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  explicit Client(int sockfd, bool) : fd(sockfd) {
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~Client() { if (fd >= 0) close(fd); }
+  bool send(const Bytes& b) {
+    size_t off = 0;
+    while (off < b.size()) {
+      ssize_t n = ::send(fd, b.data() + off, b.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += (size_t)n;
+    }
+    return true;
+  }
+  bool read_exact(void* p, size_t n) {
+    uint8_t* d = static_cast<uint8_t*>(p);
+    while (n) {
+      ssize_t r = ::recv(fd, d, n, 0);
+      if (r <= 0) return false;
+      d += r;
+      n -= (size_t)r;
+    }
+    return true;
+  }
+  bool reply(Reply* r) {
+    if (!read_exact(&r->hdr, sizeof r->hdr)) return false;
+    if (r->hdr.magic != AVEC_WIRE_MAGIC || !(r->hdr.flags & AVEC_F_REPLY) || r->hdr.payload_len > AVEC_MAX_PAYLOAD) return false;
+    r->payload.resize(r->hdr.payload_len);
+    return read_exact(r->payload.data(), r->payload.size());
+  }
+  Reply call(const Bytes& b) {
+    Reply r;
+    if (!send(b) || !reply(&r)) r.payload.clear();
+    return r;
+  }
+  // Collects a multi-frame D2H reply; returns the final status.
+  uint32_t read_data(Bytes* out) {
+    for (;;) {
+      Reply r;
+      if (!reply(&r)) return 0xffffffffu;
+      out->insert(out->end(), r.payload.begin() + 8, r.payload.end());
+      if (!(r.hdr.flags & AVEC_F_MORE)) return r.status();
+    }
+  }
+  bool closed_by_peer() {
+    uint8_t b;
+    return ::recv(fd, &b, 1, 0) == 0;
+  }
+  bool hello_ok(avec_hello_reply* out = nullptr, const std::string& ticket = "") {
+    Reply r = call(hello(0, ticket));
+    if (out) *out = r.as<avec_hello_reply>();
+    return r.status() == 0 && r.payload.size() >= sizeof(avec_hello_reply) + sizeof(avec_device_info);
+  }
+  uint64_t alloc(uint64_t n, uint32_t* status = nullptr) {
+    Reply r = call(mem_alloc(n, 2));
+    if (status) *status = r.status();
+    return r.status() == 0 ? r.as<avec_mem_alloc_reply>().dptr : 0;
+  }
+};
+
+TEST(listener_hello_and_large_roundtrip) {
+  Listener l;
+  CHECK(l.port > 0);
+  Client c(l.port);
+  avec_hello_reply hr;
+  CHECK(c.hello_ok(&hr));
+  CHECK_EQ(hr.emulated, 1u);
+  CHECK_EQ(hr.driver_version, 13000u);
+  size_t n = 10 * 1024 * 1024 + 777;
+  uint64_t d = c.alloc(n);
+  CHECK(d != 0);
+  Bytes data(n);
+  for (size_t i = 0; i < n; i++) data[i] = (uint8_t)((i * 2654435761u) >> 13);
+  Bytes batch;
+  for (size_t off = 0; off < n; off += AVEC_CHUNK) {  // 4 MiB chunks: read straight into staging
+    size_t k = std::min<size_t>(AVEC_CHUNK, n - off);
+    batch = cat({batch, htod(d + off, Bytes(data.begin() + off, data.begin() + off + k), AVEC_F_ASYNC, 0)});
+  }
+  batch = cat({batch, htod(d, Bytes(data.begin(), data.begin() + 100))});  // a small one, buffered
+  CHECK(c.send(cat({batch, dtoh(d, n, 9)})));
+  Bytes got;
+  CHECK_EQ(c.read_data(&got), 0u);
+  CHECK(got == data);
+  Reply p = c.call(frame(AVEC_OP_PING, {}, 10));
+  CHECK_EQ(p.status(), 0u);
+  CHECK_EQ(p.hdr.request_id, 10u);
+  CHECK(c.send(frame(AVEC_OP_GOODBYE, {}, 0)));
+  CHECK(c.closed_by_peer());
+  CHECK(l.wait_line({"\"event\":\"session_end\"", "\"reason\":\"goodbye\"", "\"freed_allocations\":1"}));
+}
+
+TEST(listener_pointer_checks_and_isolation) {
+  Listener l;
+  Client a(l.port), b(l.port);
+  CHECK(a.hello_ok());
+  CHECK(b.hello_ok());
+  uint64_t d = a.alloc(4096);
+  CHECK(d != 0);
+  Bytes out;
+  CHECK(b.send(dtoh(d, 16, 3)));  // b's session has no allocation there (another process, another table)
+  CHECK_EQ(b.read_data(&out), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK(a.send(cat({htod(d + 4090, Bytes(10, 1)), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 4)})));
+  Reply r;
+  CHECK(a.reply(&r));
+  CHECK_EQ(r.status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  avec_memcpy_dtod dd = {d + 2048, d, 4096, 0, 0};  // source runs past the end
+  CHECK_EQ(a.call(cat({frame_of(AVEC_OP_MEMCPY_DTOD, dd, 0), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 5)})).status(),
+           (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(a.call(frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 6)).status(), 0u);
+}
+
+TEST(listener_memory_limit) {
+  Listener l({"--memory-limit", "1048576"});
+  Client c(l.port);
+  avec_hello_reply hr;
+  CHECK(c.hello_ok(&hr));
+  CHECK_EQ(hr.memory_limit, 1048576u);
+  uint32_t st = 0;
+  CHECK(c.alloc(2 << 20, &st) == 0);
+  CHECK_EQ(st, (uint32_t)CUDA_ERROR_OUT_OF_MEMORY);
+  CHECK(c.alloc(700000, &st) != 0);
+  CHECK(c.alloc(400000, &st) == 0);
+  CHECK_EQ(st, (uint32_t)CUDA_ERROR_OUT_OF_MEMORY);
+  Reply mi = c.call(frame(AVEC_OP_MEM_GET_INFO, {}, 7));
+  avec_mem_info m = mi.as<avec_mem_info>();
+  CHECK_EQ(m.r.status, 0u);
+  CHECK_EQ(m.total, 1048576u);
+  CHECK_EQ(m.free, 1048576u - 700000u);
+  CHECK(l.wait_line({"\"event\":\"memory_limit\"", "\"requested\":2097152"}));
+}
+
+TEST(listener_module_need_image_and_cache) {
+  char tmpl[] = "/tmp/avec-modcache-it-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  Listener l({"--module-cache", dir});
+  Bytes img = tiny_ptx();
+  uint8_t h[32];
+  avec::sha256(img.data(), img.size(), h);
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok());
+    Reply r = c.call(cat({module_load(3, h, img.size()), symbol(AVEC_OP_GET_FUNCTION, 3, 4, "add_one", 5)}));
+    CHECK_EQ(r.status(), AVEC_STATUS_NEED_IMAGE);
+    CHECK(r.payload.size() == 8 + sizeof(avec_module_image) && memcmp(r.payload.data() + 8, h, 32) == 0);
+    // upload in two parts (consecutive MODULE_IMAGE frames with the same hash)
+    Bytes part1 = module_image(h, Bytes(img.begin(), img.begin() + 20));
+    avec_module_image* mi = reinterpret_cast<avec_module_image*>(part1.data() + sizeof(avec_frame_hdr));
+    mi->size = img.size();
+    Bytes part2 = module_image(h, Bytes(img.begin() + 20, img.end()));
+    reinterpret_cast<avec_module_image*>(part2.data() + sizeof(avec_frame_hdr))->size = img.size();
+    Reply ok = c.call(cat({part1, part2, symbol(AVEC_OP_GET_FUNCTION, 3, 4, "add_one", 6)}));
+    CHECK_EQ(ok.status(), 0u);
+    CHECK_EQ(ok.as<avec_function_info>().num_params, AVEC_PARAMS_UNKNOWN);
+    Reply launch_r = c.call(cat({launch(4), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 7)}));
+    CHECK_EQ(launch_r.status(), (uint32_t)CUDA_ERROR_NOT_SUPPORTED);
+  }
+  CHECK(l.wait_line({"emulated device cannot run kernels"}));
+  {
+    Client c(l.port);  // a later session (another process): the image comes from the disk cache
+    CHECK(c.hello_ok());
+    Reply r = c.call(cat({module_load(3, h, img.size()), symbol(AVEC_OP_GET_FUNCTION, 3, 4, "add_one", 5)}));
+    CHECK_EQ(r.status(), 0u);
+  }
+  std::string cached = dir + "/" + avec::hex(h, 32) + ".img";
+  CHECK(slurp(cached) == std::string(img.begin(), img.end()));
+  unlink(cached.c_str());
+  rmdir(dir.c_str());
+}
+
+TEST(listener_malformed_frames_close_connection_only) {
+  Listener l;
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok());
+    Bytes bad = frame(AVEC_OP_PING, {}, 5);
+    bad[0] ^= 0xff;  // bad magic
+    Reply r = c.call(bad);
+    CHECK_EQ(r.status(), AVEC_STATUS_BAD_FRAME);
+    CHECK(c.closed_by_peer());
+  }
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok());
+    avec_frame_hdr h = {AVEC_WIRE_MAGIC, 1, AVEC_OP_MEMCPY_HTOD, 0, 6, 1, 0x7fffffffu};  // oversized
+    Bytes b;
+    put(&b, h);
+    Reply r = c.call(b);
+    CHECK_EQ(r.status(), AVEC_STATUS_BAD_FRAME);
+    CHECK_EQ(r.hdr.request_id, 6u);
+    CHECK(c.closed_by_peer());
+  }
+  {
+    Client c(l.port);  // garbage before any HELLO
+    Bytes junk(300);
+    for (size_t i = 0; i < junk.size(); i++) junk[i] = (uint8_t)(i * 31 + 7);
+    c.send(junk);
+    Reply r;
+    c.reply(&r);
+    CHECK(c.closed_by_peer());
+  }
+  CHECK(l.alive());
+  Client ok(l.port);
+  CHECK(ok.hello_ok());  // the listener still serves
+  CHECK(l.wait_line({"\"event\":\"bad_frame\"", "\"reason\":\"bad magic\""}));
+  CHECK(l.wait_line({"\"event\":\"bad_frame\"", "\"reason\":\"payload too large\""}));
+}
+
+TEST(listener_client_killed_mid_session) {
+  Listener l;
+  int ready[2];
+  CHECK(pipe(ready) == 0);
+  pid_t kid = fork();
+  if (kid == 0) {
+    close(ready[0]);
+    Client c(l.port);
+    bool ok = c.hello_ok();
+    ok = ok && c.alloc(1 << 20) && c.alloc(1 << 20) && c.alloc(1 << 20);
+    Bytes partial = htod(0, Bytes(1 << 20, 1));  // the process dies in the middle of this frame
+    partial.resize(partial.size() / 2);
+    ok = ok && c.send(partial);
+    char b = ok ? 'y' : 'n';
+    if (write(ready[1], &b, 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char b = 0;
+  CHECK(read(ready[0], &b, 1) == 1 && b == 'y');
+  close(ready[0]);
+  kill(kid, SIGKILL);
+  waitpid(kid, nullptr, 0);
+  CHECK(l.wait_line({"\"event\":\"session_end\"", "\"reason\":\"client_disconnected\"", "\"freed_allocations\":3",
+                     "\"mem_used\":0"}));
+  CHECK(l.wait_line({"\"event\":\"session_process_exit\"", "\"status\":0"}));
+  CHECK(l.alive());
+}
+
+TEST(fd_mode_one_session) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(sv[1], 3);  // dup2 clears close-on-exec on the new descriptor
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    execl(g_exec.c_str(), g_exec.c_str(), "--fd", "3", "--backend", "emulated", "--session-id", "sess-abc",
+          "--memory-limit", "4096", (char*)nullptr);
+    _exit(127);
+  }
+  close(sv[1]);
+  Client c(sv[0], true);
+  avec_hello_reply hr;
+  CHECK(c.hello_ok(&hr));
+  CHECK_EQ(hr.memory_limit, 4096u);
+  CHECK(hr.session_id != 0);
+  CHECK_EQ(c.call(frame(AVEC_OP_PING, {}, 2)).status(), 0u);
+  c.send(frame(AVEC_OP_GOODBYE, {}, 0));
+  int status = -1;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static std::string b64url(const uint8_t* p, size_t n) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string o;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    acc = (acc << 8) | p[i];
+    bits += 8;
+    while (bits >= 6) { bits -= 6; o += a[(acc >> bits) & 63]; }
+  }
+  if (bits) o += a[(acc << (6 - bits)) & 63];
+  return o;
+}
+
+static std::string sign(const std::string& key, const std::string& payload) {
+  std::string b = b64url((const uint8_t*)payload.data(), payload.size());
+  std::string signed_part = "avec1." + b;
+  uint8_t mac[32];
+  avec::hmac_sha256((const uint8_t*)key.data(), key.size(), (const uint8_t*)signed_part.data(), signed_part.size(), mac);
+  return signed_part + "." + b64url(mac, 32);
+}
+
+TEST(listener_ticket_check) {
+  char tmpl[] = "/tmp/avec-keys-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string key(32, 'k');
+  { std::ofstream f(dir + "/k1", std::ios::binary); f << key; }
+  Listener l({"--ticket-keys", dir, "--node", "gpu-test"});
+  long long now = time(nullptr);
+  std::string payload = "{\"v\":1,\"kid\":\"k1\",\"uid\":\"u\",\"ns\":\"n\",\"claim\":\"c\",\"node\":\"gpu-test\",\"dev\":\"\","
+                        "\"mem\":1048576,\"cpct\":100,\"iat\":" + std::to_string(now - 5) + ",\"exp\":" +
+                        std::to_string(now + 600) + "}";
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok(nullptr, sign(key, payload)));
+  }
+  {
+    Client c(l.port);
+    Reply r = c.call(hello(0, sign(std::string(32, 'x'), payload)));
+    CHECK_EQ(r.status(), AVEC_STATUS_BAD_TICKET);
+    CHECK(c.closed_by_peer());
+  }
+  CHECK(l.wait_line({"\"event\":\"hello_refused\"", "\"reason\":\"bad-signature\""}));
+  unlink((dir + "/k1").c_str());
+  rmdir(dir.c_str());
+}
+
+static int run_cmd(const std::string& cmd, std::string* out) {
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(describe_and_cli) {
+  std::string out;
+  CHECK_EQ(run_cmd(g_exec + " --describe --backend emulated 2>/dev/null", &out), 0);
+  avec::Json j;
+  CHECK(avec::json_parse(out.substr(0, out.find_last_not_of("\n") + 1), &j));
+  CHECK(j.get("backend") && j.get("backend")->str == "emulated");
+  const avec::Json* devs = j.get("devices");
+  CHECK(devs && devs->arr.size() == 1);
+  if (devs && devs->arr.size() == 1) {
+    CHECK(devs->arr[0].get("name")->str.find("emulated") != std::string::npos);
+    CHECK(devs->arr[0].get("uuid")->str.rfind("GPU-", 0) == 0);
+    CHECK(devs->arr[0].get("emulated")->b);
+    CHECK(devs->arr[0].get("total_mem")->num > 0);
+  }
+  std::string none;
+  CHECK_EQ(run_cmd(g_exec + " --bogus 2>/dev/null", &none), 2);
+  CHECK_EQ(run_cmd(g_exec + " --listen 127.0.0.1:1 --fd 3 2>/dev/null", &none), 2);
+  std::string help;
+  CHECK_EQ(run_cmd(g_exec + " --help", &help), 0);
+  CHECK(help.find("--module-cache") != std::string::npos);
+  // An executor started under LD_PRELOAD drops it before touching any driver (re-exec with a clean env).
+  std::string env_out;
+  CHECK_EQ(run_cmd("LD_PRELOAD=/nonexistent-avec-shim.so " + g_exec + " --describe --backend emulated 2>/dev/null", &env_out), 0);
+  CHECK(env_out.find("\"backend\":\"emulated\"") != std::string::npos);
+}
+
+int main(int argc, char** argv) {
+  const char* e = getenv("AVEC_EXECUTOR");
+  g_exec = e ? e : "build/native/avec-executor";
+  signal(SIGPIPE, SIG_IGN);
+  return avectest::run_all(argc > 1 ? argv[1] : nullptr);
+}
