@@ -75,6 +75,12 @@ def pfn_typedefs(inc):
     return sorted(set(out))
 
 
+# Where the driver disagrees with cudaTypedefs.h: the CUDA 13.0 driver resolves the cuLogs* entry points
+# from version 12080 (traced: cuda-bindings asks at 12080 and gets them), the header names them _v12090.
+VERSION_OVERRIDES = {(api, 12090): 12080 for api in (
+    "cuLogsRegisterCallback", "cuLogsUnregisterCallback", "cuLogsCurrent", "cuLogsDumpToFile", "cuLogsDumpToMemory")}
+
+
 def split_symbol(sym):
     m = VERSION_RE.match(sym)
     if not m:
@@ -138,7 +144,15 @@ def map_pfns(inc, names):
                 unmapped.append(pfn)
                 continue
             last = pick[0]
-            table.append((api, ver, var, pick[1]))
+            table.append((api, VERSION_OVERRIDES.get((api, ver), ver), var, pick[1]))
+    # Entry points declared without any PFN typedef (e.g. cuLogs*): resolvable at any version.
+    covered = {sym for _, _, _, sym in table}
+    typed = {(api, var) for api, _, var in pfns}
+    for sym in sorted(names):
+        sp = split_symbol(sym)
+        if sym in covered or not sp or (sp[0], sp[2]) in typed or sp[1] != 1:
+            continue
+        table.append((sp[0], 0, sp[2], sym))
     return table, unmapped
 
 

@@ -1,1 +1,53 @@
-test-shim: shim
+# Shim tests (included from mk/shim.mk). `make test-shim` runs: unit tests (C, static link of the shim's
+# objects), transport tests (scripted in-process server), export checks of the built libraries, then the
+# integration suite (shim/tests/run-integration.sh) against a real emulated executor from `make native`.
+SHIM_TEST_OUT := $(SHIM_OUT)/tests
+SHIM_NVCC := $(CUDA_HOME)/bin/nvcc
+SHIM_NVCC_FLAGS := -arch=sm_90 -O2
+
+SHIM_UNIT := $(SHIM_TEST_OUT)/unit_test
+SHIM_TRANSPORT_TEST := $(SHIM_TEST_OUT)/transport_test
+SHIM_DRIVER_TEST := $(SHIM_TEST_OUT)/driver_test
+SHIM_FATBIN := $(SHIM_TEST_OUT)/kernels.fatbin
+SHIM_CUDART_STATIC := $(SHIM_TEST_OUT)/cudart_test_static
+SHIM_CUDART_SHARED := $(SHIM_TEST_OUT)/cudart_test_shared
+
+$(SHIM_UNIT): shim/tests/unit/unit_test.c shim/tests/test.h $(call shim_obj,$(SHIM_CUDA_SRC)) $(SHIM_TRANSPORT_A)
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) $(SHIM_CFLAGS) -Ishim/src/cuda -o $@ $< $(call shim_obj,$(SHIM_CUDA_SRC)) $(SHIM_TRANSPORT_A) $(SHIM_LIBS)
+
+$(SHIM_TRANSPORT_TEST): shim/tests/unit/transport_test.c shim/tests/test.h $(SHIM_TRANSPORT_A)
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) $(SHIM_CFLAGS) -o $@ $< $(SHIM_TRANSPORT_A) $(SHIM_LIBS)
+
+$(SHIM_FATBIN): shim/tests/integration/kernels.cu | deps-cuda
+	@mkdir -p $(dir $@)
+	$(SHIM_NVCC) $(SHIM_NVCC_FLAGS) -fatbin -o $@ $<
+
+# Linked against the shim like a program linked with -lcuda.
+$(SHIM_DRIVER_TEST): shim/tests/integration/driver_test.c shim/tests/test.h $(SHIM_CUDA_SO) $(SHIM_OUT)/libcuda.so
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -ldl -lpthread \
+	  -Wl,-rpath,$(SHIM_OUT)
+
+$(SHIM_CUDART_STATIC): shim/tests/integration/cudart_test.cu | deps-cuda
+	@mkdir -p $(dir $@)
+	$(SHIM_NVCC) $(SHIM_NVCC_FLAGS) -o $@ $<
+
+$(SHIM_CUDART_SHARED): shim/tests/integration/cudart_test.cu | deps-cuda
+	@mkdir -p $(dir $@)
+	$(SHIM_NVCC) $(SHIM_NVCC_FLAGS) -cudart shared -o $@ $<
+
+.PHONY: shim-tests-build
+shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM_DRIVER_TEST) $(SHIM_CUDART_STATIC) \
+  $(SHIM_CUDART_SHARED)
+
+test-shim-unit: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) ## shim unit + transport tests
+	$(SHIM_UNIT) shim/tests/data $(SHIM_FATBIN)
+	$(SHIM_TRANSPORT_TEST)
+	shim/tests/check-exports.sh $(SHIM_OUT)
+
+test-shim-integration: shim-tests-build native ## shim against a real emulated executor
+	CUDA_HOME=$(CUDA_HOME) shim/tests/run-integration.sh $(SHIM_OUT) $(BUILD)/native/avec-executor
+
+test-shim: test-shim-unit test-shim-integration ## all shim tests

@@ -1,0 +1,32 @@
+/* Minimal test harness shared by the shim's C tests: CHECK counts, prints failures, and the suite ends with
+ * "N passed, M failed". */
+#ifndef AVEC_SHIM_TEST_H
+#define AVEC_SHIM_TEST_H
+
+#include <stdio.h>
+
+static int t_passed, t_failed;
+static const char *t_case = "";
+
+#define CASE(name) (t_case = (name))
+#define CHECK(cond)                                                                      \
+  do {                                                                                   \
+    if (cond) t_passed++;                                                                \
+    else {                                                                               \
+      t_failed++;                                                                        \
+      fprintf(stderr, "FAIL [%s] %s:%d: %s\n", t_case, __FILE__, __LINE__, #cond);       \
+    }                                                                                    \
+  } while (0)
+#define CHECK_EQ(a, b)                                                                              \
+  do {                                                                                              \
+    long long a_ = (long long)(a), b_ = (long long)(b);                                             \
+    if (a_ == b_) t_passed++;                                                                       \
+    else {                                                                                          \
+      t_failed++;                                                                                   \
+      fprintf(stderr, "FAIL [%s] %s:%d: %s == %s (%lld vs %lld)\n", t_case, __FILE__, __LINE__, #a, #b, a_, b_); \
+    }                                                                                               \
+  } while (0)
+#define TEST_SUMMARY(suite)                                                  \
+  (printf("%s: %d passed, %d failed\n", (suite), t_passed, t_failed), t_failed ? 1 : 0)
+
+#endif

@@ -1,0 +1,361 @@
+/* Unit tests of the shim's pure parts, linked statically with the shim's objects: framing, endpoint and
+ * config parsing, the proc-address table (version-exactness, per-thread variants, every lookup the traced
+ * CUDA 13.0 clients made), module image sizing, SHA-256/MD2/HMAC-MD2 vectors, the integrity digest, the
+ * range table, error names, parameter packing. Usage: unit_test DATA_DIR [FATBIN] */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../test.h"
+#include "avec_digest.h"
+#include "errors_table.h"
+#include "proc_table.h"
+#include "shim_cuda.h"
+
+void avec_integrity_digest(uint32_t driver_version, uint32_t code, uint32_t pid, uint32_t tid_low,
+                           uint64_t cudart_table_addr, uint64_t integrity_table_addr, uint64_t slot1_addr,
+                           uint64_t seconds, const avec_device_info *devs, int ndev, uint64_t out[2]);
+
+CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr d, const void *s, size_t n);
+
+static void hex(const uint8_t *p, size_t n, char *out) {
+  for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+static void test_framing(void) {
+  CASE("framing");
+  avec_frame_hdr h;
+  avec_frame_hdr_make(&h, AVEC_OP_MEM_ALLOC, AVEC_F_REPLY, 7, 3, 24);
+  CHECK_EQ(h.magic, AVEC_WIRE_MAGIC);
+  CHECK_EQ(h.version, AVEC_WIRE_VERSION);
+  CHECK_EQ(h.opcode, AVEC_OP_MEM_ALLOC);
+  CHECK_EQ(h.ctx, 3);
+  CHECK_EQ(avec_frame_hdr_check_reply(&h, 7), 0);
+  CHECK(avec_frame_hdr_check_reply(&h, 8) != 0);            /* wrong request id */
+  avec_frame_hdr bad = h;
+  bad.magic ^= 1;
+  CHECK(avec_frame_hdr_check_reply(&bad, 7) != 0);
+  bad = h;
+  bad.flags = 0;
+  CHECK(avec_frame_hdr_check_reply(&bad, 7) != 0);           /* not a reply */
+  bad = h;
+  bad.payload_len = AVEC_MAX_PAYLOAD + 1;
+  CHECK(avec_frame_hdr_check_reply(&bad, 7) != 0);           /* oversized */
+  bad = h;
+  bad.payload_len = 4;
+  CHECK(avec_frame_hdr_check_reply(&bad, 7) != 0);           /* shorter than a reply header */
+  bad = h;
+  bad.version = 2;
+  CHECK(avec_frame_hdr_check_reply(&bad, 7) != 0);
+}
+
+static void test_endpoint_config(const char *tmpdir) {
+  CASE("endpoint");
+  char host[64], port[16];
+  CHECK_EQ(avec_endpoint_split("gpu-1.example:4700", host, sizeof host, port, sizeof port), 0);
+  CHECK(!strcmp(host, "gpu-1.example") && !strcmp(port, "4700"));
+  CHECK_EQ(avec_endpoint_split("[fd00::1]:80", host, sizeof host, port, sizeof port), 0);
+  CHECK(!strcmp(host, "fd00::1") && !strcmp(port, "80"));
+  CHECK(avec_endpoint_split("noport", host, sizeof host, port, sizeof port) != 0);
+  CHECK(avec_endpoint_split("h:", host, sizeof host, port, sizeof port) != 0);
+  CHECK(avec_endpoint_split(":80", host, sizeof host, port, sizeof port) != 0);
+  CHECK(avec_endpoint_split("h:8x", host, sizeof host, port, sizeof port) != 0);
+
+  CASE("config");
+  char ep[256], ticket[512], path[512];
+  unsetenv("AVEC_SERVER");
+  unsetenv("AVEC_TICKET");
+  setenv("AVEC_CLAIM_DIR", tmpdir, 1);
+  CHECK(avec_config_load(ep, sizeof ep, ticket, sizeof ticket) != 0); /* nothing configured */
+  snprintf(path, sizeof path, "%s/endpoint", tmpdir);
+  FILE *f = fopen(path, "w");
+  fputs("10.0.0.5:4700\n", f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/ticket", tmpdir);
+  f = fopen(path, "w");
+  fputs("avec1.abc.def\n", f);
+  fclose(f);
+  CHECK_EQ(avec_config_load(ep, sizeof ep, ticket, sizeof ticket), 0);
+  CHECK(!strcmp(ep, "10.0.0.5:4700"));
+  CHECK(!strcmp(ticket, "avec1.abc.def")); /* trailing newline trimmed */
+  setenv("AVEC_SERVER", "127.0.0.1:1", 1);
+  setenv("AVEC_TICKET", "t2", 1);
+  CHECK_EQ(avec_config_load(ep, sizeof ep, ticket, sizeof ticket), 0);
+  CHECK(!strcmp(ep, "127.0.0.1:1") && !strcmp(ticket, "t2")); /* env wins */
+  unsetenv("AVEC_SERVER");
+  unsetenv("AVEC_TICKET");
+
+  CASE("log level");
+  CHECK_EQ(avec_log_parse(NULL), AVEC_LOG_ERROR);
+  CHECK_EQ(avec_log_parse("debug"), AVEC_LOG_DEBUG);
+  CHECK_EQ(avec_log_parse("warn"), AVEC_LOG_WARN);
+  CHECK_EQ(avec_log_parse("bogus"), AVEC_LOG_ERROR);
+}
+
+static const char *resolve(const char *api, int version, int per_thread) {
+  const avec_proc_entry *e;
+  int rc = avec_proc_resolve(api, version, per_thread, &e);
+  return rc == AVEC_PROC_OK ? e->symbol : rc == AVEC_PROC_VERSION ? "<version>" : "<none>";
+}
+
+static void test_proc_table(const char *datadir) {
+  CASE("proc-address version-exact");
+  CHECK(!strcmp(resolve("cuMemAlloc", 2000, 0), "cuMemAlloc"));
+  CHECK(!strcmp(resolve("cuMemAlloc", 3019, 0), "cuMemAlloc"));
+  CHECK(!strcmp(resolve("cuMemAlloc", 3020, 0), "cuMemAlloc_v2"));
+  CHECK(!strcmp(resolve("cuMemAlloc", 13000, 0), "cuMemAlloc_v2"));
+  CHECK(!strcmp(resolve("cuMemAlloc", 1000, 0), "<version>"));
+  CHECK(!strcmp(resolve("cuNoSuchThing", 13000, 0), "<none>"));
+  CHECK(!strcmp(resolve("cuGetProcAddress", 11030, 0), "cuGetProcAddress"));
+  CHECK(!strcmp(resolve("cuGetProcAddress", 12000, 0), "cuGetProcAddress_v2"));
+  CHECK(!strcmp(resolve("cuCtxCreate", 12050, 0), "cuCtxCreate_v4"));
+  CHECK(!strcmp(resolve("cuCtxCreate", 11040, 0), "cuCtxCreate_v3"));
+  CHECK(!strcmp(resolve("cuStreamGetCaptureInfo", 11030, 0), "cuStreamGetCaptureInfo_v2"));
+
+  CASE("proc-address per-thread");
+  CHECK(!strcmp(resolve("cuMemcpyHtoD", 7000, 1), "cuMemcpyHtoD_v2_ptds"));
+  CHECK(!strcmp(resolve("cuMemcpyHtoD", 7000, 0), "cuMemcpyHtoD_v2"));
+  CHECK(!strcmp(resolve("cuLaunchKernel", 7000, 1), "cuLaunchKernel_ptsz"));
+  CHECK(!strcmp(resolve("cuStreamGetCaptureInfo", 12030, 1), "cuStreamGetCaptureInfo_v3_ptsz"));
+  CHECK(!strcmp(resolve("cuInit", 2000, 1), "cuInit")); /* no per-thread variant: the default one */
+
+  CASE("cuGetProcAddress entry points");
+  void *p = NULL;
+  CUdriverProcAddressQueryResult st = 99;
+  CHECK_EQ(cuGetProcAddress_v2("cuGetProcAddress", &p, 12000, 0, &st), CUDA_SUCCESS);
+  CHECK(p == (void *)cuGetProcAddress_v2 && st == CU_GET_PROC_ADDRESS_SUCCESS);
+  CHECK_EQ(cuGetProcAddress_v2("cuMemAlloc", &p, 1000, 0, &st), CUDA_ERROR_NOT_FOUND);
+  CHECK(p == NULL && st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
+  CHECK_EQ(cuGetProcAddress_v2("cuLaunchHostFunc", &p, 13020, 0, &st), CUDA_ERROR_NOT_FOUND); /* newer than 13.0 */
+  CHECK(p == NULL && st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
+  CHECK_EQ(cuGetProcAddress_v2("cuMemcpyHtoD", &p, 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st), 0);
+  CHECK(p == (void *)cuMemcpyHtoD_v2_ptds);
+
+  CASE("traced lookups");
+  char path[512], line[256];
+  snprintf(path, sizeof path, "%s/traced-lookups.txt", datadir);
+  FILE *f = fopen(path, "r");
+  CHECK(f != NULL);
+  int lookups = 0, mismatches = 0;
+  while (f && fgets(line, sizeof line, f)) {
+    char kind, name[200];
+    int ver = 0, flags = 0, status = 0;
+    if (line[0] == '#') continue;
+    if (sscanf(line, "%c %199s %d %d %d", &kind, name, &ver, &flags, &status) < 2) continue;
+    lookups++;
+    if (kind == 'S') {
+      size_t lo = 0, hi = avec_symbol_table_len;
+      while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(avec_symbol_table[mid].name, name) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      int found = lo < avec_symbol_table_len && !strcmp(avec_symbol_table[lo].name, name);
+      if (!found) { mismatches++; fprintf(stderr, "  dlsym name not exported: %s\n", name); }
+      continue;
+    }
+    p = NULL;
+    CUresult r = cuGetProcAddress_v2(name, &p, ver, (cuuint64_t)flags, &st);
+    int found = r == CUDA_SUCCESS && p != NULL;
+    if (found != (status == 0)) {
+      mismatches++;
+      fprintf(stderr, "  %s v%d flags %d: shim %s, driver %s\n", name, ver, flags, found ? "found" : "missing",
+              status == 0 ? "found" : "missing");
+    }
+  }
+  if (f) fclose(f);
+  CHECK(lookups > 700);
+  CHECK_EQ(mismatches, 0);
+}
+
+static void test_image_size(const char *fatbin_path) {
+  CASE("image size");
+  const void *start;
+  uint8_t fb[64] = {0};
+  uint32_t magic = 0xBA55ED50u;
+  uint16_t ver = 1, hsz = 16;
+  uint64_t fat = 48;
+  memcpy(fb, &magic, 4); memcpy(fb + 4, &ver, 2); memcpy(fb + 6, &hsz, 2); memcpy(fb + 8, &fat, 8);
+  CHECK_EQ(avec_image_size(fb, &start), 64);
+  CHECK(start == fb);
+  struct { int magic, version; const void *data; void *fn; } wrap = {0x466243B1, 1, fb, NULL};
+  CHECK_EQ(avec_image_size(&wrap, &start), 64);
+  CHECK(start == fb); /* the wrapper is followed to the fatbin */
+  const char *ptx = ".version 8.0\n.target sm_90\n";
+  CHECK_EQ(avec_image_size(ptx, &start), strlen(ptx) + 1);
+  /* a 64-bit ELF whose section headers end at 0x200 + 3 * 64 */
+  uint8_t elf[0x300] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
+  uint64_t shoff = 0x200;
+  uint16_t shentsize = 64, shnum = 3;
+  memcpy(elf + 0x28, &shoff, 8); memcpy(elf + 0x3a, &shentsize, 2); memcpy(elf + 0x3c, &shnum, 2);
+  CHECK_EQ(avec_image_size(elf, &start), 0x200 + 3 * 64);
+  if (fatbin_path) {
+    FILE *f = fopen(fatbin_path, "rb");
+    CHECK(f != NULL);
+    if (f) {
+      struct stat st;
+      fstat(fileno(f), &st);
+      uint8_t *buf = malloc((size_t)st.st_size);
+      CHECK_EQ(fread(buf, 1, (size_t)st.st_size, f), st.st_size);
+      fclose(f);
+      CHECK_EQ(avec_image_size(buf, &start), st.st_size); /* nvcc's own fatbin: header size + fatSize */
+      free(buf);
+    }
+  }
+}
+
+static void test_digests(void) {
+  CASE("sha256");
+  uint8_t d[32];
+  char h[65];
+  avec_sha256_once("", 0, d); hex(d, 32, h);
+  CHECK(!strcmp(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+  avec_sha256_once("abc", 3, d); hex(d, 32, h);
+  CHECK(!strcmp(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+  const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  avec_sha256_once(m448, strlen(m448), d); hex(d, 32, h);
+  CHECK(!strcmp(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"));
+  avec_sha256 s;
+  avec_sha256_init(&s);
+  char a[1000];
+  memset(a, 'a', sizeof a);
+  for (int i = 0; i < 1000; i++) avec_sha256_update(&s, a, sizeof a); /* one million 'a' in pieces */
+  avec_sha256_final(&s, d); hex(d, 32, h);
+  CHECK(!strcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
+
+  CASE("md2 (RFC 1319 vectors)");
+  static const char *in[] = {"", "a", "abc", "message digest", "abcdefghijklmnopqrstuvwxyz",
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                             "12345678901234567890123456789012345678901234567890123456789012345678901234567890"};
+  static const char *out[] = {"8350e5a3e24c153df2275c9f80692773", "32ec01ec4a6dac72c0ab96fb34c0b5d1",
+                              "da853b0d3f88d99b30283a69e6ded6bb", "ab4f496bfb2a530b219ff33031fe06b0",
+                              "4e8ddff3650292ab5a4108c3aa47940b", "da33def2a42df13975352846c30338cd",
+                              "d5976f79d83d3a0dc9806c3c66f3efd8"};
+  for (int i = 0; i < 7; i++) {
+    avec_md2(in[i], strlen(in[i]), d); hex(d, 16, h);
+    CHECK(!strcmp(h, out[i]));
+  }
+
+  CASE("hmac-md2");
+  /* Expected values computed with Python's stdlib hmac over an independent MD2 (RFC-vector checked). */
+  avec_hmac_md2((const uint8_t *)"Jefe", 4, "what do ya want for nothing?", 28, d); hex(d, 16, h);
+  CHECK(!strcmp(h, "292f9d34f9e311846de86c495d7adfa2"));
+  uint8_t msg[76];
+  for (int i = 0; i < 76; i++) msg[i] = (uint8_t)i;
+  static const uint8_t key[16] = {0x14, 0x6a, 0xdd, 0xae, 0x53, 0xa9, 0xa7, 0x52,
+                                  0xaa, 0x08, 0x41, 0x36, 0x0b, 0xf5, 0x5a, 0x9f};
+  avec_hmac_md2(key, 16, msg, sizeof msg, d); hex(d, 16, h);
+  CHECK(!strcmp(h, "70179cf997c1374ec2d4e2c0c4fd2e23"));
+
+  CASE("integrity digest record layout");
+  /* The record is u32 version, code, pid, tid; u64 table, table, slot, seconds; then per device 16-byte UUID
+   * + 3 x i32 PCI. Bytes 0..75 are reproduced by choosing the fields accordingly. */
+  avec_device_info dev;
+  memset(&dev, 0, sizeof dev);
+  uint32_t w[4];
+  uint64_t q[4];
+  memcpy(w, msg, 16);
+  memcpy(q, msg + 16, 32);
+  memcpy(dev.uuid, msg + 48, 16);
+  memcpy(&dev.pci_domain, msg + 64, 4);
+  memcpy(&dev.pci_bus, msg + 68, 4);
+  memcpy(&dev.pci_device, msg + 72, 4);
+  uint64_t o[2];
+  avec_integrity_digest(w[0], w[1], w[2], w[3], q[0], q[1], q[2], q[3], &dev, 1, o);
+  hex((const uint8_t *)o, 16, h);
+  CHECK(!strcmp(h, "70179cf997c1374ec2d4e2c0c4fd2e23"));
+}
+
+static void test_ranges(void) {
+  CASE("ranges");
+  avec_range_table t = AVEC_RANGE_TABLE_INIT;
+  avec_range a = {0x1000, 0x100, AVEC_RANGE_DEVICE, 0, NULL, 1}, b = {0x3000, 0x1000, AVEC_RANGE_DEVICE, 0, NULL, 2};
+  CHECK_EQ(avec_ranges_insert(&t, &b), 0);
+  CHECK_EQ(avec_ranges_insert(&t, &a), 0);
+  avec_range overlap = {0x10f0, 0x20, AVEC_RANGE_DEVICE, 0, NULL, 3};
+  CHECK(avec_ranges_insert(&t, &overlap) != 0);
+  avec_range empty = {0x9000, 0, AVEC_RANGE_DEVICE, 0, NULL, 4};
+  CHECK(avec_ranges_insert(&t, &empty) != 0);
+  avec_range got;
+  CHECK_EQ(avec_ranges_find(&t, 0x10ff, &got), 0);
+  CHECK_EQ(got.id, 1);
+  CHECK(avec_ranges_find(&t, 0x1100, NULL) != 0);       /* one past the end */
+  CHECK(avec_ranges_find(&t, 0xfff, NULL) != 0);
+  CHECK_EQ(avec_ranges_contains(&t, 0x3000, 0x1000), 0);
+  CHECK(avec_ranges_contains(&t, 0x3001, 0x1000) != 0); /* runs past the allocation */
+  CHECK(avec_ranges_contains(&t, 0x2000, 1) != 0);      /* between allocations */
+  CHECK(avec_ranges_remove(&t, 0x3001, NULL) != 0);     /* only by base */
+  CHECK_EQ(avec_ranges_remove(&t, 0x3000, &got), 0);
+  CHECK_EQ(got.size, 0x1000);
+  CHECK_EQ(avec_ranges_count(&t), 1);
+  for (uint64_t i = 0; i < 1000; i++) { /* growth and ordering */
+    avec_range r = {0x100000 + i * 0x200, 0x100, AVEC_RANGE_DEVICE, 0, NULL, i};
+    avec_ranges_insert(&t, &r);
+  }
+  CHECK_EQ(avec_ranges_count(&t), 1001);
+  CHECK_EQ(avec_ranges_find(&t, 0x100000 + 777 * 0x200 + 5, &got), 0);
+  CHECK_EQ(got.id, 777);
+}
+
+static void test_errors(void) {
+  CASE("error names");
+  const char *s = NULL;
+  CHECK_EQ(cuGetErrorName(CUDA_ERROR_INVALID_VALUE, &s), CUDA_SUCCESS);
+  CHECK(s && !strcmp(s, "CUDA_ERROR_INVALID_VALUE"));
+  CHECK_EQ(cuGetErrorName(CUDA_ERROR_NOT_SUPPORTED, &s), CUDA_SUCCESS);
+  CHECK(s && !strcmp(s, "CUDA_ERROR_NOT_SUPPORTED"));
+  CHECK_EQ(cuGetErrorString(CUDA_ERROR_OUT_OF_MEMORY, &s), CUDA_SUCCESS);
+  CHECK(s && strlen(s) > 5);
+  CHECK_EQ(cuGetErrorName((CUresult)12345, &s), CUDA_ERROR_INVALID_VALUE);
+  CHECK(avec_error_table_len > 90);
+}
+
+static void test_pack(void) {
+  CASE("parameter packing");
+  avec_param params[3] = {{0, 8}, {8, 4}, {16, 8}};
+  struct CUfunc_st f;
+  memset(&f, 0, sizeof f);
+  f.num_params = 3;
+  f.params = params;
+  f.param_bytes = 24;
+  uint64_t p0 = 0x1122334455667788ull, p2 = 42;
+  int p1 = -7;
+  void *args[3] = {&p0, &p1, &p2};
+  uint8_t out[64];
+  memset(out, 0xee, sizeof out);
+  CHECK_EQ(avec_pack_params(&f, args, NULL, out, sizeof out), 24);
+  uint64_t r0; int r1; uint64_t r2;
+  memcpy(&r0, out, 8); memcpy(&r1, out + 8, 4); memcpy(&r2, out + 16, 8);
+  CHECK(r0 == p0 && r1 == p1 && r2 == p2);
+  CHECK_EQ(out[12], 0); /* padding is zeroed */
+  CHECK_EQ(avec_pack_params(&f, args, NULL, out, 16), -1); /* does not fit */
+  uint8_t blob[20] = {1, 2, 3};
+  size_t blen = sizeof blob;
+  void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, blob, CU_LAUNCH_PARAM_BUFFER_SIZE, &blen, CU_LAUNCH_PARAM_END};
+  CHECK_EQ(avec_pack_params(&f, NULL, extra, out, sizeof out), 20);
+  CHECK(out[0] == 1 && out[2] == 3);
+  void *bad_extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, blob, CU_LAUNCH_PARAM_END};
+  CHECK_EQ(avec_pack_params(&f, NULL, bad_extra, out, sizeof out), -1); /* size missing */
+  CHECK_EQ(avec_pack_params(&f, NULL, NULL, out, sizeof out), -1);      /* params required */
+  f.params_unknown = 1;
+  CHECK_EQ(avec_pack_params(&f, args, NULL, out, sizeof out), 0);
+}
+
+int main(int argc, char **argv) {
+  const char *datadir = argc > 1 ? argv[1] : "shim/tests/data";
+  char tmpdir[] = "/tmp/avec-shim-unit-XXXXXX";
+  if (!mkdtemp(tmpdir)) return 2;
+  test_framing();
+  test_endpoint_config(tmpdir);
+  test_proc_table(datadir);
+  test_image_size(argc > 2 ? argv[2] : NULL);
+  test_digests();
+  test_ranges();
+  test_errors();
+  test_pack();
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  if (system(cmd)) {}
+  return TEST_SUMMARY("shim unit");
+}
