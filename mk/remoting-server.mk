@@ -20,7 +20,13 @@ $(RS_ADDON): $(RS_ADDON_SRC) | deps-npm
 	mkdir -p $(dir $@)
 	cp $(RS_DIR)/native/addon/build/Release/avec_addon.node $@
 
-# The integration test needs the executor (build/native/avec-executor, built by the executor's make target).
-test-remoting-server: build-remoting-server ## remoting server tests (needs build/native/avec-executor)
-	cd $(RS_DIR) && AVEC_ADDON=$(RS_ADDON) AVEC_EXECUTOR=$(BUILD)/native/avec-executor \
+# A CUDA program linked against the shim, for the shim -> server -> executor integration test.
+RS_SHIM_CLIENT := $(BUILD)/remoting-server/shim-client
+$(RS_SHIM_CLIENT): $(RS_DIR)/src/testdata/shim-client.c | shim deps-cuda
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 -Wall -I$(CUDA_HOME)/include $< -o $@ -L$(BUILD)/shim -l:libcuda.so.1 -Wl,-rpath,$(BUILD)/shim
+
+# The integration tests need the executor (build/native/avec-executor: make native) and the shim.
+test-remoting-server: build-remoting-server $(RS_SHIM_CLIENT) ## remoting server tests (needs build/native/avec-executor)
+	cd $(RS_DIR) && AVEC_ADDON=$(RS_ADDON) AVEC_EXECUTOR=$(BUILD)/native/avec-executor AVEC_SHIM_CLIENT=$(RS_SHIM_CLIENT) \
 	  node --test --test-reporter=spec dist/

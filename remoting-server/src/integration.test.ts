@@ -1,6 +1,7 @@
 // The whole remoting server in one process against the real executor (emulated backend): addon listener
 // + ticket check + executor hand-off, spoken to by a raw data-plane client and the gRPC API.
 import * as grpc from '@grpc/grpc-js';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -178,6 +179,38 @@ describe('remoting server + real executor (emulated backend)', () => {
     await waitFor('exit', () => server.sessions.get(id)?.state === 'exited');
     assert.equal(server.sessions.get(id)?.exitResult, 'clean');
     socket.destroy();
+  });
+
+  it('the real shim (libcuda.so.1) gets a session through the server: device, memory limit, copies, OOM past the limit', async () => {
+    const shimClient = process.env.AVEC_SHIM_CLIENT ?? resolve(CHECKOUT_ROOT, 'build', 'remoting-server', 'shim-client');
+    assert.ok(existsSync(shimClient), `${shimClient} is missing: make test-remoting-server builds it`);
+    const run = (ticket: string) =>
+      new Promise<{ code: number | null; out: Record<string, string>; stderr: string }>((res) => {
+        const p = spawn(shimClient, [], { env: { ...process.env, AVEC_SERVER: `127.0.0.1:${server.dataPort}`, AVEC_TICKET: ticket, AVEC_LOG: 'error' } });
+        let stdout = '';
+        let stderr = '';
+        p.stdout.on('data', (d) => (stdout += d));
+        p.stderr.on('data', (d) => (stderr += d));
+        p.on('close', (code) => res({ code, stderr, out: Object.fromEntries(stdout.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string])) }));
+      });
+    const ok = await run(ticketFor({ claim: 'shim', mem: 32 << 20 }));
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.out.init, '0');
+    assert.equal(ok.out.count, '1');
+    assert.match(ok.out.name ?? '', /emulated/);
+    assert.equal(ok.out.total, String(32 << 20), 'cuMemGetInfo reports the ticket limit');
+    for (const k of ['retain', 'current', 'meminfo', 'alloc', 'htod', 'dtoh', 'free']) assert.equal(ok.out[k], '0', k);
+    assert.equal(ok.out.roundtrip, 'ok');
+    assert.equal(ok.out.alloc_over_limit, '2', 'CUDA_ERROR_OUT_OF_MEMORY past the limit');
+    await waitFor('shim session end', () => server.sessions.list({ claim: 'team/shim' }).length === 0);
+    const ended = server.sessions.list({ claim: 'team/shim', includeEnded: true });
+    assert.equal(ended.length, 1);
+    assert.equal(ended[0]!.exitResult, 'clean');
+
+    const refused = await run(ticketFor({ claim: 'shim', node: 'elsewhere' }));
+    assert.notEqual(refused.code, 0);
+    assert.ok(refused.out.init !== undefined && refused.out.init !== '0', 'cuInit fails when the ticket is refused');
+    assert.ok(refused.stderr.includes(`127.0.0.1:${server.dataPort}`), `the shim names the endpoint: ${refused.stderr}`);
   });
 
   it('Drain stops admission: new HELLOs are refused, health reports NOT_SERVING', async () => {
