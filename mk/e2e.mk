@@ -21,3 +21,7 @@ test-e2e: build-ts deps-kube deps-hadolint ## integration tests against a real k
 
 test-e2e-chart: build-ts deps-kube deps-hadolint ## chart + Dockerfile checks only
 	$(E2E_NODE_TEST) $$(find e2e/dist/chart e2e/dist/docker -name '*.test.js' 2>/dev/null)
+
+.PHONY: bench-placement
+bench-placement: build-ts deps-kube ## placement benchmark against the real API server (10,000 claims, 1,000 GPU nodes, 50 sites) -> bench/results/
+	node e2e/dist/bench/placement-bench.js

@@ -82,6 +82,50 @@ export class KubeRest {
     });
   }
 
+  /**
+   * Streams watch events (one JSON object per line) until the server ends the stream or stop() is
+   * called. `path` must already carry `watch=1` and any resourceVersion.
+   */
+  watch(path: string, onEvent: (type: string, obj: any) => void): { done: Promise<void>; stop: () => void } {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (this.auth.token) headers.Authorization = `Bearer ${this.auth.token}`;
+    let stopFn = () => {};
+    const done = new Promise<void>((resolve, reject) => {
+      const req = request({ host: this.url.hostname, port: this.url.port, path, method: 'GET', headers, agent: false,
+        ca: this.auth.ca, cert: this.auth.cert, key: this.auth.key }, (res) => {
+        if ((res.statusCode ?? 0) >= 300) {
+          res.resume();
+          reject(new KubeRestError(res.statusCode ?? 0, 'WatchFailed', `watch ${path}: ${res.statusCode}`));
+          return;
+        }
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            if (!line.trim()) continue;
+            const ev = JSON.parse(line) as { type: string; object: unknown };
+            onEvent(ev.type, ev.object);
+          }
+        });
+        res.on('end', () => resolve());
+        res.on('error', () => resolve());
+      });
+      req.on('error', (err) => (stopped ? resolve() : reject(err)));
+      let stopped = false;
+      stopFn = () => {
+        stopped = true;
+        req.destroy();
+        resolve();
+      };
+      req.end();
+    });
+    return { done, stop: () => stopFn() };
+  }
+
   close(): void {
     this.agent.destroy();
   }

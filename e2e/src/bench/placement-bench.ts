@@ -1,0 +1,192 @@
+// `make bench-placement`: 10,000 VirtualGPUClaims across 1,000 GPUNodes in 50 sites (measured-latency
+// matrix) against the real kube-apiserver and the real operator. Reports claims placed per second,
+// creation->Bound latency percentiles, the operator's own placement time, and the pure placement
+// benchmark (operator/dist/bench/placement-bench.js) run on the same machine, into
+// bench/results/placement-<date>.md. Sizes: AVEC_BENCH_CLAIMS / _NODES / _SITES / _CONCURRENCY.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { installAvec } from '../harness/avec-install.js';
+import { startControlPlane } from '../harness/control-plane.js';
+import { gpuNodeObject, heartbeat } from '../harness/gpu-nodes.js';
+import { startOperator } from '../harness/operator-process.js';
+import { REPO_ROOT } from '../harness/repo-root.js';
+import { waitFor } from '../harness/wait.js';
+import { buildEdge, claimMix, percentile } from './fleet-model.js';
+
+const env = (k: string, d: number) => Number(process.env[k] ?? d);
+const N_CLAIMS = env('AVEC_BENCH_CLAIMS', 10_000);
+const N_NODES = env('AVEC_BENCH_NODES', 1_000);
+const N_SITES = env('AVEC_BENCH_SITES', 50);
+const CONCURRENCY = env('AVEC_BENCH_CONCURRENCY', 16);
+const N_NAMESPACES = 10;
+const TIMEOUT_MS = env('AVEC_BENCH_TIMEOUT_S', 1_500) * 1000;
+
+const say = (msg: string) => process.stdout.write(`[bench-placement] ${msg}\n`);
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  }));
+}
+
+function histogramMean(metrics: string, name: string): { count: number; meanMs: number } {
+  const sumLine = new RegExp(`^${name}_sum(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics);
+  const countLine = new RegExp(`^${name}_count(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics);
+  const s = sumLine ? Number(sumLine[1]) : NaN;
+  const c = countLine ? Number(countLine[1]) : NaN;
+  return { count: c, meanMs: (s / c) * 1000 };
+}
+
+async function main(): Promise<void> {
+  const model = buildEdge(N_SITES, N_NODES);
+  const claims = claimMix(N_CLAIMS, model.sites);
+  say(`${N_CLAIMS} claims, ${N_NODES} GPU nodes (4 GPUs each), ${N_SITES} sites; client concurrency ${CONCURRENCY}`);
+
+  const cp = await startControlPlane();
+  const inst = await installAvec(cp);
+  const rest = cp.rest(CONCURRENCY * 2);
+  try {
+    let t = Date.now();
+    await pool(model.nodes, CONCURRENCY, async (n) => {
+      await rest.create('/apis/avec.dev/v1alpha1/gpunodes', gpuNodeObject(n));
+      await heartbeat(rest, n.name);
+    });
+    say(`published ${N_NODES} GPUNodes in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    for (let i = 0; i < N_NAMESPACES; i++) await rest.create('/api/v1/namespaces', { metadata: { name: `bench-${i}` } });
+
+    const op = await startOperator(cp, inst, { identity: 'bench', heartbeatTimeoutSeconds: 3_600, env: { AVEC_LOG: 'warn' } });
+    await waitFor(async () => /^avec_operator_leader(?:\{[^}]*\})? 1$/m.test(await op.metrics()), { what: 'operator leadership', timeoutMs: 60_000 });
+    await waitFor(async () => {
+      const l = await rest.get('/apis/avec.dev/v1alpha1/gpunodes?limit=1000000');
+      return l.items.filter((n: any) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')).length === N_NODES;
+    }, { what: 'all GPUNodes Ready', timeoutMs: 300_000, intervalMs: 1_000 });
+    say('operator leads; all GPUNodes Ready');
+
+    const created = new Map<string, number>();
+    const boundAt = new Map<string, number>();
+    const rv = (await rest.get('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1')).metadata.resourceVersion;
+    const watch = rest.watch(`/apis/avec.dev/v1alpha1/virtualgpuclaims?watch=1&resourceVersion=${rv}`, (type, obj) => {
+      const key = `${obj?.metadata?.namespace}/${obj?.metadata?.name}`;
+      if ((type === 'MODIFIED' || type === 'ADDED') && obj?.status?.phase === 'Bound' && !boundAt.has(key)) boundAt.set(key, Date.now());
+    });
+
+    const tStart = Date.now();
+    await pool(claims, CONCURRENCY, async (spec, i) => {
+      const ns = `bench-${i % N_NAMESPACES}`;
+      const name = `claim-${String(i).padStart(5, '0')}`;
+      await rest.create(`/apis/avec.dev/v1alpha1/namespaces/${ns}/virtualgpuclaims`,
+        { apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name, namespace: ns }, spec });
+      created.set(`${ns}/${name}`, Date.now());
+    });
+    const tCreated = Date.now();
+    say(`created ${N_CLAIMS} claims in ${((tCreated - tStart) / 1000).toFixed(1)} s (${(N_CLAIMS / ((tCreated - tStart) / 1000)).toFixed(0)}/s)`);
+    let lastLog = 0;
+    await waitFor(() => {
+      if (Date.now() - lastLog > 10_000) {
+        lastLog = Date.now();
+        say(`  ${boundAt.size}/${N_CLAIMS} Bound after ${((Date.now() - tStart) / 1000).toFixed(0)} s`);
+      }
+      return boundAt.size >= N_CLAIMS ? true : undefined;
+    }, { what: 'all claims Bound', timeoutMs: TIMEOUT_MS, intervalMs: 250 }).catch((e) => say(String(e)));
+    watch.stop();
+    const tEnd = Math.max(...boundAt.values());
+
+    const lat = [...created.entries()].filter(([k]) => boundAt.has(k)).map(([k, c]) => boundAt.get(k)! - c).sort((a, b) => a - b);
+    const all = await rest.get('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1000000');
+    const phases: Record<string, number> = {};
+    for (const c of all.items) phases[c.status?.phase ?? 'none'] = (phases[c.status?.phase ?? 'none'] ?? 0) + 1;
+    // Double allocation check: every Bound claim appears exactly once across the nodes' allocations.
+    const nodes = await rest.get('/apis/avec.dev/v1alpha1/gpunodes?limit=1000000');
+    const allocCount = new Map<string, number>();
+    for (const n of nodes.items) for (const a of n.status?.allocations ?? []) allocCount.set(a.claimUID, (allocCount.get(a.claimUID) ?? 0) + 1);
+    const dup = [...allocCount.values()].filter((v) => v > 1).length;
+    const metrics = await op.metrics();
+    const placement = histogramMean(metrics, 'avec_placement_duration_seconds');
+    const bindLatency = histogramMean(metrics, 'avec_claim_bind_latency_seconds');
+    await op.stop();
+
+    say('pure placement benchmark (operator/dist/bench/placement-bench.js)');
+    const pure = execFileSync(process.execPath, [join(REPO_ROOT, 'operator', 'dist', 'bench', 'placement-bench.js')], { encoding: 'utf8' }).trim();
+
+    const secs = (tEnd - tStart) / 1000;
+    const r = {
+      placedPerSecond: boundAt.size / secs, seconds: secs, bound: boundAt.size,
+      p50: percentile(lat, 50), p90: percentile(lat, 90), p99: percentile(lat, 99), max: lat[lat.length - 1],
+      createPerSecond: N_CLAIMS / ((tCreated - tStart) / 1000),
+    };
+    say(`RESULT placed/s=${r.placedPerSecond.toFixed(1)} bound=${r.bound}/${N_CLAIMS} p50=${r.p50}ms p99=${r.p99}ms max=${r.max}ms duplicates=${dup}`);
+    say(`pure: ${pure.split('\n').pop()}`);
+    writeReport({ r, phases, dup, placement, bindLatency, pure: pure.split('\n').pop() ?? '' });
+  } finally {
+    rest.close();
+    await cp.stop();
+  }
+}
+
+function writeReport(x: {
+  r: Record<string, number>; phases: Record<string, number>; dup: number;
+  placement: { count: number; meanMs: number }; bindLatency: { count: number; meanMs: number }; pure: string;
+}): void {
+  const date = new Date().toISOString().slice(0, 10);
+  const git = (args: string[]) => { try { return execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim(); } catch { return 'unknown'; } };
+  const commit = git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'operator', 'e2e', 'crds']) ? ' (+ uncommitted changes)' : '');
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  let pureObj: Record<string, unknown> = {};
+  try { pureObj = JSON.parse(x.pure); } catch { /* keep raw */ }
+  const { r } = x;
+  const md = `# Placement benchmark, ${date}
+
+- commit: \`${commit}\`
+- machine: ${cpus().length} vCPU (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node.js ${process.version}; load average at the end ${load}
+  (the machine is shared with other work: absolute figures are pessimistic)
+- control plane: kube-apiserver v1.34 + etcd 3.6 on loopback (e2e harness; etcd with \`--unsafe-no-fsync\`)
+- operator: \`operator/dist/main.js\` as the chart's ServiceAccount, leader election on, one replica
+- workload: ${N_CLAIMS} VirtualGPUClaims in ${N_NAMESPACES} namespaces, created by ${CONCURRENCY} concurrent clients;
+  ${N_NODES} GPUNodes (4 GPUs each: H100 80 GB / A100 40 GB / L4 24 GB), ${N_SITES} sites, every node with a measured
+  link to every site (RTT from site distance, ±10% jitter); claims 1–16 GiB, 5–25% compute, policies
+  70% nearest / 15% binpack / 15% spread, 30% with maxLatencyMs 8
+
+## Against the real API server
+
+| figure | value |
+|---|---|
+| claims placed (Bound) per second | **${r.placedPerSecond.toFixed(1)}** (${r.bound} claims in ${r.seconds.toFixed(1)} s from the first create) |
+| creation -> Bound latency p50 | ${r.p50} ms |
+| creation -> Bound latency p90 | ${r.p90} ms |
+| creation -> Bound latency **p99** | **${r.p99} ms** |
+| creation -> Bound latency max | ${r.max} ms |
+| claim creation rate (clients) | ${r.createPerSecond.toFixed(0)} /s |
+| final phases | ${Object.entries(x.phases).map(([k, v]) => `${k}: ${v}`).join(', ')} |
+| claims allocated on more than one node | ${x.dup} |
+| operator placement time per claim (avec_placement_duration_seconds mean) | ${x.placement.meanMs.toFixed(3)} ms over ${x.placement.count} placements |
+| operator bind latency (avec_claim_bind_latency_seconds mean) | ${x.bindLatency.meanMs.toFixed(1)} ms over ${x.bindLatency.count} |
+
+Latency is measured by the benchmark client: from the create call returning to the watch event that
+shows \`status.phase: Bound\`.
+
+## Pure placement (no API server), same machine, same run
+
+\`make bench-placement-pure\` (operator/dist/bench/placement-bench.js):
+
+\`\`\`
+${x.pure}
+\`\`\`
+${pureObj.microsecondsPerClaim !== undefined ? `\nPure placement: ${String(pureObj.microsecondsPerClaim)} µs per claim (${String(pureObj.placementsPerSecond)} placements/s).\n` : ''}`;
+  const dir = join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `placement-${date}.md`);
+  writeFileSync(file, md);
+  say(`wrote ${file}`);
+}
+
+main().then(() => process.exit(0), (err) => {
+  process.stderr.write(`[bench-placement] FAILED: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
