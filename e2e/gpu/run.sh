@@ -2,20 +2,22 @@
 # GPU end-to-end suite: every program runs natively and through the shim (LD_PRELOAD of our libcuda.so.1,
 # AVEC_SERVER pointing at a standalone executor with the cuda backend); outputs are compared line by line
 # ('#' lines are informational). Prepare on the development machine with `make gpu-e2e`, carry `.gpu`.
-#   bash e2e/gpu/run.sh [--native-only] [--only REGEX] [--no-optional] [--no-faults]
+#   bash e2e/gpu/run.sh [--native-only] [--only REGEX] [--no-optional] [--no-faults] [--tag NAME]
+# (AVEC_LOG=debug in the environment is passed to the shim; --tag NAME names the result files.)
 # After the comparisons, fault and limit checks (shim only): server unreachable, session memory limit
 # (cuMemGetInfo, OOM past it, NVML total), session executor killed mid-call, client killed mid-session.
-# Writes summary.txt, logs.tar.gz (every output, diff, executor log) to $OUT when set, else .gpu/results.
+# Writes summary[-TAG].txt, logs[-TAG].tar.gz (every output, diff, executor log) to $OUT when set, else .gpu/results.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-NATIVE_ONLY=0 ONLY=. OPTIONAL=1 FAULTS=1
+NATIVE_ONLY=0 ONLY=. OPTIONAL=1 FAULTS=1 TAG=
 while [ $# -gt 0 ]; do
   case $1 in
     --native-only) NATIVE_ONLY=1 ;;
     --only) ONLY=$2; shift ;;
     --no-optional) OPTIONAL=0 ;;
     --no-faults) FAULTS=0 ;;
+    --tag) TAG=-$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -24,7 +26,7 @@ done
 RES=${OUT:-$G/results}
 LOGS=$(mktemp -d /tmp/avec-e2e.XXXXXX)
 mkdir -p "$RES"
-SUMMARY=$RES/summary.txt
+SUMMARY=$RES/summary$TAG.txt
 PORT=${AVEC_E2E_PORT:-7420}
 CUDART_DIR=$(find_cudart)
 export PYTHONUNBUFFERED=1
@@ -107,7 +109,7 @@ for t in "${TESTS[@]}"; do
   else
     [ "$verdict" = PASS ] && pass=$((pass + 1)) || fail=$((fail + 1))
   fi
-  ratio=$(awk -v a="$ssecs" -v b="$nsecs" 'BEGIN{printf "%.2f", b > 0 ? a / b : 0}')
+  ratio=$(awk -v a="$ssecs" -v b="$nsecs" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')
   TABLE+=("$(printf '%-24s %9.3f %9.3f %7s  %s' "$name" "$nsecs" "$ssecs" "${ratio}x" "$verdict")")
   if [ "$verdict" != PASS ]; then
     {
@@ -214,6 +216,6 @@ fi
 log ""
 log "$pass passed, $fail failed"
 stop_pid "${EXEC_PID:-}"
-tar -C "$LOGS" -czf "$RES/logs.tar.gz" . 2>/dev/null
+tar -C "$LOGS" -czf "$RES/logs$TAG.tar.gz" . 2>/dev/null
 rm -rf "$LOGS"
 [ $fail = 0 ]
