@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const claims = claimMix(N_CLAIMS, model.sites);
   say(`${N_CLAIMS} claims, ${N_NODES} GPU nodes (4 GPUs each), ${N_SITES} sites; client concurrency ${CONCURRENCY}`);
 
-  const cp = await startControlPlane();
+  const cp = await startControlPlane({ name: 'bench-placement' });
   const inst = await installAvec(cp);
   const rest = cp.rest(CONCURRENCY * 2);
   try {

@@ -11,7 +11,7 @@ describe('helm install charts/avec', () => {
   let cp: ControlPlane;
   let inst: AvecInstall;
   before(async () => {
-    cp = await startControlPlane();
+    cp = await startControlPlane({ name: 'chart-install' });
     inst = await installAvec(cp);
   });
   after(async () => {

@@ -64,7 +64,7 @@ async function main(): Promise<number> {
   }
 
   step('control plane: starting etcd and kube-apiserver (built from their Go modules) on loopback');
-  const cp = await startControlPlane();
+  const cp = await startControlPlane({ name: 'demo' });
   const version = JSON.parse((await cp.kubectl(['version', '-o', 'json'])).stdout).serverVersion.gitVersion;
   step(`control plane: kube-apiserver ${version} ready at ${cp.server}, CRDs virtualgpuclaims.avec.dev and gpunodes.avec.dev established`);
 

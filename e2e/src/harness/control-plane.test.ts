@@ -9,7 +9,7 @@ import { KubeRestError } from './kube-rest.js';
 describe('test control plane', () => {
   let cp: ControlPlane;
   before(async () => {
-    cp = await startControlPlane();
+    cp = await startControlPlane({ name: 'harness' });
   });
   after(async () => {
     await cp?.stop();

@@ -1,7 +1,7 @@
 // The test control plane: etcd + kube-apiserver on loopback with a throwaway PKI, a kubeconfig in a
 // temp dir, the project's CRDs installed, and kubectl/helm bound to it. Usable from node:test
 // suites and from the demo; stop() (or any signal) tears everything down.
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -18,6 +18,8 @@ import { KubeRest } from './kube-rest.js';
 import { waitFor } from './wait.js';
 
 export interface ControlPlaneOptions {
+  /** Names build/e2e-logs/<name>/, where every process log is copied at stop() for post-mortems. */
+  name?: string;
   /** Install crds/*.yaml and wait until they are Established. Default true. */
   installCrds?: boolean;
   /** Keep the temp dir (logs, certs, etcd data) after stop(). Default: AVEC_E2E_KEEP=1. */
@@ -35,6 +37,7 @@ export class ControlPlane {
     readonly etcd: Etcd,
     readonly apiServer: KubeApiServer,
     keepDir: boolean,
+    logName?: string,
   ) {
     this.kubeconfig = writeKubeconfig(join(dir, 'kubeconfig'), {
       server: apiServer.url, caFile: pki.ca.cert,
@@ -43,6 +46,7 @@ export class ControlPlane {
     this.teardown = onTeardown('control plane', async () => {
       await apiServer.process.stop();
       await etcd.process.stop();
+      if (logName) saveLogs(dir, join(REPO_ROOT, 'build', 'e2e-logs', logName));
       if (keepDir) log('info', 'control plane dir kept', { dir });
       else rmSync(dir, { recursive: true, force: true });
     }, () => {
@@ -113,6 +117,16 @@ export class ControlPlane {
   }
 }
 
+function saveLogs(from: string, to: string): void {
+  try {
+    rmSync(to, { recursive: true, force: true });
+    mkdirSync(to, { recursive: true });
+    for (const f of readdirSync(from)) if (f.endsWith('.log')) copyFileSync(join(from, f), join(to, f));
+  } catch (err) {
+    log('warn', 'could not save logs', { from, to, error: String(err) });
+  }
+}
+
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const keepDir = opts.keepDir ?? process.env.AVEC_E2E_KEEP === '1';
   const dir = mkdtempSync(join(tmpdir(), 'avec-e2e-'));
@@ -126,7 +140,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const pki = await TestPki.create(join(dir, 'pki'));
     etcd = await startEtcd(dir);
     const apiServer = await startKubeApiServer({ dir, pki, etcdUrl: etcd.url, extraArgs: opts.apiServerArgs });
-    const cp = new ControlPlane(dir, pki, etcd, apiServer, keepDir);
+    const cp = new ControlPlane(dir, pki, etcd, apiServer, keepDir, opts.name);
     if (opts.installCrds ?? true) await cp.installCrds();
     log('info', 'control plane ready', { server: apiServer.url, dir, ms: Date.now() - t0 });
     removeDir.cancel();

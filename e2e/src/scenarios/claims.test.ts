@@ -23,7 +23,7 @@ describe('operator user flows', () => {
   let op: OperatorProcess;
 
   before(async () => {
-    cp = await startControlPlane();
+    cp = await startControlPlane({ name: 'claims' });
     inst = await installAvec(cp);
     rest = cp.rest();
     fleet = new GpuNodeFleet(rest, 1_000);

@@ -26,7 +26,7 @@ describe('two operator replicas', () => {
   const ops: OperatorProcess[] = [];
 
   before(async () => {
-    cp = await startControlPlane();
+    cp = await startControlPlane({ name: 'leader-election' });
     inst = await installAvec(cp);
     rest = cp.rest();
     fleet = new GpuNodeFleet(rest, 2_000);
