@@ -11,6 +11,8 @@ export interface Metrics {
   dataConnections: Counter;
   heartbeats: Counter<'result'>;
   linkRttMs: Gauge<'site' | 'source'>;
+  claimSessions: Gauge<'claim'>;
+  claimMemoryLimit: Gauge<'claim'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -26,6 +28,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     sessionBytes: new Counter({ name: 'avec_session_bytes_total', help: 'Bytes moved by sessions as reported by their executors (htod, dtoh)', labelNames: ['direction'], registers }),
     dataConnections: new Counter({ name: 'avec_data_connections_total', help: 'Data-plane connections whose HELLO arrived complete', registers }),
     heartbeats: new Counter({ name: 'avec_gpunode_heartbeats_total', help: 'GPUNode heartbeat writes by result', labelNames: ['result'], registers }),
+    claimSessions: new Gauge({ name: 'avec_claim_sessions', help: 'Live sessions per claim (<namespace>/<name>) on this node', labelNames: ['claim'], registers }),
+    claimMemoryLimit: new Gauge({ name: 'avec_claim_memory_limit_bytes', help: 'Sum of the memory limits of the live sessions of each claim on this node', labelNames: ['claim'], registers }),
     linkRttMs: new Gauge({ name: 'avec_link_rtt_ms', help: 'Round-trip time to each site (measured TCP connect, or declared)', labelNames: ['site', 'source'], registers }),
   };
 }

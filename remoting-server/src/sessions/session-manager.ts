@@ -34,6 +34,12 @@ export interface SessionInfo {
   lastEvent?: string;
 }
 
+export interface ClaimUsage {
+  sessions: number;
+  memoryLimitBytes: number;
+  memoryUsedBytes: number;
+}
+
 export type Admitted = Extract<AdmissionDecision, { admit: true }>;
 
 export interface DataConnection {
@@ -97,6 +103,19 @@ export class SessionManager {
   /** What admission counts: running and pending sessions. */
   liveClaims(): Array<{ claim: string }> {
     return [...this.live.values()].filter((e) => e.info.state !== 'exited').map((e) => ({ claim: e.info.claim }));
+  }
+
+  /** Per-claim totals over live sessions (what the claim holds on this node right now). */
+  claimUsage(): Map<string, ClaimUsage> {
+    const out = new Map<string, ClaimUsage>();
+    for (const { info } of this.live.values()) {
+      const u = out.get(info.claim) ?? { sessions: 0, memoryLimitBytes: 0, memoryUsedBytes: 0 };
+      u.sessions++;
+      u.memoryLimitBytes += info.memoryLimit;
+      u.memoryUsedBytes += info.counters.memoryUsedBytes;
+      out.set(info.claim, u);
+    }
+    return out;
   }
 
   list(filter: { claim?: string; includeEnded?: boolean } = {}): SessionInfo[] {
@@ -282,5 +301,13 @@ export class SessionManager {
   private updateGauges(): void {
     const count = (s: SessionState) => [...this.live.values()].filter((e) => e.info.state === s).length;
     for (const s of ['pending', 'running', 'closing'] as const) this.opts.metrics.sessionsActive.set({ state: s }, count(s));
+    // Per-claim gauges: reset so claims without sessions disappear instead of lingering at their last value.
+    const { claimSessions, claimMemoryLimit } = this.opts.metrics;
+    claimSessions.reset();
+    claimMemoryLimit.reset();
+    for (const [claim, u] of this.claimUsage()) {
+      claimSessions.set({ claim }, u.sessions);
+      claimMemoryLimit.set({ claim }, u.memoryLimitBytes);
+    }
   }
 }
