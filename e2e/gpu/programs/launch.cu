@@ -90,20 +90,12 @@ static void runtime_launches(void) {
   RT(cudaMalloc(&x, sizeof(unsigned int)));
   RT(cudaMemset(x, 0, 4));
   const int bytes = 100 * 1024;
-  cudaError_t e0 = cudaSuccess;
-  dyn_smem<<<1, 256, bytes>>>(x, bytes / 4);
-  e0 = cudaGetLastError();
-  printf("100 KiB dynamic smem without opt-in: %s\n", cudaGetErrorName(e0));
   RT(cudaFuncSetAttribute(dyn_smem, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   dyn_smem<<<1, 256, bytes>>>(x, bytes / 4);
   RT(cudaGetLastError());
   unsigned int xv = 0;
   RT(cudaMemcpy(&xv, x, 4, cudaMemcpyDeviceToHost));
   printf("dyn smem 100 KiB xor: %08x\n", xv);
-  // Invalid configuration is reported at launch, from the client's last-error state.
-  empty<<<1, 2048>>>();
-  printf("block of 2048: %s\n", cudaGetErrorName(cudaGetLastError()));
-  printf("last error cleared: %s\n", cudaGetErrorName(cudaGetLastError()));
   // cudaLaunchKernelEx with a cluster dimension attribute.
   int *cl;
   RT(cudaMalloc(&cl, 8 * sizeof(int)));
@@ -240,9 +232,26 @@ static void attributes(void) {
   printf("cache config set ok\n");
 }
 
+// Invalid configurations are reported by the launch itself (and kept in the runtime's last error).
+static void invalid_launches(void) {
+  SECTION("launch.invalid");
+  unsigned int *x;
+  RT(cudaMalloc(&x, sizeof(unsigned int)));
+  dyn_smem<<<1, 256, 200 * 1024>>>(x, 1024);  // beyond the opt-in limit set earlier (100 KiB)
+  printf("200 KiB dynamic smem above the opt-in: %s\n", cudaGetErrorName(cudaGetLastError()));
+  empty<<<1, 2048>>>();
+  printf("block of 2048: %s\n", cudaGetErrorName(cudaGetLastError()));
+  printf("last error cleared: %s\n", cudaGetErrorName(cudaGetLastError()));
+  empty<<<dim3(1, 70000), 1>>>();
+  printf("grid y 70000: %s\n", cudaGetErrorName(cudaGetLastError()));
+  printf("synchronize after invalid launches: %s\n", cudaGetErrorName(cudaDeviceSynchronize()));
+  RT(cudaFree(x));
+}
+
 int main(void) {
   runtime_launches();
   driver_launches();
   attributes();
+  invalid_launches();
   return finish();
 }

@@ -87,22 +87,34 @@ static void pinned_async(void) {
   RT(cudaMemcpy(d, hw, 4096, cudaMemcpyHostToDevice));
   RT(cudaMemcpy(hp2, d, 4096, cudaMemcpyDeviceToHost));
   printf("write-combined ok: %d\n", memcmp(hw, hp2, 4096) == 0);
-  // Pointer attributes: device, pinned host, pageable host.
-  cudaPointerAttributes a;
-  RT(cudaPointerGetAttributes(&a, d));
-  printf("attr device ptr: type=%d device=%d\n", (int)a.type, a.device);
-  RT(cudaPointerGetAttributes(&a, hp));
-  printf("attr pinned ptr: type=%d hostPointer_same=%d\n", (int)a.type, a.hostPointer == hp);
-  RT(cudaPointerGetAttributes(&a, pg.data()));
-  printf("attr pageable ptr: type=%d\n", (int)a.type);
-  unsigned int hf = 0;
-  RT(cudaHostGetFlags(&hf, hp2));
-  printf("host flags: %u\n", hf);
   RT(cudaFree(d));
   RT(cudaFreeHost(hp));
   RT(cudaFreeHost(hp2));
   RT(cudaFreeHost(hw));
   RT(cudaStreamDestroy(s));
+}
+
+static void pointer_attrs(void) {
+  SECTION("mem.pointer_attrs");
+  unsigned char *d, *hp;
+  RT(cudaMalloc(&d, 1 << 20));
+  RT(cudaHostAlloc(&hp, 1 << 16, cudaHostAllocPortable));
+  std::vector<unsigned char> pg(4096);
+  cudaPointerAttributes a;
+  cudaError_t e = cudaPointerGetAttributes(&a, d + 100);
+  printf("attr device ptr: %s type=%d device=%d devicePointer_same=%d\n", cudaGetErrorName(e), (int)a.type, a.device,
+         a.devicePointer == d + 100);
+  e = cudaPointerGetAttributes(&a, hp);
+  printf("attr pinned ptr: %s type=%d hostPointer_same=%d\n", cudaGetErrorName(e), (int)a.type, a.hostPointer == hp);
+  e = cudaPointerGetAttributes(&a, pg.data());
+  printf("attr pageable ptr: %s type=%d\n", cudaGetErrorName(e), (int)a.type);
+  cudaGetLastError();
+  unsigned int hf = 0;
+  e = cudaHostGetFlags(&hf, hp);
+  printf("host flags: %s %u\n", cudaGetErrorName(e), hf);
+  cudaGetLastError();
+  RT(cudaFree(d));
+  RT(cudaFreeHost(hp));
 }
 
 static void host_register(void) {
@@ -224,6 +236,7 @@ static void oom(void) {
 int main(void) {
   basic();
   pinned_async();
+  pointer_attrs();
   host_register();
   copies_2d();
   driver_mem();

@@ -55,9 +55,6 @@ static void fatbin(void) {
   CUmodule m;
   DRV(cuModuleLoadData(&m, kern_mod_fatbin));
   run_scale_coef(m, "fatbin");
-  unsigned cnt = 0;
-  DRV(cuModuleGetFunctionCount(&cnt, m));
-  printf("function count: %u\n", cnt);
   CUfunction f;
   DRV(cuModuleGetFunction(&f, m, "scale"));
   for (size_t i = 0;; i++) {
@@ -141,9 +138,6 @@ static void library(void) {
   SECTION("library");
   CUlibrary lib;
   DRV(cuLibraryLoadData(&lib, kern_mod_fatbin, NULL, NULL, 0, NULL, NULL, 0));
-  unsigned kc = 0;
-  DRV(cuLibraryGetKernelCount(&kc, lib));
-  printf("kernel count: %u\n", kc);
   CUkernel k;
   DRV(cuLibraryGetKernel(&k, lib, "scale"));
   const char *kn = NULL;
@@ -199,6 +193,22 @@ static void library(void) {
   DRV(cuLibraryUnload(lib));
 }
 
+static void counts(void) {
+  SECTION("module.counts");
+  CUmodule m;
+  DRV(cuModuleLoadData(&m, kern_mod_fatbin));
+  unsigned cnt = 0;
+  CUresult r = cuModuleGetFunctionCount(&cnt, m);
+  printf("cuModuleGetFunctionCount: %s %u\n", drv_err_name(r), cnt);
+  DRV(cuModuleUnload(m));
+  CUlibrary lib;
+  DRV(cuLibraryLoadData(&lib, kern_mod_fatbin, NULL, NULL, 0, NULL, NULL, 0));
+  unsigned kc = 0;
+  r = cuLibraryGetKernelCount(&kc, lib);
+  printf("cuLibraryGetKernelCount: %s %u\n", drv_err_name(r), kc);
+  DRV(cuLibraryUnload(lib));
+}
+
 static void reload(void) {
   SECTION("module.reload");
   CUmodule ms[3];
@@ -230,6 +240,7 @@ int main(void) {
   cubin();
   ptx();
   library();
+  counts();
   reload();
   return finish();
 }

@@ -97,6 +97,7 @@ static void runtime_entry(void) {
   printf("cuMemGetInfo via entry point: free<=total %d\n", fr <= tot);
   cudaError_t e = cudaGetDriverEntryPointByVersion("cuNoSuchThing", &fn, 12000, cudaEnableDefault, &qr);
   printf("unknown entry point: %s %d\n", cudaGetErrorName(e), (int)qr);
+  cudaGetLastError();  // do not let this call's status leak into later sections
 }
 
 static void error_strings(void) {
