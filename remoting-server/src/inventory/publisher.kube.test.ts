@@ -2,13 +2,18 @@
 // rendered object passes the CRD's schema, heartbeats land in status, and the operator's status fields
 // (conditions, allocations) survive our merge patches.
 import assert from 'node:assert/strict';
-import { dirname, join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SiteLink } from '../links/links.js';
 import { kubeRest, MERGE_PATCH, type KubeRest } from '../kube/kube-rest.js';
 import { findKubeTarget } from '../kube/kubeconfig.js';
+import { loadConfig, type Config } from '../config.js';
 import { silentLogger } from '../log.js';
+import { CHECKOUT_ROOT } from '../native/addon.js';
+import { startRemotingServer } from '../server.js';
 import { createMetrics } from '../metrics.js';
 import { kubeGPUNodeApi } from './gpunode-api.js';
 import type { ObservedInventory } from './observed.js';
@@ -16,8 +21,12 @@ import { GPUNodePublisher } from './publisher.js';
 
 interface ControlPlane {
   kubeconfig: string;
+  server: string;
   stop(): Promise<void>;
 }
+
+/** The API server's port: something at "the site" that accepts TCP connections, for the link probe. */
+const cpPort = (cp: ControlPlane) => new URL(cp.server).port;
 
 const harness = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'e2e', 'dist', 'harness', 'control-plane.js')).href;
 
@@ -43,6 +52,38 @@ describe('GPUNode publisher against a real API server', () => {
 
   after(async () => {
     await cp?.stop();
+  });
+
+  it('the whole server publishes its executor-described devices, advertised endpoint and measured links', async () => {
+    const executor = process.env.AVEC_EXECUTOR ?? resolve(CHECKOUT_ROOT, 'build', 'native', 'avec-executor');
+    const keys = await mkdtemp(join(tmpdir(), 'avec-kube-keys-'));
+    const r = loadConfig({
+      argv: ['--node-name', 'gpu-srv', '--kubeconfig', cp.kubeconfig, '--data-listen', '127.0.0.1:0', '--grpc-listen', '127.0.0.1:0', '--metrics-port', '0',
+        '--advertise', 'gpu-srv.example:7070', '--site', 'edge-9', '--backend', 'emulated', '--executor', executor, '--ticket-key-dir', keys,
+        '--heartbeat-seconds', '1', '--log-level', 'error', '--link', `edge-9=127.0.0.1:${cpPort(cp)}`, '--link', 'core=,40,1000'],
+      env: {},
+    });
+    const server = await startRemotingServer((r as { config: Config }).config, { logger: silentLogger });
+    try {
+      type Obj = { spec: { site: string; endpoint: string; devices: Array<{ uuid: string; model: string }>; links: Array<{ site: string; source: string; rttMs: number; bandwidthMbps?: number }> }; status?: { heartbeatTime?: string } };
+      let o: Obj | undefined;
+      const deadline = Date.now() + 15_000;
+      while (!o?.status?.heartbeatTime) {
+        if (Date.now() > deadline) throw new Error('no GPUNode heartbeat');
+        await new Promise((res) => setTimeout(res, 100));
+        o = await rest.request<Obj>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-srv').catch(() => undefined);
+      }
+      assert.equal(o.spec.site, 'edge-9');
+      assert.equal(o.spec.endpoint, 'gpu-srv.example:7070');
+      assert.deepEqual(o.spec.devices.map((d) => d.uuid), server.inventory.devices.map((d) => d.uuid));
+      assert.match(o.spec.devices[0]!.model, /emulated/);
+      const byName = Object.fromEntries(o.spec.links.map((l) => [l.site, l]));
+      assert.equal(byName['edge-9']?.source, 'measured');
+      assert.deepEqual(byName.core, { site: 'core', rttMs: 40, bandwidthMbps: 1000, source: 'declared' });
+    } finally {
+      await server.shutdown(1000);
+      await rm(keys, { recursive: true, force: true });
+    }
   });
 
   it('creates the GPUNode, heart-beats into status and leaves the operator fields alone', async () => {
