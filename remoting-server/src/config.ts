@@ -44,6 +44,8 @@ export const configSchema = z
     moduleCacheDir: z.string().optional(),
     ticketKeyDir: z.string().default('/var/run/avec/ticket-keys'),
     site: z.string().max(63).optional(),
+    /** Used when the Node has neither an avec.dev/site nor a topology.kubernetes.io/zone label. */
+    defaultSite: z.string().max(63).optional(),
     heartbeatSeconds: positiveInt.default(10),
     linkProbeSeconds: positiveInt.default(60),
     links: z.array(linkTargetSchema).default([]),
@@ -79,6 +81,7 @@ const FLAGS = {
   'module-cache': 'moduleCacheDir',
   'ticket-key-dir': 'ticketKeyDir',
   site: 'site',
+  'default-site': 'defaultSite',
   'heartbeat-seconds': 'heartbeatSeconds',
   'link-probe-seconds': 'linkProbeSeconds',
   'max-sessions': 'maxSessions',
@@ -110,6 +113,7 @@ Flags (each also settable by the environment variable in brackets, or a key of t
   --module-cache DIR           executor module cache directory [AVEC_MODULE_CACHE]
   --ticket-key-dir DIR         ticket keyring directory, one file per key id [AVEC_TICKET_KEY_DIR; default /var/run/avec/ticket-keys]
   --site SITE                  site override (else the Node's avec.dev/site, then topology.kubernetes.io/zone label) [AVEC_SITE]
+  --default-site SITE          site when the Node has neither label [AVEC_DEFAULT_SITE]
   --heartbeat-seconds N        GPUNode heartbeat period [AVEC_HEARTBEAT_SECONDS; default 10]
   --link SITE=HOST:PORT[,RTT_MS[,MBPS]]  probe target per site, repeatable; RTT/bandwidth are declared fallbacks
   --link-probe-seconds N       link measurement period [AVEC_LINK_PROBE_SECONDS; default 60]

@@ -122,7 +122,7 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
     const target = findKubeTarget(config.kubeconfig);
     if (target) {
       publisher = new GPUNodePublisher({
-        api: kubeGPUNodeApi(kubeRest(target)), nodeName: config.nodeName, siteOverride: config.site, endpoint,
+        api: kubeGPUNodeApi(kubeRest(target)), nodeName: config.nodeName, siteOverride: config.site, defaultSite: config.defaultSite, endpoint,
         inventory: () => inventory, links: () => links, heartbeatMs: config.heartbeatSeconds * 1000,
         logger: logger.child({ component: 'gpunode' }), metrics,
       });
@@ -139,7 +139,7 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
   const adminToken = config.adminTokenFile ? (await import('node:fs')).readFileSync(config.adminTokenFile, 'utf8').trim() : undefined;
   const grpcStarted = await startGrpcServer(config.grpcListen, {
     admission, sessions, health, metrics, logger: logger.child({ component: 'control' }), nodeName: config.nodeName,
-    site: () => publisher?.site() ?? config.site ?? '', dataEndpoint: () => endpoint, inventory: () => inventory,
+    site: () => publisher?.site() ?? config.site ?? config.defaultSite ?? '', dataEndpoint: () => endpoint, inventory: () => inventory,
     telemetry: () => telemetry, pendingTtlSeconds: config.pendingSessionSeconds, adminToken, nowSeconds,
   });
   let metricsServer: HttpServer | undefined;

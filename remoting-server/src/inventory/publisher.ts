@@ -11,6 +11,7 @@ export interface PublisherOptions {
   api: GPUNodeApi;
   nodeName: string;
   siteOverride?: string;
+  defaultSite?: string;
   endpoint: string;
   inventory: () => ObservedInventory;
   links: () => SiteLink[];
@@ -27,7 +28,7 @@ export class GPUNodePublisher {
   private lastError = '';
 
   constructor(private readonly opts: PublisherOptions) {
-    this.lastSite = opts.siteOverride ?? '';
+    this.lastSite = opts.siteOverride ?? opts.defaultSite ?? '';
   }
 
   site(): string {
@@ -44,7 +45,7 @@ export class GPUNodePublisher {
         logger.debug('cannot read the Node labels', { node: nodeName, error: errorMessage(e) });
         return undefined;
       });
-      this.lastSite = siteOf(this.opts.siteOverride, labels);
+      this.lastSite = siteOf(this.opts.siteOverride, labels, this.opts.defaultSite);
       const inventory = this.opts.inventory();
       const desired = renderGPUNode({ nodeName, site: this.lastSite, endpoint: this.opts.endpoint, inventory, links: this.opts.links(), backend: inventory.backend });
       const current = await api.getGPUNode(nodeName);

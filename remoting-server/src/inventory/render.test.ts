@@ -70,6 +70,8 @@ test('site: config override, then avec.dev/site, then the zone label', () => {
   assert.equal(siteOf(undefined, { 'avec.dev/site': 's', 'topology.kubernetes.io/zone': 'z' }), 's');
   assert.equal(siteOf(undefined, { 'topology.kubernetes.io/zone': 'z' }), 'z');
   assert.equal(siteOf(undefined, undefined), '');
+  assert.equal(siteOf(undefined, { other: 'x' }, 'fallback'), 'fallback');
+  assert.equal(siteOf(undefined, { 'topology.kubernetes.io/zone': 'z' }, 'fallback'), 'z');
 });
 
 test('specNeedsUpdate ignores link noise but not real changes', () => {

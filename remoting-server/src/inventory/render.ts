@@ -34,10 +34,10 @@ export interface RenderInput {
   backend: string;
 }
 
-/** Site precedence: explicit config, then the Node's avec.dev/site label, then its zone label. */
-export function siteOf(override: string | undefined, nodeLabels: Record<string, string> | undefined): string {
+/** Site precedence: explicit config, then the Node's avec.dev/site label, then its zone label, then the default. */
+export function siteOf(override: string | undefined, nodeLabels: Record<string, string> | undefined, fallback = ''): string {
   if (override) return override;
-  return nodeLabels?.[SITE_LABEL] ?? nodeLabels?.[ZONE_LABEL] ?? '';
+  return nodeLabels?.[SITE_LABEL] || nodeLabels?.[ZONE_LABEL] || fallback;
 }
 
 export function renderGPUNodeSpec(input: RenderInput): GPUNodeSpec {
