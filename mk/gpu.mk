@@ -18,7 +18,11 @@ GPU_BIN_SHARED := $(patsubst %,$(GPU_DIR)/bin/shared/%,$(GPU_PROGRAMS))
 GPU_BENCH_BIN := $(patsubst %,$(GPU_DIR)/bin/static/%,$(GPU_BENCH)) $(patsubst %,$(GPU_DIR)/bin/shared/%,$(GPU_BENCH))
 GPU_TOOLS := $(GPU_DIR)/bin/nvml_query $(GPU_DIR)/bin/linkshaper $(GPU_DIR)/bin/tcpfloor $(GPU_DIR)/bin/avec_ping
 
-.PHONY: gpu-programs gpu-e2e bench-gpu gpu-avec gpu-clean
+TEST_TARGETS += test-linkshaper
+
+.PHONY: gpu-programs gpu-e2e bench-gpu gpu-avec gpu-clean test-linkshaper
+test-linkshaper: $(GPU_DIR)/bin/linkshaper $(GPU_DIR)/bin/tcpfloor ## CPU test of the link-shaping proxy (delay, rate, integrity)
+	tools/linkshaper/test.sh $(GPU_DIR)/bin
 gpu-programs: $(GPU_BIN_STATIC) $(GPU_BIN_SHARED) $(GPU_BENCH_BIN) $(GPU_TOOLS) $(GPU_DIR)/lib/libcudart.so.13 ## build the GPU test programs (static + shared cudart) into .gpu/
 
 gpu-e2e: gpu-programs gpu-avec ## prepare .gpu/ for the GPU end-to-end run (then on the GPU machine: bash e2e/gpu/run.sh)

@@ -126,7 +126,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
       double t0 = now_s();
       v = (uint64_t)i;
-      if (full_write(fd, &v, 8) || full_read(fd, &v, 8)) { fprintf(stderr, "tcpfloor: ping failed\n"); return 1; }
+      if (full_write(fd, &v, 8) || full_read(fd, &v, 8) || v != (uint64_t)i) {
+        fprintf(stderr, "tcpfloor: ping %d failed or came back altered\n", i);
+        return 1;
+      }
       s[i] = (now_s() - t0) * 1e6;
     }
     qsort(s, (size_t)n, sizeof(double), cmp_d);
