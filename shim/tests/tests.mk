@@ -22,12 +22,12 @@ $(SHIM_TRANSPORT_TEST): shim/tests/unit/transport_test.c shim/tests/test.h $(SHI
 
 $(SHIM_FATBIN): shim/tests/integration/kernels.cu | deps-cuda
 	@mkdir -p $(dir $@)
-	$(SHIM_NVCC) $(SHIM_NVCC_FLAGS) -fatbin -o $@ $<
+	$(SHIM_NVCC) $(SHIM_NVCC_FLAGS) --compress-mode=none -fatbin -o $@ $<
 
 # Linked against the shim like a program linked with -lcuda.
 $(SHIM_DRIVER_TEST): shim/tests/integration/driver_test.c shim/tests/test.h $(SHIM_CUDA_SO) $(SHIM_OUT)/libcuda.so
 	@mkdir -p $(dir $@)
-	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -ldl -lpthread \
+	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wno-deprecated-declarations -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -ldl -lpthread \
 	  -Wl,-rpath,$(SHIM_OUT)
 
 $(SHIM_CUDART_STATIC): shim/tests/integration/cudart_test.cu | deps-cuda

@@ -8,7 +8,7 @@
 
 avec_session avec_sess;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static uint32_t handle_counter = 16;
+static uint32_t handle_counter = 32; /* > AVEC_MAX_DEVICES (primary contexts) and > 16 (fixed stream handles) */
 
 uint32_t avec_new_handle(void) { return __atomic_fetch_add(&handle_counter, 1, __ATOMIC_RELAXED); }
 

@@ -1,0 +1,570 @@
+/* Driver-API integration test: this program is linked against build/shim/libcuda.so.1 and talks to a real
+ * executor with the emulated backend (memory limit given by AVEC_TEST_LIMIT).
+ *   driver_test main FATBIN       device/context/memory/stream/event/module/launch/NVML checks
+ *   driver_test unreachable       cuInit with no server (stderr is checked by the runner)
+ *   driver_test killed            the executor (process group AVEC_TEST_EXECUTOR_PGID) dies mid-session */
+#include <cuda.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../test.h"
+
+#define OK(call) CHECK_EQ((call), CUDA_SUCCESS)
+
+static uint64_t limit;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(i * 2654435761u >> 13 ^ seed);
+}
+
+static void test_device(void) {
+  CASE("device queries");
+  int n = 0;
+  OK(cuDeviceGetCount(&n));
+  CHECK_EQ(n, 1);
+  CUdevice d;
+  OK(cuDeviceGet(&d, 0));
+  CHECK_EQ(cuDeviceGet(&d, 1), CUDA_ERROR_INVALID_DEVICE);
+  char name[256];
+  OK(cuDeviceGetName(name, sizeof name, 0));
+  CHECK(strstr(name, "emulated") != NULL);
+  size_t total = 0;
+  OK(cuDeviceTotalMem(&total, 0));
+  CHECK_EQ(total, limit);
+  int major = 0, minor = 0, amaj = -1, warp = 0;
+  OK(cuDeviceComputeCapability(&major, &minor, 0));
+  OK(cuDeviceGetAttribute(&amaj, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 0));
+  OK(cuDeviceGetAttribute(&warp, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 0));
+  CHECK(major >= 3 && major == amaj);
+  CHECK_EQ(warp, 32);
+  CHECK_EQ(cuDeviceGetAttribute(&warp, (CUdevice_attribute)100000, 0), CUDA_ERROR_INVALID_VALUE);
+  CUuuid u;
+  OK(cuDeviceGetUuid(&u, 0));
+  char bus[32];
+  OK(cuDeviceGetPCIBusId(bus, sizeof bus, 0));
+  CUdevice back = -1;
+  OK(cuDeviceGetByPCIBusId(&back, bus));
+  CHECK_EQ(back, 0);
+  int v = 0;
+  OK(cuDriverGetVersion(&v));
+  CHECK_EQ(v, 13000);
+  const char *s = NULL;
+  OK(cuGetErrorName(CUDA_ERROR_OUT_OF_MEMORY, &s));
+  CHECK(s && !strcmp(s, "CUDA_ERROR_OUT_OF_MEMORY"));
+  /* the shim marker and proc-address lookups through the library */
+  int (*marker)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "cuAvecShimVersion");
+  CHECK(marker && marker() >= 1000);
+  void *fn = NULL;
+  CUdriverProcAddressQueryResult st;
+  OK(cuGetProcAddress("cuMemAlloc", &fn, 13000, 0, &st));
+  CHECK(fn == dlsym(RTLD_DEFAULT, "cuMemAlloc_v2"));
+}
+
+static void *thread_ctx(void *arg) {
+  CUcontext c = (CUcontext)1;
+  cuCtxGetCurrent(&c);
+  *(int *)arg = c == NULL;
+  return NULL;
+}
+
+static void test_context(CUcontext primary) {
+  CASE("contexts");
+  unsigned flags = 99;
+  int active = 0;
+  OK(cuDevicePrimaryCtxGetState(0, &flags, &active));
+  CHECK(active);
+  CUcontext again = NULL;
+  OK(cuDevicePrimaryCtxRetain(&again, 0));
+  CHECK(again == primary);
+  OK(cuDevicePrimaryCtxRelease(0));
+  CUcontext cur = NULL;
+  OK(cuCtxGetCurrent(&cur));
+  CHECK(cur == primary);
+  CUcontext created = NULL;
+  OK(cuCtxCreate(&created, NULL, 0, 0));
+  CHECK(created && created != primary);
+  OK(cuCtxGetCurrent(&cur));
+  CHECK(cur == created);
+  unsigned long long id1 = 0, id2 = 0;
+  OK(cuCtxGetId(primary, &id1));
+  OK(cuCtxGetId(created, &id2));
+  CHECK(id1 != id2);
+  CUdeviceptr p = 0;
+  OK(cuMemAlloc(&p, 4096)); /* allocation inside the created context */
+  OK(cuMemsetD32(p, 0x5a5a5a5a, 1024));
+  uint32_t w = 0;
+  OK(cuMemcpyDtoH(&w, p + 8, 4));
+  CHECK_EQ(w, 0x5a5a5a5a);
+  OK(cuMemFree(p));
+  CUcontext popped = NULL;
+  OK(cuCtxPopCurrent(&popped));
+  CHECK(popped == created);
+  OK(cuCtxGetCurrent(&cur));
+  CHECK(cur == primary);
+  OK(cuCtxPushCurrent(created));
+  OK(cuCtxDestroy(created));
+  OK(cuCtxGetCurrent(&cur));
+  CHECK(cur == primary);
+  CHECK_EQ(cuCtxPushCurrent(created), CUDA_ERROR_INVALID_CONTEXT); /* destroyed */
+  int none = 0;
+  pthread_t t;
+  pthread_create(&t, NULL, thread_ctx, &none);
+  pthread_join(t, NULL);
+  CHECK(none); /* the current context is per thread */
+  CUdevice dev = -1;
+  OK(cuCtxGetDevice(&dev));
+  CHECK_EQ(dev, 0);
+  OK(cuCtxSynchronize());
+}
+
+static void test_memory(void) {
+  CASE("memory round trips");
+  static const size_t sizes[] = {1, 7, 4096, 65537, (1u << 20) + 3, 4u << 20, (9u << 20) + 5};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    size_t n = sizes[i];
+    uint8_t *a = malloc(n), *b = malloc(n), *c = malloc(n);
+    fill(a, n, (unsigned)i);
+    CUdeviceptr d1 = 0, d2 = 0;
+    OK(cuMemAlloc(&d1, n));
+    OK(cuMemAlloc(&d2, n));
+    OK(cuMemcpyHtoD(d1, a, n));
+    OK(cuMemcpyDtoD(d2, d1, n));
+    memset(b, 0, n);
+    OK(cuMemcpyDtoH(b, d2, n));
+    CHECK(!memcmp(a, b, n));
+    /* generic cuMemcpy classifies the pointers */
+    fill(a, n, (unsigned)i + 100);
+    OK(cuMemcpy(d1, (CUdeviceptr)(uintptr_t)a, n));
+    OK(cuMemcpy((CUdeviceptr)(uintptr_t)c, d1, n));
+    CHECK(!memcmp(a, c, n));
+    OK(cuMemFree(d1));
+    OK(cuMemFree(d2));
+    free(a); free(b); free(c);
+  }
+
+  CASE("async copies on a stream");
+  CUstream s;
+  OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  size_t n = (5u << 20) + 11;
+  uint8_t *a = malloc(n), *b = malloc(n);
+  fill(a, n, 77);
+  CUdeviceptr d = 0;
+  OK(cuMemAllocAsync(&d, n, s));
+  OK(cuMemcpyHtoDAsync(d, a, n, s));
+  memset(b, 0, n);
+  OK(cuMemcpyDtoHAsync(b, d, n, s));
+  OK(cuStreamSynchronize(s));
+  CHECK(!memcmp(a, b, n));
+  OK(cuMemFreeAsync(d, s));
+  OK(cuStreamSynchronize(s));
+  OK(cuStreamDestroy(s));
+  free(a); free(b);
+
+  CASE("memset");
+  CUdeviceptr m = 0;
+  OK(cuMemAlloc(&m, 1024));
+  uint8_t out[1024];
+  OK(cuMemsetD8(m, 0xab, 1024));
+  OK(cuMemsetD16(m + 2, 0x1234, 3));
+  OK(cuMemsetD32(m + 16, 0xdeadbeef, 2));
+  OK(cuMemcpyDtoH(out, m, sizeof out));
+  uint16_t h16; uint32_t h32;
+  memcpy(&h16, out + 6, 2);
+  memcpy(&h32, out + 20, 4);
+  CHECK(out[0] == 0xab && out[1] == 0xab && h16 == 0x1234 && out[8] == 0xab && h32 == 0xdeadbeef && out[24] == 0xab);
+  CHECK_EQ(cuMemsetD32(m + 2, 1, 1), CUDA_ERROR_INVALID_VALUE); /* misaligned */
+
+  CASE("2D memset and copies");
+  CUdeviceptr p2 = 0;
+  size_t pitch = 0;
+  OK(cuMemAllocPitch(&p2, &pitch, 100, 20, 4));
+  CHECK(pitch >= 100);
+  OK(cuMemsetD2D8(p2, pitch, 0x11, 100, 20));
+  OK(cuMemsetD2D32(p2 + pitch, pitch, 0x22222222, 10, 2)); /* rows 1-2, 40 bytes each */
+  uint8_t host[20][128];
+  memset(host, 0, sizeof host);
+  CUDA_MEMCPY2D c = {0};
+  c.srcMemoryType = CU_MEMORYTYPE_DEVICE; c.srcDevice = p2; c.srcPitch = pitch;
+  c.dstMemoryType = CU_MEMORYTYPE_HOST; c.dstHost = host; c.dstPitch = 128;
+  c.WidthInBytes = 100; c.Height = 20;
+  OK(cuMemcpy2D(&c));
+  CHECK(host[0][0] == 0x11 && host[0][99] == 0x11 && host[0][100] == 0); /* pitch respected on the host */
+  CHECK(host[1][0] == 0x22 && host[1][39] == 0x22 && host[1][40] == 0x11 && host[2][0] == 0x22 && host[3][0] == 0x11);
+  for (int y = 0; y < 20; y++)
+    for (int x = 0; x < 100; x++) host[y][x] = (uint8_t)(x + 3 * y);
+  CUDA_MEMCPY2D up = {0};
+  up.srcMemoryType = CU_MEMORYTYPE_HOST; up.srcHost = host; up.srcPitch = 128;
+  up.dstMemoryType = CU_MEMORYTYPE_DEVICE; up.dstDevice = p2; up.dstPitch = pitch;
+  up.WidthInBytes = 100; up.Height = 20;
+  OK(cuMemcpy2D(&up));
+  CUdeviceptr lin = 0;
+  OK(cuMemAlloc(&lin, 100 * 20));
+  CUDA_MEMCPY2D dd = {0}; /* device pitched -> device packed, with a source offset */
+  dd.srcMemoryType = CU_MEMORYTYPE_DEVICE; dd.srcDevice = p2; dd.srcPitch = pitch; dd.srcXInBytes = 10; dd.srcY = 2;
+  dd.dstMemoryType = CU_MEMORYTYPE_DEVICE; dd.dstDevice = lin; dd.dstPitch = 50;
+  dd.WidthInBytes = 50; dd.Height = 10;
+  OK(cuMemcpy2DAsync(&dd, NULL));
+  uint8_t packed[500];
+  OK(cuMemcpyDtoH(packed, lin, sizeof packed));
+  int ok2d = 1;
+  for (int y = 0; y < 10; y++)
+    for (int x = 0; x < 50; x++) ok2d &= packed[y * 50 + x] == (uint8_t)(x + 10 + 3 * (y + 2));
+  CHECK(ok2d);
+  OK(cuMemFree(lin));
+  OK(cuMemFree(p2));
+
+  CASE("pointers outside allocations are refused");
+  CHECK_EQ(cuMemcpyHtoD(m + 1000, out, 100), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuMemcpyDtoH(out, m + 1020, 8), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuMemsetD8(m + 1, 0, 1024), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuMemFree(m + 16), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuMemcpyDtoD(m, 0x10, 4), CUDA_ERROR_INVALID_VALUE);
+
+  CASE("pointer attributes and address ranges");
+  unsigned type = 0;
+  OK(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, m + 100));
+  CHECK_EQ(type, CU_MEMORYTYPE_DEVICE);
+  CUdeviceptr base = 0;
+  size_t size = 0;
+  OK(cuMemGetAddressRange(&base, &size, m + 100));
+  CHECK(base == m && size == 1024);
+  int ordinal = -1;
+  OK(cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, m));
+  CHECK_EQ(ordinal, 0);
+  int stack_var;
+  CHECK_EQ(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)&stack_var),
+           CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuMemGetAddressRange(&base, &size, 0x10), CUDA_ERROR_NOT_FOUND);
+  OK(cuMemFree(m));
+  CHECK_EQ(cuMemGetAddressRange(&base, &size, m), CUDA_ERROR_NOT_FOUND);
+
+  CASE("pinned host memory stays local");
+  void *pinned = NULL;
+  OK(cuMemHostAlloc(&pinned, 1 << 20, CU_MEMHOSTALLOC_PORTABLE));
+  CHECK(pinned != NULL && ((uintptr_t)pinned & 4095) == 0);
+  memset(pinned, 0x3c, 1 << 20); /* writable */
+  OK(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)pinned + 5));
+  CHECK_EQ(type, CU_MEMORYTYPE_HOST);
+  unsigned hflags = 0;
+  OK(cuMemHostGetFlags(&hflags, pinned));
+  CHECK_EQ(hflags, CU_MEMHOSTALLOC_PORTABLE);
+  CUdeviceptr dp = 0;
+  OK(cuMemAlloc(&dp, 1 << 20));
+  OK(cuMemcpyHtoD(dp, pinned, 1 << 20)); /* pinned memory as a copy source */
+  void *pinned2 = NULL;
+  OK(cuMemAllocHost(&pinned2, 1 << 20));
+  OK(cuMemcpyDtoH(pinned2, dp, 1 << 20));
+  CHECK(!memcmp(pinned, pinned2, 1 << 20));
+  OK(cuMemFreeHost(pinned));
+  OK(cuMemFreeHost(pinned2));
+  CHECK_EQ(cuMemFreeHost(pinned), CUDA_ERROR_INVALID_VALUE);
+  static char reg[8192];
+  OK(cuMemHostRegister(reg, sizeof reg, 0));
+  CHECK_EQ(cuMemHostRegister(reg, sizeof reg, 0), CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);
+  OK(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)reg));
+  CHECK_EQ(type, CU_MEMORYTYPE_HOST);
+  OK(cuMemHostUnregister(reg));
+  CHECK_EQ(cuMemHostUnregister(reg), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+  OK(cuMemFree(dp));
+
+  CASE("memory limit");
+  size_t freem = 0, totalm = 0;
+  OK(cuMemGetInfo(&freem, &totalm));
+  CHECK_EQ(totalm, limit);
+  CUdeviceptr big = 0;
+  CHECK_EQ(cuMemAlloc(&big, limit + 4096), CUDA_ERROR_OUT_OF_MEMORY);
+  OK(cuMemAlloc(&big, limit / 2));
+  size_t free2 = 0;
+  OK(cuMemGetInfo(&free2, &totalm));
+  CHECK(free2 <= freem - limit / 2);
+  CUdeviceptr big2 = 0;
+  CHECK_EQ(cuMemAlloc(&big2, limit / 2 + (8u << 20)), CUDA_ERROR_OUT_OF_MEMORY);
+  OK(cuMemFree(big));
+  OK(cuMemGetInfo(&free2, &totalm));
+  CHECK_EQ(free2, freem);
+}
+
+static void host_fn(void *arg) { (*(int *)arg)++; }
+
+static void test_streams_events(void) {
+  CASE("streams and events");
+  CUstream s;
+  OK(cuStreamCreateWithPriority(&s, CU_STREAM_NON_BLOCKING, -1));
+  unsigned flags = 0;
+  int prio = 0;
+  OK(cuStreamGetFlags(s, &flags));
+  OK(cuStreamGetPriority(s, &prio));
+  CHECK(flags == CU_STREAM_NON_BLOCKING && prio == -1);
+  CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_ACTIVE;
+  OK(cuStreamIsCapturing(s, &cs));
+  CHECK_EQ(cs, CU_STREAM_CAPTURE_STATUS_NONE);
+  CUevent a, b;
+  OK(cuEventCreate(&a, CU_EVENT_DEFAULT));
+  OK(cuEventCreate(&b, CU_EVENT_DEFAULT));
+  CUdeviceptr d = 0;
+  OK(cuMemAlloc(&d, 8 << 20));
+  OK(cuEventRecord(a, s));
+  OK(cuMemsetD8Async(d, 1, 8 << 20, s));
+  OK(cuEventRecord(b, s));
+  OK(cuEventSynchronize(b));
+  OK(cuEventQuery(b));
+  float ms = -1;
+  OK(cuEventElapsedTime(&ms, a, b));
+  CHECK(ms >= 0 && ms < 10000);
+  CUstream s2;
+  OK(cuStreamCreate(&s2, 0));
+  OK(cuStreamWaitEvent(s2, b, 0));
+  int hits = 0;
+  OK(cuLaunchHostFunc(s2, host_fn, &hits));
+  CHECK_EQ(hits, 1); /* ran in stream order, on this side */
+  OK(cuStreamQuery(s2));
+  OK(cuStreamSynchronize(s2));
+  OK(cuStreamSynchronize(CU_STREAM_PER_THREAD));
+  OK(cuStreamSynchronize(NULL));
+  OK(cuEventDestroy(a));
+  OK(cuEventDestroy(b));
+  CHECK_EQ(cuEventQuery(a), CUDA_ERROR_INVALID_HANDLE);
+  OK(cuStreamDestroy(s));
+  OK(cuStreamDestroy(s2));
+  OK(cuMemFree(d));
+}
+
+static uint8_t *read_file(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  *n = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *b = malloc(*n);
+  if (fread(b, 1, *n, f) != *n) { free(b); b = NULL; }
+  fclose(f);
+  return b;
+}
+
+static void test_modules(const char *fatbin) {
+  CASE("modules");
+  size_t n = 0;
+  uint8_t *image = read_file(fatbin, &n);
+  CHECK(image != NULL);
+  if (!image) return;
+  CUmodule mod;
+  OK(cuModuleLoadData(&mod, image));
+  memset(image, 0, n); /* the shim keeps its own copy for the lazy upload */
+  free(image);
+  CUfunction f = NULL;
+  OK(cuModuleGetFunction(&f, mod, "scale"));
+  CUfunction f2 = NULL;
+  OK(cuModuleGetFunction(&f2, mod, "scale"));
+  CHECK(f == f2); /* cached */
+  CHECK_EQ(cuModuleGetFunction(&f2, mod, "no_such_kernel"), CUDA_ERROR_NOT_FOUND);
+  const char *fname = NULL;
+  OK(cuFuncGetName(&fname, f));
+  CHECK(fname && !strcmp(fname, "scale"));
+  int maxt = 0;
+  OK(cuFuncGetAttribute(&maxt, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, f));
+  CHECK(maxt > 0);
+  size_t off = 0, sz = 0;
+  CUresult pr = cuFuncGetParamInfo(f, 2, &off, &sz);
+  CHECK(pr == CUDA_SUCCESS ? (off == 16 && sz == 4) : pr == CUDA_ERROR_NOT_SUPPORTED);
+  CUmoduleLoadingMode mode;
+  OK(cuModuleGetLoadingMode(&mode));
+
+  CASE("__constant__ symbols and globals");
+  CUdeviceptr cptr = 0;
+  size_t csize = 0;
+  OK(cuModuleGetGlobal(&cptr, &csize, mod, "coeffs"));
+  CHECK_EQ(csize, 64);
+  float co[16], back[16];
+  for (int i = 0; i < 16; i++) co[i] = 0.5f * (float)i;
+  OK(cuMemcpyHtoD(cptr, co, sizeof co));
+  memset(back, 0, sizeof back);
+  OK(cuMemcpyDtoH(back, cptr, sizeof back));
+  CHECK(!memcmp(co, back, sizeof co));
+  unsigned type = 0;
+  OK(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, cptr));
+  CHECK_EQ(type, CU_MEMORYTYPE_DEVICE);
+  CUdeviceptr gptr = 0;
+  size_t gsize = 0;
+  OK(cuModuleGetGlobal(&gptr, &gsize, mod, "counter"));
+  CHECK_EQ(gsize, 4);
+  CHECK_EQ(cuModuleGetGlobal(&gptr, &gsize, mod, "nothing_here"), CUDA_ERROR_NOT_FOUND);
+
+  CASE("libraries and kernels");
+  image = read_file(fatbin, &n);
+  CUlibrary lib;
+  OK(cuLibraryLoadData(&lib, image, NULL, NULL, 0, NULL, NULL, 0));
+  free(image);
+  CUkernel k;
+  OK(cuLibraryGetKernel(&k, lib, "scale"));
+  CUfunction kf = NULL;
+  OK(cuKernelGetFunction(&kf, k));
+  CHECK(kf != NULL);
+  const char *kname = NULL;
+  OK(cuKernelGetName(&kname, k));
+  CHECK(kname && !strcmp(kname, "scale"));
+  int kmax = 0;
+  OK(cuKernelGetAttribute(&kmax, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, k, 0));
+  CHECK(kmax > 0);
+  CUdeviceptr lptr = 0;
+  size_t lsize = 0;
+  OK(cuLibraryGetGlobal(&lptr, &lsize, lib, "coeffs"));
+  CHECK_EQ(lsize, 64);
+  CUmodule lm = NULL;
+  OK(cuLibraryGetModule(&lm, lib));
+  CHECK(lm != NULL);
+
+  CASE("launches on the emulated device");
+  CUdeviceptr buf = 0;
+  OK(cuMemAlloc(&buf, 4096));
+  float a = 2.0f;
+  int count = 1024;
+  void *args[] = {&buf, &buf, &a, &count};
+  OK(cuLaunchKernel(f, 4, 1, 1, 256, 1, 1, 0, NULL, args, NULL)); /* fire-and-forget: accepted */
+  CUresult r = cuCtxSynchronize();
+  CHECK_EQ(r, CUDA_ERROR_NOT_SUPPORTED); /* the emulated device's clear "cannot run kernels" error */
+  OK(cuCtxSynchronize());                /* reported once; not sticky */
+  CUlaunchConfig cfg = {0};
+  CUlaunchAttribute attr[1];
+  attr[0].id = CU_LAUNCH_ATTRIBUTE_PRIORITY;
+  attr[0].value.priority = 0;
+  cfg.gridDimX = cfg.gridDimY = cfg.gridDimZ = 1;
+  cfg.blockDimX = 32; cfg.blockDimY = cfg.blockDimZ = 1;
+  cfg.sharedMemBytes = 1024;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  OK(cuLaunchKernelEx(&cfg, (CUfunction)k, args, NULL)); /* a CUkernel cast to CUfunction */
+  CHECK_EQ(cuStreamSynchronize(NULL), CUDA_ERROR_NOT_SUPPORTED);
+  CUfunction bigf = NULL;
+  OK(cuModuleGetFunction(&bigf, mod, "big_params"));
+  static uint8_t blob[8 + 8000];
+  memcpy(blob, &buf, 8);
+  size_t blen = sizeof blob;
+  void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, blob, CU_LAUNCH_PARAM_BUFFER_SIZE, &blen, CU_LAUNCH_PARAM_END};
+  OK(cuLaunchKernel(bigf, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, extra));
+  CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_NOT_SUPPORTED);
+  CHECK_EQ(cuLaunchKernel(f, 0, 1, 1, 1, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE); /* grid 0 */
+  OK(cuMemFree(buf));
+  OK(cuLibraryUnload(lib));
+  OK(cuModuleUnload(mod));
+  CHECK_EQ(cuModuleGetFunction(&f2, mod, "scale"), CUDA_ERROR_INVALID_HANDLE);
+}
+
+typedef int (*nvml_fn)();
+static void test_nvml(const char *libdir) {
+  CASE("nvml");
+  char path[512];
+  snprintf(path, sizeof path, "%s/libnvidia-ml.so.1", libdir);
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  CHECK(h != NULL);
+  if (!h) return;
+  nvml_fn init = (nvml_fn)dlsym(h, "nvmlInit_v2"), count = (nvml_fn)dlsym(h, "nvmlDeviceGetCount_v2"),
+          byidx = (nvml_fn)dlsym(h, "nvmlDeviceGetHandleByIndex_v2"), name = (nvml_fn)dlsym(h, "nvmlDeviceGetName"),
+          uuid = (nvml_fn)dlsym(h, "nvmlDeviceGetUUID"), mem = (nvml_fn)dlsym(h, "nvmlDeviceGetMemoryInfo"),
+          cudav = (nvml_fn)dlsym(h, "nvmlSystemGetCudaDriverVersion"), shut = (nvml_fn)dlsym(h, "nvmlShutdown"),
+          power = (nvml_fn)dlsym(h, "nvmlDeviceGetPowerUsage");
+  const char *(*errstr)(int) = (const char *(*)(int))dlsym(h, "nvmlErrorString");
+  CHECK(init && count && byidx && name && uuid && mem && cudav && shut && power && errstr);
+  if (!(init && count && byidx && name && uuid && mem && cudav && shut && power && errstr)) return;
+  CHECK_EQ(init(), 0);
+  unsigned n = 0;
+  CHECK_EQ(count(&n), 0);
+  CHECK_EQ(n, 1);
+  void *dev = NULL;
+  CHECK_EQ(byidx(0, &dev), 0);
+  char buf[128];
+  CHECK_EQ(name(dev, buf, sizeof buf), 0);
+  CHECK(strstr(buf, "emulated") != NULL);
+  CHECK_EQ(uuid(dev, buf, sizeof buf), 0);
+  CHECK(!strncmp(buf, "GPU-", 4) && strlen(buf) == 40);
+  struct { unsigned long long total, free, used; } m = {0};
+  CHECK_EQ(mem(dev, &m), 0);
+  CHECK_EQ(m.total, limit); /* the claim's limit, not the device size */
+  CHECK(m.free + m.used == m.total);
+  int cv = 0;
+  CHECK_EQ(cudav(&cv), 0);
+  CHECK_EQ(cv, 13000);
+  unsigned mw = 0;
+  CHECK_EQ(power(dev, &mw), 3); /* NVML_ERROR_NOT_SUPPORTED */
+  CHECK(!strcmp(errstr(3), "Not Supported"));
+  CHECK_EQ(shut(), 0);
+  CHECK_EQ(count(&n), 1); /* NVML_ERROR_UNINITIALIZED after shutdown */
+}
+
+static int run_main(const char *fatbin, const char *libdir) {
+  CASE("init");
+  CHECK_EQ(cuDeviceGetCount(&(int){0}), CUDA_ERROR_NOT_INITIALIZED);
+  OK(cuInit(0));
+  CUcontext primary = NULL;
+  OK(cuDevicePrimaryCtxRetain(&primary, 0));
+  CHECK_EQ(cuMemAlloc(&(CUdeviceptr){0}, 16), CUDA_ERROR_INVALID_CONTEXT); /* nothing current yet */
+  OK(cuCtxSetCurrent(primary));
+  test_device();
+  test_context(primary);
+  test_memory();
+  test_streams_events();
+  test_modules(fatbin);
+  test_nvml(libdir);
+  OK(cuDevicePrimaryCtxRelease(0));
+  return TEST_SUMMARY("shim driver api");
+}
+
+static int run_unreachable(void) {
+  CASE("unreachable server");
+  double t0 = now_s();
+  CHECK_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE);
+  CHECK(now_s() - t0 < 15);
+  CHECK_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE); /* same answer, no second attempt or log line */
+  int n = -1;
+  OK(cuDeviceGetCount(&n));
+  CHECK_EQ(n, 0);
+  return TEST_SUMMARY("shim unreachable");
+}
+
+static int run_killed(void) {
+  CASE("executor killed mid-session");
+  OK(cuInit(0));
+  CUcontext c;
+  OK(cuDevicePrimaryCtxRetain(&c, 0));
+  OK(cuCtxSetCurrent(c));
+  CUdeviceptr d = 0;
+  OK(cuMemAlloc(&d, 1 << 20));
+  static uint8_t buf[1 << 20];
+  OK(cuMemcpyHtoD(d, buf, sizeof buf));
+  const char *pg = getenv("AVEC_TEST_EXECUTOR_PGID");
+  CHECK(pg != NULL);
+  if (!pg) return TEST_SUMMARY("shim killed");
+  kill(-(pid_t)atoi(pg), SIGKILL);
+  usleep(200000);
+  double t0 = now_s();
+  CUresult r = cuMemcpyDtoH(buf, d, sizeof buf);
+  CHECK(r != CUDA_SUCCESS);
+  CHECK_EQ(r, CUDA_ERROR_UNKNOWN);
+  CHECK(now_s() - t0 < 10); /* EOF detected, no hang */
+  CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_UNKNOWN); /* the session stays failed */
+  CHECK_EQ(cuMemsetD8(d, 0, 16), CUDA_ERROR_UNKNOWN);
+  return TEST_SUMMARY("shim killed");
+}
+
+int main(int argc, char **argv) {
+  const char *l = getenv("AVEC_TEST_LIMIT");
+  limit = l ? strtoull(l, NULL, 10) : 268435456ull;
+  if (argc > 1 && !strcmp(argv[1], "unreachable")) return run_unreachable();
+  if (argc > 1 && !strcmp(argv[1], "killed")) return run_killed();
+  if (argc < 4) {
+    fprintf(stderr, "usage: driver_test main FATBIN LIBDIR | unreachable | killed\n");
+    return 2;
+  }
+  return run_main(argv[2], argv[3]);
+}
