@@ -51,7 +51,7 @@ $(NATIVE_OUT)/integration-tests: $(NATIVE_OBJ)/executor/tests/integration_tests.
 NATIVE_FUZZ_SRC := $(filter-out $(wildcard $(NATIVE_EXEC)/backends/cuda/*.cpp),$(NATIVE_CORE_SRC))
 NATIVE_FUZZ_FLAGS := -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I$(NATIVE_DIR)/include -I$(NATIVE_EXEC)/src -I$(CUDA_HOME)/include -DAVEC_NO_CUDA_BACKEND
-$(NATIVE_OUT)/fuzz-%: $(NATIVE_EXEC)/fuzz/fuzz_%.cpp $(NATIVE_FUZZ_SRC) $(wildcard $(NATIVE_EXEC)/src/*.h) | deps-cuda
+$(NATIVE_OUT)/fuzz-%: $(NATIVE_EXEC)/fuzz/fuzz_%.cpp $(NATIVE_FUZZ_SRC) $(wildcard $(NATIVE_EXEC)/src/*.h $(NATIVE_EXEC)/tests/*.h) | deps-cuda
 	@mkdir -p $(dir $@)
 	clang++ $(NATIVE_FUZZ_FLAGS) -o $@ $< $(NATIVE_FUZZ_SRC) $(NATIVE_LIBS)
 
@@ -67,7 +67,6 @@ test-native: native $(NATIVE_FUZZ_BINS) ## executor unit + integration tests, th
 fuzz-native: $(NATIVE_FUZZ_BINS) ## run the fuzzers (FUZZ_SECONDS each; corpus copied to build/native/corpus)
 	@for t in decoder session; do \
 	  mkdir -p $(NATIVE_OUT)/corpus/$$t; \
-	  cp -n $(NATIVE_EXEC)/fuzz/corpus/$$t/* $(NATIVE_OUT)/corpus/$$t/ 2>/dev/null || true; \
 	  echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
 	  $(NATIVE_OUT)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
 	    $(NATIVE_OUT)/corpus/$$t $(NATIVE_EXEC)/fuzz/corpus/$$t 2>$(NATIVE_OUT)/fuzz-$$t.log \

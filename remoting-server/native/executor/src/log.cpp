@@ -17,6 +17,7 @@ const char* level_name(LogLevel l) {
     case LogLevel::warn: return "warn";
     case LogLevel::info: return "info";
     case LogLevel::debug: return "debug";
+    case LogLevel::off: return "off";
   }
   return "info";
 }

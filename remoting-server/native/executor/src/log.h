@@ -5,7 +5,7 @@
 
 namespace avec {
 
-enum class LogLevel { error = 0, warn = 1, info = 2, debug = 3 };
+enum class LogLevel { off = -1, error = 0, warn = 1, info = 2, debug = 3 };
 
 bool log_level_parse(const std::string& s, LogLevel* out);
 void log_set_level(LogLevel level);

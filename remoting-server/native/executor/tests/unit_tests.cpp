@@ -751,6 +751,6 @@ TEST(session_2d_and_memset) {
 
 int main(int argc, char** argv) {
   if (argc > 1) g_dir = argv[1];
-  log_set_level(LogLevel::error);
+  log_set_level(LogLevel::off);
   return avectest::run_all(argc > 2 ? argv[2] : nullptr);
 }

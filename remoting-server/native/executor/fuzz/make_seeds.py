@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora for the fuzzers (fuzz/corpus/{decoder,session}/). Rerun after wire changes."""
+import hashlib, os, struct
+
+MAGIC = 0x43455641
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASE = 0x7E0000000000  # the emulated device's first address
+
+
+def frame(op, payload=b"", rid=0, ctx=1, flags=0):
+    return struct.pack("<IHHIIII", MAGIC, 1, op, flags, rid, ctx, len(payload)) + payload
+
+
+def hello(ticket=b""):
+    return frame(1, struct.pack("<IIII64s", 1, 0, 1, len(ticket), b"seed") + ticket, 1, 0)
+
+
+def alloc(n, rid=2, height=0, elem=0):
+    return frame(20, struct.pack("<QQII", n, height, elem, 0), rid)
+
+
+def htod(dst, data, flags=0, stream=0):
+    return frame(23, struct.pack("<QII", dst, stream, 0) + data, 0, 1, flags)
+
+
+def dtoh(src, n, rid=3):
+    return frame(24, struct.pack("<QQII", src, n, 0, 0), rid)
+
+
+def symbol(op, module, handle, name, rid=4):
+    return frame(op, struct.pack("<IIII", module, handle, 0, len(name)) + name, rid)
+
+
+PTX = b".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry add_one(\n.param .u64 p0\n)\n{\nret;\n}\n"
+H = hashlib.sha256(PTX).digest()
+module_image = frame(60, H + struct.pack("<Q", len(PTX)) + PTX)
+module_load = frame(61, struct.pack("<II", 5, 0) + H + struct.pack("<Q", len(PTX)))
+launch = frame(80, struct.pack("<II3I3IIIII", 6, 0, 1, 1, 1, 1, 1, 1, 0, 0, 8, 0) + b"\0" * 8)
+sync = frame(12, b"", 9)
+events = (frame(45, struct.pack("<II", 3, 0)) + frame(45, struct.pack("<II", 4, 0)) +
+          frame(47, struct.pack("<IIII", 3, 0, 0, 0)) + frame(47, struct.pack("<IIII", 4, 0, 0, 0)) +
+          frame(50, struct.pack("<II", 3, 4), 7) + frame(49, struct.pack("<II", 3, 0), 8))
+streams = (frame(40, struct.pack("<IIiI", 20, 1, 0, 0)) + htod(BASE, b"x" * 64, 4, 20) +
+           frame(44, struct.pack("<IIII", 20, 3, 0, 0)) + frame(42, struct.pack("<II", 20, 0), 10) +
+           frame(41, struct.pack("<II", 20, 0)))
+memset = frame(26, struct.pack("<QQQQIHHII", BASE, 0, 16, 1, 0xAB, 1, 0, 0, 0))
+memset2d = frame(26, struct.pack("<QQQQIHHII", BASE, 512, 25, 4, 7, 4, 0, 0, 0))
+copy2d = frame(28, struct.pack("<QQQQQQII", BASE, 512, 0, 0, 100, 4, 0, 0), 11)
+free = frame(21, struct.pack("<QII", BASE, 0, 0))
+
+session = {
+    "roundtrip": alloc(4096) + htod(BASE, bytes(range(256)) * 4) + dtoh(BASE, 1024) + free + sync,
+    "modules": module_load + symbol(63, 5, 6, b"add_one") + module_image + symbol(63, 5, 6, b"add_one", 5) +
+               launch + sync + symbol(64, 5, 0, b"counter", 6) + frame(62, struct.pack("<II", 5, 0)),
+    "events": events + sync,
+    "streams": alloc(4096) + streams + sync,
+    "memset2d": alloc(100, 2, 4, 4) + memset2d + copy2d + memset + sync,
+    "limits": alloc(1 << 30) + alloc(8 << 20) + frame(22, b"", 4) + alloc(100) + sync,
+    "contexts": frame(10, struct.pack("<IIII", 17, 0, 0, 0)) + frame(12, b"", 3, 17) + frame(11, struct.pack("<II", 17, 0)) +
+                frame(13, struct.pack("<II", 0, 0), 4) + frame(16, struct.pack("<IIQ", 0, 0, 0), 5) + frame(3, b"", 6),
+    "dtod": alloc(4096) + frame(25, struct.pack("<QQQII", BASE + 2048, BASE, 2048, 0, 0)) + sync + frame(2),
+}
+decoder = {
+    "hello": hello(b"avec1.e30.AAAA"),
+    "frames": alloc(64) + htod(BASE, b"abc") + dtoh(BASE, 3) + launch + symbol(63, 1, 2, b"k"),
+    "module": module_image + module_load,
+    "ticket": b"avec1.eyJ2IjoxLCJraWQiOiJrMSJ9.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "fatbin": struct.pack("<IHHQ", 0xBA55ED50, 1, 16, 64 + len(PTX)) +
+              struct.pack("<HHIQ", 1, 0x101, 64, len(PTX)) + b"\0" * 48 + PTX,
+}
+for name, blobs in (("session", session), ("decoder", decoder)):
+    d = os.path.join(HERE, "corpus", name)
+    os.makedirs(d, exist_ok=True)
+    for k, v in blobs.items():
+        with open(os.path.join(d, k), "wb") as f:
+            f.write((b"\x05" + v) if name == "session" else v)
+print("seeds written")
