@@ -72,7 +72,11 @@ export class DataPlane {
       return;
     }
     this.opts.metrics.dataConnections.inc();
-    void this.admit(ev);
+    this.admit(ev).catch((e: unknown) => {
+      // Never let one connection take the server down; the connection is refused if still undecided.
+      this.opts.logger.error('admission failed', { error: errorMessage(e) });
+      this.listener?.refuse(ev.id, STATUS_SERVER_FAILURE);
+    });
   }
 
   private async admit(ev: ConnectionEvent): Promise<void> {

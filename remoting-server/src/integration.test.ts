@@ -181,6 +181,26 @@ describe('remoting server + real executor (emulated backend)', () => {
     socket.destroy();
   });
 
+  it('ten concurrent HELLOs of one claim: eight admitted (per-claim limit), two refused; no fd leaks afterwards', async () => {
+    const { readdirSync } = await import('node:fs');
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const ticket = ticketFor({ claim: 'many' });
+    const results = await Promise.all(Array.from({ length: 10 }, () => hello(server.dataPort, ticket)));
+    const statuses = results.map((r) => r.reply.status).sort();
+    assert.deepEqual(statuses, [0, 0, 0, 0, 0, 0, 0, 0, BAD_TICKET, BAD_TICKET]);
+    assert.equal(server.sessions.list({ claim: 'team/many' }).length, 8);
+    assert.match(await server.metrics.registry.getSingleMetricAsString('avec_claim_sessions'), /claim="team\/many"\} 8/);
+    for (const r of results) r.socket.end();
+    await waitFor('all executors exit', () => server.sessions.list({ claim: 'team/many' }).length === 0);
+    for (const r of results) r.socket.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(fds() <= before, `fds before ${before}, after ${fds()}`);
+    const exits = server.sessions.list({ claim: 'team/many', includeEnded: true });
+    assert.equal(exits.length, 8);
+    assert.ok(exits.every((e) => e.exitResult === 'clean'));
+  });
+
   it('the real shim (libcuda.so.1) gets a session through the server: device, memory limit, copies, OOM past the limit', async () => {
     const shimClient = process.env.AVEC_SHIM_CLIENT ?? resolve(CHECKOUT_ROOT, 'build', 'remoting-server', 'shim-client');
     assert.ok(existsSync(shimClient), `${shimClient} is missing: make test-remoting-server builds it`);

@@ -145,6 +145,41 @@ test('a wrong wire version gets a VERSION reply', async () => {
   }
 });
 
+test('IPv6: the listener binds [::1] and reports the peer as an IPv6 address', async () => {
+  const events: ListenerEvent[] = [];
+  let wake: () => void = () => {};
+  const l = new addon.DataListener({}, (ev) => {
+    events.push(ev);
+    wake();
+  });
+  try {
+    const { address, port } = l.start('::1', 0);
+    assert.equal(address, '::1');
+    const s = await connectTcp('::1', port);
+    s.write(encodeHello({ ticket: 'v6' }));
+    while (events.length === 0) await new Promise<void>((r) => (wake = r));
+    const ev = events[0]!;
+    assert.equal(ev.type, 'connection');
+    assert.equal(ev.peerAddress, '::1');
+    assert.equal(l.refuse(ev.id, addon.status.BAD_TICKET), true);
+    s.destroy();
+  } finally {
+    l.stop();
+  }
+});
+
+test('binding a port in use throws at start, not later', () => {
+  const a = new addon.DataListener({}, () => {});
+  const b = new addon.DataListener({}, () => {});
+  try {
+    const { port } = a.start('127.0.0.1', 0);
+    assert.throws(() => b.start('127.0.0.1', port), /Address already in use/);
+  } finally {
+    a.stop();
+    b.stop();
+  }
+});
+
 test('telemetry resolves without NVML and says why', async () => {
   const t = await addon.readTelemetry('/nonexistent/libnvidia-ml.so.1');
   // The process-wide NVML state is loaded once; on a machine with a driver the first load may have succeeded.
