@@ -109,13 +109,14 @@ static CUresult one_attr(void *data, CUpointer_attribute a, uint64_t ptr, int st
   switch (a) {
     case CU_POINTER_ATTRIBUTE_CONTEXT: *(CUcontext *)data = ctx; break;
     case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: *(unsigned *)data = dev ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST; break;
+    /* cuPointerGetAttributes (not strict) answers "no such pointer" with NULL instead of an error. */
     case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
-      if (!dev) return CUDA_ERROR_INVALID_VALUE; /* mapped host memory is not offered remotely */
-      *(CUdeviceptr *)data = (CUdeviceptr)ptr;
+      if (!dev && strict) return CUDA_ERROR_INVALID_VALUE; /* mapped host memory is not offered remotely */
+      *(CUdeviceptr *)data = dev ? (CUdeviceptr)ptr : 0;
       break;
     case CU_POINTER_ATTRIBUTE_HOST_POINTER:
-      if (dev) return CUDA_ERROR_INVALID_VALUE;
-      *(void **)data = (void *)(uintptr_t)ptr;
+      if (dev && strict) return CUDA_ERROR_INVALID_VALUE;
+      *(void **)data = dev ? NULL : (void *)(uintptr_t)ptr;
       break;
     case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS: *(unsigned *)data = 1; break;
     case CU_POINTER_ATTRIBUTE_BUFFER_ID: *(unsigned long long *)data = rg.id; break;

@@ -133,6 +133,11 @@ static CUresult unload(struct CUmod_st *m) {
   free(m->image);
   m->image = NULL;
   for (struct CUfunc_st *f = m->funcs; f; f = f->next) f->magic = 0; /* objects leak on purpose */
+  for (avec_global *g = m->globals; g; g = g->next) {
+    avec_range rg;
+    if (avec_ranges_find(&avec_device_ranges, g->dptr, &rg) == 0 && rg.base == g->dptr && rg.kind == AVEC_RANGE_GLOBAL)
+      avec_ranges_remove(&avec_device_ranges, g->dptr, NULL);
+  }
   return avec_post(AVEC_OP_MODULE_UNLOAD, 0, &a, sizeof a, NULL, 0);
 }
 
@@ -300,6 +305,15 @@ static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, struct CUmod_st *m,
   if (r) return r;
   if (!name) return CUDA_ERROR_INVALID_VALUE;
   if (!module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
+  pthread_mutex_lock(&m->lock);
+  for (avec_global *g = m->globals; g; g = g->next)
+    if (!strcmp(g->name, name)) {
+      if (dptr) *dptr = (CUdeviceptr)g->dptr;
+      if (bytes) *bytes = (size_t)g->size;
+      pthread_mutex_unlock(&m->lock);
+      return CUDA_SUCCESS;
+    }
+  pthread_mutex_unlock(&m->lock);
   union {
     avec_global_info g;
     uint8_t need[sizeof(avec_reply_hdr) + sizeof(avec_module_image)]; /* room for a NEED_IMAGE answer */
@@ -309,6 +323,17 @@ static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, struct CUmod_st *m,
   avec_global_info rep = u.g;
   if (dptr) *dptr = (CUdeviceptr)rep.dptr;
   if (bytes) *bytes = (size_t)rep.size;
+  avec_global *g = calloc(1, sizeof *g);
+  if (g && (g->name = strdup(name))) {
+    g->dptr = rep.dptr;
+    g->size = rep.size;
+    pthread_mutex_lock(&m->lock);
+    g->next = m->globals;
+    m->globals = g;
+    pthread_mutex_unlock(&m->lock);
+  } else {
+    free(g);
+  }
   if (rep.size && avec_ranges_find(&avec_device_ranges, rep.dptr, NULL)) {
     avec_range rg = {rep.dptr, rep.size, AVEC_RANGE_GLOBAL, 0, avec_ctx_current(), 0};
     avec_ranges_insert(&avec_device_ranges, &rg);

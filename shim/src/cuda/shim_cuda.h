@@ -135,7 +135,14 @@ struct CUmod_st {
   size_t size;
   pthread_mutex_t lock;
   struct CUfunc_st *funcs;
+  struct avec_global *globals; /* GET_GLOBAL answers, cached (runtimes ask on every symbol copy) */
 };
+
+typedef struct avec_global {
+  char *name;
+  uint64_t dptr, size;
+  struct avec_global *next;
+} avec_global;
 struct CUlib_st { struct CUmod_st m; };
 
 struct CUfunc_st *avec_func_from(CUfunction f); /* validates; accepts a CUkernel cast to CUfunction */
