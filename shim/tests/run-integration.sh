@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Integration suite of the shim against a real executor (emulated backend, standalone --listen mode):
+#   1. driver_test: the driver API through the shim (linked with -lcuda)
+#   2. cudart_test_static / cudart_test_shared: nvcc-built runtime programs, LD_PRELOAD of the shim
+#   3. faults: server unreachable at cuInit (error + exactly one log line naming the endpoint), executor
+#      killed mid-session (error, no hang)
+# Usage: run-integration.sh SHIM_BUILD_DIR EXECUTOR   (CUDA_HOME for the shared cudart)
+set -u
+out=$(cd "${1:-build/shim}" && pwd)
+exe=${2:-build/native/avec-executor}
+tests=$out/tests
+limit=268435456
+work=$(mktemp -d /tmp/avec-shim-it-XXXXXX)
+pass=0 fail=0
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_executor VAR: starts a listener in its own process group; sets VAR to "port pgid"
+start_executor() {
+  local port log
+  port=$(free_port)
+  log=$work/executor-$port.log
+  setsid "$exe" --listen "127.0.0.1:$port" --backend emulated --memory-limit $limit --log-level warn >"$log" 2>&1 &
+  local pid=$!
+  disown "$pid"
+  pids+=("$pid")
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  eval "$1='$port $pid'"
+}
+
+# record NAME RC LOG: adds a program's own "N passed, M failed" line to the totals
+record() {
+  local name=$1 rc=$2 log=$3 line p f
+  line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  p=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
+  f=$(sed -E 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+  [ -n "$line" ] || { p=0; f=1; }
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  pass=$((pass + p)); fail=$((fail + f))
+  printf '  %-28s %s\n' "$name" "${line:-no summary (rc $rc)}"
+  [ "$f" -eq 0 ] || sed 's/^/    | /' "$log" | grep -v ' debug: ' | tail -25
+}
+
+check() { # check NAME CONDITION-RESULT
+  if [ "$2" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "  FAIL: $1"; fi
+}
+
+echo "shim integration (executor: $exe, emulated, limit $limit)"
+start_executor main
+read -r port pgid <<<"$main"
+export AVEC_TEST_LIMIT=$limit
+
+AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/driver_test" main "$tests/kernels.fatbin" "$out" >"$work/driver.log" 2>&1
+record "driver API" $? "$work/driver.log"
+
+for v in static shared; do
+  AVEC_SERVER=127.0.0.1:$port LD_LIBRARY_PATH=${CUDA_HOME:-}/lib LD_PRELOAD=$out/libcuda.so.1 \
+    timeout 120 "$tests/cudart_test_$v" >"$work/cudart-$v.log" 2>&1
+  record "nvcc program ($v cudart)" $? "$work/cudart-$v.log"
+done
+
+# A session's frames stay on the server: the executor logs no refused frame for any of the above.
+bad=$(grep -c '"bad_frame"\|"level":"error".*"frame' "$work/executor-$port.log" || true)
+check "executor saw no malformed frame" "$([ "$bad" -eq 0 ]; echo $?)"
+
+# ---- faults -----------------------------------------------------------------------------------------
+closed=$(free_port) # nothing listens there
+AVEC_SERVER=127.0.0.1:$closed timeout 60 "$tests/driver_test" unreachable >"$work/unreach.out" 2>"$work/unreach.err"
+rc=$?
+cat "$work/unreach.out" >>"$work/unreach.all"
+record "server unreachable" $rc "$work/unreach.out"
+lines=$(grep -c . "$work/unreach.err" || true)
+check "unreachable: exactly one log line at the default level (got $lines)" "$([ "$lines" -eq 1 ]; echo $?)"
+check "unreachable: the line names the endpoint" "$(grep -q "127.0.0.1:$closed" "$work/unreach.err"; echo $?)"
+[ "$lines" -eq 1 ] || sed 's/^/    | /' "$work/unreach.err"
+
+# no endpoint configured at all
+env -u AVEC_SERVER AVEC_CLAIM_DIR=$work/none timeout 60 "$tests/driver_test" unreachable >"$work/noep.out" 2>"$work/noep.err"
+record "no endpoint configured" $? "$work/noep.out"
+lines=$(grep -c . "$work/noep.err" || true)
+check "no endpoint: exactly one log line (got $lines)" "$([ "$lines" -eq 1 ]; echo $?)"
+
+# endpoint and ticket from the mounted claim directory
+mkdir -p "$work/claim"
+echo "127.0.0.1:$port" >"$work/claim/endpoint"
+echo "avec1.unchecked.ticket" >"$work/claim/ticket"
+env -u AVEC_SERVER AVEC_CLAIM_DIR=$work/claim LD_PRELOAD=$out/libcuda.so.1 timeout 60 \
+  "$tests/cudart_test_static" >"$work/claimdir.log" 2>&1
+record "endpoint from claim dir" $? "$work/claimdir.log"
+
+start_executor victim
+read -r vport vpgid <<<"$victim"
+AVEC_SERVER=127.0.0.1:$vport AVEC_TEST_EXECUTOR_PGID=$vpgid timeout 60 "$tests/driver_test" killed >"$work/killed.log" 2>&1
+rc=$?
+record "executor killed mid-session" $rc "$work/killed.log"
+check "killed: the client did not hang (rc $rc)" "$([ "$rc" -ne 124 ]; echo $?)"
+
+echo "shim integration: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
