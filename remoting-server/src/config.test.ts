@@ -4,7 +4,7 @@ import { HELP, loadConfig, parseLinkFlag, type Config } from './config.js';
 
 function load(argv: string[], env: Record<string, string> = {}, files: Record<string, string> = {}): Config {
   const r = loadConfig({ argv, env, readFile: (p) => files[p] ?? (() => { throw new Error('ENOENT'); })(), repoRoot: '/repo' });
-  assert.equal(r.help, false);
+  assert.ok(!r.help && !r.version);
   return (r as { config: Config }).config;
 }
 
@@ -51,6 +51,7 @@ test('invalid values are refused with the offending key named', () => {
 
 test('--help is recognised and documents every flag it parses', () => {
   assert.deepEqual(loadConfig({ argv: ['--help'], env: {} }), { help: true });
+  assert.deepEqual(loadConfig({ argv: ['--version'], env: {} }), { help: false, version: true });
   for (const flag of ['--node-name', '--kubeconfig', '--data-listen', '--advertise', '--grpc-listen', '--metrics-port', '--executor', '--backend', '--ticket-key-dir', '--site', '--heartbeat-seconds', '--link']) {
     assert.ok(HELP.includes(flag), flag);
   }

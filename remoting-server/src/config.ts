@@ -126,6 +126,7 @@ Flags (each also settable by the environment variable in brackets, or a key of t
   --admin-token-file FILE      require this bearer token for CloseSession/Drain [AVEC_ADMIN_TOKEN_FILE]
   --addon PATH                 avec_addon.node [AVEC_ADDON; default build/addon/avec_addon.node of this checkout]
   --log-level error|warn|info|debug  [AVEC_LOG_LEVEL; default info]
+  --version                    print the version
   --help                       print this text
 `;
 
@@ -152,10 +153,10 @@ export interface ConfigSources {
   repoRoot?: string;
 }
 
-export type ConfigResult = { help: true } | { help: false; config: Config };
+export type ConfigResult = { help: true; version?: false } | { help: false; version: true } | { help: false; version?: false; config: Config };
 
 export function loadConfig(src: ConfigSources): ConfigResult {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' }, link: { type: 'string', multiple: true } };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' }, version: { type: 'boolean' }, link: { type: 'string', multiple: true } };
   for (const f of Object.keys(FLAGS)) options[f] = { type: 'string' };
   let parsed;
   try {
@@ -165,6 +166,7 @@ export function loadConfig(src: ConfigSources): ConfigResult {
   }
   const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
   if (v.help) return { help: true };
+  if (v.version) return { help: false, version: true };
 
   const raw: Record<string, unknown> = {};
   const env = src.env;

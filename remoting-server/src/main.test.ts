@@ -64,6 +64,7 @@ test('main: standalone server starts, serves /metrics and /readyz, drains and ex
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(metrics, /avec_sessions_total 0/);
     assert.match(metrics, /avec_remoting_server_process_cpu_seconds_total/);
+    assert.match(metrics, /avec_remoting_server_build_info\{version="\d+\.\d+\.\d+"\} 1/);
     assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status, 200);
     const exited = new Promise<number | null>((res) => p.once('exit', (code) => res(code)));
     p.kill('SIGTERM');

@@ -6,6 +6,7 @@ import { HELP, loadConfig } from './config.js';
 import { errorMessage } from './errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { startRemotingServer } from './server.js';
+import { VERSION } from './version.js';
 
 async function main(): Promise<number> {
   const envLevel = process.env.AVEC_LOG_LEVEL as LogLevel | undefined;
@@ -19,6 +20,10 @@ async function main(): Promise<number> {
   }
   if (result.help) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (result.version) {
+    process.stdout.write(`avec remoting server ${VERSION}\n`);
     return 0;
   }
   const config = result.config;

@@ -1,5 +1,6 @@
 // Prometheus metrics (prom-client, `avec_` prefix) on a registry of our own, so tests can make fresh ones.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from './version.js';
 
 export interface Metrics {
   registry: Registry;
@@ -19,6 +20,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const registry = new Registry();
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'avec_remoting_server_' });
   const registers = [registry];
+  new Gauge({ name: 'avec_remoting_server_build_info', help: 'Version of the running remoting server (always 1)', labelNames: ['version'], registers }).set({ version: VERSION }, 1);
   return {
     registry,
     sessionsActive: new Gauge({ name: 'avec_sessions_active', help: 'Sessions on this node by state (pending = opened over gRPC, waiting for its data connection)', labelNames: ['state'], registers }),
