@@ -1,5 +1,7 @@
 #include "session.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -10,6 +12,7 @@ namespace avec {
 
 namespace {
 constexpr size_t kStageMin = 64 * 1024;  // HTOD chunks at least this large are read straight into staging
+constexpr long kStatsEverySec = 10;      // at most one session_stats log line this often (on sync requests)
 
 bool launch_attr_allowed(uint32_t id) {
   switch (id) {
@@ -27,7 +30,7 @@ bool launch_attr_allowed(uint32_t id) {
     case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
     case CU_LAUNCH_ATTRIBUTE_NVLINK_UTIL_CENTRIC_SCHEDULING:
       return true;
-    default:  // attributes carrying driver objects (events, graph nodes) are not forwarded
+    default:  // graph-node attributes and unknown ids are not forwarded (events are translated, see launch())
       return false;
   }
 }
@@ -199,7 +202,20 @@ bool Session::dispatch(const FrameView& v) {
     errs_.record_async(CUDA_ERROR_NOT_PERMITTED);
     return true;
   }
-  if (AVEC_OP_IS_SYNC(op)) return sync_op(v);
+  if (AVEC_OP_IS_SYNC(op)) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    if (ts.tv_sec - last_stats_ >= kStatsEverySec) {  // cumulative counters for the supervising server
+      last_stats_ = ts.tv_sec;
+      AVEC_LOG(info, "session_stats")
+          .unum("frames", stats_.frames)
+          .unum("bytes_in", stats_.bytes_in)
+          .unum("bytes_out", stats_.bytes_out)
+          .unum("mem_used", allocs_.used())
+          .unum("allocations", allocs_.count());
+    }
+    return sync_op(v);
+  }
   async_op(v);
   return true;
 }
@@ -712,13 +728,26 @@ uint32_t Session::launch(const FrameView& v) {
   memcpy(a.block, l.block, sizeof a.block);
   a.shared_mem = l.shared_mem;
   a.cooperative = (l.flags & 1) != 0;
+  avec_launch_attr attrs[AVEC_MAX_LAUNCH_ATTRS];
   a.attrs = reinterpret_cast<const avec_launch_attr*>(v.tail);
   a.num_attrs = l.num_attrs;
+  bool translated = false;
   for (uint32_t i = 0; i < l.num_attrs; i++) {
-    uint32_t id;
-    memcpy(&id, v.tail + i * sizeof(avec_launch_attr), sizeof id);
-    if (!launch_attr_allowed(id)) return CUDA_ERROR_NOT_SUPPORTED;
+    memcpy(&attrs[i], v.tail + i * sizeof(avec_launch_attr), sizeof attrs[i]);
+    uint32_t id = attrs[i].id;
+    if (id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) {
+      // the event travels as its client handle (u64 in the first 8 value bytes): swap in the real one
+      uint64_t h;
+      memcpy(&h, attrs[i].value, sizeof h);
+      BH e = 0;
+      if (h > UINT32_MAX || event((uint32_t)h, &e)) return CUDA_ERROR_INVALID_HANDLE;
+      memcpy(attrs[i].value, &e, sizeof e);
+      translated = true;
+    } else if (!launch_attr_allowed(id)) {
+      return CUDA_ERROR_NOT_SUPPORTED;
+    }
   }
+  if (translated) a.attrs = attrs;
   const uint8_t* params = v.tail + (size_t)l.num_attrs * sizeof(avec_launch_attr);
   a.param_bytes = params;
   a.param_len = l.param_bytes;

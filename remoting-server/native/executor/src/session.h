@@ -118,6 +118,7 @@ class Session {
   bool have_cur_ = false;
   std::vector<void*> param_ptrs_;
   Stats stats_;
+  long last_stats_ = 0;
   bool torn_down_ = false;
 };
 
