@@ -281,7 +281,9 @@ export class SessionManager {
         e.info.lastEvent = line.event;
         this.opts.metrics.sessionBytes.inc({ direction: 'in' }, e.info.counters.bytesIn - before.bytesIn);
         this.opts.metrics.sessionBytes.inc({ direction: 'out' }, e.info.counters.bytesOut - before.bytesOut);
-        log[line.level](`executor: ${line.event}`, line.fields);
+        // Periodic counters are for bookkeeping, not for the log at info level.
+        const level = line.event === 'session_stats' && line.level === 'info' ? 'debug' : line.level;
+        log[level](`executor: ${line.event}`, line.fields);
       }
     });
   }
