@@ -155,9 +155,14 @@ describe('remoting server + real executor (emulated backend)', () => {
   it('OpenSession reserves a session that the data connection with the same ticket takes over; CloseSession ends it', async () => {
     const ticket = ticketFor({ claim: 'reserved' });
     const opened = await client.OpenSession({ ticket });
-    const { socket, reader, reply } = await hello(server.dataPort, ticket);
-    assert.equal(reply.status, 0);
-    assert.equal(String(reply.sessionId), opened.session_id);
+    // Two connections with that ticket at once: exactly one takes the reservation (and its id).
+    const both = await Promise.all([hello(server.dataPort, ticket), hello(server.dataPort, ticket)]);
+    assert.deepEqual(both.map((b) => b.reply.status), [0, 0]);
+    const mine = both.find((b) => String(b.reply.sessionId) === opened.session_id);
+    const other = both.find((b) => String(b.reply.sessionId) !== opened.session_id);
+    assert.ok(mine && other, `ids ${both.map((b) => b.reply.sessionId).join(',')} vs reservation ${opened.session_id}`);
+    other.socket.end();
+    const { socket, reader } = mine;
     const s = server.sessions.get(String(opened.session_id))!;
     assert.equal(s.state, 'running');
     assert.equal(s.source, 'grpc');

@@ -1,10 +1,12 @@
 // Session bookkeeping that needs no executor: reservations, their expiry, per-claim usage, drain.
 // (Executor supervision is covered by integration.test.ts against the real executor.)
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { test } from 'node:test';
 import { silentLogger } from '../log.js';
 import { createMetrics } from '../metrics.js';
-import { randomSessionId, SessionManager, type Admitted } from './session-manager.js';
+import { randomSessionId, SessionManager, type Admitted, type SpawnFn } from './session-manager.js';
 
 const decision = (claim: string, memoryLimit = 100): Admitted => ({ admit: true, claim, deviceOrdinal: 0, deviceUuid: 'GPU-x', memoryLimit, computePercent: 100 });
 
@@ -66,4 +68,68 @@ test('random session ids are decimal, non-zero and within 52 bits', () => {
     assert.match(id, /^[1-9]\d*$/);
     assert.ok(Number(id) <= 2 ** 52);
   }
+});
+
+// Supervision with real child processes standing in for the executor's process lifecycle (the
+// executor itself is exercised in integration.test.ts): `sh` ignores the executor flags it is given.
+function supervised(script: string, closeGraceMs = 100) {
+  const metrics = createMetrics();
+  const spawnFn: SpawnFn = (_cmd, _args, opts) => spawn('/bin/sh', ['-c', script], opts);
+  const m = new SessionManager({
+    executor: '/bin/sh', backend: 'emulated', executorLogLevel: 'info', closeGraceMs, pendingTtlMs: 60_000, logger: silentLogger, metrics, spawnFn,
+  });
+  return { m, metrics };
+}
+
+const conn = (ticket: string) => ({ fd: openSync('/dev/null', 'r'), ticket, clientPid: 1, clientHost: 'h', peerAddress: '127.0.0.1', peerPort: 1 });
+
+test('a reservation is taken by exactly one of two simultaneous connections with its ticket', async () => {
+  const { m } = supervised('exec sleep 5');
+  const r = m.reserve(decision('ns/a'), 'uid', 'tk');
+  const c1 = conn('tk');
+  const c2 = conn('tk');
+  const [s1, s2] = await Promise.all([m.start(c1, decision('ns/a'), 'uid'), m.start(c2, decision('ns/a'), 'uid')]);
+  closeSync(c1.fd);
+  closeSync(c2.fd);
+  assert.equal(s1.id, r.id);
+  assert.notEqual(s2.id, r.id);
+  assert.notEqual(s1.executorPid, s2.executorPid);
+  await m.drain(0, 50);
+  assert.equal(m.liveClaims().length, 0);
+});
+
+test('close: SIGTERM first, SIGKILL after the grace for a process that ignores it; exits are classified', async () => {
+  const { m, metrics } = supervised(`trap "" TERM; echo '{"level":"info","event":"session_stats","frames":3,"bytes_in":10,"bytes_out":20}' >&2; while :; do sleep 0.05; done`, 150);
+  const c = conn('t');
+  const s = await m.start(c, decision('ns/k'), 'uid');
+  closeSync(c.fd);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(m.get(s.id)?.counters, { frames: 3, bytesIn: 10, bytesOut: 20, memoryUsedBytes: 0 }, 'counters from stderr');
+  const t0 = Date.now();
+  const ended = await m.close(s.id);
+  assert.ok(Date.now() - t0 >= 140, 'waited the grace before SIGKILL');
+  assert.equal(ended?.exitSignal, 'SIGKILL');
+  assert.equal(ended?.exitResult, 'killed');
+  assert.match(await metrics.registry.getSingleMetricAsString('avec_executor_exits_total'), /result="killed"\} 1/);
+  assert.match(await metrics.registry.getSingleMetricAsString('avec_session_bytes_total'), /direction="out"\} 20/);
+
+  const { m: m2 } = supervised('exit 3');
+  const c2 = conn('t');
+  const s2 = await m2.start(c2, decision('ns/e'), 'uid');
+  closeSync(c2.fd);
+  await new Promise<void>((r) => {
+    const poll = () => (m2.get(s2.id)?.state === 'exited' ? r() : setTimeout(poll, 10));
+    poll();
+  });
+  assert.equal(m2.get(s2.id)?.exitCode, 3);
+  assert.equal(m2.get(s2.id)?.exitResult, 'error');
+});
+
+test('a missing executor rejects start, so the caller can refuse the HELLO', async () => {
+  const metrics = createMetrics();
+  const m = new SessionManager({ executor: '/nonexistent/avec-executor', backend: 'emulated', executorLogLevel: 'info', closeGraceMs: 10, pendingTtlMs: 1000, logger: silentLogger, metrics });
+  const c = conn('t');
+  await assert.rejects(m.start(c, decision('ns/x'), 'uid'), /ENOENT/);
+  closeSync(c.fd);
+  assert.equal(m.liveClaims().length, 0);
 });

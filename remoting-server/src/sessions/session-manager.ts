@@ -152,6 +152,7 @@ export class SessionManager {
     let entry = [...this.live.values()].find((e) => e.info.state === 'pending' && e.ticketHash === hash && e.info.claim === decision.claim);
     if (entry) {
       clearTimeout(entry.pendingTimer);
+      entry.ticketHash = undefined; // a reservation is taken by exactly one connection
     } else {
       entry = { info: this.newInfo(decision, claimUid, 'data-plane', 'pending') };
       this.live.set(entry.info.id, entry);
