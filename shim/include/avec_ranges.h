@@ -35,5 +35,7 @@ int avec_ranges_find(avec_range_table *t, uint64_t addr, avec_range *out);
 /* 0 when [addr, addr+len) lies inside one range (len 0: addr inside or at its end), else -1. */
 int avec_ranges_contains(avec_range_table *t, uint64_t addr, uint64_t len);
 size_t avec_ranges_count(avec_range_table *t);
+/* Removes every range owned by ctx; calls done(r) for each removed one (outside the lock). Returns count. */
+size_t avec_ranges_remove_ctx(avec_range_table *t, const void *ctx, void (*done)(const avec_range *r));
 
 #endif

@@ -50,4 +50,5 @@ test-shim-unit: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) ## shim 
 test-shim-integration: shim-tests-build native ## shim against a real emulated executor
 	CUDA_HOME=$(CUDA_HOME) shim/tests/run-integration.sh $(SHIM_OUT) $(BUILD)/native/avec-executor
 
-test-shim: test-shim-unit test-shim-integration ## all shim tests
+test-shim: shim-tests-build native ## all shim tests (unit, transport, exports, integration)
+	CUDA_HOME=$(CUDA_HOME) shim/tests/run-all.sh $(SHIM_OUT) $(BUILD)/native/avec-executor

@@ -78,3 +78,18 @@ size_t avec_ranges_count(avec_range_table *t) {
   pthread_mutex_unlock(&t->lock);
   return n;
 }
+
+size_t avec_ranges_remove_ctx(avec_range_table *t, const void *ctx, void (*done)(const avec_range *r)) {
+  pthread_mutex_lock(&t->lock);
+  avec_range *gone = malloc((t->n ? t->n : 1) * sizeof *gone);
+  size_t kept = 0, ngone = 0;
+  for (size_t i = 0; i < t->n; i++) {
+    if (t->v[i].ctx == ctx && gone) gone[ngone++] = t->v[i];
+    else t->v[kept++] = t->v[i];
+  }
+  t->n = kept;
+  pthread_mutex_unlock(&t->lock);
+  for (size_t i = 0; i < ngone && done; i++) done(&gone[i]);
+  free(gone);
+  return ngone;
+}

@@ -147,6 +147,9 @@ static CUresult primary_reset(CUdevice dev) {
   avec_cls_run_dtors(&avec_primary[dev]);
   avec_u32 a = {(uint32_t)dev, 0};
   r = avec_call(AVEC_OP_PRIMARY_CTX_RESET, 0, &a, sizeof a, NULL, 0);
+  /* the server freed the context's memory: forget it here too */
+  size_t n = avec_ranges_remove_ctx(&avec_device_ranges, &avec_primary[dev], avec_release_reservation);
+  LOG_DEBUG("primary context %d reset: %zu device range(s) dropped", (int)dev, n);
   return r;
 }
 

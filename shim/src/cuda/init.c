@@ -32,11 +32,12 @@ static int is_sticky(CUresult r) {
 CUresult avec_result(uint32_t st) {
   CUresult r;
   if (st < 0x10000u) r = (CUresult)st;
-  else if (st == AVEC_STATUS_LOST) r = CUDA_ERROR_UNKNOWN; /* documented: the server went away */
+  else if (st == AVEC_STATUS_LOST) /* documented: the server went away (or we closed at exit) */
+    r = avec_sess.closed ? CUDA_ERROR_DEINITIALIZED : CUDA_ERROR_UNKNOWN;
   else if (st == AVEC_STATUS_BAD_FRAME) r = CUDA_ERROR_INVALID_VALUE;
   else r = CUDA_ERROR_UNKNOWN;
   if (st == AVEC_STATUS_LOST) {
-    avec_sess.sticky = CUDA_ERROR_UNKNOWN;
+    if (!avec_sess.closed) avec_sess.sticky = CUDA_ERROR_UNKNOWN;
   } else if (is_sticky(r) && !avec_sess.sticky) {
     LOG_WARN("sticky error %d: the session is poisoned", (int)r);
     avec_sess.sticky = r;
@@ -47,6 +48,7 @@ CUresult avec_result(uint32_t st) {
 CUresult avec_ready(void) {
   if (!__atomic_load_n(&avec_sess.initialized, __ATOMIC_ACQUIRE)) return CUDA_ERROR_NOT_INITIALIZED;
   if (avec_sess.init_result != CUDA_SUCCESS) return avec_sess.init_result;
+  if (avec_sess.closed) return CUDA_ERROR_DEINITIALIZED;
   return avec_sess.sticky;
 }
 
@@ -66,7 +68,9 @@ int avec_dev_valid(CUdevice d) { return d >= 0 && d < avec_sess.ndev; }
 int avec_device_count(void) { return avec_sess.ndev; }
 
 static void shutdown_session(void) {
-  if (avec_sess.init_result == CUDA_SUCCESS) avec_conn_close(&avec_sess.conn);
+  if (avec_sess.init_result != CUDA_SUCCESS) return;
+  avec_sess.closed = 1;
+  avec_conn_close(&avec_sess.conn);
 }
 
 static void do_init(void) {

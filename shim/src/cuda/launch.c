@@ -247,3 +247,56 @@ AVEC_API CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *grid, int *bloc
                                                             unsigned flags) {
   return potential(grid, block, f, fn, smem, limit, flags);
 }
+
+/* cuOccupancyMaxActiveClusters has no wire operation: estimated from the forwarded per-SM block occupancy
+ * as floor(SMs * blocks per SM / cluster size), an upper bound (clusters cannot span GPCs), which only
+ * affects how large "persistent" grids get sized (cuBLASLt asks once per GEMM shape; answers are cached). */
+typedef struct cluster_answer {
+  const struct CUfunc_st *f;
+  uint32_t block, smem, cluster;
+  int value;
+} cluster_answer;
+static cluster_answer cluster_cache[64];
+static pthread_mutex_t cluster_lock = PTHREAD_MUTEX_INITIALIZER;
+
+AVEC_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction f, const CUlaunchConfig *config) {
+  struct CUfunc_st *fn = avec_func_from(f);
+  if (!numClusters || !config) return CUDA_ERROR_INVALID_VALUE;
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  CUcontext ctx;
+  CUresult r = avec_ctx_require(&ctx);
+  if (r) return r;
+  uint32_t cluster = 0;
+  for (unsigned i = 0; i < config->numAttrs; i++)
+    if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+      cluster = config->attrs[i].value.clusterDim.x * config->attrs[i].value.clusterDim.y *
+                config->attrs[i].value.clusterDim.z;
+  if (!cluster && fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH] > 0)
+    cluster = (uint32_t)(fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH] *
+                         (fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT] > 0 ? fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT] : 1) *
+                         (fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH] > 0 ? fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH] : 1));
+  if (!cluster) cluster = 1;
+  uint32_t block = config->blockDimX * config->blockDimY * config->blockDimZ;
+  pthread_mutex_lock(&cluster_lock);
+  for (size_t i = 0; i < sizeof cluster_cache / sizeof cluster_cache[0]; i++) {
+    cluster_answer *c = &cluster_cache[i];
+    if (c->f == fn && c->block == block && c->smem == config->sharedMemBytes && c->cluster == cluster) {
+      *numClusters = c->value;
+      pthread_mutex_unlock(&cluster_lock);
+      return CUDA_SUCCESS;
+    }
+  }
+  pthread_mutex_unlock(&cluster_lock);
+  uint64_t per_sm = 0;
+  r = occupancy(fn, AVEC_OCC_MAX_ACTIVE_BLOCKS, block, 0, config->sharedMemBytes, &per_sm);
+  if (r) return r;
+  int sms = avec_sess.dev[ctx->device].attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
+  int value = (int)(((uint64_t)(sms > 0 ? sms : 1) * per_sm) / cluster);
+  static unsigned next;
+  pthread_mutex_lock(&cluster_lock);
+  cluster_cache[next++ % (sizeof cluster_cache / sizeof cluster_cache[0])] =
+      (cluster_answer){fn, block, config->sharedMemBytes, cluster, value};
+  pthread_mutex_unlock(&cluster_lock);
+  *numClusters = value;
+  return CUDA_SUCCESS;
+}

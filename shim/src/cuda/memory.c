@@ -39,7 +39,9 @@ void avec_reserve_device_range(uint64_t base, uint64_t size, uint32_t *flags) {
              (unsigned long long)base, (unsigned long long)size);
 }
 
-static void release_reservation(const avec_range *r) {
+void avec_release_reservation(const avec_range *r);
+static void release_reservation(const avec_range *r) { avec_release_reservation(r); }
+void avec_release_reservation(const avec_range *r) {
   if (!(r->flags & 1)) return;
   long page = sysconf(_SC_PAGESIZE);
   munmap((void *)(uintptr_t)r->base, (r->size + (uint64_t)page - 1) & ~((uint64_t)page - 1));

@@ -3,6 +3,7 @@
  * request is then repeated. Functions/kernels are fetched once each (GET_FUNCTION) and cached with their
  * attributes and parameter layout. */
 #include <fcntl.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,28 @@ static CUresult upload_image(const uint8_t hash[32]) {
   return CUDA_SUCCESS;
 }
 
+typedef struct seg_query {
+  uintptr_t lo, hi;
+  int found;
+} seg_query;
+
+static int seg_cb(struct dl_phdr_info *info, size_t sz, void *arg) {
+  seg_query *q = arg;
+  for (int i = 0; i < info->dlpi_phnum && !q->found; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t b = info->dlpi_addr + ph->p_vaddr, e = b + ph->p_memsz;
+    if (q->lo >= b && q->hi <= e && !(ph->p_flags & PF_W)) q->found = 1; /* read-only segment */
+  }
+  return q->found;
+}
+
+static int in_loaded_object(const void *p, size_t n) {
+  seg_query q = {(uintptr_t)p, (uintptr_t)p + n, 0};
+  dl_iterate_phdr(seg_cb, &q);
+  return q.found;
+}
+
 static CUresult load(struct CUmod_st **out, const void *image, uint32_t kind) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
@@ -101,9 +124,14 @@ static CUresult load(struct CUmod_st **out, const void *image, uint32_t kind) {
   size_t size = avec_image_size(image, &start);
   if (!size) return CUDA_ERROR_INVALID_IMAGE;
   struct CUmod_st *m = calloc(kind == AVEC_MODULE_KIND_LIBRARY ? sizeof(struct CUlib_st) : sizeof *m, 1);
-  void *copy = malloc(size);
-  if (!m || !copy) { free(m); free(copy); return CUDA_ERROR_OUT_OF_MEMORY; }
-  memcpy(copy, start, size);
+  /* Images inside a loaded object's segments (nvcc and library fatbins) stay valid: no copy. Others
+   * (JIT output, buffers the caller frees) are copied, since the upload happens later, on demand. */
+  int keep = in_loaded_object(start, size);
+  void *copy = keep ? NULL : malloc(size);
+  if (!m || (!keep && !copy)) { free(m); free(copy); return CUDA_ERROR_OUT_OF_MEMORY; }
+  if (!keep) memcpy(copy, start, size);
+  m->owned = !keep;
+  if (keep) copy = (void *)start;
   m->magic = AVEC_MAGIC_MODULE;
   m->handle = avec_new_handle();
   m->kind = kind;
@@ -114,9 +142,10 @@ static CUresult load(struct CUmod_st **out, const void *image, uint32_t kind) {
   avec_module_load a = {m->handle, kind, {0}, size};
   memcpy(a.hash, m->hash, 32);
   r = avec_post(AVEC_OP_MODULE_LOAD, 0, &a, sizeof a, NULL, 0);
-  if (r) { free(copy); free(m); return r; }
+  if (r) { if (m->owned) free(copy); free(m); return r; }
   modules_add(m);
-  LOG_DEBUG("%s %u loaded by hash (%zu bytes)", kind ? "library" : "module", m->handle, size);
+  LOG_DEBUG("%s %u loaded by hash (%zu bytes, %s)", kind ? "library" : "module", m->handle, size,
+            m->owned ? "copied" : "in place");
   *out = m;
   return CUDA_SUCCESS;
 }
@@ -130,7 +159,7 @@ static CUresult unload(struct CUmod_st *m) {
   avec_handle a = {m->handle, 0};
   m->magic = 0;
   modules_remove(m);
-  free(m->image);
+  if (m->owned) free(m->image);
   m->image = NULL;
   for (struct CUfunc_st *f = m->funcs; f; f = f->next) f->magic = 0; /* objects leak on purpose */
   for (avec_global *g = m->globals; g; g = g->next) {

@@ -31,6 +31,7 @@ typedef struct avec_session {
   avec_device_info dev[AVEC_MAX_DEVICES];
   int ndev;
   CUresult sticky;          /* a sticky error poisons the session like a real context */
+  int closed;               /* the process is exiting: calls answer CUDA_ERROR_DEINITIALIZED */
 } avec_session;
 
 extern avec_session avec_sess;
@@ -107,6 +108,7 @@ extern avec_range_table avec_device_ranges; /* allocations and module globals */
 extern avec_range_table avec_host_ranges;   /* pinned / registered host memory */
 int avec_is_device_ptr(uint64_t p);
 void avec_reserve_device_range(uint64_t base, uint64_t size, uint32_t *flags);
+void avec_release_reservation(const avec_range *r);
 
 /* ---- modules and functions ------------------------------------------------------------------------ */
 typedef struct avec_param { uint32_t offset, size; } avec_param;
@@ -131,7 +133,8 @@ struct CUmod_st {
   uint32_t handle;
   uint32_t kind;          /* AVEC_MODULE_KIND_* */
   uint8_t hash[32];
-  void *image;            /* our copy, kept for a lazy upload */
+  void *image;            /* kept for a lazy upload: our copy, or the caller's if it lies in a loaded object */
+  int owned;              /* image is our copy */
   size_t size;
   pthread_mutex_t lock;
   struct CUfunc_st *funcs;

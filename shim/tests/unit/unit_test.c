@@ -296,6 +296,15 @@ static void test_ranges(void) {
   CHECK_EQ(avec_ranges_count(&t), 1001);
   CHECK_EQ(avec_ranges_find(&t, 0x100000 + 777 * 0x200 + 5, &got), 0);
   CHECK_EQ(got.id, 777);
+  int owner;
+  avec_range mine = {0x900000, 0x10, AVEC_RANGE_DEVICE, 0, &owner, 5000};
+  avec_range mine2 = {0x900100, 0x10, AVEC_RANGE_GLOBAL, 0, &owner, 5001};
+  CHECK_EQ(avec_ranges_insert(&t, &mine), 0);
+  CHECK_EQ(avec_ranges_insert(&t, &mine2), 0);
+  CHECK_EQ(avec_ranges_remove_ctx(&t, &owner, NULL), 2); /* a context reset drops exactly its ranges */
+  CHECK_EQ(avec_ranges_count(&t), 1001);
+  CHECK(avec_ranges_find(&t, 0x900100, NULL) != 0);
+  CHECK_EQ(avec_ranges_find(&t, 0x100000 + 999 * 0x200, &got), 0); /* order kept */
 }
 
 static void test_errors(void) {
