@@ -163,6 +163,8 @@ SessionEnd Session::run() {
       avec_memcpy_htod m = v.fixed<avec_memcpy_htod>();
       avec_frame_hdr hdr = v.hdr;
       size_t have = end_ - start_ - sizeof(avec_frame_hdr) - sizeof m;
+      // staging memory belongs to the frame's context: make it current first (errors surface in htod())
+      if (!errs_.sticky() && !info_only_) use_ctx(hdr.ctx);
       void* stage = be_.htod_staging(v.tail_len);
       if (!stage) {  // no staging buffer of that size: buffer the whole frame instead
         if (!fill(v.frame_len)) { end = conn_failed_ ? SessionEnd::io_error : SessionEnd::eof; break; }

@@ -629,6 +629,44 @@ TEST(session_sticky_error_poisons) {
   CHECK_EQ(r2.replies[3].status(), 0u);
 }
 
+static Bytes launch_with_attr(uint32_t func, uint32_t id, uint64_t value0) {
+  avec_launch l = {};
+  l.func = func;
+  for (int i = 0; i < 3; i++) l.grid[i] = l.block[i] = 1;
+  l.num_attrs = 1;
+  avec_launch_attr a = {};
+  a.id = id;
+  memcpy(a.value, &value0, sizeof value0);
+  Bytes p;
+  put(&p, l);
+  put(&p, a);
+  return frame(AVEC_OP_LAUNCH, p, 0);
+}
+
+TEST(session_launch_attributes) {
+  Bytes img = tiny_ptx();
+  uint8_t h[32];
+  sha256(img.data(), img.size(), h);
+  avec_event_create e = {40, 0};
+  Bytes setup = cat({hello(), module_image(h, img), module_load(5, h, img.size()),
+                     symbol(AVEC_OP_GET_FUNCTION, 5, 6, "add_one", 2), frame_of(AVEC_OP_EVENT_CREATE, e, 0)});
+  Bytes sync = frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3);
+  // an event the session does not know -> INVALID_HANDLE before the backend is asked
+  Run r1 = run_session(cat({setup, launch_with_attr(6, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT, 41), sync}));
+  // a known event is translated; the emulated device then refuses the launch itself
+  Run r2 = run_session(cat({setup, launch_with_attr(6, CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT, 40), sync}));
+  // graph-only attribute: not forwarded
+  Run r3 = run_session(cat({setup, launch_with_attr(6, CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE, 0), sync}));
+  // an unknown function handle
+  Run r4 = run_session(cat({setup, launch(99), sync}));
+  for (Run* r : {&r1, &r2, &r3, &r4}) CHECK_EQ(r->replies.size(), 3u);
+  if (r1.replies.size() != 3 || r2.replies.size() != 3 || r3.replies.size() != 3 || r4.replies.size() != 3) return;
+  CHECK_EQ(r1.replies[2].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
+  CHECK_EQ(r2.replies[2].status(), (uint32_t)CUDA_ERROR_NOT_SUPPORTED);
+  CHECK_EQ(r3.replies[2].status(), (uint32_t)CUDA_ERROR_NOT_SUPPORTED);
+  CHECK_EQ(r4.replies[2].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
+}
+
 TEST(session_handles_checked) {
   avec_handle bad_stream = {99, 0};
   avec_handle bad_event = {3, 0};

@@ -76,7 +76,7 @@ class CudaBackend final : public Backend {
  public:
   CudaBackend(const BackendOptions& o, void* lib, const Driver& d) : opts_(o), lib_(lib), d_(d) {}
   ~CudaBackend() override {
-    for (auto& kv : staging_) release(kv.second);
+    drop_staging_all();  // normally already done when the session released its contexts
     // the driver handle stays open: the process exits right after
   }
   const char* name() const override { return "cuda"; }
@@ -163,8 +163,7 @@ class CudaBackend final : public Backend {
   }
   CUresult ctx_destroy(BH ctx) override {
     settle();
-    auto it = staging_.find((CUcontext)ctx);
-    if (it != staging_.end()) { release(it->second); staging_.erase(it); }
+    drop_staging_of((CUcontext)ctx);
     if (current_ == (CUcontext)ctx) current_ = nullptr;
     return d_.p_cuCtxDestroy((CUcontext)ctx);
   }
@@ -570,14 +569,25 @@ class CudaBackend final : public Backend {
     }
     s.ok = false;
   }
-  void drop_staging_all() {
+  // Staging buffers and events are freed in their own context, before that context goes away.
+  void drop_staging_of(CUcontext ctx) {
     settle();
+    bool switched = false;
     for (auto* m : {&htod_, &dtoh_}) {
-      for (auto& kv : *m) release(kv.second);
-      m->clear();
+      auto it = m->find(ctx);
+      if (it == m->end()) continue;
+      if (!switched && ctx != current_) { d_.p_cuCtxSetCurrent(ctx); switched = true; }
+      release(it->second);
+      m->erase(it);
     }
-    staging_.clear();
+    if (switched) d_.p_cuCtxSetCurrent(current_);
     staged_slot_ = -1;
+  }
+  void drop_staging_all() {
+    std::set<CUcontext> all;
+    for (auto* m : {&htod_, &dtoh_})
+      for (auto& kv : *m) all.insert(kv.first);
+    for (CUcontext c : all) drop_staging_of(c);
   }
 
   BackendOptions opts_;
@@ -586,8 +596,7 @@ class CudaBackend final : public Backend {
   CUdevice dev_ = 0;
   int version_ = 0;
   CUcontext current_ = nullptr;
-  std::map<CUcontext, Staging> staging_;  // unused slot kept for ctx_destroy symmetry
-  std::map<CUcontext, Staging> htod_, dtoh_;
+  std::map<CUcontext, Staging> htod_, dtoh_;  // per context: host->device and device->host staging
   int staged_slot_ = -1;
   CUevent pending_sync_ = nullptr;
   std::set<BH> kernels_;
