@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, type Config } from './config.js';
-import { controlClient, type ControlClient } from './control/test-client.js';
+import { controlClient, type ControlClient } from './control/control-client.js';
 import { silentLogger } from './log.js';
 import { CHECKOUT_ROOT } from './native/addon.js';
 import { startRemotingServer, type RunningServer } from './server.js';

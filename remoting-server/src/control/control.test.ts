@@ -8,7 +8,7 @@ import { SessionManager } from '../sessions/session-manager.js';
 import { signTicket, type TicketPayload } from '../tickets/ticket.js';
 import { HealthState } from './health-service.js';
 import { startGrpcServer, stopGrpcServer } from './grpc-server.js';
-import { controlClient, type ControlClient } from './test-client.js';
+import { controlClient, type ControlClient } from './control-client.js';
 
 const key = new Uint8Array(Buffer.alloc(32, 7));
 const now = 1_800_000_000;

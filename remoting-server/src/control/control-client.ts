@@ -1,4 +1,4 @@
-// Promise-returning gRPC clients for tests and tools.
+// Promise-returning gRPC clients of avec.v1.Control and grpc.health.v1 (avec-ctl, tests).
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos, serviceOf } from './grpc-server.js';
 
