@@ -61,9 +61,9 @@ AVEC_API CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev) { return get_uu
 AVEC_API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev) {
   if (!pciBusId || len <= 0) return CUDA_ERROR_INVALID_VALUE;
   DEV_CHECK(dev);
-  const avec_device_info *d = &avec_sess.dev[dev];
-  snprintf(pciBusId, (size_t)len, "%08X:%02X:%02X.0", (unsigned)d->pci_domain, (unsigned)d->pci_bus,
-           (unsigned)d->pci_device);
+  const int32_t *a = avec_sess.dev[dev].attrs;
+  snprintf(pciBusId, (size_t)len, "%08X:%02X:%02X.0", (unsigned)a[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID],
+           (unsigned)a[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID], (unsigned)a[CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID]);
   return CUDA_SUCCESS;
 }
 
@@ -76,8 +76,9 @@ AVEC_API CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId) {
     if (sscanf(pciBusId, "%x:%x", &bus, &devn) != 2) return CUDA_ERROR_INVALID_VALUE;
   }
   for (int i = 0; i < avec_sess.ndev; i++) {
-    const avec_device_info *d = &avec_sess.dev[i];
-    if ((unsigned)d->pci_domain == dom && (unsigned)d->pci_bus == bus && (unsigned)d->pci_device == devn) {
+    const int32_t *a = avec_sess.dev[i].attrs;
+    if ((unsigned)a[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID] == dom && (unsigned)a[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID] == bus &&
+        (unsigned)a[CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID] == devn) {
       *dev = i;
       return CUDA_SUCCESS;
     }

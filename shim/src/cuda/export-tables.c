@@ -120,10 +120,14 @@ void avec_integrity_digest(uint32_t driver_version, uint32_t code, uint32_t pid,
 #define PUT(v) do { memcpy(msg + n, &(v), sizeof(v)); n += sizeof(v); } while (0)
   PUT(driver_version); PUT(code); PUT(pid); PUT(tid_low);
   PUT(cudart_table_addr); PUT(integrity_table_addr); PUT(slot1_addr); PUT(seconds);
+  /* PCI ids as the runtime reads them through the public API (cuDeviceGetAttribute), so the digest
+   * matches its own computation even if a server filled avec_device_info's pci_* fields differently. */
   for (int i = 0; i < ndev && i < (int)AVEC_MAX_DEVICES; i++) {
     memcpy(msg + n, devs[i].uuid, 16);
     n += 16;
-    PUT(devs[i].pci_domain); PUT(devs[i].pci_bus); PUT(devs[i].pci_device);
+    PUT(devs[i].attrs[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID]);
+    PUT(devs[i].attrs[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID]);
+    PUT(devs[i].attrs[CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID]);
   }
 #undef PUT
   uint8_t mac[16];

@@ -56,24 +56,33 @@ static int send_iov(avec_conn *c, struct iovec *iov, int n) {
   return 0;
 }
 
+/* Reads exactly len bytes. The socket is non-blocking: recv first, poll only when nothing is there, so a
+ * bulk transfer costs one syscall per burst; EOF and errors end the session, a silence longer than the
+ * backstop timeout too. */
 static int recv_all(avec_conn *c, void *buf, size_t len) {
   char *p = buf;
   while (len) {
+    ssize_t got = recv(c->fd, p, len, 0);
+    if (got > 0) {
+      p += got;
+      len -= (size_t)got;
+      continue;
+    }
+    if (got == 0) {
+      mark_dead(c, "server closed the connection");
+      return -1;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      mark_dead(c, strerror(errno));
+      return -1;
+    }
     struct pollfd pfd = {c->fd, POLLIN, 0};
     int r = poll(&pfd, 1, c->reply_timeout_ms);
-    if (r < 0 && errno == EINTR) continue;
     if (r == 0) {
       mark_dead(c, "no reply within the timeout (AVEC_REPLY_TIMEOUT_S)");
       return -1;
     }
-    ssize_t got = recv(c->fd, p, len, 0);
-    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (got <= 0) {
-      mark_dead(c, got == 0 ? "server closed the connection" : strerror(errno));
-      return -1;
-    }
-    p += got;
-    len -= (size_t)got;
   }
   return 0;
 }
@@ -165,9 +174,8 @@ int avec_conn_open(avec_conn *c, const char *endpoint, int connect_timeout_ms) {
     if (r == 0) {
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      int buf = 4 << 20;
-      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+      /* Socket buffers are left to the kernel's autotuning: a fixed SO_RCVBUF would be capped by
+       * net.core.rmem_max and disable tuning for long fat links. */
       c->fd = fd;
       break;
     }

@@ -258,9 +258,10 @@ static void test_digests(void) {
   memcpy(w, msg, 16);
   memcpy(q, msg + 16, 32);
   memcpy(dev.uuid, msg + 48, 16);
-  memcpy(&dev.pci_domain, msg + 64, 4);
-  memcpy(&dev.pci_bus, msg + 68, 4);
-  memcpy(&dev.pci_device, msg + 72, 4);
+  memcpy(&dev.attrs[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID], msg + 64, 4);
+  memcpy(&dev.attrs[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID], msg + 68, 4);
+  memcpy(&dev.attrs[CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID], msg + 72, 4);
+  dev.pci_bus = 0x7777; /* the record uses the attributes the runtime reads, not these fields */
   uint64_t o[2];
   avec_integrity_digest(w[0], w[1], w[2], w[3], q[0], q[1], q[2], q[3], &dev, 1, o);
   hex((const uint8_t *)o, 16, h);
