@@ -190,7 +190,12 @@ int avec_conn_open(avec_conn *c, const char *endpoint, int connect_timeout_ms) {
 }
 
 void avec_conn_close(avec_conn *c) {
-  pthread_mutex_lock(&c->lock);
+  if (pthread_mutex_trylock(&c->lock) != 0) {
+    /* Another thread is inside a call (e.g. waiting for a long kernel) while the process exits: do not
+     * wait for it. Shutting the socket down ends that call and tells the server the session is over. */
+    if (c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
+    return;
+  }
   if (!c->dead && c->fd >= 0) {
     avec_frame_hdr h;
     avec_frame_hdr_make(&h, AVEC_OP_GOODBYE, 0, 0, 0, 0);
