@@ -1,7 +1,7 @@
 // Composition of the remoting server from a validated Config: keyring, inventory, sessions, data plane,
 // gRPC control API, metrics, and (when a cluster is reachable) GPUNode publishing and link measurement.
 import type * as grpc from '@grpc/grpc-js';
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import { hostname } from 'node:os';
@@ -63,6 +63,8 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
     throw new AvecError('ExecutorMissing', `executor ${config.executor} is not an executable file (--executor)`);
   }
   const addon = deps.addon ?? loadAddon(config.addon);
+  const adminToken = config.adminTokenFile ? readFileSync(config.adminTokenFile, 'utf8').trim() : undefined;
+  if (adminToken === '') throw new AvecError('BadAdminToken', `--admin-token-file ${config.adminTokenFile} is empty`);
 
   const keyring = new KeyringWatcher({ dir: config.ticketKeyDir, logger: logger.child({ component: 'keyring' }) });
   await keyring.start();
@@ -136,7 +138,6 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
   }
 
   const health = new HealthState();
-  const adminToken = config.adminTokenFile ? (await import('node:fs')).readFileSync(config.adminTokenFile, 'utf8').trim() : undefined;
   const grpcStarted = await startGrpcServer(config.grpcListen, {
     admission, sessions, health, metrics, logger: logger.child({ component: 'control' }), nodeName: config.nodeName,
     site: () => publisher?.site() ?? config.site ?? config.defaultSite ?? '', dataEndpoint: () => endpoint, inventory: () => inventory,
