@@ -172,6 +172,16 @@ spec:
     }, { what: 'notebook gate lifted' });
   });
 
+  it('creates no claim for a server-side dry run (the webhook declares sideEffects NoneOnDryRun)', async () => {
+    const res = await cp.kubectl(['run', 'dry', '-n', NS, '--image=busybox:1.37', '--annotations=avec.dev/gpu-memory=1Gi',
+      '--dry-run=server', '-o', 'json']);
+    const pod = JSON.parse(res.stdout);
+    assert.ok(pod.spec.initContainers?.length, 'the dry-run pod is mutated');
+    assert.equal(await rest.getOrUndefined(`${CLAIMS}/dry-gpu`), undefined);
+    const all = await rest.get(CLAIMS);
+    assert.equal(all.items.filter((c: any) => c.metadata.name.startsWith('dry')).length, 0);
+  });
+
   it('refuses a pod with an invalid annotation, saying what is wrong', async () => {
     const res = await cp.kubectl(['run', 'broken', '-n', NS, '--image=busybox:1.37', '--annotations=avec.dev/gpu-memory=lots'], { check: false });
     assert.notEqual(res.code, 0);
