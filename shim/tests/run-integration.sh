@@ -104,5 +104,22 @@ rc=$?
 record "executor killed mid-session" $rc "$work/killed.log"
 check "killed: the client did not hang (rc $rc)" "$([ "$rc" -ne 124 ]; echo $?)"
 
+# ---- optional: numba-cuda / CuPy through the shim (only where `make shim-python-env` installed them) -----
+py=$out/pyenv/bin/python
+if [ -x "$py" ] && "$py" -c 'import numba.cuda' 2>/dev/null; then
+  CUDA_HOME=${CUDA_HOME:-} AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 300 \
+    "$py" shim/tests/python/numba_smoke.py >"$work/numba.log" 2>&1
+  record "numba-cuda" $? "$work/numba.log"
+else
+  echo "  numba-cuda                   not installed here (make shim-python-env); not run, not counted"
+fi
+if [ -x "$py" ] && "$py" -c 'import cupy' 2>/dev/null; then
+  CUDA_HOME=${CUDA_HOME:-} AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 300 \
+    "$py" shim/tests/python/cupy_smoke.py >"$work/cupy.log" 2>&1
+  record "CuPy" $? "$work/cupy.log"
+else
+  echo "  CuPy                         not installed here (make shim-python-env); not run, not counted"
+fi
+
 echo "shim integration: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

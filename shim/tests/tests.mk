@@ -52,3 +52,9 @@ test-shim-integration: shim-tests-build native ## shim against a real emulated e
 
 test-shim: shim-tests-build native ## all shim tests (unit, transport, exports, integration)
 	CUDA_HOME=$(CUDA_HOME) shim/tests/run-all.sh $(SHIM_OUT) $(BUILD)/native/avec-executor
+
+# Optional (network, ~1 GiB): numba-cuda and CuPy in a venv under build/shim/pyenv; the integration runner
+# then also runs shim/tests/python/*_smoke.py through the shim. Not part of `make test`.
+shim-python-env: ## optional: venv with numba-cuda and CuPy for the shim's Python smoke tests
+	@[ -x $(SHIM_OUT)/pyenv/bin/python ] || python3 -m venv $(SHIM_OUT)/pyenv
+	$(SHIM_OUT)/pyenv/bin/pip install -q 'numba-cuda[cu13]==0.30.4' numpy cupy-cuda13x
