@@ -125,7 +125,7 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
     if (target) {
       publisher = new GPUNodePublisher({
         api: kubeGPUNodeApi(kubeRest(target)), nodeName: config.nodeName, siteOverride: config.site, defaultSite: config.defaultSite, endpoint,
-        inventory: () => inventory, links: () => links, heartbeatMs: config.heartbeatSeconds * 1000,
+        inventory: () => inventory, links: () => links, heartbeatMs: config.heartbeatSeconds * 1000, draining: () => sessions.draining,
         logger: logger.child({ component: 'gpunode' }), metrics,
       });
       publisher.start();
@@ -161,7 +161,9 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
       sessions.draining = true;
       health.set(CONTROL_SERVICE, 'NOT_SERVING');
       dataPlane.stop();
+      const published = publisher?.syncOnce(); // tell placement at once, not at the next heartbeat
       const r = await sessions.drain(drainMs);
+      await published;
       logger.info('sessions drained', r);
       clearInterval(telemetryTimer);
       if (linkTimer) clearInterval(linkTimer);

@@ -4,6 +4,7 @@ import { GPUNODE_GROUP, GPUNODE_PLURAL, GPUNODE_VERSION, type GPUNodeObject, typ
 
 export interface CurrentGPUNode {
   spec?: Partial<GPUNodeSpec>;
+  labels?: Record<string, string>;
   resourceVersion?: string;
 }
 
@@ -36,9 +37,9 @@ export function kubeGPUNodeApi(rest: KubeRest): GPUNodeApi {
     },
     async getGPUNode(name) {
       const o = await rest
-        .request<{ spec?: Partial<GPUNodeSpec>; metadata?: { resourceVersion?: string } }>('GET', `${BASE}/${enc(name)}`)
+        .request<{ spec?: Partial<GPUNodeSpec>; metadata?: { resourceVersion?: string; labels?: Record<string, string> } }>('GET', `${BASE}/${enc(name)}`)
         .catch((e: unknown) => orUndefined<never>(e));
-      return o && { spec: o.spec, resourceVersion: o.metadata?.resourceVersion };
+      return o && { spec: o.spec, labels: o.metadata?.labels, resourceVersion: o.metadata?.resourceVersion };
     },
     async createGPUNode(obj) {
       await rest.request('POST', BASE, obj);

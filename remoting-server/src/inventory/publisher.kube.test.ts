@@ -80,6 +80,11 @@ describe('GPUNode publisher against a real API server', () => {
       const byName = Object.fromEntries(o.spec.links.map((l) => [l.site, l]));
       assert.equal(byName['edge-9']?.source, 'measured');
       assert.deepEqual(byName.core, { site: 'core', rttMs: 40, bandwidthMbps: 1000, source: 'declared' });
+
+      // Shutting down drains, and the GPUNode says so at once (placement can skip it).
+      await server.shutdown(1000);
+      const drained = await rest.request<{ metadata: { labels: Record<string, string> } }>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-srv');
+      assert.equal(drained.metadata.labels['avec.dev/draining'], 'true');
     } finally {
       await server.shutdown(1000);
       await rm(keys, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { httpStatus, type GPUNodeApi } from './gpunode-api.js';
 import type { ObservedInventory } from './observed.js';
-import { renderGPUNode, renderHeartbeat, siteOf, specNeedsUpdate } from './render.js';
+import { labelsNeedUpdate, renderGPUNode, renderHeartbeat, siteOf, specNeedsUpdate } from './render.js';
 
 export interface PublisherOptions {
   api: GPUNodeApi;
@@ -16,6 +16,7 @@ export interface PublisherOptions {
   inventory: () => ObservedInventory;
   links: () => SiteLink[];
   heartbeatMs: number;
+  draining?: () => boolean;
   logger: Logger;
   metrics: Metrics;
   now?: () => Date;
@@ -47,7 +48,7 @@ export class GPUNodePublisher {
       });
       this.lastSite = siteOf(this.opts.siteOverride, labels, this.opts.defaultSite);
       const inventory = this.opts.inventory();
-      const desired = renderGPUNode({ nodeName, site: this.lastSite, endpoint: this.opts.endpoint, inventory, links: this.opts.links(), backend: inventory.backend });
+      const desired = renderGPUNode({ nodeName, site: this.lastSite, endpoint: this.opts.endpoint, inventory, links: this.opts.links(), backend: inventory.backend, draining: this.opts.draining?.() });
       const current = await api.getGPUNode(nodeName);
       if (!current) {
         await api.createGPUNode(desired).catch(async (e: unknown) => {
@@ -55,7 +56,7 @@ export class GPUNodePublisher {
           await api.patchGPUNode(nodeName, { metadata: { labels: desired.metadata.labels }, spec: desired.spec });
         });
         logger.info('GPUNode created', { name: nodeName, site: this.lastSite, devices: desired.spec.devices.length });
-      } else if (specNeedsUpdate(current.spec, desired.spec)) {
+      } else if (specNeedsUpdate(current.spec, desired.spec) || labelsNeedUpdate(current.labels, desired.metadata.labels)) {
         await api.patchGPUNode(nodeName, { metadata: { labels: desired.metadata.labels }, spec: desired.spec });
         logger.info('GPUNode spec updated', { name: nodeName, site: this.lastSite });
       }

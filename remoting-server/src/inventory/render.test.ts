@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ObservedInventory } from './observed.js';
-import { renderGPUNode, renderHeartbeat, siteOf, specNeedsUpdate, type RenderInput } from './render.js';
+import { labelsNeedUpdate, renderGPUNode, renderHeartbeat, siteOf, specNeedsUpdate, type RenderInput } from './render.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const srcDir = join(here, '..', '..', 'src', 'inventory');
@@ -58,6 +58,15 @@ test('a site that is not a valid label value is not used as a label', () => {
   const obj = renderGPUNode({ ...input, site: 'edge west!' });
   assert.equal(obj.metadata.labels['avec.dev/site'], undefined);
   assert.equal(obj.spec.site, 'edge west!');
+});
+
+test('a draining node is labelled; label changes are detected, foreign labels ignored', () => {
+  const obj = renderGPUNode({ ...input, draining: true });
+  assert.equal(obj.metadata.labels['avec.dev/draining'], 'true');
+  assert.equal(renderGPUNode(input).metadata.labels['avec.dev/draining'], undefined);
+  assert.equal(labelsNeedUpdate({ ...renderGPUNode(input).metadata.labels, other: 'x' }, renderGPUNode(input).metadata.labels), false);
+  assert.equal(labelsNeedUpdate(renderGPUNode(input).metadata.labels, obj.metadata.labels), true);
+  assert.equal(labelsNeedUpdate(undefined, obj.metadata.labels), true);
 });
 
 test('heartbeat patch touches only heartbeatTime and capacity', () => {

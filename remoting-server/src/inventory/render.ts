@@ -9,6 +9,7 @@ export const GPUNODE_VERSION = 'v1alpha1';
 export const GPUNODE_PLURAL = 'gpunodes';
 export const SITE_LABEL = 'avec.dev/site';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+export const DRAINING_LABEL = 'avec.dev/draining';
 
 export interface GPUNodeSpec {
   nodeName: string;
@@ -32,6 +33,8 @@ export interface RenderInput {
   inventory: ObservedInventory;
   links: SiteLink[];
   backend: string;
+  /** Set once the server stops admitting sessions (gRPC Drain, shutdown): placement should skip it. */
+  draining?: boolean;
 }
 
 /** Site precedence: explicit config, then the Node's avec.dev/site label, then its zone label, then the default. */
@@ -63,6 +66,7 @@ export function renderGPUNode(input: RenderInput): GPUNodeObject {
         'app.kubernetes.io/managed-by': 'avec-remoting-server',
         'avec.dev/backend': input.inventory.backend,
         ...(LABEL_VALUE.test(input.site) && { [SITE_LABEL]: input.site }),
+        ...(input.draining && { [DRAINING_LABEL]: 'true' }),
       },
     },
     spec: renderGPUNodeSpec(input),
@@ -94,6 +98,15 @@ const RTT_REL = 0.2;
  */
 export function specNeedsUpdate(current: Partial<GPUNodeSpec> | undefined, desired: GPUNodeSpec): boolean {
   if (!current) return true;
+  return specDiffers(current, desired);
+}
+
+/** Whether any label we set is missing or different on the current object (others' labels are ignored). */
+export function labelsNeedUpdate(current: Record<string, string> | undefined, desired: Record<string, string>): boolean {
+  return Object.entries(desired).some(([k, v]) => current?.[k] !== v);
+}
+
+function specDiffers(current: Partial<GPUNodeSpec>, desired: GPUNodeSpec): boolean {
   if (current.nodeName !== desired.nodeName || (current.site ?? '') !== desired.site || current.endpoint !== desired.endpoint) return true;
   const strip = (d: GPUNodeSpec['devices']) => JSON.stringify((d ?? []).map((x) => [x.uuid, x.model, x.memoryBytes, x.computeCapability]));
   if (strip(current.devices ?? []) !== strip(desired.devices)) return true;
