@@ -3,7 +3,7 @@ TEST_TARGETS += test-operator
 
 .PHONY: test-operator bench-placement-pure
 test-operator: build-ts ## operator unit tests (placement, admission golden files, tickets, queue, leader election, webhook TLS)
-	cd operator && find dist -name '*.test.js' | sort | xargs node --test --test-concurrency=1 --test-reporter=spec
+	cd operator && find dist -name '*.test.js' | sort | xargs node --test --test-concurrency=1 --test-timeout=60000 --test-reporter=spec
 
 bench-placement-pure: build-ts ## pure placement micro-benchmark: 10,000 claims, 1,000 GPU nodes, 50 sites
 	node operator/dist/bench/placement-bench.js

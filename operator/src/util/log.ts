@@ -1,4 +1,4 @@
-// Structured logging: one JSON line per event on stderr; level from AVEC_OPERATOR_LOG (debug|info|warn|error).
+// Structured logging: one JSON line per event on stderr; level from AVEC_OPERATOR_LOG, else AVEC_LOG (debug|info|warn|error; default info).
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -16,7 +16,7 @@ export function parseLevel(s: string | undefined, fallback: LogLevel = 'info'): 
 }
 
 export function createLogger(
-  level: LogLevel = parseLevel(process.env.AVEC_OPERATOR_LOG),
+  level: LogLevel = parseLevel(process.env.AVEC_OPERATOR_LOG ?? process.env.AVEC_LOG),
   base: LogFields = {},
   write: (line: string) => void = (l) => process.stderr.write(l + '\n'),
   now: () => Date = () => new Date(),
