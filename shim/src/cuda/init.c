@@ -73,6 +73,20 @@ static void shutdown_session(void) {
   avec_conn_close(&avec_sess.conn);
 }
 
+/* A child forked after cuInit shares the parent's socket: it must never write to it (its exit handlers
+ * would otherwise say GOODBYE and end the parent's session). Like the driver, CUDA is unusable there. */
+static void after_fork_child(void) {
+  avec_conn *c = &avec_sess.conn;
+  pthread_mutex_init(&c->lock, NULL);
+  pthread_cond_init(&c->batch_cv, NULL);
+  if (c->fd >= 0) close(c->fd); /* drops only this process's reference */
+  c->fd = -1;
+  c->dead = 1;
+  c->batch_len = 0;
+  c->timer_started = 0;
+  avec_sess.init_result = CUDA_ERROR_NOT_INITIALIZED;
+}
+
 static void do_init(void) {
   char endpoint[256], ticket[AVEC_MAX_TICKET + 1];
   /* The shim never lets the program's LD_PRELOAD of itself leak into helpers it might spawn: it spawns none. */
@@ -125,6 +139,7 @@ static void do_init(void) {
   for (int i = 0; i < avec_sess.ndev; i++) avec_sess.dev[i].name[sizeof avec_sess.dev[i].name - 1] = 0;
   avec_conn_start_timer(&avec_sess.conn);
   atexit(shutdown_session);
+  pthread_atfork(NULL, NULL, after_fork_child);
   LOG_INFO("cuInit: session %llu on %s: %d device(s)%s, memory limit %llu", (unsigned long long)rep.r.session_id,
            endpoint, avec_sess.ndev, rep.r.emulated ? " (emulated)" : "", (unsigned long long)rep.r.memory_limit);
   avec_sess.init_result = avec_sess.ndev > 0 ? CUDA_SUCCESS : CUDA_ERROR_NO_DEVICE;

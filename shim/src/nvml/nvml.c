@@ -35,6 +35,8 @@ int avec_nvml_unsupported(const char *name, int *warned) {
   return NVML_ERROR_NOT_SUPPORTED;
 }
 
+static void after_fork_child(void);
+
 static nvmlReturn_t open_session(void) {
   char endpoint[256], ticket[AVEC_MAX_TICKET + 1];
   if (avec_config_load(endpoint, sizeof endpoint, ticket, sizeof ticket)) {
@@ -78,7 +80,22 @@ static nvmlReturn_t open_session(void) {
     devs[i].name[sizeof devs[i].name - 1] = 0;
   }
   connected = 1;
+  static int atfork_done;
+  if (!atfork_done) {
+    pthread_atfork(NULL, NULL, after_fork_child);
+    atfork_done = 1;
+  }
   return NVML_SUCCESS;
+}
+
+/* A forked child must not use (or say GOODBYE on) the parent's NVML session. */
+static void after_fork_child(void) {
+  pthread_mutex_init(&lock, NULL);
+  if (connected && conn.fd >= 0) close(conn.fd);
+  conn.fd = -1;
+  conn.dead = 1;
+  connected = 0;
+  init_count = 0;
 }
 
 static nvmlReturn_t init(void) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../test.h"
@@ -502,6 +503,27 @@ static void test_nvml(const char *libdir) {
   CHECK_EQ(count(&n), 1); /* NVML_ERROR_UNINITIALIZED after shutdown */
 }
 
+static void test_fork(void) {
+  CASE("fork after cuInit");
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* the child cannot use the parent's session and must not end it when it exits */
+    CUdeviceptr p = 0;
+    CUresult r = cuMemAlloc(&p, 16);
+    exit(r == CUDA_ERROR_NOT_INITIALIZED ? 0 : 1); /* runs the exit handlers */
+  }
+  int status = -1;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CUdeviceptr p = 0;
+  OK(cuMemAlloc(&p, 4096)); /* the parent's session is intact */
+  OK(cuMemsetD8(p, 7, 4096));
+  uint8_t b[4096];
+  OK(cuMemcpyDtoH(b, p, sizeof b));
+  CHECK(b[0] == 7 && b[4095] == 7);
+  OK(cuMemFree(p));
+}
+
 static int run_main(const char *fatbin, const char *libdir) {
   CASE("init");
   CHECK_EQ(cuDeviceGetCount(&(int){0}), CUDA_ERROR_NOT_INITIALIZED);
@@ -516,6 +538,7 @@ static int run_main(const char *fatbin, const char *libdir) {
   test_streams_events();
   test_modules(fatbin);
   test_nvml(libdir);
+  test_fork();
   OK(cuDevicePrimaryCtxRelease(0));
   return TEST_SUMMARY("shim driver api");
 }
