@@ -13,7 +13,7 @@ export interface GPUNodeApi {
   getGPUNode(name: string): Promise<CurrentGPUNode | undefined>;
   createGPUNode(obj: GPUNodeObject): Promise<void>;
   /** JSON merge patch of metadata.labels + spec (the remoting server owns spec). */
-  patchGPUNode(name: string, patch: { metadata: { labels: Record<string, string> }; spec: GPUNodeSpec }): Promise<void>;
+  patchGPUNode(name: string, patch: { metadata: { labels: Record<string, string | null> }; spec: GPUNodeSpec }): Promise<void>;
   /** JSON merge patch of the status subresource (only heartbeatTime and capacity). */
   patchGPUNodeStatus(name: string, patch: object): Promise<void>;
 }

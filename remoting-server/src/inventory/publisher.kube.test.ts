@@ -85,6 +85,16 @@ describe('GPUNode publisher against a real API server', () => {
       await server.shutdown(1000);
       const drained = await rest.request<{ metadata: { labels: Record<string, string> } }>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-srv');
       assert.equal(drained.metadata.labels['avec.dev/draining'], 'true');
+
+      // The next server on that node (not draining) clears the mark.
+      const next = new GPUNodePublisher({
+        api: kubeGPUNodeApi(rest), nodeName: 'gpu-srv', endpoint: 'gpu-srv.example:7070', inventory: () => server.inventory, links: () => [],
+        heartbeatMs: 1000, logger: silentLogger, metrics: createMetrics(), draining: () => false,
+      });
+      await next.syncOnce();
+      const again = await rest.request<{ metadata: { labels: Record<string, string> } }>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-srv');
+      assert.equal(again.metadata.labels['avec.dev/draining'], undefined);
+      assert.equal(again.metadata.labels['avec.dev/backend'], 'emulated');
     } finally {
       await server.shutdown(1000);
       await rm(keys, { recursive: true, force: true });

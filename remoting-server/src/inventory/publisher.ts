@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { httpStatus, type GPUNodeApi } from './gpunode-api.js';
 import type { ObservedInventory } from './observed.js';
-import { labelsNeedUpdate, renderGPUNode, renderHeartbeat, siteOf, specNeedsUpdate } from './render.js';
+import { labelPatch, renderGPUNode, renderHeartbeat, siteOf, specNeedsUpdate } from './render.js';
 
 export interface PublisherOptions {
   api: GPUNodeApi;
@@ -56,9 +56,12 @@ export class GPUNodePublisher {
           await api.patchGPUNode(nodeName, { metadata: { labels: desired.metadata.labels }, spec: desired.spec });
         });
         logger.info('GPUNode created', { name: nodeName, site: this.lastSite, devices: desired.spec.devices.length });
-      } else if (specNeedsUpdate(current.spec, desired.spec) || labelsNeedUpdate(current.labels, desired.metadata.labels)) {
-        await api.patchGPUNode(nodeName, { metadata: { labels: desired.metadata.labels }, spec: desired.spec });
-        logger.info('GPUNode spec updated', { name: nodeName, site: this.lastSite });
+      } else {
+        const labelChanges = labelPatch(current.labels, desired.metadata.labels);
+        if (labelChanges || specNeedsUpdate(current.spec, desired.spec)) {
+          await api.patchGPUNode(nodeName, { metadata: { labels: labelChanges ?? {} }, spec: desired.spec });
+          logger.info('GPUNode updated', { name: nodeName, site: this.lastSite, labels: labelChanges });
+        }
       }
       await api.patchGPUNodeStatus(nodeName, renderHeartbeat(inventory, now));
       this.opts.metrics.heartbeats.inc({ result: 'ok' });

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ObservedInventory } from './observed.js';
-import { labelsNeedUpdate, renderGPUNode, renderHeartbeat, siteOf, specNeedsUpdate, type RenderInput } from './render.js';
+import { labelPatch, renderGPUNode, renderHeartbeat, siteOf, specNeedsUpdate, type RenderInput } from './render.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const srcDir = join(here, '..', '..', 'src', 'inventory');
@@ -60,13 +60,15 @@ test('a site that is not a valid label value is not used as a label', () => {
   assert.equal(obj.spec.site, 'edge west!');
 });
 
-test('a draining node is labelled; label changes are detected, foreign labels ignored', () => {
-  const obj = renderGPUNode({ ...input, draining: true });
-  assert.equal(obj.metadata.labels['avec.dev/draining'], 'true');
-  assert.equal(renderGPUNode(input).metadata.labels['avec.dev/draining'], undefined);
-  assert.equal(labelsNeedUpdate({ ...renderGPUNode(input).metadata.labels, other: 'x' }, renderGPUNode(input).metadata.labels), false);
-  assert.equal(labelsNeedUpdate(renderGPUNode(input).metadata.labels, obj.metadata.labels), true);
-  assert.equal(labelsNeedUpdate(undefined, obj.metadata.labels), true);
+test('a draining node is labelled; the label patch sets and removes owned labels only', () => {
+  const draining = renderGPUNode({ ...input, draining: true }).metadata.labels;
+  const normal = renderGPUNode(input).metadata.labels;
+  assert.equal(draining['avec.dev/draining'], 'true');
+  assert.equal(normal['avec.dev/draining'], undefined);
+  assert.equal(labelPatch({ ...normal, other: 'x' }, normal), undefined, 'foreign labels are not ours to touch');
+  assert.deepEqual(labelPatch(normal, draining), { 'avec.dev/draining': 'true' });
+  assert.deepEqual(labelPatch({ ...draining, other: 'x' }, normal), { 'avec.dev/draining': null }, 'a restarted server clears the drain mark');
+  assert.deepEqual(labelPatch(undefined, normal), normal);
 });
 
 test('heartbeat patch touches only heartbeatTime and capacity', () => {

@@ -101,9 +101,21 @@ export function specNeedsUpdate(current: Partial<GPUNodeSpec> | undefined, desir
   return specDiffers(current, desired);
 }
 
-/** Whether any label we set is missing or different on the current object (others' labels are ignored). */
-export function labelsNeedUpdate(current: Record<string, string> | undefined, desired: Record<string, string>): boolean {
-  return Object.entries(desired).some(([k, v]) => current?.[k] !== v);
+/** Labels this server owns on its GPUNode: set when wanted, removed (merge patch null) when not. */
+const OWNED_LABELS = [SITE_LABEL, DRAINING_LABEL, 'avec.dev/backend', 'app.kubernetes.io/part-of', 'app.kubernetes.io/managed-by'];
+
+/**
+ * The metadata.labels merge patch that brings `current` to `desired` (owned labels only; other
+ * labels are left alone), or undefined when nothing differs.
+ */
+export function labelPatch(current: Record<string, string> | undefined, desired: Record<string, string>): Record<string, string | null> | undefined {
+  const patch: Record<string, string | null> = {};
+  for (const k of OWNED_LABELS) {
+    const want = desired[k];
+    if (want !== undefined && current?.[k] !== want) patch[k] = want;
+    if (want === undefined && current?.[k] !== undefined) patch[k] = null;
+  }
+  return Object.keys(patch).length > 0 ? patch : undefined;
 }
 
 function specDiffers(current: Partial<GPUNodeSpec>, desired: GPUNodeSpec): boolean {
