@@ -31,5 +31,15 @@ if command -v python3 >/dev/null; then
   res=$(AVEC_SERVER=127.0.0.1:1 LD_PRELOAD=$cuda python3 -c 'print("loaded")' 2>&1)
   [ "$res" = loaded ] && ok || bad "preloading prints or fails: $res"
 fi
+# the committed generated tables are what the generator produces from the pinned CUDA 13.0 headers
+if [ -n "${CUDA_HOME:-}" ] && [ -f "$CUDA_HOME/include/cudaTypedefs.h" ] && command -v python3 >/dev/null; then
+  gen=$(mktemp -d)
+  if python3 shim/gen/gen_cuda_api.py "$CUDA_HOME/include" "$gen" 2>/dev/null && diff -r -q "$gen" shim/gen/out >/dev/null; then
+    ok
+  else
+    bad "shim/gen/out is stale: run make shim-gen"
+  fi
+  rm -rf "$gen"
+fi
 echo "shim exports: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -45,7 +45,7 @@ shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM
 test-shim-unit: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) ## shim unit + transport tests
 	$(SHIM_UNIT) shim/tests/data $(SHIM_FATBIN)
 	$(SHIM_TRANSPORT_TEST)
-	shim/tests/check-exports.sh $(SHIM_OUT)
+	CUDA_HOME=$(CUDA_HOME) shim/tests/check-exports.sh $(SHIM_OUT)
 
 test-shim-integration: shim-tests-build native ## shim against a real emulated executor
 	CUDA_HOME=$(CUDA_HOME) shim/tests/run-integration.sh $(SHIM_OUT) $(BUILD)/native/avec-executor

@@ -36,6 +36,7 @@ CUresult avec_result(uint32_t st) {
     r = avec_sess.closed ? CUDA_ERROR_DEINITIALIZED : CUDA_ERROR_UNKNOWN;
   else if (st == AVEC_STATUS_BAD_FRAME) r = CUDA_ERROR_INVALID_VALUE;
   else r = CUDA_ERROR_UNKNOWN;
+  if (st && st != AVEC_STATUS_LOST) LOG_DEBUG("server answered status %u (%s)", st, st < 0x10000u ? "CUresult" : "avec");
   if (st == AVEC_STATUS_LOST) {
     if (!avec_sess.closed) avec_sess.sticky = CUDA_ERROR_UNKNOWN;
   } else if (is_sticky(r) && !avec_sess.sticky) {

@@ -179,6 +179,7 @@ static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, CUst
 /* Generic copy: direction from the local pointer table (device ranges are reserved in this process). */
 static CUresult generic(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
   int dd = avec_is_device_ptr(dst), sd = avec_is_device_ptr(src);
+  LOG_DEBUG("cuMemcpy%s %zu bytes: %s -> %s", async ? "Async" : "", n, sd ? "device" : "host", dd ? "device" : "host");
   if (dd && sd) return dtod(dst, src, n, async, s, ptds);
   if (dd) return htod(dst, (const void *)(uintptr_t)src, n, async, s, ptds);
   if (sd) return dtoh((void *)(uintptr_t)dst, src, n, async, s, ptds);
