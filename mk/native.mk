@@ -18,7 +18,8 @@ FUZZ_SECONDS ?= 15
 NATIVE_CORE_SRC := $(filter-out $(NATIVE_EXEC)/src/main.cpp,$(wildcard $(NATIVE_EXEC)/src/*.cpp)) \
   $(wildcard $(NATIVE_EXEC)/backends/emulated/*.cpp) $(wildcard $(NATIVE_EXEC)/backends/cuda/*.cpp)
 NATIVE_CORE_OBJ := $(patsubst $(NATIVE_DIR)/%.cpp,$(NATIVE_OBJ)/%.o,$(NATIVE_CORE_SRC))
-NATIVE_TEST_BINS := $(NATIVE_OUT)/unit-tests $(NATIVE_OUT)/integration-tests
+NATIVE_TEST_BINS := $(NATIVE_OUT)/unit-tests $(NATIVE_OUT)/integration-tests $(NATIVE_OUT)/mock-driver/libcuda.so.1 \
+  $(NATIVE_OUT)/mock-shim/libcuda.so.1
 NATIVE_FUZZ_BINS := $(NATIVE_OUT)/fuzz-decoder $(NATIVE_OUT)/fuzz-session
 
 .PHONY: native test-native fuzz-native native-clean
@@ -47,6 +48,16 @@ $(NATIVE_OUT)/unit-tests: $(NATIVE_OBJ)/executor/tests/unit_tests.o $(NATIVE_OBJ
 $(NATIVE_OUT)/integration-tests: $(NATIVE_OBJ)/executor/tests/integration_tests.o $(NATIVE_OUT)/libavec-exec.a
 	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
 
+# A test double of the driver (tests/mock_driver.cpp) so the CUDA backend runs without a GPU; the
+# second build exports the shim's marker symbol and must be refused.
+$(NATIVE_OUT)/mock-driver/libcuda.so.1: $(NATIVE_EXEC)/tests/mock_driver.cpp | deps-cuda
+	@mkdir -p $(dir $@)
+	$(NATIVE_CXX) -std=c++17 -O1 -g -shared -fPIC -fvisibility=hidden -Wl,-soname,libcuda.so.1 -I$(CUDA_HOME)/include -o $@ $<
+
+$(NATIVE_OUT)/mock-shim/libcuda.so.1: $(NATIVE_EXEC)/tests/mock_driver.cpp | deps-cuda
+	@mkdir -p $(dir $@)
+	$(NATIVE_CXX) -std=c++17 -O1 -g -shared -fPIC -fvisibility=hidden -DMOCK_SHIM_MARKER -Wl,-soname,libcuda.so.1 -I$(CUDA_HOME)/include -o $@ $<
+
 # libFuzzer targets: clang, ASan + UBSan, the core sources compiled in (no CUDA backend needed).
 NATIVE_FUZZ_SRC := $(filter-out $(wildcard $(NATIVE_EXEC)/backends/cuda/*.cpp),$(NATIVE_CORE_SRC))
 NATIVE_FUZZ_FLAGS := -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -58,7 +69,8 @@ $(NATIVE_OUT)/fuzz-%: $(NATIVE_EXEC)/fuzz/fuzz_%.cpp $(NATIVE_FUZZ_SRC) $(wildca
 test-native: native $(NATIVE_FUZZ_BINS) ## executor unit + integration tests, then FUZZ_SECONDS of fuzzing per target
 	@set +e; \
 	$(NATIVE_OUT)/unit-tests $(NATIVE_EXEC)/tests | tee $(NATIVE_OUT)/unit-tests.out; u=$${PIPESTATUS[0]}; \
-	AVEC_EXECUTOR=$(NATIVE_OUT)/avec-executor $(NATIVE_OUT)/integration-tests | tee $(NATIVE_OUT)/integration-tests.out; i=$${PIPESTATUS[0]}; \
+	AVEC_EXECUTOR=$(NATIVE_OUT)/avec-executor AVEC_MOCK_DRIVER_DIR=$(NATIVE_OUT)/mock-driver AVEC_MOCK_SHIM_DIR=$(NATIVE_OUT)/mock-shim \
+	  $(NATIVE_OUT)/integration-tests | tee $(NATIVE_OUT)/integration-tests.out; i=$${PIPESTATUS[0]}; \
 	tail -qn1 $(NATIVE_OUT)/unit-tests.out $(NATIVE_OUT)/integration-tests.out | \
 	  awk '{p+=$$1; f+=$$3} END {printf "native unit+integration: %d passed, %d failed\n", p, f}'; \
 	[ $$u -eq 0 ] && [ $$i -eq 0 ]

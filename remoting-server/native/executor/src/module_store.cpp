@@ -12,6 +12,7 @@
 namespace avec {
 
 constexpr uint64_t kMaxImage = 2ull << 30;  // larger images are refused (bounds upload memory)
+constexpr size_t kMaxUploads = 4;            // images being assembled at once per session
 
 Image ModuleStore::find(const Hash& h) {
   auto it = mem_.find(h);
@@ -50,8 +51,10 @@ ModuleStore::Part ModuleStore::add_part(const Hash& h, uint64_t size, const uint
   auto it = uploads_.find(h);
   if (it == uploads_.end()) {
     if (mem_.count(h) && len == size) return Part::complete;  // already known: nothing to do
+    // Memory follows the bytes that actually arrive (never the announced size), and only a few uploads
+    // may be in progress at once, so a client cannot make the server reserve memory it never sends.
+    if (uploads_.size() >= kMaxUploads) uploads_.erase(uploads_.begin());
     it = uploads_.emplace(h, Upload{size, {}}).first;
-    it->second.data.reserve(size);
   }
   Upload& u = it->second;
   if (u.size != size || len > size - u.data.size()) {

@@ -45,16 +45,18 @@ struct Listener {
   int port = 0;
   std::string log;
 
-  explicit Listener(std::vector<std::string> extra = {}) {
+  explicit Listener(std::vector<std::string> extra = {}, const std::string& backend = "emulated",
+                    const std::string& lib_path = "") {
     char tmpl[] = "/tmp/avec-exec-log-XXXXXX";
     int fd = mkstemp(tmpl);
     log = tmpl;
-    std::vector<std::string> args = {g_exec, "--listen", "127.0.0.1:0", "--backend", "emulated", "--log-level", "info",
+    std::vector<std::string> args = {g_exec, "--listen", "127.0.0.1:0", "--backend", backend, "--log-level", "info",
                                      "--emulated-memory", "268435456"};
     args.insert(args.end(), extra.begin(), extra.end());
     pid = fork();
     if (pid == 0) {
       dup2(fd, 2);
+      if (!lib_path.empty()) setenv("LD_LIBRARY_PATH", lib_path.c_str(), 1);
       std::vector<char*> av;
       for (auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
       av.push_back(nullptr);
@@ -452,7 +454,211 @@ TEST(describe_and_cli) {
   CHECK(env_out.find("\"backend\":\"emulated\"") != std::string::npos);
 }
 
+// ---- the CUDA backend against the mock driver (tests/mock_driver.cpp) ---------------------------------
+
+static std::string g_mock_dir, g_mock_shim_dir;
+
+static Bytes module_load_kind(uint32_t handle, const uint8_t hash[32], uint64_t size, uint32_t kind) {
+  avec_module_load m = {};
+  m.handle = handle;
+  m.kind = kind;
+  memcpy(m.hash, hash, 32);
+  m.size = size;
+  return frame_of(AVEC_OP_MODULE_LOAD, m, 0);
+}
+
+static Bytes fill_launch(uint32_t func, uint64_t ptr, uint32_t n, uint32_t value, uint32_t attr_id = 0,
+                         uint64_t attr_value = 0) {
+  avec_launch l = {};
+  l.func = func;
+  for (int i = 0; i < 3; i++) l.grid[i] = l.block[i] = 1;
+  l.num_attrs = attr_id ? 1 : 0;
+  l.param_bytes = 16;
+  Bytes p;
+  put(&p, l);
+  if (attr_id) {
+    avec_launch_attr a = {};
+    a.id = attr_id;
+    memcpy(a.value, &attr_value, 8);
+    put(&p, a);
+  }
+  put(&p, ptr);
+  put(&p, n);
+  put(&p, value);
+  return frame(AVEC_OP_LAUNCH, p, 0);
+}
+
+static bool all_words(const Bytes& b, uint32_t v) {
+  for (size_t i = 0; i + 4 <= b.size(); i += 4) {
+    uint32_t w;
+    memcpy(&w, b.data() + i, 4);
+    if (w != v) return false;
+  }
+  return !b.empty();
+}
+
+static const char* kNoLeaks = "mock_driver_release live_allocs=0 live_pinned=0 live_streams=0 live_events=0 live_modules=0";
+
+TEST(cuda_backend_on_mock_driver) {
+  Listener l({"--memory-limit", "67108864"}, "cuda", g_mock_dir);
+  CHECK(l.port > 0);
+  {
+    Client c(l.port);
+    Reply hr = c.call(hello());
+    avec_hello_reply h = hr.as<avec_hello_reply>();
+    CHECK_EQ(h.r.status, 0u);
+    CHECK_EQ(h.emulated, 0u);
+    CHECK_EQ(h.memory_limit, 67108864u);
+    avec_device_info di = {};
+    if (hr.payload.size() >= sizeof h + sizeof di) memcpy(&di, hr.payload.data() + sizeof h, sizeof di);
+    CHECK(strcmp(di.name, "Mock GPU") == 0);
+    CHECK_EQ(di.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT], 132);
+    CHECK_EQ(di.pci_bus, 0x42);
+    // bulk copies through pinned staging: 3 chunks each way, async and not
+    size_t n = 2 * AVEC_CHUNK + 4321;
+    uint64_t d = c.alloc(n);
+    CHECK(d != 0);
+    Bytes data(n);
+    for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(i * 7 + (i >> 12));
+    Bytes batch;
+    for (size_t off = 0; off < n; off += AVEC_CHUNK) {
+      size_t k = std::min<size_t>(AVEC_CHUNK, n - off);
+      batch = cat({batch, htod(d + off, Bytes(data.begin() + off, data.begin() + off + k), off ? AVEC_F_ASYNC : 0)});
+    }
+    CHECK(c.send(cat({batch, dtoh(d, n, 3)})));
+    Bytes got;
+    CHECK_EQ(c.read_data(&got), 0u);
+    CHECK(got == data);
+    // module -> NEED_IMAGE -> upload -> function with its parameter table -> launch with marshalled params
+    Bytes img = tiny_ptx();
+    uint8_t hash[32];
+    avec::sha256(img.data(), img.size(), hash);
+    Reply need = c.call(cat({module_load_kind(5, hash, img.size(), AVEC_MODULE_KIND_MODULE),
+                             symbol(AVEC_OP_GET_FUNCTION, 5, 6, "mock_fill", 4)}));
+    CHECK_EQ(need.status(), AVEC_STATUS_NEED_IMAGE);
+    Reply fr = c.call(cat({module_image(hash, img), symbol(AVEC_OP_GET_FUNCTION, 5, 6, "mock_fill", 5)}));
+    CHECK_EQ(fr.status(), 0u);
+    avec_function_info fi = fr.as<avec_function_info>();
+    CHECK_EQ(fi.num_params, 3u);
+    CHECK_EQ(fi.attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK], 1024);
+    CHECK_EQ(fr.payload.size(), sizeof fi + 3 * sizeof(avec_param_info));
+    if (fr.payload.size() == sizeof fi + 3 * sizeof(avec_param_info)) {
+      avec_param_info pi[3];
+      memcpy(pi, fr.payload.data() + sizeof fi, sizeof pi);
+      CHECK(pi[0].offset == 0 && pi[0].size == 8 && pi[1].offset == 8 && pi[2].offset == 12 && pi[2].size == 4);
+    }
+    CHECK(c.send(cat({fill_launch(6, d, 1000, 0xdeadbeefu), dtoh(d, 4000, 6)})));
+    got.clear();
+    CHECK_EQ(c.read_data(&got), 0u);
+    CHECK(all_words(got, 0xdeadbeefu));
+    // a library kernel (CUkernel launched as a function), with a launch-completion event attribute
+    avec_event_create ec = {40, 0};
+    avec_get_symbol ks = {7, 8, AVEC_SYMBOL_KERNEL, 9};
+    Bytes kp;
+    put(&kp, ks);
+    put(&kp, "mock_fill", 9);
+    Reply kr = c.call(cat({module_load_kind(7, hash, img.size(), AVEC_MODULE_KIND_LIBRARY), frame(AVEC_OP_GET_FUNCTION, kp, 7),}));
+    CHECK_EQ(kr.status(), 0u);
+    CHECK(c.send(cat({frame_of(AVEC_OP_EVENT_CREATE, ec, 0),
+                      fill_launch(8, d + 4000, 10, 7u, CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT, 40), dtoh(d + 4000, 40, 8)})));
+    got.clear();
+    CHECK_EQ(c.read_data(&got), 0u);
+    CHECK(all_words(got, 7u));
+    // globals become valid ranges of their size
+    Reply gr = c.call(symbol(AVEC_OP_GET_GLOBAL, 5, 0, "mock_table", 9));
+    avec_global_info gi = gr.as<avec_global_info>();
+    CHECK_EQ(gi.r.status, 0u);
+    CHECK_EQ(gi.size, 256u);
+    CHECK(c.send(cat({htod(gi.dptr, Bytes(256, 0x5a)), dtoh(gi.dptr, 256, 10)})));
+    got.clear();
+    CHECK_EQ(c.read_data(&got), 0u);
+    CHECK(got == Bytes(256, 0x5a));
+    CHECK(c.send(dtoh(gi.dptr, 257, 11)));
+    got.clear();
+    CHECK_EQ(c.read_data(&got), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+    avec_occupancy oc = {6, AVEC_OCC_MAX_POTENTIAL_BLOCK, 0, 0, 0};
+    Reply orp = c.call(frame_of(AVEC_OP_OCCUPANCY, oc, 12));
+    CHECK_EQ(orp.status(), 0u);
+    uint64_t ov = 0;
+    if (orp.payload.size() >= 16) memcpy(&ov, orp.payload.data() + 8, 8);
+    CHECK_EQ(ov, (264ull << 32) | 1024u);
+    avec_stream_create sc = {20, 0, 0, 0};
+    CHECK_EQ(c.call(cat({frame_of(AVEC_OP_STREAM_CREATE, sc, 0), frame_of(AVEC_OP_STREAM_SYNCHRONIZE, avec_handle{20, 0}, 13)})).status(), 0u);
+    c.send(frame(AVEC_OP_GOODBYE, {}, 0));
+    CHECK(c.closed_by_peer());
+  }
+  CHECK(l.wait_line({kNoLeaks}));  // everything freed, contexts released
+  CHECK(l.wait_line({"\"event\":\"session_end\"", "\"reason\":\"goodbye\""}));
+}
+
+TEST(cuda_backend_sticky_fault_and_client_kill) {
+  Listener l({}, "cuda", g_mock_dir);
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok());
+    Bytes img = tiny_ptx();
+    uint8_t hash[32];
+    avec::sha256(img.data(), img.size(), hash);
+    CHECK_EQ(c.call(cat({module_image(hash, img), module_load_kind(5, hash, img.size(), AVEC_MODULE_KIND_MODULE),
+                         symbol(AVEC_OP_GET_FUNCTION, 5, 6, "mock_fill", 2)})).status(), 0u);
+    // the kernel writes through a pointer the session cannot check: the fault is the driver's, and sticky
+    CHECK_EQ(c.call(cat({fill_launch(6, 0x1000, 4, 1), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3)})).status(),
+             (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+    CHECK_EQ(c.call(frame(AVEC_OP_PING, {}, 4)).status(), 0u);
+    CHECK_EQ(c.call(mem_alloc(16, 5)).status(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+  }
+  // a client killed mid-session: the executor frees everything (checked by the mock at release)
+  pid_t kid = fork();
+  int ready[2];
+  if (kid == 0) _exit(0);
+  waitpid(kid, nullptr, 0);
+  CHECK(pipe(ready) == 0);
+  kid = fork();
+  if (kid == 0) {
+    Client c(l.port);
+    bool ok = c.hello_ok() && c.alloc(1 << 20) && c.alloc(3 << 20);
+    avec_event_create ec = {40, 0};
+    avec_stream_create sc = {20, 0, 0, 0};
+    ok = ok && c.send(cat({frame_of(AVEC_OP_EVENT_CREATE, ec, 0), frame_of(AVEC_OP_STREAM_CREATE, sc, 0)}));
+    ok = ok && c.call(frame(AVEC_OP_PING, {}, 9)).status() == 0;
+    char b = ok ? 'y' : 'n';
+    if (write(ready[1], &b, 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char b = 0;
+  CHECK(read(ready[0], &b, 1) == 1 && b == 'y');
+  close(ready[0]);
+  kill(kid, SIGKILL);
+  waitpid(kid, nullptr, 0);
+  CHECK(l.wait_line({"\"reason\":\"client_disconnected\"", "\"freed_allocations\":2"}));
+  CHECK(l.wait_line({kNoLeaks}));
+}
+
+TEST(cuda_backend_refuses_shim_and_describes) {
+  std::string out;
+  // our own shim (marker symbol) is never taken for the driver
+  CHECK_EQ(run_cmd("LD_LIBRARY_PATH=" + g_mock_shim_dir + " " + g_exec + " --describe --backend cuda 2>&1", &out), 1);
+  CHECK(out.find("\"event\":\"driver_is_shim\"") != std::string::npos);
+  out.clear();
+  CHECK_EQ(run_cmd("LD_LIBRARY_PATH=" + g_mock_shim_dir + " " + g_exec + " --describe --backend auto 2>/dev/null", &out), 0);
+  CHECK(out.find("\"backend\":\"emulated\"") != std::string::npos);
+  out.clear();
+  CHECK_EQ(run_cmd("LD_LIBRARY_PATH=" + g_mock_dir + " " + g_exec + " --describe --backend auto 2>/dev/null", &out), 0);
+  CHECK(out.find("\"backend\":\"cuda\"") != std::string::npos);
+  CHECK(out.find("\"name\":\"Mock GPU\"") != std::string::npos);
+  CHECK(out.find("\"uuid\":\"GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadaeaf\"") != std::string::npos);
+  CHECK(out.find("\"compute_capability\":\"9.0\"") != std::string::npos);
+  out.clear();
+  CHECK_EQ(run_cmd("LD_LIBRARY_PATH=" + g_mock_dir + " " + g_exec + " --describe --backend cuda --device 3 2>&1", &out), 1);
+}
+
 int main(int argc, char** argv) {
+  const char* md = getenv("AVEC_MOCK_DRIVER_DIR");
+  const char* ms = getenv("AVEC_MOCK_SHIM_DIR");
+  g_mock_dir = md ? md : "build/native/mock-driver";
+  g_mock_shim_dir = ms ? ms : "build/native/mock-shim";
   const char* e = getenv("AVEC_EXECUTOR");
   g_exec = e ? e : "build/native/avec-executor";
   signal(SIGPIPE, SIG_IGN);
