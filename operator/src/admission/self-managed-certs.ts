@@ -1,0 +1,103 @@
+// Self-managed webhook certificates: a CA and a serving certificate kept in a Secret shared by all
+// replicas (created by whichever replica comes first, resourceVersion-guarded), the serving
+// certificate rotated when a third of its life is left, the CA's PEM patched into the
+// MutatingWebhookConfiguration's caBundle. A rotated CA keeps the old one in the bundle.
+import type { KubeApi } from '../kube/client.js';
+import { isStatus, JSON_PATCH } from '../kube/client.js';
+import { secretPath, secretsPath, mutatingWebhookPath } from '../kube/paths.js';
+import type { Clock } from '../kube/clock.js';
+import type { Logger } from '../util/log.js';
+import { generateCA, generateServingCert, needsRotation, serviceDnsNames } from './certs.js';
+
+export const CA_DAYS = 3650;
+export const SERVING_DAYS = 90;
+
+interface TlsSecret {
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  data?: Record<string, string>;
+}
+
+export interface SelfManagedOptions {
+  namespace: string;
+  secretName: string;
+  service: string;
+  webhookConfigName: string;
+  clock: Clock;
+  log: Logger;
+}
+
+const dec = (s?: string): string => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
+const enc = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+export class SelfManagedCerts {
+  private patchedBundle = '';
+  constructor(private readonly api: KubeApi, private readonly o: SelfManagedOptions) {}
+
+  /** Make sure a valid pair exists; returns the serving certificate and key to use. */
+  async ensure(): Promise<{ cert: string; key: string }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      let secret: TlsSecret | undefined;
+      try {
+        secret = await this.api.request<TlsSecret>('GET', secretPath(this.o.namespace, this.o.secretName));
+      } catch (err) {
+        if (!isStatus(err, 404)) throw err;
+      }
+      const now = this.o.clock.now();
+      let caCrt = dec(secret?.data?.['ca.crt']);
+      let caKey = dec(secret?.data?.['ca.key']);
+      let bundle = dec(secret?.data?.['ca-bundle.crt']) || caCrt;
+      let crt = dec(secret?.data?.['tls.crt']);
+      let key = dec(secret?.data?.['tls.key']);
+      let changed = false;
+      if (!caCrt || !caKey || needsRotation(caCrt, now)) {
+        const ca = generateCA(`${this.o.service}-webhook-ca`, new Date(now), CA_DAYS);
+        bundle = caCrt ? `${ca.certPem}${caCrt}` : ca.certPem; // keep trusting the old CA for a while
+        caCrt = ca.certPem;
+        caKey = ca.keyPem;
+        crt = '';
+        changed = true;
+      }
+      if (!crt || !key || needsRotation(crt, now)) {
+        const s = generateServingCert({ certPem: caCrt, keyPem: caKey }, serviceDnsNames(this.o.service, this.o.namespace), ['127.0.0.1'], new Date(now), SERVING_DAYS);
+        crt = s.certPem;
+        key = s.keyPem;
+        changed = true;
+      }
+      if (changed) {
+        const body = {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          type: 'kubernetes.io/tls',
+          metadata: { name: this.o.secretName, namespace: this.o.namespace, ...(secret?.metadata.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}) },
+          data: { 'ca.crt': enc(caCrt), 'ca.key': enc(caKey), 'ca-bundle.crt': enc(bundle), 'tls.crt': enc(crt), 'tls.key': enc(key) },
+        };
+        try {
+          if (secret) await this.api.request('PUT', secretPath(this.o.namespace, this.o.secretName), body);
+          else await this.api.request('POST', secretsPath(this.o.namespace), body);
+          this.o.log.info('webhook certificate written', { namespace: this.o.namespace, name: this.o.secretName });
+        } catch (err) {
+          if (isStatus(err, 409)) continue; // another replica wrote first: use theirs
+          throw err;
+        }
+      }
+      await this.patchCABundle(bundle);
+      return { cert: crt, key };
+    }
+    throw new Error('webhook certificate Secret kept changing under us');
+  }
+
+  private async patchCABundle(bundle: string): Promise<void> {
+    if (!this.o.webhookConfigName || bundle === this.patchedBundle) return;
+    const cfg = await this.api.request<{ webhooks?: Array<{ clientConfig?: { caBundle?: string } }> }>('GET', mutatingWebhookPath(this.o.webhookConfigName));
+    const want = enc(bundle);
+    const ops = (cfg.webhooks ?? [])
+      .map((w, i) => ({ w, i }))
+      .filter(({ w }) => w.clientConfig?.caBundle !== want)
+      .map(({ i }) => ({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: want }));
+    if (ops.length) {
+      await this.api.request('PATCH', mutatingWebhookPath(this.o.webhookConfigName), ops, JSON_PATCH);
+      this.o.log.info('caBundle patched', { name: this.o.webhookConfigName, webhooks: ops.length });
+    }
+    this.patchedBundle = bundle;
+  }
+}

@@ -1,0 +1,35 @@
+// Entry point: node operator/dist/main.js --help
+import { parseConfig, helpText } from './config.js';
+import { runOperator } from './operator.js';
+import { createLogger } from './util/log.js';
+import { AvecError, errorMessage } from './util/errors.js';
+
+const log = createLogger();
+let cfg;
+try {
+  cfg = parseConfig(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`${errorMessage(err)}\n`);
+  process.exit(2);
+}
+if (cfg.help) {
+  process.stdout.write(helpText() + '\n');
+  process.exit(0);
+}
+try {
+  const op = await runOperator(cfg, { log });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal });
+    const hard = setTimeout(() => process.exit(1), 10_000);
+    hard.unref();
+    op.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+} catch (err) {
+  log.error('operator failed to start', { code: err instanceof AvecError ? err.code : undefined, error: errorMessage(err) });
+  process.exit(1);
+}
