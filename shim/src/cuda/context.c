@@ -146,7 +146,18 @@ static CUresult primary_reset(CUdevice dev) {
   pthread_mutex_unlock(&primary_lock);
   avec_cls_run_dtors(&avec_primary[dev]);
   avec_u32 a = {(uint32_t)dev, 0};
-  r = avec_call(AVEC_OP_PRIMARY_CTX_RESET, 0, &a, sizeof a, NULL, 0);
+  r = avec_result(avec_conn_call(&avec_sess.conn, AVEC_OP_PRIMARY_CTX_RESET, 0, avec_ctx_wire(), &a, sizeof a, NULL, 0,
+                                 &(avec_reply_hdr){0}, sizeof(avec_reply_hdr), NULL));
+  if (r == CUDA_SUCCESS) {
+    /* resetting the primary context is the documented recovery from a sticky error */
+    if (avec_sess.sticky && avec_sess.sticky != CUDA_ERROR_UNKNOWN) {
+      LOG_INFO("primary context %d reset: sticky error %d cleared", (int)dev, (int)avec_sess.sticky);
+      avec_sess.sticky = CUDA_SUCCESS;
+    }
+    pthread_mutex_lock(&primary_lock);
+    avec_primary[dev].refcount = 0; /* inactive until retained again */
+    pthread_mutex_unlock(&primary_lock);
+  }
   /* the server freed the context's memory: forget it here too */
   size_t n = avec_ranges_remove_ctx(&avec_device_ranges, &avec_primary[dev], avec_release_reservation);
   LOG_DEBUG("primary context %d reset: %zu device range(s) dropped", (int)dev, n);
@@ -266,6 +277,9 @@ AVEC_API CUresult cuCtxDestroy(CUcontext ctx) {
   if (!avec_ctx_valid(ctx) || ctx->primary) return CUDA_ERROR_INVALID_CONTEXT;
   avec_cls_run_dtors(ctx);
   avec_handle a = {ctx->handle, 0};
+  /* destroying a context is a recovery from its sticky error; the server re-reports it if the session
+   * is still poisoned */
+  if (avec_sess.sticky && avec_sess.sticky != CUDA_ERROR_UNKNOWN) avec_sess.sticky = CUDA_SUCCESS;
   r = avec_post(AVEC_OP_CTX_DESTROY, 0, &a, sizeof a, NULL, 0);
   /* drop it from this thread's stack (other threads: their problem, as with the driver) */
   for (int i = 0; i < tls_depth; i++)
@@ -301,7 +315,7 @@ AVEC_API CUresult cuCtxGetFlags(unsigned int *flags) {
   CUcontext c;
   CUresult r = avec_ctx_require(&c);
   if (r) return r;
-  *flags = c->flags;
+  *flags = c->flags | CU_CTX_MAP_HOST; /* driver 580 always reports MAP_HOST (measured) */
   return CUDA_SUCCESS;
 }
 

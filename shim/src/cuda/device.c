@@ -62,7 +62,8 @@ AVEC_API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev) {
   if (!pciBusId || len <= 0) return CUDA_ERROR_INVALID_VALUE;
   DEV_CHECK(dev);
   const int32_t *a = avec_sess.dev[dev].attrs;
-  snprintf(pciBusId, (size_t)len, "%08X:%02X:%02X.0", (unsigned)a[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID],
+  /* driver format (measured on driver 580): 4-digit domain, e.g. 0000:00:06.0 (NVML uses 8 digits) */
+  snprintf(pciBusId, (size_t)len, "%04x:%02x:%02x.0", (unsigned)a[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID],
            (unsigned)a[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID], (unsigned)a[CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID]);
   return CUDA_SUCCESS;
 }

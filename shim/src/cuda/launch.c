@@ -35,15 +35,39 @@ int avec_pack_params(const struct CUfunc_st *f, void **args, void **extra, uint8
   return f->num_params == 0 ? 0 : -1;
 }
 
+/* Launch configuration errors come back from the launch itself, as with the driver: everything needed is
+ * known here (device limits from HELLO, the function's attributes from GET_FUNCTION and the values this
+ * client set). A limit that reads 0 is unknown and not enforced. */
+CUresult avec_check_geometry(const struct CUfunc_st *f, const int32_t *dev, const unsigned grid[3],
+                             const unsigned block[3], unsigned smem) {
+  static const CUdevice_attribute gmax[3] = {CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
+                                             CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z};
+  static const CUdevice_attribute bmax[3] = {CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y,
+                                             CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z};
+  for (int i = 0; i < 3; i++) {
+    if (!grid[i] || !block[i]) return CUDA_ERROR_INVALID_VALUE;
+    if (dev[gmax[i]] > 0 && grid[i] > (unsigned)dev[gmax[i]]) return CUDA_ERROR_INVALID_VALUE;
+    if (dev[bmax[i]] > 0 && block[i] > (unsigned)dev[bmax[i]]) return CUDA_ERROR_INVALID_VALUE;
+  }
+  uint64_t threads = (uint64_t)block[0] * block[1] * block[2];
+  int32_t tmax = f->attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+  if (tmax <= 0) tmax = dev[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+  if (tmax > 0 && threads > (uint64_t)tmax) return CUDA_ERROR_INVALID_VALUE;
+  int32_t smax = f->attrs[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES];
+  if (smax > 0 && smem > (unsigned)smax) return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_SUCCESS;
+}
+
 static CUresult launch(struct CUfunc_st *f, const unsigned grid[3], const unsigned block[3], unsigned smem,
                        CUstream s, void **args, void **extra, const CUlaunchAttribute *attrs, unsigned nattrs,
                        uint32_t flags, int ptsz) {
-  CUresult r = avec_ctx_require(NULL);
+  CUcontext ctx;
+  CUresult r = avec_ctx_require(&ctx);
   if (r) return r;
   if (!f) return CUDA_ERROR_INVALID_HANDLE;
   if (nattrs > AVEC_MAX_LAUNCH_ATTRS || (nattrs && !attrs)) return CUDA_ERROR_INVALID_VALUE;
-  for (int i = 0; i < 3; i++)
-    if (!grid[i] || !block[i]) return CUDA_ERROR_INVALID_VALUE;
+  r = avec_check_geometry(f, avec_sess.dev[ctx->device].attrs, grid, block, smem);
+  if (r) return r;
   struct {
     avec_launch l;
     avec_launch_attr a[AVEC_MAX_LAUNCH_ATTRS];

@@ -32,15 +32,17 @@ int avec_proc_resolve(const char *api, int version, int per_thread, const avec_p
   return AVEC_PROC_OK;
 }
 
+/* Like driver 580: a lookup that fails for a known reason is a *successful* call whose status says why
+ * (pfn NULL); a requested version above the driver's is CUDA_ERROR_INVALID_VALUE. The old entry point
+ * (no status argument) reports a miss as CUDA_ERROR_NOT_FOUND. */
 static CUresult get_proc(const char *symbol, void **pfn, int version, cuuint64_t flags,
-                         CUdriverProcAddressQueryResult *status) {
+                         CUdriverProcAddressQueryResult *status, int has_status) {
   if (status) *status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
   if (!symbol || !pfn) return CUDA_ERROR_INVALID_VALUE;
   *pfn = NULL;
   if (version > AVEC_DRIVER_VERSION) {
-    /* Like the real 13.0 driver: newer requests are not found (clients then fall back). */
     LOG_DEBUG("cuGetProcAddress %s v%d: newer than driver %d", symbol, version, AVEC_DRIVER_VERSION);
-    return CUDA_ERROR_NOT_FOUND;
+    return CUDA_ERROR_INVALID_VALUE;
   }
   const avec_proc_entry *e;
   int per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
@@ -54,15 +56,15 @@ static CUresult get_proc(const char *symbol, void **pfn, int version, cuuint64_t
   if (status) *status = rc == AVEC_PROC_VERSION ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
                                                 : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
   LOG_DEBUG("cuGetProcAddress %s v%d: %s", symbol, version, rc == AVEC_PROC_VERSION ? "version too old" : "unknown");
-  return CUDA_ERROR_NOT_FOUND;
+  return has_status ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
 }
 
 AVEC_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
                                       CUdriverProcAddressQueryResult *symbolStatus) {
-  return get_proc(symbol, pfn, cudaVersion, flags, symbolStatus);
+  return get_proc(symbol, pfn, cudaVersion, flags, symbolStatus, symbolStatus != NULL);
 }
 
 #undef cuGetProcAddress
 AVEC_API CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags) {
-  return get_proc(symbol, pfn, cudaVersion, flags, NULL);
+  return get_proc(symbol, pfn, cudaVersion, flags, NULL, 0);
 }

@@ -155,6 +155,9 @@ size_t avec_image_size(const void *image, const void **start);
 /* ---- launches ------------------------------------------------------------------------------------- */
 /* Packs `void **args` at the function's parameter offsets. Returns bytes used or -1. */
 int avec_pack_params(const struct CUfunc_st *f, void **args, void **extra, uint8_t *out, size_t cap);
+/* Launch geometry against device limits and the function's attributes; CUDA_ERROR_INVALID_VALUE if off. */
+CUresult avec_check_geometry(const struct CUfunc_st *f, const int32_t *dev_attrs, const unsigned grid[3],
+                             const unsigned block[3], unsigned smem);
 
 /* ---- devices (for the integrity digest) ----------------------------------------------------------- */
 int avec_device_count(void);

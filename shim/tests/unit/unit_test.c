@@ -19,6 +19,12 @@ void avec_integrity_digest(uint32_t driver_version, uint32_t code, uint32_t pid,
 
 CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr d, const void *s, size_t n);
 
+static void (*avec_proc_v1(void))(void) {
+  const avec_proc_entry *e;
+  avec_proc_resolve("cuGetProcAddress", 11030, 0, &e);
+  return e->fn;
+}
+
 static void hex(const uint8_t *p, size_t n, char *out) {
   for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
 }
@@ -125,10 +131,18 @@ static void test_proc_table(const char *datadir) {
   CUdriverProcAddressQueryResult st = 99;
   CHECK_EQ(cuGetProcAddress_v2("cuGetProcAddress", &p, 12000, 0, &st), CUDA_SUCCESS);
   CHECK(p == (void *)cuGetProcAddress_v2 && st == CU_GET_PROC_ADDRESS_SUCCESS);
-  CHECK_EQ(cuGetProcAddress_v2("cuMemAlloc", &p, 1000, 0, &st), CUDA_ERROR_NOT_FOUND);
+  /* driver 580 (measured): misses are CUDA_SUCCESS with a status; a version above the driver's is refused */
+  CHECK_EQ(cuGetProcAddress_v2("cuMemAlloc", &p, 1000, 0, &st), CUDA_SUCCESS);
   CHECK(p == NULL && st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
-  CHECK_EQ(cuGetProcAddress_v2("cuLaunchHostFunc", &p, 13020, 0, &st), CUDA_ERROR_NOT_FOUND); /* newer than 13.0 */
+  CHECK_EQ(cuGetProcAddress_v2("cuDefinitelyNotAFunction", &p, 12000, 0, &st), CUDA_SUCCESS);
   CHECK(p == NULL && st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
+  CHECK_EQ(cuGetProcAddress_v2("", &p, 0, 0, &st), CUDA_SUCCESS);
+  CHECK(p == NULL && st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
+  CHECK_EQ(cuGetProcAddress_v2("cuInit", &p, 14000, 0, &st), CUDA_ERROR_INVALID_VALUE);
+  CHECK(p == NULL);
+  CUresult (*v1)(const char *, void **, int, cuuint64_t) =
+      (CUresult(*)(const char *, void **, int, cuuint64_t))avec_proc_v1();
+  CHECK_EQ(v1("cuDefinitelyNotAFunction", &p, 12000, 0), CUDA_ERROR_NOT_FOUND); /* old entry point: no status */
   CHECK_EQ(cuGetProcAddress_v2("cuMemcpyHtoD", &p, 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st), 0);
   CHECK(p == (void *)cuMemcpyHtoD_v2_ptds);
 
@@ -316,9 +330,43 @@ static void test_errors(void) {
   CHECK_EQ(cuGetErrorName(CUDA_ERROR_NOT_SUPPORTED, &s), CUDA_SUCCESS);
   CHECK(s && !strcmp(s, "CUDA_ERROR_NOT_SUPPORTED"));
   CHECK_EQ(cuGetErrorString(CUDA_ERROR_OUT_OF_MEMORY, &s), CUDA_SUCCESS);
-  CHECK(s && strlen(s) > 5);
+  CHECK(s && !strcmp(s, "out of memory")); /* the driver's short strings */
+  CHECK_EQ(cuGetErrorString(CUDA_ERROR_INVALID_VALUE, &s), CUDA_SUCCESS);
+  CHECK(s && !strcmp(s, "invalid argument"));
+  CHECK_EQ(cuGetErrorString(CUDA_ERROR_ILLEGAL_ADDRESS, &s), CUDA_SUCCESS);
+  CHECK(s && !strcmp(s, "an illegal memory access was encountered"));
+  CHECK_EQ(cuGetErrorString(CUDA_SUCCESS, &s), CUDA_SUCCESS);
+  CHECK(s && !strcmp(s, "no error"));
+  CHECK_EQ(cuGetErrorString(CUDA_ERROR_TENSOR_MEMORY_LEAK, &s), CUDA_SUCCESS); /* described in cuda.h only */
+  CHECK(s && strlen(s) > 10);
   CHECK_EQ(cuGetErrorName((CUresult)12345, &s), CUDA_ERROR_INVALID_VALUE);
   CHECK(avec_error_table_len > 90);
+}
+
+static void test_geometry(void) {
+  CASE("launch geometry");
+  int32_t dev[AVEC_DEV_ATTR_SLOTS] = {0};
+  dev[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X] = 1024; dev[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y] = 1024;
+  dev[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z] = 64; dev[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X] = 2147483647;
+  dev[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y] = 65535; dev[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z] = 65535;
+  dev[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK] = 1024;
+  struct CUfunc_st f;
+  memset(&f, 0, sizeof f);
+  f.attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK] = 512;
+  f.attrs[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES] = 48 * 1024;
+  unsigned g[3] = {100000, 1, 1}, b[3] = {256, 2, 1};
+  CHECK_EQ(avec_check_geometry(&f, dev, g, b, 1024), CUDA_SUCCESS);
+  unsigned b2[3] = {2048, 1, 1};
+  CHECK_EQ(avec_check_geometry(&f, dev, g, b2, 0), CUDA_ERROR_INVALID_VALUE); /* block dim */
+  unsigned b3[3] = {32, 32, 1};
+  CHECK_EQ(avec_check_geometry(&f, dev, g, b3, 0), CUDA_ERROR_INVALID_VALUE); /* > the function's 512 */
+  CHECK_EQ(avec_check_geometry(&f, dev, g, b, 100 * 1024), CUDA_ERROR_INVALID_VALUE); /* smem without opt-in */
+  f.attrs[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES] = 200 * 1024;            /* after cuFuncSetAttribute */
+  CHECK_EQ(avec_check_geometry(&f, dev, g, b, 100 * 1024), CUDA_SUCCESS);
+  unsigned g2[3] = {1, 70000, 1};
+  CHECK_EQ(avec_check_geometry(&f, dev, g2, b, 0), CUDA_ERROR_INVALID_VALUE); /* grid y */
+  unsigned g3[3] = {0, 1, 1};
+  CHECK_EQ(avec_check_geometry(&f, dev, g3, b, 0), CUDA_ERROR_INVALID_VALUE);
 }
 
 static void test_pack(void) {
@@ -364,6 +412,7 @@ int main(int argc, char **argv) {
   test_ranges();
   test_errors();
   test_pack();
+  test_geometry();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd)) {}
