@@ -456,6 +456,12 @@ static void test_modules(const char *fatbin) {
   OK(cuLaunchKernel(bigf, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, extra));
   CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_NOT_SUPPORTED);
   CHECK_EQ(cuLaunchKernel(f, 0, 1, 1, 1, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE); /* grid 0 */
+  /* configuration errors are returned by the launch itself, not deferred */
+  CHECK_EQ(cuLaunchKernel(f, 1, 1, 1, 2048, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 100 * 1024, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
+  OK(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 128 * 1024));
+  OK(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 100 * 1024, NULL, args, NULL)); /* after the opt-in */
+  CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_NOT_SUPPORTED);
   OK(cuMemFree(buf));
   OK(cuLibraryUnload(lib));
   OK(cuModuleUnload(mod));
@@ -503,6 +509,30 @@ static void test_nvml(const char *libdir) {
   CHECK_EQ(count(&n), 1); /* NVML_ERROR_UNINITIALIZED after shutdown */
 }
 
+static void test_reset(CUcontext primary) {
+  CASE("primary context reset");
+  CUdeviceptr p = 0;
+  OK(cuMemAlloc(&p, 1 << 16));
+  OK(cuDevicePrimaryCtxReset(0));
+  unsigned flags = 0;
+  int active = 1;
+  OK(cuDevicePrimaryCtxGetState(0, &flags, &active));
+  CHECK_EQ(active, 0); /* inactive until retained again */
+  unsigned type = 0;
+  CHECK_EQ(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p), CUDA_ERROR_INVALID_VALUE); /* freed */
+  CUcontext again = NULL;
+  OK(cuDevicePrimaryCtxRetain(&again, 0));
+  CHECK(again == primary);
+  OK(cuCtxSetCurrent(again));
+  CUdeviceptr q = 0;
+  OK(cuMemAlloc(&q, 1 << 16)); /* usable again on both sides */
+  OK(cuMemsetD8(q, 9, 1 << 16));
+  uint8_t b = 0;
+  OK(cuMemcpyDtoH(&b, q + 100, 1));
+  CHECK_EQ(b, 9);
+  OK(cuMemFree(q));
+}
+
 static void test_fork(void) {
   CASE("fork after cuInit");
   pid_t pid = fork();
@@ -539,6 +569,7 @@ static int run_main(const char *fatbin, const char *libdir) {
   test_modules(fatbin);
   test_nvml(libdir);
   test_fork();
+  test_reset(primary);
   OK(cuDevicePrimaryCtxRelease(0));
   return TEST_SUMMARY("shim driver api");
 }
