@@ -129,7 +129,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
   let leading = false;
   let controllersStarted = false;
   const informerOpts = (path: string, labelSelector?: string) => ({ path, labelSelector, clock, log });
-  const capacitySig = new Map<string, string>();
+  const capacitySeen = new Map<string, { spec: string; ready: boolean; mem: number; cpct: number }>();
 
   const startControllers = (): void => {
     if (controllersStarted) return;
@@ -144,11 +144,17 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
     const gpuNodes = new Informer<KubeObject>(api, informerOpts(gpuNodesPath()), (name) => {
       nodes.refresh(name);
       nodeQueue.add(name);
-      // Capacity or readiness changed: claims waiting for a GPU get another try.
+      // Capacity may have grown (new node, node ready again, devices changed, allocations released):
+      // claims waiting for a GPU get another try. Allocations being added never help, so binds
+      // do not re-queue every pending claim.
       const n = nodes.get(name);
-      const sig = n ? JSON.stringify([n.spec, n.status?.allocations, nodes.ready(n, clock.now())]) : '';
-      if (capacitySig.get(name) !== sig) {
-        capacitySig.set(name, sig);
+      const prev = capacitySeen.get(name);
+      const cur = n
+        ? { spec: JSON.stringify(n.spec.devices), ready: nodes.ready(n, clock.now()), mem: (n.status?.allocations ?? []).reduce((s, a) => s + a.memoryBytes, 0), cpct: (n.status?.allocations ?? []).reduce((s, a) => s + a.computePercent, 0) }
+        : undefined;
+      if (cur) capacitySeen.set(name, cur);
+      else capacitySeen.delete(name);
+      if (cur && (!prev || prev.spec !== cur.spec || (cur.ready && !prev.ready) || cur.mem < prev.mem || cur.cpct < prev.cpct)) {
         for (const raw of claims.list()) {
           const st = (raw as { status?: { phase?: string; allocation?: unknown } }).status;
           if (st?.phase !== 'Bound' && !st?.allocation) claimQueue.add(`${raw.metadata?.namespace}/${raw.metadata?.name}`);
