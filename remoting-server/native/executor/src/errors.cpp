@@ -1,5 +1,8 @@
 #include "errors.h"
 
+#include "frame.h"
+#include "log.h"
+
 namespace avec {
 
 bool cuda_error_is_sticky(uint32_t s) {
@@ -22,6 +25,19 @@ bool cuda_error_is_sticky(uint32_t s) {
     default:
       return false;
   }
+}
+
+void ErrorState::note(uint32_t status, bool deferred) {
+  // A failing fire-and-forget call is otherwise invisible until a later reply: say so at info, a few
+  // times per session; everything else at debug.
+  bool info = (deferred && logged_ < 20) || cuda_error_is_sticky(status);
+  if (info) logged_++;
+  if (!log_enabled(info ? LogLevel::info : LogLevel::debug)) return;
+  LogLine(info ? LogLevel::info : LogLevel::debug, deferred ? "deferred_error" : "request_failed")
+      .str("op", opcode_name(op_))
+      .unum("ctx", ctx_)
+      .unum("result", status)
+      .num("sticky", cuda_error_is_sticky(status) ? 1 : 0);
 }
 
 }  // namespace avec

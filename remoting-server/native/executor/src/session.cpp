@@ -176,6 +176,7 @@ SessionEnd Session::run() {
         end = conn_failed_ ? SessionEnd::io_error : SessionEnd::eof;
         break;
       }
+      errs_.set_frame(hdr.opcode, hdr.ctx);
       htod(hdr, m, static_cast<uint8_t*>(stage), v.tail_len, true);
       continue;
     }
@@ -196,6 +197,7 @@ SessionEnd Session::run() {
 
 bool Session::dispatch(const FrameView& v) {
   uint16_t op = v.hdr.opcode;
+  errs_.set_frame(op, v.hdr.ctx);
   if (op == AVEC_OP_HELLO) return hello(v);
   if (op == AVEC_OP_GOODBYE) return false;
   if (op == AVEC_OP_PING) return reply_status(v.hdr, CUDA_SUCCESS);
@@ -425,9 +427,37 @@ uint32_t Session::dtoh_2d(const avec_frame_hdr& h, const avec_memcpy2d& m, bool*
   return CUDA_SUCCESS;
 }
 
+// cuDevicePrimaryCtxReset: everything made in the primary context goes, and the context itself is
+// gone (its retains with it), so the next frame for it retains a fresh one. Clears a sticky error that
+// poisoned this context.
+bool Session::primary_reset(const FrameView& v) {
+  uint32_t dev = v.fixed<avec_u32>().value;
+  if (dev >= (uint32_t)device_count_) return reply_status(v.hdr, CUDA_ERROR_INVALID_DEVICE);
+  uint32_t handle = dev + 1;
+  auto it = ctxs_.find(handle);
+  if (it != ctxs_.end() && be_.ctx_set_current(it->second.be) == CUDA_SUCCESS) {
+    have_cur_ = true;
+    cur_be_ctx_ = it->second.be;
+    be_.ctx_synchronize();
+    drop_ctx_objects(handle);
+  }
+  uint32_t r = be_.primary_ctx_reset((int)dev);
+  have_cur_ = false;
+  if (r == CUDA_SUCCESS) {
+    ctxs_.erase(handle);  // no release: the reset dropped our retain
+    if (errs_.sticky() && errs_.sticky_ctx() == handle) {
+      AVEC_LOG(info, "sticky_error_cleared").unum("ctx", handle).str("by", "primary context reset");
+      errs_.clear();
+    }
+  }
+  return reply_status(v.hdr, r);
+}
+
 bool Session::sync_op(const FrameView& v) {
   const avec_frame_hdr& h = v.hdr;
   uint16_t op = h.opcode;
+  // Resetting the primary context is the documented recovery from a sticky error: it always runs.
+  if (op == AVEC_OP_PRIMARY_CTX_RESET) return primary_reset(v);
   // Deferred (or sticky) errors are answered first; the request itself is then not run.
   uint32_t pending = errs_.take_pending();
   if (pending) return reply_status(h, pending);
@@ -436,21 +466,10 @@ bool Session::sync_op(const FrameView& v) {
     avec_mem_info mi = {{CUDA_SUCCESS, 0}, limit_ - allocs_.used(), limit_};
     return reply(h, &mi, sizeof mi);
   }
-  if (op == AVEC_OP_PRIMARY_CTX_RESET || op == AVEC_OP_PRIMARY_CTX_SET_FLAGS) {
-    uint32_t dev = op == AVEC_OP_PRIMARY_CTX_RESET ? v.fixed<avec_u32>().value : v.fixed<avec_u32x2>().a;
-    if (dev >= (uint32_t)device_count_) return reply_status(h, CUDA_ERROR_INVALID_DEVICE);
-    uint32_t r;
-    if (op == AVEC_OP_PRIMARY_CTX_SET_FLAGS) {
-      r = be_.primary_ctx_set_flags((int)dev, v.fixed<avec_u32x2>().b);
-    } else {
-      auto it = ctxs_.find(dev + 1);
-      if (it != ctxs_.end() && be_.ctx_set_current(it->second.be) == CUDA_SUCCESS) {
-        be_.ctx_synchronize();
-        drop_ctx_objects(dev + 1);
-      }
-      r = be_.primary_ctx_reset((int)dev);
-      have_cur_ = false;  // the driver may have replaced the context
-    }
+  if (op == AVEC_OP_PRIMARY_CTX_SET_FLAGS) {
+    avec_u32x2 p = v.fixed<avec_u32x2>();
+    if (p.a >= (uint32_t)device_count_) return reply_status(h, CUDA_ERROR_INVALID_DEVICE);
+    uint32_t r = be_.primary_ctx_set_flags((int)p.a, p.b);
     errs_.record_sync(r);
     return reply_status(h, r);
   }
@@ -767,7 +786,8 @@ uint32_t Session::launch(const FrameView& v) {
 void Session::async_op(const FrameView& v) {
   const avec_frame_hdr& h = v.hdr;
   uint16_t op = h.opcode;
-  if (errs_.sticky()) return;  // a poisoned session runs nothing more
+  // A poisoned session runs nothing more, except destroying contexts (the recovery from a sticky error).
+  if (errs_.sticky() && op != AVEC_OP_CTX_DESTROY) return;
   uint32_t r = CUDA_SUCCESS;
   switch (op) {
     case AVEC_OP_MEMCPY_HTOD:
@@ -804,6 +824,10 @@ void Session::async_op(const FrameView& v) {
       r = be_.ctx_destroy(it->second.be);
       ctxs_.erase(it);
       have_cur_ = false;
+      if (r == CUDA_SUCCESS && errs_.sticky() && errs_.sticky_ctx() == hd) {
+        AVEC_LOG(info, "sticky_error_cleared").unum("ctx", hd).str("by", "context destroy");
+        errs_.clear();
+      }
       break;
     }
     default:

@@ -76,6 +76,7 @@ class Session {
   bool dispatch(const FrameView& v);  // false: end the session
   bool hello(const FrameView& v);
   bool sync_op(const FrameView& v);
+  bool primary_reset(const FrameView& v);
   void async_op(const FrameView& v);
   void htod(const avec_frame_hdr& h, const avec_memcpy_htod& m, const uint8_t* data, size_t len, bool staged);
   uint32_t dtoh(const avec_frame_hdr& h, const avec_memcpy_dtoh& m, bool* sent_last);

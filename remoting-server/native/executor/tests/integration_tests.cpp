@@ -636,6 +636,51 @@ TEST(cuda_backend_sticky_fault_and_client_kill) {
   CHECK(l.wait_line({kNoLeaks}));
 }
 
+TEST(cuda_backend_contexts_and_reset) {
+  Listener l({}, "cuda", g_mock_dir);
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok());
+    uint64_t d1 = c.alloc(4096);
+    CHECK(d1 != 0);
+    // a created context: allocations and copies in it (frames carry its handle in hdr.ctx)
+    avec_ctx_create cc = {40, 0, 0, 0};
+    avec_mem_alloc ma = {8192, 0, 0, 0};
+    Reply ar = c.call(cat({frame_of(AVEC_OP_CTX_CREATE, cc, 0), frame_of(AVEC_OP_MEM_ALLOC, ma, 2, 40)}));
+    CHECK_EQ(ar.status(), 0u);
+    uint64_t d2 = ar.as<avec_mem_alloc_reply>().dptr;
+    Bytes h2 = htod(d2, Bytes(8192, 0x33));
+    reinterpret_cast<avec_frame_hdr*>(h2.data())->ctx = 40;
+    Bytes back = dtoh(d2, 8192, 3);
+    reinterpret_cast<avec_frame_hdr*>(back.data())->ctx = 40;
+    CHECK(c.send(cat({h2, back})));
+    Bytes got;
+    CHECK_EQ(c.read_data(&got), 0u);
+    CHECK(got == Bytes(8192, 0x33));
+    // a fault in the primary context, then cuDevicePrimaryCtxReset: the documented recovery
+    Bytes img = tiny_ptx();
+    uint8_t hash[32];
+    avec::sha256(img.data(), img.size(), hash);
+    CHECK_EQ(c.call(cat({module_image(hash, img), module_load_kind(5, hash, img.size(), AVEC_MODULE_KIND_MODULE),
+                         symbol(AVEC_OP_GET_FUNCTION, 5, 6, "mock_fill", 4)})).status(), 0u);
+    CHECK_EQ(c.call(cat({fill_launch(6, 0x10, 4, 1), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 5)})).status(),
+             (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+    CHECK_EQ(c.call(mem_alloc(16, 6)).status(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+    avec_u32 dev0 = {0, 0};
+    CHECK_EQ(c.call(frame_of(AVEC_OP_PRIMARY_CTX_RESET, dev0, 7)).status(), 0u);
+    uint64_t d3 = c.alloc(4096);  // a fresh primary context is retained on first use
+    CHECK(d3 != 0);
+    got.clear();
+    CHECK(c.send(dtoh(d1, 16, 8)));  // d1 went with the old primary context
+    CHECK_EQ(c.read_data(&got), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ(c.call(symbol(AVEC_OP_GET_FUNCTION, 5, 9, "mock_fill", 9)).status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
+    c.send(frame(AVEC_OP_GOODBYE, {}, 0));
+    CHECK(c.closed_by_peer());
+  }
+  CHECK(l.wait_line({"\"event\":\"sticky_error_cleared\""}));
+  CHECK(l.wait_line({kNoLeaks}));
+}
+
 TEST(cuda_backend_refuses_shim_and_describes) {
   std::string out;
   // our own shim (marker symbol) is never taken for the driver

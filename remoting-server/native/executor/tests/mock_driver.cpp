@@ -21,22 +21,22 @@
 
 namespace {
 
-struct Ctx { int refs = 0; bool primary = false; };
+struct Ctx { int refs = 0; bool primary = false; bool destroyed = false; CUresult sticky = CUDA_SUCCESS; };
 struct Func { std::string name; bool kernel; };
 struct Event { bool recorded = false; std::chrono::steady_clock::time_point at; unsigned flags = 0; };
 
 std::mutex mu;
 bool inited = false;
-Ctx primary;
+Ctx* primary = nullptr;  // replaced by a new one after a reset
 thread_local CUcontext current = nullptr;
-std::map<CUdeviceptr, std::pair<size_t, unsigned char*>> mem;  // device allocations
+struct Block { size_t size; unsigned char* host; Ctx* ctx; };
+std::map<CUdeviceptr, Block> mem;  // device allocations
 std::set<void*> pinned;
 std::set<CUstream> streams;
 std::map<CUevent, Event> events;
 std::set<void*> modules;  // CUmodule and CUlibrary objects
 std::map<std::string, Func*> funcs;
 CUdeviceptr next_addr = 0x500000000000ull;
-CUresult sticky = CUDA_SUCCESS;
 size_t total_mem = 1ull << 30, used_mem = 0;
 
 unsigned char* host(CUdeviceptr p, size_t n) {
@@ -44,16 +44,18 @@ unsigned char* host(CUdeviceptr p, size_t n) {
   if (it == mem.begin()) return nullptr;
   --it;
   size_t off = p - it->first;
-  if (off > it->second.first || n > it->second.first - off) return nullptr;
-  return it->second.second + off;
+  if (off > it->second.size || n > it->second.size - off) return nullptr;
+  return it->second.host + off;
 }
 
-#define GUARD()                                  \
-  std::lock_guard<std::mutex> lock_(mu);         \
-  if (!inited) return CUDA_ERROR_NOT_INITIALIZED; \
-  if (sticky) return sticky
-#define NEED_CTX() \
-  if (!current) return CUDA_ERROR_INVALID_CONTEXT
+#define GUARD()                          \
+  std::lock_guard<std::mutex> lock_(mu); \
+  if (!inited) return CUDA_ERROR_NOT_INITIALIZED
+// Per context, like the driver: a destroyed context, or one poisoned by a fault, fails every call.
+#define NEED_CTX()                                                          \
+  if (!current) return CUDA_ERROR_INVALID_CONTEXT;                          \
+  if (((Ctx*)current)->destroyed) return CUDA_ERROR_CONTEXT_IS_DESTROYED;   \
+  if (((Ctx*)current)->sticky) return ((Ctx*)current)->sticky
 
 CUresult m_cuInit(unsigned) { std::lock_guard<std::mutex> l(mu); inited = true; return CUDA_SUCCESS; }
 CUresult m_cuDriverGetVersion(int* v) { *v = 13000; return CUDA_SUCCESS; }
@@ -72,19 +74,42 @@ CUresult m_cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice) {
     default: return a < CU_DEVICE_ATTRIBUTE_MAX ? (*v = 1, CUDA_SUCCESS) : CUDA_ERROR_INVALID_VALUE;
   }
 }
-CUresult m_cuDevicePrimaryCtxRetain(CUcontext* c, CUdevice) { GUARD(); primary.refs++; primary.primary = true; *c = (CUcontext)&primary; return CUDA_SUCCESS; }
+CUresult m_cuDevicePrimaryCtxRetain(CUcontext* c, CUdevice) {
+  GUARD();
+  if (!primary || primary->destroyed) { primary = new Ctx; primary->primary = true; }  // old ones are leaked on purpose: stale handles stay detectable
+  primary->refs++;
+  *c = (CUcontext)primary;
+  return CUDA_SUCCESS;
+}
 CUresult m_cuDevicePrimaryCtxRelease(CUdevice) {
   std::lock_guard<std::mutex> l(mu);
-  if (primary.refs <= 0) return CUDA_ERROR_INVALID_CONTEXT;
-  if (--primary.refs == 0)
+  if (!primary || primary->destroyed || primary->refs <= 0) return CUDA_ERROR_INVALID_CONTEXT;
+  if (--primary->refs == 0)
     fprintf(stderr, "mock_driver_release live_allocs=%zu live_pinned=%zu live_streams=%zu live_events=%zu live_modules=%zu\n",
             mem.size(), pinned.size(), streams.size(), events.size(), modules.size());
   return CUDA_SUCCESS;
 }
-CUresult m_cuDevicePrimaryCtxReset(CUdevice) { GUARD(); return CUDA_SUCCESS; }
+void free_ctx_memory(Ctx* c) {
+  for (auto it = mem.begin(); it != mem.end();) {
+    if (it->second.ctx == c) { used_mem -= it->second.size; free(it->second.host); it = mem.erase(it); } else ++it;
+  }
+}
+// Like driver 580: the primary context is destroyed with everything in it and its retains are dropped.
+CUresult m_cuDevicePrimaryCtxReset(CUdevice) {
+  GUARD();
+  if (primary && !primary->destroyed) { free_ctx_memory(primary); primary->destroyed = true; primary->refs = 0; }
+  return CUDA_SUCCESS;
+}
 CUresult m_cuDevicePrimaryCtxSetFlags(CUdevice, unsigned) { GUARD(); return CUDA_SUCCESS; }
 CUresult m_cuCtxCreate(CUcontext* c, CUctxCreateParams*, unsigned, CUdevice) { GUARD(); Ctx* x = new Ctx; *c = (CUcontext)x; current = *c; return CUDA_SUCCESS; }
-CUresult m_cuCtxDestroy(CUcontext c) { GUARD(); if (c == (CUcontext)&primary) return CUDA_ERROR_INVALID_CONTEXT; delete (Ctx*)c; if (current == c) current = nullptr; return CUDA_SUCCESS; }
+CUresult m_cuCtxDestroy(CUcontext c) {
+  GUARD();
+  if (!c || ((Ctx*)c)->primary) return CUDA_ERROR_INVALID_CONTEXT;
+  free_ctx_memory((Ctx*)c);
+  ((Ctx*)c)->destroyed = true;  // kept (not deleted) so a stale handle is detected
+  if (current == c) current = nullptr;
+  return CUDA_SUCCESS;
+}
 CUresult m_cuCtxSetCurrent(CUcontext c) { std::lock_guard<std::mutex> l(mu); current = c; return CUDA_SUCCESS; }
 CUresult m_cuCtxSynchronize() { GUARD(); NEED_CTX(); return CUDA_SUCCESS; }
 CUresult m_cuCtxSetLimit(CUlimit, size_t) { GUARD(); NEED_CTX(); return CUDA_SUCCESS; }
@@ -98,7 +123,7 @@ CUresult alloc_locked(CUdeviceptr* p, size_t n) {
   unsigned char* h = (unsigned char*)calloc(1, n);
   if (!h) return CUDA_ERROR_OUT_OF_MEMORY;
   *p = next_addr;
-  mem[next_addr] = {n, h};
+  mem[next_addr] = {n, h, (Ctx*)current};
   next_addr += (n + 0xFFFF) & ~0xFFFFull;
   next_addr += 0x10000;
   used_mem += n;
@@ -114,8 +139,8 @@ CUresult m_cuMemAllocAsync(CUdeviceptr* p, size_t n, CUstream) { GUARD(); NEED_C
 CUresult free_locked(CUdeviceptr p) {
   auto it = mem.find(p);
   if (it == mem.end()) return CUDA_ERROR_INVALID_VALUE;
-  used_mem -= it->second.first;
-  free(it->second.second);
+  used_mem -= it->second.size;
+  free(it->second.host);
   mem.erase(it);
   return CUDA_SUCCESS;
 }
@@ -307,7 +332,7 @@ CUresult run_fill(CUfunction f, void** params, void** extra) {
   memcpy(&n, params[1], 4);
   memcpy(&value, params[2], 4);
   unsigned char* h = host(p, (size_t)n * 4);
-  if (!h) { sticky = CUDA_ERROR_ILLEGAL_ADDRESS; return sticky; }
+  if (!h) { ((Ctx*)current)->sticky = CUDA_ERROR_ILLEGAL_ADDRESS; return CUDA_ERROR_ILLEGAL_ADDRESS; }
   for (unsigned i = 0; i < n; i++) memcpy(h + 4 * (size_t)i, &value, 4);
   return CUDA_SUCCESS;
 }

@@ -667,6 +667,26 @@ TEST(session_launch_attributes) {
   CHECK_EQ(r4.replies[2].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
 }
 
+TEST(session_reset_clears_sticky) {
+  Bytes img = tiny_ptx();
+  uint8_t h[32];
+  sha256(img.data(), img.size(), h);
+  avec_u32 dev0 = {0, 0}, dev1 = {1, 0};
+  Run r = run_session(cat({hello(), module_image(h, img), module_load(5, h, img.size()),
+                           symbol(AVEC_OP_GET_FUNCTION, 5, 6, "add_one", 2), launch(6),
+                           frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3), frame_of(AVEC_OP_PRIMARY_CTX_RESET, dev1, 4),
+                           frame_of(AVEC_OP_PRIMARY_CTX_RESET, dev0, 5), mem_alloc(16, 6),
+                           symbol(AVEC_OP_GET_FUNCTION, 5, 7, "add_one", 7)}),
+                      1 << 20, 1 << 20, CUDA_ERROR_ILLEGAL_ADDRESS);
+  CHECK_EQ(r.replies.size(), 7u);
+  if (r.replies.size() != 7) return;
+  CHECK_EQ(r.replies[2].status(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+  CHECK_EQ(r.replies[3].status(), (uint32_t)CUDA_ERROR_INVALID_DEVICE);
+  CHECK_EQ(r.replies[4].status(), 0u);
+  CHECK_EQ(r.replies[5].status(), 0u);  // usable again
+  CHECK_EQ(r.replies[6].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);  // the module went with the reset
+}
+
 TEST(session_handles_checked) {
   avec_handle bad_stream = {99, 0};
   avec_handle bad_event = {3, 0};
