@@ -319,6 +319,13 @@ typedef struct avec_func_attr { uint32_t func; uint32_t attr; int32_t value; uin
 #define AVEC_OCC_MAX_ACTIVE_BLOCKS 0u   /* cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags */
 #define AVEC_OCC_AVAILABLE_DSMEM 1u     /* cuOccupancyAvailableDynamicSMemPerBlock */
 #define AVEC_OCC_MAX_POTENTIAL_BLOCK 2u /* cuOccupancyMaxPotentialBlockSize (no callback): value = gridSize<<32 | blockSize */
+/* cuOccupancyMaxActiveClusters (cuBLAS sizes persistent cluster kernels with it: it must be exact, an
+ * overestimate could make co-residency assumptions fail): block_size = threads per block, flags = cluster
+ * dims x | y << 8 | z << 16 (0 = the function's compile-time cluster dims), dynamic_smem; value = the
+ * number of clusters. The server builds a CUlaunchConfig of one cluster (grid = cluster dims, block =
+ * (block_size,1,1), CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION when flags != 0). A server without it answers
+ * CUDA_ERROR_INVALID_VALUE and the client falls back to a local estimate. */
+#define AVEC_OCC_MAX_ACTIVE_CLUSTERS 3u
 
 typedef struct avec_occupancy {
   uint32_t func;
