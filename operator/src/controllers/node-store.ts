@@ -4,6 +4,8 @@ import { gpuNodeSchema, type GPUNode, type GPUAllocation } from '../api/gpunode.
 import { nodeViewFrom, isHeartbeatFresh, type NodeView } from '../placement/model.js';
 import type { Informer, KubeObject } from '../kube/informer.js';
 
+export const DRAINING_LABEL = 'avec.dev/draining';
+
 interface Entry {
   rv: string;
   node: GPUNode;
@@ -74,7 +76,8 @@ export class NodeStore {
     for (const k of this.informer.keys()) this.refresh(k);
     for (const k of [...this.parsed.keys()]) if (!this.informer.get(k)) this.refresh(k);
     const out: NodeView[] = [];
-    for (const e of this.parsed.values()) out.push({ ...e.view, ready: this.ready(e.node, nowMs) });
+    // A draining node (label set by its remoting server) keeps its claims but gets no new ones.
+    for (const e of this.parsed.values()) out.push({ ...e.view, ready: this.ready(e.node, nowMs) && e.node.metadata.labels?.[DRAINING_LABEL] !== 'true' });
     return out;
   }
 

@@ -1,0 +1,173 @@
+// Claim controller against an in-memory API (testing/fake-kube.ts): two replicas racing never
+// double-allocate; a lost GPU node's claims move and their Secrets are rewritten; deletion releases.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeKube } from '../testing/fake-kube.js';
+import { Informer, type KubeObject } from '../kube/informer.js';
+import { ManualClock } from '../kube/clock.js';
+import { NodeStore } from './node-store.js';
+import { ClaimController } from './claim-controller.js';
+import { GPUNodeController } from './gpunode-controller.js';
+import { EventRecorder } from './events.js';
+import { OperatorMetrics } from '../metrics.js';
+import { Keyring } from '../tickets/keyring.js';
+import { verifyTicket } from '../tickets/ticket.js';
+import { silentLogger } from '../util/log.js';
+import { claimsPath, gpuNodesPath, podsPath, claimPath } from '../kube/paths.js';
+import type { OperatorContext } from './context.js';
+
+const GiB = 2 ** 30;
+const T0 = Date.parse('2026-06-01T00:00:00Z');
+const keyring = new Keyring(new Map([['k1', Buffer.alloc(32, 7)]]));
+
+function gpuNode(name: string, site: string, devices: number, memGiB: number, heartbeatMs: number) {
+  return {
+    apiVersion: 'avec.dev/v1alpha1', kind: 'GPUNode',
+    metadata: { name },
+    spec: {
+      nodeName: name, site, endpoint: `${name}:7400`,
+      devices: Array.from({ length: devices }, (_, i) => ({ uuid: `GPU-${name}-${i}`, model: 'H100', memoryBytes: memGiB * GiB, computeCapability: '9.0' })),
+      links: [{ site, rttMs: 0.5, source: 'measured' }],
+    },
+    status: { heartbeatTime: new Date(heartbeatMs).toISOString(), allocations: [], conditions: [] },
+  };
+}
+
+function claimObj(name: string, memGiB: number, cpct: number, extra: Record<string, unknown> = {}) {
+  return { apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name, namespace: 'ns', generation: 1 }, spec: { memory: `${memGiB}Gi`, computePercent: cpct, ...extra } };
+}
+
+async function replica(api: FakeKube, clock: ManualClock) {
+  const opts = (path: string) => ({ path, clock, log: silentLogger });
+  const claims = new Informer<KubeObject>(api, opts(claimsPath()), () => {});
+  const gpuNodes = new Informer<KubeObject>(api, opts(gpuNodesPath()), () => {});
+  const pods = new Informer<KubeObject>(api, opts(podsPath()), () => {});
+  const nodes = new NodeStore(gpuNodes, 30_000);
+  const ctx: OperatorContext = {
+    api, clock, log: silentLogger, metrics: new OperatorMetrics(), events: new EventRecorder(api, 'test', clock, silentLogger),
+    claims, gpuNodes, pods, nodes, keyring: () => keyring, heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 30_000,
+  };
+  for (const i of [claims, gpuNodes, pods]) void i.run();
+  while (!(claims.hasSynced() && gpuNodes.hasSynced() && pods.hasSynced())) await new Promise((r) => setImmediate(r));
+  return { ctx, claimCtl: new ClaimController(ctx), nodeCtl: new GPUNodeController(ctx, () => {}), stop: () => [claims, gpuNodes, pods].forEach((i) => i.stop()) };
+}
+
+const settle = async (n = 5): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+
+interface Alloc { claimUID: string; claim: string; memoryBytes: number; computePercent: number; deviceUUID: string }
+
+function checkInvariants(api: FakeKube): { bound: number; allocs: number } {
+  const seen = new Map<string, string>();
+  let allocs = 0;
+  for (const n of api.list('gpunodes')) {
+    const spec = n.spec as { devices: Array<{ uuid: string; memoryBytes: number }> };
+    const list = ((n.status as { allocations?: Alloc[] }).allocations ?? []);
+    for (const d of spec.devices) {
+      const on = list.filter((a) => a.deviceUUID === d.uuid);
+      assert.ok(on.reduce((s, a) => s + a.memoryBytes, 0) <= d.memoryBytes, `memory overcommitted on ${d.uuid}`);
+      assert.ok(on.reduce((s, a) => s + a.computePercent, 0) <= 100, `compute overcommitted on ${d.uuid}`);
+    }
+    for (const a of list) {
+      assert.equal(seen.get(a.claimUID), undefined, `claim ${a.claim} allocated on ${seen.get(a.claimUID)} and ${n.metadata.name}`);
+      seen.set(a.claimUID, n.metadata.name);
+      allocs++;
+    }
+  }
+  let bound = 0;
+  for (const c of api.list('virtualgpuclaims')) {
+    const st = c.status as { phase?: string; allocation?: { node: string } } | undefined;
+    if (st?.phase === 'Bound') {
+      bound++;
+      assert.equal(seen.get(c.metadata.uid!), st.allocation?.node, `${c.metadata.name}: status and node record agree`);
+    }
+  }
+  return { bound, allocs };
+}
+
+test('two replicas racing over the same claims never double-allocate', async () => {
+  const api = new FakeKube();
+  const clock = new ManualClock(T0);
+  for (let i = 0; i < 4; i++) api.put('gpunodes', gpuNode(`gpu-${i}`, `s${i % 2}`, 1, 10, T0));
+  const names: string[] = [];
+  for (let i = 0; i < 30; i++) {
+    api.put('virtualgpuclaims', claimObj(`c${String(i).padStart(2, '0')}`, 3, 10, i % 2 ? { placement: { policy: 'binpack' } } : {}));
+    names.push(`ns/c${String(i).padStart(2, '0')}`);
+  }
+  const a = await replica(api, clock);
+  const b = await replica(api, clock);
+  let conflicts = 0;
+  let seed = 3;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 25; round++) {
+    const order = [...names].sort(() => rnd() - 0.5);
+    await Promise.all(order.flatMap((k) => [a, b].map((r) => r.claimCtl.reconcile(k).catch((e: { status?: number }) => {
+      if (e.status !== 409) throw e;
+      conflicts++;
+    }))));
+    await settle();
+    checkInvariants(api);
+  }
+  const { bound, allocs } = checkInvariants(api);
+  assert.equal(allocs, 12, '4 devices x 3 claims of 3 GiB in 10 GiB');
+  assert.equal(bound, 12);
+  assert.ok(conflicts > 0, 'the replicas really raced (optimistic concurrency refused some writes)');
+  const pending = api.list('virtualgpuclaims').filter((c) => (c.status as { phase?: string }).phase === 'Pending');
+  assert.equal(pending.length, 18);
+  for (const c of pending) assert.equal((c.status as { allocation?: unknown }).allocation, undefined);
+  a.stop();
+  b.stop();
+});
+
+test('claim lifecycle: bound with Secret and ticket, node loss -> Lost -> re-placed with a new Secret, deletion releases', async () => {
+  const api = new FakeKube();
+  const clock = new ManualClock(T0);
+  api.put('gpunodes', gpuNode('gpu-a', 'edge', 1, 16, T0));
+  api.put('virtualgpuclaims', claimObj('job', 8, 50, { placement: { site: 'edge' } }));
+  const r = await replica(api, clock);
+  const rec = async (): Promise<void> => {
+    for (let i = 0; i < 4; i++) {
+      await r.claimCtl.reconcile('ns/job').catch(() => {});
+      await settle();
+    }
+  };
+  await rec();
+  let c = api.objects.get('virtualgpuclaims/ns/job')!;
+  assert.equal((c.status as { phase: string }).phase, 'Bound');
+  assert.deepEqual(c.metadata.finalizers, ['avec.dev/release-allocation']);
+  const secret = () => {
+    const s = api.objects.get('secrets/ns/avec-claim-job') as unknown as { data: Record<string, string> };
+    return { endpoint: Buffer.from(s.data.endpoint, 'base64').toString(), ticket: Buffer.from(s.data.ticket, 'base64').toString() };
+  };
+  assert.equal(secret().endpoint, 'gpu-a:7400');
+  const v = verifyTicket(secret().ticket, { keyring, now: T0 / 1000, node: 'gpu-a' });
+  assert.equal(v.ok && v.payload.mem, 8 * GiB);
+  assert.equal(v.ok && v.payload.cpct, 50);
+
+  // A second node appears, the first stops heart-beating.
+  clock.advance(31_000);
+  api.put('gpunodes', gpuNode('gpu-b', 'edge', 1, 16, clock.now()));
+  await settle();
+  await r.nodeCtl.reconcile('gpu-a');
+  await settle();
+  const ready = ((api.objects.get('gpunodes//gpu-a')!.status as { conditions: Array<{ type: string; status: string; reason: string }> }).conditions).find((x) => x.type === 'Ready');
+  assert.deepEqual([ready?.status, ready?.reason], ['False', 'HeartbeatStale']);
+  await rec();
+  c = api.objects.get('virtualgpuclaims/ns/job')!;
+  assert.equal((c.status as { phase: string; allocation: { node: string } }).allocation.node, 'gpu-b');
+  assert.equal((c.status as { phase: string }).phase, 'Bound');
+  assert.equal(secret().endpoint, 'gpu-b:7400');
+  assert.equal(verifyTicket(secret().ticket, { keyring, now: clock.now() / 1000, node: 'gpu-b' }).ok, true);
+  assert.equal(((api.objects.get('gpunodes//gpu-a')!.status as { allocations: unknown[] }).allocations).length, 0);
+  const reasons = api.list('events').map((e) => (e as unknown as { reason: string }).reason);
+  assert.ok(reasons.includes('NodeLost') && reasons.filter((x) => x === 'Bound').length === 2, reasons.join(','));
+
+  // Deletion: the finalizer releases the allocation, then the claim goes away.
+  await api.request('DELETE', claimPath('ns', 'job'));
+  await settle();
+  await rec();
+  assert.equal(api.objects.get('virtualgpuclaims/ns/job'), undefined);
+  assert.equal(((api.objects.get('gpunodes//gpu-b')!.status as { allocations: unknown[]; allocatedMemoryBytes: number }).allocatedMemoryBytes), 0);
+  r.stop();
+});
