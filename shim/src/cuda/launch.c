@@ -272,9 +272,10 @@ AVEC_API CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *grid, int *bloc
   return potential(grid, block, f, fn, smem, limit, flags);
 }
 
-/* cuOccupancyMaxActiveClusters has no wire operation: estimated from the forwarded per-SM block occupancy
- * as floor(SMs * blocks per SM / cluster size), an upper bound (clusters cannot span GPCs), which only
- * affects how large "persistent" grids get sized (cuBLASLt asks once per GEMM shape; answers are cached). */
+/* cuOccupancyMaxActiveClusters: forwarded (AVEC_OCC_MAX_ACTIVE_CLUSTERS); a server without that kind answers
+ * CUDA_ERROR_INVALID_VALUE and the answer is estimated as floor(SMs / cluster size) x blocks per SM from the
+ * forwarded block occupancy (clusters cannot span GPCs, so this may exceed the truth for large clusters).
+ * cuBLASLt asks once per GEMM shape; answers are cached. */
 typedef struct cluster_answer {
   const struct CUfunc_st *f;
   uint32_t block, smem, cluster;
@@ -311,11 +312,27 @@ AVEC_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction f, c
     }
   }
   pthread_mutex_unlock(&cluster_lock);
-  uint64_t per_sm = 0;
-  r = occupancy(fn, AVEC_OCC_MAX_ACTIVE_BLOCKS, block, 0, config->sharedMemBytes, &per_sm);
-  if (r) return r;
-  int sms = avec_sess.dev[ctx->device].attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
-  int value = (int)(((uint64_t)(sms > 0 ? sms : 1) * per_sm) / cluster);
+  uint32_t dims = 0;
+  for (unsigned i = 0; i < config->numAttrs; i++)
+    if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+      dims = (config->attrs[i].value.clusterDim.x & 0xff) | (config->attrs[i].value.clusterDim.y & 0xff) << 8 |
+             (config->attrs[i].value.clusterDim.z & 0xff) << 16;
+  uint64_t exact = 0;
+  int value;
+  r = occupancy(fn, AVEC_OCC_MAX_ACTIVE_CLUSTERS, block, dims, config->sharedMemBytes, &exact);
+  if (r == CUDA_SUCCESS) {
+    value = (int)exact;
+  } else if (r == CUDA_ERROR_INVALID_VALUE) {
+    uint64_t per_sm = 0;
+    r = occupancy(fn, AVEC_OCC_MAX_ACTIVE_BLOCKS, block, 0, config->sharedMemBytes, &per_sm);
+    if (r) return r;
+    int sms = avec_sess.dev[ctx->device].attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
+    value = (int)((uint64_t)(sms > 0 ? sms : 1) / cluster * per_sm);
+    LOG_DEBUG("cuOccupancyMaxActiveClusters estimated locally: %d (cluster %u, %llu blocks/SM)", value, cluster,
+              (unsigned long long)per_sm);
+  } else {
+    return r;
+  }
   static unsigned next;
   pthread_mutex_lock(&cluster_lock);
   cluster_cache[next++ % (sizeof cluster_cache / sizeof cluster_cache[0])] =
