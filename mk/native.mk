@@ -22,7 +22,7 @@ NATIVE_TEST_BINS := $(NATIVE_OUT)/unit-tests $(NATIVE_OUT)/integration-tests $(N
   $(NATIVE_OUT)/mock-shim/libcuda.so.1
 NATIVE_FUZZ_BINS := $(NATIVE_OUT)/fuzz-decoder $(NATIVE_OUT)/fuzz-session
 
-.PHONY: native test-native fuzz-native native-clean
+.PHONY: native test-native fuzz-native native-clean bench-native
 native: $(NATIVE_OUT)/avec-executor $(NATIVE_TEST_BINS) ## build the executor (build/native/avec-executor) and its tests
 
 $(NATIVE_OBJ)/%.o: $(NATIVE_DIR)/%.cpp | deps-cuda
@@ -85,6 +85,14 @@ fuzz-native: $(NATIVE_FUZZ_BINS) ## run the fuzzers (FUZZ_SECONDS each; corpus c
 	    || { tail -60 $(NATIVE_OUT)/fuzz-$$t.log; echo "fuzz-$$t: FAILED (crash input saved in the current directory)"; exit 1; }; \
 	  grep -E "stat::number_of_executed_units|Done" $(NATIVE_OUT)/fuzz-$$t.log | tail -2; \
 	done
+
+$(NATIVE_OUT)/bench-dataplane: $(NATIVE_OBJ)/executor/tests/bench_dataplane.o
+	$(NATIVE_CXX) -o $@ $^
+
+bench-native: native $(NATIVE_OUT)/bench-dataplane ## data-plane micro-benchmark against a local emulated executor (BENCH_MIB, default 256)
+	@port=$$((20000 + RANDOM % 20000)); \
+	$(NATIVE_OUT)/avec-executor --listen 127.0.0.1:$$port --backend emulated --emulated-memory 2147483648 --log-level warn & pid=$$!; \
+	sleep 0.3; $(NATIVE_OUT)/bench-dataplane 127.0.0.1:$$port $${BENCH_MIB:-256}; rc=$$?; kill $$pid; exit $$rc
 
 native-clean:
 	rm -rf $(NATIVE_OUT)

@@ -12,6 +12,7 @@ namespace avec {
 
 namespace {
 constexpr size_t kStageMin = 64 * 1024;  // HTOD chunks at least this large are read straight into staging
+constexpr size_t kStagedHead = sizeof(avec_frame_hdr) + sizeof(avec_memcpy_htod);
 constexpr long kStatsEverySec = 10;      // at most one session_stats log line this often (on sync requests)
 
 bool launch_attr_allowed(uint32_t id) {
@@ -65,7 +66,11 @@ bool Session::fill(size_t want) {
     start_ = 0;
   }
   while (end_ - start_ < want) {
-    ssize_t n = conn_.read_some(buf_.data() + end_, buf_.size() - end_);
+    size_t room = buf_.size() - end_;
+    // Right after a large H2D chunk another one usually follows: read only up to its fixed part, so its
+    // data goes from the socket straight into staging memory instead of through this buffer.
+    if (after_staged_) room = std::min(room, std::max(want - (end_ - start_), kStagedHead));
+    ssize_t n = conn_.read_some(buf_.data() + end_, room);
     if (n <= 0) {
       conn_failed_ = n < 0;
       return false;
@@ -178,9 +183,11 @@ SessionEnd Session::run() {
       }
       errs_.set_frame(hdr.opcode, hdr.ctx);
       htod(hdr, m, static_cast<uint8_t*>(stage), v.tail_len, true);
+      after_staged_ = true;
       continue;
     }
     bool go_on = dispatch(v);
+    after_staged_ = false;
     start_ += v.frame_len;
     if (start_ == end_) start_ = end_ = 0;
     if (!go_on) {

@@ -104,6 +104,7 @@ class Session {
   bool hello_done_ = false;
   bool info_only_ = false;
   bool conn_failed_ = false;
+  bool after_staged_ = false;  // the last frame was a staged H2D chunk (see fill())
   int device_count_ = 0;
   std::vector<avec_device_info> devices_;
   uint64_t limit_ = 0;
