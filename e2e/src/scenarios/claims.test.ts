@@ -152,6 +152,7 @@ metadata:
   namespace: ${NS}
   annotations:
     avec.dev/gpu-memory: 2Gi
+    avec.dev/gpu-compute-percent: "25"
 spec:
   nodeSelector:
     topology.kubernetes.io/zone: edge-b
@@ -164,6 +165,7 @@ spec:
     const claimName = pod.metadata.annotations['avec.dev/claim'] ?? 'notebook-gpu';
     const c = await waitPhase(claimName, 'Bound');
     assert.equal(c.spec.memory, '2Gi');
+    assert.equal(c.spec.computePercent, 25);
     assert.ok(c.metadata.ownerReferences?.some((o: any) => o.kind === 'Pod' && o.name === 'notebook'), 'owned by the pod');
     assert.match(c.status.allocation.node, /^gpu-b/, 'placed in the pod\'s own site');
     await waitFor(async () => {
@@ -190,7 +192,7 @@ spec:
   });
 
   it('re-places the claims of a GPU node that stops heart-beating and rewrites their Secrets', async () => {
-    await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('edge-job', NS, 'memory: 10Gi\nplacement:\n  site: edge-b\n  sites: [edge-b]') });
+    await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('edge-job', NS, 'memory: 10Gi\ncomputePercent: 50\nplacement:\n  site: edge-b\n  sites: [edge-b]') });
     const first = await waitPhase('edge-job', 'Bound');
     const dead = first.status.allocation.node as string;
     const survivor = dead === 'gpu-b1' ? 'gpu-b2' : 'gpu-b1';
