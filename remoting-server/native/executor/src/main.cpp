@@ -50,7 +50,8 @@ const char* kUsage =
     "  --emulated-memory BYTES  device memory of the emulated device (default 16 GiB)\n"
     "  --module-cache DIR     keep module images on disk by SHA-256 across sessions\n"
     "  --session-id ID        session id for logs and the HELLO reply\n"
-    "  --ticket-keys FILE     --listen: verify HELLO tickets (lines \"kid base64url-key\"); default: no check\n"
+    "  --ticket-keys DIR      --listen: verify HELLO tickets with this keyring directory (one file per key\n"
+    "                         id holding the raw key, as in docs/tickets.md); default: no ticket check\n"
     "  --node NAME            --listen with --ticket-keys: this node's name (default: hostname)\n"
     "  --log-level L          error | warn | info | debug (default info)\n"
     "  --help\n";
