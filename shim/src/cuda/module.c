@@ -376,3 +376,48 @@ AVEC_API CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodul
 AVEC_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary lib, const char *name) {
   return get_global(dptr, bytes, (struct CUmod_st *)lib, name);
 }
+
+/* ---- counting and enumerating kernels (from the image; handles through GET_FUNCTION) ------------------- */
+static CUresult count_kernels(unsigned *count, struct CUmod_st *m) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!count) return CUDA_ERROR_INVALID_VALUE;
+  if (!module_valid(m) || !m->image) return CUDA_ERROR_INVALID_HANDLE;
+  char **names;
+  int n = avec_image_kernel_names(m->image, m->size, &names);
+  if (n < 0) {
+    static int warned;
+    return (CUresult)avec_unsupported("kernel counts of compressed module images", &warned);
+  }
+  avec_free_names(names, n);
+  *count = (unsigned)n;
+  return CUDA_SUCCESS;
+}
+
+static CUresult enumerate_kernels(struct CUfunc_st **out, unsigned num, struct CUmod_st *m, uint32_t kind) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  if (!module_valid(m) || !m->image) return CUDA_ERROR_INVALID_HANDLE;
+  char **names;
+  int n = avec_image_kernel_names(m->image, m->size, &names);
+  if (n < 0) {
+    static int warned;
+    return (CUresult)avec_unsupported("kernel enumeration of compressed module images", &warned);
+  }
+  if (num < (unsigned)n) r = CUDA_ERROR_INVALID_VALUE; /* the buffer must hold them all */
+  for (int i = 0; i < n && !r; i++) r = get_function(&out[i], m, names[i], kind);
+  avec_free_names(names, n);
+  return r;
+}
+
+AVEC_API CUresult cuModuleGetFunctionCount(unsigned int *count, CUmodule mod) { return count_kernels(count, mod); }
+AVEC_API CUresult cuModuleEnumerateFunctions(CUfunction *functions, unsigned int num, CUmodule mod) {
+  return enumerate_kernels((struct CUfunc_st **)functions, num, mod, AVEC_SYMBOL_FUNCTION);
+}
+AVEC_API CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary lib) {
+  return count_kernels(count, (struct CUmod_st *)lib);
+}
+AVEC_API CUresult cuLibraryEnumerateKernels(CUkernel *kernels, unsigned int num, CUlibrary lib) {
+  return enumerate_kernels((struct CUfunc_st **)kernels, num, (struct CUmod_st *)lib, AVEC_SYMBOL_KERNEL);
+}

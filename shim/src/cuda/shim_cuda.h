@@ -152,6 +152,11 @@ struct CUfunc_st *avec_func_from(CUfunction f); /* validates; accepts a CUkernel
 /* Size of a module image: fatbin (16 + fatSize), fatbin wrapper, ELF, or NUL-terminated PTX. 0 = unknown. */
 size_t avec_image_size(const void *image, const void **start);
 
+/* Kernel names readable from an image (uncompressed ELF or PTX). Returns the count (names in *out, free
+ * with avec_free_names) or -1 when the image cannot be read client-side. */
+int avec_image_kernel_names(const void *image, size_t len, char ***out);
+void avec_free_names(char **v, int n);
+
 /* ---- launches ------------------------------------------------------------------------------------- */
 /* Packs `void **args` at the function's parameter offsets. Returns bytes used or -1. */
 int avec_pack_params(const struct CUfunc_st *f, void **args, void **extra, uint8_t *out, size_t cap);

@@ -381,6 +381,12 @@ static void test_modules(const char *fatbin) {
   CHECK(pr == CUDA_SUCCESS ? (off == 16 && sz == 4) : pr == CUDA_ERROR_NOT_SUPPORTED);
   CUmoduleLoadingMode mode;
   OK(cuModuleGetLoadingMode(&mode));
+  unsigned nfun = 0;
+  OK(cuModuleGetFunctionCount(&nfun, mod));
+  CHECK_EQ(nfun, 2);
+  CUfunction fns[2] = {NULL, NULL};
+  OK(cuModuleEnumerateFunctions(fns, 2, mod));
+  CHECK((fns[0] == f || fns[1] == f) && fns[0] != fns[1]); /* the same objects as cuModuleGetFunction's */
 
   CASE("__constant__ symbols and globals");
   CUdeviceptr cptr = 0;
@@ -422,6 +428,13 @@ static void test_modules(const char *fatbin) {
   size_t lsize = 0;
   OK(cuLibraryGetGlobal(&lptr, &lsize, lib, "coeffs"));
   CHECK_EQ(lsize, 64);
+  unsigned nk = 0;
+  OK(cuLibraryGetKernelCount(&nk, lib));
+  CHECK_EQ(nk, 2);
+  CUkernel ks[2] = {NULL, NULL};
+  OK(cuLibraryEnumerateKernels(ks, 2, lib));
+  CHECK(ks[0] == k || ks[1] == k);
+  CHECK_EQ(cuLibraryEnumerateKernels(ks, 1, lib), CUDA_ERROR_INVALID_VALUE);
   CUmodule lm = NULL;
   OK(cuLibraryGetModule(&lm, lib));
   CHECK(lm != NULL);

@@ -198,6 +198,18 @@ static void test_image_size(const char *fatbin_path) {
   CHECK(start == fb); /* the wrapper is followed to the fatbin */
   const char *ptx = ".version 8.0\n.target sm_90\n";
   CHECK_EQ(avec_image_size(ptx, &start), strlen(ptx) + 1);
+  const char *ptx2 = ".version 8.0\n.target sm_90\n.visible .entry k1(\n.param .u64 a)\n{}\n.entry k2 ()\n{}\n";
+  char **pn;
+  CHECK_EQ(avec_image_kernel_names(ptx2, strlen(ptx2), &pn), 2);
+  CHECK(!strcmp(pn[0], "k1") && !strcmp(pn[1], "k2"));
+  avec_free_names(pn, 2);
+  uint8_t zfat[16 + 64] = {0}; /* a fatbin whose only entry is compressed: not readable here */
+  uint64_t zsize = 64, zflags = 0x8000 | 0x11;
+  uint32_t zh = 0x40;
+  uint16_t two = 2;
+  memcpy(zfat, &magic, 4); memcpy(zfat + 6, &hsz, 2); memcpy(zfat + 8, &zsize, 8);
+  memcpy(zfat + 16, &two, 2); memcpy(zfat + 20, &zh, 4); memcpy(zfat + 16 + 0x28, &zflags, 8);
+  CHECK_EQ(avec_image_kernel_names(zfat, sizeof zfat, &pn), -1);
   /* a 64-bit ELF whose section headers end at 0x200 + 3 * 64 */
   uint8_t elf[0x300] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
   uint64_t shoff = 0x200;
@@ -214,6 +226,16 @@ static void test_image_size(const char *fatbin_path) {
       CHECK_EQ(fread(buf, 1, (size_t)st.st_size, f), st.st_size);
       fclose(f);
       CHECK_EQ(avec_image_size(buf, &start), st.st_size); /* nvcc's own fatbin: header size + fatSize */
+      char **names;
+      int n = avec_image_kernel_names(buf, (size_t)st.st_size, &names);
+      CHECK_EQ(n, 2); /* scale and big_params; globals and device sections are not kernels */
+      int has_scale = 0, has_big = 0;
+      for (int i = 0; i < n; i++) {
+        has_scale |= !strcmp(names[i], "scale");
+        has_big |= !strcmp(names[i], "big_params");
+      }
+      CHECK(has_scale && has_big);
+      if (n > 0) avec_free_names(names, n);
       free(buf);
     }
   }
