@@ -582,6 +582,12 @@ TEST(cuda_backend_on_mock_driver) {
     uint64_t ov = 0;
     if (orp.payload.size() >= 16) memcpy(&ov, orp.payload.data() + 8, 8);
     CHECK_EQ(ov, (264ull << 32) | 1024u);
+    avec_occupancy cl = {6, AVEC_OCC_MAX_ACTIVE_CLUSTERS, 128, 2u | 1u << 8 | 1u << 16, 0};  // 2x1x1 clusters
+    Reply clr = c.call(frame_of(AVEC_OP_OCCUPANCY, cl, 14));
+    CHECK_EQ(clr.status(), 0u);
+    uint64_t cv = 0;
+    if (clr.payload.size() >= 16) memcpy(&cv, clr.payload.data() + 8, 8);
+    CHECK_EQ(cv, 132u * 8 / 2);
     avec_stream_create sc = {20, 0, 0, 0};
     CHECK_EQ(c.call(cat({frame_of(AVEC_OP_STREAM_CREATE, sc, 0), frame_of(AVEC_OP_STREAM_SYNCHRONIZE, avec_handle{20, 0}, 13)})).status(), 0u);
     c.send(frame(AVEC_OP_GOODBYE, {}, 0));

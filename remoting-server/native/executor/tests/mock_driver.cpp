@@ -322,6 +322,17 @@ CUresult m_cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* n, CUfuncti
 CUresult m_cuOccupancyAvailableDynamicSMemPerBlock(size_t* s, CUfunction, int, int) { GUARD(); *s = 48 * 1024; return CUDA_SUCCESS; }
 CUresult m_cuOccupancyMaxPotentialBlockSizeWithFlags(int* g, int* b, CUfunction, CUoccupancyB2DSize, size_t, int, unsigned) { GUARD(); *g = 264; *b = 1024; return CUDA_SUCCESS; }
 
+// clusters of the requested size that fit on 132 SMs of 8 blocks each; records what it was asked
+CUresult m_cuOccupancyMaxActiveClusters(int* n, CUfunction, const CUlaunchConfig* c) {
+  GUARD();
+  unsigned cluster = 1;
+  for (unsigned i = 0; i < c->numAttrs; i++)
+    if (c->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+      cluster = c->attrs[i].value.clusterDim.x * c->attrs[i].value.clusterDim.y * c->attrs[i].value.clusterDim.z;
+  if (c->gridDimX * c->gridDimY * c->gridDimZ % cluster) return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+  *n = (int)(132 * 8 / cluster);
+  return CUDA_SUCCESS;
+}
 CUresult run_fill(CUfunction f, void** params, void** extra) {
   Func* fn = (Func*)f;
   if (!fn || fn->name != "mock_fill") return CUDA_ERROR_INVALID_HANDLE;
@@ -372,7 +383,8 @@ CUresult m_cuGetErrorName(CUresult, const char** s) { *s = "CUDA_ERROR_MOCK"; re
   X(cuFuncGetAttribute) X(cuKernelGetAttribute) X(cuFuncSetAttribute) X(cuKernelSetAttribute)                \
   X(cuFuncSetCacheConfig) X(cuKernelSetCacheConfig) X(cuFuncGetParamInfo) X(cuKernelGetParamInfo)            \
   X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags) X(cuOccupancyAvailableDynamicSMemPerBlock)         \
-  X(cuOccupancyMaxPotentialBlockSizeWithFlags) X(cuLaunchKernel) X(cuLaunchKernelEx)                         \
+  X(cuOccupancyMaxPotentialBlockSizeWithFlags) X(cuOccupancyMaxActiveClusters) X(cuLaunchKernel)            \
+  X(cuLaunchKernelEx)                                                                                        \
   X(cuLaunchCooperativeKernel) X(cuGetErrorName)
 
 }  // namespace

@@ -31,7 +31,8 @@ namespace {
   X(cuFuncGetAttribute) X(cuKernelGetAttribute) X(cuFuncSetAttribute) X(cuKernelSetAttribute)                  \
   X(cuFuncSetCacheConfig) X(cuKernelSetCacheConfig) X(cuFuncGetParamInfo) X(cuKernelGetParamInfo)              \
   X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags) X(cuOccupancyAvailableDynamicSMemPerBlock)           \
-  X(cuOccupancyMaxPotentialBlockSizeWithFlags) X(cuLaunchKernel) X(cuLaunchKernelEx)                           \
+  X(cuOccupancyMaxPotentialBlockSizeWithFlags) X(cuOccupancyMaxActiveClusters) X(cuLaunchKernel)              \
+  X(cuLaunchKernelEx)                                                                                          \
   X(cuLaunchCooperativeKernel) X(cuGetErrorName)
 
 struct Driver {
@@ -487,6 +488,38 @@ class CudaBackend final : public Backend {
         size_t s = 0;
         r = d_.p_cuOccupancyAvailableDynamicSMemPerBlock(&s, f, (int)flags, (int)block);
         *out = s;
+        return r;
+      }
+      case AVEC_OCC_MAX_ACTIVE_CLUSTERS: {
+        // One cluster as the launch configuration: flags = x | y << 8 | z << 16, or 0 for the function's
+        // compile-time cluster dimensions.
+        unsigned dims[3] = {flags & 0xffu, (flags >> 8) & 0xffu, (flags >> 16) & 0xffu};
+        if (!flags) {
+          const CUfunction_attribute req[3] = {CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH,
+                                               CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT,
+                                               CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH};
+          for (int i = 0; i < 3; i++) {
+            int v = 0;
+            d_.p_cuFuncGetAttribute(&v, req[i], f);
+            dims[i] = v > 0 ? (unsigned)v : 1;
+          }
+        }
+        for (unsigned& x : dims) if (!x) x = 1;
+        CUlaunchAttribute attr;
+        ::memset(&attr, 0, sizeof attr);
+        attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+        attr.value.clusterDim.x = dims[0];
+        attr.value.clusterDim.y = dims[1];
+        attr.value.clusterDim.z = dims[2];
+        CUlaunchConfig cfg = {};
+        cfg.gridDimX = dims[0]; cfg.gridDimY = dims[1]; cfg.gridDimZ = dims[2];
+        cfg.blockDimX = block; cfg.blockDimY = 1; cfg.blockDimZ = 1;
+        cfg.sharedMemBytes = (unsigned)dsmem;
+        cfg.attrs = flags ? &attr : nullptr;
+        cfg.numAttrs = flags ? 1 : 0;
+        int n = 0;
+        r = d_.p_cuOccupancyMaxActiveClusters(&n, f, &cfg);
+        *out = (uint64_t)n;
         return r;
       }
       case AVEC_OCC_MAX_POTENTIAL_BLOCK: {
