@@ -174,6 +174,13 @@ int avec_conn_open(avec_conn *c, const char *endpoint, int connect_timeout_ms) {
     if (r == 0) {
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      /* A server that vanishes without a FIN (node lost, link cut) is noticed by keepalive within about a
+       * minute, long before the reply backstop, even while a call waits for a long kernel. */
+      int idle = 30, intvl = 10, cnt = 3;
+      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
       /* Socket buffers are left to the kernel's autotuning: a fixed SO_RCVBUF would be capped by
        * net.core.rmem_max and disable tuning for long fat links. */
       c->fd = fd;
