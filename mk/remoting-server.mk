@@ -9,16 +9,22 @@ RS_ADDON_SRC := $(wildcard $(RS_DIR)/native/addon/src/*.cc $(RS_DIR)/native/addo
   $(RS_DIR)/native/addon/binding.gyp $(RS_DIR)/native/include/avec_wire.h
 RS_ADDON := $(BUILD)/addon/avec_addon.node
 
-.PHONY: build-remoting-server build-remoting-server-addon test-remoting-server
+.PHONY: build-remoting-server build-remoting-server-addon build-remoting-server-ts test-remoting-server
 
-build-remoting-server: build-remoting-server-addon build-ts ## remoting server: addon + TypeScript
+build-remoting-server: build-remoting-server-addon build-remoting-server-ts ## remoting server: addon + TypeScript
+
+# Only this workspace, so a half-edited other workspace does not block this part's build and tests.
+build-remoting-server-ts: deps-npm
+	npx tsc -b remoting-server
 
 build-remoting-server-addon: $(RS_ADDON)
 
+# node-gyp builds in native/addon/build: serialised with flock, since several make runs may share the tree.
 $(RS_ADDON): $(RS_ADDON_SRC) | deps-npm
-	cd $(RS_DIR)/native/addon && npm_config_nodedir=/usr node $(ROOT)/node_modules/node-gyp/bin/node-gyp.js rebuild -j 2 >/dev/null 2>&1 || (cd $(ROOT)/$(RS_DIR)/native/addon && npm_config_nodedir=/usr node $(ROOT)/node_modules/node-gyp/bin/node-gyp.js build -j 2; exit 1)
-	mkdir -p $(dir $@)
-	cp $(RS_DIR)/native/addon/build/Release/avec_addon.node $@
+	@mkdir -p $(dir $@)
+	cd $(RS_DIR)/native/addon && flock $(dir $@).build.lock sh -c \
+	  'npm_config_nodedir=/usr node $(ROOT)/node_modules/node-gyp/bin/node-gyp.js rebuild -j 2 >$(dir $@)build.log 2>&1 || { tail -40 $(dir $@)build.log; exit 1; }; \
+	   cp build/Release/avec_addon.node $@.tmp && mv $@.tmp $@'
 
 # A CUDA program linked against the shim, for the shim -> server -> executor integration test.
 RS_SHIM_CLIENT := $(BUILD)/remoting-server/shim-client
@@ -27,6 +33,8 @@ $(RS_SHIM_CLIENT): $(RS_DIR)/src/testdata/shim-client.c | shim deps-cuda
 	$(CC) -std=c11 -O1 -Wall -I$(CUDA_HOME)/include $< -o $@ -L$(BUILD)/shim -l:libcuda.so.1 -Wl,-rpath,$(BUILD)/shim
 
 # The integration tests need the executor (build/native/avec-executor: make native) and the shim.
+# The GPUNode publisher test starts a real API server with the e2e harness (e2e/dist/harness).
 test-remoting-server: build-remoting-server $(RS_SHIM_CLIENT) ## remoting server tests (needs build/native/avec-executor)
+	@npx tsc -b e2e >/dev/null || echo "test-remoting-server: e2e has TypeScript errors; its harness may be stale" >&2
 	cd $(RS_DIR) && AVEC_ADDON=$(RS_ADDON) AVEC_EXECUTOR=$(BUILD)/native/avec-executor AVEC_SHIM_CLIENT=$(RS_SHIM_CLIENT) \
 	  node --test --test-reporter=spec dist/
