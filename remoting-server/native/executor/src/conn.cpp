@@ -51,6 +51,13 @@ bool FdConn::write_all(const struct iovec* iov_in, int n) {
 void tune_socket(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // A client host that vanishes without closing (edge links drop) must not pin a GPU context forever:
+  // keepalive probes end the session after about a minute of silence from a dead peer.
+  int idle = 30, intvl = 10, cnt = 3;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
   // Buffer sizes are left to the kernel's autotuning: a fixed SO_SNDBUF/SO_RCVBUF would cap it.
 }
 

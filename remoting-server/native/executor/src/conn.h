@@ -27,7 +27,7 @@ class FdConn final : public Conn {
   int fd_;
 };
 
-// Socket options for the data plane (TCP_NODELAY).
+// Socket options for the data plane (TCP_NODELAY, keepalive against vanished peers).
 void tune_socket(int fd);
 
 }  // namespace avec

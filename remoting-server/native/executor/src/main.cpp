@@ -53,6 +53,7 @@ const char* kUsage =
     "  --ticket-keys DIR      --listen: verify HELLO tickets with this keyring directory (one file per key\n"
     "                         id holding the raw key, as in docs/tickets.md); default: no ticket check\n"
     "  --node NAME            --listen with --ticket-keys: this node's name (default: hostname)\n"
+    "  --teardown-timeout S   freeing a finished session may take this long, then exit (default 20)\n"
     "  --log-level L          error | warn | info | debug (default info)\n"
     "  --help\n";
 
@@ -139,6 +140,19 @@ int describe(const Options& o) {
   return 0;
 }
 
+unsigned g_teardown_seconds = 20;
+
+// Freeing waits for the device; if that hangs (a kernel that never ends), exit and let the driver
+// destroy the context. Async-signal-safe: a fixed line and _exit.
+void on_teardown_timeout(int) {
+  static const char msg[] =
+      "{\"level\":\"warn\",\"component\":\"avec-executor\",\"event\":\"teardown_timeout\","
+      "\"action\":\"exit; the driver destroys the context\"}\n";
+  ssize_t w = write(2, msg, sizeof msg - 1);
+  (void)w;
+  _exit(0);
+}
+
 // Runs one session on an accepted socket in this process; returns the process exit status.
 int serve(const Options& o, int fd, const std::string& session_id, const TicketVerifier* verifier) {
   log_set_context("session", session_id);
@@ -157,6 +171,10 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketV
   if (verifier) {
     so.verify_ticket = [verifier](const std::string& t, std::string* w) { return verifier->verify(t, w); };
   }
+  so.before_teardown = [] {
+    signal(SIGALRM, on_teardown_timeout);
+    alarm(g_teardown_seconds);
+  };
   FdConn conn(fd);
   Session s(conn, *b, store, so);
   SessionEnd end = s.run();
@@ -301,6 +319,7 @@ int main(int argc, char** argv) {
     else if (a == "--module-cache") { if (!(v = val("--module-cache"))) return usage_error("--module-cache needs a directory"); o.module_cache = v; }
     else if (a == "--session-id") { if (!(v = val("--session-id"))) return usage_error("--session-id needs a value"); o.session_id = v; }
     else if (a == "--ticket-keys") { if (!(v = val("--ticket-keys"))) return usage_error("--ticket-keys needs a file"); o.ticket_keys = v; }
+    else if (a == "--teardown-timeout") { if (!(v = val("--teardown-timeout")) || !parse_u64(v, &n) || !n || n > 3600) return usage_error("--teardown-timeout needs seconds (1..3600)"); g_teardown_seconds = (unsigned)n; }
     else if (a == "--node") { if (!(v = val("--node"))) return usage_error("--node needs a name"); o.node = v; }
     else if (a == "--log-level") {
       LogLevel l;

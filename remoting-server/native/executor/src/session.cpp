@@ -355,6 +355,7 @@ void Session::drop_ctx_objects(uint32_t ctx) {
 void Session::teardown() {
   if (torn_down_) return;
   torn_down_ = true;
+  if (opts_.before_teardown) opts_.before_teardown();
   // Objects are freed in their own context, then the contexts go.
   for (auto& c : ctxs_) {
     if (be_.ctx_set_current(c.second.be) != CUDA_SUCCESS) continue;

@@ -22,6 +22,9 @@ struct SessionOptions {
   // Checks the HELLO ticket; empty: no check. Returns false (with a reason) to refuse.
   std::function<bool(const std::string& ticket, std::string* why)> verify_ticket;
   size_t read_buffer = 1 << 20;
+  // Called once when the session starts freeing (the executor arms a watchdog: a hung kernel must not
+  // keep a dead session's process alive; exiting lets the driver destroy the context instead).
+  std::function<void()> before_teardown;
 };
 
 enum class SessionEnd { goodbye, eof, io_error, bad_frame, refused };

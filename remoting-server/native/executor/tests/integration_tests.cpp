@@ -687,6 +687,20 @@ TEST(cuda_backend_contexts_and_reset) {
   CHECK(l.wait_line({kNoLeaks}));
 }
 
+TEST(cuda_backend_teardown_watchdog) {
+  setenv("MOCK_HANG_SYNC", "1", 1);  // inherited by the listener: the device never goes idle
+  Listener l({"--teardown-timeout", "1"}, "cuda", g_mock_dir);
+  unsetenv("MOCK_HANG_SYNC");
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok());
+    CHECK(c.alloc(4096) != 0);
+  }  // disconnect: freeing waits on the device forever, the watchdog ends the process
+  CHECK(l.wait_line({"\"event\":\"teardown_timeout\""}, 8000));
+  CHECK(l.wait_line({"\"event\":\"session_process_exit\"", "\"status\":0"}, 8000));
+  CHECK(l.alive());
+}
+
 TEST(cuda_backend_refuses_shim_and_describes) {
   std::string out;
   // our own shim (marker symbol) is never taken for the driver

@@ -19,6 +19,8 @@
 #include <set>
 #include <string>
 
+#include <unistd.h>
+
 namespace {
 
 struct Ctx { int refs = 0; bool primary = false; bool destroyed = false; CUresult sticky = CUDA_SUCCESS; };
@@ -111,7 +113,11 @@ CUresult m_cuCtxDestroy(CUcontext c) {
   return CUDA_SUCCESS;
 }
 CUresult m_cuCtxSetCurrent(CUcontext c) { std::lock_guard<std::mutex> l(mu); current = c; return CUDA_SUCCESS; }
-CUresult m_cuCtxSynchronize() { GUARD(); NEED_CTX(); return CUDA_SUCCESS; }
+// MOCK_HANG_SYNC=1: synchronisation never returns (a kernel that never ends)
+CUresult m_cuCtxSynchronize() {
+  if (getenv("MOCK_HANG_SYNC")) for (;;) pause();
+  GUARD(); NEED_CTX(); return CUDA_SUCCESS;
+}
 CUresult m_cuCtxSetLimit(CUlimit, size_t) { GUARD(); NEED_CTX(); return CUDA_SUCCESS; }
 CUresult m_cuCtxGetLimit(size_t* v, CUlimit) { GUARD(); NEED_CTX(); *v = 1024; return CUDA_SUCCESS; }
 CUresult m_cuCtxSetCacheConfig(CUfunc_cache) { GUARD(); NEED_CTX(); return CUDA_SUCCESS; }
