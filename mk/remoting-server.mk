@@ -38,3 +38,7 @@ test-remoting-server: build-remoting-server $(RS_SHIM_CLIENT) ## remoting server
 	@npx tsc -b e2e >/dev/null || echo "test-remoting-server: e2e has TypeScript errors; its harness may be stale" >&2
 	cd $(RS_DIR) && AVEC_ADDON=$(RS_ADDON) AVEC_EXECUTOR=$(BUILD)/native/avec-executor AVEC_SHIM_CLIENT=$(RS_SHIM_CLIENT) \
 	  node --test --test-reporter=spec dist/
+
+.PHONY: bench-remoting-server
+bench-remoting-server: build-remoting-server ## session setup latency: remoting server vs executor --listen (loopback, emulated)
+	AVEC_ADDON=$(RS_ADDON) AVEC_EXECUTOR=$(BUILD)/native/avec-executor node $(RS_DIR)/dist/bench/session-setup.js --sessions 100
