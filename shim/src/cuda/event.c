@@ -34,6 +34,7 @@ static CUresult record(CUevent e, CUstream s, unsigned flags, int ptds) {
   if (!avec_event_valid(e)) return CUDA_ERROR_INVALID_HANDLE;
   avec_event_record a = {e->handle, 0, flags, 0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  __atomic_store_n(&e->pending, 1, __ATOMIC_RELAXED);
   return avec_post(AVEC_OP_EVENT_RECORD, 0, &a, sizeof a, NULL, 0);
 }
 
@@ -42,12 +43,17 @@ AVEC_API CUresult cuEventRecord_ptsz(CUevent e, CUstream s) { return record(e, s
 AVEC_API CUresult cuEventRecordWithFlags(CUevent e, CUstream s, unsigned f) { return record(e, s, f, 0); }
 AVEC_API CUresult cuEventRecordWithFlags_ptsz(CUevent e, CUstream s, unsigned f) { return record(e, s, f, 1); }
 
+/* An event seen complete stays complete until it is recorded again: polling loops (allocator event
+ * queries, spin-waits) then cost no round trip. A never-recorded event is complete, as with the driver. */
 static CUresult wait_op(CUevent e, uint16_t op) {
   CUresult r = avec_ready();
   if (r) return r;
   if (!avec_event_valid(e)) return CUDA_ERROR_INVALID_HANDLE;
+  if (!__atomic_load_n(&e->pending, __ATOMIC_RELAXED)) return CUDA_SUCCESS;
   avec_handle a = {e->handle, 0};
-  return avec_call(op, 0, &a, sizeof a, NULL, 0);
+  r = avec_call(op, 0, &a, sizeof a, NULL, 0);
+  if (r == CUDA_SUCCESS) __atomic_store_n(&e->pending, 0, __ATOMIC_RELAXED);
+  return r;
 }
 
 AVEC_API CUresult cuEventSynchronize(CUevent e) { return wait_op(e, AVEC_OP_EVENT_SYNCHRONIZE); }

@@ -97,6 +97,7 @@ struct CUevent_st {
   uint32_t magic;
   uint32_t handle;
   unsigned flags;
+  int pending;  /* recorded and not yet seen complete: only then do query/synchronize cross the network */
 };
 
 /* Wire handle of a stream argument; ptds selects the per-thread default for NULL. Returns 0 on success. */

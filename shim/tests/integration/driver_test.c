@@ -321,6 +321,12 @@ static void test_streams_events(void) {
   OK(cuEventRecord(b, s));
   OK(cuEventSynchronize(b));
   OK(cuEventQuery(b));
+  CUevent fresh;
+  OK(cuEventCreate(&fresh, CU_EVENT_DISABLE_TIMING));
+  OK(cuEventQuery(fresh)); /* never recorded: complete */
+  OK(cuEventRecord(fresh, s));
+  OK(cuEventSynchronize(fresh));
+  OK(cuEventDestroy(fresh));
   float ms = -1;
   OK(cuEventElapsedTime(&ms, a, b));
   CHECK(ms >= 0 && ms < 10000);
