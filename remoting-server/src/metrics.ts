@@ -14,6 +14,10 @@ export interface Metrics {
   linkRttMs: Gauge<'site' | 'source'>;
   claimSessions: Gauge<'claim'>;
   claimMemoryLimit: Gauge<'claim'>;
+  deviceMemoryUsed: Gauge<'uuid'>;
+  deviceUtilization: Gauge<'uuid'>;
+  deviceTemperature: Gauge<'uuid'>;
+  devicePower: Gauge<'uuid'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -32,6 +36,22 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     heartbeats: new Counter({ name: 'avec_gpunode_heartbeats_total', help: 'GPUNode heartbeat writes by result', labelNames: ['result'], registers }),
     claimSessions: new Gauge({ name: 'avec_claim_sessions', help: 'Live sessions per claim (<namespace>/<name>) on this node', labelNames: ['claim'], registers }),
     claimMemoryLimit: new Gauge({ name: 'avec_claim_memory_limit_bytes', help: 'Sum of the memory limits of the live sessions of each claim on this node', labelNames: ['claim'], registers }),
+    deviceMemoryUsed: new Gauge({ name: 'avec_device_memory_used_bytes', help: 'Device memory in use (NVML), all processes', labelNames: ['uuid'], registers }),
+    deviceUtilization: new Gauge({ name: 'avec_device_utilization_percent', help: 'GPU utilisation over the last sample period (NVML)', labelNames: ['uuid'], registers }),
+    deviceTemperature: new Gauge({ name: 'avec_device_temperature_celsius', help: 'GPU temperature (NVML)', labelNames: ['uuid'], registers }),
+    devicePower: new Gauge({ name: 'avec_device_power_watts', help: 'GPU power draw (NVML)', labelNames: ['uuid'], registers }),
     linkRttMs: new Gauge({ name: 'avec_link_rtt_ms', help: 'Round-trip time to each site (measured TCP connect, or declared)', labelNames: ['site', 'source'], registers }),
   };
+}
+
+/** Device gauges from one telemetry sample (absent values leave no series behind). */
+export function recordTelemetry(m: Metrics, t: { available: boolean; devices: ReadonlyArray<{ uuid: string; memoryUsedBytes: number; gpuUtilizationPercent?: number; temperatureC?: number; powerMilliwatts?: number }> }): void {
+  for (const g of [m.deviceMemoryUsed, m.deviceUtilization, m.deviceTemperature, m.devicePower]) g.reset();
+  if (!t.available) return;
+  for (const d of t.devices) {
+    m.deviceMemoryUsed.set({ uuid: d.uuid }, d.memoryUsedBytes);
+    if (d.gpuUtilizationPercent !== undefined) m.deviceUtilization.set({ uuid: d.uuid }, d.gpuUtilizationPercent);
+    if (d.temperatureC !== undefined) m.deviceTemperature.set({ uuid: d.uuid }, d.temperatureC);
+    if (d.powerMilliwatts !== undefined) m.devicePower.set({ uuid: d.uuid }, d.powerMilliwatts / 1000);
+  }
 }

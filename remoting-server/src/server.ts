@@ -20,7 +20,7 @@ import { GPUNodePublisher } from './inventory/publisher.js';
 import { measureLinks, resolveLinks, type SiteLink } from './links/links.js';
 import type { Logger } from './log.js';
 import { startMetricsServer } from './metrics-server.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, recordTelemetry, type Metrics } from './metrics.js';
 import { loadAddon, type Addon, type Telemetry } from './native/addon.js';
 import { SessionManager } from './sessions/session-manager.js';
 import { KeyringWatcher } from './tickets/keyring.js';
@@ -75,7 +75,10 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
   let telemetry: Telemetry | undefined;
   const refreshTelemetry = () =>
     addon.readTelemetry().then(
-      (t) => void (telemetry = t),
+      (t) => {
+        telemetry = t;
+        recordTelemetry(metrics, t);
+      },
       (e: unknown) => logger.debug('telemetry failed', { error: errorMessage(e) }),
     );
   await refreshTelemetry();
