@@ -29,7 +29,7 @@ export const FLAGS = {
   'heartbeat-timeout-seconds': { schema: positive.default(30), help: 'a GPUNode whose status.heartbeatTime is older is NotReady; its claims become Lost and are placed again' },
   'shim-image': { schema: z.string().min(1).default('avec/shim:0.1.0'), help: 'image of the init container that copies the shim (/opt/avec/lib/*.so.1, needs /bin/sh and cp)' },
   'shim-pull-policy': { schema: z.enum(['Always', 'IfNotPresent', 'Never']).optional(), help: 'imagePullPolicy of the shim init container' },
-  workers: { schema: positive.default(4), help: 'concurrent claim reconciles' },
+  workers: { schema: positive.default(16), help: 'concurrent claim reconciles' },
   'resync-seconds': { schema: positive.default(300), help: 'period at which every claim and GPU node is reconciled again' },
   'retry-unplaced-seconds': { schema: positive.default(30), help: 'retry period of claims that fit nowhere (capacity changes also retrigger them)' },
   help: { schema: bool.default(false), help: 'print this help' },

@@ -178,7 +178,9 @@ export class ClaimController {
     const want = { uid: claim.metadata.uid, ns, claim: name, node: alloc.node, dev: alloc.deviceUUID, mem: alloc.memoryBytes, cpct: alloc.computePercent };
     const key = `${ns}/${name}`;
     let memo = this.secretMemo.get(key);
-    if (!memo) {
+    // A claim that never had a Secret gets a create without a read first (saves a round trip per bind).
+    const neverHadSecret = claim.status?.secretName === undefined;
+    if (!memo && !neverHadSecret) {
       try {
         const s = await this.ctx.api.request<{ data?: Record<string, string> }>('GET', secretPath(ns, secretNameFor(name)));
         const d = (k: string): string => Buffer.from(s.data?.[k] ?? '', 'base64').toString('utf8');
@@ -195,7 +197,7 @@ export class ClaimController {
         current = peekTicket(ticket);
       }
       const secret = renderClaimSecret({ name, namespace: ns, uid: claim.metadata.uid }, alloc.endpoint, ticket);
-      if (memo) await this.ctx.api.request('PUT', secretPath(ns, secret.metadata.name), secret);
+      if (memo && memo.ticket !== '') await this.ctx.api.request('PUT', secretPath(ns, secret.metadata.name), secret);
       else {
         try {
           await this.ctx.api.request('POST', secretsPath(ns), secret);
@@ -247,7 +249,7 @@ export class ClaimController {
     const updated = await this.ctx.api.request<RawClaim>('PUT', `${claimPath(ns, name)}/status`, { ...raw, status: next });
     this.ctx.claims.upsertLocal(updated);
     const involved = { apiVersion: `${GROUP}/${VERSION}`, kind: CLAIM_KIND, name, namespace: ns, uid: String(raw.metadata.uid ?? ''), resourceVersion: updated.metadata?.resourceVersion };
-    for (const e of claimEvents(prev, next)) await this.ctx.events.emit(involved, e.type, e.reason, e.message);
+    for (const e of claimEvents(prev, next)) this.ctx.events.emitAsync(involved, e.type, e.reason, e.message);
     const p = claimSchema.safeParse(updated);
     return p.success ? p.data : undefined;
   }

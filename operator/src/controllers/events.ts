@@ -17,6 +17,21 @@ export interface InvolvedObject {
 export class EventRecorder {
   constructor(private readonly api: KubeApi, private readonly identity: string, private readonly clock: Clock, private readonly log: Logger) {}
 
+  private inFlight = 0;
+  /** Events dropped because too many were in flight (the log line is still written). */
+  dropped = 0;
+
+  /** Fire and forget, so Events never slow a reconcile; at most 64 in flight. */
+  emitAsync(obj: InvolvedObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    if (this.inFlight >= 64) {
+      this.dropped++;
+      this.log.info('event', { namespace: obj.namespace, name: obj.name, kind: obj.kind, type, reason, message, dropped: true });
+      return;
+    }
+    this.inFlight++;
+    void this.emit(obj, type, reason, message).finally(() => this.inFlight--);
+  }
+
   async emit(obj: InvolvedObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const ns = obj.namespace || 'default';
     const now = new Date(this.clock.now()).toISOString();
