@@ -50,9 +50,10 @@ CUresult avec_check_geometry(const struct CUfunc_st *f, const int32_t *dev, cons
     if (dev[bmax[i]] > 0 && block[i] > (unsigned)dev[bmax[i]]) return CUDA_ERROR_INVALID_VALUE;
   }
   uint64_t threads = (uint64_t)block[0] * block[1] * block[2];
-  int32_t tmax = f->attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
-  if (tmax <= 0) tmax = dev[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
-  if (tmax > 0 && threads > (uint64_t)tmax) return CUDA_ERROR_INVALID_VALUE;
+  int32_t dmax = dev[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK], fmax = f->attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+  if (dmax > 0 && threads > (uint64_t)dmax) return CUDA_ERROR_INVALID_VALUE;
+  /* within the device limit but above what this kernel's registers allow: the driver's "too many resources" */
+  if (fmax > 0 && threads > (uint64_t)fmax) return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
   int32_t smax = f->attrs[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES];
   if (smax > 0 && smem > (unsigned)smax) return CUDA_ERROR_INVALID_VALUE;
   return CUDA_SUCCESS;

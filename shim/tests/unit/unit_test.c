@@ -381,7 +381,9 @@ static void test_geometry(void) {
   unsigned b2[3] = {2048, 1, 1};
   CHECK_EQ(avec_check_geometry(&f, dev, g, b2, 0), CUDA_ERROR_INVALID_VALUE); /* block dim */
   unsigned b3[3] = {32, 32, 1};
-  CHECK_EQ(avec_check_geometry(&f, dev, g, b3, 0), CUDA_ERROR_INVALID_VALUE); /* > the function's 512 */
+  CHECK_EQ(avec_check_geometry(&f, dev, g, b3, 0), CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES); /* > the function's 512 */
+  unsigned b4[3] = {64, 32, 1};
+  CHECK_EQ(avec_check_geometry(&f, dev, g, b4, 0), CUDA_ERROR_INVALID_VALUE); /* > the device's 1024 */
   CHECK_EQ(avec_check_geometry(&f, dev, g, b, 100 * 1024), CUDA_ERROR_INVALID_VALUE); /* smem without opt-in */
   f.attrs[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES] = 200 * 1024;            /* after cuFuncSetAttribute */
   CHECK_EQ(avec_check_geometry(&f, dev, g, b, 100 * 1024), CUDA_SUCCESS);
