@@ -9,7 +9,8 @@ SHIM_OBJ := $(SHIM_OUT)/obj
 SHIM_CC ?= gcc
 SHIM_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
   -Wno-missing-field-initializers -Ishim/include -Iremoting-server/native/include -I$(CUDA_HOME)/include
-SHIM_LDFLAGS := -shared -Wl,--version-script=shim/exports.map -Wl,-z,defs -Wl,-z,now
+# nodelete: the idle-flush thread and exit handlers must never outlive a dlclose of the library.
+SHIM_LDFLAGS := -shared -Wl,--version-script=shim/exports.map -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete
 SHIM_LIBS := -ldl -lpthread
 
 SHIM_COMMON_SRC := $(wildcard shim/src/common/*.c) $(wildcard shim/src/transport/*.c)
