@@ -59,6 +59,16 @@ session = {
     "contexts": frame(10, struct.pack("<IIII", 17, 0, 0, 0)) + frame(12, b"", 3, 17) + frame(11, struct.pack("<II", 17, 0)) +
                 frame(13, struct.pack("<II", 0, 0), 4) + frame(16, struct.pack("<IIQ", 0, 0, 0), 5) + frame(3, b"", 6),
     "dtod": alloc(4096) + frame(25, struct.pack("<QQQII", BASE + 2048, BASE, 2048, 0, 0)) + sync + frame(2),
+    "copy2d": alloc(100, 2, 4, 4) + frame(27, struct.pack("<QQQQQQII", BASE, 512, 0, 0, 8, 2, 0, 0) + b"y" * 16) +
+              frame(29, struct.pack("<QQQQQQII", BASE + 1024, 512, BASE, 512, 8, 2, 0, 0)) + copy2d + sync,
+    "symbols": module_image + module_load + symbol(64, 5, 0, b"counter", 3) + symbol(63, 5, 7, b"nope", 4) +
+               frame(65, struct.pack("<IIiI", 6, 8, 1024, 0)) + frame(66, struct.pack("<IIiI", 6, 0, 1, 0)) +
+               frame(67, struct.pack("<IIIIQ", 6, 0, 128, 0, 0), 5) + frame(62, struct.pack("<II", 5, 0)) + sync,
+    "async_alloc": frame(40, struct.pack("<IIiI", 20, 1, 0, 0)) + frame(30, struct.pack("<QQII", 4096, 0, 0, 20), 3) +
+                   frame(21, struct.pack("<QII", BASE, 20, 0), 0, 1, 4) + frame(42, struct.pack("<II", 20, 0), 4),
+    "reset": alloc(64) + frame(13, struct.pack("<II", 0, 0), 3) + alloc(64, 4) + frame(17, struct.pack("<II", 1, 0)) +
+             frame(15, struct.pack("<IIQ", 0, 0, 4096), 5) + sync,
+    "bigcopy": alloc(300000) + htod(BASE, b"z" * 200000) + dtoh(BASE, 300000) + sync,
 }
 decoder = {
     "hello": hello(b"avec1.e30.AAAA"),

@@ -172,6 +172,7 @@ SessionEnd Session::run() {
       if (!errs_.sticky() && !info_only_) use_ctx(hdr.ctx);
       void* stage = be_.htod_staging(v.tail_len);
       if (!stage) {  // no staging buffer of that size: buffer the whole frame instead
+        stats_.frames--;  // counted again when the buffered frame is decoded
         if (!fill(v.frame_len)) { end = conn_failed_ ? SessionEnd::io_error : SessionEnd::eof; break; }
         continue;
       }
