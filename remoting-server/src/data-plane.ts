@@ -25,11 +25,15 @@ export type AdmitResult =
   | { ok: false; reason: string; message: string };
 
 /** Ticket + policy, shared by the data plane and the gRPC OpenSession. */
-export function admitTicket(ctx: AdmissionContext, ticket: string): AdmitResult {
+/** AVEC_HELLO_INFO_ONLY in avec_wire.h. */
+export const HELLO_INFO_ONLY = 0x1;
+
+export function admitTicket(ctx: AdmissionContext, ticket: string, infoOnly = false): AdmitResult {
   const verdict = verifyTicket(ticket, { keyring: ctx.keyring(), nodeName: ctx.nodeName, nowSeconds: ctx.nowSeconds() });
   if (!verdict.ok) return { ok: false, reason: `ticket-${verdict.reason}`, message: verdict.message };
   const decision = decideAdmission({
     payload: verdict.payload,
+    infoOnly,
     draining: ctx.sessions.draining,
     liveSessions: ctx.sessions.liveClaims(),
     devices: ctx.devices(),
@@ -83,7 +87,8 @@ export class DataPlane {
     const listener = this.listener;
     if (!listener) return;
     const peer = `${ev.peerAddress}:${ev.peerPort}`;
-    const result = admitTicket(this.opts.ctx, ev.ticket);
+    const infoOnly = (ev.helloFlags & HELLO_INFO_ONLY) !== 0;
+    const result = admitTicket(this.opts.ctx, ev.ticket, infoOnly);
     if (!result.ok) {
       this.opts.metrics.admissionRefusals.inc({ reason: result.reason });
       this.opts.logger.warn('session refused', { reason: result.reason, detail: result.message, peer, clientHost: ev.clientHost, clientPid: ev.clientPid });
@@ -91,7 +96,7 @@ export class DataPlane {
       return;
     }
     try {
-      await this.opts.ctx.sessions.start(ev, result.decision, result.claimUid);
+      await this.opts.ctx.sessions.start({ ...ev, infoOnly }, result.decision, result.claimUid);
       listener.release(ev.id);
     } catch (e) {
       this.opts.metrics.admissionRefusals.inc({ reason: 'executor-failed' });

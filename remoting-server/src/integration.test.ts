@@ -196,13 +196,25 @@ describe('remoting server + real executor (emulated backend)', () => {
     assert.deepEqual(statuses, [0, 0, 0, 0, 0, 0, 0, 0, BAD_TICKET, BAD_TICKET]);
     assert.equal(server.sessions.list({ claim: 'team/many' }).length, 8);
     assert.match(await server.metrics.registry.getSingleMetricAsString('avec_claim_sessions'), /claim="team\/many"\} 8/);
+
+    // An NVML (info-only) session of the same claim is still admitted: it holds no GPU memory.
+    const info = await connectTcp('127.0.0.1', server.dataPort);
+    const infoReader = new FrameReader(info);
+    info.write(encodeHello({ ticket, flags: 0x1 /* AVEC_HELLO_INFO_ONLY */ }));
+    const infoReply = decodeHelloReply((await infoReader.next())!);
+    assert.equal(infoReply.status, 0);
+    assert.equal(server.sessions.get(String(infoReply.sessionId))?.infoOnly, true);
+    assert.equal((await client.GetSessionStats({ session_id: String(infoReply.sessionId) })).info_only, true);
+    info.end();
+    results.push({ socket: info, reader: infoReader, reply: infoReply });
+
     for (const r of results) r.socket.end();
     await waitFor('all executors exit', () => server.sessions.list({ claim: 'team/many' }).length === 0);
     for (const r of results) r.socket.destroy();
     await new Promise((r) => setTimeout(r, 100));
     assert.ok(fds() <= before, `fds before ${before}, after ${fds()}`);
     const exits = server.sessions.list({ claim: 'team/many', includeEnded: true });
-    assert.equal(exits.length, 8);
+    assert.equal(exits.length, 9);
     assert.ok(exits.every((e) => e.exitResult === 'clean'));
   });
 

@@ -63,7 +63,7 @@ export function sessionToProto(s: SessionInfo): Record<string, unknown> {
     ended_at_unix_ms: String(s.endedAtMs ?? 0), exit_code: typeof s.exitCode === 'number' ? s.exitCode : -1,
     exit_signal: s.exitSignal ?? '', exit_result: s.exitResult ?? '', frames: String(s.counters.frames),
     bytes_in: String(s.counters.bytesIn), bytes_out: String(s.counters.bytesOut),
-    memory_used_bytes: String(s.counters.memoryUsedBytes), last_event: s.lastEvent ?? '',
+    memory_used_bytes: String(s.counters.memoryUsedBytes), last_event: s.lastEvent ?? '', info_only: s.infoOnly,
   };
 }
 

@@ -25,6 +25,9 @@ test('refuses while draining, over node and claim session limits', () => {
   assert.equal(r({ liveSessions: [{ claim: 'x/1' }, { claim: 'x/2' }, { claim: 'x/3' }] }), 'node-session-limit');
   assert.equal(r({ liveSessions: [{ claim: 'ns/c' }, { claim: 'ns/c' }] }), 'claim-session-limit');
   assert.equal(r({ liveSessions: [{ claim: 'ns/c' }, { claim: 'other/c' }] }), 'admit', 'other claims do not count');
+  assert.equal(r({ liveSessions: [{ claim: 'ns/c', infoOnly: true }, { claim: 'ns/c', infoOnly: true }] }), 'admit', 'info-only sessions do not use the claim budget');
+  assert.equal(r({ liveSessions: [{ claim: 'ns/c' }, { claim: 'ns/c' }], infoOnly: true }), 'admit', 'an info-only session is admitted past it');
+  assert.equal(r({ liveSessions: [{ claim: 'x/1' }, { claim: 'x/2' }, { claim: 'x/3' }], infoOnly: true }), 'node-session-limit', 'but counts on the node');
 });
 
 test('refuses unknown devices and memory beyond the device', () => {

@@ -14,9 +14,11 @@ export interface AdmissionLimits {
 
 export interface AdmissionInput {
   payload: TicketPayload;
+  /** An NVML-style query session (HELLO flag AVEC_HELLO_INFO_ONLY): no context, no allocations. */
+  infoOnly?: boolean;
   draining: boolean;
   /** Sessions that count against limits: running and pending (reserved by OpenSession). */
-  liveSessions: ReadonlyArray<{ claim: string }>;
+  liveSessions: ReadonlyArray<{ claim: string; infoOnly?: boolean }>;
   /** This node's devices; empty when the inventory is not known (then only `dev: ""` is admitted). */
   devices: ReadonlyArray<DeviceView>;
   limits: AdmissionLimits;
@@ -36,8 +38,10 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
   if (input.liveSessions.length >= limits.maxSessions) {
     return { admit: false, reason: 'node-session-limit', message: `node has ${input.liveSessions.length} sessions (limit ${limits.maxSessions})` };
   }
-  const ofClaim = input.liveSessions.filter((s) => s.claim === claim).length;
-  if (ofClaim >= limits.maxSessionsPerClaim) {
+  // Info-only sessions (a process's NVML connection next to its CUDA one) hold no GPU memory or
+  // context, so they do not use up the claim's session budget.
+  const ofClaim = input.liveSessions.filter((s) => s.claim === claim && !s.infoOnly).length;
+  if (!input.infoOnly && ofClaim >= limits.maxSessionsPerClaim) {
     return { admit: false, reason: 'claim-session-limit', message: `claim ${claim} has ${ofClaim} sessions (limit ${limits.maxSessionsPerClaim})` };
   }
   let device: DeviceView | undefined;

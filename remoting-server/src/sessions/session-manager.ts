@@ -16,6 +16,7 @@ export interface SessionInfo {
   claimUid: string;
   state: SessionState;
   source: 'data-plane' | 'grpc';
+  infoOnly: boolean;
   deviceOrdinal: number;
   deviceUuid: string;
   memoryLimit: number;
@@ -44,6 +45,7 @@ export type Admitted = Extract<AdmissionDecision, { admit: true }>;
 
 export interface DataConnection {
   fd: number;
+  infoOnly?: boolean;
   ticket: string;
   clientPid: number;
   clientHost: string;
@@ -101,8 +103,8 @@ export class SessionManager {
   }
 
   /** What admission counts: running and pending sessions. */
-  liveClaims(): Array<{ claim: string }> {
-    return [...this.live.values()].filter((e) => e.info.state !== 'exited').map((e) => ({ claim: e.info.claim }));
+  liveClaims(): Array<{ claim: string; infoOnly: boolean }> {
+    return [...this.live.values()].filter((e) => e.info.state !== 'exited').map((e) => ({ claim: e.info.claim, infoOnly: e.info.infoOnly }));
   }
 
   /** Per-claim totals over live sessions (what the claim holds on this node right now). */
@@ -149,12 +151,12 @@ export class SessionManager {
    */
   start(conn: DataConnection, decision: Admitted, claimUid: string): Promise<SessionInfo> {
     const hash = ticketHash(conn.ticket);
-    let entry = [...this.live.values()].find((e) => e.info.state === 'pending' && e.ticketHash === hash && e.info.claim === decision.claim);
+    let entry = conn.infoOnly ? undefined : [...this.live.values()].find((e) => e.info.state === 'pending' && e.ticketHash === hash && e.info.claim === decision.claim);
     if (entry) {
       clearTimeout(entry.pendingTimer);
       entry.ticketHash = undefined; // a reservation is taken by exactly one connection
     } else {
-      entry = { info: this.newInfo(decision, claimUid, 'data-plane', 'pending') };
+      entry = { info: { ...this.newInfo(decision, claimUid, 'data-plane', 'pending'), infoOnly: conn.infoOnly ?? false } };
       this.live.set(entry.info.id, entry);
     }
     const e = entry;
@@ -261,7 +263,7 @@ export class SessionManager {
 
   private newInfo(d: Admitted, claimUid: string, source: SessionInfo['source'], state: SessionState): SessionInfo {
     return {
-      id: this.newId(), claim: d.claim, claimUid, state, source, deviceOrdinal: d.deviceOrdinal, deviceUuid: d.deviceUuid,
+      id: this.newId(), claim: d.claim, claimUid, state, source, infoOnly: false, deviceOrdinal: d.deviceOrdinal, deviceUuid: d.deviceUuid,
       memoryLimit: d.memoryLimit, computePercent: d.computePercent, createdAtMs: this.now(),
       counters: { frames: 0, bytesIn: 0, bytesOut: 0, memoryUsedBytes: 0 },
     };
