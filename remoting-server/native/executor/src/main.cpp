@@ -92,7 +92,9 @@ std::unique_ptr<Backend> open_backend(const Options& o, std::string* why) {
     b.reset();
   }
   if (b || o.backend == "cuda") return b;
-  AVEC_LOG(info, "backend_fallback").str("backend", "emulated").str("reason", *why);
+  // Visible on purpose: with --backend auto a node whose driver fails serves the emulated device (its
+  // name says so, and it refuses kernels), which is never what a GPU node should do silently.
+  AVEC_LOG(warn, "backend_fallback").str("backend", "emulated").str("reason", *why);
   return make_emulated_backend(bo);
 }
 

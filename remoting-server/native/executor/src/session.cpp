@@ -559,6 +559,7 @@ bool Session::sync_op(const FrameView& v) {
     case AVEC_OP_MEMCPY_DTOH: {
       bool sent_last = false;
       r = dtoh(h, v.fixed<avec_memcpy_dtoh>(), &sent_last);
+      if (conn_failed_) return false;  // the client went away mid-reply: not a device error
       errs_.record_sync(r);
       if (sent_last) return !conn_failed_;
       return reply_status(h, r);
@@ -566,6 +567,7 @@ bool Session::sync_op(const FrameView& v) {
     case AVEC_OP_MEMCPY2D_DTOH: {
       bool sent_last = false;
       r = dtoh_2d(h, v.fixed<avec_memcpy2d>(), &sent_last);
+      if (conn_failed_) return false;  // the client went away mid-reply: not a device error
       errs_.record_sync(r);
       if (sent_last) return !conn_failed_;
       return reply_status(h, r);
