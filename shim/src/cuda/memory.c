@@ -338,3 +338,38 @@ PAIR(cuMemcpy2DUnaligned_v2, cuMemcpy2DUnaligned_v2_ptds, (const CUDA_MEMCPY2D *
      memcpy2d(p, 0, NULL, 1))
 PAIR(cuMemcpy2DAsync_v2, cuMemcpy2DAsync_v2_ptsz, (const CUDA_MEMCPY2D *p, CUstream s), memcpy2d(p, 1, s, 0),
      memcpy2d(p, 1, s, 1))
+
+/* ---- 3D copies: slice by slice as 2D copies (linear memory on both sides; CUDA arrays are not offered) -- */
+static CUresult memcpy3d(const CUDA_MEMCPY3D *p, int async, CUstream s, int ptds) {
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  if (p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY || p->srcLOD || p->dstLOD) {
+    static int warned;
+    return (CUresult)avec_unsupported("cuMemcpy3D with CUDA arrays", &warned);
+  }
+  size_t spitch = p->srcPitch ? p->srcPitch : p->WidthInBytes, dpitch = p->dstPitch ? p->dstPitch : p->WidthInBytes;
+  size_t sheight = p->srcHeight ? p->srcHeight : p->Height, dheight = p->dstHeight ? p->dstHeight : p->Height;
+  for (size_t z = 0; z < p->Depth; z++) {
+    CUDA_MEMCPY2D c = {0};
+    c.srcMemoryType = p->srcMemoryType;
+    c.srcHost = p->srcHost;
+    c.srcDevice = p->srcDevice;
+    c.srcPitch = spitch;
+    c.srcXInBytes = p->srcXInBytes;
+    c.srcY = p->srcY + (p->srcZ + z) * sheight; /* slices are sheight rows apart */
+    c.dstMemoryType = p->dstMemoryType;
+    c.dstHost = p->dstHost;
+    c.dstDevice = p->dstDevice;
+    c.dstPitch = dpitch;
+    c.dstXInBytes = p->dstXInBytes;
+    c.dstY = p->dstY + (p->dstZ + z) * dheight;
+    c.WidthInBytes = p->WidthInBytes;
+    c.Height = p->Height;
+    CUresult r = memcpy2d(&c, async, s, ptds);
+    if (r) return r;
+  }
+  return CUDA_SUCCESS;
+}
+
+PAIR(cuMemcpy3D_v2, cuMemcpy3D_v2_ptds, (const CUDA_MEMCPY3D *p), memcpy3d(p, 0, NULL, 0), memcpy3d(p, 0, NULL, 1))
+PAIR(cuMemcpy3DAsync_v2, cuMemcpy3DAsync_v2_ptsz, (const CUDA_MEMCPY3D *p, CUstream s), memcpy3d(p, 1, s, 0),
+     memcpy3d(p, 1, s, 1))

@@ -226,6 +226,32 @@ static void test_memory(void) {
   OK(cuMemFree(lin));
   OK(cuMemFree(p2));
 
+  CASE("3D copies");
+  enum { W = 24, H = 5, D = 4 };
+  uint8_t vol[D][H][32], vback[D][H][W];
+  for (int z = 0; z < D; z++)
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < 32; x++) vol[z][y][x] = (uint8_t)(x + 7 * y + 31 * z);
+  CUdeviceptr dv = 0;
+  OK(cuMemAlloc(&dv, 64 * H * D)); /* device pitch 64 */
+  CUDA_MEMCPY3D c3 = {0};
+  c3.srcMemoryType = CU_MEMORYTYPE_HOST; c3.srcHost = vol; c3.srcPitch = 32; c3.srcHeight = H;
+  c3.dstMemoryType = CU_MEMORYTYPE_DEVICE; c3.dstDevice = dv; c3.dstPitch = 64; c3.dstHeight = H;
+  c3.WidthInBytes = W; c3.Height = H; c3.Depth = D;
+  OK(cuMemcpy3D(&c3));
+  CUDA_MEMCPY3D b3 = {0}; /* back, starting at slice 1, into a packed buffer */
+  b3.srcMemoryType = CU_MEMORYTYPE_DEVICE; b3.srcDevice = dv; b3.srcPitch = 64; b3.srcHeight = H; b3.srcZ = 1;
+  b3.dstMemoryType = CU_MEMORYTYPE_HOST; b3.dstHost = vback; b3.dstPitch = W; b3.dstHeight = H;
+  b3.WidthInBytes = W; b3.Height = H; b3.Depth = D - 1;
+  memset(vback, 0, sizeof vback);
+  OK(cuMemcpy3DAsync(&b3, NULL));
+  int ok3d = 1;
+  for (int z = 0; z < D - 1; z++)
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++) ok3d &= vback[z][y][x] == vol[z + 1][y][x];
+  CHECK(ok3d);
+  OK(cuMemFree(dv));
+
   CASE("pointers outside allocations are refused");
   CHECK_EQ(cuMemcpyHtoD(m + 1000, out, 100), CUDA_ERROR_INVALID_VALUE);
   CHECK_EQ(cuMemcpyDtoH(out, m + 1020, 8), CUDA_ERROR_INVALID_VALUE);
