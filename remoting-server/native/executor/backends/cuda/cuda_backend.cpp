@@ -234,6 +234,7 @@ class CudaBackend final : public Backend {
     if (!s || staged_slot_ < 0 || s->buf[staged_slot_] != staging_ptr) return CUDA_ERROR_INVALID_VALUE;
     int slot = staged_slot_;
     staged_slot_ = -1;
+    if (async) settle();  // pending_sync_ must keep naming the last synchronous copy's event
     CUresult r = d_.p_cuMemcpyHtoDAsync(dst, staging_ptr, len, (CUstream)stream);
     if (r) return r;
     r = d_.p_cuEventRecord(s->ev[slot], (CUstream)stream);
