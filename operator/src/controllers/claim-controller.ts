@@ -17,6 +17,7 @@ import { signTicket, peekTicket } from '../tickets/ticket.js';
 import { claimPath, gpuNodePath, secretPath, secretsPath, splitKey } from '../kube/paths.js';
 import { isStatus, MERGE_PATCH } from '../kube/client.js';
 import type { KubeObject } from '../kube/informer.js';
+import { KeyLock } from '../kube/key-lock.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
 import { secretNameFor } from '../admission/inject.js';
 import { FINALIZER, type OperatorContext } from './context.js';
@@ -31,6 +32,7 @@ interface SecretMemo {
 
 export class ClaimController {
   private readonly secretMemo = new Map<string, SecretMemo>();
+  private readonly nodeLock = new KeyLock();
 
   constructor(private readonly ctx: OperatorContext) {}
 
@@ -146,19 +148,28 @@ export class ClaimController {
   }
 
   /** Step 2: record the allocation on the node (optimistic concurrency). */
-  private async commit(node: GPUNode, alloc: Parameters<typeof withAllocation>[1]): Promise<'ok' | string> {
-    const res = withAllocation(node, alloc);
-    if (!res.ok) return res.reason;
-    if (!res.changed) return 'ok';
-    await this.putNodeStatus(node, res.status);
-    return 'ok';
+  // Node writes are serialised per node within this process and use the freshest cached copy
+  // (our own writes are put into the cache at once), so workers do not conflict with each other.
+  private async commit(stale: GPUNode, alloc: Parameters<typeof withAllocation>[1]): Promise<'ok' | string> {
+    return this.nodeLock.run(stale.metadata.name, async () => {
+      const node = this.ctx.nodes.get(stale.metadata.name);
+      if (!node) return 'NodeGone';
+      const res = withAllocation(node, alloc);
+      if (!res.ok) return res.reason;
+      if (!res.changed) return 'ok';
+      await this.putNodeStatus(node, res.status);
+      return 'ok';
+    });
   }
 
-  private async release(node: GPUNode, uid: string, key: string): Promise<void> {
-    const status = withoutAllocation(node, uid);
-    if (!status) return;
-    await this.putNodeStatus(node, status);
-    this.ctx.log.info('allocation released', { node: node.metadata.name, claim: key });
+  private async release(stale: GPUNode, uid: string, key: string): Promise<void> {
+    await this.nodeLock.run(stale.metadata.name, async () => {
+      const node = this.ctx.nodes.get(stale.metadata.name);
+      const status = node && withoutAllocation(node, uid);
+      if (!node || !status) return;
+      await this.putNodeStatus(node, status);
+      this.ctx.log.info('allocation released', { node: node.metadata.name, claim: key });
+    });
   }
 
   private async putNodeStatus(node: GPUNode, status: GPUNodeStatus): Promise<void> {
