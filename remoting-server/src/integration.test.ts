@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig, type Config } from './config.js';
 import { controlClient, type ControlClient } from './control/control-client.js';
 import { silentLogger } from './log.js';
-import { CHECKOUT_ROOT } from './native/addon.js';
+import { CHECKOUT_ROOT, loadAddon } from './native/addon.js';
 import { startRemotingServer, type RunningServer } from './server.js';
 import { signTicket, type TicketPayload } from './tickets/ticket.js';
 import {
@@ -248,6 +248,32 @@ describe('remoting server + real executor (emulated backend)', () => {
     assert.notEqual(refused.code, 0);
     assert.ok(refused.out.init !== undefined && refused.out.init !== '0', 'cuInit fails when the ticket is refused');
     assert.ok(refused.stderr.includes(`127.0.0.1:${server.dataPort}`), `the shim names the endpoint: ${refused.stderr}`);
+  });
+
+  it("the addon's NVML telemetry reads the shim's libnvidia-ml.so.1 through this server (an info-only session)", async () => {
+    const nvml = resolve(CHECKOUT_ROOT, 'build', 'shim', 'libnvidia-ml.so.1');
+    assert.ok(existsSync(nvml), `${nvml} is missing: make shim`);
+    const addon = loadAddon();
+    // The shim reads its endpoint and ticket from the environment at nvmlInit.
+    const ticket = ticketFor({ claim: 'nvml', mem: 48 << 20 });
+    Object.assign(process.env, { AVEC_SERVER: `127.0.0.1:${server.dataPort}`, AVEC_TICKET: ticket, AVEC_LOG: 'error' });
+    try {
+      const t = await addon.readTelemetry(nvml);
+      assert.equal(t.available, true, t.reason ?? '');
+      assert.equal(t.devices.length, server.inventory.devices.length);
+      assert.equal(t.devices[0]!.uuid, server.inventory.devices[0]!.uuid, 'NVML and --describe agree on the UUID');
+      assert.match(t.devices[0]!.name, /emulated/);
+      assert.equal(t.devices[0]!.memoryTotalBytes, 48 << 20, 'NVML reports the claim limit');
+      const live = server.sessions.list({ claim: 'team/nvml' });
+      assert.equal(live.length, 1);
+      assert.equal(live[0]!.infoOnly, true);
+      assert.equal((await addon.readTelemetry(nvml)).available, true, 'stays loaded between reads');
+      assert.equal(server.sessions.list({ claim: 'team/nvml' }).length, 1, 'one NVML session, not one per read');
+    } finally {
+      assert.equal(addon.shutdownTelemetry(), true);
+      for (const k of ['AVEC_SERVER', 'AVEC_TICKET', 'AVEC_LOG']) delete process.env[k];
+    }
+    await waitFor('NVML session end', () => server.sessions.list({ claim: 'team/nvml' }).length === 0);
   });
 
   it('Drain stops admission: new HELLOs are refused, health reports NOT_SERVING', async () => {

@@ -172,6 +172,7 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
       if (linkTimer) clearInterval(linkTimer);
       await publisher?.stop();
       keyring.stop();
+      addon.shutdownTelemetry();
       await stopGrpcServer(grpcStarted.server as grpc.Server);
       await new Promise((res) => (metricsServer ? metricsServer.close(res) : res(undefined)));
     })());

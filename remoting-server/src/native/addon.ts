@@ -59,7 +59,10 @@ export interface Telemetry {
 
 export interface Addon {
   DataListener: new (opts: { helloTimeoutMs?: number; maxPending?: number }, onEvent: (ev: ListenerEvent) => void) => NativeDataListener;
+  /** NVML sample on a worker thread; NVML stays loaded between calls (a failed load is retried). */
   readTelemetry(libraryPath?: string): Promise<Telemetry>;
+  /** nvmlShutdown + unload; true if NVML was loaded. */
+  shutdownTelemetry(): boolean;
   parseHelloForTest(buf: Buffer): { status: string; need?: number; ticket?: string; clientPid?: number; clientHost?: string; requestId?: number; frameLength?: number };
   status: { BAD_FRAME: number; BAD_TICKET: number; VERSION: number };
   wireVersion: number;

@@ -33,6 +33,7 @@ Napi::Value ParseHelloForTest(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("DataListener", DataListener::Init(env));
   exports.Set("readTelemetry", Napi::Function::New(env, ReadTelemetry));
+  exports.Set("shutdownTelemetry", Napi::Function::New(env, ShutdownTelemetry));
   exports.Set("parseHelloForTest", Napi::Function::New(env, ParseHelloForTest));
   Napi::Object st = Napi::Object::New(env);
   st.Set("BAD_FRAME", AVEC_STATUS_BAD_FRAME);

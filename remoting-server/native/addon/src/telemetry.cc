@@ -18,7 +18,6 @@ struct NvmlUtilization { unsigned int gpu, memory; };
 
 struct Nvml {
   void* lib = nullptr;
-  std::string error;
   nvmlReturn (*init)() = nullptr;
   nvmlReturn (*count)(unsigned int*) = nullptr;
   nvmlReturn (*handle)(unsigned int, nvmlDevice*) = nullptr;
@@ -28,11 +27,12 @@ struct Nvml {
   nvmlReturn (*util)(nvmlDevice, NvmlUtilization*) = nullptr;
   nvmlReturn (*temp)(nvmlDevice, int, unsigned int*) = nullptr;
   nvmlReturn (*power)(nvmlDevice, unsigned int*) = nullptr;
+  nvmlReturn (*shutdown)() = nullptr;
 };
 
 std::mutex g_mu;
-Nvml g_nvml;
-bool g_loaded = false;
+Nvml g_nvml;              // the loaded, initialised library (lib == nullptr: none yet)
+std::string g_nvml_path;  // which library g_nvml is
 
 template <typename F>
 bool sym(void* lib, const char* name, F* out) {
@@ -40,17 +40,20 @@ bool sym(void* lib, const char* name, F* out) {
   return *out != nullptr;
 }
 
-// Loads and initialises NVML once; later calls reuse it (or its load error).
-Nvml* load_nvml(const std::string& path) {
-  std::lock_guard<std::mutex> g(g_mu);
-  if (g_loaded) return &g_nvml;
-  g_loaded = true;
-  Nvml& n = g_nvml;
+// Loads and initialises NVML from `path` once; a failure is not cached (dlopen failing is cheap, and
+// the driver may appear later), and asking for another library replaces the loaded one. Caller holds
+// g_mu, and keeps holding it while it uses the functions (shutdownTelemetry may unload them).
+bool load_nvml(const std::string& path, Nvml* out, std::string* error) {
+  if (g_nvml.lib != nullptr && g_nvml_path == path) {
+    *out = g_nvml;
+    return true;
+  }
+  Nvml n;
   n.lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (n.lib == nullptr) {
     const char* e = dlerror();
-    n.error = std::string("cannot load ") + path + ": " + (e ? e : "unknown error");
-    return &n;
+    *error = std::string("cannot load ") + path + ": " + (e ? e : "unknown error");
+    return false;
   }
   bool ok = sym(n.lib, "nvmlInit_v2", &n.init) && sym(n.lib, "nvmlDeviceGetCount_v2", &n.count) &&
             sym(n.lib, "nvmlDeviceGetHandleByIndex_v2", &n.handle) && sym(n.lib, "nvmlDeviceGetUUID", &n.uuid) &&
@@ -58,17 +61,26 @@ Nvml* load_nvml(const std::string& path) {
   sym(n.lib, "nvmlDeviceGetUtilizationRates", &n.util);
   sym(n.lib, "nvmlDeviceGetTemperature", &n.temp);
   sym(n.lib, "nvmlDeviceGetPowerUsage", &n.power);
+  sym(n.lib, "nvmlShutdown", &n.shutdown);
   if (!ok) {
-    n.error = "NVML lacks a required entry point";
-    n.init = nullptr;
-    return &n;
+    *error = path + " lacks a required NVML entry point";
+    dlclose(n.lib);
+    return false;
   }
   int rc = n.init();
   if (rc != 0) {
-    n.error = "nvmlInit_v2 failed with " + std::to_string(rc);
-    n.init = nullptr;
+    *error = "nvmlInit_v2 failed with " + std::to_string(rc);
+    dlclose(n.lib);
+    return false;
   }
-  return &n;
+  if (g_nvml.lib != nullptr) {
+    if (g_nvml.shutdown) g_nvml.shutdown();
+    dlclose(g_nvml.lib);
+  }
+  g_nvml = n;
+  g_nvml_path = path;
+  *out = n;
+  return true;
 }
 
 struct DeviceSample {
@@ -86,11 +98,10 @@ class TelemetryWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    Nvml* n = load_nvml(path_);
-    if (n->init == nullptr) {
-      reason_ = n->error;
-      return;
-    }
+    std::lock_guard<std::mutex> g(g_mu);
+    Nvml loaded;
+    if (!load_nvml(path_, &loaded, &reason_)) return;
+    Nvml* n = &loaded;
     unsigned count = 0;
     if (n->count(&count) != 0) {
       reason_ = "nvmlDeviceGetCount_v2 failed";
@@ -159,6 +170,19 @@ class TelemetryWorker : public Napi::AsyncWorker {
 };
 
 }  // namespace
+
+// shutdownTelemetry(): nvmlShutdown and unload, so the next read starts afresh. Cheap; runs inline.
+Napi::Value ShutdownTelemetry(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> g(g_mu);
+  bool was = g_nvml.lib != nullptr;
+  if (was) {
+    if (g_nvml.shutdown) g_nvml.shutdown();
+    dlclose(g_nvml.lib);
+    g_nvml = Nvml();
+    g_nvml_path.clear();
+  }
+  return Napi::Boolean::New(info.Env(), was);
+}
 
 Napi::Value ReadTelemetry(const Napi::CallbackInfo& info) {
   std::string path = "libnvidia-ml.so.1";

@@ -6,5 +6,7 @@ namespace avec {
 
 // readTelemetry(libraryPath?: string) -> Promise<{ available, reason?, devices: [...] }>
 Napi::Value ReadTelemetry(const Napi::CallbackInfo& info);
+// shutdownTelemetry() -> boolean (whether NVML was loaded)
+Napi::Value ShutdownTelemetry(const Napi::CallbackInfo& info);
 
 }  // namespace avec
