@@ -203,15 +203,15 @@ int listen_mode(const Options& o) {
   host = host.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   std::unique_ptr<TicketVerifier> verifier;
+  std::string verifier_node = o.node;
   if (!o.ticket_keys.empty()) {
-    std::string node = o.node;
-    if (node.empty()) {
+    if (verifier_node.empty()) {
       char hn[256] = {};
       gethostname(hn, sizeof hn - 1);
-      node = hn;
+      verifier_node = hn;
     }
     std::string err;
-    verifier = TicketVerifier::from_file(o.ticket_keys, node, &err);
+    verifier = TicketVerifier::from_file(o.ticket_keys, verifier_node, &err);
     if (!verifier) return usage_error("--ticket-keys: " + err);
   }
   struct addrinfo hints = {}, *res = nullptr;
@@ -262,6 +262,12 @@ int listen_mode(const Options& o) {
       continue;
     }
     counter++;
+    if (verifier) {  // keys rotate under a mounted Secret: read the keyring again for every session
+      std::string err;
+      std::unique_ptr<TicketVerifier> fresh = TicketVerifier::from_file(o.ticket_keys, verifier_node, &err);
+      if (fresh) verifier = std::move(fresh);
+      else AVEC_LOG(warn, "ticket_keys_reload_failed").str("reason", err).str("action", "keeping the previous keys");
+    }
     std::string sid = o.session_id.empty() ? std::to_string(getpid()) + "-" + std::to_string(counter)
                                            : o.session_id + "-" + std::to_string(counter);
     pid_t pid = fork();

@@ -414,6 +414,16 @@ TEST(listener_ticket_check) {
     CHECK(c.closed_by_peer());
   }
   CHECK(l.wait_line({"\"event\":\"hello_refused\"", "\"reason\":\"bad-signature\""}));
+  // rotation: a key added to the directory is accepted by the next session without a restart
+  std::string key2(40, 'n');
+  { std::ofstream f(dir + "/k2", std::ios::binary); f << key2; }
+  std::string payload2 = payload;
+  payload2.replace(payload2.find("\"k1\""), 4, "\"k2\"");
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok(nullptr, sign(key2, payload2)));
+  }
+  unlink((dir + "/k2").c_str());
   unlink((dir + "/k1").c_str());
   rmdir(dir.c_str());
 }
