@@ -134,15 +134,15 @@ AVEC_API CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUd
 }
 
 /* ---- copies ------------------------------------------------------------------------------------------ */
-static CUresult check_dev(uint64_t p, uint64_t n) {
+CUresult avec_check_dev(uint64_t p, uint64_t n) {
   return avec_ranges_contains(&avec_device_ranges, p, n) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
 
-static CUresult htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds) {
+CUresult avec_htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!n) return CUDA_SUCCESS;
-  if (!src || check_dev(dst, n)) return CUDA_ERROR_INVALID_VALUE;
+  if (!src || avec_check_dev(dst, n)) return CUDA_ERROR_INVALID_VALUE;
   avec_memcpy_htod h = {dst, 0, 0};
   if (avec_stream_wire(s, ptds, &h.stream)) return CUDA_ERROR_INVALID_HANDLE;
   for (size_t off = 0; off < n; off += AVEC_CHUNK) {
@@ -154,11 +154,11 @@ static CUresult htod(CUdeviceptr dst, const void *src, size_t n, int async, CUst
   return CUDA_SUCCESS;
 }
 
-static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
+CUresult avec_dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!n) return CUDA_SUCCESS;
-  if (!dst || check_dev(src, n)) return CUDA_ERROR_INVALID_VALUE;
+  if (!dst || avec_check_dev(src, n)) return CUDA_ERROR_INVALID_VALUE;
   avec_memcpy_dtoh a = {src, n, 0, 0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
   /* Async device-to-host copies complete before returning too: the bytes must land in this process. */
@@ -170,7 +170,7 @@ static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, CUst
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!n) return CUDA_SUCCESS;
-  if (check_dev(src, n) || check_dev(dst, n)) return CUDA_ERROR_INVALID_VALUE;
+  if (avec_check_dev(src, n) || avec_check_dev(dst, n)) return CUDA_ERROR_INVALID_VALUE;
   avec_memcpy_dtod a = {dst, src, n, 0, 0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
   return avec_post(AVEC_OP_MEMCPY_DTOD, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
@@ -181,8 +181,8 @@ static CUresult generic(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, C
   int dd = avec_is_device_ptr(dst), sd = avec_is_device_ptr(src);
   LOG_DEBUG("cuMemcpy%s %zu bytes: %s -> %s", async ? "Async" : "", n, sd ? "device" : "host", dd ? "device" : "host");
   if (dd && sd) return dtod(dst, src, n, async, s, ptds);
-  if (dd) return htod(dst, (const void *)(uintptr_t)src, n, async, s, ptds);
-  if (sd) return dtoh((void *)(uintptr_t)dst, src, n, async, s, ptds);
+  if (dd) return avec_htod(dst, (const void *)(uintptr_t)src, n, async, s, ptds);
+  if (sd) return avec_dtoh((void *)(uintptr_t)dst, src, n, async, s, ptds);
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (n) memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
@@ -193,18 +193,18 @@ static CUresult generic(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, C
   AVEC_API CUresult name proto { return body0; } \
   AVEC_API CUresult ptname proto { return body1; }
 
-PAIR(cuMemcpyHtoD_v2, cuMemcpyHtoD_v2_ptds, (CUdeviceptr d, const void *s, size_t n), htod(d, s, n, 0, NULL, 0),
-     htod(d, s, n, 0, NULL, 1))
-PAIR(cuMemcpyDtoH_v2, cuMemcpyDtoH_v2_ptds, (void *d, CUdeviceptr s, size_t n), dtoh(d, s, n, 0, NULL, 0),
-     dtoh(d, s, n, 0, NULL, 1))
+PAIR(cuMemcpyHtoD_v2, cuMemcpyHtoD_v2_ptds, (CUdeviceptr d, const void *s, size_t n), avec_htod(d, s, n, 0, NULL, 0),
+     avec_htod(d, s, n, 0, NULL, 1))
+PAIR(cuMemcpyDtoH_v2, cuMemcpyDtoH_v2_ptds, (void *d, CUdeviceptr s, size_t n), avec_dtoh(d, s, n, 0, NULL, 0),
+     avec_dtoh(d, s, n, 0, NULL, 1))
 PAIR(cuMemcpyDtoD_v2, cuMemcpyDtoD_v2_ptds, (CUdeviceptr d, CUdeviceptr s, size_t n), dtod(d, s, n, 0, NULL, 0),
      dtod(d, s, n, 0, NULL, 1))
 PAIR(cuMemcpy, cuMemcpy_ptds, (CUdeviceptr d, CUdeviceptr s, size_t n), generic(d, s, n, 0, NULL, 0),
      generic(d, s, n, 0, NULL, 1))
 PAIR(cuMemcpyHtoDAsync_v2, cuMemcpyHtoDAsync_v2_ptsz, (CUdeviceptr d, const void *s, size_t n, CUstream st),
-     htod(d, s, n, 1, st, 0), htod(d, s, n, 1, st, 1))
+     avec_htod(d, s, n, 1, st, 0), avec_htod(d, s, n, 1, st, 1))
 PAIR(cuMemcpyDtoHAsync_v2, cuMemcpyDtoHAsync_v2_ptsz, (void *d, CUdeviceptr s, size_t n, CUstream st),
-     dtoh(d, s, n, 1, st, 0), dtoh(d, s, n, 1, st, 1))
+     avec_dtoh(d, s, n, 1, st, 0), avec_dtoh(d, s, n, 1, st, 1))
 PAIR(cuMemcpyDtoDAsync_v2, cuMemcpyDtoDAsync_v2_ptsz, (CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st),
      dtod(d, s, n, 1, st, 0), dtod(d, s, n, 1, st, 1))
 PAIR(cuMemcpyAsync, cuMemcpyAsync_ptsz, (CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st),
@@ -227,7 +227,7 @@ static CUresult memset_any(CUdeviceptr dst, uint64_t pitch, uint32_t value, uint
   uint64_t row = width * elem;
   if (height > 1 && pitch < row) return CUDA_ERROR_INVALID_VALUE;
   uint64_t span = (height - 1) * pitch + row;
-  if (check_dev(dst, span)) return CUDA_ERROR_INVALID_VALUE;
+  if (avec_check_dev(dst, span)) return CUDA_ERROR_INVALID_VALUE;
   avec_memset a = {dst, height > 1 ? pitch : 0, width, height, value, elem, 0, 0, 0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
   return avec_post(AVEC_OP_MEMSET, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
@@ -261,115 +261,3 @@ PAIR(cuMemsetD2D32Async, cuMemsetD2D32Async_ptsz,
      (CUdeviceptr d, size_t p, unsigned int v, size_t w, size_t h, CUstream s),
      memset_any(d, p, v, 4, w, h, 1, s, 0), memset_any(d, p, v, 4, w, h, 1, s, 1))
 
-/* ---- 2D copies ----------------------------------------------------------------------------------------- */
-static int side_is_device(CUmemorytype t, CUdeviceptr dev, const void *host, uint64_t *addr) {
-  if (t == CU_MEMORYTYPE_UNIFIED) {
-    *addr = dev;
-    return avec_is_device_ptr(dev);
-  }
-  if (t == CU_MEMORYTYPE_DEVICE) { *addr = dev; return 1; }
-  *addr = (uint64_t)(uintptr_t)host;
-  return 0;
-}
-
-static CUresult memcpy2d(const CUDA_MEMCPY2D *p, int async, CUstream s, int ptds) {
-  CUresult r = avec_ctx_require(NULL);
-  if (r) return r;
-  if (!p) return CUDA_ERROR_INVALID_VALUE;
-  if (p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY) {
-    static int warned;
-    return (CUresult)avec_unsupported("cuMemcpy2D with CUDA arrays", &warned);
-  }
-  uint64_t w = p->WidthInBytes, h = p->Height;
-  if (!w || !h) return CUDA_SUCCESS;
-  uint64_t sbase, dbase;
-  int sdev = side_is_device(p->srcMemoryType, p->srcDevice, p->srcHost, &sbase);
-  int ddev = side_is_device(p->dstMemoryType, p->dstDevice, p->dstHost, &dbase);
-  uint64_t spitch = p->srcPitch ? p->srcPitch : w, dpitch = p->dstPitch ? p->dstPitch : w;
-  if ((h > 1 && (spitch < w || dpitch < w))) return CUDA_ERROR_INVALID_VALUE;
-  uint64_t src = sbase + p->srcY * spitch + p->srcXInBytes, dst = dbase + p->dstY * dpitch + p->dstXInBytes;
-  if ((sdev && check_dev(src, (h - 1) * spitch + w)) || (ddev && check_dev(dst, (h - 1) * dpitch + w)))
-    return CUDA_ERROR_INVALID_VALUE;
-  avec_memcpy2d a = {0};
-  if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
-  uint32_t fl = async ? AVEC_F_ASYNC : 0;
-  if (sdev && ddev) {
-    a.dst = dst; a.dst_pitch = dpitch; a.src = src; a.src_pitch = spitch; a.width = w; a.height = h;
-    return avec_post(AVEC_OP_MEMCPY2D_DTOD, fl, &a, sizeof a, NULL, 0);
-  }
-  if (!sdev && !ddev) {
-    for (uint64_t y = 0; y < h; y++)
-      memmove((char *)(uintptr_t)(dst + y * dpitch), (const char *)(uintptr_t)(src + y * spitch), w);
-    return CUDA_SUCCESS;
-  }
-  /* Host side packed in groups of rows of at most one chunk (at least one row). */
-  uint64_t rows = w >= AVEC_CHUNK ? 1 : AVEC_CHUNK / w;
-  if (w > AVEC_MAX_PAYLOAD - sizeof a) {
-    /* rows wider than a frame: row by row as linear copies */
-    for (uint64_t y = 0; y < h && !r; y++)
-      r = ddev ? htod(dst + y * dpitch, (const void *)(uintptr_t)(src + y * spitch), w, async, s, ptds)
-               : dtoh((void *)(uintptr_t)(dst + y * dpitch), src + y * spitch, w, async, s, ptds);
-    return r;
-  }
-  char *tmp = malloc(rows * w);
-  if (!tmp) return CUDA_ERROR_OUT_OF_MEMORY;
-  for (uint64_t y0 = 0; y0 < h && !r; y0 += rows) {
-    uint64_t n = h - y0 < rows ? h - y0 : rows;
-    a.width = w;
-    a.height = n;
-    if (ddev) {
-      for (uint64_t y = 0; y < n; y++) memcpy(tmp + y * w, (const char *)(uintptr_t)(src + (y0 + y) * spitch), w);
-      a.dst = dst + y0 * dpitch; a.dst_pitch = dpitch;
-      r = avec_post(AVEC_OP_MEMCPY2D_HTOD, fl, &a, sizeof a, tmp, n * w);
-    } else {
-      a.dst = src + y0 * spitch; a.dst_pitch = spitch; /* DTOH: the device side travels in dst/dst_pitch */
-      r = avec_result(avec_conn_call_into(&avec_sess.conn, AVEC_OP_MEMCPY2D_DTOH, fl, avec_ctx_wire(), &a, sizeof a,
-                                          tmp, n * w));
-      if (!r)
-        for (uint64_t y = 0; y < n; y++) memcpy((char *)(uintptr_t)(dst + (y0 + y) * dpitch), tmp + y * w, w);
-    }
-  }
-  free(tmp);
-  return r;
-}
-
-PAIR(cuMemcpy2D_v2, cuMemcpy2D_v2_ptds, (const CUDA_MEMCPY2D *p), memcpy2d(p, 0, NULL, 0), memcpy2d(p, 0, NULL, 1))
-PAIR(cuMemcpy2DUnaligned_v2, cuMemcpy2DUnaligned_v2_ptds, (const CUDA_MEMCPY2D *p), memcpy2d(p, 0, NULL, 0),
-     memcpy2d(p, 0, NULL, 1))
-PAIR(cuMemcpy2DAsync_v2, cuMemcpy2DAsync_v2_ptsz, (const CUDA_MEMCPY2D *p, CUstream s), memcpy2d(p, 1, s, 0),
-     memcpy2d(p, 1, s, 1))
-
-/* ---- 3D copies: slice by slice as 2D copies (linear memory on both sides; CUDA arrays are not offered) -- */
-static CUresult memcpy3d(const CUDA_MEMCPY3D *p, int async, CUstream s, int ptds) {
-  if (!p) return CUDA_ERROR_INVALID_VALUE;
-  if (p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY || p->srcLOD || p->dstLOD) {
-    static int warned;
-    return (CUresult)avec_unsupported("cuMemcpy3D with CUDA arrays", &warned);
-  }
-  size_t spitch = p->srcPitch ? p->srcPitch : p->WidthInBytes, dpitch = p->dstPitch ? p->dstPitch : p->WidthInBytes;
-  size_t sheight = p->srcHeight ? p->srcHeight : p->Height, dheight = p->dstHeight ? p->dstHeight : p->Height;
-  for (size_t z = 0; z < p->Depth; z++) {
-    CUDA_MEMCPY2D c = {0};
-    c.srcMemoryType = p->srcMemoryType;
-    c.srcHost = p->srcHost;
-    c.srcDevice = p->srcDevice;
-    c.srcPitch = spitch;
-    c.srcXInBytes = p->srcXInBytes;
-    c.srcY = p->srcY + (p->srcZ + z) * sheight; /* slices are sheight rows apart */
-    c.dstMemoryType = p->dstMemoryType;
-    c.dstHost = p->dstHost;
-    c.dstDevice = p->dstDevice;
-    c.dstPitch = dpitch;
-    c.dstXInBytes = p->dstXInBytes;
-    c.dstY = p->dstY + (p->dstZ + z) * dheight;
-    c.WidthInBytes = p->WidthInBytes;
-    c.Height = p->Height;
-    CUresult r = memcpy2d(&c, async, s, ptds);
-    if (r) return r;
-  }
-  return CUDA_SUCCESS;
-}
-
-PAIR(cuMemcpy3D_v2, cuMemcpy3D_v2_ptds, (const CUDA_MEMCPY3D *p), memcpy3d(p, 0, NULL, 0), memcpy3d(p, 0, NULL, 1))
-PAIR(cuMemcpy3DAsync_v2, cuMemcpy3DAsync_v2_ptsz, (const CUDA_MEMCPY3D *p, CUstream s), memcpy3d(p, 1, s, 0),
-     memcpy3d(p, 1, s, 1))

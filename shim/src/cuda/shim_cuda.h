@@ -110,6 +110,11 @@ extern avec_range_table avec_host_ranges;   /* pinned / registered host memory *
 int avec_is_device_ptr(uint64_t p);
 void avec_reserve_device_range(uint64_t base, uint64_t size, uint32_t *flags);
 void avec_release_reservation(const avec_range *r);
+/* CUDA_ERROR_INVALID_VALUE unless [p, p+n) lies in one known device range. */
+CUresult avec_check_dev(uint64_t p, uint64_t n);
+/* Linear copies (memory.c), also used by the 2D/3D paths; ptds: NULL stream = per-thread default. */
+CUresult avec_htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds);
+CUresult avec_dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds);
 
 /* ---- modules and functions ------------------------------------------------------------------------ */
 typedef struct avec_param { uint32_t offset, size; } avec_param;

@@ -1,0 +1,135 @@
+/* Occupancy queries, forwarded to the server (AVEC_OP_OCCUPANCY) and answered from its driver. */
+#include <string.h>
+
+#include "shim_cuda.h"
+
+/* ---- occupancy (forwarded) --------------------------------------------------------------------------------- */
+static CUresult occupancy(struct CUfunc_st *fn, uint32_t kind, uint32_t block, uint32_t flags, uint64_t smem,
+                          uint64_t *value) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  avec_occupancy a = {fn->handle, kind, block, flags, smem};
+  struct { avec_reply_hdr h; avec_u64 v; } rep = {0};
+  r = avec_call(AVEC_OP_OCCUPANCY, 0, &a, sizeof a, &rep, sizeof rep);
+  if (!r) *value = rep.v.value;
+  return r;
+}
+
+AVEC_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *n, CUfunction f, int block, size_t smem,
+                                                                       unsigned flags) {
+  uint64_t v;
+  if (!n) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = occupancy(avec_func_from(f), AVEC_OCC_MAX_ACTIVE_BLOCKS, (uint32_t)block, flags, smem, &v);
+  if (!r) *n = (int)v;
+  return r;
+}
+AVEC_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, CUfunction f, int block, size_t smem) {
+  return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(n, f, block, smem, 0);
+}
+AVEC_API CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *size, CUfunction f, int numBlocks, int block) {
+  uint64_t v;
+  if (!size) return CUDA_ERROR_INVALID_VALUE;
+  /* numBlocks travels in the flags field (see avec_wire.h, AVEC_OCC_AVAILABLE_DSMEM) */
+  CUresult r = occupancy(avec_func_from(f), AVEC_OCC_AVAILABLE_DSMEM, (uint32_t)block, (uint32_t)numBlocks, 0, &v);
+  if (!r) *size = (size_t)v;
+  return r;
+}
+
+static CUresult potential(int *grid, int *block, CUfunction f, CUoccupancyB2DSize fn, size_t smem, int limit,
+                          unsigned flags) {
+  uint64_t v;
+  if (!grid || !block) return CUDA_ERROR_INVALID_VALUE;
+  struct CUfunc_st *func = avec_func_from(f);
+  if (!func) return CUDA_ERROR_INVALID_HANDLE;
+  /* A per-block-size shared memory callback cannot run remotely: evaluate it once at the largest block. */
+  if (fn) {
+    int b = limit > 0 ? limit : func->attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+    smem = fn(b > 0 ? b : 1024);
+  }
+  CUresult r = occupancy(func, AVEC_OCC_MAX_POTENTIAL_BLOCK, (uint32_t)limit, flags, smem, &v);
+  if (!r) {
+    *grid = (int)(v >> 32);
+    *block = (int)(v & 0xffffffffu);
+  }
+  return r;
+}
+AVEC_API CUresult cuOccupancyMaxPotentialBlockSize(int *grid, int *block, CUfunction f, CUoccupancyB2DSize fn,
+                                                   size_t smem, int limit) {
+  return potential(grid, block, f, fn, smem, limit, 0);
+}
+AVEC_API CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *grid, int *block, CUfunction f,
+                                                            CUoccupancyB2DSize fn, size_t smem, int limit,
+                                                            unsigned flags) {
+  return potential(grid, block, f, fn, smem, limit, flags);
+}
+
+/* cuOccupancyMaxActiveClusters: forwarded (AVEC_OCC_MAX_ACTIVE_CLUSTERS); a server without that kind answers
+ * CUDA_ERROR_INVALID_VALUE and the answer is estimated as floor(SMs / cluster size) x blocks per SM from the
+ * forwarded block occupancy (clusters cannot span GPCs, so this may exceed the truth for large clusters).
+ * cuBLASLt asks once per GEMM shape; answers are cached. */
+typedef struct cluster_answer {
+  const struct CUfunc_st *f;
+  uint32_t block, smem, cluster;
+  int value;
+} cluster_answer;
+static cluster_answer cluster_cache[64];
+static pthread_mutex_t cluster_lock = PTHREAD_MUTEX_INITIALIZER;
+
+AVEC_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction f, const CUlaunchConfig *config) {
+  struct CUfunc_st *fn = avec_func_from(f);
+  if (!numClusters || !config) return CUDA_ERROR_INVALID_VALUE;
+  if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  CUcontext ctx;
+  CUresult r = avec_ctx_require(&ctx);
+  if (r) return r;
+  uint32_t cluster = 0;
+  for (unsigned i = 0; i < config->numAttrs; i++)
+    if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+      cluster = config->attrs[i].value.clusterDim.x * config->attrs[i].value.clusterDim.y *
+                config->attrs[i].value.clusterDim.z;
+  if (!cluster && fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH] > 0)
+    cluster = (uint32_t)(fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH] *
+                         (fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT] > 0 ? fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT] : 1) *
+                         (fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH] > 0 ? fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH] : 1));
+  if (!cluster) cluster = 1;
+  uint32_t block = config->blockDimX * config->blockDimY * config->blockDimZ;
+  pthread_mutex_lock(&cluster_lock);
+  for (size_t i = 0; i < sizeof cluster_cache / sizeof cluster_cache[0]; i++) {
+    cluster_answer *c = &cluster_cache[i];
+    if (c->f == fn && c->block == block && c->smem == config->sharedMemBytes && c->cluster == cluster) {
+      *numClusters = c->value;
+      pthread_mutex_unlock(&cluster_lock);
+      return CUDA_SUCCESS;
+    }
+  }
+  pthread_mutex_unlock(&cluster_lock);
+  uint32_t dims = 0;
+  for (unsigned i = 0; i < config->numAttrs; i++)
+    if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+      dims = (config->attrs[i].value.clusterDim.x & 0xff) | (config->attrs[i].value.clusterDim.y & 0xff) << 8 |
+             (config->attrs[i].value.clusterDim.z & 0xff) << 16;
+  uint64_t exact = 0;
+  int value;
+  r = occupancy(fn, AVEC_OCC_MAX_ACTIVE_CLUSTERS, block, dims, config->sharedMemBytes, &exact);
+  if (r == CUDA_SUCCESS) {
+    value = (int)exact;
+  } else if (r == CUDA_ERROR_INVALID_VALUE) {
+    uint64_t per_sm = 0;
+    r = occupancy(fn, AVEC_OCC_MAX_ACTIVE_BLOCKS, block, 0, config->sharedMemBytes, &per_sm);
+    if (r) return r;
+    int sms = avec_sess.dev[ctx->device].attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
+    value = (int)((uint64_t)(sms > 0 ? sms : 1) / cluster * per_sm);
+    LOG_DEBUG("cuOccupancyMaxActiveClusters estimated locally: %d (cluster %u, %llu blocks/SM)", value, cluster,
+              (unsigned long long)per_sm);
+  } else {
+    return r;
+  }
+  static unsigned next;
+  pthread_mutex_lock(&cluster_lock);
+  cluster_cache[next++ % (sizeof cluster_cache / sizeof cluster_cache[0])] =
+      (cluster_answer){fn, block, config->sharedMemBytes, cluster, value};
+  pthread_mutex_unlock(&cluster_lock);
+  *numClusters = value;
+  return CUDA_SUCCESS;
+}
