@@ -1,5 +1,5 @@
 # The executor and data-plane server (remoting-server/native, except addon/): C++17, libc/libstdc++/libdl.
-#   make native        build/native/avec-executor (+ the unit/integration test programs)
+#   make native        build/native/avec-executor
 #   make test-native   unit + integration tests (prints "N passed, M failed"), then the libFuzzer runs
 #                      (frame decoder and session loop on the emulated device, FUZZ_SECONDS each)
 BUILD_TARGETS += native
@@ -23,7 +23,7 @@ NATIVE_TEST_BINS := $(NATIVE_OUT)/unit-tests $(NATIVE_OUT)/integration-tests $(N
 NATIVE_FUZZ_BINS := $(NATIVE_OUT)/fuzz-decoder $(NATIVE_OUT)/fuzz-session
 
 .PHONY: native test-native fuzz-native native-clean bench-native
-native: $(NATIVE_OUT)/avec-executor $(NATIVE_TEST_BINS) ## build the executor (build/native/avec-executor) and its tests
+native: $(NATIVE_OUT)/avec-executor ## build the executor (build/native/avec-executor)
 
 $(NATIVE_OBJ)/%.o: $(NATIVE_DIR)/%.cpp | deps-cuda
 	@mkdir -p $(dir $@)
@@ -66,7 +66,7 @@ $(NATIVE_OUT)/fuzz-%: $(NATIVE_EXEC)/fuzz/fuzz_%.cpp $(NATIVE_FUZZ_SRC) $(wildca
 	@mkdir -p $(dir $@)
 	clang++ $(NATIVE_FUZZ_FLAGS) -o $@ $< $(NATIVE_FUZZ_SRC) $(NATIVE_LIBS)
 
-test-native: native $(NATIVE_FUZZ_BINS) ## executor unit + integration tests, then FUZZ_SECONDS of fuzzing per target
+test-native: native $(NATIVE_TEST_BINS) $(NATIVE_FUZZ_BINS) ## executor unit + integration tests, then FUZZ_SECONDS of fuzzing per target
 	@set +e; \
 	$(NATIVE_OUT)/unit-tests $(NATIVE_EXEC)/tests | tee $(NATIVE_OUT)/unit-tests.out; u=$${PIPESTATUS[0]}; \
 	AVEC_EXECUTOR=$(NATIVE_OUT)/avec-executor AVEC_MOCK_DRIVER_DIR=$(NATIVE_OUT)/mock-driver AVEC_MOCK_SHIM_DIR=$(NATIVE_OUT)/mock-shim \
