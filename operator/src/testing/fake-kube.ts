@@ -5,7 +5,7 @@
 import { KubeError, type KubeApi, type WatchEventType } from '../kube/client.js';
 
 interface Obj {
-  metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; generation?: number; finalizers?: string[]; deletionTimestamp?: string; labels?: Record<string, string>; generateName?: string; creationTimestamp?: string };
+  metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; generation?: number; finalizers?: string[]; deletionTimestamp?: string; labels?: Record<string, string>; annotations?: Record<string, string>; generateName?: string; creationTimestamp?: string };
   status?: unknown;
   [k: string]: unknown;
 }
@@ -71,7 +71,7 @@ export class FakeKube implements KubeApi {
     return [...this.objects.entries()].filter(([k]) => k.startsWith(`${resource}/`)).map(([, v]) => v);
   }
 
-  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T = unknown>(method: string, path: string, body?: unknown, _contentType?: string): Promise<T> {
     this.requests++;
     await new Promise((r) => setImmediate(r)); // every call yields, as network I/O would
     const p = parse(path);
