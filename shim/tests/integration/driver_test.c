@@ -554,6 +554,49 @@ static void test_nvml(const char *libdir) {
   CHECK_EQ(count(&n), 1); /* NVML_ERROR_UNINITIALIZED after shutdown */
 }
 
+/* Several threads share the one connection: their posts and calls interleave but each sees its own data. */
+typedef struct worker {
+  CUcontext ctx;
+  int id, ok;
+} worker;
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  w->ok = cuCtxSetCurrent(w->ctx) == CUDA_SUCCESS;
+  CUstream s;
+  w->ok &= cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) == CUDA_SUCCESS;
+  uint8_t in[70000], out[70000];
+  for (int it = 0; it < 40 && w->ok; it++) {
+    size_t n = 1000 + (size_t)(it * 1543 + w->id * 97) % 69000;
+    fill(in, n, (unsigned)(w->id * 1000 + it));
+    CUdeviceptr d = 0;
+    w->ok &= cuMemAlloc(&d, n) == CUDA_SUCCESS;
+    w->ok &= cuMemcpyHtoDAsync(d, in, n, s) == CUDA_SUCCESS;
+    w->ok &= cuMemsetD8Async(d, (unsigned char)w->id, 16, s) == CUDA_SUCCESS;
+    memset(out, 0, n);
+    w->ok &= cuMemcpyDtoHAsync(out, d, n, s) == CUDA_SUCCESS;
+    w->ok &= cuStreamSynchronize(s) == CUDA_SUCCESS;
+    w->ok &= out[0] == (uint8_t)w->id && out[15] == (uint8_t)w->id && !memcmp(in + 16, out + 16, n - 16);
+    w->ok &= cuMemFree(d) == CUDA_SUCCESS;
+  }
+  w->ok &= cuStreamDestroy(s) == CUDA_SUCCESS;
+  return NULL;
+}
+
+static void test_threads(CUcontext primary) {
+  CASE("threads share the session");
+  pthread_t t[4];
+  worker w[4];
+  for (int i = 0; i < 4; i++) {
+    w[i] = (worker){primary, i + 1, 0};
+    pthread_create(&t[i], NULL, worker_main, &w[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(t[i], NULL);
+    CHECK(w[i].ok);
+  }
+}
+
 static void test_reset(CUcontext primary) {
   CASE("primary context reset");
   CUdeviceptr p = 0;
@@ -614,6 +657,7 @@ static int run_main(const char *fatbin, const char *libdir) {
   test_modules(fatbin);
   test_nvml(libdir);
   test_fork();
+  test_threads(primary);
   test_reset(primary);
   OK(cuDevicePrimaryCtxRelease(0));
   return TEST_SUMMARY("shim driver api");
