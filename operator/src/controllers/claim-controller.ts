@@ -28,7 +28,11 @@ type RawClaim = KubeObject & { metadata: Record<string, unknown>; status?: unkno
 interface SecretMemo {
   endpoint: string;
   ticket: string;
+  /** When the Secret was last read or written; older memos are re-read (someone may have edited it). */
+  atMs: number;
 }
+
+const SECRET_MEMO_MS = 10 * 60_000;
 
 export class ClaimController {
   private readonly secretMemo = new Map<string, SecretMemo>();
@@ -81,6 +85,11 @@ export class ClaimController {
         await this.release(node, uid, key);
         log.warn('GPU node lost; releasing and placing again', { node: node.metadata.name });
         await this.writeStatus(raw, claim, { kind: 'lost', reason: 'NodeLost', message: `GPU node ${node.metadata.name} stopped heart-beating` });
+        return { requeueAfterMs: 0 };
+      }
+      if (!node.spec.devices.some((d) => d.uuid === rec.alloc.deviceUUID)) {
+        await this.release(node, uid, key);
+        await this.writeStatus(raw, claim, { kind: 'lost', reason: 'DeviceGone', message: `device ${rec.alloc.deviceUUID} is no longer reported by ${node.metadata.name}` });
         return { requeueAfterMs: 0 };
       }
       const alloc: ClaimAllocation = {
@@ -189,13 +198,14 @@ export class ClaimController {
     const want = { uid: claim.metadata.uid, ns, claim: name, node: alloc.node, dev: alloc.deviceUUID, mem: alloc.memoryBytes, cpct: alloc.computePercent };
     const key = `${ns}/${name}`;
     let memo = this.secretMemo.get(key);
+    if (memo && this.ctx.clock.now() - memo.atMs > SECRET_MEMO_MS) memo = undefined;
     // A claim that never had a Secret gets a create without a read first (saves a round trip per bind).
     const neverHadSecret = claim.status?.secretName === undefined;
     if (!memo && !neverHadSecret) {
       try {
         const s = await this.ctx.api.request<{ data?: Record<string, string> }>('GET', secretPath(ns, secretNameFor(name)));
         const d = (k: string): string => Buffer.from(s.data?.[k] ?? '', 'base64').toString('utf8');
-        memo = { endpoint: d('endpoint'), ticket: d('ticket') };
+        memo = { endpoint: d('endpoint'), ticket: d('ticket'), atMs: this.ctx.clock.now() };
       } catch (err) {
         if (!isStatus(err, 404)) throw err;
       }
@@ -218,7 +228,7 @@ export class ClaimController {
         }
       }
       this.ctx.log.info('claim secret written', { namespace: ns, name, secret: secret.metadata.name, node: alloc.node, kid: current?.kid });
-      memo = { endpoint: alloc.endpoint, ticket };
+      memo = { endpoint: alloc.endpoint, ticket, atMs: this.ctx.clock.now() };
       this.secretMemo.set(key, memo);
     }
     const wasBound = claim.status?.phase === 'Bound';
