@@ -32,7 +32,7 @@ interface Candidate {
   usedFracAfter: number;
 }
 
-// Lower is better. Returns <0 when a ranks before b.
+// Lower is better. Returns <0 when a ranks before b. Ties: node name, then device UUID.
 function compare(policy: ClaimRequest['policy'], a: Candidate, b: Candidate): number {
   if (a.tier !== b.tier) return a.tier - b.tier;
   let d = 0;
@@ -55,6 +55,8 @@ export function placeClaim(req: ClaimRequest, nodes: readonly NodeView[]): Place
   let ready = 0, inSite = 0, matching = 0, withinLatency = 0, memOk = 0;
   let largestFree = 0, mostCompute = 0;
   let best: Candidate | undefined;
+  const scratch: Candidate = { node: nodes[0], device: nodes[0]?.devices[0], tier: 0, latency: 0, freeAfter: 0, usedFracAfter: 0 };
+  const minCCs = minCC !== undefined ? new Map<string, number>() : undefined;
   for (const node of nodes) {
     if (!node.ready) continue;
     ready++;
@@ -63,7 +65,11 @@ export function placeClaim(req: ClaimRequest, nodes: readonly NodeView[]): Place
     const lat = latencyFrom(node, req.site);
     for (const dev of node.devices) {
       if (models && !models.has(dev.model)) continue;
-      if (minCC !== undefined && parseCC(dev.computeCapability) < minCC) continue;
+      if (minCC !== undefined && minCCs) {
+        let cc = minCCs.get(dev.computeCapability);
+        if (cc === undefined) minCCs.set(dev.computeCapability, (cc = parseCC(dev.computeCapability)));
+        if (cc < minCC) continue;
+      }
       matching++;
       if (req.maxLatencyMs !== undefined && (lat === undefined || lat > req.maxLatencyMs)) continue;
       withinLatency++;
@@ -72,16 +78,16 @@ export function placeClaim(req: ClaimRequest, nodes: readonly NodeView[]): Place
       memOk++;
       mostCompute = Math.max(mostCompute, dev.freeComputePercent);
       if (dev.freeComputePercent < req.computePercent) continue;
+      // Reuse one scratch object; copy it into `best` only when it wins (no allocation per device).
       const freeAfter = dev.freeMemoryBytes - req.memoryBytes;
-      const cand: Candidate = {
-        node,
-        device: dev,
-        tier: preferred && !preferred.has(node.site) ? 1 : 0,
-        latency: lat ?? Number.POSITIVE_INFINITY,
-        freeAfter,
-        usedFracAfter: dev.memoryBytes > 0 ? 1 - freeAfter / dev.memoryBytes : 1,
-      };
-      if (best === undefined || compare(req.policy, cand, best) < 0) best = cand;
+      scratch.node = node;
+      scratch.device = dev;
+      scratch.tier = preferred && !preferred.has(node.site) ? 1 : 0;
+      scratch.latency = lat ?? Number.POSITIVE_INFINITY;
+      scratch.freeAfter = freeAfter;
+      scratch.usedFracAfter = dev.memoryBytes > 0 ? 1 - freeAfter / dev.memoryBytes : 1;
+      if (best === undefined) best = { ...scratch };
+      else if (compare(req.policy, scratch, best) < 0) Object.assign(best, scratch);
     }
   }
   if (best !== undefined) {
