@@ -1,6 +1,8 @@
 /* tcpfloor: the physical floor of the data path — one-stream TCP bandwidth and 8-byte ping-pong RTT.
  *   tcpfloor serve PORT                 accept connections on 127.0.0.1:PORT (runs until killed)
- *   tcpfloor bw HOST:PORT MIB           send MIB MiB on one stream, print MB/s (until the sink's ack)
+ *   tcpfloor bw HOST:PORT MIB [--big]   send MIB MiB on one stream, print MB/s (until the sink's ack);
+ *                                       --big: send from and receive into MIB-sized buffers (each byte of
+ *                                       the region once, like a copy of a large array) instead of 1 MiB ones
  *   tcpfloor rtt HOST:PORT N            N ping-pongs of 8 bytes, print median/p10/p99 in microseconds
  * Both sides set TCP_NODELAY, as the shim and the executor do. */
 #define _GNU_SOURCE
@@ -57,6 +59,19 @@ static void *serve_conn(void *arg) {
       ssize_t r;
       while ((r = read(fd, buf, sizeof buf)) > 0) total += (uint64_t)r;
       full_write(fd, &total, 8);
+    } else if (mode == 'L') {  /* large region: the announced size, written through once (cold memory) */
+      uint64_t size = 0, total = 0;
+      if (full_read(fd, &size, 8) == 0 && size > 0 && size <= (8ull << 30)) {
+        char *region = malloc(size);
+        ssize_t r;
+        if (region) memset(region, 0, size);  /* touched before the clock starts, like reused staging */
+        full_write(fd, "R", 1);
+        if (region)
+          while ((r = read(fd, region + (total % size), (size_t)(size - total % size) < (4u << 20) ? (size_t)(size - total % size) : (4u << 20))) > 0)
+            total += (uint64_t)r;
+        free(region);
+      }
+      full_write(fd, &total, 8);
     } else if (mode == 'P') {
       uint64_t v;
       while (full_read(fd, &v, 8) == 0)
@@ -104,16 +119,22 @@ int main(int argc, char **argv) {
   if (argc >= 4 && !strcmp(argv[1], "bw")) {
     int fd = connect_to(argv[2]);
     uint64_t total = (uint64_t)atoll(argv[3]) << 20, acked = 0;
+    int big = argc >= 5 && !strcmp(argv[4], "--big");
     size_t chunk = 1 << 20;
-    char *buf = malloc(chunk);
-    memset(buf, 0x5a, chunk);
-    full_write(fd, "B", 1);
+    char *buf = malloc(big ? total : chunk);
+    memset(buf, 0x5a, big ? total : chunk);  /* touched once so page faults are not timed */
+    full_write(fd, big ? "L" : "B", 1);
+    if (big) {
+      char ready;
+      full_write(fd, &total, 8);
+      full_read(fd, &ready, 1);
+    }
     double t0 = now_s();
-    for (uint64_t sent = 0; sent < total; sent += chunk) full_write(fd, buf, chunk);
+    for (uint64_t sent = 0; sent < total; sent += chunk) full_write(fd, buf + (big ? sent : 0), chunk);
     shutdown(fd, SHUT_WR);
     if (full_read(fd, &acked, 8) || acked != total) { fprintf(stderr, "tcpfloor: short ack\n"); return 1; }
     double dt = now_s() - t0;
-    printf("tcp_bw_MBps %.1f\n", total / dt / 1e6);
+    printf("%s %.1f\n", big ? "tcp_bw_bigbuf_MBps" : "tcp_bw_MBps", total / dt / 1e6);
     printf("tcp_bw_bytes %llu seconds %.4f\n", (unsigned long long)total, dt);
     return 0;
   }
