@@ -17,6 +17,9 @@ void avec_sha256_init(avec_sha256 *s);
 void avec_sha256_update(avec_sha256 *s, const void *data, size_t len);
 void avec_sha256_final(avec_sha256 *s, uint8_t out[32]);
 void avec_sha256_once(const void *data, size_t len, uint8_t out[32]);
+/* 1 when the SHA-NI path is in use. avec_sha256_portable_only(1) forces the portable code (tests). */
+int avec_sha256_accelerated(void);
+void avec_sha256_portable_only(int on);
 
 void avec_md2(const void *data, size_t len, uint8_t out[16]);
 /* HMAC over MD2 (block size 16). `key_len` <= 16. */

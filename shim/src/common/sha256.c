@@ -35,6 +35,68 @@ static void block(avec_sha256 *s, const uint8_t *p) {
   s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
 }
 
+/* x86 SHA extensions (SHA-NI): ~8x the portable code, which matters when a runtime loads hundreds of MiB
+ * of fatbins. Chosen at run time; the portable path stays for other CPUs (and is tested on its own). */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[8], const uint8_t *p, size_t n) {
+  const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* CDAB */
+  __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B);  /* EFGH */
+  __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);                                         /* ABEF */
+  s1 = _mm_blend_epi16(s1, tmp, 0xF0);                                              /* CDGH */
+  for (; n--; p += 64) {
+    __m128i abef = s0, cdgh = s1, m[4];
+    for (int i = 0; i < 4; i++) m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), mask);
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; g++) { /* four rounds per group */
+      __m128i cur = m[g & 3];
+      __m128i msg = _mm_add_epi32(cur, _mm_loadu_si128((const __m128i *)&K[4 * g]));
+      s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+      if (g >= 3 && g <= 14) { /* finish the schedule words of the next group */
+        __m128i t = _mm_alignr_epi8(cur, m[(g - 1) & 3], 4);
+        m[(g + 1) & 3] = _mm_sha256msg2_epu32(_mm_add_epi32(m[(g + 1) & 3], t), cur);
+      }
+      s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(msg, 0x0E));
+      if (g >= 1 && g <= 12) m[(g - 1) & 3] = _mm_sha256msg1_epu32(m[(g - 1) & 3], cur);
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+  }
+  tmp = _mm_shuffle_epi32(s0, 0x1B);  /* FEBA */
+  s1 = _mm_shuffle_epi32(s1, 0xB1);   /* DCHG */
+  s0 = _mm_blend_epi16(tmp, s1, 0xF0); /* DCBA */
+  s1 = _mm_alignr_epi8(s1, tmp, 8);    /* HGFE */
+  _mm_storeu_si128((__m128i *)&h[0], s0);
+  _mm_storeu_si128((__m128i *)&h[4], s1);
+}
+
+static int use_shani = -1;
+static int have_shani(void) {
+  int v = __atomic_load_n(&use_shani, __ATOMIC_RELAXED);
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+    __atomic_store_n(&use_shani, v, __ATOMIC_RELAXED);
+  }
+  return v;
+}
+void avec_sha256_portable_only(int on) { __atomic_store_n(&use_shani, on ? 0 : -1, __ATOMIC_RELAXED); }
+#else
+static int have_shani(void) { return 0; }
+static void blocks_shani(uint32_t h[8], const uint8_t *p, size_t n) { (void)h; (void)p; (void)n; }
+void avec_sha256_portable_only(int on) { (void)on; }
+#endif
+
+static void blocks(avec_sha256 *s, const uint8_t *p, size_t n) {
+  if (have_shani()) blocks_shani(s->h, p, n);
+  else
+    for (; n--; p += 64) block(s, p);
+}
+
+int avec_sha256_accelerated(void) { return have_shani(); }
+
 void avec_sha256_init(avec_sha256 *s) {
   static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -51,10 +113,13 @@ void avec_sha256_update(avec_sha256 *s, const void *data, size_t len) {
     memcpy(s->buf + s->used, p, take);
     s->used += take; p += take; len -= take;
     if (s->used < 64) return;
-    block(s, s->buf);
+    blocks(s, s->buf, 1);
     s->used = 0;
   }
-  for (; len >= 64; p += 64, len -= 64) block(s, p);
+  size_t n = len / 64;
+  if (n) blocks(s, p, n);
+  p += n * 64;
+  len -= n * 64;
   memcpy(s->buf, p, len);
   s->used = len;
 }
