@@ -18,12 +18,13 @@ import { claimPath, gpuNodePath, secretPath, secretsPath, splitKey } from '../ku
 import { isStatus, MERGE_PATCH } from '../kube/client.js';
 import type { KubeObject } from '../kube/informer.js';
 import { KeyLock } from '../kube/key-lock.js';
+import { replaceStatus } from '../kube/status-writer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
 import { secretNameFor } from '../admission/inject.js';
 import { FINALIZER, type OperatorContext } from './context.js';
 import { errorMessage } from '../util/errors.js';
 
-type RawClaim = KubeObject & { metadata: Record<string, unknown>; status?: unknown };
+type RawClaim = KubeObject & Record<string, unknown> & { metadata: Record<string, unknown>; status?: unknown };
 
 interface SecretMemo {
   endpoint: string;
@@ -182,10 +183,9 @@ export class ClaimController {
   }
 
   private async putNodeStatus(node: GPUNode, status: GPUNodeStatus): Promise<void> {
-    const raw = this.ctx.nodes.raw(node.metadata.name) as (KubeObject & Record<string, unknown>) | undefined;
-    const body = { ...(raw ?? {}), apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode', metadata: { ...(raw?.metadata ?? {}), resourceVersion: node.metadata.resourceVersion }, status: { ...((raw?.status as object) ?? {}), allocations: status.allocations, allocatedMemoryBytes: status.allocatedMemoryBytes } };
-    const updated = await this.ctx.api.request<KubeObject>('PUT', `${gpuNodePath(node.metadata.name)}/status`, body);
-    this.ctx.gpuNodes.upsertLocal(updated);
+    const raw = (this.ctx.nodes.raw(node.metadata.name) ?? { metadata: { name: node.metadata.name } }) as KubeObject & Record<string, unknown>;
+    const merged = { ...((raw.status as object) ?? {}), allocations: status.allocations, allocatedMemoryBytes: status.allocatedMemoryBytes };
+    await replaceStatus(this.ctx.api, this.ctx.gpuNodes, { path: gpuNodePath(node.metadata.name), raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, merged, node.metadata.resourceVersion);
     this.ctx.nodes.refresh(node.metadata.name);
   }
 
@@ -267,8 +267,7 @@ export class ClaimController {
     if (sameStatus(prev, next)) return claim;
     const ns = String(raw.metadata.namespace ?? '');
     const name = String(raw.metadata.name ?? '');
-    const updated = await this.ctx.api.request<RawClaim>('PUT', `${claimPath(ns, name)}/status`, { ...raw, status: next });
-    this.ctx.claims.upsertLocal(updated);
+    const updated = await replaceStatus<RawClaim>(this.ctx.api, this.ctx.claims, { path: claimPath(ns, name), raw }, next);
     const involved = { apiVersion: `${GROUP}/${VERSION}`, kind: CLAIM_KIND, name, namespace: ns, uid: String(raw.metadata.uid ?? ''), resourceVersion: updated.metadata?.resourceVersion };
     for (const e of claimEvents(prev, next)) this.ctx.events.emitAsync(involved, e.type, e.reason, e.message);
     const p = claimSchema.safeParse(updated);

@@ -8,6 +8,7 @@ import { setCondition, findCondition } from './conditions.js';
 import { gpuNodePath, claimPath, splitKey } from '../kube/paths.js';
 import { isStatus } from '../kube/client.js';
 import type { KubeObject } from '../kube/informer.js';
+import { replaceStatus } from '../kube/status-writer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
 import type { OperatorContext } from './context.js';
 
@@ -48,14 +49,8 @@ export class GPUNodeController {
       const conditions = setCondition(node.status?.conditions ?? [], { type: 'Ready', status: rc.status, reason: rc.reason, message: rc.message }, node.metadata.generation, new Date(now).toISOString());
       const allocations = (node.status?.allocations ?? []).filter((a) => !orphans.includes(a.claimUID));
       const raw = this.ctx.gpuNodes.get(name) as KubeObject & Record<string, unknown>;
-      const body = {
-        ...raw,
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'GPUNode',
-        status: { ...((raw.status as object) ?? {}), conditions, allocations, allocatedMemoryBytes: allocations.reduce((s, a) => s + a.memoryBytes, 0) },
-      };
-      const updated = await this.ctx.api.request<KubeObject>('PUT', `${gpuNodePath(name)}/status`, body);
-      this.ctx.gpuNodes.upsertLocal(updated);
+      const status = { ...((raw.status as object) ?? {}), conditions, allocations, allocatedMemoryBytes: allocations.reduce((s, a) => s + a.memoryBytes, 0) };
+      await replaceStatus(this.ctx.api, this.ctx.gpuNodes, { path: gpuNodePath(name), raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, status);
       this.ctx.nodes.refresh(name);
       if (prev?.status !== rc.status) {
         this.ctx.log.info('GPU node readiness changed', { name, kind: 'GPUNode', ready: rc.status, reason: rc.reason });
