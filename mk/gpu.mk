@@ -9,7 +9,7 @@ GPU_BENCH_SRC := $(ROOT)/e2e/gpu/bench
 NVCC := $(CUDA_HOME)/bin/nvcc
 GPU_ARCH := -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCC_FLAGS := -std=c++17 -O2 $(GPU_ARCH) -Xcompiler -Wall,-Wno-unused-function
-GPU_PROGRAMS := device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads memlimit
+GPU_PROGRAMS := device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering memlimit
 GPU_BENCH := bench_gpu
 
 GPU_OBJS := $(patsubst %,$(GPU_DIR)/obj/%.o,$(GPU_PROGRAMS))

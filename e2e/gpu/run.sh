@@ -5,7 +5,8 @@
 #   bash e2e/gpu/run.sh [--native-only] [--only REGEX] [--no-optional] [--no-faults] [--tag NAME]
 # (AVEC_LOG=debug in the environment is passed to the shim; --tag NAME names the result files.)
 # After the comparisons, fault and limit checks (shim only): server unreachable, session memory limit
-# (cuMemGetInfo, OOM past it, NVML total), session executor killed mid-call, client killed mid-session.
+# (cuMemGetInfo, OOM past it, NVML total), session executor killed mid-call, client killed mid-session,
+# isolation (another session's address is refused), four concurrent sessions.
 # Writes summary[-TAG].txt, logs[-TAG].tar.gz (every output, diff, executor log) to $OUT when set, else .gpu/results.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -48,7 +49,7 @@ PY
 # Tests: name|kind|command. kind: c (CUDA C++), nvml, py, opt (optional: reported, not counted).
 TESTS=()
 for v in static shared; do
-  for p in device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads; do
+  for p in device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering; do
     TESTS+=("$p.$v|c|$G/bin/$v/$p")
   done
 done
@@ -177,6 +178,43 @@ if [ $NATIVE_ONLY = 0 ] && [ $FAULTS = 1 ]; then
     fault fault.executor_killed $ok "session child(ren) '$kids' killed; client rc=$RC ${SECS}s after; $(tail -2 "$LOGS/fault.executor_killed.out" | tr '\n' ' ')"
     timed "$LOGS/fault.after_kill.out" "$LOGS/fault.after_kill.err" 60 "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$PORT "$G/bin/static/device_query"
     fault fault.server_survives $([ $RC = 0 ] && echo 1 || echo 0) "device_query through the same executor after the kill: rc=$RC"
+  fi
+  if [[ fault.isolation =~ $ONLY ]] && [ -n "${EXEC_PID:-}" ]; then
+    # Session A holds 256 MiB; session B is handed A's address and must not read, write, set or free it.
+    "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$PORT "$G/bin/static/memlimit" --hold 30 >"$LOGS/fault.isolation.a" 2>&1 &
+    APID=$!
+    for i in $(seq 100); do grep -q address "$LOGS/fault.isolation.a" && break; sleep 0.1; done
+    addr=$(awk '/address:/{print $2}' "$LOGS/fault.isolation.a")
+    timed "$LOGS/fault.isolation.out" "$LOGS/fault.isolation.err" 60 "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$PORT \
+      "$G/bin/static/memlimit" --peek "${addr:-0x0}"
+    kill $APID 2>/dev/null; wait $APID 2>/dev/null
+    leaked=$(grep -E '^(read|write|memset|free): CUDA_SUCCESS' "$LOGS/fault.isolation.out" | tr '\n' ' ')
+    ok=0; [ -n "$addr" ] && [ $RC = 0 ] && [ -z "$leaked" ] && [ "$(grep -c '^[a-z]*: ' "$LOGS/fault.isolation.out")" -ge 5 ] && ok=1
+    fault fault.isolation $ok "other session's $addr: $(tr '\n' ' ' <"$LOGS/fault.isolation.out")"
+  fi
+  if [[ fault.concurrent =~ $ONLY ]] && [ -n "${EXEC_PID:-}" ]; then
+    # Four sessions at once (two programs, two builds) must each produce their native output.
+    cpids=()
+    for v in static shared; do
+      for p in sgemm ordering; do  # native reference, if the comparison loop did not run these
+        [ -f "$LOGS/$p.$v.native.cmp" ] || LD_LIBRARY_PATH="$CUDART_DIR" "$G/bin/$v/$p" 2>/dev/null | grep -v '^#' >"$LOGS/$p.$v.native.cmp"
+      done
+    done
+    for v in static shared; do
+      for p in sgemm ordering; do
+        "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$PORT timeout 120 "$G/bin/$v/$p" >"$LOGS/fault.concurrent.$p.$v.out" 2>&1 &
+        cpids+=($!)
+      done
+    done
+    crc=0; for p in "${cpids[@]}"; do wait $p || crc=$?; done
+    bad=""
+    for v in static shared; do
+      for p in sgemm ordering; do
+        grep -v '^#' "$LOGS/fault.concurrent.$p.$v.out" | cmp -s - "$LOGS/$p.$v.native.cmp" || bad="$bad $p.$v"
+      done
+    done
+    ok=0; [ $crc = 0 ] && [ -z "$bad" ] && ok=1
+    fault fault.concurrent $ok "4 concurrent sessions (sgemm, ordering x static, shared): rc=$crc, differing:${bad:- none}"
   fi
   if [[ fault.client_killed =~ $ONLY ]] && [ -n "${EXEC_PID:-}" ]; then
     before=$(children $EXEC_PID | wc -l)
