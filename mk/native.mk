@@ -22,7 +22,7 @@ NATIVE_TEST_BINS := $(NATIVE_OUT)/unit-tests $(NATIVE_OUT)/integration-tests $(N
   $(NATIVE_OUT)/mock-shim/libcuda.so.1
 NATIVE_FUZZ_BINS := $(NATIVE_OUT)/fuzz-decoder $(NATIVE_OUT)/fuzz-session
 
-.PHONY: native test-native fuzz-native native-clean bench-native
+.PHONY: native test-native fuzz-native native-clean bench-native native-gpu-test test-native-gpu
 native: $(NATIVE_OUT)/avec-executor ## build the executor (build/native/avec-executor)
 
 $(NATIVE_OBJ)/%.o: $(NATIVE_DIR)/%.cpp | deps-cuda
@@ -93,6 +93,17 @@ bench-native: native $(NATIVE_OUT)/bench-dataplane ## data-plane micro-benchmark
 	@port=$$((20000 + RANDOM % 20000)); \
 	$(NATIVE_OUT)/avec-executor --listen 127.0.0.1:$$port --backend emulated --emulated-memory 2147483648 --log-level warn & pid=$$!; \
 	sleep 0.3; $(NATIVE_OUT)/bench-dataplane 127.0.0.1:$$port $${BENCH_MIB:-256}; rc=$$?; kill $$pid; exit $$rc
+
+# The CUDA-backend integration tests on a real GPU: the same tests with the real driver and this image.
+$(NATIVE_OUT)/gpu-kernels.fatbin: $(NATIVE_EXEC)/tests/gpu_kernels.cu | deps-cuda
+	@mkdir -p $(dir $@)
+	$(CUDA_HOME)/bin/nvcc -gencode arch=compute_90,code=[sm_90,compute_90] -fatbin -o $@ $<
+
+native-gpu-test: native $(NATIVE_TEST_BINS) $(NATIVE_OUT)/gpu-kernels.fatbin ## build what test-native-gpu needs (on any machine)
+
+test-native-gpu: native-gpu-test ## on a GPU machine: executor integration tests against the real driver
+	AVEC_EXECUTOR=$(NATIVE_OUT)/avec-executor AVEC_MOCK_DRIVER_DIR=$(NATIVE_OUT)/mock-driver AVEC_MOCK_SHIM_DIR=$(NATIVE_OUT)/mock-shim \
+	  AVEC_TEST_GPU_FATBIN=$(NATIVE_OUT)/gpu-kernels.fatbin $(NATIVE_OUT)/integration-tests
 
 native-clean:
 	rm -rf $(NATIVE_OUT)

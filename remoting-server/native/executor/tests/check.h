@@ -20,17 +20,27 @@ inline int& failures_in_case() {
   static int n = 0;
   return n;
 }
+inline const char*& not_run_reason() {
+  static const char* r = nullptr;
+  return r;
+}
+// Marks the running case as not applicable here (reported separately, never counted as passed).
+inline void not_run(const char* why) { not_run_reason() = why; }
 struct Reg {
   Reg(const char* n, std::function<void()> f) { cases().push_back({n, std::move(f)}); }
 };
 
 inline int run_all(const char* filter) {
-  int pass = 0, fail = 0;
+  int pass = 0, fail = 0, skipped = 0;
   for (auto& c : cases()) {
     if (filter && std::string(c.name).find(filter) == std::string::npos) continue;
     failures_in_case() = 0;
+    not_run_reason() = nullptr;
     c.fn();
-    if (failures_in_case()) {
+    if (not_run_reason() && !failures_in_case()) {
+      skipped++;
+      printf("--   %s (not run: %s)\n", c.name, not_run_reason());
+    } else if (failures_in_case()) {
       fail++;
       printf("FAIL %s\n", c.name);
     } else {
@@ -39,6 +49,7 @@ inline int run_all(const char* filter) {
     }
     fflush(stdout);
   }
+  if (skipped) printf("%d not run (see above)\n", skipped);
   printf("%d passed, %d failed\n", pass, fail);
   return fail ? 1 : 0;
 }

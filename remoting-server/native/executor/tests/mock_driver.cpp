@@ -1,6 +1,6 @@
 // A test double of the NVIDIA driver (libcuda.so.1) so the executor's CUDA backend runs in CI without a
 // GPU: one "Mock GPU" device, host memory behind device addresses, synchronous streams, and one
-// kernel, `mock_fill(unsigned *p, unsigned n, unsigned value)`, which the mock executes on host memory
+// kernel, `avec_fill(unsigned *p, unsigned n, unsigned value)`, which the mock executes on host memory
 // so tests can check parameter marshalling end to end. An out-of-range `p` makes the launch fail with
 // CUDA_ERROR_ILLEGAL_ADDRESS and poisons the context, as a real fault would.
 // Built twice: as build/native/mock-driver/libcuda.so.1, and with MOCK_SHIM_MARKER (exports
@@ -255,7 +255,7 @@ CUresult m_cuEventElapsedTime(float* ms, CUevent a, CUevent b) {
 
 void drop_globals(void* m);
 Func* func_named(const char* name, bool kernel) {
-  if (strcmp(name, "mock_fill") != 0) return nullptr;
+  if (strcmp(name, "avec_fill") != 0) return nullptr;
   std::string key = std::string(kernel ? "k:" : "f:") + name;
   Func*& f = funcs[key];
   if (!f) f = new Func{name, kernel};
@@ -279,7 +279,7 @@ void drop_globals(void* m) {
 }
 CUresult global_locked(CUdeviceptr* p, size_t* n, void* m, const char* name) {
   if (!modules.count(m)) return CUDA_ERROR_INVALID_HANDLE;
-  if (strcmp(name, "mock_table") != 0) return CUDA_ERROR_NOT_FOUND;
+  if (strcmp(name, "avec_table") != 0) return CUDA_ERROR_NOT_FOUND;
   auto key = std::make_pair(m, std::string(name));
   if (!globals.count(key) || !mem.count(globals[key])) {
     CUresult r = alloc_locked(&globals[key], 256);
@@ -314,7 +314,7 @@ CUresult m_cuFuncSetAttribute(CUfunction, CUfunction_attribute, int) { GUARD(); 
 CUresult m_cuKernelSetAttribute(CUfunction_attribute, int, CUkernel, CUdevice) { GUARD(); return CUDA_SUCCESS; }
 CUresult m_cuFuncSetCacheConfig(CUfunction, CUfunc_cache) { GUARD(); return CUDA_SUCCESS; }
 CUresult m_cuKernelSetCacheConfig(CUkernel, CUfunc_cache, CUdevice) { GUARD(); return CUDA_SUCCESS; }
-// mock_fill(unsigned *p, unsigned n, unsigned value): offsets 0, 8, 12
+// avec_fill(unsigned *p, unsigned n, unsigned value): offsets 0, 8, 12
 CUresult param_info(size_t i, size_t* off, size_t* sz) {
   static const size_t offs[] = {0, 8, 12}, sizes[] = {8, 4, 4};
   if (i >= 3) return CUDA_ERROR_INVALID_VALUE;
@@ -341,7 +341,7 @@ CUresult m_cuOccupancyMaxActiveClusters(int* n, CUfunction, const CUlaunchConfig
 }
 CUresult run_fill(CUfunction f, void** params, void** extra) {
   Func* fn = (Func*)f;
-  if (!fn || fn->name != "mock_fill") return CUDA_ERROR_INVALID_HANDLE;
+  if (!fn || fn->name != "avec_fill") return CUDA_ERROR_INVALID_HANDLE;
   if (!params || extra) return CUDA_ERROR_INVALID_VALUE;
   CUdeviceptr p;
   unsigned n, value;

@@ -109,9 +109,12 @@ struct Reply {
     if (payload.size() >= 4) memcpy(&s, payload.data(), 4);
     return s;
   }
+  // The payload as T; bytes the reply did not carry read as 0xFF, so a missing reply never looks like
+  // a zero status or a zero value.
   template <class T>
   T as() const {
-    T t{};
+    T t;
+    memset(&t, 0xFF, sizeof t);
     memcpy(&t, payload.data(), payload.size() < sizeof t ? payload.size() : sizeof t);
     return t;
   }
