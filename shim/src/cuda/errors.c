@@ -35,6 +35,7 @@ static const struct { int code; const char *text; } short_text[] = {
     {216, "exclusive-thread device already in use by a different thread"},
     {217, "peer access is not supported between these two devices"}, {218, "a PTX JIT compilation failed"},
     {219, "invalid OpenGL or DirectX context"}, {220, "uncorrectable NVLink error detected during the execution"},
+    {300, "device kernel image is invalid"}, /* driver 580 reuses the INVALID_IMAGE text (measured) */
     {301, "file not found"}, {302, "link to a shared object failed to resolve"},
     {303, "shared object initialization failed"}, {304, "OS call failed or operation not supported on this OS"},
     {400, "invalid resource handle"}, {401, "the operation cannot be performed in the present state"},

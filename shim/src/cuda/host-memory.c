@@ -72,7 +72,9 @@ AVEC_API CUresult cuMemHostGetFlags(unsigned int *flags, void *p) {
   avec_range rg;
   if (!flags) return CUDA_ERROR_INVALID_VALUE;
   if (avec_ranges_find(&avec_host_ranges, (uint64_t)(uintptr_t)p, &rg)) return CUDA_ERROR_INVALID_VALUE;
-  *flags = rg.flags;
+  /* driver 580 maps every pinned allocation (contexts carry CU_CTX_MAP_HOST): DEVICEMAP always reads set,
+   * even though no device pointer to it can exist on a remote GPU */
+  *flags = rg.flags | (rg.kind == AVEC_RANGE_HOST_ALLOC ? CU_MEMHOSTALLOC_DEVICEMAP : 0);
   return CUDA_SUCCESS;
 }
 

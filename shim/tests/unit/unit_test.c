@@ -386,6 +386,8 @@ static void test_errors(void) {
   CHECK(s && !strcmp(s, "invalid argument"));
   CHECK_EQ(cuGetErrorString(CUDA_ERROR_ILLEGAL_ADDRESS, &s), CUDA_SUCCESS);
   CHECK(s && !strcmp(s, "an illegal memory access was encountered"));
+  CHECK_EQ(cuGetErrorString(CUDA_ERROR_INVALID_SOURCE, &s), CUDA_SUCCESS);
+  CHECK(s && !strcmp(s, "device kernel image is invalid"));
   CHECK_EQ(cuGetErrorString(CUDA_SUCCESS, &s), CUDA_SUCCESS);
   CHECK(s && !strcmp(s, "no error"));
   CHECK_EQ(cuGetErrorString(CUDA_ERROR_TENSOR_MEMORY_LEAK, &s), CUDA_SUCCESS); /* described in cuda.h only */
