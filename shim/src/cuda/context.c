@@ -1,5 +1,6 @@
-/* Contexts: primary contexts (handles 1..N on the wire), created contexts, the per-thread current-context
- * stack, and the runtime's context-local storage (served from here by the export tables). */
+/* Contexts: primary contexts (handles 1..N on the wire), created contexts (client-chosen handles) and the
+ * per-thread current-context stack; all state is local, only create/destroy/reset/synchronize and limits
+ * reach the server. */
 #include <stdlib.h>
 #include <string.h>
 
