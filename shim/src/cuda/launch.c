@@ -101,6 +101,8 @@ static CUresult launch(struct CUfunc_st *f, const unsigned grid[3], const unsign
   int n = avec_pack_params(f, args, extra, params, AVEC_MAX_PARAM_BYTES);
   if (n < 0) return CUDA_ERROR_INVALID_VALUE;
   l->param_bytes = (uint32_t)n;
+  LOG_DEBUG("launch %s grid %ux%ux%u block %ux%ux%u smem %u stream %u: %d param bytes, %u attrs%s", f->name, grid[0],
+            grid[1], grid[2], block[0], block[1], block[2], smem, l->stream, n, nattrs, l->flags & 1 ? ", cooperative" : "");
   size_t len = sizeof *l + nattrs * sizeof(avec_launch_attr) + (size_t)n;
   return avec_post(AVEC_OP_LAUNCH, 0, &msg, len, NULL, 0);
 }

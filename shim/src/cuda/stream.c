@@ -27,6 +27,7 @@ static CUresult create(CUstream *ph, unsigned flags, int priority) {
   avec_stream_create a = {s->handle, flags, priority, 0};
   r = avec_post(AVEC_OP_STREAM_CREATE, 0, &a, sizeof a, NULL, 0);
   if (r) { free(s); return r; }
+  LOG_DEBUG("stream %u created (flags %u, priority %d)", s->handle, flags, priority);
   *ph = s;
   return CUDA_SUCCESS;
 }
@@ -167,6 +168,7 @@ AVEC_API CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode) {
 /* ---- host callbacks -------------------------------------------------------------------------------- */
 static CUresult host_func(CUstream s, CUhostFn fn, void *data, int ptds) {
   if (!fn) return CUDA_ERROR_INVALID_VALUE;
+  LOG_DEBUG("host function: stream synchronized first, then run on the calling thread");
   CUresult r = sync_or_query(s, ptds, AVEC_OP_STREAM_SYNCHRONIZE);
   if (r) return r;
   fn(data);
