@@ -48,13 +48,18 @@ class KeyringSource {
     this.ring = loadKeyringDir(dir);
     this.sig = dirSignature(dir);
   }
+  /** Called when the signing key changes (claims are then re-queued to re-sign their tickets). */
+  onRotate: () => void = () => {};
+
   get(): Keyring {
     const s = dirSignature(this.dir);
     if (s !== this.sig) {
       this.sig = s;
       try {
+        const prev = this.ring.currentKid;
         this.ring = loadKeyringDir(this.dir);
         this.log.info('ticket keyring reloaded', { kids: this.ring.kids(), current: this.ring.currentKid });
+        if (prev !== this.ring.currentKid) this.onRotate();
       } catch (err) {
         this.log.error('ticket keyring reload failed; keeping the previous keys', { error: errorMessage(err) });
       }
@@ -187,6 +192,11 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
       void runWorkers('gpunode', nodeQueue, 2, (k) => nodeCtl.reconcile(k), log, counted('gpunode'));
       void runWorkers('pod', podQueue, 2, (k) => podCtl.reconcile(k), log, counted('pod'));
     });
+    // A new signing key: every bound claim re-signs its ticket now rather than at the next resync.
+    keyring.onRotate = () => {
+      for (const k of claims.keys()) claimQueue.add(k);
+    };
+    every(30_000, () => keyring.get());
     every(cfg.resyncSeconds * 1000, () => {
       for (const k of claims.keys()) claimQueue.add(k);
       for (const k of gpuNodes.keys()) nodeQueue.add(k);

@@ -83,6 +83,25 @@ test('pod controller: creates the pod-owned inline claim, then lifts the gate an
   stopAll(ctx);
 });
 
+test('pod controller: a pod naming a missing claim stays gated and is told so once', async () => {
+  const api = new PodPatchingKube();
+  const clock = new ManualClock(T0);
+  api.put('pods', {
+    metadata: { name: 'p', namespace: 'ns', labels: { 'avec.dev/managed': 'true' }, annotations: { 'avec.dev/claim': 'missing' } },
+    spec: { containers: [{ name: 'c' }], schedulingGates: [{ name: 'avec.dev/claim-bound' }] },
+  });
+  const ctx = await context(api, clock);
+  const ctl = new PodController(ctx);
+  await ctl.reconcile('ns/p');
+  await ctl.reconcile('ns/p');
+  await settle();
+  const ev = api.list('events').map((e) => e as unknown as { reason: string; message: string; involvedObject: { kind: string; name: string } });
+  assert.deepEqual(ev.map((e) => [e.reason, e.involvedObject.kind, e.involvedObject.name]), [['ClaimNotFound', 'Pod', 'p']]);
+  assert.match(ev[0].message, /VirtualGPUClaim missing does not exist in namespace ns/);
+  assert.equal(api.list('virtualgpuclaims').length, 0, 'no claim is invented for a named claim');
+  stopAll(ctx);
+});
+
 test('GPUNode controller: Ready from heartbeat; allocations of deleted claims are collected', async () => {
   const api = new FakeKube();
   const clock = new ManualClock(T0);

@@ -16,7 +16,18 @@ interface PodObject extends KubeObject {
 }
 
 export class PodController {
+  /** Last Event reason told per pod, so a pod gets one Event per change, not one per reconcile. */
+  private readonly told = new Map<string, string>();
+
   constructor(private readonly ctx: OperatorContext) {}
+
+  private tell(pod: PodObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const k = pod.metadata.uid;
+    if (this.told.get(k) === message) return;
+    this.told.set(k, message);
+    if (this.told.size > 10_000) this.told.delete(this.told.keys().next().value as string);
+    this.ctx.events.emitAsync({ apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid }, type, reason, message);
+  }
 
   /** Pods in `ns` that use the claim `name` (for re-queueing them when the claim changes). */
   podsOfClaim(ns: string, name: string): string[] {
@@ -37,7 +48,11 @@ export class PodController {
     const raw = this.ctx.claims.get(`${ns}/${claimName}`);
     if (!raw) {
       const inline = inlineClaimFor(pod.metadata.annotations, pod.spec);
-      if (!inline) return {}; // waiting for the user's claim; its creation re-queues this pod
+      if (!inline) {
+        // Waiting for the user's claim; its creation re-queues this pod.
+        this.tell(pod, 'Warning', 'ClaimNotFound', `VirtualGPUClaim ${claimName} does not exist in namespace ${ns}; the pod stays gated until it does`);
+        return {};
+      }
       try {
         await this.ctx.api.request('POST', claimsInNsPath(ns), {
           apiVersion: `${GROUP}/${VERSION}`,
@@ -57,12 +72,20 @@ export class PodController {
       return {};
     }
     const claim = claimSchema.safeParse(raw);
-    if (!claim.success || claim.data.status?.phase !== 'Bound') return {};
+    if (!claim.success) return {};
+    if (claim.data.status?.phase !== 'Bound') {
+      const sched = claim.data.status?.conditions.find((c) => c.type === 'Scheduled');
+      if (sched?.status === 'False') {
+        this.tell(pod, 'Normal', 'WaitingForClaim', `claim ${claimName} is ${claim.data.status?.phase ?? 'Pending'}: ${sched.reason}: ${sched.message ?? ''}`);
+      }
+      return {};
+    }
     const site = claim.data.spec.placement.site ?? claim.data.status.allocation?.site;
     const ops = releasePodPatch(pod.spec, site);
     if (!ops) return {};
     const updated = await this.ctx.api.request<KubeObject>('PATCH', podPath(ns, name), ops, JSON_PATCH);
     this.ctx.pods.upsertLocal(updated);
+    this.told.delete(pod.metadata.uid);
     log.info('claim bound; scheduling gate lifted', { claim: claimName, site, node: claim.data.status.allocation?.node });
     return {};
   }
