@@ -73,6 +73,15 @@ export function initContainerFor(cfg: InjectConfig): Record<string, unknown> {
     ],
     volumeMounts: [{ name: SHIM_VOLUME, mountPath: '/avec' }],
     resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+    // Passes the "restricted" Pod Security Standard; the emptyDir is writable by any user.
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
   };
 }
 
