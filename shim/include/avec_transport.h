@@ -31,6 +31,7 @@ typedef struct avec_conn {
   int dead;
   int stop_timer;
   int timer_started;
+  int timer_waiting;    /* the flush thread sleeps on batch_cv (else it polls and needs no signal) */
   pthread_t timer;
   int reply_timeout_ms;
   uint64_t frames_sent, flushes; /* statistics for tests and debug logs */

@@ -113,20 +113,32 @@ uint32_t avec_conn_flush(avec_conn *c) {
   return st;
 }
 
-/* Sleeps while nothing is batched; once something is, waits IDLE_FLUSH_NS and flushes what is left. */
+/* Flushes a batch IDLE_FLUSH_NS after its first frame. While the program is busy the thread keeps polling
+ * at that period (so posting a frame costs no wake-up syscall); after IDLE_ROUNDS empty rounds it sleeps on
+ * the condition variable until a frame arrives in an empty batch. */
+#define IDLE_ROUNDS 100
 static void *timer_main(void *arg) {
   avec_conn *c = arg;
+  int idle = IDLE_ROUNDS;
   pthread_mutex_lock(&c->lock);
   while (!c->stop_timer) {
-    if (!c->batch_len || c->dead) {
+    if ((!c->batch_len && idle >= IDLE_ROUNDS) || c->dead) {
+      c->timer_waiting = 1;
       pthread_cond_wait(&c->batch_cv, &c->lock);
+      c->timer_waiting = 0;
+      idle = 0;
       continue;
     }
     pthread_mutex_unlock(&c->lock);
     struct timespec d = {0, IDLE_FLUSH_NS};
     nanosleep(&d, NULL);
     pthread_mutex_lock(&c->lock);
-    if (c->batch_len) flush_locked(c);
+    if (c->batch_len) {
+      flush_locked(c);
+      idle = 0;
+    } else {
+      idle++;
+    }
   }
   pthread_mutex_unlock(&c->lock);
   return NULL;
@@ -234,7 +246,7 @@ static uint32_t send_frame_locked(avec_conn *c, avec_frame_hdr *h, const void *a
     if (blen) memcpy(c->batch + c->batch_len + sizeof *h + alen, b, blen);
     c->batch_len += total;
     c->frames_sent++;
-    if (was_empty) pthread_cond_signal(&c->batch_cv);
+    if (was_empty && c->timer_waiting) pthread_cond_signal(&c->batch_cv);
     return 0;
   }
   /* Large or immediate: the batch goes first (order), then this frame straight from the caller's memory. */
