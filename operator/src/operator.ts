@@ -9,7 +9,7 @@ import { createLogger, type Logger } from './util/log.js';
 import { errorMessage } from './util/errors.js';
 import { dirSignature } from './util/dir-watch.js';
 import { OperatorMetrics } from './metrics.js';
-import { loadKeyringDir, type Keyring } from './tickets/keyring.js';
+import { KeyringSource } from './tickets/keyring-source.js';
 import { WebhookServer } from './admission/webhook-server.js';
 import { SelfManagedCerts } from './admission/self-managed-certs.js';
 import { KubeClient, type KubeApi } from './kube/client.js';
@@ -38,34 +38,6 @@ function serveHttp(port: number, host: string, handler: http.RequestListener): P
     s.once('error', reject);
     s.listen(port, host, () => resolve(s));
   });
-}
-
-/** Keeps the last good keyring; re-reads the directory when it changes. */
-class KeyringSource {
-  private sig = '';
-  private ring: Keyring;
-  constructor(private readonly dir: string, private readonly log: Logger) {
-    this.ring = loadKeyringDir(dir);
-    this.sig = dirSignature(dir);
-  }
-  /** Called when the signing key changes (claims are then re-queued to re-sign their tickets). */
-  onRotate: () => void = () => {};
-
-  get(): Keyring {
-    const s = dirSignature(this.dir);
-    if (s !== this.sig) {
-      this.sig = s;
-      try {
-        const prev = this.ring.currentKid;
-        this.ring = loadKeyringDir(this.dir);
-        this.log.info('ticket keyring reloaded', { kids: this.ring.kids(), current: this.ring.currentKid });
-        if (prev !== this.ring.currentKid) this.onRotate();
-      } catch (err) {
-        this.log.error('ticket keyring reload failed; keeping the previous keys', { error: errorMessage(err) });
-      }
-    }
-    return this.ring;
-  }
 }
 
 export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clock?: Clock; api?: KubeApi } = {}): Promise<RunningOperator> {
