@@ -27,6 +27,9 @@ export interface KubeApi {
   watch(path: string, onEvent: (type: WatchEventType, obj: unknown) => void, signal: AbortSignal): Promise<void>;
 }
 
+/** Longest silence tolerated on a watch stream (watches are opened with timeoutSeconds=300). */
+export const WATCH_IDLE_MS = 360_000;
+
 export const MERGE_PATCH = 'application/merge-patch+json';
 export const JSON_PATCH = 'application/json-patch+json';
 
@@ -103,6 +106,9 @@ export class KubeClient implements KubeApi {
       if (signal.aborted) return abort();
       signal.addEventListener('abort', abort, { once: true });
       req.on('error', (e) => (signal.aborted ? resolve() : reject(new KubeError(0, 'Transport', `watch ${path}: ${e.message}`))));
+      // A silently dead connection would otherwise hang the watch forever: the server closes a
+      // watch after timeoutSeconds and sends bookmarks meanwhile, so long silence means trouble.
+      req.setTimeout(WATCH_IDLE_MS, () => req.destroy(new Error(`no data for ${WATCH_IDLE_MS / 1000} s`)));
       req.on('response', (res) => {
         if ((res.statusCode ?? 0) >= 300) {
           res.resume();
