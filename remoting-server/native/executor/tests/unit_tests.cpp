@@ -29,6 +29,7 @@ using namespace avec;
 using namespace avectest;
 
 static std::string g_dir = ".";
+static std::string read_file(const std::string& p);
 
 // ---- frame decoder -------------------------------------------------------------------------------------
 
@@ -135,6 +136,23 @@ TEST(decoder_rejects_bad_frames) {
   CHECK(dec(with_hdr(mi, 24 + 32, 9), &v) == Decode::bad);
   CHECK(dec(module_image(hash, Bytes()), &v) == Decode::bad);
   CHECK(v.error != nullptr);
+}
+
+TEST(protocol_doc_lists_every_opcode) {
+  // docs/protocol.md must describe exactly the opcodes the decoder knows, with the header's numbers.
+  std::string doc = read_file(g_dir + "/../../../../docs/protocol.md");
+  CHECK(!doc.empty());
+  int known = 0;
+  for (uint32_t op = 0; op < 256; op++) {
+    if (frame_fixed_size(op) < 0) continue;
+    known++;
+    std::string row = "| " + std::to_string(op) + " | " + opcode_name(op) + " | " + (AVEC_OP_IS_SYNC(op) ? "S" : "F") + " |";
+    if (doc.find(row) == std::string::npos) {
+      fprintf(stderr, "  docs/protocol.md lacks the row \"%s\"\n", row.c_str());
+      CHECK(false);
+    }
+  }
+  CHECK(known >= 40);
 }
 
 // ---- allocation table ----------------------------------------------------------------------------------
