@@ -305,11 +305,7 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
-    auto val = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) return nullptr;
-      (void)name;
-      return argv[++i];
-    };
+    auto val = [&](const char*) -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* v = nullptr;
     uint64_t n = 0;
     if (a == "--help" || a == "-h") { fputs(kUsage, stdout); return 0; }

@@ -78,8 +78,9 @@ class CudaBackend final : public Backend {
   CudaBackend(const BackendOptions& o, void* lib, const Driver& d) : opts_(o), lib_(lib), d_(d) {}
   ~CudaBackend() override {
     drop_staging_all();  // normally already done when the session released its contexts
-    // the driver handle stays open: the process exits right after
+    // lib_ stays open on purpose: the driver is not built to be unloaded, and the process exits next
   }
+  void* library() const { return lib_; }
   const char* name() const override { return "cuda"; }
   bool emulated() const override { return false; }
 
