@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     say(`published ${N_NODES} GPUNodes in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     for (let i = 0; i < N_NAMESPACES; i++) await rest.create('/api/v1/namespaces', { metadata: { name: `bench-${i}` } });
 
-    const op = await startOperator(cp, inst, { identity: 'bench', heartbeatTimeoutSeconds: 3_600, env: { AVEC_LOG: 'warn' } });
+    const op = await startOperator(cp, inst, { identity: 'bench', heartbeatTimeoutSeconds: 3_600, env: { AVEC_LOG: process.env.AVEC_BENCH_OPERATOR_LOG ?? 'warn' } });
     await waitFor(async () => /^avec_operator_leader(?:\{[^}]*\})? 1$/m.test(await op.metrics()), { what: 'operator leadership', timeoutMs: 60_000 });
     await waitFor(async () => {
       const l = await rest.get('/apis/avec.dev/v1alpha1/gpunodes?limit=1000000');
@@ -71,10 +71,24 @@ async function main(): Promise<void> {
     const created = new Map<string, number>();
     const boundAt = new Map<string, number>();
     const rv = (await rest.get('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1')).metadata.resourceVersion;
-    const watch = rest.watch(`/apis/avec.dev/v1alpha1/virtualgpuclaims?watch=1&resourceVersion=${rv}`, (type, obj) => {
-      const key = `${obj?.metadata?.namespace}/${obj?.metadata?.name}`;
-      if ((type === 'MODIFIED' || type === 'ADDED') && obj?.status?.phase === 'Bound' && !boundAt.has(key)) boundAt.set(key, Date.now());
-    });
+    // One cluster-wide watch, re-opened from the last resourceVersion if the server ends it.
+    let lastRv = rv as string;
+    let watching = true;
+    let watchEnds = 0;
+    let watch = { stop: () => {}, done: Promise.resolve() };
+    const openWatch = () => {
+      watch = rest.watch(`/apis/avec.dev/v1alpha1/virtualgpuclaims?watch=1&allowWatchBookmarks=true&resourceVersion=${lastRv}`, (type, obj) => {
+        if (obj?.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
+        const key = `${obj?.metadata?.namespace}/${obj?.metadata?.name}`;
+        if ((type === 'MODIFIED' || type === 'ADDED') && obj?.status?.phase === 'Bound' && !boundAt.has(key)) boundAt.set(key, Date.now());
+      });
+      void watch.done.catch(() => undefined).then(() => {
+        if (!watching) return;
+        watchEnds++;
+        openWatch();
+      });
+    };
+    openWatch();
 
     const tStart = Date.now();
     await pool(claims, CONCURRENCY, async (spec, i) => {
@@ -94,13 +108,25 @@ async function main(): Promise<void> {
       }
       return boundAt.size >= N_CLAIMS ? true : undefined;
     }, { what: 'all claims Bound', timeoutMs: TIMEOUT_MS, intervalMs: 250 }).catch((e) => say(String(e)));
+    watching = false;
     watch.stop();
+    if (watchEnds) say(`(the claim watch was re-opened ${watchEnds} time(s))`);
     const tEnd = Math.max(...boundAt.values());
 
     const lat = [...created.entries()].filter(([k]) => boundAt.has(k)).map(([k, c]) => boundAt.get(k)! - c).sort((a, b) => a - b);
     const all = await rest.get('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1000000');
     const phases: Record<string, number> = {};
-    for (const c of all.items) phases[c.status?.phase ?? 'none'] = (phases[c.status?.phase ?? 'none'] ?? 0) + 1;
+    const reasons: Record<string, number> = {};
+    for (const c of all.items) {
+      const phase = c.status?.phase ?? 'none';
+      phases[phase] = (phases[phase] ?? 0) + 1;
+      if (phase !== 'Bound') {
+        const sc = (c.status?.conditions ?? []).find((x: any) => x.type === 'Scheduled');
+        const r = `${phase}/${sc?.reason ?? 'no condition'}`;
+        reasons[r] = (reasons[r] ?? 0) + 1;
+      }
+    }
+    if (Object.keys(reasons).length) say(`not Bound: ${JSON.stringify(reasons)}`);
     // Double allocation check: every Bound claim appears exactly once across the nodes' allocations.
     const nodes = await rest.get('/apis/avec.dev/v1alpha1/gpunodes?limit=1000000');
     const allocCount = new Map<string, number>();
