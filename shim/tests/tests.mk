@@ -38,9 +38,19 @@ $(SHIM_CUDART_SHARED): shim/tests/integration/cudart_test.cu | deps-cuda
 	@mkdir -p $(dir $@)
 	$(SHIM_NVCC) $(SHIM_NVCC_FLAGS) -cudart shared -o $@ $<
 
+# libFuzzer target over the transport's reply handling (clang; optional where clang is missing).
+SHIM_FUZZ := $(SHIM_TEST_OUT)/reply_fuzz
+SHIM_FUZZ_SRC := shim/tests/fuzz/reply_fuzz.c shim/src/transport/connection.c shim/src/transport/framing.c \
+  shim/src/transport/config.c shim/src/common/log.c
+$(SHIM_FUZZ): $(SHIM_FUZZ_SRC) $(SHIM_HDRS)
+	@mkdir -p $(dir $@)
+	@if command -v clang >/dev/null; then \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ishim/include -Iremoting-server/native/include \
+	    $(SHIM_FUZZ_SRC) -o $@ -lpthread; else echo "clang missing: no reply fuzzer"; fi
+
 .PHONY: shim-tests-build
 shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM_DRIVER_TEST) $(SHIM_CUDART_STATIC) \
-  $(SHIM_CUDART_SHARED)
+  $(SHIM_CUDART_SHARED) $(SHIM_FUZZ)
 
 test-shim-unit: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) ## shim unit + transport tests
 	$(SHIM_UNIT) shim/tests/data $(SHIM_FATBIN)
