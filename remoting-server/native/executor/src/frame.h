@@ -23,8 +23,7 @@ struct FrameView {
 
   template <class T>
   T fixed() const {  // the fixed struct, copied out
-    T t;
-    static_assert(sizeof(T) > 0, "");
+    T t{};
     memcpy(&t, payload, sizeof(T) <= fixed_len ? sizeof(T) : fixed_len);
     return t;
   }

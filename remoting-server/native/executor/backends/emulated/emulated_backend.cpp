@@ -122,12 +122,12 @@ class EmulatedBackend final : public Backend {
   }
   CUresult ctx_synchronize() override { return CUDA_SUCCESS; }
   CUresult ctx_set_limit(uint32_t limit, uint64_t value) override {
-    if (limit > CU_LIMIT_MAX_L2_FETCH_GRANULARITY + 8) return CUDA_ERROR_UNSUPPORTED_LIMIT;
+    if (limit >= CU_LIMIT_MAX) return CUDA_ERROR_UNSUPPORTED_LIMIT;
     limits_[limit] = value;
     return CUDA_SUCCESS;
   }
   CUresult ctx_get_limit(uint32_t limit, uint64_t* value) override {
-    if (limit > CU_LIMIT_MAX_L2_FETCH_GRANULARITY + 8) return CUDA_ERROR_UNSUPPORTED_LIMIT;
+    if (limit >= CU_LIMIT_MAX) return CUDA_ERROR_UNSUPPORTED_LIMIT;
     auto it = limits_.find(limit);
     *value = it == limits_.end() ? (limit == CU_LIMIT_STACK_SIZE ? 1024 : limit == CU_LIMIT_PRINTF_FIFO_SIZE ? 1 << 20 : 0)
                                  : it->second;
