@@ -56,6 +56,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
 
   // --- webhook (every replica) ---
   let webhook: WebhookServer | undefined;
+  let webhookUp = false;
   let selfCerts: SelfManagedCerts | undefined;
   if (cfg.webhookPort !== 0) {
     let tls: { cert: string; key: string };
@@ -95,6 +96,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
       metrics,
     });
     const port = await webhook.listen();
+    webhookUp = true;
     log.info('webhook serving', { port, path: cfg.webhookPath, certMode: cfg.webhookCertMode });
   }
 
@@ -225,8 +227,11 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
     if (path === '/healthz') {
       res.writeHead(200).end('ok');
     } else if (path === '/readyz') {
-      const synced = !leading || (ctx?.claims.hasSynced() && ctx.gpuNodes.hasSynced() && ctx.pods.hasSynced());
-      res.writeHead(synced ? 200 : 503).end(synced ? 'ok' : 'caches not synced');
+      // Readiness gates Service traffic, i.e. the webhook, which needs no cache: ready once it serves.
+      // The controllers' state is reported in the body for humans.
+      const synced = ctx ? (ctx.claims.hasSynced() && ctx.gpuNodes.hasSynced() && ctx.pods.hasSynced() ? 'synced' : 'syncing') : 'not leading';
+      const ok = cfg.webhookPort === 0 || webhookUp;
+      res.writeHead(ok ? 200 : 503).end(`${ok ? 'ok' : 'webhook not serving'}; controllers: ${synced}`);
     } else res.writeHead(404).end();
   });
   const metricsSrv = await serveHttp(cfg.metricsPort, '0.0.0.0', (req, res) => {

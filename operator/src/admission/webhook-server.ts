@@ -65,6 +65,9 @@ export class WebhookServer {
   private readonly server: https.Server;
   constructor(private readonly o: WebhookServerOptions) {
     this.server = https.createServer({ cert: o.tls.cert, key: o.tls.key, minVersion: 'TLSv1.2' }, (req, res) => this.handle(req, res));
+    // The API server gives up after the webhook's timeoutSeconds (at most 30 s) anyway.
+    this.server.requestTimeout = 30_000;
+    this.server.headersTimeout = 10_000;
   }
 
   listen(): Promise<number> {
