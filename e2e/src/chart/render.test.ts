@@ -102,6 +102,23 @@ describe('charts/avec', () => {
     assert.equal(objs.filter((o) => o.kind === 'Secret' && o.metadata.name.endsWith('-webhook-cert')).length, 0);
   });
 
+  it('lets the operator manage its own certificates when asked (caBundle patch limited to its webhook)', async () => {
+    const objs = await renderChart({ 'webhook.certificates.mode': 'operator' });
+    const dep = find(objs, 'Deployment', '-operator') as K8sObject & { spec: any };
+    const args: string[] = dep.spec.template.spec.containers[0].args;
+    assert.ok(args.includes('--webhook-cert-mode=self-managed'));
+    assert.ok(args.includes('--webhook-config-name=avec-webhook'));
+    assert.equal(dep.spec.template.spec.volumes.some((v: any) => v.name === 'webhook-cert'), false);
+    assert.equal(objs.filter((o) => o.kind === 'Secret' && o.metadata.name.endsWith('-webhook-cert')).length, 0);
+    const rule = rules(find(objs, 'ClusterRole', '-operator')).find((r) => r.resources.includes('mutatingwebhookconfigurations'));
+    assert.deepEqual(rule?.resourceNames, ['avec-webhook']);
+    assert.deepEqual(rule?.verbs.sort(), ['get', 'patch', 'update']);
+    const mwc = find(objs, 'MutatingWebhookConfiguration') as K8sObject & { webhooks: any[] };
+    assert.equal(mwc.webhooks[0].clientConfig.caBundle, undefined);
+    const def = rules(find(await renderChart(), 'ClusterRole', '-operator'));
+    assert.equal(def.some((r) => r.resources.includes('mutatingwebhookconfigurations')), false, 'only in operator mode');
+  });
+
   it('runs the remoting server on GPU nodes only, with the ticket keys mounted', async () => {
     const objs = await renderChart({ 'remotingServer.runtimeClassName': 'nvidia' });
     const ds = find(objs, 'DaemonSet', '-remoting-server') as K8sObject & { spec: any };
