@@ -13,6 +13,7 @@ export const CA_DAYS = 3650;
 export const SERVING_DAYS = 90;
 
 interface TlsSecret {
+  type?: string;
   metadata: { name: string; namespace: string; resourceVersion?: string };
   data?: Record<string, string>;
 }
@@ -67,7 +68,7 @@ export class SelfManagedCerts {
         const body = {
           apiVersion: 'v1',
           kind: 'Secret',
-          type: 'kubernetes.io/tls',
+          type: secret?.type ?? 'kubernetes.io/tls', // a Secret's type cannot change
           metadata: { name: this.o.secretName, namespace: this.o.namespace, ...(secret?.metadata.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}) },
           data: { 'ca.crt': enc(caCrt), 'ca.key': enc(caKey), 'ca-bundle.crt': enc(bundle), 'tls.crt': enc(crt), 'tls.key': enc(key) },
         };
