@@ -19,6 +19,21 @@ ssize_t FdConn::read_some(void* p, size_t n) {
   }
 }
 
+ssize_t FdConn::read_full(void* p, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::recv(fd_, static_cast<char*>(p) + got, n - got, MSG_WAITALL);
+    if (r < 0 && errno == ENOTSOCK) r = ::read(fd_, static_cast<char*>(p) + got, n - got);
+    if (r == 0) return 0;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    got += (size_t)r;
+  }
+  return (ssize_t)n;
+}
+
 bool FdConn::write_all(const struct iovec* iov_in, int n) {
   struct iovec iov[16];
   if (n > 16) return false;

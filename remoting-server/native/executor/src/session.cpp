@@ -62,17 +62,13 @@ bool Session::fill(size_t want) {
 }
 
 bool Session::read_exact(void* p, size_t n) {
-  uint8_t* d = static_cast<uint8_t*>(p);
-  while (n) {
-    ssize_t r = conn_.read_some(d, n);
-    if (r <= 0) {
-      conn_failed_ = r < 0;
-      return false;
-    }
-    d += r;
-    n -= (size_t)r;
-    stats_.bytes_in += (uint64_t)r;
+  if (n == 0) return true;
+  ssize_t r = conn_.read_full(p, n);
+  if (r <= 0) {
+    conn_failed_ = r < 0;
+    return false;
   }
+  stats_.bytes_in += (uint64_t)n;
   return true;
 }
 
