@@ -171,3 +171,31 @@ test('claim lifecycle: bound with Secret and ticket, node loss -> Lost -> re-pla
   assert.equal(((api.objects.get('gpunodes//gpu-b')!.status as { allocations: unknown[]; allocatedMemoryBytes: number }).allocatedMemoryBytes), 0);
   r.stop();
 });
+
+test('concurrent claims for the same node are committed together (group commit), none lost', async () => {
+  const api = new FakeKube();
+  const clock = new ManualClock(T0);
+  api.put('gpunodes', gpuNode('gpu-a', 'edge', 1, 80, T0));
+  api.put('gpunodes', gpuNode('gpu-b', 'edge', 1, 80, T0));
+  const keys: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    api.put('virtualgpuclaims', claimObj(`b${i}`, 4, 5, { placement: { policy: 'binpack' } }));
+    keys.push(`ns/b${i}`);
+  }
+  const r = await replica(api, clock);
+  let nodePuts = 0;
+  const orig = api.request.bind(api);
+  api.request = (async (method: string, path: string, body?: unknown, ct?: string) => {
+    if (method === 'PUT' && /gpunodes\/[^/]+\/status$/.test(path)) nodePuts++;
+    return orig(method, path, body, ct);
+  }) as typeof api.request;
+  for (let round = 0; round < 3; round++) {
+    await Promise.all(keys.map((k) => r.claimCtl.reconcile(k).catch(() => {})));
+    await settle();
+  }
+  const { bound, allocs } = checkInvariants(api);
+  assert.equal(bound, 12);
+  assert.equal(allocs, 12);
+  assert.ok(nodePuts < 12, `12 allocations took ${nodePuts} node writes`);
+  r.stop();
+});

@@ -7,7 +7,7 @@
 //   3. write the Secret (endpoint + ticket), 4. status Bound.
 // A crash between steps leaves a state the next reconcile completes or rolls back.
 import { claimSchema, type VirtualGPUClaim, type ClaimAllocation, GROUP, VERSION, CLAIM_KIND } from '../api/claim.js';
-import type { GPUNode, GPUNodeStatus } from '../api/gpunode.js';
+import type { GPUNode, GPUNodeStatus, GPUAllocation } from '../api/gpunode.js';
 import { claimRequestFrom, nodeViewFrom } from '../placement/model.js';
 import { placeClaim, latencyFrom } from '../placement/place.js';
 import { renderClaimStatus, claimEvents, sameStatus, type ClaimOutcome } from './claim-status.js';
@@ -35,9 +35,16 @@ interface SecretMemo {
 
 const SECRET_MEMO_MS = 10 * 60_000;
 
+interface PendingCommit {
+  alloc: GPUAllocation;
+  resolve: (r: 'ok' | string) => void;
+  reject: (err: unknown) => void;
+}
+
 export class ClaimController {
   private readonly secretMemo = new Map<string, SecretMemo>();
   private readonly nodeLock = new KeyLock();
+  private readonly pendingCommits = new Map<string, PendingCommit[]>();
 
   constructor(private readonly ctx: OperatorContext) {}
 
@@ -159,17 +166,44 @@ export class ClaimController {
 
   /** Step 2: record the allocation on the node (optimistic concurrency). */
   // Node writes are serialised per node within this process and use the freshest cached copy
-  // (our own writes are put into the cache at once), so workers do not conflict with each other.
-  private async commit(stale: GPUNode, alloc: Parameters<typeof withAllocation>[1]): Promise<'ok' | string> {
-    return this.nodeLock.run(stale.metadata.name, async () => {
-      const node = this.ctx.nodes.get(stale.metadata.name);
-      if (!node) return 'NodeGone';
-      const res = withAllocation(node, alloc);
-      if (!res.ok) return res.reason;
-      if (!res.changed) return 'ok';
-      await this.putNodeStatus(node, res.status);
-      return 'ok';
+  // (our own writes go into the cache at once), so workers do not conflict with each other; claims
+  // that arrive while a write to the same node is in flight are committed together in one write
+  // (binpack sends many claims to the same node at once).
+  private commit(stale: GPUNode, alloc: GPUAllocation): Promise<'ok' | string> {
+    const name = stale.metadata.name;
+    return new Promise((resolve, reject) => {
+      let batch = this.pendingCommits.get(name);
+      if (batch) return void batch.push({ alloc, resolve, reject });
+      this.pendingCommits.set(name, (batch = [{ alloc, resolve, reject }]));
+      void this.nodeLock.run(name, () => this.commitBatch(name));
     });
+  }
+
+  private async commitBatch(name: string): Promise<void> {
+    const batch = this.pendingCommits.get(name) ?? [];
+    this.pendingCommits.delete(name);
+    let node = this.ctx.nodes.get(name);
+    const written: PendingCommit[] = [];
+    for (const p of batch) {
+      if (!node) {
+        p.resolve('NodeGone');
+        continue;
+      }
+      const res = withAllocation(node, p.alloc);
+      if (!res.ok) p.resolve(res.reason);
+      else if (!res.changed) p.resolve('ok');
+      else {
+        node = { ...node, status: res.status };
+        written.push(p);
+      }
+    }
+    if (!node || written.length === 0) return;
+    try {
+      await this.putNodeStatus(node, node.status!);
+      for (const p of written) p.resolve('ok');
+    } catch (err) {
+      for (const p of written) p.reject(err);
+    }
   }
 
   private async release(stale: GPUNode, uid: string, key: string): Promise<void> {
