@@ -103,6 +103,7 @@ static CUresult primary_reset(CUdevice dev) {
   }
   /* the server freed the context's memory: forget it here too */
   size_t n = avec_ranges_remove_ctx(&avec_device_ranges, &avec_primary[dev], avec_release_reservation);
+  avec_modules_after_reset();
   LOG_DEBUG("primary context %d reset: %zu device range(s) dropped", (int)dev, n);
   return r;
 }

@@ -66,6 +66,7 @@ static CUresult launch(struct CUfunc_st *f, const unsigned grid[3], const unsign
   CUresult r = avec_ctx_require(&ctx);
   if (r) return r;
   if (!f) return CUDA_ERROR_INVALID_HANDLE;
+  if ((r = avec_func_refresh(f))) return r;
   if (nattrs > AVEC_MAX_LAUNCH_ATTRS || (nattrs && !attrs)) return CUDA_ERROR_INVALID_VALUE;
   r = avec_check_geometry(f, avec_sess.dev[ctx->device].attrs, grid, block, smem);
   if (r) return r;
@@ -157,6 +158,7 @@ static CUresult set_attr(struct CUfunc_st *fn, uint32_t attrib, int value, uint1
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  if ((r = avec_func_refresh(fn))) return r;
   if (op == AVEC_OP_FUNC_SET_ATTRIBUTE) {
     if (attrib >= AVEC_FUNC_ATTR_SLOTS) return CUDA_ERROR_INVALID_VALUE;
     fn->attrs[attrib] = value;

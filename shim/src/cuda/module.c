@@ -47,6 +47,9 @@ size_t avec_image_size(const void *image, const void **start) {
   return strlen((const char *)p) + 1; /* PTX text */
 }
 
+static uint32_t reset_generation; /* bumped by every primary-context reset */
+static uint32_t generation_now(void) { return __atomic_load_n(&reset_generation, __ATOMIC_ACQUIRE); }
+
 /* All loaded modules, for finding an image by hash when the server asks for it. */
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct CUmod_st **modules;
@@ -135,6 +138,7 @@ static CUresult load(struct CUmod_st **out, const void *image, uint32_t kind) {
   m->magic = AVEC_MAGIC_MODULE;
   m->handle = avec_new_handle();
   m->kind = kind;
+  m->generation = generation_now();
   m->image = copy;
   m->size = size;
   pthread_mutex_init(&m->lock, NULL);
@@ -225,6 +229,28 @@ AVEC_API CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode) {
   return CUDA_SUCCESS;
 }
 
+/* A library outlives a primary-context reset (CUDA libraries are context-independent) but the server
+ * dropped it with the context: load it again by hash (no upload: the server keeps images) under a new
+ * handle. Modules die with their context, as with the driver. */
+static CUresult module_refresh(struct CUmod_st *m) {
+  uint32_t gen = generation_now();
+  if (m->kind != AVEC_MODULE_KIND_LIBRARY || __atomic_load_n(&m->generation, __ATOMIC_ACQUIRE) == gen) return 0;
+  pthread_mutex_lock(&m->lock);
+  CUresult r = CUDA_SUCCESS;
+  if (m->generation != gen) {
+    avec_module_load a = {avec_new_handle(), m->kind, {0}, m->size};
+    memcpy(a.hash, m->hash, 32);
+    r = avec_post(AVEC_OP_MODULE_LOAD, 0, &a, sizeof a, NULL, 0);
+    if (!r) {
+      LOG_DEBUG("library %u loaded again as %u after a context reset", m->handle, a.handle);
+      m->handle = a.handle;
+      __atomic_store_n(&m->generation, gen, __ATOMIC_RELEASE);
+    }
+  }
+  pthread_mutex_unlock(&m->lock);
+  return r;
+}
+
 /* A synchronous symbol request, with the lazy image upload and one retry. */
 static CUresult symbol_call(uint16_t op, struct CUmod_st *m, uint32_t handle, uint32_t kind, const char *name,
                             void *reply, size_t cap) {
@@ -249,12 +275,13 @@ static CUresult get_function(struct CUfunc_st **out, struct CUmod_st *m, const c
   if (r) return r;
   if (!out || !name) return CUDA_ERROR_INVALID_VALUE;
   if (!module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
+  if ((r = module_refresh(m))) return r;
   pthread_mutex_lock(&m->lock);
   for (struct CUfunc_st *f = m->funcs; f; f = f->next)
     if (f->kind == kind && !strcmp(f->name, name)) {
       pthread_mutex_unlock(&m->lock);
       *out = f;
-      return CUDA_SUCCESS;
+      return avec_func_refresh(f);
     }
   pthread_mutex_unlock(&m->lock);
   struct CUfunc_st *f = calloc(1, sizeof(struct CUkern_st));
@@ -273,6 +300,7 @@ static CUresult get_function(struct CUfunc_st **out, struct CUmod_st *m, const c
   }
   f->kind = kind;
   f->module = m;
+  f->generation = m->generation;
   f->name = strdup(name);
   memcpy(f->attrs, rep->attrs, sizeof f->attrs);
   f->num_params = rep->num_params;
@@ -334,6 +362,7 @@ static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, struct CUmod_st *m,
   if (r) return r;
   if (!name) return CUDA_ERROR_INVALID_VALUE;
   if (!module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
+  if ((r = module_refresh(m))) return r;
   pthread_mutex_lock(&m->lock);
   for (avec_global *g = m->globals; g; g = g->next)
     if (!strcmp(g->name, name)) {
@@ -420,4 +449,45 @@ AVEC_API CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary lib) {
 }
 AVEC_API CUresult cuLibraryEnumerateKernels(CUkernel *kernels, unsigned int num, CUlibrary lib) {
   return enumerate_kernels((struct CUfunc_st **)kernels, num, (struct CUmod_st *)lib, AVEC_SYMBOL_KERNEL);
+}
+
+/* Globals are per context: after a primary-context reset the same library's globals live elsewhere. */
+void avec_modules_after_reset(void) {
+  __atomic_fetch_add(&reset_generation, 1, __ATOMIC_RELEASE);
+  pthread_mutex_lock(&modules_lock);
+  for (size_t i = 0; i < nmodules; i++) {
+    struct CUmod_st *m = modules[i];
+    pthread_mutex_lock(&m->lock);
+    avec_global *g = m->globals;
+    m->globals = NULL;
+    pthread_mutex_unlock(&m->lock);
+    while (g) {
+      avec_global *n = g->next;
+      free(g->name);
+      free(g);
+      g = n;
+    }
+  }
+  pthread_mutex_unlock(&modules_lock);
+}
+
+/* A kernel of a library loaded again after a reset gets a fresh handle from the server (same name). */
+CUresult avec_func_refresh(struct CUfunc_st *f) {
+  struct CUmod_st *m = f->module;
+  if (m->kind != AVEC_MODULE_KIND_LIBRARY) return CUDA_SUCCESS;
+  if (__atomic_load_n(&f->generation, __ATOMIC_ACQUIRE) == generation_now()) return CUDA_SUCCESS;
+  CUresult r = module_refresh(m);
+  if (r) return r;
+  size_t cap = sizeof(avec_function_info) + AVEC_MAX_PARAMS * sizeof(avec_param_info);
+  avec_function_info *rep = malloc(cap);
+  if (!rep) return CUDA_ERROR_OUT_OF_MEMORY;
+  uint32_t handle = avec_new_handle();
+  r = symbol_call(AVEC_OP_GET_FUNCTION, m, handle, f->kind, f->name, rep, cap);
+  if (!r) {
+    LOG_DEBUG("kernel %s fetched again as %u after a context reset", f->name, handle);
+    f->handle = handle;
+    __atomic_store_n(&f->generation, m->generation, __ATOMIC_RELEASE);
+  }
+  free(rep);
+  return r;
 }

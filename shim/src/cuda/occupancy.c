@@ -9,6 +9,7 @@ static CUresult occupancy(struct CUfunc_st *fn, uint32_t kind, uint32_t block, u
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!fn) return CUDA_ERROR_INVALID_HANDLE;
+  if ((r = avec_func_refresh(fn))) return r;
   avec_occupancy a = {fn->handle, kind, block, flags, smem};
   struct { avec_reply_hdr h; avec_u64 v; } rep = {0};
   r = avec_call(AVEC_OP_OCCUPANCY, 0, &a, sizeof a, &rep, sizeof rep);

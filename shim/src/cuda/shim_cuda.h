@@ -129,6 +129,7 @@ struct CUfunc_st {
   uint32_t num_params;
   avec_param *params;
   uint32_t param_bytes;   /* end of the last parameter */
+  uint32_t generation;    /* module generation the handle belongs to (see avec_func_refresh) */
   int params_unknown;     /* server could not tell the layout (AVEC_PARAMS_UNKNOWN): launches carry none */
   struct CUfunc_st *next; /* in the module's list */
 };
@@ -145,6 +146,7 @@ struct CUmod_st {
   pthread_mutex_t lock;
   struct CUfunc_st *funcs;
   struct avec_global *globals; /* GET_GLOBAL answers, cached (runtimes ask on every symbol copy) */
+  uint32_t generation;    /* avec_reset_generation when the server last loaded it under `handle` */
 };
 
 typedef struct avec_global {
@@ -162,6 +164,10 @@ size_t avec_image_size(const void *image, const void **start);
  * with avec_free_names) or -1 when the image cannot be read client-side. */
 int avec_image_kernel_names(const void *image, size_t len, char ***out);
 void avec_free_names(char **v, int n);
+/* A primary-context reset: libraries (context-independent in CUDA) are loaded again under fresh handles
+ * when next used, their kernels fetched again, and cached globals (per context) forgotten. */
+void avec_modules_after_reset(void);
+CUresult avec_func_refresh(struct CUfunc_st *f);
 
 /* ---- launches ------------------------------------------------------------------------------------- */
 /* Packs `void **args` at the function's parameter offsets. Returns bytes used or -1. */

@@ -97,6 +97,21 @@ int main() {
   CHECK(cudaFreeHost(pinned) == cudaSuccess);
   CHECK(cudaFree(d) == cudaSuccess && cudaFree(d2) == cudaSuccess);
   CHECK(cudaDeviceReset() == cudaSuccess);
+  // the runtime starts over after a reset: new context, modules loaded again, memory usable
+  float *d3 = nullptr;
+  CHECK(cudaMalloc(&d3, 4096) == cudaSuccess);
+  CHECK(cudaMemcpy(d3, h, 4096, cudaMemcpyHostToDevice) == cudaSuccess);
+  memset(g, 0, 4096);
+  CHECK(cudaMemcpy(g, d3, 4096, cudaMemcpyDeviceToHost) == cudaSuccess && memcmp(g, h, 4096) == 0);
+  CHECK(cudaMemcpyToSymbol(factor, f, sizeof f) == cudaSuccess);
+  CHECK(cudaMemcpyFromSymbol(fb, factor, sizeof fb) == cudaSuccess && memcmp(f, fb, sizeof f) == 0);
+  cudaGetLastError();  // clear the runtime's record of the earlier launch error
+  saxpy<<<4, 256>>>(d3, d3, 1.0f, 1024);  // the kernel is fetched again (a stale handle would be refused)
+  cudaError_t le2 = cudaGetLastError();
+  if (le2 != cudaSuccess) fprintf(stderr, "launch after reset: %d %s\n", (int)le2, cudaGetErrorString(le2));
+  CHECK(le2 == cudaSuccess);
+  CHECK(cudaDeviceSynchronize() == cudaErrorNotSupported);
+  CHECK(cudaFree(d3) == cudaSuccess);
   printf("cudart (%s): %d passed, %d failed\n", CUDART_VERSION ? "runtime" : "", passed, failed);
   free(h);
   free(g);
