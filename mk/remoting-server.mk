@@ -37,7 +37,8 @@ $(RS_SHIM_CLIENT): $(RS_DIR)/src/testdata/shim-client.c | shim deps-cuda
 test-remoting-server: build-remoting-server $(RS_SHIM_CLIENT) ## remoting server tests (needs build/native/avec-executor)
 	@npx tsc -b e2e >/dev/null || echo "test-remoting-server: e2e has TypeScript errors; its harness may be stale" >&2
 	cd $(RS_DIR) && AVEC_ADDON=$(RS_ADDON) AVEC_EXECUTOR=$(BUILD)/native/avec-executor AVEC_SHIM_CLIENT=$(RS_SHIM_CLIENT) \
-	  node --test --test-reporter=spec dist/
+	  timeout 600 node --test --test-reporter=spec --test-timeout=120000 dist/ \
+	  || { rc=$$?; [ $$rc -eq 124 ] && echo "test-remoting-server: timed out after 600 s (a leaked handle keeps a test process alive?)" >&2; exit $$rc; }
 
 .PHONY: bench-remoting-server
 bench-remoting-server: build-remoting-server ## session setup latency: remoting server vs executor --listen (loopback, emulated)

@@ -1,6 +1,5 @@
 // Composition of the remoting server from a validated Config: keyring, inventory, sessions, data plane,
 // gRPC control API, metrics, and (when a cluster is reachable) GPUNode publishing and link measurement.
-import type * as grpc from '@grpc/grpc-js';
 import { constants, readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
@@ -66,116 +65,135 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
   const adminToken = config.adminTokenFile ? readFileSync(config.adminTokenFile, 'utf8').trim() : undefined;
   if (adminToken === '') throw new AvecError('BadAdminToken', `--admin-token-file ${config.adminTokenFile} is empty`);
 
-  const keyring = new KeyringWatcher({ dir: config.ticketKeyDir, logger: logger.child({ component: 'keyring' }) });
-  await keyring.start();
-  if (keyring.keyring.size === 0) logger.warn('no ticket keys loaded: every session will be refused', { dir: config.ticketKeyDir });
-
-  const inventory = await describeDevices(config.executor, config.backend);
-  logger.info('device inventory', { backend: inventory.backend, devices: inventory.devices.map((d) => `${d.ordinal}:${d.uuid}:${d.model}`) });
-  let telemetry: Telemetry | undefined;
-  const refreshTelemetry = () =>
-    addon.readTelemetry().then(
-      (t) => {
-        telemetry = t;
-        recordTelemetry(metrics, t);
-      },
-      (e: unknown) => logger.debug('telemetry failed', { error: errorMessage(e) }),
-    );
-  await refreshTelemetry();
-  const telemetryTimer = setInterval(() => void refreshTelemetry(), config.heartbeatSeconds * 1000);
-  telemetryTimer.unref();
-
-  const sessions = new SessionManager({
-    executor: config.executor,
-    backend: inventory.backend,
-    moduleCacheDir: config.moduleCacheDir,
-    // At least info: the executor's session_end line carries the session's counters.
-    executorLogLevel: config.logLevel === 'debug' ? 'debug' : 'info',
-    closeGraceMs: config.closeGraceSeconds * 1000,
-    pendingTtlMs: config.pendingSessionSeconds * 1000,
-    logger: logger.child({ component: 'sessions' }),
-    metrics,
-  });
-  const admission: AdmissionContext = {
-    nodeName: config.nodeName,
-    keyring: () => keyring.keyring,
-    devices: () => inventory.devices,
-    limits: { maxSessions: config.maxSessions, maxSessionsPerClaim: config.maxSessionsPerClaim },
-    sessions,
-    nowSeconds,
-  };
-  const dataPlane = new DataPlane({ addon, ctx: admission, metrics, logger: logger.child({ component: 'data-plane' }), helloTimeoutMs: config.helloTimeoutMs });
-  const bound = dataPlane.start(config.dataListen.host, config.dataListen.port);
-  const endpoint = advertisedEndpoint(config, bound.port, process.env);
-
-  // Links: measured periodically where probes are configured, declared values otherwise.
-  let links: SiteLink[] = resolveLinks(config.links, new Map(), new Date());
-  const refreshLinks = async () => {
-    const measured = await measureLinks(config.links);
-    links = resolveLinks(config.links, measured, new Date());
-    for (const l of links) metrics.linkRttMs.set({ site: l.site, source: l.source }, l.rttMs);
-  };
-  let linkTimer: NodeJS.Timeout | undefined;
-  if (config.links.some((l) => l.probe)) {
-    await refreshLinks();
-    linkTimer = setInterval(() => void refreshLinks(), config.linkProbeSeconds * 1000);
-    linkTimer.unref();
+  // What has started so far, stopped in reverse if a later step fails (e.g. the gRPC port is taken).
+  const started: Array<() => unknown> = [];
+  try {
+    return await startParts();
+  } catch (e) {
+    for (const stop of started.reverse()) await Promise.resolve(stop()).catch(() => {});
+    throw e;
   }
 
-  let publisher: GPUNodePublisher | undefined;
-  if (config.kube !== 'off') {
-    const target = findKubeTarget(config.kubeconfig);
-    if (target) {
-      publisher = new GPUNodePublisher({
-        api: kubeGPUNodeApi(kubeRest(target)), nodeName: config.nodeName, siteOverride: config.site, defaultSite: config.defaultSite, endpoint,
-        inventory: () => inventory, links: () => links, heartbeatMs: config.heartbeatSeconds * 1000, draining: () => sessions.draining,
-        logger: logger.child({ component: 'gpunode' }), metrics,
-      });
-      publisher.start();
-    } else {
-      logger.info('no kubeconfig and not in a cluster: standalone, GPUNode not published');
-    }
-    if (target) {
-      logger.info('publishing GPUNode', { apiServer: target.server.origin, heartbeatSeconds: config.heartbeatSeconds });
-    }
-  }
+  async function startParts(): Promise<RunningServer> {
+    const keyring = new KeyringWatcher({ dir: config.ticketKeyDir, logger: logger.child({ component: 'keyring' }) });
+    await keyring.start();
+    started.push(() => keyring.stop());
+    if (keyring.keyring.size === 0) logger.warn('no ticket keys loaded: every session will be refused', { dir: config.ticketKeyDir });
 
-  const health = new HealthState();
-  const grpcStarted = await startGrpcServer(config.grpcListen, {
-    admission, sessions, health, metrics, logger: logger.child({ component: 'control' }), nodeName: config.nodeName,
-    site: () => publisher?.site() ?? config.site ?? config.defaultSite ?? '', dataEndpoint: () => endpoint, inventory: () => inventory,
-    telemetry: () => telemetry, pendingTtlSeconds: config.pendingSessionSeconds, adminToken, nowSeconds,
-  });
-  let metricsServer: HttpServer | undefined;
-  let metricsPort = 0;
-  if (config.metricsPort !== 0) {
-    const m = await startMetricsServer({
-      host: '0.0.0.0', port: config.metricsPort, registry: metrics.registry,
-      ready: () => (sessions.draining ? { ready: false, reason: 'draining' } : { ready: true }),
-    });
-    metricsServer = m.server;
-    metricsPort = m.port;
-  }
-  logger.info('remoting server ready', { node: config.nodeName, endpoint, data: bound, grpcPort: grpcStarted.port, metricsPort, backend: inventory.backend });
-
-  let shuttingDown: Promise<void> | undefined;
-  const shutdown = (drainMs: number) =>
-    (shuttingDown ??= (async () => {
-      sessions.draining = true;
-      health.set(CONTROL_SERVICE, 'NOT_SERVING');
-      dataPlane.stop();
-      const published = publisher?.syncOnce(); // tell placement at once, not at the next heartbeat
-      const r = await sessions.drain(drainMs);
-      await published;
-      logger.info('sessions drained', r);
+    const inventory = await describeDevices(config.executor, config.backend);
+    logger.info('device inventory', { backend: inventory.backend, devices: inventory.devices.map((d) => `${d.ordinal}:${d.uuid}:${d.model}`) });
+    let telemetry: Telemetry | undefined;
+    const refreshTelemetry = () =>
+      addon.readTelemetry().then(
+        (t) => {
+          telemetry = t;
+          recordTelemetry(metrics, t);
+        },
+        (e: unknown) => logger.debug('telemetry failed', { error: errorMessage(e) }),
+      );
+    await refreshTelemetry();
+    const telemetryTimer = setInterval(() => void refreshTelemetry(), config.heartbeatSeconds * 1000);
+    telemetryTimer.unref();
+    started.push(() => {
       clearInterval(telemetryTimer);
-      if (linkTimer) clearInterval(linkTimer);
-      await publisher?.stop();
-      keyring.stop();
       addon.shutdownTelemetry();
-      await stopGrpcServer(grpcStarted.server as grpc.Server);
-      await new Promise((res) => (metricsServer ? metricsServer.close(res) : res(undefined)));
-    })());
+    });
 
-  return { dataPort: bound.port, grpcPort: grpcStarted.port, metricsPort, endpoint, metrics, sessions, inventory, keyring, shutdown };
+    const sessions = new SessionManager({
+      executor: config.executor,
+      backend: inventory.backend,
+      moduleCacheDir: config.moduleCacheDir,
+      // At least info: the executor's session_end line carries the session's counters.
+      executorLogLevel: config.logLevel === 'debug' ? 'debug' : 'info',
+      closeGraceMs: config.closeGraceSeconds * 1000,
+      pendingTtlMs: config.pendingSessionSeconds * 1000,
+      logger: logger.child({ component: 'sessions' }),
+      metrics,
+    });
+    const admission: AdmissionContext = {
+      nodeName: config.nodeName,
+      keyring: () => keyring.keyring,
+      devices: () => inventory.devices,
+      limits: { maxSessions: config.maxSessions, maxSessionsPerClaim: config.maxSessionsPerClaim },
+      sessions,
+      nowSeconds,
+    };
+    const dataPlane = new DataPlane({ addon, ctx: admission, metrics, logger: logger.child({ component: 'data-plane' }), helloTimeoutMs: config.helloTimeoutMs });
+    const bound = dataPlane.start(config.dataListen.host, config.dataListen.port);
+    started.push(() => dataPlane.stop());
+    const endpoint = advertisedEndpoint(config, bound.port, process.env);
+
+    // Links: measured periodically where probes are configured, declared values otherwise.
+    let links: SiteLink[] = resolveLinks(config.links, new Map(), new Date());
+    const refreshLinks = async () => {
+      const measured = await measureLinks(config.links);
+      links = resolveLinks(config.links, measured, new Date());
+      for (const l of links) metrics.linkRttMs.set({ site: l.site, source: l.source }, l.rttMs);
+    };
+    let linkTimer: NodeJS.Timeout | undefined;
+    if (config.links.some((l) => l.probe)) {
+      await refreshLinks();
+      linkTimer = setInterval(() => void refreshLinks(), config.linkProbeSeconds * 1000);
+      linkTimer.unref();
+      started.push(() => clearInterval(linkTimer));
+    }
+
+    let publisher: GPUNodePublisher | undefined;
+    if (config.kube !== 'off') {
+      const target = findKubeTarget(config.kubeconfig);
+      if (target) {
+        publisher = new GPUNodePublisher({
+          api: kubeGPUNodeApi(kubeRest(target)), nodeName: config.nodeName, siteOverride: config.site, defaultSite: config.defaultSite, endpoint,
+          inventory: () => inventory, links: () => links, heartbeatMs: config.heartbeatSeconds * 1000, draining: () => sessions.draining,
+          logger: logger.child({ component: 'gpunode' }), metrics,
+        });
+        publisher.start();
+        const p = publisher;
+        started.push(() => p.stop());
+        logger.info('publishing GPUNode', { apiServer: target.server.origin, heartbeatSeconds: config.heartbeatSeconds });
+      } else {
+        logger.info('no kubeconfig and not in a cluster: standalone, GPUNode not published');
+      }
+    }
+
+    const health = new HealthState();
+    const grpcStarted = await startGrpcServer(config.grpcListen, {
+      admission, sessions, health, metrics, logger: logger.child({ component: 'control' }), nodeName: config.nodeName,
+      site: () => publisher?.site() ?? config.site ?? config.defaultSite ?? '', dataEndpoint: () => endpoint, inventory: () => inventory,
+      telemetry: () => telemetry, pendingTtlSeconds: config.pendingSessionSeconds, adminToken, nowSeconds,
+    });
+    started.push(() => stopGrpcServer(grpcStarted.server));
+    let metricsServer: HttpServer | undefined;
+    let metricsPort = 0;
+    if (config.metricsPort !== 0) {
+      const m = await startMetricsServer({
+        host: '0.0.0.0', port: config.metricsPort, registry: metrics.registry,
+        ready: () => (sessions.draining ? { ready: false, reason: 'draining' } : { ready: true }),
+      });
+      metricsServer = m.server;
+      metricsPort = m.port;
+    }
+    logger.info('remoting server ready', { node: config.nodeName, endpoint, data: bound, grpcPort: grpcStarted.port, metricsPort, backend: inventory.backend });
+
+    let shuttingDown: Promise<void> | undefined;
+    const shutdown = (drainMs: number) =>
+      (shuttingDown ??= (async () => {
+        sessions.draining = true;
+        health.set(CONTROL_SERVICE, 'NOT_SERVING');
+        dataPlane.stop();
+        const published = publisher?.syncOnce(); // tell placement at once, not at the next heartbeat
+        const r = await sessions.drain(drainMs);
+        await published;
+        logger.info('sessions drained', r);
+        clearInterval(telemetryTimer);
+        if (linkTimer) clearInterval(linkTimer);
+        await publisher?.stop();
+        keyring.stop();
+        addon.shutdownTelemetry();
+        await stopGrpcServer(grpcStarted.server);
+        await new Promise((res) => (metricsServer ? metricsServer.close(res) : res(undefined)));
+      })());
+
+    return { dataPort: bound.port, grpcPort: grpcStarted.port, metricsPort, endpoint, metrics, sessions, inventory, keyring, shutdown };
+  }
 }
