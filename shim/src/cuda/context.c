@@ -225,6 +225,9 @@ AVEC_API CUresult cuCtxDestroy(CUcontext ctx) {
    * is still poisoned */
   if (avec_sess.sticky && avec_sess.sticky != CUDA_ERROR_UNKNOWN) avec_sess.sticky = CUDA_SUCCESS;
   r = avec_post(AVEC_OP_CTX_DESTROY, 0, &a, sizeof a, NULL, 0);
+  /* the server drops what was loaded in that context; libraries must stay usable elsewhere */
+  avec_modules_after_reset();
+  avec_ranges_remove_ctx(&avec_device_ranges, ctx, avec_release_reservation);
   /* drop it from this thread's stack (other threads: their problem, as with the driver) */
   for (int i = 0; i < tls_depth; i++)
     if (tls_stack[i] == ctx) {
