@@ -140,7 +140,10 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
         }
       }
     });
-    const pods = new Informer<KubeObject>(api, informerOpts(podsPath(), `${LABEL_MANAGED}=true`), (key) => podQueue.add(key));
+    const pods = new Informer<KubeObject>(api, informerOpts(podsPath(), `${LABEL_MANAGED}=true`), (key) => {
+      podCtl.indexPod(key);
+      podQueue.add(key);
+    });
     const nodes = new NodeStore(gpuNodes, cfg.heartbeatTimeoutSeconds * 1000);
     ctx = {
       api, clock, log, metrics,

@@ -70,6 +70,7 @@ test('pod controller: creates the pod-owned inline claim, then lifts the gate an
   const claim = api.objects.get('virtualgpuclaims/ns/nb-gpu')!;
   assert.deepEqual(claim.spec, { memory: '2Gi', computePercent: 20, placement: {} });
   assert.deepEqual((claim.metadata as { ownerReferences?: Array<{ kind: string; name: string }> }).ownerReferences?.map((o) => [o.kind, o.name]), [['Pod', 'nb']]);
+  ctl.indexPod('ns/nb');
   assert.deepEqual(ctl.podsOfClaim('ns', 'nb-gpu'), ['ns/nb']);
   // Not bound yet: the gate stays.
   await ctl.reconcile('ns/nb');

@@ -29,13 +29,33 @@ export class PodController {
     this.ctx.events.emitAsync({ apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid }, type, reason, message);
   }
 
+  /** claim key -> keys of the pods that use it, kept current by indexPod(). */
+  private readonly byClaim = new Map<string, Set<string>>();
+  private readonly claimOfPod = new Map<string, string>();
+
+  /** Call on every pod informer change. */
+  indexPod(podKey: string): void {
+    const prev = this.claimOfPod.get(podKey);
+    const pod = this.ctx.pods.get(podKey) as PodObject | undefined;
+    const name = pod?.metadata.annotations?.[ANN_CLAIM];
+    const next = pod && name ? `${pod.metadata.namespace}/${name}` : undefined;
+    if (prev === next) return;
+    if (prev !== undefined) {
+      this.byClaim.get(prev)?.delete(podKey);
+      if (this.byClaim.get(prev)?.size === 0) this.byClaim.delete(prev);
+      this.claimOfPod.delete(podKey);
+    }
+    if (next !== undefined) {
+      let set = this.byClaim.get(next);
+      if (!set) this.byClaim.set(next, (set = new Set()));
+      set.add(podKey);
+      this.claimOfPod.set(podKey, next);
+    }
+  }
+
   /** Pods in `ns` that use the claim `name` (for re-queueing them when the claim changes). */
   podsOfClaim(ns: string, name: string): string[] {
-    const out: string[] = [];
-    for (const p of this.ctx.pods.list() as PodObject[]) {
-      if (p.metadata.namespace === ns && p.metadata.annotations?.[ANN_CLAIM] === name) out.push(`${ns}/${p.metadata.name}`);
-    }
-    return out;
+    return [...(this.byClaim.get(`${ns}/${name}`) ?? [])].sort();
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {

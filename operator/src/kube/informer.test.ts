@@ -41,6 +41,7 @@ test('informer: list, watch, restart with relist on errors and 410, resume on no
   api.lists.push({ rv: '30', items: [obj('a', '15'), obj('c', '19')] }); // nothing changed
   api.watches.push(async (emit) => {
     emit('BOOKMARK', obj('', '33'));
+    emit('MODIFIED', obj('a', '14')); // older than the cached rv 15: ignored
     emit('DELETED', obj('c', '34'));
   }); // normal close -> resume from 34 without a list
   const delays: number[] = [];
@@ -52,6 +53,7 @@ test('informer: list, watch, restart with relist on errors and 410, resume on no
   assert.equal(inf.lists, 3);
   assert.deepEqual(changes, ['a', 'b', 'a', 'c', 'b', 'c']);
   assert.deepEqual(inf.keys().sort(), ['a']);
+  assert.equal(inf.get('a')?.metadata?.resourceVersion, '15');
   assert.deepEqual(delays, [500, 1000], 'backoff doubles across consecutive failures');
   assert.match(api.watchPaths[0], /resourceVersion=10/);
   assert.match(api.watchPaths[0], /labelSelector=a%3Db/);

@@ -90,7 +90,14 @@ export class Informer<T extends KubeObject> {
     if (type === 'BOOKMARK') return;
     const k = objectKey(obj);
     if (type === 'DELETED') this.cache.delete(k);
-    else this.cache.set(k, obj);
+    else {
+      // Our own writes are put into the cache at once (upsertLocal); an event for an older write
+      // arriving afterwards must not roll the cache back.
+      const cur = Number(this.cache.get(k)?.metadata?.resourceVersion);
+      const inc = Number(obj.metadata?.resourceVersion);
+      if (Number.isFinite(cur) && Number.isFinite(inc) && inc < cur) return;
+      this.cache.set(k, obj);
+    }
     this.onChange(k);
   }
 
