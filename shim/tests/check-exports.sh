@@ -26,6 +26,11 @@ for lib in "$cuda" "$nvml"; do
   needed=$(readelf -d "$lib" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | grep -v -E '^(libc|libdl|libpthread)\.so|^ld-linux' || true)
   [ -z "$needed" ] && ok || bad "$lib needs $needed"
 done
+# loadable into containers with an older glibc than the build machine's: no symbol version above 2.17
+for lib in "$cuda" "$nvml"; do
+  newest=$(objdump -T "$lib" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
+  [ "$(printf '%s\n2.17\n' "$newest" | sort -V | tail -1)" = 2.17 ] && ok || bad "$lib needs GLIBC_$newest"
+done
 # nothing may connect at load time: loading the library into a process that never calls cuInit is silent
 if command -v python3 >/dev/null; then
   res=$(AVEC_SERVER=127.0.0.1:1 LD_PRELOAD=$cuda python3 -c 'print("loaded")' 2>&1)

@@ -177,11 +177,11 @@ static CUresult unload(struct CUmod_st *m) {
 static CUresult read_file(const char *fname, void **out) {
   int fd = open(fname, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return CUDA_ERROR_FILE_NOT_FOUND;
-  struct stat st;
   char *buf = NULL;
-  if (fstat(fd, &st) == 0 && (buf = malloc((size_t)st.st_size + 1))) {
+  off_t size = lseek(fd, 0, SEEK_END); /* not fstat: its symbol is versioned GLIBC_2.33 */
+  if (size >= 0 && lseek(fd, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1))) {
     ssize_t n = 0, got;
-    while (n < st.st_size && (got = read(fd, buf + n, (size_t)(st.st_size - n))) > 0) n += got;
+    while (n < size && (got = read(fd, buf + n, (size_t)(size - n))) > 0) n += got;
     buf[n] = 0;
   }
   close(fd);
