@@ -58,13 +58,21 @@ $(NATIVE_OUT)/mock-shim/libcuda.so.1: $(NATIVE_EXEC)/tests/mock_driver.cpp | dep
 	@mkdir -p $(dir $@)
 	$(NATIVE_CXX) -std=c++17 -O1 -g -shared -fPIC -fvisibility=hidden -DMOCK_SHIM_MARKER -Wl,-soname,libcuda.so.1 -I$(CUDA_HOME)/include -o $@ $<
 
-# libFuzzer targets: clang, ASan + UBSan, the core sources compiled in (no CUDA backend needed).
+# libFuzzer targets: clang, ASan + UBSan; the core (no CUDA backend) is compiled once for both fuzzers.
 NATIVE_FUZZ_SRC := $(filter-out $(wildcard $(NATIVE_EXEC)/backends/cuda/*.cpp),$(NATIVE_CORE_SRC))
-NATIVE_FUZZ_FLAGS := -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I$(NATIVE_DIR)/include -I$(NATIVE_EXEC)/src -I$(CUDA_HOME)/include -DAVEC_NO_CUDA_BACKEND
-$(NATIVE_OUT)/fuzz-%: $(NATIVE_EXEC)/fuzz/fuzz_%.cpp $(NATIVE_FUZZ_SRC) $(wildcard $(NATIVE_EXEC)/src/*.h $(NATIVE_EXEC)/tests/*.h) | deps-cuda
+NATIVE_FUZZ_OBJ := $(patsubst $(NATIVE_DIR)/%.cpp,$(NATIVE_OUT)/fuzz-obj/%.o,$(NATIVE_FUZZ_SRC))
+NATIVE_FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+NATIVE_FUZZ_FLAGS := -std=c++17 -O1 -g $(NATIVE_FUZZ_SAN) -I$(NATIVE_DIR)/include -I$(NATIVE_EXEC)/src \
+  -I$(CUDA_HOME)/include -MMD -MP
+$(NATIVE_OUT)/fuzz-obj/%.o: $(NATIVE_DIR)/%.cpp | deps-cuda
 	@mkdir -p $(dir $@)
-	clang++ $(NATIVE_FUZZ_FLAGS) -o $@ $< $(NATIVE_FUZZ_SRC) $(NATIVE_LIBS)
+	clang++ $(NATIVE_FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(NATIVE_OUT)/fuzz-%: $(NATIVE_OUT)/fuzz-obj/executor/fuzz/fuzz_%.o $(NATIVE_FUZZ_OBJ)
+	clang++ -fsanitize=fuzzer $(NATIVE_FUZZ_SAN) -o $@ $^ $(NATIVE_LIBS)
+
+# keep the objects between runs (make would delete them as intermediates of the pattern rule)
+.SECONDARY: $(NATIVE_FUZZ_OBJ) $(NATIVE_OUT)/fuzz-obj/executor/fuzz/fuzz_decoder.o $(NATIVE_OUT)/fuzz-obj/executor/fuzz/fuzz_session.o
 
 test-native: native $(NATIVE_TEST_BINS) $(NATIVE_FUZZ_BINS) ## executor unit + integration tests, then FUZZ_SECONDS of fuzzing per target
 	@set +e; \
@@ -109,3 +117,4 @@ native-clean:
 	rm -rf $(NATIVE_OUT)
 
 -include $(wildcard $(NATIVE_OBJ)/*/*.d $(NATIVE_OBJ)/*/*/*.d $(NATIVE_OBJ)/*/*/*/*.d)
+-include $(wildcard $(NATIVE_OUT)/fuzz-obj/*/*/*.d $(NATIVE_OUT)/fuzz-obj/*/*/*/*.d)
