@@ -705,6 +705,61 @@ TEST(session_reset_clears_sticky) {
   CHECK_EQ(r.replies[6].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);  // the module went with the reset
 }
 
+TEST(session_contexts_streams_modules_lifecycle) {
+  Bytes img = tiny_ptx();
+  uint8_t h[32];
+  sha256(img.data(), img.size(), h);
+  avec_ctx_create cc = {40, 0, 0, 0}, cc_low = {5, 0, 0, 0}, cc_dev = {41, 0, 3, 0};
+  avec_handle c40 = {40, 0}, c1 = {1, 0};
+  avec_limit lim = {CU_LIMIT_STACK_SIZE, 0, 4096};
+  avec_stream_create sc = {20, 0, 0, 0};
+  avec_handle s20 = {20, 0}, m5 = {5, 0};
+  avec_mem_alloc aa = {1000, 0, 0, 20};
+  avec_func_attr fa = {6, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 65536, 0};
+  auto in_ctx = [](Bytes f, uint32_t ctx) {
+    reinterpret_cast<avec_frame_hdr*>(f.data())->ctx = ctx;
+    return f;
+  };
+  Run r = run_session(cat({hello(),
+                           frame_of(AVEC_OP_CTX_CREATE, cc_low, 0), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 2),  // handle <= 16
+                           frame_of(AVEC_OP_CTX_CREATE, cc_dev, 0), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3),  // no device 3
+                           frame_of(AVEC_OP_CTX_CREATE, cc, 0), in_ctx(mem_alloc(64, 4), 40),
+                           frame_of(AVEC_OP_CTX_SET_LIMIT, lim, 5), frame_of(AVEC_OP_CTX_GET_LIMIT, lim, 6),
+                           frame_of(AVEC_OP_CTX_DESTROY, c40, 0), in_ctx(frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 7), 40),
+                           frame_of(AVEC_OP_CTX_DESTROY, c1, 0), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 8),  // primary: refused
+                           frame_of(AVEC_OP_STREAM_CREATE, sc, 0), frame_of(AVEC_OP_MEM_ALLOC_ASYNC, aa, 9),
+                           frame_of(AVEC_OP_STREAM_DESTROY, s20, 0), frame_of(AVEC_OP_STREAM_QUERY, s20, 10),
+                           module_image(h, img), module_load(5, h, img.size()), symbol(AVEC_OP_GET_FUNCTION, 5, 6, "add_one", 11),
+                           frame_of(AVEC_OP_FUNC_SET_ATTRIBUTE, fa, 0), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 12),
+                           frame_of(AVEC_OP_MODULE_UNLOAD, m5, 0), frame_of(AVEC_OP_FUNC_SET_ATTRIBUTE, fa, 0),
+                           frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 13), module_load(5, h, img.size()),
+                           symbol(AVEC_OP_GET_FUNCTION, 5, 6, "add_one", 14)}));
+  std::vector<uint32_t> want = {0,
+                                (uint32_t)CUDA_ERROR_INVALID_VALUE,    // ctx handle in the primary range
+                                (uint32_t)CUDA_ERROR_INVALID_DEVICE,
+                                0,                                     // alloc in the created context
+                                0, 0,                                  // set/get limit
+                                (uint32_t)CUDA_ERROR_INVALID_CONTEXT,  // destroyed context
+                                (uint32_t)CUDA_ERROR_INVALID_CONTEXT,  // primary contexts are not destroyed
+                                0,                                     // async alloc on a created stream
+                                (uint32_t)CUDA_ERROR_INVALID_HANDLE,   // destroyed stream
+                                0,                                     // function
+                                0,                                     // attribute set
+                                (uint32_t)CUDA_ERROR_INVALID_HANDLE,   // function went with its module
+                                0};                                    // handle reusable after unload
+  CHECK_EQ(r.replies.size(), want.size());
+  for (size_t i = 0; i < want.size() && i < r.replies.size(); i++) {
+    if (r.replies[i].status() != want[i]) fprintf(stderr, "  reply %zu: status %u, want %u\n", i, r.replies[i].status(), want[i]);
+    CHECK_EQ(r.replies[i].status(), want[i]);
+  }
+  if (r.replies.size() == want.size()) {
+    avec_u64 lv;
+    memcpy(&lv, r.replies[5].payload.data() + 8, sizeof lv);
+    CHECK_EQ(lv.value, 4096u);
+  }
+  CHECK_EQ(r.used_after, 0u);
+}
+
 TEST(session_handles_checked) {
   avec_handle bad_stream = {99, 0};
   avec_handle bad_event = {3, 0};
