@@ -7,3 +7,7 @@ test-operator: build-ts ## operator unit tests (placement, admission golden file
 
 bench-placement-pure: build-ts ## pure placement micro-benchmark: 10,000 claims, 1,000 GPU nodes, 50 sites
 	node operator/dist/bench/placement-bench.js
+
+.PHONY: bench-operator-fake
+bench-operator-fake: build-ts ## operator CPU per bind against the in-memory API fake (1,000 GPU nodes, 2,000 claims)
+	node operator/dist/bench/controller-bench.js
