@@ -155,6 +155,15 @@ void on_teardown_timeout(int) {
   _exit(0);
 }
 
+// SIGTERM to a session process (the remoting server closing or draining it): stop reading, so the
+// session ends through its normal teardown (everything freed, one session_end line) instead of dying.
+volatile sig_atomic_t g_terminated = 0;
+int g_session_fd = -1;
+void on_session_term(int) {
+  g_terminated = 1;
+  if (g_session_fd >= 0) shutdown(g_session_fd, SHUT_RDWR);
+}
+
 // Runs one session on an accepted socket in this process; returns the process exit status.
 int serve(const Options& o, int fd, const std::string& session_id, const TicketVerifier* verifier) {
   log_set_context("session", session_id);
@@ -179,10 +188,14 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketV
   };
   FdConn conn(fd);
   Session s(conn, *b, store, so);
+  g_session_fd = fd;
+  struct sigaction sa = {};
+  sa.sa_handler = on_session_term;
+  sigaction(SIGTERM, &sa, nullptr);
   SessionEnd end = s.run();
   const Session::Stats& st = s.stats();
   AVEC_LOG(info, "session_end")
-      .str("reason", session_end_name(end))
+      .str("reason", g_terminated ? "terminated" : session_end_name(end))
       .unum("frames", st.frames)
       .unum("bytes_in", st.bytes_in)
       .unum("bytes_out", st.bytes_out)

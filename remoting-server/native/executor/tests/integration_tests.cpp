@@ -346,6 +346,36 @@ TEST(listener_client_killed_mid_session) {
   CHECK(l.alive());
 }
 
+TEST(fd_mode_sigterm_ends_session_cleanly) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  char tmpl[] = "/tmp/avec-exec-term-XXXXXX";
+  int logfd = mkstemp(tmpl);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(sv[1], 3);
+    dup2(logfd, 2);
+    execl(g_exec.c_str(), g_exec.c_str(), "--fd", "3", "--backend", "emulated", "--session-id", "sess-term", (char*)nullptr);
+    _exit(127);
+  }
+  close(sv[1]);
+  close(logfd);
+  {
+    Client c(sv[0], true);
+    CHECK(c.hello_ok());
+    CHECK(c.alloc(4096) != 0);
+    kill(pid, SIGTERM);  // what the remoting server does to close a session
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  std::string log = slurp(tmpl);
+  CHECK(log.find("\"event\":\"session_end\"") != std::string::npos);
+  CHECK(log.find("\"reason\":\"terminated\"") != std::string::npos);
+  CHECK(log.find("\"freed_allocations\":1") != std::string::npos);
+  unlink(tmpl);
+}
+
 TEST(fd_mode_one_session) {
   int sv[2];
   CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
