@@ -89,6 +89,14 @@ record "no endpoint configured" $? "$work/noep.out"
 lines=$(grep -c . "$work/noep.err" || true)
 check "no endpoint: exactly one log line (got $lines)" "$([ "$lines" -eq 1 ]; echo $?)"
 
+# CUDA_VISIBLE_DEVICES hides the remote device like a local one
+CUDA_VISIBLE_DEVICES=-1 AVEC_SERVER=127.0.0.1:$port timeout 60 "$tests/driver_test" hidden >"$work/hidden.out" 2>"$work/hidden.err"
+record "CUDA_VISIBLE_DEVICES=-1" $? "$work/hidden.out"
+check "hidden device: no log line" "$([ ! -s "$work/hidden.err" ]; echo $?)"
+CUDA_VISIBLE_DEVICES=0 AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 60 "$tests/cudart_test_static" \
+  >"$work/visible0.log" 2>&1
+record "CUDA_VISIBLE_DEVICES=0" $? "$work/visible0.log"
+
 # endpoint and ticket from the mounted claim directory
 mkdir -p "$work/claim"
 echo "127.0.0.1:$port" >"$work/claim/endpoint"

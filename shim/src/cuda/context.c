@@ -17,7 +17,7 @@ static __thread int tls_depth;
 static void primary_setup(int dev) {
   struct CUctx_st *c = &avec_primary[dev];
   if (c->magic == AVEC_MAGIC_CTX) return;
-  c->handle = (uint32_t)dev + 1;
+  c->handle = avec_sess.wire_dev[dev] + 1;
   c->device = dev;
   c->primary = 1;
   c->id = __atomic_fetch_add(&ctx_ids, 1, __ATOMIC_RELAXED);
@@ -88,7 +88,7 @@ static CUresult primary_reset(CUdevice dev) {
   primary_setup(dev);
   pthread_mutex_unlock(&primary_lock);
   avec_cls_run_dtors(&avec_primary[dev]);
-  avec_u32 a = {(uint32_t)dev, 0};
+  avec_u32 a = {avec_sess.wire_dev[dev], 0};
   r = avec_result(avec_conn_call(&avec_sess.conn, AVEC_OP_PRIMARY_CTX_RESET, 0, avec_ctx_wire(), &a, sizeof a, NULL, 0,
                                  &(avec_reply_hdr){0}, sizeof(avec_reply_hdr), NULL));
   if (r == CUDA_SUCCESS) {
@@ -120,7 +120,7 @@ static CUresult primary_set_flags(CUdevice dev, unsigned flags) {
   primary_setup(dev);
   avec_primary[dev].flags = flags;
   pthread_mutex_unlock(&primary_lock);
-  avec_u32x2 a = {(uint32_t)dev, flags};
+  avec_u32x2 a = {avec_sess.wire_dev[dev], flags};
   return avec_call(AVEC_OP_PRIMARY_CTX_SET_FLAGS, 0, &a, sizeof a, NULL, 0);
 }
 
@@ -191,7 +191,7 @@ static CUresult ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev) {
   c->id = __atomic_fetch_add(&ctx_ids, 1, __ATOMIC_RELAXED);
   pthread_mutex_init(&c->cls_lock, NULL);
   c->magic = AVEC_MAGIC_CTX;
-  avec_ctx_create a = {c->handle, flags, (uint32_t)dev, 0};
+  avec_ctx_create a = {c->handle, flags, avec_sess.wire_dev[dev], 0};
   r = avec_post(AVEC_OP_CTX_CREATE, 0, &a, sizeof a, NULL, 0);
   if (r) {
     free(c);

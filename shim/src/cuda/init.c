@@ -135,15 +135,77 @@ static void do_init(void) {
     return;
   }
   avec_sess.hello = rep.r;
-  avec_sess.ndev = (int)rep.r.device_count;
-  memcpy(avec_sess.dev, rep.d, sizeof(avec_device_info) * (size_t)avec_sess.ndev);
-  for (int i = 0; i < avec_sess.ndev; i++) avec_sess.dev[i].name[sizeof avec_sess.dev[i].name - 1] = 0;
+  uint32_t map[AVEC_MAX_DEVICES];
+  int n = avec_visible_devices(getenv("CUDA_VISIBLE_DEVICES"), rep.d, (int)rep.r.device_count, map);
+  avec_sess.ndev = n;
+  for (int i = 0; i < n; i++) {
+    avec_sess.dev[i] = rep.d[map[i]];
+    avec_sess.wire_dev[i] = map[i];
+    avec_sess.dev[i].name[sizeof avec_sess.dev[i].name - 1] = 0;
+  }
+  if (n != (int)rep.r.device_count)
+    LOG_INFO("CUDA_VISIBLE_DEVICES=%s: %d of %u device(s) visible", getenv("CUDA_VISIBLE_DEVICES"), n,
+             rep.r.device_count);
+  if (n == 0) { /* nothing visible: like the driver, no device and no error line */
+    avec_conn_close(&avec_sess.conn);
+    avec_sess.init_result = CUDA_ERROR_NO_DEVICE;
+    return;
+  }
   avec_conn_start_timer(&avec_sess.conn);
   atexit(shutdown_session);
   pthread_atfork(NULL, NULL, after_fork_child);
   LOG_INFO("cuInit: session %llu on %s: %d device(s)%s, memory limit %llu", (unsigned long long)rep.r.session_id,
            endpoint, avec_sess.ndev, rep.r.emulated ? " (emulated)" : "", (unsigned long long)rep.r.memory_limit);
   avec_sess.init_result = avec_sess.ndev > 0 ? CUDA_SUCCESS : CUDA_ERROR_NO_DEVICE;
+}
+
+static int hexval(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Does "GPU-xxxxxxxx-xxxx-..." (any prefix of at least one hex digit) name this UUID? */
+static int uuid_prefix_match(const char *tok, size_t len, const uint8_t uuid[16]) {
+  size_t digits = 0;
+  for (size_t i = 4; i < len; i++) {
+    if (tok[i] == '-') continue;
+    int v = hexval(tok[i]);
+    if (v < 0 || digits >= 32) return 0;
+    int want = digits % 2 ? uuid[digits / 2] & 0xf : uuid[digits / 2] >> 4;
+    if (v != want) return 0;
+    digits++;
+  }
+  return digits > 0;
+}
+
+int avec_visible_devices(const char *spec, const avec_device_info *devs, int n, uint32_t *map) {
+  if (!spec) {
+    for (int i = 0; i < n; i++) map[i] = (uint32_t)i;
+    return n;
+  }
+  int count = 0;
+  const char *p = spec;
+  while (*p && count < (int)AVEC_MAX_DEVICES) {
+    while (*p == ' ') p++;
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    while (len && p[len - 1] == ' ') len--;
+    int found = -1;
+    if (len > 4 && (!strncmp(p, "GPU-", 4) || !strncmp(p, "MIG-", 4))) {
+      for (int i = 0; i < n && found < 0; i++)
+        if (uuid_prefix_match(p, len, devs[i].uuid)) found = i;
+    } else if (len > 0) {
+      char *stop;
+      long v = strtol(p, &stop, 10);
+      if (stop == p + len && v >= 0 && v < n) found = (int)v;
+    }
+    for (int i = 0; i < count && found >= 0; i++)
+      if (map[i] == (uint32_t)found) found = -1; /* a repeated device ends the list */
+    if (found < 0) break;
+    map[count++] = (uint32_t)found;
+    if (!end) break;
+    p = end + 1;
+  }
+  return count;
 }
 
 static void init_once_fn(void) {

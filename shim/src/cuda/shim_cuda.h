@@ -28,13 +28,19 @@ typedef struct avec_session {
   CUresult init_result;     /* result of the one connection attempt (cuInit) */
   int initialized;          /* cuInit ran (successfully or not) */
   avec_hello_reply hello;
-  avec_device_info dev[AVEC_MAX_DEVICES];
+  avec_device_info dev[AVEC_MAX_DEVICES]; /* the devices this process sees (CUDA_VISIBLE_DEVICES applied) */
   int ndev;
+  uint32_t wire_dev[AVEC_MAX_DEVICES];    /* visible ordinal -> the server's device index */
   CUresult sticky;          /* a sticky error poisons the session like a real context */
   int closed;               /* the process is exiting: calls answer CUDA_ERROR_DEINITIALIZED */
 } avec_session;
 
 extern avec_session avec_sess;
+
+/* Applies CUDA_VISIBLE_DEVICES (ordinals or GPU-<uuid> prefixes, comma-separated; the list ends at the
+ * first invalid entry, as with the driver) to n server devices: fills map[] with server indices and
+ * returns the visible count. Pure; unit-tested. */
+int avec_visible_devices(const char *spec, const avec_device_info *devs, int n, uint32_t *map);
 
 /* CUDA_ERROR_NOT_INITIALIZED before cuInit, the failed cuInit's code, or the sticky error. */
 CUresult avec_ready(void);

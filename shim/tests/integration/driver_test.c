@@ -675,6 +675,15 @@ static int run_unreachable(void) {
   return TEST_SUMMARY("shim unreachable");
 }
 
+static int run_hidden(void) {
+  CASE("CUDA_VISIBLE_DEVICES hides the device");
+  CHECK_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE);
+  int n = -1;
+  OK(cuDeviceGetCount(&n));
+  CHECK_EQ(n, 0);
+  return TEST_SUMMARY("shim hidden");
+}
+
 static int run_killed(void) {
   CASE("executor killed mid-session");
   OK(cuInit(0));
@@ -705,6 +714,7 @@ int main(int argc, char **argv) {
   limit = l ? strtoull(l, NULL, 10) : 268435456ull;
   if (argc > 1 && !strcmp(argv[1], "unreachable")) return run_unreachable();
   if (argc > 1 && !strcmp(argv[1], "killed")) return run_killed();
+  if (argc > 1 && !strcmp(argv[1], "hidden")) return run_hidden();
   if (argc < 4) {
     fprintf(stderr, "usage: driver_test main FATBIN LIBDIR | unreachable | killed\n");
     return 2;

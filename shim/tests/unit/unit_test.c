@@ -424,6 +424,28 @@ static void test_geometry(void) {
   CHECK_EQ(avec_check_geometry(&f, dev, g3, b, 0), CUDA_ERROR_INVALID_VALUE);
 }
 
+static void test_visible(void) {
+  CASE("CUDA_VISIBLE_DEVICES");
+  avec_device_info d[3];
+  memset(d, 0, sizeof d);
+  for (int i = 0; i < 3; i++) d[i].uuid[0] = (uint8_t)(0xa0 + i), d[i].uuid[1] = 0x5b;
+  uint32_t m[AVEC_MAX_DEVICES];
+  CHECK_EQ(avec_visible_devices(NULL, d, 3, m), 3);
+  CHECK(m[0] == 0 && m[2] == 2);
+  CHECK_EQ(avec_visible_devices("", d, 3, m), 0);
+  CHECK_EQ(avec_visible_devices("-1", d, 3, m), 0);
+  CHECK_EQ(avec_visible_devices("2,0", d, 3, m), 2);
+  CHECK(m[0] == 2 && m[1] == 0); /* reordered */
+  CHECK_EQ(avec_visible_devices("1,7,0", d, 3, m), 1); /* the list ends at the first invalid entry */
+  CHECK_EQ(avec_visible_devices("0,0", d, 3, m), 1);
+  CHECK_EQ(avec_visible_devices("GPU-a15b", d, 3, m), 1);
+  CHECK_EQ(m[0], 1);
+  CHECK_EQ(avec_visible_devices("GPU-A2, 0", d, 3, m), 2); /* case-insensitive prefix, spaces */
+  CHECK(m[0] == 2 && m[1] == 0);
+  CHECK_EQ(avec_visible_devices("GPU-ff", d, 3, m), 0);
+  CHECK_EQ(avec_visible_devices("abc", d, 3, m), 0);
+}
+
 static void test_pack(void) {
   CASE("parameter packing");
   avec_param params[3] = {{0, 8}, {8, 4}, {16, 8}};
@@ -468,6 +490,7 @@ int main(int argc, char **argv) {
   test_errors();
   test_pack();
   test_geometry();
+  test_visible();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd)) {}
