@@ -20,6 +20,8 @@ const N_CLAIMS = env('AVEC_BENCH_CLAIMS', 10_000);
 const N_NODES = env('AVEC_BENCH_NODES', 1_000);
 const N_SITES = env('AVEC_BENCH_SITES', 50);
 const CONCURRENCY = env('AVEC_BENCH_CONCURRENCY', 16);
+const N_PACED = env('AVEC_BENCH_PACED', 300);
+const PACED_RATE = env('AVEC_BENCH_PACED_RATE', 5);
 const N_NAMESPACES = 10;
 const TIMEOUT_MS = env('AVEC_BENCH_TIMEOUT_S', 1_500) * 1000;
 
@@ -108,10 +110,31 @@ async function main(): Promise<void> {
       }
       return boundAt.size >= N_CLAIMS ? true : undefined;
     }, { what: 'all claims Bound', timeoutMs: TIMEOUT_MS, intervalMs: 250 }).catch((e) => say(String(e)));
+    const tEnd = Math.max(...boundAt.values());
+
+    // Phase 2: claims arriving at a steady rate below capacity, on the full cluster: the latency a
+    // user sees when the operator is not working off a backlog.
+    const pacedCreated = new Map<string, number>();
+    if (N_PACED > 0) {
+      say(`paced phase: ${N_PACED} more claims at ${PACED_RATE}/s`);
+      const paced = claimMix(N_PACED, model.sites, 99);
+      const tP = Date.now();
+      await Promise.all(paced.map(async (spec, i) => {
+        await new Promise((r) => setTimeout(r, tP + (i * 1000) / PACED_RATE - Date.now()));
+        const ns = `bench-${i % N_NAMESPACES}`;
+        const name = `paced-${String(i).padStart(4, '0')}`;
+        await rest.create(`/apis/avec.dev/v1alpha1/namespaces/${ns}/virtualgpuclaims`,
+          { apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name, namespace: ns }, spec });
+        pacedCreated.set(`${ns}/${name}`, Date.now());
+      }));
+      await waitFor(() => [...pacedCreated.keys()].every((k) => boundAt.has(k)) || undefined,
+        { what: 'paced claims Bound', timeoutMs: 300_000, intervalMs: 250 }).catch((e) => say(String(e)));
+    }
+    const pacedLat = [...pacedCreated.entries()].filter(([k]) => boundAt.has(k)).map(([k, c]) => boundAt.get(k)! - c).sort((a, b) => a - b);
+
     watching = false;
     watch.stop();
     if (watchEnds) say(`(the claim watch was re-opened ${watchEnds} time(s))`);
-    const tEnd = Math.max(...boundAt.values());
 
     const lat = [...created.entries()].filter(([k]) => boundAt.has(k)).map(([k, c]) => boundAt.get(k)! - c).sort((a, b) => a - b);
     const all = await rest.get('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1000000');
@@ -141,12 +164,15 @@ async function main(): Promise<void> {
     const pure = execFileSync(process.execPath, [join(REPO_ROOT, 'operator', 'dist', 'bench', 'placement-bench.js')], { encoding: 'utf8' }).trim();
 
     const secs = (tEnd - tStart) / 1000;
+    const burstBound = lat.length;
     const r = {
-      placedPerSecond: boundAt.size / secs, seconds: secs, bound: boundAt.size,
+      placedPerSecond: burstBound / secs, seconds: secs, bound: burstBound,
+      pacedN: pacedLat.length, pacedP50: percentile(pacedLat, 50), pacedP99: percentile(pacedLat, 99), pacedMax: pacedLat[pacedLat.length - 1] ?? NaN,
       p50: percentile(lat, 50), p90: percentile(lat, 90), p99: percentile(lat, 99), max: lat[lat.length - 1],
       createPerSecond: N_CLAIMS / ((tCreated - tStart) / 1000),
     };
-    say(`RESULT placed/s=${r.placedPerSecond.toFixed(1)} bound=${r.bound}/${N_CLAIMS} p50=${r.p50}ms p99=${r.p99}ms max=${r.max}ms duplicates=${dup}`);
+    say(`RESULT burst: placed/s=${r.placedPerSecond.toFixed(1)} bound=${r.bound}/${N_CLAIMS} p50=${r.p50}ms p99=${r.p99}ms max=${r.max}ms duplicates=${dup}`);
+    say(`RESULT paced (${PACED_RATE}/s): bound=${r.pacedN}/${N_PACED} p50=${r.pacedP50}ms p99=${r.pacedP99}ms max=${r.pacedMax}ms`);
     say(`pure: ${pure.split('\n').pop()}`);
     writeReport({ r, phases, dup, placement, bindLatency, pure: pure.split('\n').pop() ?? '' });
   } finally {
@@ -184,18 +210,25 @@ function writeReport(x: {
 | figure | value |
 |---|---|
 | claims placed (Bound) per second | **${r.placedPerSecond.toFixed(1)}** (${r.bound} claims in ${r.seconds.toFixed(1)} s from the first create) |
+| **burst**: ${N_CLAIMS} claims created as fast as ${CONCURRENCY} clients can | |
 | creation -> Bound latency p50 | ${r.p50} ms |
 | creation -> Bound latency p90 | ${r.p90} ms |
 | creation -> Bound latency **p99** | **${r.p99} ms** |
 | creation -> Bound latency max | ${r.max} ms |
 | claim creation rate (clients) | ${r.createPerSecond.toFixed(0)} /s |
+| **paced**: then ${N_PACED} claims at ${PACED_RATE}/s on the full cluster | |
+| creation -> Bound latency p50 | ${r.pacedP50} ms |
+| creation -> Bound latency **p99** | **${r.pacedP99} ms** |
+| creation -> Bound latency max | ${r.pacedMax} ms (${r.pacedN} of ${N_PACED} Bound) |
 | final phases | ${Object.entries(x.phases).map(([k, v]) => `${k}: ${v}`).join(', ')} |
 | claims allocated on more than one node | ${x.dup} |
 | operator placement time per claim (avec_placement_duration_seconds mean) | ${x.placement.meanMs.toFixed(3)} ms over ${x.placement.count} placements |
 | operator bind latency (avec_claim_bind_latency_seconds mean) | ${x.bindLatency.meanMs.toFixed(1)} ms over ${x.bindLatency.count} |
 
 Latency is measured by the benchmark client: from the create call returning to the watch event that
-shows \`status.phase: Bound\`.
+shows \`status.phase: Bound\`. In the burst the clients create claims faster than the operator binds
+them, so burst latency is mostly queueing (it grows with the claim's position in the backlog); the
+paced phase shows the latency of a claim arriving when there is no backlog.
 
 ## Pure placement (no API server), same machine, same run
 
