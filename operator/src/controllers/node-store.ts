@@ -2,6 +2,7 @@
 // UID to the node that records its allocation, and placement views with readiness from heartbeats.
 import { gpuNodeSchema, type GPUNode, type GPUAllocation } from '../api/gpunode.js';
 import { nodeViewFrom, isHeartbeatFresh, type NodeView } from '../placement/model.js';
+import { toIso } from '../api/meta.js';
 import type { Informer, KubeObject } from '../kube/informer.js';
 
 export const DRAINING_LABEL = 'avec.dev/draining';
@@ -10,6 +11,9 @@ interface Entry {
   rv: string;
   node: GPUNode;
   view: NodeView;
+  /** Heartbeat time in ms (NaN when absent); ready while now - heartbeat <= timeout. */
+  heartbeatMs: number;
+  draining: boolean;
 }
 
 export class NodeStore {
@@ -29,7 +33,14 @@ export class NodeStore {
     if (!raw) return;
     const r = gpuNodeSchema.safeParse(raw);
     if (!r.success) return;
-    this.parsed.set(name, { rv, node: r.data, view: nodeViewFrom(r.data, true) });
+    const hb = toIso(r.data.status?.heartbeatTime);
+    this.parsed.set(name, {
+      rv,
+      node: r.data,
+      view: nodeViewFrom(r.data, true),
+      heartbeatMs: hb === undefined ? Number.NaN : Date.parse(hb),
+      draining: r.data.metadata.labels?.[DRAINING_LABEL] === 'true',
+    });
     for (const a of r.data.status?.allocations ?? []) {
       let s = this.byClaim.get(a.claimUID);
       if (!s) this.byClaim.set(a.claimUID, (s = new Set()));
@@ -72,12 +83,38 @@ export class NodeStore {
     return out;
   }
 
-  views(nowMs: number): NodeView[] {
+  private syncedVersion = -1;
+  private cachedViews: NodeView[] = [];
+  private viewsVersion = -1;
+  private viewsValidUntilMs = -1;
+
+  /** Parse whatever changed in the informer cache since the last call. */
+  private syncAll(): void {
+    if (this.informer.version === this.syncedVersion) return;
+    this.syncedVersion = this.informer.version;
     for (const k of this.informer.keys()) this.refresh(k);
     for (const k of [...this.parsed.keys()]) if (!this.informer.get(k)) this.refresh(k);
+  }
+
+  /**
+   * Placement views of all nodes (do not modify them). Cached: rebuilt only when a GPUNode changed
+   * or a heartbeat expired since the last call.
+   */
+  views(nowMs: number): NodeView[] {
+    this.syncAll();
+    if (this.viewsVersion === this.syncedVersion && nowMs < this.viewsValidUntilMs) return this.cachedViews;
     const out: NodeView[] = [];
-    // A draining node (label set by its remoting server) keeps its claims but gets no new ones.
-    for (const e of this.parsed.values()) out.push({ ...e.view, ready: this.ready(e.node, nowMs) && e.node.metadata.labels?.[DRAINING_LABEL] !== 'true' });
+    let validUntil = Number.POSITIVE_INFINITY;
+    for (const e of this.parsed.values()) {
+      const expires = e.heartbeatMs + this.heartbeatTimeoutMs;
+      const fresh = nowMs <= expires;
+      if (fresh) validUntil = Math.min(validUntil, expires + 1);
+      // A draining node (label set by its remoting server) keeps its claims but gets no new ones.
+      out.push({ ...e.view, ready: fresh && !e.draining });
+    }
+    this.cachedViews = out;
+    this.viewsVersion = this.syncedVersion;
+    this.viewsValidUntilMs = validUntil;
     return out;
   }
 

@@ -33,6 +33,8 @@ export class Informer<T extends KubeObject> {
   private failures = 0;
   /** Number of list calls made (observable for tests and metrics). */
   lists = 0;
+  /** Bumped on every change of the cache (lets derived views know when to recompute). */
+  version = 0;
 
   constructor(
     private readonly api: KubeApi,
@@ -58,7 +60,10 @@ export class Informer<T extends KubeObject> {
     const k = objectKey(obj);
     const cur = this.cache.get(k);
     const rvNum = (o?: KubeObject): number => Number(o?.metadata?.resourceVersion ?? 0);
-    if (!cur || !(rvNum(cur) > rvNum(obj))) this.cache.set(k, obj);
+    if (!cur || !(rvNum(cur) > rvNum(obj))) {
+      this.cache.set(k, obj);
+      this.version++;
+    }
   }
 
   private query(extra: Record<string, string>): string {
@@ -81,6 +86,7 @@ export class Informer<T extends KubeObject> {
     for (const [k, v] of fresh) this.cache.set(k, v);
     this.rv = list.metadata?.resourceVersion ?? '';
     this.synced = true;
+    this.version++;
     for (const k of changed) this.onChange(k);
   }
 
@@ -98,6 +104,7 @@ export class Informer<T extends KubeObject> {
       if (Number.isFinite(cur) && Number.isFinite(inc) && inc < cur) return;
       this.cache.set(k, obj);
     }
+    this.version++;
     this.onChange(k);
   }
 
