@@ -33,6 +33,7 @@ struct Options {
   uint64_t memory_limit = 0;
   uint64_t emulated_memory = 16ull << 30;
   std::string module_cache;
+  uint64_t module_cache_max = 4ull << 30;
   std::string session_id;
   std::string ticket_keys;
   std::string node;
@@ -49,6 +50,7 @@ const char* kUsage =
     "  --memory-limit BYTES   session memory limit (default: the whole device)\n"
     "  --emulated-memory BYTES  device memory of the emulated device (default 16 GiB)\n"
     "  --module-cache DIR     keep module images on disk by SHA-256 across sessions\n"
+    "  --module-cache-max B   disk cache size; least recently used images go first (default 4 GiB)\n"
     "  --session-id ID        session id for logs and the HELLO reply\n"
     "  --ticket-keys DIR      --listen: verify HELLO tickets with this keyring directory (one file per key\n"
     "                         id holding the raw key, as in docs/tickets.md); default: no ticket check\n"
@@ -175,7 +177,7 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketV
     close(fd);
     return 1;
   }
-  ModuleStore store(o.module_cache);
+  ModuleStore store(o.module_cache, o.module_cache_max);
   SessionOptions so;
   so.session_id = session_number(session_id);
   so.memory_limit = o.memory_limit;
@@ -334,6 +336,7 @@ int main(int argc, char** argv) {
     else if (a == "--memory-limit") { if (!(v = val("--memory-limit")) || !parse_u64(v, &o.memory_limit)) return usage_error("--memory-limit needs bytes"); }
     else if (a == "--emulated-memory") { if (!(v = val("--emulated-memory")) || !parse_u64(v, &o.emulated_memory) || !o.emulated_memory) return usage_error("--emulated-memory needs bytes"); }
     else if (a == "--module-cache") { if (!(v = val("--module-cache"))) return usage_error("--module-cache needs a directory"); o.module_cache = v; }
+    else if (a == "--module-cache-max") { if (!(v = val("--module-cache-max")) || !parse_u64(v, &o.module_cache_max)) return usage_error("--module-cache-max needs bytes"); }
     else if (a == "--session-id") { if (!(v = val("--session-id"))) return usage_error("--session-id needs a value"); o.session_id = v; }
     else if (a == "--ticket-keys") { if (!(v = val("--ticket-keys"))) return usage_error("--ticket-keys needs a file"); o.ticket_keys = v; }
     else if (a == "--teardown-timeout") { if (!(v = val("--teardown-timeout")) || !parse_u64(v, &n) || !n || n > 3600) return usage_error("--teardown-timeout needs seconds (1..3600)"); g_teardown_seconds = (unsigned)n; }

@@ -1,10 +1,13 @@
 #include "module_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "log.h"
 #include "sha256.h"
@@ -42,6 +45,7 @@ Image ModuleStore::find(const Hash& h) {
     unlink(path.c_str());
     return nullptr;
   }
+  utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // mtime = last use, for pruning
   mem_[h] = img;
   return img;
 }
@@ -97,6 +101,45 @@ void ModuleStore::save(const Hash& h, const std::vector<uint8_t>& img) {
   if (!ok || rename(tmp.c_str(), final_path.c_str()) != 0) {
     unlink(tmp.c_str());
     AVEC_LOG(warn, "module_cache_write_failed").str("path", final_path);
+    return;
+  }
+  prune(final_path);
+}
+
+// Keeps the cache under cache_max_ bytes by removing the least recently used images (never `keep`).
+// Several session processes may prune at once; removing a file another one just removed is harmless,
+// and a file being read stays readable after unlink.
+void ModuleStore::prune(const std::string& keep) {
+  DIR* d = opendir(dir_.c_str());
+  if (!d) return;
+  struct Entry {
+    std::string path;
+    uint64_t size;
+    struct timespec mtime;
+  };
+  std::vector<Entry> all;
+  uint64_t total = 0;
+  while (struct dirent* e = readdir(d)) {
+    size_t n = strlen(e->d_name);
+    if (n < 5 || strcmp(e->d_name + n - 4, ".img") != 0) continue;
+    std::string path = dir_ + "/" + e->d_name;
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    all.push_back({path, (uint64_t)st.st_size, st.st_mtim});
+    total += (uint64_t)st.st_size;
+  }
+  closedir(d);
+  if (total <= cache_max_) return;
+  std::sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) {
+    return a.mtime.tv_sec != b.mtime.tv_sec ? a.mtime.tv_sec < b.mtime.tv_sec : a.mtime.tv_nsec < b.mtime.tv_nsec;
+  });
+  for (const Entry& e : all) {
+    if (total <= cache_max_) break;
+    if (e.path == keep) continue;
+    if (unlink(e.path.c_str()) == 0) {
+      total -= e.size;
+      AVEC_LOG(info, "module_cache_pruned").str("path", e.path).unum("bytes", e.size);
+    }
   }
 }
 

@@ -16,7 +16,9 @@ using Image = std::shared_ptr<const std::vector<uint8_t>>;
 
 class ModuleStore {
  public:
-  explicit ModuleStore(std::string cache_dir = "") : dir_(std::move(cache_dir)) {}
+  // cache_max: bytes the disk cache may hold; older images (by last use) are removed past it.
+  explicit ModuleStore(std::string cache_dir = "", uint64_t cache_max = 4ull << 30)
+      : dir_(std::move(cache_dir)), cache_max_(cache_max) {}
 
   // The image with this hash, from memory or the disk cache (verified again when read); nullptr if unknown.
   Image find(const Hash& h);
@@ -29,7 +31,9 @@ class ModuleStore {
 
  private:
   void save(const Hash& h, const std::vector<uint8_t>& img);
+  void prune(const std::string& keep);
   std::string dir_;
+  uint64_t cache_max_;
   std::map<Hash, Image> mem_;
   struct Upload {
     uint64_t size;

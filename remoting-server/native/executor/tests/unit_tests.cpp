@@ -29,6 +29,7 @@ using namespace avec;
 using namespace avectest;
 
 static std::string g_dir = ".";
+static void sleep_ms(int ms) { usleep(ms * 1000); }
 static std::string read_file(const std::string& p);
 
 // ---- frame decoder -------------------------------------------------------------------------------------
@@ -478,6 +479,33 @@ TEST(module_store_parts_and_disk_cache) {
   ModuleStore s3(dir);
   CHECK(s3.find(h) == nullptr);           // hash check fails: refused and removed
   CHECK(access(path.c_str(), F_OK) != 0);
+  rmdir(dir.c_str());
+}
+
+TEST(module_cache_pruned_by_last_use) {
+  char tmpl[] = "/tmp/avec-modprune-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  auto image = [](uint8_t seed) { return Bytes(3000, seed); };
+  auto hash_of = [](const Bytes& b) { Hash h; sha256(b.data(), b.size(), h.data()); return h; };
+  Bytes a = image(1), b = image(2), c = image(3);
+  {
+    ModuleStore s(dir, 7000);  // room for two images
+    CHECK(s.add_part(hash_of(a), a.size(), a.data(), a.size()) == ModuleStore::Part::complete);
+    sleep_ms(20);
+    CHECK(s.add_part(hash_of(b), b.size(), b.data(), b.size()) == ModuleStore::Part::complete);
+    sleep_ms(20);
+  }
+  {
+    ModuleStore s(dir, 7000);
+    CHECK(s.find(hash_of(a)) != nullptr);  // a is used again: b is now the oldest
+    sleep_ms(20);
+    CHECK(s.add_part(hash_of(c), c.size(), c.data(), c.size()) == ModuleStore::Part::complete);
+  }
+  ModuleStore fresh(dir, 7000);
+  CHECK(fresh.find(hash_of(a)) != nullptr);
+  CHECK(fresh.find(hash_of(b)) == nullptr);
+  CHECK(fresh.find(hash_of(c)) != nullptr);
+  for (auto* x : {&a, &c}) unlink((dir + "/" + hex(hash_of(*x).data(), 32) + ".img").c_str());
   rmdir(dir.c_str());
 }
 
