@@ -38,8 +38,6 @@ step "TCP floor (loopback)"
 wait_port $P_TCP 5
 "$G/bin/tcpfloor" rtt 127.0.0.1:$P_TCP 20000 >"$W/tcp.txt"
 for i in 1 2 3; do "$G/bin/tcpfloor" bw 127.0.0.1:$P_TCP 1024; done | grep '^tcp_bw_MBps' | sort -k2 -n | tail -1 >>"$W/tcp.txt"
-# Informational: the same with 256 MiB buffers on both sides (cold memory, as in a 256 MiB cudaMemcpy).
-for i in 1 2 3; do "$G/bin/tcpfloor" bw 127.0.0.1:$P_TCP 256 --big; done | grep '^tcp_bw_bigbuf_MBps' | sort -k2 -n | tail -1 >>"$W/tcp.txt"
 cat "$W/tcp.txt"
 
 step "native"

@@ -112,7 +112,7 @@ for t in "${TESTS[@]}"; do
   fi
   ratio=$(awk -v a="$ssecs" -v b="$nsecs" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')
   TABLE+=("$(printf '%-24s %9.3f %9.3f %7s  %s' "$name" "$nsecs" "$ssecs" "${ratio}x" "$verdict")")
-  if [ "$verdict" != PASS ]; then
+  if [[ $verdict != PASS* ]]; then
     {
       echo "---- $name: $verdict"
       head -40 "$LOGS/$name.diff"
