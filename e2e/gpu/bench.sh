@@ -3,10 +3,12 @@
 # bandwidth and 8-byte ping-pong RTT), the protocol's own PING, and the same figures through a shaped
 # link (tools/linkshaper). Prepare with `make bench-gpu`, carry `.gpu`, then on the GPU machine:
 #   bash e2e/gpu/bench.sh [--no-shaped] [--native-only] [--delay-ms D] [--rate-mbit R] [--variant static|shared]
-# Writes bench.txt (the report) and bench-raw.tar.gz to $OUT when set, else .gpu/results.
+#                         [--shaped-copy-mib M] [--tag NAME] [--no-raw]
+# Writes bench[-TAG].txt (the report) and bench-raw[-TAG].tar.gz to $OUT when set, else .gpu/results.
+# (--shaped-copy-mib shortens the copies of the shaped run on slow links; the report says so.)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
-SHAPED=1 NATIVE_ONLY=0 DELAY=1 RATE=1000 VARIANT=static
+SHAPED=1 NATIVE_ONLY=0 DELAY=1 RATE=1000 VARIANT=static TAG= RAW=1 SHAPED_MIB=256
 while [ $# -gt 0 ]; do
   case $1 in
     --no-shaped) SHAPED=0 ;;
@@ -14,6 +16,9 @@ while [ $# -gt 0 ]; do
     --delay-ms) DELAY=$2; shift ;;
     --rate-mbit) RATE=$2; shift ;;
     --variant) VARIANT=$2; shift ;;
+    --tag) TAG=-$2; shift ;;
+    --no-raw) RAW=0 ;;
+    --shaped-copy-mib) SHAPED_MIB=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -21,7 +26,7 @@ done
 RES=${OUT:-$G/results}
 mkdir -p "$RES"
 W=$(mktemp -d /tmp/avec-bench.XXXXXX)
-REPORT=$RES/bench.txt
+REPORT=$RES/bench$TAG.txt
 B=$G/bin/$VARIANT/bench_gpu
 export LD_LIBRARY_PATH="$(find_cudart)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 P_TCP=7431 P_EXEC=7432 P_SHAPE_EXEC=7433 P_SHAPE_TCP=7434
@@ -55,19 +60,19 @@ if [ $NATIVE_ONLY = 0 ]; then
     LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_EXEC timeout -k 5 240 "$B" --sgemm-iters "$ITERS" >"$W/remote.txt" 2>&1
     echo "exit $?" >>"$W/remote.txt"; cat "$W/remote.txt"
     if [ $SHAPED = 1 ]; then
-      echo "one-way delay $DELAY ms, $RATE Mbit/s (linkshaper)" >"$W/shaped.label"
+      echo "one-way delay $DELAY ms, $RATE Mbit/s (linkshaper)$([ "$SHAPED_MIB" != 256 ] && echo ", copies of $SHAPED_MIB MiB")" >"$W/shaped.label"
       "$G/bin/linkshaper" --listen 127.0.0.1:$P_SHAPE_EXEC --connect 127.0.0.1:$P_EXEC --delay-ms $DELAY --rate-mbit $RATE --quiet & PIDS+=($!)
       "$G/bin/linkshaper" --listen 127.0.0.1:$P_SHAPE_TCP --connect 127.0.0.1:$P_TCP --delay-ms $DELAY --rate-mbit $RATE --quiet & PIDS+=($!)
       wait_port $P_SHAPE_EXEC 5; wait_port $P_SHAPE_TCP 5
       step "TCP floor (shaped)"
       "$G/bin/tcpfloor" rtt 127.0.0.1:$P_SHAPE_TCP 500 >"$W/shaped_tcp.txt"
-      "$G/bin/tcpfloor" bw 127.0.0.1:$P_SHAPE_TCP 256 >>"$W/shaped_tcp.txt"
+      "$G/bin/tcpfloor" bw 127.0.0.1:$P_SHAPE_TCP "$SHAPED_MIB" >>"$W/shaped_tcp.txt"
       cat "$W/shaped_tcp.txt"
       step "avec PING (shaped)"
       "$G/bin/avec_ping" 127.0.0.1:$P_SHAPE_EXEC 300 >"$W/shaped_ping.txt" 2>&1; cat "$W/shaped_ping.txt"
       step "remote (shaped)"
       LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_SHAPE_EXEC timeout -k 5 240 "$B" --sgemm-iters "$ITERS" \
-        --launches 5000 --sync-iters 200 --copy-reps 2 >"$W/shaped_remote.txt" 2>&1
+        --launches 5000 --sync-iters 200 --copy-reps 2 --copy-mib "$SHAPED_MIB" >"$W/shaped_remote.txt" 2>&1
       echo "exit $?" >>"$W/shaped_remote.txt"; cat "$W/shaped_remote.txt"
     fi
   else
@@ -79,5 +84,5 @@ step "report"
 { cat "$W/header.txt"; echo; python3 "$ROOT/e2e/gpu/bench/report.py" "$W"; } >"$REPORT"
 cat "$REPORT"
 cleanup
-tar -C "$W" -czf "$RES/bench-raw.tar.gz" . 2>/dev/null
+[ $RAW = 1 ] && { tar -C "$W" -czf "$RES/bench-raw$TAG.tar.gz" . 2>/dev/null || true; }
 rm -rf "$W"
