@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeKube } from '../testing/fake-kube.js';
+import { Informer, type KubeObject } from '../kube/informer.js';
+import { ManualClock } from '../kube/clock.js';
+import { NodeStore } from './node-store.js';
+import { silentLogger } from '../util/log.js';
+import { gpuNodesPath } from '../kube/paths.js';
+
+const T0 = Date.parse('2026-06-01T00:00:00Z');
+const node = (name: string, hbMs: number, extra: { labels?: Record<string, string>; allocations?: unknown[] } = {}) => ({
+  metadata: { name, labels: extra.labels },
+  spec: { nodeName: name, site: 's', endpoint: `${name}:1`, devices: [{ uuid: `D-${name}`, model: 'm', memoryBytes: 100, computeCapability: '9.0' }], links: [] },
+  status: { heartbeatTime: new Date(hbMs).toISOString(), allocations: extra.allocations ?? [], conditions: [] },
+});
+
+test('node store: cached views follow heartbeat expiry, draining label and changes; claim index', async () => {
+  const api = new FakeKube();
+  api.lagWatch = false;
+  const clock = new ManualClock(T0);
+  api.put('gpunodes', node('a', T0));
+  api.put('gpunodes', node('b', T0 + 10_000));
+  const inf = new Informer<KubeObject>(api, { path: gpuNodesPath(), clock, log: silentLogger }, () => {});
+  void inf.run();
+  while (!inf.hasSynced()) await new Promise((r) => setImmediate(r));
+  const store = new NodeStore(inf, 30_000);
+  const ready = (now: number) => store.views(now).map((v) => `${v.name}:${v.ready}`).sort().join(' ');
+  assert.equal(ready(T0 + 30_000), 'a:true b:true');
+  assert.equal(store.views(T0 + 30_000), store.views(T0 + 30_000), 'same array while nothing changed');
+  assert.equal(ready(T0 + 30_001), 'a:false b:true', 'a expired without any event');
+  assert.equal(ready(T0 + 40_001), 'a:false b:false');
+  api.put('gpunodes', node('b', T0 + 40_000, { labels: { 'avec.dev/draining': 'true' } }));
+  assert.equal(ready(T0 + 40_001), 'a:false b:false', 'fresh but draining');
+  api.put('gpunodes', node('b', T0 + 40_000, { allocations: [{ claimUID: 'u1', claim: 'n/c', memoryBytes: 60, computePercent: 10, deviceUUID: 'D-b' }] }));
+  assert.equal(ready(T0 + 40_001), 'a:false b:true');
+  assert.equal(store.views(T0 + 40_001).find((v) => v.name === 'b')?.devices[0].freeMemoryBytes, 40);
+  assert.deepEqual(store.allocationsOf('u1').map((r) => r.node.metadata.name), ['b']);
+  api.put('gpunodes', node('b', T0 + 40_000));
+  store.views(T0 + 40_001);
+  assert.deepEqual(store.allocationsOf('u1'), []);
+  inf.stop();
+});
