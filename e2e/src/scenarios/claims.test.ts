@@ -8,6 +8,7 @@ import { startControlPlane, type ControlPlane } from '../harness/control-plane.j
 import { GIB, GpuNodeFleet } from '../harness/gpu-nodes.js';
 import type { KubeRest } from '../harness/kube-rest.js';
 import { startOperator, type OperatorProcess } from '../harness/operator-process.js';
+import { schedulePending } from '../harness/scheduler-stand-in.js';
 import { waitFor } from '../harness/wait.js';
 import { claimYaml, condition, edgeFleet, readClaimSecret } from './fixtures.js';
 
@@ -106,6 +107,7 @@ describe('operator user flows', () => {
   });
 
   it('mutates and gates an annotated pod, then lifts the gate once its claim is bound', async () => {
+    assert.equal((await schedulePending(rest, NS)).size, 0);
     // The claim asks for a site with no GPU yet, so the pod stays gated until one appears.
     await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('trainer', NS, 'memory: 4Gi\nplacement:\n  sites: [edge-c]') });
     await cp.kubectl(['apply', '-f', '-'], {
@@ -132,6 +134,7 @@ spec:
     assert.ok(pod.spec.containers[0].volumeMounts.some((m: any) => m.mountPath === '/var/run/avec/claim'));
     const gated = (await cp.kubectl(['get', 'pod', 'trainer', '-n', NS])).stdout;
     assert.match(gated, /SchedulingGated/);
+    assert.equal((await schedulePending(rest, NS)).has(`${NS}/trainer`), false, 'a gated pod is not scheduled');
 
     await fleet.add({ name: 'gpu-c1', site: 'edge-c', endpoint: '10.0.3.1:7400', links: [{ site: 'edge-c', rttMs: 0.4 }] });
     await waitPhase('trainer', 'Bound');
@@ -141,6 +144,9 @@ spec:
     }, { what: 'scheduling gate lifted' });
     const terms = pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
     assert.ok(JSON.stringify(terms).includes('edge-c'), `affinity narrowed to edge-c: ${JSON.stringify(terms)}`);
+    // With the narrowed affinity a scheduler can only place the pod in the GPU's site.
+    const placed = await schedulePending(rest, NS);
+    assert.equal(placed.get(`${NS}/trainer`), 'gpu-c1', `scheduled: ${JSON.stringify([...placed])}`);
   });
 
   it('creates a pod-owned claim for an inline avec.dev/gpu-memory annotation', async () => {
@@ -172,6 +178,8 @@ spec:
       const p = await rest.get(`/api/v1/namespaces/${NS}/pods/notebook`);
       return (p.spec.schedulingGates ?? []).length === 0 ? p : undefined;
     }, { what: 'notebook gate lifted' });
+    const placed = await schedulePending(rest, NS);
+    assert.match(placed.get(`${NS}/notebook`) ?? '', /^gpu-b/, 'the pod keeps its own site');
   });
 
   it('creates no claim for a server-side dry run (the webhook declares sideEffects NoneOnDryRun)', async () => {
