@@ -316,6 +316,54 @@ TEST(listener_malformed_frames_close_connection_only) {
   CHECK(l.wait_line({"\"event\":\"bad_frame\"", "\"reason\":\"payload too large\""}));
 }
 
+TEST(listener_concurrent_sessions) {
+  Listener l({"--memory-limit", "33554432"});
+  const int kClients = 8;
+  std::vector<pid_t> kids;
+  for (int k = 0; k < kClients; k++) {
+    pid_t pid = fork();
+    if (pid == 0) {  // each client: its own session process, its own data, verified end to end
+      Client c(l.port);
+      if (!c.hello_ok()) _exit(10);
+      uint32_t x = 1234567u * (uint32_t)(k + 1);
+      for (int it = 0; it < 40; it++) {
+        x = x * 1664525u + 1013904223u;
+        size_t n = 1 + x % (300 * 1024);
+        uint64_t d = c.alloc(n);
+        if (!d) _exit(11);
+        Bytes data(n);
+        for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(x >> (i % 24));
+        if (!c.send(cat({htod(d, data), dtoh(d, n, 5)}))) _exit(12);
+        Bytes got;
+        if (c.read_data(&got) != 0 || got != data) _exit(13);
+        avec_mem_free f = {d, 0, 0};
+        if (!c.send(frame_of(AVEC_OP_MEM_FREE, f, 0))) _exit(14);
+      }
+      if (c.call(frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 6)).status() != 0) _exit(15);
+      c.send(frame(AVEC_OP_GOODBYE, {}, 0));
+      _exit(c.closed_by_peer() ? 0 : 16);
+    }
+    kids.push_back(pid);
+  }
+  int ok = 0;
+  for (pid_t pid : kids) {
+    int st = -1;
+    waitpid(pid, &st, 0);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) ok++;
+    else fprintf(stderr, "  client exit status %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+  }
+  CHECK_EQ(ok, kClients);
+  CHECK(l.alive());
+  int ends = 0;
+  for (int t = 0; t < 100 && ends < kClients; t++) {
+    ends = 0;
+    std::string log = slurp(l.log);
+    for (size_t at = 0; (at = log.find("\"reason\":\"goodbye\"", at)) != std::string::npos; at++) ends++;
+    if (ends < kClients) sleep_ms(50);
+  }
+  CHECK_EQ(ends, kClients);
+}
+
 TEST(listener_client_killed_mid_session) {
   Listener l;
   int ready[2];
