@@ -75,6 +75,22 @@ describe('docker/', () => {
         }
       });
 
+      it('has a .dockerignore that keeps local builds out but lets every COPY source in', () => {
+        const ignorePath = join(DOCKER_DIR, `${file}.dockerignore`);
+        assert.ok(existsSync(ignorePath), `${file}.dockerignore missing`);
+        const patterns = readFileSync(ignorePath, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+        for (const must of ['**/node_modules', 'build', '.git']) assert.ok(patterns.includes(must), `${must} not ignored`);
+        const ignored = (src: string) => patterns.some((p) => {
+          const bare = p.replace(/^\*\*\//, '');
+          return src === p || src.startsWith(`${p}/`) || (p.startsWith('**/') && src.split('/').includes(bare));
+        });
+        for (const c of ins.filter((i) => i.op === 'COPY' && !i.args.includes('--from='))) {
+          for (const src of c.args.split(/\s+/).filter((w) => !w.startsWith('--')).slice(0, -1)) {
+            assert.ok(!ignored(src.replace(/\/$/, '')), `line ${c.line}: ${src} is excluded by the .dockerignore`);
+          }
+        }
+      });
+
       it('runs as a non-root user with an exec-form ENTRYPOINT in its final stage', () => {
         const user = final.filter((i) => i.op === 'USER').pop();
         assert.ok(user, 'no USER in the final stage');
