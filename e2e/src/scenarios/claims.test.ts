@@ -82,6 +82,13 @@ describe('operator user flows', () => {
     assert.match(describe, /Normal\s+Bound/);
   });
 
+  it('refuses a spec change of a Bound claim (CEL rule on the CRD)', async () => {
+    const res = await cp.kubectl(['patch', 'vgc', 'infer', '-n', NS, '--type=merge', '-p', '{"spec":{"memory":"16Gi"}}'], { check: false });
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /spec is immutable while the claim is Bound/);
+    assert.equal((await claim('infer')).spec.memory, '8Gi');
+  });
+
   it('refuses invalid claims at the API server with a clear message', async () => {
     const bad = await cp.kubectl(['apply', '-f', '-'], { check: false, input: claimYaml('bad', NS, 'memory: 0\ncomputePercent: 150') });
     assert.notEqual(bad.code, 0);
