@@ -702,6 +702,98 @@ TEST(cuda_backend_on_mock_driver) {
   CHECK(l.wait_line({"\"event\":\"session_end\"", "\"reason\":\"goodbye\""}));
 }
 
+TEST(cuda_backend_memory_stream_event_ops) {
+  Listener l({"--memory-limit", "16777216"}, "cuda", cuda_lib_path());
+  Client c(l.port);
+  CHECK(c.hello_ok());
+  // pitched allocation, 2D memset, packed 2D read-back
+  Reply pr = c.call(mem_alloc(100, 2, 8, 4));
+  avec_mem_alloc_reply pa = pr.as<avec_mem_alloc_reply>();
+  CHECK_EQ(pa.r.status, 0u);
+  CHECK(pa.pitch >= 100);
+  avec_memset ms = {};
+  ms.dst = pa.dptr;
+  ms.pitch = pa.pitch;
+  ms.width = 25;
+  ms.height = 8;
+  ms.value = 0xa5a5a5a5u;
+  ms.elem_size = 4;
+  avec_memcpy2d back = {};
+  back.dst = pa.dptr;
+  back.dst_pitch = pa.pitch;
+  back.width = 100;
+  back.height = 8;
+  CHECK(c.send(cat({frame_of(AVEC_OP_MEMSET, ms, 0), frame_of(AVEC_OP_MEMCPY2D_DTOH, back, 3)})));
+  Bytes got;
+  CHECK_EQ(c.read_data(&got), 0u);
+  CHECK(got.size() == 800 && all_words(got, 0xa5a5a5a5u));
+  // 2D upload into the middle rows, 2D device copy, read back
+  avec_memcpy2d up = {};
+  up.dst = pa.dptr + pa.pitch * 2;
+  up.dst_pitch = pa.pitch;
+  up.width = 100;
+  up.height = 2;
+  Bytes rows;
+  put(&rows, up);
+  Bytes payload(200, 0x11);
+  put(&rows, payload.data(), payload.size());
+  avec_memcpy2d dd = {};
+  dd.dst = pa.dptr + pa.pitch * 6;
+  dd.dst_pitch = pa.pitch;
+  dd.src = pa.dptr + pa.pitch * 2;
+  dd.src_pitch = pa.pitch;
+  dd.width = 100;
+  dd.height = 2;
+  avec_memcpy2d back2 = back;
+  back2.dst = pa.dptr + pa.pitch * 6;
+  back2.height = 2;
+  CHECK(c.send(cat({frame(AVEC_OP_MEMCPY2D_HTOD, rows, 0), frame_of(AVEC_OP_MEMCPY2D_DTOD, dd, 0),
+                    frame_of(AVEC_OP_MEMCPY2D_DTOH, back2, 4)})));
+  got.clear();
+  CHECK_EQ(c.read_data(&got), 0u);
+  CHECK(got == Bytes(200, 0x11));
+  // stream-ordered work: async copies on a created stream, events, waits, elapsed time
+  uint64_t a = c.alloc(1 << 20), b = c.alloc(1 << 20);
+  CHECK(a && b);
+  avec_stream_create sc = {20, 0, 0, 0};
+  avec_event_create e1 = {40, 0}, e2 = {41, 0};
+  avec_event_record r1 = {40, 20, 0, 0}, r2 = {41, 20, 0, 0};
+  avec_stream_wait w = {0, 41, 0, 0};
+  avec_memcpy_dtod cp = {b, a, 1 << 20, 20, 0};
+  Bytes fill = htod(a, Bytes(1 << 20, 0x77), AVEC_F_ASYNC, 20);
+  Bytes dtod_async = frame_of(AVEC_OP_MEMCPY_DTOD, cp, 0, 1, AVEC_F_ASYNC);
+  avec_u32x2 el = {40, 41};
+  Reply er = c.call(cat({frame_of(AVEC_OP_STREAM_CREATE, sc, 0), frame_of(AVEC_OP_EVENT_CREATE, e1, 0),
+                         frame_of(AVEC_OP_EVENT_CREATE, e2, 0), frame_of(AVEC_OP_EVENT_RECORD, r1, 0), fill, dtod_async,
+                         frame_of(AVEC_OP_EVENT_RECORD, r2, 0), frame_of(AVEC_OP_STREAM_WAIT_EVENT, w, 0),
+                         frame_of(AVEC_OP_EVENT_SYNCHRONIZE, avec_handle{41, 0}, 5)}));
+  CHECK_EQ(er.status(), 0u);
+  Reply elr = c.call(frame_of(AVEC_OP_EVENT_ELAPSED, el, 6));
+  CHECK_EQ(elr.status(), 0u);
+  float ms_el = -1;
+  if (elr.payload.size() >= 12) memcpy(&ms_el, elr.payload.data() + 8, 4);
+  CHECK(ms_el >= 0.0f);
+  got.clear();
+  CHECK(c.send(dtoh(b, 1 << 20, 7)));
+  CHECK_EQ(c.read_data(&got), 0u);
+  CHECK(got == Bytes(1 << 20, 0x77));
+  // limits, memory info (the limit is the total), stream-ordered free
+  avec_limit lim = {CU_LIMIT_STACK_SIZE, 0, 0};
+  CHECK_EQ(c.call(frame_of(AVEC_OP_CTX_GET_LIMIT, lim, 8)).status(), 0u);
+  avec_mem_info mi = c.call(frame(AVEC_OP_MEM_GET_INFO, {}, 9)).as<avec_mem_info>();
+  CHECK_EQ(mi.r.status, 0u);
+  CHECK_EQ(mi.total, 16777216u);
+  CHECK(mi.free <= mi.total - (2u << 20));
+  avec_mem_free fa = {a, 20, 0};
+  CHECK_EQ(c.call(cat({frame_of(AVEC_OP_MEM_FREE, fa, 0, 1, AVEC_F_ASYNC), frame_of(AVEC_OP_STREAM_SYNCHRONIZE, avec_handle{20, 0}, 10)})).status(), 0u);
+  got.clear();
+  CHECK(c.send(dtoh(a, 16, 11)));
+  CHECK_EQ(c.read_data(&got), (uint32_t)CUDA_ERROR_INVALID_VALUE);  // freed: no longer a valid range
+  c.send(frame(AVEC_OP_GOODBYE, {}, 0));
+  CHECK(c.closed_by_peer());
+  if (!real_gpu()) CHECK(l.wait_line({kNoLeaks}));
+}
+
 TEST(cuda_backend_sticky_fault_and_client_kill) {
   Listener l({}, "cuda", cuda_lib_path());
   {
