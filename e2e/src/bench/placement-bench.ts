@@ -14,6 +14,7 @@ import { startOperator } from '../harness/operator-process.js';
 import { REPO_ROOT } from '../harness/repo-root.js';
 import { waitFor } from '../harness/wait.js';
 import { buildEdge, claimMix, percentile } from './fleet-model.js';
+import { histogramMean } from './prom-text.js';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const N_CLAIMS = env('AVEC_BENCH_CLAIMS', 10_000);
@@ -35,14 +36,6 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number)
       await fn(items[i], i);
     }
   }));
-}
-
-function histogramMean(metrics: string, name: string): { count: number; meanMs: number } {
-  const sumLine = new RegExp(`^${name}_sum(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics);
-  const countLine = new RegExp(`^${name}_count(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics);
-  const s = sumLine ? Number(sumLine[1]) : NaN;
-  const c = countLine ? Number(countLine[1]) : NaN;
-  return { count: c, meanMs: (s / c) * 1000 };
 }
 
 async function main(): Promise<void> {
