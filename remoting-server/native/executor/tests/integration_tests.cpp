@@ -810,16 +810,19 @@ TEST(cuda_backend_sticky_fault_and_client_kill) {
     CHECK_EQ(c.call(frame(AVEC_OP_PING, {}, 4)).status(), 0u);
     CHECK_EQ(c.call(mem_alloc(16, 5)).status(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
   }
-  // a client killed mid-session: the executor frees everything (checked by the mock at release)
-  pid_t kid = fork();
+  // a client killed mid-session: the executor frees everything (the mock counts at release; on a real GPU
+  // another session watches the device's free memory come back)
+  Client watcher(l.port);
+  CHECK(watcher.hello_ok());
+  avec_mem_info before = watcher.call(frame(AVEC_OP_MEM_GET_INFO, {}, 20)).as<avec_mem_info>();
+  CHECK_EQ(before.r.status, 0u);
+  uint64_t big = real_gpu() ? (768ull << 20) : (3ull << 20);
   int ready[2];
-  if (kid == 0) _exit(0);
-  waitpid(kid, nullptr, 0);
   CHECK(pipe(ready) == 0);
-  kid = fork();
+  pid_t kid = fork();
   if (kid == 0) {
     Client c(l.port);
-    bool ok = c.hello_ok() && c.alloc(1 << 20) && c.alloc(3 << 20);
+    bool ok = c.hello_ok() && c.alloc(1 << 20) && c.alloc(big);
     avec_event_create ec = {40, 0};
     avec_stream_create sc = {20, 0, 0, 0};
     ok = ok && c.send(cat({frame_of(AVEC_OP_EVENT_CREATE, ec, 0), frame_of(AVEC_OP_STREAM_CREATE, sc, 0)}));
@@ -833,10 +836,19 @@ TEST(cuda_backend_sticky_fault_and_client_kill) {
   char b = 0;
   CHECK(read(ready[0], &b, 1) == 1 && b == 'y');
   close(ready[0]);
+  avec_mem_info during = watcher.call(frame(AVEC_OP_MEM_GET_INFO, {}, 21)).as<avec_mem_info>();
+  CHECK(during.free + big <= before.free + (64u << 20));  // the other session's memory is visible
   kill(kid, SIGKILL);
   waitpid(kid, nullptr, 0);
   CHECK(l.wait_line({"\"reason\":\"client_disconnected\"", "\"freed_allocations\":2"}));
   if (!real_gpu()) CHECK(l.wait_line({kNoLeaks}));
+  uint64_t after_free = 0;
+  for (int t = 0; t < 50; t++) {  // the process exit returns the context's memory shortly after
+    after_free = watcher.call(frame(AVEC_OP_MEM_GET_INFO, {}, 22)).as<avec_mem_info>().free;
+    if (after_free + (64u << 20) >= before.free) break;
+    sleep_ms(100);
+  }
+  CHECK(after_free + (64u << 20) >= before.free);
 }
 
 TEST(cuda_backend_contexts_and_reset) {
