@@ -37,7 +37,7 @@ export const conditionSchema = z.object({
 });
 export type Condition = z.infer<typeof conditionSchema>;
 
-/** Timestamps may arrive as strings (raw JSON) or Dates (client-node deserialisation). */
+/** Timestamps arrive as strings in raw JSON; Dates are accepted too (objects built in code). */
 export function toIso(t: string | Date | undefined): string | undefined {
   if (t === undefined) return undefined;
   return typeof t === 'string' ? t : t.toISOString();
