@@ -597,7 +597,7 @@ static bool all_words(const Bytes& b, uint32_t v) {
 
 static const char* kNoLeaks = "mock_driver_release live_allocs=0 live_pinned=0 live_streams=0 live_events=0 live_modules=0";
 
-TEST(cuda_backend_on_mock_driver) {
+TEST(cuda_backend_end_to_end) {
   Listener l({"--memory-limit", "67108864"}, "cuda", cuda_lib_path());
   CHECK(l.port > 0);
   {
