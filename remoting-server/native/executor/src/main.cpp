@@ -34,6 +34,7 @@ struct Options {
   uint64_t emulated_memory = 16ull << 30;
   std::string module_cache;
   uint64_t module_cache_max = 4ull << 30;
+  unsigned compute_percent = 0;  // 0: not set
   std::string session_id;
   std::string ticket_keys;
   std::string node;
@@ -52,6 +53,9 @@ const char* kUsage =
     "  --module-cache DIR     keep module images on disk by SHA-256 across sessions\n"
     "  --module-cache-max B   disk cache size; least recently used images go first (default 4 GiB)\n"
     "  --session-id ID        session id for logs and the HELLO reply\n"
+    "  --compute-percent N    the claim's share of the GPU's SMs (1..100): sets\n"
+    "                         CUDA_MPS_ACTIVE_THREAD_PERCENTAGE for the driver, effective when the node\n"
+    "                         runs the MPS control daemon (default: no limit)\n"
     "  --ticket-keys DIR      --listen: verify HELLO tickets with this keyring directory (one file per key\n"
     "                         id holding the raw key, as in docs/tickets.md); default: no ticket check\n"
     "  --node NAME            --listen with --ticket-keys: this node's name (default: hostname)\n"
@@ -337,6 +341,7 @@ int main(int argc, char** argv) {
     else if (a == "--emulated-memory") { if (!(v = val("--emulated-memory")) || !parse_u64(v, &o.emulated_memory) || !o.emulated_memory) return usage_error("--emulated-memory needs bytes"); }
     else if (a == "--module-cache") { if (!(v = val("--module-cache"))) return usage_error("--module-cache needs a directory"); o.module_cache = v; }
     else if (a == "--module-cache-max") { if (!(v = val("--module-cache-max")) || !parse_u64(v, &o.module_cache_max)) return usage_error("--module-cache-max needs bytes"); }
+    else if (a == "--compute-percent") { if (!(v = val("--compute-percent")) || !parse_u64(v, &n) || n < 1 || n > 100) return usage_error("--compute-percent needs 1..100"); o.compute_percent = (unsigned)n; }
     else if (a == "--session-id") { if (!(v = val("--session-id"))) return usage_error("--session-id needs a value"); o.session_id = v; }
     else if (a == "--ticket-keys") { if (!(v = val("--ticket-keys"))) return usage_error("--ticket-keys needs a file"); o.ticket_keys = v; }
     else if (a == "--teardown-timeout") { if (!(v = val("--teardown-timeout")) || !parse_u64(v, &n) || !n || n > 3600) return usage_error("--teardown-timeout needs seconds (1..3600)"); g_teardown_seconds = (unsigned)n; }
@@ -347,6 +352,11 @@ int main(int argc, char** argv) {
       log_set_level(l);
     }
     else return usage_error("unknown option " + a);
+  }
+  if (o.compute_percent) {
+    // Read by the driver at initialisation; under MPS it caps the SMs this process's kernels use (and the
+    // device reports that many). Set before any session touches the driver.
+    setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", std::to_string(o.compute_percent).c_str(), 1);
   }
   if (!o.module_cache.empty()) {
     mkdir(o.module_cache.c_str(), 0755);

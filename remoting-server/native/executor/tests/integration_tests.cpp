@@ -896,6 +896,19 @@ TEST(cuda_backend_contexts_and_reset) {
   if (!real_gpu()) CHECK(l.wait_line({kNoLeaks}));
 }
 
+TEST(cuda_backend_compute_percent) {
+  if (real_gpu()) return avectest::not_run("needs the mock's MPS model (a real GPU needs the MPS daemon)");
+  Listener l({"--compute-percent", "50"}, "cuda", cuda_lib_path());
+  Client c(l.port);
+  Reply hr = c.call(hello());
+  avec_device_info di;
+  memset(&di, 0, sizeof di);
+  if (hr.payload.size() >= sizeof(avec_hello_reply) + sizeof di) memcpy(&di, hr.payload.data() + sizeof(avec_hello_reply), sizeof di);
+  CHECK_EQ(di.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT], 66);
+  std::string out;
+  CHECK_EQ(run_cmd(g_exec + " --describe --backend emulated --compute-percent 0 2>/dev/null", &out), 2);
+}
+
 TEST(cuda_backend_teardown_watchdog) {
   if (real_gpu()) return avectest::not_run("needs the mock driver's never-ending synchronize");
   setenv("MOCK_HANG_SYNC", "1", 1);  // inherited by the listener: the device never goes idle

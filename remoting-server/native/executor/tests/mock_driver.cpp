@@ -72,7 +72,11 @@ CUresult m_cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice) {
     case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *v = 0; return CUDA_SUCCESS;
     case CU_DEVICE_ATTRIBUTE_WARP_SIZE: *v = 32; return CUDA_SUCCESS;
     case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: *v = 0x42; return CUDA_SUCCESS;
-    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *v = 132; return CUDA_SUCCESS;
+    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: {  // as under MPS: the active thread percentage caps the SMs
+      const char* pct = getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+      *v = pct ? 132 * atoi(pct) / 100 : 132;
+      return CUDA_SUCCESS;
+    }
     default: return a < CU_DEVICE_ATTRIBUTE_MAX ? (*v = 1, CUDA_SUCCESS) : CUDA_ERROR_INVALID_VALUE;
   }
 }
