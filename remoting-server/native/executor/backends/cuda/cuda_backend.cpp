@@ -1,7 +1,5 @@
-// The real device: the NVIDIA driver loaded with dlopen at run time (never our own shim, which exports
-// cuAvecShimVersion), every entry point resolved through cuGetProcAddress at CUDA 13.0 semantics.
-// Every failure returns the driver's CUresult unchanged, so the client sees what a local call would.
-#include <dlfcn.h>
+// The real device through the NVIDIA driver (driver.h loads it). Every failure returns the driver's
+// CUresult unchanged, so the client sees what a local call would.
 
 #include <cstring>
 #include <map>
@@ -10,60 +8,10 @@
 
 #include "../../src/backend.h"
 #include "../../src/log.h"
+#include "driver.h"
 
 namespace avec {
 namespace {
-
-#define AVEC_CUDA_FUNCS(X)                                                                                     \
-  X(cuInit) X(cuDriverGetVersion) X(cuDeviceGet) X(cuDeviceGetCount) X(cuDeviceGetName) X(cuDeviceGetUuid)     \
-  X(cuDeviceTotalMem) X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease)         \
-  X(cuDevicePrimaryCtxReset) X(cuDevicePrimaryCtxSetFlags) X(cuCtxCreate) X(cuCtxDestroy) X(cuCtxSetCurrent)   \
-  X(cuCtxSynchronize) X(cuCtxSetLimit) X(cuCtxGetLimit) X(cuCtxSetCacheConfig) X(cuCtxGetDevice)               \
-  X(cuMemAlloc) X(cuMemAllocPitch) X(cuMemAllocAsync) X(cuMemFree) X(cuMemFreeAsync) X(cuMemGetInfo)           \
-  X(cuMemHostAlloc) X(cuMemFreeHost) X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemcpyDtoD)                 \
-  X(cuMemcpyDtoDAsync) X(cuMemsetD8) X(cuMemsetD16) X(cuMemsetD32) X(cuMemsetD8Async) X(cuMemsetD16Async)      \
-  X(cuMemsetD32Async) X(cuMemsetD2D8) X(cuMemsetD2D16) X(cuMemsetD2D32) X(cuMemsetD2D8Async)                   \
-  X(cuMemsetD2D16Async) X(cuMemsetD2D32Async) X(cuMemcpy2D) X(cuMemcpy2DAsync) X(cuStreamCreateWithPriority)   \
-  X(cuStreamDestroy) X(cuStreamSynchronize) X(cuStreamQuery) X(cuStreamWaitEvent) X(cuEventCreate)             \
-  X(cuEventDestroy) X(cuEventRecord) X(cuEventRecordWithFlags) X(cuEventSynchronize) X(cuEventQuery)           \
-  X(cuEventElapsedTime) X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction) X(cuModuleGetGlobal)      \
-  X(cuLibraryLoadData) X(cuLibraryUnload) X(cuLibraryGetKernel) X(cuLibraryGetGlobal) X(cuKernelGetFunction)   \
-  X(cuFuncGetAttribute) X(cuKernelGetAttribute) X(cuFuncSetAttribute) X(cuKernelSetAttribute)                  \
-  X(cuFuncSetCacheConfig) X(cuKernelSetCacheConfig) X(cuFuncGetParamInfo) X(cuKernelGetParamInfo)              \
-  X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags) X(cuOccupancyAvailableDynamicSMemPerBlock)           \
-  X(cuOccupancyMaxPotentialBlockSizeWithFlags) X(cuOccupancyMaxActiveClusters) X(cuLaunchKernel)              \
-  X(cuLaunchKernelEx)                                                                                          \
-  X(cuLaunchCooperativeKernel) X(cuGetErrorName)
-
-struct Driver {
-#define AVEC_DECL(name) decltype(&name) p_##name = nullptr;
-  AVEC_CUDA_FUNCS(AVEC_DECL)
-#undef AVEC_DECL
-};
-
-constexpr const char* kDriverPaths[] = {"libcuda.so.1", "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
-                                        "/usr/lib64/libcuda.so.1", "/usr/local/nvidia/lib64/libcuda.so.1",
-                                        "/usr/lib/wsl/lib/libcuda.so.1"};
-
-// Opens the real driver; refuses any libcuda.so.1 that is our shim.
-void* open_driver(std::string* why) {
-  for (const char* path : kDriverPaths) {
-    void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) continue;
-    if (dlsym(h, "cuAvecShimVersion")) {
-      AVEC_LOG(warn, "driver_is_shim").str("path", path).str("action", "skipped");
-      dlclose(h);
-      continue;
-    }
-    if (!dlsym(h, "cuGetProcAddress_v2")) {
-      dlclose(h);
-      continue;
-    }
-    return h;
-  }
-  *why = "no usable libcuda.so.1 (the real NVIDIA driver) found";
-  return nullptr;
-}
 
 struct Staging {  // two pinned buffers with the events that guard their reuse
   void* buf[2] = {nullptr, nullptr};
@@ -640,27 +588,9 @@ class CudaBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& opts, std::string* why) {
-  void* lib = open_driver(why);
-  if (!lib) return nullptr;
-  auto gpa = reinterpret_cast<CUresult (*)(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*)>(
-      dlsym(lib, "cuGetProcAddress_v2"));
   Driver d;
-  std::string missing;
-  auto resolve = [&](const char* name) -> void* {
-    void* p = nullptr;
-    CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
-    if (gpa(name, &p, 13000, CU_GET_PROC_ADDRESS_DEFAULT, &st) != CUDA_SUCCESS || st != CU_GET_PROC_ADDRESS_SUCCESS)
-      p = nullptr;
-    if (!p) missing += std::string(missing.empty() ? "" : ",") + name;
-    return p;
-  };
-#define AVEC_RESOLVE(name) d.p_##name = reinterpret_cast<decltype(d.p_##name)>(resolve(#name));
-  AVEC_CUDA_FUNCS(AVEC_RESOLVE)
-#undef AVEC_RESOLVE
-  if (!missing.empty()) {
-    *why = "driver lacks entry points (needs a CUDA 13.0 driver): " + missing;
-    return nullptr;
-  }
+  void* lib = load_driver(&d, why);
+  if (!lib) return nullptr;
   return std::unique_ptr<Backend>(new CudaBackend(opts, lib, d));
 }
 
