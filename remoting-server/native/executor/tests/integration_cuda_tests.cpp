@@ -1,0 +1,410 @@
+// Integration tests of the CUDA backend: against the mock driver (tests/mock_driver.cpp) by default, or
+// against the real driver and tests/gpu_kernels.cu when AVEC_TEST_GPU_FATBIN names its fatbin.
+#include <cuda.h>
+
+#include "listener.h"
+#include "sha256.h"
+
+using namespace avectest;
+
+// ---- the CUDA backend against the mock driver (tests/mock_driver.cpp) ---------------------------------
+
+std::string g_mock_dir, g_mock_shim_dir;
+// With AVEC_TEST_GPU_FATBIN (tests/gpu_kernels.cu built by nvcc) the cuda_backend tests use the real driver
+// and that image instead of the mock driver; checks only the mock can answer are left out.
+std::string g_gpu_fatbin;
+static bool real_gpu() { return !g_gpu_fatbin.empty(); }
+static std::string cuda_lib_path() { return real_gpu() ? "" : g_mock_dir; }
+static Bytes cuda_image() {
+  if (!real_gpu()) return tiny_ptx();
+  std::string b = slurp(g_gpu_fatbin);
+  return Bytes(b.begin(), b.end());
+}
+
+static Bytes module_load_kind(uint32_t handle, const uint8_t hash[32], uint64_t size, uint32_t kind) {
+  avec_module_load m = {};
+  m.handle = handle;
+  m.kind = kind;
+  memcpy(m.hash, hash, 32);
+  m.size = size;
+  return frame_of(AVEC_OP_MODULE_LOAD, m, 0);
+}
+
+static Bytes fill_launch(uint32_t func, uint64_t ptr, uint32_t n, uint32_t value, uint32_t attr_id = 0,
+                         uint64_t attr_value = 0) {
+  avec_launch l = {};
+  l.func = func;
+  for (int i = 0; i < 3; i++) l.grid[i] = l.block[i] = 1;
+  l.num_attrs = attr_id ? 1 : 0;
+  l.param_bytes = 16;
+  Bytes p;
+  put(&p, l);
+  if (attr_id) {
+    avec_launch_attr a = {};
+    a.id = attr_id;
+    memcpy(a.value, &attr_value, 8);
+    put(&p, a);
+  }
+  put(&p, ptr);
+  put(&p, n);
+  put(&p, value);
+  return frame(AVEC_OP_LAUNCH, p, 0);
+}
+
+static bool all_words(const Bytes& b, uint32_t v) {
+  for (size_t i = 0; i + 4 <= b.size(); i += 4) {
+    uint32_t w;
+    memcpy(&w, b.data() + i, 4);
+    if (w != v) return false;
+  }
+  return !b.empty();
+}
+
+static const char* kNoLeaks = "mock_driver_release live_allocs=0 live_pinned=0 live_streams=0 live_events=0 live_modules=0";
+
+TEST(cuda_backend_end_to_end) {
+  Listener l({"--memory-limit", "67108864"}, "cuda", cuda_lib_path());
+  CHECK(l.port > 0);
+  {
+    Client c(l.port);
+    Reply hr = c.call(hello());
+    avec_hello_reply h = hr.as<avec_hello_reply>();
+    CHECK_EQ(h.r.status, 0u);
+    CHECK_EQ(h.emulated, 0u);
+    CHECK_EQ(h.memory_limit, 67108864u);
+    avec_device_info di = {};
+    if (hr.payload.size() >= sizeof h + sizeof di) memcpy(&di, hr.payload.data() + sizeof h, sizeof di);
+    if (real_gpu()) {
+      CHECK(di.name[0] != 0 && strstr(di.name, "emulated") == nullptr);
+      CHECK(di.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT] > 0);
+    } else {
+      CHECK(strcmp(di.name, "Mock GPU") == 0);
+      CHECK_EQ(di.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT], 132);
+      CHECK_EQ(di.pci_bus, 0x42);
+    }
+    // bulk copies through pinned staging: 3 chunks each way, async and not
+    size_t n = 2 * AVEC_CHUNK + 4321;
+    uint64_t d = c.alloc(n);
+    CHECK(d != 0);
+    Bytes data(n);
+    for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(i * 7 + (i >> 12));
+    Bytes batch;
+    for (size_t off = 0; off < n; off += AVEC_CHUNK) {
+      size_t k = std::min<size_t>(AVEC_CHUNK, n - off);
+      batch = cat({batch, htod(d + off, Bytes(data.begin() + off, data.begin() + off + k), off ? AVEC_F_ASYNC : 0)});
+    }
+    CHECK(c.send(cat({batch, dtoh(d, n, 3)})));
+    Bytes got;
+    CHECK_EQ(c.read_data(&got), 0u);
+    CHECK(got == data);
+    // module -> NEED_IMAGE -> upload -> function with its parameter table -> launch with marshalled params
+    Bytes img = cuda_image();
+    uint8_t hash[32];
+    avec::sha256(img.data(), img.size(), hash);
+    Reply need = c.call(cat({module_load_kind(5, hash, img.size(), AVEC_MODULE_KIND_MODULE),
+                             symbol(AVEC_OP_GET_FUNCTION, 5, 6, "avec_fill", 4)}));
+    CHECK_EQ(need.status(), AVEC_STATUS_NEED_IMAGE);
+    Reply fr = c.call(cat({module_image(hash, img), symbol(AVEC_OP_GET_FUNCTION, 5, 6, "avec_fill", 5)}));
+    CHECK_EQ(fr.status(), 0u);
+    avec_function_info fi = fr.as<avec_function_info>();
+    CHECK_EQ(fi.num_params, 3u);
+    CHECK_EQ(fi.attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK], 1024);
+    CHECK_EQ(fr.payload.size(), sizeof fi + 3 * sizeof(avec_param_info));
+    if (fr.payload.size() == sizeof fi + 3 * sizeof(avec_param_info)) {
+      avec_param_info pi[3];
+      memcpy(pi, fr.payload.data() + sizeof fi, sizeof pi);
+      CHECK(pi[0].offset == 0 && pi[0].size == 8 && pi[1].offset == 8 && pi[2].offset == 12 && pi[2].size == 4);
+    }
+    CHECK(c.send(cat({fill_launch(6, d, 1000, 0xdeadbeefu), dtoh(d, 4000, 6)})));
+    got.clear();
+    CHECK_EQ(c.read_data(&got), 0u);
+    CHECK(all_words(got, 0xdeadbeefu));
+    // a library kernel (CUkernel launched as a function), with a launch-completion event attribute
+    avec_event_create ec = {40, 0};
+    avec_get_symbol ks = {7, 8, AVEC_SYMBOL_KERNEL, 9};
+    Bytes kp;
+    put(&kp, ks);
+    put(&kp, "avec_fill", 9);
+    Reply kr = c.call(cat({module_load_kind(7, hash, img.size(), AVEC_MODULE_KIND_LIBRARY), frame(AVEC_OP_GET_FUNCTION, kp, 7),}));
+    CHECK_EQ(kr.status(), 0u);
+    CHECK(c.send(cat({frame_of(AVEC_OP_EVENT_CREATE, ec, 0),
+                      fill_launch(8, d + 4000, 10, 7u, CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT, 40), dtoh(d + 4000, 40, 8)})));
+    got.clear();
+    CHECK_EQ(c.read_data(&got), 0u);
+    CHECK(all_words(got, 7u));
+    // globals become valid ranges of their size
+    Reply gr = c.call(symbol(AVEC_OP_GET_GLOBAL, 5, 0, "avec_table", 9));
+    avec_global_info gi = gr.as<avec_global_info>();
+    CHECK_EQ(gi.r.status, 0u);
+    CHECK_EQ(gi.size, 256u);
+    CHECK(c.send(cat({htod(gi.dptr, Bytes(256, 0x5a)), dtoh(gi.dptr, 256, 10)})));
+    got.clear();
+    CHECK_EQ(c.read_data(&got), 0u);
+    CHECK(got == Bytes(256, 0x5a));
+    CHECK(c.send(dtoh(gi.dptr, 257, 11)));
+    got.clear();
+    CHECK_EQ(c.read_data(&got), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+    avec_occupancy oc = {6, AVEC_OCC_MAX_POTENTIAL_BLOCK, 0, 0, 0};
+    Reply orp = c.call(frame_of(AVEC_OP_OCCUPANCY, oc, 12));
+    CHECK_EQ(orp.status(), 0u);
+    uint64_t ov = 0;
+    if (orp.payload.size() >= 16) memcpy(&ov, orp.payload.data() + 8, 8);
+    if (real_gpu()) CHECK((ov & 0xffffffffu) > 0 && (ov >> 32) > 0);
+    else CHECK_EQ(ov, (264ull << 32) | 1024u);
+    avec_occupancy cl = {6, AVEC_OCC_MAX_ACTIVE_CLUSTERS, 128, 2u | 1u << 8 | 1u << 16, 0};  // 2x1x1 clusters
+    Reply clr = c.call(frame_of(AVEC_OP_OCCUPANCY, cl, 14));
+    CHECK_EQ(clr.status(), 0u);
+    uint64_t cv = 0;
+    if (clr.payload.size() >= 16) memcpy(&cv, clr.payload.data() + 8, 8);
+    if (real_gpu()) CHECK(cv > 0);
+    else CHECK_EQ(cv, 132u * 8 / 2);
+    avec_stream_create sc = {20, 0, 0, 0};
+    CHECK_EQ(c.call(cat({frame_of(AVEC_OP_STREAM_CREATE, sc, 0), frame_of(AVEC_OP_STREAM_SYNCHRONIZE, avec_handle{20, 0}, 13)})).status(), 0u);
+    c.send(frame(AVEC_OP_GOODBYE, {}, 0));
+    CHECK(c.closed_by_peer());
+  }
+  if (!real_gpu()) CHECK(l.wait_line({kNoLeaks}));  // everything freed, contexts released (the mock counts)
+  CHECK(l.wait_line({"\"event\":\"session_end\"", "\"reason\":\"goodbye\""}));
+}
+
+TEST(cuda_backend_memory_stream_event_ops) {
+  Listener l({"--memory-limit", "16777216"}, "cuda", cuda_lib_path());
+  Client c(l.port);
+  CHECK(c.hello_ok());
+  // pitched allocation, 2D memset, packed 2D read-back
+  Reply pr = c.call(mem_alloc(100, 2, 8, 4));
+  avec_mem_alloc_reply pa = pr.as<avec_mem_alloc_reply>();
+  CHECK_EQ(pa.r.status, 0u);
+  CHECK(pa.pitch >= 100);
+  avec_memset ms = {};
+  ms.dst = pa.dptr;
+  ms.pitch = pa.pitch;
+  ms.width = 25;
+  ms.height = 8;
+  ms.value = 0xa5a5a5a5u;
+  ms.elem_size = 4;
+  avec_memcpy2d back = {};
+  back.dst = pa.dptr;
+  back.dst_pitch = pa.pitch;
+  back.width = 100;
+  back.height = 8;
+  CHECK(c.send(cat({frame_of(AVEC_OP_MEMSET, ms, 0), frame_of(AVEC_OP_MEMCPY2D_DTOH, back, 3)})));
+  Bytes got;
+  CHECK_EQ(c.read_data(&got), 0u);
+  CHECK(got.size() == 800 && all_words(got, 0xa5a5a5a5u));
+  // 2D upload into the middle rows, 2D device copy, read back
+  avec_memcpy2d up = {};
+  up.dst = pa.dptr + pa.pitch * 2;
+  up.dst_pitch = pa.pitch;
+  up.width = 100;
+  up.height = 2;
+  Bytes rows;
+  put(&rows, up);
+  Bytes payload(200, 0x11);
+  put(&rows, payload.data(), payload.size());
+  avec_memcpy2d dd = {};
+  dd.dst = pa.dptr + pa.pitch * 6;
+  dd.dst_pitch = pa.pitch;
+  dd.src = pa.dptr + pa.pitch * 2;
+  dd.src_pitch = pa.pitch;
+  dd.width = 100;
+  dd.height = 2;
+  avec_memcpy2d back2 = back;
+  back2.dst = pa.dptr + pa.pitch * 6;
+  back2.height = 2;
+  CHECK(c.send(cat({frame(AVEC_OP_MEMCPY2D_HTOD, rows, 0), frame_of(AVEC_OP_MEMCPY2D_DTOD, dd, 0),
+                    frame_of(AVEC_OP_MEMCPY2D_DTOH, back2, 4)})));
+  got.clear();
+  CHECK_EQ(c.read_data(&got), 0u);
+  CHECK(got == Bytes(200, 0x11));
+  // stream-ordered work: async copies on a created stream, events, waits, elapsed time
+  uint64_t a = c.alloc(1 << 20), b = c.alloc(1 << 20);
+  CHECK(a && b);
+  avec_stream_create sc = {20, 0, 0, 0};
+  avec_event_create e1 = {40, 0}, e2 = {41, 0};
+  avec_event_record r1 = {40, 20, 0, 0}, r2 = {41, 20, 0, 0};
+  avec_stream_wait w = {0, 41, 0, 0};
+  avec_memcpy_dtod cp = {b, a, 1 << 20, 20, 0};
+  Bytes fill = htod(a, Bytes(1 << 20, 0x77), AVEC_F_ASYNC, 20);
+  Bytes dtod_async = frame_of(AVEC_OP_MEMCPY_DTOD, cp, 0, 1, AVEC_F_ASYNC);
+  avec_u32x2 el = {40, 41};
+  Reply er = c.call(cat({frame_of(AVEC_OP_STREAM_CREATE, sc, 0), frame_of(AVEC_OP_EVENT_CREATE, e1, 0),
+                         frame_of(AVEC_OP_EVENT_CREATE, e2, 0), frame_of(AVEC_OP_EVENT_RECORD, r1, 0), fill, dtod_async,
+                         frame_of(AVEC_OP_EVENT_RECORD, r2, 0), frame_of(AVEC_OP_STREAM_WAIT_EVENT, w, 0),
+                         frame_of(AVEC_OP_EVENT_SYNCHRONIZE, avec_handle{41, 0}, 5)}));
+  CHECK_EQ(er.status(), 0u);
+  Reply elr = c.call(frame_of(AVEC_OP_EVENT_ELAPSED, el, 6));
+  CHECK_EQ(elr.status(), 0u);
+  float ms_el = -1;
+  if (elr.payload.size() >= 12) memcpy(&ms_el, elr.payload.data() + 8, 4);
+  CHECK(ms_el >= 0.0f);
+  got.clear();
+  CHECK(c.send(dtoh(b, 1 << 20, 7)));
+  CHECK_EQ(c.read_data(&got), 0u);
+  CHECK(got == Bytes(1 << 20, 0x77));
+  // limits, memory info (the limit is the total), stream-ordered free
+  avec_limit lim = {CU_LIMIT_STACK_SIZE, 0, 0};
+  CHECK_EQ(c.call(frame_of(AVEC_OP_CTX_GET_LIMIT, lim, 8)).status(), 0u);
+  avec_mem_info mi = c.call(frame(AVEC_OP_MEM_GET_INFO, {}, 9)).as<avec_mem_info>();
+  CHECK_EQ(mi.r.status, 0u);
+  CHECK_EQ(mi.total, 16777216u);
+  CHECK(mi.free <= mi.total - (2u << 20));
+  avec_mem_free fa = {a, 20, 0};
+  CHECK_EQ(c.call(cat({frame_of(AVEC_OP_MEM_FREE, fa, 0, 1, AVEC_F_ASYNC), frame_of(AVEC_OP_STREAM_SYNCHRONIZE, avec_handle{20, 0}, 10)})).status(), 0u);
+  got.clear();
+  CHECK(c.send(dtoh(a, 16, 11)));
+  CHECK_EQ(c.read_data(&got), (uint32_t)CUDA_ERROR_INVALID_VALUE);  // freed: no longer a valid range
+  c.send(frame(AVEC_OP_GOODBYE, {}, 0));
+  CHECK(c.closed_by_peer());
+  if (!real_gpu()) CHECK(l.wait_line({kNoLeaks}));
+}
+
+TEST(cuda_backend_sticky_fault_and_client_kill) {
+  Listener l({}, "cuda", cuda_lib_path());
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok());
+    Bytes img = cuda_image();
+    uint8_t hash[32];
+    avec::sha256(img.data(), img.size(), hash);
+    CHECK_EQ(c.call(cat({module_image(hash, img), module_load_kind(5, hash, img.size(), AVEC_MODULE_KIND_MODULE),
+                         symbol(AVEC_OP_GET_FUNCTION, 5, 6, "avec_fill", 2)})).status(), 0u);
+    // the kernel writes through a pointer the session cannot check: the fault is the driver's, and sticky
+    CHECK_EQ(c.call(cat({fill_launch(6, 0x1000, 4, 1), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3)})).status(),
+             (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+    CHECK_EQ(c.call(frame(AVEC_OP_PING, {}, 4)).status(), 0u);
+    CHECK_EQ(c.call(mem_alloc(16, 5)).status(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+  }
+  // a client killed mid-session: the executor frees everything (the mock counts at release; on a real GPU
+  // another session watches the device's free memory come back)
+  Client watcher(l.port);
+  CHECK(watcher.hello_ok());
+  avec_mem_info before = watcher.call(frame(AVEC_OP_MEM_GET_INFO, {}, 20)).as<avec_mem_info>();
+  CHECK_EQ(before.r.status, 0u);
+  uint64_t big = real_gpu() ? (768ull << 20) : (3ull << 20);
+  int ready[2];
+  CHECK(pipe(ready) == 0);
+  pid_t kid = fork();
+  if (kid == 0) {
+    Client c(l.port);
+    bool ok = c.hello_ok() && c.alloc(1 << 20) && c.alloc(big);
+    avec_event_create ec = {40, 0};
+    avec_stream_create sc = {20, 0, 0, 0};
+    ok = ok && c.send(cat({frame_of(AVEC_OP_EVENT_CREATE, ec, 0), frame_of(AVEC_OP_STREAM_CREATE, sc, 0)}));
+    ok = ok && c.call(frame(AVEC_OP_PING, {}, 9)).status() == 0;
+    char b = ok ? 'y' : 'n';
+    if (write(ready[1], &b, 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char b = 0;
+  CHECK(read(ready[0], &b, 1) == 1 && b == 'y');
+  close(ready[0]);
+  avec_mem_info during = watcher.call(frame(AVEC_OP_MEM_GET_INFO, {}, 21)).as<avec_mem_info>();
+  CHECK(during.free + big <= before.free + (64u << 20));  // the other session's memory is visible
+  kill(kid, SIGKILL);
+  waitpid(kid, nullptr, 0);
+  CHECK(l.wait_line({"\"reason\":\"client_disconnected\"", "\"freed_allocations\":2"}));
+  if (!real_gpu()) CHECK(l.wait_line({kNoLeaks}));
+  uint64_t after_free = 0;
+  for (int t = 0; t < 50; t++) {  // the process exit returns the context's memory shortly after
+    after_free = watcher.call(frame(AVEC_OP_MEM_GET_INFO, {}, 22)).as<avec_mem_info>().free;
+    if (after_free + (64u << 20) >= before.free) break;
+    sleep_ms(100);
+  }
+  CHECK(after_free + (64u << 20) >= before.free);
+}
+
+TEST(cuda_backend_contexts_and_reset) {
+  Listener l({}, "cuda", cuda_lib_path());
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok());
+    uint64_t d1 = c.alloc(4096);
+    CHECK(d1 != 0);
+    // a created context: allocations and copies in it (frames carry its handle in hdr.ctx)
+    avec_ctx_create cc = {40, 0, 0, 0};
+    avec_mem_alloc ma = {8192, 0, 0, 0};
+    Reply ar = c.call(cat({frame_of(AVEC_OP_CTX_CREATE, cc, 0), frame_of(AVEC_OP_MEM_ALLOC, ma, 2, 40)}));
+    CHECK_EQ(ar.status(), 0u);
+    uint64_t d2 = ar.as<avec_mem_alloc_reply>().dptr;
+    Bytes h2 = htod(d2, Bytes(8192, 0x33));
+    reinterpret_cast<avec_frame_hdr*>(h2.data())->ctx = 40;
+    Bytes back = dtoh(d2, 8192, 3);
+    reinterpret_cast<avec_frame_hdr*>(back.data())->ctx = 40;
+    CHECK(c.send(cat({h2, back})));
+    Bytes got;
+    CHECK_EQ(c.read_data(&got), 0u);
+    CHECK(got == Bytes(8192, 0x33));
+    // a fault in the primary context, then cuDevicePrimaryCtxReset: the documented recovery
+    Bytes img = cuda_image();
+    uint8_t hash[32];
+    avec::sha256(img.data(), img.size(), hash);
+    CHECK_EQ(c.call(cat({module_image(hash, img), module_load_kind(5, hash, img.size(), AVEC_MODULE_KIND_MODULE),
+                         symbol(AVEC_OP_GET_FUNCTION, 5, 6, "avec_fill", 4)})).status(), 0u);
+    CHECK_EQ(c.call(cat({fill_launch(6, 0x10, 4, 1), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 5)})).status(),
+             (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+    CHECK_EQ(c.call(mem_alloc(16, 6)).status(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
+    avec_u32 dev0 = {0, 0};
+    CHECK_EQ(c.call(frame_of(AVEC_OP_PRIMARY_CTX_RESET, dev0, 7)).status(), 0u);
+    uint64_t d3 = c.alloc(4096);  // a fresh primary context is retained on first use
+    CHECK(d3 != 0);
+    got.clear();
+    CHECK(c.send(dtoh(d1, 16, 8)));  // d1 went with the old primary context
+    CHECK_EQ(c.read_data(&got), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ(c.call(symbol(AVEC_OP_GET_FUNCTION, 5, 9, "avec_fill", 9)).status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
+    c.send(frame(AVEC_OP_GOODBYE, {}, 0));
+    CHECK(c.closed_by_peer());
+  }
+  CHECK(l.wait_line({"\"event\":\"sticky_error_cleared\""}));
+  if (!real_gpu()) CHECK(l.wait_line({kNoLeaks}));
+}
+
+TEST(cuda_backend_compute_percent) {
+  if (real_gpu()) return avectest::not_run("needs the mock's MPS model (a real GPU needs the MPS daemon)");
+  Listener l({"--compute-percent", "50"}, "cuda", cuda_lib_path());
+  Client c(l.port);
+  Reply hr = c.call(hello());
+  avec_device_info di;
+  memset(&di, 0, sizeof di);
+  if (hr.payload.size() >= sizeof(avec_hello_reply) + sizeof di) memcpy(&di, hr.payload.data() + sizeof(avec_hello_reply), sizeof di);
+  CHECK_EQ(di.attrs[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT], 66);
+  std::string out;
+  CHECK_EQ(run_cmd(g_exec + " --describe --backend emulated --compute-percent 0 2>/dev/null", &out), 2);
+}
+
+TEST(cuda_backend_teardown_watchdog) {
+  if (real_gpu()) return avectest::not_run("needs the mock driver's never-ending synchronize");
+  setenv("MOCK_HANG_SYNC", "1", 1);  // inherited by the listener: the device never goes idle
+  Listener l({"--teardown-timeout", "1"}, "cuda", g_mock_dir);
+  unsetenv("MOCK_HANG_SYNC");
+  {
+    Client c(l.port);
+    CHECK(c.hello_ok());
+    CHECK(c.alloc(4096) != 0);
+  }  // disconnect: freeing waits on the device forever, the watchdog ends the process
+  CHECK(l.wait_line({"\"event\":\"teardown_timeout\""}, 8000));
+  CHECK(l.wait_line({"\"event\":\"session_process_exit\"", "\"status\":0"}, 8000));
+  CHECK(l.alive());
+}
+
+TEST(cuda_backend_refuses_shim_and_describes) {
+  std::string out;
+  // our own shim (marker symbol) is never taken for the driver (on a GPU machine the real one is found next)
+  CHECK_EQ(run_cmd("LD_LIBRARY_PATH=" + g_mock_shim_dir + " " + g_exec + " --describe --backend cuda 2>&1", &out),
+           real_gpu() ? 0 : 1);
+  CHECK(out.find("\"event\":\"driver_is_shim\"") != std::string::npos);
+  CHECK(out.find("Mock GPU") == std::string::npos);
+  out.clear();
+  CHECK_EQ(run_cmd("LD_LIBRARY_PATH=" + g_mock_shim_dir + " " + g_exec + " --describe --backend auto 2>/dev/null", &out), 0);
+  CHECK(out.find(real_gpu() ? "\"backend\":\"cuda\"" : "\"backend\":\"emulated\"") != std::string::npos);
+  out.clear();
+  CHECK_EQ(run_cmd("LD_LIBRARY_PATH=" + g_mock_dir + " " + g_exec + " --describe --backend auto 2>/dev/null", &out), 0);
+  CHECK(out.find("\"backend\":\"cuda\"") != std::string::npos);
+  CHECK(out.find("\"name\":\"Mock GPU\"") != std::string::npos);
+  CHECK(out.find("\"uuid\":\"GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadaeaf\"") != std::string::npos);
+  CHECK(out.find("\"compute_capability\":\"9.0\"") != std::string::npos);
+  out.clear();
+  CHECK_EQ(run_cmd("LD_LIBRARY_PATH=" + g_mock_dir + " " + g_exec + " --describe --backend cuda --device 3 2>&1", &out), 1);
+}
