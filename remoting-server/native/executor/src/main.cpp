@@ -3,6 +3,7 @@
 // already-accepted connection whose HELLO is still unread), --describe (device inventory as JSON).
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -173,6 +174,10 @@ void on_session_term(int) {
 // Runs one session on an accepted socket in this process; returns the process exit status.
 int serve(const Options& o, int fd, const std::string& session_id, const TicketVerifier* verifier) {
   log_set_context("session", session_id);
+  // An inherited socket may come non-blocking (event-loop servers accept that way): the session loop
+  // uses blocking reads and writes.
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   tune_socket(fd);
   std::string why;
   std::unique_ptr<Backend> b = open_backend(o, &why);

@@ -271,6 +271,7 @@ TEST(fd_mode_sigterm_ends_session_cleanly) {
 TEST(fd_mode_one_session) {
   int sv[2];
   CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);  // as an event-loop server might hand it over
   pid_t pid = fork();
   if (pid == 0) {
     dup2(sv[1], 3);  // dup2 clears close-on-exec on the new descriptor
