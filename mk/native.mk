@@ -22,7 +22,7 @@ NATIVE_TEST_BINS := $(NATIVE_OUT)/unit-tests $(NATIVE_OUT)/integration-tests $(N
   $(NATIVE_OUT)/mock-shim/libcuda.so.1
 NATIVE_FUZZ_BINS := $(NATIVE_OUT)/fuzz-decoder $(NATIVE_OUT)/fuzz-session
 
-.PHONY: native test-native fuzz-native native-clean bench-native native-gpu-test test-native-gpu
+.PHONY: native test-native fuzz-native native-clean bench-native native-gpu-test test-native-gpu test-native-asan
 native: $(NATIVE_OUT)/avec-executor ## build the executor (build/native/avec-executor)
 
 $(NATIVE_OBJ)/%.o: $(NATIVE_DIR)/%.cpp | deps-cuda
@@ -113,6 +113,21 @@ native-gpu-test: native $(NATIVE_TEST_BINS) $(NATIVE_OUT)/gpu-kernels.fatbin ## 
 test-native-gpu: native-gpu-test ## on a GPU machine: executor integration tests against the real driver
 	AVEC_EXECUTOR=$(NATIVE_OUT)/avec-executor AVEC_MOCK_DRIVER_DIR=$(NATIVE_OUT)/mock-driver AVEC_MOCK_SHIM_DIR=$(NATIVE_OUT)/mock-shim \
 	  AVEC_TEST_GPU_FATBIN=$(NATIVE_OUT)/gpu-kernels.fatbin $(NATIVE_OUT)/integration-tests
+
+# The integration tests against an ASan+UBSan build of the executor (listener, --fd, CUDA backend on the
+# mock): any sanitizer report of any executor process fails the run. Not in TEST_TARGETS (build ~1 min).
+$(NATIVE_OUT)/asan/avec-executor: $(NATIVE_CORE_SRC) $(NATIVE_EXEC)/src/main.cpp $(wildcard $(NATIVE_EXEC)/src/*.h) | deps-cuda
+	@mkdir -p $(dir $@)
+	$(NATIVE_CXX) -std=c++17 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	  -I$(NATIVE_DIR)/include -I$(NATIVE_EXEC)/src -I$(CUDA_HOME)/include -o $@ $(NATIVE_CORE_SRC) $(NATIVE_EXEC)/src/main.cpp $(NATIVE_LIBS)
+
+test-native-asan: $(NATIVE_OUT)/asan/avec-executor $(NATIVE_TEST_BINS) ## integration tests against a sanitizer build of the executor
+	@rm -rf $(NATIVE_OUT)/asan/reports && mkdir -p $(NATIVE_OUT)/asan/reports
+	ASAN_OPTIONS=log_path=$(NATIVE_OUT)/asan/reports/asan UBSAN_OPTIONS=log_path=$(NATIVE_OUT)/asan/reports/ubsan \
+	  AVEC_EXECUTOR=$(NATIVE_OUT)/asan/avec-executor AVEC_MOCK_DRIVER_DIR=$(NATIVE_OUT)/mock-driver \
+	  AVEC_MOCK_SHIM_DIR=$(NATIVE_OUT)/mock-shim $(NATIVE_OUT)/integration-tests
+	@if ls $(NATIVE_OUT)/asan/reports/* >/dev/null 2>&1; then head -40 $(NATIVE_OUT)/asan/reports/*; \
+	  echo "test-native-asan: sanitizer reports above"; exit 1; else echo "test-native-asan: no sanitizer reports"; fi
 
 native-clean:
 	rm -rf $(NATIVE_OUT)
