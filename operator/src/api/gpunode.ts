@@ -28,6 +28,8 @@ export const gpuAllocationSchema = z.object({
   memoryBytes: z.number().int().min(0),
   computePercent: z.number().int().min(1).max(100),
   deviceUUID: z.string(),
+  /** Id of the claim reservation this allocation belongs to (absent on allocations made without one). */
+  reservation: z.string().optional(),
 });
 export type GPUAllocation = z.infer<typeof gpuAllocationSchema>;
 

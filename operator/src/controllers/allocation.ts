@@ -9,7 +9,7 @@ const total = (allocs: readonly GPUAllocation[]): number => allocs.reduce((s, a)
 export function withAllocation(node: GPUNode, alloc: GPUAllocation): AddResult {
   const status: GPUNodeStatus = node.status ?? { allocations: [], conditions: [] };
   const existing = status.allocations.find((a) => a.claimUID === alloc.claimUID);
-  if (existing && existing.deviceUUID === alloc.deviceUUID && existing.memoryBytes === alloc.memoryBytes && existing.computePercent === alloc.computePercent) {
+  if (existing && existing.deviceUUID === alloc.deviceUUID && existing.memoryBytes === alloc.memoryBytes && existing.computePercent === alloc.computePercent && existing.reservation === alloc.reservation) {
     return { ok: true, status, changed: false };
   }
   const view = nodeViewFrom(node, true, alloc.claimUID);

@@ -37,7 +37,7 @@ function claimObj(name: string, memGiB: number, cpct: number, extra: Record<stri
   return { apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name, namespace: 'ns', generation: 1 }, spec: { memory: `${memGiB}Gi`, computePercent: cpct, ...extra } };
 }
 
-async function replica(api: FakeKube, clock: ManualClock) {
+async function replica(api: FakeKube, clock: ManualClock | { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void }) {
   const opts = (path: string) => ({ path, clock, log: silentLogger });
   const claims = new Informer<KubeObject>(api, opts(claimsPath()), () => {});
   const gpuNodes = new Informer<KubeObject>(api, opts(gpuNodesPath()), () => {});
@@ -58,7 +58,12 @@ const settle = async (n = 5): Promise<void> => {
 
 interface Alloc { claimUID: string; claim: string; memoryBytes: number; computePercent: number; deviceUUID: string }
 
-function checkInvariants(api: FakeKube): { bound: number; allocs: number } {
+/**
+ * Safety: no device overcommitted, ever. Unless `converging`: no claim recorded on two nodes, and
+ * every Bound claim's status names the node that records it. (A replica with a stale view can
+ * leave a stray record of a superseded reservation for one round; the next reconcile releases it.)
+ */
+function checkInvariants(api: FakeKube, converging = false): { bound: number; allocs: number } {
   const seen = new Map<string, string>();
   let allocs = 0;
   for (const n of api.list('gpunodes')) {
@@ -70,7 +75,7 @@ function checkInvariants(api: FakeKube): { bound: number; allocs: number } {
       assert.ok(on.reduce((s, a) => s + a.computePercent, 0) <= 100, `compute overcommitted on ${d.uuid}`);
     }
     for (const a of list) {
-      assert.equal(seen.get(a.claimUID), undefined, `claim ${a.claim} allocated on ${seen.get(a.claimUID)} and ${n.metadata.name}`);
+      if (!converging) assert.equal(seen.get(a.claimUID), undefined, `claim ${a.claim} allocated on ${seen.get(a.claimUID)} and ${n.metadata.name}`);
       seen.set(a.claimUID, n.metadata.name);
       allocs++;
     }
@@ -80,7 +85,7 @@ function checkInvariants(api: FakeKube): { bound: number; allocs: number } {
     const st = c.status as { phase?: string; allocation?: { node: string } } | undefined;
     if (st?.phase === 'Bound') {
       bound++;
-      assert.equal(seen.get(c.metadata.uid!), st.allocation?.node, `${c.metadata.name}: status and node record agree`);
+      if (!converging) assert.equal(seen.get(c.metadata.uid!), st.allocation?.node, `${c.metadata.name}: status and node record agree`);
     }
   }
   return { bound, allocs };
@@ -97,18 +102,33 @@ test('two replicas racing over the same claims never double-allocate', async () 
   }
   const a = await replica(api, clock);
   const b = await replica(api, clock);
+  // Every intermediate state, not only the end of a round: a lost update on a GPUNode (a write
+  // without its resourceVersion) would drop a Bound claim's record and show up here at once.
+  const violations: string[] = [];
+  api.afterWrite = () => {
+    try {
+      checkInvariants(api);
+    } catch (err) {
+      violations.push((err as Error).message);
+    }
+  };
   let conflicts = 0;
   let seed = 3;
   const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   for (let round = 0; round < 25; round++) {
-    const order = [...names].sort(() => rnd() - 0.5);
-    await Promise.all(order.flatMap((k) => [a, b].map((r) => r.claimCtl.reconcile(k).catch((e: { status?: number }) => {
+    // Each replica works through the claims in its own order, so they collide on nodes, not only on claims.
+    const orderA = [...names].sort(() => rnd() - 0.5);
+    const orderB = [...names].sort(() => rnd() - 0.5);
+    const run = (r: typeof a, k: string) => r.claimCtl.reconcile(k).catch((e: { status?: number }) => {
       if (e.status !== 409) throw e;
       conflicts++;
-    }))));
+    });
+    await Promise.all([...orderA.map((k) => run(a, k)), ...orderB.map((k) => run(b, k))]);
     await settle();
     checkInvariants(api);
   }
+  api.afterWrite = () => {};
+  assert.deepEqual(violations.slice(0, 3), []);
   const { bound, allocs } = checkInvariants(api);
   assert.equal(allocs, 12, '4 devices x 3 claims of 3 GiB in 10 GiB');
   assert.equal(bound, 12);
@@ -116,6 +136,81 @@ test('two replicas racing over the same claims never double-allocate', async () 
   const pending = api.list('virtualgpuclaims').filter((c) => (c.status as { phase?: string }).phase === 'Pending');
   assert.equal(pending.length, 18);
   for (const c of pending) assert.equal((c.status as { allocation?: unknown }).allocation, undefined);
+  a.stop();
+  b.stop();
+});
+
+test('two replicas committing different claims to the same GPU nodes never lose or overcommit an allocation', async () => {
+  const api = new FakeKube();
+  const clock = new ManualClock(T0);
+  for (let i = 0; i < 2; i++) api.put('gpunodes', gpuNode(`gpu-${i}`, 'edge', 2, 20, T0));
+  const even: string[] = [];
+  const odd: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    api.put('virtualgpuclaims', claimObj(`e${String(i).padStart(2, '0')}`, 2, 10, { placement: { policy: i % 2 ? 'binpack' : 'spread' } }));
+    (i % 2 ? odd : even).push(`ns/e${String(i).padStart(2, '0')}`);
+  }
+  const a = await replica(api, clock);
+  const b = await replica(api, clock);
+  const violations: string[] = [];
+  api.afterWrite = () => {
+    try {
+      checkInvariants(api);
+    } catch (err) {
+      violations.push((err as Error).message);
+    }
+  };
+  let conflicts = 0;
+  const run = (r: typeof a, k: string) => r.claimCtl.reconcile(k).catch((e: { status?: number }) => {
+    if (e.status !== 409) throw e;
+    conflicts++;
+  });
+  for (let round = 0; round < 6; round++) {
+    // Disjoint claims, same nodes, one claim at a time per replica: only the GPUNode writes collide.
+    await Promise.all([(async () => { for (const k of even) await run(a, k); })(), (async () => { for (const k of odd) await run(b, k); })()]);
+    await settle();
+  }
+  api.afterWrite = () => {};
+  assert.deepEqual(violations.slice(0, 3), []);
+  const { bound, allocs } = checkInvariants(api);
+  assert.equal(allocs, 40, '4 devices x 10 claims of 2 GiB and 10% compute');
+  assert.equal(bound, 40);
+  assert.ok(conflicts > 0, 'GPUNode writes collided and were refused');
+  a.stop();
+  b.stop();
+});
+
+test('replicas that disagree about which GPU nodes are alive never overcommit, and converge once they agree', async () => {
+  // Replica b's clock runs 31 s ahead: to b, the nodes that heart-beat at T0 are dead, so a and b
+  // place the same claims on different nodes. Only one reservation per claim can win.
+  const api = new FakeKube();
+  const clockA = new ManualClock(T0 + 1_000);
+  const clockB = new ManualClock(T0 + 31_000);
+  for (let i = 0; i < 4; i++) api.put('gpunodes', gpuNode(`gpu-${i}`, 'edge', 1, 40, i < 2 ? T0 : T0 + 30_000));
+  const names: string[] = [];
+  for (let i = 0; i < 16; i++) {
+    api.put('virtualgpuclaims', claimObj(`d${String(i).padStart(2, '0')}`, 4, 10, { placement: { policy: 'spread' } }));
+    names.push(`ns/d${String(i).padStart(2, '0')}`);
+  }
+  const a = await replica(api, clockA);
+  const b = await replica(api, clockB);
+  const round = async (): Promise<void> => {
+    await Promise.all(names.flatMap((k) => [a, b].map((r) => r.claimCtl.reconcile(k).catch((e: { status?: number }) => {
+      if (e.status !== 409) throw e;
+    }))));
+    await settle();
+  };
+  for (let i = 0; i < 8; i++) {
+    await round();
+    checkInvariants(api, true);
+  }
+  // The replicas come to agree (a's clock catches up): everything converges on gpu-2 and gpu-3.
+  clockA.advance(30_000);
+  for (let i = 0; i < 6; i++) await round();
+  const { bound, allocs } = checkInvariants(api);
+  assert.equal(bound, 16);
+  assert.equal(allocs, 16);
+  for (const n of ['gpu-0', 'gpu-1']) assert.equal(((api.objects.get(`gpunodes//${n}`)!.status as { allocations: unknown[] }).allocations).length, 0, n);
   a.stop();
   b.stop();
 });

@@ -1,11 +1,14 @@
 // VirtualGPUClaim reconcile. The GPUNode's status.allocations is the source of truth for what is
 // allocated; a claim is Bound when its allocation is recorded there, its Secret is written and its
 // status says so. Protocol (safe with two operators racing):
-//   1. reserve: write the placement into the claim's status (claim resourceVersion precondition),
+//   1. reserve: one metadata patch of the claim (resourceVersion precondition) that adds the
+//      finalizer and the annotation avec.dev/reservation {node, device} — only one writer wins,
 //   2. commit: add the allocation to the GPUNode status (node resourceVersion precondition,
 //      re-checking capacity on the freshest copy),
 //   3. write the Secret (endpoint + ticket), 4. status Bound.
 // A crash between steps leaves a state the next reconcile completes or rolls back.
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import { claimSchema, type VirtualGPUClaim, type ClaimAllocation, GROUP, VERSION, CLAIM_KIND } from '../api/claim.js';
 import { claimRequestFrom, nodeViewFrom } from '../placement/model.js';
 import { placeClaim, latencyFrom } from '../placement/place.js';
@@ -20,6 +23,30 @@ import type { ReconcileResult } from '../kube/controller-loop.js';
 import { secretNameFor } from '../admission/inject.js';
 import { FINALIZER, type OperatorContext } from './context.js';
 import { errorMessage } from '../util/errors.js';
+
+/**
+ * Annotation holding the placement being bound: JSON {"node", "device", "id"}. The id is copied into
+ * the GPUNode allocation, so an allocation made for a superseded reservation (by a replica with a
+ * stale view) is recognised and released.
+ */
+export const RESERVATION = 'avec.dev/reservation';
+interface Reservation {
+  node: string;
+  device: string;
+  id: string;
+}
+const reservationSchema = z.object({ node: z.string().min(1), device: z.string().min(1), id: z.string().min(1) });
+
+function readReservation(ann: Record<string, string> | undefined): Reservation | undefined {
+  const v = ann?.[RESERVATION];
+  if (!v) return undefined;
+  try {
+    const r = reservationSchema.safeParse(JSON.parse(v));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 type RawClaim = KubeObject & Record<string, unknown> & { metadata: Record<string, unknown>; status?: unknown };
 
@@ -45,15 +72,8 @@ export class ClaimController {
       const i = parsed.error.issues[0];
       return this.writeStatus(raw, undefined, { kind: 'invalid', message: `spec.${i?.path.join('.')}: ${i?.message}` });
     }
-    let claim = parsed.data;
+    const claim = parsed.data;
     if (claim.metadata.deletionTimestamp !== undefined) return this.finalize(raw, claim);
-    if (!(claim.metadata.finalizers ?? []).includes(FINALIZER)) {
-      const updated = await this.ctx.api.request<RawClaim>('PATCH', claimPath(ns, name), {
-        metadata: { finalizers: [...(claim.metadata.finalizers ?? []), FINALIZER], resourceVersion: claim.metadata.resourceVersion },
-      }, MERGE_PATCH);
-      this.ctx.claims.upsertLocal(updated);
-      return this.reconcile(key);
-    }
     let req;
     try {
       req = claimRequestFrom(claim);
@@ -64,20 +84,34 @@ export class ClaimController {
     const uid = claim.metadata.uid;
 
     // Where is it recorded? Keep one record (the one the status names), release any others.
+    const reservation = readReservation(claim.metadata.annotations);
     let records = this.ctx.nodes.allocationsOf(uid);
+    // Records made for another reservation than the current one are strays of a lost race: release.
+    const stray = records.filter((r) => r.alloc.reservation !== undefined && r.alloc.reservation !== reservation?.id);
+    for (const r of stray) {
+      await this.allocations.release(r.node, uid, key);
+      log.info('released an allocation of a superseded reservation', { node: r.node.metadata.name });
+    }
+    records = records.filter((r) => !stray.includes(r));
     if (records.length > 1) {
-      const keep = records.find((r) => r.node.metadata.name === claim.status?.allocation?.node) ?? records[0];
+      const want = reservation?.node ?? claim.status?.allocation?.node;
+      const keep = records.find((r) => r.node.metadata.name === want) ?? records[0];
       for (const r of records) if (r !== keep) await this.allocations.release(r.node, uid, key);
       records = [keep];
     }
     const rec = records[0];
     if (rec) {
       const node = rec.node;
+      if (!(claim.metadata.finalizers ?? []).includes(FINALIZER)) {
+        // Recorded by a reservation without the finalizer (edited by hand?): guard the allocation again.
+        await this.patchMeta(raw, claim, { reservation: reservation ?? null });
+        return { requeueAfterMs: 0 };
+      }
       if (!this.ctx.nodes.ready(node, now)) {
         await this.allocations.release(node, uid, key);
         log.warn('GPU node lost; releasing and placing again', { node: node.metadata.name });
         await this.writeStatus(raw, claim, { kind: 'lost', reason: 'NodeLost', message: `GPU node ${node.metadata.name} stopped heart-beating` });
-        return { requeueAfterMs: 0 };
+        return { requeueAfterMs: 0 }; // the stale reservation is dropped on the next round
       }
       if (!node.spec.devices.some((d) => d.uuid === rec.alloc.deviceUUID)) {
         await this.allocations.release(node, uid, key);
@@ -96,7 +130,7 @@ export class ClaimController {
       };
       if (rec.alloc.memoryBytes !== req.memoryBytes || rec.alloc.computePercent !== req.computePercent) {
         // The spec changed while not Bound (CEL forbids it while Bound): record the new size if it fits.
-        const r = await this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID: rec.alloc.deviceUUID });
+        const r = await this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID: rec.alloc.deviceUUID, reservation: rec.alloc.reservation });
         if (r !== 'ok') {
           await this.allocations.release(node, uid, key);
           return { requeueAfterMs: 0 };
@@ -107,18 +141,29 @@ export class ClaimController {
       return this.bindFinish(raw, claim, alloc);
     }
 
-    // Reserved (or previously bound) in the claim status but not recorded on a node: commit it there.
-    const reserved = claim.status?.allocation;
-    if (reserved) {
-      const node = this.ctx.nodes.get(reserved.node);
-      const r = node && this.ctx.nodes.ready(node, now)
-        ? await this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID: reserved.deviceUUID })
-        : 'gone';
-      if (r === 'ok') return this.bindFinish(raw, claim, { ...reserved, endpoint: node!.spec.endpoint, memoryBytes: req.memoryBytes, computePercent: req.computePercent });
-      const lost = claim.status?.phase === 'Bound';
-      await this.writeStatus(raw, claim, lost
-        ? { kind: 'lost', reason: 'NodeLost', message: `GPU node ${reserved.node} is gone or not ready` }
-        : { kind: 'unplaced', reason: 'Rescheduling', message: `reservation on ${reserved.node} no longer fits (${r}); placing again` });
+    // Reserved but not recorded on a node (a crash between steps 1 and 2, a conflict, or the record
+    // was released after a node loss): commit it there if the node is fine, else drop it.
+    if (reservation) {
+      // Our copy of the claim may be stale (another replica may have replaced the reservation):
+      // commit only a reservation the API server still holds.
+      const fresh = await this.ctx.api.request<RawClaim>('GET', claimPath(ns, name));
+      this.ctx.claims.upsertLocal(fresh);
+      if (readReservation(fresh.metadata.annotations as Record<string, string> | undefined)?.id !== reservation.id) return { requeueAfterMs: 0 };
+      const node = this.ctx.nodes.get(reservation.node);
+      const fits = node && this.ctx.nodes.ready(node, now)
+        ? await this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID: reservation.device, reservation: reservation.id })
+        : 'NodeNotReady';
+      if (fits === 'ok') {
+        return this.bindFinish(fresh, claim, {
+          node: reservation.node, site: node!.spec.site || undefined, deviceUUID: reservation.device, endpoint: node!.spec.endpoint,
+          memoryBytes: req.memoryBytes, computePercent: req.computePercent, latencyMs: latencyFrom(nodeViewFrom(node!, true), req.site),
+        });
+      }
+      await this.patchMeta(fresh, claim, { reservation: null });
+      if (claim.status?.phase === 'Bound') {
+        await this.writeStatus(this.ctx.claims.get(key) as RawClaim, claim, { kind: 'lost', reason: 'NodeLost', message: `GPU node ${reservation.node} is gone or not ready` });
+      }
+      log.info('reservation dropped; placing again', { node: reservation.node, why: fits });
       return { requeueAfterMs: 0 };
     }
 
@@ -140,11 +185,11 @@ export class ClaimController {
       computePercent: decision.computePercent,
       latencyMs: decision.latencyMs,
     };
-    const written = await this.writeStatusRaw(raw, claim, { kind: 'reserved', allocation });
-    claim = written ?? claim;
+    const id = randomBytes(6).toString('hex');
+    const reserved = await this.patchMeta(raw, claim, { reservation: { node: decision.node, device: decision.deviceUUID, id } });
     const node = this.ctx.nodes.get(decision.node)!;
-    const r = await this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID: decision.deviceUUID });
-    if (r === 'ok') return this.bindFinish(this.ctx.claims.get(key) as RawClaim, claim, allocation);
+    const r = await this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID: decision.deviceUUID, reservation: id });
+    if (r === 'ok') return this.bindFinish(reserved, claim, allocation);
     return { requeueAfterMs: 0 }; // the next round sees the reservation and retries or re-places
   }
 
@@ -160,6 +205,20 @@ export class ClaimController {
       if (Number.isFinite(created)) this.ctx.metrics.bindLatencySeconds.observe(Math.max(0, this.ctx.clock.now() - created) / 1000);
     }
     return { requeueAfterMs: refreshInMs };
+  }
+
+  /** Step 1 (and its undoing): the finalizer plus the reservation annotation, in one guarded patch. */
+  private async patchMeta(raw: RawClaim, claim: VirtualGPUClaim, o: { reservation: Reservation | null }): Promise<RawClaim> {
+    const fins = claim.metadata.finalizers ?? [];
+    const updated = await this.ctx.api.request<RawClaim>('PATCH', claimPath(claim.metadata.namespace ?? '', claim.metadata.name), {
+      metadata: {
+        resourceVersion: String(raw.metadata.resourceVersion ?? ''),
+        ...(fins.includes(FINALIZER) ? {} : { finalizers: [...fins, FINALIZER] }),
+        annotations: { [RESERVATION]: o.reservation ? JSON.stringify(o.reservation) : null },
+      },
+    }, MERGE_PATCH);
+    this.ctx.claims.upsertLocal(updated);
+    return updated;
   }
 
   private async finalize(raw: RawClaim, claim: VirtualGPUClaim): Promise<ReconcileResult> {

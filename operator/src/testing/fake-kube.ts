@@ -17,6 +17,17 @@ interface Parsed {
   status: boolean;
 }
 
+/** RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
 function parse(path: string): Parsed {
   const p = path.split('?')[0].split('/').filter(Boolean);
   let i = p[0] === 'api' ? 2 : 3;
@@ -35,6 +46,9 @@ export class FakeKube implements KubeApi {
   private readonly watchers: Array<{ resource: string; fn: (t: WatchEventType, o: unknown) => void }> = [];
   /** Deliver watch events after a macrotask, so caches lag like real ones. */
   lagWatch = true;
+  watchLagTicks = 3;
+  /** Called after every successful write (tests check invariants on every intermediate state). */
+  afterWrite: () => void = () => {};
   requests = 0;
 
   private key(resource: string, ns: string | undefined, name: string): string {
@@ -45,8 +59,12 @@ export class FakeKube implements KubeApi {
     const copy = structuredClone(obj);
     for (const w of this.watchers) {
       if (w.resource !== resource) continue;
-      if (this.lagWatch) setImmediate(() => w.fn(type, copy));
-      else w.fn(type, copy);
+      if (!this.lagWatch) w.fn(type, copy);
+      else {
+        // Several macrotasks late, so a cache can be behind while its owner writes.
+        const later = (n: number): void => void setImmediate(() => (n === 0 ? w.fn(type, copy) : later(n - 1)));
+        later(this.watchLagTicks);
+      }
     }
   }
 
@@ -64,6 +82,7 @@ export class FakeKube implements KubeApi {
     o.metadata.creationTimestamp ??= prev?.metadata.creationTimestamp ?? new Date(0).toISOString();
     this.objects.set(k, o);
     this.notify(resource, prev ? 'MODIFIED' : 'ADDED', o);
+    this.afterWrite();
     return o;
   }
 
@@ -99,8 +118,9 @@ export class FakeKube implements KubeApi {
     }
     if (method === 'PATCH' && b) {
       if (b.metadata?.resourceVersion && b.metadata.resourceVersion !== cur.metadata.resourceVersion) throw this.conflict(path);
-      const next = structuredClone(cur);
-      if (b.metadata?.finalizers) next.metadata.finalizers = b.metadata.finalizers;
+      const patch = structuredClone(b) as Record<string, unknown>;
+      delete (patch.metadata as Record<string, unknown> | undefined)?.resourceVersion;
+      const next = mergePatch(structuredClone(cur), patch) as Obj;
       if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
         this.objects.delete(k);
         this.notify(p.resource, 'DELETED', next);
