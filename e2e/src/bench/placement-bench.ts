@@ -202,8 +202,8 @@ function writeReport(x: {
 
 | figure | value |
 |---|---|
-| claims placed (Bound) per second | **${r.placedPerSecond.toFixed(1)}** (${r.bound} claims in ${r.seconds.toFixed(1)} s from the first create) |
 | **burst**: ${N_CLAIMS} claims created as fast as ${CONCURRENCY} clients can | |
+| claims placed (Bound) per second | **${r.placedPerSecond.toFixed(1)}** (${r.bound} claims in ${r.seconds.toFixed(1)} s from the first create) |
 | creation -> Bound latency p50 | ${r.p50} ms |
 | creation -> Bound latency p90 | ${r.p90} ms |
 | creation -> Bound latency **p99** | **${r.p99} ms** |
