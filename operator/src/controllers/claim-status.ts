@@ -4,7 +4,6 @@ import { setCondition, findCondition } from './conditions.js';
 
 export type ClaimOutcome =
   | { kind: 'bound'; allocation: ClaimAllocation; secretName: string }
-  | { kind: 'reserved'; allocation: ClaimAllocation }
   | { kind: 'unplaced'; reason: string; message: string }
   | { kind: 'lost'; reason: string; message: string }
   | { kind: 'invalid'; message: string };
@@ -32,12 +31,6 @@ export function renderClaimStatus(prev: ClaimStatus | undefined, out: ClaimOutco
       conds = setCondition(conds, { type: 'Ready', status: 'True', reason: 'Bound', message: `secret ${out.secretName} holds endpoint ${out.allocation.endpoint} and a ticket` }, generation, nowIso);
       break;
     }
-    case 'reserved':
-      phase = prevPhase === 'Lost' ? 'Lost' : 'Pending';
-      allocation = out.allocation;
-      conds = setCondition(conds, { type: 'Scheduled', status: 'True', reason: 'Placed', message: `placed on ${out.allocation.node}, device ${out.allocation.deviceUUID}; recording the allocation` }, generation, nowIso);
-      conds = setCondition(conds, { type: 'Ready', status: 'False', reason: 'Binding', message: 'allocation being recorded on the GPU node' }, generation, nowIso);
-      break;
     case 'unplaced':
       phase = prevPhase === 'Lost' || prevPhase === 'Bound' ? 'Lost' : 'Pending';
       allocation = undefined;
