@@ -14,7 +14,7 @@ import { startOperator } from '../harness/operator-process.js';
 import { REPO_ROOT } from '../harness/repo-root.js';
 import { waitFor } from '../harness/wait.js';
 import { buildEdge, claimMix, percentile } from './fleet-model.js';
-import { histogramMean } from './prom-text.js';
+import { counterBy, histogramMean } from './prom-text.js';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const N_CLAIMS = env('AVEC_BENCH_CLAIMS', 10_000);
@@ -85,6 +85,9 @@ async function main(): Promise<void> {
     };
     openWatch();
 
+    const WRITE_LABELS = ['verb', 'resource', 'subresource'];
+    const apiWrites = async () => counterBy(await rest.getText('/metrics').catch(() => ''), 'apiserver_request_total', WRITE_LABELS);
+    const writesBefore = await apiWrites();
     const tStart = Date.now();
     await pool(claims, CONCURRENCY, async (spec, i) => {
       const ns = `bench-${i % N_NAMESPACES}`;
@@ -104,6 +107,12 @@ async function main(): Promise<void> {
       return boundAt.size >= N_CLAIMS ? true : undefined;
     }, { what: 'all claims Bound', timeoutMs: TIMEOUT_MS, intervalMs: 250 }).catch((e) => say(String(e)));
     const tEnd = Math.max(...boundAt.values());
+    const writesAfter = await apiWrites();
+    const writes = [...writesAfter.entries()]
+      .filter(([k]) => /^(POST|PUT|PATCH|DELETE) /.test(k))
+      .map(([k, v]) => [k.trim(), (v - (writesBefore.get(k) ?? 0)) / Math.max(1, boundAt.size)] as const)
+      .filter(([, v]) => v >= 0.01)
+      .sort((a, b) => b[1] - a[1]);
 
     // Phase 2: claims arriving at a steady rate below capacity, on the full cluster: the latency a
     // user sees when the operator is not working off a backlog.
@@ -167,7 +176,7 @@ async function main(): Promise<void> {
     say(`RESULT burst: placed/s=${r.placedPerSecond.toFixed(1)} bound=${r.bound}/${N_CLAIMS} p50=${r.p50}ms p99=${r.p99}ms max=${r.max}ms duplicates=${dup}`);
     say(`RESULT paced (${PACED_RATE}/s): bound=${r.pacedN}/${N_PACED} p50=${r.pacedP50}ms p99=${r.pacedP99}ms max=${r.pacedMax}ms`);
     say(`pure: ${pure.split('\n').pop()}`);
-    writeReport({ r, phases, dup, placement, bindLatency, pure: pure.split('\n').pop() ?? '' });
+    writeReport({ r, phases, dup, placement, bindLatency, writes, pure: pure.split('\n').pop() ?? '' });
   } finally {
     rest.close();
     await cp.stop();
@@ -177,6 +186,7 @@ async function main(): Promise<void> {
 function writeReport(x: {
   r: Record<string, number>; phases: Record<string, number>; dup: number;
   placement: { count: number; meanMs: number }; bindLatency: { count: number; meanMs: number }; pure: string;
+  writes: ReadonlyArray<readonly [string, number]>;
 }): void {
   const date = new Date().toISOString().slice(0, 10);
   const git = (args: string[]) => { try { return execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim(); } catch { return 'unknown'; } };
@@ -222,6 +232,14 @@ Latency is measured by the benchmark client: from the create call returning to t
 shows \`status.phase: Bound\`. In the burst the clients create claims faster than the operator binds
 them, so burst latency is mostly queueing (it grows with the claim's position in the backlog); the
 paced phase shows the latency of a claim arriving when there is no backlog.
+
+API writes per Bound claim during the burst (kube-apiserver \`apiserver_request_total\`, all clients:
+the benchmark's own create is the \`POST virtualgpuclaims\` row):
+
+| verb resource [subresource] | per claim |
+|---|---|
+${x.writes.map(([k, v]) => `| ${k} | ${v.toFixed(2)} |`).join('\n')}
+| **total** | **${x.writes.reduce((a, [, v]) => a + v, 0).toFixed(2)}** |
 
 ## Pure placement (no API server), same machine, same run
 

@@ -22,3 +22,19 @@ describe('histogramMean', () => {
     assert.ok(Number.isNaN(histogramMean('', 'x').meanMs));
   });
 });
+
+describe('counterBy', () => {
+  it('groups samples by the chosen labels', async () => {
+    const { counterBy } = await import('./prom-text.js');
+    const text = [
+      'r_total{verb="POST",resource="secrets",code="201"} 5',
+      'r_total{verb="POST",resource="secrets",code="409"} 1',
+      'r_total{verb="PUT",resource="gpunodes",subresource="status",code="200"} 7',
+      'r_total_other{verb="POST"} 100',
+    ].join('\n');
+    const m = counterBy(text, 'r_total', ['verb', 'resource', 'subresource']);
+    assert.equal(m.get('POST secrets '), 6);
+    assert.equal(m.get('PUT gpunodes status'), 7);
+    assert.equal(m.size, 2);
+  });
+});

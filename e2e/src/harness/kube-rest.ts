@@ -53,9 +53,24 @@ export class KubeRest {
     }
   }
 
-  request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const { status, text } = await this.raw(method, path, body, contentType);
+    let parsed: any;
+    try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
+    if (status >= 200 && status < 300) return parsed as T;
+    throw new KubeRestError(status, parsed?.reason ?? 'Unknown', `${method} ${path}: ${status} ${parsed?.message ?? text}`);
+  }
+
+  /** GET of a non-JSON endpoint (e.g. /metrics); throws on a non-2xx status. */
+  async getText(path: string): Promise<string> {
+    const { status, text } = await this.raw('GET', path);
+    if (status >= 200 && status < 300) return text;
+    throw new KubeRestError(status, 'Unknown', `GET ${path}: ${status} ${text.slice(0, 200)}`);
+  }
+
+  private raw(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; text: string }> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: Record<string, string | number> = { Accept: 'application/json' };
+    const headers: Record<string, string | number> = { Accept: 'application/json, */*' };
     if (payload) {
       headers['Content-Type'] = contentType;
       headers['Content-Length'] = payload.length;
@@ -67,14 +82,7 @@ export class KubeRest {
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: any;
-          try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) resolve(parsed as T);
-          else reject(new KubeRestError(status, parsed?.reason ?? 'Unknown', `${method} ${path}: ${status} ${parsed?.message ?? text}`));
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       });
       req.on('error', reject);
