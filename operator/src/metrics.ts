@@ -14,6 +14,8 @@ export class OperatorMetrics {
   readonly webhookRequests: Counter<'outcome'>;
   readonly webhookSeconds: Histogram;
   readonly reconciles: Counter<'controller' | 'result'>;
+  readonly kubeRequests: Counter<'verb' | 'code'>;
+  readonly kubeRequestSeconds: Histogram<'verb'>;
   private sources?: MetricSources;
 
   constructor(defaults = false) {
@@ -37,6 +39,14 @@ export class OperatorMetrics {
       name: 'avec_webhook_request_duration_seconds',
       help: 'Admission request handling time',
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
+      registers,
+    });
+    this.kubeRequests = new Counter({ name: 'avec_kube_requests_total', help: 'Kubernetes API requests by verb and HTTP status (0 = transport error; 2xx counted as 200)', labelNames: ['verb', 'code'], registers });
+    this.kubeRequestSeconds = new Histogram({
+      name: 'avec_kube_request_duration_seconds',
+      help: 'Kubernetes API request time by verb (watches excluded)',
+      labelNames: ['verb'],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
     this.reconciles = new Counter({ name: 'avec_reconcile_total', help: 'Reconciles by controller and result', labelNames: ['controller', 'result'], registers });

@@ -46,7 +46,16 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
   const metrics = new OperatorMetrics(true);
   const keyring = new KeyringSource(cfg.ticketKeyDir, log);
   log.info('starting', { identity: cfg.identity, namespace: cfg.namespace, leaderElect: cfg.leaderElect, kids: keyring.get().kids() });
-  const api = opts.api ?? KubeClient.load(cfg.kubeconfig);
+  let api: KubeApi;
+  if (opts.api) api = opts.api;
+  else {
+    const client = KubeClient.load(cfg.kubeconfig);
+    client.observe = (verb, code, seconds) => {
+      metrics.kubeRequests.inc({ verb, code: String(code) });
+      metrics.kubeRequestSeconds.observe({ verb }, seconds);
+    };
+    api = client;
+  }
   const timers: Array<ReturnType<typeof setInterval>> = [];
   const every = (ms: number, fn: () => void): void => {
     const t = setInterval(fn, ms);

@@ -33,11 +33,17 @@ test('client: JSON requests, bearer token, Status errors; watch events split acr
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as AddressInfo).port;
   const c = new KubeClient({ server: new URL(`http://127.0.0.1:${port}`), token: () => 'tok' });
+  const observed: Array<[string, number]> = [];
+  c.observe = (method, status, seconds) => {
+    assert.ok(seconds >= 0);
+    observed.push([method, status]);
+  };
   try {
     assert.deepEqual(await c.request('POST', '/ok', { x: 1 }, 'application/merge-patch+json'), { a: 1 });
     assert.deepEqual([seen[0].auth, seen[0].body, seen[0].type], ['Bearer tok', '{"x":1}', 'application/merge-patch+json']);
     await assert.rejects(c.request('PUT', '/conflict', {}), (e: unknown) => e instanceof KubeError && e.status === 409 && e.code === 'Conflict' && /modified/.test(e.message));
     await assert.rejects(c.request('GET', '/missing'), (e: unknown) => e instanceof KubeError && e.status === 404);
+    assert.deepEqual(observed, [['POST', 200], ['PUT', 409], ['GET', 404]]);
     const events: Array<[WatchEventType, string]> = [];
     await c.watch('/watch', (t, o) => events.push([t, (o as { metadata: { name: string } }).metadata.name]), new AbortController().signal);
     assert.deepEqual(events, [['ADDED', 'a'], ['MODIFIED', 'a']]);

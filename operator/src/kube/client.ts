@@ -40,8 +40,12 @@ interface StatusBody {
   code?: number;
 }
 
+/** Told about every finished request (for metrics): HTTP method, status (0 = transport error), seconds. */
+export type RequestObserver = (method: string, status: number, seconds: number) => void;
+
 export class KubeClient implements KubeApi {
   private readonly agent: http.Agent;
+  observe: RequestObserver = () => {};
   constructor(private readonly conn: Connection) {
     this.agent =
       conn.server.protocol === 'https:'
@@ -71,7 +75,17 @@ export class KubeClient implements KubeApi {
   async request<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const req = await this.open(method, path, payload ? { 'Content-Type': contentType, 'Content-Length': String(payload.length) } : {});
-    return new Promise<T>((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const seconds = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
+    return new Promise<T>((resolveRaw, rejectRaw) => {
+      const resolve = (v: T): void => {
+        this.observe(method, 200, seconds());
+        resolveRaw(v);
+      };
+      const reject = (e: KubeError): void => {
+        this.observe(method, e.status, seconds());
+        rejectRaw(e);
+      };
       req.on('error', (e) => reject(new KubeError(0, 'Transport', `${method} ${path}: ${e.message}`)));
       req.setTimeout(30_000, () => req.destroy(new Error('timed out after 30 s')));
       req.on('response', (res) => {
