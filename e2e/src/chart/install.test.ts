@@ -89,4 +89,11 @@ describe('helm install charts/avec', () => {
     assert.equal(left.stdout.trim(), '');
     await get(['get', 'secret', 'avec-ticket-keys', '-n', 'avec-system']);
   });
+
+  it('re-installs over the kept ticket keys without changing them', async () => {
+    const kept = await get(['get', 'secret', 'avec-ticket-keys', '-n', 'avec-system']);
+    await cp.helm(['install', 'avec', CHART_DIR, '-n', 'avec-system']);
+    const after = await get(['get', 'secret', 'avec-ticket-keys', '-n', 'avec-system']);
+    assert.deepEqual(after.data, kept.data, 'tickets signed before the re-install stay valid');
+  });
 });
