@@ -12,9 +12,13 @@ test('releasePodPatch: narrows affinity when the pod has none, then lifts the ga
     ['test', '/spec/schedulingGates/1/name'],
     ['remove', '/spec/schedulingGates/1'],
   ]);
-  const aff = (ops![0] as { value: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: Array<{ matchExpressions: Array<{ key: string; values: string[] }> }> } } } }).value;
+  const aff = (ops![0] as { value: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: Array<{ matchExpressions: Array<{ key: string; operator: string; values?: string[] }> }> } } } }).value;
   const terms = aff.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
-  assert.deepEqual(terms.map((t) => [t.matchExpressions[0].key, t.matchExpressions[0].values]), [['avec.dev/site', ['edge-a']], ['topology.kubernetes.io/zone', ['edge-a']]]);
+  // site label = edge-a, or no site label and zone = edge-a
+  assert.deepEqual(terms.map((t) => t.matchExpressions.map((e) => `${e.key} ${e.operator} ${e.values?.join(',') ?? ''}`.trim())), [
+    ['avec.dev/site In edge-a'],
+    ['avec.dev/site DoesNotExist', 'topology.kubernetes.io/zone In edge-a'],
+  ]);
 });
 
 test('releasePodPatch: pods with their own placement keep it; pod anti-affinity kept', () => {

@@ -14,12 +14,12 @@ export interface GatedPodView extends PodPlacementView {
 }
 
 export function siteAffinity(site: string): Record<string, unknown> {
-  // Terms are ORed: nodes labelled with either the avec site label or the standard zone label.
+  // A node's site is its avec.dev/site label, else its zone label. Terms are ORed, expressions ANDed.
   return {
     requiredDuringSchedulingIgnoredDuringExecution: {
       nodeSelectorTerms: [
         { matchExpressions: [{ key: SITE_LABEL, operator: 'In', values: [site] }] },
-        { matchExpressions: [{ key: ZONE_LABEL, operator: 'In', values: [site] }] },
+        { matchExpressions: [{ key: SITE_LABEL, operator: 'DoesNotExist' }, { key: ZONE_LABEL, operator: 'In', values: [site] }] },
       ],
     },
   };
