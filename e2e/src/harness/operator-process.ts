@@ -68,7 +68,7 @@ export async function startOperator(cp: ControlPlane, install: AvecInstall, opts
       `--health-port=${healthPort}`,
       `--metrics-port=${metricsPort}`,
       `--ticket-key-dir=${install.ticketKeyDir}`,
-      `--heartbeat-timeout-seconds=${opts.heartbeatTimeoutSeconds ?? 6}`,
+      `--heartbeat-timeout-seconds=${opts.heartbeatTimeoutSeconds ?? 10}`,
       ...(opts.extraArgs ?? []),
     ],
     logFile: join(cp.dir, `operator-${opts.identity}.log`),

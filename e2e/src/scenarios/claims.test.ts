@@ -30,7 +30,7 @@ describe('operator user flows', () => {
     fleet = new GpuNodeFleet(rest, 1_000);
     for (const n of edgeFleet()) await fleet.add(n);
     await cp.kubectl(['create', 'namespace', NS]);
-    op = await startOperator(cp, inst, { identity: 'op-0', webhookPort: inst.webhookPort, heartbeatTimeoutSeconds: 5 });
+    op = await startOperator(cp, inst, { identity: 'op-0', webhookPort: inst.webhookPort, heartbeatTimeoutSeconds: 8 });
   });
   after(async () => {
     fleet?.stop();
