@@ -46,9 +46,10 @@ export async function installAvec(cp: ControlPlane, opts: InstallOptions = {}): 
   return { namespace, release, webhookPort, webhookCertDir, ticketKeyDir, operatorKubeconfig, operatorServiceAccount };
 }
 
+/** A Secret's data; {} when the chart did not create it (e.g. webhook certificates made by the operator). */
 async function getSecret(cp: ControlPlane, namespace: string, name: string): Promise<Record<string, string>> {
-  const { stdout } = await cp.kubectl(['get', 'secret', name, '-n', namespace, '-o', 'json']);
-  return (JSON.parse(stdout) as { data: Record<string, string> }).data;
+  const { stdout } = await cp.kubectl(['get', 'secret', name, '-n', namespace, '-o', 'json', '--ignore-not-found']);
+  return stdout.trim() ? (JSON.parse(stdout) as { data: Record<string, string> }).data : {};
 }
 
 /** Writes a Secret's data the way a Secret volume presents it: one file per key, raw bytes. */
