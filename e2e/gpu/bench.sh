@@ -43,6 +43,8 @@ step "TCP floor (loopback)"
 wait_port $P_TCP 5
 "$G/bin/tcpfloor" rtt 127.0.0.1:$P_TCP 20000 >"$W/tcp.txt"
 for i in 1 2 3; do "$G/bin/tcpfloor" bw 127.0.0.1:$P_TCP 1024; done | grep '^tcp_bw_MBps' | sort -k2 -n | tail -1 >>"$W/tcp.txt"
+# Informational: one 256 MiB source buffer read once (as a 256 MiB cudaMemcpy reads its source), hot sink.
+for i in 1 2 3; do "$G/bin/tcpfloor" bw 127.0.0.1:$P_TCP 256 --cold-src; done | grep '^tcp_bw_coldsrc_MBps' | sort -k2 -n | tail -1 >>"$W/tcp.txt"
 cat "$W/tcp.txt"
 
 step "native"

@@ -35,6 +35,9 @@ def section(title, native, remote, tcp, ping, label):
     bw = tcp.get("tcp_bw_MBps")
     out.append(f"physical floor ({label}): TCP one-stream {fmt(bw)} MB/s, 8-byte ping-pong RTT median {fmt(rtt)} us"
                + (f"; avec PING median {fmt(ping.get('avec_ping_us_median'))} us" if ping.get("avec_ping_us_median") else ""))
+    if tcp.get("tcp_bw_coldsrc_MBps"):
+        out.append(f"  (informational: the same stream sent from one 256 MiB buffer, each byte once, as a 256 MiB copy reads"
+                   f" its source: {fmt(tcp.get('tcp_bw_coldsrc_MBps'))} MB/s; the copy targets use the figure above)")
     out.append(f"{'figure':28} {'native':>12} {'remote':>12} {'remote/native':>14}")
     rows = [("launch_throughput_per_s", "launches/s"), ("launch_sync_us_median", "us"),
             ("h2d_pinned_MBps", "MB/s"), ("d2h_pinned_MBps", "MB/s"), ("h2d_pageable_MBps", "MB/s"),

@@ -1,8 +1,11 @@
 /* tcpfloor: the physical floor of the data path — one-stream TCP bandwidth and 8-byte ping-pong RTT.
  *   tcpfloor serve PORT                 accept connections on 127.0.0.1:PORT (runs until killed)
- *   tcpfloor bw HOST:PORT MIB [--big]   send MIB MiB on one stream, print MB/s (until the sink's ack);
- *                                       --big: send from and receive into MIB-sized buffers (each byte of
- *                                       the region once, like a copy of a large array) instead of 1 MiB ones
+ *   tcpfloor bw HOST:PORT MIB [--big|--cold-src]
+ *                                       send MIB MiB on one stream, print MB/s (until the sink's ack);
+ *                                       default: 1 MiB buffers on both sides (hot in cache);
+ *                                       --cold-src: send from one MIB-sized buffer (each byte once, as a large
+ *                                       cudaMemcpy source is read), receive into a reused 1 MiB buffer;
+ *                                       --big: MIB-sized buffers on both sides
  *   tcpfloor rtt HOST:PORT N            N ping-pongs of 8 bytes, print median/p10/p99 in microseconds
  * Both sides set TCP_NODELAY, as the shim and the executor do. */
 #define _GNU_SOURCE
@@ -120,9 +123,10 @@ int main(int argc, char **argv) {
     int fd = connect_to(argv[2]);
     uint64_t total = (uint64_t)atoll(argv[3]) << 20, acked = 0;
     int big = argc >= 5 && !strcmp(argv[4], "--big");
+    int cold = argc >= 5 && !strcmp(argv[4], "--cold-src");
     size_t chunk = 1 << 20;
-    char *buf = malloc(big ? total : chunk);
-    memset(buf, 0x5a, big ? total : chunk);  /* touched once so page faults are not timed */
+    char *buf = malloc(big || cold ? total : chunk);
+    memset(buf, 0x5a, big || cold ? total : chunk);  /* touched once so page faults are not timed */
     full_write(fd, big ? "L" : "B", 1);
     if (big) {
       char ready;
@@ -130,11 +134,11 @@ int main(int argc, char **argv) {
       full_read(fd, &ready, 1);
     }
     double t0 = now_s();
-    for (uint64_t sent = 0; sent < total; sent += chunk) full_write(fd, buf + (big ? sent : 0), chunk);
+    for (uint64_t sent = 0; sent < total; sent += chunk) full_write(fd, buf + (big || cold ? sent : 0), chunk);
     shutdown(fd, SHUT_WR);
     if (full_read(fd, &acked, 8) || acked != total) { fprintf(stderr, "tcpfloor: short ack\n"); return 1; }
     double dt = now_s() - t0;
-    printf("%s %.1f\n", big ? "tcp_bw_bigbuf_MBps" : "tcp_bw_MBps", total / dt / 1e6);
+    printf("%s %.1f\n", big ? "tcp_bw_bigbuf_MBps" : cold ? "tcp_bw_coldsrc_MBps" : "tcp_bw_MBps", total / dt / 1e6);
     printf("tcp_bw_bytes %llu seconds %.4f\n", (unsigned long long)total, dt);
     return 0;
   }
