@@ -53,6 +53,10 @@ for v in static shared; do
     TESTS+=("$p.$v|c|$G/bin/$v/$p")
   done
 done
+# CUDA_VISIBLE_DEVICES: a hidden device (ordinal past the end) and selection by GPU-UUID prefix.
+TESTS+=("device_query.cvd_hidden|c|env CUDA_VISIBLE_DEVICES=$(($(nvidia-smi -L 2>/dev/null | wc -l) + 0)) $G/bin/static/device_query")
+uuid=$(nvidia-smi -L 2>/dev/null | sed -n '1s/.*(UUID: \(GPU-[0-9a-f]\{8\}\).*/\1/p')
+[ -n "$uuid" ] && TESTS+=("device_query.cvd_uuid|c|env CUDA_VISIBLE_DEVICES=$uuid $G/bin/static/device_query")
 TESTS+=("nvml_query|nvml|$G/bin/nvml_query")
 TESTS+=("numba_suite|py|python3 $ROOT/e2e/gpu/python/numba_suite.py")
 if [ $OPTIONAL = 1 ]; then
