@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { installAvec } from '../harness/avec-install.js';
 import { startControlPlane } from '../harness/control-plane.js';
 import { gpuNodeObject, heartbeat } from '../harness/gpu-nodes.js';
@@ -16,15 +17,25 @@ import { waitFor } from '../harness/wait.js';
 import { buildEdge, claimMix, percentile } from './fleet-model.js';
 import { counterBy, histogramMean } from './prom-text.js';
 
-const env = (k: string, d: number) => Number(process.env[k] ?? d);
-const N_CLAIMS = env('AVEC_BENCH_CLAIMS', 10_000);
-const N_NODES = env('AVEC_BENCH_NODES', 1_000);
-const N_SITES = env('AVEC_BENCH_SITES', 50);
-const CONCURRENCY = env('AVEC_BENCH_CONCURRENCY', 16);
-const N_PACED = env('AVEC_BENCH_PACED', 300);
-const PACED_RATE = env('AVEC_BENCH_PACED_RATE', 5);
+// Sizes come from the environment, validated once here.
+const count = (d: number) => z.coerce.number().int().min(0).default(d);
+const benchEnv = z.object({
+  AVEC_BENCH_CLAIMS: count(10_000),
+  AVEC_BENCH_NODES: count(1_000).refine((n) => n > 0, 'needs at least one GPU node'),
+  AVEC_BENCH_SITES: count(50).refine((n) => n > 0, 'needs at least one site'),
+  AVEC_BENCH_CONCURRENCY: count(16).refine((n) => n > 0, 'needs at least one client'),
+  AVEC_BENCH_PACED: count(300),
+  AVEC_BENCH_PACED_RATE: z.coerce.number().positive().default(5),
+  AVEC_BENCH_TIMEOUT_S: count(1_500),
+}).parse(process.env);
+const N_CLAIMS = benchEnv.AVEC_BENCH_CLAIMS;
+const N_NODES = benchEnv.AVEC_BENCH_NODES;
+const N_SITES = benchEnv.AVEC_BENCH_SITES;
+const CONCURRENCY = benchEnv.AVEC_BENCH_CONCURRENCY;
+const N_PACED = benchEnv.AVEC_BENCH_PACED;
+const PACED_RATE = benchEnv.AVEC_BENCH_PACED_RATE;
+const TIMEOUT_MS = benchEnv.AVEC_BENCH_TIMEOUT_S * 1000;
 const N_NAMESPACES = 10;
-const TIMEOUT_MS = env('AVEC_BENCH_TIMEOUT_S', 1_500) * 1000;
 
 const say = (msg: string) => process.stdout.write(`[bench-placement] ${msg}\n`);
 
