@@ -1,7 +1,7 @@
 # Whole-system tests against the real kube-apiserver + etcd (hack/kube-toolchain.sh), the Helm chart,
 # and the Dockerfile lint.
 #   make test-e2e          chart render/lint/schema, helm install, harness, Dockerfiles, operator scenarios, demo
-#   make test-e2e-chart    only the chart and Dockerfile checks (no operator)
+#   make test-e2e-chart    only the chart and Dockerfile checks
 HADOLINT_DIR := $(AVEC_CACHE)/tools/hadolint
 HADOLINT_VERSION := 2.15.1
 export AVEC_HADOLINT := $(HADOLINT_DIR)/bin/hadolint
@@ -21,7 +21,7 @@ test-e2e: build deps-kube deps-hadolint demo-program ## integration tests agains
 	@test -n "$(E2E_TESTS)" || { echo "test-e2e: no compiled tests under e2e/dist"; exit 1; }
 	$(E2E_NODE_TEST) $(E2E_TESTS)
 
-test-e2e-chart: build-ts deps-kube deps-hadolint ## chart + Dockerfile checks only
+test-e2e-chart: build-ts deps-kube deps-hadolint ## chart + Dockerfile checks only (operator-certs needs operator/dist)
 	$(E2E_NODE_TEST) $$(find e2e/dist/chart e2e/dist/docker -name '*.test.js' 2>/dev/null)
 
 .PHONY: bench-placement
