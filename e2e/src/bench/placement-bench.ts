@@ -27,6 +27,8 @@ const benchEnv = z.object({
   AVEC_BENCH_PACED: count(300),
   AVEC_BENCH_PACED_RATE: z.coerce.number().positive().default(5),
   AVEC_BENCH_TIMEOUT_S: count(1_500),
+  /** Where the report goes (the smoke test points it at a temp dir). */
+  AVEC_BENCH_RESULTS_DIR: z.string().min(1).optional(),
 }).parse(process.env);
 const N_CLAIMS = benchEnv.AVEC_BENCH_CLAIMS;
 const N_NODES = benchEnv.AVEC_BENCH_NODES;
@@ -260,7 +262,7 @@ ${x.writes.map(([k, v]) => `| ${k} | ${v.toFixed(2)} |`).join('\n')}
 ${x.pure}
 \`\`\`
 ${pureObj.microsecondsPerClaim !== undefined ? `\nPure placement: ${String(pureObj.microsecondsPerClaim)} µs per claim (${String(pureObj.placementsPerSecond)} placements/s).\n` : ''}`;
-  const dir = join(REPO_ROOT, 'bench', 'results');
+  const dir = benchEnv.AVEC_BENCH_RESULTS_DIR ?? join(REPO_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `placement-${date}.md`);
   writeFileSync(file, md);
