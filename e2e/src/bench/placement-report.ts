@@ -1,0 +1,92 @@
+// The placement benchmark's report: bench/results/placement-<date>.md with the commit and machine.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../harness/repo-root.js';
+
+export interface BenchSizes {
+  claims: number;
+  nodes: number;
+  sites: number;
+  namespaces: number;
+  concurrency: number;
+  paced: number;
+  pacedRate: number;
+  resultsDir?: string;
+}
+
+export function writeReport(x: {
+  sizes: BenchSizes;
+  r: Record<string, number>; phases: Record<string, number>; dup: number;
+  placement: { count: number; meanMs: number }; bindLatency: { count: number; meanMs: number }; pure: string;
+  writes: ReadonlyArray<readonly [string, number]>;
+}): string {
+  const date = new Date().toISOString().slice(0, 10);
+  const git = (args: string[]) => { try { return execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim(); } catch { return 'unknown'; } };
+  const commit = git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'operator', 'e2e', 'crds']) ? ' (+ uncommitted changes)' : '');
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  let pureObj: Record<string, unknown> = {};
+  try { pureObj = JSON.parse(x.pure); } catch { /* keep raw */ }
+  const { r } = x;
+  const md = `# Placement benchmark, ${date}
+
+- commit: \`${commit}\`
+- machine: ${cpus().length} vCPU (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node.js ${process.version}; load average at the end ${load}
+  (the machine is shared with other work: absolute figures are pessimistic)
+- control plane: kube-apiserver v1.34 + etcd 3.6 on loopback (e2e harness; etcd with \`--unsafe-no-fsync\`)
+- operator: \`operator/dist/main.js\` as the chart's ServiceAccount, leader election on, one replica
+- workload: ${x.sizes.claims} VirtualGPUClaims in ${x.sizes.namespaces} namespaces, created by ${x.sizes.concurrency} concurrent clients;
+  ${x.sizes.nodes} GPUNodes (4 GPUs each: H100 80 GB / A100 40 GB / L4 24 GB), ${x.sizes.sites} sites, every node with a measured
+  link to every site (RTT from site distance, ±10% jitter); claims 1–16 GiB, 5–25% compute, policies
+  70% nearest / 15% binpack / 15% spread, 30% with maxLatencyMs 8
+
+## Against the real API server
+
+| figure | value |
+|---|---|
+| **burst**: ${x.sizes.claims} claims created as fast as ${x.sizes.concurrency} clients can | |
+| claims placed (Bound) per second | **${r.placedPerSecond.toFixed(1)}** (${r.bound} claims in ${r.seconds.toFixed(1)} s from the first create) |
+| creation -> Bound latency p50 | ${r.p50} ms |
+| creation -> Bound latency p90 | ${r.p90} ms |
+| creation -> Bound latency **p99** | **${r.p99} ms** |
+| creation -> Bound latency max | ${r.max} ms |
+| claim creation rate (clients) | ${r.createPerSecond.toFixed(0)} /s |
+| **paced**: then ${x.sizes.paced} claims at ${x.sizes.pacedRate}/s on the full cluster | |
+| creation -> Bound latency p50 | ${r.pacedP50} ms |
+| creation -> Bound latency **p99** | **${r.pacedP99} ms** |
+| creation -> Bound latency max | ${r.pacedMax} ms (${r.pacedN} of ${x.sizes.paced} Bound) |
+| final phases | ${Object.entries(x.phases).map(([k, v]) => `${k}: ${v}`).join(', ')} |
+| claims allocated on more than one node | ${x.dup} |
+| operator placement time per claim (avec_placement_duration_seconds mean) | ${x.placement.meanMs.toFixed(3)} ms over ${x.placement.count} placements |
+| operator bind latency (avec_claim_bind_latency_seconds mean) | ${x.bindLatency.meanMs.toFixed(1)} ms over ${x.bindLatency.count} |
+
+Latency is measured by the benchmark client: from the create call returning to the watch event that
+shows \`status.phase: Bound\`. In the burst the clients create claims faster than the operator binds
+them, so burst latency is mostly queueing (it grows with the claim's position in the backlog); the
+paced phase shows the latency of a claim arriving when there is no backlog.
+
+API writes per Bound claim during the burst (kube-apiserver \`apiserver_request_total\`, all clients:
+the benchmark's own create is the \`POST virtualgpuclaims\` row):
+
+| verb resource [subresource] | per claim |
+|---|---|
+${x.writes.map(([k, v]) => `| ${k} | ${v.toFixed(2)} |`).join('\n')}
+| **total** | **${x.writes.reduce((a, [, v]) => a + v, 0).toFixed(2)}** |
+
+## Pure placement (no API server), same machine, same run
+
+\`make bench-placement-pure\` (operator/dist/bench/placement-bench.js):
+
+\`\`\`
+${x.pure}
+\`\`\`
+${pureObj.microsecondsPerClaim !== undefined ? `\nPure placement: ${String(pureObj.microsecondsPerClaim)} µs per claim (${String(pureObj.placementsPerSecond)} placements/s).\n` : ''}`;
+  const dir = x.sizes.resultsDir ?? join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `placement-${date}.md`);
+  writeFileSync(file, md);
+  return file;
+}
+
