@@ -1,10 +1,18 @@
 // Teardown registry: everything the harness starts registers how to stop it, so that a failed test,
-// Ctrl-C or SIGTERM still leaves no process or temp dir behind.
+// Ctrl-C or SIGTERM still leaves no process or temp dir behind. A teardown runs at most once; a
+// caller that asks for it while it is already running (e.g. stop() during a signal teardown) waits
+// for that run instead of returning early.
 import { log } from './log.js';
 
-type Teardown = { name: string; run: () => Promise<void> | void; sync?: () => void };
+interface Teardown {
+  name: string;
+  run: () => Promise<void> | void;
+  sync?: () => void;
+  running?: Promise<void>;
+  done?: boolean;
+}
 
-const pending = new Set<Teardown>();
+const registered = new Set<Teardown>();
 let installed = false;
 
 function installSignalHandlers(): void {
@@ -18,14 +26,27 @@ function installSignalHandlers(): void {
   }
   // Last resort when the process exits without awaiting teardown: synchronous kills only.
   process.once('exit', () => {
-    for (const t of pending) {
+    for (const t of registered) {
+      if (t.done) continue;
       try { t.sync?.(); } catch { /* exiting anyway */ }
     }
   });
 }
 
+function start(t: Teardown): Promise<void> {
+  t.running ??= (async () => {
+    try {
+      await t.run();
+    } finally {
+      t.done = true;
+      registered.delete(t);
+    }
+  })();
+  return t.running;
+}
+
 export interface TeardownHandle {
-  /** Runs the teardown once and unregisters it. */
+  /** Runs the teardown (once; concurrent callers share the run) and unregisters it. */
   run(): Promise<void>;
   /** Unregisters it without running (ownership moved elsewhere). */
   cancel(): void;
@@ -34,23 +55,23 @@ export interface TeardownHandle {
 export function onTeardown(name: string, run: () => Promise<void> | void, sync?: () => void): TeardownHandle {
   installSignalHandlers();
   const t: Teardown = { name, run, sync };
-  pending.add(t);
+  registered.add(t);
   return {
-    run: async () => {
-      if (!pending.delete(t)) return;
-      await t.run();
+    run: () => (t.done && !t.running ? Promise.resolve() : start(t)),
+    cancel: () => {
+      if (!t.running) {
+        t.done = true;
+        registered.delete(t);
+      }
     },
-    cancel: () => void pending.delete(t),
   };
 }
 
 /** Runs every registered teardown, newest first. */
 export async function runAll(): Promise<void> {
-  const list = [...pending].reverse();
-  pending.clear();
-  for (const t of list) {
+  for (const t of [...registered].reverse()) {
     try {
-      await t.run();
+      await start(t);
     } catch (err) {
       log('error', 'teardown failed', { name: t.name, error: String(err) });
     }
