@@ -38,7 +38,7 @@ gpu-avec:
 	@for f in $(BUILD)/shim/libcuda.so.1 $(BUILD)/shim/libnvidia-ml.so.1 $(BUILD)/native/avec-executor; do \
 	  if [ -f $$f ]; then cp -f $$f $(GPU_DIR)/avec/; else echo "gpu-avec: missing $$f"; fi; done
 	@git -C $(ROOT) rev-parse --short HEAD > $(GPU_DIR)/commit 2>/dev/null || echo unknown > $(GPU_DIR)/commit
-	@d=$$(git -C $(ROOT) status --porcelain --untracked-files=no | awk '{print $$2}' | cut -d/ -f1-2 | sort -u | tr '\n' ' '); \
+	@d=$$(git -C $(ROOT) status --porcelain --untracked-files=no 2>/dev/null | awk '{print $$2}' | cut -d/ -f1-2 | sort -u | tr '\n' ' ' || true); \
 	  [ -z "$$d" ] || echo "+uncommitted changes in: $$d" >> $(GPU_DIR)/commit
 
 # Driver-API programs link against libcuda.so.1; the toolkit from wheels has no stub, so make one with
