@@ -8,13 +8,13 @@ function load(argv: string[], env: Record<string, string> = {}, files: Record<st
   return (r as { config: Config }).config;
 }
 
-test('defaults: standalone-friendly ports, checkout executor, auto backend', () => {
+test('defaults: standalone-friendly ports, checkout executor, backend not set (detected and pinned at start-up)', () => {
   const c = load([], { NODE_NAME: 'gpu-1' });
   assert.equal(c.nodeName, 'gpu-1');
   assert.deepEqual(c.dataListen, { host: '0.0.0.0', port: 7070 });
   assert.deepEqual(c.grpcListen, { host: '0.0.0.0', port: 7071 });
   assert.equal(c.executor, '/repo/build/native/avec-executor');
-  assert.equal(c.backend, 'auto');
+  assert.equal(c.backend, undefined);
   assert.equal(c.heartbeatSeconds, 10);
   assert.equal(c.advertise, undefined);
 });

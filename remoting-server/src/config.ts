@@ -40,7 +40,12 @@ export const configSchema = z
     grpcListen: hostPort.default(parseHostPort('0.0.0.0:7071')),
     metricsPort: z.coerce.number().int().min(0).max(65535).default(9471),
     executor: z.string().min(1),
-    backend: z.enum(['cuda', 'emulated', 'auto']).default('auto'),
+    /**
+     * Unset (the default): detect at start-up (`--describe --backend auto`) and pin every executor to the
+     * backend found, so a GPU whose driver later fails makes sessions fail instead of quietly emulating.
+     * Set (flag, env or file, `auto` included): passed to every executor as it is.
+     */
+    backend: z.enum(['cuda', 'emulated', 'auto']).optional(),
     moduleCacheDir: z.string().optional(),
     ticketKeyDir: z.string().default('/var/run/avec/ticket-keys'),
     site: z.string().max(63).optional(),
@@ -109,7 +114,7 @@ Flags (each also settable by the environment variable in brackets, or a key of t
   --grpc-listen HOST:PORT      gRPC control API (avec.v1.Control + grpc.health.v1) [AVEC_GRPC_LISTEN; default 0.0.0.0:7071]
   --metrics-port PORT          /metrics, /healthz, /readyz over HTTP; 0 disables [AVEC_METRICS_PORT; default 9471]
   --executor PATH              avec-executor binary [AVEC_EXECUTOR; default build/native/avec-executor of this checkout]
-  --backend cuda|emulated|auto executor backend [AVEC_BACKEND; default auto]
+  --backend cuda|emulated|auto executor backend [AVEC_BACKEND; default: detected at start-up, then pinned]
   --module-cache DIR           executor module cache directory [AVEC_MODULE_CACHE]
   --ticket-key-dir DIR         ticket keyring directory, one file per key id [AVEC_TICKET_KEY_DIR; default /var/run/avec/ticket-keys]
   --site SITE                  site override (else the Node's avec.dev/site, then topology.kubernetes.io/zone label) [AVEC_SITE]

@@ -1,5 +1,6 @@
 // Data-plane admission: the addon's listener peeks each HELLO; here the ticket is verified, policy is
-// applied, and the connection is either handed to a new executor or refused with BAD_TICKET.
+// applied, and the connection is either handed to a new executor or refused: BAD_TICKET for ticket
+// problems, REFUSED otherwise, each with a reason code and a message the client logs (wire/refusal.ts).
 import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -7,9 +8,7 @@ import type { Addon, ConnectionEvent, ListenerEvent, NativeDataListener } from '
 import { decideAdmission, type AdmissionLimits, type DeviceView } from './sessions/admission.js';
 import type { SessionManager } from './sessions/session-manager.js';
 import { verifyTicket, type Keyring } from './tickets/ticket.js';
-
-/** CUDA_ERROR_UNKNOWN: the HELLO status when the server itself fails (executor did not start). */
-export const STATUS_SERVER_FAILURE = 999;
+import { helloRefusal, type RefusalReason } from './wire/refusal.js';
 
 export interface AdmissionContext {
   nodeName: string;
@@ -22,7 +21,7 @@ export interface AdmissionContext {
 
 export type AdmitResult =
   | { ok: true; decision: Extract<ReturnType<typeof decideAdmission>, { admit: true }>; claimUid: string }
-  | { ok: false; reason: string; message: string };
+  | { ok: false; reason: RefusalReason; message: string };
 
 /** Ticket + policy, shared by the data plane and the gRPC OpenSession. */
 /** AVEC_HELLO_INFO_ONLY in avec_wire.h. */
@@ -79,7 +78,7 @@ export class DataPlane {
     this.admit(ev).catch((e: unknown) => {
       // Never let one connection take the server down; the connection is refused if still undecided.
       this.opts.logger.error('admission failed', { error: errorMessage(e) });
-      this.listener?.refuse(ev.id, STATUS_SERVER_FAILURE);
+      this.refuse(ev.id, 'server-error', 'the server failed while admitting the session');
     });
   }
 
@@ -92,7 +91,7 @@ export class DataPlane {
     if (!result.ok) {
       this.opts.metrics.admissionRefusals.inc({ reason: result.reason });
       this.opts.logger.warn('session refused', { reason: result.reason, detail: result.message, peer, clientHost: ev.clientHost, clientPid: ev.clientPid });
-      listener.refuse(ev.id, this.opts.addon.status.BAD_TICKET);
+      this.refuse(ev.id, result.reason, result.message);
       return;
     }
     try {
@@ -101,8 +100,14 @@ export class DataPlane {
     } catch (e) {
       this.opts.metrics.admissionRefusals.inc({ reason: 'executor-failed' });
       this.opts.logger.error('cannot start the executor', { error: errorMessage(e), peer });
-      listener.refuse(ev.id, STATUS_SERVER_FAILURE);
+      // The cause (paths, errno) stays in the server log; the client learns only that it was the server.
+      this.refuse(ev.id, 'executor-failed', 'the server could not start a session executor');
     }
+  }
+
+  private refuse(id: number, reason: RefusalReason, message: string): void {
+    const r = helloRefusal(reason, message);
+    this.listener?.refuse(id, r.status, r.code, r.message);
   }
 
   stats(): ReturnType<NativeDataListener['stats']> | undefined {

@@ -15,10 +15,13 @@ import { CHECKOUT_ROOT, loadAddon } from './native/addon.js';
 import { startRemotingServer, type RunningServer } from './server.js';
 import { signTicket, type TicketPayload } from './tickets/ticket.js';
 import {
-  connectTcp, decodeFrameHeader, decodeHelloReply, encodeFrameHeader, encodeHello, F_REPLY, FrameReader, OP_GOODBYE, OP_HELLO, OP_PING,
+  connectTcp, decodeFrameHeader, decodeHelloReply, encodeFrameHeader, encodeHello, F_REPLY, FrameReader, HELLO_REFUSAL_BYTES, HELLO_REPLY_BYTES, OP_GOODBYE,
+  OP_HELLO, OP_PING,
 } from './wire/hello-client.js';
+import { REFUSAL_CODES } from './wire/refusal.js';
 
 const BAD_TICKET = 0x10003;
+const REFUSED = 0x10005;
 const executor = process.env.AVEC_EXECUTOR ?? resolve(CHECKOUT_ROOT, 'build', 'native', 'avec-executor');
 const key = Buffer.alloc(32, 0x5a);
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -41,6 +44,22 @@ const alive = (pid: number) => {
     return false;
   }
 };
+
+/** Runs testdata/shim-client.c (linked against the real shim) with the shim's default log level. */
+function runShimClient(port: number, ticket: string): Promise<{ code: number | null; out: Record<string, string>; stderr: string }> {
+  const shimClient = process.env.AVEC_SHIM_CLIENT ?? resolve(CHECKOUT_ROOT, 'build', 'remoting-server', 'shim-client');
+  assert.ok(existsSync(shimClient), `${shimClient} is missing: make test-remoting-server builds it`);
+  return new Promise((res) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, AVEC_SERVER: `127.0.0.1:${port}`, AVEC_TICKET: ticket };
+    delete env.AVEC_LOG;
+    const p = spawn(shimClient, [], { env });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => res({ code, stderr, out: Object.fromEntries(stdout.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string])) }));
+  });
+}
 
 async function hello(port: number, ticket: string, requestId = 7) {
   const socket = await connectTcp('127.0.0.1', port);
@@ -123,22 +142,41 @@ describe('remoting server + real executor (emulated backend)', () => {
     socket.destroy();
   });
 
-  it('refuses a ticket signed with the wrong key, an expired one and one for another node with BAD_TICKET', async () => {
+  it('refuses bad tickets with BAD_TICKET plus the reason code and message: bad signature, expired, wrong node, unknown key, malformed', async () => {
     const bad = [
-      signTicket({ v: 1, kid: 'k1', uid: 'u', ns: 'team', claim: 'job', node: 'gpu-int', dev: '', mem: 1 << 20, cpct: 100, iat: nowS(), exp: nowS() + 60 }, Buffer.alloc(32, 1)),
-      ticketFor({ iat: nowS() - 4000, exp: nowS() - 3600 }),
-      ticketFor({ node: 'gpu-other' }),
+      { t: signTicket({ v: 1, kid: 'k1', uid: 'u', ns: 'team', claim: 'job', node: 'gpu-int', dev: '', mem: 1 << 20, cpct: 100, iat: nowS(), exp: nowS() + 60 }, Buffer.alloc(32, 1)), code: REFUSAL_CODES.TICKET_BAD_SIGNATURE, msg: /signature/ },
+      { t: ticketFor({ iat: nowS() - 4000, exp: nowS() - 3600 }), code: REFUSAL_CODES.TICKET_EXPIRED, msg: /expired/ },
+      { t: ticketFor({ node: 'gpu-other' }), code: REFUSAL_CODES.TICKET_WRONG_NODE, msg: /gpu-other/ },
+      { t: ticketFor({ kid: 'k-retired' }), code: REFUSAL_CODES.TICKET_UNKNOWN_KEY, msg: /k-retired/ },
+      { t: 'not-a-ticket', code: REFUSAL_CODES.TICKET_MALFORMED, msg: /three dot-separated parts/ },
     ];
-    for (const t of bad) {
-      const { reader, reply } = await hello(server.dataPort, t, 11);
+    for (const b of bad) {
+      const { reader, reply } = await hello(server.dataPort, b.t, 11);
       assert.equal(reply.status, BAD_TICKET);
       assert.equal(reply.header.requestId, 11);
+      assert.equal(reply.header.payloadLength, HELLO_REPLY_BYTES + HELLO_REFUSAL_BYTES + Buffer.byteLength(reply.refusal?.message ?? ''));
+      assert.equal(reply.refusal?.reason, b.code, `reason of ${b.t.slice(0, 20)}: ${JSON.stringify(reply.refusal)}`);
+      assert.match(reply.refusal?.message ?? '', b.msg);
       await reader.closed();
       reader.socket.destroy();
     }
     assert.equal(server.sessions.list().length, 0, 'no session, no executor');
     const text = await server.metrics.registry.getSingleMetricAsString('avec_admission_refusals_total');
-    for (const reason of ['ticket-bad-signature', 'ticket-expired', 'ticket-wrong-node']) assert.match(text, new RegExp(`reason="${reason}"\\} 1`));
+    for (const reason of ['ticket-bad-signature', 'ticket-expired', 'ticket-wrong-node', 'ticket-unknown-kid', 'ticket-malformed']) assert.match(text, new RegExp(`reason="${reason}"\\} 1`));
+  });
+
+  it('a ticket for a device this node does not have, or for more memory than it has, is REFUSED with its reason', async () => {
+    const cases = [
+      { t: ticketFor({ dev: 'GPU-not-here' }), code: REFUSAL_CODES.UNKNOWN_DEVICE, msg: /GPU-not-here is not on this node/ },
+      { t: ticketFor({ mem: Number.MAX_SAFE_INTEGER }), code: REFUSAL_CODES.INSUFFICIENT_MEMORY, msg: /grants \d+ bytes/ },
+    ];
+    for (const c of cases) {
+      const { reader, reply } = await hello(server.dataPort, c.t);
+      assert.equal(reply.status, REFUSED);
+      assert.equal(reply.refusal?.reason, c.code);
+      assert.match(reply.refusal?.message ?? '', c.msg);
+      reader.socket.destroy();
+    }
   });
 
   it('closes connections whose first frame is not a HELLO', async () => {
@@ -193,7 +231,11 @@ describe('remoting server + real executor (emulated backend)', () => {
     const ticket = ticketFor({ claim: 'many' });
     const results = await Promise.all(Array.from({ length: 10 }, () => hello(server.dataPort, ticket)));
     const statuses = results.map((r) => r.reply.status).sort();
-    assert.deepEqual(statuses, [0, 0, 0, 0, 0, 0, 0, 0, BAD_TICKET, BAD_TICKET]);
+    assert.deepEqual(statuses, [0, 0, 0, 0, 0, 0, 0, 0, REFUSED, REFUSED]);
+    for (const r of results.filter((x) => x.reply.status === REFUSED)) {
+      assert.equal(r.reply.refusal?.reason, REFUSAL_CODES.CLAIM_SESSION_LIMIT);
+      assert.match(r.reply.refusal?.message ?? '', /claim team\/many has 8 sessions \(limit 8\)/);
+    }
     assert.equal(server.sessions.list({ claim: 'team/many' }).length, 8);
     assert.match(await server.metrics.registry.getSingleMetricAsString('avec_claim_sessions'), /claim="team\/many"\} 8/);
 
@@ -219,17 +261,7 @@ describe('remoting server + real executor (emulated backend)', () => {
   });
 
   it('the real shim (libcuda.so.1) gets a session through the server: device, memory limit, copies, OOM past the limit', async () => {
-    const shimClient = process.env.AVEC_SHIM_CLIENT ?? resolve(CHECKOUT_ROOT, 'build', 'remoting-server', 'shim-client');
-    assert.ok(existsSync(shimClient), `${shimClient} is missing: make test-remoting-server builds it`);
-    const run = (ticket: string) =>
-      new Promise<{ code: number | null; out: Record<string, string>; stderr: string }>((res) => {
-        const p = spawn(shimClient, [], { env: { ...process.env, AVEC_SERVER: `127.0.0.1:${server.dataPort}`, AVEC_TICKET: ticket, AVEC_LOG: 'error' } });
-        let stdout = '';
-        let stderr = '';
-        p.stdout.on('data', (d) => (stdout += d));
-        p.stderr.on('data', (d) => (stderr += d));
-        p.on('close', (code) => res({ code, stderr, out: Object.fromEntries(stdout.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string])) }));
-      });
+    const run = (ticket: string) => runShimClient(server.dataPort, ticket);
     const ok = await run(ticketFor({ claim: 'shim', mem: 32 << 20 }));
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.out.init, '0');
@@ -247,7 +279,11 @@ describe('remoting server + real executor (emulated backend)', () => {
     const refused = await run(ticketFor({ claim: 'shim', node: 'elsewhere' }));
     assert.notEqual(refused.code, 0);
     assert.ok(refused.out.init !== undefined && refused.out.init !== '0', 'cuInit fails when the ticket is refused');
-    assert.ok(refused.stderr.includes(`127.0.0.1:${server.dataPort}`), `the shim names the endpoint: ${refused.stderr}`);
+    assert.equal(refused.out.init, '100', 'CUDA_ERROR_NO_DEVICE, as documented for a refused ticket');
+    // Exactly one line at the default log level, naming the endpoint and the server's reason.
+    const lines = refused.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, refused.stderr);
+    assert.match(lines[0]!, new RegExp(`^avec\\[\\d+\\] error: server 127\\.0\\.0\\.1:${server.dataPort} refused the session: ticket is for node "elsewhere", this is "gpu-int"$`));
   });
 
   it("the addon's NVML telemetry reads the shim's libnvidia-ml.so.1 through this server (an info-only session)", async () => {
@@ -280,8 +316,16 @@ describe('remoting server + real executor (emulated backend)', () => {
     await client.Drain({ wait_seconds: 0 });
     assert.equal((await client.Check({ service: 'avec.v1.Control' })).status, 'NOT_SERVING');
     const { reply, reader } = await hello(server.dataPort, ticketFor({ claim: 'late' }));
-    assert.equal(reply.status, BAD_TICKET);
+    assert.equal(reply.status, REFUSED);
+    assert.equal(reply.refusal?.reason, REFUSAL_CODES.DRAINING);
+    assert.match(reply.refusal?.message ?? '', /draining/);
     reader.socket.destroy();
+    // What a user of the real shim reads on a draining node.
+    const shim = await runShimClient(server.dataPort, ticketFor({ claim: 'late-shim' }));
+    assert.equal(shim.out.init, '100');
+    assert.deepEqual(shim.stderr.trim().split('\n').map((l) => l.replace(/^avec\[\d+\] /, '')), [
+      `error: server 127.0.0.1:${server.dataPort} refused the session: this node is draining and admits no new sessions`,
+    ]);
     await assert.rejects(client.OpenSession({ ticket: ticketFor({ claim: 'late2' }) }), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
   });
 });

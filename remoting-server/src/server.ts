@@ -21,6 +21,7 @@ import type { Logger } from './log.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createMetrics, recordTelemetry, type Metrics } from './metrics.js';
 import { loadAddon, type Addon, type Telemetry } from './native/addon.js';
+import { chooseExecutorBackend, type ExecutorBackend } from './sessions/executor-backend.js';
 import { SessionManager } from './sessions/session-manager.js';
 import { KeyringWatcher } from './tickets/keyring.js';
 
@@ -32,6 +33,8 @@ export interface RunningServer {
   metrics: Metrics;
   sessions: SessionManager;
   inventory: ObservedInventory;
+  /** The --backend every executor gets, and whether it was configured or pinned from the inventory. */
+  executorBackend: ExecutorBackend;
   keyring: KeyringWatcher;
   /** Stop admitting, wait up to drainMs for sessions, kill the rest, close everything. */
   shutdown(drainMs: number): Promise<void>;
@@ -80,8 +83,13 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
     started.push(() => keyring.stop());
     if (keyring.keyring.size === 0) logger.warn('no ticket keys loaded: every session will be refused', { dir: config.ticketKeyDir });
 
-    const inventory = await describeDevices(config.executor, config.backend);
+    const inventory = await describeDevices(config.executor, config.backend ?? 'auto');
     logger.info('device inventory', { backend: inventory.backend, devices: inventory.devices.map((d) => `${d.ordinal}:${d.uuid}:${d.model}`) });
+    const executorBackend = chooseExecutorBackend(config.backend, inventory);
+    logger.info('executor backend', { backend: executorBackend.backend, source: executorBackend.source, observed: inventory.backend });
+    if (executorBackend.source === 'observed' && executorBackend.backend === 'emulated') {
+      logger.warn('no usable GPU found at start-up: serving the emulated device (sessions cannot run kernels)');
+    }
     let telemetry: Telemetry | undefined;
     const refreshTelemetry = () =>
       addon.readTelemetry().then(
@@ -101,7 +109,7 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
 
     const sessions = new SessionManager({
       executor: config.executor,
-      backend: inventory.backend,
+      backend: executorBackend.backend,
       moduleCacheDir: config.moduleCacheDir,
       // At least info: the executor's session_end line carries the session's counters.
       executorLogLevel: config.logLevel === 'debug' ? 'debug' : 'info',
@@ -173,7 +181,7 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
       metricsServer = m.server;
       metricsPort = m.port;
     }
-    logger.info('remoting server ready', { node: config.nodeName, endpoint, data: bound, grpcPort: grpcStarted.port, metricsPort, backend: inventory.backend });
+    logger.info('remoting server ready', { node: config.nodeName, endpoint, data: bound, grpcPort: grpcStarted.port, metricsPort, backend: executorBackend.backend });
 
     let shuttingDown: Promise<void> | undefined;
     const shutdown = (drainMs: number) =>
@@ -194,6 +202,6 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
         await new Promise((res) => (metricsServer ? metricsServer.close(res) : res(undefined)));
       })());
 
-    return { dataPort: bound.port, grpcPort: grpcStarted.port, metricsPort, endpoint, metrics, sessions, inventory, keyring, shutdown };
+    return { dataPort: bound.port, grpcPort: grpcStarted.port, metricsPort, endpoint, metrics, sessions, inventory, executorBackend, keyring, shutdown };
   }
 }

@@ -72,4 +72,13 @@ void avec_frame_hdr_make(avec_frame_hdr *h, uint16_t op, uint32_t flags, uint32_
 /* Checks a reply header against the request id it answers. Returns 0 if acceptable. */
 int avec_frame_hdr_check_reply(const avec_frame_hdr *h, uint32_t expect_id);
 
+/* Reads the avec_hello_refusal tail of a refused HELLO reply: `payload` is the reply payload as received
+ * (`len` bytes, starting with avec_hello_reply). Bounds-checked against `len` and AVEC_MAX_REFUSAL_MESSAGE.
+ * Returns 0 and fills *reason and `msg` (NUL-terminated, cut to msg_cap - 1 bytes, control characters
+ * replaced by '?' so it stays on one log line) when the tail is there and consistent; otherwise (an older
+ * server, or a broken tail) returns -1 with *reason = AVEC_REFUSAL_UNSPECIFIED and msg = "". */
+int avec_hello_refusal_decode(const void *payload, size_t len, uint32_t *reason, char *msg, size_t msg_cap);
+/* A short name for an AVEC_REFUSAL_* code ("draining", "ticket-expired", ...; "unspecified" if unknown). */
+const char *avec_refusal_name(uint32_t reason);
+
 #endif

@@ -15,7 +15,8 @@
  * except where 0 means "default"), so creating them needs no round trip. Device pointers are the real
  * device addresses returned by the server and are validated against the session's allocations.
  *
- * Version history: 1 — first version.
+ * Version history: 1 — first version. Additions within version 1 (old peers ignore them): AVEC_STATUS_REFUSED and
+ * the avec_hello_refusal tail of refused HELLO replies.
  *
  * Clarifications relied on by the shim (client):
  * - Chunked replies (MEMCPY_DTOH, MEMCPY2D_DTOH): every reply frame has AVEC_F_REPLY and the request's id;
@@ -60,6 +61,7 @@
 #define AVEC_STATUS_BAD_FRAME 0x10002u   /* the frame failed validation; the server closes the connection after this */
 #define AVEC_STATUS_BAD_TICKET 0x10003u  /* HELLO ticket refused; connection closed */
 #define AVEC_STATUS_VERSION 0x10004u     /* unsupported wire version; connection closed */
+#define AVEC_STATUS_REFUSED 0x10005u     /* HELLO refused by the server's policy (not the ticket); connection closed */
 
 /* Frame header flags. */
 #define AVEC_F_REPLY 0x0001u  /* server -> client reply to a synchronous request */
@@ -188,6 +190,34 @@ typedef struct avec_hello_reply {
   uint32_t emulated;       /* 1 when the server runs the emulated device backend */
   uint32_t reserved;
 } avec_hello_reply;
+
+/* Why a HELLO was refused. A HELLO reply with status AVEC_STATUS_BAD_TICKET or AVEC_STATUS_REFUSED carries
+ * avec_hello_reply (all other fields 0), then this struct, then `message_len` bytes of UTF-8 text for a
+ * person (no NUL). Servers before this addition sent the bare avec_hello_reply: a client treats a reply
+ * without it (or with an inconsistent one) as reason AVEC_REFUSAL_UNSPECIFIED and no message. */
+#define AVEC_MAX_REFUSAL_MESSAGE 256u
+
+typedef struct avec_hello_refusal {
+  uint32_t reason;      /* AVEC_REFUSAL_*; unknown values are to be read as UNSPECIFIED */
+  uint32_t message_len; /* <= AVEC_MAX_REFUSAL_MESSAGE; payload_len == 48 + message_len */
+} avec_hello_refusal;
+
+/* Reasons. 1..15 come with AVEC_STATUS_BAD_TICKET, 16.. with AVEC_STATUS_REFUSED. */
+#define AVEC_REFUSAL_UNSPECIFIED 0u
+#define AVEC_REFUSAL_TICKET_MALFORMED 1u       /* not an avec1 ticket, or a payload that does not parse */
+#define AVEC_REFUSAL_TICKET_UNKNOWN_KEY 2u     /* its key id is not in the server's keyring */
+#define AVEC_REFUSAL_TICKET_BAD_SIGNATURE 3u
+#define AVEC_REFUSAL_TICKET_EXPIRED 4u
+#define AVEC_REFUSAL_TICKET_NOT_YET_VALID 5u
+#define AVEC_REFUSAL_TICKET_WRONG_NODE 6u      /* issued for another node */
+#define AVEC_REFUSAL_TICKET_UNSUPPORTED 7u     /* ticket payload version this server does not know */
+#define AVEC_REFUSAL_DRAINING 16u              /* the node is draining and admits no new sessions */
+#define AVEC_REFUSAL_NODE_SESSION_LIMIT 17u
+#define AVEC_REFUSAL_CLAIM_SESSION_LIMIT 18u
+#define AVEC_REFUSAL_UNKNOWN_DEVICE 19u        /* the ticket's device is not on this node */
+#define AVEC_REFUSAL_INSUFFICIENT_MEMORY 20u   /* the ticket grants more memory than the device has (or none) */
+#define AVEC_REFUSAL_EXECUTOR_FAILED 32u       /* the server could not start the session's executor */
+#define AVEC_REFUSAL_SERVER_ERROR 33u          /* any other failure of the server while admitting */
 
 typedef struct avec_device_info {
   char name[256];                           /* NUL-terminated; contains "emulated" on the emulated backend */
@@ -362,6 +392,7 @@ AVEC_STATIC_ASSERT(sizeof(avec_frame_hdr) == 24, "frame header is 24 bytes");
 AVEC_STATIC_ASSERT(sizeof(avec_reply_hdr) == 8, "reply header");
 AVEC_STATIC_ASSERT(sizeof(avec_hello) == 80, "hello");
 AVEC_STATIC_ASSERT(sizeof(avec_hello_reply) == 40, "hello reply");
+AVEC_STATIC_ASSERT(sizeof(avec_hello_refusal) == 8, "hello refusal");
 AVEC_STATIC_ASSERT(sizeof(avec_device_info) == 304 + 4 * AVEC_DEV_ATTR_SLOTS, "device info");
 AVEC_STATIC_ASSERT(sizeof(avec_mem_alloc) == 24, "mem alloc");
 AVEC_STATIC_ASSERT(sizeof(avec_memcpy2d) == 56, "memcpy2d");

@@ -31,8 +31,11 @@ export type ListenerEvent = ConnectionEvent | RejectedEvent;
 
 export interface NativeDataListener {
   start(host: string, port: number): { address: string; port: number };
-  /** Consumes the HELLO, answers it with `status`, closes. False if the id is unknown (already decided). */
-  refuse(id: number, status: number): boolean;
+  /**
+   * Consumes the HELLO, answers it with `status` (with `reason`: plus avec_hello_refusal and `message`, cut
+   * to AVEC_MAX_REFUSAL_MESSAGE bytes), closes. False if the id is unknown (already decided).
+   */
+  refuse(id: number, status: number, reason?: number, message?: string): boolean;
   /** Closes the listener's copy of the fd (after it was handed to an executor). */
   release(id: number): boolean;
   stop(): void;
@@ -64,7 +67,10 @@ export interface Addon {
   /** nvmlShutdown + unload; true if NVML was loaded. */
   shutdownTelemetry(): boolean;
   parseHelloForTest(buf: Buffer): { status: string; need?: number; ticket?: string; clientPid?: number; clientHost?: string; requestId?: number; frameLength?: number };
-  status: { BAD_FRAME: number; BAD_TICKET: number; VERSION: number };
+  status: { BAD_FRAME: number; BAD_TICKET: number; VERSION: number; REFUSED: number };
+  /** AVEC_REFUSAL_* of avec_wire.h. */
+  refusal: Record<string, number>;
+  maxRefusalMessage: number;
   wireVersion: number;
 }
 

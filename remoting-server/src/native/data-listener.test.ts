@@ -77,6 +77,37 @@ test('a HELLO split across writes is peeked whole; refuse answers with the statu
   }
 });
 
+test('refuse with a reason appends avec_hello_refusal; a long message is cut to 256 bytes at a UTF-8 boundary', async () => {
+  const { l, port, next } = listen();
+  try {
+    // 255 ASCII bytes then a 2-byte character: 257 bytes, so the cut must drop the whole character.
+    const long = 'x'.repeat(255) + 'é' + 'tail';
+    const cases = [
+      { status: addon.status.REFUSED, reason: addon.refusal.DRAINING!, message: 'this node is draining', want: 'this node is draining' },
+      { status: addon.status.BAD_TICKET, reason: addon.refusal.TICKET_EXPIRED!, message: long, want: 'x'.repeat(255) },
+      { status: addon.status.REFUSED, reason: addon.refusal.NODE_SESSION_LIMIT!, message: undefined, want: '' },
+    ];
+    for (const c of cases) {
+      const s = await connectTcp('127.0.0.1', port);
+      const reader = new FrameReader(s);
+      s.write(encodeHello({ ticket: 'tk', requestId: 5 }));
+      const ev = await next();
+      assert.equal(l.refuse(ev.id, c.status, c.reason, c.message), true);
+      const frame = (await reader.next())!;
+      const reply = decodeHelloReply(frame);
+      assert.equal(reply.status, c.status);
+      assert.equal(reply.header.requestId, 5);
+      assert.equal(reply.header.payloadLength, 40 + 8 + Buffer.byteLength(c.want));
+      assert.deepEqual(reply.refusal, { reason: c.reason, message: c.want });
+      await reader.closed();
+      s.destroy();
+    }
+    assert.equal(addon.maxRefusalMessage, 256);
+  } finally {
+    l.stop();
+  }
+});
+
 test('release closes only the listener copy: the bytes stay readable through a dup of the fd', async () => {
   const { l, port, next } = listen();
   try {

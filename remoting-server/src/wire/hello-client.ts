@@ -12,6 +12,7 @@ export const FRAME_HEADER_BYTES = 24;
 export const HELLO_BYTES = 80;
 export const HELLO_REPLY_BYTES = 40;
 export const DEVICE_INFO_BYTES = 304 + 4 * 160;
+export const HELLO_REFUSAL_BYTES = 8;
 
 export interface FrameHeader {
   magic: number;
@@ -77,6 +78,18 @@ export interface HelloReply {
   deviceCount: number;
   emulated: boolean;
   deviceNames: string[];
+  /** avec_hello_refusal of a refused HELLO, when the reply carries a consistent one. */
+  refusal?: { reason: number; message: string };
+}
+
+/** The avec_hello_refusal tail after avec_hello_reply (payload `p`), or undefined if absent or inconsistent. */
+export function decodeHelloRefusal(p: Buffer): { reason: number; message: string } | undefined {
+  if (p.length < HELLO_REPLY_BYTES + HELLO_REFUSAL_BYTES) return undefined;
+  const reason = p.readUInt32LE(HELLO_REPLY_BYTES);
+  const len = p.readUInt32LE(HELLO_REPLY_BYTES + 4);
+  const start = HELLO_REPLY_BYTES + HELLO_REFUSAL_BYTES;
+  if (len > 256 || start + len > p.length) return undefined;
+  return { reason, message: p.subarray(start, start + len).toString('utf8') };
 }
 
 export function decodeHelloReply(frame: Buffer): HelloReply {
@@ -97,6 +110,7 @@ export function decodeHelloReply(frame: Buffer): HelloReply {
     deviceCount,
     emulated: p.length >= 36 ? p.readUInt32LE(32) === 1 : false,
     deviceNames,
+    refusal: deviceCount === 0 ? decodeHelloRefusal(p) : undefined,
   };
 }
 

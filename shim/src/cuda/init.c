@@ -125,11 +125,23 @@ static void do_init(void) {
                                sizeof rep, &got);
   if (st != 0 || got < sizeof rep.r || rep.r.device_count > AVEC_MAX_DEVICES ||
       got < sizeof rep.r + rep.r.device_count * sizeof(avec_device_info)) {
-    const char *why = st == AVEC_STATUS_BAD_TICKET ? "ticket refused"
-                      : st == AVEC_STATUS_VERSION  ? "wire version refused"
-                      : st == AVEC_STATUS_LOST     ? "connection closed during HELLO"
-                                                   : "bad HELLO reply";
-    LOG_ERROR("cuInit: remoting server %s: %s (status 0x%x): no device", endpoint, why, st);
+    if (st == AVEC_STATUS_BAD_TICKET || st == AVEC_STATUS_REFUSED) {
+      /* The one line a user reads: the server's own words (an older server sends none). */
+      uint32_t reason;
+      char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
+      avec_hello_refusal_decode(&rep, got, &reason, msg, sizeof msg);
+      LOG_DEBUG("cuInit: HELLO status 0x%x, refusal reason %u (%s)", st, reason, avec_refusal_name(reason));
+      const char *why = msg[0] ? msg
+                        : reason != AVEC_REFUSAL_UNSPECIFIED ? avec_refusal_name(reason)
+                        : st == AVEC_STATUS_BAD_TICKET       ? "ticket refused"
+                                                             : "refused";
+      LOG_ERROR("server %s refused the session: %s", endpoint, why);
+    } else {
+      const char *why = st == AVEC_STATUS_VERSION ? "wire version refused"
+                        : st == AVEC_STATUS_LOST  ? "connection closed during HELLO"
+                                                  : "bad HELLO reply";
+      LOG_ERROR("cuInit: remoting server %s: %s (status 0x%x): no device", endpoint, why, st);
+    }
     avec_conn_close(&avec_sess.conn);
     avec_sess.init_result = CUDA_ERROR_NO_DEVICE;
     return;

@@ -68,9 +68,19 @@ static nvmlReturn_t open_session(void) {
   uint32_t st = avec_conn_call(&conn, AVEC_OP_HELLO, 0, 0, &req, sizeof req.h + tlen, NULL, 0, &rep, sizeof rep, &got);
   if (st || got < sizeof rep.r || rep.r.device_count > AVEC_MAX_DEVICES ||
       got < sizeof rep.r + rep.r.device_count * sizeof(avec_device_info)) {
-    LOG_ERROR("nvmlInit: remoting server %s refused the session (status 0x%x)", endpoint, st);
+    uint32_t reason;
+    char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
+    avec_hello_refusal_decode(&rep, got, &reason, msg, sizeof msg);
+    if (st == AVEC_STATUS_BAD_TICKET || st == AVEC_STATUS_REFUSED)
+      LOG_ERROR("server %s refused the NVML session: %s", endpoint, msg[0] ? msg : avec_refusal_name(reason));
+    else
+      LOG_ERROR("nvmlInit: remoting server %s refused the session (status 0x%x)", endpoint, st);
     avec_conn_close(&conn);
-    return st == AVEC_STATUS_BAD_TICKET ? NVML_ERROR_NO_PERMISSION : NVML_ERROR_DRIVER_NOT_LOADED;
+    /* A server that cannot start the session is not a permission problem. */
+    if (st == AVEC_STATUS_BAD_TICKET) return NVML_ERROR_NO_PERMISSION;
+    if (st == AVEC_STATUS_REFUSED && reason != AVEC_REFUSAL_EXECUTOR_FAILED && reason != AVEC_REFUSAL_SERVER_ERROR)
+      return NVML_ERROR_NO_PERMISSION;
+    return NVML_ERROR_DRIVER_NOT_LOADED;
   }
   hello = rep.r;
   ndev = (int)rep.r.device_count;

@@ -23,3 +23,40 @@ int avec_frame_hdr_check_reply(const avec_frame_hdr *h, uint32_t expect_id) {
   if (h->payload_len < sizeof(avec_reply_hdr)) return -6;
   return 0;
 }
+
+int avec_hello_refusal_decode(const void *payload, size_t len, uint32_t *reason, char *msg, size_t msg_cap) {
+  *reason = AVEC_REFUSAL_UNSPECIFIED;
+  if (msg_cap) msg[0] = 0;
+  const size_t head = sizeof(avec_hello_reply) + sizeof(avec_hello_refusal);
+  if (!payload || len < head) return -1;
+  avec_hello_refusal f;
+  memcpy(&f, (const uint8_t *)payload + sizeof(avec_hello_reply), sizeof f);
+  if (f.message_len > AVEC_MAX_REFUSAL_MESSAGE || f.message_len > len - head) return -1;
+  *reason = f.reason;
+  if (!msg_cap) return 0;
+  size_t n = f.message_len < msg_cap - 1 ? f.message_len : msg_cap - 1;
+  const uint8_t *text = (const uint8_t *)payload + head;
+  for (size_t i = 0; i < n; i++) msg[i] = text[i] < 0x20 || text[i] == 0x7f ? '?' : (char)text[i];
+  msg[n] = 0;
+  return 0;
+}
+
+const char *avec_refusal_name(uint32_t reason) {
+  switch (reason) {
+    case AVEC_REFUSAL_TICKET_MALFORMED: return "ticket-malformed";
+    case AVEC_REFUSAL_TICKET_UNKNOWN_KEY: return "ticket-unknown-key";
+    case AVEC_REFUSAL_TICKET_BAD_SIGNATURE: return "ticket-bad-signature";
+    case AVEC_REFUSAL_TICKET_EXPIRED: return "ticket-expired";
+    case AVEC_REFUSAL_TICKET_NOT_YET_VALID: return "ticket-not-yet-valid";
+    case AVEC_REFUSAL_TICKET_WRONG_NODE: return "ticket-wrong-node";
+    case AVEC_REFUSAL_TICKET_UNSUPPORTED: return "ticket-unsupported";
+    case AVEC_REFUSAL_DRAINING: return "draining";
+    case AVEC_REFUSAL_NODE_SESSION_LIMIT: return "node-session-limit";
+    case AVEC_REFUSAL_CLAIM_SESSION_LIMIT: return "claim-session-limit";
+    case AVEC_REFUSAL_UNKNOWN_DEVICE: return "unknown-device";
+    case AVEC_REFUSAL_INSUFFICIENT_MEMORY: return "insufficient-memory";
+    case AVEC_REFUSAL_EXECUTOR_FAILED: return "executor-failed";
+    case AVEC_REFUSAL_SERVER_ERROR: return "server-error";
+    default: return "unspecified";
+  }
+}

@@ -1,6 +1,7 @@
 /* libFuzzer target: arbitrary bytes as a server's reply stream. The shim's transport must answer every
  * call with a status (no crash, no hang, no write past the caller's buffers) whatever the server sends:
- * truncated frames, wrong ids, oversized payloads, bogus MORE sequences, EOF anywhere. Each input is
+ * truncated frames, wrong ids, oversized payloads, bogus MORE sequences, EOF anywhere, refused-HELLO tails
+ * whose lengths lie (the first reply is also decoded as one, as cuInit does). Each input is
  * split into the bytes the fake server sends before closing its end of a socketpair. */
 #include <pthread.h>
 #include <stdint.h>
@@ -40,10 +41,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   avec_conn c;
   conn_on(&c, sv[0]);
   /* reply ids start at 1: the fuzzer can learn to answer them */
-  uint8_t reply[256];
+  uint8_t reply[sizeof(avec_hello_reply) + sizeof(avec_hello_refusal) + AVEC_MAX_REFUSAL_MESSAGE];
   size_t got = 0;
   uint32_t st = avec_conn_call(&c, AVEC_OP_PING, 0, 0, NULL, 0, NULL, 0, reply, sizeof reply, &got);
   if (got > sizeof reply) abort();
+  uint32_t reason = 0;
+  char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
+  if (avec_hello_refusal_decode(reply, got, &reason, msg, sizeof msg) == 0) {
+    for (const char *m = msg; *m; m++)
+      if ((unsigned char)*m < 0x20) abort(); /* the log line must stay one line */
+    if (strlen(msg) > AVEC_MAX_REFUSAL_MESSAGE) abort();
+  }
+  char tiny[4];
+  avec_hello_refusal_decode(reply, got, &reason, tiny, sizeof tiny);
   uint8_t dst[9000];
   avec_memcpy_dtoh q = {0x1000, sizeof dst, 0, 0};
   st = avec_conn_call_into(&c, AVEC_OP_MEMCPY_DTOH, 0, 1, &q, sizeof q, dst, sizeof dst);

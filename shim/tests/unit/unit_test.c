@@ -56,6 +56,79 @@ static void test_framing(void) {
   CHECK(avec_frame_hdr_check_reply(&bad, 7) != 0);
 }
 
+/* Builds a refused HELLO reply payload: avec_hello_reply + avec_hello_refusal(reason, declared) + text. */
+static size_t refusal_payload(uint8_t *out, uint32_t status, uint32_t reason, uint32_t declared, const char *text) {
+  avec_hello_reply r;
+  memset(&r, 0, sizeof r);
+  r.r.status = status;
+  avec_hello_refusal f = {reason, declared};
+  size_t n = strlen(text);
+  memcpy(out, &r, sizeof r);
+  memcpy(out + sizeof r, &f, sizeof f);
+  memcpy(out + sizeof r + sizeof f, text, n);
+  return sizeof r + sizeof f + n;
+}
+
+static void test_hello_refusal(void) {
+  CASE("hello refusal");
+  static uint8_t buf[2048];
+  uint32_t reason = 99;
+  char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
+  size_t n = refusal_payload(buf, AVEC_STATUS_REFUSED, AVEC_REFUSAL_DRAINING, 17, "node is draining!");
+  CHECK_EQ(n, 48 + 17);
+  CHECK_EQ(avec_hello_refusal_decode(buf, n, &reason, msg, sizeof msg), 0);
+  CHECK_EQ(reason, AVEC_REFUSAL_DRAINING);
+  CHECK(!strcmp(msg, "node is draining!"));
+  CHECK(!strcmp(avec_refusal_name(reason), "draining"));
+  CHECK(!strcmp(avec_refusal_name(AVEC_REFUSAL_TICKET_EXPIRED), "ticket-expired"));
+  CHECK(!strcmp(avec_refusal_name(12345), "unspecified"));
+
+  /* an empty message is fine; the reason still counts */
+  n = refusal_payload(buf, AVEC_STATUS_BAD_TICKET, AVEC_REFUSAL_TICKET_EXPIRED, 0, "");
+  CHECK_EQ(avec_hello_refusal_decode(buf, n, &reason, msg, sizeof msg), 0);
+  CHECK_EQ(reason, AVEC_REFUSAL_TICKET_EXPIRED);
+  CHECK_EQ(msg[0], 0);
+
+  /* an older server: the bare avec_hello_reply */
+  reason = 99;
+  strcpy(msg, "stale");
+  CHECK_EQ(avec_hello_refusal_decode(buf, sizeof(avec_hello_reply), &reason, msg, sizeof msg), -1);
+  CHECK_EQ(reason, AVEC_REFUSAL_UNSPECIFIED);
+  CHECK_EQ(msg[0], 0);
+  CHECK_EQ(avec_hello_refusal_decode(buf, sizeof(avec_hello_reply) + 4, &reason, msg, sizeof msg), -1); /* half a tail */
+  CHECK_EQ(avec_hello_refusal_decode(NULL, 0, &reason, msg, sizeof msg), -1);
+
+  /* the declared length runs past what arrived, or past the protocol's bound: no read beyond `len` */
+  n = refusal_payload(buf, AVEC_STATUS_REFUSED, AVEC_REFUSAL_DRAINING, 18, "node is draining!");
+  CHECK_EQ(avec_hello_refusal_decode(buf, n, &reason, msg, sizeof msg), -1);
+  CHECK_EQ(reason, AVEC_REFUSAL_UNSPECIFIED);
+  char longtext[AVEC_MAX_REFUSAL_MESSAGE + 2];
+  memset(longtext, 'x', sizeof longtext - 1);
+  longtext[sizeof longtext - 1] = 0;
+  n = refusal_payload(buf, AVEC_STATUS_REFUSED, AVEC_REFUSAL_DRAINING, AVEC_MAX_REFUSAL_MESSAGE + 1, longtext);
+  CHECK_EQ(avec_hello_refusal_decode(buf, n, &reason, msg, sizeof msg), -1);
+  n = refusal_payload(buf, AVEC_STATUS_REFUSED, AVEC_REFUSAL_DRAINING, 0xFFFFFFFFu, "x");
+  CHECK_EQ(avec_hello_refusal_decode(buf, n, &reason, msg, sizeof msg), -1); /* no wrap-around */
+  /* exactly the bound: accepted */
+  longtext[AVEC_MAX_REFUSAL_MESSAGE] = 0;
+  n = refusal_payload(buf, AVEC_STATUS_REFUSED, AVEC_REFUSAL_NODE_SESSION_LIMIT, AVEC_MAX_REFUSAL_MESSAGE, longtext);
+  CHECK_EQ(avec_hello_refusal_decode(buf, n, &reason, msg, sizeof msg), 0);
+  CHECK_EQ(strlen(msg), AVEC_MAX_REFUSAL_MESSAGE);
+
+  /* a small caller buffer cuts the text; control characters cannot split the log line */
+  n = refusal_payload(buf, AVEC_STATUS_REFUSED, AVEC_REFUSAL_SERVER_ERROR, 8, "a\nb\x1b[1mc");
+  char small[6];
+  CHECK_EQ(avec_hello_refusal_decode(buf, n, &reason, small, sizeof small), 0);
+  CHECK(!strcmp(small, "a?b?["));
+  CHECK_EQ(avec_hello_refusal_decode(buf, n, &reason, msg, sizeof msg), 0);
+  CHECK(!strcmp(msg, "a?b?[1mc"));
+  CHECK(strchr(msg, '\n') == NULL);
+  /* UTF-8 passes through */
+  n = refusal_payload(buf, AVEC_STATUS_REFUSED, AVEC_REFUSAL_DRAINING, 6, "n\xc3\xb6" "de!");
+  CHECK_EQ(avec_hello_refusal_decode(buf, n, &reason, msg, sizeof msg), 0);
+  CHECK(!strcmp(msg, "n\xc3\xb6" "de!"));
+}
+
 static void test_endpoint_config(const char *tmpdir) {
   CASE("endpoint");
   char host[64], port[16];
@@ -482,6 +555,7 @@ int main(int argc, char **argv) {
   char tmpdir[] = "/tmp/avec-shim-unit-XXXXXX";
   if (!mkdtemp(tmpdir)) return 2;
   test_framing();
+  test_hello_refusal();
   test_endpoint_config(tmpdir);
   test_proc_table(datadir);
   test_image_size(argc > 2 ? argv[2] : NULL);

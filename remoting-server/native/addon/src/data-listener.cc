@@ -52,16 +52,15 @@ void set_rcvlowat(int fd, size_t bytes) {
   setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v);
 }
 
-// Consumes up to `consume` already-received bytes, writes a HELLO reply with `status`, closes. Consuming
+// Consumes up to `consume` already-received bytes, writes `reply` (a HELLO reply frame), closes. Consuming
 // first matters: closing a socket with unread data sends RST, and the client could lose the reply.
-void refuse_fd(int fd, uint32_t request_id, uint32_t status, size_t consume) {
+void refuse_fd(int fd, size_t consume, const std::string& reply) {
   char sink[1024];
   while (consume > 0) {
     ssize_t n = recv(fd, sink, consume < sizeof sink ? consume : sizeof sink, MSG_DONTWAIT);
     if (n <= 0) break;
     consume -= static_cast<size_t>(n);
   }
-  std::string reply = hello_reply_frame(request_id, status);
   ssize_t ignored = send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   (void)ignored;
   shutdown(fd, SHUT_WR);
@@ -247,9 +246,9 @@ void ListenerCore::loop() {
       if (st != HelloStatus::kComplete) {
         reject(p, hello_status_name(st));
         if (st == HelloStatus::kBadVersion) {
-          refuse_fd(p.fd, info.request_id, AVEC_STATUS_VERSION, static_cast<size_t>(got));
+          refuse_fd(p.fd, static_cast<size_t>(got), hello_reply_frame(info.request_id, AVEC_STATUS_VERSION));
         } else {
-          refuse_fd(p.fd, info.request_id, AVEC_STATUS_BAD_FRAME, static_cast<size_t>(got));
+          refuse_fd(p.fd, static_cast<size_t>(got), hello_reply_frame(info.request_id, AVEC_STATUS_BAD_FRAME));
         }
         continue;
       }
@@ -393,15 +392,22 @@ Napi::Value DataListener::Start(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// refuse(id, status) -> boolean: consume the HELLO, reply with `status`, close.
+// refuse(id, status, reason?, message?) -> boolean: consume the HELLO, reply with `status` (and, with a
+// reason, the avec_hello_refusal tail carrying reason and message), close.
 Napi::Value DataListener::Refuse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
-    throw Napi::TypeError::New(env, "refuse(id, status)");
+  const bool with_reason = info.Length() >= 3 && !info[2].IsUndefined();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber() || (with_reason && !info[2].IsNumber()) ||
+      (info.Length() >= 4 && !info[3].IsUndefined() && !info[3].IsString()))
+    throw Napi::TypeError::New(env, "refuse(id, status, reason?, message?)");
+  const uint32_t status = info[1].As<Napi::Number>().Uint32Value();
   Awaiting a;
   if (!core_->take_awaiting(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), &a))
     return Napi::Boolean::New(env, false);
-  refuse_fd(a.fd, a.request_id, info[1].As<Napi::Number>().Uint32Value(), a.frame_len);
+  std::string message = info.Length() >= 4 && info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "";
+  refuse_fd(a.fd, a.frame_len,
+            with_reason ? hello_refusal_frame(a.request_id, status, info[2].As<Napi::Number>().Uint32Value(), message)
+                        : hello_reply_frame(a.request_id, status));
   return Napi::Boolean::New(env, true);
 }
 

@@ -57,7 +57,7 @@ HelloStatus hello_parse(const uint8_t* buf, size_t n, size_t* need, HelloInfo* o
   return HelloStatus::kComplete;
 }
 
-std::string hello_reply_frame(uint32_t request_id, uint32_t status) {
+static std::string reply_frame(uint32_t request_id, uint32_t status, const std::string& tail) {
   avec_frame_hdr h{};
   h.magic = AVEC_WIRE_MAGIC;
   h.version = AVEC_WIRE_VERSION;
@@ -65,13 +65,33 @@ std::string hello_reply_frame(uint32_t request_id, uint32_t status) {
   h.flags = AVEC_F_REPLY;
   h.request_id = request_id;
   h.ctx = 0;
-  h.payload_len = sizeof(avec_hello_reply);
+  h.payload_len = static_cast<uint32_t>(sizeof(avec_hello_reply) + tail.size());
   avec_hello_reply r{};
   r.r.status = status;
   std::string out(sizeof h + sizeof r, '\0');
   std::memcpy(out.data(), &h, sizeof h);
   std::memcpy(out.data() + sizeof h, &r, sizeof r);
-  return out;
+  return out + tail;
+}
+
+std::string hello_reply_frame(uint32_t request_id, uint32_t status) { return reply_frame(request_id, status, ""); }
+
+size_t utf8_prefix_len(const std::string& s, size_t max) {
+  if (s.size() <= max) return s.size();
+  size_t n = max;
+  // Back off over continuation bytes (10xxxxxx) so the cut falls before a lead byte.
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) n--;
+  return n;
+}
+
+std::string hello_refusal_frame(uint32_t request_id, uint32_t status, uint32_t reason, const std::string& message) {
+  avec_hello_refusal f{};
+  f.reason = reason;
+  f.message_len = static_cast<uint32_t>(utf8_prefix_len(message, AVEC_MAX_REFUSAL_MESSAGE));
+  std::string tail(sizeof f, '\0');
+  std::memcpy(tail.data(), &f, sizeof f);
+  tail.append(message, 0, f.message_len);
+  return reply_frame(request_id, status, tail);
 }
 
 }  // namespace avec

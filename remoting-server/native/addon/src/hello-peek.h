@@ -37,4 +37,11 @@ HelloStatus hello_parse(const uint8_t* buf, size_t n, size_t* need, HelloInfo* o
 // Encodes a HELLO reply frame (header + avec_hello_reply, no devices) carrying `status`.
 std::string hello_reply_frame(uint32_t request_id, uint32_t status);
 
+// Encodes a refused HELLO reply: avec_hello_reply with `status`, then avec_hello_refusal and `message`
+// cut to AVEC_MAX_REFUSAL_MESSAGE bytes at a UTF-8 character boundary.
+std::string hello_refusal_frame(uint32_t request_id, uint32_t status, uint32_t reason, const std::string& message);
+
+// The longest prefix of `s` of at most `max` bytes that does not end inside a UTF-8 sequence.
+size_t utf8_prefix_len(const std::string& s, size_t max);
+
 }  // namespace avec
