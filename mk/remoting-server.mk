@@ -13,9 +13,10 @@ RS_ADDON := $(BUILD)/addon/avec_addon.node
 
 build-remoting-server: build-remoting-server-addon build-remoting-server-ts ## remoting server: addon + TypeScript
 
-# Only this workspace, so a half-edited other workspace does not block this part's build and tests.
+# Only this workspace (and packages/kube, which it references), so a half-edited other workspace
+# does not block this part's build and tests.
 build-remoting-server-ts: deps-npm
-	npx tsc -b remoting-server
+	npx tsc -b packages/kube remoting-server
 
 build-remoting-server-addon: $(RS_ADDON)
 
@@ -35,7 +36,7 @@ $(RS_SHIM_CLIENT): $(RS_DIR)/src/testdata/shim-client.c | shim deps-cuda
 # The integration tests need the executor (build/native/avec-executor: make native) and the shim.
 # The GPUNode publisher test starts a real API server with the e2e harness (e2e/dist/harness).
 test-remoting-server: build-remoting-server $(RS_SHIM_CLIENT) ## remoting server tests (needs build/native/avec-executor)
-	@npx tsc -b e2e >/dev/null || echo "test-remoting-server: e2e has TypeScript errors; its harness may be stale" >&2
+	@npx tsc -b packages/kube e2e >/dev/null || echo "test-remoting-server: e2e has TypeScript errors; its harness may be stale" >&2
 	cd $(RS_DIR) && AVEC_ADDON=$(RS_ADDON) AVEC_EXECUTOR=$(BUILD)/native/avec-executor AVEC_SHIM_CLIENT=$(RS_SHIM_CLIENT) \
 	  timeout 600 node --test --test-reporter=spec --test-timeout=120000 dist/ \
 	  || { rc=$$?; [ $$rc -eq 124 ] && echo "test-remoting-server: timed out after 600 s (a leaked handle keeps a test process alive?)" >&2; exit $$rc; }

@@ -12,7 +12,7 @@ import { OperatorMetrics } from './metrics.js';
 import { KeyringSource } from './tickets/keyring-source.js';
 import { WebhookServer } from './admission/webhook-server.js';
 import { SelfManagedCerts } from './admission/self-managed-certs.js';
-import { KubeClient, type KubeApi } from './kube/client.js';
+import { KubeClient, type KubeApi } from '@avec/kube';
 import { realClock, type Clock } from './kube/clock.js';
 import { Informer, type KubeObject } from './kube/informer.js';
 import { WorkQueue } from './kube/work-queue.js';
@@ -49,7 +49,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
   let api: KubeApi;
   if (opts.api) api = opts.api;
   else {
-    const client = KubeClient.load(cfg.kubeconfig);
+    const client = KubeClient.load(cfg.kubeconfig, { userAgent: 'avec-operator' });
     client.observe = (verb, code, seconds) => {
       metrics.kubeRequests.inc({ verb, code: String(code) });
       metrics.kubeRequestSeconds.observe({ verb }, seconds);

@@ -4,6 +4,7 @@ import { constants, readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import { hostname } from 'node:os';
+import { inClusterConnection, KubeClient, readKubeconfig } from '@avec/kube';
 import type { Config } from './config.js';
 import { CONTROL_SERVICE } from './control/control-service.js';
 import { startGrpcServer, stopGrpcServer } from './control/grpc-server.js';
@@ -12,8 +13,6 @@ import { DataPlane, type AdmissionContext } from './data-plane.js';
 import { AvecError, errorMessage } from './errors.js';
 import { formatHostPort } from './host-port.js';
 import { kubeGPUNodeApi } from './inventory/gpunode-api.js';
-import { kubeRest } from './kube/kube-rest.js';
-import { findKubeTarget } from './kube/kubeconfig.js';
 import { describeDevices, type ObservedInventory } from './inventory/observed.js';
 import { GPUNodePublisher } from './inventory/publisher.js';
 import { measureLinks, resolveLinks, type SiteLink } from './links/links.js';
@@ -148,10 +147,12 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
 
     let publisher: GPUNodePublisher | undefined;
     if (config.kube !== 'off') {
-      const target = findKubeTarget(config.kubeconfig);
+      // $KUBECONFIG is already folded into config.kubeconfig; no ~/.kube/config fallback: without
+      // either, the server runs standalone.
+      const target = config.kubeconfig ? readKubeconfig(config.kubeconfig) : inClusterConnection();
       if (target) {
         publisher = new GPUNodePublisher({
-          api: kubeGPUNodeApi(kubeRest(target)), nodeName: config.nodeName, siteOverride: config.site, defaultSite: config.defaultSite, endpoint,
+          api: kubeGPUNodeApi(new KubeClient(target, { timeoutMs: 15_000, userAgent: 'avec-remoting-server' })), nodeName: config.nodeName, siteOverride: config.site, defaultSite: config.defaultSite, endpoint,
           inventory: () => inventory, links: () => links, heartbeatMs: config.heartbeatSeconds * 1000, draining: () => sessions.draining,
           logger: logger.child({ component: 'gpunode' }), metrics,
         });

@@ -70,27 +70,27 @@ async function main(): Promise<void> {
     const op = await startOperator(cp, inst, { identity: 'bench', heartbeatTimeoutSeconds: 3_600, env: { AVEC_LOG: process.env.AVEC_BENCH_OPERATOR_LOG ?? 'warn' } });
     await waitFor(async () => /^avec_operator_leader(?:\{[^}]*\})? 1$/m.test(await op.metrics()), { what: 'operator leadership', timeoutMs: 60_000 });
     await waitFor(async () => {
-      const l = await rest.get('/apis/avec.dev/v1alpha1/gpunodes?limit=1000000');
+      const l = await rest.get<any>('/apis/avec.dev/v1alpha1/gpunodes?limit=1000000');
       return l.items.filter((n: any) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')).length === N_NODES;
     }, { what: 'all GPUNodes Ready', timeoutMs: 300_000, intervalMs: 1_000 });
     say('operator leads; all GPUNodes Ready');
 
     const created = new Map<string, number>();
     const boundAt = new Map<string, number>();
-    const rv = (await rest.get('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1')).metadata.resourceVersion;
+    const rv = (await rest.get<any>('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1')).metadata.resourceVersion;
     // One cluster-wide watch, re-opened from the last resourceVersion if the server ends it.
     let lastRv = rv as string;
-    let watching = true;
+    const stopWatch = new AbortController();
     let watchEnds = 0;
-    let watch = { stop: () => {}, done: Promise.resolve() };
     const openWatch = () => {
-      watch = rest.watch(`/apis/avec.dev/v1alpha1/virtualgpuclaims?watch=1&allowWatchBookmarks=true&resourceVersion=${lastRv}`, (type, obj) => {
+      const done = rest.watch(`/apis/avec.dev/v1alpha1/virtualgpuclaims?watch=1&allowWatchBookmarks=true&resourceVersion=${lastRv}`, (type, o) => {
+        const obj = o as any;
         if (obj?.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
         const key = `${obj?.metadata?.namespace}/${obj?.metadata?.name}`;
         if ((type === 'MODIFIED' || type === 'ADDED') && obj?.status?.phase === 'Bound' && !boundAt.has(key)) boundAt.set(key, Date.now());
-      });
-      void watch.done.catch(() => undefined).then(() => {
-        if (!watching) return;
+      }, stopWatch.signal);
+      void done.catch(() => undefined).then(() => {
+        if (stopWatch.signal.aborted) return;
         watchEnds++;
         openWatch();
       });
@@ -146,12 +146,11 @@ async function main(): Promise<void> {
     }
     const pacedLat = [...pacedCreated.entries()].filter(([k]) => boundAt.has(k)).map(([k, c]) => boundAt.get(k)! - c).sort((a, b) => a - b);
 
-    watching = false;
-    watch.stop();
+    stopWatch.abort();
     if (watchEnds) say(`(the claim watch was re-opened ${watchEnds} time(s))`);
 
     const lat = [...created.entries()].filter(([k]) => boundAt.has(k)).map(([k, c]) => boundAt.get(k)! - c).sort((a, b) => a - b);
-    const all = await rest.get('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1000000');
+    const all = await rest.get<any>('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1000000');
     const phases: Record<string, number> = {};
     const reasons: Record<string, number> = {};
     for (const c of all.items) {
@@ -165,7 +164,7 @@ async function main(): Promise<void> {
     }
     if (Object.keys(reasons).length) say(`not Bound: ${JSON.stringify(reasons)}`);
     // Double allocation check: every Bound claim appears exactly once across the nodes' allocations.
-    const nodes = await rest.get('/apis/avec.dev/v1alpha1/gpunodes?limit=1000000');
+    const nodes = await rest.get<any>('/apis/avec.dev/v1alpha1/gpunodes?limit=1000000');
     const allocCount = new Map<string, number>();
     for (const n of nodes.items) for (const a of n.status?.allocations ?? []) allocCount.set(a.claimUID, (allocCount.get(a.claimUID) ?? 0) + 1);
     const dup = [...allocCount.values()].filter((v) => v > 1).length;

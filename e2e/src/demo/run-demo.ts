@@ -81,7 +81,7 @@ async function main(): Promise<number> {
   const rsKubeconfig = await cp.serviceAccountKubeconfig(inst.namespace, `${inst.release}-remoting-server`);
   const rs = await startRemotingServer(cp, { nodeName: NODE, site: SITE, kubeconfig: rsKubeconfig, ticketKeyDir: inst.ticketKeyDir });
   await waitFor(async () => {
-    const gn = await rest.getOrUndefined(`/apis/avec.dev/v1alpha1/gpunodes/${NODE}`);
+    const gn = await rest.getOrUndefined<any>(`/apis/avec.dev/v1alpha1/gpunodes/${NODE}`);
     return gn?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') ? gn : undefined;
   }, { what: `GPUNode ${NODE} Ready`, timeoutMs: 60_000 });
   step(`remoting server: published GPUNode ${NODE}; the operator marked it Ready`);
@@ -106,7 +106,7 @@ async function main(): Promise<number> {
 
   step('cleanup: deleting the claim (its allocation is released)');
   await cp.kubectl(['delete', 'vgc', 'demo', '-n', NS, '--wait=true', '--timeout=30s']);
-  const gn = await rest.get(`/apis/avec.dev/v1alpha1/gpunodes/${NODE}`);
+  const gn = await rest.get<any>(`/apis/avec.dev/v1alpha1/gpunodes/${NODE}`);
   show(`GPUNode ${NODE}: ${(gn.status?.allocations ?? []).length} allocation(s), ${gn.status?.allocatedMemoryBytes ?? 0} bytes allocated`);
   rest.close();
   step('cleanup: stopping remoting server, operator and control plane');

@@ -102,6 +102,29 @@ describe('docker/', () => {
     });
   }
 
+  // A workspace's @avec/* dependencies are npm workspace links (node_modules/@avec/x -> ../../x): an
+  // image that misses one builds nothing that can start.
+  for (const [file, workspace] of [['operator.Dockerfile', 'operator'], ['remoting-server.Dockerfile', 'remoting-server']]) {
+    it(`${file} builds and ships the workspaces ${workspace} depends on`, () => {
+      const rootWorkspaces = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+      const byName = new Map(rootWorkspaces.map((w) => [(JSON.parse(readFileSync(join(REPO_ROOT, w, 'package.json'), 'utf8')) as { name: string }).name, w]));
+      const deps = Object.keys((JSON.parse(readFileSync(join(REPO_ROOT, workspace, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
+      const local = deps.filter((d) => byName.has(d)).map((d) => byName.get(d)!);
+      assert.ok(local.length > 0, `${workspace} has no workspace dependencies: is this check still needed?`);
+      const ins = parseDockerfile(readFileSync(join(DOCKER_DIR, file), 'utf8'));
+      const copies = ins.filter((i) => i.op === 'COPY').map((i) => i.args);
+      const runs = ins.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+      for (const w of local) {
+        assert.ok(copies.some((a) => !a.includes('--from=') && a.startsWith(`${w}/package.json `)), `${file}: ${w}/package.json not copied before npm ci`);
+        assert.ok(copies.some((a) => !a.includes('--from=') && a.startsWith(`${w}/ `)), `${file}: ${w}/ sources not copied`);
+        assert.match(runs, new RegExp(`npm ci [^\\n]*--workspace ${w} `), `${file}: npm ci does not install ${w}`);
+        assert.match(runs, new RegExp(`tsc -b [^\\n&]*\\b${w}\\b`), `${file}: ${w} is not compiled`);
+        assert.ok(copies.some((a) => a.startsWith(`--from=build /src/${w}/dist/ `)), `${file}: the final image lacks ${w}/dist`);
+        assert.ok(copies.some((a) => a.startsWith(`--from=build /src/${w}/package.json `)), `${file}: the final image lacks ${w}/package.json`);
+      }
+    });
+  }
+
   it('puts the shim libraries where the webhook init container copies them from', async () => {
     const inject = await import(join(REPO_ROOT, 'operator', 'dist', 'admission', 'inject.js')) as {
       SHIM_LIBS: string[];

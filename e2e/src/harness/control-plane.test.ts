@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { KubeRestError } from './kube-rest.js';
+import { KubeError } from '@avec/kube';
 
 describe('test control plane', () => {
   let cp: ControlPlane;
@@ -44,9 +44,9 @@ describe('test control plane', () => {
   it('answers REST calls with the admin identity and reports API errors with their status', async () => {
     const rest = cp.rest();
     try {
-      const list = await rest.get('/apis/avec.dev/v1alpha1/gpunodes');
+      const list = await rest.get<any>('/apis/avec.dev/v1alpha1/gpunodes');
       assert.deepEqual(list.items, []);
-      await assert.rejects(rest.get('/api/v1/namespaces/nope'), (e: unknown) => e instanceof KubeRestError && e.status === 404);
+      await assert.rejects(rest.get('/api/v1/namespaces/nope'), (e: unknown) => e instanceof KubeError && e.status === 404);
     } finally {
       rest.close();
     }

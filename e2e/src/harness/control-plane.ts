@@ -1,6 +1,7 @@
 // The test control plane: etcd + kube-apiserver on loopback with a throwaway PKI, a kubeconfig in a
 // temp dir, the project's CRDs installed, and kubectl/helm bound to it. Usable from node:test
 // suites and from the demo; stop() (or any signal) tears everything down.
+import { KubeClient } from '@avec/kube';
 import { copyFileSync, mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,6 @@ import { log } from './log.js';
 import { TestPki } from './pki.js';
 import { REPO_ROOT } from './repo-root.js';
 import { kubeBinary } from './toolchain.js';
-import { KubeRest } from './kube-rest.js';
 import { waitFor } from './wait.js';
 
 export interface ControlPlaneOptions {
@@ -80,11 +80,11 @@ export class ControlPlane {
   }
 
   /** A REST client with the admin identity (close() it when done). */
-  rest(maxSockets?: number): KubeRest {
-    return new KubeRest({
-      server: this.apiServer.url, ca: this.pki.caPem,
+  rest(maxSockets?: number): KubeClient {
+    return new KubeClient({
+      server: new URL(this.apiServer.url), ca: Buffer.from(this.pki.caPem),
       cert: readFileSync(this.apiServer.admin.cert), key: readFileSync(this.apiServer.admin.key),
-    }, maxSockets);
+    }, { maxSockets: maxSockets ?? 32, timeoutMs: 120_000, userAgent: 'avec-e2e' });
   }
 
   async installCrds(crdDir = join(REPO_ROOT, 'crds')): Promise<void> {

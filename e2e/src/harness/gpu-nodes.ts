@@ -1,6 +1,6 @@
 // GPUNode fixtures written the way a remoting server writes them: spec by create, then
 // status.heartbeatTime by merge patch on a timer (stop the timer to simulate a dead GPU node).
-import type { KubeRest } from './kube-rest.js';
+import type { KubeClient } from '@avec/kube';
 
 const GPUNODES = '/apis/avec.dev/v1alpha1/gpunodes';
 export const GIB = 1024 ** 3;
@@ -37,7 +37,7 @@ export function nodeObject(name: string, site: string, extraLabels: Record<strin
   };
 }
 
-export async function heartbeat(rest: KubeRest, name: string, now = new Date()): Promise<void> {
+export async function heartbeat(rest: KubeClient, name: string, now = new Date()): Promise<void> {
   await rest.request('PATCH', `${GPUNODES}/${name}/status`, { status: { heartbeatTime: now.toISOString() } },
     'application/merge-patch+json');
 }
@@ -46,7 +46,7 @@ export async function heartbeat(rest: KubeRest, name: string, now = new Date()):
 export class GpuNodeFleet {
   private readonly timers = new Map<string, NodeJS.Timeout>();
 
-  constructor(private readonly rest: KubeRest, private readonly intervalMs = 2_000) {}
+  constructor(private readonly rest: KubeClient, private readonly intervalMs = 2_000) {}
 
   async add(f: GpuNodeFixture, withNode = true): Promise<void> {
     if (withNode) await this.rest.create('/api/v1/nodes', nodeObject(f.name, f.site));

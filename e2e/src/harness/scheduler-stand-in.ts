@@ -2,7 +2,7 @@
 // way the real scheduler filters them (scheduling gates, nodeSelector, required node affinity), so
 // tests can check where a pod whose affinity the operator narrowed would land. No scoring: the
 // first matching Node by name wins.
-import type { KubeRest } from './kube-rest.js';
+import type { KubeClient } from '@avec/kube';
 
 interface Expr { key: string; operator: string; values?: string[] }
 interface PodView {
@@ -37,10 +37,10 @@ export function nodeFits(pod: PodView, node: NodeView): boolean {
 }
 
 /** Binds every schedulable pending pod; returns "namespace/name -> node" for those bound. */
-export async function schedulePending(rest: KubeRest, namespace?: string): Promise<Map<string, string>> {
+export async function schedulePending(rest: KubeClient, namespace?: string): Promise<Map<string, string>> {
   const podsPath = namespace ? `/api/v1/namespaces/${namespace}/pods` : '/api/v1/pods';
-  const pods = (await rest.get(podsPath)).items as PodView[];
-  const nodes = ((await rest.get('/api/v1/nodes')).items as NodeView[]).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+  const pods = (await rest.get<any>(podsPath)).items as PodView[];
+  const nodes = ((await rest.get<any>('/api/v1/nodes')).items as NodeView[]).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
   const bound = new Map<string, string>();
   for (const pod of pods) {
     if (pod.spec.nodeName || (pod.spec.schedulingGates ?? []).length > 0) continue;

@@ -10,7 +10,7 @@ import { installAvec, type AvecInstall } from '../harness/avec-install.js';
 import { runCli } from '../harness/cli.js';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { nodeObject } from '../harness/gpu-nodes.js';
-import type { KubeRest } from '../harness/kube-rest.js';
+import type { KubeClient } from '@avec/kube';
 import { startOperator, type OperatorProcess } from '../harness/operator-process.js';
 import { startRemotingServer, type RemotingServerProcess } from '../harness/remoting-server-process.js';
 import { REPO_ROOT } from '../harness/repo-root.js';
@@ -24,7 +24,7 @@ const SHIM = join(REPO_ROOT, 'build', 'shim', 'libcuda.so.1');
 describe('GPU node failure with real remoting servers', () => {
   let cp: ControlPlane;
   let inst: AvecInstall;
-  let rest: KubeRest;
+  let rest: KubeClient;
   let op: OperatorProcess;
   const servers = new Map<string, RemotingServerProcess>();
 
@@ -76,7 +76,7 @@ describe('GPU node failure with real remoting servers', () => {
       return s.payload.node === survivor ? s : undefined;
     }, { what: `Secret rewritten for ${survivor}`, timeoutMs: 45_000, intervalMs: 500 });
     assert.equal(moved.endpoint, servers.get(survivor)!.dataEndpoint);
-    const claim = await rest.get(`/apis/avec.dev/v1alpha1/namespaces/${NS}/virtualgpuclaims/detector`);
+    const claim = await rest.get<any>(`/apis/avec.dev/v1alpha1/namespaces/${NS}/virtualgpuclaims/detector`);
     assert.equal(claim.status.phase, 'Bound');
     assert.equal(claim.status.allocation.node, survivor);
 

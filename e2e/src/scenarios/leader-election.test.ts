@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { installAvec, type AvecInstall } from '../harness/avec-install.js';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { GpuNodeFleet } from '../harness/gpu-nodes.js';
-import type { KubeRest } from '../harness/kube-rest.js';
+import type { KubeClient } from '@avec/kube';
 import { startOperator, type OperatorProcess } from '../harness/operator-process.js';
 import { waitFor } from '../harness/wait.js';
 import { claimYaml, edgeFleet } from './fixtures.js';
@@ -21,7 +21,7 @@ async function isLeader(op: OperatorProcess): Promise<boolean | undefined> {
 describe('two operator replicas', () => {
   let cp: ControlPlane;
   let inst: AvecInstall;
-  let rest: KubeRest;
+  let rest: KubeClient;
   let fleet: GpuNodeFleet;
   const ops: OperatorProcess[] = [];
 
@@ -42,7 +42,7 @@ describe('two operator replicas', () => {
     await cp?.stop();
   });
 
-  const leases = async () => (await rest.get(`/apis/coordination.k8s.io/v1/namespaces/${inst.namespace}/leases`)).items as any[];
+  const leases = async () => (await rest.get<any>(`/apis/coordination.k8s.io/v1/namespaces/${inst.namespace}/leases`)).items as any[];
   const bound = (name: string, timeoutMs = 30_000) => cp.kubectl(['wait', '-n', NS, '--for=jsonpath={.status.phase}=Bound',
     `vgc/${name}`, `--timeout=${Math.round(timeoutMs / 1000)}s`]);
 

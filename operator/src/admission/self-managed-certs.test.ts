@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { SelfManagedCerts } from './self-managed-certs.js';
-import { KubeError, type KubeApi } from '../kube/client.js';
+import { KubeError, type KubeApi } from '@avec/kube';
 import { ManualClock } from '../kube/clock.js';
 import { silentLogger } from '../util/log.js';
 

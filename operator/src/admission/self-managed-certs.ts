@@ -2,8 +2,7 @@
 // replicas (created by whichever replica comes first, resourceVersion-guarded), the serving
 // certificate rotated when a third of its life is left, the CA's PEM patched into the
 // MutatingWebhookConfiguration's caBundle. A rotated CA keeps the old one in the bundle.
-import type { KubeApi } from '../kube/client.js';
-import { isStatus, JSON_PATCH } from '../kube/client.js';
+import { isStatus, JSON_PATCH, type KubeApi } from '@avec/kube';
 import { secretPath, secretsPath, mutatingWebhookPath } from '../kube/paths.js';
 import type { Clock } from '../kube/clock.js';
 import type { Logger } from '../util/log.js';

@@ -16,7 +16,7 @@ import { renderClaimStatus, claimEvents, sameStatus, type ClaimOutcome } from '.
 import { AllocationWriter } from './allocation-writer.js';
 import { ClaimSecretWriter } from './claim-secret-writer.js';
 import { claimPath, splitKey } from '../kube/paths.js';
-import { MERGE_PATCH } from '../kube/client.js';
+import { MERGE_PATCH } from '@avec/kube';
 import type { KubeObject } from '../kube/informer.js';
 import { replaceStatus } from '../kube/status-writer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';

@@ -5,7 +5,7 @@ import type { VirtualGPUClaim, ClaimAllocation } from '../api/claim.js';
 import { ticketNeedsRefresh, refreshInSeconds, renderClaimSecret } from './claim-secret.js';
 import { signTicket, peekTicket } from '../tickets/ticket.js';
 import { secretPath, secretsPath } from '../kube/paths.js';
-import { isStatus } from '../kube/client.js';
+import { isStatus } from '@avec/kube';
 import { secretNameFor } from '../admission/inject.js';
 import type { OperatorContext } from './context.js';
 

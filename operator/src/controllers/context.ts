@@ -1,5 +1,5 @@
 // What every controller shares: the API, caches, clock, logger, metrics, events and the keyring.
-import type { KubeApi } from '../kube/client.js';
+import type { KubeApi } from '@avec/kube';
 import type { Clock } from '../kube/clock.js';
 import type { Informer, KubeObject } from '../kube/informer.js';
 import type { Logger } from '../util/log.js';

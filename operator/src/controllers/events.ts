@@ -1,5 +1,5 @@
 // core/v1 Events with machine-readable reasons, so `kubectl describe` explains a claim.
-import type { KubeApi } from '../kube/client.js';
+import type { KubeApi } from '@avec/kube';
 import { eventsPath } from '../kube/paths.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';

@@ -6,7 +6,7 @@ import type { GPUNode } from '../api/gpunode.js';
 import { toIso } from '../api/meta.js';
 import { setCondition, findCondition } from './conditions.js';
 import { gpuNodePath, claimPath, splitKey } from '../kube/paths.js';
-import { isStatus } from '../kube/client.js';
+import { isStatus } from '@avec/kube';
 import type { KubeObject } from '../kube/informer.js';
 import { replaceStatus } from '../kube/status-writer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';

@@ -5,7 +5,7 @@ import { ANN_CLAIM, SCHEDULING_GATE } from '../admission/annotations.js';
 import { inlineClaimFor } from '../admission/inline-claim.js';
 import { releasePodPatch, type GatedPodView } from './pod-release.js';
 import { claimsInNsPath, podPath, splitKey } from '../kube/paths.js';
-import { isStatus, JSON_PATCH } from '../kube/client.js';
+import { isStatus, JSON_PATCH } from '@avec/kube';
 import type { KubeObject } from '../kube/informer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
 import type { OperatorContext } from './context.js';

@@ -3,7 +3,7 @@
 import type { WorkQueue } from './work-queue.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
-import { isStatus } from './client.js';
+import { isStatus } from '@avec/kube';
 
 export interface ReconcileResult {
   requeueAfterMs?: number;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Informer, type KubeObject } from './informer.js';
-import { KubeError, type KubeApi, type WatchEventType } from './client.js';
+import { KubeError, type KubeApi, type WatchEventType } from '@avec/kube';
 import type { Clock } from './clock.js';
 import { silentLogger } from '../util/log.js';
 

@@ -1,8 +1,7 @@
 // List + watch into an in-memory cache, restarting on watch errors: a failed or expired (410) watch
 // relists after a backoff; a watch the server closed normally resumes from the last resourceVersion.
 // The handler gets only keys (level-based controllers re-read the cache, they never trust events).
-import type { KubeApi, WatchEventType } from './client.js';
-import { isStatus } from './client.js';
+import { isStatus, type KubeApi, type WatchEventType } from '@avec/kube';
 import type { Clock } from './clock.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';

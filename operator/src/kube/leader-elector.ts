@@ -1,7 +1,6 @@
 // The I/O half of leader election: every retry period read the Lease, decide (leader-election.ts),
 // write with the read resourceVersion. A conflict means someone else wrote first: just retry.
-import type { KubeApi } from './client.js';
-import { isStatus } from './client.js';
+import { isStatus, type KubeApi } from '@avec/kube';
 import type { Clock } from './clock.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';

@@ -1,7 +1,7 @@
 // Status writes: PUT <object>/status carrying the resourceVersion the caller read (optimistic
 // concurrency: a 409 means someone wrote in between, and the caller re-reads and retries), then the
 // result goes into the informer cache at once so the next read does not see the older copy.
-import type { KubeApi } from './client.js';
+import type { KubeApi } from '@avec/kube';
 import type { Informer, KubeObject } from './informer.js';
 
 export interface StatusTarget {

@@ -2,7 +2,7 @@
 // need: resourceVersion preconditions (409), status subresources, finalizers, list + watch.
 // Integration tests use the real kube-apiserver (e2e/); this only makes races reproducible in
 // milliseconds.
-import { KubeError, type KubeApi, type WatchEventType } from '../kube/client.js';
+import { KubeError, type KubeApi, type WatchEventType } from '@avec/kube';
 
 interface Obj {
   metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; generation?: number; finalizers?: string[]; deletionTimestamp?: string; labels?: Record<string, string>; annotations?: Record<string, string>; generateName?: string; creationTimestamp?: string };

@@ -1,5 +1,5 @@
 // The few API-server calls the remoting server makes (kept small and boring; the logic is in render.ts).
-import { KubeError, MERGE_PATCH, type KubeRest } from '../kube/kube-rest.js';
+import { MERGE_PATCH, statusOf, type KubeApi } from '@avec/kube';
 import { GPUNODE_GROUP, GPUNODE_PLURAL, GPUNODE_VERSION, type GPUNodeObject, type GPUNodeSpec } from './render.js';
 
 export interface CurrentGPUNode {
@@ -18,15 +18,11 @@ export interface GPUNodeApi {
   patchGPUNodeStatus(name: string, patch: object): Promise<void>;
 }
 
-export function httpStatus(e: unknown): number | undefined {
-  return e instanceof KubeError ? e.status : undefined;
-}
-
 const BASE = `/apis/${GPUNODE_GROUP}/${GPUNODE_VERSION}/${GPUNODE_PLURAL}`;
 
-export function kubeGPUNodeApi(rest: KubeRest): GPUNodeApi {
+export function kubeGPUNodeApi(rest: Pick<KubeApi, 'request'>): GPUNodeApi {
   const orUndefined = <T>(e: unknown): T | undefined => {
-    if (httpStatus(e) === 404) return undefined;
+    if (statusOf(e) === 404) return undefined;
     throw e;
   };
   const enc = encodeURIComponent;

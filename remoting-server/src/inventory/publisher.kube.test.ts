@@ -8,8 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SiteLink } from '../links/links.js';
-import { kubeRest, MERGE_PATCH, type KubeRest } from '../kube/kube-rest.js';
-import { findKubeTarget } from '../kube/kubeconfig.js';
+import { KubeClient, MERGE_PATCH, readKubeconfig } from '@avec/kube';
 import { loadConfig, type Config } from '../config.js';
 import { silentLogger } from '../log.js';
 import { CHECKOUT_ROOT } from '../native/addon.js';
@@ -38,12 +37,12 @@ const inventory: ObservedInventory = {
 
 describe('GPUNode publisher against a real API server', () => {
   let cp: ControlPlane;
-  let rest: KubeRest;
+  let rest: KubeClient;
 
   before(async () => {
     const mod = (await import(harness)) as { startControlPlane: () => Promise<ControlPlane> };
     cp = await mod.startControlPlane();
-    rest = kubeRest(findKubeTarget(cp.kubeconfig)!);
+    rest = new KubeClient(readKubeconfig(cp.kubeconfig));
     await rest.request('POST', '/api/v1/nodes', {
       apiVersion: 'v1', kind: 'Node',
       metadata: { name: 'gpu-pub', labels: { 'topology.kubernetes.io/zone': 'zone-a', 'avec.dev/site': 'edge-1' } },
@@ -51,6 +50,7 @@ describe('GPUNode publisher against a real API server', () => {
   });
 
   after(async () => {
+    rest?.close();
     await cp?.stop();
   });
 

@@ -1,9 +1,10 @@
 // Keeps this node's GPUNode current: spec when it changes, status.heartbeatTime/capacity every period.
+import { statusOf } from '@avec/kube';
 import { errorMessage } from '../errors.js';
 import type { SiteLink } from '../links/links.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { httpStatus, type GPUNodeApi } from './gpunode-api.js';
+import type { GPUNodeApi } from './gpunode-api.js';
 import type { ObservedInventory } from './observed.js';
 import { labelPatch, renderGPUNode, renderHeartbeat, siteOf, specNeedsUpdate } from './render.js';
 
@@ -52,7 +53,7 @@ export class GPUNodePublisher {
       const current = await api.getGPUNode(nodeName);
       if (!current) {
         await api.createGPUNode(desired).catch(async (e: unknown) => {
-          if (httpStatus(e) !== 409) throw e; // created meanwhile: patch instead
+          if (statusOf(e) !== 409) throw e; // created meanwhile: patch instead
           await api.patchGPUNode(nodeName, { metadata: { labels: desired.metadata.labels }, spec: desired.spec });
         });
         logger.info('GPUNode created', { name: nodeName, site: this.lastSite, devices: desired.spec.devices.length });
@@ -71,7 +72,7 @@ export class GPUNodePublisher {
       this.opts.metrics.heartbeats.inc({ result: 'error' });
       const msg = errorMessage(e);
       // Log a failure once per distinct message, not every period.
-      if (msg !== this.lastError) logger.error('GPUNode publish failed', { name: nodeName, status: httpStatus(e), error: msg });
+      if (msg !== this.lastError) logger.error('GPUNode publish failed', { name: nodeName, status: statusOf(e), error: msg });
       this.lastError = msg;
     }
   }
