@@ -46,7 +46,8 @@ for m in ("numpy", "numba", "numba_cuda", "torch", "cupy"):
         print(f"python {m}: unavailable ({type(e).__name__})")
 PY
 
-# Tests: name|kind|command. kind: c (CUDA C++), nvml, py, opt (optional: reported, not counted).
+# Tests: name|kind|command. kind: c (CUDA C++), cx (CUDA C++ whose native run is expected to fail: the
+# shim must fail the same way, same exit status), nvml, py, opt (optional: reported, not counted).
 TESTS=()
 for v in static shared; do
   for p in device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering; do
@@ -54,7 +55,7 @@ for v in static shared; do
   done
 done
 # CUDA_VISIBLE_DEVICES: a hidden device (ordinal past the end) and selection by GPU-UUID prefix.
-TESTS+=("device_query.cvd_hidden|c|env CUDA_VISIBLE_DEVICES=$(($(nvidia-smi -L 2>/dev/null | wc -l) + 0)) $G/bin/static/device_query")
+TESTS+=("device_query.cvd_hidden|cx|env CUDA_VISIBLE_DEVICES=$(($(nvidia-smi -L 2>/dev/null | wc -l) + 0)) $G/bin/static/device_query")
 uuid=$(nvidia-smi -L 2>/dev/null | sed -n '1s/.*(UUID: \(GPU-[0-9a-f]\{8\}\).*/\1/p')
 [ -n "$uuid" ] && TESTS+=("device_query.cvd_uuid|c|env CUDA_VISIBLE_DEVICES=$uuid $G/bin/static/device_query")
 TESTS+=("nvml_query|nvml|$G/bin/nvml_query")
@@ -94,7 +95,7 @@ for t in "${TESTS[@]}"; do
     continue
   fi
   pre=$SHIM
-  [ "$kind" != c ] && pre="$SHIM:$SHIM_NVML"
+  [ "$kind" != c ] && [ "$kind" != cx ] && pre="$SHIM:$SHIM_NVML"
   timed "$LOGS/$name.shim.out" "$LOGS/$name.shim.err" 300 "${env[@]}" LD_PRELOAD="$pre" \
     AVEC_SERVER=127.0.0.1:$PORT AVEC_LOG=${AVEC_LOG:-warn} $cmd
   src=$RC ssecs=$SECS
@@ -103,7 +104,8 @@ for t in "${TESTS[@]}"; do
   diff -u "$LOGS/$name.native.cmp" "$LOGS/$name.shim.cmp" >"$LOGS/$name.diff"
   same=$?
   ndiff=$(grep -c '^[-+][^-+]' "$LOGS/$name.diff")
-  if [ $nrc != 0 ]; then verdict="FAIL (native rc=$nrc)"
+  if [ $nrc != 0 ] && [ "$kind" != cx ]; then verdict="FAIL (native rc=$nrc)"
+  elif [ $nrc = 0 ] && [ "$kind" = cx ]; then verdict="FAIL (native run expected to fail, rc=0)"
   elif [ $src = 124 ] || [ $src = 137 ]; then verdict="FAIL (shim timed out)"
   elif [ $src != $nrc ]; then verdict="FAIL (shim rc=$src, $ndiff differing lines)"
   elif [ $same != 0 ]; then verdict="FAIL ($ndiff differing lines)"
