@@ -18,6 +18,15 @@
 #include "avec_transport.h"
 
 #define IDLE_FLUSH_NS 100000L /* flush a batch this long after its first frame */
+/* A synchronous reply usually arrives within tens of microseconds (one RTT plus the GPU work); sleeping in
+ * poll() and being woken costs several of them, so a reply wait spins this long before it sleeps. */
+#define REPLY_SPIN_NS 50000L
+
+static long mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
 
 static void mark_dead(avec_conn *c, const char *why) {
   if (!c->dead) {
@@ -28,6 +37,7 @@ static void mark_dead(avec_conn *c, const char *why) {
 }
 
 static int send_iov(avec_conn *c, struct iovec *iov, int n) {
+  long spin_until = 0;
   while (n > 0) {
     struct msghdr m = {0};
     m.msg_iov = iov;
@@ -36,6 +46,15 @@ static int send_iov(avec_conn *c, struct iovec *iov, int n) {
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
+        /* A full socket buffer drains within microseconds while the server reads a bulk copy: retry
+         * for a short while before sleeping in poll(), whose wake-up would stall the stream. */
+        long now = mono_ns();
+        if (!spin_until) spin_until = now + REPLY_SPIN_NS;
+        if (now < spin_until) {
+          __builtin_ia32_pause();
+          continue;
+        }
+        spin_until = 0;
         struct pollfd p = {c->fd, POLLOUT, 0};
         int r = poll(&p, 1, c->reply_timeout_ms);
         if (r > 0) continue;
@@ -61,11 +80,13 @@ static int send_iov(avec_conn *c, struct iovec *iov, int n) {
  * backstop timeout too. */
 static int recv_all(avec_conn *c, void *buf, size_t len) {
   char *p = buf;
+  long spin_until = 0;
   while (len) {
     ssize_t got = recv(c->fd, p, len, 0);
     if (got > 0) {
       p += got;
       len -= (size_t)got;
+      spin_until = 0;
       continue;
     }
     if (got == 0) {
@@ -76,6 +97,12 @@ static int recv_all(avec_conn *c, void *buf, size_t len) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       mark_dead(c, strerror(errno));
       return -1;
+    }
+    long now = mono_ns();
+    if (!spin_until) spin_until = now + REPLY_SPIN_NS;
+    if (now < spin_until) {
+      __builtin_ia32_pause();
+      continue;
     }
     struct pollfd pfd = {c->fd, POLLIN, 0};
     int r = poll(&pfd, 1, c->reply_timeout_ms);

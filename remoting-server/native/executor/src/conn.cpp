@@ -4,13 +4,35 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <vector>
 
 namespace avec {
 
+// The next frame of a busy client (a launch/synchronize loop) arrives within microseconds of the last
+// reply; a blocking read that sleeps and is woken costs several of them. Spin briefly, then block.
+constexpr long kReadSpinNs = 50000;
+
+static long mono_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
 ssize_t FdConn::read_some(void* p, size_t n) {
+  long spin_until = 0;
+  for (;;) {
+    ssize_t r = ::recv(fd_, p, n, MSG_DONTWAIT);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) break;  // e.g. ENOTSOCK (a pipe in tests): plain read
+    long now = mono_ns();
+    if (!spin_until) spin_until = now + kReadSpinNs;
+    if (now >= spin_until) break;
+    __builtin_ia32_pause();
+  }
   for (;;) {
     ssize_t r = ::read(fd_, p, n);
     if (r >= 0) return r;
@@ -21,8 +43,21 @@ ssize_t FdConn::read_some(void* p, size_t n) {
 
 ssize_t FdConn::read_full(void* p, size_t n) {
   size_t got = 0;
+  long spin_until = 0;
   while (got < n) {
-    ssize_t r = ::recv(fd_, static_cast<char*>(p) + got, n - got, MSG_WAITALL);
+    // While a bulk copy streams in, take what has arrived without sleeping; block (MSG_WAITALL) only
+    // once the stream has been idle for the spin window.
+    ssize_t r = ::recv(fd_, static_cast<char*>(p) + got, n - got, MSG_DONTWAIT);
+    if (r > 0) { got += (size_t)r; spin_until = 0; continue; }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      long now = mono_ns();
+      if (!spin_until) spin_until = now + kReadSpinNs;
+      if (now < spin_until) { __builtin_ia32_pause(); continue; }
+      spin_until = 0;
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    r = ::recv(fd_, static_cast<char*>(p) + got, n - got, MSG_WAITALL);
     if (r < 0 && errno == ENOTSOCK) r = ::read(fd_, static_cast<char*>(p) + got, n - got);
     if (r == 0) return 0;
     if (r < 0) {
