@@ -19,16 +19,19 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.base.json Makefile ./
 COPY mk/ mk/
-# packages/kube: the shared Kubernetes client (@avec/kube), a workspace the server depends on.
+# packages/kube and packages/tickets: the shared Kubernetes client (@avec/kube) and session-ticket
+# codec (@avec/tickets), workspaces the server depends on.
 COPY packages/kube/package.json packages/kube/
+COPY packages/tickets/package.json packages/tickets/
 COPY remoting-server/package.json remoting-server/
-RUN npm ci --no-audit --no-fund --workspace packages/kube --workspace remoting-server --include-workspace-root --ignore-scripts
+RUN npm ci --no-audit --no-fund --workspace packages/kube --workspace packages/tickets --workspace remoting-server --include-workspace-root --ignore-scripts
 COPY packages/kube/ packages/kube/
+COPY packages/tickets/ packages/tickets/
 COPY remoting-server/ remoting-server/
 COPY shim/ shim/
 RUN make native build-remoting-server-addon CUDA_HOME=/usr/local/cuda \
- && npx tsc -b packages/kube remoting-server \
- && npm prune --omit=dev --no-audit --no-fund --workspace packages/kube --workspace remoting-server --include-workspace-root --ignore-scripts
+ && npx tsc -b packages/kube packages/tickets remoting-server \
+ && npm prune --omit=dev --no-audit --no-fund --workspace packages/kube --workspace packages/tickets --workspace remoting-server --include-workspace-root --ignore-scripts
 
 FROM nvidia/cuda:13.0.0-base-ubuntu24.04
 LABEL org.opencontainers.image.title="avec-remoting-server"
@@ -37,9 +40,11 @@ COPY --from=node /usr/local/bin/node /usr/local/bin/
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules/ node_modules/
-# node_modules/@avec/kube links to packages/kube.
+# node_modules/@avec/kube and @avec/tickets link to packages/kube and packages/tickets.
 COPY --from=build /src/packages/kube/package.json packages/kube/
 COPY --from=build /src/packages/kube/dist/ packages/kube/dist/
+COPY --from=build /src/packages/tickets/package.json packages/tickets/
+COPY --from=build /src/packages/tickets/dist/ packages/tickets/dist/
 COPY --from=build /src/remoting-server/package.json remoting-server/
 COPY --from=build /src/remoting-server/dist/ remoting-server/dist/
 COPY --from=build /src/remoting-server/proto/ remoting-server/proto/

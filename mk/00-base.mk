@@ -10,5 +10,5 @@ deps-npm: ## npm packages of all workspaces
 deps-cuda: ## CUDA 13.0 toolkit folder (headers, nvcc) under $(AVEC_CACHE)
 	@hack/cuda-toolkit.sh >/dev/null
 
-build-ts: deps-npm ## compile the TypeScript workspaces (packages/kube first: the others reference it)
-	npx tsc -b packages/kube operator remoting-server e2e
+build-ts: deps-npm ## compile the TypeScript workspaces (packages/ first: the others reference them)
+	npx tsc -b packages/kube packages/tickets operator remoting-server e2e

@@ -2,6 +2,7 @@
 import { parseConfig, helpText } from './config.js';
 import { runOperator } from './operator.js';
 import { createLogger } from './util/log.js';
+import { KeyringError } from '@avec/tickets';
 import { AvecError, errorMessage } from './util/errors.js';
 
 const log = createLogger();
@@ -30,6 +31,6 @@ try {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 } catch (err) {
-  log.error('operator failed to start', { code: err instanceof AvecError ? err.code : undefined, error: errorMessage(err) });
+  log.error('operator failed to start', { code: err instanceof AvecError || err instanceof KeyringError ? err.code : undefined, error: errorMessage(err) });
   process.exit(1);
 }

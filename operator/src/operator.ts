@@ -9,7 +9,7 @@ import { createLogger, type Logger } from './util/log.js';
 import { errorMessage } from './util/errors.js';
 import { dirSignature } from './util/dir-watch.js';
 import { OperatorMetrics } from './metrics.js';
-import { KeyringSource } from './tickets/keyring-source.js';
+import { KeyringWatcher } from '@avec/tickets';
 import { WebhookServer } from './admission/webhook-server.js';
 import { SelfManagedCerts } from './admission/self-managed-certs.js';
 import { KubeClient, type KubeApi } from '@avec/kube';
@@ -44,8 +44,10 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
   const log = opts.log ?? createLogger();
   const clock = opts.clock ?? realClock;
   const metrics = new OperatorMetrics(true);
-  const keyring = new KeyringSource(cfg.ticketKeyDir, log);
-  log.info('starting', { identity: cfg.identity, namespace: cfg.namespace, leaderElect: cfg.leaderElect, kids: keyring.get().kids() });
+  // A new signing key re-queues the claims (set once the controllers run); the first read must succeed.
+  let onRotate = (): void => {};
+  const keyring = new KeyringWatcher({ dir: cfg.ticketKeyDir, logger: log, onRotate: () => onRotate() });
+  log.info('starting', { identity: cfg.identity, namespace: cfg.namespace, leaderElect: cfg.leaderElect, kids: keyring.load().kids() });
   let api: KubeApi;
   if (opts.api) api = opts.api;
   else {
@@ -158,7 +160,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
       api, clock, log, metrics,
       events: new EventRecorder(api, cfg.identity, clock, log),
       claims, gpuNodes, pods, nodes,
-      keyring: () => keyring.get(),
+      keyring: () => keyring.refresh(),
       heartbeatTimeoutMs: cfg.heartbeatTimeoutSeconds * 1000,
       ticketTtlSeconds: cfg.ticketTtlSeconds,
       retryUnplacedMs: cfg.retryUnplacedSeconds * 1000,
@@ -179,10 +181,10 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
       void runWorkers('pod', podQueue, 2, (k) => podCtl.reconcile(k), log, counted('pod'));
     });
     // A new signing key: every bound claim re-signs its ticket now rather than at the next resync.
-    keyring.onRotate = () => {
+    onRotate = () => {
       for (const k of claims.keys()) claimQueue.add(k);
     };
-    every(30_000, () => keyring.get());
+    every(30_000, () => keyring.refresh());
     every(cfg.resyncSeconds * 1000, () => {
       for (const k of claims.keys()) claimQueue.add(k);
       for (const k of gpuNodes.keys()) nodeQueue.add(k);

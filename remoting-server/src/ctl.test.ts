@@ -10,7 +10,7 @@ import { runCtl } from './ctl.js';
 import { silentLogger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { SessionManager } from './sessions/session-manager.js';
-import { verifyTicket } from './tickets/ticket.js';
+import { Keyring, verifyTicket } from '@avec/tickets';
 
 let dir: string;
 let server: grpc.Server;
@@ -31,7 +31,7 @@ before(async () => {
   await writeFile(join(dir, 'token'), 'tok\n');
   const metrics = createMetrics();
   const sessions = new SessionManager({ executor: '/x', backend: 'emulated', executorLogLevel: 'info', closeGraceMs: 10, pendingTtlMs: 60_000, logger: silentLogger, metrics });
-  const keyring = new Map([['a1', new Uint8Array(Buffer.alloc(32, 1))]]);
+  const keyring = new Keyring(new Map([['a1', new Uint8Array(Buffer.alloc(32, 1))]]));
   const admission = { nodeName: 'n1', keyring: () => keyring, devices: () => [], limits: { maxSessions: 4, maxSessionsPerClaim: 4 }, sessions, nowSeconds: () => now };
   const s = await startGrpcServer({ host: '127.0.0.1', port: 0 }, {
     admission, sessions, health: new HealthState(), metrics, logger: silentLogger, nodeName: 'n1', site: () => 's', dataEndpoint: () => '127.0.0.1:1',
@@ -49,7 +49,7 @@ after(async () => {
 test('ctl ticket signs with the "current" kid and the ticket verifies', async () => {
   const { code, out } = await ctl('ticket', '--key-dir', dir, '--node', 'n1', '--claim', 'ns/c', '--mem', '1024', '--ttl', '60');
   assert.equal(code, 0);
-  const v = verifyTicket(out.trim(), { keyring: new Map([['a1', new Uint8Array(Buffer.alloc(32, 1))]]), nodeName: 'n1', nowSeconds: now });
+  const v = verifyTicket(out.trim(), { keyring: new Keyring(new Map([['a1', new Uint8Array(Buffer.alloc(32, 1))]])), nodeName: 'n1', nowSeconds: now });
   assert.ok(v.ok);
   assert.equal(v.ok && v.payload.kid, 'a1');
   assert.equal(v.ok && v.payload.mem, 1024);

@@ -6,8 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { controlClient } from './control/control-client.js';
 import { errorMessage } from './errors.js';
-import { readKeyringDir } from './tickets/keyring.js';
-import { signTicket } from './tickets/ticket.js';
+import { loadKeyringDir, signTicket } from '@avec/tickets';
 
 export const CTL_HELP = `avec-ctl: talk to an avec remoting server.
 
@@ -59,13 +58,13 @@ export async function runCtl(argv: string[], out: (s: string) => void, nowSecond
     const dir = values['key-dir'];
     const [ns, name] = (values.claim ?? '').split('/');
     if (!dir || !values.node || !ns || !name) throw new Error('ticket needs --key-dir, --node and --claim NS/NAME');
-    const ring = await readKeyringDir(dir);
+    const ring = loadKeyringDir(dir, { invalid: 'skip' });
     let kid = values.kid;
     if (!kid) {
       try {
         kid = readFileSync(`${dir}/current`, 'utf8').trim();
       } catch {
-        kid = [...ring.keys()].sort().at(-1);
+        kid = ring.kids().at(-1);
       }
     }
     const key = kid ? ring.get(kid) : undefined;

@@ -7,7 +7,7 @@ import type { Metrics } from './metrics.js';
 import type { Addon, ConnectionEvent, ListenerEvent, NativeDataListener } from './native/addon.js';
 import { decideAdmission, type AdmissionLimits, type DeviceView } from './sessions/admission.js';
 import type { SessionManager } from './sessions/session-manager.js';
-import { verifyTicket, type Keyring } from './tickets/ticket.js';
+import { verifyTicket, type Keyring } from '@avec/tickets';
 import { helloRefusal, type RefusalReason } from './wire/refusal.js';
 
 export interface AdmissionContext {

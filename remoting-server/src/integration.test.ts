@@ -13,7 +13,7 @@ import { controlClient, type ControlClient } from './control/control-client.js';
 import { silentLogger } from './log.js';
 import { CHECKOUT_ROOT, loadAddon } from './native/addon.js';
 import { startRemotingServer, type RunningServer } from './server.js';
-import { signTicket, type TicketPayload } from './tickets/ticket.js';
+import { signTicket, type TicketPayload } from '@avec/tickets';
 import {
   connectTcp, decodeFrameHeader, decodeHelloReply, encodeFrameHeader, encodeHello, F_REPLY, FrameReader, HELLO_REFUSAL_BYTES, HELLO_REPLY_BYTES, OP_GOODBYE,
   OP_HELLO, OP_PING,

@@ -11,7 +11,7 @@ import type { ObservedInventory } from './inventory/observed.js';
 import { createLogger } from './log.js';
 import { startRemotingServer, type RunningServer } from './server.js';
 import { chooseExecutorBackend } from './sessions/executor-backend.js';
-import { signTicket } from './tickets/ticket.js';
+import { signTicket } from '@avec/tickets';
 import { connectTcp, decodeHelloReply, encodeHello, FrameReader } from './wire/hello-client.js';
 import { REFUSAL_CODES, STATUS_REFUSED } from './wire/refusal.js';
 

@@ -22,7 +22,7 @@ import { createMetrics, recordTelemetry, type Metrics } from './metrics.js';
 import { loadAddon, type Addon, type Telemetry } from './native/addon.js';
 import { chooseExecutorBackend, type ExecutorBackend } from './sessions/executor-backend.js';
 import { SessionManager } from './sessions/session-manager.js';
-import { KeyringWatcher } from './tickets/keyring.js';
+import { KeyringWatcher } from '@avec/tickets';
 
 export interface RunningServer {
   dataPort: number;
@@ -77,7 +77,7 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
   }
 
   async function startParts(): Promise<RunningServer> {
-    const keyring = new KeyringWatcher({ dir: config.ticketKeyDir, logger: logger.child({ component: 'keyring' }) });
+    const keyring = new KeyringWatcher({ dir: config.ticketKeyDir, logger: logger.child({ component: 'keyring' }), invalid: 'skip' });
     await keyring.start();
     started.push(() => keyring.stop());
     if (keyring.keyring.size === 0) logger.warn('no ticket keys loaded: every session will be refused', { dir: config.ticketKeyDir });

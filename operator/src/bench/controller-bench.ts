@@ -9,7 +9,7 @@ import { NodeStore } from '../controllers/node-store.js';
 import { ClaimController } from '../controllers/claim-controller.js';
 import { EventRecorder } from '../controllers/events.js';
 import { OperatorMetrics } from '../metrics.js';
-import { Keyring } from '../tickets/keyring.js';
+import { Keyring } from '@avec/tickets';
 import { silentLogger } from '../util/log.js';
 import { claimsPath, gpuNodesPath, podsPath } from '../kube/paths.js';
 

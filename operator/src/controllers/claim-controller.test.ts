@@ -10,8 +10,7 @@ import { ClaimController } from './claim-controller.js';
 import { GPUNodeController } from './gpunode-controller.js';
 import { EventRecorder } from './events.js';
 import { OperatorMetrics } from '../metrics.js';
-import { Keyring } from '../tickets/keyring.js';
-import { verifyTicket } from '../tickets/ticket.js';
+import { Keyring, verifyTicket } from '@avec/tickets';
 import { silentLogger } from '../util/log.js';
 import { claimsPath, gpuNodesPath, podsPath, claimPath } from '../kube/paths.js';
 import type { OperatorContext } from './context.js';
@@ -236,7 +235,7 @@ test('claim lifecycle: bound with Secret and ticket, node loss -> Lost -> re-pla
     return { endpoint: Buffer.from(s.data.endpoint, 'base64').toString(), ticket: Buffer.from(s.data.ticket, 'base64').toString() };
   };
   assert.equal(secret().endpoint, 'gpu-a:7400');
-  const v = verifyTicket(secret().ticket, { keyring, now: T0 / 1000, node: 'gpu-a' });
+  const v = verifyTicket(secret().ticket, { keyring, nowSeconds: T0 / 1000, nodeName: 'gpu-a' });
   assert.equal(v.ok && v.payload.mem, 8 * GiB);
   assert.equal(v.ok && v.payload.cpct, 50);
 
@@ -253,7 +252,7 @@ test('claim lifecycle: bound with Secret and ticket, node loss -> Lost -> re-pla
   assert.equal((c.status as { phase: string; allocation: { node: string } }).allocation.node, 'gpu-b');
   assert.equal((c.status as { phase: string }).phase, 'Bound');
   assert.equal(secret().endpoint, 'gpu-b:7400');
-  assert.equal(verifyTicket(secret().ticket, { keyring, now: clock.now() / 1000, node: 'gpu-b' }).ok, true);
+  assert.equal(verifyTicket(secret().ticket, { keyring, nowSeconds: clock.now() / 1000, nodeName: 'gpu-b' }).ok, true);
   assert.equal(((api.objects.get('gpunodes//gpu-a')!.status as { allocations: unknown[] }).allocations).length, 0);
   const reasons = api.list('events').map((e) => (e as unknown as { reason: string }).reason);
   assert.ok(reasons.includes('NodeLost') && reasons.filter((x) => x === 'Bound').length === 2, reasons.join(','));

@@ -3,7 +3,7 @@
 // (re-read after 10 minutes, in case someone edited the Secret) to spare a read per reconcile.
 import type { VirtualGPUClaim, ClaimAllocation } from '../api/claim.js';
 import { ticketNeedsRefresh, refreshInSeconds, renderClaimSecret } from './claim-secret.js';
-import { signTicket, peekTicket } from '../tickets/ticket.js';
+import { signWithKeyring, peekTicket } from '@avec/tickets';
 import { secretPath, secretsPath } from '../kube/paths.js';
 import { isStatus } from '@avec/kube';
 import { secretNameFor } from '../admission/inject.js';
@@ -52,7 +52,7 @@ export class ClaimSecretWriter {
     let current = peekTicket(ticket);
     const resign = ticketNeedsRefresh(current, want, ring.currentKid, nowS, this.ctx.ticketTtlSeconds);
     if (resign) {
-      ticket = signTicket(ring, { ...want, iat: nowS, exp: nowS + this.ctx.ticketTtlSeconds });
+      ticket = signWithKeyring(ring, { ...want, iat: nowS, exp: nowS + this.ctx.ticketTtlSeconds });
       current = peekTicket(ticket);
     }
     if (!memo || memo.endpoint !== alloc.endpoint || resign) {

@@ -1,5 +1,5 @@
 // The per-claim Secret (avec-claim-<claim>: endpoint, ticket, claim) and when its ticket is re-signed.
-import type { TicketPayload } from '../tickets/ticket.js';
+import type { TicketPayload } from '@avec/tickets';
 import { secretNameFor } from '../admission/inject.js';
 import { CLAIM_KIND, GROUP, VERSION } from '../api/claim.js';
 

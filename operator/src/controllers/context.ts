@@ -6,7 +6,7 @@ import type { Logger } from '../util/log.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { EventRecorder } from './events.js';
 import type { NodeStore } from './node-store.js';
-import type { Keyring } from '../tickets/keyring.js';
+import type { Keyring } from '@avec/tickets';
 
 export interface OperatorContext {
   api: KubeApi;

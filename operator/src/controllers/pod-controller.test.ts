@@ -9,7 +9,7 @@ import { PodController } from './pod-controller.js';
 import { GPUNodeController } from './gpunode-controller.js';
 import { EventRecorder } from './events.js';
 import { OperatorMetrics } from '../metrics.js';
-import { Keyring } from '../tickets/keyring.js';
+import { Keyring } from '@avec/tickets';
 import { silentLogger } from '../util/log.js';
 import { claimsPath, gpuNodesPath, podsPath } from '../kube/paths.js';
 import type { OperatorContext } from './context.js';

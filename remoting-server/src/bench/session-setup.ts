@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../config.js';
 import { silentLogger } from '../log.js';
 import { CHECKOUT_ROOT } from '../native/addon.js';
 import { startRemotingServer } from '../server.js';
-import { signTicket } from '../tickets/ticket.js';
+import { signTicket } from '@avec/tickets';
 import { connectTcp, decodeHelloReply, encodeFrameHeader, encodeHello, FrameReader, OP_GOODBYE } from '../wire/hello-client.js';
 
 const executor = process.env.AVEC_EXECUTOR ?? resolve(CHECKOUT_ROOT, 'build', 'native', 'avec-executor');

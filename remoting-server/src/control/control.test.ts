@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { silentLogger } from '../log.js';
 import { createMetrics } from '../metrics.js';
 import { SessionManager } from '../sessions/session-manager.js';
-import { signTicket, type TicketPayload } from '../tickets/ticket.js';
+import { Keyring, signTicket, type TicketPayload } from '@avec/tickets';
 import { HealthState } from './health-service.js';
 import { startGrpcServer, stopGrpcServer } from './grpc-server.js';
 import { controlClient, type ControlClient } from './control-client.js';
@@ -24,7 +24,7 @@ admin.set('authorization', 'Bearer s3cret');
 
 before(async () => {
   sessions = new SessionManager({ executor: '/nonexistent', backend: 'emulated', executorLogLevel: 'info', closeGraceMs: 100, pendingTtlMs: 60_000, logger: silentLogger, metrics });
-  const admission = { nodeName: 'gpu-1', keyring: () => new Map([['k1', key]]), devices: () => inventory.devices, limits: { maxSessions: 10, maxSessionsPerClaim: 2 }, sessions, nowSeconds: () => now };
+  const admission = { nodeName: 'gpu-1', keyring: () => new Keyring(new Map([['k1', key]])), devices: () => inventory.devices, limits: { maxSessions: 10, maxSessionsPerClaim: 2 }, sessions, nowSeconds: () => now };
   const started = await startGrpcServer({ host: '127.0.0.1', port: 0 }, {
     admission, sessions, health: new HealthState(), metrics, logger: silentLogger, nodeName: 'gpu-1', site: () => 'edge-a',
     dataEndpoint: () => '10.0.0.1:7070', inventory: () => inventory, telemetry: () => ({ available: false, reason: 'no NVML', devices: [] }),

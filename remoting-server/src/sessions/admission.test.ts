@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { TicketPayload } from '../tickets/ticket.js';
+import type { TicketPayload } from '@avec/tickets';
 import { decideAdmission, type AdmissionInput } from './admission.js';
 
 const payload: TicketPayload = { v: 1, kid: 'k', uid: 'u', ns: 'ns', claim: 'c', node: 'n', dev: '', mem: 1000, cpct: 40, iat: 0, exp: 10 };

@@ -1,5 +1,5 @@
 // Admission policy for a verified ticket: pure (state in, decision out), so every rule is unit-tested.
-import { claimKey, type TicketPayload } from '../tickets/ticket.js';
+import { claimKey, type TicketPayload } from '@avec/tickets';
 
 export interface DeviceView {
   ordinal: number;

@@ -1,6 +1,6 @@
 // How an admission refusal reaches the client: the HELLO status and the avec_hello_refusal reason code
 // (avec_wire.h), from the reason names the server uses in logs and metrics. Pure.
-import { TICKET_REFUSALS, type TicketRefusal } from '../tickets/ticket.js';
+import { TICKET_REFUSALS, type TicketRefusal } from '@avec/tickets';
 import { ADMISSION_REFUSALS, type AdmissionRefusal } from '../sessions/admission.js';
 
 /** AVEC_STATUS_* of a refused HELLO. */

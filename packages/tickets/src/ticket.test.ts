@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
-import { signTicket, verifyTicket, type TicketPayload } from './ticket.js';
+import { Keyring } from './keyring.js';
+import { peekTicket, signTicket, signWithKeyring, verifyTicket, type TicketPayload } from './ticket.js';
 
 const key1 = new Uint8Array(Buffer.from('0123456789abcdef0123456789abcdef'));
 const key2 = new Uint8Array(Buffer.from('fedcba9876543210fedcba9876543210'));
-const keyring = new Map([
-  ['k1', key1],
-  ['k2', key2],
-]);
+const keyring = new Keyring(
+  new Map([
+    ['k1', key1],
+    ['k2', key2],
+  ]),
+);
 const now = 1_800_000_000;
 const payload: TicketPayload = {
   v: 1, kid: 'k2', uid: 'u-1', ns: 'team-a', claim: 'c1', node: 'gpu-1', dev: '', mem: 1 << 30, cpct: 50, iat: now - 10, exp: now + 600,
@@ -63,14 +66,41 @@ test('refusals name their reason', () => {
   }
 });
 
-test('60 s of clock skew is tolerated on both ends', () => {
+test('60 s of clock skew is tolerated on both ends; the skew is an argument', () => {
   assert.equal(verifyTicket(signTicket({ ...payload, exp: now - 60 }, key2), opts).ok, true);
   assert.equal(verifyTicket(signTicket({ ...payload, iat: now + 60 }, key2), opts).ok, true);
+  const v = verifyTicket(signTicket({ ...payload, exp: now - 60 }, key2), { ...opts, skewSeconds: 0 });
+  assert.equal(v.ok ? 'ok' : v.reason, 'expired');
 });
 
 test('a removed key stops verifying its tickets (rotation)', () => {
   const t = signTicket({ ...payload, kid: 'k1' }, key1);
-  const v = verifyTicket(t, { ...opts, keyring: new Map([['k2', key2]]) });
+  const v = verifyTicket(t, { ...opts, keyring: new Keyring(new Map([['k2', key2]])) });
   assert.equal(v.ok, false);
   if (!v.ok) assert.equal(v.reason, 'unknown-kid');
+});
+
+test('an empty keyring verifies nothing', () => {
+  const v = verifyTicket(signTicket(payload, key2), { ...opts, keyring: Keyring.none() });
+  assert.equal(v.ok ? 'ok' : v.reason, 'unknown-kid');
+  assert.throws(() => Keyring.none().current(), { code: 'KeyringEmpty' });
+});
+
+test('sign with the keyring then verify round-trips with the current key; the older key still verifies', () => {
+  const ring = new Keyring(new Map([['2026-01', key1], ['2026-02', key2]]));
+  const claims = { uid: 'u1', ns: 'n', claim: 'c', node: 'gpu-a', dev: '', mem: 1 << 30, cpct: 25, iat: 100, exp: 200 };
+  const t = signWithKeyring(ring, claims);
+  assert.match(t, /^avec1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+  const v = verifyTicket(t, { keyring: ring, nowSeconds: 150, nodeName: 'gpu-a' });
+  assert.deepEqual(v, { ok: true, payload: { v: 1, kid: '2026-02', ...claims } });
+  assert.equal(peekTicket(t)?.kid, '2026-02');
+  assert.equal(peekTicket('avec1.!!!.x'), undefined);
+  assert.equal(peekTicket(`avec1.${Buffer.from('{').toString('base64url')}.x`), undefined);
+  // A verifier that only knows the old key refuses it as unknown-kid.
+  const oldOnly = new Keyring(new Map([['2026-01', key1]]));
+  const r = verifyTicket(t, { keyring: oldOnly, nowSeconds: 150, nodeName: 'gpu-a' });
+  assert.equal(r.ok ? 'ok' : r.reason, 'unknown-kid');
+  // The old key signs again once `current` names it.
+  const back = new Keyring(new Map([['2026-01', key1], ['2026-02', key2]]), '2026-01');
+  assert.equal(peekTicket(signWithKeyring(back, claims))?.kid, '2026-01');
 });

@@ -1,7 +1,9 @@
-// Session tickets (docs/tickets.md): avec1.<b64url(payload json)>.<b64url(HMAC-SHA256(key, "avec1." + payload b64))>.
-// Verification is pure: keyring, node name and clock come in as arguments.
+// Session tickets, format avec1 (docs/tickets.md):
+//   avec1.<b64url(payload json)>.<b64url(HMAC-SHA256(key, "avec1." + b64url(payload json)))>
+// Verification is pure: keyring, node name, clock and skew come in as arguments.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import type { Keyring } from './keyring.js';
 
 export const TICKET_PREFIX = 'avec1';
 export const MAX_TICKET_BYTES = 4096; // AVEC_MAX_TICKET in avec_wire.h
@@ -23,10 +25,10 @@ export const ticketPayloadSchema = z.object({
   exp: uint,
 });
 export type TicketPayload = z.infer<typeof ticketPayloadSchema>;
+/** What the signer decides; `v` and `kid` come from the format and the keyring. */
+export type TicketClaims = Omit<TicketPayload, 'v' | 'kid'>;
 
-/** kid -> key bytes. Several keys may be valid at once (rotation). */
-export type Keyring = ReadonlyMap<string, Uint8Array>;
-
+/** Why a ticket is refused; the remoting server maps each to a wire reason code (wire/refusal.ts). */
 export const TICKET_REFUSALS = [
   'malformed',
   'unsupported-version',
@@ -44,7 +46,9 @@ export type TicketVerdict =
 
 export interface VerifyOptions {
   keyring: Keyring;
+  /** The GPU node doing the verification; tickets for other nodes are refused. */
   nodeName: string;
+  /** Unix seconds. */
   nowSeconds: number;
   skewSeconds?: number;
 }
@@ -102,11 +106,29 @@ export function verifyTicket(ticket: string, opts: VerifyOptions): TicketVerdict
   return { ok: true, payload };
 }
 
-/** Signs a payload (the operator's job; here for tests and standalone tooling). */
+/** Signs a payload as it is with `key` (`payload.kid` must name it): tests and standalone tooling. */
 export function signTicket(payload: TicketPayload, key: Uint8Array): string {
   const body = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
   const sig = mac(key, `${TICKET_PREFIX}.${body}`).toString('base64url');
   return `${TICKET_PREFIX}.${body}.${sig}`;
+}
+
+/** Signs with the keyring's current (newest) key; `v` and `kid` are set here. The operator's signer. */
+export function signWithKeyring(keyring: Keyring, claims: TicketClaims): string {
+  const { kid, key } = keyring.current();
+  return signTicket({ v: 1, kid, ...claims }, key);
+}
+
+/** Decode without verifying (for the operator's own refresh decisions; never for admission). */
+export function peekTicket(ticket: string): TicketPayload | undefined {
+  const parts = ticket.split('.');
+  if (parts.length !== 3 || parts[0] !== TICKET_PREFIX || !B64URL.test(parts[1]!)) return undefined;
+  try {
+    const r = ticketPayloadSchema.safeParse(JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** "<ns>/<name>": the key sessions are accounted under. */
