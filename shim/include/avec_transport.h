@@ -78,6 +78,19 @@ int avec_frame_hdr_check_reply(const avec_frame_hdr *h, uint32_t expect_id);
  * replaced by '?' so it stays on one log line) when the tail is there and consistent; otherwise (an older
  * server, or a broken tail) returns -1 with *reason = AVEC_REFUSAL_UNSPECIFIED and msg = "". */
 int avec_hello_refusal_decode(const void *payload, size_t len, uint32_t *reason, char *msg, size_t msg_cap);
+/* What a successful HELLO brings back: the reply header and the devices it lists. */
+typedef struct avec_hello_result {
+  avec_hello_reply r;
+  avec_device_info d[AVEC_MAX_DEVICES];
+} avec_hello_result;
+
+/* Connects to `endpoint` (AVEC_CONNECT_TIMEOUT_MS, default 10 s) and opens a session with HELLO (`ticket`,
+ * `flags`). Returns 0 with `out` filled and the connection open; a negative errno when the endpoint cannot
+ * be reached; 1 when the server refused or answered badly: *status is the reply status
+ * (AVEC_STATUS_BAD_FRAME for a reply too short for the devices it announces), *reason and `msg` the
+ * server's refusal words if it sent any (see avec_hello_refusal_decode), and the connection is closed. */
+int avec_session_hello(avec_conn *c, const char *endpoint, const char *ticket, uint32_t flags,
+                       avec_hello_result *out, uint32_t *status, uint32_t *reason, char *msg, size_t msg_cap);
 /* A short name for an AVEC_REFUSAL_* code ("draining", "ticket-expired", ...; "unspecified" if unknown). */
 const char *avec_refusal_name(uint32_t reason);
 

@@ -97,39 +97,18 @@ static void do_init(void) {
     avec_sess.init_result = CUDA_ERROR_NO_DEVICE;
     return;
   }
-  const char *ct = getenv("AVEC_CONNECT_TIMEOUT_MS");
-  int timeout = ct ? atoi(ct) : 10000;
-  int rc = avec_conn_open(&avec_sess.conn, endpoint, timeout > 0 ? timeout : 10000);
-  if (rc) {
+  static avec_hello_result rep;
+  uint32_t st, reason;
+  char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
+  int rc = avec_session_hello(&avec_sess.conn, endpoint, ticket, 0, &rep, &st, &reason, msg, sizeof msg);
+  if (rc < 0) {
     LOG_ERROR("cuInit: cannot reach remoting server %s: %s: no device", endpoint, strerror(-rc));
     avec_sess.init_result = CUDA_ERROR_NO_DEVICE;
     return;
   }
-  struct {
-    avec_hello h;
-    char ticket[AVEC_MAX_TICKET];
-  } req;
-  memset(&req, 0, sizeof req);
-  size_t tlen = strlen(ticket);
-  req.h.wire_version = AVEC_WIRE_VERSION;
-  req.h.client_pid = (uint32_t)getpid();
-  req.h.ticket_len = (uint32_t)tlen;
-  gethostname(req.h.client_host, sizeof req.h.client_host - 1);
-  memcpy(req.ticket, ticket, tlen);
-  static struct {
-    avec_hello_reply r;
-    avec_device_info d[AVEC_MAX_DEVICES];
-  } rep;
-  size_t got = 0;
-  uint32_t st = avec_conn_call(&avec_sess.conn, AVEC_OP_HELLO, 0, 0, &req, sizeof req.h + tlen, NULL, 0, &rep,
-                               sizeof rep, &got);
-  if (st != 0 || got < sizeof rep.r || rep.r.device_count > AVEC_MAX_DEVICES ||
-      got < sizeof rep.r + rep.r.device_count * sizeof(avec_device_info)) {
+  if (rc > 0) {
     if (st == AVEC_STATUS_BAD_TICKET || st == AVEC_STATUS_REFUSED) {
       /* The one line a user reads: the server's own words (an older server sends none). */
-      uint32_t reason;
-      char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
-      avec_hello_refusal_decode(&rep, got, &reason, msg, sizeof msg);
       LOG_DEBUG("cuInit: HELLO status 0x%x, refusal reason %u (%s)", st, reason, avec_refusal_name(reason));
       const char *why = msg[0] ? msg
                         : reason != AVEC_REFUSAL_UNSPECIFIED ? avec_refusal_name(reason)
@@ -142,7 +121,6 @@ static void do_init(void) {
                                                   : "bad HELLO reply";
       LOG_ERROR("cuInit: remoting server %s: %s (status 0x%x): no device", endpoint, why, st);
     }
-    avec_conn_close(&avec_sess.conn);
     avec_sess.init_result = CUDA_ERROR_NO_DEVICE;
     return;
   }

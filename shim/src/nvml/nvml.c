@@ -43,39 +43,19 @@ static nvmlReturn_t open_session(void) {
     LOG_ERROR("nvmlInit: no remoting endpoint configured (AVEC_SERVER or AVEC_CLAIM_DIR/endpoint)");
     return NVML_ERROR_DRIVER_NOT_LOADED;
   }
-  int rc = avec_conn_open(&conn, endpoint, 10000);
-  if (rc) {
+  static avec_hello_result rep;
+  uint32_t st, reason;
+  char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
+  int rc = avec_session_hello(&conn, endpoint, ticket, AVEC_HELLO_INFO_ONLY, &rep, &st, &reason, msg, sizeof msg);
+  if (rc < 0) {
     LOG_ERROR("nvmlInit: cannot reach remoting server %s: %s", endpoint, strerror(-rc));
     return NVML_ERROR_DRIVER_NOT_LOADED;
   }
-  struct {
-    avec_hello h;
-    char t[AVEC_MAX_TICKET];
-  } req;
-  memset(&req, 0, sizeof req);
-  size_t tlen = strlen(ticket);
-  req.h.wire_version = AVEC_WIRE_VERSION;
-  req.h.flags = AVEC_HELLO_INFO_ONLY;
-  req.h.client_pid = (uint32_t)getpid();
-  req.h.ticket_len = (uint32_t)tlen;
-  gethostname(req.h.client_host, sizeof req.h.client_host - 1);
-  memcpy(req.t, ticket, tlen);
-  static struct {
-    avec_hello_reply r;
-    avec_device_info d[AVEC_MAX_DEVICES];
-  } rep;
-  size_t got = 0;
-  uint32_t st = avec_conn_call(&conn, AVEC_OP_HELLO, 0, 0, &req, sizeof req.h + tlen, NULL, 0, &rep, sizeof rep, &got);
-  if (st || got < sizeof rep.r || rep.r.device_count > AVEC_MAX_DEVICES ||
-      got < sizeof rep.r + rep.r.device_count * sizeof(avec_device_info)) {
-    uint32_t reason;
-    char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
-    avec_hello_refusal_decode(&rep, got, &reason, msg, sizeof msg);
+  if (rc > 0) {
     if (st == AVEC_STATUS_BAD_TICKET || st == AVEC_STATUS_REFUSED)
       LOG_ERROR("server %s refused the NVML session: %s", endpoint, msg[0] ? msg : avec_refusal_name(reason));
     else
       LOG_ERROR("nvmlInit: remoting server %s refused the session (status 0x%x)", endpoint, st);
-    avec_conn_close(&conn);
     /* A server that cannot start the session is not a permission problem. */
     if (st == AVEC_STATUS_BAD_TICKET) return NVML_ERROR_NO_PERMISSION;
     if (st == AVEC_STATUS_REFUSED && reason != AVEC_REFUSAL_EXECUTOR_FAILED && reason != AVEC_REFUSAL_SERVER_ERROR)
