@@ -4,9 +4,16 @@
 DEMO_BIN := $(BUILD)/demo/avec-demo
 DEMO_NVCC_FLAGS := -std=c++17 -O2 -gencode arch=compute_75,code=compute_75 -gencode arch=compute_90,code=sm_90
 
+DEMO_BUILD_LOG := $(BUILD)/demo/build.log
+
 .PHONY: demo demo-program
-demo: build demo-program ## run the end-to-end demo (control plane + operator + remoting server + CUDA program)
-	node e2e/dist/demo/run-demo.js $(DEMO_BIN)
+# The demo prints its steps, not compiler lines: set-up and build go to a log, shown when they fail.
+demo: ## run the end-to-end demo (control plane + operator + remoting server + CUDA program)
+	@mkdir -p $(dir $(DEMO_BUILD_LOG))
+	@echo "[demo] installing and building (first run: ~10 min; log: $(DEMO_BUILD_LOG))"
+	@$(MAKE) --no-print-directory deps build demo-program >$(DEMO_BUILD_LOG) 2>&1 \
+	  || { tail -n 100 $(DEMO_BUILD_LOG); echo "[demo] set-up or build failed; last 100 lines above, whole log: $(DEMO_BUILD_LOG)" >&2; exit 1; }
+	@node e2e/dist/demo/run-demo.js $(DEMO_BIN)
 
 demo-program: $(DEMO_BIN) ## the demo's CUDA program (nvcc, static cudart)
 
