@@ -17,7 +17,6 @@ import { Informer, type KubeObject } from './kube/informer.js';
 import { WorkQueue } from './kube/work-queue.js';
 import { runWorkers } from './kube/controller-loop.js';
 import { LeaderElector } from './kube/leader-elector.js';
-import { claimsPath, gpuNodesPath, podsPath } from './kube/paths.js';
 import { NodeStore } from './controllers/node-store.js';
 import { EventRecorder } from './controllers/events.js';
 import { ClaimController } from './controllers/claim-controller.js';
@@ -50,7 +49,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
   let api: KubeApi;
   if (opts.api) api = opts.api;
   else {
-    const client = KubeClient.load(cfg.kubeconfig, { userAgent: 'avec-operator' });
+    const client = KubeClient.load(cfg.kubeconfig);
     client.observe = (verb, code, seconds) => {
       metrics.kubeRequests.inc({ verb, code: String(code) });
       metrics.kubeRequestSeconds.observe({ verb }, seconds);
@@ -117,7 +116,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
   let ctx: OperatorContext | undefined;
   let leading = false;
   let controllersStarted = false;
-  const informerOpts = (path: string, labelSelector?: string) => ({ path, labelSelector, clock, log });
+  const informerOpts = (labelSelector?: string) => ({ labelSelector, clock, log });
   const capacitySeen = new Map<string, { spec: string; ready: boolean; mem: number; cpct: number }>();
 
   const startControllers = (): void => {
@@ -125,12 +124,12 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
     controllersStarted = true;
     let claimCtl: ClaimController;
     let podCtl: PodController;
-    const claims = new Informer<KubeObject>(api, informerOpts(claimsPath()), (key) => {
+    const claims = new Informer<KubeObject>(api.claims, informerOpts(), (key) => {
       claimQueue.add(key);
       const [ns, name] = key.split('/');
       for (const p of podCtl.podsOfClaim(ns, name)) podQueue.add(p);
     });
-    const gpuNodes = new Informer<KubeObject>(api, informerOpts(gpuNodesPath()), (name) => {
+    const gpuNodes = new Informer<KubeObject>(api.gpuNodes, informerOpts(), (name) => {
       nodes.refresh(name);
       nodeQueue.add(name);
       // Capacity may have grown (new node, node ready again, devices changed, allocations released):
@@ -150,7 +149,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
         }
       }
     });
-    const pods = new Informer<KubeObject>(api, informerOpts(podsPath(), `${LABEL_MANAGED}=true`), (key) => {
+    const pods = new Informer<KubeObject>(api.pods, informerOpts(`${LABEL_MANAGED}=true`), (key) => {
       podCtl.indexPod(key);
       podQueue.add(key);
     });

@@ -11,7 +11,6 @@ import { EventRecorder } from '../controllers/events.js';
 import { OperatorMetrics } from '../metrics.js';
 import { Keyring } from '@avec/tickets';
 import { silentLogger } from '../util/log.js';
-import { claimsPath, gpuNodesPath, podsPath } from '../kube/paths.js';
 
 const N = Number(process.argv[2] ?? 1000);
 const C = Number(process.argv[3] ?? 2000);
@@ -34,10 +33,10 @@ for (let i = 0; i < N; i++) {
 for (let i = 0; i < C; i++) {
   api.put('virtualgpuclaims', { metadata: { name: `c${i}`, namespace: 'ns', generation: 1 }, spec: { memory: '2Gi', computePercent: 10, placement: { site: `s${i % SITES}`, policy: (['nearest', 'binpack', 'spread'] as const)[i % 3] } } });
 }
-const opts = (path: string) => ({ path, clock, log: silentLogger });
-const claims = new Informer<KubeObject>(api, opts(claimsPath()), () => {});
-const gpuNodes = new Informer<KubeObject>(api, opts(gpuNodesPath()), () => {});
-const pods = new Informer<KubeObject>(api, opts(podsPath()), () => {});
+const opts = { clock, log: silentLogger };
+const claims = new Informer<KubeObject>(api.claims, opts, () => {});
+const gpuNodes = new Informer<KubeObject>(api.gpuNodes, opts, () => {});
+const pods = new Informer<KubeObject>(api.pods, opts, () => {});
 for (const i of [claims, gpuNodes, pods]) void i.run();
 while (!(claims.hasSynced() && gpuNodes.hasSynced() && pods.hasSynced())) await new Promise((r) => setImmediate(r));
 const ctl = new ClaimController({

@@ -12,7 +12,6 @@ import { EventRecorder } from './events.js';
 import { OperatorMetrics } from '../metrics.js';
 import { Keyring, verifyTicket } from '@avec/tickets';
 import { silentLogger } from '../util/log.js';
-import { claimsPath, gpuNodesPath, podsPath, claimPath } from '../kube/paths.js';
 import type { OperatorContext } from './context.js';
 
 const GiB = 2 ** 30;
@@ -37,10 +36,10 @@ function claimObj(name: string, memGiB: number, cpct: number, extra: Record<stri
 }
 
 async function replica(api: FakeKube, clock: ManualClock | { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void }) {
-  const opts = (path: string) => ({ path, clock, log: silentLogger });
-  const claims = new Informer<KubeObject>(api, opts(claimsPath()), () => {});
-  const gpuNodes = new Informer<KubeObject>(api, opts(gpuNodesPath()), () => {});
-  const pods = new Informer<KubeObject>(api, opts(podsPath()), () => {});
+  const opts = { clock, log: silentLogger };
+  const claims = new Informer<KubeObject>(api.claims, opts, () => {});
+  const gpuNodes = new Informer<KubeObject>(api.gpuNodes, opts, () => {});
+  const pods = new Informer<KubeObject>(api.pods, opts, () => {});
   const nodes = new NodeStore(gpuNodes, 30_000);
   const ctx: OperatorContext = {
     api, clock, log: silentLogger, metrics: new OperatorMetrics(), events: new EventRecorder(api, 'test', clock, silentLogger),
@@ -258,7 +257,7 @@ test('claim lifecycle: bound with Secret and ticket, node loss -> Lost -> re-pla
   assert.ok(reasons.includes('NodeLost') && reasons.filter((x) => x === 'Bound').length === 2, reasons.join(','));
 
   // Deletion: the finalizer releases the allocation, then the claim goes away.
-  await api.request('DELETE', claimPath('ns', 'job'));
+  await api.claims.delete('job', 'ns');
   await settle();
   await rec();
   assert.equal(api.objects.get('virtualgpuclaims/ns/job'), undefined);

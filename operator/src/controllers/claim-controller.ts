@@ -15,8 +15,8 @@ import { placeClaim, latencyFrom } from '../placement/place.js';
 import { renderClaimStatus, claimEvents, sameStatus, type ClaimOutcome } from './claim-status.js';
 import { AllocationWriter } from './allocation-writer.js';
 import { ClaimSecretWriter } from './claim-secret-writer.js';
-import { claimPath, splitKey } from '../kube/paths.js';
-import { MERGE_PATCH } from '@avec/kube';
+import { splitKey } from '../kube/keys.js';
+import { PatchStrategy } from '@avec/kube';
 import type { KubeObject } from '../kube/informer.js';
 import { replaceStatus } from '../kube/status-writer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
@@ -146,7 +146,7 @@ export class ClaimController {
     if (reservation) {
       // Our copy of the claim may be stale (another replica may have replaced the reservation):
       // commit only a reservation the API server still holds.
-      const fresh = await this.ctx.api.request<RawClaim>('GET', claimPath(ns, name));
+      const fresh = (await this.ctx.api.claims.get(name, ns)) as RawClaim;
       this.ctx.claims.upsertLocal(fresh);
       if (readReservation(fresh.metadata.annotations as Record<string, string> | undefined)?.id !== reservation.id) return { requeueAfterMs: 0 };
       const node = this.ctx.nodes.get(reservation.node);
@@ -210,13 +210,13 @@ export class ClaimController {
   /** Step 1 (and its undoing): the finalizer plus the reservation annotation, in one guarded patch. */
   private async patchMeta(raw: RawClaim, claim: VirtualGPUClaim, o: { reservation: Reservation | null }): Promise<RawClaim> {
     const fins = claim.metadata.finalizers ?? [];
-    const updated = await this.ctx.api.request<RawClaim>('PATCH', claimPath(claim.metadata.namespace ?? '', claim.metadata.name), {
+    const updated = (await this.ctx.api.claims.patch(claim.metadata.name, {
       metadata: {
         resourceVersion: String(raw.metadata.resourceVersion ?? ''),
         ...(fins.includes(FINALIZER) ? {} : { finalizers: [...fins, FINALIZER] }),
         annotations: { [RESERVATION]: o.reservation ? JSON.stringify(o.reservation) : null },
       },
-    }, MERGE_PATCH);
+    }, PatchStrategy.MergePatch, claim.metadata.namespace)) as RawClaim;
     this.ctx.claims.upsertLocal(updated);
     return updated;
   }
@@ -226,9 +226,9 @@ export class ClaimController {
     for (const r of this.ctx.nodes.allocationsOf(claim.metadata.uid)) await this.allocations.release(r.node, claim.metadata.uid, key);
     const fins = claim.metadata.finalizers ?? [];
     if (fins.includes(FINALIZER)) {
-      await this.ctx.api.request('PATCH', claimPath(claim.metadata.namespace ?? '', claim.metadata.name), {
+      await this.ctx.api.claims.patch(claim.metadata.name, {
         metadata: { finalizers: fins.filter((f) => f !== FINALIZER), resourceVersion: claim.metadata.resourceVersion },
-      }, MERGE_PATCH);
+      }, PatchStrategy.MergePatch, claim.metadata.namespace);
       this.ctx.log.info('claim released', { namespace: claim.metadata.namespace, name: claim.metadata.name });
     }
     this.secrets.forget(key);
@@ -248,7 +248,7 @@ export class ClaimController {
     if (sameStatus(prev, next)) return claim;
     const ns = String(raw.metadata.namespace ?? '');
     const name = String(raw.metadata.name ?? '');
-    const updated = await replaceStatus<RawClaim>(this.ctx.api, this.ctx.claims, { path: claimPath(ns, name), raw }, next);
+    const updated = await replaceStatus<RawClaim>(this.ctx.api.claims, this.ctx.claims, { name, namespace: ns, raw }, next);
     const involved = { apiVersion: `${GROUP}/${VERSION}`, kind: CLAIM_KIND, name, namespace: ns, uid: String(raw.metadata.uid ?? ''), resourceVersion: updated.metadata?.resourceVersion };
     for (const e of claimEvents(prev, next)) this.ctx.events.emitAsync(involved, e.type, e.reason, e.message);
     const p = claimSchema.safeParse(updated);

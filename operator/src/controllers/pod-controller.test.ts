@@ -11,7 +11,6 @@ import { EventRecorder } from './events.js';
 import { OperatorMetrics } from '../metrics.js';
 import { Keyring } from '@avec/tickets';
 import { silentLogger } from '../util/log.js';
-import { claimsPath, gpuNodesPath, podsPath } from '../kube/paths.js';
 import type { OperatorContext } from './context.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');
@@ -39,10 +38,10 @@ class PodPatchingKube extends FakeKube {
 }
 
 async function context(api: FakeKube, clock: ManualClock): Promise<OperatorContext> {
-  const opts = (path: string) => ({ path, clock, log: silentLogger });
-  const claims = new Informer<KubeObject>(api, opts(claimsPath()), () => {});
-  const gpuNodes = new Informer<KubeObject>(api, opts(gpuNodesPath()), () => {});
-  const pods = new Informer<KubeObject>(api, opts(podsPath()), () => {});
+  const opts = { clock, log: silentLogger };
+  const claims = new Informer<KubeObject>(api.claims, opts, () => {});
+  const gpuNodes = new Informer<KubeObject>(api.gpuNodes, opts, () => {});
+  const pods = new Informer<KubeObject>(api.pods, opts, () => {});
   for (const i of [claims, gpuNodes, pods]) void i.run();
   while (!(claims.hasSynced() && gpuNodes.hasSynced() && pods.hasSynced())) await new Promise((r) => setImmediate(r));
   return {

@@ -43,10 +43,6 @@ export class LeaderElector {
     return this.leading;
   }
 
-  private path(name = ''): string {
-    return `/apis/coordination.k8s.io/v1/namespaces/${this.namespace}/leases${name ? `/${name}` : ''}`;
-  }
-
   start(): void {
     void this.tick();
   }
@@ -62,7 +58,7 @@ export class LeaderElector {
     try {
       let lease: LeaseObject | undefined;
       try {
-        lease = await this.api.request<LeaseObject>('GET', this.path(this.name));
+        lease = (await this.api.leases.get(this.name, this.namespace)) as LeaseObject;
       } catch (err) {
         if (!isStatus(err, 404)) throw err;
       }
@@ -84,8 +80,8 @@ export class LeaderElector {
           spec: action.record,
         };
         const written = action.kind === 'create'
-          ? await this.api.request<LeaseObject>('POST', this.path(), body)
-          : await this.api.request<LeaseObject>('PUT', this.path(this.name), body);
+          ? ((await this.api.leases.create(body, this.namespace)) as LeaseObject)
+          : ((await this.api.leases.replace(this.name, body, this.namespace)) as LeaseObject);
         this.current = written;
         this.obs = observe(this.obs, written.spec, now);
         this.lastRenewMs = now;
@@ -115,7 +111,7 @@ export class LeaderElector {
     this.clock.clearTimeout(this.timer);
     if (this.leading && this.current?.spec) {
       try {
-        await this.api.request('PUT', this.path(this.name), { ...this.current, spec: released(this.current.spec, this.clock.now()) });
+        await this.api.leases.replace(this.name, { ...this.current, spec: released(this.current.spec, this.clock.now()) }, this.namespace);
       } catch (err) {
         this.log.warn('lease release failed', { error: errorMessage(err) });
       }
