@@ -4,7 +4,7 @@ import { constants, readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import { hostname } from 'node:os';
-import { inClusterConnection, KubeClient, readKubeconfig } from '@avec/kube';
+import { inClusterKubeConfig, KubeClient, readKubeconfig } from '@avec/kube';
 import type { Config } from './config.js';
 import { CONTROL_SERVICE } from './control/control-service.js';
 import { startGrpcServer, stopGrpcServer } from './control/grpc-server.js';
@@ -149,17 +149,17 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
     if (config.kube !== 'off') {
       // $KUBECONFIG is already folded into config.kubeconfig; no ~/.kube/config fallback: without
       // either, the server runs standalone.
-      const target = config.kubeconfig ? readKubeconfig(config.kubeconfig) : inClusterConnection();
+      const target = config.kubeconfig ? readKubeconfig(config.kubeconfig) : inClusterKubeConfig();
       if (target) {
         publisher = new GPUNodePublisher({
-          api: kubeGPUNodeApi(new KubeClient(target, { timeoutMs: 15_000, userAgent: 'avec-remoting-server' })), nodeName: config.nodeName, siteOverride: config.site, defaultSite: config.defaultSite, endpoint,
+          api: kubeGPUNodeApi(new KubeClient(target)), nodeName: config.nodeName, siteOverride: config.site, defaultSite: config.defaultSite, endpoint,
           inventory: () => inventory, links: () => links, heartbeatMs: config.heartbeatSeconds * 1000, draining: () => sessions.draining,
           logger: logger.child({ component: 'gpunode' }), metrics,
         });
         publisher.start();
         const p = publisher;
         started.push(() => p.stop());
-        logger.info('publishing GPUNode', { apiServer: target.server.origin, heartbeatSeconds: config.heartbeatSeconds });
+        logger.info('publishing GPUNode', { apiServer: target.getCurrentCluster()?.server, heartbeatSeconds: config.heartbeatSeconds });
       } else {
         logger.info('no kubeconfig and not in a cluster: standalone, GPUNode not published');
       }

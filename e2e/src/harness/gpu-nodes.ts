@@ -1,8 +1,7 @@
 // GPUNode fixtures written the way a remoting server writes them: spec by create, then
 // status.heartbeatTime by merge patch on a timer (stop the timer to simulate a dead GPU node).
-import type { KubeClient } from '@avec/kube';
+import { PatchStrategy, type KubeClient } from '@avec/kube';
 
-const GPUNODES = '/apis/avec.dev/v1alpha1/gpunodes';
 export const GIB = 1024 ** 3;
 
 export interface GpuNodeFixture {
@@ -38,8 +37,7 @@ export function nodeObject(name: string, site: string, extraLabels: Record<strin
 }
 
 export async function heartbeat(rest: KubeClient, name: string, now = new Date()): Promise<void> {
-  await rest.request('PATCH', `${GPUNODES}/${name}/status`, { status: { heartbeatTime: now.toISOString() } },
-    'application/merge-patch+json');
+  await rest.gpuNodes.patchStatus(name, { status: { heartbeatTime: now.toISOString() } }, PatchStrategy.MergePatch);
 }
 
 /** Publishes GPUNodes and keeps their heartbeats fresh until stopped (per node or all). */
@@ -49,8 +47,8 @@ export class GpuNodeFleet {
   constructor(private readonly rest: KubeClient, private readonly intervalMs = 2_000) {}
 
   async add(f: GpuNodeFixture, withNode = true): Promise<void> {
-    if (withNode) await this.rest.create('/api/v1/nodes', nodeObject(f.name, f.site));
-    await this.rest.create(GPUNODES, gpuNodeObject(f));
+    if (withNode) await this.rest.nodes.create(nodeObject(f.name, f.site));
+    await this.rest.gpuNodes.create(gpuNodeObject(f));
     await heartbeat(this.rest, f.name);
     const t = setInterval(() => void heartbeat(this.rest, f.name).catch(() => undefined), this.intervalMs);
     t.unref();

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { installAvec, type AvecInstall } from '../harness/avec-install.js';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { GIB, GpuNodeFleet } from '../harness/gpu-nodes.js';
-import type { KubeClient } from '@avec/kube';
+import { isStatus, type KubeClient } from '@avec/kube';
 import { startOperator, type OperatorProcess } from '../harness/operator-process.js';
 import { schedulePending } from '../harness/scheduler-stand-in.js';
 import { waitFor } from '../harness/wait.js';
@@ -34,12 +34,11 @@ describe('operator user flows', () => {
   });
   after(async () => {
     fleet?.stop();
-    rest?.close();
     await op?.stop();
     await cp?.stop();
   });
 
-  const claim = (name: string) => rest.get<any>(`${CLAIMS}/${name}`);
+  const claim = (name: string): Promise<any> => rest.claims.get(name, NS);
   const waitPhase = (name: string, phase: string, timeoutMs = 30_000) =>
     waitFor(async () => {
       const c = await claim(name);
@@ -76,7 +75,7 @@ describe('operator user flows', () => {
     assert.equal(s.payload.cpct, 50);
     assert.equal(s.payload.uid, c.metadata.uid);
 
-    const gn = await rest.get<any>(`${GPUNODES}/gpu-a1`);
+    const gn = await rest.gpuNodes.get(`gpu-a1`) as any;
     assert.ok(gn.status.allocations.some((a: any) => a.claimUID === c.metadata.uid && a.memoryBytes === 8 * GIB));
     const describe = (await cp.kubectl(['describe', 'vgc', 'infer', '-n', NS])).stdout;
     assert.match(describe, /Normal\s+Bound/);
@@ -97,7 +96,7 @@ describe('operator user flows', () => {
     const noSite = await cp.kubectl(['apply', '-f', '-'], { check: false, input: claimYaml('bad2', NS, 'memory: 1Gi\nplacement:\n  maxLatencyMs: 5') });
     assert.notEqual(noSite.code, 0);
     assert.match(noSite.stderr, /maxLatencyMs needs placement\.site/);
-    assert.equal(await rest.getOrUndefined<any>(`${CLAIMS}/bad`), undefined);
+    assert.equal(await rest.claims.get('bad', NS).catch((e) => (isStatus(e, 404) ? undefined : Promise.reject(e))), undefined);
   });
 
   it('explains why a claim that fits nowhere stays Pending (condition + Warning event)', async () => {
@@ -132,7 +131,7 @@ spec:
       command: [sleep, "3600"]
 `,
     });
-    let pod = await rest.get<any>(`/api/v1/namespaces/${NS}/pods/trainer`);
+    let pod = await rest.pods.get('trainer', NS) as any;
     assert.deepEqual(pod.spec.schedulingGates, [{ name: 'avec.dev/claim-bound' }]);
     assert.ok(pod.spec.initContainers?.some((c: any) => c.image.includes('shim')), 'shim init container');
     const env = pod.spec.containers[0].env as Array<{ name: string; value?: string }>;
@@ -146,7 +145,7 @@ spec:
     await fleet.add({ name: 'gpu-c1', site: 'edge-c', endpoint: '10.0.3.1:7400', links: [{ site: 'edge-c', rttMs: 0.4 }] });
     await waitPhase('trainer', 'Bound');
     pod = await waitFor(async () => {
-      const p = await rest.get<any>(`/api/v1/namespaces/${NS}/pods/trainer`);
+      const p = await rest.pods.get('trainer', NS) as any;
       return (p.spec.schedulingGates ?? []).length === 0 ? p : undefined;
     }, { what: 'scheduling gate lifted' });
     const terms = pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
@@ -174,7 +173,7 @@ spec:
       image: busybox:1.37
 `,
     });
-    const pod = await rest.get<any>(`/api/v1/namespaces/${NS}/pods/notebook`);
+    const pod = await rest.pods.get('notebook', NS) as any;
     const claimName = pod.metadata.annotations['avec.dev/claim'] ?? 'notebook-gpu';
     const c = await waitPhase(claimName, 'Bound');
     assert.equal(c.spec.memory, '2Gi');
@@ -182,7 +181,7 @@ spec:
     assert.ok(c.metadata.ownerReferences?.some((o: any) => o.kind === 'Pod' && o.name === 'notebook'), 'owned by the pod');
     assert.match(c.status.allocation.node, /^gpu-b/, 'placed in the pod\'s own site');
     await waitFor(async () => {
-      const p = await rest.get<any>(`/api/v1/namespaces/${NS}/pods/notebook`);
+      const p = await rest.pods.get('notebook', NS) as any;
       return (p.spec.schedulingGates ?? []).length === 0 ? p : undefined;
     }, { what: 'notebook gate lifted' });
     const placed = await schedulePending(rest, NS);
@@ -194,8 +193,8 @@ spec:
       '--dry-run=server', '-o', 'json']);
     const pod = JSON.parse(res.stdout);
     assert.ok(pod.spec.initContainers?.length, 'the dry-run pod is mutated');
-    assert.equal(await rest.getOrUndefined<any>(`${CLAIMS}/dry-gpu`), undefined);
-    const all = await rest.get<any>(CLAIMS);
+    assert.equal(await rest.claims.get('dry-gpu', NS).catch((e) => (isStatus(e, 404) ? undefined : Promise.reject(e))), undefined);
+    const all = await rest.claims.list({}, NS);
     assert.equal(all.items.filter((c: any) => c.metadata.name.startsWith('dry')).length, 0);
   });
 
@@ -214,7 +213,7 @@ spec:
     const before = await readClaimSecret(cp, NS, 'edge-job', inst.ticketKeyDir);
     fleet.silence(dead);
     const gn = await waitFor(async () => {
-      const n = await rest.get<any>(`${GPUNODES}/${dead}`);
+      const n = await rest.gpuNodes.get(`${dead}`) as any;
       return condition(n, 'Ready')?.status === 'False' ? n : undefined;
     }, { what: `${dead} Ready=False`, timeoutMs: 30_000 });
     assert.match(String(condition(gn, 'Ready')?.reason), /Heartbeat/);
@@ -235,11 +234,11 @@ spec:
   it('releases the allocation when a claim is deleted', async () => {
     const c = await claim('infer');
     const uid = c.metadata.uid;
-    const before = await rest.get<any>(`${GPUNODES}/gpu-a1`);
+    const before = await rest.gpuNodes.get(`gpu-a1`) as any;
     assert.ok(before.status.allocations.some((a: any) => a.claimUID === uid));
     await cp.kubectl(['delete', 'vgc', 'infer', '-n', NS, '--wait=true', '--timeout=30s']);
     const after = await waitFor(async () => {
-      const n = await rest.get<any>(`${GPUNODES}/gpu-a1`);
+      const n = await rest.gpuNodes.get(`gpu-a1`) as any;
       return (n.status.allocations ?? []).some((a: any) => a.claimUID === uid) ? undefined : n;
     }, { what: 'allocation released on gpu-a1' });
     assert.equal(after.status.allocatedMemoryBytes, before.status.allocatedMemoryBytes - 8 * GIB);

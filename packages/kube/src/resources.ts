@@ -186,7 +186,7 @@ export function customResource(kc: KubeConfig, k: CustomKind, observe: () => Req
   const with_ = (fn: Call): Call => (p, o) => fn.call(api, { ...g, ...p }, o);
   const ops: Ops = k.namespaced
     ? {
-        listAll: with_(api.listCustomObjectForAllNamespaces), list: with_(api.listNamespacedCustomObject),
+        listAll: (p, o) => api.listCustomObjectForAllNamespaces({ group: k.group, version: k.version, resourcePlural: k.plural, ...p }, o), list: with_(api.listNamespacedCustomObject),
         get: with_(api.getNamespacedCustomObject), create: with_(api.createNamespacedCustomObject),
         replace: with_(api.replaceNamespacedCustomObject), replaceStatus: with_(api.replaceNamespacedCustomObjectStatus),
         patch: with_(api.patchNamespacedCustomObject), patchStatus: with_(api.patchNamespacedCustomObjectStatus),
