@@ -84,9 +84,9 @@ $(GPU_DIR)/bin/linkshaper: $(ROOT)/tools/linkshaper/linkshaper.c
 $(GPU_DIR)/bin/tcpfloor: $(GPU_BENCH_SRC)/tcpfloor.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -std=gnu11 -o $@ $< -lpthread
-$(GPU_DIR)/bin/avec_ping: $(GPU_BENCH_SRC)/avec_ping.c $(ROOT)/remoting-server/native/include/avec_wire.h
+$(GPU_DIR)/bin/avec_ping: $(GPU_BENCH_SRC)/avec_ping.c $(ROOT)/wire/avec_wire.h
 	@mkdir -p $(@D)
-	$(CC) -O2 -Wall -std=gnu11 -I$(ROOT)/remoting-server/native/include -o $@ $<
+	$(CC) -O2 -Wall -std=gnu11 -I$(ROOT)/wire -o $@ $<
 
 # Fallback for -cudart shared programs where the GPU machine's CUDA install has none (run.sh prefers the machine's).
 $(GPU_DIR)/lib/libcudart.so.13: $(CUDA_HOME)/lib/libcudart.so.13

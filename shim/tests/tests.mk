@@ -45,7 +45,7 @@ SHIM_FUZZ_SRC := shim/tests/fuzz/reply_fuzz.c shim/src/transport/connection.c sh
 $(SHIM_FUZZ): $(SHIM_FUZZ_SRC) $(SHIM_HDRS)
 	@mkdir -p $(dir $@)
 	@if command -v clang >/dev/null; then \
-	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ishim/include -Iremoting-server/native/include \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ishim/include -Iwire \
 	    $(SHIM_FUZZ_SRC) -o $@ -lpthread; else echo "clang missing: no reply fuzzer"; fi
 
 .PHONY: shim-tests-build
