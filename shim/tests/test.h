@@ -7,10 +7,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
-static int t_passed, t_failed;
+static int t_passed, t_failed, t_case_start;
 static const char *t_case = "";
 
-#define CASE(name) (t_case = (name))
+/* A case that made no check asserted nothing: it fails (checked when the next case starts and at the
+ * summary). */
+static inline void t_case_end(void) {
+  if (*t_case && t_passed + t_failed == t_case_start) {
+    t_failed++;
+    fprintf(stderr, "FAIL [%s] made no checks\n", t_case);
+  }
+}
+#define CASE(name) (t_case_end(), t_case = (name), t_case_start = t_passed + t_failed)
 #define CHECK(cond)                                                                      \
   do {                                                                                   \
     if (cond) t_passed++;                                                                \
@@ -34,6 +42,6 @@ static inline void fill(uint8_t *p, size_t n, unsigned seed) {
 }
 
 #define TEST_SUMMARY(suite)                                                  \
-  (printf("%s: %d passed, %d failed\n", (suite), t_passed, t_failed), t_failed ? 1 : 0)
+  (t_case_end(), t_case = "", printf("%s: %d passed, %d failed\n", (suite), t_passed, t_failed), t_failed ? 1 : 0)
 
 #endif
