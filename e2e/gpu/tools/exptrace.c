@@ -270,10 +270,17 @@ __attribute__((visibility("default"))) CUresult cuGetProcAddress_v2(const char *
   return gpa_v2_wrapper(s, p, v, f, st);
 }
 
-__attribute__((visibility("default"))) void *dlsym(void *handle, const char *name) {
+static __attribute__((noinline)) void *dlsym_cuget(void *handle, const char *name) {
   void *r = real_dlsym()(handle, name);
-  if (!r || strncmp(name, "cuGet", 5)) return r;
-  return substitute(name, r, strcmp(name, "cuGetProcAddress") ? 12000 : 0);
+  return r ? substitute(name, r, strcmp(name, "cuGetProcAddress") ? 12000 : 0) : r;
+}
+
+// Every other name goes to the real dlsym as a tail call, so the real one still sees its caller's return
+// address (RTLD_NEXT lookups depend on it).
+__attribute__((visibility("default"))) void *dlsym(void *handle, const char *name) {
+  dlsym_fn real = g_real_dlsym ? g_real_dlsym : real_dlsym();
+  if (name[0] == 'c' && !strncmp(name, "cuGet", 5)) return dlsym_cuget(handle, name);
+  return real(handle, name);
 }
 
 __attribute__((constructor)) static void exptrace_init(void) {
