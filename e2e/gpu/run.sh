@@ -100,6 +100,7 @@ timed() {  # timed OUTFILE ERRFILE TIMEOUT cmd...: runs, sets RC and SECS
 
 pass=0 fail=0 opt_pass=0 opt_fail=0
 TABLE=()
+row() { TABLE+=("$1"); echo "[e2e] $1"; }  # a result row, also printed at once (a run cut short still shows it)
 for t in "${TESTS[@]}"; do
   IFS='|' read -r name kind cmd expect <<<"$t"
   [[ $name =~ $ONLY ]] || continue
@@ -109,7 +110,7 @@ for t in "${TESTS[@]}"; do
   nrc=$RC nsecs=$SECS
   if [ $NATIVE_ONLY != 0 ]; then
     st=$([ $nrc = 0 ] && echo ok || echo "rc=$nrc")
-    TABLE+=("$(printf '%-24s %9.3f %9s %7s  %s' "$name" "$nsecs" - - "native $st")")
+    row "$(printf '%-24s %9.3f %9s %7s  %s' "$name" "$nsecs" - - "native $st")"
     [ $nrc = 0 ] && pass=$((pass + 1)) || fail=$((fail + 1))
     continue
   fi
@@ -135,7 +136,7 @@ for t in "${TESTS[@]}"; do
     [ "$verdict" = PASS ] && pass=$((pass + 1)) || fail=$((fail + 1))
   fi
   ratio=$(awk -v a="$ssecs" -v b="$nsecs" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')
-  TABLE+=("$(printf '%-24s %9.3f %9.3f %7s  %s' "$name" "$nsecs" "$ssecs" "${ratio}x" "$verdict")")
+  row "$(printf '%-24s %9.3f %9.3f %7s  %s' "$name" "$nsecs" "$ssecs" "${ratio}x" "$verdict")"
   if [[ $verdict != PASS* ]]; then
     {
       echo "---- $name: $verdict"
@@ -155,7 +156,7 @@ done
 NUMBA_SUMMARY=
 if part numba && [[ numba-cuda =~ $ONLY ]]; then
   if [ $NATIVE_ONLY != 0 ]; then
-    TABLE+=("$(printf '%-24s %9s %9s %7s  %s' numba-cuda - - - "not run (native only)")")
+    row "$(printf '%-24s %9s %9s %7s  %s' numba-cuda - - - "not run (native only)")"
   else
     t0=$(date +%s)
     OUT=$RES AVEC_NUMBA_PORT=$((PORT + 20)) bash "$ROOT/e2e/gpu/third_party.sh" 2>&1 | tee "$LOGS/numba-cuda.txt"
@@ -164,7 +165,7 @@ if part numba && [[ numba-cuda =~ $ONLY ]]; then
       line=$(grep -E "^(PASS|FAIL) numba-cuda $suite:" "$LOGS/numba-cuda.txt" | tail -1)
       [ -n "$line" ] || line="FAIL numba-cuda $suite: no result (see $LOGS/numba-cuda.txt in the logs)"
       [[ $line == PASS* ]] && pass=$((pass + 1)) || fail=$((fail + 1))
-      TABLE+=("$(printf '%-24s %9s %9s %7s  %s' "numba-cuda.$suite" - "$secs" - "${line%% numba-cuda*} (${line#*: })")")
+      row "$(printf '%-24s %9s %9s %7s  %s' "numba-cuda.$suite" - "$secs" - "${line%% numba-cuda*} (${line#*: })")"
     done
     # For the summary: the count lines, reasons and warnings, not the per-test lists (those are in $RES).
     NUMBA_SUMMARY=$(grep -vE '^    (FAIL|SKIP|MISSING) ' "$LOGS/numba-cuda.txt")
@@ -176,7 +177,7 @@ fault() {  # fault NAME OK DETAIL
   local v=PASS
   [ "$2" = 1 ] || v="FAIL ($3)"
   [ "$v" = PASS ] && pass=$((pass + 1)) || fail=$((fail + 1))
-  TABLE+=("$(printf '%-24s %9s %9s %7s  %s' "$1" - "${SECS:--}" - "$v")")
+  row "$(printf '%-24s %9s %9s %7s  %s' "$1" - "${SECS:--}" - "$v")"
   echo "$1: $v; $3" >>"$LOGS/faults.txt"
 }
 children() { ps -o pid=,stat= --ppid "$1" 2>/dev/null | awk '$2 !~ /^Z/ {print $1}'; }
@@ -292,7 +293,7 @@ fi
 
 log ""
 log "$(printf '%-24s %9s %9s %7s  %s' program native_s shim_s ratio result)"
-for row in "${TABLE[@]}"; do log "$row"; done
+for r in "${TABLE[@]}"; do log "$r"; done
 log ""
 if [ $NATIVE_ONLY = 0 ]; then
   log "optional (PyTorch, CuPy; not counted): $opt_pass passed, $opt_fail failed"
