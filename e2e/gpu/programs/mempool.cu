@@ -204,8 +204,9 @@ static void explicit_pool(void) {
   printf("driver device ordinal: %d\n", ordinal);
   CUdeviceptr base = 0;
   size_t range = 0;
-  DRV(cuMemGetAddressRange(&base, &range, (CUdeviceptr)a + 4096));
-  printf("address range: base is the allocation %d, size >= request %d\n", base == (CUdeviceptr)a, range >= n * 4);
+  CUresult rr = cuMemGetAddressRange(&base, &range, (CUdeviceptr)a + 4096);
+  printf("address range: %s, base is the allocation %d, size >= request %d\n", drv_err_name(rr),
+         rr == CUDA_SUCCESS && base == (CUdeviceptr)a, rr == CUDA_SUCCESS && range >= n * 4);
   unsigned long long id1 = 0, id2 = 0;
   DRV(cuPointerGetAttribute(&id1, CU_POINTER_ATTRIBUTE_BUFFER_ID, (CUdeviceptr)a));
   DRV(cuPointerGetAttribute(&id2, CU_POINTER_ATTRIBUTE_BUFFER_ID, (CUdeviceptr)a + 100));
@@ -237,7 +238,8 @@ static void explicit_pool(void) {
   memset(&desc, 0, sizeof desc);
   desc.location = loc;
   desc.flags = cudaMemAccessFlagsProtReadWrite;
-  RT(cudaMemPoolSetAccess(pool, &desc, 1));
+  printf("set access of the owning device: %s\n", cudaGetErrorName(cudaMemPoolSetAccess(pool, &desc, 1)));
+  cudaGetLastError();
   CUmemAccess_flags dfl = CU_MEM_ACCESS_FLAGS_PROT_NONE;
   CUmemLocation dloc = {CU_MEM_LOCATION_TYPE_DEVICE, 0};
   DRV(cuMemPoolGetAccess(&dfl, (CUmemoryPool)pool, &dloc));
