@@ -29,6 +29,7 @@ COPY packages/kube/ packages/kube/
 COPY packages/tickets/ packages/tickets/
 COPY remoting-server/ remoting-server/
 COPY shim/ shim/
+COPY wire/ wire/
 RUN make native build-remoting-server-addon CUDA_HOME=/usr/local/cuda \
  && npx tsc -b packages/kube packages/tickets remoting-server \
  && npm prune --omit=dev --no-audit --no-fund --workspace packages/kube --workspace packages/tickets --workspace remoting-server --include-workspace-root --ignore-scripts

@@ -10,7 +10,7 @@ WORKDIR /src
 COPY Makefile ./
 COPY mk/ mk/
 COPY shim/ shim/
-COPY remoting-server/native/include/ remoting-server/native/include/
+COPY wire/ wire/
 RUN make shim
 
 FROM busybox:1.37.0-musl

@@ -9,18 +9,22 @@ GPU_BENCH_SRC := $(ROOT)/e2e/gpu/bench
 NVCC := $(CUDA_HOME)/bin/nvcc
 GPU_ARCH := -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCC_FLAGS := -std=c++17 -O2 $(GPU_ARCH) -Xcompiler -Wall,-Wno-unused-function
-GPU_PROGRAMS := device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering memlimit
+GPU_PROGRAMS := device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering memlimit \
+                mempool vmm ipc
 GPU_BENCH := bench_gpu
 
 GPU_OBJS := $(patsubst %,$(GPU_DIR)/obj/%.o,$(GPU_PROGRAMS))
 GPU_BIN_STATIC := $(patsubst %,$(GPU_DIR)/bin/static/%,$(GPU_PROGRAMS))
 GPU_BIN_SHARED := $(patsubst %,$(GPU_DIR)/bin/shared/%,$(GPU_PROGRAMS))
 GPU_BENCH_BIN := $(patsubst %,$(GPU_DIR)/bin/static/%,$(GPU_BENCH)) $(patsubst %,$(GPU_DIR)/bin/shared/%,$(GPU_BENCH))
-GPU_TOOLS := $(GPU_DIR)/bin/nvml_query $(GPU_DIR)/bin/linkshaper $(GPU_DIR)/bin/tcpfloor $(GPU_DIR)/bin/avec_ping
+GPU_TOOLS := $(GPU_DIR)/bin/nvml_query $(GPU_DIR)/bin/linkshaper $(GPU_DIR)/bin/tcpfloor $(GPU_DIR)/bin/avec_ping \
+             $(GPU_DIR)/bin/libexptrace.so
 
-TEST_TARGETS += test-linkshaper
+TEST_TARGETS += test-linkshaper test-exptrace
 
-.PHONY: gpu-programs gpu-e2e bench-gpu gpu-avec gpu-clean test-linkshaper
+.PHONY: gpu-programs gpu-e2e bench-gpu gpu-avec gpu-clean test-linkshaper test-exptrace
+test-exptrace: $(GPU_DIR)/bin/libexptrace.so ## CPU test of the export-table tracer against a stand-in libcuda
+	e2e/gpu/tools/exptrace_test/test.sh $<
 test-linkshaper: $(GPU_DIR)/bin/linkshaper $(GPU_DIR)/bin/tcpfloor ## CPU test of the link-shaping proxy (delay, rate, integrity)
 	tools/linkshaper/test.sh $(GPU_DIR)/bin
 gpu-programs: $(GPU_BIN_STATIC) $(GPU_BIN_SHARED) $(GPU_BENCH_BIN) $(GPU_TOOLS) $(GPU_DIR)/lib/libcudart.so.13 ## build the GPU test programs (static + shared cudart) into .gpu/
@@ -78,15 +82,19 @@ $(GPU_DIR)/bin/shared/%: $(GPU_DIR)/obj/%.o $(GPU_DIR)/stub/libcuda.so
 $(GPU_DIR)/bin/nvml_query: $(GPU_SRC)/nvml_query.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -o $@ $< -ldl
+# Export-table tracer (LD_PRELOAD, native runs only): e2e/gpu/trace_cupy_matmul.sh
+$(GPU_DIR)/bin/libexptrace.so: $(ROOT)/e2e/gpu/tools/exptrace.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -std=gnu11 -shared -fPIC -o $@ $< -ldl -lpthread
 $(GPU_DIR)/bin/linkshaper: $(ROOT)/tools/linkshaper/linkshaper.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -std=gnu11 -o $@ $< -lpthread
 $(GPU_DIR)/bin/tcpfloor: $(GPU_BENCH_SRC)/tcpfloor.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -std=gnu11 -o $@ $< -lpthread
-$(GPU_DIR)/bin/avec_ping: $(GPU_BENCH_SRC)/avec_ping.c $(ROOT)/remoting-server/native/include/avec_wire.h
+$(GPU_DIR)/bin/avec_ping: $(GPU_BENCH_SRC)/avec_ping.c $(ROOT)/wire/avec_wire.h
 	@mkdir -p $(@D)
-	$(CC) -O2 -Wall -std=gnu11 -I$(ROOT)/remoting-server/native/include -o $@ $<
+	$(CC) -O2 -Wall -std=gnu11 -I$(ROOT)/wire -o $@ $<
 
 # Fallback for -cudart shared programs where the GPU machine's CUDA install has none (run.sh prefers the machine's).
 $(GPU_DIR)/lib/libcudart.so.13: $(CUDA_HOME)/lib/libcudart.so.13

@@ -11,7 +11,7 @@ NATIVE_OUT := $(BUILD)/native
 NATIVE_OBJ := $(NATIVE_OUT)/obj
 NATIVE_CXX ?= g++
 NATIVE_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing \
-  -I$(NATIVE_DIR)/include -I$(NATIVE_EXEC)/src -I$(CUDA_HOME)/include -MMD -MP
+  -Iwire -I$(NATIVE_EXEC)/src -I$(CUDA_HOME)/include -MMD -MP
 NATIVE_LIBS := -ldl -lpthread
 FUZZ_SECONDS ?= 15
 
@@ -63,7 +63,7 @@ $(NATIVE_OUT)/mock-shim/libcuda.so.1: $(NATIVE_EXEC)/tests/mock_driver.cpp | dep
 NATIVE_FUZZ_SRC := $(filter-out $(wildcard $(NATIVE_EXEC)/backends/cuda/*.cpp),$(NATIVE_CORE_SRC))
 NATIVE_FUZZ_OBJ := $(patsubst $(NATIVE_DIR)/%.cpp,$(NATIVE_OUT)/fuzz-obj/%.o,$(NATIVE_FUZZ_SRC))
 NATIVE_FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-NATIVE_FUZZ_FLAGS := -std=c++17 -O1 -g $(NATIVE_FUZZ_SAN) -I$(NATIVE_DIR)/include -I$(NATIVE_EXEC)/src \
+NATIVE_FUZZ_FLAGS := -std=c++17 -O1 -g $(NATIVE_FUZZ_SAN) -Iwire -I$(NATIVE_EXEC)/src \
   -I$(CUDA_HOME)/include -MMD -MP
 $(NATIVE_OUT)/fuzz-obj/%.o: $(NATIVE_DIR)/%.cpp | deps-cuda
 	@mkdir -p $(dir $@)
@@ -119,7 +119,7 @@ test-native-gpu: native-gpu-test ## on a GPU machine: executor integration tests
 $(NATIVE_OUT)/asan/avec-executor: $(NATIVE_CORE_SRC) $(NATIVE_EXEC)/src/main.cpp $(wildcard $(NATIVE_EXEC)/src/*.h) | deps-cuda
 	@mkdir -p $(dir $@)
 	$(NATIVE_CXX) -std=c++17 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	  -I$(NATIVE_DIR)/include -I$(NATIVE_EXEC)/src -I$(CUDA_HOME)/include -o $@ $(NATIVE_CORE_SRC) $(NATIVE_EXEC)/src/main.cpp $(NATIVE_LIBS)
+	  -Iwire -I$(NATIVE_EXEC)/src -I$(CUDA_HOME)/include -o $@ $(NATIVE_CORE_SRC) $(NATIVE_EXEC)/src/main.cpp $(NATIVE_LIBS)
 
 test-native-asan: $(NATIVE_OUT)/asan/avec-executor $(NATIVE_TEST_BINS) ## integration tests against a sanitizer build of the executor
 	@rm -rf $(NATIVE_OUT)/asan/reports && mkdir -p $(NATIVE_OUT)/asan/reports

@@ -6,7 +6,7 @@ TEST_TARGETS += test-remoting-server
 
 RS_DIR := remoting-server
 RS_ADDON_SRC := $(wildcard $(RS_DIR)/native/addon/src/*.cc $(RS_DIR)/native/addon/src/*.h) \
-  $(RS_DIR)/native/addon/binding.gyp $(RS_DIR)/native/include/avec_wire.h
+  $(RS_DIR)/native/addon/binding.gyp wire/avec_wire.h
 RS_ADDON := $(BUILD)/addon/avec_addon.node
 
 .PHONY: build-remoting-server build-remoting-server-addon build-remoting-server-ts test-remoting-server

@@ -8,7 +8,7 @@ SHIM_OUT := $(BUILD)/shim
 SHIM_OBJ := $(SHIM_OUT)/obj
 SHIM_CC ?= gcc
 SHIM_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
-  -Wno-missing-field-initializers -Ishim/include -Iremoting-server/native/include -I$(CUDA_HOME)/include \
+  -Wno-missing-field-initializers -Ishim/include -Iwire -I$(CUDA_HOME)/include \
   -include shim/include/avec_glibc.h
 # nodelete: the idle-flush thread and exit handlers must never outlive a dlclose of the library.
 SHIM_LDFLAGS := -shared -Wl,--version-script=shim/exports.map -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete
@@ -18,7 +18,7 @@ SHIM_LIBS := -Wl,--no-as-needed -l:libpthread.so.0 -Wl,--as-needed
 SHIM_COMMON_SRC := $(wildcard shim/src/common/*.c) $(wildcard shim/src/transport/*.c)
 SHIM_CUDA_SRC := $(wildcard shim/src/cuda/*.c) $(wildcard shim/gen/out/*.c)
 SHIM_NVML_SRC := $(wildcard shim/src/nvml/*.c) shim/gen/out/nvml/nvml_stubs.c
-SHIM_HDRS := $(wildcard shim/include/*.h shim/src/*/*.h) remoting-server/native/include/avec_wire.h
+SHIM_HDRS := $(wildcard shim/include/*.h shim/src/*/*.h) wire/avec_wire.h
 
 shim_obj = $(patsubst shim/%.c,$(SHIM_OBJ)/%.o,$(1))
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for e2e/gpu/run.sh and e2e/gpu/bench.sh (sourced).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 G=$ROOT/.gpu
@@ -54,4 +55,52 @@ machine_info() {
     nvidia-smi --query-gpu=name,driver_version,memory.total,pci.bus_id --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /'
   fi
   echo "cudart (shared programs): $(find_cudart)"
+}
+
+# compare_outputs NATIVE SHIM DIFF: compares a native and a through-the-shim stdout; 0 when they match.
+# '#' lines are informational and ignored. Lines '~RTOL label: x y ...' (python/outfmt.py) match when every
+# field is identical or, for numbers, |a - b| <= RTOL * max(|a|, |b|, 1). Everything else must be identical.
+# DIFF receives a unified diff of the compared lines (empty when they match).
+compare_outputs() {
+  local n=$3.native s=$3.shim
+  grep -v '^#' "$1" >"$n"
+  grep -v '^#' "$2" >"$s"
+  if cmp -s "$n" "$s" || { [ -s "$n" ] && [ -s "$s" ] && awk '
+      function abs(v) { return v < 0 ? -v : v }
+      function num(v) { return v ~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ }
+      NR == FNR { a[FNR] = $0; na = FNR; next }
+      { nb = FNR; x = a[FNR]; y = $0
+        if (x == y) next
+        if (x !~ /^~/ || y !~ /^~/) { bad = 1; exit }
+        nx = split(x, X, " "); ny = split(y, Y, " ")
+        if (nx != ny || X[1] != Y[1]) { bad = 1; exit }
+        tol = substr(X[1], 2) + 0
+        for (i = 2; i <= nx; i++) {
+          if (X[i] == Y[i]) continue
+          if (!num(X[i]) || !num(Y[i])) { bad = 1; exit }
+          m = abs(X[i]); if (abs(Y[i]) > m) m = abs(Y[i]); if (m < 1) m = 1
+          if (abs(X[i] - Y[i]) > tol * m) { bad = 1; exit }
+        }
+      }
+      END { exit (bad || na != nb) }' "$n" "$s"; }; then
+    : >"$3"
+    rm -f "$n" "$s"
+    return 0
+  fi
+  diff -u "$n" "$s" >"$3"
+  rm -f "$n" "$s"
+  return 1
+}
+
+# stderr_digest FILE [LINES]: the distinct avec shim warnings/errors in FILE (they name unsupported driver
+# calls; pid removed, at most 12), then its last LINES (default 15) lines.
+stderr_digest() {
+  local f=$1 k=${2:-15}
+  [ -f "$f" ] || { echo "(no stderr file $f)"; return; }
+  if grep -qE 'avec\[[0-9]+\] (warn|error):' "$f"; then
+    echo "-- distinct shim warnings/errors:"
+    grep -oE 'avec\[[0-9]+\] (warn|error):.*' "$f" | sed -E 's/^avec\[[0-9]+\] //' | sort | uniq -c | sort -rn | head -12
+  fi
+  echo "-- stderr (last $k lines):"
+  tail -n "$k" "$f"
 }

@@ -4,6 +4,9 @@
 # ('#' lines are informational). Prepare on the development machine with `make gpu-e2e`, carry `.gpu`.
 #   bash e2e/gpu/run.sh [--native-only] [--only REGEX] [--no-optional] [--no-faults] [--tag NAME]
 # (AVEC_LOG=debug in the environment is passed to the shim; --tag NAME names the result files.)
+# E2E_ONLY=PART[,PART...] runs only those parts: programs (CUDA C++ and NVML), frameworks (numba, JAX, CuPy,
+# PyTorch programs), numba (numba-cuda's own test suites: third_party.sh, ~8 min; NUMBA_SUITES/NUMBA_K
+# narrow it), faults. Default: all four.
 # After the comparisons, fault and limit checks (shim only): server unreachable, session memory limit
 # (cuMemGetInfo, OOM past it, NVML total), session executor killed mid-call, client killed mid-session,
 # isolation (another session's address is refused), four concurrent sessions.
@@ -38,7 +41,7 @@ log "== avec GPU end-to-end =="
 machine_info | tee -a "$SUMMARY"
 python3 - <<'PY' 2>/dev/null | tee -a "$SUMMARY"
 import importlib
-for m in ("numpy", "numba", "numba_cuda", "torch", "cupy"):
+for m in ("numpy", "numba", "numba_cuda", "torch", "cupy", "jax", "jaxlib", "pytest", "xdist"):
     try:
         mod = importlib.import_module(m)
         print(f"python {m}: {getattr(mod, '__version__', '?')}")
@@ -46,13 +49,21 @@ for m in ("numpy", "numba", "numba_cuda", "torch", "cupy"):
         print(f"python {m}: unavailable ({type(e).__name__})")
 PY
 
-# Tests: name|kind|command. kind: c (CUDA C++), cx (CUDA C++ whose native run is expected to fail: the
-# shim must fail the same way, same exit status), nvml, py, opt (optional: reported, not counted).
+PARTS=,${E2E_ONLY:-programs,frameworks,numba,faults},
+part() { [[ $PARTS == *,$1,* ]]; }
+part_of() { case $1 in c | cx | nvml) echo programs ;; *) echo frameworks ;; esac; }
+
+# Tests: name|kind|command[|expect]. kind: c (CUDA C++), cx (CUDA C++ whose native run is expected to fail:
+# the shim must fail the same way, same exit status), nvml, py, opt (optional: reported, not counted).
+# expect: an extended regex that some line of the shim's stdout must match (a documented difference from
+# the native run, printed as '#' lines so the comparison skips them: vmm's POSIX-fd export is refused).
 TESTS=()
 for v in static shared; do
-  for p in device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering; do
+  for p in device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering \
+    mempool ipc; do
     TESTS+=("$p.$v|c|$G/bin/$v/$p")
   done
+  TESTS+=("vmm.$v|c|$G/bin/$v/vmm|^# export posix fd: .*CUDA_ERROR_")
 done
 # CUDA_VISIBLE_DEVICES: a hidden device (ordinal past the end) and selection by GPU-UUID prefix.
 TESTS+=("device_query.cvd_hidden|cx|env CUDA_VISIBLE_DEVICES=$(($(nvidia-smi -L 2>/dev/null | wc -l) + 0)) $G/bin/static/device_query")
@@ -60,6 +71,13 @@ uuid=$(nvidia-smi -L 2>/dev/null | sed -n '1s/.*(UUID: \(GPU-[0-9a-f]\{8\}\).*/\
 [ -n "$uuid" ] && TESTS+=("device_query.cvd_uuid|c|env CUDA_VISIBLE_DEVICES=$uuid $G/bin/static/device_query")
 TESTS+=("nvml_query|nvml|$G/bin/nvml_query")
 TESTS+=("numba_suite|py|python3 $ROOT/e2e/gpu/python/numba_suite.py")
+# Framework programs (python/*_program.py; '~' lines compared with a tolerance, see lib.sh compare_outputs).
+PY=$ROOT/e2e/gpu/python
+TESTS+=("jax_program|py|env XLA_PYTHON_CLIENT_PREALLOCATE=false python3 $PY/jax_program.py")
+TESTS+=("cupy_program|py|python3 $PY/cupy_program.py")
+TESTS+=("cupy_program.async_pool|py|python3 $PY/cupy_program.py --async-pool")
+TESTS+=("torch_program.expandable|py|env PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True python3 $PY/torch_program.py")
+TESTS+=("torch_program.async|py|env PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync python3 $PY/torch_program.py")
 if [ $OPTIONAL = 1 ]; then
   TESTS+=("torch_smoke|opt|python3 $ROOT/e2e/gpu/python/torch_smoke.py")
   TESTS+=("cupy_smoke|opt|python3 $ROOT/e2e/gpu/python/cupy_smoke.py")
@@ -82,15 +100,17 @@ timed() {  # timed OUTFILE ERRFILE TIMEOUT cmd...: runs, sets RC and SECS
 
 pass=0 fail=0 opt_pass=0 opt_fail=0
 TABLE=()
+row() { TABLE+=("$1"); echo "[e2e] $1"; }  # a result row, also printed at once (a run cut short still shows it)
 for t in "${TESTS[@]}"; do
-  IFS='|' read -r name kind cmd <<<"$t"
+  IFS='|' read -r name kind cmd expect <<<"$t"
   [[ $name =~ $ONLY ]] || continue
+  part "$(part_of "$kind")" || continue
   env=(env LD_LIBRARY_PATH="$CUDART_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
   timed "$LOGS/$name.native.out" "$LOGS/$name.native.err" 300 "${env[@]}" $cmd
   nrc=$RC nsecs=$SECS
   if [ $NATIVE_ONLY != 0 ]; then
     st=$([ $nrc = 0 ] && echo ok || echo "rc=$nrc")
-    TABLE+=("$(printf '%-24s %9.3f %9s %7s  %s' "$name" "$nsecs" - - "native $st")")
+    row "$(printf '%-24s %9.3f %9s %7s  %s' "$name" "$nsecs" - - "native $st")"
     [ $nrc = 0 ] && pass=$((pass + 1)) || fail=$((fail + 1))
     continue
   fi
@@ -99,9 +119,7 @@ for t in "${TESTS[@]}"; do
   timed "$LOGS/$name.shim.out" "$LOGS/$name.shim.err" 300 "${env[@]}" LD_PRELOAD="$pre" \
     AVEC_SERVER=127.0.0.1:$PORT AVEC_LOG=${AVEC_LOG:-warn} $cmd
   src=$RC ssecs=$SECS
-  grep -v '^#' "$LOGS/$name.native.out" >"$LOGS/$name.native.cmp"
-  grep -v '^#' "$LOGS/$name.shim.out" >"$LOGS/$name.shim.cmp"
-  diff -u "$LOGS/$name.native.cmp" "$LOGS/$name.shim.cmp" >"$LOGS/$name.diff"
+  compare_outputs "$LOGS/$name.native.out" "$LOGS/$name.shim.out" "$LOGS/$name.diff"
   same=$?
   ndiff=$(grep -c '^[-+][^-+]' "$LOGS/$name.diff")
   if [ $nrc != 0 ] && [ "$kind" != cx ]; then verdict="FAIL (native rc=$nrc)"
@@ -109,6 +127,7 @@ for t in "${TESTS[@]}"; do
   elif [ $src = 124 ] || [ $src = 137 ]; then verdict="FAIL (shim timed out)"
   elif [ $src != $nrc ]; then verdict="FAIL (shim rc=$src, $ndiff differing lines)"
   elif [ $same != 0 ]; then verdict="FAIL ($ndiff differing lines)"
+  elif [ -n "$expect" ] && ! grep -qE "$expect" "$LOGS/$name.shim.out"; then verdict="FAIL (shim output lacks /$expect/)"
   else verdict=PASS; fi
   if [ "$kind" = opt ]; then
     [ "$verdict" = PASS ] && opt_pass=$((opt_pass + 1)) || opt_fail=$((opt_fail + 1))
@@ -117,29 +136,54 @@ for t in "${TESTS[@]}"; do
     [ "$verdict" = PASS ] && pass=$((pass + 1)) || fail=$((fail + 1))
   fi
   ratio=$(awk -v a="$ssecs" -v b="$nsecs" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')
-  TABLE+=("$(printf '%-24s %9.3f %9.3f %7s  %s' "$name" "$nsecs" "$ssecs" "${ratio}x" "$verdict")")
+  row "$(printf '%-24s %9.3f %9.3f %7s  %s' "$name" "$nsecs" "$ssecs" "${ratio}x" "$verdict")"
   if [[ $verdict != PASS* ]]; then
     {
       echo "---- $name: $verdict"
       head -40 "$LOGS/$name.diff"
-      echo "-- shim stderr (last 15 lines):"
-      tail -15 "$LOGS/$name.shim.err"
+      [ -n "$expect" ] && { echo "-- shim lines for /$expect/:"; grep '^#' "$LOGS/$name.shim.out" | head -5; }
+      if [ $nrc != 0 ] && [ "$kind" != cx ]; then
+        echo "-- native run:"
+        stderr_digest "$LOGS/$name.native.err" 15
+      fi
+      echo "-- shim run:"
+      stderr_digest "$LOGS/$name.shim.err" 15
     } >>"$LOGS/failures.txt"
   fi
 done
+
+# ---- numba-cuda's own test suites (issue 6): third_party.sh, natively and through the shim at once ----
+NUMBA_SUMMARY=
+if part numba && [[ numba-cuda =~ $ONLY ]]; then
+  if [ $NATIVE_ONLY != 0 ]; then
+    row "$(printf '%-24s %9s %9s %7s  %s' numba-cuda - - - "not run (native only)")"
+  else
+    t0=$(date +%s)
+    OUT=$RES AVEC_NUMBA_PORT=$((PORT + 20)) bash "$ROOT/e2e/gpu/third_party.sh" 2>&1 | tee "$LOGS/numba-cuda.txt"
+    secs=$(($(date +%s) - t0))
+    for suite in $(echo "${NUMBA_SUITES:-cudadrv cudapy}" | tr ',' ' '); do
+      line=$(grep -E "^(PASS|FAIL) numba-cuda $suite:" "$LOGS/numba-cuda.txt" | tail -1)
+      [ -n "$line" ] || line="FAIL numba-cuda $suite: no result (see $LOGS/numba-cuda.txt in the logs)"
+      [[ $line == PASS* ]] && pass=$((pass + 1)) || fail=$((fail + 1))
+      row "$(printf '%-24s %9s %9s %7s  %s' "numba-cuda.$suite" - "$secs" - "${line%% numba-cuda*} (${line#*: })")"
+    done
+    # For the summary: the count lines, reasons and warnings, not the per-test lists (those are in $RES).
+    NUMBA_SUMMARY=$(grep -vE '^    (FAIL|SKIP|MISSING) ' "$LOGS/numba-cuda.txt")
+  fi
+fi
 
 # ---- faults and limits (issue 2, items 6 and 7): through the shim only ----
 fault() {  # fault NAME OK DETAIL
   local v=PASS
   [ "$2" = 1 ] || v="FAIL ($3)"
   [ "$v" = PASS ] && pass=$((pass + 1)) || fail=$((fail + 1))
-  TABLE+=("$(printf '%-24s %9s %9s %7s  %s' "$1" - "${SECS:--}" - "$v")")
+  row "$(printf '%-24s %9s %9s %7s  %s' "$1" - "${SECS:--}" - "$v")"
   echo "$1: $v; $3" >>"$LOGS/faults.txt"
 }
 children() { ps -o pid=,stat= --ppid "$1" 2>/dev/null | awk '$2 !~ /^Z/ {print $1}'; }
 is_alive() { [ -r /proc/$1/stat ] && ! awk '{exit !($3 == "Z")}' /proc/$1/stat; }  # zombies count as gone
 SHIMENV=(env LD_LIBRARY_PATH="$CUDART_DIR" LD_PRELOAD="$SHIM" AVEC_LOG=${AVEC_LOG:-warn})
-if [ $NATIVE_ONLY = 0 ] && [ $FAULTS = 1 ]; then
+if [ $NATIVE_ONLY = 0 ] && [ $FAULTS = 1 ] && part faults; then
   if [[ fault.unreachable =~ $ONLY ]]; then
     timed "$LOGS/fault.unreachable.out" "$LOGS/fault.unreachable.err" 60 "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:9 \
       AVEC_LOG=error "$G/bin/static/device_query"
@@ -163,6 +207,12 @@ if [ $NATIVE_ONLY = 0 ] && [ $FAULTS = 1 ]; then
         AVEC_SERVER=127.0.0.1:$((PORT + 1)) "$G/bin/nvml_query"
       ok=0; grep -q "memory total=$LIM " "$LOGS/fault.nvml_limit.out" && [ $RC = 0 ] && ok=1
       fault fault.nvml_limit $ok "rc=$RC; $(grep 'memory total' "$LOGS/fault.nvml_limit.out")"
+      # Stream-ordered pool memory counts against the limit too (issue 6).
+      timed "$LOGS/fault.pool_limit.out" "$LOGS/fault.pool_limit.err" 60 "${SHIMENV[@]}" AVEC_SERVER=127.0.0.1:$((PORT + 1)) \
+        "$G/bin/static/mempool" --over $((LIM + LIM / 2))
+      printf '%s\n' "pool alloc past limit: cudaErrorMemoryAllocation" "pool alloc of 1 MiB after: cudaSuccess" >"$LOGS/fault.pool_limit.want"
+      ok=0; diff "$LOGS/fault.pool_limit.want" "$LOGS/fault.pool_limit.out" >/dev/null && [ $RC = 0 ] && ok=1
+      fault fault.pool_limit $ok "rc=$RC; $(tr '\n' ' ' <"$LOGS/fault.pool_limit.out"; tail -2 "$LOGS/fault.pool_limit.err" | tr '\n' ' ')"
       stop_pid $LIMPID
     else
       fault fault.memlimit 0 "executor with --memory-limit did not start"
@@ -243,10 +293,11 @@ fi
 
 log ""
 log "$(printf '%-24s %9s %9s %7s  %s' program native_s shim_s ratio result)"
-for row in "${TABLE[@]}"; do log "$row"; done
+for r in "${TABLE[@]}"; do log "$r"; done
 log ""
 if [ $NATIVE_ONLY = 0 ]; then
   log "optional (PyTorch, CuPy; not counted): $opt_pass passed, $opt_fail failed"
+  [ -n "$NUMBA_SUMMARY" ] && { log ""; log "== numba-cuda test suites (lists: $RES/numba-cuda-*.txt) =="; log "$NUMBA_SUMMARY"; }
   [ -f "$LOGS/faults.txt" ] && { log ""; log "== faults and limits =="; tee -a "$SUMMARY" <"$LOGS/faults.txt"; }
   [ -f "$LOGS/failures.txt" ] && { log ""; log "== failure details =="; tee -a "$SUMMARY" <"$LOGS/failures.txt"; }
   if [ -f "$LOGS/executor.log" ]; then

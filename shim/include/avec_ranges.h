@@ -8,14 +8,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { AVEC_RANGE_DEVICE = 1, AVEC_RANGE_GLOBAL = 2, AVEC_RANGE_HOST_ALLOC = 3, AVEC_RANGE_HOST_REGISTERED = 4 };
+/* DEVICE: cuMemAlloc*; GLOBAL: a module variable; VMM: a mapped piece of a reserved range (cuMemMap);
+ * IPC: another session's memory opened with cuIpcOpenMemHandle. */
+enum {
+  AVEC_RANGE_DEVICE = 1, AVEC_RANGE_GLOBAL = 2, AVEC_RANGE_HOST_ALLOC = 3, AVEC_RANGE_HOST_REGISTERED = 4,
+  AVEC_RANGE_VMM = 5, AVEC_RANGE_IPC = 6
+};
 
 typedef struct avec_range {
   uint64_t base, size;
   uint32_t kind;     /* AVEC_RANGE_* */
   uint32_t flags;    /* host: cuMemHostAlloc flags; device: 1 when the client reserved the address range */
-  void *ctx;         /* owning context */
+  void *ctx;         /* owning context (NULL for VMM pieces: they belong to the device) */
   uint64_t id;       /* unique buffer id (CU_POINTER_ATTRIBUTE_BUFFER_ID) */
+  void *pool;        /* DEVICE from a memory pool: its CUmemoryPool; VMM: the allocation handle */
 } avec_range;
 
 typedef struct avec_range_table {
@@ -32,8 +38,11 @@ int avec_ranges_insert(avec_range_table *t, const avec_range *r);
 int avec_ranges_remove(avec_range_table *t, uint64_t base, avec_range *out);
 /* Finds the range containing addr. Returns 0 and fills *out (may be NULL), or -1. */
 int avec_ranges_find(avec_range_table *t, uint64_t addr, avec_range *out);
-/* 0 when [addr, addr+len) lies inside one range (len 0: addr inside or at its end), else -1. */
+/* 0 when [addr, addr+len) lies inside one range (len 0: addr inside or at its end), or across VMM pieces
+ * that touch end to end; else -1. */
 int avec_ranges_contains(avec_range_table *t, uint64_t addr, uint64_t len);
+/* 1 when any range overlaps [addr, addr+len). */
+int avec_ranges_overlaps(avec_range_table *t, uint64_t addr, uint64_t len);
 size_t avec_ranges_count(avec_range_table *t);
 /* Removes every range owned by ctx; calls done(r) for each removed one (outside the lock). Returns count. */
 size_t avec_ranges_remove_ctx(avec_range_table *t, const void *ctx, void (*done)(const avec_range *r));

@@ -1,4 +1,4 @@
-/* The client end of one data-plane connection (see remoting-server/native/include/avec_wire.h).
+/* The client end of one data-plane connection (see wire/avec_wire.h).
  *
  * Fire-and-forget frames are appended to a batch buffer under one mutex and flushed: before every
  * synchronous request, when the batch is full, and by an idle timer thread ~100 us after the first

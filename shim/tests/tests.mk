@@ -8,6 +8,7 @@ SHIM_NVCC_FLAGS := -arch=sm_90 -O2
 SHIM_UNIT := $(SHIM_TEST_OUT)/unit_test
 SHIM_TRANSPORT_TEST := $(SHIM_TEST_OUT)/transport_test
 SHIM_DRIVER_TEST := $(SHIM_TEST_OUT)/driver_test
+SHIM_MEMEXT_TEST := $(SHIM_TEST_OUT)/memext_test
 SHIM_FATBIN := $(SHIM_TEST_OUT)/kernels.fatbin
 SHIM_CUDART_STATIC := $(SHIM_TEST_OUT)/cudart_test_static
 SHIM_CUDART_SHARED := $(SHIM_TEST_OUT)/cudart_test_shared
@@ -30,6 +31,10 @@ $(SHIM_DRIVER_TEST): shim/tests/integration/driver_test.c shim/tests/test.h $(SH
 	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wno-deprecated-declarations -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -ldl -lpthread \
 	  -Wl,-rpath,$(SHIM_OUT)
 
+$(SHIM_MEMEXT_TEST): shim/tests/integration/memext_test.c shim/tests/test.h $(SHIM_CUDA_SO) $(SHIM_OUT)/libcuda.so
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -Wl,-rpath,$(SHIM_OUT)
+
 $(SHIM_CUDART_STATIC): shim/tests/integration/cudart_test.cu | deps-cuda
 	@mkdir -p $(dir $@)
 	$(SHIM_NVCC) $(SHIM_NVCC_FLAGS) -o $@ $<
@@ -45,11 +50,11 @@ SHIM_FUZZ_SRC := shim/tests/fuzz/reply_fuzz.c shim/src/transport/connection.c sh
 $(SHIM_FUZZ): $(SHIM_FUZZ_SRC) $(SHIM_HDRS)
 	@mkdir -p $(dir $@)
 	@if command -v clang >/dev/null; then \
-	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ishim/include -Iremoting-server/native/include \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ishim/include -Iwire \
 	    $(SHIM_FUZZ_SRC) -o $@ -lpthread; else echo "clang missing: no reply fuzzer"; fi
 
 .PHONY: shim-tests-build
-shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM_DRIVER_TEST) $(SHIM_CUDART_STATIC) \
+shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM_DRIVER_TEST) $(SHIM_MEMEXT_TEST) $(SHIM_CUDART_STATIC) \
   $(SHIM_CUDART_SHARED) $(SHIM_FUZZ)
 
 test-shim-unit: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) ## shim unit + transport tests

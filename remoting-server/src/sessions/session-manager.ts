@@ -168,6 +168,8 @@ export class SessionManager {
       '--memory-limit', String(decision.memoryLimit),
       '--backend', this.opts.backend,
       '--device', String(decision.deviceOrdinal),
+      // CUDA IPC handles open only between sessions of the same claim
+      '--ipc-scope', `claim:${claimUid}`,
       '--log-level', this.opts.executorLogLevel,
     ];
     if (this.opts.moduleCacheDir) args.push('--module-cache', this.opts.moduleCacheDir);

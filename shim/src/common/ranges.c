@@ -68,8 +68,25 @@ int avec_ranges_contains(avec_range_table *t, uint64_t addr, uint64_t len) {
   pthread_mutex_lock(&t->lock);
   const avec_range *r = containing(t, addr);
   int ok = r && len <= r->size - (addr - r->base);
+  if (r && !ok && r->kind == AVEC_RANGE_VMM) {
+    /* mapped pieces of one reserved range that touch end to end are one span (a growing VMM segment) */
+    uint64_t covered = r->size - (addr - r->base);
+    for (const avec_range *n = r + 1; n < t->v + t->n && n->kind == AVEC_RANGE_VMM && n->base == n[-1].base + n[-1].size;
+         n++) {
+      if (len - covered <= n->size) { ok = 1; break; }
+      covered += n->size;
+    }
+  }
   pthread_mutex_unlock(&t->lock);
   return ok ? 0 : -1;
+}
+
+int avec_ranges_overlaps(avec_range_table *t, uint64_t addr, uint64_t len) {
+  pthread_mutex_lock(&t->lock);
+  size_t i = upper(t, addr);
+  int hit = (i > 0 && t->v[i - 1].base + t->v[i - 1].size > addr) || (i < t->n && t->v[i].base - addr < len);
+  pthread_mutex_unlock(&t->lock);
+  return hit;
 }
 
 size_t avec_ranges_count(avec_range_table *t) {

@@ -39,6 +39,17 @@ AVEC_API CUresult cuDeviceTotalMem(size_t *bytes, CUdevice dev) {
   return CUDA_SUCCESS;
 }
 
+/* What a program on this machine can use of a remote device: OS handles (POSIX fd, fabric, Win32) for
+ * sharing memory cannot cross machines, so those capabilities read 0 (IPC between sessions of one server
+ * goes through cuIpcGetMemHandle instead). */
+void avec_device_remote_view(avec_device_info *d) {
+  static const CUdevice_attribute no_os_handles[] = {
+      CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED, CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED,
+      CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED, CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED,
+      CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES};
+  for (size_t i = 0; i < sizeof no_os_handles / sizeof no_os_handles[0]; i++) d->attrs[no_os_handles[i]] = 0;
+}
+
 AVEC_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev) {
   if (!pi) return CUDA_ERROR_INVALID_VALUE;
   DEV_CHECK(dev);

@@ -44,12 +44,14 @@ AVEC_API CUresult cuEventRecordWithFlags(CUevent e, CUstream s, unsigned f) { re
 AVEC_API CUresult cuEventRecordWithFlags_ptsz(CUevent e, CUstream s, unsigned f) { return record(e, s, f, 1); }
 
 /* An event seen complete stays complete until it is recorded again: polling loops (allocator event
- * queries, spin-waits) then cost no round trip. A never-recorded event is complete, as with the driver. */
+ * queries, spin-waits) then cost no round trip. A never-recorded event is complete, as with the driver.
+ * Interprocess events are the exception (see below). */
 static CUresult wait_op(CUevent e, uint16_t op) {
   CUresult r = avec_ready();
   if (r) return r;
   if (!avec_event_valid(e)) return CUDA_ERROR_INVALID_HANDLE;
-  if (!__atomic_load_n(&e->pending, __ATOMIC_RELAXED)) return CUDA_SUCCESS;
+  /* an interprocess event may be recorded by another process at any time: always ask */
+  if (!(e->flags & CU_EVENT_INTERPROCESS) && !__atomic_load_n(&e->pending, __ATOMIC_RELAXED)) return CUDA_SUCCESS;
   avec_handle a = {e->handle, 0};
   r = avec_call(op, 0, &a, sizeof a, NULL, 0);
   if (r == CUDA_SUCCESS) __atomic_store_n(&e->pending, 0, __ATOMIC_RELAXED);

@@ -125,7 +125,10 @@ static CUresult one_attr(void *data, CUpointer_attribute a, uint64_t ptr, int st
     case CU_POINTER_ATTRIBUTE_MEMORY_BLOCK_ID: *(unsigned long long *)data = rg.id; break;
     case CU_POINTER_ATTRIBUTE_IS_MANAGED: *(unsigned *)data = 0; break;
     case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: *(int *)data = ordinal; break;
-    case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE: *(unsigned *)data = 0; break;
+    /* cuMemAlloc memory can be shared with cuIpcGetMemHandle (between sessions of one server) */
+    case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
+      *(unsigned *)data = dev && rg.kind == AVEC_RANGE_DEVICE && !rg.pool;
+      break;
     case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
     case CU_POINTER_ATTRIBUTE_MAPPING_BASE_ADDR: *(CUdeviceptr *)data = (CUdeviceptr)rg.base; break;
     case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
@@ -134,7 +137,7 @@ static CUresult one_attr(void *data, CUpointer_attribute a, uint64_t ptr, int st
     case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES: *(unsigned long long *)data = 0; break;
     case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE: *(unsigned *)data = 0; break;
     case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS: *(unsigned *)data = 0x3; /* CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE */ break;
-    case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE: *(void **)data = NULL; break;
+    case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE: *(void **)data = dev && rg.kind == AVEC_RANGE_DEVICE ? rg.pool : NULL; break;
     case CU_POINTER_ATTRIBUTE_IS_HW_DECOMPRESS_CAPABLE: *(unsigned *)data = 0; break;
     default: return CUDA_ERROR_INVALID_VALUE;
   }

@@ -47,9 +47,10 @@ void avec_release_reservation(const avec_range *r) {
   munmap((void *)(uintptr_t)r->base, (r->size + (uint64_t)page - 1) & ~((uint64_t)page - 1));
 }
 
-static void track_alloc(uint64_t dptr, uint64_t size, CUcontext ctx) {
-  avec_range r = {dptr, size, AVEC_RANGE_DEVICE, 0, ctx, __atomic_fetch_add(&buffer_ids, 1, __ATOMIC_RELAXED)};
-  avec_reserve_device_range(dptr, size, &r.flags);
+void avec_track_device(uint64_t dptr, uint64_t size, uint32_t kind, CUcontext ctx, void *pool) {
+  avec_range r = {dptr, size, kind, 0, ctx, __atomic_fetch_add(&buffer_ids, 1, __ATOMIC_RELAXED), pool};
+  /* VMM pieces lie inside the range cuMemAddressReserve already reserved here */
+  if (kind != AVEC_RANGE_VMM) avec_reserve_device_range(dptr, size, &r.flags);
   if (avec_ranges_insert(&avec_device_ranges, &r)) {
     LOG_WARN("allocation 0x%llx+%llu overlaps a known range", (unsigned long long)dptr, (unsigned long long)size);
     release_reservation(&r);
@@ -57,41 +58,55 @@ static void track_alloc(uint64_t dptr, uint64_t size, CUcontext ctx) {
 }
 
 /* ---- allocation ------------------------------------------------------------------------------------- */
+/* async: stream-ordered, from `pool` (NULL: the device's current pool). */
 static CUresult mem_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t height, uint32_t elem, size_t *pitch,
-                          int async, CUstream s, int ptds) {
+                          int async, CUstream s, int ptds, CUmemoryPool pool) {
   CUcontext ctx;
   CUresult r = avec_ctx_require(&ctx);
   if (r) return r;
   if (!dptr || !size || (height && !pitch)) return CUDA_ERROR_INVALID_VALUE;
   avec_mem_alloc a = {size, height, elem, 0};
-  if (async && avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (async) {
+    if (!pool) pool = avec_pool_current(ctx->device);
+    else if (!avec_pool_valid(pool)) return CUDA_ERROR_INVALID_VALUE;
+    a.elem_size = avec_pool_wire(pool);
+    if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  }
   avec_mem_alloc_reply rep = {0};
   r = avec_call(async ? AVEC_OP_MEM_ALLOC_ASYNC : AVEC_OP_MEM_ALLOC, async ? AVEC_F_ASYNC : 0, &a, sizeof a, &rep,
                 sizeof rep);
   if (r) return r;
   *dptr = (CUdeviceptr)rep.dptr;
   if (height) *pitch = (size_t)rep.pitch;
-  track_alloc(rep.dptr, height ? rep.pitch * height : size, ctx);
+  avec_track_device(rep.dptr, height ? rep.pitch * height : size, AVEC_RANGE_DEVICE, ctx, async ? pool : NULL);
   LOG_DEBUG("alloc %llu bytes -> 0x%llx", (unsigned long long)(height ? rep.pitch * height : size),
             (unsigned long long)rep.dptr);
   return CUDA_SUCCESS;
 }
 
 AVEC_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
-  return mem_alloc(dptr, bytesize, 0, 0, NULL, 0, NULL, 0);
+  return mem_alloc(dptr, bytesize, 0, 0, NULL, 0, NULL, 0, NULL);
 }
 
 AVEC_API CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t width, size_t height, unsigned elem) {
   if (elem != 4 && elem != 8 && elem != 16) return CUDA_ERROR_INVALID_VALUE;
   if (!height) return CUDA_ERROR_INVALID_VALUE;
-  return mem_alloc(dptr, width, height, elem, pPitch, 0, NULL, 0);
+  return mem_alloc(dptr, width, height, elem, pPitch, 0, NULL, 0, NULL);
 }
 
 AVEC_API CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t size, CUstream s) {
-  return mem_alloc(dptr, size, 0, 0, NULL, 1, s, 0);
+  return mem_alloc(dptr, size, 0, 0, NULL, 1, s, 0, NULL);
 }
 AVEC_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t size, CUstream s) {
-  return mem_alloc(dptr, size, 0, 0, NULL, 1, s, 1);
+  return mem_alloc(dptr, size, 0, 0, NULL, 1, s, 1, NULL);
+}
+AVEC_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t size, CUmemoryPool pool, CUstream s) {
+  if (!pool) return CUDA_ERROR_INVALID_VALUE;
+  return mem_alloc(dptr, size, 0, 0, NULL, 1, s, 0, pool);
+}
+AVEC_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t size, CUmemoryPool pool, CUstream s) {
+  if (!pool) return CUDA_ERROR_INVALID_VALUE;
+  return mem_alloc(dptr, size, 0, 0, NULL, 1, s, 1, pool);
 }
 
 static CUresult mem_free(CUdeviceptr dptr, int async, CUstream s, int ptds) {

@@ -41,6 +41,8 @@ extern avec_session avec_sess;
  * first invalid entry, as with the driver) to n server devices: fills map[] with server indices and
  * returns the visible count. Pure; unit-tested. */
 int avec_visible_devices(const char *spec, const avec_device_info *devs, int n, uint32_t *map);
+/* Adjusts a server device's attributes to what a program on this machine can use of it (device.c). */
+void avec_device_remote_view(avec_device_info *d);
 
 /* CUDA_ERROR_NOT_INITIALIZED before cuInit, the failed cuInit's code, or the sticky error. */
 CUresult avec_ready(void);
@@ -114,6 +116,8 @@ int avec_event_valid(CUevent e);
 extern avec_range_table avec_device_ranges; /* allocations and module globals */
 extern avec_range_table avec_host_ranges;   /* pinned / registered host memory */
 int avec_is_device_ptr(uint64_t p);
+/* Records device memory the server handed out (kind AVEC_RANGE_*; pool: see avec_range.pool). */
+void avec_track_device(uint64_t dptr, uint64_t size, uint32_t kind, CUcontext ctx, void *pool);
 void avec_reserve_device_range(uint64_t base, uint64_t size, uint32_t *flags);
 void avec_release_reservation(const avec_range *r);
 /* CUDA_ERROR_INVALID_VALUE unless [p, p+n) lies in one known device range. */
@@ -121,6 +125,21 @@ CUresult avec_check_dev(uint64_t p, uint64_t n);
 /* Linear copies (memory.c), also used by the 2D/3D paths; ptds: NULL stream = per-thread default. */
 CUresult avec_htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds);
 CUresult avec_dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds);
+
+/* ---- memory pools (mempool.c) --------------------------------------------------------------------- */
+#define AVEC_MAGIC_POOL 0x41504f4cu
+struct CUmemPoolHandle_st {
+  uint32_t magic;
+  uint32_t handle;  /* wire handle: 1..N default pools of the server's devices, else client-chosen */
+  int device;       /* visible ordinal */
+};
+int avec_pool_valid(CUmemoryPool p);
+CUmemoryPool avec_pool_current(int dev); /* what cuMemAllocAsync allocates from on that device */
+uint32_t avec_pool_wire(CUmemoryPool p);
+/* A CUmemLocation that names a visible device: its ordinal, else -1. */
+int avec_location_device(const CUmemLocation *loc);
+/* Logs once that requested shareable OS handle types are not offered (allocations are made without). */
+void avec_note_handle_types(unsigned types, const char *what);
 
 /* ---- modules and functions ------------------------------------------------------------------------ */
 typedef struct avec_param { uint32_t offset, size; } avec_param;

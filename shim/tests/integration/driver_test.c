@@ -26,10 +26,6 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void fill(uint8_t *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(i * 2654435761u >> 13 ^ seed);
-}
-
 static void test_device(void) {
   CASE("device queries");
   int n = 0;

@@ -38,7 +38,16 @@ bool AllocTable::contains(uint64_t ptr, uint64_t len) const {
   const Alloc& a = it->second;
   uint64_t off = ptr - a.base;  // ptr >= base here
   if (off > a.size) return false;
-  return len <= a.size - off;
+  if (len <= a.size - off) return true;
+  // Mapped pieces of one reserved range that touch end to end are one span of device memory (what a
+  // growing VMM segment looks like): a range may run across them.
+  uint64_t covered = a.size - off;
+  for (auto prev = it++; a.kind == AllocKind::vmm && it != m_.end(); prev = it++) {
+    if (it->second.kind != AllocKind::vmm || it->first != prev->second.base + prev->second.size) return false;
+    if (len - covered <= it->second.size) return true;
+    covered += it->second.size;
+  }
+  return false;
 }
 
 bool extent_2d(uint64_t pitch, uint64_t width, uint64_t height, uint64_t* out) {

@@ -8,7 +8,10 @@
 
 namespace avec {
 
-enum class AllocKind { device, pitched, async, global };
+// device/pitched: cuMemAlloc(Pitch); async: from a pool (the pool's reservation is what counts); global: a
+// module variable; vmm: a mapped piece of a reserved range (its physical allocation is charged); ipc:
+// another session's memory opened here (charged to its owner).
+enum class AllocKind { device, pitched, async, global, vmm, ipc };
 
 struct Alloc {
   uint64_t base = 0;
@@ -24,15 +27,22 @@ class AllocTable {
   explicit AllocTable(uint64_t limit) : limit_(limit) {}
 
   uint64_t limit() const { return limit_; }
-  uint64_t used() const { return used_; }
+  // Everything that counts against the limit: allocations, charged physical memory, pool reservations.
+  uint64_t used() const { return used_ + charged_ + pool_reserved_; }
   // True when `bytes` more fit under the limit.
-  bool fits(uint64_t bytes) const { return bytes <= limit_ && used_ <= limit_ - bytes; }
+  bool fits(uint64_t bytes) const { return bytes <= limit_ && used() <= limit_ - bytes; }
+  // Memory with no address of its own (VMM physical allocations): charge when made, uncharge when gone.
+  void charge(uint64_t bytes) { charged_ += bytes; }
+  void uncharge(uint64_t bytes) { charged_ -= bytes < charged_ ? bytes : charged_; }
+  // What the session's memory pools hold from the device (used or cached), as the backend reports it.
+  void set_pool_reserved(uint64_t bytes) { pool_reserved_ = bytes; }
   // Adds an allocation; false (and nothing changes) if it overlaps an existing one or is empty.
   bool insert(const Alloc& a);
   // Removes the allocation that starts exactly at base.
   bool remove(uint64_t base, Alloc* out = nullptr);
   const Alloc* find_exact(uint64_t base) const;
-  // True when [ptr, ptr+len) lies inside a single allocation (len 0: ptr inside or at its end).
+  // True when [ptr, ptr+len) lies inside a single allocation (len 0: ptr inside or at its end), or across
+  // VMM mappings that touch end to end.
   bool contains(uint64_t ptr, uint64_t len) const;
   // True when a 2D region (rows of `width` bytes, `pitch` apart) lies inside a single allocation.
   bool contains_2d(uint64_t ptr, uint64_t pitch, uint64_t width, uint64_t height) const;
@@ -57,6 +67,8 @@ class AllocTable {
   std::map<uint64_t, Alloc> m_;
   uint64_t limit_;
   uint64_t used_ = 0;
+  uint64_t charged_ = 0;
+  uint64_t pool_reserved_ = 0;
 };
 
 // Byte extent of a 2D region: pitch*(height-1)+width; false on overflow or width > pitch.

@@ -83,7 +83,6 @@ class Backend {
   // memory (in the current context)
   virtual CUresult mem_alloc(uint64_t size, uint64_t* dptr) = 0;
   virtual CUresult mem_alloc_pitch(uint64_t width, uint64_t height, uint32_t elem, uint64_t* dptr, uint64_t* pitch) = 0;
-  virtual CUresult mem_alloc_async(uint64_t size, BH stream, uint64_t* dptr) = 0;
   virtual CUresult mem_free(uint64_t dptr) = 0;
   virtual CUresult mem_free_async(uint64_t dptr, BH stream) = 0;
   virtual CUresult mem_get_info(uint64_t* free, uint64_t* total) = 0;
@@ -131,6 +130,37 @@ class Backend {
   virtual CUresult occupancy(BH fn, uint32_t kind, uint32_t block_size, uint32_t flags, uint64_t dynamic_smem,
                              uint64_t* out) = 0;
   virtual CUresult launch(const LaunchArgs& args) = 0;
+
+  // stream-ordered memory pools (device-located, pinned, no shareable handles)
+  virtual CUresult pool_default(int dev, BH* pool) = 0;
+  virtual CUresult pool_create(int dev, uint64_t max_size, BH* pool) = 0;
+  virtual CUresult pool_destroy(BH pool) = 0;
+  virtual CUresult pool_set_attr(BH pool, uint32_t attr, uint64_t value) = 0;
+  virtual CUresult pool_get_attr(BH pool, uint32_t attr, uint64_t* value) = 0;
+  virtual CUresult pool_trim(BH pool, uint64_t keep) = 0;
+  virtual CUresult pool_set_access(BH pool, int dev, uint32_t flags) = 0;
+  virtual CUresult pool_get_access(BH pool, int dev, uint32_t* flags) = 0;
+  virtual CUresult device_set_mem_pool(int dev, BH pool) = 0;
+  virtual CUresult mem_alloc_from_pool(uint64_t size, BH pool, BH stream, uint64_t* dptr) = 0;
+
+  // virtual memory management (physical allocations without shareable handles)
+  virtual CUresult vmm_granularity(int dev, uint32_t option, uint64_t* out) = 0;
+  virtual CUresult vmm_create(int dev, uint64_t size, uint32_t alloc_flags, BH* handle) = 0;
+  virtual CUresult vmm_release(BH handle) = 0;
+  virtual CUresult vmm_reserve(uint64_t size, uint64_t align, uint64_t hint, uint64_t flags, uint64_t* addr) = 0;
+  virtual CUresult vmm_address_free(uint64_t addr, uint64_t size) = 0;
+  virtual CUresult vmm_map(uint64_t addr, uint64_t size, uint64_t offset, BH handle) = 0;
+  virtual CUresult vmm_unmap(uint64_t addr, uint64_t size) = 0;
+  virtual CUresult vmm_set_access(uint64_t addr, uint64_t size, int dev, uint32_t flags) = 0;
+  virtual CUresult vmm_get_access(uint64_t addr, int dev, uint64_t* flags) = 0;
+
+  // IPC between sessions of one node: `blob` is what another session's backend (another process) needs
+  // to open the same memory or event; the session keeps it in the node's IPC registry.
+  virtual CUresult ipc_export_mem(uint64_t dptr, std::vector<uint8_t>* blob) = 0;
+  virtual CUresult ipc_open_mem(const std::vector<uint8_t>& blob, uint64_t size, uint64_t* dptr) = 0;
+  virtual CUresult ipc_close_mem(uint64_t dptr) = 0;
+  virtual CUresult ipc_export_event(BH event, std::vector<uint8_t>* blob) = 0;
+  virtual CUresult ipc_open_event(const std::vector<uint8_t>& blob, BH* event) = 0;
 };
 
 struct BackendOptions {

@@ -30,6 +30,17 @@ long frame_fixed_size(uint32_t op) {
     case AVEC_OP_FUNC_SET_ATTRIBUTE: case AVEC_OP_FUNC_SET_CACHE_CONFIG: return sizeof(avec_func_attr);
     case AVEC_OP_OCCUPANCY: return sizeof(avec_occupancy);
     case AVEC_OP_LAUNCH: return sizeof(avec_launch);
+    case AVEC_OP_POOL_CREATE: return sizeof(avec_pool_create);
+    case AVEC_OP_POOL_DESTROY: case AVEC_OP_VMM_RELEASE: case AVEC_OP_VMM_RETAIN: case AVEC_OP_IPC_GET_EVENT:
+      return sizeof(avec_handle);
+    case AVEC_OP_POOL_SET_ATTR: case AVEC_OP_POOL_GET_ATTR: case AVEC_OP_POOL_TRIM: case AVEC_OP_POOL_SET_ACCESS:
+    case AVEC_OP_POOL_GET_ACCESS: return sizeof(avec_pool_attr);
+    case AVEC_OP_DEVICE_SET_MEM_POOL: return sizeof(avec_u32x2);
+    case AVEC_OP_VMM_GRANULARITY: case AVEC_OP_VMM_CREATE: return sizeof(avec_vmm_prop);
+    case AVEC_OP_VMM_RESERVE: case AVEC_OP_VMM_ADDRESS_FREE: case AVEC_OP_VMM_MAP: case AVEC_OP_VMM_UNMAP:
+    case AVEC_OP_VMM_SET_ACCESS: case AVEC_OP_VMM_GET_ACCESS: return sizeof(avec_vmm_range);
+    case AVEC_OP_IPC_GET_MEM: case AVEC_OP_IPC_CLOSE_MEM: return sizeof(avec_u64);
+    case AVEC_OP_IPC_OPEN_MEM: case AVEC_OP_IPC_OPEN_EVENT: return sizeof(avec_ipc_open);
     default: return -1;
   }
 }
@@ -48,7 +59,11 @@ const char* opcode_name(uint32_t op) {
     N(MEMCPY2D_DTOD) N(MEM_ALLOC_ASYNC) N(STREAM_CREATE) N(STREAM_DESTROY) N(STREAM_SYNCHRONIZE) N(STREAM_QUERY)
     N(STREAM_WAIT_EVENT) N(EVENT_CREATE) N(EVENT_DESTROY) N(EVENT_RECORD) N(EVENT_SYNCHRONIZE) N(EVENT_QUERY)
     N(EVENT_ELAPSED) N(MODULE_IMAGE) N(MODULE_LOAD) N(MODULE_UNLOAD) N(GET_FUNCTION) N(GET_GLOBAL)
-    N(FUNC_SET_ATTRIBUTE) N(FUNC_SET_CACHE_CONFIG) N(OCCUPANCY) N(LAUNCH)
+    N(FUNC_SET_ATTRIBUTE) N(FUNC_SET_CACHE_CONFIG) N(OCCUPANCY) N(LAUNCH) N(POOL_CREATE) N(POOL_DESTROY)
+    N(POOL_SET_ATTR) N(POOL_GET_ATTR) N(POOL_TRIM) N(POOL_SET_ACCESS) N(POOL_GET_ACCESS) N(DEVICE_SET_MEM_POOL)
+    N(VMM_GRANULARITY) N(VMM_CREATE) N(VMM_RELEASE) N(VMM_RETAIN) N(VMM_RESERVE) N(VMM_ADDRESS_FREE) N(VMM_MAP)
+    N(VMM_UNMAP) N(VMM_SET_ACCESS) N(VMM_GET_ACCESS) N(IPC_GET_MEM) N(IPC_OPEN_MEM) N(IPC_CLOSE_MEM)
+    N(IPC_GET_EVENT) N(IPC_OPEN_EVENT)
 #undef N
     default: return "UNKNOWN";
   }
@@ -135,7 +150,9 @@ Decode frame_decode(const uint8_t* p, size_t n, FrameView* v, bool partial_data,
   v->payload = p + sizeof(avec_frame_hdr);
   v->fixed_len = (uint32_t)fixed;
   v->tail_len = h.payload_len - (uint32_t)fixed;
-  bool staged = partial_data && (h.opcode == AVEC_OP_MEMCPY_HTOD || h.opcode == AVEC_OP_MEMCPY2D_HTOD);
+  // Only linear H2D chunks are read straight into staging memory by the session loop; a 2D chunk is
+  // buffered whole (its fixed struct differs, and its rows are scattered by pitch anyway).
+  bool staged = partial_data && h.opcode == AVEC_OP_MEMCPY_HTOD;
   size_t need = staged ? sizeof(avec_frame_hdr) + (size_t)fixed : v->frame_len;
   if (n < need) {
     if (want) *want = need;

@@ -36,8 +36,8 @@ bool frame_has_tail(uint32_t opcode);
 const char* opcode_name(uint32_t opcode);
 
 // Decodes the frame at p[0..n). need_more: more bytes are needed (at least `want` in total when want is
-// set). partial_data: for MEMCPY_HTOD / MEMCPY2D_HTOD, succeed once the header and fixed struct are
-// present and leave the data bytes to the caller (tail_pending).
+// set). partial_data: for MEMCPY_HTOD, succeed once the header and fixed struct are present and leave
+// the data bytes to the caller (tail_pending).
 Decode frame_decode(const uint8_t* p, size_t n, FrameView* v, bool partial_data = false, size_t* want = nullptr);
 
 }  // namespace avec

@@ -39,6 +39,8 @@ struct Options {
   std::string session_id;
   std::string ticket_keys;
   std::string node;
+  std::string ipc_dir;    // empty: IpcRegistry's default
+  std::string ipc_scope;  // empty: the ticket's claim, else the client's address
   bool describe = false;
 };
 
@@ -60,6 +62,10 @@ const char* kUsage =
     "  --ticket-keys DIR      --listen: verify HELLO tickets with this keyring directory (one file per key\n"
     "                         id holding the raw key, as in docs/tickets.md); default: no ticket check\n"
     "  --node NAME            --listen with --ticket-keys: this node's name (default: hostname)\n"
+    "  --ipc-dir DIR          where sessions of this node publish CUDA IPC handles (default $AVEC_IPC_DIR,\n"
+    "                         else /dev/shm/avec-ipc-UID); a private directory of this user\n"
+    "  --ipc-scope S          who may share IPC memory with this session (the remoting server passes\n"
+    "                         the claim); default: the ticket's claim, else the client's IP address\n"
     "  --teardown-timeout S   freeing a finished session may take this long, then exit (default 20)\n"
     "  --log-level L          error | warn | info | debug (default info)\n"
     "  --help\n";
@@ -171,6 +177,18 @@ void on_session_term(int) {
   if (g_session_fd >= 0) shutdown(g_session_fd, SHUT_RDWR);
 }
 
+// The client's IP address (IPC scope without tickets: sessions from one client host may share memory).
+std::string peer_address(int fd) {
+  sockaddr_storage ss = {};
+  socklen_t len = sizeof ss;
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown";
+  if (ss.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+  else if (ss.ss_family == AF_INET6) inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
+  else return "local";
+  return buf;
+}
+
 // Runs one session on an accepted socket in this process; returns the process exit status.
 int serve(const Options& o, int fd, const std::string& session_id, const TicketVerifier* verifier) {
   log_set_context("session", session_id);
@@ -187,11 +205,19 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketV
     return 1;
   }
   ModuleStore store(o.module_cache, o.module_cache_max);
+  IpcRegistry ipc(o.ipc_dir);
   SessionOptions so;
   so.session_id = session_number(session_id);
   so.memory_limit = o.memory_limit;
+  so.ipc = &ipc;
+  so.ipc_scope = o.ipc_scope.empty() ? "addr:" + peer_address(fd) : o.ipc_scope;
   if (verifier) {
-    so.verify_ticket = [verifier](const std::string& t, std::string* w) { return verifier->verify(t, w); };
+    so.verify_ticket = [verifier](const std::string& t, std::string* w, std::string* scope) {
+      TicketClaims c;
+      if (!verifier->verify(t, w, &c)) return false;
+      *scope = "claim:" + c.uid;
+      return true;
+    };
   }
   so.before_teardown = [] {
     signal(SIGALRM, on_teardown_timeout);
@@ -350,6 +376,8 @@ int main(int argc, char** argv) {
     else if (a == "--session-id") { if (!(v = val("--session-id"))) return usage_error("--session-id needs a value"); o.session_id = v; }
     else if (a == "--ticket-keys") { if (!(v = val("--ticket-keys"))) return usage_error("--ticket-keys needs a file"); o.ticket_keys = v; }
     else if (a == "--teardown-timeout") { if (!(v = val("--teardown-timeout")) || !parse_u64(v, &n) || !n || n > 3600) return usage_error("--teardown-timeout needs seconds (1..3600)"); g_teardown_seconds = (unsigned)n; }
+    else if (a == "--ipc-dir") { if (!(v = val("--ipc-dir")) || !*v) return usage_error("--ipc-dir needs a directory"); o.ipc_dir = v; }
+    else if (a == "--ipc-scope") { if (!(v = val("--ipc-scope")) || !*v) return usage_error("--ipc-scope needs a value"); o.ipc_scope = v; }
     else if (a == "--node") { if (!(v = val("--node"))) return usage_error("--node needs a name"); o.node = v; }
     else if (a == "--log-level") {
       LogLevel l;

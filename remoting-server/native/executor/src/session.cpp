@@ -221,12 +221,13 @@ bool Session::hello(const FrameView& v) {
   if (opts_.verify_ticket) {
     std::string why;
     std::string ticket(reinterpret_cast<const char*>(v.tail), v.tail_len);
-    if (!opts_.verify_ticket(ticket, &why)) {
+    if (!opts_.verify_ticket(ticket, &why, &ipc_scope_)) {
       AVEC_LOG(warn, "hello_refused").str("reason", why).str("client_host", host).unum("client_pid", h.client_pid);
       reply_status(v.hdr, AVEC_STATUS_BAD_TICKET);
       return false;
     }
   }
+  if (ipc_scope_.empty()) ipc_scope_ = opts_.ipc_scope;
   info_only_ = (h.flags & AVEC_HELLO_INFO_ONLY) != 0;
   device_count_ = std::min<int>(be_.device_count(), (int)AVEC_MAX_DEVICES);
   devices_.assign(device_count_, avec_device_info{});
@@ -324,9 +325,25 @@ void Session::drop_ctx_objects(uint32_t ctx) {
   for (auto it = events_.begin(); it != events_.end();) {
     if (it->second.ctx == ctx) { be_.event_destroy(it->second.be); it = events_.erase(it); } else ++it;
   }
-  auto gone = allocs_.remove_if([&](const Alloc& a) { return a.ctx == ctx; });
-  for (const Alloc& a : gone)
-    if (a.kind != AllocKind::global) { be_.mem_free(a.base); stats_.freed_allocs++; }
+  // VMM mappings belong to the device's address space, not to a context: memext_teardown unmaps them.
+  auto gone = allocs_.remove_if([&](const Alloc& a) { return a.ctx == ctx && a.kind != AllocKind::vmm; });
+  for (const Alloc& a : gone) release_alloc(a);
+}
+
+void Session::unpublish_export(uint64_t base) {
+  auto ex = ipc_exports_.find(base);
+  if (ex == ipc_exports_.end()) return;
+  if (opts_.ipc) opts_.ipc->unpublish(ex->second);
+  ipc_exports_.erase(ex);
+}
+
+void Session::release_alloc(const Alloc& a) {
+  unpublish_export(a.base);
+  switch (a.kind) {
+    case AllocKind::global: case AllocKind::vmm: return;
+    case AllocKind::ipc: be_.ipc_close_mem(a.base); return;
+    default: be_.mem_free(a.base); stats_.freed_allocs++;
+  }
 }
 
 void Session::teardown() {
@@ -341,6 +358,7 @@ void Session::teardown() {
     be_.ctx_synchronize();
     drop_ctx_objects(c.first);
   }
+  memext_teardown();
   // Whatever is left (objects of contexts that failed to become current) is dropped from the tables.
   allocs_.remove_if([](const Alloc&) { return true; });
   for (auto& c : ctxs_) {

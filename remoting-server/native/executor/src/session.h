@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "errors.h"
 #include "frame.h"
+#include "ipc_registry.h"
 #include "module_store.h"
 
 namespace avec {
@@ -19,8 +20,13 @@ namespace avec {
 struct SessionOptions {
   uint64_t session_id = 0;
   uint64_t memory_limit = 0;  // 0: the whole device
-  // Checks the HELLO ticket; empty: no check. Returns false (with a reason) to refuse.
-  std::function<bool(const std::string& ticket, std::string* why)> verify_ticket;
+  // Checks the HELLO ticket; empty: no check. Returns false (with a reason) to refuse; on success it may
+  // set `scope` (the ticket's claim), which then replaces ipc_scope.
+  std::function<bool(const std::string& ticket, std::string* why, std::string* scope)> verify_ticket;
+  // IPC: the registry shared by the node's sessions (nullptr: IPC refused) and this session's scope (the
+  // claim, or the client's address when there are no tickets); only sessions of one scope share memory.
+  IpcRegistry* ipc = nullptr;
+  std::string ipc_scope;
   size_t read_buffer = 1 << 20;
   // Called once when the session starts freeing (the executor arms a watchdog: a hung kernel must not
   // keep a dead session's process alive; exiting lets the driver destroy the context instead).
@@ -96,7 +102,25 @@ class Session {
   bool range_ok(uint64_t ptr, uint64_t len) const { return allocs_.contains(ptr, len); }
   void drop_ctx_objects(uint32_t ctx);
   void drop_module(uint32_t handle, ModuleEntry& e);
+  void release_alloc(const Alloc& a);  // backend side of an allocation leaving the table
+  void unpublish_export(uint64_t base);  // its IPC handle (if any) can no longer be opened
   void teardown();
+
+  // pools, virtual memory and IPC (session_memext.cpp)
+  struct PoolEntry { BH be; int dev; bool is_default; };
+  struct VmmEntry { BH be; uint64_t size; uint32_t refs; uint32_t maps; };
+  struct Mapping { uint64_t size; uint32_t handle; };
+  bool memext_sync(const FrameView& v, uint32_t* r);  // false: not one of its opcodes
+  uint32_t memext_async(const FrameView& v);
+  bool reply_u64(const avec_frame_hdr& h, uint64_t value);
+  uint32_t pool_entry(uint32_t handle, PoolEntry** out);
+  uint32_t alloc_from_pool(const avec_frame_hdr& h, const avec_mem_alloc& m, uint64_t* dptr);
+  void refresh_pool_reserved();
+  void vmm_unref(uint32_t handle, bool mapping);
+  uint32_t vmm_unmap(uint64_t addr, uint64_t size);
+  uint32_t ipc_get(const FrameView& v, avec_ipc_handle_reply* out);
+  uint32_t ipc_open(const FrameView& v, avec_ipc_open_reply* out);
+  void memext_teardown();
 
   Conn& conn_;
   Backend& be_;
@@ -118,6 +142,14 @@ class Session {
   std::map<uint32_t, EventEntry> events_;
   std::map<uint32_t, ModuleEntry> modules_;
   std::map<uint32_t, FuncEntry> funcs_;
+  std::map<uint32_t, PoolEntry> pools_;
+  std::map<int, uint32_t> cur_pool_;           // device -> pool handle its cuMemAllocAsync uses
+  std::map<uint32_t, VmmEntry> vmm_;            // physical allocations
+  std::map<uint64_t, uint64_t> reservations_;   // reserved address ranges: base -> size
+  std::map<uint64_t, Mapping> mappings_;        // mapped pieces: base -> (size, allocation)
+  std::map<uint64_t, IpcToken> ipc_exports_;    // exported allocation base -> token
+  std::vector<IpcToken> ipc_event_exports_;
+  std::string ipc_scope_;
   uint32_t cur_ctx_ = 0;  // client handle whose backend context is current
   BH cur_be_ctx_ = 0;
   bool have_cur_ = false;

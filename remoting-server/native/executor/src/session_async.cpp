@@ -86,11 +86,18 @@ void Session::async_op(const FrameView& v) {
     case AVEC_OP_MEM_FREE: {
       avec_mem_free m = v.fixed<avec_mem_free>();
       const Alloc* a = allocs_.find_exact(m.dptr);
-      if (!a || a->kind == AllocKind::global) { r = CUDA_ERROR_INVALID_VALUE; break; }
+      // module variables, mapped VMM pieces and opened IPC memory have their own ways out
+      if (!a || a->kind == AllocKind::global || a->kind == AllocKind::vmm || a->kind == AllocKind::ipc) {
+        r = CUDA_ERROR_INVALID_VALUE;
+        break;
+      }
       BH s = 0;
       if (async && (r = stream(m.stream, &s))) break;
       r = async ? be_.mem_free_async(m.dptr, s) : be_.mem_free(m.dptr);
-      if (!r) allocs_.remove(m.dptr);
+      if (!r) {
+        allocs_.remove(m.dptr);
+        unpublish_export(m.dptr);
+      }
       break;
     }
     case AVEC_OP_MEMCPY_DTOD: {
@@ -195,7 +202,7 @@ void Session::async_op(const FrameView& v) {
       r = launch(v);
       break;
     default:
-      r = CUDA_ERROR_NOT_SUPPORTED;
+      r = memext_async(v);
   }
   errs_.record_async(r);
 }

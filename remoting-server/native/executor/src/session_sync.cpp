@@ -142,20 +142,26 @@ bool Session::sync_op(const FrameView& v) {
         if (row < m.size || __builtin_mul_overflow(row, m.height, &need)) { r = CUDA_ERROR_INVALID_VALUE; break; }
       }
       if (m.size == 0) { r = CUDA_ERROR_INVALID_VALUE; break; }
-      if (!allocs_.fits(need)) {
+      if (op == AVEC_OP_MEM_ALLOC && !allocs_.fits(need)) {
         AVEC_LOG(info, "memory_limit").unum("requested", need).unum("used", allocs_.used()).unum("limit", limit_);
         r = CUDA_ERROR_OUT_OF_MEMORY;
         break;
       }
       Alloc a;
       a.ctx = h.ctx;
-      if (op == AVEC_OP_MEM_ALLOC_ASYNC) {
-        BH s = 0;
-        r = stream(m.stream, &s);
-        if (r) break;
-        r = be_.mem_alloc_async(m.size, s, &rep.dptr);
+      if (op == AVEC_OP_MEM_ALLOC_ASYNC) {  // the pool's reservation is what counts (alloc_from_pool)
+        r = alloc_from_pool(h, m, &rep.dptr);
+        if (r != CUDA_SUCCESS) break;
         a.kind = AllocKind::async;
+        a.base = rep.dptr;
         a.size = m.size;
+        if (!allocs_.insert(a)) {
+          be_.mem_free(rep.dptr);
+          r = CUDA_ERROR_INVALID_VALUE;
+          break;
+        }
+        rep.r.status = CUDA_SUCCESS;
+        return reply(h, &rep, sizeof rep);
       } else if (pitched) {
         r = be_.mem_alloc_pitch(m.size, m.height, m.elem_size, &rep.dptr, &rep.pitch);
         a.kind = AllocKind::pitched;
@@ -177,6 +183,7 @@ bool Session::sync_op(const FrameView& v) {
       return reply(h, &rep, sizeof rep);
     }
     case AVEC_OP_MEM_GET_INFO: {
+      refresh_pool_reserved();
       uint64_t f = 0, t = 0;
       r = be_.mem_get_info(&f, &t);
       if (r) break;
@@ -289,7 +296,7 @@ bool Session::sync_op(const FrameView& v) {
       break;
     }
     default:
-      r = CUDA_ERROR_NOT_SUPPORTED;
+      if (memext_sync(v, &r)) return !conn_failed_;
   }
   errs_.record_sync(r);
   return reply_status(h, r);

@@ -1,5 +1,6 @@
 // A tiny test harness: TEST(name) registers a case; CHECK* record failures; run_all prints
-// "N passed, M failed" (a case passes when all its checks hold).
+// "N passed, M failed" (a case passes when all its checks hold; a case that made no check at all, and
+// was not marked not_run, fails: it asserted nothing).
 #pragma once
 #include <cstdio>
 #include <functional>
@@ -20,6 +21,10 @@ inline int& failures_in_case() {
   static int n = 0;
   return n;
 }
+inline int& checks_in_case() {
+  static int n = 0;
+  return n;
+}
 inline const char*& not_run_reason() {
   static const char* r = nullptr;
   return r;
@@ -35,8 +40,13 @@ inline int run_all(const char* filter) {
   for (auto& c : cases()) {
     if (filter && std::string(c.name).find(filter) == std::string::npos) continue;
     failures_in_case() = 0;
+    checks_in_case() = 0;
     not_run_reason() = nullptr;
     c.fn();
+    if (!checks_in_case() && !not_run_reason()) {
+      failures_in_case()++;
+      printf("  %s made no checks\n", c.name);
+    }
     if (not_run_reason() && !failures_in_case()) {
       skipped++;
       printf("--   %s (not run: %s)\n", c.name, not_run_reason());
@@ -63,6 +73,7 @@ inline int run_all(const char* filter) {
 
 #define CHECK(c)                                                                      \
   do {                                                                                \
+    avectest::checks_in_case()++;                                                     \
     if (!(c)) {                                                                       \
       avectest::failures_in_case()++;                                                 \
       fprintf(stderr, "  check failed %s:%d: %s\n", __FILE__, __LINE__, #c);          \
@@ -73,6 +84,7 @@ inline int run_all(const char* filter) {
   do {                                                                                                \
     auto va_ = (a);                                                                                   \
     auto vb_ = (b);                                                                                   \
+    avectest::checks_in_case()++;                                                                     \
     if (!(va_ == vb_)) {                                                                              \
       avectest::failures_in_case()++;                                                                 \
       fprintf(stderr, "  check failed %s:%d: %s == %s (%lld vs %lld)\n", __FILE__, __LINE__, #a, #b,   \

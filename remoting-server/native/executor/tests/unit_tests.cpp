@@ -1,6 +1,7 @@
 // Unit tests: frame decoder, allocation table, limits, deferred/sticky errors, SHA-256 (incl. agreement
 // with the shim's implementation), tickets (shared vectors), image symbol lookup, module store, and
 // in-process sessions on the emulated device. Usage: unit-tests TESTS_DIR [filter]
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "check.h"
 #include "errors.h"
 #include "frame.h"
+#include "ipc_registry.h"
 #include "json.h"
 #include "log.h"
 #include "mem_conn.h"
@@ -518,13 +520,15 @@ struct Run {
 };
 
 static Run run_session(const Bytes& input, uint64_t limit = 1 << 20, size_t chunk = 1 << 20,
-                       uint32_t launch_error = 0) {
+                       uint32_t launch_error = 0, IpcRegistry* ipc = nullptr, const std::string& scope = "") {
   BackendOptions bo;
   bo.emulated_memory = 64 << 20;
   bo.emulated_launch_error = launch_error;
   auto be = make_emulated_backend(bo);
   ModuleStore store;
   SessionOptions so;
+  so.ipc = ipc;
+  so.ipc_scope = scope;
   so.memory_limit = limit;
   so.session_id = 77;
   MemConn c(input.data(), input.size(), chunk);
@@ -786,6 +790,97 @@ TEST(session_contexts_streams_modules_lifecycle) {
     CHECK_EQ(lv.value, 4096u);
   }
   CHECK_EQ(r.used_after, 0u);
+}
+
+TEST(alloc_table_vmm_spans) {
+  AllocTable t(1 << 30);
+  Alloc a;
+  a.kind = AllocKind::vmm;
+  a.base = 0x200000; a.size = 0x200000;
+  CHECK(t.insert(a));
+  a.base = 0x400000; a.size = 0x400000;  // touches the first piece
+  CHECK(t.insert(a));
+  a.base = 0x900000; a.size = 0x100000;  // a gap before it
+  CHECK(t.insert(a));
+  CHECK(t.contains(0x3ff000, 0x2000));      // across the joint
+  CHECK(t.contains(0x200000, 0x600000));    // both pieces whole
+  CHECK(!t.contains(0x200000, 0x600001));   // into the gap
+  CHECK(!t.contains(0x7ff000, 0x200000));   // across the gap
+  Alloc d;
+  d.kind = AllocKind::device;
+  d.base = 0x1000000; d.size = 0x1000; d.accounted = 0x1000;
+  CHECK(t.insert(d));
+  d.base = 0x1001000;
+  CHECK(t.insert(d));
+  CHECK(!t.contains(0x1000800, 0x1000));    // ordinary allocations never join
+  CHECK_EQ(t.used(), 0x2000u);
+  t.charge(100);
+  t.set_pool_reserved(50);
+  CHECK_EQ(t.used(), 0x2000u + 150u);
+  t.uncharge(1000);  // never below zero
+  CHECK_EQ(t.used(), 0x2000u + 50u);
+}
+
+TEST(ipc_handle_codec) {
+  IpcToken t;
+  for (size_t i = 0; i < t.size(); i++) t[i] = (uint8_t)(i * 7 + 1);
+  uint8_t h[64];
+  IpcRegistry::encode_handle(IpcKind::mem, t, 12345, h);
+  IpcKind k;
+  IpcToken back;
+  uint64_t size = 0;
+  CHECK(IpcRegistry::decode_handle(h, &k, &back, &size));
+  CHECK(k == IpcKind::mem && back == t && size == 12345u);
+  h[0] = 'X';
+  CHECK(!IpcRegistry::decode_handle(h, &k, &back, &size));  // not one of ours (e.g. a raw driver handle)
+  IpcRegistry::encode_handle(IpcKind::event, t, 0, h);
+  h[60] = 1;
+  CHECK(!IpcRegistry::decode_handle(h, &k, &back, &size));  // reserved bytes must be zero
+}
+
+// A handle exported in one scope opens in a session of that scope only (a claim never sees another's
+// memory), and never after the entry is gone.
+TEST(session_ipc_scope_enforced) {
+  char dir[] = "/tmp/avec-ipc-test-XXXXXX";
+  CHECK(mkdtemp(dir) != nullptr);
+  IpcRegistry reg(dir);
+  int fd = memfd_create("ipc-test", 0);  // stands in for an exporting session's memory
+  CHECK(fd >= 0 && ftruncate(fd, 8192) == 0);
+  CHECK(pwrite(fd, "shared!", 7, 0) == 7);
+  IpcEntry e;
+  e.kind = IpcKind::mem;
+  e.scope = "claim:a";
+  e.size = 8192;
+  std::string path = "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(fd);
+  e.blob.assign(path.begin(), path.end());
+  IpcToken tok;
+  std::string why;
+  CHECK(reg.publish(e, &tok, &why));
+  avec_ipc_open o = {};
+  IpcRegistry::encode_handle(IpcKind::mem, tok, 8192, o.handle);
+  avec_memcpy_dtoh rd = {0, 7, 0, 0};
+  Run other = run_session(cat({hello(), frame_of(AVEC_OP_IPC_OPEN_MEM, o, 2)}), 1 << 20, 1 << 20, 0, &reg, "claim:b");
+  CHECK_EQ(other.replies.size(), 2u);
+  if (other.replies.size() == 2) CHECK_EQ(other.replies[1].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  Run none = run_session(cat({hello(), frame_of(AVEC_OP_IPC_OPEN_MEM, o, 2)}));  // no registry: refused clearly
+  if (none.replies.size() == 2) CHECK_EQ(none.replies[1].status(), (uint32_t)CUDA_ERROR_NOT_SUPPORTED);
+  // same scope: opens, and the bytes are the exporter's (learn the address first, then read through it)
+  Run same = run_session(cat({hello(), frame_of(AVEC_OP_IPC_OPEN_MEM, o, 2)}), 1 << 20, 1 << 20, 0, &reg, "claim:a");
+  CHECK_EQ(same.replies.size(), 2u);
+  if (same.replies.size() == 2) {
+    CHECK_EQ(same.replies[1].status(), 0u);
+    rd.src = same.replies[1].as<avec_ipc_open_reply>().dptr;
+    Run read = run_session(cat({hello(), frame_of(AVEC_OP_IPC_OPEN_MEM, o, 2), frame_of(AVEC_OP_MEMCPY_DTOH, rd, 3)}),
+                           1 << 20, 1 << 20, 0, &reg, "claim:a");
+    CHECK_EQ(read.replies.size(), 3u);
+    if (read.replies.size() == 3) CHECK(!memcmp(read.replies[2].payload.data() + 8, "shared!", 7));
+    CHECK_EQ(read.used_after, 0u);  // opened memory is the exporter's, not charged here
+  }
+  reg.unpublish(tok);
+  Run gone = run_session(cat({hello(), frame_of(AVEC_OP_IPC_OPEN_MEM, o, 2)}), 1 << 20, 1 << 20, 0, &reg, "claim:a");
+  if (gone.replies.size() == 2) CHECK_EQ(gone.replies[1].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  close(fd);
+  rmdir(dir);
 }
 
 TEST(session_handles_checked) {

@@ -149,13 +149,6 @@ class CudaBackend final : public Backend {
     *pitch = pt;
     return r;
   }
-  CUresult mem_alloc_async(uint64_t size, BH stream, uint64_t* dptr) override {
-    settle();
-    CUdeviceptr p = 0;
-    CUresult r = d_.p_cuMemAllocAsync(&p, size, (CUstream)stream);
-    *dptr = p;
-    return r;
-  }
   CUresult mem_free(uint64_t dptr) override { settle(); return d_.p_cuMemFree(dptr); }
   CUresult mem_free_async(uint64_t dptr, BH stream) override { settle(); return d_.p_cuMemFreeAsync(dptr, (CUstream)stream); }
   CUresult mem_get_info(uint64_t* free_b, uint64_t* total) override {
@@ -520,6 +513,200 @@ class CudaBackend final : public Backend {
     cfg.numAttrs = n;
     return d_.p_cuLaunchKernelEx(&cfg, f, a.params, ex);
   }
+
+  // ---- pools, virtual memory, IPC (each entry point optional: NOT_SUPPORTED when the driver lacks it) ----
+#define AVEC_NEED(fn) \
+  if (!d_.p_##fn) return CUDA_ERROR_NOT_SUPPORTED
+  CUmemLocation location() const { return CUmemLocation{CU_MEM_LOCATION_TYPE_DEVICE, dev_}; }
+
+  CUresult pool_default(int dev, BH* pool) override {
+    AVEC_NEED(cuDeviceGetDefaultMemPool);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    CUmemoryPool p = nullptr;
+    CUresult r = d_.p_cuDeviceGetDefaultMemPool(&p, dev_);
+    *pool = (BH)p;
+    return r;
+  }
+  CUresult pool_create(int dev, uint64_t max_size, BH* pool) override {
+    AVEC_NEED(cuMemPoolCreate);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    CUmemPoolProps props = {};
+    props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    props.handleTypes = CU_MEM_HANDLE_TYPE_NONE;
+    props.location = location();
+    props.maxSize = max_size;
+    CUmemoryPool p = nullptr;
+    CUresult r = d_.p_cuMemPoolCreate(&p, &props);
+    *pool = (BH)p;
+    return r;
+  }
+  CUresult pool_destroy(BH pool) override {
+    AVEC_NEED(cuMemPoolDestroy);
+    settle();
+    return d_.p_cuMemPoolDestroy((CUmemoryPool)pool);
+  }
+  // Attribute values are int (reuse flags) or cuuint64_t (thresholds, counters) as the driver defines them.
+  static bool attr_is_int(uint32_t a) {
+    return a == CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES || a == CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC ||
+           a == CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES;
+  }
+  CUresult pool_set_attr(BH pool, uint32_t attr, uint64_t value) override {
+    AVEC_NEED(cuMemPoolSetAttribute);
+    int iv = (int)value;
+    cuuint64_t v = value;
+    return d_.p_cuMemPoolSetAttribute((CUmemoryPool)pool, (CUmemPool_attribute)attr,
+                                      attr_is_int(attr) ? (void*)&iv : (void*)&v);
+  }
+  CUresult pool_get_attr(BH pool, uint32_t attr, uint64_t* value) override {
+    AVEC_NEED(cuMemPoolGetAttribute);
+    int iv = 0;
+    cuuint64_t v = 0;
+    CUresult r = d_.p_cuMemPoolGetAttribute((CUmemoryPool)pool, (CUmemPool_attribute)attr,
+                                            attr_is_int(attr) ? (void*)&iv : (void*)&v);
+    *value = attr_is_int(attr) ? (uint64_t)iv : (uint64_t)v;
+    return r;
+  }
+  CUresult pool_trim(BH pool, uint64_t keep) override {
+    AVEC_NEED(cuMemPoolTrimTo);
+    return d_.p_cuMemPoolTrimTo((CUmemoryPool)pool, keep);
+  }
+  CUresult pool_set_access(BH pool, int dev, uint32_t flags) override {
+    AVEC_NEED(cuMemPoolSetAccess);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    CUmemAccessDesc d = {location(), (CUmemAccess_flags)flags};
+    return d_.p_cuMemPoolSetAccess((CUmemoryPool)pool, &d, 1);
+  }
+  CUresult pool_get_access(BH pool, int dev, uint32_t* flags) override {
+    AVEC_NEED(cuMemPoolGetAccess);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    CUmemLocation loc = location();
+    CUmemAccess_flags f = CU_MEM_ACCESS_FLAGS_PROT_NONE;
+    CUresult r = d_.p_cuMemPoolGetAccess(&f, (CUmemoryPool)pool, &loc);
+    *flags = (uint32_t)f;
+    return r;
+  }
+  CUresult device_set_mem_pool(int dev, BH pool) override {
+    AVEC_NEED(cuDeviceSetMemPool);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    return d_.p_cuDeviceSetMemPool(dev_, (CUmemoryPool)pool);
+  }
+  CUresult mem_alloc_from_pool(uint64_t size, BH pool, BH stream, uint64_t* dptr) override {
+    AVEC_NEED(cuMemAllocFromPoolAsync);
+    settle();
+    CUdeviceptr p = 0;
+    CUresult r = d_.p_cuMemAllocFromPoolAsync(&p, size, (CUmemoryPool)pool, (CUstream)stream);
+    *dptr = p;
+    return r;
+  }
+
+  CUmemAllocationProp vmm_prop(uint32_t alloc_flags) const {
+    CUmemAllocationProp p = {};
+    p.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    p.requestedHandleTypes = CU_MEM_HANDLE_TYPE_NONE;
+    p.location = location();
+    p.allocFlags.compressionType = (unsigned char)(alloc_flags & 0xff);
+    p.allocFlags.gpuDirectRDMACapable = (unsigned char)((alloc_flags >> 8) & 0xff);
+    p.allocFlags.usage = (unsigned short)(alloc_flags >> 16);
+    return p;
+  }
+  CUresult vmm_granularity(int dev, uint32_t option, uint64_t* out) override {
+    AVEC_NEED(cuMemGetAllocationGranularity);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    CUmemAllocationProp p = vmm_prop(0);
+    size_t g = 0;
+    CUresult r = d_.p_cuMemGetAllocationGranularity(&g, &p, (CUmemAllocationGranularity_flags)option);
+    *out = g;
+    return r;
+  }
+  CUresult vmm_create(int dev, uint64_t size, uint32_t alloc_flags, BH* handle) override {
+    AVEC_NEED(cuMemCreate);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    CUmemAllocationProp p = vmm_prop(alloc_flags);
+    CUmemGenericAllocationHandle h = 0;
+    CUresult r = d_.p_cuMemCreate(&h, size, &p, 0);
+    *handle = (BH)h;
+    return r;
+  }
+  CUresult vmm_release(BH handle) override {
+    AVEC_NEED(cuMemRelease);
+    return d_.p_cuMemRelease((CUmemGenericAllocationHandle)handle);
+  }
+  CUresult vmm_reserve(uint64_t size, uint64_t align, uint64_t hint, uint64_t flags, uint64_t* addr) override {
+    AVEC_NEED(cuMemAddressReserve);
+    CUdeviceptr p = 0;
+    CUresult r = d_.p_cuMemAddressReserve(&p, size, align, hint, flags);
+    *addr = p;
+    return r;
+  }
+  CUresult vmm_address_free(uint64_t addr, uint64_t size) override {
+    AVEC_NEED(cuMemAddressFree);
+    return d_.p_cuMemAddressFree(addr, size);
+  }
+  CUresult vmm_map(uint64_t addr, uint64_t size, uint64_t offset, BH handle) override {
+    AVEC_NEED(cuMemMap);
+    return d_.p_cuMemMap(addr, size, offset, (CUmemGenericAllocationHandle)handle, 0);
+  }
+  CUresult vmm_unmap(uint64_t addr, uint64_t size) override {
+    AVEC_NEED(cuMemUnmap);
+    settle();
+    return d_.p_cuMemUnmap(addr, size);
+  }
+  CUresult vmm_set_access(uint64_t addr, uint64_t size, int dev, uint32_t flags) override {
+    AVEC_NEED(cuMemSetAccess);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    CUmemAccessDesc d = {location(), (CUmemAccess_flags)flags};
+    return d_.p_cuMemSetAccess(addr, size, &d, 1);
+  }
+  CUresult vmm_get_access(uint64_t addr, int dev, uint64_t* flags) override {
+    AVEC_NEED(cuMemGetAccess);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    CUmemLocation loc = location();
+    unsigned long long f = 0;
+    CUresult r = d_.p_cuMemGetAccess(&f, &loc, addr);
+    *flags = f;
+    return r;
+  }
+
+  CUresult ipc_export_mem(uint64_t dptr, std::vector<uint8_t>* blob) override {
+    AVEC_NEED(cuIpcGetMemHandle);
+    CUipcMemHandle h;
+    CUresult r = d_.p_cuIpcGetMemHandle(&h, dptr);
+    if (!r) blob->assign(reinterpret_cast<uint8_t*>(&h), reinterpret_cast<uint8_t*>(&h) + sizeof h);
+    return r;
+  }
+  CUresult ipc_open_mem(const std::vector<uint8_t>& blob, uint64_t, uint64_t* dptr) override {
+    AVEC_NEED(cuIpcOpenMemHandle);
+    CUipcMemHandle h;
+    if (blob.size() != sizeof h) return CUDA_ERROR_INVALID_VALUE;
+    memcpy(&h, blob.data(), sizeof h);
+    CUdeviceptr p = 0;
+    CUresult r = d_.p_cuIpcOpenMemHandle(&p, h, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS);
+    *dptr = p;
+    return r;
+  }
+  CUresult ipc_close_mem(uint64_t dptr) override {
+    AVEC_NEED(cuIpcCloseMemHandle);
+    settle();
+    return d_.p_cuIpcCloseMemHandle(dptr);
+  }
+  CUresult ipc_export_event(BH event, std::vector<uint8_t>* blob) override {
+    AVEC_NEED(cuIpcGetEventHandle);
+    CUipcEventHandle h;
+    CUresult r = d_.p_cuIpcGetEventHandle(&h, (CUevent)event);
+    if (!r) blob->assign(reinterpret_cast<uint8_t*>(&h), reinterpret_cast<uint8_t*>(&h) + sizeof h);
+    return r;
+  }
+  CUresult ipc_open_event(const std::vector<uint8_t>& blob, BH* event) override {
+    AVEC_NEED(cuIpcOpenEventHandle);
+    CUipcEventHandle h;
+    if (blob.size() != sizeof h) return CUDA_ERROR_INVALID_VALUE;
+    memcpy(&h, blob.data(), sizeof h);
+    CUevent e = nullptr;
+    CUresult r = d_.p_cuIpcOpenEventHandle(&e, h);
+    *event = (BH)e;
+    return r;
+  }
+#undef AVEC_NEED
 
  private:
   // Non-async host-to-device copies run on the legacy stream as pinned async copies so consecutive

@@ -51,11 +51,13 @@ void* load_driver(Driver* d, std::string* why) {
   // (cuMemAlloc_v2); decltype(&name) expands the header's macro to that same version's prototype.
 #define AVEC_RESOLVE(name) d->p_##name = reinterpret_cast<decltype(d->p_##name)>(resolve(#name));
   AVEC_CUDA_FUNCS(AVEC_RESOLVE)
-#undef AVEC_RESOLVE
   if (!missing.empty()) {
     *why = "driver lacks entry points (needs a CUDA 13.0 driver): " + missing;
     return nullptr;
   }
+  AVEC_CUDA_OPTIONAL_FUNCS(AVEC_RESOLVE)
+#undef AVEC_RESOLVE
+  if (!missing.empty()) AVEC_LOG(info, "driver_lacks_optional").str("functions", missing);
   return lib;
 }
 

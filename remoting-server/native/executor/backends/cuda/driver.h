@@ -13,7 +13,7 @@ namespace avec {
   X(cuDeviceTotalMem) X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease)         \
   X(cuDevicePrimaryCtxReset) X(cuDevicePrimaryCtxSetFlags) X(cuCtxCreate) X(cuCtxDestroy) X(cuCtxSetCurrent)   \
   X(cuCtxSynchronize) X(cuCtxSetLimit) X(cuCtxGetLimit) X(cuCtxSetCacheConfig) X(cuCtxGetDevice)               \
-  X(cuMemAlloc) X(cuMemAllocPitch) X(cuMemAllocAsync) X(cuMemFree) X(cuMemFreeAsync) X(cuMemGetInfo)           \
+  X(cuMemAlloc) X(cuMemAllocPitch) X(cuMemFree) X(cuMemFreeAsync) X(cuMemGetInfo)           \
   X(cuMemHostAlloc) X(cuMemFreeHost) X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemcpyDtoD)                 \
   X(cuMemcpyDtoDAsync) X(cuMemsetD8) X(cuMemsetD16) X(cuMemsetD32) X(cuMemsetD8Async) X(cuMemsetD16Async)      \
   X(cuMemsetD32Async) X(cuMemsetD2D8) X(cuMemsetD2D16) X(cuMemsetD2D32) X(cuMemsetD2D8Async)                   \
@@ -29,9 +29,20 @@ namespace avec {
   X(cuLaunchKernelEx)                                                                                          \
   X(cuLaunchCooperativeKernel) X(cuGetErrorName)
 
+// Families a session may never use (pools, virtual memory, IPC): a driver without them still serves
+// everything else, and the backend answers CUDA_ERROR_NOT_SUPPORTED for a missing one.
+#define AVEC_CUDA_OPTIONAL_FUNCS(X)                                                                            \
+  X(cuDeviceGetDefaultMemPool) X(cuDeviceSetMemPool) X(cuMemPoolCreate) X(cuMemPoolDestroy)                   \
+  X(cuMemPoolSetAttribute) X(cuMemPoolGetAttribute) X(cuMemPoolTrimTo) X(cuMemPoolSetAccess)                  \
+  X(cuMemPoolGetAccess) X(cuMemAllocFromPoolAsync) X(cuMemGetAllocationGranularity) X(cuMemCreate)           \
+  X(cuMemRelease) X(cuMemAddressReserve) X(cuMemAddressFree) X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess)     \
+  X(cuMemGetAccess) X(cuIpcGetMemHandle) X(cuIpcOpenMemHandle) X(cuIpcCloseMemHandle) X(cuIpcGetEventHandle)  \
+  X(cuIpcOpenEventHandle)
+
 struct Driver {
 #define AVEC_DECL(name) decltype(&name) p_##name = nullptr;
   AVEC_CUDA_FUNCS(AVEC_DECL)
+  AVEC_CUDA_OPTIONAL_FUNCS(AVEC_DECL)
 #undef AVEC_DECL
 };
 

@@ -1,12 +1,18 @@
 // The emulated device: host memory behind device-looking addresses, streams, events with real elapsed
 // times, and a module registry. It cannot run kernels and never pretends to: launches fail with
 // CUDA_ERROR_NOT_SUPPORTED and a log line saying so.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
 
 #include "../../src/backend.h"
 #include "../../src/log.h"
@@ -19,9 +25,35 @@ namespace {
 constexpr uint64_t kBase = 0x00007e0000000000ull;  // where emulated device addresses start
 constexpr uint64_t kGap = 64 * 1024;               // unmapped gap between allocations
 
+constexpr uint64_t kGranularity = 2u << 20;        // VMM granularity (as on current NVIDIA GPUs)
+
+// Device memory is host memory: calloc'ed, or a shared mapping of a memfd once it is exported for IPC
+// (so another session's process can map the same pages), or another session's pages opened here.
 struct Block {
   uint64_t size;
   uint8_t* host;
+  bool mapped = false;   // host is an mmap (munmap it), not a calloc
+  int fd = -1;           // memfd behind an exported block
+  BH pool = 0;           // pool it came from (0: none)
+  bool opened = false;   // another session's memory (IPC): not this device's to account
+};
+
+struct Pool {
+  uint64_t max_size = 0, used = 0, used_high = 0, threshold = 0;
+  int reuse[3] = {1, 1, 1};
+  uint32_t access = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+  bool destroyed = false;
+};
+
+struct Physical {  // a VMM allocation: a memfd its mappings share
+  int fd;
+  uint64_t size;
+};
+
+struct Reservation {  // a reserved range: inaccessible host pages that mappings are placed into
+  uint64_t size;
+  uint8_t* host;
+  std::map<uint64_t, uint32_t> access;  // mapped piece base -> CUmemAccess_flags
 };
 
 struct Event {
@@ -39,7 +71,9 @@ class EmulatedBackend final : public Backend {
  public:
   explicit EmulatedBackend(const BackendOptions& o) : opts_(o) {}
   ~EmulatedBackend() override {
-    for (auto& b : blocks_) free(b.second.host);
+    for (auto& b : blocks_) release_block(b.second);
+    for (auto& r : reservations_) munmap(r.second.host, r.second.size);
+    for (auto& p : physical_) close(p.second.fd);
   }
   const char* name() const override { return "emulated"; }
   bool emulated() const override { return true; }
@@ -141,11 +175,8 @@ class EmulatedBackend final : public Backend {
     if (size > opts_.emulated_memory - used_) return CUDA_ERROR_OUT_OF_MEMORY;
     uint8_t* h = static_cast<uint8_t*>(calloc(1, size));
     if (!h) return CUDA_ERROR_OUT_OF_MEMORY;
-    uint64_t align = size >= (2u << 20) ? (2u << 20) : 512;
-    next_addr_ = (next_addr_ + align - 1) & ~(align - 1);
-    *dptr = next_addr_;
-    blocks_[next_addr_] = Block{size, h};
-    next_addr_ += size + kGap;
+    *dptr = take_address(size, size >= kGranularity ? kGranularity : 512);
+    blocks_[*dptr] = Block{size, h};
     used_ += size;
     return CUDA_SUCCESS;
   }
@@ -157,15 +188,12 @@ class EmulatedBackend final : public Backend {
     if (r == CUDA_SUCCESS) *pitch = p;
     return r;
   }
-  CUresult mem_alloc_async(uint64_t size, BH stream, uint64_t* dptr) override {
-    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
-    return mem_alloc(size, dptr);
-  }
   CUresult mem_free(uint64_t dptr) override {
     auto it = blocks_.find(dptr);
-    if (it == blocks_.end()) return CUDA_ERROR_INVALID_VALUE;
+    if (it == blocks_.end() || it->second.opened) return CUDA_ERROR_INVALID_VALUE;
     used_ -= it->second.size;
-    free(it->second.host);
+    if (it->second.pool) pools_[it->second.pool].used -= it->second.size;
+    release_block(it->second);
     blocks_.erase(it);
     return CUDA_SUCCESS;
   }
@@ -374,21 +402,277 @@ class EmulatedBackend final : public Backend {
     return CUDA_ERROR_NOT_SUPPORTED;
   }
 
+  // ---- pools: nothing is cached, so a pool holds exactly what is allocated from it ----
+  CUresult pool_default(int dev, BH* pool) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    pools_.emplace(kDefaultPool, Pool{});
+    *pool = kDefaultPool;
+    return CUDA_SUCCESS;
+  }
+  CUresult pool_create(int dev, uint64_t max_size, BH* pool) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    *pool = next_id_++;
+    pools_[*pool].max_size = max_size;
+    return CUDA_SUCCESS;
+  }
+  CUresult pool_destroy(BH pool) override {
+    if (!pool_ok(pool) || pool == kDefaultPool) return CUDA_ERROR_INVALID_VALUE;
+    pools_[pool].destroyed = true;  // its live allocations stay valid until freed, as with the driver
+    if (current_pool_ == pool) current_pool_ = kDefaultPool;
+    return CUDA_SUCCESS;
+  }
+  CUresult pool_set_attr(BH pool, uint32_t attr, uint64_t value) override {
+    if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
+    Pool& p = pools_[pool];
+    switch (attr) {
+      case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
+      case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+      case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES: p.reuse[attr - 1] = value ? 1 : 0; return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: p.threshold = value; return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
+      case CU_MEMPOOL_ATTR_USED_MEM_HIGH:  // only a reset to the current value is allowed
+        if (value) return CUDA_ERROR_INVALID_VALUE;
+        p.used_high = p.used;
+        return CUDA_SUCCESS;
+      default: return CUDA_ERROR_INVALID_VALUE;
+    }
+  }
+  CUresult pool_get_attr(BH pool, uint32_t attr, uint64_t* value) override {
+    if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
+    const Pool& p = pools_[pool];
+    switch (attr) {
+      case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
+      case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+      case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES: *value = (uint64_t)p.reuse[attr - 1]; return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: *value = p.threshold; return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: case CU_MEMPOOL_ATTR_USED_MEM_CURRENT: *value = p.used; return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH: case CU_MEMPOOL_ATTR_USED_MEM_HIGH: *value = p.used_high; return CUDA_SUCCESS;
+      default: return CUDA_ERROR_INVALID_VALUE;
+    }
+  }
+  CUresult pool_trim(BH pool, uint64_t) override { return pool_ok(pool) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE; }
+  CUresult pool_set_access(BH pool, int dev, uint32_t flags) override {
+    if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    if (flags != CU_MEM_ACCESS_FLAGS_PROT_READWRITE) return CUDA_ERROR_INVALID_VALUE;  // the owning device keeps RW
+    pools_[pool].access = flags;
+    return CUDA_SUCCESS;
+  }
+  CUresult pool_get_access(BH pool, int dev, uint32_t* flags) override {
+    if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    *flags = pools_[pool].access;
+    return CUDA_SUCCESS;
+  }
+  CUresult device_set_mem_pool(int dev, BH pool) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
+    current_pool_ = pool;
+    return CUDA_SUCCESS;
+  }
+  CUresult mem_alloc_from_pool(uint64_t size, BH pool, BH stream, uint64_t* dptr) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
+    Pool& p = pools_[pool];
+    if (p.max_size && size > p.max_size - std::min(p.max_size, p.used)) return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r = mem_alloc(size, dptr);
+    if (r) return r;
+    blocks_[*dptr].pool = pool;
+    p.used += size;
+    p.used_high = std::max(p.used_high, p.used);
+    return CUDA_SUCCESS;
+  }
+
+  // ---- virtual memory: physical allocations are memfds, reserved ranges inaccessible host pages, and a
+  // mapping places the memfd's pages at the same offset in the range (so aliases alias here too) ----
+  CUresult vmm_granularity(int dev, uint32_t, uint64_t* out) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    *out = kGranularity;
+    return CUDA_SUCCESS;
+  }
+  CUresult vmm_create(int dev, uint64_t size, uint32_t, BH* handle) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    if (size == 0 || size % kGranularity) return CUDA_ERROR_INVALID_VALUE;
+    if (size > opts_.emulated_memory - used_) return CUDA_ERROR_OUT_OF_MEMORY;
+    int fd = memfd_create("avec-emulated-vmm", MFD_CLOEXEC);
+    if (fd < 0) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (ftruncate(fd, (off_t)size) != 0) { close(fd); return CUDA_ERROR_OUT_OF_MEMORY; }
+    *handle = next_id_++;
+    physical_[*handle] = Physical{fd, size};
+    used_ += size;
+    return CUDA_SUCCESS;
+  }
+  CUresult vmm_release(BH handle) override {  // mappings keep the pages alive (they hold the memfd)
+    auto it = physical_.find(handle);
+    if (it == physical_.end()) return CUDA_ERROR_INVALID_VALUE;
+    close(it->second.fd);
+    used_ -= it->second.size;
+    physical_.erase(it);
+    return CUDA_SUCCESS;
+  }
+  CUresult vmm_reserve(uint64_t size, uint64_t align, uint64_t, uint64_t, uint64_t* addr) override {
+    if (size == 0 || size % kGranularity || (align & (align - 1))) return CUDA_ERROR_INVALID_VALUE;
+    void* h = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (h == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+    *addr = take_address(size, std::max<uint64_t>(align, kGranularity));
+    reservations_[*addr] = Reservation{size, static_cast<uint8_t*>(h), {}};
+    return CUDA_SUCCESS;
+  }
+  CUresult vmm_address_free(uint64_t addr, uint64_t size) override {
+    auto it = reservations_.find(addr);
+    if (it == reservations_.end() || it->second.size != size) return CUDA_ERROR_INVALID_VALUE;
+    munmap(it->second.host, size);
+    reservations_.erase(it);
+    return CUDA_SUCCESS;
+  }
+  Reservation* reservation_of(uint64_t addr, uint64_t size) {
+    auto it = reservations_.upper_bound(addr);
+    if (it == reservations_.begin()) return nullptr;
+    --it;
+    uint64_t off = addr - it->first;
+    return off < it->second.size && size <= it->second.size - off ? &it->second : nullptr;
+  }
+  CUresult vmm_map(uint64_t addr, uint64_t size, uint64_t offset, BH handle) override {
+    auto ph = physical_.find(handle);
+    Reservation* r = reservation_of(addr, size);
+    if (ph == physical_.end() || !r || size % kGranularity || offset % kGranularity || offset > ph->second.size ||
+        size > ph->second.size - offset)
+      return CUDA_ERROR_INVALID_VALUE;
+    uint8_t* at = host_in(addr);
+    if (mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, ph->second.fd, (off_t)offset) == MAP_FAILED)
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    r->access[addr] = CU_MEM_ACCESS_FLAGS_PROT_NONE;
+    return CUDA_SUCCESS;
+  }
+  uint8_t* host_in(uint64_t addr) {  // host address of a device address inside a reserved range
+    auto it = --reservations_.upper_bound(addr);
+    return it->second.host + (addr - it->first);
+  }
+  CUresult vmm_unmap(uint64_t addr, uint64_t size) override {
+    Reservation* r = reservation_of(addr, size);
+    if (!r) return CUDA_ERROR_INVALID_VALUE;
+    if (mmap(host_in(addr), size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+      return CUDA_ERROR_INVALID_VALUE;
+    r->access.erase(r->access.lower_bound(addr), r->access.lower_bound(addr + size));
+    return CUDA_SUCCESS;
+  }
+  CUresult vmm_set_access(uint64_t addr, uint64_t size, int dev, uint32_t flags) override {
+    Reservation* r = reservation_of(addr, size);
+    if (!r) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    for (auto it = r->access.lower_bound(addr); it != r->access.end() && it->first < addr + size; ++it) it->second = flags;
+    return CUDA_SUCCESS;
+  }
+  CUresult vmm_get_access(uint64_t addr, int dev, uint64_t* flags) override {
+    Reservation* r = reservation_of(addr, 1);
+    if (!r) return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    auto it = r->access.upper_bound(addr);
+    if (it == r->access.begin()) return CUDA_ERROR_INVALID_VALUE;
+    *flags = (--it)->second;
+    return CUDA_SUCCESS;
+  }
+
+  // ---- IPC: an exported block moves onto a memfd; another session's process maps that memfd through
+  // /proc/<pid>/fd/<fd> while this process lives (as CUDA IPC needs the exporting process alive) ----
+  CUresult ipc_export_mem(uint64_t dptr, std::vector<uint8_t>* blob) override {
+    auto it = blocks_.find(dptr);
+    if (it == blocks_.end() || it->second.opened || it->second.pool) return CUDA_ERROR_INVALID_VALUE;
+    Block& b = it->second;
+    if (b.fd < 0) {
+      int fd = memfd_create("avec-emulated-ipc", MFD_CLOEXEC);
+      if (fd < 0) return CUDA_ERROR_OUT_OF_MEMORY;
+      void* h = ftruncate(fd, (off_t)b.size) == 0
+                    ? mmap(nullptr, b.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+      if (h == MAP_FAILED) { close(fd); return CUDA_ERROR_OUT_OF_MEMORY; }
+      memcpy(h, b.host, b.size);
+      release_block(b);
+      b.host = static_cast<uint8_t*>(h);
+      b.mapped = true;
+      b.fd = fd;
+    }
+    std::string path = "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(b.fd);
+    blob->assign(path.begin(), path.end());
+    return CUDA_SUCCESS;
+  }
+  CUresult ipc_open_mem(const std::vector<uint8_t>& blob, uint64_t size, uint64_t* dptr) override {
+    std::string path(blob.begin(), blob.end());
+    if (size == 0 || path.rfind("/proc/", 0) != 0) return CUDA_ERROR_INVALID_VALUE;
+    int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return CUDA_ERROR_INVALID_VALUE;  // the exporting session has ended
+    void* h = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (h == MAP_FAILED) return CUDA_ERROR_INVALID_VALUE;
+    *dptr = take_address(size, size >= kGranularity ? kGranularity : 512);
+    Block b{size, static_cast<uint8_t*>(h)};
+    b.mapped = true;
+    b.opened = true;
+    blocks_[*dptr] = b;
+    return CUDA_SUCCESS;
+  }
+  CUresult ipc_close_mem(uint64_t dptr) override {
+    auto it = blocks_.find(dptr);
+    if (it == blocks_.end() || !it->second.opened) return CUDA_ERROR_INVALID_VALUE;
+    release_block(it->second);
+    blocks_.erase(it);
+    return CUDA_SUCCESS;
+  }
+  CUresult ipc_export_event(BH e, std::vector<uint8_t>* blob) override {
+    auto it = events_.find(e);
+    if (it == events_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    if (!(it->second.flags & CU_EVENT_INTERPROCESS) || !(it->second.flags & CU_EVENT_DISABLE_TIMING))
+      return CUDA_ERROR_INVALID_VALUE;
+    const char tag[] = "emulated-event";  // work runs at submission here: an opened event is always complete
+    blob->assign(tag, tag + sizeof tag - 1);
+    return CUDA_SUCCESS;
+  }
+  CUresult ipc_open_event(const std::vector<uint8_t>& blob, BH* e) override {
+    if (std::string(blob.begin(), blob.end()) != "emulated-event") return CUDA_ERROR_INVALID_VALUE;
+    return event_create(CU_EVENT_INTERPROCESS | CU_EVENT_DISABLE_TIMING, e);
+  }
+
  private:
-  static constexpr BH kLegacy = 0xffff0000ull, kPerThread = 0xffff0001ull;
+  static constexpr BH kLegacy = 0xffff0000ull, kPerThread = 0xffff0001ull, kDefaultPool = 0xffff0100ull;
   bool stream_ok(BH s) const { return s == kLegacy || s == kPerThread || streams_.count(s); }
-  // Host memory behind [dptr, dptr+len), or nullptr if the range is not inside one block.
+  // Host memory behind [dptr, dptr+len), or nullptr if the range is not inside one block or one reserved
+  // range (whose mapped pieces lie back to back in host memory too; the session admits only mapped ones).
   uint8_t* host(uint64_t dptr, uint64_t len) {
     auto it = blocks_.upper_bound(dptr);
-    if (it == blocks_.begin()) return nullptr;
-    --it;
-    uint64_t off = dptr - it->first;
-    if (off > it->second.size || len > it->second.size - off) return nullptr;
-    return it->second.host + off;
+    if (it != blocks_.begin()) {
+      --it;
+      uint64_t off = dptr - it->first;
+      if (off <= it->second.size && len <= it->second.size - off) return it->second.host + off;
+    }
+    auto r = reservations_.upper_bound(dptr);
+    if (r == reservations_.begin()) return nullptr;
+    --r;
+    uint64_t off = dptr - r->first;
+    if (off > r->second.size || len > r->second.size - off) return nullptr;
+    return r->second.host + off;
+  }
+  static void release_block(Block& b) {
+    if (b.mapped) munmap(b.host, b.size);
+    else free(b.host);
+    if (b.fd >= 0) close(b.fd);
+  }
+  // Device addresses for a new object of `size` bytes (aligned; a gap keeps neighbours apart).
+  uint64_t take_address(uint64_t size, uint64_t align) {
+    next_addr_ = (next_addr_ + align - 1) & ~(align - 1);
+    uint64_t a = next_addr_;
+    next_addr_ += size + kGap;
+    return a;
+  }
+  bool pool_ok(BH p) const {
+    auto it = pools_.find(p);
+    return it != pools_.end() && !it->second.destroyed;
   }
 
   BackendOptions opts_;
   std::map<uint64_t, Block> blocks_;
+  std::map<BH, Pool> pools_;
+  std::map<BH, Physical> physical_;
+  std::map<uint64_t, Reservation> reservations_;
+  BH current_pool_ = kDefaultPool;
   uint64_t next_addr_ = kBase;
   uint64_t used_ = 0;
   BH next_id_ = 16;

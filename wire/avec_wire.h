@@ -16,7 +16,10 @@
  * device addresses returned by the server and are validated against the session's allocations.
  *
  * Version history: 1 — first version. Additions within version 1 (old peers ignore them): AVEC_STATUS_REFUSED and
- * the avec_hello_refusal tail of refused HELLO replies.
+ * the avec_hello_refusal tail of refused HELLO replies; memory pools (POOL_*, MEM_ALLOC_ASYNC naming a
+ * pool), virtual memory management (VMM_*) and IPC between sessions of one server (IPC_*). A server that
+ * predates them closes the session on the unknown opcode (AVEC_STATUS_BAD_FRAME), so a client only sends
+ * them when the program calls those driver functions.
  *
  * Clarifications relied on by the shim (client):
  * - Chunked replies (MEMCPY_DTOH, MEMCPY2D_DTOH): every reply frame has AVEC_F_REPLY and the request's id;
@@ -112,7 +115,19 @@ enum avec_opcode {
   AVEC_OP_MEMCPY2D_HTOD = 27,  /* F  avec_memcpy2d + packed rows (height * width bytes) */
   AVEC_OP_MEMCPY2D_DTOH = 28,  /* S  avec_memcpy2d -> reply frames with packed rows */
   AVEC_OP_MEMCPY2D_DTOD = 29,  /* F  avec_memcpy2d */
-  AVEC_OP_MEM_ALLOC_ASYNC = 30,/* S  avec_mem_alloc (stream set) -> avec_mem_alloc_reply */
+  AVEC_OP_MEM_ALLOC_ASYNC = 30,/* S  avec_mem_alloc (stream set; elem_size = pool handle, 0 = the device's current pool)
+                                   -> avec_mem_alloc_reply */
+
+  /* stream-ordered memory pools. Pool handles 1..AVEC_MAX_DEVICES are the default pools of devices 0..N-1;
+   * pools the client creates get client-chosen handles above AVEC_MAX_DEVICES. */
+  AVEC_OP_POOL_CREATE = 31,    /* S  avec_pool_create */
+  AVEC_OP_POOL_DESTROY = 32,   /* F  avec_handle */
+  AVEC_OP_POOL_SET_ATTR = 33,  /* F  avec_pool_attr (CUmemPool_attribute, value) */
+  AVEC_OP_POOL_GET_ATTR = 34,  /* S  avec_pool_attr (value ignored) -> avec_u64 */
+  AVEC_OP_POOL_TRIM = 35,      /* F  avec_pool_attr (attr ignored, value = bytes to keep) */
+  AVEC_OP_POOL_SET_ACCESS = 36,/* F  avec_pool_attr (attr = device, value = CUmemAccess_flags) */
+  AVEC_OP_POOL_GET_ACCESS = 37,/* S  avec_pool_attr (attr = device) -> avec_u64 (CUmemAccess_flags) */
+  AVEC_OP_DEVICE_SET_MEM_POOL = 38, /* F avec_u32x2 (device, pool) */
 
   /* streams and events */
   AVEC_OP_STREAM_CREATE = 40,  /* F  avec_stream_create */
@@ -139,6 +154,27 @@ enum avec_opcode {
 
   /* launches */
   AVEC_OP_LAUNCH = 80,         /* F  avec_launch + avec_launch_attr[num_attrs] + param bytes */
+
+  /* virtual memory management: physical allocations have client-chosen handles (the value the client's
+   * CUmemGenericAllocationHandle carries); reserved address ranges are the server's addresses. */
+  AVEC_OP_VMM_GRANULARITY = 90,/* S  avec_vmm_prop (option = CUmemAllocationGranularity_flags) -> avec_u64 */
+  AVEC_OP_VMM_CREATE = 91,     /* S  avec_vmm_prop (handle, size) */
+  AVEC_OP_VMM_RELEASE = 92,    /* F  avec_handle: drops one reference (create and each retain add one) */
+  AVEC_OP_VMM_RETAIN = 93,     /* F  avec_handle */
+  AVEC_OP_VMM_RESERVE = 94,    /* S  avec_vmm_range (addr = hint, size, offset = alignment, flags) -> avec_u64 (addr) */
+  AVEC_OP_VMM_ADDRESS_FREE = 95, /* F avec_vmm_range (addr, size) */
+  AVEC_OP_VMM_MAP = 96,        /* S  avec_vmm_range (addr, size, offset into the allocation, handle) */
+  AVEC_OP_VMM_UNMAP = 97,      /* F  avec_vmm_range (addr, size) */
+  AVEC_OP_VMM_SET_ACCESS = 98, /* F  avec_vmm_range (addr, size, handle = device, flags = CUmemAccess_flags) */
+  AVEC_OP_VMM_GET_ACCESS = 99, /* S  avec_vmm_range (addr, handle = device) -> avec_u64 */
+
+  /* IPC between sessions of one server: handles are opaque tokens the server resolves; it opens one only
+   * for a session of the same scope (same claim, or without tickets the same client address). */
+  AVEC_OP_IPC_GET_MEM = 100,   /* S  avec_u64 (device pointer, an allocation base) -> avec_ipc_handle_reply */
+  AVEC_OP_IPC_OPEN_MEM = 101,  /* S  avec_ipc_open -> avec_ipc_open_reply */
+  AVEC_OP_IPC_CLOSE_MEM = 102, /* F  avec_u64 (the pointer IPC_OPEN_MEM returned) */
+  AVEC_OP_IPC_GET_EVENT = 103, /* S  avec_handle (event) -> avec_ipc_handle_reply */
+  AVEC_OP_IPC_OPEN_EVENT = 104,/* S  avec_ipc_open (handle = the client's new event handle) */
 };
 
 /* Reply details (docs/protocol.md has the full rules):
@@ -161,7 +197,11 @@ enum avec_opcode {
    (op) == AVEC_OP_MEM_GET_INFO || (op) == AVEC_OP_MEMCPY_DTOH || (op) == AVEC_OP_MEMCPY2D_DTOH ||          \
    (op) == AVEC_OP_MEM_ALLOC_ASYNC || (op) == AVEC_OP_STREAM_SYNCHRONIZE || (op) == AVEC_OP_STREAM_QUERY || \
    (op) == AVEC_OP_EVENT_SYNCHRONIZE || (op) == AVEC_OP_EVENT_QUERY || (op) == AVEC_OP_EVENT_ELAPSED ||     \
-   (op) == AVEC_OP_GET_FUNCTION || (op) == AVEC_OP_GET_GLOBAL || (op) == AVEC_OP_OCCUPANCY)
+   (op) == AVEC_OP_GET_FUNCTION || (op) == AVEC_OP_GET_GLOBAL || (op) == AVEC_OP_OCCUPANCY ||                \
+   (op) == AVEC_OP_POOL_CREATE || (op) == AVEC_OP_POOL_GET_ATTR || (op) == AVEC_OP_POOL_GET_ACCESS ||       \
+   (op) == AVEC_OP_VMM_GRANULARITY || (op) == AVEC_OP_VMM_CREATE || (op) == AVEC_OP_VMM_RESERVE ||          \
+   (op) == AVEC_OP_VMM_MAP || (op) == AVEC_OP_VMM_GET_ACCESS || (op) == AVEC_OP_IPC_GET_MEM ||               \
+   (op) == AVEC_OP_IPC_OPEN_MEM || (op) == AVEC_OP_IPC_GET_EVENT || (op) == AVEC_OP_IPC_OPEN_EVENT)
 
 /* ---- payloads ---------------------------------------------------------------------------------------- */
 
@@ -382,6 +422,60 @@ typedef struct avec_launch {
   uint32_t flags;         /* 1 = cuLaunchCooperativeKernel */
 } avec_launch;
 
+/* ---- memory pools ---- */
+typedef struct avec_pool_create {
+  uint32_t handle;        /* client-chosen, > AVEC_MAX_DEVICES */
+  uint32_t device;        /* location: a device of this session (only device-located pinned pools are offered) */
+  uint32_t handle_types;  /* CUmemAllocationHandleType; only CU_MEM_HANDLE_TYPE_NONE crosses machines */
+  uint32_t reserved;
+  uint64_t max_size;      /* CUmemPoolProps.maxSize (0 = no limit besides the session's) */
+} avec_pool_create;
+
+typedef struct avec_pool_attr {
+  uint32_t pool;
+  uint32_t attr;
+  uint64_t value;
+} avec_pool_attr;
+
+/* ---- virtual memory management ---- */
+typedef struct avec_vmm_prop {
+  uint64_t size;          /* VMM_CREATE: bytes (a multiple of the granularity) */
+  uint32_t handle;        /* VMM_CREATE: client-chosen allocation handle, non-zero */
+  uint32_t device;        /* location: a device of this session */
+  uint32_t handle_types;  /* requested shareable handle types: only CU_MEM_HANDLE_TYPE_NONE is offered */
+  uint32_t option;        /* VMM_GRANULARITY: CUmemAllocationGranularity_flags */
+  uint32_t alloc_flags;   /* compressionType | gpuDirectRDMACapable << 8 | usage << 16 */
+  uint32_t reserved;
+} avec_vmm_prop;
+
+typedef struct avec_vmm_range {
+  uint64_t addr;
+  uint64_t size;
+  uint64_t offset;        /* MAP: offset into the allocation; RESERVE: alignment */
+  uint32_t handle;        /* MAP: allocation handle; SET/GET_ACCESS: device */
+  uint32_t flags;         /* RESERVE: flags; SET_ACCESS: CUmemAccess_flags */
+} avec_vmm_range;
+
+/* ---- IPC ---- */
+#define AVEC_IPC_HANDLE_BYTES 64u /* == CU_IPC_HANDLE_SIZE: what the client hands the program */
+
+typedef struct avec_ipc_handle_reply {
+  avec_reply_hdr r;
+  uint8_t handle[AVEC_IPC_HANDLE_BYTES];
+} avec_ipc_handle_reply;
+
+typedef struct avec_ipc_open {
+  uint8_t handle[AVEC_IPC_HANDLE_BYTES];
+  uint32_t flags;         /* OPEN_MEM: CUipcMem_flags; OPEN_EVENT: the client's new event handle */
+  uint32_t reserved;
+} avec_ipc_open;
+
+typedef struct avec_ipc_open_reply {
+  avec_reply_hdr r;
+  uint64_t dptr;
+  uint64_t size;
+} avec_ipc_open_reply;
+
 #ifdef __cplusplus
 #define AVEC_STATIC_ASSERT static_assert
 #else
@@ -401,5 +495,12 @@ AVEC_STATIC_ASSERT(sizeof(avec_module_load) == 48, "module load");
 AVEC_STATIC_ASSERT(sizeof(avec_function_info) == 8 + 4 * AVEC_FUNC_ATTR_SLOTS + 8, "function info");
 AVEC_STATIC_ASSERT(sizeof(avec_launch_attr) == 72, "launch attr");
 AVEC_STATIC_ASSERT(sizeof(avec_launch) == 48, "launch");
+AVEC_STATIC_ASSERT(sizeof(avec_pool_create) == 24, "pool create");
+AVEC_STATIC_ASSERT(sizeof(avec_pool_attr) == 16, "pool attr");
+AVEC_STATIC_ASSERT(sizeof(avec_vmm_prop) == 32, "vmm prop");
+AVEC_STATIC_ASSERT(sizeof(avec_vmm_range) == 32, "vmm range");
+AVEC_STATIC_ASSERT(sizeof(avec_ipc_handle_reply) == 72, "ipc handle reply");
+AVEC_STATIC_ASSERT(sizeof(avec_ipc_open) == 72, "ipc open");
+AVEC_STATIC_ASSERT(sizeof(avec_ipc_open_reply) == 24, "ipc open reply");
 
 #endif /* AVEC_WIRE_H */

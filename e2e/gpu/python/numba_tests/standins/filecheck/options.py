@@ -1,0 +1,6 @@
+"""Stand-in (see ../README.md)."""
+from filecheck import _Unavailable
+
+
+class Options(_Unavailable):
+    pass

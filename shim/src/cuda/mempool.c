@@ -1,0 +1,203 @@
+/* Stream-ordered memory pools. Pools live on the server (their memory counts against the session's
+ * limit there); here a CUmemoryPool is a small handle object. Every device has a default pool, which is
+ * also what cuMemAllocAsync uses until cuDeviceSetMemPool names another; both are mirrored here so
+ * cuDeviceGetDefaultMemPool / cuDeviceGetMemPool need no round trip. Pools are created without
+ * shareable OS handles whatever the properties ask (a POSIX fd or fabric handle cannot cross machines):
+ * exporting one is refused. */
+#include <stdlib.h>
+
+#include "shim_cuda.h"
+
+static struct CUmemPoolHandle_st default_pools[AVEC_MAX_DEVICES];
+static CUmemoryPool current[AVEC_MAX_DEVICES]; /* NULL: the default pool */
+static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int avec_pool_valid(CUmemoryPool p) { return p && p->magic == AVEC_MAGIC_POOL; }
+uint32_t avec_pool_wire(CUmemoryPool p) { return p->handle; }
+
+static CUmemoryPool default_pool(int dev) {
+  struct CUmemPoolHandle_st *p = &default_pools[dev];
+  if (!p->magic) *p = (struct CUmemPoolHandle_st){AVEC_MAGIC_POOL, avec_sess.wire_dev[dev] + 1, dev};
+  return p;
+}
+
+CUmemoryPool avec_pool_current(int dev) {
+  pthread_mutex_lock(&pools_lock);
+  CUmemoryPool p = current[dev] ? current[dev] : default_pool(dev);
+  pthread_mutex_unlock(&pools_lock);
+  return p;
+}
+
+int avec_location_device(const CUmemLocation *loc) {
+  if (!loc || loc->type != CU_MEM_LOCATION_TYPE_DEVICE || !avec_dev_valid(loc->id)) return -1;
+  return loc->id;
+}
+
+/* Host-located pools (HOST, HOST_NUMA) would be memory of the client machine the GPU cannot reach. */
+static CUresult check_location(const CUmemLocation *loc, int *dev) {
+  static int warned;
+  *dev = -1;
+  if (loc && (loc->type == CU_MEM_LOCATION_TYPE_HOST || loc->type == CU_MEM_LOCATION_TYPE_HOST_NUMA ||
+              loc->type == CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT))
+    return (CUresult)avec_unsupported("memory pools located in host memory", &warned);
+  *dev = avec_location_device(loc);
+  return *dev < 0 ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+}
+
+/* Requested shareable handle types are not offered remotely: said once, refused when exported. */
+void avec_note_handle_types(unsigned types, const char *what) {
+  static int noted;
+  if (types != CU_MEM_HANDLE_TYPE_NONE && !__atomic_exchange_n(&noted, 1, __ATOMIC_RELAXED))
+    LOG_WARN("%s asked for shareable handle types 0x%x: created without them (OS handles cannot cross machines); "
+             "exporting such a handle is refused", what, types);
+}
+
+AVEC_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool, CUdevice dev) {
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!pool) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_dev_valid(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  pthread_mutex_lock(&pools_lock);
+  *pool = default_pool(dev);
+  pthread_mutex_unlock(&pools_lock);
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev) {
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!pool) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_dev_valid(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  *pool = avec_pool_current(dev);
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool) {
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!avec_dev_valid(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  if (!avec_pool_valid(pool) || pool->device != dev) return CUDA_ERROR_INVALID_VALUE;
+  avec_u32x2 a = {avec_sess.wire_dev[dev], pool->handle};
+  if ((r = avec_post(AVEC_OP_DEVICE_SET_MEM_POOL, 0, &a, sizeof a, NULL, 0))) return r;
+  pthread_mutex_lock(&pools_lock);
+  current[dev] = pool;
+  pthread_mutex_unlock(&pools_lock);
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props) {
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!pool || !props) return CUDA_ERROR_INVALID_VALUE;
+  int dev;
+  if ((r = check_location(&props->location, &dev))) return r;
+  if (props->allocType != CU_MEM_ALLOCATION_TYPE_PINNED) return CUDA_ERROR_INVALID_VALUE;
+  avec_note_handle_types(props->handleTypes, "cuMemPoolCreate");
+  struct CUmemPoolHandle_st *p = calloc(1, sizeof *p);
+  if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
+  *p = (struct CUmemPoolHandle_st){AVEC_MAGIC_POOL, avec_new_handle(), dev};
+  avec_pool_create a = {p->handle, avec_sess.wire_dev[dev], (uint32_t)props->handleTypes, 0, props->maxSize};
+  avec_reply_hdr rep;
+  if ((r = avec_call(AVEC_OP_POOL_CREATE, 0, &a, sizeof a, &rep, sizeof rep))) {
+    free(p);
+    return r;
+  }
+  *pool = p;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuMemPoolDestroy(CUmemoryPool pool) {
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!avec_pool_valid(pool) || pool == &default_pools[pool->device]) return CUDA_ERROR_INVALID_VALUE;
+  avec_handle a = {pool->handle, 0};
+  pthread_mutex_lock(&pools_lock);
+  if (current[pool->device] == pool) current[pool->device] = NULL; /* the device falls back to its default */
+  pthread_mutex_unlock(&pools_lock);
+  pool->magic = 0; /* the object stays allocated: a stale handle is then recognised as invalid */
+  return avec_post(AVEC_OP_POOL_DESTROY, 0, &a, sizeof a, NULL, 0);
+}
+
+/* The reuse policies are int; thresholds and counters cuuint64_t (as cuda.h documents each). */
+static int attr_is_int(CUmemPool_attribute a) {
+  return a == CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES || a == CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC ||
+         a == CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES;
+}
+static int attr_known(CUmemPool_attribute a) {
+  return a >= CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES && a <= CU_MEMPOOL_ATTR_USED_MEM_HIGH;
+}
+
+AVEC_API CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!avec_pool_valid(pool) || !value || !attr_known(attr)) return CUDA_ERROR_INVALID_VALUE;
+  avec_pool_attr a = {pool->handle, (uint32_t)attr, attr_is_int(attr) ? (uint64_t)*(int *)value : *(cuuint64_t *)value};
+  return avec_post(AVEC_OP_POOL_SET_ATTR, 0, &a, sizeof a, NULL, 0);
+}
+
+AVEC_API CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!avec_pool_valid(pool) || !value || !attr_known(attr)) return CUDA_ERROR_INVALID_VALUE;
+  avec_pool_attr a = {pool->handle, (uint32_t)attr, 0};
+  struct { avec_reply_hdr h; avec_u64 v; } rep;
+  if ((r = avec_call(AVEC_OP_POOL_GET_ATTR, 0, &a, sizeof a, &rep, sizeof rep))) return r;
+  if (attr_is_int(attr)) *(int *)value = (int)rep.v.value;
+  else *(cuuint64_t *)value = rep.v.value;
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!avec_pool_valid(pool)) return CUDA_ERROR_INVALID_VALUE;
+  avec_pool_attr a = {pool->handle, 0, keep};
+  return avec_post(AVEC_OP_POOL_TRIM, 0, &a, sizeof a, NULL, 0);
+}
+
+AVEC_API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *map, size_t count) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!avec_pool_valid(pool) || (count && !map)) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 0; i < count; i++) {
+    int dev;
+    if ((r = check_location(&map[i].location, &dev))) return r;
+    avec_pool_attr a = {pool->handle, avec_sess.wire_dev[dev], (uint64_t)map[i].flags};
+    if ((r = avec_post(AVEC_OP_POOL_SET_ACCESS, 0, &a, sizeof a, NULL, 0))) return r;
+  }
+  return CUDA_SUCCESS;
+}
+
+AVEC_API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool pool, CUmemLocation *location) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!flags || !avec_pool_valid(pool)) return CUDA_ERROR_INVALID_VALUE;
+  int dev;
+  if ((r = check_location(location, &dev))) return r;
+  avec_pool_attr a = {pool->handle, avec_sess.wire_dev[dev], 0};
+  struct { avec_reply_hdr h; avec_u64 v; } rep;
+  if ((r = avec_call(AVEC_OP_POOL_GET_ACCESS, 0, &a, sizeof a, &rep, sizeof rep))) return r;
+  *flags = (CUmemAccess_flags)rep.v.value;
+  return CUDA_SUCCESS;
+}
+
+/* Sharing a pool or its pointers with another process goes through OS handles, which cannot cross
+ * machines (IPC between sessions uses cuIpcGetMemHandle instead). */
+AVEC_API CUresult cuMemPoolExportToShareableHandle(void *handle_out, CUmemoryPool pool, CUmemAllocationHandleType type,
+                                                   unsigned long long flags) {
+  static int warned;
+  return (CUresult)avec_unsupported("cuMemPoolExportToShareableHandle (OS handles cannot cross machines)", &warned);
+}
+AVEC_API CUresult cuMemPoolImportFromShareableHandle(CUmemoryPool *pool, void *handle, CUmemAllocationHandleType type,
+                                                     unsigned long long flags) {
+  static int warned;
+  return (CUresult)avec_unsupported("cuMemPoolImportFromShareableHandle (OS handles cannot cross machines)", &warned);
+}
+AVEC_API CUresult cuMemPoolExportPointer(CUmemPoolPtrExportData *out, CUdeviceptr ptr) {
+  static int warned;
+  return (CUresult)avec_unsupported("cuMemPoolExportPointer (pools have no shareable handles remotely)", &warned);
+}
+AVEC_API CUresult cuMemPoolImportPointer(CUdeviceptr *ptr, CUmemoryPool pool, CUmemPoolPtrExportData *data) {
+  static int warned;
+  return (CUresult)avec_unsupported("cuMemPoolImportPointer (pools have no shareable handles remotely)", &warned);
+}
