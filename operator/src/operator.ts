@@ -5,8 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { OperatorConfig } from './config.js';
-import { createLogger, type Logger } from './util/log.js';
-import { errorMessage } from './util/errors.js';
+import { createLogger, type Logger, errorMessage } from '@avec/common';
 import { OperatorMetrics } from './metrics.js';
 import { KeyringWatcher, dirSignature } from '@avec/tickets';
 import { WebhookServer } from './admission/webhook-server.js';
@@ -23,8 +22,7 @@ import { ClaimController } from './controllers/claim-controller.js';
 import { GPUNodeController } from './controllers/gpunode-controller.js';
 import { PodController } from './controllers/pod-controller.js';
 import type { OperatorContext } from './controllers/context.js';
-import { LABEL_MANAGED } from './admission/annotations.js';
-import { claimSchema } from './api/claim.js';
+import { LABEL_MANAGED, claimSchema } from '@avec/api';
 
 export interface RunningOperator {
   stop(): Promise<void>;
@@ -39,7 +37,7 @@ function serveHttp(port: number, host: string, handler: http.RequestListener): P
 }
 
 export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clock?: Clock; api?: KubeApi } = {}): Promise<RunningOperator> {
-  const log = opts.log ?? createLogger();
+  const log = opts.log ?? createLogger({ component: 'operator' });
   const clock = opts.clock ?? realClock;
   const metrics = new OperatorMetrics(true);
   // A new signing key re-queues the claims (set once the controllers run); the first read must succeed.

@@ -1,8 +1,7 @@
 // Data-plane admission: the addon's listener peeks each HELLO; here the ticket is verified, policy is
 // applied, and the connection is either handed to a new executor or refused: BAD_TICKET for ticket
 // problems, REFUSED otherwise, each with a reason code and a message the client logs (wire/refusal.ts).
-import { errorMessage } from './errors.js';
-import type { Logger } from './log.js';
+import { errorMessage, type Logger } from '@avec/common';
 import type { Metrics } from './metrics.js';
 import type { Addon, ConnectionEvent, ListenerEvent, NativeDataListener } from './native/addon.js';
 import { decideAdmission, type AdmissionLimits, type DeviceView } from './sessions/admission.js';

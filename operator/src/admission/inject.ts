@@ -2,11 +2,10 @@
 // message. Injection per DESIGN.md: an init container copies the shim from the shim image into an
 // emptyDir, every container preloads it (LD_PRELOAD and /etc/ld.so.preload), the claim Secret is
 // mounted at /var/run/avec/claim, and a scheduling gate holds the pod until the claim is Bound.
+import { ANN_CLAIM, ANN_INJECTED, ANN_INLINE, LABEL_MANAGED, MAX_CLAIM_NAME, SCHEDULING_GATE, secretNameFor } from '@avec/api';
 import { z } from 'zod';
 import { ptr, type JsonPatch } from './json-patch.js';
-import {
-  ANN_CLAIM, ANN_INJECTED, ANN_INLINE, LABEL_MANAGED, SCHEDULING_GATE, MAX_CLAIM_NAME, parsePodAnnotations,
-} from './annotations.js';
+import { parsePodAnnotations } from './annotations.js';
 
 export const SHIM_VOLUME = 'avec-shim';
 export const CLAIM_VOLUME = 'avec-claim';
@@ -15,7 +14,6 @@ export const CLAIM_DIR = '/var/run/avec/claim';
 export const PRELOAD_FILE = '/etc/ld.so.preload';
 export const INIT_CONTAINER = 'avec-shim-install';
 export const SHIM_LIBS = ['libcuda.so.1', 'libnvidia-ml.so.1'];
-export const secretNameFor = (claim: string): string => `avec-claim-${claim}`;
 
 const envVarSchema = z.looseObject({ name: z.string(), value: z.string().optional(), valueFrom: z.unknown().optional() });
 const containerSchema = z.looseObject({

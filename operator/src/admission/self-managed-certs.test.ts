@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { SelfManagedCerts } from './self-managed-certs.js';
 import { KubeError, type KubeObject, type Resource } from '@avec/kube';
 import { ManualClock } from '../kube/clock.js';
-import { silentLogger } from '../util/log.js';
+import { silentLogger } from '@avec/common';
 
 class FakeApi {
   secret: { metadata: { name: string; namespace: string; resourceVersion: string }; data: Record<string, string> } | undefined;

@@ -4,7 +4,7 @@
 // MutatingWebhookConfiguration's caBundle. A rotated CA keeps the old one in the bundle.
 import { isStatus, PatchStrategy, type KubeApi } from '@avec/kube';
 import type { Clock } from '../kube/clock.js';
-import type { Logger } from '../util/log.js';
+import type { Logger } from '@avec/common';
 import { generateCA, generateServingCert, needsRotation, serviceDnsNames } from './certs.js';
 
 export const CA_DAYS = 3650;

@@ -10,7 +10,7 @@ import { ClaimController } from '../controllers/claim-controller.js';
 import { EventRecorder } from '../controllers/events.js';
 import { OperatorMetrics } from '../metrics.js';
 import { Keyring } from '@avec/tickets';
-import { silentLogger } from '../util/log.js';
+import { silentLogger } from '@avec/common';
 
 const N = Number(process.argv[2] ?? 1000);
 const C = Number(process.argv[3] ?? 2000);

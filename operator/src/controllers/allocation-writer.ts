@@ -2,8 +2,7 @@
 // within this process and use the freshest cached copy (our own writes go into the cache at once),
 // so workers never conflict with each other; every write carries the node's resourceVersion, so
 // another operator's concurrent write makes ours fail (409) instead of overcommitting.
-import { GROUP, VERSION } from '../api/claim.js';
-import type { GPUNode, GPUNodeStatus, GPUAllocation } from '../api/gpunode.js';
+import { GROUP, VERSION, type GPUNode, type GPUNodeStatus, type GPUAllocation } from '@avec/api';
 import { withAllocation, withoutAllocation } from './allocation.js';
 import type { KubeObject } from '../kube/informer.js';
 import { KeyLock } from '../kube/key-lock.js';

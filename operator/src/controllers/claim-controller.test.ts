@@ -11,7 +11,7 @@ import { GPUNodeController } from './gpunode-controller.js';
 import { EventRecorder } from './events.js';
 import { OperatorMetrics } from '../metrics.js';
 import { Keyring, verifyTicket } from '@avec/tickets';
-import { silentLogger } from '../util/log.js';
+import { silentLogger } from '@avec/common';
 import type { OperatorContext } from './context.js';
 
 const GiB = 2 ** 30;

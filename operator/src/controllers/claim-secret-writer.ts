@@ -1,11 +1,10 @@
 // The per-claim Secret (endpoint + ticket), written only when something changed: the binding, the
 // endpoint, the signing key, or the ticket's remaining lifetime. What was written is remembered
 // (re-read after 10 minutes, in case someone edited the Secret) to spare a read per reconcile.
-import type { VirtualGPUClaim, ClaimAllocation } from '../api/claim.js';
+import { secretNameFor, type VirtualGPUClaim, type ClaimAllocation } from '@avec/api';
 import { ticketNeedsRefresh, refreshInSeconds, renderClaimSecret } from './claim-secret.js';
 import { signWithKeyring, peekTicket } from '@avec/tickets';
 import { isStatus } from '@avec/kube';
-import { secretNameFor } from '../admission/inject.js';
 import type { OperatorContext } from './context.js';
 
 interface SecretMemo {

@@ -1,7 +1,6 @@
 // core/v1 Events with machine-readable reasons, so `kubectl describe` explains a claim.
 import type { KubeApi } from '@avec/kube';
-import type { Logger } from '../util/log.js';
-import { errorMessage } from '../util/errors.js';
+import { type Logger, errorMessage } from '@avec/common';
 import type { Clock } from '../kube/clock.js';
 
 export interface InvolvedObject {

@@ -1,9 +1,7 @@
 // GPUNode reconcile: Ready from heartbeat age (written by the operator), stale allocations of
 // deleted claims garbage-collected, and the claims of a node that turned NotReady re-queued
 // (the claim controller marks them Lost and places them again).
-import { GROUP, VERSION } from '../api/claim.js';
-import type { GPUNode } from '../api/gpunode.js';
-import { toIso } from '../api/meta.js';
+import { GROUP, VERSION, type GPUNode, toIso } from '@avec/api';
 import { setCondition, findCondition } from './conditions.js';
 import { splitKey } from '../kube/keys.js';
 import { isStatus } from '@avec/kube';

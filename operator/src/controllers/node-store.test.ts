@@ -4,7 +4,7 @@ import { FakeKube } from '../testing/fake-kube.js';
 import { Informer, type KubeObject } from '../kube/informer.js';
 import { ManualClock } from '../kube/clock.js';
 import { NodeStore } from './node-store.js';
-import { silentLogger } from '../util/log.js';
+import { silentLogger } from '@avec/common';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');
 const node = (name: string, hbMs: number, extra: { labels?: Record<string, string>; allocations?: unknown[] } = {}) => ({

@@ -10,7 +10,7 @@ import { GPUNodeController } from './gpunode-controller.js';
 import { EventRecorder } from './events.js';
 import { OperatorMetrics } from '../metrics.js';
 import { Keyring } from '@avec/tickets';
-import { silentLogger } from '../util/log.js';
+import { silentLogger } from '@avec/common';
 import type { OperatorContext } from './context.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');

@@ -1,7 +1,6 @@
 // Pod reconcile (only pods the webhook mutated: label avec.dev/managed=true): create the pod-owned
 // claim of an inline request, and once the claim is Bound narrow the pod's affinity and lift the gate.
-import { claimSchema, GROUP, VERSION, CLAIM_KIND } from '../api/claim.js';
-import { ANN_CLAIM, SCHEDULING_GATE } from '../admission/annotations.js';
+import { ANN_CLAIM, CLAIM_KIND, GROUP, SCHEDULING_GATE, VERSION, claimSchema } from '@avec/api';
 import { inlineClaimFor } from '../admission/inline-claim.js';
 import { releasePodPatch, type GatedPodView } from './pod-release.js';
 import { splitKey } from '../kube/keys.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Informer, type KubeObject } from './informer.js';
 import { KubeError, type ListOptions, type ObjectList, type Resource, type WatchEventType, type WatchOptions } from '@avec/kube';
 import type { Clock } from './clock.js';
-import { silentLogger } from '../util/log.js';
+import { silentLogger } from '@avec/common';
 
 const obj = (name: string, rv: string): KubeObject => ({ metadata: { name, resourceVersion: rv } });
 

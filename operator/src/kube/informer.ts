@@ -4,8 +4,7 @@
 // The handler gets only keys (level-based controllers re-read the cache, they never trust events).
 import { isStatus, listAll, type Resource, type WatchEventType } from '@avec/kube';
 import type { Clock } from './clock.js';
-import type { Logger } from '../util/log.js';
-import { errorMessage } from '../util/errors.js';
+import { type Logger, errorMessage } from '@avec/common';
 
 export interface KubeObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string };

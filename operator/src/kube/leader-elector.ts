@@ -2,8 +2,7 @@
 // write with the read resourceVersion. A conflict means someone else wrote first: just retry.
 import { isStatus, type KubeApi } from '@avec/kube';
 import type { Clock } from './clock.js';
-import type { Logger } from '../util/log.js';
-import { errorMessage } from '../util/errors.js';
+import { type Logger, errorMessage } from '@avec/common';
 import { decide, observe, mustStepDown, released, DEFAULT_TIMINGS, type ElectionTimings, type LeaseRecord, type Observation } from './leader-election.js';
 
 interface LeaseObject {

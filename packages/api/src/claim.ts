@@ -2,11 +2,6 @@
 import { z } from 'zod';
 import { objectMetaSchema, conditionSchema } from './meta.js';
 
-export const GROUP = 'avec.dev';
-export const VERSION = 'v1alpha1';
-export const CLAIM_PLURAL = 'virtualgpuclaims';
-export const CLAIM_KIND = 'VirtualGPUClaim';
-
 export const placementPolicySchema = z.enum(['nearest', 'binpack', 'spread']);
 export type PlacementPolicy = z.infer<typeof placementPolicySchema>;
 

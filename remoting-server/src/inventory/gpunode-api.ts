@@ -1,5 +1,6 @@
 // The few API-server calls the remoting server makes (kept small and boring; the logic is in render.ts).
 import { PatchStrategy, statusOf, type KubeApi } from '@avec/kube';
+import { gpuNodeSpecSchema, objectMetaSchema } from '@avec/api';
 import type { GPUNodeObject, GPUNodeSpec } from './render.js';
 
 export interface CurrentGPUNode {
@@ -30,10 +31,12 @@ export function kubeGPUNodeApi(kube: Pick<KubeApi, 'nodes' | 'gpuNodes'>): GPUNo
       return n?.metadata?.labels as Record<string, string> | undefined;
     },
     async getGPUNode(name) {
-      const o = (await kube.gpuNodes.get(name).catch((e: unknown) => orUndefined<never>(e))) as
-        | { spec?: Partial<GPUNodeSpec>; metadata?: { resourceVersion?: string; labels?: Record<string, string> } }
-        | undefined;
-      return o && { spec: o.spec, labels: o.metadata?.labels, resourceVersion: o.metadata?.resourceVersion };
+      const o = await kube.gpuNodes.get(name).catch((e: unknown) => orUndefined<never>(e));
+      if (!o) return undefined;
+      // A spec this server cannot parse (edited by hand, older version) counts as absent: it is rewritten.
+      const spec = gpuNodeSpecSchema.partial().safeParse(o.spec);
+      const meta = objectMetaSchema.partial().safeParse(o.metadata);
+      return { spec: spec.success ? spec.data : undefined, labels: meta.success ? meta.data.labels : undefined, resourceVersion: meta.success ? meta.data.resourceVersion : undefined };
     },
     async createGPUNode(obj) {
       await kube.gpuNodes.create(obj);

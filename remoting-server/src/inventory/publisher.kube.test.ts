@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SiteLink } from '../links/links.js';
 import { KubeClient, PatchStrategy, readKubeconfig } from '@avec/kube';
 import { loadConfig, type Config } from '../config.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '@avec/common';
 import { CHECKOUT_ROOT } from '../native/addon.js';
 import { startRemotingServer } from '../server.js';
 import { createMetrics } from '../metrics.js';
