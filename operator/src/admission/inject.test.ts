@@ -2,7 +2,8 @@
 // (the decision and, when allowed, the pod after applying the patch). UPDATE_GOLDEN=1 rewrites them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { expectGolden } from '@avec/common';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mutatePod, type InjectConfig } from './inject.js';
@@ -28,8 +29,7 @@ for (const file of cases) {
     const result = decision.allowed ? { decision, pod: applyPatch(input.pod, decision.patch) } : { decision };
     const goldenPath = join(dir, `${name}.golden.json`);
     const text = JSON.stringify(result, null, 2) + '\n';
-    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(goldenPath)) writeFileSync(goldenPath, text);
-    assert.equal(text, readFileSync(goldenPath, 'utf8'));
+    expectGolden(goldenPath, text);
     // Re-running the webhook on its own output changes nothing (reinvocation is idempotent).
     if (decision.allowed && decision.patch.length > 0) {
       const again = mutatePod(result.pod, input.namespace, cfg);

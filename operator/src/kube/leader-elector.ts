@@ -28,7 +28,7 @@ export class LeaderElector {
   private current: LeaseObject | undefined;
 
   constructor(
-    private readonly api: KubeApi,
+    private readonly api: Pick<KubeApi, 'leases'>,
     private readonly namespace: string,
     private readonly name: string,
     private readonly identity: string,

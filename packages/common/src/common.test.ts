@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AvecError, errorCode, errorMessage } from './errors.js';
+import { expectGolden } from './golden.js';
 import { createLogger, levelFromEnv } from './log.js';
 
 test('logger: JSON lines with component and bound fields, filtered by level; AVEC_LOG picks the level', () => {
@@ -23,4 +27,14 @@ test('errors: one type with a code; errorMessage narrows anything thrown', () =>
   assert.equal(errorMessage({ a: 1 }), '{"a":1}');
   assert.equal(errorMessage(undefined), 'undefined');
   assert.equal(errorCode(new Error('x')), undefined);
+});
+
+test('expectGolden: equal passes, different fails, missing fails (never created), AVEC_UPDATE_GOLDEN=1 writes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'avec-golden-'));
+  const path = join(dir, 'x.golden.json');
+  assert.throws(() => expectGolden(path, 'a\n', {}), /golden file .* is missing: run the test with AVEC_UPDATE_GOLDEN=1/);
+  assert.equal(existsSync(path), false, 'a missing golden file is not created by a normal run');
+  expectGolden(path, 'a\n', { AVEC_UPDATE_GOLDEN: '1' });
+  expectGolden(path, 'a\n', {});
+  assert.throws(() => expectGolden(path, 'b\n', {}), /output differs/);
 });
