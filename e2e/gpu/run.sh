@@ -121,6 +121,7 @@ for t in "${TESTS[@]}"; do
   src=$RC ssecs=$SECS
   compare_outputs "$LOGS/$name.native.out" "$LOGS/$name.shim.out" "$LOGS/$name.diff"
   same=$?
+  grep -v '^#' "$LOGS/$name.native.out" >"$LOGS/$name.native.cmp"  # the reference of fault.concurrent
   ndiff=$(grep -c '^[-+][^-+]' "$LOGS/$name.diff")
   if [ $nrc != 0 ] && [ "$kind" != cx ]; then verdict="FAIL (native rc=$nrc)"
   elif [ $nrc = 0 ] && [ "$kind" = cx ]; then verdict="FAIL (native run expected to fail, rc=0)"
