@@ -99,6 +99,55 @@ describe('operator user flows', () => {
     assert.equal(await rest.claims.get('bad', NS).catch((e) => (isStatus(e, 404) ? undefined : Promise.reject(e))), undefined);
   });
 
+  it('refuses bad sites, absurd sizes and latency budgets, repeating what was typed', async () => {
+    const tries: Array<[string, string, RegExp]> = [
+      ['site-space', 'memory: 1Gi\nplacement:\n  site: "EDGE A!/x"', /a site is a label value .*got "EDGE A!\/x"/],
+      ['site-empty', 'memory: 1Gi\nplacement:\n  site: ""', /a site is a label value .*got ""/],
+      ['sites-item', 'memory: 1Gi\nplacement:\n  sites: [edge-a, "bad site"]', /a site is a label value .*got "bad site"/],
+      ['huge-mem', 'memory: 900Ei', /memory must be a positive quantity of at most 16Ti.*got "900Ei"/],
+      ['word-mem', 'memory: lots', /memory must be a positive quantity.*got "lots"/],
+      ['far', 'memory: 1Gi\nplacement:\n  site: edge-a\n  maxLatencyMs: 1e300', /maxLatencyMs.*less than or equal to 60000/],
+    ];
+    for (const [name, spec, want] of tries) {
+      const r = await cp.kubectl(['apply', '-f', '-'], { check: false, input: claimYaml(name, NS, spec) });
+      assert.notEqual(r.code, 0, `${name} was accepted`);
+      assert.match(r.stderr, want, name);
+    }
+    // Zone-style sites with capitals and underscores are label values too: accepted.
+    await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('zone-site', NS, 'memory: 1Gi\nplacement:\n  site: us-East_1.a') });
+    await cp.kubectl(['delete', 'vgc', 'zone-site', '-n', NS]);
+  });
+
+  it('refuses pods whose GPU annotations would be ignored, saying which and why', async () => {
+    const pod = (name: string, annotations: string, extra = '') => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: ${NS}
+  annotations:
+${annotations}
+spec:
+${extra}  containers:
+    - name: main
+      image: busybox:1.37
+`;
+    const computeOnly = await cp.kubectl(['apply', '-f', '-'], { check: false, input: pod('compute-only', '    avec.dev/gpu-compute-percent: "50"') });
+    assert.notEqual(computeOnly.code, 0, 'a compute annotation without memory reaches the webhook and is refused');
+    assert.match(computeOnly.stderr, /avec\.dev\/gpu-compute-percent needs avec\.dev\/gpu-memory/);
+    const policyOnly = await cp.kubectl(['apply', '-f', '-'], { check: false, input: pod('policy-only', '    avec.dev/gpu-policy: binpack') });
+    assert.match(policyOnly.stderr, /avec\.dev\/gpu-policy needs avec\.dev\/gpu-memory/);
+    const noSite = await cp.kubectl(['apply', '-f', '-'], { check: false, input: pod('latency-no-site', '    avec.dev/gpu-memory: 1Gi\n    avec.dev/gpu-max-latency-ms: "5"') });
+    assert.notEqual(noSite.code, 0);
+    assert.match(noSite.stderr, /avec\.dev\/gpu-max-latency-ms needs the pod's site/);
+    const withSite = await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], {
+      input: pod('latency-site', '    avec.dev/gpu-memory: 1Gi\n    avec.dev/gpu-max-latency-ms: "5"', '  nodeSelector:\n    avec.dev/site: edge-a\n'),
+    });
+    assert.equal(withSite.code, 0, 'with a site the same annotations are accepted');
+    for (const n of ['compute-only', 'policy-only', 'latency-no-site']) {
+      assert.equal(await rest.pods.get(n, NS).catch((e) => (isStatus(e, 404) ? undefined : Promise.reject(e))), undefined, n);
+    }
+  });
+
   it('explains why a claim that fits nowhere stays Pending (condition + Warning event)', async () => {
     await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('huge', NS, 'memory: 500Gi') });
     const c = await waitFor(async () => {

@@ -1,5 +1,5 @@
 // Pod annotations that opt a pod into a remote GPU, parsed and validated (messages say what's wrong).
-import { ANN_CLAIM, ANN_GPU_COMPUTE, ANN_GPU_MAX_LATENCY, ANN_GPU_MEMORY, ANN_GPU_POLICY, ANN_INLINE, MAX_CLAIM_NAME } from '@avec/api';
+import { ANN_CLAIM, ANN_GPU_COMPUTE, ANN_GPU_MAX_LATENCY, ANN_GPU_MEMORY, ANN_GPU_POLICY, ANN_INLINE, MAX_CLAIM_NAME, MAX_LATENCY_MS } from '@avec/api';
 import { parseQuantityBytes } from '../util/quantity.js';
 import { errorMessage } from '@avec/common';
 
@@ -67,8 +67,8 @@ export function parsePodAnnotations(ann: Record<string, string> | undefined): Pa
   const lat = a[ANN_GPU_MAX_LATENCY];
   if (lat !== undefined) {
     const n = Number(lat);
-    if (lat.trim() === '' || !Number.isFinite(n) || n < 0) {
-      return bad(`annotation ${ANN_GPU_MAX_LATENCY}="${lat}": must be a non-negative number of milliseconds`);
+    if (lat.trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_LATENCY_MS) {
+      return bad(`annotation ${ANN_GPU_MAX_LATENCY}="${lat}": must be a number of milliseconds from 0 to ${MAX_LATENCY_MS}`);
     }
     inline.maxLatencyMs = n;
   }

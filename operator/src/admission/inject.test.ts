@@ -47,7 +47,7 @@ test('annotation errors say what is wrong', () => {
   assert.match(msg({ 'avec.dev/gpu-memory': '0' }), /greater than zero/);
   assert.match(msg({ 'avec.dev/gpu-memory': '1Gi', 'avec.dev/gpu-compute-percent': '101' }), /1 to 100/);
   assert.match(msg({ 'avec.dev/gpu-memory': '1Gi', 'avec.dev/gpu-policy': 'fastest' }), /nearest, binpack, spread/);
-  assert.match(msg({ 'avec.dev/gpu-memory': '1Gi', 'avec.dev/gpu-max-latency-ms': '-1' }), /non-negative/);
+  assert.match(msg({ 'avec.dev/gpu-memory': '1Gi', 'avec.dev/gpu-max-latency-ms': '-1' }), /from 0 to 60000/);
   assert.match(msg({ 'avec.dev/gpu-compute-percent': '50' }), /needs avec.dev\/gpu-memory/);
   assert.match(msg({ 'avec.dev/claim': 'Bad_Name' }), /DNS-1123/);
   assert.match(msg({ 'avec.dev/claim': 'c', 'avec.dev/gpu-memory': '1Gi' }), /exclusive/);

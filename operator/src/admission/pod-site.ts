@@ -1,5 +1,6 @@
 // What a pod says about where it runs: its own site (nodeSelector / required node affinity on the
 // site or zone label), or pinning that means the operator must not narrow its affinity.
+import { SITE_LABEL, ZONE_LABEL } from '@avec/api';
 
 export interface PodPlacementView {
   nodeName?: string;
@@ -34,5 +35,4 @@ export function podHasOwnPlacement(spec: PodPlacementView): boolean {
   const sel = spec.nodeSelector ?? {};
   if (sel[SITE_LABEL] !== undefined || sel[ZONE_LABEL] !== undefined) return true;
   return spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution !== undefined;
-}import { SITE_LABEL, ZONE_LABEL } from '@avec/api';
-
+}
