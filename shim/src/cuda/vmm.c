@@ -57,7 +57,7 @@ AVEC_API CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmem
 
 AVEC_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop,
                               unsigned long long flags) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!handle || !prop || !size || flags || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED) return CUDA_ERROR_INVALID_VALUE;
   int dev;
@@ -112,7 +112,7 @@ AVEC_API CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
 
 AVEC_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
                                       unsigned long long flags) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!ptr || !size) return CUDA_ERROR_INVALID_VALUE;
   avec_vmm_range q = {addr, size, alignment, 0, (uint32_t)flags};
@@ -140,7 +140,7 @@ AVEC_API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
 
 AVEC_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,
                            unsigned long long flags) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (flags || !size || handle > UINT32_MAX || avec_ranges_contains(&reserved, ptr, size)) return CUDA_ERROR_INVALID_VALUE;
   pthread_mutex_lock(&vmm_lock);
@@ -177,7 +177,7 @@ AVEC_API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
 }
 
 AVEC_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc, size_t count) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!desc || !count || avec_check_dev(ptr, size)) return CUDA_ERROR_INVALID_VALUE;
   for (size_t i = 0; i < count; i++) {
@@ -190,7 +190,7 @@ AVEC_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccess
 }
 
 AVEC_API CUresult cuMemGetAccess(unsigned long long *flags, const CUmemLocation *location, CUdeviceptr ptr) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!flags || avec_check_dev(ptr, 1)) return CUDA_ERROR_INVALID_VALUE;
   int dev;
