@@ -42,7 +42,8 @@ AVEC_API CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmem
   if (r) return r;
   if (!granularity || !prop || (unsigned)option > CU_MEM_ALLOC_GRANULARITY_RECOMMENDED) return CUDA_ERROR_INVALID_VALUE;
   int dev;
-  if ((r = device_of(&prop->location, &dev))) return r;
+  if ((r = device_of(&prop->location, &dev)) == CUDA_ERROR_INVALID_DEVICE) dev = 0; /* the driver answers anyway */
+  else if (r) return r;
   uint64_t g = __atomic_load_n(&cache[dev][option], __ATOMIC_RELAXED);
   if (!g) {
     avec_vmm_prop a = {0, 0, avec_sess.wire_dev[dev], (uint32_t)prop->requestedHandleTypes, (uint32_t)option, 0, 0};
