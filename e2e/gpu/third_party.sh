@@ -72,7 +72,7 @@ run_suite() {
   local suite=$1 mode=$2 pre=()
   [ "$mode" = shim ] && pre=(LD_PRELOAD="$SHIM:$SHIM_NVML" AVEC_SERVER="$SERVER" AVEC_LOG="${AVEC_LOG:-warn}")
   local args=(-m pytest --pyargs "numba.cuda.tests.$suite" -p avec_numba_plugin -p no:cacheprovider
-    -c /dev/null --rootdir "$TOP" -n "$PROCS" --max-worker-restart 200 --continue-on-collection-errors
+    -c /dev/null --rootdir "$TOP" --import-mode=importlib -n "$PROCS" --max-worker-restart 200 --continue-on-collection-errors
     -o junit_logging=system-err --junitxml "$W/$suite.$mode.xml" -q -rN)
   [ -n "${NUMBA_K:-}" ] && args+=(-k "$NUMBA_K")
   (

@@ -154,6 +154,7 @@ static void do_init(void) {
   }
   avec_conn_start_timer(&avec_sess.conn);
   avec_stats_start(entry_point_name);
+  avec_crash_trace_install();
   atexit(shutdown_session);
   pthread_atfork(NULL, NULL, after_fork_child);
   LOG_INFO("cuInit: session %llu on %s: %d device(s)%s, memory limit %llu", (unsigned long long)rep.r.session_id,
