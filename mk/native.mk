@@ -45,7 +45,7 @@ $(NATIVE_OBJ)/shim_sha256.o: shim/src/common/sha256.c
 $(NATIVE_OUT)/unit-tests: $(NATIVE_OBJ)/executor/tests/unit_tests.o $(NATIVE_OBJ)/shim_sha256.o $(NATIVE_OUT)/libavec-exec.a
 	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
 
-$(NATIVE_OUT)/integration-tests: $(NATIVE_OBJ)/executor/tests/integration_tests.o \
+$(NATIVE_OUT)/integration-tests: $(NATIVE_OBJ)/executor/tests/integration_tests.o $(NATIVE_OBJ)/executor/tests/integration_limits_tests.o \
   $(NATIVE_OBJ)/executor/tests/integration_cuda_tests.o $(NATIVE_OUT)/libavec-exec.a
 	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
 
