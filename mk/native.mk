@@ -95,6 +95,18 @@ fuzz-native: $(NATIVE_FUZZ_BINS) ## run the fuzzers (FUZZ_SECONDS each; corpus c
 	  grep -E "stat::number_of_executed_units|Done" $(NATIVE_OUT)/fuzz-$$t.log | tail -2; \
 	done
 
+# The data-plane client of the soak/chaos run (e2e/gpu/soak.sh; make gpu-e2e copies it into .gpu/avec).
+.PHONY: soak-client test-soak
+soak-client: $(NATIVE_OUT)/soak-client
+$(NATIVE_OUT)/soak-client: $(NATIVE_OBJ)/executor/tests/soak_client.o
+	$(NATIVE_CXX) -o $@ $^
+
+# The soak/chaos script on this machine (emulated device), short: exercised by every make test.
+TEST_TARGETS += test-soak
+test-soak: native $(NATIVE_OUT)/soak-client ## soak/chaos run against the emulated device (SOAK_SECONDS, default 20)
+	AVEC_SOAK_EXECUTOR=$(NATIVE_OUT)/avec-executor AVEC_SOAK_CLIENT=$(NATIVE_OUT)/soak-client AVEC_SOAK_BACKEND=emulated \
+	  bash e2e/gpu/soak.sh $${SOAK_SECONDS:-20}
+
 $(NATIVE_OUT)/bench-dataplane: $(NATIVE_OBJ)/executor/tests/bench_dataplane.o
 	$(NATIVE_CXX) -o $@ $^
 
