@@ -12,7 +12,7 @@ import { loadAddon } from './addon.js';
 const addon = loadAddon();
 const budgetMs = Number(process.env.AVEC_FUZZ_MS ?? 2000);
 const seed = Number(process.env.AVEC_FUZZ_SEED ?? 0x4e11);
-const STATUSES = ['need-more', 'complete', 'bad-magic', 'bad-opcode', 'bad-length', 'ticket-too-long', 'bad-version'];
+const STATUSES = ['need-more', 'complete', 'bad-magic', 'bad-opcode', 'bad-length', 'ticket-too-long', 'bad-version', 'bad-client-host'];
 
 function prng(s: number): () => number {  // a 32-bit xorshift; the seed reproduces a failure
   let x = s >>> 0 || 7;
