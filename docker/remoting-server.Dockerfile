@@ -19,20 +19,24 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.base.json Makefile ./
 COPY mk/ mk/
-# packages/kube and packages/tickets: the shared Kubernetes client (@avec/kube) and session-ticket
-# codec (@avec/tickets), workspaces the server depends on.
+# packages/common (logger, errors), packages/api (the API contract), packages/kube (client-node helpers)
+# and packages/tickets (session-ticket codec): workspaces the server depends on.
+COPY packages/common/package.json packages/common/
+COPY packages/api/package.json packages/api/
 COPY packages/kube/package.json packages/kube/
 COPY packages/tickets/package.json packages/tickets/
 COPY remoting-server/package.json remoting-server/
-RUN npm ci --no-audit --no-fund --workspace packages/kube --workspace packages/tickets --workspace remoting-server --include-workspace-root --ignore-scripts
+RUN npm ci --no-audit --no-fund --workspace packages/common --workspace packages/api --workspace packages/kube --workspace packages/tickets --workspace remoting-server --include-workspace-root --ignore-scripts
+COPY packages/common/ packages/common/
+COPY packages/api/ packages/api/
 COPY packages/kube/ packages/kube/
 COPY packages/tickets/ packages/tickets/
 COPY remoting-server/ remoting-server/
 COPY shim/ shim/
 COPY wire/ wire/
 RUN make native build-remoting-server-addon CUDA_HOME=/usr/local/cuda \
- && npx tsc -b packages/kube packages/tickets remoting-server \
- && npm prune --omit=dev --no-audit --no-fund --workspace packages/kube --workspace packages/tickets --workspace remoting-server --include-workspace-root --ignore-scripts
+ && npx tsc -b packages/common packages/api packages/kube packages/tickets remoting-server \
+ && npm prune --omit=dev --no-audit --no-fund --workspace packages/common --workspace packages/api --workspace packages/kube --workspace packages/tickets --workspace remoting-server --include-workspace-root --ignore-scripts
 
 FROM nvidia/cuda:13.0.0-base-ubuntu24.04
 LABEL org.opencontainers.image.title="avec-remoting-server"
@@ -41,7 +45,11 @@ COPY --from=node /usr/local/bin/node /usr/local/bin/
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules/ node_modules/
-# node_modules/@avec/kube and @avec/tickets link to packages/kube and packages/tickets.
+# node_modules/@avec/* link to packages/*.
+COPY --from=build /src/packages/common/package.json packages/common/
+COPY --from=build /src/packages/common/dist/ packages/common/dist/
+COPY --from=build /src/packages/api/package.json packages/api/
+COPY --from=build /src/packages/api/dist/ packages/api/dist/
 COPY --from=build /src/packages/kube/package.json packages/kube/
 COPY --from=build /src/packages/kube/dist/ packages/kube/dist/
 COPY --from=build /src/packages/tickets/package.json packages/tickets/

@@ -14,5 +14,11 @@ deps-npm: | deps-apt ## npm packages of all workspaces
 deps-cuda: | deps-apt ## CUDA 13.0 toolkit folder (headers, nvcc) under $(AVEC_CACHE)
 	@hack/cuda-toolkit.sh >/dev/null
 
-build-ts: deps-npm ## compile the TypeScript workspaces (packages/ first: the others reference them)
-	npx tsc -b packages/kube packages/tickets operator remoting-server e2e
+build-ts: deps-npm ## compile every TypeScript workspace (tsconfig.json references them in dependency order)
+	npx tsc -b
+
+# @avec/common (the one logger and error type) and @avec/api (the API contract: names and CR schemas).
+TEST_TARGETS += test-packages
+.PHONY: test-packages
+test-packages: build-ts ## @avec/common and @avec/api tests (logger, errors; CRD <-> zod schema consistency)
+	node --test --test-concurrency=1 --test-reporter=spec --test-timeout=60000 packages/common/dist/ packages/api/dist/

@@ -44,3 +44,7 @@ test-remoting-server: build-remoting-server $(RS_SHIM_CLIENT) ## remoting server
 .PHONY: bench-remoting-server
 bench-remoting-server: build-remoting-server ## session setup latency: remoting server vs executor --listen (loopback, emulated)
 	AVEC_ADDON=$(RS_ADDON) AVEC_EXECUTOR=$(BUILD)/native/avec-executor node $(RS_DIR)/dist/bench/session-setup.js --sessions 100
+
+.PHONY: gen-wire-ts
+gen-wire-ts: build-remoting-server-ts ## regenerate remoting-server/src/wire/wire-constants.ts from wire/avec_wire.h (a test fails when it is stale)
+	node $(RS_DIR)/dist/wire/wire-gen.js

@@ -31,7 +31,10 @@ shim: $(SHIM_CUDA_SO) $(SHIM_OUT)/libcuda.so $(SHIM_NVML_SO) ## build the client
 
 $(SHIM_OBJ)/%.o: shim/%.c $(SHIM_HDRS) | deps-cuda
 	@mkdir -p $(dir $@)
-	$(SHIM_CC) $(SHIM_CFLAGS) -c $< -o $@
+	$(SHIM_CC) $(SHIM_CFLAGS) $(SHIM_INSTR) -c $< -o $@
+
+# AVEC_STATS: the driver API sources are instrumented so each driver call can be attributed (avec_stats.h).
+$(call shim_obj,$(SHIM_CUDA_SRC)): SHIM_INSTR := -finstrument-functions
 
 $(SHIM_TRANSPORT_A): $(call shim_obj,$(SHIM_COMMON_SRC))
 	@rm -f $@

@@ -175,6 +175,10 @@ enum avec_opcode {
   AVEC_OP_IPC_CLOSE_MEM = 102, /* F  avec_u64 (the pointer IPC_OPEN_MEM returned) */
   AVEC_OP_IPC_GET_EVENT = 103, /* S  avec_handle (event) -> avec_ipc_handle_reply */
   AVEC_OP_IPC_OPEN_EVENT = 104,/* S  avec_ipc_open (handle = the client's new event handle) */
+
+  /* private export-table slots that a library calls and only the real driver can answer (hdr.ctx: the
+   * context the library passed) */
+  AVEC_OP_EXPORT_CALL = 110,   /* S  avec_export_call -> avec_export_reply */
 };
 
 /* Reply details (docs/protocol.md has the full rules):
@@ -201,7 +205,8 @@ enum avec_opcode {
    (op) == AVEC_OP_POOL_CREATE || (op) == AVEC_OP_POOL_GET_ATTR || (op) == AVEC_OP_POOL_GET_ACCESS ||       \
    (op) == AVEC_OP_VMM_GRANULARITY || (op) == AVEC_OP_VMM_CREATE || (op) == AVEC_OP_VMM_RESERVE ||          \
    (op) == AVEC_OP_VMM_MAP || (op) == AVEC_OP_VMM_GET_ACCESS || (op) == AVEC_OP_IPC_GET_MEM ||               \
-   (op) == AVEC_OP_IPC_OPEN_MEM || (op) == AVEC_OP_IPC_GET_EVENT || (op) == AVEC_OP_IPC_OPEN_EVENT)
+   (op) == AVEC_OP_IPC_OPEN_MEM || (op) == AVEC_OP_IPC_GET_EVENT || (op) == AVEC_OP_IPC_OPEN_EVENT ||         \
+   (op) == AVEC_OP_EXPORT_CALL)
 
 /* ---- payloads ---------------------------------------------------------------------------------------- */
 
@@ -479,6 +484,28 @@ typedef struct avec_ipc_open_reply {
   uint64_t size;
 } avec_ipc_open_reply;
 
+/* ---- private export-table calls ---- */
+/* Table 21318c60 (cuBLAS): slot 51 (ctx, small integer, u64 *out) gives a context object; slot 39 (ctx,
+ * that object, u64 *out) a property of it (traced: 7 on an H200). The server runs only these, only with
+ * an integer or an object it handed out, and says how many bytes of *out the driver wrote. */
+#define AVEC_EXPORT_TABLE_CTX 1u
+#define AVEC_EXPORT_SLOT_CTX_OBJECT 51u
+#define AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY 39u
+
+typedef struct avec_export_call {
+  uint32_t table;   /* AVEC_EXPORT_TABLE_* */
+  uint32_t slot;
+  uint64_t arg;     /* the slot's second argument */
+} avec_export_call;
+
+typedef struct avec_export_reply {
+  avec_reply_hdr r;
+  uint64_t out;         /* what the driver wrote to *out */
+  uint32_t out_bytes;   /* 4 or 8: how much of *out it wrote */
+  uint32_t reserved;
+  uint8_t object[16];   /* slot 51: the first bytes of the object (libraries may read its header) */
+} avec_export_reply;
+
 #ifdef __cplusplus
 #define AVEC_STATIC_ASSERT static_assert
 #else
@@ -505,5 +532,7 @@ AVEC_STATIC_ASSERT(sizeof(avec_vmm_range) == 32, "vmm range");
 AVEC_STATIC_ASSERT(sizeof(avec_ipc_handle_reply) == 72, "ipc handle reply");
 AVEC_STATIC_ASSERT(sizeof(avec_ipc_open) == 72, "ipc open");
 AVEC_STATIC_ASSERT(sizeof(avec_ipc_open_reply) == 24, "ipc open reply");
+AVEC_STATIC_ASSERT(sizeof(avec_export_call) == 16, "export call");
+AVEC_STATIC_ASSERT(sizeof(avec_export_reply) == 40, "export reply");
 
 #endif /* AVEC_WIRE_H */

@@ -18,7 +18,7 @@
 #                      passing); AVEC_TEST_TIMEOUT per test (default 300)
 #   NUMBA_SERVER       HOST:PORT of a running executor (default: start one on 127.0.0.1:${AVEC_NUMBA_PORT:-7440})
 #   OUT                result directory (default: a new temp dir); gets numba-cuda-SUITE.txt (the lines
-#                      above plus the natively failing tests) and numba-cuda-logs.tar.gz (per-test result
+#                      above plus the natively failing tests) and numba-cuda-logs-SUITES.tar.gz (per-test result
 #                      lines, junit reports, pytest logs, executor log)
 # Needs numba-cuda, pytest and pytest-xdist. Stand-ins for the test-only packages cffi and filecheck are put
 # on PYTHONPATH only where the real ones are missing (python/numba_tests/standins/README.md).
@@ -72,7 +72,7 @@ run_suite() {
   local suite=$1 mode=$2 pre=()
   [ "$mode" = shim ] && pre=(LD_PRELOAD="$SHIM:$SHIM_NVML" AVEC_SERVER="$SERVER" AVEC_LOG="${AVEC_LOG:-warn}")
   local args=(-m pytest --pyargs "numba.cuda.tests.$suite" -p avec_numba_plugin -p no:cacheprovider
-    -c /dev/null --rootdir "$TOP" -n "$PROCS" --max-worker-restart 200 --continue-on-collection-errors
+    -c /dev/null --rootdir "$TOP" --import-mode=importlib -n "$PROCS" --max-worker-restart 200 --continue-on-collection-errors
     -o junit_logging=system-err --junitxml "$W/$suite.$mode.xml" -q -rN)
   [ -n "${NUMBA_K:-}" ] && args+=(-k "$NUMBA_K")
   (
@@ -121,7 +121,8 @@ if [ -n "$EXEC_PID" ] && ! kill -0 "$EXEC_PID" 2>/dev/null; then
 fi
 stop_pid "$EXEC_PID"
 EXEC_PID=
-tar -C "$W" -czf "$RES/numba-cuda-logs.tar.gz" --exclude=run --exclude=standins . 2>/dev/null
+logs=numba-cuda-logs-$(echo $SUITES | tr ' ' '+').tar.gz
+tar -C "$W" -czf "$RES/$logs" --exclude=run --exclude=standins . 2>/dev/null
 rm -rf "$W"
-echo "results: $RES (numba-cuda-SUITE.txt, numba-cuda-logs.tar.gz)"
+echo "results: $RES ($(for s in $SUITES; do printf 'numba-cuda-%s.txt ' "$s"; done)$logs)"
 [ $fails = 0 ]

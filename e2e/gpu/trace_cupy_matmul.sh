@@ -26,13 +26,14 @@ rc=$?
 echo "python rc=$rc; log: $LOG ($(wc -l <"$LOG") lines)"
 grep '^exptrace table' "$LOG" | sort | uniq -c
 echo "-- (table, slot): calls, first call"
-awk '$1 == "exptrace" && $3 == "slot" {
+awk '$1 == "exptrace" && $3 == "slot" && $5 == "args" {
   k = $2 " slot " $4; n[k]++; if (!(k in s)) s[k] = $0
 } END { for (k in n) printf "%-22s %6d  %s\n", k, n[k], s[k] }' "$LOG" | sort
-if [ $rc = 0 ] && grep -q '^exptrace [0-9a-f]* slot ' "$LOG"; then
+if [ $rc = 0 ] && grep -q '^exptrace [0-9a-f]* slot [0-9]* args ' "$LOG"; then
   echo "PASS trace: slot calls recorded"
 else
-  echo "FAIL trace: rc=$rc, $(grep -c '^exptrace [0-9a-f]* slot ' "$LOG") slot calls; stderr tail:"
-  grep -v '^exptrace [0-9a-f]* slot ' "$LOG" | tail -20
+  echo "FAIL trace: rc=$rc, $(grep -c '^exptrace [0-9a-f]* slot [0-9]* args ' "$LOG") slot calls; stderr tail:"
+  grep -v '^exptrace [0-9a-f]* slot [0-9]* args ' "$LOG" | tail -20
+  echo "(a slot that crashes shows as its last 'call' line with EXPTRACE_PRE=1 in the environment)"
   exit 1
 fi

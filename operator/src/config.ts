@@ -2,7 +2,7 @@
 // by the environment as AVEC_OPERATOR_<NAME> (upper case, "-" -> "_"); flags win. zod-validated.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { AvecError } from './util/errors.js';
+import { AvecError } from '@avec/common';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((s) => s === 'true' || s === '1')]);
 const port = z.coerce.number().int().min(0).max(65535);

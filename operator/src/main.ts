@@ -1,11 +1,10 @@
 // Entry point: node operator/dist/main.js --help
 import { parseConfig, helpText } from './config.js';
 import { runOperator } from './operator.js';
-import { createLogger } from './util/log.js';
+import { createLogger, AvecError, errorMessage } from '@avec/common';
 import { KeyringError } from '@avec/tickets';
-import { AvecError, errorMessage } from './util/errors.js';
 
-const log = createLogger();
+const log = createLogger({ component: 'operator' });
 let cfg;
 try {
   cfg = parseConfig(process.argv.slice(2));

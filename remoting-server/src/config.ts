@@ -4,9 +4,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { AvecError } from './errors.js';
+import { AvecError, LOG_ENV, LOG_LEVELS } from '@avec/common';
 import { parseHostPort, type HostPort } from './host-port.js';
-import { LOG_LEVELS } from './log.js';
 
 const hostPort = z.string().transform((s, ctx): HostPort => {
   try {
@@ -130,7 +129,7 @@ Flags (each also settable by the environment variable in brackets, or a key of t
   --drain-seconds N            on SIGTERM, wait this long for sessions before killing them [AVEC_DRAIN_SECONDS; default 30]
   --admin-token-file FILE      require this bearer token for CloseSession/Drain [AVEC_ADMIN_TOKEN_FILE]
   --addon PATH                 avec_addon.node [AVEC_ADDON; default build/addon/avec_addon.node of this checkout]
-  --log-level error|warn|info|debug  [AVEC_LOG_LEVEL; default info]
+  --log-level error|warn|info|debug  [AVEC_LOG; default info]
   --version                    print the version
   --help                       print this text
 `;
@@ -202,7 +201,8 @@ export function loadConfig(src: ConfigSources): ConfigResult {
   }
   for (const [flag, key] of Object.entries(FLAGS)) {
     if (key === 'config') continue;
-    const envName = 'AVEC_' + flag.toUpperCase().replace(/-/g, '_');
+    // The log level uses the one variable every avec process reads (AVEC_LOG), not AVEC_LOG_LEVEL.
+    const envName = flag === 'log-level' ? LOG_ENV : 'AVEC_' + flag.toUpperCase().replace(/-/g, '_');
     const fromEnv = env[envName];
     if (fromEnv !== undefined && fromEnv !== '') raw[key] = fromEnv;
   }

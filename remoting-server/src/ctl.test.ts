@@ -7,7 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { HealthState } from './control/health-service.js';
 import { startGrpcServer, stopGrpcServer } from './control/grpc-server.js';
 import { runCtl } from './ctl.js';
-import { silentLogger } from './log.js';
+import { silentLogger } from '@avec/common';
 import { createMetrics } from './metrics.js';
 import { SessionManager } from './sessions/session-manager.js';
 import { Keyring, verifyTicket } from '@avec/tickets';

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { controlClient } from './control/control-client.js';
-import { errorMessage } from './errors.js';
+import { errorMessage } from '@avec/common';
 import { loadKeyringDir, signTicket } from '@avec/tickets';
 
 export const CTL_HELP = `avec-ctl: talk to an avec remoting server.

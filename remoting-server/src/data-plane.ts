@@ -1,8 +1,8 @@
 // Data-plane admission: the addon's listener peeks each HELLO; here the ticket is verified, policy is
 // applied, and the connection is either handed to a new executor or refused: BAD_TICKET for ticket
 // problems, REFUSED otherwise, each with a reason code and a message the client logs (wire/refusal.ts).
-import { errorMessage } from './errors.js';
-import type { Logger } from './log.js';
+import { HELLO_INFO_ONLY } from './wire/wire-constants.js';
+import { errorMessage, type Logger } from '@avec/common';
 import type { Metrics } from './metrics.js';
 import type { Addon, ConnectionEvent, ListenerEvent, NativeDataListener } from './native/addon.js';
 import { decideAdmission, type AdmissionLimits, type DeviceView } from './sessions/admission.js';
@@ -25,7 +25,7 @@ export type AdmitResult =
 
 /** Ticket + policy, shared by the data plane and the gRPC OpenSession. */
 /** AVEC_HELLO_INFO_ONLY in avec_wire.h. */
-export const HELLO_INFO_ONLY = 0x1;
+export { HELLO_INFO_ONLY };
 
 export function admitTicket(ctx: AdmissionContext, ticket: string, infoOnly = false): AdmitResult {
   const verdict = verifyTicket(ticket, { keyring: ctx.keyring(), nodeName: ctx.nodeName, nowSeconds: ctx.nowSeconds() });

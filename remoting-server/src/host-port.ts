@@ -1,5 +1,5 @@
 // "host:port" endpoints as used by flags and the Secret's `endpoint` key ("[v6]:port" for IPv6).
-import { AvecError } from './errors.js';
+import { AvecError } from '@avec/common';
 
 export interface HostPort {
   host: string;

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, type Config } from './config.js';
 import { controlClient, type ControlClient } from './control/control-client.js';
-import { silentLogger } from './log.js';
+import { silentLogger } from '@avec/common';
 import { CHECKOUT_ROOT, loadAddon } from './native/addon.js';
 import { startRemotingServer, type RunningServer } from './server.js';
 import { signTicket, type TicketPayload } from '@avec/tickets';

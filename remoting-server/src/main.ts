@@ -3,14 +3,12 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HELP, loadConfig } from './config.js';
-import { errorMessage } from './errors.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
+import { errorMessage, createLogger } from '@avec/common';
 import { startRemotingServer } from './server.js';
 import { VERSION } from './version.js';
 
 async function main(): Promise<number> {
-  const envLevel = process.env.AVEC_LOG_LEVEL as LogLevel | undefined;
-  const bootLogger = createLogger({ level: envLevel && LOG_LEVELS.includes(envLevel) ? envLevel : 'info', component: 'remoting-server' });
+  const bootLogger = createLogger({ component: 'remoting-server' });
   let result;
   try {
     result = loadConfig({ argv: process.argv.slice(2), env: process.env, repoRoot: resolve(dirname(fileURLToPath(import.meta.url)), '..', '..') });

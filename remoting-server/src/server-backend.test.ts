@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, test } from 'node:test';
 import { loadConfig, type Config } from './config.js';
 import type { ObservedInventory } from './inventory/observed.js';
-import { createLogger } from './log.js';
+import { createLogger } from '@avec/common';
 import { startRemotingServer, type RunningServer } from './server.js';
 import { chooseExecutorBackend } from './sessions/executor-backend.js';
 import { signTicket } from '@avec/tickets';

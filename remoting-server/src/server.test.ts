@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig, type Config } from './config.js';
-import { silentLogger } from './log.js';
+import { silentLogger } from '@avec/common';
 import { CHECKOUT_ROOT } from './native/addon.js';
 import { advertisedEndpoint, startRemotingServer } from './server.js';
 

@@ -4,19 +4,18 @@ import { constants, readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import { hostname } from 'node:os';
-import { inClusterConnection, KubeClient, readKubeconfig } from '@avec/kube';
+import { inClusterKubeConfig, KubeClient, readKubeconfig } from '@avec/kube';
 import type { Config } from './config.js';
 import { CONTROL_SERVICE } from './control/control-service.js';
 import { startGrpcServer, stopGrpcServer } from './control/grpc-server.js';
 import { HealthState } from './control/health-service.js';
 import { DataPlane, type AdmissionContext } from './data-plane.js';
-import { AvecError, errorMessage } from './errors.js';
+import { AvecError, errorMessage, type Logger } from '@avec/common';
 import { formatHostPort } from './host-port.js';
 import { kubeGPUNodeApi } from './inventory/gpunode-api.js';
 import { describeDevices, type ObservedInventory } from './inventory/observed.js';
 import { GPUNodePublisher } from './inventory/publisher.js';
 import { measureLinks, resolveLinks, type SiteLink } from './links/links.js';
-import type { Logger } from './log.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createMetrics, recordTelemetry, type Metrics } from './metrics.js';
 import { loadAddon, type Addon, type Telemetry } from './native/addon.js';
@@ -149,17 +148,17 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
     if (config.kube !== 'off') {
       // $KUBECONFIG is already folded into config.kubeconfig; no ~/.kube/config fallback: without
       // either, the server runs standalone.
-      const target = config.kubeconfig ? readKubeconfig(config.kubeconfig) : inClusterConnection();
+      const target = config.kubeconfig ? readKubeconfig(config.kubeconfig) : inClusterKubeConfig();
       if (target) {
         publisher = new GPUNodePublisher({
-          api: kubeGPUNodeApi(new KubeClient(target, { timeoutMs: 15_000, userAgent: 'avec-remoting-server' })), nodeName: config.nodeName, siteOverride: config.site, defaultSite: config.defaultSite, endpoint,
+          api: kubeGPUNodeApi(new KubeClient(target)), nodeName: config.nodeName, siteOverride: config.site, defaultSite: config.defaultSite, endpoint,
           inventory: () => inventory, links: () => links, heartbeatMs: config.heartbeatSeconds * 1000, draining: () => sessions.draining,
           logger: logger.child({ component: 'gpunode' }), metrics,
         });
         publisher.start();
         const p = publisher;
         started.push(() => p.stop());
-        logger.info('publishing GPUNode', { apiServer: target.server.origin, heartbeatSeconds: config.heartbeatSeconds });
+        logger.info('publishing GPUNode', { apiServer: target.getCurrentCluster()?.server, heartbeatSeconds: config.heartbeatSeconds });
       } else {
         logger.info('no kubeconfig and not in a cluster: standalone, GPUNode not published');
       }

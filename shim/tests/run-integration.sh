@@ -72,6 +72,23 @@ for v in static shared; do
   record "nvcc program ($v cudart)" $? "$work/cudart-$v.log"
 done
 
+# AVEC_STATS=1: the exit report attributes round trips to driver functions (copies to the device are
+# batched, attribute queries local, copies back block); AVEC_LOG=info prints only the summary line.
+AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 60 "$tests/cudart_test_static" \
+  >/dev/null 2>"$work/stats.err"
+row() { awk -v f="$1" '$3 == f {print $4, $5, $6, $7}' "$work/stats.err"; } # calls local batched round-trips
+read -r c l b rt <<<"$(row cuDeviceGetAttribute)"
+check "stats: cuDeviceGetAttribute answered locally ($c calls, $l local)" "$([ "${c:-0}" -gt 0 ] && [ "$c" = "$l" ] && [ "$rt" = 0 ]; echo $?)"
+read -r c l b rt <<<"$(row cuMemcpyHtoD_v2)"
+check "stats: cuMemcpyHtoD batched, no round trip ($b batched, $rt round trips)" "$([ "${b:-0}" -ge "${c:-1}" ] && [ "$rt" = 0 ]; echo $?)"
+read -r c l b rt <<<"$(row cuMemcpyDtoH_v2)"
+check "stats: cuMemcpyDtoH one round trip per call ($c calls, $rt round trips)" "$([ "${c:-0}" -gt 0 ] && [ "$c" = "$rt" ]; echo $?)"
+check "stats: one summary line" "$([ "$(grep -c 'stats: 127.0.0.1.* driver calls' "$work/stats.err")" -eq 1 ]; echo $?)"
+AVEC_LOG=info AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 60 "$tests/cudart_test_static" \
+  >/dev/null 2>"$work/stats-info.err"
+check "stats: AVEC_LOG=info prints the summary, not the table" \
+  "$(grep -q 'driver calls' "$work/stats-info.err" && ! grep -q 'round-trips' "$work/stats-info.err"; echo $?)"
+
 # A session's frames stay on the server: the executor logs no refused frame for any of the above.
 bad=$(grep -c '"bad_frame"\|"level":"error".*"frame' "$work/executor-$port.log" || true)
 check "executor saw no malformed frame" "$([ "$bad" -eq 0 ]; echo $?)"

@@ -46,7 +46,7 @@ $(SHIM_CUDART_SHARED): shim/tests/integration/cudart_test.cu | deps-cuda
 # libFuzzer target over the transport's reply handling (clang; optional where clang is missing).
 SHIM_FUZZ := $(SHIM_TEST_OUT)/reply_fuzz
 SHIM_FUZZ_SRC := shim/tests/fuzz/reply_fuzz.c shim/src/transport/connection.c shim/src/transport/framing.c \
-  shim/src/transport/config.c shim/src/common/log.c
+  shim/src/transport/config.c shim/src/common/log.c shim/src/common/stats.c
 $(SHIM_FUZZ): $(SHIM_FUZZ_SRC) $(SHIM_HDRS)
 	@mkdir -p $(dir $@)
 	@if command -v clang >/dev/null; then \

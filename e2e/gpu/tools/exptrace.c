@@ -14,6 +14,7 @@
 //
 // Environment: EXPTRACE_UUIDS   comma-separated uuid prefixes (hex, as printed), default 21318c60; "all"
 //              EXPTRACE_QUIET=1 no "exptrace table" lines, only slot calls
+//              EXPTRACE_PRE=1   also "exptrace <uuid8> slot <i> call <args> caller <lib>" before each call
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -50,6 +51,7 @@ struct table {
 };
 static struct table g_tables[MAX_TABLES];
 static int g_ntables;
+static int g_pre;  // EXPTRACE_PRE=1: also a line before each call (for a slot that crashes)
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logf_(const char *fmt, ...) {
@@ -99,6 +101,10 @@ static const char *module_of(const void *addr) {
 static uintptr_t dispatch(int t, int s, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3, uintptr_t a4,
                           uintptr_t a5, const void *caller) {
   struct table *tb = &g_tables[t];
+  if (g_pre)
+    logf_("exptrace %s slot %d call %lx %lx %lx %lx %lx %lx caller %s\n", tb->uuid8, s, (unsigned long)a0,
+          (unsigned long)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4, (unsigned long)a5,
+          module_of(caller));
   uintptr_t ret = tb->slots[s](a0, a1, a2, a3, a4, a5);
   uintptr_t a[6] = {a0, a1, a2, a3, a4, a5};
   char line[1024];
@@ -284,6 +290,7 @@ __attribute__((visibility("default"))) void *dlsym(void *handle, const char *nam
 }
 
 __attribute__((constructor)) static void exptrace_init(void) {
+  g_pre = getenv("EXPTRACE_PRE") && !strcmp(getenv("EXPTRACE_PRE"), "1");
   if (!(getenv("EXPTRACE_QUIET") && !strcmp(getenv("EXPTRACE_QUIET"), "1")))
     logf_("exptrace: loaded in pid %d, tracing %s\n", (int)getpid(), getenv("EXPTRACE_UUIDS") ? getenv("EXPTRACE_UUIDS") : "21318c60");
 }

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { listAll } from '@avec/kube';
 import { installAvec } from '../harness/avec-install.js';
 import { startControlPlane } from '../harness/control-plane.js';
 import { gpuNodeObject, heartbeat } from '../harness/gpu-nodes.js';
@@ -57,33 +58,33 @@ async function main(): Promise<void> {
 
   const cp = await startControlPlane({ name: 'bench-placement' });
   const inst = await installAvec(cp);
-  const rest = cp.rest(CONCURRENCY * 2);
+  const rest = cp.rest();
   try {
     let t = Date.now();
     await pool(model.nodes, CONCURRENCY, async (n) => {
-      await rest.create('/apis/avec.dev/v1alpha1/gpunodes', gpuNodeObject(n));
+      await rest.gpuNodes.create(gpuNodeObject(n));
       await heartbeat(rest, n.name);
     });
     say(`published ${N_NODES} GPUNodes in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-    for (let i = 0; i < N_NAMESPACES; i++) await rest.create('/api/v1/namespaces', { metadata: { name: `bench-${i}` } });
+    for (let i = 0; i < N_NAMESPACES; i++) await rest.namespaces.create({ metadata: { name: `bench-${i}` } });
 
     const op = await startOperator(cp, inst, { identity: 'bench', heartbeatTimeoutSeconds: 3_600, env: { AVEC_LOG: process.env.AVEC_BENCH_OPERATOR_LOG ?? 'warn' } });
     await waitFor(async () => /^avec_operator_leader(?:\{[^}]*\})? 1$/m.test(await op.metrics()), { what: 'operator leadership', timeoutMs: 60_000 });
     await waitFor(async () => {
-      const l = await rest.get<any>('/apis/avec.dev/v1alpha1/gpunodes?limit=1000000');
+      const l: any = await listAll(rest.gpuNodes);
       return l.items.filter((n: any) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')).length === N_NODES;
     }, { what: 'all GPUNodes Ready', timeoutMs: 300_000, intervalMs: 1_000 });
     say('operator leads; all GPUNodes Ready');
 
     const created = new Map<string, number>();
     const boundAt = new Map<string, number>();
-    const rv = (await rest.get<any>('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1')).metadata.resourceVersion;
+    const rv = (await rest.claims.list({ limit: 1 })).metadata?.resourceVersion ?? '';
     // One cluster-wide watch, re-opened from the last resourceVersion if the server ends it.
     let lastRv = rv as string;
     const stopWatch = new AbortController();
     let watchEnds = 0;
     const openWatch = () => {
-      const done = rest.watch(`/apis/avec.dev/v1alpha1/virtualgpuclaims?watch=1&allowWatchBookmarks=true&resourceVersion=${lastRv}`, (type, o) => {
+      const done = rest.claims.watch({ resourceVersion: lastRv }, (type, o) => {
         const obj = o as any;
         if (obj?.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
         const key = `${obj?.metadata?.namespace}/${obj?.metadata?.name}`;
@@ -104,8 +105,7 @@ async function main(): Promise<void> {
     await pool(claims, CONCURRENCY, async (spec, i) => {
       const ns = `bench-${i % N_NAMESPACES}`;
       const name = `claim-${String(i).padStart(5, '0')}`;
-      await rest.create(`/apis/avec.dev/v1alpha1/namespaces/${ns}/virtualgpuclaims`,
-        { apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name, namespace: ns }, spec });
+      await rest.claims.create({ apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name, namespace: ns }, spec }, ns);
       created.set(`${ns}/${name}`, Date.now());
     });
     const tCreated = Date.now();
@@ -137,8 +137,7 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, tP + (i * 1000) / PACED_RATE - Date.now()));
         const ns = `bench-${i % N_NAMESPACES}`;
         const name = `paced-${String(i).padStart(4, '0')}`;
-        await rest.create(`/apis/avec.dev/v1alpha1/namespaces/${ns}/virtualgpuclaims`,
-          { apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name, namespace: ns }, spec });
+        await rest.claims.create({ apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name, namespace: ns }, spec }, ns);
         pacedCreated.set(`${ns}/${name}`, Date.now());
       }));
       await waitFor(() => [...pacedCreated.keys()].every((k) => boundAt.has(k)) || undefined,
@@ -150,7 +149,7 @@ async function main(): Promise<void> {
     if (watchEnds) say(`(the claim watch was re-opened ${watchEnds} time(s))`);
 
     const lat = [...created.entries()].filter(([k]) => boundAt.has(k)).map(([k, c]) => boundAt.get(k)! - c).sort((a, b) => a - b);
-    const all = await rest.get<any>('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1000000');
+    const all: any = await listAll(rest.claims);
     const phases: Record<string, number> = {};
     const reasons: Record<string, number> = {};
     for (const c of all.items) {
@@ -164,7 +163,7 @@ async function main(): Promise<void> {
     }
     if (Object.keys(reasons).length) say(`not Bound: ${JSON.stringify(reasons)}`);
     // Double allocation check: every Bound claim appears exactly once across the nodes' allocations.
-    const nodes = await rest.get<any>('/apis/avec.dev/v1alpha1/gpunodes?limit=1000000');
+    const nodes: any = await listAll(rest.gpuNodes);
     const allocCount = new Map<string, number>();
     for (const n of nodes.items) for (const a of n.status?.allocations ?? []) allocCount.set(a.claimUID, (allocCount.get(a.claimUID) ?? 0) + 1);
     const dup = [...allocCount.values()].filter((v) => v > 1).length;
@@ -194,7 +193,6 @@ async function main(): Promise<void> {
     });
     say(`wrote ${file}`);
   } finally {
-    rest.close();
     await cp.stop();
   }
 }

@@ -81,7 +81,7 @@ describe('charts/avec', () => {
     assert.ok(ns.values.includes('gpu-ops') && ns.values.includes('kube-system'), ns.values.join(','));
     assert.ok(wh.objectSelector.matchExpressions.length > 0);
     assert.match(wh.matchConditions[0].expression, /avec\.dev\/claim/);
-    assert.match(wh.matchConditions[0].expression, /avec\.dev\/gpu-memory/);
+    assert.match(wh.matchConditions[0].expression, /k\.startsWith\('avec\.dev\/gpu-'\)/, 'every avec.dev/gpu-* annotation reaches the webhook (and is refused when incomplete)');
     assert.equal(wh.clientConfig.service.namespace, 'gpu-ops');
     assert.equal(wh.clientConfig.service.path, '/mutate-pods');
     // generate mode: the caBundle is the CA in the serving Secret.

@@ -14,6 +14,7 @@ import { startOperator } from '../harness/operator-process.js';
 import { startRemotingServer } from '../harness/remoting-server-process.js';
 import { REPO_ROOT } from '../harness/repo-root.js';
 import { waitFor } from '../harness/wait.js';
+import { isStatus } from '@avec/kube';
 
 const NS = 'demo';
 const SITE = 'edge-demo';
@@ -77,11 +78,11 @@ async function main(): Promise<number> {
 
   step(`remoting server: starting as GPU node ${NODE} in site ${SITE} (--backend auto: real GPU if present, else emulated)`);
   const rest = cp.rest();
-  await rest.create('/api/v1/nodes', nodeObject(NODE, SITE, { 'avec.dev/gpu': 'true' }));
+  await rest.nodes.create(nodeObject(NODE, SITE, { 'avec.dev/gpu': 'true' }));
   const rsKubeconfig = await cp.serviceAccountKubeconfig(inst.namespace, `${inst.release}-remoting-server`);
   const rs = await startRemotingServer(cp, { nodeName: NODE, site: SITE, kubeconfig: rsKubeconfig, ticketKeyDir: inst.ticketKeyDir });
   await waitFor(async () => {
-    const gn = await rest.getOrUndefined<any>(`/apis/avec.dev/v1alpha1/gpunodes/${NODE}`);
+    const gn: any = await rest.gpuNodes.get(NODE).catch((e) => (isStatus(e, 404) ? undefined : Promise.reject(e)));
     return gn?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') ? gn : undefined;
   }, { what: `GPUNode ${NODE} Ready`, timeoutMs: 60_000 });
   step(`remoting server: published GPUNode ${NODE}; the operator marked it Ready`);
@@ -106,9 +107,8 @@ async function main(): Promise<number> {
 
   step('cleanup: deleting the claim (its allocation is released)');
   await cp.kubectl(['delete', 'vgc', 'demo', '-n', NS, '--wait=true', '--timeout=30s']);
-  const gn = await rest.get<any>(`/apis/avec.dev/v1alpha1/gpunodes/${NODE}`);
+  const gn: any = await rest.gpuNodes.get(NODE);
   show(`GPUNode ${NODE}: ${(gn.status?.allocations ?? []).length} allocation(s), ${gn.status?.allocatedMemoryBytes ?? 0} bytes allocated`);
-  rest.close();
   step('cleanup: stopping remoting server, operator and control plane');
   await rs.stop();
   await op.stop();

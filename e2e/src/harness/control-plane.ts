@@ -1,7 +1,7 @@
 // The test control plane: etcd + kube-apiserver on loopback with a throwaway PKI, a kubeconfig in a
 // temp dir, the project's CRDs installed, and kubectl/helm bound to it. Usable from node:test
 // suites and from the demo; stop() (or any signal) tears everything down.
-import { KubeClient } from '@avec/kube';
+import { KubeClient, readKubeconfig } from '@avec/kube';
 import { copyFileSync, mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,12 +79,9 @@ export class ControlPlane {
     return runCli(kubeBinary('helm'), args, { cwd: REPO_ROOT, ...opts, env: this.toolEnv(opts.env) });
   }
 
-  /** A REST client with the admin identity (close() it when done). */
-  rest(maxSockets?: number): KubeClient {
-    return new KubeClient({
-      server: new URL(this.apiServer.url), ca: Buffer.from(this.pki.caPem),
-      cert: readFileSync(this.apiServer.admin.cert), key: readFileSync(this.apiServer.admin.key),
-    }, { maxSockets: maxSockets ?? 32, timeoutMs: 120_000, userAgent: 'avec-e2e' });
+  /** A client-node client with the admin identity (from this cluster's kubeconfig). */
+  rest(): KubeClient {
+    return new KubeClient(readKubeconfig(this.kubeconfig));
   }
 
   async installCrds(crdDir = join(REPO_ROOT, 'crds')): Promise<void> {
@@ -93,15 +90,11 @@ export class ControlPlane {
       'crd/virtualgpuclaims.avec.dev', 'crd/gpunodes.avec.dev']);
     // Established comes before the watch cache is ready ("429 storage is (re)initializing").
     const rest = this.rest();
-    try {
-      await waitFor(async () => {
-        await rest.get('/apis/avec.dev/v1alpha1/gpunodes?limit=1');
-        await rest.get('/apis/avec.dev/v1alpha1/virtualgpuclaims?limit=1');
-        return true;
-      }, { what: 'avec.dev resources to be served', timeoutMs: 60_000, intervalMs: 100 });
-    } finally {
-      rest.close();
-    }
+    await waitFor(async () => {
+      await rest.gpuNodes.list({ limit: 1 });
+      await rest.claims.list({ limit: 1 });
+      return true;
+    }, { what: 'avec.dev resources to be served', timeoutMs: 60_000, intervalMs: 100 });
   }
 
   /** A kubeconfig for a ServiceAccount, with a token from the TokenRequest API. */

@@ -1,30 +1,31 @@
 // GPUNode fixtures written the way a remoting server writes them: spec by create, then
 // status.heartbeatTime by merge patch on a timer (stop the timer to simulate a dead GPU node).
-import type { KubeClient } from '@avec/kube';
+import { API_VERSION, GPUNODE_KIND, SITE_LABEL, ZONE_LABEL, gpuNodeSpecSchema, type GPUNodeSpec } from '@avec/api';
+import { PatchStrategy, type KubeClient } from '@avec/kube';
 
-const GPUNODES = '/apis/avec.dev/v1alpha1/gpunodes';
 export const GIB = 1024 ** 3;
 
 export interface GpuNodeFixture {
   name: string;
   site: string;
   endpoint?: string;
-  devices?: Array<{ uuid: string; model: string; memoryBytes: number; computeCapability: string }>;
-  links?: Array<{ site: string; rttMs: number; bandwidthMbps?: number; source?: 'measured' | 'declared' }>;
+  devices?: GPUNodeSpec['devices'];
+  links?: Array<Omit<GPUNodeSpec['links'][number], 'source'> & { source?: 'measured' | 'declared' }>;
 }
 
 export function gpuNodeObject(f: GpuNodeFixture): Record<string, unknown> {
   return {
-    apiVersion: 'avec.dev/v1alpha1',
-    kind: 'GPUNode',
-    metadata: { name: f.name, labels: { 'avec.dev/site': f.site } },
-    spec: {
+    apiVersion: API_VERSION,
+    kind: GPUNODE_KIND,
+    metadata: { name: f.name, labels: { [SITE_LABEL]: f.site } },
+    // Parsed with the schema the operator reads GPUNodes with, so a fixture cannot drift from it.
+    spec: gpuNodeSpecSchema.parse({
       nodeName: f.name,
       site: f.site,
       endpoint: f.endpoint ?? `127.0.0.1:7400`,
       devices: f.devices ?? [{ uuid: `GPU-${f.name}-0`, model: 'NVIDIA H100 80GB HBM3', memoryBytes: 80 * GIB, computeCapability: '9.0' }],
       links: f.links ?? [{ site: f.site, rttMs: 0.2, bandwidthMbps: 10_000, source: 'measured' }],
-    },
+    }),
   };
 }
 
@@ -33,13 +34,12 @@ export function nodeObject(name: string, site: string, extraLabels: Record<strin
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'topology.kubernetes.io/zone': site, ...extraLabels } },
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, [ZONE_LABEL]: site, ...extraLabels } },
   };
 }
 
 export async function heartbeat(rest: KubeClient, name: string, now = new Date()): Promise<void> {
-  await rest.request('PATCH', `${GPUNODES}/${name}/status`, { status: { heartbeatTime: now.toISOString() } },
-    'application/merge-patch+json');
+  await rest.gpuNodes.patchStatus(name, { status: { heartbeatTime: now.toISOString() } }, PatchStrategy.MergePatch);
 }
 
 /** Publishes GPUNodes and keeps their heartbeats fresh until stopped (per node or all). */
@@ -49,8 +49,8 @@ export class GpuNodeFleet {
   constructor(private readonly rest: KubeClient, private readonly intervalMs = 2_000) {}
 
   async add(f: GpuNodeFixture, withNode = true): Promise<void> {
-    if (withNode) await this.rest.create('/api/v1/nodes', nodeObject(f.name, f.site));
-    await this.rest.create(GPUNODES, gpuNodeObject(f));
+    if (withNode) await this.rest.nodes.create(nodeObject(f.name, f.site));
+    await this.rest.gpuNodes.create(gpuNodeObject(f));
     await heartbeat(this.rest, f.name);
     const t = setInterval(() => void heartbeat(this.rest, f.name).catch(() => undefined), this.intervalMs);
     t.unref();

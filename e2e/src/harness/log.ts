@@ -1,13 +1,9 @@
-// Structured logging for the harness: one JSON line per event on stderr; AVEC_E2E_LOG=debug|info|warn.
-const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
-type Level = keyof typeof LEVELS;
+// Structured logging for the harness, through the one avec logger (component "e2e"). Level: AVEC_LOG
+// (default warn here: the harness is quiet unless asked).
+import { createLogger, levelFromEnv, type LogFields, type LogLevel } from '@avec/common';
 
-function threshold(): number {
-  const v = (process.env.AVEC_E2E_LOG ?? 'warn') as Level;
-  return LEVELS[v] ?? LEVELS.warn;
-}
+const logger = createLogger({ component: 'e2e', level: levelFromEnv(process.env, 'warn') });
 
-export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
-  if (LEVELS[level] < threshold()) return;
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, component: 'e2e', msg, ...fields }) + '\n');
+export function log(level: LogLevel, msg: string, fields: LogFields = {}): void {
+  logger[level](msg, fields);
 }

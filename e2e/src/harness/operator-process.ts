@@ -51,7 +51,7 @@ export class OperatorProcess {
 }
 
 export async function startOperator(cp: ControlPlane, install: AvecInstall, opts: OperatorOptions): Promise<OperatorProcess> {
-  const [healthPort, metricsPort, spare] = await freePorts(3);
+  const [healthPort, metricsPort, spare] = await freePorts(3, '127.0.0.1', [install.webhookPort]);
   const webhookPort = opts.webhookPort ?? spare;
   const kubeconfig = (opts.as ?? 'chart') === 'chart' ? install.operatorKubeconfig : cp.kubeconfig;
   const proc = new ManagedProcess({

@@ -38,17 +38,17 @@ export function nodeFits(pod: PodView, node: NodeView): boolean {
 
 /** Binds every schedulable pending pod; returns "namespace/name -> node" for those bound. */
 export async function schedulePending(rest: KubeClient, namespace?: string): Promise<Map<string, string>> {
-  const podsPath = namespace ? `/api/v1/namespaces/${namespace}/pods` : '/api/v1/pods';
-  const pods = (await rest.get<any>(podsPath)).items as PodView[];
-  const nodes = ((await rest.get<any>('/api/v1/nodes')).items as NodeView[]).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+  const pods = (await rest.pods.list({}, namespace)).items as unknown as PodView[];
+  const nodes = ((await rest.nodes.list()).items as unknown as NodeView[]).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
   const bound = new Map<string, string>();
   for (const pod of pods) {
     if (pod.spec.nodeName || (pod.spec.schedulingGates ?? []).length > 0) continue;
     const node = nodes.find((n) => nodeFits(pod, n));
     if (!node) continue;
     const { name, namespace: ns } = pod.metadata;
-    await rest.create(`/api/v1/namespaces/${ns}/pods/${name}/binding`, {
-      apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: node.metadata.name },
+    await rest.core.createNamespacedPodBinding({
+      name, namespace: ns,
+      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: node.metadata.name } },
     });
     bound.set(`${ns}/${name}`, node.metadata.name);
   }

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { installAvec, type AvecInstall } from '../harness/avec-install.js';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { GIB, GpuNodeFleet } from '../harness/gpu-nodes.js';
-import type { KubeClient } from '@avec/kube';
+import { isStatus, type KubeClient } from '@avec/kube';
 import { startOperator, type OperatorProcess } from '../harness/operator-process.js';
 import { schedulePending } from '../harness/scheduler-stand-in.js';
 import { waitFor } from '../harness/wait.js';
@@ -34,12 +34,11 @@ describe('operator user flows', () => {
   });
   after(async () => {
     fleet?.stop();
-    rest?.close();
     await op?.stop();
     await cp?.stop();
   });
 
-  const claim = (name: string) => rest.get<any>(`${CLAIMS}/${name}`);
+  const claim = (name: string): Promise<any> => rest.claims.get(name, NS);
   const waitPhase = (name: string, phase: string, timeoutMs = 30_000) =>
     waitFor(async () => {
       const c = await claim(name);
@@ -76,7 +75,7 @@ describe('operator user flows', () => {
     assert.equal(s.payload.cpct, 50);
     assert.equal(s.payload.uid, c.metadata.uid);
 
-    const gn = await rest.get<any>(`${GPUNODES}/gpu-a1`);
+    const gn = await rest.gpuNodes.get(`gpu-a1`) as any;
     assert.ok(gn.status.allocations.some((a: any) => a.claimUID === c.metadata.uid && a.memoryBytes === 8 * GIB));
     const describe = (await cp.kubectl(['describe', 'vgc', 'infer', '-n', NS])).stdout;
     assert.match(describe, /Normal\s+Bound/);
@@ -97,7 +96,56 @@ describe('operator user flows', () => {
     const noSite = await cp.kubectl(['apply', '-f', '-'], { check: false, input: claimYaml('bad2', NS, 'memory: 1Gi\nplacement:\n  maxLatencyMs: 5') });
     assert.notEqual(noSite.code, 0);
     assert.match(noSite.stderr, /maxLatencyMs needs placement\.site/);
-    assert.equal(await rest.getOrUndefined<any>(`${CLAIMS}/bad`), undefined);
+    assert.equal(await rest.claims.get('bad', NS).catch((e) => (isStatus(e, 404) ? undefined : Promise.reject(e))), undefined);
+  });
+
+  it('refuses bad sites, absurd sizes and latency budgets, repeating what was typed', async () => {
+    const tries: Array<[string, string, RegExp]> = [
+      ['site-space', 'memory: 1Gi\nplacement:\n  site: "EDGE A!/x"', /a site is a label value .*got "EDGE A!\/x"/],
+      ['site-empty', 'memory: 1Gi\nplacement:\n  site: ""', /a site is a label value .*got ""/],
+      ['sites-item', 'memory: 1Gi\nplacement:\n  sites: [edge-a, "bad site"]', /a site is a label value .*got "bad site"/],
+      ['huge-mem', 'memory: 900Ei', /memory must be a positive quantity of at most 16Ti.*got "900Ei"/],
+      ['word-mem', 'memory: lots', /memory must be a positive quantity.*got "lots"/],
+      ['far', 'memory: 1Gi\nplacement:\n  site: edge-a\n  maxLatencyMs: 1e300', /maxLatencyMs.*less than or equal to 60000/],
+    ];
+    for (const [name, spec, want] of tries) {
+      const r = await cp.kubectl(['apply', '-f', '-'], { check: false, input: claimYaml(name, NS, spec) });
+      assert.notEqual(r.code, 0, `${name} was accepted`);
+      assert.match(r.stderr, want, name);
+    }
+    // Zone-style sites with capitals and underscores are label values too: accepted.
+    await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('zone-site', NS, 'memory: 1Gi\nplacement:\n  site: us-East_1.a') });
+    await cp.kubectl(['delete', 'vgc', 'zone-site', '-n', NS]);
+  });
+
+  it('refuses pods whose GPU annotations would be ignored, saying which and why', async () => {
+    const pod = (name: string, annotations: string, extra = '') => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: ${NS}
+  annotations:
+${annotations}
+spec:
+${extra}  containers:
+    - name: main
+      image: busybox:1.37
+`;
+    const computeOnly = await cp.kubectl(['apply', '-f', '-'], { check: false, input: pod('compute-only', '    avec.dev/gpu-compute-percent: "50"') });
+    assert.notEqual(computeOnly.code, 0, 'a compute annotation without memory reaches the webhook and is refused');
+    assert.match(computeOnly.stderr, /avec\.dev\/gpu-compute-percent needs avec\.dev\/gpu-memory/);
+    const policyOnly = await cp.kubectl(['apply', '-f', '-'], { check: false, input: pod('policy-only', '    avec.dev/gpu-policy: binpack') });
+    assert.match(policyOnly.stderr, /avec\.dev\/gpu-policy needs avec\.dev\/gpu-memory/);
+    const noSite = await cp.kubectl(['apply', '-f', '-'], { check: false, input: pod('latency-no-site', '    avec.dev/gpu-memory: 1Gi\n    avec.dev/gpu-max-latency-ms: "5"') });
+    assert.notEqual(noSite.code, 0);
+    assert.match(noSite.stderr, /avec\.dev\/gpu-max-latency-ms needs the pod's site/);
+    const withSite = await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], {
+      input: pod('latency-site', '    avec.dev/gpu-memory: 1Gi\n    avec.dev/gpu-max-latency-ms: "5"', '  nodeSelector:\n    avec.dev/site: edge-a\n'),
+    });
+    assert.equal(withSite.code, 0, 'with a site the same annotations are accepted');
+    for (const n of ['compute-only', 'policy-only', 'latency-no-site']) {
+      assert.equal(await rest.pods.get(n, NS).catch((e) => (isStatus(e, 404) ? undefined : Promise.reject(e))), undefined, n);
+    }
   });
 
   it('explains why a claim that fits nowhere stays Pending (condition + Warning event)', async () => {
@@ -132,7 +180,7 @@ spec:
       command: [sleep, "3600"]
 `,
     });
-    let pod = await rest.get<any>(`/api/v1/namespaces/${NS}/pods/trainer`);
+    let pod = await rest.pods.get('trainer', NS) as any;
     assert.deepEqual(pod.spec.schedulingGates, [{ name: 'avec.dev/claim-bound' }]);
     assert.ok(pod.spec.initContainers?.some((c: any) => c.image.includes('shim')), 'shim init container');
     const env = pod.spec.containers[0].env as Array<{ name: string; value?: string }>;
@@ -146,7 +194,7 @@ spec:
     await fleet.add({ name: 'gpu-c1', site: 'edge-c', endpoint: '10.0.3.1:7400', links: [{ site: 'edge-c', rttMs: 0.4 }] });
     await waitPhase('trainer', 'Bound');
     pod = await waitFor(async () => {
-      const p = await rest.get<any>(`/api/v1/namespaces/${NS}/pods/trainer`);
+      const p = await rest.pods.get('trainer', NS) as any;
       return (p.spec.schedulingGates ?? []).length === 0 ? p : undefined;
     }, { what: 'scheduling gate lifted' });
     const terms = pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
@@ -174,7 +222,7 @@ spec:
       image: busybox:1.37
 `,
     });
-    const pod = await rest.get<any>(`/api/v1/namespaces/${NS}/pods/notebook`);
+    const pod = await rest.pods.get('notebook', NS) as any;
     const claimName = pod.metadata.annotations['avec.dev/claim'] ?? 'notebook-gpu';
     const c = await waitPhase(claimName, 'Bound');
     assert.equal(c.spec.memory, '2Gi');
@@ -182,7 +230,7 @@ spec:
     assert.ok(c.metadata.ownerReferences?.some((o: any) => o.kind === 'Pod' && o.name === 'notebook'), 'owned by the pod');
     assert.match(c.status.allocation.node, /^gpu-b/, 'placed in the pod\'s own site');
     await waitFor(async () => {
-      const p = await rest.get<any>(`/api/v1/namespaces/${NS}/pods/notebook`);
+      const p = await rest.pods.get('notebook', NS) as any;
       return (p.spec.schedulingGates ?? []).length === 0 ? p : undefined;
     }, { what: 'notebook gate lifted' });
     const placed = await schedulePending(rest, NS);
@@ -194,8 +242,8 @@ spec:
       '--dry-run=server', '-o', 'json']);
     const pod = JSON.parse(res.stdout);
     assert.ok(pod.spec.initContainers?.length, 'the dry-run pod is mutated');
-    assert.equal(await rest.getOrUndefined<any>(`${CLAIMS}/dry-gpu`), undefined);
-    const all = await rest.get<any>(CLAIMS);
+    assert.equal(await rest.claims.get('dry-gpu', NS).catch((e) => (isStatus(e, 404) ? undefined : Promise.reject(e))), undefined);
+    const all = await rest.claims.list({}, NS);
     assert.equal(all.items.filter((c: any) => c.metadata.name.startsWith('dry')).length, 0);
   });
 
@@ -214,7 +262,7 @@ spec:
     const before = await readClaimSecret(cp, NS, 'edge-job', inst.ticketKeyDir);
     fleet.silence(dead);
     const gn = await waitFor(async () => {
-      const n = await rest.get<any>(`${GPUNODES}/${dead}`);
+      const n = await rest.gpuNodes.get(`${dead}`) as any;
       return condition(n, 'Ready')?.status === 'False' ? n : undefined;
     }, { what: `${dead} Ready=False`, timeoutMs: 30_000 });
     assert.match(String(condition(gn, 'Ready')?.reason), /Heartbeat/);
@@ -235,11 +283,11 @@ spec:
   it('releases the allocation when a claim is deleted', async () => {
     const c = await claim('infer');
     const uid = c.metadata.uid;
-    const before = await rest.get<any>(`${GPUNODES}/gpu-a1`);
+    const before = await rest.gpuNodes.get(`gpu-a1`) as any;
     assert.ok(before.status.allocations.some((a: any) => a.claimUID === uid));
     await cp.kubectl(['delete', 'vgc', 'infer', '-n', NS, '--wait=true', '--timeout=30s']);
     const after = await waitFor(async () => {
-      const n = await rest.get<any>(`${GPUNODES}/gpu-a1`);
+      const n = await rest.gpuNodes.get(`gpu-a1`) as any;
       return (n.status.allocations ?? []).some((a: any) => a.claimUID === uid) ? undefined : n;
     }, { what: 'allocation released on gpu-a1' });
     assert.equal(after.status.allocatedMemoryBytes, before.status.allocatedMemoryBytes - 8 * GIB);

@@ -35,7 +35,7 @@ describe('GPU node failure with real remoting servers', () => {
     rest = cp.rest();
     const kubeconfig = await cp.serviceAccountKubeconfig(inst.namespace, `${inst.release}-remoting-server`);
     for (const name of ['gpu-r1', 'gpu-r2']) {
-      await rest.create('/api/v1/nodes', nodeObject(name, 'edge-r', { 'avec.dev/gpu': 'true' }));
+      await rest.nodes.create(nodeObject(name, 'edge-r', { 'avec.dev/gpu': 'true' }));
       servers.set(name, await startRemotingServer(cp, {
         nodeName: name, site: 'edge-r', kubeconfig, ticketKeyDir: inst.ticketKeyDir, backend: 'emulated', heartbeatSeconds: 1,
       }));
@@ -44,7 +44,6 @@ describe('GPU node failure with real remoting servers', () => {
     await cp.kubectl(['create', 'namespace', NS]);
   });
   after(async () => {
-    rest?.close();
     for (const s of servers.values()) await s.stop();
     await op?.stop();
     await cp?.stop();
@@ -76,7 +75,7 @@ describe('GPU node failure with real remoting servers', () => {
       return s.payload.node === survivor ? s : undefined;
     }, { what: `Secret rewritten for ${survivor}`, timeoutMs: 45_000, intervalMs: 500 });
     assert.equal(moved.endpoint, servers.get(survivor)!.dataEndpoint);
-    const claim = await rest.get<any>(`/apis/avec.dev/v1alpha1/namespaces/${NS}/virtualgpuclaims/detector`);
+    const claim = (await rest.claims.get('detector', NS)) as any;
     assert.equal(claim.status.phase, 'Bound');
     assert.equal(claim.status.allocation.node, survivor);
 

@@ -1,4 +1,5 @@
 // Shared pieces of the operator scenarios: claim manifests, the Secret/ticket reader, a site map.
+import { secretNameFor } from '@avec/api';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,7 +41,7 @@ export interface ClaimSecret {
 
 /** Reads avec-claim-<claim> and checks its ticket's MAC against the chart's key (docs/tickets.md). */
 export async function readClaimSecret(cp: ControlPlane, namespace: string, claim: string, ticketKeyDir: string): Promise<ClaimSecret> {
-  const { stdout } = await cp.kubectl(['get', 'secret', `avec-claim-${claim}`, '-n', namespace, '-o', 'json']);
+  const { stdout } = await cp.kubectl(['get', 'secret', secretNameFor(claim), '-n', namespace, '-o', 'json']);
   const data = JSON.parse(stdout).data as Record<string, string>;
   const dec = (k: string) => Buffer.from(data[k] ?? '', 'base64').toString('utf8');
   const ticket = dec('ticket');

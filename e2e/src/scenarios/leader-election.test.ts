@@ -37,12 +37,11 @@ describe('two operator replicas', () => {
   });
   after(async () => {
     fleet?.stop();
-    rest?.close();
     for (const op of ops) await op.stop();
     await cp?.stop();
   });
 
-  const leases = async () => (await rest.get<any>(`/apis/coordination.k8s.io/v1/namespaces/${inst.namespace}/leases`)).items as any[];
+  const leases = async () => (await rest.leases.list({}, inst.namespace)).items as any[];
   const bound = (name: string, timeoutMs = 30_000) => cp.kubectl(['wait', '-n', NS, '--for=jsonpath={.status.phase}=Bound',
     `vgc/${name}`, `--timeout=${Math.round(timeoutMs / 1000)}s`]);
 

@@ -1,25 +1,9 @@
 // Pod annotations that opt a pod into a remote GPU, parsed and validated (messages say what's wrong).
+import { ANN_CLAIM, ANN_GPU_COMPUTE, ANN_GPU_MAX_LATENCY, ANN_GPU_MEMORY, ANN_GPU_POLICY, ANN_INLINE, MAX_CLAIM_NAME, MAX_LATENCY_MS } from '@avec/api';
 import { parseQuantityBytes } from '../util/quantity.js';
-import { errorMessage } from '../util/errors.js';
-
-export const ANN_CLAIM = 'avec.dev/claim';
-export const ANN_GPU_MEMORY = 'avec.dev/gpu-memory';
-export const ANN_GPU_COMPUTE = 'avec.dev/gpu-compute-percent';
-export const ANN_GPU_MAX_LATENCY = 'avec.dev/gpu-max-latency-ms';
-export const ANN_GPU_POLICY = 'avec.dev/gpu-policy';
-/** Set by the webhook on mutated pods. */
-export const ANN_INJECTED = 'avec.dev/injected';
-/** Set by the webhook when it named a claim for an inline request; the operator creates it, pod-owned. */
-export const ANN_INLINE = 'avec.dev/inline-claim';
-/** Label set by the webhook on mutated pods. */
-export const LABEL_MANAGED = 'avec.dev/managed';
-export const SCHEDULING_GATE = 'avec.dev/claim-bound';
-export const SITE_LABEL = 'avec.dev/site';
-export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+import { errorMessage } from '@avec/common';
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-/** The claim Secret is named avec-claim-<claim> and must stay a valid 253-char name. */
-export const MAX_CLAIM_NAME = 253 - 'avec-claim-'.length;
 
 export interface InlineRequest {
   memory: string;
@@ -83,8 +67,8 @@ export function parsePodAnnotations(ann: Record<string, string> | undefined): Pa
   const lat = a[ANN_GPU_MAX_LATENCY];
   if (lat !== undefined) {
     const n = Number(lat);
-    if (lat.trim() === '' || !Number.isFinite(n) || n < 0) {
-      return bad(`annotation ${ANN_GPU_MAX_LATENCY}="${lat}": must be a non-negative number of milliseconds`);
+    if (lat.trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_LATENCY_MS) {
+      return bad(`annotation ${ANN_GPU_MAX_LATENCY}="${lat}": must be a number of milliseconds from 0 to ${MAX_LATENCY_MS}`);
     }
     inline.maxLatencyMs = n;
   }

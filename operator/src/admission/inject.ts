@@ -2,11 +2,11 @@
 // message. Injection per DESIGN.md: an init container copies the shim from the shim image into an
 // emptyDir, every container preloads it (LD_PRELOAD and /etc/ld.so.preload), the claim Secret is
 // mounted at /var/run/avec/claim, and a scheduling gate holds the pod until the claim is Bound.
+import { ANN_CLAIM, ANN_GPU_MAX_LATENCY, ANN_INJECTED, ANN_INLINE, LABEL_MANAGED, MAX_CLAIM_NAME, SCHEDULING_GATE, SITE_LABEL, ZONE_LABEL, secretNameFor } from '@avec/api';
 import { z } from 'zod';
 import { ptr, type JsonPatch } from './json-patch.js';
-import {
-  ANN_CLAIM, ANN_INJECTED, ANN_INLINE, LABEL_MANAGED, SCHEDULING_GATE, MAX_CLAIM_NAME, parsePodAnnotations,
-} from './annotations.js';
+import { parsePodAnnotations } from './annotations.js';
+import { podSite, type PodPlacementView } from './pod-site.js';
 
 export const SHIM_VOLUME = 'avec-shim';
 export const CLAIM_VOLUME = 'avec-claim';
@@ -15,7 +15,6 @@ export const CLAIM_DIR = '/var/run/avec/claim';
 export const PRELOAD_FILE = '/etc/ld.so.preload';
 export const INIT_CONTAINER = 'avec-shim-install';
 export const SHIM_LIBS = ['libcuda.so.1', 'libnvidia-ml.so.1'];
-export const secretNameFor = (claim: string): string => `avec-claim-${claim}`;
 
 const envVarSchema = z.looseObject({ name: z.string(), value: z.string().optional(), valueFrom: z.unknown().optional() });
 const containerSchema = z.looseObject({
@@ -130,6 +129,9 @@ export function mutatePod(raw: unknown, namespace: string, cfg: InjectConfig): A
   const req = parsePodAnnotations(ann);
   if (!req.ok) return deny(`avec: ${req.message}`);
   if (req.request.kind === 'none') return { allowed: true, patch: [], warnings: [] };
+  if (req.request.kind === 'inline' && req.request.inline.maxLatencyMs !== undefined && podSite(pod.spec as PodPlacementView) === undefined) {
+    return deny(`avec: annotation ${ANN_GPU_MAX_LATENCY} needs the pod's site, the place latency is measured from: pin the pod with nodeSelector ${SITE_LABEL} (or ${ZONE_LABEL}), or drop the annotation`);
+  }
   if (pod.spec.nodeName) {
     return deny(`avec: the pod sets spec.nodeName (${pod.spec.nodeName}); a pod that bypasses the scheduler cannot wait for its GPU claim`);
   }

@@ -1,5 +1,6 @@
 // The claim the operator creates for a pod that asked for memory inline (avec.dev/gpu-memory).
-import { parsePodAnnotations, ANN_CLAIM, ANN_INLINE } from './annotations.js';
+import { ANN_CLAIM, ANN_INLINE } from '@avec/api';
+import { parsePodAnnotations } from './annotations.js';
 import { podSite, type PodPlacementView } from './pod-site.js';
 
 export interface InlineClaim {

@@ -1,6 +1,6 @@
 // What a pod says about where it runs: its own site (nodeSelector / required node affinity on the
 // site or zone label), or pinning that means the operator must not narrow its affinity.
-import { SITE_LABEL, ZONE_LABEL } from './annotations.js';
+import { SITE_LABEL, ZONE_LABEL } from '@avec/api';
 
 export interface PodPlacementView {
   nodeName?: string;

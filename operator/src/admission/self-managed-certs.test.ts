@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { SelfManagedCerts } from './self-managed-certs.js';
-import { KubeError, type KubeApi } from '@avec/kube';
+import { KubeError, type KubeObject, type Resource } from '@avec/kube';
 import { ManualClock } from '../kube/clock.js';
-import { silentLogger } from '../util/log.js';
+import { silentLogger } from '@avec/common';
 
-class FakeApi implements KubeApi {
+class FakeApi {
   secret: { metadata: { name: string; namespace: string; resourceVersion: string }; data: Record<string, string> } | undefined;
   webhook = { webhooks: [{ clientConfig: {} as { caBundle?: string } }, { clientConfig: {} as { caBundle?: string } }] };
   writes = 0;
@@ -29,9 +29,18 @@ class FakeApi implements KubeApi {
     this.secret = { metadata: { ...b.metadata, resourceVersion: String(this.writes) }, data: b.data };
     return structuredClone(this.secret) as T;
   }
-  watch(): Promise<void> {
-    throw new Error('unused');
+  /** The two kinds SelfManagedCerts uses, as Resources over request(). */
+  private resource(kind: string): Resource {
+    return {
+      kind,
+      get: (name: string) => this.request(`GET`, `${kind}/${name}`),
+      create: (body: KubeObject) => this.request('POST', kind, body),
+      replace: (name: string, body: KubeObject) => this.request('PUT', `${kind}/${name}`, body),
+      patch: (name: string, body: unknown) => this.request('PATCH', `${kind}/${name}`, body),
+    } as unknown as Resource;
   }
+  readonly secrets = this.resource('secrets');
+  readonly mutatingWebhooks = this.resource('mutatingwebhookconfigurations');
 }
 
 test('self-managed certs: created once, shared, rotated before expiry, caBundle patched', async () => {

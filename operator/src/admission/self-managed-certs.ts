@@ -2,10 +2,9 @@
 // replicas (created by whichever replica comes first, resourceVersion-guarded), the serving
 // certificate rotated when a third of its life is left, the CA's PEM patched into the
 // MutatingWebhookConfiguration's caBundle. A rotated CA keeps the old one in the bundle.
-import { isStatus, JSON_PATCH, type KubeApi } from '@avec/kube';
-import { secretPath, secretsPath, mutatingWebhookPath } from '../kube/paths.js';
+import { isStatus, PatchStrategy, type KubeApi } from '@avec/kube';
 import type { Clock } from '../kube/clock.js';
-import type { Logger } from '../util/log.js';
+import type { Logger } from '@avec/common';
 import { generateCA, generateServingCert, needsRotation, serviceDnsNames } from './certs.js';
 
 export const CA_DAYS = 3650;
@@ -31,14 +30,14 @@ const enc = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
 export class SelfManagedCerts {
   private patchedBundle = '';
-  constructor(private readonly api: KubeApi, private readonly o: SelfManagedOptions) {}
+  constructor(private readonly api: Pick<KubeApi, 'secrets' | 'mutatingWebhooks'>, private readonly o: SelfManagedOptions) {}
 
   /** Make sure a valid pair exists; returns the serving certificate and key to use. */
   async ensure(): Promise<{ cert: string; key: string }> {
     for (let attempt = 0; attempt < 5; attempt++) {
       let secret: TlsSecret | undefined;
       try {
-        secret = await this.api.request<TlsSecret>('GET', secretPath(this.o.namespace, this.o.secretName));
+        secret = (await this.api.secrets.get(this.o.secretName, this.o.namespace)) as TlsSecret;
       } catch (err) {
         if (!isStatus(err, 404)) throw err;
       }
@@ -72,8 +71,8 @@ export class SelfManagedCerts {
           data: { 'ca.crt': enc(caCrt), 'ca.key': enc(caKey), 'ca-bundle.crt': enc(bundle), 'tls.crt': enc(crt), 'tls.key': enc(key) },
         };
         try {
-          if (secret) await this.api.request('PUT', secretPath(this.o.namespace, this.o.secretName), body);
-          else await this.api.request('POST', secretsPath(this.o.namespace), body);
+          if (secret) await this.api.secrets.replace(this.o.secretName, body, this.o.namespace);
+          else await this.api.secrets.create(body, this.o.namespace);
           this.o.log.info('webhook certificate written', { namespace: this.o.namespace, name: this.o.secretName });
         } catch (err) {
           if (isStatus(err, 409)) continue; // another replica wrote first: use theirs
@@ -88,14 +87,14 @@ export class SelfManagedCerts {
 
   private async patchCABundle(bundle: string): Promise<void> {
     if (!this.o.webhookConfigName || bundle === this.patchedBundle) return;
-    const cfg = await this.api.request<{ webhooks?: Array<{ clientConfig?: { caBundle?: string } }> }>('GET', mutatingWebhookPath(this.o.webhookConfigName));
+    const cfg = (await this.api.mutatingWebhooks.get(this.o.webhookConfigName)) as { webhooks?: Array<{ clientConfig?: { caBundle?: string } }> };
     const want = enc(bundle);
     const ops = (cfg.webhooks ?? [])
       .map((w, i) => ({ w, i }))
       .filter(({ w }) => w.clientConfig?.caBundle !== want)
       .map(({ i }) => ({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: want }));
     if (ops.length) {
-      await this.api.request('PATCH', mutatingWebhookPath(this.o.webhookConfigName), ops, JSON_PATCH);
+      await this.api.mutatingWebhooks.patch(this.o.webhookConfigName, ops, PatchStrategy.JsonPatch);
       this.o.log.info('caBundle patched', { name: this.o.webhookConfigName, webhooks: ops.length });
     }
     this.patchedBundle = bundle;

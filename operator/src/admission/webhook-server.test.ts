@@ -5,7 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { WebhookServer } from './webhook-server.js';
 import { generateCA, generateServingCert, needsRotation } from './certs.js';
 import { OperatorMetrics } from '../metrics.js';
-import { silentLogger } from '../util/log.js';
+import { silentLogger } from '@avec/common';
 
 function post(port: number, ca: string, path: string, body: unknown, servername = 'avec-operator.avec-system.svc'): Promise<{ status: number; json: Record<string, unknown>; peer: string }> {
   return new Promise((resolve, reject) => {

@@ -5,9 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { mutatePod, type InjectConfig } from './inject.js';
-import type { Logger } from '../util/log.js';
+import { type Logger, errorMessage } from '@avec/common';
 import type { OperatorMetrics } from '../metrics.js';
-import { errorMessage } from '../util/errors.js';
 
 const reviewSchema = z.object({
   apiVersion: z.string(),

@@ -3,15 +3,12 @@
 // fake's own copying is included, so this is an upper bound). Run: make bench-operator-fake
 // Sizes: node operator/dist/bench/controller-bench.js [gpuNodes=1000] [claims=2000]
 import { FakeKube } from '../testing/fake-kube.js';
-import { Informer, type KubeObject } from '../kube/informer.js';
 import { ManualClock } from '../kube/clock.js';
-import { NodeStore } from '../controllers/node-store.js';
-import { ClaimController } from '../controllers/claim-controller.js';
-import { EventRecorder } from '../controllers/events.js';
+import { Manager } from '../manager/manager.js';
+import { registerControllers } from '../controllers/register.js';
 import { OperatorMetrics } from '../metrics.js';
 import { Keyring } from '@avec/tickets';
-import { silentLogger } from '../util/log.js';
-import { claimsPath, gpuNodesPath, podsPath } from '../kube/paths.js';
+import { silentLogger } from '@avec/common';
 
 const N = Number(process.argv[2] ?? 1000);
 const C = Number(process.argv[3] ?? 2000);
@@ -34,17 +31,13 @@ for (let i = 0; i < N; i++) {
 for (let i = 0; i < C; i++) {
   api.put('virtualgpuclaims', { metadata: { name: `c${i}`, namespace: 'ns', generation: 1 }, spec: { memory: '2Gi', computePercent: 10, placement: { site: `s${i % SITES}`, policy: (['nearest', 'binpack', 'spread'] as const)[i % 3] } } });
 }
-const opts = (path: string) => ({ path, clock, log: silentLogger });
-const claims = new Informer<KubeObject>(api, opts(claimsPath()), () => {});
-const gpuNodes = new Informer<KubeObject>(api, opts(gpuNodesPath()), () => {});
-const pods = new Informer<KubeObject>(api, opts(podsPath()), () => {});
-for (const i of [claims, gpuNodes, pods]) void i.run();
-while (!(claims.hasSynced() && gpuNodes.hasSynced() && pods.hasSynced())) await new Promise((r) => setImmediate(r));
-const ctl = new ClaimController({
-  api, clock, log: silentLogger, metrics: new OperatorMetrics(), events: new EventRecorder(api, 'bench', clock, silentLogger),
-  claims, gpuNodes, pods, nodes: new NodeStore(gpuNodes, 30_000), keyring: () => new Keyring(new Map([['k', Buffer.alloc(32, 1)]])),
-  heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 30_000,
+// Wired as production wires it (manager + registerControllers); the bench calls reconcile itself.
+const mgr = new Manager({ clock, log: silentLogger });
+const { claims: ctl } = registerControllers(mgr, api, new OperatorMetrics(), {
+  identity: 'bench', keyring: () => new Keyring(new Map([['k', Buffer.alloc(32, 1)]])),
+  heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 30_000, claimWorkers: 1,
 });
+await mgr.start({ runWorkers: false });
 const t0 = process.hrtime.bigint();
 const cpu0 = process.cpuUsage();
 for (let i = 0; i < C; i++) await ctl.reconcile(`ns/c${i}`);
@@ -55,4 +48,4 @@ console.log(JSON.stringify({
   benchmark: 'operator-bind-fake-api', gpuNodes: N, claims: C, bound, requestsPerBind: Number((api.requests / C).toFixed(2)),
   msPerBind: Number(((sec * 1000) / C).toFixed(2)), cpuMsPerBind: Number(((cpu.user + cpu.system) / 1000 / C).toFixed(2)), node: process.version,
 }));
-for (const i of [claims, gpuNodes, pods]) i.stop();
+await mgr.stop();

@@ -2,10 +2,8 @@
 // within this process and use the freshest cached copy (our own writes go into the cache at once),
 // so workers never conflict with each other; every write carries the node's resourceVersion, so
 // another operator's concurrent write makes ours fail (409) instead of overcommitting.
-import { GROUP, VERSION } from '../api/claim.js';
-import type { GPUNode, GPUNodeStatus, GPUAllocation } from '../api/gpunode.js';
+import { GROUP, VERSION, type GPUNode, type GPUNodeStatus, type GPUAllocation } from '@avec/api';
 import { withAllocation, withoutAllocation } from './allocation.js';
-import { gpuNodePath } from '../kube/paths.js';
 import type { KubeObject } from '../kube/informer.js';
 import { KeyLock } from '../kube/key-lock.js';
 import { replaceStatus } from '../kube/status-writer.js';
@@ -77,7 +75,7 @@ export class AllocationWriter {
   private async putNodeStatus(node: GPUNode, status: GPUNodeStatus): Promise<void> {
     const raw = (this.ctx.nodes.raw(node.metadata.name) ?? { metadata: { name: node.metadata.name } }) as KubeObject & Record<string, unknown>;
     const merged = { ...((raw.status as object) ?? {}), allocations: status.allocations, allocatedMemoryBytes: status.allocatedMemoryBytes };
-    await replaceStatus(this.ctx.api, this.ctx.gpuNodes, { path: gpuNodePath(node.metadata.name), raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, merged, node.metadata.resourceVersion);
+    await replaceStatus(this.ctx.api.gpuNodes, this.ctx.gpuNodes, { name: node.metadata.name, raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, merged, node.metadata.resourceVersion);
     this.ctx.nodes.refresh(node.metadata.name);
   }
 }

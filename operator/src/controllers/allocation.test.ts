@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withAllocation, withoutAllocation } from './allocation.js';
-import { gpuNodeSchema } from '../api/gpunode.js';
+import { gpuNodeSchema } from '@avec/api';
 
 const GiB = 2 ** 30;
 const node = gpuNodeSchema.parse({

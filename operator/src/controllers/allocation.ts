@@ -1,5 +1,5 @@
 // Pure bookkeeping of GPUNode.status.allocations: add (only if it still fits) and remove.
-import type { GPUNode, GPUAllocation, GPUNodeStatus } from '../api/gpunode.js';
+import type { GPUNode, GPUAllocation, GPUNodeStatus } from '@avec/api';
 import { nodeViewFrom } from '../placement/model.js';
 
 export type AddResult = { ok: true; status: GPUNodeStatus; changed: boolean } | { ok: false; reason: string; message: string };

@@ -3,17 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeKube } from '../testing/fake-kube.js';
-import { Informer, type KubeObject } from '../kube/informer.js';
 import { ManualClock } from '../kube/clock.js';
-import { NodeStore } from './node-store.js';
-import { ClaimController } from './claim-controller.js';
-import { GPUNodeController } from './gpunode-controller.js';
-import { EventRecorder } from './events.js';
+import { Manager } from '../manager/manager.js';
+import { registerControllers } from './register.js';
 import { OperatorMetrics } from '../metrics.js';
 import { Keyring, verifyTicket } from '@avec/tickets';
-import { silentLogger } from '../util/log.js';
-import { claimsPath, gpuNodesPath, podsPath, claimPath } from '../kube/paths.js';
-import type { OperatorContext } from './context.js';
+import { silentLogger } from '@avec/common';
 
 const GiB = 2 ** 30;
 const T0 = Date.parse('2026-06-01T00:00:00Z');
@@ -37,18 +32,13 @@ function claimObj(name: string, memGiB: number, cpct: number, extra: Record<stri
 }
 
 async function replica(api: FakeKube, clock: ManualClock | { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void }) {
-  const opts = (path: string) => ({ path, clock, log: silentLogger });
-  const claims = new Informer<KubeObject>(api, opts(claimsPath()), () => {});
-  const gpuNodes = new Informer<KubeObject>(api, opts(gpuNodesPath()), () => {});
-  const pods = new Informer<KubeObject>(api, opts(podsPath()), () => {});
-  const nodes = new NodeStore(gpuNodes, 30_000);
-  const ctx: OperatorContext = {
-    api, clock, log: silentLogger, metrics: new OperatorMetrics(), events: new EventRecorder(api, 'test', clock, silentLogger),
-    claims, gpuNodes, pods, nodes, keyring: () => keyring, heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 30_000,
-  };
-  for (const i of [claims, gpuNodes, pods]) void i.run();
-  while (!(claims.hasSynced() && gpuNodes.hasSynced() && pods.hasSynced())) await new Promise((r) => setImmediate(r));
-  return { ctx, claimCtl: new ClaimController(ctx), nodeCtl: new GPUNodeController(ctx, () => {}), stop: () => [claims, gpuNodes, pods].forEach((i) => i.stop()) };
+  // Wired as production wires it (manager + registerControllers); the test calls reconcile itself.
+  const mgr = new Manager({ clock, log: silentLogger });
+  const c = registerControllers(mgr, api, new OperatorMetrics(), {
+    identity: 'test', keyring: () => keyring, heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 30_000, claimWorkers: 1,
+  });
+  await mgr.start({ runWorkers: false });
+  return { ctx: c.ctx, claimCtl: c.claims, nodeCtl: c.gpuNodes, stop: () => void mgr.stop() };
 }
 
 const settle = async (n = 5): Promise<void> => {
@@ -258,7 +248,7 @@ test('claim lifecycle: bound with Secret and ticket, node loss -> Lost -> re-pla
   assert.ok(reasons.includes('NodeLost') && reasons.filter((x) => x === 'Bound').length === 2, reasons.join(','));
 
   // Deletion: the finalizer releases the allocation, then the claim goes away.
-  await api.request('DELETE', claimPath('ns', 'job'));
+  await api.claims.delete('job', 'ns');
   await settle();
   await rec();
   assert.equal(api.objects.get('virtualgpuclaims/ns/job'), undefined);

@@ -8,45 +8,19 @@
 //   3. write the Secret (endpoint + ticket), 4. status Bound.
 // A crash between steps leaves a state the next reconcile completes or rolls back.
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
-import { claimSchema, type VirtualGPUClaim, type ClaimAllocation, GROUP, VERSION, CLAIM_KIND } from '../api/claim.js';
-import { claimRequestFrom, nodeViewFrom } from '../placement/model.js';
-import { placeClaim, latencyFrom } from '../placement/place.js';
+import { CLAIM_KIND, FINALIZER, GROUP, RESERVATION_ANNOTATION, VERSION, claimSchema, secretNameFor, type ClaimAllocation, type GPUNode, type VirtualGPUClaim } from '@avec/api';
+import { claimRequestFrom, type ClaimRequest } from '../placement/model.js';
+import { planBind, readReservation, type BindAction, type Reservation } from './claim-plan.js';
 import { renderClaimStatus, claimEvents, sameStatus, type ClaimOutcome } from './claim-status.js';
 import { AllocationWriter } from './allocation-writer.js';
 import { ClaimSecretWriter } from './claim-secret-writer.js';
-import { claimPath, splitKey } from '../kube/paths.js';
-import { MERGE_PATCH } from '@avec/kube';
+import { splitKey } from '../kube/keys.js';
+import { PatchStrategy } from '@avec/kube';
 import type { KubeObject } from '../kube/informer.js';
 import { replaceStatus } from '../kube/status-writer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
-import { secretNameFor } from '../admission/inject.js';
-import { FINALIZER, type OperatorContext } from './context.js';
-import { errorMessage } from '../util/errors.js';
-
-/**
- * Annotation holding the placement being bound: JSON {"node", "device", "id"}. The id is copied into
- * the GPUNode allocation, so an allocation made for a superseded reservation (by a replica with a
- * stale view) is recognised and released.
- */
-export const RESERVATION = 'avec.dev/reservation';
-interface Reservation {
-  node: string;
-  device: string;
-  id: string;
-}
-const reservationSchema = z.object({ node: z.string().min(1), device: z.string().min(1), id: z.string().min(1) });
-
-function readReservation(ann: Record<string, string> | undefined): Reservation | undefined {
-  const v = ann?.[RESERVATION];
-  if (!v) return undefined;
-  try {
-    const r = reservationSchema.safeParse(JSON.parse(v));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
+import { type OperatorContext } from './context.js';
+import { errorMessage, type Logger } from '@avec/common';
 
 type RawClaim = KubeObject & Record<string, unknown> & { metadata: Record<string, unknown>; status?: unknown };
 
@@ -81,119 +55,86 @@ export class ClaimController {
       return this.writeStatus(raw, claim, { kind: 'invalid', message: `spec.memory: ${errorMessage(err)}` });
     }
     const now = this.ctx.clock.now();
-    const uid = claim.metadata.uid;
-
-    // Where is it recorded? Keep one record (the one the status names), release any others.
     const reservation = readReservation(claim.metadata.annotations);
-    let records = this.ctx.nodes.allocationsOf(uid);
-    // Records made for another reservation than the current one are strays of a lost race: release.
-    const stray = records.filter((r) => r.alloc.reservation !== undefined && r.alloc.reservation !== reservation?.id);
-    for (const r of stray) {
-      await this.allocations.release(r.node, uid, key);
-      log.info('released an allocation of a superseded reservation', { node: r.node.metadata.name });
-    }
-    records = records.filter((r) => !stray.includes(r));
-    if (records.length > 1) {
-      const want = reservation?.node ?? claim.status?.allocation?.node;
-      const keep = records.find((r) => r.node.metadata.name === want) ?? records[0];
-      for (const r of records) if (r !== keep) await this.allocations.release(r.node, uid, key);
-      records = [keep];
-    }
-    const rec = records[0];
-    if (rec) {
-      const node = rec.node;
-      if (!(claim.metadata.finalizers ?? []).includes(FINALIZER)) {
-        // Recorded by a reservation without the finalizer (edited by hand?): guard the allocation again.
-        await this.patchMeta(raw, claim, { reservation: reservation ?? null });
-        return { requeueAfterMs: 0 };
-      }
-      if (!this.ctx.nodes.ready(node, now)) {
-        await this.allocations.release(node, uid, key);
-        log.warn('GPU node lost; releasing and placing again', { node: node.metadata.name });
-        await this.writeStatus(raw, claim, { kind: 'lost', reason: 'NodeLost', message: `GPU node ${node.metadata.name} stopped heart-beating` });
-        return { requeueAfterMs: 0 }; // the stale reservation is dropped on the next round
-      }
-      if (!node.spec.devices.some((d) => d.uuid === rec.alloc.deviceUUID)) {
-        await this.allocations.release(node, uid, key);
-        await this.writeStatus(raw, claim, { kind: 'lost', reason: 'DeviceGone', message: `device ${rec.alloc.deviceUUID} is no longer reported by ${node.metadata.name}` });
-        return { requeueAfterMs: 0 };
-      }
-      const alloc: ClaimAllocation = {
-        node: node.metadata.name,
-        site: node.spec.site || undefined,
-        deviceUUID: rec.alloc.deviceUUID,
-        endpoint: node.spec.endpoint,
-        memoryBytes: rec.alloc.memoryBytes,
-        computePercent: rec.alloc.computePercent,
-        latencyMs: latencyFrom(nodeViewFrom(node, true), req.site),
-        boundTime: claim.status?.allocation?.boundTime,
-      };
-      if (rec.alloc.memoryBytes !== req.memoryBytes || rec.alloc.computePercent !== req.computePercent) {
-        // The spec changed while not Bound (CEL forbids it while Bound): record the new size if it fits.
-        const r = await this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID: rec.alloc.deviceUUID, reservation: rec.alloc.reservation });
-        if (r !== 'ok') {
-          await this.allocations.release(node, uid, key);
-          return { requeueAfterMs: 0 };
-        }
-        alloc.memoryBytes = req.memoryBytes;
-        alloc.computePercent = req.computePercent;
-      }
-      return this.bindFinish(raw, claim, alloc);
-    }
-
-    // Reserved but not recorded on a node (a crash between steps 1 and 2, a conflict, or the record
-    // was released after a node loss): commit it there if the node is fine, else drop it.
-    if (reservation) {
-      // Our copy of the claim may be stale (another replica may have replaced the reservation):
-      // commit only a reservation the API server still holds.
-      const fresh = await this.ctx.api.request<RawClaim>('GET', claimPath(ns, name));
-      this.ctx.claims.upsertLocal(fresh);
-      if (readReservation(fresh.metadata.annotations as Record<string, string> | undefined)?.id !== reservation.id) return { requeueAfterMs: 0 };
-      const node = this.ctx.nodes.get(reservation.node);
-      const fits = node && this.ctx.nodes.ready(node, now)
-        ? await this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID: reservation.device, reservation: reservation.id })
-        : 'NodeNotReady';
-      if (fits === 'ok') {
-        return this.bindFinish(fresh, claim, {
-          node: reservation.node, site: node!.spec.site || undefined, deviceUUID: reservation.device, endpoint: node!.spec.endpoint,
-          memoryBytes: req.memoryBytes, computePercent: req.computePercent, latencyMs: latencyFrom(nodeViewFrom(node!, true), req.site),
-        });
-      }
-      await this.patchMeta(fresh, claim, { reservation: null });
-      if (claim.status?.phase === 'Bound') {
-        await this.writeStatus(this.ctx.claims.get(key) as RawClaim, claim, { kind: 'lost', reason: 'NodeLost', message: `GPU node ${reservation.node} is gone or not ready` });
-      }
-      log.info('reservation dropped; placing again', { node: reservation.node, why: fits });
-      return { requeueAfterMs: 0 };
-    }
-
-    // Place.
-    const views = this.ctx.nodes.views(now);
+    const reservedNode = reservation && this.ctx.nodes.get(reservation.node);
     const t0 = process.hrtime.bigint();
-    const decision = placeClaim(req, views);
-    this.ctx.metrics.placementSeconds.observe({ policy: req.policy }, Number(process.hrtime.bigint() - t0) / 1e9);
-    if (!decision.ok) {
-      await this.writeStatus(raw, claim, { kind: 'unplaced', reason: decision.reason, message: decision.message });
-      return { requeueAfterMs: this.ctx.retryUnplacedMs };
+    const action = planBind({
+      claim,
+      request: req,
+      records: this.ctx.nodes.allocationsOf(claim.metadata.uid).map((r) => ({ ...r, ready: this.ctx.nodes.ready(r.node, now) })),
+      reservedNode: reservedNode ? { node: reservedNode, ready: this.ctx.nodes.ready(reservedNode, now) } : undefined,
+      views: () => this.ctx.nodes.views(now),
+    });
+    if (action.kind === 'reserve' || action.kind === 'unplaced') {
+      this.ctx.metrics.placementSeconds.observe({ policy: req.policy }, Number(process.hrtime.bigint() - t0) / 1e9);
     }
-    const allocation: ClaimAllocation = {
-      node: decision.node,
-      site: decision.site || undefined,
-      deviceUUID: decision.deviceUUID,
-      endpoint: decision.endpoint,
-      memoryBytes: decision.memoryBytes,
-      computePercent: decision.computePercent,
-      latencyMs: decision.latencyMs,
-    };
-    const id = randomBytes(6).toString('hex');
-    const reserved = await this.patchMeta(raw, claim, { reservation: { node: decision.node, device: decision.deviceUUID, id } });
-    const node = this.ctx.nodes.get(decision.node)!;
-    const r = await this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID: decision.deviceUUID, reservation: id });
-    if (r === 'ok') return this.bindFinish(reserved, claim, allocation);
-    return { requeueAfterMs: 0 }; // the next round sees the reservation and retries or re-places
+    return this.execute(action, raw, claim, req, log);
   }
 
-  /** Step 2: record the allocation on the node (optimistic concurrency). */
+  /** Carries out what planBind decided; the only place a bind talks to the API server. */
+  private async execute(action: BindAction, raw: RawClaim, claim: VirtualGPUClaim, req: ClaimRequest, log: Logger): Promise<ReconcileResult> {
+    const uid = claim.metadata.uid;
+    const key = `${claim.metadata.namespace ?? ''}/${claim.metadata.name}`;
+    const record = (node: GPUNode, deviceUUID: string, reservation: string | undefined) =>
+      this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID, reservation });
+    switch (action.kind) {
+      case 'release':
+        for (const r of action.records) {
+          await this.allocations.release(r.node, uid, key);
+          log.info(action.why === 'superseded' ? 'released an allocation of a superseded reservation' : 'released a duplicate allocation', { node: r.node.metadata.name });
+        }
+        return { requeueAfterMs: 0 };
+      case 'guard':
+        await this.patchMeta(raw, claim, { reservation: action.reservation });
+        return { requeueAfterMs: 0 };
+      case 'lost':
+        await this.allocations.release(action.record.node, uid, key);
+        if (action.reason === 'NodeLost') log.warn('GPU node lost; releasing and placing again', { node: action.record.node.metadata.name });
+        await this.writeStatus(raw, claim, { kind: 'lost', reason: action.reason, message: action.message });
+        return { requeueAfterMs: 0 }; // the stale reservation is dropped on the next round
+      case 'resize': {
+        const r = await record(action.record.node, action.record.alloc.deviceUUID, action.record.alloc.reservation);
+        if (r !== 'ok') {
+          await this.allocations.release(action.record.node, uid, key);
+          return { requeueAfterMs: 0 };
+        }
+        return this.bindFinish(raw, claim, action.allocation);
+      }
+      case 'finish':
+        return this.bindFinish(raw, claim, action.allocation);
+      case 'commit-reservation': {
+        // Our copy of the claim may be stale (another replica may have replaced the reservation):
+        // commit only a reservation the API server still holds.
+        const fresh = (await this.ctx.api.claims.get(claim.metadata.name, claim.metadata.namespace)) as RawClaim;
+        this.ctx.claims.upsertLocal(fresh);
+        if (readReservation(fresh.metadata.annotations as Record<string, string> | undefined)?.id !== action.reservation.id) return { requeueAfterMs: 0 };
+        const r = await record(action.node, action.reservation.device, action.reservation.id);
+        if (r === 'ok') return this.bindFinish(fresh, claim, action.allocation);
+        await this.patchMeta(fresh, claim, { reservation: null });
+        log.info('reservation dropped; placing again', { node: action.reservation.node, why: r });
+        return { requeueAfterMs: 0 };
+      }
+      case 'drop-reservation': {
+        const fresh = await this.patchMeta(raw, claim, { reservation: null });
+        if (action.markLost) {
+          await this.writeStatus(fresh, claim, { kind: 'lost', reason: 'NodeLost', message: `GPU node ${action.reservation.node} is gone or not ready` });
+        }
+        log.info('reservation dropped; placing again', { node: action.reservation.node, why: 'NodeNotReady' });
+        return { requeueAfterMs: 0 };
+      }
+      case 'unplaced':
+        await this.writeStatus(raw, claim, { kind: 'unplaced', reason: action.reason, message: action.message });
+        return { requeueAfterMs: this.ctx.retryUnplacedMs };
+      case 'reserve': {
+        const id = randomBytes(6).toString('hex');
+        const reserved = await this.patchMeta(raw, claim, { reservation: { node: action.node, device: action.deviceUUID, id } });
+        const r = await record(this.ctx.nodes.get(action.node)!, action.deviceUUID, id);
+        if (r === 'ok') return this.bindFinish(reserved, claim, action.allocation);
+        return { requeueAfterMs: 0 }; // the next round sees the reservation and retries or re-places
+      }
+    }
+  }
+
   /** Steps 3 and 4. */
   private async bindFinish(raw: RawClaim, claim: VirtualGPUClaim, alloc: ClaimAllocation): Promise<ReconcileResult> {
     const name = claim.metadata.name;
@@ -210,13 +151,13 @@ export class ClaimController {
   /** Step 1 (and its undoing): the finalizer plus the reservation annotation, in one guarded patch. */
   private async patchMeta(raw: RawClaim, claim: VirtualGPUClaim, o: { reservation: Reservation | null }): Promise<RawClaim> {
     const fins = claim.metadata.finalizers ?? [];
-    const updated = await this.ctx.api.request<RawClaim>('PATCH', claimPath(claim.metadata.namespace ?? '', claim.metadata.name), {
+    const updated = (await this.ctx.api.claims.patch(claim.metadata.name, {
       metadata: {
         resourceVersion: String(raw.metadata.resourceVersion ?? ''),
         ...(fins.includes(FINALIZER) ? {} : { finalizers: [...fins, FINALIZER] }),
-        annotations: { [RESERVATION]: o.reservation ? JSON.stringify(o.reservation) : null },
+        annotations: { [RESERVATION_ANNOTATION]: o.reservation ? JSON.stringify(o.reservation) : null },
       },
-    }, MERGE_PATCH);
+    }, PatchStrategy.MergePatch, claim.metadata.namespace)) as RawClaim;
     this.ctx.claims.upsertLocal(updated);
     return updated;
   }
@@ -226,9 +167,9 @@ export class ClaimController {
     for (const r of this.ctx.nodes.allocationsOf(claim.metadata.uid)) await this.allocations.release(r.node, claim.metadata.uid, key);
     const fins = claim.metadata.finalizers ?? [];
     if (fins.includes(FINALIZER)) {
-      await this.ctx.api.request('PATCH', claimPath(claim.metadata.namespace ?? '', claim.metadata.name), {
+      await this.ctx.api.claims.patch(claim.metadata.name, {
         metadata: { finalizers: fins.filter((f) => f !== FINALIZER), resourceVersion: claim.metadata.resourceVersion },
-      }, MERGE_PATCH);
+      }, PatchStrategy.MergePatch, claim.metadata.namespace);
       this.ctx.log.info('claim released', { namespace: claim.metadata.namespace, name: claim.metadata.name });
     }
     this.secrets.forget(key);
@@ -248,7 +189,7 @@ export class ClaimController {
     if (sameStatus(prev, next)) return claim;
     const ns = String(raw.metadata.namespace ?? '');
     const name = String(raw.metadata.name ?? '');
-    const updated = await replaceStatus<RawClaim>(this.ctx.api, this.ctx.claims, { path: claimPath(ns, name), raw }, next);
+    const updated = await replaceStatus<RawClaim>(this.ctx.api.claims, this.ctx.claims, { name, namespace: ns, raw }, next);
     const involved = { apiVersion: `${GROUP}/${VERSION}`, kind: CLAIM_KIND, name, namespace: ns, uid: String(raw.metadata.uid ?? ''), resourceVersion: updated.metadata?.resourceVersion };
     for (const e of claimEvents(prev, next)) this.ctx.events.emitAsync(involved, e.type, e.reason, e.message);
     const p = claimSchema.safeParse(updated);

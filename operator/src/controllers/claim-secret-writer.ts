@@ -1,12 +1,10 @@
 // The per-claim Secret (endpoint + ticket), written only when something changed: the binding, the
 // endpoint, the signing key, or the ticket's remaining lifetime. What was written is remembered
 // (re-read after 10 minutes, in case someone edited the Secret) to spare a read per reconcile.
-import type { VirtualGPUClaim, ClaimAllocation } from '../api/claim.js';
+import { secretNameFor, type VirtualGPUClaim, type ClaimAllocation } from '@avec/api';
 import { ticketNeedsRefresh, refreshInSeconds, renderClaimSecret } from './claim-secret.js';
 import { signWithKeyring, peekTicket } from '@avec/tickets';
-import { secretPath, secretsPath } from '../kube/paths.js';
 import { isStatus } from '@avec/kube';
-import { secretNameFor } from '../admission/inject.js';
 import type { OperatorContext } from './context.js';
 
 interface SecretMemo {
@@ -41,7 +39,7 @@ export class ClaimSecretWriter {
     const neverHadSecret = claim.status?.secretName === undefined;
     if (!memo && !neverHadSecret) {
       try {
-        const s = await this.ctx.api.request<{ data?: Record<string, string> }>('GET', secretPath(ns, secretNameFor(name)));
+        const s = (await this.ctx.api.secrets.get(secretNameFor(name), ns)) as { data?: Record<string, string> };
         const d = (k: string): string => Buffer.from(s.data?.[k] ?? '', 'base64').toString('utf8');
         memo = { endpoint: d('endpoint'), ticket: d('ticket'), atMs: this.ctx.clock.now() };
       } catch (err) {
@@ -57,13 +55,13 @@ export class ClaimSecretWriter {
     }
     if (!memo || memo.endpoint !== alloc.endpoint || resign) {
       const secret = renderClaimSecret({ name, namespace: ns, uid: claim.metadata.uid }, alloc.endpoint, ticket);
-      if (memo && memo.ticket !== '') await this.ctx.api.request('PUT', secretPath(ns, secret.metadata.name), secret);
+      if (memo && memo.ticket !== '') await this.ctx.api.secrets.replace(secret.metadata.name, secret, ns);
       else {
         try {
-          await this.ctx.api.request('POST', secretsPath(ns), secret);
+          await this.ctx.api.secrets.create(secret, ns);
         } catch (err) {
           if (!isStatus(err, 409)) throw err;
-          await this.ctx.api.request('PUT', secretPath(ns, secret.metadata.name), secret);
+          await this.ctx.api.secrets.replace(secret.metadata.name, secret, ns);
         }
       }
       this.ctx.log.info('claim secret written', { namespace: ns, name, secret: secret.metadata.name, node: alloc.node, kid: current?.kid });

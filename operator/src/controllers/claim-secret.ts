@@ -1,7 +1,6 @@
 // The per-claim Secret (avec-claim-<claim>: endpoint, ticket, claim) and when its ticket is re-signed.
 import type { TicketPayload } from '@avec/tickets';
-import { secretNameFor } from '../admission/inject.js';
-import { CLAIM_KIND, GROUP, VERSION } from '../api/claim.js';
+import { CLAIM_KIND, GROUP, VERSION, secretNameFor } from '@avec/api';
 
 export type TicketClaims = Omit<TicketPayload, 'v' | 'kid' | 'iat' | 'exp'>;
 

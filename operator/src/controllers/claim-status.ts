@@ -1,5 +1,5 @@
 // Pure claim status rendering: (previous status, what reconcile found) -> next status + Events.
-import type { ClaimStatus, ClaimAllocation, ClaimPhase } from '../api/claim.js';
+import type { ClaimStatus, ClaimAllocation, ClaimPhase } from '@avec/api';
 import { setCondition, findCondition } from './conditions.js';
 
 export type ClaimOutcome =

@@ -1,5 +1,5 @@
 // Status conditions: set one, keeping lastTransitionTime when the status did not change.
-import type { Condition } from '../api/meta.js';
+import type { Condition } from '@avec/api';
 
 export interface ConditionInput {
   type: string;

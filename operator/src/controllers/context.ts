@@ -2,7 +2,7 @@
 import type { KubeApi } from '@avec/kube';
 import type { Clock } from '../kube/clock.js';
 import type { Informer, KubeObject } from '../kube/informer.js';
-import type { Logger } from '../util/log.js';
+import type { Logger } from '@avec/common';
 import type { OperatorMetrics } from '../metrics.js';
 import type { EventRecorder } from './events.js';
 import type { NodeStore } from './node-store.js';
@@ -25,4 +25,3 @@ export interface OperatorContext {
   retryUnplacedMs: number;
 }
 
-export const FINALIZER = 'avec.dev/release-allocation';

@@ -1,8 +1,6 @@
 // core/v1 Events with machine-readable reasons, so `kubectl describe` explains a claim.
 import type { KubeApi } from '@avec/kube';
-import { eventsPath } from '../kube/paths.js';
-import type { Logger } from '../util/log.js';
-import { errorMessage } from '../util/errors.js';
+import { type Logger, errorMessage } from '@avec/common';
 import type { Clock } from '../kube/clock.js';
 
 export interface InvolvedObject {
@@ -52,7 +50,7 @@ export class EventRecorder {
     };
     this.log.info('event', { namespace: obj.namespace, name: obj.name, kind: obj.kind, type, reason, message });
     try {
-      await this.api.request('POST', eventsPath(ns), body);
+      await this.api.events.create(body, ns);
     } catch (err) {
       this.log.warn('event not recorded', { namespace: obj.namespace, name: obj.name, reason, error: errorMessage(err) });
     }

@@ -1,11 +1,9 @@
 // GPUNode reconcile: Ready from heartbeat age (written by the operator), stale allocations of
 // deleted claims garbage-collected, and the claims of a node that turned NotReady re-queued
 // (the claim controller marks them Lost and places them again).
-import { GROUP, VERSION } from '../api/claim.js';
-import type { GPUNode } from '../api/gpunode.js';
-import { toIso } from '../api/meta.js';
+import { GROUP, VERSION, type GPUNode, toIso } from '@avec/api';
 import { setCondition, findCondition } from './conditions.js';
-import { gpuNodePath, claimPath, splitKey } from '../kube/paths.js';
+import { splitKey } from '../kube/keys.js';
 import { isStatus } from '@avec/kube';
 import type { KubeObject } from '../kube/informer.js';
 import { replaceStatus } from '../kube/status-writer.js';
@@ -50,7 +48,7 @@ export class GPUNodeController {
       const allocations = (node.status?.allocations ?? []).filter((a) => !orphans.includes(a.claimUID));
       const raw = this.ctx.gpuNodes.get(name) as KubeObject & Record<string, unknown>;
       const status = { ...((raw.status as object) ?? {}), conditions, allocations, allocatedMemoryBytes: allocations.reduce((s, a) => s + a.memoryBytes, 0) };
-      await replaceStatus(this.ctx.api, this.ctx.gpuNodes, { path: gpuNodePath(name), raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, status);
+      await replaceStatus(this.ctx.api.gpuNodes, this.ctx.gpuNodes, { name, raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, status);
       this.ctx.nodes.refresh(name);
       if (prev?.status !== rc.status) {
         this.ctx.log.info('GPU node readiness changed', { name, kind: 'GPUNode', ready: rc.status, reason: rc.reason });
@@ -70,7 +68,7 @@ export class GPUNodeController {
       if (cached && (cached.metadata as { uid?: string } | undefined)?.uid === a.claimUID) continue;
       const [ns, n] = splitKey(a.claim);
       try {
-        const live = await this.ctx.api.request<{ metadata?: { uid?: string } }>('GET', claimPath(ns, n));
+        const live = await this.ctx.api.claims.get(n, ns);
         if (live.metadata?.uid === a.claimUID) continue;
       } catch (err) {
         if (!isStatus(err, 404)) continue;

@@ -4,8 +4,7 @@ import { FakeKube } from '../testing/fake-kube.js';
 import { Informer, type KubeObject } from '../kube/informer.js';
 import { ManualClock } from '../kube/clock.js';
 import { NodeStore } from './node-store.js';
-import { silentLogger } from '../util/log.js';
-import { gpuNodesPath } from '../kube/paths.js';
+import { silentLogger } from '@avec/common';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');
 const node = (name: string, hbMs: number, extra: { labels?: Record<string, string>; allocations?: unknown[] } = {}) => ({
@@ -20,7 +19,7 @@ test('node store: cached views follow heartbeat expiry, draining label and chang
   const clock = new ManualClock(T0);
   api.put('gpunodes', node('a', T0));
   api.put('gpunodes', node('b', T0 + 10_000));
-  const inf = new Informer<KubeObject>(api, { path: gpuNodesPath(), clock, log: silentLogger }, () => {});
+  const inf = new Informer<KubeObject>(api.gpuNodes, { clock, log: silentLogger }, () => {});
   void inf.run();
   while (!inf.hasSynced()) await new Promise((r) => setImmediate(r));
   const store = new NodeStore(inf, 30_000);

@@ -1,11 +1,8 @@
 // Parsed view of the GPUNode cache: GPUNodes parsed once per resourceVersion, an index from claim
 // UID to the node that records its allocation, and placement views with readiness from heartbeats.
-import { gpuNodeSchema, type GPUNode, type GPUAllocation } from '../api/gpunode.js';
+import { DRAINING_LABEL, gpuNodeSchema, type GPUAllocation, type GPUNode, toIso } from '@avec/api';
 import { nodeViewFrom, isHeartbeatFresh, type NodeView } from '../placement/model.js';
-import { toIso } from '../api/meta.js';
 import type { Informer, KubeObject } from '../kube/informer.js';
-
-export const DRAINING_LABEL = 'avec.dev/draining';
 
 interface Entry {
   rv: string;

@@ -2,16 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeKube } from '../testing/fake-kube.js';
-import { Informer, type KubeObject } from '../kube/informer.js';
+import type { KubeObject } from '../kube/informer.js';
 import { ManualClock } from '../kube/clock.js';
-import { NodeStore } from './node-store.js';
+import { Manager } from '../manager/manager.js';
+import { registerControllers } from './register.js';
 import { PodController } from './pod-controller.js';
 import { GPUNodeController } from './gpunode-controller.js';
-import { EventRecorder } from './events.js';
 import { OperatorMetrics } from '../metrics.js';
 import { Keyring } from '@avec/tickets';
-import { silentLogger } from '../util/log.js';
-import { claimsPath, gpuNodesPath, podsPath } from '../kube/paths.js';
+import { silentLogger } from '@avec/common';
 import type { OperatorContext } from './context.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');
@@ -39,17 +38,13 @@ class PodPatchingKube extends FakeKube {
 }
 
 async function context(api: FakeKube, clock: ManualClock): Promise<OperatorContext> {
-  const opts = (path: string) => ({ path, clock, log: silentLogger });
-  const claims = new Informer<KubeObject>(api, opts(claimsPath()), () => {});
-  const gpuNodes = new Informer<KubeObject>(api, opts(gpuNodesPath()), () => {});
-  const pods = new Informer<KubeObject>(api, opts(podsPath()), () => {});
-  for (const i of [claims, gpuNodes, pods]) void i.run();
-  while (!(claims.hasSynced() && gpuNodes.hasSynced() && pods.hasSynced())) await new Promise((r) => setImmediate(r));
-  return {
-    api, clock, log: silentLogger, metrics: new OperatorMetrics(), events: new EventRecorder(api, 't', clock, silentLogger),
-    claims, gpuNodes, pods, nodes: new NodeStore(gpuNodes, 30_000), keyring: () => new Keyring(new Map([['k', Buffer.alloc(32)]])),
-    heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 1000,
-  };
+  // Wired as production wires it (manager + registerControllers); the tests drive their own controllers.
+  const mgr = new Manager({ clock, log: silentLogger });
+  const { ctx } = registerControllers(mgr, api, new OperatorMetrics(), {
+    identity: 't', keyring: () => new Keyring(new Map([['k', Buffer.alloc(32)]])), heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 1000, claimWorkers: 1,
+  });
+  await mgr.start({ runWorkers: false });
+  return ctx;
 }
 const settle = async (): Promise<void> => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));

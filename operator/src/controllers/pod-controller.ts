@@ -1,11 +1,10 @@
 // Pod reconcile (only pods the webhook mutated: label avec.dev/managed=true): create the pod-owned
 // claim of an inline request, and once the claim is Bound narrow the pod's affinity and lift the gate.
-import { claimSchema, GROUP, VERSION, CLAIM_KIND } from '../api/claim.js';
-import { ANN_CLAIM, SCHEDULING_GATE } from '../admission/annotations.js';
+import { ANN_CLAIM, CLAIM_KIND, GROUP, SCHEDULING_GATE, VERSION, claimSchema } from '@avec/api';
 import { inlineClaimFor } from '../admission/inline-claim.js';
 import { releasePodPatch, type GatedPodView } from './pod-release.js';
-import { claimsInNsPath, podPath, splitKey } from '../kube/paths.js';
-import { isStatus, JSON_PATCH } from '@avec/kube';
+import { splitKey } from '../kube/keys.js';
+import { isStatus, PatchStrategy } from '@avec/kube';
 import type { KubeObject } from '../kube/informer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
 import type { OperatorContext } from './context.js';
@@ -74,7 +73,7 @@ export class PodController {
         return {};
       }
       try {
-        await this.ctx.api.request('POST', claimsInNsPath(ns), {
+        await this.ctx.api.claims.create({
           apiVersion: `${GROUP}/${VERSION}`,
           kind: CLAIM_KIND,
           metadata: {
@@ -84,7 +83,7 @@ export class PodController {
             ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata.uid, controller: true }],
           },
           spec: inline.spec,
-        });
+        }, ns);
         log.info('created pod-owned claim', { claim: inline.name });
       } catch (err) {
         if (!isStatus(err, 409)) throw err;
@@ -103,7 +102,7 @@ export class PodController {
     const site = claim.data.spec.placement.site ?? claim.data.status.allocation?.site;
     const ops = releasePodPatch(pod.spec, site);
     if (!ops) return {};
-    const updated = await this.ctx.api.request<KubeObject>('PATCH', podPath(ns, name), ops, JSON_PATCH);
+    const updated = (await this.ctx.api.pods.patch(name, ops, PatchStrategy.JsonPatch, ns)) as KubeObject;
     this.ctx.pods.upsertLocal(updated);
     this.told.delete(pod.metadata.uid);
     log.info('claim bound; scheduling gate lifted', { claim: claimName, site, node: claim.data.status.allocation?.node });

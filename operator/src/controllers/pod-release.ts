@@ -1,6 +1,6 @@
 // Pure: the JSON patch that lets a gated pod schedule once its claim is Bound — narrow its node
 // affinity to the GPU's site (only when the pod has no placement of its own), then lift the gate.
-import { SCHEDULING_GATE, SITE_LABEL, ZONE_LABEL } from '../admission/annotations.js';
+import { SCHEDULING_GATE, SITE_LABEL, ZONE_LABEL } from '@avec/api';
 import { podHasOwnPlacement, type PodPlacementView } from '../admission/pod-site.js';
 
 export type PodPatchOp =

@@ -1,8 +1,7 @@
 // Runs a reconcile function over a work queue with N workers: success forgets the key's backoff
 // (and requeues after `requeueAfterMs` if asked), failure requeues with per-key backoff.
 import type { WorkQueue } from './work-queue.js';
-import type { Logger } from '../util/log.js';
-import { errorMessage } from '../util/errors.js';
+import { type Logger, errorMessage } from '@avec/common';
 import { isStatus } from '@avec/kube';
 
 export interface ReconcileResult {

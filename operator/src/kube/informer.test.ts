@@ -1,26 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Informer, type KubeObject } from './informer.js';
-import { KubeError, type KubeApi, type WatchEventType } from '@avec/kube';
+import { KubeError, type ListOptions, type ObjectList, type Resource, type WatchEventType, type WatchOptions } from '@avec/kube';
 import type { Clock } from './clock.js';
-import { silentLogger } from '../util/log.js';
+import { silentLogger } from '@avec/common';
 
 const obj = (name: string, rv: string): KubeObject => ({ metadata: { name, resourceVersion: rv } });
 
-/** A scripted API: each list/watch call takes the next step. */
-class ScriptedApi implements KubeApi {
+/** A scripted resource: each list/watch call takes the next step (only list and watch are used). */
+class ScriptedApi {
+  readonly kind = 'things';
   lists: Array<{ rv: string; items: KubeObject[] }> = [];
   watches: Array<(emit: (t: WatchEventType, o: unknown) => void, signal: AbortSignal) => Promise<void>> = [];
-  watchPaths: string[] = [];
-  async request<T>(method: string, path: string): Promise<T> {
-    assert.equal(method, 'GET');
-    assert.ok(!path.includes('watch=true'));
+  watchOpts: WatchOptions[] = [];
+  listOpts: ListOptions[] = [];
+  async list(o: ListOptions = {}): Promise<ObjectList<KubeObject>> {
+    this.listOpts.push(o);
     const l = this.lists.shift();
     if (!l) throw new Error('unexpected list');
-    return { metadata: { resourceVersion: l.rv }, items: l.items } as T;
+    return { metadata: { resourceVersion: l.rv }, items: l.items };
   }
-  async watch(path: string, onEvent: (t: WatchEventType, o: unknown) => void, signal: AbortSignal): Promise<void> {
-    this.watchPaths.push(path);
+  async watch(o: WatchOptions, onEvent: (t: WatchEventType, o: unknown) => void, signal: AbortSignal): Promise<void> {
+    this.watchOpts.push(o);
     const w = this.watches.shift();
     if (!w) return new Promise((resolve) => signal.addEventListener('abort', () => resolve()));
     return w(onEvent, signal);
@@ -47,17 +48,18 @@ test('informer: list, watch, restart with relist on errors and 410, resume on no
   const delays: number[] = [];
   const clock: Clock = { now: () => 0, setTimeout: (fn, ms) => { delays.push(ms); queueMicrotask(fn); return 0; }, clearTimeout: () => {} };
   const changes: string[] = [];
-  const inf = new Informer(api, { path: '/apis/x/v1/things', labelSelector: 'a=b', clock, log: silentLogger }, (k) => changes.push(k));
+  const inf = new Informer(api as unknown as Resource, { labelSelector: 'a=b', clock, log: silentLogger }, (k) => changes.push(k));
   const done = inf.run();
-  while (api.watchPaths.length < 4) await new Promise((r) => setImmediate(r));
+  while (api.watchOpts.length < 4) await new Promise((r) => setImmediate(r));
   assert.equal(inf.lists, 3);
   assert.deepEqual(changes, ['a', 'b', 'a', 'c', 'b', 'c']);
   assert.deepEqual(inf.keys().sort(), ['a']);
   assert.equal(inf.get('a')?.metadata?.resourceVersion, '15');
   assert.deepEqual(delays, [500, 1000], 'backoff doubles across consecutive failures');
-  assert.match(api.watchPaths[0], /resourceVersion=10/);
-  assert.match(api.watchPaths[0], /labelSelector=a%3Db/);
-  assert.match(api.watchPaths[3], /resourceVersion=34/);
+  assert.equal(api.watchOpts[0]?.resourceVersion, '10');
+  assert.equal(api.watchOpts[0]?.labelSelector, 'a=b');
+  assert.equal(api.watchOpts[3]?.resourceVersion, '34');
+  assert.deepEqual(api.listOpts[0], { labelSelector: 'a=b', limit: 500, continue: undefined }, 'lists are paginated');
   assert.equal(inf.hasSynced(), true);
   inf.stop();
   await done;

@@ -1,10 +1,10 @@
-// List + watch into an in-memory cache, restarting on watch errors: a failed or expired (410) watch
-// relists after a backoff; a watch the server closed normally resumes from the last resourceVersion.
+// List + watch into an in-memory cache on client-node's Watch (through @avec/kube's Resource):
+// paginated lists; a watch the server closed (or that went quiet) resumes from the last
+// resourceVersion; a failed or expired (410) watch relists after a backoff.
 // The handler gets only keys (level-based controllers re-read the cache, they never trust events).
-import { isStatus, type KubeApi, type WatchEventType } from '@avec/kube';
+import { isStatus, listAll, type Resource, type WatchEventType } from '@avec/kube';
 import type { Clock } from './clock.js';
-import type { Logger } from '../util/log.js';
-import { errorMessage } from '../util/errors.js';
+import { type Logger, errorMessage } from '@avec/common';
 
 export interface KubeObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string };
@@ -14,13 +14,13 @@ export const objectKey = (o: KubeObject): string =>
   o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name ?? ''}` : (o.metadata?.name ?? '');
 
 export interface InformerOptions {
-  /** Collection path, e.g. /apis/avec.dev/v1alpha1/gpunodes */
-  path: string;
   labelSelector?: string;
   clock: Clock;
   log: Logger;
   watchTimeoutSeconds?: number;
   maxBackoffMs?: number;
+  /** List page size (default 500). */
+  pageSize?: number;
 }
 
 export class Informer<T extends KubeObject> {
@@ -36,7 +36,7 @@ export class Informer<T extends KubeObject> {
   version = 0;
 
   constructor(
-    private readonly api: KubeApi,
+    private readonly resource: Resource,
     private readonly opts: InformerOptions,
     private readonly onChange: (key: string) => void,
   ) {}
@@ -65,17 +65,11 @@ export class Informer<T extends KubeObject> {
     }
   }
 
-  private query(extra: Record<string, string>): string {
-    const q = new URLSearchParams(extra);
-    if (this.opts.labelSelector) q.set('labelSelector', this.opts.labelSelector);
-    return `${this.opts.path}?${q.toString()}`;
-  }
-
   private async relist(): Promise<void> {
     this.lists++;
-    const list = await this.api.request<{ metadata?: { resourceVersion?: string }; items?: T[] }>('GET', this.query({}));
+    const list = await listAll(this.resource, { labelSelector: this.opts.labelSelector, limit: this.opts.pageSize ?? 500 });
     const fresh = new Map<string, T>();
-    for (const item of list.items ?? []) fresh.set(objectKey(item), item);
+    for (const item of list.items as unknown as T[]) fresh.set(objectKey(item), item);
     const changed: string[] = [];
     for (const [k, v] of fresh) {
       if (this.cache.get(k)?.metadata?.resourceVersion !== v.metadata?.resourceVersion) changed.push(k);
@@ -118,14 +112,9 @@ export class Informer<T extends KubeObject> {
       try {
         if (needList) await this.relist();
         needList = false;
-        await this.api.watch(
-          this.query({
-            watch: 'true',
-            resourceVersion: this.rv,
-            allowWatchBookmarks: 'true',
-            timeoutSeconds: String(this.opts.watchTimeoutSeconds ?? 300),
-          }),
-          (type, obj) => this.apply(type, obj as T),
+        await this.resource.watch(
+          { resourceVersion: this.rv, labelSelector: this.opts.labelSelector, timeoutSeconds: this.opts.watchTimeoutSeconds ?? 300 },
+          (type, obj) => this.apply(type, obj as unknown as T),
           this.abort.signal,
         );
         this.failures = 0;
@@ -134,7 +123,7 @@ export class Informer<T extends KubeObject> {
         needList = true;
         const backoff = Math.min(this.opts.maxBackoffMs ?? 30_000, 500 * 2 ** this.failures++);
         this.opts.log.warn('watch failed; relisting after backoff', {
-          path: this.opts.path,
+          kind: this.resource.kind,
           gone: isStatus(err, 410),
           backoffMs: backoff,
           error: errorMessage(err),

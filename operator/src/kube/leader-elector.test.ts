@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { LeaderElector } from './leader-elector.js';
 import { ManualClock } from './clock.js';
 import { FakeKube } from '../testing/fake-kube.js';
-import { silentLogger } from '../util/log.js';
+import { silentLogger } from '@avec/common';
 
 test('leader elector over a Lease: create, follow, take over after expiry, old leader steps down, release hands over', async () => {
   const api = new FakeKube();

@@ -2,8 +2,7 @@
 // write with the read resourceVersion. A conflict means someone else wrote first: just retry.
 import { isStatus, type KubeApi } from '@avec/kube';
 import type { Clock } from './clock.js';
-import type { Logger } from '../util/log.js';
-import { errorMessage } from '../util/errors.js';
+import { type Logger, errorMessage } from '@avec/common';
 import { decide, observe, mustStepDown, released, DEFAULT_TIMINGS, type ElectionTimings, type LeaseRecord, type Observation } from './leader-election.js';
 
 interface LeaseObject {
@@ -29,7 +28,7 @@ export class LeaderElector {
   private current: LeaseObject | undefined;
 
   constructor(
-    private readonly api: KubeApi,
+    private readonly api: Pick<KubeApi, 'leases'>,
     private readonly namespace: string,
     private readonly name: string,
     private readonly identity: string,
@@ -41,10 +40,6 @@ export class LeaderElector {
 
   isLeader(): boolean {
     return this.leading;
-  }
-
-  private path(name = ''): string {
-    return `/apis/coordination.k8s.io/v1/namespaces/${this.namespace}/leases${name ? `/${name}` : ''}`;
   }
 
   start(): void {
@@ -62,7 +57,7 @@ export class LeaderElector {
     try {
       let lease: LeaseObject | undefined;
       try {
-        lease = await this.api.request<LeaseObject>('GET', this.path(this.name));
+        lease = (await this.api.leases.get(this.name, this.namespace)) as LeaseObject;
       } catch (err) {
         if (!isStatus(err, 404)) throw err;
       }
@@ -84,8 +79,8 @@ export class LeaderElector {
           spec: action.record,
         };
         const written = action.kind === 'create'
-          ? await this.api.request<LeaseObject>('POST', this.path(), body)
-          : await this.api.request<LeaseObject>('PUT', this.path(this.name), body);
+          ? ((await this.api.leases.create(body, this.namespace)) as LeaseObject)
+          : ((await this.api.leases.replace(this.name, body, this.namespace)) as LeaseObject);
         this.current = written;
         this.obs = observe(this.obs, written.spec, now);
         this.lastRenewMs = now;
@@ -115,7 +110,7 @@ export class LeaderElector {
     this.clock.clearTimeout(this.timer);
     if (this.leading && this.current?.spec) {
       try {
-        await this.api.request('PUT', this.path(this.name), { ...this.current, spec: released(this.current.spec, this.clock.now()) });
+        await this.api.leases.replace(this.name, { ...this.current, spec: released(this.current.spec, this.clock.now()) }, this.namespace);
       } catch (err) {
         this.log.warn('lease release failed', { error: errorMessage(err) });
       }

@@ -1,7 +1,5 @@
 // The pure placement model: what placement needs to know about claims and GPU nodes, built from CRs.
-import type { VirtualGPUClaim, PlacementPolicy } from '../api/claim.js';
-import type { GPUNode } from '../api/gpunode.js';
-import { toIso } from '../api/meta.js';
+import { type VirtualGPUClaim, type PlacementPolicy, type GPUNode, toIso } from '@avec/api';
 import { parseQuantityBytes } from '../util/quantity.js';
 
 export interface ClaimRequest {

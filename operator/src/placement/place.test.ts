@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { placeClaim, placeAll } from './place.js';
 import { nodeViewFrom, claimRequestFrom, isHeartbeatFresh, type ClaimRequest, type NodeView } from './model.js';
-import { gpuNodeSchema } from '../api/gpunode.js';
-import { claimSchema } from '../api/claim.js';
+import { gpuNodeSchema, claimSchema } from '@avec/api';
 
 const GiB = 2 ** 30;
 

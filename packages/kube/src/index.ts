@@ -1,23 +1,19 @@
-// @avec/kube: the Kubernetes REST client and kubeconfig loader shared by operator, remoting-server and e2e.
-export { KubeError, KubeconfigError, isStatus, statusOf } from './errors.js';
+// @avec/kube: thin helpers over @kubernetes/client-node shared by operator, remoting-server and e2e:
+// loading a KubeConfig, the typed resources avec uses behind one interface, watches as promises,
+// paginated lists, and one error type.
+export { KubeError, KubeconfigError, isStatus, statusOf, toKubeError } from './errors.js';
+export { SERVICE_ACCOUNT_DIR, findKubeConfig, inClusterKubeConfig, loadKubeConfig, readKubeconfig } from './config.js';
 export {
-  SERVICE_ACCOUNT_DIR,
-  findConnection,
-  inClusterConnection,
-  loadConnection,
-  parseKubeconfig,
-  readKubeconfig,
-  type Connection,
-} from './kubeconfig.js';
-export {
-  APPLY_PATCH,
-  JSON_PATCH,
-  KubeClient,
-  MERGE_PATCH,
-  STRATEGIC_MERGE_PATCH,
-  WATCH_IDLE_MS,
+  PatchStrategy,
   type KubeApi,
-  type KubeClientOptions,
+  type KubeObject,
+  type ListOptions,
+  type ObjectList,
+  type PatchType,
   type RequestObserver,
-  type WatchEventType,
-} from './client.js';
+  type Resource,
+} from './resources.js';
+export { watchPath, type WatchEventType, type WatchOptions } from './watch.js';
+export { listAll } from './list.js';
+export { CLAIM_KIND, GPUNODE_KIND, KubeClient } from './client.js';
+export { KubeConfig } from '@kubernetes/client-node';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '@avec/common';
 import { CHECKOUT_ROOT } from '../native/addon.js';
 import { startRemotingServer } from '../server.js';
 import { signTicket } from '@avec/tickets';

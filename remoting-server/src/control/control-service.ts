@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { admitTicket, type AdmissionContext } from '../data-plane.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '@avec/common';
 import type { Metrics } from '../metrics.js';
 import type { ObservedInventory } from '../inventory/observed.js';
 import type { Telemetry } from '../native/addon.js';

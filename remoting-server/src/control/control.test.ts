@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '@avec/common';
 import { createMetrics } from '../metrics.js';
 import { SessionManager } from '../sessions/session-manager.js';
 import { Keyring, signTicket, type TicketPayload } from '@avec/tickets';

@@ -1,6 +1,7 @@
 // The few API-server calls the remoting server makes (kept small and boring; the logic is in render.ts).
-import { MERGE_PATCH, statusOf, type KubeApi } from '@avec/kube';
-import { GPUNODE_GROUP, GPUNODE_PLURAL, GPUNODE_VERSION, type GPUNodeObject, type GPUNodeSpec } from './render.js';
+import { PatchStrategy, statusOf, type KubeApi } from '@avec/kube';
+import { gpuNodeSpecSchema, objectMetaSchema } from '@avec/api';
+import type { GPUNodeObject, GPUNodeSpec } from './render.js';
 
 export interface CurrentGPUNode {
   spec?: Partial<GPUNodeSpec>;
@@ -18,33 +19,33 @@ export interface GPUNodeApi {
   patchGPUNodeStatus(name: string, patch: object): Promise<void>;
 }
 
-const BASE = `/apis/${GPUNODE_GROUP}/${GPUNODE_VERSION}/${GPUNODE_PLURAL}`;
-
-export function kubeGPUNodeApi(rest: Pick<KubeApi, 'request'>): GPUNodeApi {
+/** Through client-node's typed APIs (CoreV1Api for the Node, CustomObjectsApi for the GPUNode). */
+export function kubeGPUNodeApi(kube: Pick<KubeApi, 'nodes' | 'gpuNodes'>): GPUNodeApi {
   const orUndefined = <T>(e: unknown): T | undefined => {
     if (statusOf(e) === 404) return undefined;
     throw e;
   };
-  const enc = encodeURIComponent;
   return {
     async nodeLabels(name) {
-      const n = await rest.request<{ metadata?: { labels?: Record<string, string> } }>('GET', `/api/v1/nodes/${enc(name)}`).catch((e: unknown) => orUndefined<never>(e));
-      return n?.metadata?.labels;
+      const n = await kube.nodes.get(name).catch((e: unknown) => orUndefined<never>(e));
+      return n?.metadata?.labels as Record<string, string> | undefined;
     },
     async getGPUNode(name) {
-      const o = await rest
-        .request<{ spec?: Partial<GPUNodeSpec>; metadata?: { resourceVersion?: string; labels?: Record<string, string> } }>('GET', `${BASE}/${enc(name)}`)
-        .catch((e: unknown) => orUndefined<never>(e));
-      return o && { spec: o.spec, labels: o.metadata?.labels, resourceVersion: o.metadata?.resourceVersion };
+      const o = await kube.gpuNodes.get(name).catch((e: unknown) => orUndefined<never>(e));
+      if (!o) return undefined;
+      // A spec this server cannot parse (edited by hand, older version) counts as absent: it is rewritten.
+      const spec = gpuNodeSpecSchema.partial().safeParse(o.spec);
+      const meta = objectMetaSchema.partial().safeParse(o.metadata);
+      return { spec: spec.success ? spec.data : undefined, labels: meta.success ? meta.data.labels : undefined, resourceVersion: meta.success ? meta.data.resourceVersion : undefined };
     },
     async createGPUNode(obj) {
-      await rest.request('POST', BASE, obj);
+      await kube.gpuNodes.create(obj);
     },
     async patchGPUNode(name, patch) {
-      await rest.request('PATCH', `${BASE}/${enc(name)}`, patch, MERGE_PATCH);
+      await kube.gpuNodes.patch(name, patch, PatchStrategy.MergePatch);
     },
     async patchGPUNodeStatus(name, patch) {
-      await rest.request('PATCH', `${BASE}/${enc(name)}/status`, patch, MERGE_PATCH);
+      await kube.gpuNodes.patchStatus(name, patch, PatchStrategy.MergePatch);
     },
   };
 }

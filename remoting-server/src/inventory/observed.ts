@@ -1,7 +1,7 @@
 // What this node has, as the executor reports it (`avec-executor --describe`, JSON on stdout).
 import { execFile } from 'node:child_process';
 import { z } from 'zod';
-import { AvecError } from '../errors.js';
+import { AvecError } from '@avec/common';
 
 export interface ObservedDevice {
   ordinal: number;

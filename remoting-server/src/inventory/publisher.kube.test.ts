@@ -8,9 +8,9 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SiteLink } from '../links/links.js';
-import { KubeClient, MERGE_PATCH, readKubeconfig } from '@avec/kube';
+import { KubeClient, PatchStrategy, readKubeconfig } from '@avec/kube';
 import { loadConfig, type Config } from '../config.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '@avec/common';
 import { CHECKOUT_ROOT } from '../native/addon.js';
 import { startRemotingServer } from '../server.js';
 import { createMetrics } from '../metrics.js';
@@ -43,14 +43,13 @@ describe('GPUNode publisher against a real API server', () => {
     const mod = (await import(harness)) as { startControlPlane: () => Promise<ControlPlane> };
     cp = await mod.startControlPlane();
     rest = new KubeClient(readKubeconfig(cp.kubeconfig));
-    await rest.request('POST', '/api/v1/nodes', {
+    await rest.nodes.create({
       apiVersion: 'v1', kind: 'Node',
       metadata: { name: 'gpu-pub', labels: { 'topology.kubernetes.io/zone': 'zone-a', 'avec.dev/site': 'edge-1' } },
     });
   });
 
   after(async () => {
-    rest?.close();
     await cp?.stop();
   });
 
@@ -71,7 +70,7 @@ describe('GPUNode publisher against a real API server', () => {
       while (!o?.status?.heartbeatTime) {
         if (Date.now() > deadline) throw new Error('no GPUNode heartbeat');
         await new Promise((res) => setTimeout(res, 100));
-        o = await rest.request<Obj>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-srv').catch(() => undefined);
+        o = await rest.gpuNodes.get('gpu-srv').then((x) => x as unknown as Obj).catch(() => undefined);
       }
       assert.equal(o.spec.site, 'edge-9');
       assert.equal(o.spec.endpoint, 'gpu-srv.example:7070');
@@ -83,7 +82,7 @@ describe('GPUNode publisher against a real API server', () => {
 
       // Shutting down drains, and the GPUNode says so at once (placement can skip it).
       await server.shutdown(1000);
-      const drained = await rest.request<{ metadata: { labels: Record<string, string> } }>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-srv');
+      const drained = (await rest.gpuNodes.get('gpu-srv')) as unknown as { metadata: { labels: Record<string, string> } };
       assert.equal(drained.metadata.labels['avec.dev/draining'], 'true');
 
       // The next server on that node (not draining) clears the mark.
@@ -92,7 +91,7 @@ describe('GPUNode publisher against a real API server', () => {
         heartbeatMs: 1000, logger: silentLogger, metrics: createMetrics(), draining: () => false,
       });
       await next.syncOnce();
-      const again = await rest.request<{ metadata: { labels: Record<string, string> } }>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-srv');
+      const again = (await rest.gpuNodes.get('gpu-srv')) as unknown as { metadata: { labels: Record<string, string> } };
       assert.equal(again.metadata.labels['avec.dev/draining'], undefined);
       assert.equal(again.metadata.labels['avec.dev/backend'], 'emulated');
     } finally {
@@ -111,7 +110,7 @@ describe('GPUNode publisher against a real API server', () => {
     });
     await pub.syncOnce();
     type Obj = { metadata: { generation: number; labels: Record<string, string> }; spec: Record<string, unknown>; status: Record<string, unknown> };
-    let o = await rest.request<Obj>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-pub');
+    let o = (await rest.gpuNodes.get('gpu-pub')) as unknown as Obj;
     assert.equal(o.spec.nodeName, 'gpu-pub');
     assert.equal(o.spec.site, 'edge-1', 'avec.dev/site label beats the zone');
     assert.equal(o.spec.endpoint, '127.0.0.1:7070');
@@ -127,13 +126,13 @@ describe('GPUNode publisher against a real API server', () => {
       allocations: [{ claimUID: 'u1', claim: 'ns/c', memoryBytes: 1024, computePercent: 50, deviceUUID: inventory.devices[0]!.uuid }],
       allocatedMemoryBytes: 1024,
     };
-    await rest.request('PATCH', '/apis/avec.dev/v1alpha1/gpunodes/gpu-pub/status', { status: opStatus }, MERGE_PATCH);
+    await rest.gpuNodes.patchStatus('gpu-pub', { status: opStatus }, PatchStrategy.MergePatch);
 
     // A heartbeat with link noise: status moves, spec (and generation) does not.
     clock = new Date('2026-11-27T00:00:10Z');
     links = [{ site: 'edge-1', rttMs: 0.5, source: 'measured' }];
     await pub.syncOnce();
-    o = await rest.request<Obj>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-pub');
+    o = (await rest.gpuNodes.get('gpu-pub')) as unknown as Obj;
     assert.equal(o.status.heartbeatTime, '2026-11-27T00:00:10Z');
     assert.deepEqual(o.status.conditions, opStatus.conditions);
     assert.deepEqual(o.status.allocations, opStatus.allocations);
@@ -143,7 +142,7 @@ describe('GPUNode publisher against a real API server', () => {
     // A real change in links rewrites the spec.
     links = [{ site: 'edge-1', rttMs: 0.5, source: 'measured' }, { site: 'core', rttMs: 25, source: 'declared' }];
     await pub.syncOnce();
-    o = await rest.request<Obj>('GET', '/apis/avec.dev/v1alpha1/gpunodes/gpu-pub');
+    o = (await rest.gpuNodes.get('gpu-pub')) as unknown as Obj;
     assert.equal((o.spec.links as unknown[]).length, 2);
     assert.ok(o.metadata.generation > gen);
     assert.match(await metrics.registry.getSingleMetricAsString('avec_gpunode_heartbeats_total'), /result="ok"\} 3/);

@@ -1,8 +1,7 @@
 // Keeps this node's GPUNode current: spec when it changes, status.heartbeatTime/capacity every period.
 import { statusOf } from '@avec/kube';
-import { errorMessage } from '../errors.js';
+import { errorMessage, type Logger } from '@avec/common';
 import type { SiteLink } from '../links/links.js';
-import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { GPUNodeApi } from './gpunode-api.js';
 import type { ObservedInventory } from './observed.js';

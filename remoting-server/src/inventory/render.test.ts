@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { expectGolden } from '@avec/common';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -30,11 +31,10 @@ const input: RenderInput = {
   ],
 };
 
-test('renderGPUNode matches the golden file (set AVEC_UPDATE_GOLDEN=1 to rewrite it)', () => {
+test('renderGPUNode matches the golden file (AVEC_UPDATE_GOLDEN=1 rewrites it)', () => {
   const got = JSON.stringify(renderGPUNode(input), null, 2) + '\n';
   const golden = join(srcDir, 'testdata', 'gpunode.golden.json');
-  if (process.env.AVEC_UPDATE_GOLDEN === '1') writeFileSync(golden, got);
-  assert.equal(got, readFileSync(golden, 'utf8'));
+  expectGolden(golden, got);
 });
 
 test('rendered spec fits crds/gpunodes.yaml: required fields, endpoint pattern, cc pattern', () => {

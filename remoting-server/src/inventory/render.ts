@@ -1,27 +1,16 @@
 // Pure rendering of this node's GPUNode (crds/gpunodes.yaml) from what was observed:
 // render(observed) -> desired. The remoting server owns `spec` and status.heartbeatTime/capacity;
 // the operator owns status.conditions and status.allocations, so nothing here ever writes those.
+import { API_VERSION, DRAINING_LABEL, GPUNODE_KIND, SITE_LABEL, ZONE_LABEL, type GPUNodeSpec } from '@avec/api';
 import type { SiteLink } from '../links/links.js';
 import type { ObservedInventory } from './observed.js';
 
-export const GPUNODE_GROUP = 'avec.dev';
-export const GPUNODE_VERSION = 'v1alpha1';
-export const GPUNODE_PLURAL = 'gpunodes';
-export const SITE_LABEL = 'avec.dev/site';
-export const ZONE_LABEL = 'topology.kubernetes.io/zone';
-export const DRAINING_LABEL = 'avec.dev/draining';
-
-export interface GPUNodeSpec {
-  nodeName: string;
-  site: string;
-  endpoint: string;
-  devices: Array<{ uuid: string; model: string; memoryBytes: number; computeCapability: string }>;
-  links: SiteLink[];
-}
+/** The spec this server owns, as @avec/api defines it (the operator parses it with the same schema). */
+export type { GPUNodeSpec };
 
 export interface GPUNodeObject {
   apiVersion: string;
-  kind: 'GPUNode';
+  kind: typeof GPUNODE_KIND;
   metadata: { name: string; labels: Record<string, string> };
   spec: GPUNodeSpec;
 }
@@ -57,8 +46,8 @@ export function renderGPUNodeSpec(input: RenderInput): GPUNodeSpec {
 
 export function renderGPUNode(input: RenderInput): GPUNodeObject {
   return {
-    apiVersion: `${GPUNODE_GROUP}/${GPUNODE_VERSION}`,
-    kind: 'GPUNode',
+    apiVersion: API_VERSION,
+    kind: GPUNODE_KIND,
     metadata: {
       name: input.nodeName,
       labels: {

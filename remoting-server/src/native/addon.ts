@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AvecError } from '../errors.js';
+import { AvecError } from '@avec/common';
 
 export interface ConnectionEvent {
   type: 'connection';

@@ -1,6 +1,6 @@
 // The executor logs one JSON object per line on stderr (see native/executor/src/log.h). Cumulative
 // counters in those lines (frames, bytes_in, bytes_out, ...) become the session's stats.
-import type { LogLevel } from '../log.js';
+import type { LogLevel } from '@avec/common';
 
 export interface ExecutorLine {
   level: LogLevel;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { test } from 'node:test';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '@avec/common';
 import { createMetrics } from '../metrics.js';
 import { randomSessionId, SessionManager, type Admitted, type SpawnFn } from './session-manager.js';
 

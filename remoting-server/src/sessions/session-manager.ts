@@ -2,7 +2,7 @@
 // (exit codes, kill on close/drain, counters from the executor's stderr JSON lines).
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Logger, LogLevel } from '../log.js';
+import type { Logger, LogLevel } from '@avec/common';
 import type { Metrics } from '../metrics.js';
 import type { AdmissionDecision } from './admission.js';
 import { applyCounters, parseExecutorLine, splitLines, type SessionCounters } from './executor-log.js';

@@ -2,17 +2,12 @@
 // the real client is the shim.
 import { connect, type Socket } from 'node:net';
 
-export const WIRE_MAGIC = 0x43455641;
-export const WIRE_VERSION = 1;
-export const OP_HELLO = 1;
-export const OP_GOODBYE = 2;
-export const OP_PING = 3;
-export const F_REPLY = 0x1;
-export const FRAME_HEADER_BYTES = 24;
-export const HELLO_BYTES = 80;
-export const HELLO_REPLY_BYTES = 40;
-export const DEVICE_INFO_BYTES = 304 + 4 * 160;
-export const HELLO_REFUSAL_BYTES = 8;
+import {
+  DEVICE_INFO_BYTES, F_REPLY, FRAME_HEADER_BYTES, HELLO_BYTES, HELLO_REFUSAL_BYTES, HELLO_REPLY_BYTES, OP_GOODBYE, OP_HELLO, OP_PING, WIRE_MAGIC, WIRE_VERSION,
+} from './wire-constants.js';
+
+// Magic, opcodes and frame sizes come from wire/avec_wire.h (wire-constants.ts is generated from it).
+export { DEVICE_INFO_BYTES, F_REPLY, FRAME_HEADER_BYTES, HELLO_BYTES, HELLO_REFUSAL_BYTES, HELLO_REPLY_BYTES, OP_GOODBYE, OP_HELLO, OP_PING, WIRE_MAGIC, WIRE_VERSION };
 
 export interface FrameHeader {
   magic: number;

@@ -3,11 +3,10 @@
 import { TICKET_REFUSALS, type TicketRefusal } from '@avec/tickets';
 import { ADMISSION_REFUSALS, type AdmissionRefusal } from '../sessions/admission.js';
 
-/** AVEC_STATUS_* of a refused HELLO. */
-export const STATUS_BAD_TICKET = 0x10003;
-export const STATUS_REFUSED = 0x10005;
-/** AVEC_MAX_REFUSAL_MESSAGE: the addon cuts longer messages (at a UTF-8 boundary). */
-export const MAX_REFUSAL_MESSAGE = 256;
+import { MAX_REFUSAL_MESSAGE, STATUS_BAD_TICKET, STATUS_REFUSED } from './wire-constants.js';
+
+/** AVEC_STATUS_* of a refused HELLO, and AVEC_MAX_REFUSAL_MESSAGE (the addon cuts longer messages at a UTF-8 boundary). */
+export { MAX_REFUSAL_MESSAGE, STATUS_BAD_TICKET, STATUS_REFUSED };
 
 /** AVEC_REFUSAL_* codes; `refusal.test.ts` checks them against the header's values the addon exports. */
 export const REFUSAL_CODES = {

@@ -2,6 +2,7 @@
  * (reference/export-tables.md, section 5). The context-local storage "get" runs on every runtime call, so
  * none of these may cross the network. Unknown tables are refused like the driver refuses them. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +92,70 @@ static CUresult ctxid_slot4(CUcontext ctx, uint64_t *out) {
   return r;
 }
 
+/* Slots 51 and 39 (cuBLAS, traced in CuPy's GEMMs): an object of the context, then a property of it. Only
+ * the real driver knows the answers, so they are asked of the server (rarely: once per cuBLAS handle).
+ * The library gets a local stand-in for the object, with the first bytes of the server's, and the stand-in
+ * is mapped back when it is handed to slot 39. */
+typedef struct ctx_object {
+  uint8_t head[256]; /* what a library may read of it: the server's first 16 bytes, then zeros */
+  uint64_t server;
+  struct ctx_object *next;
+} ctx_object;
+static ctx_object *ctx_objects;
+static pthread_mutex_t ctx_objects_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static CUresult export_call(CUcontext ctx, uint32_t slot, uint64_t arg, avec_export_reply *rep) {
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!ctx) ctx = avec_ctx_current();
+  if (!avec_ctx_valid(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
+  avec_export_call c = {AVEC_EXPORT_TABLE_CTX, slot, arg};
+  return avec_result(avec_conn_call(&avec_sess.conn, AVEC_OP_EXPORT_CALL, 0, ctx->handle, &c, sizeof c, NULL, 0, rep,
+                                    sizeof *rep, NULL));
+}
+
+static void put_out(void *out, const avec_export_reply *rep, uint64_t value) {
+  memcpy(out, &value, rep->out_bytes == 4 ? 4 : 8); /* never more than the driver wrote */
+}
+
+static CUresult ctx_object_slot51(CUcontext ctx, uint64_t arg, uint64_t *out) {
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  avec_export_reply rep;
+  CUresult r = export_call(ctx, AVEC_EXPORT_SLOT_CTX_OBJECT, arg, &rep);
+  if (r) return r;
+  if (rep.out_bytes != 8 || !rep.out) {
+    put_out(out, &rep, rep.out);
+    return CUDA_SUCCESS;
+  }
+  pthread_mutex_lock(&ctx_objects_lock);
+  ctx_object *o = ctx_objects;
+  while (o && o->server != rep.out) o = o->next;
+  if (!o && (o = calloc(1, sizeof *o))) {
+    memcpy(o->head, rep.object, sizeof rep.object);
+    o->server = rep.out;
+    o->next = ctx_objects;
+    ctx_objects = o;
+  }
+  pthread_mutex_unlock(&ctx_objects_lock);
+  if (!o) return CUDA_ERROR_OUT_OF_MEMORY;
+  put_out(out, &rep, (uint64_t)(uintptr_t)o);
+  return CUDA_SUCCESS;
+}
+
+static CUresult ctx_object_slot39(CUcontext ctx, uint64_t object, uint64_t *out) {
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  pthread_mutex_lock(&ctx_objects_lock);
+  ctx_object *o = ctx_objects;
+  while (o && (uint64_t)(uintptr_t)o != object) o = o->next;
+  uint64_t server = o ? o->server : 0;
+  pthread_mutex_unlock(&ctx_objects_lock);
+  if (!o) return CUDA_ERROR_INVALID_VALUE;
+  avec_export_reply rep;
+  CUresult r = export_call(ctx, AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY, server, &rep);
+  if (!r) put_out(out, &rep, rep.out);
+  return r;
+}
+
 /* ---- the tables (word 0 = size in bytes, except CLS) ---------------------------------------------------- */
 typedef void (*slot_fn)(void);
 #define S(f) ((slot_fn)(f))
@@ -162,6 +227,8 @@ static void fill_tables(void) {
   ctxid_table[0] = (slot_fn)(uintptr_t)sizeof ctxid_table;
   for (int i = 1; i < 93; i++) ctxid_table[i] = S(ctxid_unused);
   ctxid_table[4] = S(ctxid_slot4);
+  ctxid_table[AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY] = S(ctx_object_slot39);
+  ctxid_table[AVEC_EXPORT_SLOT_CTX_OBJECT] = S(ctx_object_slot51);
 }
 
 static const struct {

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "avec_stats.h"
+#include "proc_table.h"
 #include "shim_cuda.h"
 
 avec_session avec_sess;
@@ -68,7 +70,15 @@ CUresult avec_call(uint16_t op, uint32_t flags, const void *a, size_t alen, void
 int avec_dev_valid(CUdevice d) { return d >= 0 && d < avec_sess.ndev; }
 int avec_device_count(void) { return avec_sess.ndev; }
 
+/* Exported symbol at exactly this address, for the AVEC_STATS report. */
+static const char *entry_point_name(void *fn) {
+  for (size_t i = 0; i < avec_symbol_table_len; i++)
+    if ((void *)avec_symbol_table[i].fn == fn) return avec_symbol_table[i].name;
+  return NULL;
+}
+
 static void shutdown_session(void) {
+  avec_stats_report(avec_sess.conn.endpoint);
   if (avec_sess.init_result != CUDA_SUCCESS) return;
   avec_sess.closed = 1;
   avec_conn_close(&avec_sess.conn);
@@ -143,6 +153,8 @@ static void do_init(void) {
     return;
   }
   avec_conn_start_timer(&avec_sess.conn);
+  avec_stats_start(entry_point_name);
+  avec_crash_trace_install();
   atexit(shutdown_session);
   pthread_atfork(NULL, NULL, after_fork_child);
   LOG_INFO("cuInit: session %llu on %s: %d device(s)%s, memory limit %llu", (unsigned long long)rep.r.session_id,

@@ -62,7 +62,8 @@ AVEC_API CUresult cuIpcGetEventHandle(CUipcEventHandle *handle, CUevent e) {
   if (r) return r;
   if (!handle) return CUDA_ERROR_INVALID_VALUE;
   if (!avec_event_valid(e)) return CUDA_ERROR_INVALID_HANDLE;
-  if (!(e->flags & CU_EVENT_INTERPROCESS) || !(e->flags & CU_EVENT_DISABLE_TIMING)) return CUDA_ERROR_INVALID_VALUE;
+  /* as the driver answers for an event made without CU_EVENT_INTERPROCESS */
+  if (!(e->flags & CU_EVENT_INTERPROCESS) || !(e->flags & CU_EVENT_DISABLE_TIMING)) return CUDA_ERROR_INVALID_HANDLE;
   avec_handle a = {e->handle, 0};
   avec_ipc_handle_reply rep;
   if ((r = avec_call(AVEC_OP_IPC_GET_EVENT, 0, &a, sizeof a, &rep, sizeof rep))) return r;

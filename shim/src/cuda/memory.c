@@ -64,7 +64,12 @@ static CUresult mem_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t height, uin
   CUcontext ctx;
   CUresult r = avec_ctx_require(&ctx);
   if (r) return r;
-  if (!dptr || !size || (height && !pitch)) return CUDA_ERROR_INVALID_VALUE;
+  if (!dptr || (height && !pitch)) return CUDA_ERROR_INVALID_VALUE;
+  if (!size) { /* the driver hands out NULL for an empty stream-ordered allocation, and refuses cuMemAlloc(0) */
+    if (!async) return CUDA_ERROR_INVALID_VALUE;
+    *dptr = 0;
+    return CUDA_SUCCESS;
+  }
   avec_mem_alloc a = {size, height, elem, 0};
   if (async) {
     if (!pool) pool = avec_pool_current(ctx->device);

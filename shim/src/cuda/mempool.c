@@ -128,15 +128,20 @@ static int attr_known(CUmemPool_attribute a) {
 }
 
 AVEC_API CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!avec_pool_valid(pool) || !value || !attr_known(attr)) return CUDA_ERROR_INVALID_VALUE;
   avec_pool_attr a = {pool->handle, (uint32_t)attr, attr_is_int(attr) ? (uint64_t)*(int *)value : *(cuuint64_t *)value};
+  /* the counters are read-only, and a high-water mark can only be reset (to 0): refused here, at once,
+   * as the driver does, rather than as a deferred error at the next synchronisation */
+  if (attr == CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT || attr == CU_MEMPOOL_ATTR_USED_MEM_CURRENT ||
+      ((attr == CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH || attr == CU_MEMPOOL_ATTR_USED_MEM_HIGH) && a.value != 0))
+    return CUDA_ERROR_INVALID_VALUE;
   return avec_post(AVEC_OP_POOL_SET_ATTR, 0, &a, sizeof a, NULL, 0);
 }
 
 AVEC_API CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!avec_pool_valid(pool) || !value || !attr_known(attr)) return CUDA_ERROR_INVALID_VALUE;
   avec_pool_attr a = {pool->handle, (uint32_t)attr, 0};
@@ -148,7 +153,7 @@ AVEC_API CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute a
 }
 
 AVEC_API CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!avec_pool_valid(pool)) return CUDA_ERROR_INVALID_VALUE;
   avec_pool_attr a = {pool->handle, 0, keep};
@@ -156,7 +161,7 @@ AVEC_API CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep) {
 }
 
 AVEC_API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *map, size_t count) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!avec_pool_valid(pool) || (count && !map)) return CUDA_ERROR_INVALID_VALUE;
   for (size_t i = 0; i < count; i++) {
@@ -169,7 +174,7 @@ AVEC_API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *m
 }
 
 AVEC_API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool pool, CUmemLocation *location) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!flags || !avec_pool_valid(pool)) return CUDA_ERROR_INVALID_VALUE;
   int dev;

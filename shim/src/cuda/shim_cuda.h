@@ -201,6 +201,9 @@ int avec_pack_params(const struct CUfunc_st *f, void **args, void **extra, uint8
 CUresult avec_check_geometry(const struct CUfunc_st *f, const int32_t *dev_attrs, const unsigned grid[3],
                              const unsigned block[3], unsigned smem);
 
+/* AVEC_LOG=debug: crashes print a native backtrace (crash-trace.c). */
+void avec_crash_trace_install(void);
+
 /* ---- devices (for the integrity digest) ----------------------------------------------------------- */
 int avec_device_count(void);
 

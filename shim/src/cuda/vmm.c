@@ -42,7 +42,8 @@ AVEC_API CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmem
   if (r) return r;
   if (!granularity || !prop || (unsigned)option > CU_MEM_ALLOC_GRANULARITY_RECOMMENDED) return CUDA_ERROR_INVALID_VALUE;
   int dev;
-  if ((r = device_of(&prop->location, &dev))) return r;
+  if ((r = device_of(&prop->location, &dev)) == CUDA_ERROR_INVALID_DEVICE) dev = 0; /* the driver answers anyway */
+  else if (r) return r;
   uint64_t g = __atomic_load_n(&cache[dev][option], __ATOMIC_RELAXED);
   if (!g) {
     avec_vmm_prop a = {0, 0, avec_sess.wire_dev[dev], (uint32_t)prop->requestedHandleTypes, (uint32_t)option, 0, 0};
@@ -57,7 +58,7 @@ AVEC_API CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmem
 
 AVEC_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop,
                               unsigned long long flags) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!handle || !prop || !size || flags || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED) return CUDA_ERROR_INVALID_VALUE;
   int dev;
@@ -112,7 +113,7 @@ AVEC_API CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
 
 AVEC_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
                                       unsigned long long flags) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!ptr || !size) return CUDA_ERROR_INVALID_VALUE;
   avec_vmm_range q = {addr, size, alignment, 0, (uint32_t)flags};
@@ -140,7 +141,7 @@ AVEC_API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
 
 AVEC_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,
                            unsigned long long flags) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (flags || !size || handle > UINT32_MAX || avec_ranges_contains(&reserved, ptr, size)) return CUDA_ERROR_INVALID_VALUE;
   pthread_mutex_lock(&vmm_lock);
@@ -177,7 +178,7 @@ AVEC_API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
 }
 
 AVEC_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc, size_t count) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!desc || !count || avec_check_dev(ptr, size)) return CUDA_ERROR_INVALID_VALUE;
   for (size_t i = 0; i < count; i++) {
@@ -190,7 +191,7 @@ AVEC_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccess
 }
 
 AVEC_API CUresult cuMemGetAccess(unsigned long long *flags, const CUmemLocation *location, CUdeviceptr ptr) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
   if (r) return r;
   if (!flags || avec_check_dev(ptr, 1)) return CUDA_ERROR_INVALID_VALUE;
   int dev;

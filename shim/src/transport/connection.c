@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "avec_log.h"
+#include "avec_stats.h"
 #include "avec_transport.h"
 
 #define IDLE_FLUSH_NS 100000L /* flush a batch this long after its first frame */
@@ -297,6 +298,7 @@ uint32_t avec_conn_post(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx,
   pthread_mutex_lock(&c->lock);
   uint32_t st = c->dead ? AVEC_STATUS_LOST : send_frame_locked(c, &h, a, alen, b, blen, 0);
   pthread_mutex_unlock(&c->lock);
+  avec_stats_posted(sizeof h + alen + blen);
   return st;
 }
 
@@ -326,9 +328,10 @@ static uint32_t read_reply_hdr(avec_conn *c, uint32_t id, avec_frame_hdr *h) {
 uint32_t avec_conn_call(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a, size_t alen,
                         const void *b, size_t blen, void *reply, size_t reply_cap, size_t *reply_len) {
   uint32_t id;
-  avec_frame_hdr h;
+  avec_frame_hdr h = {0};
   pthread_mutex_lock(&c->lock);
   uint32_t st = request_locked(c, op, flags, ctx, a, alen, b, blen, &id);
+  long t0 = mono_ns();
   if (!st) st = read_reply_hdr(c, id, &h);
   if (!st) {
     size_t take = h.payload_len < reply_cap ? h.payload_len : reply_cap;
@@ -343,6 +346,7 @@ uint32_t avec_conn_call(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx,
     }
   }
   pthread_mutex_unlock(&c->lock);
+  avec_stats_waited(sizeof h + alen + blen, sizeof h + h.payload_len, mono_ns() - t0);
   return st;
 }
 
@@ -350,10 +354,12 @@ uint32_t avec_conn_call_into(avec_conn *c, uint16_t op, uint32_t flags, uint32_t
                              size_t alen, void *dst, size_t dst_len) {
   uint32_t id;
   avec_frame_hdr h;
-  size_t got = 0;
+  size_t got = 0, frames = 0;
   pthread_mutex_lock(&c->lock);
   uint32_t st = request_locked(c, op, flags, ctx, a, alen, NULL, 0, &id);
+  long t0 = mono_ns();
   while (!st) {
+    frames++;
     avec_reply_hdr r;
     if ((st = read_reply_hdr(c, id, &h))) break;
     if (recv_all(c, &r, sizeof r)) { st = AVEC_STATUS_LOST; break; }
@@ -380,5 +386,6 @@ uint32_t avec_conn_call_into(avec_conn *c, uint16_t op, uint32_t flags, uint32_t
     }
   }
   pthread_mutex_unlock(&c->lock);
+  avec_stats_waited(sizeof h + alen, got + frames * (sizeof h + sizeof(avec_reply_hdr)), mono_ns() - t0);
   return st;
 }

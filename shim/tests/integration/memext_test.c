@@ -101,6 +101,17 @@ static void test_pools(void) {
   CHECK_EQ(cuMemPoolDestroy(def), CUDA_ERROR_INVALID_VALUE);
   CHECK_EQ(cuMemPoolGetAttribute(p, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &back), CUDA_ERROR_INVALID_VALUE);
 
+  CASE("pool attribute and size edge cases");
+  cuuint64_t five = 5;
+  CHECK_EQ(cuMemPoolSetAttribute(def, CU_MEMPOOL_ATTR_USED_MEM_HIGH, &five), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuMemPoolSetAttribute(def, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &five), CUDA_ERROR_INVALID_VALUE);
+  cuuint64_t zero = 0;
+  OK(cuMemPoolSetAttribute(def, CU_MEMPOOL_ATTR_USED_MEM_HIGH, &zero));
+  CUdeviceptr none = 1;
+  OK(cuMemAllocAsync(&none, 0, s));
+  CHECK_EQ(none, 0);
+  OK(cuCtxSynchronize()); /* nothing deferred */
+
   CASE("pool allocations beyond the session limit");
   CUdeviceptr big = 0;
   CHECK_EQ(cuMemAllocAsync(&big, (size_t)limit + 4096, s), CUDA_ERROR_OUT_OF_MEMORY);
@@ -272,7 +283,7 @@ static void test_ipc(const char *self) {
   OK(cuEventCreate(&ev, CU_EVENT_INTERPROCESS | CU_EVENT_DISABLE_TIMING));
   OK(cuEventCreate(&plain, CU_EVENT_DEFAULT));
   CUipcEventHandle eh;
-  CHECK_EQ(cuIpcGetEventHandle(&eh, plain), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuIpcGetEventHandle(&eh, plain), CUDA_ERROR_INVALID_HANDLE);
   OK(cuEventRecord(ev, NULL));
   OK(cuIpcGetEventHandle(&eh, ev));
   char mhex[129], ehex[129];
@@ -349,6 +360,20 @@ int main(int argc, char **argv) {
   }
   CASE("init");
   OK(cuInit(0));
+  CASE("VMM and pools before any context (XLA asks for the granularity first)");
+  CUmemAllocationProp prop = {0};
+  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+  prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  size_t g = 0;
+  OK(cuMemGetAllocationGranularity(&g, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+  CHECK(g > 0);
+  CUdeviceptr va = 0;
+  OK(cuMemAddressReserve(&va, 4 * g, 0, 0, 0));
+  OK(cuMemAddressFree(va, 4 * g));
+  CUmemoryPool def = NULL;
+  OK(cuDeviceGetDefaultMemPool(&def, 0));
+  cuuint64_t thr = 0;
+  OK(cuMemPoolGetAttribute(def, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &thr));
   CUcontext c;
   OK(cuDevicePrimaryCtxRetain(&c, 0));
   OK(cuCtxSetCurrent(c));

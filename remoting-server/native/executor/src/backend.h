@@ -161,6 +161,11 @@ class Backend {
   virtual CUresult ipc_close_mem(uint64_t dptr) = 0;
   virtual CUresult ipc_export_event(BH event, std::vector<uint8_t>* blob) = 0;
   virtual CUresult ipc_open_event(const std::vector<uint8_t>& blob, BH* event) = 0;
+
+  // One slot of a private export table in the current context: slot(ctx, arg, &out). `out_bytes` says how
+  // much of the 8-byte *out the driver wrote; `object` gets the first 16 bytes at *out for object slots.
+  virtual CUresult export_call(uint32_t table, uint32_t slot, uint64_t arg, uint64_t* out, uint32_t* out_bytes,
+                               uint8_t object[16]) = 0;
 };
 
 struct BackendOptions {

@@ -41,6 +41,7 @@ long frame_fixed_size(uint32_t op) {
     case AVEC_OP_VMM_SET_ACCESS: case AVEC_OP_VMM_GET_ACCESS: return sizeof(avec_vmm_range);
     case AVEC_OP_IPC_GET_MEM: case AVEC_OP_IPC_CLOSE_MEM: return sizeof(avec_u64);
     case AVEC_OP_IPC_OPEN_MEM: case AVEC_OP_IPC_OPEN_EVENT: return sizeof(avec_ipc_open);
+    case AVEC_OP_EXPORT_CALL: return sizeof(avec_export_call);
     default: return -1;
   }
 }
@@ -63,7 +64,7 @@ const char* opcode_name(uint32_t op) {
     N(POOL_SET_ATTR) N(POOL_GET_ATTR) N(POOL_TRIM) N(POOL_SET_ACCESS) N(POOL_GET_ACCESS) N(DEVICE_SET_MEM_POOL)
     N(VMM_GRANULARITY) N(VMM_CREATE) N(VMM_RELEASE) N(VMM_RETAIN) N(VMM_RESERVE) N(VMM_ADDRESS_FREE) N(VMM_MAP)
     N(VMM_UNMAP) N(VMM_SET_ACCESS) N(VMM_GET_ACCESS) N(IPC_GET_MEM) N(IPC_OPEN_MEM) N(IPC_CLOSE_MEM)
-    N(IPC_GET_EVENT) N(IPC_OPEN_EVENT)
+    N(IPC_GET_EVENT) N(IPC_OPEN_EVENT) N(EXPORT_CALL)
 #undef N
     default: return "UNKNOWN";
   }

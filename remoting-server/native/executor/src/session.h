@@ -118,6 +118,9 @@ class Session {
 
   // tables
   uint32_t use_ctx(uint32_t handle);
+  // The frame's context; for pool and VMM requests, which the driver serves without one, the primary
+  // context of device 0 when the client had none current (it may call them before any context exists).
+  uint32_t device_level_ctx(const avec_frame_hdr& h) const;
   uint32_t stream(uint32_t handle, BH* out);
   uint32_t event(uint32_t handle, BH* out);
   bool range_ok(uint64_t ptr, uint64_t len) const { return allocs_.contains(ptr, len); }
@@ -171,6 +174,7 @@ class Session {
   std::map<uint64_t, IpcToken> ipc_exports_;    // exported allocation base -> token
   std::vector<IpcToken> ipc_event_exports_;
   std::string ipc_scope_;
+  std::vector<uint64_t> export_objects_;        // what export-table object slots handed out (EXPORT_CALL)
   uint32_t cur_ctx_ = 0;  // client handle whose backend context is current
   BH cur_be_ctx_ = 0;
   bool have_cur_ = false;

@@ -79,7 +79,7 @@ void Session::async_op(const FrameView& v) {
     errs_.record_async(r);
     return;
   }
-  r = use_ctx(h.ctx);
+  r = use_ctx(device_level_ctx(h));
   if (r) { errs_.record_async(r); return; }
   bool async = (h.flags & AVEC_F_ASYNC) != 0;
   switch (op) {

@@ -2,6 +2,7 @@
 // the checks that keep every range inside this session's reservations, and the memory limit. What the
 // pools hold from the device (used or cached) counts against the limit, and so does every physical VMM
 // allocation, from creation until its last reference and mapping are gone.
+#include <algorithm>
 #include <cstring>
 
 #include "log.h"
@@ -18,6 +19,12 @@ void log_once(bool* done, const char* what, const char* why) {
 }
 bool g_logged_handle_types = false, g_logged_ipc = false;
 }  // namespace
+
+uint32_t Session::device_level_ctx(const avec_frame_hdr& h) const {
+  bool device_level = (h.opcode >= AVEC_OP_POOL_CREATE && h.opcode <= AVEC_OP_DEVICE_SET_MEM_POOL) ||
+                      (h.opcode >= AVEC_OP_VMM_GRANULARITY && h.opcode <= AVEC_OP_VMM_GET_ACCESS);
+  return h.ctx == 0 && device_level ? 1 : h.ctx;
+}
 
 bool Session::reply_u64(const avec_frame_hdr& h, uint64_t value) {
   avec_reply_hdr rh = {CUDA_SUCCESS, 0};
@@ -332,6 +339,27 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
       avec_ipc_open_reply out = {};
       r = ipc_open(v, &out);
       return r == CUDA_SUCCESS && reply(h, &out, sizeof out);
+    }
+    case AVEC_OP_EXPORT_CALL: {
+      // Only the traced slots, and only with arguments that cannot be pointers the client made up: an
+      // integer for the object slot, an object the object slot handed out for the query slot.
+      avec_export_call c = v.fixed<avec_export_call>();
+      bool known = c.table == AVEC_EXPORT_TABLE_CTX &&
+                   ((c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT && c.arg < 0x10000) ||
+                    (c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY &&
+                     std::find(export_objects_.begin(), export_objects_.end(), c.arg) != export_objects_.end()));
+      if (!known) {
+        AVEC_LOG(warn, "export_call_refused").unum("table", c.table).unum("slot", c.slot);
+        r = CUDA_ERROR_INVALID_VALUE;
+        return false;
+      }
+      avec_export_reply out = {};
+      r = be_.export_call(c.table, c.slot, c.arg, &out.out, &out.out_bytes, out.object);
+      if (r) return false;
+      if (c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT && out.out_bytes == 8 && export_objects_.size() < 1024 &&
+          std::find(export_objects_.begin(), export_objects_.end(), out.out) == export_objects_.end())
+        export_objects_.push_back(out.out);
+      return reply(h, &out, sizeof out);
     }
     default:
       r = CUDA_ERROR_NOT_SUPPORTED;

@@ -110,7 +110,7 @@ bool Session::sync_op(const FrameView& v) {
     errs_.record_sync(r);
     return reply_status(h, r);
   }
-  uint32_t r = use_ctx(h.ctx);
+  uint32_t r = use_ctx(device_level_ctx(h));
   if (r) return reply_status(h, r);
 
   switch (op) {

@@ -706,6 +706,27 @@ class CudaBackend final : public Backend {
     *event = (BH)e;
     return r;
   }
+  CUresult export_call(uint32_t table, uint32_t slot, uint64_t arg, uint64_t* out, uint32_t* out_bytes,
+                       uint8_t object[16]) override {
+    AVEC_NEED(cuGetExportTable);
+    static const CUuuid kCtxTable = {{0x21, 0x31, (char)0x8c, 0x60, (char)0x97, 0x14, 0x32, 0x48, (char)0x8c,
+                                      (char)0xa6, 0x41, (char)0xff, 0x73, 0x24, (char)0xc8, (char)0xf2}};
+    if (table != AVEC_EXPORT_TABLE_CTX || slot >= 64) return CUDA_ERROR_INVALID_VALUE;
+    const void* t = nullptr;
+    CUresult r = d_.p_cuGetExportTable(&t, &kCtxTable);
+    if (r || !t) return r ? r : CUDA_ERROR_NOT_SUPPORTED;
+    using Slot = CUresult (*)(CUcontext, uint64_t, uint64_t*);
+    Slot fn = reinterpret_cast<Slot const*>(t)[slot];
+    if (!fn) return CUDA_ERROR_NOT_SUPPORTED;
+    settle();
+    const uint64_t untouched = 0xa5a5a5a5a5a5a5a5ull;  // tells a 4-byte from an 8-byte answer
+    uint64_t v = untouched;
+    r = fn(current_, arg, &v);
+    *out = v;
+    *out_bytes = (v >> 32) == (untouched >> 32) ? 4 : 8;
+    if (!r && slot == AVEC_EXPORT_SLOT_CTX_OBJECT && *out_bytes == 8 && v) memcpy(object, (const void*)v, 16);
+    return r;
+  }
 #undef AVEC_NEED
 
  private:

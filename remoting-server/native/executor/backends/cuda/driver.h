@@ -37,7 +37,7 @@ namespace avec {
   X(cuMemPoolGetAccess) X(cuMemAllocFromPoolAsync) X(cuMemGetAllocationGranularity) X(cuMemCreate)           \
   X(cuMemRelease) X(cuMemAddressReserve) X(cuMemAddressFree) X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess)     \
   X(cuMemGetAccess) X(cuIpcGetMemHandle) X(cuIpcOpenMemHandle) X(cuIpcCloseMemHandle) X(cuIpcGetEventHandle)  \
-  X(cuIpcOpenEventHandle)
+  X(cuIpcOpenEventHandle) X(cuGetExportTable)
 
 struct Driver {
 #define AVEC_DECL(name) decltype(&name) p_##name = nullptr;

@@ -626,6 +626,10 @@ class EmulatedBackend final : public Backend {
     blob->assign(tag, tag + sizeof tag - 1);
     return CUDA_SUCCESS;
   }
+  // The private tables are the NVIDIA driver's own: there is nothing here to answer them with.
+  CUresult export_call(uint32_t, uint32_t, uint64_t, uint64_t*, uint32_t*, uint8_t*) override {
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
   CUresult ipc_open_event(const std::vector<uint8_t>& blob, BH* e) override {
     if (std::string(blob.begin(), blob.end()) != "emulated-event") return CUDA_ERROR_INVALID_VALUE;
     return event_create(CU_EVENT_INTERPROCESS | CU_EVENT_DISABLE_TIMING, e);

@@ -2,9 +2,6 @@
 import { z } from 'zod';
 import { objectMetaSchema, conditionSchema } from './meta.js';
 
-export const GPUNODE_PLURAL = 'gpunodes';
-export const GPUNODE_KIND = 'GPUNode';
-
 export const gpuDeviceSchema = z.object({
   uuid: z.string().min(1),
   model: z.string(),

@@ -1,4 +1,4 @@
-// The zod schemas the operator parses CRs with and the CRDs the API server validates with must name
+// The zod schemas operator, remoting server and e2e parse CRs with and the CRDs the API server validates with must name
 // the same fields; this catches one being changed without the other.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

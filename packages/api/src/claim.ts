@@ -2,10 +2,11 @@
 import { z } from 'zod';
 import { objectMetaSchema, conditionSchema } from './meta.js';
 
-export const GROUP = 'avec.dev';
-export const VERSION = 'v1alpha1';
-export const CLAIM_PLURAL = 'virtualgpuclaims';
-export const CLAIM_KIND = 'VirtualGPUClaim';
+/** A site is a label value (it comes from topology.kubernetes.io/zone or avec.dev/site); crds/ checks the same. */
+export const SITE_PATTERN = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+export const siteSchema = z.string().max(63).regex(SITE_PATTERN, 'a site is a label value (letters, digits, "-", "_", ".", starting and ending with a letter or digit)');
+/** Largest latency budget a claim may ask for (one minute; crds/ checks the same). */
+export const MAX_LATENCY_MS = 60_000;
 
 export const placementPolicySchema = z.enum(['nearest', 'binpack', 'spread']);
 export type PlacementPolicy = z.infer<typeof placementPolicySchema>;
@@ -16,10 +17,10 @@ export const claimSpecSchema = z.object({
   count: z.number().int().min(1).max(1).default(1),
   placement: z
     .object({
-      site: z.string().optional(),
-      sites: z.array(z.string()).default([]),
+      site: siteSchema.optional(),
+      sites: z.array(siteSchema).default([]),
       siteMode: z.enum(['Required', 'Preferred']).default('Required'),
-      maxLatencyMs: z.number().min(0).optional(),
+      maxLatencyMs: z.number().min(0).max(MAX_LATENCY_MS).optional(),
       policy: placementPolicySchema.default('nearest'),
     })
     .default({ sites: [], siteMode: 'Required', policy: 'nearest' }),

@@ -1,0 +1,109 @@
+// The operator's three controllers, registered on a Manager: the claim, GPU node and pod informers,
+// the queues they feed, and the cross-triggers (capacity returning re-queues waiting claims; a
+// claim change re-queues the pods that use it). runOperator, the controller tests and the bench
+// all wire the controllers here, so they run what production runs.
+import type { Keyring } from '@avec/tickets';
+import { LABEL_MANAGED, claimSchema } from '@avec/api';
+import type { KubeApi } from '@avec/kube';
+import type { Manager } from '../manager/manager.js';
+import type { OperatorMetrics } from '../metrics.js';
+import { ClaimController } from './claim-controller.js';
+import type { OperatorContext } from './context.js';
+import { EventRecorder } from './events.js';
+import { GPUNodeController } from './gpunode-controller.js';
+import { NodeStore } from './node-store.js';
+import { PodController } from './pod-controller.js';
+
+export interface ControllerSettings {
+  identity: string;
+  keyring: () => Keyring;
+  heartbeatTimeoutMs: number;
+  ticketTtlSeconds: number;
+  retryUnplacedMs: number;
+  claimWorkers: number;
+}
+
+export interface Controllers {
+  ctx: OperatorContext;
+  claims: ClaimController;
+  gpuNodes: GPUNodeController;
+  pods: PodController;
+  /** Re-queue every claim (a new signing key: every bound claim re-signs its ticket now). */
+  requeueClaims(): void;
+}
+
+export function registerControllers(mgr: Manager, api: KubeApi, metrics: OperatorMetrics, s: ControllerSettings): Controllers {
+  const { clock, log } = mgr;
+  // Capacity may have grown (new node, node ready again, devices changed, allocations released):
+  // claims waiting for a GPU get another try. Allocations being added never help, so binds do not
+  // re-queue every pending claim.
+  const capacitySeen = new Map<string, { spec: string; ready: boolean; mem: number; cpct: number }>();
+  const onNodeChange = (name: string): void => {
+    nodes.refresh(name);
+    nodeQueue.add(name);
+    const n = nodes.get(name);
+    const prev = capacitySeen.get(name);
+    const sum = (f: (a: { memoryBytes: number; computePercent: number }) => number): number => (n?.status?.allocations ?? []).reduce((t, a) => t + f(a), 0);
+    const cur = n ? { spec: JSON.stringify(n.spec.devices), ready: nodes.ready(n, clock.now()), mem: sum((a) => a.memoryBytes), cpct: sum((a) => a.computePercent) } : undefined;
+    if (cur) capacitySeen.set(name, cur);
+    else capacitySeen.delete(name);
+    if (cur && (!prev || prev.spec !== cur.spec || (cur.ready && !prev.ready) || cur.mem < prev.mem || cur.cpct < prev.cpct)) {
+      for (const raw of claimInf.list()) {
+        const st = (raw as { status?: { phase?: string; allocation?: unknown } }).status;
+        if (st?.phase !== 'Bound' && !st?.allocation) claimQueue.add(`${raw.metadata?.namespace}/${raw.metadata?.name}`);
+      }
+    }
+  };
+  const claimInf = mgr.informer(api.claims, (key) => {
+    claimQueue.add(key);
+    const [ns, name] = key.split('/');
+    for (const p of podCtl.podsOfClaim(ns ?? '', name ?? '')) podQueue.add(p);
+  });
+  const nodeInf = mgr.informer(api.gpuNodes, onNodeChange);
+  const podInf = mgr.informer(api.pods, (key) => {
+    podCtl.indexPod(key);
+    podQueue.add(key);
+  }, `${LABEL_MANAGED}=true`);
+  const nodes = new NodeStore(nodeInf, s.heartbeatTimeoutMs);
+  const ctx: OperatorContext = {
+    api, clock, log, metrics,
+    events: new EventRecorder(api, s.identity, clock, log),
+    claims: claimInf, gpuNodes: nodeInf, pods: podInf, nodes,
+    keyring: s.keyring,
+    heartbeatTimeoutMs: s.heartbeatTimeoutMs,
+    ticketTtlSeconds: s.ticketTtlSeconds,
+    retryUnplacedMs: s.retryUnplacedMs,
+  };
+  const claimCtl = new ClaimController(ctx);
+  const podCtl = new PodController(ctx);
+  const nodeCtl = new GPUNodeController(ctx, (key) => claimQueue.add(key));
+  const claimQueue = mgr.controller('claim', { workers: s.claimWorkers, reconcile: (k) => claimCtl.reconcile(k), keys: () => claimInf.keys() });
+  const nodeQueue = mgr.controller('gpunode', { workers: 2, reconcile: (k) => nodeCtl.reconcile(k), keys: () => nodeInf.keys() });
+  const podQueue = mgr.controller('pod', { workers: 2, reconcile: (k) => podCtl.reconcile(k), keys: () => podInf.keys() });
+
+  metrics.bind({
+    claimPhases: () => {
+      const m = new Map<string, number>([['Pending', 0], ['Bound', 0], ['Lost', 0]]);
+      for (const raw of claimInf.list()) {
+        const p = claimSchema.shape.status.safeParse((raw as { status?: unknown }).status);
+        const phase = (p.success ? p.data?.phase : undefined) ?? 'Pending';
+        m.set(phase, (m.get(phase) ?? 0) + 1);
+      }
+      return m;
+    },
+    nodeAllocations: () => nodes.all().map((n) => ({
+      node: n.metadata.name,
+      allocatedBytes: (n.status?.allocations ?? []).reduce((t, a) => t + a.memoryBytes, 0),
+      capacityBytes: n.spec.devices.reduce((t, d) => t + d.memoryBytes, 0),
+      ready: nodes.ready(n, clock.now()),
+    })),
+    isLeader: () => mgr.leading,
+  });
+
+  return {
+    ctx, claims: claimCtl, gpuNodes: nodeCtl, pods: podCtl,
+    requeueClaims: () => {
+      for (const k of claimInf.keys()) claimQueue.add(k);
+    },
+  };
+}
