@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ANN_CLAIM, ANN_GPU_COMPUTE, ANN_GPU_MAX_LATENCY, ANN_GPU_MEMORY, ANN_GPU_POLICY, ANN_INLINE, parsePodAnnotations, validClaimName } from './annotations.js';
+import { ANN_CLAIM, ANN_GPU_COMPUTE, ANN_GPU_MAX_LATENCY, ANN_GPU_MEMORY, ANN_GPU_POLICY, ANN_INLINE } from '@avec/api';
+import { parsePodAnnotations, validClaimName } from './annotations.js';
 
 const budgetMs = Number(process.env.AVEC_FUZZ_MS ?? 2000);
 const seed = Number(process.env.AVEC_FUZZ_SEED ?? 0xa77);
