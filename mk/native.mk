@@ -116,6 +116,10 @@ test-soak: native $(NATIVE_OUT)/soak-client ## soak/chaos run against the emulat
 	AVEC_SOAK_EXECUTOR=$(NATIVE_OUT)/avec-executor AVEC_SOAK_CLIENT=$(NATIVE_OUT)/soak-client AVEC_SOAK_BACKEND=emulated \
 	  bash e2e/gpu/soak.sh $${SOAK_SECONDS:-20}
 
+.PHONY: attack-native
+attack-native: native ## issue 9's attacks replayed against the emulated executor, with figures (not a test)
+	python3 $(NATIVE_EXEC)/tests/attack_limits.py $(NATIVE_OUT)/avec-executor
+
 $(NATIVE_OUT)/bench-dataplane: $(NATIVE_OBJ)/executor/tests/bench_dataplane.o
 	$(NATIVE_CXX) -o $@ $^
 

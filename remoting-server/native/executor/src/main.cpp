@@ -50,7 +50,7 @@ struct Options {
   int stall_timeout_ms = 60000;
   size_t max_objects = 65536;
   uint64_t max_module_bytes = 2ull << 30;
-  uint64_t module_memory_max = 256ull << 20;
+  uint64_t module_memory_max = 64ull << 20;
 };
 
 const char* kUsage =
@@ -66,8 +66,8 @@ const char* kUsage =
     "  --module-cache-max B   disk cache size; least recently used images go first (default 4 GiB)\n"
     "  --session-id ID        session id for logs and the HELLO reply\n"
     "  --compute-percent N    the claim's share of the GPU's SMs (1..100): sets\n"
-    "                         CUDA_MPS_ACTIVE_THREAD_PERCENTAGE for the driver, effective when the node\n"
-    "                         runs the MPS control daemon (default: no limit)\n"
+    "                         CUDA_MPS_ACTIVE_THREAD_PERCENTAGE for the driver; below 100 on a real GPU the\n"
+    "                         node must run the MPS control daemon, else sessions are refused (default: 100)\n"
     "  --ticket-keys DIR      --listen: verify HELLO tickets with this keyring directory (one file per key\n"
     "                         id holding the raw key, as in docs/tickets.md); default: no ticket check.\n"
     "                         The ticket's grants are the session's limits: memory = min(mem, --memory-limit),\n"
@@ -92,7 +92,7 @@ const char* kUsage =
     "                         pools, contexts, VMM handles, allocations (default 65536; past it a creation\n"
     "                         fails with CUDA_ERROR_OUT_OF_MEMORY)\n"
     "  --max-module-bytes B   image bytes of the modules a session has loaded at once (default 2 GiB)\n"
-    "  --module-memory-max B  module images kept in a session's memory, LRU (default 256 MiB)\n"
+    "  --module-memory-max B  module images kept in a session's memory, LRU (default 64 MiB)\n"
     "  --log-level L          error | warn | info | debug (default info)\n"
     "  --help\n";
 
@@ -290,6 +290,11 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketC
   if (!claims) {
     so.memory_limit = o.memory_limit;
     so.ipc_scope = o.ipc_scope.empty() ? "addr:" + peer_address(fd) : o.ipc_scope;
+    // --compute-percent (the remoting server passes the ticket's cpct this way) is a grant like the
+    // others: without the MPS daemon the driver would ignore it, so it is refused rather than faked.
+    if (o.compute_percent && o.compute_percent < 100 && !b->emulated() && !mps_running())
+      so.refuse_hello = refusal(AVEC_REFUSAL_COMPUTE_SHARE, "this session may use " + std::to_string(o.compute_percent) +
+                                    "% of the GPU; enforcing that needs the MPS control daemon, which this node does not run");
   } else if (!o.ipc_scope.empty()) {
     so.ipc_scope = o.ipc_scope;
   }

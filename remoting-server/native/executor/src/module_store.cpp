@@ -116,8 +116,10 @@ ModuleStore::Part ModuleStore::add_part(const Hash& h, uint64_t size, const uint
     drop_upload(it);
     return Part::mismatch;
   }
+  upload_bytes_ -= u.data.size();  // before the bytes move out of the upload
+  u.data.shrink_to_fit();
   auto img = std::make_shared<std::vector<uint8_t>>(std::move(u.data));
-  drop_upload(it);
+  uploads_.erase(it);
   remember(h, img);
   save(h, *img);
   return Part::complete;

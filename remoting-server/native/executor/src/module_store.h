@@ -21,7 +21,7 @@ class ModuleStore {
   // stays, whatever its size) plus bytes of uploads in progress. An evicted image is only a cache miss:
   // the driver has its own copy of every loaded module, and a later load reads the disk cache or asks
   // the client again (NEED_IMAGE).
-  explicit ModuleStore(std::string cache_dir = "", uint64_t cache_max = 4ull << 30, uint64_t memory_max = 256ull << 20)
+  explicit ModuleStore(std::string cache_dir = "", uint64_t cache_max = 4ull << 30, uint64_t memory_max = 64ull << 20)
       : dir_(std::move(cache_dir)), cache_max_(cache_max), memory_max_(memory_max) {}
 
   // The image with this hash, from memory or the disk cache (verified again when read); nullptr if unknown.
