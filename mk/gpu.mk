@@ -38,8 +38,8 @@ bench-gpu: gpu-e2e ## prepare .gpu/ for the GPU benchmark (then on the GPU machi
 gpu-avec:
 	@mkdir -p $(GPU_DIR)/avec
 	@if grep -q '^shim:' $(ROOT)/mk/*.mk; then $(MAKE) --no-print-directory shim || echo "gpu-avec: 'make shim' failed"; else echo "gpu-avec: no 'shim' target yet"; fi
-	@if grep -q '^native:' $(ROOT)/mk/*.mk; then $(MAKE) --no-print-directory native || echo "gpu-avec: 'make native' failed"; else echo "gpu-avec: no 'native' target yet"; fi
-	@for f in $(BUILD)/shim/libcuda.so.1 $(BUILD)/shim/libnvidia-ml.so.1 $(BUILD)/native/avec-executor; do \
+	@if grep -q '^native:' $(ROOT)/mk/*.mk; then $(MAKE) --no-print-directory native soak-client || echo "gpu-avec: 'make native soak-client' failed"; else echo "gpu-avec: no 'native' target yet"; fi
+	@for f in $(BUILD)/shim/libcuda.so.1 $(BUILD)/shim/libnvidia-ml.so.1 $(BUILD)/native/avec-executor $(BUILD)/native/soak-client; do \
 	  if [ -f $$f ]; then cp -f $$f $(GPU_DIR)/avec/; else echo "gpu-avec: missing $$f"; fi; done
 	@git -C $(ROOT) rev-parse --short HEAD > $(GPU_DIR)/commit 2>/dev/null || echo unknown > $(GPU_DIR)/commit
 	@d=$$(git -C $(ROOT) status --porcelain --untracked-files=no 2>/dev/null | awk '{print $$2}' | cut -d/ -f1-2 | sort -u | tr '\n' ' ' || true); \

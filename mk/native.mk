@@ -20,7 +20,7 @@ NATIVE_CORE_SRC := $(filter-out $(NATIVE_EXEC)/src/main.cpp,$(wildcard $(NATIVE_
 NATIVE_CORE_OBJ := $(patsubst $(NATIVE_DIR)/%.cpp,$(NATIVE_OBJ)/%.o,$(NATIVE_CORE_SRC))
 NATIVE_TEST_BINS := $(NATIVE_OUT)/unit-tests $(NATIVE_OUT)/integration-tests $(NATIVE_OUT)/mock-driver/libcuda.so.1 \
   $(NATIVE_OUT)/mock-shim/libcuda.so.1
-NATIVE_FUZZ_BINS := $(NATIVE_OUT)/fuzz-decoder $(NATIVE_OUT)/fuzz-session
+NATIVE_FUZZ_BINS := $(NATIVE_OUT)/fuzz-decoder $(NATIVE_OUT)/fuzz-session $(NATIVE_OUT)/fuzz-hello_peek
 
 .PHONY: native test-native fuzz-native native-clean bench-native native-gpu-test test-native-gpu test-native-asan
 native: $(NATIVE_OUT)/avec-executor ## build the executor (build/native/avec-executor)
@@ -45,7 +45,7 @@ $(NATIVE_OBJ)/shim_sha256.o: shim/src/common/sha256.c
 $(NATIVE_OUT)/unit-tests: $(NATIVE_OBJ)/executor/tests/unit_tests.o $(NATIVE_OBJ)/shim_sha256.o $(NATIVE_OUT)/libavec-exec.a
 	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
 
-$(NATIVE_OUT)/integration-tests: $(NATIVE_OBJ)/executor/tests/integration_tests.o \
+$(NATIVE_OUT)/integration-tests: $(NATIVE_OBJ)/executor/tests/integration_tests.o $(NATIVE_OBJ)/executor/tests/integration_limits_tests.o \
   $(NATIVE_OBJ)/executor/tests/integration_cuda_tests.o $(NATIVE_OUT)/libavec-exec.a
 	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
 
@@ -72,8 +72,17 @@ $(NATIVE_OUT)/fuzz-obj/%.o: $(NATIVE_DIR)/%.cpp | deps-cuda
 $(NATIVE_OUT)/fuzz-%: $(NATIVE_OUT)/fuzz-obj/executor/fuzz/fuzz_%.o $(NATIVE_FUZZ_OBJ)
 	clang++ -fsanitize=fuzzer $(NATIVE_FUZZ_SAN) -o $@ $^ $(NATIVE_LIBS)
 
+# The remoting server's HELLO peek (addon/src/hello-peek.cc) against the executor's decoder.
+NATIVE_ADDON_SRC := $(NATIVE_DIR)/addon/src
+$(NATIVE_OUT)/fuzz-obj/executor/fuzz/fuzz_hello_peek.o: NATIVE_FUZZ_FLAGS += -I$(NATIVE_ADDON_SRC)
+$(NATIVE_OUT)/fuzz-obj/addon/hello-peek.o: $(NATIVE_ADDON_SRC)/hello-peek.cc | deps-cuda
+	@mkdir -p $(dir $@)
+	clang++ $(NATIVE_FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(NATIVE_OUT)/fuzz-hello_peek: $(NATIVE_OUT)/fuzz-obj/addon/hello-peek.o
+
 # keep the objects between runs (make would delete them as intermediates of the pattern rule)
-.SECONDARY: $(NATIVE_FUZZ_OBJ) $(NATIVE_OUT)/fuzz-obj/executor/fuzz/fuzz_decoder.o $(NATIVE_OUT)/fuzz-obj/executor/fuzz/fuzz_session.o
+.SECONDARY: $(NATIVE_FUZZ_OBJ) $(NATIVE_OUT)/fuzz-obj/executor/fuzz/fuzz_decoder.o $(NATIVE_OUT)/fuzz-obj/executor/fuzz/fuzz_session.o \
+  $(NATIVE_OUT)/fuzz-obj/executor/fuzz/fuzz_hello_peek.o $(NATIVE_OUT)/fuzz-obj/addon/hello-peek.o
 
 test-native: native $(NATIVE_TEST_BINS) $(NATIVE_FUZZ_BINS) ## executor unit + integration tests, then FUZZ_SECONDS of fuzzing per target
 	@set +e; \
@@ -86,7 +95,7 @@ test-native: native $(NATIVE_TEST_BINS) $(NATIVE_FUZZ_BINS) ## executor unit + i
 	@$(MAKE) --no-print-directory fuzz-native
 
 fuzz-native: $(NATIVE_FUZZ_BINS) ## run the fuzzers (FUZZ_SECONDS each; corpus copied to build/native/corpus)
-	@for t in decoder session; do \
+	@for t in decoder session hello_peek; do \
 	  mkdir -p $(NATIVE_OUT)/corpus/$$t; \
 	  echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
 	  $(NATIVE_OUT)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
@@ -94,6 +103,22 @@ fuzz-native: $(NATIVE_FUZZ_BINS) ## run the fuzzers (FUZZ_SECONDS each; corpus c
 	    || { tail -60 $(NATIVE_OUT)/fuzz-$$t.log; echo "fuzz-$$t: FAILED (crash input saved in the current directory)"; exit 1; }; \
 	  grep -E "stat::number_of_executed_units|Done" $(NATIVE_OUT)/fuzz-$$t.log | tail -2; \
 	done
+
+# The data-plane client of the soak/chaos run (e2e/gpu/soak.sh; make gpu-e2e copies it into .gpu/avec).
+.PHONY: soak-client test-soak
+soak-client: $(NATIVE_OUT)/soak-client
+$(NATIVE_OUT)/soak-client: $(NATIVE_OBJ)/executor/tests/soak_client.o
+	$(NATIVE_CXX) -o $@ $^
+
+# The soak/chaos script on this machine (emulated device), short: exercised by every make test.
+TEST_TARGETS += test-soak
+test-soak: native $(NATIVE_OUT)/soak-client ## soak/chaos run against the emulated device (SOAK_SECONDS, default 20)
+	AVEC_SOAK_EXECUTOR=$(NATIVE_OUT)/avec-executor AVEC_SOAK_CLIENT=$(NATIVE_OUT)/soak-client AVEC_SOAK_BACKEND=emulated \
+	  bash e2e/gpu/soak.sh $${SOAK_SECONDS:-20}
+
+.PHONY: attack-native
+attack-native: native ## issue 9's attacks replayed against the emulated executor, with figures (not a test)
+	python3 $(NATIVE_EXEC)/tests/attack_limits.py $(NATIVE_OUT)/avec-executor
 
 $(NATIVE_OUT)/bench-dataplane: $(NATIVE_OBJ)/executor/tests/bench_dataplane.o
 	$(NATIVE_CXX) -o $@ $^

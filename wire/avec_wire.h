@@ -261,6 +261,9 @@ typedef struct avec_hello_refusal {
 #define AVEC_REFUSAL_CLAIM_SESSION_LIMIT 18u
 #define AVEC_REFUSAL_UNKNOWN_DEVICE 19u        /* the ticket's device is not on this node */
 #define AVEC_REFUSAL_INSUFFICIENT_MEMORY 20u   /* the ticket grants more memory than the device has (or none) */
+#define AVEC_REFUSAL_COMPUTE_SHARE 21u         /* the ticket's compute share (cpct < 100) cannot be enforced here */
+#define AVEC_REFUSAL_TOO_MANY_CONNECTIONS 22u  /* too many connections are waiting to be admitted (server, peer) */
+#define AVEC_REFUSAL_HELLO_TIMEOUT 23u         /* the HELLO did not arrive in time */
 #define AVEC_REFUSAL_EXECUTOR_FAILED 32u       /* the server could not start the session's executor */
 #define AVEC_REFUSAL_SERVER_ERROR 33u          /* any other failure of the server while admitting */
 

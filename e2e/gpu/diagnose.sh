@@ -26,6 +26,7 @@ trap 'stop_pid "$EXEC_PID"; rm -rf "$W"' EXIT
   rc=$?
   echo "rc=$rc"; tail -5 "$W/shim.out"
   echo "-- shim stderr: warnings and errors"; grep -E 'avec\[[0-9]+\] (warn|error)' "$W/shim.err" | sort | uniq -c | head -40
+  echo "-- shim stderr: crash backtrace"; grep -A45 'avec: fatal signal' "$W/shim.err" | head -48
   echo "-- shim stderr: Python stack / last lines"; grep -v 'avec\[[0-9]*\] \(debug\|stats\)' "$W/shim.err" | tail -40
   echo "-- shim stderr: last driver calls"; grep 'avec\[[0-9]*\] debug' "$W/shim.err" | tail -80
   echo "-- stats"; grep 'stats:' "$W/shim.err" | head -40

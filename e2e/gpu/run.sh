@@ -74,6 +74,8 @@ TESTS+=("numba_suite|py|python3 $ROOT/e2e/gpu/python/numba_suite.py")
 # Framework programs (python/*_program.py; '~' lines compared with a tolerance, see lib.sh compare_outputs).
 PY=$ROOT/e2e/gpu/python
 TESTS+=("jax_program|py|env XLA_PYTHON_CLIENT_PREALLOCATE=false python3 $PY/jax_program.py")
+# The same without XLA's CUDA-graph command buffers: separates what graphs (issue 11) block from the rest.
+TESTS+=("jax_program.no_graphs|py|env XLA_PYTHON_CLIENT_PREALLOCATE=false python3 $PY/jax_program.py --no-graphs")
 TESTS+=("cupy_program|py|python3 $PY/cupy_program.py")
 TESTS+=("cupy_program.async_pool|py|python3 $PY/cupy_program.py --async-pool")
 TESTS+=("torch_program.expandable|py|env PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True python3 $PY/torch_program.py")

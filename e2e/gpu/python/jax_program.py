@@ -8,9 +8,13 @@ and asks for deterministic ops, so the native and the remote run choose the same
 still allow 1e-5 relative for reductions. JAX_PLATFORMS=cuda: fail instead of falling back to the CPU.
 """
 import os
+import sys
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 os.environ.setdefault("XLA_FLAGS", "--xla_gpu_autotune_level=0 --xla_gpu_deterministic_ops=true")
+if "--no-graphs" in sys.argv:  # XLA without CUDA-graph command buffers (what graphs block, issue 11)
+    os.environ["XLA_FLAGS"] += " --xla_gpu_enable_command_buffer="
+    print("# XLA command buffers (CUDA graphs) off")
 os.environ.setdefault("JAX_PLATFORMS", "cuda")
 
 import numpy as np  # noqa: E402

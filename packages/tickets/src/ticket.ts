@@ -23,6 +23,8 @@ export const ticketPayloadSchema = z.object({
   cpct: z.number().int().min(1).max(100),
   iat: uint,
   exp: uint,
+  /** Optional: concurrent sessions the claim may hold on the node (the server's cap still applies). */
+  maxs: z.number().int().min(1).max(1_000_000).optional(),
 });
 export type TicketPayload = z.infer<typeof ticketPayloadSchema>;
 /** What the signer decides; `v` and `kid` come from the format and the keyring. */

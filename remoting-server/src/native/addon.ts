@@ -61,7 +61,7 @@ export interface Telemetry {
 }
 
 export interface Addon {
-  DataListener: new (opts: { helloTimeoutMs?: number; maxPending?: number }, onEvent: (ev: ListenerEvent) => void) => NativeDataListener;
+  DataListener: new (opts: { helloTimeoutMs?: number; maxPending?: number; maxPendingPerPeer?: number }, onEvent: (ev: ListenerEvent) => void) => NativeDataListener;
   /** NVML sample on a worker thread; NVML stays loaded between calls (a failed load is retried). */
   readTelemetry(libraryPath?: string): Promise<Telemetry>;
   /** nvmlShutdown + unload; true if NVML was loaded. */

@@ -7,10 +7,10 @@ import { loadAddon, type ListenerEvent } from './addon.js';
 
 const addon = loadAddon();
 
-function listen(opts: { helloTimeoutMs?: number } = {}) {
+function listen(opts: { helloTimeoutMs?: number; maxPending?: number; maxPendingPerPeer?: number } = {}) {
   const events: ListenerEvent[] = [];
   const waiters: Array<() => void> = [];
-  const l = new addon.DataListener({ helloTimeoutMs: opts.helloTimeoutMs ?? 2000 }, (ev) => {
+  const l = new addon.DataListener({ ...opts, helloTimeoutMs: opts.helloTimeoutMs ?? 2000 }, (ev) => {
     events.push(ev);
     for (const w of waiters.splice(0)) w();
   });
@@ -134,7 +134,11 @@ test('a silent connection is dropped after the HELLO timeout; garbage is rejecte
     const ev = await next();
     assert.deepEqual([ev.type, ev.type === 'rejected' && ev.reason], ['rejected', 'hello-timeout']);
     assert.ok(Date.now() - t0 >= 100, 'not before the timeout');
-    await new FrameReader(quiet).closed();
+    const quietReader = new FrameReader(quiet);
+    const late = decodeHelloReply((await quietReader.next())!);  // told why before the close
+    assert.equal(late.status, addon.status.REFUSED);
+    assert.equal(late.refusal?.reason, addon.refusal.HELLO_TIMEOUT);
+    await quietReader.closed();
     quiet.destroy();
 
     const junk = await connectTcp('127.0.0.1', port);
@@ -152,6 +156,26 @@ test('a silent connection is dropped after the HELLO timeout; garbage is rejecte
     const st = l.stats();
     assert.equal(st.accepted, 3);
     assert.equal(st.rejected, 3);
+  } finally {
+    l.stop();
+  }
+});
+
+test('connections waiting for their HELLO are capped, per address and overall, with a reason', async () => {
+  const { l, port, next } = listen({ maxPendingPerPeer: 2, maxPending: 3 });
+  try {
+    const quiet = [await connectTcp('127.0.0.1', port), await connectTcp('127.0.0.1', port)];
+    await new Promise((r) => setTimeout(r, 50));
+    const third = await connectTcp('127.0.0.1', port);
+    const ev = await next();
+    assert.deepEqual([ev.type, ev.type === 'rejected' && ev.reason], ['rejected', 'too-many-pending-from-peer']);
+    const reply = decodeHelloReply((await new FrameReader(third).next())!);
+    assert.equal(reply.status, addon.status.REFUSED);
+    assert.equal(reply.refusal?.reason, addon.refusal.TOO_MANY_CONNECTIONS);
+    assert.match(reply.refusal?.message ?? '', /limit 2/);
+    third.destroy();
+    assert.equal(l.stats().rejected, 1);
+    for (const s of quiet) s.destroy();
   } finally {
     l.stop();
   }

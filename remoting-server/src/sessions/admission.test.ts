@@ -28,6 +28,9 @@ test('refuses while draining, over node and claim session limits', () => {
   assert.equal(r({ liveSessions: [{ claim: 'ns/c', infoOnly: true }, { claim: 'ns/c', infoOnly: true }] }), 'admit', 'info-only sessions do not use the claim budget');
   assert.equal(r({ liveSessions: [{ claim: 'ns/c' }, { claim: 'ns/c' }], infoOnly: true }), 'admit', 'an info-only session is admitted past it');
   assert.equal(r({ liveSessions: [{ claim: 'x/1' }, { claim: 'x/2' }, { claim: 'x/3' }], infoOnly: true }), 'node-session-limit', 'but counts on the node');
+  assert.equal(r({ liveSessions: [{ claim: 'ns/c' }], payload: { ...payload, maxs: 1 } }), 'claim-session-limit', "the ticket's maxs lowers the cap");
+  assert.equal(r({ liveSessions: [{ claim: 'ns/c' }], payload: { ...payload, maxs: 5 } }), 'admit', 'but never raises it past the server cap');
+  assert.equal(r({ liveSessions: [{ claim: 'ns/c' }, { claim: 'ns/c' }], payload: { ...payload, maxs: 5 } }), 'claim-session-limit');
 });
 
 test('refuses unknown devices and memory beyond the device', () => {

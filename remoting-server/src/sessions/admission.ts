@@ -40,9 +40,11 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
   }
   // Info-only sessions (a process's NVML connection next to its CUDA one) hold no GPU memory or
   // context, so they do not use up the claim's session budget.
+  // A ticket's `maxs` can only lower the server's per-claim cap (docs/tickets.md, "Replays").
+  const perClaim = Math.min(limits.maxSessionsPerClaim, payload.maxs ?? Number.POSITIVE_INFINITY);
   const ofClaim = input.liveSessions.filter((s) => s.claim === claim && !s.infoOnly).length;
-  if (!input.infoOnly && ofClaim >= limits.maxSessionsPerClaim) {
-    return { admit: false, reason: 'claim-session-limit', message: `claim ${claim} has ${ofClaim} sessions (limit ${limits.maxSessionsPerClaim})` };
+  if (!input.infoOnly && ofClaim >= perClaim) {
+    return { admit: false, reason: 'claim-session-limit', message: `claim ${claim} has ${ofClaim} sessions (limit ${perClaim})` };
   }
   let device: DeviceView | undefined;
   if (payload.dev === '') {

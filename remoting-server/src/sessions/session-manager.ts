@@ -168,6 +168,8 @@ export class SessionManager {
       '--memory-limit', String(decision.memoryLimit),
       '--backend', this.opts.backend,
       '--device', String(decision.deviceOrdinal),
+      // the ticket's compute share; the executor refuses it where it cannot be enforced (no MPS daemon)
+      ...(decision.computePercent < 100 ? ['--compute-percent', String(decision.computePercent)] : []),
       // CUDA IPC handles open only between sessions of the same claim
       '--ipc-scope', `claim:${claimUid}`,
       '--log-level', this.opts.executorLogLevel,

@@ -27,6 +27,10 @@ static const uint8_t UUID_CLS[16] = U(c6, 93, 33, 6e, 11, 21, df, 11, a8, c3, 68
 static const uint8_t UUID_CTX_CHECKS[16] = U(26, 3e, 88, 60, 7c, d2, 61, 43, 92, f6, bb, d5, 00, 6d, fa, 7e);
 static const uint8_t UUID_INTEGRITY[16] = U(d4, 08, 20, 55, bd, e6, 70, 4b, 8d, 34, ba, 12, 3c, 66, e1, f2);
 static const uint8_t UUID_CTX_ID[16] = U(21, 31, 8c, 60, 97, 14, 32, 48, 8c, a6, 41, ff, 73, 24, c8, f2);
+/* Asked for by cuBLASLt's half-precision heuristics (cublasLtHSHMatmulAlgoGetHeuristic), which use it
+ * without checking whether the driver gave it: refusing the table made the library read slot 4 of NULL.
+ * Its slots are not traced yet, so each is present and refuses (logged once, by slot). */
+static const uint8_t UUID_LT_HEURISTICS[16] = U(17, 34, dc, 26, 80, 0d, 47, 45, 87, 26, c0, f1, e7, dd, 8b, ca);
 
 /* Slots a runtime never called in the measurements: present (non-NULL) but refuse. */
 #define NEVER_CALLED(fn, table)                                                   \
@@ -40,6 +44,9 @@ NEVER_CALLED(tls_unused, "42d85a81")
 NEVER_CALLED(checks_unused, "263e8860")
 NEVER_CALLED(integrity_unused, "d4082055")
 NEVER_CALLED(ctxid_unused, "21318c60")
+#define LT_SLOT(n) NEVER_CALLED(lt_slot##n, "1734dc26 slot " #n)
+LT_SLOT(1) LT_SLOT(2) LT_SLOT(3) LT_SLOT(4) LT_SLOT(5) LT_SLOT(6) LT_SLOT(7) LT_SLOT(8) LT_SLOT(9) LT_SLOT(10)
+LT_SLOT(11) LT_SLOT(12) LT_SLOT(13) LT_SLOT(14) LT_SLOT(15)
 
 /* ---- CUDART_INTERFACE: slot 2 gives the device's primary context without retaining it ---------------- */
 static CUresult cudart_primary_ctx(CUcontext *out, int ordinal) {
@@ -171,6 +178,10 @@ static slot_fn cls_table[4] = {S(cls_put), S(cls_delete), S(cls_get), NULL};
 static slot_fn checks_table[15];
 static slot_fn integrity_table[3];
 static slot_fn ctxid_table[93];
+static slot_fn lt_heuristics_table[16] = {
+    (slot_fn)(uintptr_t)sizeof(slot_fn[16]), S(lt_slot1), S(lt_slot2), S(lt_slot3), S(lt_slot4), S(lt_slot5),
+    S(lt_slot6), S(lt_slot7), S(lt_slot8), S(lt_slot9), S(lt_slot10), S(lt_slot11), S(lt_slot12), S(lt_slot13),
+    S(lt_slot14), S(lt_slot15)};
 
 /* ---- INTEGRITY_CHECK: the digest the runtime verifies --------------------------------------------------- */
 static const uint8_t INTEGRITY_KEY[16] = {0x14, 0x6a, 0xdd, 0xae, 0x53, 0xa9, 0xa7, 0x52,
@@ -243,6 +254,7 @@ static const struct {
     {UUID_CTX_CHECKS, checks_table, "CONTEXT_CHECKS"},
     {UUID_INTEGRITY, integrity_table, "INTEGRITY_CHECK"},
     {UUID_CTX_ID, ctxid_table, "CONTEXT_ID"},
+    {UUID_LT_HEURISTICS, lt_heuristics_table, "1734dc26 (cuBLASLt heuristics; slots refused)"},
 };
 
 AVEC_API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *id) {

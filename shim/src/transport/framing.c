@@ -55,6 +55,9 @@ const char *avec_refusal_name(uint32_t reason) {
     case AVEC_REFUSAL_CLAIM_SESSION_LIMIT: return "claim-session-limit";
     case AVEC_REFUSAL_UNKNOWN_DEVICE: return "unknown-device";
     case AVEC_REFUSAL_INSUFFICIENT_MEMORY: return "insufficient-memory";
+    case AVEC_REFUSAL_COMPUTE_SHARE: return "compute-share";
+    case AVEC_REFUSAL_TOO_MANY_CONNECTIONS: return "too-many-connections";
+    case AVEC_REFUSAL_HELLO_TIMEOUT: return "hello-timeout";
     case AVEC_REFUSAL_EXECUTOR_FAILED: return "executor-failed";
     case AVEC_REFUSAL_SERVER_ERROR: return "server-error";
     default: return "unspecified";

@@ -100,7 +100,8 @@ struct ListenerCore : std::enable_shared_from_this<ListenerCore> {
   int listen_fd = -1;
   int wake_fd = -1;
   int hello_timeout_ms = 5000;
-  size_t max_pending = 256;
+  size_t max_pending = 256;          // connections not yet decided: waiting for HELLO, or for JS
+  size_t max_pending_per_peer = 16;  // of those waiting for HELLO, from one client address
   std::thread thread;
   std::atomic<bool> stopping{false};
   bool started = false;
@@ -185,8 +186,7 @@ void ListenerCore::loop() {
   while (!stopping.load()) {
     fds.clear();
     fds.push_back({wake_fd, POLLIN, 0});
-    const bool can_accept = pending.size() < max_pending;
-    fds.push_back({can_accept ? listen_fd : -1, POLLIN, 0});
+    fds.push_back({listen_fd, POLLIN, 0});
     for (auto& p : pending) fds.push_back({p.fd, POLLIN | POLLRDHUP, 0});
     int timeout = -1;
     auto now = Clock::now();
@@ -213,7 +213,10 @@ void ListenerCore::loop() {
       if (rev == 0) {
         if (now >= p.deadline) {
           reject(p, "hello-timeout");
-          close(p.fd);
+          // Told why (a slow but honest client logs it); whatever it sent is consumed first.
+          refuse_fd(p.fd, kHelloFixedLen + AVEC_MAX_TICKET,
+                    hello_refusal_frame(0, AVEC_STATUS_REFUSED, AVEC_REFUSAL_HELLO_TIMEOUT,
+                                        "no complete HELLO within " + std::to_string(hello_timeout_ms) + " ms"));
         } else {
           keep.push_back(p);
         }
@@ -272,19 +275,33 @@ void ListenerCore::loop() {
       emit(ev);
     }
     pending.swap(keep);
-    // New connections.
-    if (can_accept && (fds[1].revents & POLLIN)) {
-      while (pending.size() < max_pending) {
+    // New connections: always accepted (never left in the backlog), refused at once with a reason when
+    // too many are undecided overall or from one address; no executor exists for any of them yet.
+    if (fds[1].revents & POLLIN) {
+      for (;;) {
         int c = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) break;
         int one = 1;
         setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        set_rcvlowat(c, kHelloFixedLen);
+        set_rcvlowat(c, sizeof(avec_frame_hdr));  // a bad header is refused without waiting for more
         Pending p{c, next_id++, Clock::now() + std::chrono::milliseconds(hello_timeout_ms), kHelloFixedLen, "", 0};
         p.peer = peer_of(c, &p.peer_port);
+        size_t undecided, from_peer = 0;
         {
           std::lock_guard<std::mutex> g(mu);
           ++accepted;
+          undecided = pending.size() + awaiting.size();
+        }
+        for (auto& q : pending) from_peer += q.peer == p.peer;
+        if (undecided >= max_pending || from_peer >= max_pending_per_peer) {
+          const bool overall = undecided >= max_pending;
+          reject(p, overall ? "too-many-pending" : "too-many-pending-from-peer");
+          refuse_fd(c, 0, hello_refusal_frame(0, AVEC_STATUS_REFUSED, AVEC_REFUSAL_TOO_MANY_CONNECTIONS,
+                                              overall ? "too many connections are waiting for admission (limit " +
+                                                            std::to_string(max_pending) + ")"
+                                                      : "too many connections from this address are waiting for "
+                                                        "admission (limit " + std::to_string(max_pending_per_peer) + ")"));
+          continue;
         }
         pending.push_back(std::move(p));
       }
@@ -323,7 +340,7 @@ Napi::Function DataListener::Init(Napi::Env env) {
                      });
 }
 
-// new DataListener({ host, port, helloTimeoutMs?, maxPending? }, onEvent)
+// new DataListener({ helloTimeoutMs?, maxPending?, maxPendingPerPeer? }, onEvent)
 DataListener::DataListener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DataListener>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
@@ -332,8 +349,10 @@ DataListener::DataListener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Da
   Napi::Object o = info[0].As<Napi::Object>();
   if (o.Has("helloTimeoutMs")) core_->hello_timeout_ms = o.Get("helloTimeoutMs").As<Napi::Number>().Int32Value();
   if (o.Has("maxPending")) core_->max_pending = o.Get("maxPending").As<Napi::Number>().Uint32Value();
-  if (core_->hello_timeout_ms <= 0 || core_->max_pending == 0)
-    throw Napi::RangeError::New(env, "helloTimeoutMs and maxPending must be positive");
+  if (o.Has("maxPendingPerPeer"))
+    core_->max_pending_per_peer = o.Get("maxPendingPerPeer").As<Napi::Number>().Uint32Value();
+  if (core_->hello_timeout_ms <= 0 || core_->max_pending == 0 || core_->max_pending_per_peer == 0)
+    throw Napi::RangeError::New(env, "helloTimeoutMs, maxPending and maxPendingPerPeer must be positive");
   on_event_ = Napi::Persistent(info[1].As<Napi::Function>());
 }
 

@@ -17,6 +17,7 @@ const char* hello_status_name(HelloStatus s) {
     case HelloStatus::kBadLength: return "bad-length";
     case HelloStatus::kTicketTooLong: return "ticket-too-long";
     case HelloStatus::kBadVersion: return "bad-version";
+    case HelloStatus::kBadHost: return "bad-client-host";
   }
   return "unknown";
 }
@@ -31,7 +32,9 @@ HelloStatus hello_parse(const uint8_t* buf, size_t n, size_t* need, HelloInfo* o
   if (h.magic != AVEC_WIRE_MAGIC) return HelloStatus::kBadMagic;
   out->request_id = h.request_id;
   if (h.version != AVEC_WIRE_VERSION) return HelloStatus::kBadVersion;
-  if (h.opcode != AVEC_OP_HELLO || (h.flags & AVEC_F_REPLY) != 0) return HelloStatus::kBadOpcode;
+  // Flags as the executor's decoder checks them (frame.cpp): a HELLO the executor would call a bad frame
+  // is refused here already (found by fuzz_hello_peek, which compares the two).
+  if (h.opcode != AVEC_OP_HELLO || (h.flags & ~static_cast<uint32_t>(AVEC_F_ASYNC)) != 0) return HelloStatus::kBadOpcode;
   if (h.payload_len < sizeof(avec_hello) || h.payload_len > sizeof(avec_hello) + AVEC_MAX_TICKET)
     return HelloStatus::kBadLength;
   if (n < kHelloFixedLen) {
@@ -43,6 +46,7 @@ HelloStatus hello_parse(const uint8_t* buf, size_t n, size_t* need, HelloInfo* o
   if (hello.ticket_len > AVEC_MAX_TICKET) return HelloStatus::kTicketTooLong;
   if (h.payload_len != sizeof(avec_hello) + hello.ticket_len) return HelloStatus::kBadLength;
   if (hello.wire_version != AVEC_WIRE_VERSION) return HelloStatus::kBadVersion;
+  if (!std::memchr(hello.client_host, 0, sizeof hello.client_host)) return HelloStatus::kBadHost;
   const size_t total = kHelloFixedLen + hello.ticket_len;
   if (n < total) {
     *need = total;

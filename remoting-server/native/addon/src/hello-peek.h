@@ -22,10 +22,11 @@ enum class HelloStatus {
   kNeedMore,       // *need says how many bytes must be available before calling again
   kComplete,
   kBadMagic,
-  kBadOpcode,      // the first frame is not HELLO (or is flagged as a reply)
+  kBadOpcode,      // the first frame is not HELLO (or has flags a client must not set)
   kBadLength,      // payload_len disagrees with ticket_len, or is out of bounds
   kTicketTooLong,
   kBadVersion,     // magic is right but the version is not ours: answered with AVEC_STATUS_VERSION
+  kBadHost,        // client_host is not NUL-terminated (the executor's decoder refuses such a HELLO)
 };
 
 const char* hello_status_name(HelloStatus s);

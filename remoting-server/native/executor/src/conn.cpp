@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -37,9 +38,19 @@ ssize_t FdConn::read_some(void* p, size_t n) {
     ssize_t r = ::read(fd_, p, n);
     if (r >= 0) return r;
     if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return kConnTimeout;  // SO_RCVTIMEO passed
     return -1;
   }
 }
+
+static void set_timeout(int fd, int opt, int ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
+void FdConn::set_read_timeout_ms(int ms) { set_timeout(fd_, SO_RCVTIMEO, ms > 0 ? ms : 0); }
+
+void FdConn::set_write_timeout_ms(int ms) { set_timeout(fd_, SO_SNDTIMEO, ms > 0 ? ms : 0); }
 
 ssize_t FdConn::read_full(void* p, size_t n) {
   size_t got = 0;
@@ -62,6 +73,7 @@ ssize_t FdConn::read_full(void* p, size_t n) {
     if (r == 0) return 0;
     if (r < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return kConnTimeout;  // no byte within SO_RCVTIMEO
       return -1;
     }
     got += (size_t)r;
@@ -81,6 +93,10 @@ bool FdConn::write_all(const struct iovec* iov_in, int n) {
     ssize_t w = sendmsg(fd_, &mh, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {  // SO_SNDTIMEO passed: the peer does not read
+        write_timed_out_ = true;
+        return false;
+      }
       if (errno == ENOTSOCK) {  // a pipe in tests
         w = ::writev(fd_, iov + first, n - first);
         if (w < 0) { if (errno == EINTR) continue; return false; }
@@ -109,6 +125,17 @@ void tune_socket(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
   // Buffer sizes are left to the kernel's autotuning: a fixed SO_SNDBUF/SO_RCVBUF would cap it.
+}
+
+std::string peer_address(int fd) {
+  sockaddr_storage ss = {};
+  socklen_t len = sizeof ss;
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown";
+  if (ss.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+  else if (ss.ss_family == AF_INET6) inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
+  else return "local";
+  return buf;
 }
 
 }  // namespace avec

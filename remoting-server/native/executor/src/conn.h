@@ -4,15 +4,23 @@
 #include <sys/uio.h>
 
 #include <cstddef>
+#include <string>
 
 namespace avec {
+
+// read_some/read_full result when the read timeout passed without any byte arriving.
+constexpr ssize_t kConnTimeout = -2;
 
 class Conn {
  public:
   virtual ~Conn() = default;
-  // Up to n bytes; 0 at end of stream, -1 on error.
+  // Up to n bytes; 0 at end of stream, -1 on error, kConnTimeout when nothing came within the read timeout.
   virtual ssize_t read_some(void* p, size_t n) = 0;
-  // Exactly n bytes: n, or 0 at end of stream, -1 on error.
+  // Read timeout for the next reads (no progress for this long: kConnTimeout); 0: wait forever.
+  virtual void set_read_timeout_ms(int ms) {}
+  // After write_all failed: true when the peer stopped reading (no progress within the write timeout).
+  virtual bool write_timed_out() const { return false; }
+  // Exactly n bytes: n, or 0 at end of stream, -1 on error, kConnTimeout (nothing more within the timeout).
   virtual ssize_t read_full(void* p, size_t n) {
     size_t got = 0;
     while (got < n) {
@@ -33,13 +41,21 @@ class FdConn final : public Conn {
   // MSG_WAITALL: one wake-up per bulk chunk instead of one per arriving segment batch.
   ssize_t read_full(void* p, size_t n) override;
   bool write_all(const struct iovec* iov, int n) override;
+  void set_read_timeout_ms(int ms) override;
+  bool write_timed_out() const override { return write_timed_out_; }
+  // A send that makes no progress for this long fails (write_timed_out); 0: wait forever.
+  void set_write_timeout_ms(int ms);
   int fd() const { return fd_; }
 
  private:
   int fd_;
+  bool write_timed_out_ = false;
 };
 
 // Socket options for the data plane (TCP_NODELAY, keepalive against vanished peers).
 void tune_socket(int fd);
+
+// The client's IP address ("unknown", "local" for non-IP sockets): logs, per-address caps, IPC scope.
+std::string peer_address(int fd);
 
 }  // namespace avec

@@ -18,6 +18,8 @@
 #include <string>
 
 #include "backend.h"
+#include "host_memory.h"
+#include "listener.h"
 #include "log.h"
 #include "session.h"
 #include "sha256.h"
@@ -42,6 +44,13 @@ struct Options {
   std::string ipc_dir;    // empty: IpcRegistry's default
   std::string ipc_scope;  // empty: the ticket's claim, else the client's address
   bool describe = false;
+  bool device_set = false;  // --device given: a ticket's `dev` must name this device (else it selects one)
+  bool compute_percent_set = false;
+  ListenerOptions listener;
+  int stall_timeout_ms = 60000;
+  size_t max_objects = 65536;
+  uint64_t max_module_bytes = 2ull << 30;
+  uint64_t module_memory_max = 64ull << 20;
 };
 
 const char* kUsage =
@@ -57,16 +66,33 @@ const char* kUsage =
     "  --module-cache-max B   disk cache size; least recently used images go first (default 4 GiB)\n"
     "  --session-id ID        session id for logs and the HELLO reply\n"
     "  --compute-percent N    the claim's share of the GPU's SMs (1..100): sets\n"
-    "                         CUDA_MPS_ACTIVE_THREAD_PERCENTAGE for the driver, effective when the node\n"
-    "                         runs the MPS control daemon (default: no limit)\n"
+    "                         CUDA_MPS_ACTIVE_THREAD_PERCENTAGE for the driver; below 100 on a real GPU the\n"
+    "                         node must run the MPS control daemon, else sessions are refused (default: 100)\n"
     "  --ticket-keys DIR      --listen: verify HELLO tickets with this keyring directory (one file per key\n"
-    "                         id holding the raw key, as in docs/tickets.md); default: no ticket check\n"
+    "                         id holding the raw key, as in docs/tickets.md); default: no ticket check.\n"
+    "                         The ticket's grants are the session's limits: memory = min(mem, --memory-limit),\n"
+    "                         `dev` selects the device (or must be --device's), cpct < 100 needs MPS\n"
     "  --node NAME            --listen with --ticket-keys: this node's name (default: hostname)\n"
     "  --ipc-dir DIR          where sessions of this node publish CUDA IPC handles (default $AVEC_IPC_DIR,\n"
     "                         else /dev/shm/avec-ipc-UID); a private directory of this user\n"
     "  --ipc-scope S          who may share IPC memory with this session (the remoting server passes\n"
     "                         the claim); default: the ticket's claim, else the client's IP address\n"
     "  --teardown-timeout S   freeing a finished session may take this long, then exit (default 20)\n"
+    "limits (docs/protocol.md, \"Limits\"):\n"
+    "  --hello-timeout-ms MS  a connection must deliver its complete HELLO within this time (default 5000)\n"
+    "  --max-pending N        --listen: connections whose HELLO is not yet checked (default 128; more are\n"
+    "                         refused at once); no process exists for them until the HELLO is admitted\n"
+    "  --max-pending-per-peer N  of those, from one client address (default 16)\n"
+    "  --max-sessions N       --listen: live session processes (default 64, as the remoting server)\n"
+    "  --max-sessions-per-claim N  --listen with --ticket-keys: live sessions of one claim (default 8; a\n"
+    "                         ticket's `maxs` may lower it; NVML-only sessions do not count)\n"
+    "  --stall-timeout S      a peer that stops mid-frame, or stops reading replies, for this long ends its\n"
+    "                         session (default 60; idle time between frames is never limited)\n"
+    "  --max-objects N        entries per handle table of a session: streams, events, modules, functions,\n"
+    "                         pools, contexts, VMM handles, allocations (default 65536; past it a creation\n"
+    "                         fails with CUDA_ERROR_OUT_OF_MEMORY)\n"
+    "  --max-module-bytes B   image bytes of the modules a session has loaded at once (default 2 GiB)\n"
+    "  --module-memory-max B  module images kept in a session's memory, LRU (default 64 MiB)\n"
     "  --log-level L          error | warn | info | debug (default info)\n"
     "  --help\n";
 
@@ -177,20 +203,73 @@ void on_session_term(int) {
   if (g_session_fd >= 0) shutdown(g_session_fd, SHUT_RDWR);
 }
 
-// The client's IP address (IPC scope without tickets: sessions from one client host may share memory).
-std::string peer_address(int fd) {
-  sockaddr_storage ss = {};
-  socklen_t len = sizeof ss;
-  char buf[INET6_ADDRSTRLEN] = "";
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown";
-  if (ss.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
-  else if (ss.ss_family == AF_INET6) inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
-  else return "local";
-  return buf;
+
+// True when an MPS control daemon is reachable (its pipe directory has a `control` socket): only then does
+// CUDA_MPS_ACTIVE_THREAD_PERCENTAGE bound the SMs a process uses.
+bool mps_running() {
+  const char* d = getenv("CUDA_MPS_PIPE_DIRECTORY");
+  std::string dir = d && *d ? d : "/tmp/nvidia-mps";
+  struct stat st;
+  return stat((dir + "/control").c_str(), &st) == 0;
 }
 
-// Runs one session on an accepted socket in this process; returns the process exit status.
-int serve(const Options& o, int fd, const std::string& session_id, const TicketVerifier* verifier) {
+Refusal refusal(uint32_t reason, const std::string& message) {
+  Refusal r;
+  r.status = AVEC_STATUS_REFUSED;
+  r.reason = reason;
+  r.message = message;
+  return r;
+}
+
+// The ticket's grants become this session's limits (standalone mode with --ticket-keys): device, memory,
+// compute share. Opens the backend (on the ticket's device); a grant that cannot be honoured is returned
+// as the refusal the session sends in answer to the HELLO.
+std::unique_ptr<Backend> open_for_claims(Options o, const TicketClaims& c, SessionOptions* so, std::string* why) {
+  unsigned cpct = (unsigned)c.cpct;
+  if (o.compute_percent && o.compute_percent < cpct) cpct = o.compute_percent;
+  if (cpct < 100) setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", std::to_string(cpct).c_str(), 1);
+  std::unique_ptr<Backend> b = open_backend(o, why);
+  if (!b) return b;
+  avec_device_info di = {};
+  if (!c.dev.empty() && (b->device_info(0, &di) != CUDA_SUCCESS || uuid_string(di.uuid) != c.dev)) {
+    int found = -1;
+    std::vector<avec_device_info> all;
+    if (!o.device_set && b->describe(&all) == CUDA_SUCCESS)
+      for (size_t i = 0; i < all.size(); i++)
+        if (uuid_string(all[i].uuid) == c.dev) found = (int)i;
+    if (found < 0) {
+      so->refuse_hello = refusal(AVEC_REFUSAL_UNKNOWN_DEVICE, o.device_set
+          ? "the ticket's device " + c.dev + " is not the device this server serves (--device " + std::to_string(o.device) + ")"
+          : "the ticket's device " + c.dev + " is not on this node");
+      return b;
+    }
+    b.reset();
+    o.device = found;
+    b = open_backend(o, why);
+    if (!b) return b;
+  }
+  if (b->device_info(0, &di) != CUDA_SUCCESS) di.total_mem = 0;
+  if (c.mem == 0) {
+    so->refuse_hello = refusal(AVEC_REFUSAL_INSUFFICIENT_MEMORY, "the ticket grants no memory");
+  } else if (c.mem > di.total_mem) {
+    so->refuse_hello = refusal(AVEC_REFUSAL_INSUFFICIENT_MEMORY, "the ticket grants " + std::to_string(c.mem) +
+                                   " bytes, the device has " + std::to_string(di.total_mem));
+  } else if (cpct < 100 && !b->emulated() && !mps_running()) {
+    // Without the MPS daemon the percentage is ignored by the driver: the session would get the whole GPU.
+    so->refuse_hello = refusal(AVEC_REFUSAL_COMPUTE_SHARE, "the ticket grants " + std::to_string(cpct) +
+                                   "% of the GPU; enforcing that needs the MPS control daemon, which this node does not run");
+  }
+  so->memory_limit = o.memory_limit && o.memory_limit < c.mem ? o.memory_limit : c.mem;
+  so->ipc_scope = "claim:" + c.uid;
+  AVEC_LOG(info, "ticket_grants").str("claim", c.ns + "/" + c.claim).str("device", c.dev).unum("mem", c.mem)
+      .unum("memory_limit", so->memory_limit).num("compute_percent", cpct).num("max_sessions", c.max_sessions)
+      .num("refused", so->refuse_hello.status ? 1 : 0);
+  return b;
+}
+
+// Runs one session on an accepted socket in this process; returns the process exit status. `claims`: the
+// ticket the listener verified before forking (standalone mode with --ticket-keys), else nullptr.
+int serve(const Options& o, int fd, const std::string& session_id, const TicketClaims* claims) {
   log_set_context("session", session_id);
   // An inherited socket may come non-blocking (event-loop servers accept that way): the session loop
   // uses blocking reads and writes.
@@ -198,32 +277,38 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketV
   if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   tune_socket(fd);
   std::string why;
-  std::unique_ptr<Backend> b = open_backend(o, &why);
+  SessionOptions so;
+  std::unique_ptr<Backend> b = claims ? open_for_claims(o, *claims, &so, &why) : open_backend(o, &why);
   if (!b) {
     AVEC_LOG(error, "backend_unavailable").str("backend", o.backend).str("reason", why);
     close(fd);
     return 1;
   }
-  ModuleStore store(o.module_cache, o.module_cache_max);
+  ModuleStore store(o.module_cache, o.module_cache_max, o.module_memory_max);
   IpcRegistry ipc(o.ipc_dir);
-  SessionOptions so;
   so.session_id = session_number(session_id);
-  so.memory_limit = o.memory_limit;
-  so.ipc = &ipc;
-  so.ipc_scope = o.ipc_scope.empty() ? "addr:" + peer_address(fd) : o.ipc_scope;
-  if (verifier) {
-    so.verify_ticket = [verifier](const std::string& t, std::string* w, std::string* scope) {
-      TicketClaims c;
-      if (!verifier->verify(t, w, &c)) return false;
-      *scope = "claim:" + c.uid;
-      return true;
-    };
+  if (!claims) {
+    so.memory_limit = o.memory_limit;
+    so.ipc_scope = o.ipc_scope.empty() ? "addr:" + peer_address(fd) : o.ipc_scope;
+    // --compute-percent (the remoting server passes the ticket's cpct this way) is a grant like the
+    // others: without the MPS daemon the driver would ignore it, so it is refused rather than faked.
+    if (o.compute_percent && o.compute_percent < 100 && !b->emulated() && !mps_running())
+      so.refuse_hello = refusal(AVEC_REFUSAL_COMPUTE_SHARE, "this session may use " + std::to_string(o.compute_percent) +
+                                    "% of the GPU; enforcing that needs the MPS control daemon, which this node does not run");
+  } else if (!o.ipc_scope.empty()) {
+    so.ipc_scope = o.ipc_scope;
   }
+  so.ipc = &ipc;
+  so.hello_timeout_ms = o.listener.hello_timeout_ms;
+  so.stall_timeout_ms = o.stall_timeout_ms;
+  so.max_objects = o.max_objects;
+  so.max_module_bytes = o.max_module_bytes;
   so.before_teardown = [] {
     signal(SIGALRM, on_teardown_timeout);
     alarm(g_teardown_seconds);
   };
   FdConn conn(fd);
+  conn.set_write_timeout_ms(o.stall_timeout_ms);
   Session s(conn, *b, store, so);
   g_session_fd = fd;
   struct sigaction sa = {};
@@ -237,102 +322,40 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketV
       .unum("bytes_in", st.bytes_in)
       .unum("bytes_out", st.bytes_out)
       .unum("freed_allocations", st.freed_allocs)
-      .unum("mem_used", s.allocations().used());
+      .unum("mem_used", s.allocations().used())
+      .unum("host_rss", process_rss_bytes())
+      .unum("module_store_bytes", store.memory_bytes())
+      .unum("objects_refused", st.objects_refused);
   close(fd);
   return end == SessionEnd::bad_frame ? 3 : end == SessionEnd::refused ? 4 : 0;
 }
 
-volatile sig_atomic_t g_stop = 0;
-void on_term(int) { g_stop = 1; }
-
-int listen_mode(const Options& o) {
+int listen_mode(Options& o) {
   std::string host = o.listen, port;
   size_t colon = host.rfind(':');
   if (colon == std::string::npos) return usage_error("--listen wants HOST:PORT");
   port = host.substr(colon + 1);
   host = host.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  std::unique_ptr<TicketVerifier> verifier;
-  std::string verifier_node = o.node;
+  ListenerOptions& lo = o.listener;
+  lo.host = host;
+  lo.port = port;
+  lo.ticket_keys = o.ticket_keys;
+  lo.node = o.node;
   if (!o.ticket_keys.empty()) {
-    if (verifier_node.empty()) {
+    if (lo.node.empty()) {
       char hn[256] = {};
       gethostname(hn, sizeof hn - 1);
-      verifier_node = hn;
+      lo.node = hn;
     }
     std::string err;
-    verifier = TicketVerifier::from_file(o.ticket_keys, verifier_node, &err);
-    if (!verifier) return usage_error("--ticket-keys: " + err);
+    if (!TicketVerifier::from_file(o.ticket_keys, lo.node, &err)) return usage_error("--ticket-keys: " + err);
   }
-  struct addrinfo hints = {}, *res = nullptr;
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-  if (gai) return usage_error(std::string("--listen: ") + gai_strerror(gai));
-  int lfd = -1;
-  for (auto* ai = res; ai; ai = ai->ai_next) {
-    lfd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (lfd < 0) continue;
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(lfd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(lfd, 128) == 0) break;
-    close(lfd);
-    lfd = -1;
-  }
-  freeaddrinfo(res);
-  if (lfd < 0) {
-    AVEC_LOG(error, "listen_failed").str("address", o.listen).str("error", strerror(errno));
-    return 1;
-  }
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  getsockname(lfd, (struct sockaddr*)&ss, &sl);
-  char hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
-  getnameinfo((struct sockaddr*)&ss, sl, hbuf, sizeof hbuf, pbuf, sizeof pbuf, NI_NUMERICHOST | NI_NUMERICSERV);
-  AVEC_LOG(info, "listening").str("address", std::string(hbuf) + ":" + pbuf).str("backend", o.backend)
-      .num("ticket_check", verifier ? 1 : 0);
-  struct sigaction sa = {};
-  sa.sa_handler = on_term;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  uint64_t counter = 0;
-  while (!g_stop) {
-    int status;
-    pid_t done;
-    while ((done = waitpid(-1, &status, WNOHANG)) > 0)
-      AVEC_LOG(info, "session_process_exit").num("child", done).num("status", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    struct pollfd pfd = {lfd, POLLIN, 0};
-    if (poll(&pfd, 1, 500) <= 0) continue;  // wake up now and then to reap finished sessions
-    int cfd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (cfd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      AVEC_LOG(error, "accept_failed").str("error", strerror(errno));
-      sleep(1);
-      continue;
-    }
-    counter++;
-    if (verifier) {  // keys rotate under a mounted Secret: read the keyring again for every session
-      std::string err;
-      std::unique_ptr<TicketVerifier> fresh = TicketVerifier::from_file(o.ticket_keys, verifier_node, &err);
-      if (fresh) verifier = std::move(fresh);
-      else AVEC_LOG(warn, "ticket_keys_reload_failed").str("reason", err).str("action", "keeping the previous keys");
-    }
-    std::string sid = o.session_id.empty() ? std::to_string(getpid()) + "-" + std::to_string(counter)
-                                           : o.session_id + "-" + std::to_string(counter);
-    pid_t pid = fork();
-    if (pid == 0) {  // the session process: the only one that ever touches the device
-      close(lfd);
-      signal(SIGTERM, SIG_DFL);
-      signal(SIGINT, SIG_DFL);
-      _exit(serve(o, cfd, sid, verifier.get()));
-    }
-    if (pid < 0) AVEC_LOG(error, "fork_failed").str("error", strerror(errno));
-    close(cfd);
-  }
-  AVEC_LOG(info, "listener_stopped");
-  close(lfd);
-  return 0;
+  std::string prefix = o.session_id.empty() ? std::to_string(getpid()) : o.session_id;
+  const Options& co = o;
+  return run_listener(lo, prefix, [&co](int fd, const std::string& sid, const TicketClaims* claims) {
+    return serve(co, fd, sid, claims);
+  });
 }
 
 }  // namespace
@@ -367,12 +390,21 @@ int main(int argc, char** argv) {
       o.backend = v;
       if (o.backend != "cuda" && o.backend != "emulated" && o.backend != "auto") return usage_error("--backend: cuda, emulated or auto");
     }
-    else if (a == "--device") { if (!(v = val("--device")) || !parse_u64(v, &n) || n >= AVEC_MAX_DEVICES) return usage_error("--device needs an ordinal"); o.device = (int)n; }
+    else if (a == "--device") { if (!(v = val("--device")) || !parse_u64(v, &n) || n >= AVEC_MAX_DEVICES) return usage_error("--device needs an ordinal"); o.device = (int)n; o.device_set = true; }
+    else if (a == "--hello-timeout-ms") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || !n || n > 600000) return usage_error("--hello-timeout-ms needs 1..600000"); o.listener.hello_timeout_ms = (int)n; }
+    else if (a == "--stall-timeout") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || !n || n > 86400) return usage_error("--stall-timeout needs seconds (1..86400)"); o.stall_timeout_ms = (int)(n * 1000); }
+    else if (a == "--max-pending") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || !n || n > 65536) return usage_error("--max-pending needs 1..65536"); o.listener.max_pending = n; }
+    else if (a == "--max-pending-per-peer") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || !n || n > 65536) return usage_error("--max-pending-per-peer needs 1..65536"); o.listener.max_pending_per_peer = n; }
+    else if (a == "--max-sessions") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || !n || n > 65536) return usage_error("--max-sessions needs 1..65536"); o.listener.max_sessions = n; }
+    else if (a == "--max-sessions-per-claim") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || !n || n > 65536) return usage_error("--max-sessions-per-claim needs 1..65536"); o.listener.max_sessions_per_claim = n; }
+    else if (a == "--max-objects") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || !n || n > (1u << 24)) return usage_error("--max-objects needs 1..16777216"); o.max_objects = n; }
+    else if (a == "--max-module-bytes") { if (!(v = val(a.c_str())) || !parse_u64(v, &o.max_module_bytes) || !o.max_module_bytes) return usage_error("--max-module-bytes needs bytes"); }
+    else if (a == "--module-memory-max") { if (!(v = val(a.c_str())) || !parse_u64(v, &o.module_memory_max)) return usage_error("--module-memory-max needs bytes"); }
     else if (a == "--memory-limit") { if (!(v = val("--memory-limit")) || !parse_u64(v, &o.memory_limit)) return usage_error("--memory-limit needs bytes"); }
     else if (a == "--emulated-memory") { if (!(v = val("--emulated-memory")) || !parse_u64(v, &o.emulated_memory) || !o.emulated_memory) return usage_error("--emulated-memory needs bytes"); }
     else if (a == "--module-cache") { if (!(v = val("--module-cache"))) return usage_error("--module-cache needs a directory"); o.module_cache = v; }
     else if (a == "--module-cache-max") { if (!(v = val("--module-cache-max")) || !parse_u64(v, &o.module_cache_max)) return usage_error("--module-cache-max needs bytes"); }
-    else if (a == "--compute-percent") { if (!(v = val("--compute-percent")) || !parse_u64(v, &n) || n < 1 || n > 100) return usage_error("--compute-percent needs 1..100"); o.compute_percent = (unsigned)n; }
+    else if (a == "--compute-percent") { if (!(v = val("--compute-percent")) || !parse_u64(v, &n) || n < 1 || n > 100) return usage_error("--compute-percent needs 1..100"); o.compute_percent = (unsigned)n; o.compute_percent_set = true; }
     else if (a == "--session-id") { if (!(v = val("--session-id"))) return usage_error("--session-id needs a value"); o.session_id = v; }
     else if (a == "--ticket-keys") { if (!(v = val("--ticket-keys"))) return usage_error("--ticket-keys needs a file"); o.ticket_keys = v; }
     else if (a == "--teardown-timeout") { if (!(v = val("--teardown-timeout")) || !parse_u64(v, &n) || !n || n > 3600) return usage_error("--teardown-timeout needs seconds (1..3600)"); g_teardown_seconds = (unsigned)n; }
@@ -386,7 +418,7 @@ int main(int argc, char** argv) {
     }
     else return usage_error("unknown option " + a);
   }
-  if (o.compute_percent) {
+  if (o.compute_percent && o.ticket_keys.empty()) {
     // Read by the driver at initialisation; under MPS it caps the SMs this process's kernels use (and the
     // device reports that many). Set before any session touches the driver.
     setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", std::to_string(o.compute_percent).c_str(), 1);

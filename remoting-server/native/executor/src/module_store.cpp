@@ -17,9 +17,31 @@ namespace avec {
 constexpr uint64_t kMaxImage = 2ull << 30;  // larger images are refused (bounds upload memory)
 constexpr size_t kMaxUploads = 4;            // images being assembled at once per session
 
+void ModuleStore::remember(const Hash& h, Image img) {
+  auto old = mem_.find(h);
+  if (old != mem_.end()) {
+    mem_bytes_ -= old->second.img->size();
+    mem_.erase(old);
+  }
+  mem_bytes_ += img->size();
+  mem_[h] = Cached{std::move(img), ++tick_};
+  while (mem_bytes_ + upload_bytes_ > memory_max_ && mem_.size() > 1) {
+    auto lru = mem_.end();
+    for (auto it = mem_.begin(); it != mem_.end(); ++it)
+      if (it->first != h && (lru == mem_.end() || it->second.last_use < lru->second.last_use)) lru = it;
+    if (lru == mem_.end()) break;
+    AVEC_LOG(debug, "module_store_evicted").str("hash", hex(lru->first.data(), 32)).unum("bytes", lru->second.img->size());
+    mem_bytes_ -= lru->second.img->size();
+    mem_.erase(lru);
+  }
+}
+
 Image ModuleStore::find(const Hash& h) {
   auto it = mem_.find(h);
-  if (it != mem_.end()) return it->second;
+  if (it != mem_.end()) {
+    it->second.last_use = ++tick_;
+    return it->second.img;
+  }
   if (dir_.empty()) return nullptr;
   std::string path = dir_ + "/" + hex(h.data(), h.size()) + ".img";
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -46,8 +68,21 @@ Image ModuleStore::find(const Hash& h) {
     return nullptr;
   }
   utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // mtime = last use, for pruning
-  mem_[h] = img;
+  remember(h, img);
   return img;
+}
+
+std::map<Hash, ModuleStore::Upload>::iterator ModuleStore::oldest_upload(const Hash& except) {
+  auto best = uploads_.end();
+  for (auto it = uploads_.begin(); it != uploads_.end(); ++it)
+    if (it->first != except && (best == uploads_.end() || it->second.started < best->second.started)) best = it;
+  return best;
+}
+
+void ModuleStore::drop_upload(std::map<Hash, Upload>::iterator it) {
+  if (it == uploads_.end()) return;
+  upload_bytes_ -= it->second.data.size();
+  uploads_.erase(it);
 }
 
 ModuleStore::Part ModuleStore::add_part(const Hash& h, uint64_t size, const uint8_t* data, size_t len) {
@@ -57,25 +92,35 @@ ModuleStore::Part ModuleStore::add_part(const Hash& h, uint64_t size, const uint
     if (mem_.count(h) && len == size) return Part::complete;  // already known: nothing to do
     // Memory follows the bytes that actually arrive (never the announced size), and only a few uploads
     // may be in progress at once, so a client cannot make the server reserve memory it never sends.
-    if (uploads_.size() >= kMaxUploads) uploads_.erase(uploads_.begin());
-    it = uploads_.emplace(h, Upload{size, {}}).first;
+    if (uploads_.size() >= kMaxUploads) drop_upload(oldest_upload());
+    it = uploads_.emplace(h, Upload{size, {}, ++tick_}).first;
   }
   Upload& u = it->second;
   if (u.size != size || len > size - u.data.size()) {
-    uploads_.erase(it);
+    drop_upload(it);
     return Part::bad;
   }
+  // Uploads in progress count against memory_max too: older ones are abandoned (the client is asked
+  // for them again) before this one may grow past the bound; a single upload may reach kMaxImage.
+  while (upload_bytes_ + mem_bytes_ + len > memory_max_ && uploads_.size() > 1) {
+    auto victim = oldest_upload(h);
+    AVEC_LOG(info, "module_upload_abandoned").str("hash", hex(victim->first.data(), 32)).unum("received", victim->second.data.size());
+    drop_upload(victim);
+  }
   u.data.insert(u.data.end(), data, data + len);
+  upload_bytes_ += len;
   if (u.data.size() < size) return Part::incomplete;
   Hash got;
   sha256(u.data.data(), u.data.size(), got.data());
   if (got != h) {
-    uploads_.erase(it);
+    drop_upload(it);
     return Part::mismatch;
   }
+  upload_bytes_ -= u.data.size();  // before the bytes move out of the upload
+  u.data.shrink_to_fit();
   auto img = std::make_shared<std::vector<uint8_t>>(std::move(u.data));
   uploads_.erase(it);
-  mem_[h] = img;
+  remember(h, img);
   save(h, *img);
   return Part::complete;
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "log.h"
+#include "host_memory.h"
 #include "sha256.h"
 
 namespace avec {
@@ -15,6 +16,11 @@ namespace {
 constexpr size_t kStageMin = 64 * 1024;  // HTOD chunks at least this large are read straight into staging
 constexpr size_t kStagedHead = sizeof(avec_frame_hdr) + sizeof(avec_memcpy_htod);
 constexpr long kStatsEverySec = 10;      // at most one session_stats log line this often (on sync requests)
+long monotonic_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
 }  // namespace
 
 const char* session_end_name(SessionEnd e) {
@@ -24,6 +30,8 @@ const char* session_end_name(SessionEnd e) {
     case SessionEnd::io_error: return "io_error";
     case SessionEnd::bad_frame: return "bad_frame";
     case SessionEnd::refused: return "refused";
+    case SessionEnd::hello_timeout: return "hello_timeout";
+    case SessionEnd::stalled: return "stalled";
   }
   return "unknown";
 }
@@ -32,6 +40,8 @@ Session::Session(Conn& conn, Backend& backend, ModuleStore& store, const Session
     : conn_(conn), be_(backend), store_(store), opts_(opts) {
   buf_.resize(std::max<size_t>(opts.read_buffer, 64 * 1024));
   param_ptrs_.resize(AVEC_MAX_PARAMS);
+  if (opts.hello_timeout_ms > 0) hello_deadline_ms_ = monotonic_ms() + opts.hello_timeout_ms;
+  else if (opts.stall_timeout_ms > 0) conn_.set_read_timeout_ms(opts.stall_timeout_ms);
 }
 
 Session::~Session() { teardown(); }
@@ -50,7 +60,22 @@ bool Session::fill(size_t want) {
     // Right after a large H2D chunk another one usually follows: read only up to its fixed part, so its
     // data goes from the socket straight into staging memory instead of through this buffer.
     if (after_staged_) room = std::min(room, std::max(want - (end_ - start_), kStagedHead));
+    if (!hello_done_ && hello_deadline_ms_) {  // an absolute deadline: a trickling HELLO does not extend it
+      long left = hello_deadline_ms_ - monotonic_ms();
+      conn_.set_read_timeout_ms(left > 0 ? (int)left : 1);
+    }
     ssize_t n = conn_.read_some(buf_.data() + end_, room);
+    if (n == kConnTimeout) {
+      // Waiting between frames is the client's right; a HELLO that does not come, or a frame that stops
+      // half-way, ends the session (such a peer would otherwise hold this process and its context).
+      if (hello_done_ && end_ == start_) continue;
+      timeout_end_ = hello_done_ ? SessionEnd::stalled : SessionEnd::hello_timeout;
+      AVEC_LOG(warn, hello_done_ ? "peer_stalled" : "hello_timeout")
+          .unum("buffered", end_ - start_)
+          .num("timeout_ms", hello_done_ ? opts_.stall_timeout_ms : opts_.hello_timeout_ms);
+      conn_failed_ = true;
+      return false;
+    }
     if (n <= 0) {
       conn_failed_ = n < 0;
       return false;
@@ -64,6 +89,10 @@ bool Session::fill(size_t want) {
 bool Session::read_exact(void* p, size_t n) {
   if (n == 0) return true;
   ssize_t r = conn_.read_full(p, n);
+  if (r == kConnTimeout) {
+    timeout_end_ = SessionEnd::stalled;
+    AVEC_LOG(warn, "peer_stalled").unum("missing", n).num("timeout_ms", opts_.stall_timeout_ms);
+  }
   if (r <= 0) {
     conn_failed_ = r < 0;
     return false;
@@ -85,6 +114,10 @@ bool Session::send_frame(const avec_frame_hdr& req, uint32_t flags, const void* 
   h.payload_len = (uint32_t)(an + bn);
   struct iovec iov[3] = {{&h, sizeof h}, {const_cast<void*>(a), an}, {const_cast<void*>(b), bn}};
   if (!conn_.write_all(iov, bn ? 3 : 2)) {
+    if (conn_.write_timed_out()) {
+      timeout_end_ = SessionEnd::stalled;
+      AVEC_LOG(warn, "peer_stalled").str("direction", "send").num("timeout_ms", opts_.stall_timeout_ms);
+    }
     conn_failed_ = true;
     return false;
   }
@@ -95,6 +128,27 @@ bool Session::send_frame(const avec_frame_hdr& req, uint32_t flags, const void* 
 bool Session::reply_status(const avec_frame_hdr& req, uint32_t status) {
   avec_reply_hdr r = {status, 0};
   return reply(req, &r, sizeof r);
+}
+
+bool Session::refuse(const avec_frame_hdr& req, const Refusal& r) {
+  std::string p = hello_refusal_payload(r);
+  return reply(req, p.data(), p.size());
+}
+
+bool Session::table_full(const char* table, size_t entries) {
+  if (entries < opts_.max_objects) return false;
+  stats_.objects_refused++;
+  // One line per table and session: a client hammering the limit must not flood the log.
+  static const char* const kTables[] = {"contexts", "streams", "events", "modules", "functions", "pools",
+                                        "vmm", "reservations", "allocations", "module_bytes"};
+  for (uint32_t i = 0; i < sizeof kTables / sizeof kTables[0]; i++) {
+    if (strcmp(kTables[i], table) != 0) continue;
+    if (tables_logged_ & (1u << i)) return true;
+    tables_logged_ |= 1u << i;
+  }
+  AVEC_LOG(warn, "session_table_full").str("table", table).unum("entries", entries)
+      .unum("limit", opts_.max_objects).str("result", "CUDA_ERROR_OUT_OF_MEMORY");
+  return true;
 }
 
 void Session::bad_frame(const avec_frame_hdr* req, const char* why) {
@@ -118,7 +172,7 @@ SessionEnd Session::run() {
     }
     if (d == Decode::need_more) {
       if (!fill(want)) {
-        end = conn_failed_ ? SessionEnd::io_error : SessionEnd::eof;
+        end = timeout_end_ != SessionEnd::eof ? timeout_end_ : conn_failed_ ? SessionEnd::io_error : SessionEnd::eof;
         if (end_ > start_ && !conn_failed_) AVEC_LOG(info, "partial_frame_at_eof").unum("bytes", end_ - start_);
         break;
       }
@@ -155,7 +209,7 @@ SessionEnd Session::run() {
       memcpy(stage, buf_.data() + start_ + sizeof(avec_frame_hdr) + sizeof m, have);
       start_ = end_ = 0;
       if (!read_exact(static_cast<uint8_t*>(stage) + have, v.tail_len - have)) {
-        end = conn_failed_ ? SessionEnd::io_error : SessionEnd::eof;
+        end = timeout_end_ != SessionEnd::eof ? timeout_end_ : conn_failed_ ? SessionEnd::io_error : SessionEnd::eof;
         break;
       }
       errs_.set_frame(hdr.opcode, hdr.ctx);
@@ -170,10 +224,11 @@ SessionEnd Session::run() {
     if (!go_on) {
       end = v.hdr.opcode == AVEC_OP_GOODBYE ? SessionEnd::goodbye
             : v.hdr.opcode == AVEC_OP_HELLO ? SessionEnd::refused
+            : timeout_end_ != SessionEnd::eof ? timeout_end_
             : conn_failed_ ? SessionEnd::io_error : SessionEnd::eof;
       break;
     }
-    if (conn_failed_) { end = SessionEnd::io_error; break; }
+    if (conn_failed_) { end = timeout_end_ != SessionEnd::eof ? timeout_end_ : SessionEnd::io_error; break; }
   }
   teardown();
   return end;
@@ -200,7 +255,11 @@ bool Session::dispatch(const FrameView& v) {
           .unum("bytes_in", stats_.bytes_in)
           .unum("bytes_out", stats_.bytes_out)
           .unum("mem_used", allocs_.used())
-          .unum("allocations", allocs_.count());
+          .unum("allocations", allocs_.count())
+          .unum("host_rss", process_rss_bytes())
+          .unum("module_store_bytes", store_.memory_bytes())
+          .unum("objects", streams_.size() + events_.size() + modules_.size() + funcs_.size() + pools_.size() +
+                               ctxs_.size() + vmm_.size() + reservations_.size());
     }
     return sync_op(v);
   }
@@ -219,13 +278,20 @@ bool Session::hello(const FrameView& v) {
     return false;
   }
   if (opts_.verify_ticket) {
-    std::string why;
+    Refusal why;
     std::string ticket(reinterpret_cast<const char*>(v.tail), v.tail_len);
-    if (!opts_.verify_ticket(ticket, &why, &ipc_scope_)) {
-      AVEC_LOG(warn, "hello_refused").str("reason", why).str("client_host", host).unum("client_pid", h.client_pid);
-      reply_status(v.hdr, AVEC_STATUS_BAD_TICKET);
+    if (!opts_.verify_ticket(ticket, &ipc_scope_, &why)) {
+      AVEC_LOG(warn, "hello_refused").str("reason", why.message).unum("code", why.reason).str("client_host", host)
+          .unum("client_pid", h.client_pid);
+      refuse(v.hdr, why);
       return false;
     }
+  }
+  if (opts_.refuse_hello.status) {
+    AVEC_LOG(warn, "hello_refused").str("reason", opts_.refuse_hello.message).unum("code", opts_.refuse_hello.reason)
+        .str("client_host", host).unum("client_pid", h.client_pid);
+    refuse(v.hdr, opts_.refuse_hello);
+    return false;
   }
   if (ipc_scope_.empty()) ipc_scope_ = opts_.ipc_scope;
   info_only_ = (h.flags & AVEC_HELLO_INFO_ONLY) != 0;
@@ -252,6 +318,8 @@ bool Session::hello(const FrameView& v) {
   rep.device_count = (uint32_t)device_count_;
   rep.emulated = be_.emulated() ? 1 : 0;
   hello_done_ = true;
+  // From now on only a stall (mid-frame, or a client that does not read its replies) ends the session.
+  conn_.set_read_timeout_ms(opts_.stall_timeout_ms);
   AVEC_LOG(info, "session_start")
       .str("client_host", host)
       .unum("client_pid", h.client_pid)

@@ -14,15 +14,29 @@
 #include "frame.h"
 #include "ipc_registry.h"
 #include "module_store.h"
+#include "refusal.h"
 
 namespace avec {
 
 struct SessionOptions {
   uint64_t session_id = 0;
   uint64_t memory_limit = 0;  // 0: the whole device
-  // Checks the HELLO ticket; empty: no check. Returns false (with a reason) to refuse; on success it may
-  // set `scope` (the ticket's claim), which then replaces ipc_scope.
-  std::function<bool(const std::string& ticket, std::string* why, std::string* scope)> verify_ticket;
+  // Checks the HELLO ticket; empty: no check. Returns false (with the refusal sent to the client) to
+  // refuse; on success it may set `scope` (the ticket's claim), which then replaces ipc_scope.
+  std::function<bool(const std::string& ticket, std::string* scope, Refusal* refusal)> verify_ticket;
+  // Set (status != 0) when the session must be refused whatever its HELLO says (the session process found
+  // that the ticket's grants cannot be honoured): the HELLO is answered with this refusal.
+  Refusal refuse_hello;
+  // Deadlines against stalled peers (0: none): the HELLO must arrive within hello_timeout_ms; once a frame
+  // has started arriving, or a reply is being sent, the peer must make progress every stall_timeout_ms
+  // (idle time between frames is not limited: a program may compute on its CPU for hours).
+  int hello_timeout_ms = 0;
+  int stall_timeout_ms = 0;
+  // Host memory bounds: entries per handle table (contexts, streams, events, modules, functions, pools,
+  // VMM handles and ranges, allocations) and bytes of module images loaded at once. Past them a creation
+  // fails with CUDA_ERROR_OUT_OF_MEMORY (logged once per table).
+  size_t max_objects = 65536;
+  uint64_t max_module_bytes = 2ull << 30;
   // IPC: the registry shared by the node's sessions (nullptr: IPC refused) and this session's scope (the
   // claim, or the client's address when there are no tickets); only sessions of one scope share memory.
   IpcRegistry* ipc = nullptr;
@@ -33,7 +47,7 @@ struct SessionOptions {
   std::function<void()> before_teardown;
 };
 
-enum class SessionEnd { goodbye, eof, io_error, bad_frame, refused };
+enum class SessionEnd { goodbye, eof, io_error, bad_frame, refused, hello_timeout, stalled };
 const char* session_end_name(SessionEnd e);
 
 class Session {
@@ -45,6 +59,7 @@ class Session {
 
   struct Stats {
     uint64_t frames = 0, bytes_in = 0, bytes_out = 0, freed_allocs = 0;
+    uint64_t objects_refused = 0;  // creations refused by max_objects / max_module_bytes
   };
   const Stats& stats() const { return stats_; }
   const AllocTable& allocations() const { return allocs_; }
@@ -69,6 +84,9 @@ class Session {
     std::vector<ParamInfo> params;
     uint32_t param_extent;  // max(offset + size)
   };
+  // Image bytes of live (loaded or pending) modules: an upper bound (unloads do not lower it), recounted
+  // exactly when a load would cross max_module_bytes.
+  uint64_t module_bytes_ = 0;
 
   // I/O
   bool fill(size_t want);
@@ -79,6 +97,9 @@ class Session {
     return send_frame(req, 0, body, n, extra, en);
   }
   bool reply_status(const avec_frame_hdr& req, uint32_t status);
+  bool refuse(const avec_frame_hdr& req, const Refusal& r);
+  // True (after logging once per table) when a table already holds max_objects entries.
+  bool table_full(const char* table, size_t entries);
   void bad_frame(const avec_frame_hdr* req, const char* why);
 
   // dispatch
@@ -161,6 +182,9 @@ class Session {
   Stats stats_;
   long last_stats_ = 0;
   bool torn_down_ = false;
+  SessionEnd timeout_end_ = SessionEnd::eof;
+  long hello_deadline_ms_ = 0;  // monotonic; 0: none  // set when a read deadline ended the session
+  uint32_t tables_logged_ = 0;  // tables whose limit was logged (one bit each)
 };
 
 }  // namespace avec

@@ -44,6 +44,7 @@ void Session::async_op(const FrameView& v) {
       avec_ctx_create c = v.fixed<avec_ctx_create>();
       if (c.handle <= AVEC_MAX_DEVICES || ctxs_.count(c.handle)) { r = CUDA_ERROR_INVALID_VALUE; break; }
       if (c.device >= (uint32_t)device_count_) { r = CUDA_ERROR_INVALID_DEVICE; break; }
+      if (table_full("contexts", ctxs_.size())) { r = CUDA_ERROR_OUT_OF_MEMORY; break; }
       BH ctx = 0;
       r = be_.ctx_create((int)c.device, c.flags, &ctx);
       if (r) break;
@@ -140,6 +141,7 @@ void Session::async_op(const FrameView& v) {
     case AVEC_OP_STREAM_CREATE: {
       avec_stream_create c = v.fixed<avec_stream_create>();
       if (c.handle < 16 || streams_.count(c.handle)) { r = CUDA_ERROR_INVALID_VALUE; break; }
+      if (table_full("streams", streams_.size())) { r = CUDA_ERROR_OUT_OF_MEMORY; break; }
       BH s = 0;
       r = be_.stream_create(c.flags, c.priority, &s);
       if (!r) streams_[c.handle] = StreamEntry{s, h.ctx};
@@ -162,6 +164,7 @@ void Session::async_op(const FrameView& v) {
     case AVEC_OP_EVENT_CREATE: {
       avec_event_create c = v.fixed<avec_event_create>();
       if (c.handle == 0 || events_.count(c.handle)) { r = CUDA_ERROR_INVALID_VALUE; break; }
+      if (table_full("events", events_.size())) { r = CUDA_ERROR_OUT_OF_MEMORY; break; }
       BH e = 0;
       r = be_.event_create(c.flags, &e);
       if (!r) events_[c.handle] = EventEntry{e, h.ctx};

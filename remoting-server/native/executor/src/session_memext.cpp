@@ -201,11 +201,13 @@ uint32_t Session::ipc_open(const FrameView& v, avec_ipc_open_reply* out) {
   if (!want_mem) {
     uint32_t handle = o.flags;
     if (handle == 0 || events_.count(handle)) return CUDA_ERROR_INVALID_VALUE;
+    if (table_full("events", events_.size())) return CUDA_ERROR_OUT_OF_MEMORY;
     BH ev = 0;
     if ((r = be_.ipc_open_event(e.blob, &ev))) return r;
     events_[handle] = EventEntry{ev, v.hdr.ctx};
     return CUDA_SUCCESS;
   }
+  if (table_full("allocations", allocs_.count())) return CUDA_ERROR_OUT_OF_MEMORY;
   if ((r = be_.ipc_open_mem(e.blob, e.size, &out->dptr))) return r;
   Alloc a;
   a.base = out->dptr;
@@ -229,6 +231,7 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
     case AVEC_OP_POOL_CREATE: {
       avec_pool_create c = v.fixed<avec_pool_create>();
       if (c.handle <= AVEC_MAX_DEVICES || pools_.count(c.handle)) { r = CUDA_ERROR_INVALID_VALUE; return false; }
+      if (table_full("pools", pools_.size())) { r = CUDA_ERROR_OUT_OF_MEMORY; return false; }
       if (c.device >= (uint32_t)device_count_) { r = CUDA_ERROR_INVALID_DEVICE; return false; }
       if (c.handle_types != CU_MEM_HANDLE_TYPE_NONE)
         log_once(&g_logged_handle_types, "pool or allocation made without the shareable handle types asked for",
@@ -267,6 +270,7 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
       if (p.handle_types != CU_MEM_HANDLE_TYPE_NONE)
         log_once(&g_logged_handle_types, "pool or allocation made without the shareable handle types asked for",
                  "POSIX-fd/fabric handles cannot cross machines (exporting them is refused client-side)");
+      if (table_full("vmm", vmm_.size())) { r = CUDA_ERROR_OUT_OF_MEMORY; return false; }
       refresh_pool_reserved();
       if (!allocs_.fits(p.size)) {
         AVEC_LOG(info, "memory_limit").unum("requested", p.size).unum("used", allocs_.used()).unum("limit", limit_);
@@ -283,6 +287,7 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
       avec_vmm_range q = v.fixed<avec_vmm_range>();
       uint64_t addr = 0, end;
       if (q.size == 0 || __builtin_add_overflow(q.addr, q.size, &end)) { r = CUDA_ERROR_INVALID_VALUE; return false; }
+      if (table_full("reservations", reservations_.size())) { r = CUDA_ERROR_OUT_OF_MEMORY; return false; }
       if ((r = be_.vmm_reserve(q.size, q.offset, q.addr, q.flags, &addr))) return false;
       reservations_[addr] = q.size;
       return reply_u64(h, addr);
@@ -301,6 +306,7 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
         r = CUDA_ERROR_INVALID_VALUE;
         return false;
       }
+      if (table_full("allocations", allocs_.count())) { r = CUDA_ERROR_OUT_OF_MEMORY; return false; }
       Alloc a;
       a.base = q.addr;
       a.size = q.size;

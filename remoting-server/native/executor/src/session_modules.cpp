@@ -73,6 +73,18 @@ void Session::module_load(const avec_frame_hdr& h, const avec_module_load& m) {
     errs_.record_async(CUDA_ERROR_INVALID_VALUE);
     return;
   }
+  if (table_full("modules", modules_.size())) { errs_.record_async(CUDA_ERROR_OUT_OF_MEMORY); return; }
+  if (module_bytes_ + m.size > opts_.max_module_bytes) {  // recount exactly before refusing
+    module_bytes_ = 0;
+    for (auto& me : modules_) module_bytes_ += me.second.size;
+    if (module_bytes_ + m.size > opts_.max_module_bytes) {
+      stats_.objects_refused++;
+      AVEC_LOG(warn, "module_bytes_limit").unum("requested", m.size).unum("loaded", module_bytes_)
+          .unum("limit", opts_.max_module_bytes).str("result", "CUDA_ERROR_OUT_OF_MEMORY");
+      errs_.record_async(CUDA_ERROR_OUT_OF_MEMORY);
+      return;
+    }
+  }
   uint32_t r = use_ctx(h.ctx);
   if (r) { errs_.record_async(r); return; }
   ModuleEntry e;
@@ -87,6 +99,7 @@ void Session::module_load(const avec_frame_hdr& h, const avec_module_load& m) {
     if (r) { errs_.record_async(r); return; }
   }
   modules_[m.handle] = e;
+  module_bytes_ += m.size;
 }
 
 uint32_t Session::launch(const FrameView& v) {

@@ -142,6 +142,7 @@ bool Session::sync_op(const FrameView& v) {
         if (row < m.size || __builtin_mul_overflow(row, m.height, &need)) { r = CUDA_ERROR_INVALID_VALUE; break; }
       }
       if (m.size == 0) { r = CUDA_ERROR_INVALID_VALUE; break; }
+      if (table_full("allocations", allocs_.count())) { r = CUDA_ERROR_OUT_OF_MEMORY; break; }
       if (op == AVEC_OP_MEM_ALLOC && !allocs_.fits(need)) {
         AVEC_LOG(info, "memory_limit").unum("requested", need).unum("used", allocs_.used()).unum("limit", limit_);
         r = CUDA_ERROR_OUT_OF_MEMORY;
@@ -266,6 +267,7 @@ bool Session::sync_op(const FrameView& v) {
         return reply(h, &gi, sizeof gi);
       }
       if (gs.handle == 0 || funcs_.count(gs.handle)) { r = CUDA_ERROR_INVALID_VALUE; break; }
+      if (table_full("functions", funcs_.size())) { r = CUDA_ERROR_OUT_OF_MEMORY; break; }
       BH fn = 0;
       FunctionInfo fi;
       r = be_.get_function(me.kind, me.be, gs.kind, name, &fn, &fi);

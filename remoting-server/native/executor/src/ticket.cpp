@@ -137,6 +137,11 @@ bool TicketVerifier::verify(const std::string& t, std::string* why, TicketClaims
       !str("dev", &c.dev) || !integer("mem", 0, kSafe, &mem) || !integer("cpct", 1, 100, &cpct) ||
       !integer("iat", 0, kSafe, &c.iat) || !integer("exp", 0, kSafe, &c.exp))
     return fail("malformed");
+  if (j.get("maxs")) {  // optional (a later addition): absent means the server's per-claim cap
+    long long maxs = 0;
+    if (!integer("maxs", 1, 1000000, &maxs)) return fail("malformed");
+    c.max_sessions = (int)maxs;
+  }
   c.kid = kid->str;
   c.mem = (uint64_t)mem;
   c.cpct = (int)cpct;

@@ -19,6 +19,7 @@ struct TicketClaims {
   uint64_t mem = 0;
   int cpct = 0;
   long long iat = 0, exp = 0;
+  int max_sessions = 0;  // optional `maxs`: concurrent sessions the claim may hold (0: the server's cap)
 };
 
 class TicketVerifier {

@@ -363,9 +363,25 @@ TEST(cuda_backend_contexts_and_reset) {
 
 TEST(cuda_backend_compute_percent) {
   if (real_gpu()) return avectest::not_run("needs the mock's MPS model (a real GPU needs the MPS daemon)");
+  {
+    Listener nomps({"--compute-percent", "50"}, "cuda", cuda_lib_path());
+    Client c(nomps.port);  // no MPS daemon: the share cannot be enforced, the session is refused
+    Reply r = c.call(hello());
+    CHECK_EQ(r.status(), AVEC_STATUS_REFUSED);
+    avec_hello_refusal f = {};
+    if (r.payload.size() >= sizeof(avec_hello_reply) + sizeof f) memcpy(&f, r.payload.data() + sizeof(avec_hello_reply), sizeof f);
+    CHECK_EQ(f.reason, AVEC_REFUSAL_COMPUTE_SHARE);
+  }
+  char tmpl[] = "/tmp/avec-mps-cp-XXXXXX";
+  std::string mps = mkdtemp(tmpl);
+  { std::ofstream f(mps + "/control"); }
+  setenv("CUDA_MPS_PIPE_DIRECTORY", mps.c_str(), 1);  // inherited by the listener: the daemon's pipe is there
   Listener l({"--compute-percent", "50"}, "cuda", cuda_lib_path());
+  unsetenv("CUDA_MPS_PIPE_DIRECTORY");
   Client c(l.port);
   Reply hr = c.call(hello());
+  unlink((mps + "/control").c_str());
+  rmdir(mps.c_str());
   avec_device_info di;
   memset(&di, 0, sizeof di);
   if (hr.payload.size() >= sizeof(avec_hello_reply) + sizeof di) memcpy(&di, hr.payload.data() + sizeof(avec_hello_reply), sizeof di);

@@ -5,6 +5,7 @@
 
 #include "json.h"
 #include "listener.h"
+#include "ticket_sign.h"
 #include "sha256.h"
 #include "ticket.h"
 
@@ -294,28 +295,6 @@ TEST(fd_mode_one_session) {
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
-static std::string b64url(const uint8_t* p, size_t n) {
-  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string o;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    acc = (acc << 8) | p[i];
-    bits += 8;
-    while (bits >= 6) { bits -= 6; o += a[(acc >> bits) & 63]; }
-  }
-  if (bits) o += a[(acc << (6 - bits)) & 63];
-  return o;
-}
-
-static std::string sign(const std::string& key, const std::string& payload) {
-  std::string b = b64url((const uint8_t*)payload.data(), payload.size());
-  std::string signed_part = "avec1." + b;
-  uint8_t mac[32];
-  avec::hmac_sha256((const uint8_t*)key.data(), key.size(), (const uint8_t*)signed_part.data(), signed_part.size(), mac);
-  return signed_part + "." + b64url(mac, 32);
-}
-
 TEST(listener_ticket_check) {
   char tmpl[] = "/tmp/avec-keys-XXXXXX";
   std::string dir = mkdtemp(tmpl);
@@ -334,9 +313,11 @@ TEST(listener_ticket_check) {
     Client c(l.port);
     Reply r = c.call(hello(0, sign(std::string(32, 'x'), payload)));
     CHECK_EQ(r.status(), AVEC_STATUS_BAD_TICKET);
+    CHECK_EQ(refusal_reason(r), AVEC_REFUSAL_TICKET_BAD_SIGNATURE);  // the reason reaches the client
+    CHECK(refusal_message(r).find("bad-signature") != std::string::npos);
     CHECK(c.closed_by_peer());
   }
-  CHECK(l.wait_line({"\"event\":\"hello_refused\"", "\"reason\":\"bad-signature\""}));
+  CHECK(l.wait_line({"\"event\":\"hello_refused\"", "\"reason\":\"ticket refused: bad-signature\"", "\"code\":3"}));
   // rotation: a key added to the directory is accepted by the next session without a restart
   std::string key2(40, 'n');
   { std::ofstream f(dir + "/k2", std::ios::binary); f << key2; }

@@ -449,6 +449,32 @@ TEST(image_symbol_lookup) {
   CHECK(image_find_function(bad.data(), bad.size(), "_Z6kernelPf") == Lookup::absent);
 }
 
+TEST(module_store_memory_bound_lru) {
+  ModuleStore s("", 0, 25000);  // no disk cache; 25,000 bytes of images in memory
+  auto make = [](uint8_t seed, Hash* h) {
+    Bytes img(10000, seed);
+    sha256(img.data(), img.size(), h->data());
+    return img;
+  };
+  Hash h[4];
+  Bytes a = make(1, &h[0]), b = make(2, &h[1]), c = make(3, &h[2]), d = make(4, &h[3]);
+  CHECK(s.add_part(h[0], a.size(), a.data(), a.size()) == ModuleStore::Part::complete);
+  CHECK(s.add_part(h[1], b.size(), b.data(), 5000) == ModuleStore::Part::incomplete);
+  CHECK_EQ(s.memory_bytes(), 15000u);  // uploads in progress count
+  CHECK(s.add_part(h[1], b.size(), b.data() + 5000, 5000) == ModuleStore::Part::complete);
+  CHECK_EQ(s.memory_bytes(), 20000u);  // a finished upload is counted once, as an image
+  CHECK(s.find(h[0]) != nullptr);       // a is now more recently used than b
+  CHECK(s.add_part(h[2], c.size(), c.data(), c.size()) == ModuleStore::Part::complete);
+  CHECK_EQ(s.memory_images(), 2u);      // b (least recently used) went
+  CHECK(s.find(h[1]) == nullptr);
+  CHECK(s.find(h[0]) != nullptr && s.find(h[2]) != nullptr);
+  CHECK(s.memory_bytes() <= 25000u);
+  ModuleStore tiny("", 0, 100);         // smaller than one image: the newest stays anyway
+  CHECK(tiny.add_part(h[3], d.size(), d.data(), d.size()) == ModuleStore::Part::complete);
+  CHECK(tiny.find(h[3]) != nullptr);
+  CHECK_EQ(tiny.memory_bytes(), 10000u);
+}
+
 TEST(module_store_parts_and_disk_cache) {
   char tmpl[] = "/tmp/avec-modcache-XXXXXX";
   std::string dir = mkdtemp(tmpl);
