@@ -70,3 +70,12 @@ test('ctl open/sessions/close/drain/health against a gRPC server', async () => {
   assert.equal(JSON.parse((await ctl('health', '--server', server, '--service', 'avec.v1.Control')).out).status, 'NOT_SERVING');
   assert.equal((await ctl('bogus', '--server', server)).code, 2);
 });
+
+test('ctl --version and --help', async () => {
+  let out = '';
+  assert.equal(await runCtl(['--version'], (s) => (out += s)), 0);
+  assert.match(out, /^avec-ctl \d+\.\d+\.\d+\n$/);
+  out = '';
+  assert.equal(await runCtl(['--help'], (s) => (out += s)), 0);
+  assert.match(out, /--help and --version/);
+});

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // avec-ctl: a small command-line client of the remoting server's gRPC API, plus ticket signing for
 // standalone GPU machines (no operator). Prints JSON.
+import { VERSION } from './version.js';
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -22,6 +23,7 @@ Commands (flag --server HOST:PORT, default 127.0.0.1:7071; --token FILE for admi
   open --ticket TICKET         OpenSession (reserve a session)
   ticket --key-dir DIR --node NODE --claim NS/NAME [--mem BYTES] [--cpct N] [--dev UUID] [--ttl S] [--kid KID]
                                sign a ticket with a key of DIR (default kid: "current" file, else the greatest)
+Flags --help and --version print this help and the version.
 `;
 
 export async function runCtl(argv: string[], out: (s: string) => void, nowSeconds = () => Math.floor(Date.now() / 1000)): Promise<number> {
@@ -47,9 +49,14 @@ export async function runCtl(argv: string[], out: (s: string) => void, nowSecond
       kid: { type: 'string' },
       uid: { type: 'string' },
       help: { type: 'boolean' },
+      version: { type: 'boolean' },
     },
   });
   const [cmd, arg] = positionals;
+  if (values.version) {
+    out(`avec-ctl ${VERSION}\n`);
+    return 0;
+  }
   if (values.help || !cmd) {
     out(CTL_HELP);
     return cmd || values.help ? 0 : 2;

@@ -8,12 +8,18 @@ import { runCli } from '../harness/cli.js';
 import { REPO_ROOT } from '../harness/repo-root.js';
 
 describe('make demo', () => {
-  it('runs the CUDA demo program through the shim on a claim bound by the operator', async () => {
+  it('prints its numbered steps, not build output, and runs the CUDA demo program through the shim on a claim bound by the operator', async () => {
     const program = join(REPO_ROOT, 'build', 'demo', 'avec-demo');
     assert.ok(existsSync(program), `${program} missing: make demo-program`);
-    const res = await runCli(process.execPath, [join(REPO_ROOT, 'e2e', 'dist', 'demo', 'run-demo.js'), program],
-      { check: false, timeoutMs: 240_000 });
+    // The README's command itself (the build is up to date here, so this is the set-up check + the demo).
+    const res = await runCli('make', ['--no-print-directory', 'demo'], { check: false, timeoutMs: 400_000, env: { ...process.env, MAKEFLAGS: '' } });
     const out = res.stdout + res.stderr;
+    const lines = out.trimEnd().split('\n');
+    const steps = lines.filter((l) => /^\[demo\s+[\d.]+s\] \d+\. /.test(l));
+    assert.ok(steps.length >= 12 && steps.length <= 16, `${steps.length} steps:\n${out}`);
+    for (const l of lines) {
+      assert.ok(/^\[(demo|avec)\b/.test(l) || /^\s{6}\|/.test(l), `a line that is neither a step nor shown output: ${l}`);
+    }
     assert.equal(res.code, 0, out);
     assert.match(out, /claim is Bound/);
     assert.match(out, /demo\s+Bound\s+gpu-\S+\s+edge-demo\s+2Gi/);

@@ -4,21 +4,12 @@
 // ticket. Exit code 0 only if every step, including the CUDA program, succeeded.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { installAvec } from '../harness/avec-install.js';
 import { runAll } from '../harness/cleanup.js';
-import { startControlPlane } from '../harness/control-plane.js';
-import { nodeObject } from '../harness/gpu-nodes.js';
-import { startOperator } from '../harness/operator-process.js';
-import { startRemotingServer } from '../harness/remoting-server-process.js';
+import { LOCAL_NODE as NODE, LOCAL_SITE as SITE, startLocalCluster } from '../harness/local-cluster.js';
 import { REPO_ROOT } from '../harness/repo-root.js';
-import { waitFor } from '../harness/wait.js';
-import { isStatus } from '@avec/kube';
 
 const NS = 'demo';
-const SITE = 'edge-demo';
-const NODE = `gpu-${hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40)}`;
 const t0 = Date.now();
 let stepNo = 0;
 
@@ -64,29 +55,8 @@ async function main(): Promise<number> {
     if (!existsSync(f)) throw new Error(`${f} is missing: run make build (make demo does)`);
   }
 
-  step('control plane: starting etcd and kube-apiserver (built from their Go modules) on loopback');
-  const cp = await startControlPlane({ name: 'demo' });
-  const version = JSON.parse((await cp.kubectl(['version', '-o', 'json'])).stdout).serverVersion.gitVersion;
-  step(`control plane: kube-apiserver ${version} ready at ${cp.server}, CRDs virtualgpuclaims.avec.dev and gpunodes.avec.dev established`);
-
-  step('helm install avec charts/avec (RBAC, webhook, ticket keys; the operator runs here as a process)');
-  const inst = await installAvec(cp);
-  show((await cp.helm(['list', '-n', inst.namespace])).stdout);
-
-  step(`operator: starting as ServiceAccount ${inst.namespace}/${inst.operatorServiceAccount} (leader election on)`);
-  const op = await startOperator(cp, inst, { identity: 'demo-operator', webhookPort: inst.webhookPort, heartbeatTimeoutSeconds: 30 });
-
-  step(`remoting server: starting as GPU node ${NODE} in site ${SITE} (--backend auto: real GPU if present, else emulated)`);
+  const { cp, rs, op } = await startLocalCluster({ name: 'demo', step, show });
   const rest = cp.rest();
-  await rest.nodes.create(nodeObject(NODE, SITE, { 'avec.dev/gpu': 'true' }));
-  const rsKubeconfig = await cp.serviceAccountKubeconfig(inst.namespace, `${inst.release}-remoting-server`);
-  const rs = await startRemotingServer(cp, { nodeName: NODE, site: SITE, kubeconfig: rsKubeconfig, ticketKeyDir: inst.ticketKeyDir });
-  await waitFor(async () => {
-    const gn: any = await rest.gpuNodes.get(NODE).catch((e) => (isStatus(e, 404) ? undefined : Promise.reject(e)));
-    return gn?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') ? gn : undefined;
-  }, { what: `GPUNode ${NODE} Ready`, timeoutMs: 60_000 });
-  step(`remoting server: published GPUNode ${NODE}; the operator marked it Ready`);
-  show((await cp.kubectl(['get', 'gpunodes', '-o', 'wide'])).stdout);
 
   step('kubectl apply a VirtualGPUClaim (2Gi, 50% compute, nearest to edge-demo)');
   await cp.kubectl(['create', 'namespace', NS]);
