@@ -9,7 +9,7 @@ DEPS_TARGETS += deps-hadolint
 TEST_TARGETS += test-e2e
 
 # Listed when the recipe runs (e2e/dist does not exist yet when a fresh clone parses this file).
-E2E_TESTS = $$(find e2e/dist -name '*.test.js' -not -path 'e2e/dist/gpu/*' | sort)
+E2E_TESTS = $$(find e2e/dist -name '*.test.js' -not -path 'e2e/dist/gpu/*' -not -path 'e2e/dist/images/*' | sort)
 E2E_NODE_TEST := node --test --test-concurrency=1 --test-reporter=spec --test-timeout=600000
 
 .PHONY: deps-hadolint test-e2e test-e2e-chart

@@ -2,6 +2,7 @@
 // RBAC it grants is exactly what the components need (checked by the API server's own authorizer),
 // and an upgrade keeps the generated webhook certificate and ticket keys.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { installAvec, type AvecInstall } from '../harness/avec-install.js';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
@@ -87,6 +88,22 @@ describe('helm install charts/avec', () => {
     assert.equal(mwc.webhooks[0].clientConfig.caBundle, before.items.find((s: any) => s.metadata.name === 'avec-webhook-cert').data['ca.crt']);
     const dep = await get(['get', 'deployment', 'avec-operator', '-n', 'avec-system']);
     assert.equal(dep.spec.template.spec.containers[0].env.find((e: any) => e.name === 'AVEC_LOG').value, 'debug');
+  });
+
+  it('reissues the webhook serving certificate (same CA) when an upgrade changes the names it must carry', async () => {
+    const cert = async () => (await get(['get', 'secret', '-n', 'avec-system', 'avec-webhook-cert'])) as { data: Record<string, string>; metadata: { annotations: Record<string, string> } };
+    const before = await cert();
+    assert.match(before.metadata.annotations['avec.dev/certificate-sans']!, /avec-operator\.avec-system\.svc,.*127\.0\.0\.1$/);
+    await cp.helm(['upgrade', 'avec', CHART_DIR, '-n', 'avec-system', '--reuse-values', '--set', 'webhook.certificates.extraIPs={127.0.0.1,10.96.0.42}']);
+    const after = await cert();
+    assert.notEqual(after.data['tls.crt'], before.data['tls.crt'], 'reissued');
+    assert.equal(after.data['ca.crt'], before.data['ca.crt'], 'by the same CA: the caBundle stays valid');
+    const san = new X509Certificate(Buffer.from(after.data['tls.crt']!, 'base64')).subjectAltName ?? '';
+    assert.match(san, /IP Address:10\.96\.0\.42/);
+    assert.match(san, /DNS:avec-operator\.avec-system\.svc/);
+    assert.ok(new X509Certificate(Buffer.from(after.data['tls.crt']!, 'base64')).verify(new X509Certificate(Buffer.from(after.data['ca.crt']!, 'base64')).publicKey));
+    const mwc = await get(['get', 'mutatingwebhookconfiguration', 'avec-webhook']);
+    assert.equal(mwc.webhooks[0].clientConfig.caBundle, after.data['ca.crt']);
   });
 
   it('uninstalls cleanly but keeps the ticket keys (resource policy keep)', async () => {

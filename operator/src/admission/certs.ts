@@ -72,6 +72,17 @@ export function needsRotation(certPem: string | undefined, nowMs: number): boole
   }
 }
 
+/** True when the certificate names exactly what is wanted (else a changed Service name or IP list would keep an old certificate). */
+export function namesMatch(certPem: string, dnsNames: readonly string[], ips: readonly string[]): boolean {
+  try {
+    const have = (new X509Certificate(certPem).subjectAltName ?? '').split(', ').filter(Boolean).sort();
+    const want = [...dnsNames.map((d) => `DNS:${d}`), ...ips.map((ip) => `IP Address:${ip}`)].sort();
+    return JSON.stringify(have) === JSON.stringify(want);
+  } catch {
+    return false;
+  }
+}
+
 /** DNS names a webhook Service is reached by. */
 export function serviceDnsNames(service: string, namespace: string): string[] {
   return [`${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`, `${service}.${namespace}`, service];

@@ -66,3 +66,19 @@ test('self-managed certs: created once, shared, rotated before expiry, caBundle 
   assert.equal(api.writes, 2);
   assert.equal(Buffer.from(api.secret!.data['ca.crt'], 'base64').toString(), ca);
 });
+
+test('self-managed certs: a changed Service name reissues the serving certificate (same CA), even long before expiry', async () => {
+  const api = new FakeApi();
+  const clock = new ManualClock(Date.parse('2026-01-01T00:00:00Z'));
+  const base = { namespace: 'avec-system', secretName: 'avec-webhook-cert', webhookConfigName: 'avec', clock, log: silentLogger };
+  const t1 = await new SelfManagedCerts(api, { ...base, service: 'avec-operator' }).ensure();
+  const ca = api.secret!.data['ca.crt'];
+  const t2 = await new SelfManagedCerts(api, { ...base, service: 'gpu-operator' }).ensure();
+  assert.notEqual(t2.cert, t1.cert);
+  assert.match(new X509Certificate(t2.cert).subjectAltName ?? '', /DNS:gpu-operator\.avec-system\.svc/);
+  assert.doesNotMatch(new X509Certificate(t2.cert).subjectAltName ?? '', /avec-operator/);
+  assert.equal(api.secret!.data['ca.crt'], ca, 'same CA: the caBundle stays valid');
+  const t3 = await new SelfManagedCerts(api, { ...base, service: 'gpu-operator' }).ensure();
+  assert.equal(t3.cert, t2.cert, 'unchanged names: kept');
+});
+

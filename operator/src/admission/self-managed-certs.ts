@@ -5,7 +5,7 @@
 import { isStatus, PatchStrategy, type KubeApi } from '@avec/kube';
 import type { Clock } from '../kube/clock.js';
 import type { Logger } from '@avec/common';
-import { generateCA, generateServingCert, needsRotation, serviceDnsNames } from './certs.js';
+import { generateCA, generateServingCert, namesMatch, needsRotation, serviceDnsNames } from './certs.js';
 
 export const CA_DAYS = 3650;
 export const SERVING_DAYS = 90;
@@ -56,8 +56,11 @@ export class SelfManagedCerts {
         crt = '';
         changed = true;
       }
-      if (!crt || !key || needsRotation(crt, now)) {
-        const s = generateServingCert({ certPem: caCrt, keyPem: caKey }, serviceDnsNames(this.o.service, this.o.namespace), ['127.0.0.1'], new Date(now), SERVING_DAYS);
+      const dns = serviceDnsNames(this.o.service, this.o.namespace);
+      // Reissued as well when the names it must carry changed (another Service name or namespace).
+      if (!crt || !key || needsRotation(crt, now) || !namesMatch(crt, dns, ['127.0.0.1'])) {
+        if (crt && !needsRotation(crt, now)) this.o.log.info('webhook certificate names changed; reissuing', { namespace: this.o.namespace, name: this.o.secretName, want: dns });
+        const s = generateServingCert({ certPem: caCrt, keyPem: caKey }, dns, ['127.0.0.1'], new Date(now), SERVING_DAYS);
         crt = s.certPem;
         key = s.keyPem;
         changed = true;

@@ -3,9 +3,13 @@ import assert from 'node:assert/strict';
 import * as https from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { WebhookServer } from './webhook-server.js';
-import { generateCA, generateServingCert, needsRotation } from './certs.js';
+import { generateCA, generateServingCert, namesMatch, needsRotation } from './certs.js';
 import { OperatorMetrics } from '../metrics.js';
-import { silentLogger } from '@avec/common';
+import { createLogger } from '@avec/common';
+
+const waitUntil = async (f: () => boolean): Promise<void> => {
+  for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+};
 
 function post(port: number, ca: string, path: string, body: unknown, servername = 'avec-operator.avec-system.svc'): Promise<{ status: number; json: Record<string, unknown>; peer: string }> {
   return new Promise((resolve, reject) => {
@@ -42,9 +46,10 @@ test('webhook answers AdmissionReviews over TLS on loopback (CA-verified), mutat
   assert.equal(needsRotation(serving.certPem, now.getTime()), false);
   assert.equal(needsRotation(serving.certPem, now.getTime() + 21 * 86_400_000), true);
   const metrics = new OperatorMetrics();
+  const logged: string[] = [];
   const srv = new WebhookServer({
     port: 0, host: '127.0.0.1', path: '/mutate-pods', tls: { cert: serving.certPem, key: serving.keyPem },
-    inject: { shimImage: 'shim:1', randomSuffix: () => 'abcde' }, log: silentLogger, metrics,
+    inject: { shimImage: 'shim:1', randomSuffix: () => 'abcde' }, log: createLogger({ component: 'test', level: 'warn', sink: (l) => logged.push(l) }), metrics,
   });
   const port = await srv.listen();
   try {
@@ -74,9 +79,13 @@ test('webhook answers AdmissionReviews over TLS on loopback (CA-verified), mutat
     const after = await post(port, ca.certPem, '/mutate-pods', reviewOf({}));
     assert.equal(after.peer, new X509Certificate(next.certPem).fingerprint256);
 
-    // A client that does not trust the CA is refused.
+    // A client that does not trust the CA is refused, and the server says so in its log.
     const other = generateCA('other', now, 1);
     await assert.rejects(post(port, other.certPem, '/mutate-pods', reviewOf({})));
+    await waitUntil(() => logged.some((l) => /webhook TLS handshake failed/.test(l)));
+    assert.match(logged.find((l) => /handshake failed/.test(l))!, /"peer":"[^"]+","code":"[A-Z_]+"/);
+    assert.equal(namesMatch(next.certPem, ['avec-operator.avec-system.svc'], ['127.0.0.1']), true);
+    assert.equal(namesMatch(next.certPem, ['gpu-operator.avec-system.svc'], ['127.0.0.1']), false);
     const text = await metrics.registry.metrics();
     assert.match(text, /avec_webhook_requests_total\{outcome="mutated"\} 1/);
     assert.match(text, /avec_webhook_requests_total\{outcome="denied"\} 1/);

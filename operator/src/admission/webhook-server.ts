@@ -67,6 +67,17 @@ export class WebhookServer {
     // The API server gives up after the webhook's timeoutSeconds (at most 30 s) anyway.
     this.server.requestTimeout = 30_000;
     this.server.headersTimeout = 10_000;
+    // A failed handshake is what a stale caBundle or a certificate without the Service's name looks
+    // like from here: say so (at most once a minute per peer address, so a retrying API server cannot flood the log).
+    const told = new Map<string, number>();
+    this.server.on('tlsClientError', (err: Error & { code?: string }, socket) => {
+      const peer = socket.remoteAddress ?? 'unknown';
+      const now = Date.now();
+      if ((told.get(peer) ?? 0) > now - 60_000) return;
+      if (told.size > 1000) told.clear();
+      told.set(peer, now);
+      this.o.log.warn('webhook TLS handshake failed (does the caBundle of the MutatingWebhookConfiguration match, and does the certificate name the Service?)', { peer, code: err.code, error: err.message });
+    });
   }
 
   listen(): Promise<number> {
