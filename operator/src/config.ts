@@ -31,8 +31,10 @@ export const FLAGS = {
   'shim-pull-policy': { schema: z.enum(['Always', 'IfNotPresent', 'Never']).optional(), help: 'imagePullPolicy of the shim init container' },
   workers: { schema: positive.default(16), help: 'concurrent claim reconciles' },
   'resync-seconds': { schema: positive.default(300), help: 'period at which every claim and GPU node is reconciled again' },
+  'lost-claims-first': { schema: bool.default(true), help: 'claims that lost their GPU in a node failure (phase Lost) are placed before claims that never had one; a newcomer that would take their capacity waits with reason CapacityHeldForLostClaims' },
   'retry-unplaced-seconds': { schema: positive.default(30), help: 'retry period of claims that fit nowhere (capacity changes also retrigger them)' },
   help: { schema: bool.default(false), help: 'print this help' },
+  version: { schema: bool.default(false), help: 'print the version' },
 } as const;
 
 type Flags = typeof FLAGS;
@@ -43,7 +45,7 @@ const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.
 const envName = (s: string): string => `AVEC_OPERATOR_${s.toUpperCase().replace(/-/g, '_')}`;
 
 export function helpText(): string {
-  const lines = ['Usage: node operator/dist/main.js [flags]', '', 'avec operator: places VirtualGPUClaims on GPU nodes, serves the pod mutating webhook.', '', 'Flags (each also settable as AVEC_OPERATOR_<FLAG>; log level: AVEC_OPERATOR_LOG or AVEC_LOG = debug|info|warn|error):'];
+  const lines = ['Usage: node operator/dist/main.js [flags]', '       node operator/dist/main.js release-claims --help   (make claims deletable once the operator is gone)', '', 'avec operator: places VirtualGPUClaims on GPU nodes, serves the pod mutating webhook.', '', 'Flags (each also settable as AVEC_OPERATOR_<FLAG>; log level: AVEC_LOG = debug|info|warn|error):'];
   for (const [name, f] of Object.entries(FLAGS)) {
     const d = (f.schema as z.ZodType).safeParse(undefined);
     const def = d.success && d.data !== undefined && !f.help.includes('(default') ? ` [default: ${String(d.data)}]` : '';
@@ -64,18 +66,22 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       raw.help = true;
       continue;
     }
+    if (a === '--version') {
+      raw.version = true;
+      continue;
+    }
     if (!a.startsWith('--')) throw new AvecError('BadFlag', `unexpected argument "${a}" (see --help)`);
     const eq = a.indexOf('=');
     const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
     if (!(name in FLAGS)) throw new AvecError('BadFlag', `unknown flag --${name} (see --help)`);
     if (eq >= 0) raw[name] = a.slice(eq + 1);
-    else if (name === 'help' || name === 'leader-elect') raw[name] = argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true';
+    else if (name === 'help' || name === 'leader-elect' || name === 'lost-claims-first') raw[name] = argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true';
     else if (i + 1 < argv.length) raw[name] = argv[++i];
     else throw new AvecError('BadFlag', `flag --${name} needs a value`);
   }
   const out: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(FLAGS)) {
-    if (raw.help === true || raw.help === 'true') {
+    if (raw.help === true || raw.help === 'true' || raw.version === true) {
       if (name !== 'ticket-key-dir') out[camel(name)] = (f.schema as z.ZodType).safeParse(raw[name]).data;
       continue;
     }
@@ -84,8 +90,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     out[camel(name)] = r.data;
   }
   if (raw.help === true || raw.help === 'true') out.help = true;
+  if (raw.version === true) out.version = true;
   const cfg = out as OperatorConfig;
-  if (!cfg.help && cfg.webhookPort !== 0 && cfg.webhookCertMode === 'dir' && !cfg.webhookCertDir) {
+  if (!cfg.help && !cfg.version && cfg.webhookPort !== 0 && cfg.webhookCertMode === 'dir' && !cfg.webhookCertDir) {
     throw new AvecError('BadFlag', '--webhook-cert-dir is required with --webhook-cert-mode=dir (or --webhook-port=0 to disable the webhook)');
   }
   return cfg;

@@ -1,10 +1,19 @@
-// Entry point: node operator/dist/main.js --help
+// Entry point: node operator/dist/main.js --help | --version | release-claims --help
 import { parseConfig, helpText } from './config.js';
 import { runOperator } from './operator.js';
 import { createLogger, AvecError, errorMessage } from '@avec/common';
 import { KeyringError } from '@avec/tickets';
+import { releaseClaimsMain } from './release-claims.js';
+import { VERSION } from './version.js';
 
 const log = createLogger({ component: 'operator' });
+if (process.argv[2] === 'release-claims') {
+  const code = await releaseClaimsMain(process.argv.slice(3), (s) => process.stdout.write(s), (s) => process.stderr.write(s)).catch((err: unknown) => {
+    process.stderr.write(`release-claims: ${errorMessage(err)}\n`);
+    return 1;
+  });
+  process.exit(code);
+}
 let cfg;
 try {
   cfg = parseConfig(process.argv.slice(2));
@@ -14,6 +23,10 @@ try {
 }
 if (cfg.help) {
   process.stdout.write(helpText() + '\n');
+  process.exit(0);
+}
+if (cfg.version) {
+  process.stdout.write(`avec operator ${VERSION}\n`);
   process.exit(0);
 }
 try {

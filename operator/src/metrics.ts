@@ -3,6 +3,8 @@ import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom
 
 export interface MetricSources {
   claimPhases(): Map<string, number>;
+  /** Seconds the oldest Pending or Lost claim has waited (0 when none waits). */
+  oldestWaitingSeconds(): number;
   nodeAllocations(): Array<{ node: string; allocatedBytes: number; capacityBytes: number; ready: boolean }>;
   isLeader(): boolean;
 }
@@ -59,6 +61,14 @@ export class OperatorMetrics {
       collect() {
         this.reset();
         for (const [phase, n] of self.sources?.claimPhases() ?? []) this.set({ phase }, n);
+      },
+    });
+    new Gauge({
+      name: 'avec_claims_waiting_oldest_seconds',
+      help: 'How long the oldest Pending or Lost VirtualGPUClaim has waited for a GPU (0 when none waits)',
+      registers,
+      collect() {
+        this.set(self.sources?.oldestWaitingSeconds() ?? 0);
       },
     });
     new Gauge({

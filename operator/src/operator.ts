@@ -113,6 +113,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
     ticketTtlSeconds: cfg.ticketTtlSeconds,
     retryUnplacedMs: cfg.retryUnplacedSeconds * 1000,
     claimWorkers: cfg.workers,
+    lostClaimsFirst: cfg.lostClaimsFirst,
   });
   // A new signing key: every bound claim re-signs its ticket now rather than at the next resync.
   mgr.onLeading(() => {

@@ -24,7 +24,7 @@ export function writeReport(x: {
 }): string {
   const date = new Date().toISOString().slice(0, 10);
   const git = (args: string[]) => { try { return execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim(); } catch { return 'unknown'; } };
-  const commit = git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'operator', 'e2e', 'crds']) ? ' (+ uncommitted changes)' : '');
+  const commit = git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'operator', 'e2e', 'packages', 'charts/avec/crds']) ? ' (+ uncommitted changes)' : '');
   const cpu = cpus()[0]?.model ?? 'unknown';
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   let pureObj: Record<string, unknown> = {};

@@ -23,6 +23,12 @@ describe('helm install charts/avec', () => {
   it('is deployed and lists its objects', async () => {
     const { stdout } = await cp.helm(['status', 'avec', '-n', 'avec-system', '-o', 'json']);
     assert.equal(JSON.parse(stdout).info.status, 'deployed');
+    // NOTES.txt: the next steps a user sees after helm install.
+    const notes = (await cp.helm(['get', 'notes', 'avec', '-n', 'avec-system'])).stdout;
+    assert.match(notes, /avec 0\.1\.0 is installed in namespace avec-system/);
+    assert.match(notes, /kubectl apply -f operator\/examples\/claim\.yaml/);
+    assert.match(notes, /kubectl get vgc -A -o wide/);
+    assert.match(notes, /delete the claims first/);
     const dep = await get(['get', 'deployment', 'avec-operator', '-n', 'avec-system']);
     assert.equal(dep.spec.replicas, 2);
     const ds = await get(['get', 'daemonset', 'avec-remoting-server', '-n', 'avec-system']);

@@ -1,7 +1,7 @@
 // charts/avec: `helm lint`, the rendered objects (replicas, RBAC verbs, webhook settings, certs) and
 // values.schema.json refusing bad values. No cluster needed.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CHART_DIR, find, helm, renderChart, type K8sObject } from './render.js';
@@ -17,6 +17,8 @@ describe('charts/avec', () => {
   it('passes helm lint --strict', async () => {
     const res = await helm(['lint', '--strict', CHART_DIR]);
     assert.match(res.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    assert.doesNotMatch(`${res.stdout}${res.stderr}`, /symlink/i, 'the chart ships its CRDs as files (crds/ links to them), so helm warns about no symlink');
+    assert.ok(!lstatSync(join(CHART_DIR, 'crds')).isSymbolicLink());
   });
 
   it('ships exactly the CRDs of crds/', async () => {
@@ -152,10 +154,30 @@ describe('charts/avec', () => {
     });
   }
 
-  it('renders a ServiceMonitor only when enabled', async () => {
+  it('renders a ServiceMonitor only when enabled, and refuses it without the Prometheus Operator', async () => {
     assert.equal((await renderChart()).filter((o) => o.kind === 'ServiceMonitor').length, 0);
-    const sm = find(await renderChart({ 'serviceMonitor.enabled': 'true' }), 'ServiceMonitor') as K8sObject & { spec: any };
+    const sm = find(await renderChart({ 'serviceMonitor.enabled': 'true' }, 'avec-system', ['monitoring.coreos.com/v1/ServiceMonitor']), 'ServiceMonitor') as K8sObject & { spec: any };
     assert.equal(sm.spec.endpoints[0].port, 'metrics');
+    const res = await helm(['template', 'avec', CHART_DIR, '--set', 'serviceMonitor.enabled=true'], false);
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /serviceMonitor\.enabled=true needs the Prometheus Operator/);
+  });
+
+  it('ships alerts (PrometheusRule) and a Grafana dashboard behind values', async () => {
+    const objs = await renderChart({ 'monitoring.prometheusRule.enabled': 'true', 'monitoring.grafanaDashboard.enabled': 'true' }, 'avec-system', ['monitoring.coreos.com/v1/PrometheusRule']);
+    const rule = find(objs, 'PrometheusRule') as K8sObject & { spec: any };
+    const alerts = rule.spec.groups[0].rules.map((r: any) => r.alert);
+    assert.deepEqual(alerts, ['AvecGPUNodeLost', 'AvecClaimsPendingTooLong', 'AvecSessionRefusals']);
+    assert.match(rule.spec.groups[0].rules[1].expr, /avec_claims_waiting_oldest_seconds\) > 900/);
+    const cm = find(objs, 'ConfigMap', 'grafana-dashboard') as K8sObject & { data: Record<string, string> };
+    assert.equal(cm.metadata.labels?.grafana_dashboard, '1');
+    const dash = JSON.parse(cm.data['avec.json']!) as { uid: string; panels: Array<{ targets: Array<{ expr: string }> }> };
+    assert.equal(dash.uid, 'avec-overview');
+    const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
+    for (const m of ['avec_claims', 'avec_claim_bind_latency_seconds_bucket', 'avec_gpunode_ready', 'avec_admission_refusals_total', 'avec_sessions_active']) assert.match(exprs, new RegExp(m));
+    const res = await helm(['template', 'avec', CHART_DIR, '--set', 'monitoring.prometheusRule.enabled=true'], false);
+    assert.match(res.stderr, /monitoring\.prometheusRule\.enabled=true needs the Prometheus Operator/);
+    assert.equal((await renderChart()).filter((o) => o.kind === 'PrometheusRule' || o.metadata.name.endsWith('grafana-dashboard')).length, 0, 'off by default');
   });
 
   const refused: Array<[string, Record<string, string>, RegExp]> = [

@@ -29,8 +29,9 @@ export function helm(args: string[], check = true): Promise<CliResult> {
 }
 
 /** `helm template` with --set pairs; returns the rendered objects (CRDs included). */
-export async function renderChart(set: Record<string, string> = {}, namespace = 'avec-system'): Promise<K8sObject[]> {
+export async function renderChart(set: Record<string, string> = {}, namespace = 'avec-system', apiVersions: string[] = []): Promise<K8sObject[]> {
   const { stdout } = await helm(['template', 'avec', CHART_DIR, '--namespace', namespace, '--include-crds',
+    ...apiVersions.flatMap((v) => ['--api-versions', v]),
     ...Object.entries(set).flatMap(([k, v]) => ['--set', `${k}=${v}`])]);
   return (loadAll(stdout) as (K8sObject | null)[]).filter((o): o is K8sObject => o !== null);
 }

@@ -20,7 +20,7 @@ import { waitFor } from './wait.js';
 export interface ControlPlaneOptions {
   /** Names build/e2e-logs/<name>/, where every process log is copied at stop() for post-mortems. */
   name?: string;
-  /** Install crds/*.yaml and wait until they are Established. Default true. */
+  /** Install the CRDs (charts/avec/crds/*.yaml) and wait until they are Established. Default true. */
   installCrds?: boolean;
   /** Keep the temp dir (logs, certs, etcd data) after stop(). Default: AVEC_E2E_KEEP=1. */
   keepDir?: boolean;
@@ -84,7 +84,7 @@ export class ControlPlane {
     return new KubeClient(readKubeconfig(this.kubeconfig));
   }
 
-  async installCrds(crdDir = join(REPO_ROOT, 'crds')): Promise<void> {
+  async installCrds(crdDir = join(REPO_ROOT, 'charts', 'avec', 'crds')): Promise<void> {
     await this.kubectl(['apply', '--server-side', '-f', crdDir]);
     await this.kubectl(['wait', '--for=condition=Established', '--timeout=60s',
       'crd/virtualgpuclaims.avec.dev', 'crd/gpunodes.avec.dev']);

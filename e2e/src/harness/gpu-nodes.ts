@@ -51,10 +51,16 @@ export class GpuNodeFleet {
   async add(f: GpuNodeFixture, withNode = true): Promise<void> {
     if (withNode) await this.rest.nodes.create(nodeObject(f.name, f.site));
     await this.rest.gpuNodes.create(gpuNodeObject(f));
-    await heartbeat(this.rest, f.name);
-    const t = setInterval(() => void heartbeat(this.rest, f.name).catch(() => undefined), this.intervalMs);
+    await this.resume(f.name);
+  }
+
+  /** The remoting server on this node (re)starts heart-beating. */
+  async resume(name: string): Promise<void> {
+    this.silence(name);
+    await heartbeat(this.rest, name);
+    const t = setInterval(() => void heartbeat(this.rest, name).catch(() => undefined), this.intervalMs);
     t.unref();
-    this.timers.set(f.name, t);
+    this.timers.set(name, t);
   }
 
   /** The remoting server on this node dies: no more heartbeats. */

@@ -10,6 +10,8 @@ import { isStatus, type KubeClient } from '@avec/kube';
 import { startOperator, type OperatorProcess } from '../harness/operator-process.js';
 import { schedulePending } from '../harness/scheduler-stand-in.js';
 import { waitFor } from '../harness/wait.js';
+import { REPO_ROOT } from '../harness/repo-root.js';
+import { join } from 'node:path';
 import { claimYaml, condition, edgeFleet, readClaimSecret } from './fixtures.js';
 
 const NS = 'apps';
@@ -64,8 +66,8 @@ describe('operator user flows', () => {
     assert.ok(c.metadata.finalizers?.length, 'a finalizer guards the allocation');
 
     const table = (await cp.kubectl(['get', 'vgc', '-n', NS])).stdout.split('\n');
-    assert.match(table[0], /^NAME\s+PHASE\s+NODE\s+SITE\s+MEMORY\s+LATENCY\(MS\)\s+AGE/);
-    assert.match(table[1], /^infer\s+Bound\s+gpu-a1\s+edge-a\s+8Gi\s+0\.3\s+\d+s/);
+    assert.match(table[0], /^NAME\s+PHASE\s+NODE\s+SITE\s+MEMORY\s+LATENCY\(MS\)\s+REASON\s+AGE/);
+    assert.match(table[1], /^infer\s+Bound\s+gpu-a1\s+edge-a\s+8Gi\s+0\.3\s+Placed\s+\d+s/);
 
     const s = await readClaimSecret(cp, NS, 'infer', inst.ticketKeyDir);
     assert.equal(s.endpoint, '10.0.1.1:7400');
@@ -158,6 +160,15 @@ ${extra}  containers:
     const reason = String(condition(c, 'Scheduled')?.reason);
     assert.match(reason, /^[A-Z][A-Za-z]+$/, 'machine-readable reason');
     await waitFor(async () => /Warning/.test((await cp.kubectl(['describe', 'vgc', 'huge', '-n', NS])).stdout), { what: 'Warning event on huge' });
+    // kubectl get says why without describe; -o wide adds the message; GPU nodes show memory for humans.
+    const table = (await cp.kubectl(['get', 'vgc', 'huge', '-n', NS])).stdout;
+    assert.match(table.split('\n')[0]!, /\bREASON\b/);
+    assert.match(table.split('\n')[1]!, new RegExp(`\\bPending\\b.*\\b${reason}\\b`));
+    const wide = (await cp.kubectl(['get', 'vgc', 'huge', '-n', NS, '-o', 'wide'])).stdout;
+    assert.match(wide.split('\n')[0]!, /\bCOMPUTE\b.*\bDEVICE\b.*\bENDPOINT\b.*\bMESSAGE\b/);
+    const nodes = (await cp.kubectl(['get', 'gpunodes', 'gpu-a1'])).stdout.split('\n');
+    assert.match(nodes[0]!, /\bCAPACITY\b\s+FREE\b/);
+    assert.match(nodes[1]!, /\b80Gi\s+\d+(\.\d)?[GT]i\b/, 'capacity and free in binary units');
     await cp.kubectl(['delete', 'vgc', 'huge', '-n', NS, '--wait=true', '--timeout=30s']);
   });
 
@@ -278,6 +289,41 @@ spec:
     assert.notEqual(s.endpoint, before.endpoint);
     const events = (await cp.kubectl(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=edge-job', '-o', 'json'])).stdout;
     assert.ok(JSON.parse(events).items.length >= 2, 'events tell the story');
+  });
+
+  it('gives a claim that lost its GPU its capacity back before a newcomer takes it', async () => {
+    const dev = [{ uuid: 'GPU-p1', model: 'NVIDIA L4', memoryBytes: 16 * GIB, computeCapability: '8.9' }];
+    await fleet.add({ name: 'gpu-p1', site: 'edge-p', endpoint: '10.0.9.1:7400', devices: dev, links: [{ site: 'edge-p', rttMs: 0.3, source: 'measured' }] });
+    const spec = 'memory: 12Gi\nplacement:\n  site: edge-p\n  sites: [edge-p]';
+    await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('running', NS, spec) });
+    await waitPhase('running', 'Bound');
+    fleet.silence('gpu-p1');
+    await waitPhase('running', 'Lost');
+    await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('newcomer', NS, spec) });
+    await waitFor(async () => (condition(await claim('newcomer'), 'Scheduled')?.status === 'False' ? true : undefined), { what: 'newcomer waits' });
+    await fleet.resume('gpu-p1');
+    const back = await waitPhase('running', 'Bound');
+    assert.equal(back.status.allocation.node, 'gpu-p1', 'the lost claim got its GPU back');
+    // Give the newcomer every chance to take the capacity: it must not.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const n = await claim('newcomer');
+    assert.notEqual(n.status?.phase, 'Bound');
+    assert.match(String(condition(n, 'Scheduled')?.reason), /CapacityHeldForLostClaims|InsufficientMemory|NoReadyNode|NoNodeInSite/);
+    await cp.kubectl(['delete', 'vgc', 'running', 'newcomer', '-n', NS, '--wait=true', '--timeout=30s']);
+  });
+
+  it('applies operator/examples/claim.yaml as a new user would: its namespace, claim and gated pod', async () => {
+    await cp.kubectl(['apply', '-f', join(REPO_ROOT, 'operator', 'examples', 'claim.yaml')]);
+    const pod = await rest.pods.get('openpose', 'vision') as any;
+    assert.equal(pod.metadata.annotations['avec.dev/injected'], 'true', 'the webhook injected the shim');
+    const bound = await waitFor(async () => {
+      const c = await rest.claims.get('openpose', 'vision') as any;
+      return c.status?.phase === 'Bound' ? c : undefined;
+    }, { what: 'example claim Bound' });
+    assert.equal(bound.status.allocation.node, 'gpu-a1', 'the H100 in edge-a, within 5 ms');
+    await waitFor(async () => (((await rest.pods.get('openpose', 'vision')) as any).spec.schedulingGates ?? []).length === 0 || undefined, { what: 'gate lifted' });
+    // (Not the namespace: no namespace controller runs in the test control plane to finish deleting it.)
+    await cp.kubectl(['delete', 'pod/openpose', 'vgc/openpose', '-n', 'vision', '--wait=true', '--timeout=60s']);
   });
 
   it('releases the allocation when a claim is deleted', async () => {

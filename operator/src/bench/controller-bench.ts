@@ -35,7 +35,7 @@ for (let i = 0; i < C; i++) {
 const mgr = new Manager({ clock, log: silentLogger });
 const { claims: ctl } = registerControllers(mgr, api, new OperatorMetrics(), {
   identity: 'bench', keyring: () => new Keyring(new Map([['k', Buffer.alloc(32, 1)]])),
-  heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 30_000, claimWorkers: 1,
+  heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 30_000, claimWorkers: 1, lostClaimsFirst: true,
 });
 await mgr.start({ runWorkers: false });
 const t0 = process.hrtime.bigint();

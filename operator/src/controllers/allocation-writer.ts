@@ -74,7 +74,7 @@ export class AllocationWriter {
 
   private async putNodeStatus(node: GPUNode, status: GPUNodeStatus): Promise<void> {
     const raw = (this.ctx.nodes.raw(node.metadata.name) ?? { metadata: { name: node.metadata.name } }) as KubeObject & Record<string, unknown>;
-    const merged = { ...((raw.status as object) ?? {}), allocations: status.allocations, allocatedMemoryBytes: status.allocatedMemoryBytes };
+    const merged = { ...((raw.status as object) ?? {}), allocations: status.allocations, allocatedMemoryBytes: status.allocatedMemoryBytes, memory: status.memory };
     await replaceStatus(this.ctx.api.gpuNodes, this.ctx.gpuNodes, { name: node.metadata.name, raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, merged, node.metadata.resourceVersion);
     this.ctx.nodes.refresh(node.metadata.name);
   }

@@ -35,7 +35,7 @@ async function replica(api: FakeKube, clock: ManualClock | { now(): number; setT
   // Wired as production wires it (manager + registerControllers); the test calls reconcile itself.
   const mgr = new Manager({ clock, log: silentLogger });
   const c = registerControllers(mgr, api, new OperatorMetrics(), {
-    identity: 'test', keyring: () => keyring, heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 30_000, claimWorkers: 1,
+    identity: 'test', keyring: () => keyring, heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 30_000, claimWorkers: 1, lostClaimsFirst: true,
   });
   await mgr.start({ runWorkers: false });
   return { ctx: c.ctx, claimCtl: c.claims, nodeCtl: c.gpuNodes, stop: () => void mgr.stop() };

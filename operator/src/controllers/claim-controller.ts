@@ -64,11 +64,28 @@ export class ClaimController {
       records: this.ctx.nodes.allocationsOf(claim.metadata.uid).map((r) => ({ ...r, ready: this.ctx.nodes.ready(r.node, now) })),
       reservedNode: reservedNode ? { node: reservedNode, ready: this.ctx.nodes.ready(reservedNode, now) } : undefined,
       views: () => this.ctx.nodes.views(now),
+      lostClaims: () => this.lostRequests(key),
     });
     if (action.kind === 'reserve' || action.kind === 'unplaced') {
       this.ctx.metrics.placementSeconds.observe({ policy: req.policy }, Number(process.hrtime.bigint() - t0) / 1e9);
     }
     return this.execute(action, raw, claim, req, log);
+  }
+
+  /** The requests of the other claims that lost their GPU, oldest first. */
+  private lostRequests(self: string): ClaimRequest[] {
+    const out: ClaimRequest[] = [];
+    for (const k of this.ctx.lostClaims()) {
+      if (k === self) continue;
+      const p = claimSchema.safeParse(this.ctx.claims.get(k));
+      if (!p.success || p.data.status?.phase !== 'Lost' || p.data.metadata.deletionTimestamp !== undefined) continue;
+      try {
+        out.push(claimRequestFrom(p.data));
+      } catch {
+        // an invalid spec is reported on that claim; it holds nothing
+      }
+    }
+    return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
   }
 
   /** Carries out what planBind decided; the only place a bind talks to the API server. */

@@ -90,3 +90,23 @@ test('readReservation: valid JSON with node, device and id only', () => {
   assert.equal(readReservation({ [RESERVATION_ANNOTATION]: JSON.stringify({ node: 'g1' }) }), undefined);
   assert.equal(readReservation(undefined), undefined);
 });
+
+test('planBind: a newcomer places only into what the claims that lost their GPU leave; they place regardless', () => {
+  const small = gpuNodeSchema.parse({ ...node('g1'), spec: { ...node('g1').spec, devices: [{ uuid: 'GPU-g1', model: 'L4', memoryBytes: 16 * GiB, computeCapability: '8.9' }] } });
+  const lostClaim = claim({ phase: 'Lost', memGiB: 12 });
+  const lostReq = { ...claimRequestFrom(lostClaim), key: 'ns/other', uid: 'c-2' };
+  const newcomer = claim({ phase: 'Pending', memGiB: 12 });
+  const held = planBind({ ...observe(newcomer, [], { nodes: [small] }), lostClaims: () => [lostReq] });
+  assert.equal(held.kind, 'unplaced');
+  assert.equal(held.kind === 'unplaced' && held.reason, 'CapacityHeldForLostClaims');
+  assert.match(held.kind === 'unplaced' ? held.message : '', /held for 1 claim\(s\) that lost their GPU/);
+  // Room for both: the newcomer is placed.
+  const big = planBind({ ...observe(claim({ memGiB: 12 }), [], { nodes: [node('g1')] }), lostClaims: () => [lostReq] });
+  assert.equal(big.kind, 'reserve');
+  // A Lost claim itself does not wait for the others.
+  const self = planBind({ ...observe(lostClaim, [], { nodes: [small] }), lostClaims: () => [lostReq] });
+  assert.equal(self.kind, 'reserve');
+  // A newcomer that would not fit anyway gets the real reason.
+  const tooBig = planBind({ ...observe(claim({ memGiB: 40 }), [], { nodes: [small] }), lostClaims: () => [lostReq] });
+  assert.equal(tooBig.kind === 'unplaced' && tooBig.reason, 'InsufficientMemory');
+});

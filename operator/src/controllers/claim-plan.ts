@@ -45,6 +45,12 @@ export interface BindObserved {
   reservedNode?: { node: GPUNode; ready: boolean };
   /** The placement views of every GPU node (called only when the claim has to be placed). */
   views: () => readonly NodeView[];
+  /**
+   * Requests of the other claims that lost their GPU in a node failure and wait to be placed again,
+   * oldest first (empty when the policy is off). A claim that never had a GPU places only into what
+   * is left after them: workloads that were running get their capacity back first.
+   */
+  lostClaims?: () => readonly ClaimRequest[];
 }
 
 export type BindAction =
@@ -118,8 +124,19 @@ export function planBind(o: BindObserved): BindAction {
     return { kind: 'drop-reservation', reservation, markLost: claim.status?.phase === 'Bound' };
   }
 
-  const decision = placeClaim(req, o.views());
-  if (!decision.ok) return { kind: 'unplaced', reason: decision.reason, message: decision.message };
+  const views = o.views();
+  const lost = claim.status?.phase === 'Lost' ? [] : (o.lostClaims?.() ?? []);
+  const held = lost.length ? holdCapacity(views, lost) : undefined;
+  const decision = placeClaim(req, held?.views ?? views);
+  if (!decision.ok) {
+    if (held && held.count > 0 && placeClaim(req, views).ok) {
+      return {
+        kind: 'unplaced', reason: 'CapacityHeldForLostClaims',
+        message: `the GPU capacity that fits is held for ${held.count} claim(s) that lost their GPU in a node failure; they are placed first (operator flag --lost-claims-first)`,
+      };
+    }
+    return { kind: 'unplaced', reason: decision.reason, message: decision.message };
+  }
   return {
     kind: 'reserve',
     node: decision.node,
@@ -134,4 +151,24 @@ export function planBind(o: BindObserved): BindAction {
       latencyMs: decision.latencyMs,
     },
   };
+}
+
+/** `views` with what placing `requests` in order would take subtracted (copies; the inputs are shared caches). */
+export function holdCapacity(views: readonly NodeView[], requests: readonly ClaimRequest[]): { views: NodeView[]; count: number } {
+  const out = [...views];
+  let count = 0;
+  for (const r of requests) {
+    const d = placeClaim(r, out);
+    if (!d.ok) continue;
+    const i = out.findIndex((n) => n.name === d.node);
+    const n = out[i]!;
+    out[i] = {
+      ...n,
+      devices: n.devices.map((dev) => dev.uuid === d.deviceUUID
+        ? { ...dev, freeMemoryBytes: dev.freeMemoryBytes - d.memoryBytes, freeComputePercent: dev.freeComputePercent - d.computePercent }
+        : dev),
+    };
+    count++;
+  }
+  return { views: out, count };
 }

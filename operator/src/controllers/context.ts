@@ -23,5 +23,7 @@ export interface OperatorContext {
   ticketTtlSeconds: number;
   /** How long an unplaceable claim waits before it is tried again (capacity changes also retrigger it). */
   retryUnplacedMs: number;
+  /** Keys of the claims that lost their GPU and wait to be placed again (placed before newcomers). */
+  lostClaims: () => Iterable<string>;
 }
 

@@ -1,6 +1,7 @@
 // GPUNode reconcile: Ready from heartbeat age (written by the operator), stale allocations of
 // deleted claims garbage-collected, and the claims of a node that turned NotReady re-queued
 // (the claim controller marks them Lost and places them again).
+import { memorySummary } from './allocation.js';
 import { GROUP, VERSION, type GPUNode, toIso } from '@avec/api';
 import { setCondition, findCondition } from './conditions.js';
 import { splitKey } from '../kube/keys.js';
@@ -47,7 +48,7 @@ export class GPUNodeController {
       const conditions = setCondition(node.status?.conditions ?? [], { type: 'Ready', status: rc.status, reason: rc.reason, message: rc.message }, node.metadata.generation, new Date(now).toISOString());
       const allocations = (node.status?.allocations ?? []).filter((a) => !orphans.includes(a.claimUID));
       const raw = this.ctx.gpuNodes.get(name) as KubeObject & Record<string, unknown>;
-      const status = { ...((raw.status as object) ?? {}), conditions, allocations, allocatedMemoryBytes: allocations.reduce((s, a) => s + a.memoryBytes, 0) };
+      const status = { ...((raw.status as object) ?? {}), conditions, allocations, allocatedMemoryBytes: allocations.reduce((s, a) => s + a.memoryBytes, 0), memory: memorySummary(node, allocations) };
       await replaceStatus(this.ctx.api.gpuNodes, this.ctx.gpuNodes, { name, raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, status);
       this.ctx.nodes.refresh(name);
       if (prev?.status !== rc.status) {

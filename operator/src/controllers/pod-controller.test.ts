@@ -41,7 +41,7 @@ async function context(api: FakeKube, clock: ManualClock): Promise<OperatorConte
   // Wired as production wires it (manager + registerControllers); the tests drive their own controllers.
   const mgr = new Manager({ clock, log: silentLogger });
   const { ctx } = registerControllers(mgr, api, new OperatorMetrics(), {
-    identity: 't', keyring: () => new Keyring(new Map([['k', Buffer.alloc(32)]])), heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 1000, claimWorkers: 1,
+    identity: 't', keyring: () => new Keyring(new Map([['k', Buffer.alloc(32)]])), heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 1000, claimWorkers: 1, lostClaimsFirst: true,
   });
   await mgr.start({ runWorkers: false });
   return ctx;

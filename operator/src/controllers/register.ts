@@ -21,6 +21,8 @@ export interface ControllerSettings {
   ticketTtlSeconds: number;
   retryUnplacedMs: number;
   claimWorkers: number;
+  /** Claims that lost their GPU in a node failure are placed before claims that never had one. */
+  lostClaimsFirst: boolean;
 }
 
 export interface Controllers {
@@ -47,14 +49,21 @@ export function registerControllers(mgr: Manager, api: KubeApi, metrics: Operato
     const cur = n ? { spec: JSON.stringify(n.spec.devices), ready: nodes.ready(n, clock.now()), mem: sum((a) => a.memoryBytes), cpct: sum((a) => a.computePercent) } : undefined;
     if (cur) capacitySeen.set(name, cur);
     else capacitySeen.delete(name);
-    if (cur && (!prev || prev.spec !== cur.spec || (cur.ready && !prev.ready) || cur.mem < prev.mem || cur.cpct < prev.cpct)) {
-      for (const raw of claimInf.list()) {
-        const st = (raw as { status?: { phase?: string; allocation?: unknown } }).status;
-        if (st?.phase !== 'Bound' && !st?.allocation) claimQueue.add(`${raw.metadata?.namespace}/${raw.metadata?.name}`);
-      }
+    if (cur && (!prev || prev.spec !== cur.spec || (cur.ready && !prev.ready) || cur.mem < prev.mem || cur.cpct < prev.cpct)) requeueWaiting();
+  };
+  const requeueWaiting = (): void => {
+    for (const raw of claimInf.list()) {
+      const st = (raw as { status?: { phase?: string; allocation?: unknown } }).status;
+      if (st?.phase !== 'Bound' && !st?.allocation) claimQueue.add(`${raw.metadata?.namespace}/${raw.metadata?.name}`);
     }
   };
+  // Claims that lost their GPU: newcomers place only into what is left after them. When one is
+  // placed (or deleted), the claims it held capacity from get another try.
+  const lost = new Set<string>();
   const claimInf = mgr.informer(api.claims, (key) => {
+    const phase = (claimInf.get(key) as { status?: { phase?: string } } | undefined)?.status?.phase;
+    if (phase === 'Lost') lost.add(key);
+    else if (lost.delete(key) && s.lostClaimsFirst) requeueWaiting();
     claimQueue.add(key);
     const [ns, name] = key.split('/');
     for (const p of podCtl.podsOfClaim(ns ?? '', name ?? '')) podQueue.add(p);
@@ -73,6 +82,7 @@ export function registerControllers(mgr: Manager, api: KubeApi, metrics: Operato
     heartbeatTimeoutMs: s.heartbeatTimeoutMs,
     ticketTtlSeconds: s.ticketTtlSeconds,
     retryUnplacedMs: s.retryUnplacedMs,
+    lostClaims: () => (s.lostClaimsFirst ? lost : []),
   };
   const claimCtl = new ClaimController(ctx);
   const podCtl = new PodController(ctx);
@@ -90,6 +100,18 @@ export function registerControllers(mgr: Manager, api: KubeApi, metrics: Operato
         m.set(phase, (m.get(phase) ?? 0) + 1);
       }
       return m;
+    },
+    oldestWaitingSeconds: () => {
+      // Waiting since the last transition of Scheduled (a Lost claim waits since it lost its GPU).
+      let oldest = clock.now();
+      for (const raw of claimInf.list()) {
+        const p = claimSchema.shape.status.safeParse((raw as { status?: unknown }).status);
+        const st = p.success ? p.data : undefined;
+        if (st?.phase === 'Bound') continue;
+        const since = Date.parse(st?.conditions.find((c) => c.type === 'Scheduled')?.lastTransitionTime ?? String((raw.metadata as { creationTimestamp?: string } | undefined)?.creationTimestamp ?? ''));
+        if (Number.isFinite(since)) oldest = Math.min(oldest, since);
+      }
+      return Math.max(0, (clock.now() - oldest) / 1000);
     },
     nodeAllocations: () => nodes.all().map((n) => ({
       node: n.metadata.name,

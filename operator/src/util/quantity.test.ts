@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseQuantityBytes, formatBytes } from './quantity.js';
+import { parseQuantityBytes, formatBytes, humanBytes } from './quantity.js';
 
 test('parseQuantityBytes: binary, decimal, exponent, integers, rounding up', () => {
   assert.equal(parseQuantityBytes('8Gi'), 8 * 2 ** 30);
@@ -25,4 +25,13 @@ test('formatBytes', () => {
   assert.equal(formatBytes(1536 * 2 ** 20), '1536Mi');
   assert.equal(formatBytes(1000), '1000');
   assert.equal(formatBytes(0), '0');
+});
+
+test('humanBytes: the largest binary unit, one decimal at most', () => {
+  assert.equal(humanBytes(80 * 2 ** 30), '80Gi');
+  assert.equal(humanBytes(1.5 * 2 ** 30), '1.5Gi');
+  assert.equal(humanBytes(320 * 2 ** 30 - 2 ** 20), '320Gi');
+  assert.equal(humanBytes(3 * 2 ** 40), '3Ti');
+  assert.equal(humanBytes(512), '512');
+  assert.equal(humanBytes(0), '0');
 });

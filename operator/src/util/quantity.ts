@@ -40,3 +40,12 @@ export function formatBytes(bytes: number): string {
   }
   return String(bytes);
 }
+
+/** Bytes for humans: the largest binary unit that keeps a value >= 1, one decimal at most (85899345920 -> "80Gi", 1.5 GiB -> "1.5Gi"). */
+export function humanBytes(bytes: number): string {
+  const units: Array<[string, number]> = [['Ti', 2 ** 40], ['Gi', 2 ** 30], ['Mi', 2 ** 20], ['Ki', 2 ** 10]];
+  for (const [u, n] of units) {
+    if (Math.abs(bytes) >= n) return `${Number((bytes / n).toFixed(1))}${u}`;
+  }
+  return String(bytes);
+}

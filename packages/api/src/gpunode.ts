@@ -43,6 +43,8 @@ export const gpuNodeStatusSchema = z.object({
   heartbeatTime: z.union([z.string(), z.date()]).optional(),
   capacity: z.object({ memoryBytes: z.number().int().optional(), devices: z.number().int().optional() }).optional(),
   allocatedMemoryBytes: z.number().int().optional(),
+  /** Human units for `kubectl get gpunodes` (written by the operator with allocations). */
+  memory: z.object({ capacity: z.string(), allocated: z.string(), free: z.string() }).optional(),
   allocations: z.array(gpuAllocationSchema).default([]),
   conditions: z.array(conditionSchema).default([]),
 });

@@ -2,7 +2,7 @@
 // loading a KubeConfig, the typed resources avec uses behind one interface, watches as promises,
 // paginated lists, and one error type.
 export { KubeError, KubeconfigError, isStatus, statusOf, toKubeError } from './errors.js';
-export { SERVICE_ACCOUNT_DIR, findKubeConfig, inClusterKubeConfig, loadKubeConfig, readKubeconfig } from './config.js';
+export { PooledKubeConfig, SERVICE_ACCOUNT_DIR, findKubeConfig, inClusterKubeConfig, loadKubeConfig, readKubeconfig } from './config.js';
 export {
   PatchStrategy,
   type KubeApi,

@@ -293,7 +293,8 @@ AVEC_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version) {
 AVEC_API CUresult cuCtxSynchronize(void) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
-  return avec_call(AVEC_OP_CTX_SYNCHRONIZE, 0, NULL, 0, NULL, 0);
+  if (!(r = avec_call(AVEC_OP_CTX_SYNCHRONIZE, 0, NULL, 0, NULL, 0))) avec_mapped_after_sync();
+  return r;
 }
 
 AVEC_API CUresult cuCtxSynchronize_v2(CUcontext ctx) {
@@ -301,8 +302,10 @@ AVEC_API CUresult cuCtxSynchronize_v2(CUcontext ctx) {
   if (!avec_ctx_valid(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
   CUresult r = avec_ready();
   if (r) return r;
-  return avec_result(avec_conn_call(&avec_sess.conn, AVEC_OP_CTX_SYNCHRONIZE, 0, ctx->handle, NULL, 0, NULL, 0,
-                                    &(avec_reply_hdr){0}, sizeof(avec_reply_hdr), NULL));
+  r = avec_result(avec_conn_call(&avec_sess.conn, AVEC_OP_CTX_SYNCHRONIZE, 0, ctx->handle, NULL, 0, NULL, 0,
+                                 &(avec_reply_hdr){0}, sizeof(avec_reply_hdr), NULL));
+  if (!r) avec_mapped_after_sync();
+  return r;
 }
 
 AVEC_API CUresult cuCtxSetLimit(CUlimit limit, size_t value) {

@@ -54,7 +54,10 @@ static CUresult wait_op(CUevent e, uint16_t op) {
   if (!(e->flags & CU_EVENT_INTERPROCESS) && !__atomic_load_n(&e->pending, __ATOMIC_RELAXED)) return CUDA_SUCCESS;
   avec_handle a = {e->handle, 0};
   r = avec_call(op, 0, &a, sizeof a, NULL, 0);
-  if (r == CUDA_SUCCESS) __atomic_store_n(&e->pending, 0, __ATOMIC_RELAXED);
+  if (r == CUDA_SUCCESS) {
+    __atomic_store_n(&e->pending, 0, __ATOMIC_RELAXED);
+    avec_mapped_after_sync();
+  }
   return r;
 }
 

@@ -30,6 +30,10 @@ static const uint8_t UUID_CTX_ID[16] = U(21, 31, 8c, 60, 97, 14, 32, 48, 8c, a6,
 /* Asked for by cuBLASLt's half-precision heuristics (cublasLtHSHMatmulAlgoGetHeuristic), which use it
  * without checking whether the driver gave it: refusing the table made the library read slot 4 of NULL.
  * Its slots are not traced yet, so each is present and refuses (logged once, by slot). */
+/* Asked for by cuFFT at plan creation; refusing it fails the plan (CUFFT_INTERNAL_ERROR). Traced natively
+ * (H200, driver 580): cuFFT calls slot 7 with the context, two descriptors and a host function pointer,
+ * and the driver answers CUDA_ERROR_INVALID_VALUE, after which cuFFT goes on. That answer is served. */
+static const uint8_t UUID_FFT[16] = U(6e, 16, 3f, be, b9, 58, 44, 4d, 83, 5c, e1, 82, af, f1, 99, 1e);
 static const uint8_t UUID_LT_HEURISTICS[16] = U(17, 34, dc, 26, 80, 0d, 47, 45, 87, 26, c0, f1, e7, dd, 8b, ca);
 
 /* Slots a runtime never called in the measurements: present (non-NULL) but refuse. */
@@ -44,6 +48,11 @@ NEVER_CALLED(tls_unused, "42d85a81")
 NEVER_CALLED(checks_unused, "263e8860")
 NEVER_CALLED(integrity_unused, "d4082055")
 NEVER_CALLED(ctxid_unused, "21318c60")
+static CUresult fft_slot7(void) {
+  LOG_DEBUG("export table 6e163fbe slot 7: CUDA_ERROR_INVALID_VALUE, as the driver answers");
+  return CUDA_ERROR_INVALID_VALUE;
+}
+NEVER_CALLED(fft_unused, "6e163fbe")
 #define LT_SLOT(n) NEVER_CALLED(lt_slot##n, "1734dc26 slot " #n)
 LT_SLOT(1) LT_SLOT(2) LT_SLOT(3) LT_SLOT(4) LT_SLOT(5) LT_SLOT(6) LT_SLOT(7) LT_SLOT(8) LT_SLOT(9) LT_SLOT(10)
 LT_SLOT(11) LT_SLOT(12) LT_SLOT(13) LT_SLOT(14) LT_SLOT(15)
@@ -178,6 +187,7 @@ static slot_fn cls_table[4] = {S(cls_put), S(cls_delete), S(cls_get), NULL};
 static slot_fn checks_table[15];
 static slot_fn integrity_table[3];
 static slot_fn ctxid_table[93];
+static slot_fn fft_table[64];
 static slot_fn lt_heuristics_table[16] = {
     (slot_fn)(uintptr_t)sizeof(slot_fn[16]), S(lt_slot1), S(lt_slot2), S(lt_slot3), S(lt_slot4), S(lt_slot5),
     S(lt_slot6), S(lt_slot7), S(lt_slot8), S(lt_slot9), S(lt_slot10), S(lt_slot11), S(lt_slot12), S(lt_slot13),
@@ -237,6 +247,9 @@ static void fill_tables(void) {
   integrity_table[2] = S(integrity_unused);
   ctxid_table[0] = (slot_fn)(uintptr_t)sizeof ctxid_table;
   for (int i = 1; i < 93; i++) ctxid_table[i] = S(ctxid_unused);
+  fft_table[0] = (slot_fn)(uintptr_t)sizeof fft_table;
+  for (int i = 1; i < 64; i++) fft_table[i] = S(fft_unused);
+  fft_table[7] = S(fft_slot7);
   ctxid_table[4] = S(ctxid_slot4);
   ctxid_table[AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY] = S(ctx_object_slot39);
   ctxid_table[AVEC_EXPORT_SLOT_CTX_OBJECT] = S(ctx_object_slot51);
@@ -254,6 +267,7 @@ static const struct {
     {UUID_CTX_CHECKS, checks_table, "CONTEXT_CHECKS"},
     {UUID_INTEGRITY, integrity_table, "INTEGRITY_CHECK"},
     {UUID_CTX_ID, ctxid_table, "CONTEXT_ID"},
+    {UUID_FFT, fft_table, "6e163fbe (cuFFT)"},
     {UUID_LT_HEURISTICS, lt_heuristics_table, "1734dc26 (cuBLASLt heuristics; slots refused)"},
 };
 

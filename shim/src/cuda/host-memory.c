@@ -38,6 +38,7 @@ AVEC_API CUresult cuMemFreeHost(void *p) {
       rg.kind != AVEC_RANGE_HOST_ALLOC)
     return CUDA_ERROR_INVALID_VALUE;
   avec_ranges_remove(&avec_host_ranges, rg.base, NULL);
+  avec_mapped_release(rg.base);
   long page = sysconf(_SC_PAGESIZE);
   munmap(p, (rg.size + (uint64_t)page - 1) & ~((uint64_t)page - 1));
   return CUDA_SUCCESS;
@@ -65,6 +66,7 @@ AVEC_API CUresult cuMemHostUnregister(void *p) {
       rg.kind != AVEC_RANGE_HOST_REGISTERED)
     return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
   avec_ranges_remove(&avec_host_ranges, rg.base, NULL);
+  avec_mapped_release(rg.base);
   return CUDA_SUCCESS;
 }
 
@@ -112,14 +114,19 @@ static CUresult one_attr(void *data, CUpointer_attribute a, uint64_t ptr, int st
     case CU_POINTER_ATTRIBUTE_CONTEXT: *(CUcontext *)data = ctx; break;
     case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: *(unsigned *)data = dev ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST; break;
     /* cuPointerGetAttributes (not strict) answers "no such pointer" with NULL instead of an error. */
-    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
-      if (!dev && strict) return CUDA_ERROR_INVALID_VALUE; /* mapped host memory is not offered remotely */
-      *(CUdeviceptr *)data = dev ? (CUdeviceptr)ptr : 0;
+    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER: { /* of host memory: its device-side mirror (mapped.c) */
+      uint64_t d = ptr;
+      if (!dev && avec_mapped_device_ptr(ptr, &d)) d = 0;
+      if (!d && strict) return CUDA_ERROR_INVALID_VALUE;
+      *(CUdeviceptr *)data = (CUdeviceptr)d;
       break;
-    case CU_POINTER_ATTRIBUTE_HOST_POINTER:
-      if (dev && strict) return CUDA_ERROR_INVALID_VALUE;
-      *(void **)data = dev ? NULL : (void *)(uintptr_t)ptr;
+    }
+    case CU_POINTER_ATTRIBUTE_HOST_POINTER: { /* of a mirror: the mapped host memory */
+      uint64_t h = dev ? avec_mapped_host_of(ptr) : ptr;
+      if (!h && strict) return CUDA_ERROR_INVALID_VALUE;
+      *(void **)data = (void *)(uintptr_t)h;
       break;
+    }
     case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS: *(unsigned *)data = 1; break;
     case CU_POINTER_ATTRIBUTE_BUFFER_ID: *(unsigned long long *)data = rg.id; break;
     case CU_POINTER_ATTRIBUTE_MEMORY_BLOCK_ID: *(unsigned long long *)data = rg.id; break;
@@ -168,7 +175,4 @@ AVEC_API CUresult cuPointerSetAttribute(const void *value, CUpointer_attribute a
   return avec_is_device_ptr(ptr) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
-AVEC_API CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int flags) {
-  static int warned;
-  return (CUresult)avec_unsupported("cuMemHostGetDevicePointer (mapped host memory on a remote GPU)", &warned);
-}
+

@@ -105,6 +105,7 @@ static CUresult launch(struct CUfunc_st *f, const unsigned grid[3], const unsign
   LOG_DEBUG("launch %s grid %ux%ux%u block %ux%ux%u smem %u stream %u: %d param bytes, %u attrs%s", f->name, grid[0],
             grid[1], grid[2], block[0], block[1], block[2], smem, l->stream, n, nattrs, l->flags & 1 ? ", cooperative" : "");
   size_t len = sizeof *l + nattrs * sizeof(avec_launch_attr) + (size_t)n;
+  avec_mapped_launch(params, (size_t)n); /* a kernel may read or write mapped host memory it is given */
   return avec_post(AVEC_OP_LAUNCH, 0, &msg, len, NULL, 0);
 }
 

@@ -174,7 +174,7 @@ CUresult avec_htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstre
   return CUDA_SUCCESS;
 }
 
-CUresult avec_dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
+static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!n) return CUDA_SUCCESS;
@@ -186,6 +186,16 @@ CUresult avec_dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, 
                                          avec_ctx_wire(), &a, sizeof a, dst, n));
 }
 
+CUresult avec_dtoh_raw(void *dst, CUdeviceptr src, size_t n) { return dtoh(dst, src, n, 0, NULL, 0); }
+
+/* A copy back is a point where the host may look: mapped memory is made coherent around it. */
+CUresult avec_dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
+  avec_mapped_range(src, n, 1, 0);
+  CUresult r = dtoh(dst, src, n, async, s, ptds);
+  if (!r) avec_mapped_after_sync();
+  return r;
+}
+
 static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
@@ -193,6 +203,8 @@ static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, CUst
   if (avec_check_dev(src, n) || avec_check_dev(dst, n)) return CUDA_ERROR_INVALID_VALUE;
   avec_memcpy_dtod a = {dst, src, n, 0, 0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  avec_mapped_range(src, n, 1, 0);
+  avec_mapped_range(dst, n, 0, 1);
   return avec_post(AVEC_OP_MEMCPY_DTOD, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
 }
 
@@ -250,6 +262,7 @@ static CUresult memset_any(CUdeviceptr dst, uint64_t pitch, uint32_t value, uint
   if (avec_check_dev(dst, span)) return CUDA_ERROR_INVALID_VALUE;
   avec_memset a = {dst, height > 1 ? pitch : 0, width, height, value, elem, 0, 0, 0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  avec_mapped_range(dst, span, 0, 1);
   return avec_post(AVEC_OP_MEMSET, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
 }
 

@@ -126,6 +126,17 @@ CUresult avec_check_dev(uint64_t p, uint64_t n);
 CUresult avec_htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds);
 CUresult avec_dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds);
 
+/* ---- mapped host memory (mapped.c): device-side mirrors of mapped pinned memory ---------------------- */
+CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr); /* makes the mirror on first use */
+uint64_t avec_mapped_host_of(uint64_t dptr);                    /* 0 unless dptr lies in a mirror */
+/* Device work is about to touch mirrors: a launch (mirrors its packed parameters point into) or a range. */
+void avec_mapped_launch(const uint8_t *params, size_t n);
+void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes);
+void avec_mapped_after_sync(void);    /* read back what the device may have written */
+void avec_mapped_release(uint64_t host);
+/* A device-to-host copy without the mapped-memory hooks (mapped.c reads mirrors back with it). */
+CUresult avec_dtoh_raw(void *dst, CUdeviceptr src, size_t n);
+
 /* ---- memory pools (mempool.c) --------------------------------------------------------------------- */
 #define AVEC_MAGIC_POOL 0x41504f4cu
 struct CUmemPoolHandle_st {

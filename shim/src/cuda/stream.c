@@ -52,7 +52,8 @@ static CUresult sync_or_query(CUstream s, int ptds, uint16_t op) {
   if (r) return r;
   avec_handle a = {0, 0};
   if (avec_stream_wire(s, ptds, &a.handle)) return CUDA_ERROR_INVALID_HANDLE;
-  return avec_call(op, 0, &a, sizeof a, NULL, 0);
+  if (!(r = avec_call(op, 0, &a, sizeof a, NULL, 0))) avec_mapped_after_sync(); /* the host may look now */
+  return r;
 }
 
 #define PAIR(name, ptname, proto, body0, body1) \

@@ -251,6 +251,57 @@ static void test_big_2d(void) {
   free(h); free(back);
 }
 
+/* Mapped pinned memory: the device pointer is a server-side mirror kept coherent at device work and at
+ * synchronisation (there are no kernels on the emulated device: device-side copies and memsets stand in). */
+static void test_mapped(void) {
+  CASE("mapped host memory: device pointer, host writes reach device work, device writes come back at sync");
+  uint8_t *h = NULL, want[8192], back[8192];
+  OK(cuMemHostAlloc((void **)&h, sizeof want, CU_MEMHOSTALLOC_DEVICEMAP));
+  fill(want, sizeof want, 4);
+  memcpy(h, want, sizeof want);
+  CUdeviceptr d = 0, other = 0;
+  OK(cuMemHostGetDevicePointer(&d, h, 0));
+  CHECK(d != 0);
+  OK(cuMemAlloc(&other, sizeof want));
+  OK(cuMemcpyDtoD(other, d, sizeof want));
+  OK(cuMemcpyDtoH(back, other, sizeof back));
+  CHECK(!memcmp(back, want, sizeof want));
+  h[100] = want[100] = (uint8_t)(want[100] + 1); /* changed by the host after the first send */
+  OK(cuMemcpyDtoD(other, d, sizeof want));
+  OK(cuMemcpyDtoH(back, other, sizeof back));
+  CHECK_EQ(back[100], want[100]);
+  OK(cuMemsetD8(d + 16, 0x77, 32)); /* written by the device */
+  OK(cuCtxSynchronize());
+  memset(want + 16, 0x77, 32);
+  CHECK(!memcmp(h, want, sizeof want));
+  CUdeviceptr again = 0;
+  OK(cuMemHostGetDevicePointer(&again, h + 64, 0));
+  CHECK_EQ(again, d + 64);
+  CUdeviceptr attr = 0;
+  void *hp = NULL;
+  OK(cuPointerGetAttribute(&attr, CU_POINTER_ATTRIBUTE_DEVICE_POINTER, (CUdeviceptr)(uintptr_t)h));
+  CHECK_EQ(attr, d);
+  OK(cuPointerGetAttribute(&hp, CU_POINTER_ATTRIBUTE_HOST_POINTER, d + 8));
+  CHECK(hp == h + 8);
+  CHECK_EQ(cuMemHostGetDevicePointer(&again, back, 0), CUDA_ERROR_INVALID_VALUE); /* not pinned memory */
+  OK(cuMemFreeHost(h));
+  OK(cuMemFree(other));
+
+  CASE("mapped registered memory, and a stream synchronisation as the point of coherence");
+  static uint8_t reg[4096] __attribute__((aligned(4096)));
+  OK(cuMemHostRegister(reg, sizeof reg, CU_MEMHOSTREGISTER_DEVICEMAP));
+  OK(cuMemHostGetDevicePointer(&d, reg, 0));
+  CUstream s;
+  OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  OK(cuMemsetD32Async(d, 0xabcdef01u, sizeof reg / 4, s));
+  OK(cuStreamSynchronize(s));
+  uint32_t w;
+  memcpy(&w, reg + 4092, 4);
+  CHECK_EQ(w, 0xabcdef01u);
+  OK(cuStreamDestroy(s));
+  OK(cuMemHostUnregister(reg));
+}
+
 static void hex(const uint8_t *p, size_t n, char *out) {
   for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
 }
@@ -380,6 +431,7 @@ int main(int argc, char **argv) {
   test_big_2d();
   test_pools();
   test_vmm();
+  test_mapped();
   test_ipc(argv[0]);
   OK(cuDevicePrimaryCtxRelease(0));
   return TEST_SUMMARY("shim memext");

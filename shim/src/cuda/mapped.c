@@ -1,0 +1,145 @@
+/* Mapped (zero-copy) host memory on a remote GPU. The GPU cannot reach this machine's memory, so the
+ * device pointer of mapped pinned memory (cuMemHostGetDevicePointer) is a device-side mirror, made on
+ * first request, kept coherent where CUDA lets either side look (docs/semantics.md):
+ *   - before device work that names it (a launch whose parameters hold a pointer into it, a device-side
+ *     copy or memset over it), host changes are sent (a content hash tells: unchanged memory is not sent
+ *     again), and the work marks it device-written;
+ *   - at the next synchronisation (context, stream, event, a blocking copy back) written mirrors are read
+ *     back into host memory.
+ * A kernel that reaches mapped memory only through a pointer stored in device memory is not seen.
+ * Host and device touching the same mapped memory concurrently, between a launch and the synchronisation
+ * that follows it, is not honoured: the host's writes in that window are overwritten when the device's
+ * view comes back. Mirrors are device memory and count against the session's limit. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim_cuda.h"
+
+typedef struct mirror {
+  uint64_t host, size, dptr;
+  uint64_t hash;      /* content hash of what the device side holds (after the last send or read-back) */
+  int device_written; /* device work since the last read-back may have changed it */
+  struct mirror *next;
+} mirror;
+
+static mirror *mirrors;
+static int any; /* fast path: nothing to do while no mirror exists */
+static pthread_mutex_t mirrors_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t content_hash(const void *p, uint64_t n) {
+  const uint64_t *w = p;
+  uint64_t h = 0xcbf29ce484222325ull ^ n;
+  for (uint64_t i = 0; i < n / 8; i++) h = (h ^ w[i]) * 0x100000001b3ull;
+  const uint8_t *b = (const uint8_t *)p + n / 8 * 8;
+  for (uint64_t i = 0; i < n % 8; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr) {
+  avec_range rg;
+  if (avec_ranges_find(&avec_host_ranges, host, &rg)) return CUDA_ERROR_INVALID_VALUE;
+  pthread_mutex_lock(&mirrors_lock);
+  mirror *m = mirrors;
+  while (m && m->host != rg.base) m = m->next;
+  pthread_mutex_unlock(&mirrors_lock);
+  if (!m) {
+    CUdeviceptr d = 0;
+    CUresult r = cuMemAlloc_v2(&d, rg.size);
+    if (r) return r;
+    if (!(m = calloc(1, sizeof *m))) return CUDA_ERROR_OUT_OF_MEMORY;
+    *m = (mirror){rg.base, rg.size, d, 0, 0, NULL};
+    if ((r = avec_htod(d, (const void *)(uintptr_t)rg.base, rg.size, 0, NULL, 0))) {
+      free(m);
+      return r;
+    }
+    m->hash = content_hash((const void *)(uintptr_t)rg.base, rg.size);
+    pthread_mutex_lock(&mirrors_lock);
+    m->next = mirrors;
+    mirrors = m;
+    __atomic_store_n(&any, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&mirrors_lock);
+    LOG_DEBUG("mapped host memory %p+%llu mirrored at 0x%llx", (void *)(uintptr_t)rg.base,
+              (unsigned long long)rg.size, (unsigned long long)d);
+  }
+  *dptr = m->dptr + (host - m->host);
+  return CUDA_SUCCESS;
+}
+
+uint64_t avec_mapped_host_of(uint64_t dptr) {
+  uint64_t host = 0;
+  pthread_mutex_lock(&mirrors_lock);
+  for (mirror *m = mirrors; m; m = m->next)
+    if (dptr - m->dptr < m->size) host = m->host + (dptr - m->dptr);
+  pthread_mutex_unlock(&mirrors_lock);
+  return host;
+}
+
+/* Sends host changes of a mirror the coming device work may read; marks it as possibly written. Caller
+ * holds mirrors_lock. */
+static void touch(mirror *m, int reads, int writes) {
+  if (reads) {
+    uint64_t h = content_hash((const void *)(uintptr_t)m->host, m->size);
+    if (h != m->hash && avec_htod(m->dptr, (const void *)(uintptr_t)m->host, m->size, 0, NULL, 0) == CUDA_SUCCESS)
+      m->hash = h;
+  }
+  if (writes) m->device_written = 1;
+}
+
+void avec_mapped_launch(const uint8_t *params, size_t n) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&mirrors_lock);
+  for (mirror *m = mirrors; m; m = m->next) {
+    for (size_t off = 0; off + 8 <= n; off += 8) { /* pointers sit 8-aligned in the packed parameters */
+      uint64_t v;
+      memcpy(&v, params + off, 8);
+      if (v - m->dptr < m->size) {
+        touch(m, 1, 1);
+        break;
+      }
+    }
+  }
+  pthread_mutex_unlock(&mirrors_lock);
+}
+
+void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&mirrors_lock);
+  for (mirror *m = mirrors; m; m = m->next)
+    if (dptr < m->dptr + m->size && m->dptr < dptr + n) touch(m, reads, writes);
+  pthread_mutex_unlock(&mirrors_lock);
+}
+
+void avec_mapped_after_sync(void) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&mirrors_lock);
+  for (mirror *m = mirrors; m; m = m->next) {
+    if (!m->device_written) continue;
+    if (avec_dtoh_raw((void *)(uintptr_t)m->host, m->dptr, m->size) == CUDA_SUCCESS) {
+      m->device_written = 0;
+      m->hash = content_hash((const void *)(uintptr_t)m->host, m->size);
+    }
+  }
+  pthread_mutex_unlock(&mirrors_lock);
+}
+
+void avec_mapped_release(uint64_t host) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&mirrors_lock);
+  mirror **pp = &mirrors, *m = NULL;
+  while (*pp && (*pp)->host != host) pp = &(*pp)->next;
+  if ((m = *pp)) *pp = m->next;
+  pthread_mutex_unlock(&mirrors_lock);
+  if (!m) return;
+  cuMemFree_v2(m->dptr);
+  free(m);
+}
+
+AVEC_API CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int flags) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (!pdptr || flags) return CUDA_ERROR_INVALID_VALUE;
+  uint64_t d = 0;
+  if ((r = avec_mapped_device_ptr((uint64_t)(uintptr_t)p, &d))) return r;
+  *pdptr = (CUdeviceptr)d;
+  return CUDA_SUCCESS;
+}
