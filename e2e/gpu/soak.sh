@@ -32,7 +32,7 @@ gpu_mem_used() {  # MiB used on the GPU (sum over GPUs), or "-" without nvidia-s
 LPID=
 RESTARTS=0
 start_listener() {
-  "$EXEC" --listen 127.0.0.1:$PORT --backend "$BACKEND" --memory-limit $((256 << 20)) --emulated-memory $((8 << 30)) \
+  "$EXEC" --listen 127.0.0.1:$PORT --backend "$BACKEND" --memory-limit $((1 << 30)) --emulated-memory $((32 << 30)) \
     --max-sessions 64 --stall-timeout 10 --log-level info 2>"$OUT/listener.$RESTARTS.log" &
   LPID=$!
   for _ in $(seq 100); do grep -q '"event":"listening"' "$OUT/listener.$RESTARTS.log" 2>/dev/null && return 0; sleep 0.1; done
@@ -66,7 +66,7 @@ fi
 run_real() {  # run_real SLOT PROGRAM: one run through the shim; prints right, wrong or lost
   local p=$2 rc
   env LD_LIBRARY_PATH="$CUDART_DIR" LD_PRELOAD="$ROOT/.gpu/avec/libcuda.so.1" AVEC_SERVER=127.0.0.1:$PORT AVEC_LOG=error \
-    timeout 120 "$ROOT/.gpu/bin/static/$p" >"$OUT/real.$1.out" 2>>"$OUT/client.$1.err" &
+    timeout 60 "$ROOT/.gpu/bin/static/$p" >"$OUT/real.$1.out" 2>>"$OUT/client.$1.err" &
   echo $! >"$OUT/client.$1.pid"
   wait $!
   rc=$?
@@ -94,6 +94,7 @@ client_slot() {
 }
 
 MEM_BEFORE=$(gpu_mem_used)
+START=$(date +%s)
 start_listener || exit 1
 echo "soak: $CLIENTS clients, ${DURATION}s, backend $BACKEND, port $PORT, logs in $OUT, GPU memory used before: $MEM_BEFORE MiB"
 echo "soak: real programs through the shim: ${REAL[*]:-none (emulated device or no .gpu programs)}"
@@ -118,6 +119,14 @@ while [ "$(date +%s)" -lt "$DEADLINE" ]; do
     start_listener || break
   fi
 done
+# Slots finish their current session; whatever still runs 20 s after the deadline is killed (counted lost).
+for _ in $(seq 40); do
+  alive=0
+  for p in "${SLOTS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+  [ $alive -eq 0 ] && break
+  sleep 0.5
+done
+for f in "$OUT"/client.*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
 wait "${SLOTS[@]}" 2>/dev/null
 
 # Stop: the listener first, then wait for every session process to finish its teardown.
@@ -140,7 +149,7 @@ if [ "$MEM_BEFORE" != - ]; then
   MEM_NOTE="GPU memory used before $MEM_BEFORE MiB, after $MEM_AFTER MiB (nvidia-smi)"
 else
   LEAKED_MEM_MIB=-
-  MEM_NOTE="emulated device: killed session processes free with their process"
+  MEM_NOTE="no nvidia-smi reading (emulated device, or no nvidia-smi): a killed session process frees with its process"
 fi
 # Sessions that ended normally must have freed everything they allocated (their session_end says so).
 LEAKED_MEM_BYTES=$(cat "$OUT"/listener.*.log | grep '"event":"session_end"' | sed -n 's/.*"mem_used":\([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}')
@@ -152,6 +161,7 @@ STALLED=$(cat "$OUT"/listener.*.log | grep '"event":"session_end"' | grep -c '"r
 RIGHT=$(count right) WRONG=$(count wrong) LOST=$(count lost) REFUSED=$(count refused)
 echo "soak: sessions started $STARTED, finished (session_end) $FINISHED, killed by chaos: $KILLED_SESSIONS session processes, $KILLED_CLIENTS clients, $RESTARTS listener restarts"
 echo "soak: client sessions: right $RIGHT, wrong $WRONG, lost (their executor or they were killed) $LOST, refused $REFUSED; stalled ends $STALLED"
+echo "soak: run took $(($(date +%s) - START)) s in all"
 echo "soak: leaked processes $LEAKED_PROCS; leaked device memory: ${LEAKED_MEM_MIB} MiB by nvidia-smi, $LEAKED_MEM_BYTES bytes in session_end lines; $MEM_NOTE"
 FAIL=0
 [ "$LEAKED_PROCS" -eq 0 ] || { echo "soak: FAIL leaked processes"; FAIL=1; }

@@ -101,7 +101,7 @@ struct ListenerCore : std::enable_shared_from_this<ListenerCore> {
   int wake_fd = -1;
   int hello_timeout_ms = 5000;
   size_t max_pending = 256;          // connections not yet decided: waiting for HELLO, or for JS
-  size_t max_pending_per_peer = 16;  // of those waiting for HELLO, from one client address
+  size_t max_pending_per_peer = 64;  // of those waiting for HELLO, from one client address (pods may share one)
   std::thread thread;
   std::atomic<bool> stopping{false};
   bool started = false;
@@ -296,7 +296,7 @@ void ListenerCore::loop() {
         if (undecided >= max_pending || from_peer >= max_pending_per_peer) {
           const bool overall = undecided >= max_pending;
           reject(p, overall ? "too-many-pending" : "too-many-pending-from-peer");
-          refuse_fd(c, 0, hello_refusal_frame(0, AVEC_STATUS_REFUSED, AVEC_REFUSAL_TOO_MANY_CONNECTIONS,
+          refuse_fd(c, kHelloFixedLen + AVEC_MAX_TICKET, hello_refusal_frame(0, AVEC_STATUS_REFUSED, AVEC_REFUSAL_TOO_MANY_CONNECTIONS,
                                               overall ? "too many connections are waiting for admission (limit " +
                                                             std::to_string(max_pending) + ")"
                                                       : "too many connections from this address are waiting for "

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,6 +103,7 @@ class ListenerLoop {
   std::map<pid_t, Child> children_;
   std::unique_ptr<TicketVerifier> verifier_;
   long keys_loaded_ms_ = 0;
+  long long keys_mtime_ = 0;
   long accept_paused_until_ = 0;
   uint64_t counter_ = 0;
   std::vector<uint8_t> buf_ = std::vector<uint8_t>(sizeof(avec_frame_hdr) + sizeof(avec_hello) + AVEC_MAX_TICKET);
@@ -142,8 +144,13 @@ bool ListenerLoop::reload_keys(bool force) {
   long now = now_ms();
   // Keys rotate under a mounted Secret: re-read the directory, but at most once a second, so a
   // connection flood cannot turn into a flood of directory reads.
-  if (!force && verifier_ && now - keys_loaded_ms_ < 1000) return true;
+  // Forced (a kid not seen yet): only when the directory changed since the last read (one stat), so
+  // unknown-kid tickets cannot turn into directory reads either.
+  struct stat st = {};
+  long long mtime = stat(o_.ticket_keys.c_str(), &st) == 0 ? st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : 0;
+  if (verifier_ && (force ? mtime == keys_mtime_ : now - keys_loaded_ms_ < 1000)) return true;
   keys_loaded_ms_ = now;
+  keys_mtime_ = mtime;
   std::string err;
   std::unique_ptr<TicketVerifier> fresh = TicketVerifier::from_file(o_.ticket_keys, o_.node, &err);
   if (fresh) verifier_ = std::move(fresh);

@@ -14,8 +14,8 @@ namespace avec {
 struct ListenerOptions {
   std::string host, port;
   int hello_timeout_ms = 5000;        // connect -> complete HELLO
-  size_t max_pending = 128;           // connections whose HELLO is not yet complete
-  size_t max_pending_per_peer = 16;   // of those, from one client address
+  size_t max_pending = 256;           // connections whose HELLO is not yet complete
+  size_t max_pending_per_peer = 64;   // of those, from one client address (many pods may share one)
   size_t max_sessions = 64;           // live session processes
   size_t max_sessions_per_claim = 8;  // live sessions of one claim (a ticket's `maxs` may lower it); info-only
                                       // (NVML) sessions do not count
