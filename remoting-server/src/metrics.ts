@@ -14,6 +14,7 @@ export interface Metrics {
   linkRttMs: Gauge<'site' | 'source'>;
   claimSessions: Gauge<'claim'>;
   claimMemoryLimit: Gauge<'claim'>;
+  claimHostMemory: Gauge<'claim'>;
   deviceMemoryUsed: Gauge<'uuid'>;
   deviceUtilization: Gauge<'uuid'>;
   deviceTemperature: Gauge<'uuid'>;
@@ -36,6 +37,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     heartbeats: new Counter({ name: 'avec_gpunode_heartbeats_total', help: 'GPUNode heartbeat writes by result', labelNames: ['result'], registers }),
     claimSessions: new Gauge({ name: 'avec_claim_sessions', help: 'Live sessions per claim (<namespace>/<name>) on this node', labelNames: ['claim'], registers }),
     claimMemoryLimit: new Gauge({ name: 'avec_claim_memory_limit_bytes', help: 'Sum of the memory limits of the live sessions of each claim on this node', labelNames: ['claim'], registers }),
+    claimHostMemory: new Gauge({ name: 'avec_claim_host_memory_bytes', help: 'Resident host memory of the executor processes of each claim\'s live sessions on this node (their last stats line)', labelNames: ['claim'], registers }),
     deviceMemoryUsed: new Gauge({ name: 'avec_device_memory_used_bytes', help: 'Device memory in use (NVML), all processes', labelNames: ['uuid'], registers }),
     deviceUtilization: new Gauge({ name: 'avec_device_utilization_percent', help: 'GPU utilisation over the last sample period (NVML)', labelNames: ['uuid'], registers }),
     deviceTemperature: new Gauge({ name: 'avec_device_temperature_celsius', help: 'GPU temperature (NVML)', labelNames: ['uuid'], registers }),

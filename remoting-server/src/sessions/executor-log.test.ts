@@ -11,10 +11,13 @@ test('executor JSON lines parse into level, event and fields', () => {
 });
 
 test('counters are cumulative and ignore garbage', () => {
-  let c = { frames: 0, bytesIn: 0, bytesOut: 0, memoryUsedBytes: 0 };
+  let c = { frames: 0, bytesIn: 0, bytesOut: 0, memoryUsedBytes: 0, hostMemoryBytes: 0 };
   c = applyCounters(c, parseExecutorLine('{"event":"stats","frames":10,"bytes_in":100,"bytes_out":5,"mem_used":4096}')!);
   c = applyCounters(c, parseExecutorLine('{"event":"stats","frames":8,"bytes_in":"lots","bytes_out":-1,"mem_used":0}')!);
-  assert.deepEqual(c, { frames: 10, bytesIn: 100, bytesOut: 5, memoryUsedBytes: 0 });
+  assert.deepEqual(c, { frames: 10, bytesIn: 100, bytesOut: 5, memoryUsedBytes: 0, hostMemoryBytes: 0 });
+  c = applyCounters(c, parseExecutorLine('{"event":"session_stats","host_rss":9000}')!);
+  c = applyCounters(c, parseExecutorLine('{"event":"session_stats","host_rss":7000}')!);
+  assert.equal(c.hostMemoryBytes, 7000, 'host memory is a level: the latest value stands');
 });
 
 test('splitLines keeps partial lines for the next chunk', () => {

@@ -13,6 +13,8 @@ export interface SessionCounters {
   bytesIn: number;
   bytesOut: number;
   memoryUsedBytes: number;
+  /** Resident host memory of the executor process (its session_stats/session_end `host_rss`). */
+  hostMemoryBytes: number;
 }
 
 /** Executor field name -> counter. Several spellings are accepted for memory in use. */
@@ -23,7 +25,10 @@ const COUNTER_FIELDS: Record<string, keyof SessionCounters> = {
   mem_used: 'memoryUsedBytes',
   memory_used: 'memoryUsedBytes',
   allocated_bytes: 'memoryUsedBytes',
+  host_rss: 'hostMemoryBytes',
 };
+/** Levels, not totals: the latest value stands even when it is lower. */
+const LEVEL_COUNTERS = new Set<keyof SessionCounters>(['memoryUsedBytes', 'hostMemoryBytes']);
 
 const LEVELS = new Set(['error', 'warn', 'info', 'debug']);
 
@@ -55,7 +60,7 @@ export function applyCounters(c: SessionCounters, line: ExecutorLine): SessionCo
   for (const [field, key] of Object.entries(COUNTER_FIELDS)) {
     const v = line.fields[field];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) continue;
-    next[key] = key === 'memoryUsedBytes' ? v : Math.max(next[key], v);
+    next[key] = LEVEL_COUNTERS.has(key) ? v : Math.max(next[key], v);
   }
   return next;
 }

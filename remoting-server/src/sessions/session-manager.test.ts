@@ -27,8 +27,8 @@ test('reservations count per claim, show in usage and metrics, and close', async
   m.reserve(decision('ns/b', 7), 'uid-b', 't3');
   assert.deepEqual(m.liveClaims(), [{ claim: 'ns/a', infoOnly: false }, { claim: 'ns/a', infoOnly: false }, { claim: 'ns/b', infoOnly: false }]);
   assert.deepEqual(Object.fromEntries(m.claimUsage()), {
-    'ns/a': { sessions: 2, memoryLimitBytes: 150, memoryUsedBytes: 0 },
-    'ns/b': { sessions: 1, memoryLimitBytes: 7, memoryUsedBytes: 0 },
+    'ns/a': { sessions: 2, memoryLimitBytes: 150, memoryUsedBytes: 0, hostMemoryBytes: 0 },
+    'ns/b': { sessions: 1, memoryLimitBytes: 7, memoryUsedBytes: 0, hostMemoryBytes: 0 },
   });
   assert.match(await metrics.registry.getSingleMetricAsString('avec_claim_memory_limit_bytes'), /claim="ns\/a"\} 150/);
   assert.match(await metrics.registry.getSingleMetricAsString('avec_sessions_active'), /state="pending"\} 3/);
@@ -99,12 +99,13 @@ test('a reservation is taken by exactly one of two simultaneous connections with
 });
 
 test('close: SIGTERM first, SIGKILL after the grace for a process that ignores it; exits are classified', async () => {
-  const { m, metrics } = supervised(`trap "" TERM; echo '{"level":"info","event":"session_stats","frames":3,"bytes_in":10,"bytes_out":20}' >&2; while :; do sleep 0.05; done`, 150);
+  const { m, metrics } = supervised(`trap "" TERM; echo '{"level":"info","event":"session_stats","frames":3,"bytes_in":10,"bytes_out":20,"host_rss":4096}' >&2; while :; do sleep 0.05; done`, 150);
   const c = conn('t');
   const s = await m.start(c, decision('ns/k'), 'uid');
   closeSync(c.fd);
   await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(m.get(s.id)?.counters, { frames: 3, bytesIn: 10, bytesOut: 20, memoryUsedBytes: 0 }, 'counters from stderr');
+  assert.deepEqual(m.get(s.id)?.counters, { frames: 3, bytesIn: 10, bytesOut: 20, memoryUsedBytes: 0, hostMemoryBytes: 4096 }, 'counters from stderr');
+  assert.match(await metrics.registry.getSingleMetricAsString('avec_claim_host_memory_bytes'), /claim="ns\/k"\} 4096/);
   const t0 = Date.now();
   const ended = await m.close(s.id);
   assert.ok(Date.now() - t0 >= 140, 'waited the grace before SIGKILL');

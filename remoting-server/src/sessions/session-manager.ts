@@ -39,6 +39,7 @@ export interface ClaimUsage {
   sessions: number;
   memoryLimitBytes: number;
   memoryUsedBytes: number;
+  hostMemoryBytes: number;
 }
 
 export type Admitted = Extract<AdmissionDecision, { admit: true }>;
@@ -111,10 +112,11 @@ export class SessionManager {
   claimUsage(): Map<string, ClaimUsage> {
     const out = new Map<string, ClaimUsage>();
     for (const { info } of this.live.values()) {
-      const u = out.get(info.claim) ?? { sessions: 0, memoryLimitBytes: 0, memoryUsedBytes: 0 };
+      const u = out.get(info.claim) ?? { sessions: 0, memoryLimitBytes: 0, memoryUsedBytes: 0, hostMemoryBytes: 0 };
       u.sessions++;
       u.memoryLimitBytes += info.memoryLimit;
       u.memoryUsedBytes += info.counters.memoryUsedBytes;
+      u.hostMemoryBytes += info.counters.hostMemoryBytes;
       out.set(info.claim, u);
     }
     return out;
@@ -269,7 +271,7 @@ export class SessionManager {
     return {
       id: this.newId(), claim: d.claim, claimUid, state, source, infoOnly: false, deviceOrdinal: d.deviceOrdinal, deviceUuid: d.deviceUuid,
       memoryLimit: d.memoryLimit, computePercent: d.computePercent, createdAtMs: this.now(),
-      counters: { frames: 0, bytesIn: 0, bytesOut: 0, memoryUsedBytes: 0 },
+      counters: { frames: 0, bytesIn: 0, bytesOut: 0, memoryUsedBytes: 0, hostMemoryBytes: 0 },
     };
   }
 
@@ -288,6 +290,7 @@ export class SessionManager {
         e.info.lastEvent = line.event;
         this.opts.metrics.sessionBytes.inc({ direction: 'in' }, e.info.counters.bytesIn - before.bytesIn);
         this.opts.metrics.sessionBytes.inc({ direction: 'out' }, e.info.counters.bytesOut - before.bytesOut);
+        if (e.info.counters.hostMemoryBytes !== before.hostMemoryBytes) this.updateGauges();
         // Periodic counters are for bookkeeping, not for the log at info level.
         const level = line.event === 'session_stats' && line.level === 'info' ? 'debug' : line.level;
         log[level](`executor: ${line.event}`, line.fields);
@@ -311,12 +314,14 @@ export class SessionManager {
     const count = (s: SessionState) => [...this.live.values()].filter((e) => e.info.state === s).length;
     for (const s of ['pending', 'running', 'closing'] as const) this.opts.metrics.sessionsActive.set({ state: s }, count(s));
     // Per-claim gauges: reset so claims without sessions disappear instead of lingering at their last value.
-    const { claimSessions, claimMemoryLimit } = this.opts.metrics;
+    const { claimSessions, claimMemoryLimit, claimHostMemory } = this.opts.metrics;
     claimSessions.reset();
     claimMemoryLimit.reset();
+    claimHostMemory.reset();
     for (const [claim, u] of this.claimUsage()) {
       claimSessions.set({ claim }, u.sessions);
       claimMemoryLimit.set({ claim }, u.memoryLimitBytes);
+      claimHostMemory.set({ claim }, u.hostMemoryBytes);
     }
   }
 }
