@@ -23,7 +23,9 @@ describe('make bench-placement (smoke size)', () => {
       const [file] = readdirSync(out);
       const md = readFileSync(join(out, file), 'utf8');
       assert.match(md, /claims placed \(Bound\) per second \| \*\*[\d.]+\*\*/);
-      assert.match(md, /final phases \| Bound: 65/);
+      assert.match(md, /final phases \| Bound: 65\b/, 'the raw-create claims are gone before the operator starts');
+      assert.match(md, /raw API server create rate, same kind and clients, no operator running \| \d+ \/s/);
+      assert.match(md, /\*\*bind rate \/ raw create rate\*\* \(target >= 80%\) \| \*\*\d+%\*\*/);
       assert.match(md, /\| PUT virtualgpuclaims status \| [\d.]+ \|/);
       assert.match(md, /"benchmark":"placement-pure"/);
     } finally {

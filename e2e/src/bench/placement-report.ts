@@ -53,6 +53,8 @@ export function writeReport(x: {
 | creation -> Bound latency **p99** | **${r.p99} ms** |
 | creation -> Bound latency max | ${r.max} ms |
 | claim creation rate (clients) | ${r.createPerSecond.toFixed(0)} /s |
+| raw API server create rate, same kind and clients, no operator running | ${r.rawCreatePerSecond?.toFixed(0) ?? 'n/a'} /s |
+| **bind rate / raw create rate** (target >= 80%) | **${r.rawCreatePerSecond ? ((100 * r.placedPerSecond) / r.rawCreatePerSecond).toFixed(0) : 'n/a'}%** |
 | **paced**: then ${x.sizes.paced} claims at ${x.sizes.pacedRate}/s on the full cluster | |
 | creation -> Bound latency p50 | ${r.pacedP50} ms |
 | creation -> Bound latency **p99** | **${r.pacedP99} ms** |
