@@ -77,7 +77,8 @@ async function main(): Promise<void> {
       await rest.claims.create({ apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name: `raw-${i}`, namespace: 'bench-raw' }, spec }, 'bench-raw');
     });
     const rawCreatePerSecond = nRaw / ((Date.now() - tRaw) / 1000);
-    await cp.kubectl(['delete', 'vgc', '--all', '-n', 'bench-raw', '--wait=true', '--timeout=300s']);
+    await rest.custom.deleteCollectionNamespacedCustomObject({ group: 'avec.dev', version: 'v1alpha1', namespace: 'bench-raw', plural: 'virtualgpuclaims' });
+    await waitFor(async () => ((await rest.claims.list({ limit: 1 }, 'bench-raw')).items.length === 0 ? true : undefined), { what: 'raw claims deleted', timeoutMs: 300_000 });
     say(`raw API server create throughput (no operator): ${rawCreatePerSecond.toFixed(0)} claims/s over ${nRaw}`);
 
     const op = await startOperator(cp, inst, { identity: 'bench', heartbeatTimeoutSeconds: 3_600, env: { AVEC_LOG: process.env.AVEC_BENCH_OPERATOR_LOG ?? 'warn' } });
