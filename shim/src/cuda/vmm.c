@@ -86,9 +86,9 @@ AVEC_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
   return CUDA_SUCCESS;
 }
 
-/* One reference fewer; the record goes once nothing refers to it (its mappings hold the memory on the
- * server, which accounts for that itself). */
-static CUresult unref(uint32_t handle, uint16_t op) {
+/* One reference more (VMM_RETAIN) or fewer (VMM_RELEASE); the record goes once nothing refers to it
+ * (its mappings hold the memory on the server, which accounts for that itself). */
+static CUresult change_refs(uint32_t handle, uint16_t op) {
   pthread_mutex_lock(&vmm_lock);
   vmm_alloc **pp = &allocs;
   while (*pp && !((*pp)->handle == handle && (*pp)->refs > 0)) pp = &(*pp)->next;
@@ -108,7 +108,7 @@ AVEC_API CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
   CUresult r = avec_ready();
   if (r) return r;
   if (handle > UINT32_MAX) return CUDA_ERROR_INVALID_VALUE;
-  return unref((uint32_t)handle, AVEC_OP_VMM_RELEASE);
+  return change_refs((uint32_t)handle, AVEC_OP_VMM_RELEASE);
 }
 
 AVEC_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
@@ -211,7 +211,7 @@ AVEC_API CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *hand
     return CUDA_ERROR_INVALID_VALUE;
   /* a handle released while still mapped cannot be retained again (the server refuses it too) */
   uint32_t h = (uint32_t)(uintptr_t)rg.pool;
-  if ((r = unref(h, AVEC_OP_VMM_RETAIN))) return r;
+  if ((r = change_refs(h, AVEC_OP_VMM_RETAIN))) return r;
   *handle = h;
   return CUDA_SUCCESS;
 }
