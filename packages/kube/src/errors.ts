@@ -1,14 +1,16 @@
-// Errors from the API server (or the way to it), carrying a code and a human message.
+// Errors from the API server (or the way to it): avec's one error type (AvecError: a code and a human
+// message), with the HTTP status added.
 import { ApiException } from '@kubernetes/client-node';
+import { AvecError } from '@avec/common';
 
 /** `status` is the HTTP status (0: transport or decoding failure); `code` the Status reason (`Conflict`, `NotFound`, ...). */
-export class KubeError extends Error {
+export class KubeError extends AvecError {
   constructor(
     readonly status: number,
-    readonly code: string,
+    code: string,
     message: string,
   ) {
-    super(message);
+    super(code, message);
     this.name = 'KubeError';
   }
 }
@@ -19,12 +21,9 @@ export const statusOf = (err: unknown): number | undefined => (err instanceof Ku
 export const isStatus = (err: unknown, status: number): boolean => statusOf(err) === status;
 
 /** A configuration problem (unreadable or incomplete kubeconfig, no way to reach a cluster). */
-export class KubeconfigError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+export class KubeconfigError extends AvecError {
+  constructor(code: string, message: string) {
+    super(code, message);
     this.name = 'KubeconfigError';
   }
 }

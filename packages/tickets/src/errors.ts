@@ -1,15 +1,12 @@
-// Keyring problems carry a machine-readable code (KeyringEmpty, KeyringBadKid, ...) and a human message.
-export class KeyringError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'KeyringError';
-    this.code = code;
-  }
-}
+// Keyring problems: avec's one error type (AvecError) with a machine-readable code (KeyringEmpty,
+// KeyringBadKid, ...) and a human message. errorMessage is the one of @avec/common.
+import { AvecError } from '@avec/common';
 
-/** Narrow an unknown thrown value once, here, into a message string. */
-export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
+export { errorMessage } from '@avec/common';
+
+export class KeyringError extends AvecError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = 'KeyringError';
+  }
 }

@@ -5,14 +5,11 @@
 import { watch, readdirSync, statSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage } from './errors.js';
+import type { Logger } from '@avec/common';
 import { Keyring, loadKeyringDir, type LoadKeyringOptions } from './keyring.js';
 
-/** The structured logger both workspaces have (one JSON line per event). */
-export interface KeyringLogger {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
+/** The part of avec's one logger (@avec/common) the watcher uses. */
+export type KeyringLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 export interface KeyringWatcherOptions extends LoadKeyringOptions {
   dir: string;
