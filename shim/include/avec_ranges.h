@@ -15,10 +15,14 @@ enum {
   AVEC_RANGE_VMM = 5, AVEC_RANGE_IPC = 6
 };
 
+/* Flags of device ranges. */
+#define AVEC_RANGE_RESERVED 1u /* the client reserved the address range in this process */
+#define AVEC_RANGE_MANAGED 2u  /* managed memory: the reservation holds the host side (managed.c) */
+
 typedef struct avec_range {
   uint64_t base, size;
   uint32_t kind;     /* AVEC_RANGE_* */
-  uint32_t flags;    /* host: cuMemHostAlloc flags; device: 1 when the client reserved the address range */
+  uint32_t flags;    /* host: cuMemHostAlloc flags; device: AVEC_RANGE_RESERVED | AVEC_RANGE_MANAGED */
   void *ctx;         /* owning context (NULL for VMM pieces: they belong to the device) */
   uint64_t id;       /* unique buffer id (CU_POINTER_ATTRIBUTE_BUFFER_ID) */
   void *pool;        /* DEVICE from a memory pool: its CUmemoryPool; VMM: the allocation handle */

@@ -69,9 +69,17 @@ static void driver_attrs(void) {
       if (r == CUDA_SUCCESS) ok++; else bad++;
       // Documented difference: OS-handle sharing (POSIX fd, fabric; Win32 reads 0 here anyway) cannot
       // cross machines, so the shim reports those capabilities as 0 ('#' lines are not compared).
+      // Likewise host memory is seen by the device only through mirrors kept coherent at device work and
+      // synchronisation (docs/semantics.md): no concurrent managed access, no pageable access, and the
+      // device pointer of registered memory is not its host pointer.
       bool os_handles = a == CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED ||
                         a == CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED ||
-                        a == CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES;
+                        a == CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES ||
+                        a == CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS || a == CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS ||
+                        a == CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES ||
+                        a == CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST ||
+                        a == CU_DEVICE_ATTRIBUTE_HOST_NATIVE_ATOMIC_SUPPORTED ||
+                        a == CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM;
       printf("%sdev%d attr %d: %s %d\n", os_handles ? "# " : "", d, a, r == CUDA_SUCCESS ? "=" : drv_err_name(r),
              r == CUDA_SUCCESS ? v : 0);
       if (os_handles) continue;

@@ -48,6 +48,15 @@ void avec_device_remote_view(avec_device_info *d) {
       CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED, CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED,
       CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES};
   for (size_t i = 0; i < sizeof no_os_handles / sizeof no_os_handles[0]; i++) d->attrs[no_os_handles[i]] = 0;
+  /* Managed and mapped memory are kept coherent at device work and synchronisation only (managed.c,
+   * mapped.c): no concurrent access from the host, no device access to pageable host memory, and the
+   * device pointer of registered memory is not its host pointer. */
+  static const CUdevice_attribute host_memory_views[] = {
+      CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS, CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS,
+      CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES,
+      CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST, CU_DEVICE_ATTRIBUTE_HOST_NATIVE_ATOMIC_SUPPORTED,
+      CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM};
+  for (size_t i = 0; i < sizeof host_memory_views / sizeof host_memory_views[0]; i++) d->attrs[host_memory_views[i]] = 0;
 }
 
 AVEC_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev) {

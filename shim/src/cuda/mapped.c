@@ -16,9 +16,10 @@
 #include "shim_cuda.h"
 
 typedef struct mirror {
-  uint64_t host, size, dptr;
+  uint64_t host, size, dptr; /* managed memory: host == dptr (the same address on both sides) */
   uint64_t hash;      /* content hash of what the device side holds (after the last send or read-back) */
   int device_written; /* device work since the last read-back may have changed it */
+  int owns_device;    /* mapped memory: the mirror's device allocation is ours to free */
   struct mirror *next;
 } mirror;
 
@@ -45,23 +46,32 @@ CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr) {
   if (!m) {
     CUdeviceptr d = 0;
     CUresult r = cuMemAlloc_v2(&d, rg.size);
+    if (!r && (r = avec_mapped_add(rg.base, d, rg.size, 1))) cuMemFree_v2(d);
     if (r) return r;
-    if (!(m = calloc(1, sizeof *m))) return CUDA_ERROR_OUT_OF_MEMORY;
-    *m = (mirror){rg.base, rg.size, d, 0, 0, NULL};
-    if ((r = avec_htod(d, (const void *)(uintptr_t)rg.base, rg.size, 0, NULL, 0))) {
-      free(m);
-      return r;
-    }
-    m->hash = content_hash((const void *)(uintptr_t)rg.base, rg.size);
-    pthread_mutex_lock(&mirrors_lock);
-    m->next = mirrors;
-    mirrors = m;
-    __atomic_store_n(&any, 1, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&mirrors_lock);
     LOG_DEBUG("mapped host memory %p+%llu mirrored at 0x%llx", (void *)(uintptr_t)rg.base,
               (unsigned long long)rg.size, (unsigned long long)d);
+    *dptr = d + (host - rg.base);
+    return CUDA_SUCCESS;
   }
   *dptr = m->dptr + (host - m->host);
+  return CUDA_SUCCESS;
+}
+
+CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device) {
+  mirror *m = calloc(1, sizeof *m);
+  if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
+  *m = (mirror){host, size, dptr, 0, 0, owns_device, NULL};
+  CUresult r = avec_htod_raw(dptr, (const void *)(uintptr_t)host, size); /* both sides start equal */
+  if (r) {
+    free(m);
+    return r;
+  }
+  m->hash = content_hash((const void *)(uintptr_t)host, size);
+  pthread_mutex_lock(&mirrors_lock);
+  m->next = mirrors;
+  mirrors = m;
+  __atomic_store_n(&any, 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&mirrors_lock);
   return CUDA_SUCCESS;
 }
 
@@ -79,7 +89,7 @@ uint64_t avec_mapped_host_of(uint64_t dptr) {
 static void touch(mirror *m, int reads, int writes) {
   if (reads) {
     uint64_t h = content_hash((const void *)(uintptr_t)m->host, m->size);
-    if (h != m->hash && avec_htod(m->dptr, (const void *)(uintptr_t)m->host, m->size, 0, NULL, 0) == CUDA_SUCCESS)
+    if (h != m->hash && avec_htod_raw(m->dptr, (const void *)(uintptr_t)m->host, m->size) == CUDA_SUCCESS)
       m->hash = h;
   }
   if (writes) m->device_written = 1;
@@ -130,7 +140,7 @@ void avec_mapped_release(uint64_t host) {
   if ((m = *pp)) *pp = m->next;
   pthread_mutex_unlock(&mirrors_lock);
   if (!m) return;
-  cuMemFree_v2(m->dptr);
+  if (m->owns_device) cuMemFree_v2(m->dptr);
   free(m);
 }
 

@@ -30,7 +30,7 @@ void avec_reserve_device_range(uint64_t base, uint64_t size, uint32_t *flags) {
   void *p = mmap((void *)(uintptr_t)base, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE,
                  -1, 0);
   if (p == (void *)(uintptr_t)base) {
-    *flags |= 1;
+    *flags |= AVEC_RANGE_RESERVED;
     return;
   }
   if (p != MAP_FAILED) munmap(p, len); /* old kernels ignore the flag and place it elsewhere */
@@ -42,7 +42,7 @@ void avec_reserve_device_range(uint64_t base, uint64_t size, uint32_t *flags) {
 void avec_release_reservation(const avec_range *r);
 static void release_reservation(const avec_range *r) { avec_release_reservation(r); }
 void avec_release_reservation(const avec_range *r) {
-  if (!(r->flags & 1)) return;
+  if (!(r->flags & AVEC_RANGE_RESERVED)) return;
   long page = sysconf(_SC_PAGESIZE);
   munmap((void *)(uintptr_t)r->base, (r->size + (uint64_t)page - 1) & ~((uint64_t)page - 1));
 }
@@ -124,6 +124,7 @@ static CUresult mem_free(CUdeviceptr dptr, int async, CUstream s, int ptds) {
   avec_mem_free a = {dptr, 0, 0};
   if (async && avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
   avec_ranges_remove(&avec_device_ranges, dptr, &rg);
+  if (rg.flags & AVEC_RANGE_MANAGED) avec_managed_free(dptr); /* managed memory: its host side too */
   release_reservation(&rg);
   return avec_post(AVEC_OP_MEM_FREE, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
 }
@@ -158,7 +159,7 @@ CUresult avec_check_dev(uint64_t p, uint64_t n) {
   return avec_ranges_contains(&avec_device_ranges, p, n) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
 
-CUresult avec_htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds) {
+static CUresult htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!n) return CUDA_SUCCESS;
@@ -187,6 +188,13 @@ static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s
 }
 
 CUresult avec_dtoh_raw(void *dst, CUdeviceptr src, size_t n) { return dtoh(dst, src, n, 0, NULL, 0); }
+CUresult avec_htod_raw(CUdeviceptr dst, const void *src, size_t n) { return htod(dst, src, n, 0, NULL, 0); }
+
+/* A copy to the device writes what a mirror (managed or mapped memory) may show the host. */
+CUresult avec_htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds) {
+  avec_mapped_range(dst, n, 0, 1);
+  return htod(dst, src, n, async, s, ptds);
+}
 
 /* A copy back is a point where the host may look: mapped memory is made coherent around it. */
 CUresult avec_dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {

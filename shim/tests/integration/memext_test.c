@@ -302,6 +302,50 @@ static void test_mapped(void) {
   OK(cuMemHostUnregister(reg));
 }
 
+/* Managed memory: one pointer, dereferenced here and used by device work, coherent at sync points. */
+static void test_managed(void) {
+  CASE("managed memory: the same pointer on both sides");
+  CUdeviceptr m = 0, other = 0;
+  OK(cuMemAllocManaged(&m, 8192, CU_MEM_ATTACH_GLOBAL));
+  uint8_t *h = (uint8_t *)(uintptr_t)m, want[8192], back[8192];
+  fill(want, sizeof want, 8);
+  memcpy(h, want, sizeof want); /* the host writes through the pointer */
+  OK(cuMemAlloc(&other, sizeof want));
+  OK(cuMemcpyDtoD(other, m, sizeof want)); /* device work sees the host's bytes */
+  OK(cuMemcpyDtoH(back, other, sizeof back));
+  CHECK(!memcmp(back, want, sizeof want));
+  OK(cuMemsetD8(m + 16, 0x33, 16)); /* the device writes */
+  OK(cuCtxSynchronize());
+  memset(want + 16, 0x33, 16);
+  CHECK(!memcmp(h, want, sizeof want)); /* ... and the host reads it after the synchronisation */
+  OK(cuMemcpyHtoD(m + 100, "xyz", 3)); /* a copy into managed memory shows on the host after a sync */
+  OK(cuCtxSynchronize());
+  CHECK(!memcmp(h + 100, "xyz", 3));
+  unsigned managed = 0;
+  OK(cuPointerGetAttribute(&managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, m + 5));
+  CHECK_EQ(managed, 1);
+  OK(cuPointerGetAttribute(&managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, other));
+  CHECK_EQ(managed, 0);
+
+  CASE("managed memory: prefetch, advice, range attributes, stream attachment");
+  CUmemLocation dev0 = {CU_MEM_LOCATION_TYPE_DEVICE, 0}, host = {CU_MEM_LOCATION_TYPE_HOST, 0};
+  OK(cuMemPrefetchAsync_v2(m, 8192, dev0, 0, NULL));
+  OK(cuMemAdvise_v2(m, 8192, CU_MEM_ADVISE_SET_READ_MOSTLY, dev0));
+  OK(cuMemPrefetchAsync_v2(m, 8192, host, 0, NULL));
+  int rm = 0, last = 0;
+  OK(cuMemRangeGetAttribute(&rm, sizeof rm, CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY, m, 8192));
+  OK(cuMemRangeGetAttribute(&last, sizeof last, CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION, m, 8192));
+  CHECK(rm == 1 && last == CU_DEVICE_CPU);
+  CHECK_EQ(cuMemPrefetchAsync_v2(other, 8192, dev0, 0, NULL), CUDA_ERROR_INVALID_VALUE); /* not managed */
+  OK(cuStreamAttachMemAsync(NULL, m, 0, CU_MEM_ATTACH_HOST));
+  int concurrent = 1;
+  OK(cuDeviceGetAttribute(&concurrent, CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS, 0));
+  CHECK_EQ(concurrent, 0); /* host and device may not touch it at the same time through the shim */
+  OK(cuMemFree(m));
+  OK(cuMemFree(other));
+  CHECK_EQ(cuMemAllocManaged(&m, 64, 0x99), CUDA_ERROR_INVALID_VALUE);
+}
+
 static void hex(const uint8_t *p, size_t n, char *out) {
   for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
 }
@@ -432,6 +476,7 @@ int main(int argc, char **argv) {
   test_pools();
   test_vmm();
   test_mapped();
+  test_managed();
   test_ipc(argv[0]);
   OK(cuDevicePrimaryCtxRelease(0));
   return TEST_SUMMARY("shim memext");

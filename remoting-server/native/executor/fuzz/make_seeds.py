@@ -69,6 +69,30 @@ session = {
     "reset": alloc(64) + frame(13, struct.pack("<II", 0, 0), 3) + alloc(64, 4) + frame(17, struct.pack("<II", 1, 0)) +
              frame(15, struct.pack("<IIQ", 0, 0, 4096), 5) + sync,
     "bigcopy": alloc(300000) + htod(BASE, b"z" * 200000) + dtoh(BASE, 300000) + sync,
+    # memory pools: create, attributes, allocate from it, trim, access, make it current, destroy
+    "pools": frame(31, struct.pack("<IIIIQ", 17, 0, 0, 0, 0), 2) + frame(33, struct.pack("<IIQ", 17, 4, 1 << 20)) +
+             frame(34, struct.pack("<IIQ", 17, 4, 0), 3) + frame(30, struct.pack("<QQII", 4096, 0, 17, 0), 4) +
+             frame(35, struct.pack("<IIQ", 17, 0, 0)) + frame(36, struct.pack("<IIQ", 17, 0, 3)) +
+             frame(37, struct.pack("<IIQ", 17, 0, 0), 5) + frame(38, struct.pack("<II", 0, 17)) +
+             frame(30, struct.pack("<QQII", 8192, 0, 0, 0), 6) + frame(32, struct.pack("<II", 17, 0)) +
+             frame(34, struct.pack("<IIQ", 1, 5, 0), 7) + sync,
+    # virtual memory: granularity, physical allocation, reserve, map, access, unmap, release, free
+    "vmm": frame(90, struct.pack("<QIIIIII", 0, 0, 0, 0, 0, 0, 0), 2) +
+           frame(91, struct.pack("<QIIIIII", 2 << 20, 21, 0, 0, 0, 0, 0), 3) +
+           frame(94, struct.pack("<QQQII", 0, 4 << 20, 0, 0, 0), 4) +
+           frame(96, struct.pack("<QQQII", 0x7E0000000000, 2 << 20, 0, 21, 0), 5) +
+           frame(98, struct.pack("<QQQII", 0x7E0000000000, 2 << 20, 0, 0, 3)) +
+           frame(99, struct.pack("<QQQII", 0x7E0000000000, 0, 0, 0, 0), 6) + frame(93, struct.pack("<II", 21, 0)) +
+           frame(97, struct.pack("<QQQII", 0x7E0000000000, 2 << 20, 0, 0, 0)) + frame(92, struct.pack("<II", 21, 0)) +
+           frame(92, struct.pack("<II", 21, 0)) + frame(95, struct.pack("<QQQII", 0x7E0000000000, 4 << 20, 0, 0, 0)) +
+           sync,
+    # IPC (refused without a registry) and the private export-table calls (refused on the emulated device)
+    "ipc_export": alloc(4096) + frame(100, struct.pack("<Q", BASE), 3) +
+                  frame(101, b"AVI1" + struct.pack("<I", 1) + b"\x11" * 56 + struct.pack("<II", 0, 0), 4) +
+                  frame(102, struct.pack("<Q", BASE)) + frame(45, struct.pack("<II", 3, 6)) +
+                  frame(103, struct.pack("<II", 3, 0), 5) + frame(104, b"\0" * 64 + struct.pack("<II", 9, 0), 6) +
+                  frame(110, struct.pack("<IIQ", 1, 51, 0), 7) + frame(110, struct.pack("<IIQ", 1, 39, 123), 8) +
+                  frame(110, struct.pack("<IIQ", 2, 4, 0), 9) + sync,
 }
 decoder = {
     "hello": hello(b"avec1.e30.AAAA"),

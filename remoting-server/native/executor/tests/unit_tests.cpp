@@ -909,6 +909,42 @@ TEST(session_ipc_scope_enforced) {
   rmdir(dir);
 }
 
+// EXPORT_CALL runs only the traced slots, with arguments that cannot be pointers the client made up.
+TEST(session_export_call_restricted) {
+  avec_export_call made_up = {AVEC_EXPORT_TABLE_CTX, AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY, 0x7f0000001000ull};
+  avec_export_call other_slot = {AVEC_EXPORT_TABLE_CTX, 7, 0};
+  avec_export_call other_table = {2, AVEC_EXPORT_SLOT_CTX_OBJECT, 0};
+  avec_export_call big_arg = {AVEC_EXPORT_TABLE_CTX, AVEC_EXPORT_SLOT_CTX_OBJECT, 0x10000};
+  avec_export_call ok = {AVEC_EXPORT_TABLE_CTX, AVEC_EXPORT_SLOT_CTX_OBJECT, 0};
+  Run r = run_session(cat({hello(), frame_of(AVEC_OP_EXPORT_CALL, made_up, 2), frame_of(AVEC_OP_EXPORT_CALL, other_slot, 3),
+                           frame_of(AVEC_OP_EXPORT_CALL, other_table, 4), frame_of(AVEC_OP_EXPORT_CALL, big_arg, 5),
+                           frame_of(AVEC_OP_EXPORT_CALL, ok, 6)}));
+  std::vector<uint32_t> want = {0, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_INVALID_VALUE,
+                                CUDA_ERROR_INVALID_VALUE,
+                                CUDA_ERROR_NOT_SUPPORTED};  // the emulated device has no driver tables
+  CHECK_EQ(r.replies.size(), want.size());
+  for (size_t i = 0; i < want.size() && i < r.replies.size(); i++) CHECK_EQ(r.replies[i].status(), want[i]);
+}
+
+// A pool's reservation counts against the limit; a request that would cross it is refused, and memory
+// given back to the pool makes room again.
+TEST(session_pool_memory_limit) {
+  avec_stream_create sc = {20, 0, 0, 0};
+  avec_mem_alloc a600 = {600 << 10, 0, 0, 20}, a500 = {500 << 10, 0, 0, 20};
+  Run r = run_session(cat({hello(), frame_of(AVEC_OP_STREAM_CREATE, sc, 0), frame_of(AVEC_OP_MEM_ALLOC_ASYNC, a600, 2),
+                           frame_of(AVEC_OP_MEM_ALLOC_ASYNC, a500, 3), frame(AVEC_OP_MEM_GET_INFO, {}, 4)}),
+                      1 << 20);
+  CHECK_EQ(r.replies.size(), 4u);
+  if (r.replies.size() == 4) {
+    CHECK_EQ(r.replies[1].status(), 0u);
+    CHECK_EQ(r.replies[2].status(), (uint32_t)CUDA_ERROR_OUT_OF_MEMORY);
+    avec_mem_info mi = r.replies[3].as<avec_mem_info>();
+    CHECK_EQ(mi.total, 1u << 20);
+    CHECK_EQ(mi.free, (1u << 20) - (600u << 10));  // the pool holds the first allocation
+  }
+  CHECK_EQ(r.used_after, 0u);
+}
+
 TEST(session_handles_checked) {
   avec_handle bad_stream = {99, 0};
   avec_handle bad_event = {3, 0};
