@@ -37,31 +37,36 @@ static uint64_t content_hash(const void *p, uint64_t n) {
 }
 
 CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr) {
+  static pthread_mutex_t making = PTHREAD_MUTEX_INITIALIZER; /* one mirror per range, even when asked at once */
   avec_range rg;
   if (avec_ranges_find(&avec_host_ranges, host, &rg)) return CUDA_ERROR_INVALID_VALUE;
+  pthread_mutex_lock(&making);
   pthread_mutex_lock(&mirrors_lock);
   mirror *m = mirrors;
   while (m && m->host != rg.base) m = m->next;
+  uint64_t d = m ? m->dptr : 0;
   pthread_mutex_unlock(&mirrors_lock);
+  CUresult r = CUDA_SUCCESS;
   if (!m) {
-    CUdeviceptr d = 0;
-    CUresult r = cuMemAlloc_v2(&d, rg.size);
-    if (!r && (r = avec_mapped_add(rg.base, d, rg.size, 1))) cuMemFree_v2(d);
-    if (r) return r;
-    LOG_DEBUG("mapped host memory %p+%llu mirrored at 0x%llx", (void *)(uintptr_t)rg.base,
-              (unsigned long long)rg.size, (unsigned long long)d);
-    *dptr = d + (host - rg.base);
-    return CUDA_SUCCESS;
+    CUdeviceptr nd = 0;
+    r = cuMemAlloc_v2(&nd, rg.size);
+    if (!r && (r = avec_mapped_add(rg.base, nd, rg.size, 1, 1))) cuMemFree_v2(nd);
+    if (!r)
+      LOG_DEBUG("mapped host memory %p+%llu mirrored at 0x%llx", (void *)(uintptr_t)rg.base,
+                (unsigned long long)rg.size, (unsigned long long)nd);
+    d = nd;
   }
-  *dptr = m->dptr + (host - m->host);
+  pthread_mutex_unlock(&making);
+  if (r) return r;
+  *dptr = d + (host - rg.base);
   return CUDA_SUCCESS;
 }
 
-CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device) {
+CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device, int send) {
   mirror *m = calloc(1, sizeof *m);
   if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
   *m = (mirror){host, size, dptr, 0, 0, owns_device, NULL};
-  CUresult r = avec_htod_raw(dptr, (const void *)(uintptr_t)host, size); /* both sides start equal */
+  CUresult r = send ? avec_htod_raw(dptr, (const void *)(uintptr_t)host, size) : CUDA_SUCCESS;
   if (r) {
     free(m);
     return r;

@@ -134,9 +134,9 @@ void avec_mapped_launch(const uint8_t *params, size_t n);
 void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes);
 void avec_mapped_after_sync(void);    /* read back what the device may have written */
 void avec_mapped_release(uint64_t host);
-/* Registers a mirror (managed memory: host == dptr; owns_device: free dptr with it) and sends the host
- * bytes, so both sides start equal. */
-CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device);
+/* Registers a mirror (managed memory: host == dptr; owns_device: free dptr with it). Both sides must start
+ * equal: `send` sends the host bytes, else the caller made them equal. */
+CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device, int send);
 /* Managed memory (managed.c): is p inside a managed allocation; its host side goes with cuMemFree. */
 int avec_is_managed(uint64_t p);
 void avec_managed_free(uint64_t base);
