@@ -9,6 +9,8 @@ export interface Metrics {
   admissionRefusals: Counter<'reason'>;
   executorExits: Counter<'result'>;
   sessionBytes: Counter<'direction'>;
+  sessionRequests: Counter<'claim' | 'op' | 'kind'>;
+  sessionOpBytes: Counter<'claim' | 'op' | 'direction'>;
   dataConnections: Counter;
   heartbeats: Counter<'result'>;
   linkRttMs: Gauge<'site' | 'source'>;
@@ -33,6 +35,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     admissionRefusals: new Counter({ name: 'avec_admission_refusals_total', help: 'Data-plane connections and OpenSession calls refused, by reason', labelNames: ['reason'], registers }),
     executorExits: new Counter({ name: 'avec_executor_exits_total', help: 'Executor processes that ended, by result (clean, error, killed)', labelNames: ['result'], registers }),
     sessionBytes: new Counter({ name: 'avec_session_bytes_total', help: 'Bytes moved by sessions as reported by their executors (htod, dtoh)', labelNames: ['direction'], registers }),
+    sessionRequests: new Counter({ name: 'avec_session_requests_total', help: 'Data-plane requests of each claim\'s sessions by opcode and kind (batched = fire-and-forget, round_trip = the client waited): the server\'s side of AVEC_STATS', labelNames: ['claim', 'op', 'kind'], registers }),
+    sessionOpBytes: new Counter({ name: 'avec_session_op_bytes_total', help: 'Data-plane bytes of each claim\'s sessions by opcode and direction (in = from the client)', labelNames: ['claim', 'op', 'direction'], registers }),
     dataConnections: new Counter({ name: 'avec_data_connections_total', help: 'Data-plane connections whose HELLO arrived complete', registers }),
     heartbeats: new Counter({ name: 'avec_gpunode_heartbeats_total', help: 'GPUNode heartbeat writes by result', labelNames: ['result'], registers }),
     claimSessions: new Gauge({ name: 'avec_claim_sessions', help: 'Live sessions per claim (<namespace>/<name>) on this node', labelNames: ['claim'], registers }),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { applyCounters, parseExecutorLine, splitLines } from './executor-log.js';
+import { applyCounters, opDelta, parseExecutorLine, parseOps, splitLines } from './executor-log.js';
 
 test('executor JSON lines parse into level, event and fields', () => {
   const l = parseExecutorLine('{"ts":"x","level":"warn","component":"avec-executor","pid":7,"event":"session-end","frames":12,"bytes_in":300}');
@@ -25,4 +25,17 @@ test('splitLines keeps partial lines for the next chunk', () => {
   assert.deepEqual(a, { lines: ['{"a":1}'], rest: '{"b"' });
   const b = splitLines(a.rest, ':2}\n');
   assert.deepEqual(b, { lines: ['{"b":2}'], rest: '' });
+});
+
+test('ops: the per-opcode figures parse, and malformed or oversized input is skipped', () => {
+  const ops = parseOps('MEM_ALLOC:2:2:96:80,LAUNCH:10:0:960:0');
+  assert.deepEqual(ops.get('MEM_ALLOC'), { frames: 2, roundTrips: 2, bytesIn: 96, bytesOut: 80 });
+  assert.equal(ops.get('LAUNCH')?.frames, 10);
+  assert.equal(parseOps('bad name:1:1:1:1,X:1:2:3,Y:1:-1:0:0,Z:1:1:1:1e400,OK:1:0:24:0').size, 1, 'only OK survives');
+  assert.equal(parseOps(42).size, 0);
+  assert.equal(parseOps('A'.repeat(20000)).size, 0);
+  assert.equal(parseOps(Array.from({ length: 300 }, (_, i) => `OP${i}:1:0:1:0`).join(',')).size, 128);
+  assert.deepEqual(opDelta({ frames: 2, roundTrips: 1, bytesIn: 10, bytesOut: 5 }, { frames: 5, roundTrips: 1, bytesIn: 30, bytesOut: 4 }),
+    { frames: 3, roundTrips: 0, bytesIn: 20, bytesOut: 0 }, 'never negative');
+  assert.deepEqual(opDelta(undefined, { frames: 1, roundTrips: 1, bytesIn: 2, bytesOut: 3 }), { frames: 1, roundTrips: 1, bytesIn: 2, bytesOut: 3 });
 });

@@ -72,3 +72,36 @@ export function splitLines(pending: string, chunk: string): { lines: string[]; r
   // A runaway line without newlines must not grow without bound.
   return { lines: parts, rest: rest.length > 65536 ? '' : rest };
 }
+
+/** One opcode's cumulative figures from the executor's `ops` field (the server's side of AVEC_STATS). */
+export interface OpFigures {
+  frames: number;
+  roundTrips: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+const OP_NAME = /^[A-Z0-9_]{1,32}$/;
+
+/**
+ * Parses `ops` ("NAME:frames:round_trips:bytes_in:bytes_out,..."). Malformed entries are skipped, and at
+ * most 128 opcodes are kept: the line comes from a process that serves untrusted clients.
+ */
+export function parseOps(value: unknown): Map<string, OpFigures> {
+  const out = new Map<string, OpFigures>();
+  if (typeof value !== 'string' || value.length > 16384) return out;
+  for (const entry of value.split(',')) {
+    const [name, ...nums] = entry.split(':');
+    const n = nums.map(Number);
+    if (!OP_NAME.test(name ?? '') || n.length !== 4 || !n.every((x) => Number.isSafeInteger(x) && x >= 0)) continue;
+    if (out.size >= 128) break;
+    out.set(name!, { frames: n[0]!, roundTrips: n[1]!, bytesIn: n[2]!, bytesOut: n[3]! });
+  }
+  return out;
+}
+
+/** What changed between two cumulative readings of one opcode (never negative). */
+export function opDelta(before: OpFigures | undefined, after: OpFigures): OpFigures {
+  const d = (k: keyof OpFigures) => Math.max(0, after[k] - (before?.[k] ?? 0));
+  return { frames: d('frames'), roundTrips: d('roundTrips'), bytesIn: d('bytesIn'), bytesOut: d('bytesOut') };
+}

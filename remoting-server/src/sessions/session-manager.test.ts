@@ -99,13 +99,19 @@ test('a reservation is taken by exactly one of two simultaneous connections with
 });
 
 test('close: SIGTERM first, SIGKILL after the grace for a process that ignores it; exits are classified', async () => {
-  const { m, metrics } = supervised(`trap "" TERM; echo '{"level":"info","event":"session_stats","frames":3,"bytes_in":10,"bytes_out":20,"host_rss":4096}' >&2; while :; do sleep 0.05; done`, 150);
+  const { m, metrics } = supervised(`trap "" TERM; echo '{"level":"info","event":"session_stats","frames":3,"bytes_in":10,"bytes_out":20,"host_rss":4096,"ops":"MEM_ALLOC:1:1:48:40,LAUNCH:2:0:200:0"}' >&2; echo '{"level":"info","event":"session_stats","frames":5,"ops":"MEM_ALLOC:1:1:48:40,LAUNCH:5:0:500:0"}' >&2; while :; do sleep 0.05; done`, 150);
   const c = conn('t');
   const s = await m.start(c, decision('ns/k'), 'uid');
   closeSync(c.fd);
   await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(m.get(s.id)?.counters, { frames: 3, bytesIn: 10, bytesOut: 20, memoryUsedBytes: 0, hostMemoryBytes: 4096 }, 'counters from stderr');
+  assert.deepEqual(m.get(s.id)?.counters, { frames: 5, bytesIn: 10, bytesOut: 20, memoryUsedBytes: 0, hostMemoryBytes: 4096 }, 'counters from stderr');
   assert.match(await metrics.registry.getSingleMetricAsString('avec_claim_host_memory_bytes'), /claim="ns\/k"\} 4096/);
+  // the executor's cumulative per-opcode figures become per-claim counters (the server's side of AVEC_STATS)
+  const requests = await metrics.registry.getSingleMetricAsString('avec_session_requests_total');
+  assert.match(requests, /claim="ns\/k",op="MEM_ALLOC",kind="round_trip"\} 1$/m);
+  assert.match(requests, /claim="ns\/k",op="LAUNCH",kind="batched"\} 5$/m, 'deltas, not the sum of readings');
+  assert.doesNotMatch(requests, /op="LAUNCH",kind="round_trip"/);
+  assert.match(await metrics.registry.getSingleMetricAsString('avec_session_op_bytes_total'), /op="LAUNCH",direction="in"\} 500$/m);
   const t0 = Date.now();
   const ended = await m.close(s.id);
   assert.ok(Date.now() - t0 >= 140, 'waited the grace before SIGKILL');

@@ -5,7 +5,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Logger, LogLevel } from '@avec/common';
 import type { Metrics } from '../metrics.js';
 import type { AdmissionDecision } from './admission.js';
-import { applyCounters, parseExecutorLine, splitLines, type SessionCounters } from './executor-log.js';
+import {
+  applyCounters, opDelta, parseExecutorLine, parseOps, splitLines, type OpFigures, type SessionCounters,
+} from './executor-log.js';
 
 export type SessionState = 'pending' | 'running' | 'closing' | 'exited';
 export type ExitResult = 'clean' | 'error' | 'killed' | 'crashed';
@@ -79,6 +81,8 @@ interface Entry {
   killRequested?: boolean;
   pendingTimer?: NodeJS.Timeout;
   exited?: Promise<void>;
+  /** The executor's last cumulative per-opcode figures (deltas become the per-claim counters). */
+  ops: Map<string, OpFigures>;
 }
 
 /** A random 52-bit id in decimal: fits the wire's u64 and survives JavaScript numbers. */
@@ -135,7 +139,7 @@ export class SessionManager {
   /** OpenSession: reserves a session for a data connection that will present the same ticket. */
   reserve(decision: Admitted, claimUid: string, ticket: string): SessionInfo {
     const info = this.newInfo(decision, claimUid, 'grpc', 'pending');
-    const entry: Entry = { info, ticketHash: ticketHash(ticket) };
+    const entry: Entry = { info, ticketHash: ticketHash(ticket), ops: new Map() };
     entry.pendingTimer = setTimeout(() => {
       if (entry.info.state !== 'pending') return;
       this.opts.logger.info('pending session expired without a data connection', { session: info.id, claim: info.claim });
@@ -158,7 +162,7 @@ export class SessionManager {
       clearTimeout(entry.pendingTimer);
       entry.ticketHash = undefined; // a reservation is taken by exactly one connection
     } else {
-      entry = { info: { ...this.newInfo(decision, claimUid, 'data-plane', 'pending'), infoOnly: conn.infoOnly ?? false } };
+      entry = { info: { ...this.newInfo(decision, claimUid, 'data-plane', 'pending'), infoOnly: conn.infoOnly ?? false }, ops: new Map() };
       this.live.set(entry.info.id, entry);
     }
     const e = entry;
@@ -275,6 +279,20 @@ export class SessionManager {
     };
   }
 
+  /** Per-claim request and byte counters from the executor's cumulative `ops` figures. */
+  private countOps(e: Entry, value: unknown): void {
+    const claim = e.info.claim;
+    const { sessionRequests, sessionOpBytes } = this.opts.metrics;
+    for (const [op, now] of parseOps(value)) {
+      const d = opDelta(e.ops.get(op), now);
+      e.ops.set(op, now);
+      if (d.roundTrips) sessionRequests.inc({ claim, op, kind: 'round_trip' }, d.roundTrips);
+      if (d.frames > d.roundTrips) sessionRequests.inc({ claim, op, kind: 'batched' }, d.frames - d.roundTrips);
+      if (d.bytesIn) sessionOpBytes.inc({ claim, op, direction: 'in' }, d.bytesIn);
+      if (d.bytesOut) sessionOpBytes.inc({ claim, op, direction: 'out' }, d.bytesOut);
+    }
+  }
+
   private pipeLogs(e: Entry, child: ChildProcess, log: Logger): void {
     child.stdout?.resume(); // the executor has nothing to say on stdout in --fd mode; never let it block
     let rest = '';
@@ -290,6 +308,7 @@ export class SessionManager {
         e.info.lastEvent = line.event;
         this.opts.metrics.sessionBytes.inc({ direction: 'in' }, e.info.counters.bytesIn - before.bytesIn);
         this.opts.metrics.sessionBytes.inc({ direction: 'out' }, e.info.counters.bytesOut - before.bytesOut);
+        if (line.fields.ops !== undefined) this.countOps(e, line.fields.ops);
         if (e.info.counters.hostMemoryBytes !== before.hostMemoryBytes) this.updateGauges();
         // Periodic counters are for bookkeeping, not for the log at info level.
         const level = line.event === 'session_stats' && line.level === 'info' ? 'debug' : line.level;

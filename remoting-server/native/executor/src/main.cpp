@@ -325,7 +325,8 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketC
       .unum("mem_used", s.allocations().used())
       .unum("host_rss", process_rss_bytes())
       .unum("module_store_bytes", store.memory_bytes())
-      .unum("objects_refused", st.objects_refused);
+      .unum("objects_refused", st.objects_refused)
+      .str("ops", s.op_summary());
   close(fd);
   return end == SessionEnd::bad_frame ? 3 : end == SessionEnd::refused ? 4 : 0;
 }

@@ -23,6 +23,18 @@ long monotonic_ms() {
 }
 }  // namespace
 
+std::string Session::op_summary() const {
+  std::string out;
+  for (size_t op = 0; op < kOpSlots; op++) {
+    const OpStats& o = op_stats_[op];
+    if (!o.frames) continue;
+    if (!out.empty()) out += ',';
+    out += opcode_name((uint32_t)op);
+    for (uint64_t v : {o.frames, o.round_trips, o.bytes_in, o.bytes_out}) out += ':' + std::to_string(v);
+  }
+  return out;
+}
+
 const char* session_end_name(SessionEnd e) {
   switch (e) {
     case SessionEnd::goodbye: return "goodbye";
@@ -122,6 +134,7 @@ bool Session::send_frame(const avec_frame_hdr& req, uint32_t flags, const void* 
     return false;
   }
   stats_.bytes_out += sizeof h + an + bn;
+  if (req.opcode < kOpSlots) op_stats_[req.opcode].bytes_out += sizeof h + an + bn;
   return true;
 }
 
@@ -184,6 +197,11 @@ SessionEnd Session::run() {
       break;
     }
     stats_.frames++;
+    if (v.hdr.opcode < kOpSlots) {
+      op_stats_[v.hdr.opcode].frames++;
+      op_stats_[v.hdr.opcode].bytes_in += v.frame_len;
+      if (AVEC_OP_IS_SYNC(v.hdr.opcode)) op_stats_[v.hdr.opcode].round_trips++;
+    }
     if (!hello_done_ && v.hdr.opcode != AVEC_OP_HELLO) {
       bad_frame(&v.hdr, "first frame is not HELLO");
       end = SessionEnd::bad_frame;
@@ -203,6 +221,8 @@ SessionEnd Session::run() {
       void* stage = be_.htod_staging(v.tail_len);
       if (!stage) {  // no staging buffer of that size: buffer the whole frame instead
         stats_.frames--;  // counted again when the buffered frame is decoded
+        op_stats_[hdr.opcode].frames--;
+        op_stats_[hdr.opcode].bytes_in -= v.frame_len;
         if (!fill(v.frame_len)) { end = conn_failed_ ? SessionEnd::io_error : SessionEnd::eof; break; }
         continue;
       }
@@ -259,7 +279,8 @@ bool Session::dispatch(const FrameView& v) {
           .unum("host_rss", process_rss_bytes())
           .unum("module_store_bytes", store_.memory_bytes())
           .unum("objects", streams_.size() + events_.size() + modules_.size() + funcs_.size() + pools_.size() +
-                               ctxs_.size() + vmm_.size() + reservations_.size());
+                               ctxs_.size() + vmm_.size() + reservations_.size())
+          .str("ops", op_summary());
     }
     return sync_op(v);
   }

@@ -1,6 +1,7 @@
 // One client session: reads frames in order, validates every handle and pointer range against the
 // session's own tables, runs them on a Backend and answers the synchronous ones.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -62,6 +63,9 @@ class Session {
     uint64_t objects_refused = 0;  // creations refused by max_objects / max_module_bytes
   };
   const Stats& stats() const { return stats_; }
+  // Per opcode, what the client sent and what it cost, for the supervising server's metrics (the server's
+  // side of AVEC_STATS): "NAME:frames:round_trips:bytes_in:bytes_out,..." over the opcodes seen.
+  std::string op_summary() const;
   const AllocTable& allocations() const { return allocs_; }
 
  private:
@@ -180,6 +184,9 @@ class Session {
   bool have_cur_ = false;
   std::vector<void*> param_ptrs_;
   Stats stats_;
+  struct OpStats { uint64_t frames = 0, round_trips = 0, bytes_in = 0, bytes_out = 0; };
+  static constexpr size_t kOpSlots = 128;  // > the highest opcode
+  std::array<OpStats, kOpSlots> op_stats_{};
   long last_stats_ = 0;
   bool torn_down_ = false;
   SessionEnd timeout_end_ = SessionEnd::eof;

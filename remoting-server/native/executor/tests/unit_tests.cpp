@@ -543,6 +543,7 @@ struct Run {
   std::vector<Reply> replies;
   SessionEnd end;
   uint64_t used_after;
+  std::string ops;  // Session::op_summary()
 };
 
 static Run run_session(const Bytes& input, uint64_t limit = 1 << 20, size_t chunk = 1 << 20,
@@ -563,6 +564,7 @@ static Run run_session(const Bytes& input, uint64_t limit = 1 << 20, size_t chun
   r.end = s.run();
   r.replies = split_replies(c.out);
   r.used_after = s.allocations().used();
+  r.ops = s.op_summary();
   return r;
 }
 
@@ -907,6 +909,23 @@ TEST(session_ipc_scope_enforced) {
   if (gone.replies.size() == 2) CHECK_EQ(gone.replies[1].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
   close(fd);
   rmdir(dir);
+}
+
+// The server's side of AVEC_STATS: per opcode, frames, round trips and bytes each way.
+TEST(session_op_summary) {
+  Bytes data(3000, 7);
+  Run first = run_session(cat({hello(), mem_alloc(4096, 2)}));
+  uint64_t addr = first.replies.size() == 2 ? alloc_addr(first.replies[1]) : 0;
+  Run r = run_session(cat({hello(), mem_alloc(4096, 2), htod(addr, data), htod(addr, data), dtoh(addr, 100, 3)}));
+  auto has = [&](const std::string& s) {
+    bool ok = r.ops.find(s) != std::string::npos;
+    if (!ok) fprintf(stderr, "  ops %s lacks %s\n", r.ops.c_str(), s.c_str());
+    return ok;
+  };
+  CHECK(has("HELLO:1:1:"));
+  CHECK(has("MEM_ALLOC:1:1:48:"));                  // 24 + 24 bytes in, one round trip
+  CHECK(has("MEMCPY_HTOD:2:0:" + std::to_string(2 * (24 + 16 + 3000)) + ":0"));  // fire-and-forget
+  CHECK(has("MEMCPY_DTOH:1:1:48:" + std::to_string(24 + 8 + 100)));
 }
 
 // EXPORT_CALL runs only the traced slots, with arguments that cannot be pointers the client made up.
