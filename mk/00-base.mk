@@ -15,6 +15,7 @@ deps-cuda: | deps-apt ## CUDA 13.0 toolkit folder (headers, nvcc) under $(AVEC_C
 	@hack/cuda-toolkit.sh >/dev/null
 
 build-ts: deps-npm ## compile every TypeScript workspace (tsconfig.json references them in dependency order)
+	@hack/prune-stale-dist.sh
 	npx tsc -b
 
 # @avec/common (the one logger and error type) and @avec/api (the API contract: names and CR schemas).
