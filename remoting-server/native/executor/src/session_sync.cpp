@@ -124,11 +124,7 @@ bool Session::sync_op(const FrameView& v) {
       avec_limit l = v.fixed<avec_limit>();
       uint64_t val = 0;
       r = be_.ctx_get_limit(l.limit, &val);
-      if (r == CUDA_SUCCESS) {
-        avec_reply_hdr rh = {0, 0};
-        avec_u64 out = {val};
-        return reply(h, &rh, sizeof rh, &out, sizeof out);
-      }
+      if (r == CUDA_SUCCESS) return reply_u64(h, val);
       break;
     }
     case AVEC_OP_MEM_ALLOC:
@@ -290,11 +286,7 @@ bool Session::sync_op(const FrameView& v) {
       if (it == funcs_.end()) { r = CUDA_ERROR_INVALID_HANDLE; break; }
       uint64_t out = 0;
       r = be_.occupancy(it->second.be, o.kind, o.block_size, o.flags, o.dynamic_smem, &out);
-      if (!r) {
-        avec_reply_hdr rh = {0, 0};
-        avec_u64 val = {out};
-        return reply(h, &rh, sizeof rh, &val, sizeof val);
-      }
+      if (!r) return reply_u64(h, out);
       break;
     }
     default:

@@ -525,12 +525,19 @@ class EmulatedBackend final : public Backend {
     reservations_.erase(it);
     return CUDA_SUCCESS;
   }
-  Reservation* reservation_of(uint64_t addr, uint64_t size) {
+  // The reserved range at or below addr, and addr's offset from its start (nullptr when there is none).
+  Reservation* reservation_at(uint64_t addr, uint64_t* off) {
     auto it = reservations_.upper_bound(addr);
     if (it == reservations_.begin()) return nullptr;
     --it;
-    uint64_t off = addr - it->first;
-    return off < it->second.size && size <= it->second.size - off ? &it->second : nullptr;
+    *off = addr - it->first;
+    return &it->second;
+  }
+  // The reserved range holding [addr, addr+size), or nullptr.
+  Reservation* reservation_of(uint64_t addr, uint64_t size) {
+    uint64_t off = 0;
+    Reservation* r = reservation_at(addr, &off);
+    return r && off < r->size && size <= r->size - off ? r : nullptr;
   }
   CUresult vmm_map(uint64_t addr, uint64_t size, uint64_t offset, BH handle) override {
     auto ph = physical_.find(handle);
@@ -545,9 +552,10 @@ class EmulatedBackend final : public Backend {
     return CUDA_SUCCESS;
   }
   uint8_t* host_in(uint64_t addr) {  // host address of a device address inside a reserved range
-    auto it = --reservations_.upper_bound(addr);
-    return it->second.host + (addr - it->first);
+    uint64_t off = 0;
+    return reservation_at(addr, &off)->host + off;
   }
+
   CUresult vmm_unmap(uint64_t addr, uint64_t size) override {
     Reservation* r = reservation_of(addr, size);
     if (!r) return CUDA_ERROR_INVALID_VALUE;
@@ -647,12 +655,10 @@ class EmulatedBackend final : public Backend {
       uint64_t off = dptr - it->first;
       if (off <= it->second.size && len <= it->second.size - off) return it->second.host + off;
     }
-    auto r = reservations_.upper_bound(dptr);
-    if (r == reservations_.begin()) return nullptr;
-    --r;
-    uint64_t off = dptr - r->first;
-    if (off > r->second.size || len > r->second.size - off) return nullptr;
-    return r->second.host + off;
+    uint64_t off = 0;
+    Reservation* r = reservation_at(dptr, &off);
+    if (!r || off > r->size || len > r->size - off) return nullptr;
+    return r->host + off;
   }
   static void release_block(Block& b) {
     if (b.mapped) munmap(b.host, b.size);
