@@ -112,6 +112,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
     heartbeatTimeoutMs: cfg.heartbeatTimeoutSeconds * 1000,
     ticketTtlSeconds: cfg.ticketTtlSeconds,
     retryUnplacedMs: cfg.retryUnplacedSeconds * 1000,
+    nodeSummaryIntervalMs: cfg.nodeSummaryIntervalSeconds * 1000,
     claimWorkers: cfg.workers,
     lostClaimsFirst: cfg.lostClaimsFirst,
   });

@@ -1,9 +1,8 @@
-// Pure bookkeeping of GPUNode.status.allocations: add (only if it still fits) and remove.
+// Pure bookkeeping of what a GPU node holds: the GPUNode status summary rendered from the ledger's
+// entries, and which claims a device cannot hold (split brain, or a device that shrank).
 import type { GPUNode, GPUAllocation, GPUNodeStatus } from '@avec/api';
-import { nodeViewFrom } from '../placement/model.js';
 import { humanBytes } from '../util/quantity.js';
-
-export type AddResult = { ok: true; status: GPUNodeStatus; changed: boolean } | { ok: false; reason: string; message: string };
+import type { LedgerEntry } from './allocation-ledger.js';
 
 const total = (allocs: readonly GPUAllocation[]): number => allocs.reduce((s, a) => s + a.memoryBytes, 0);
 
@@ -14,29 +13,45 @@ export function memorySummary(node: Pick<GPUNode, 'spec'>, allocs: readonly GPUA
   return { capacity: humanBytes(capacity), allocated: humanBytes(allocated), free: humanBytes(capacity - allocated) };
 }
 
-export function withAllocation(node: GPUNode, alloc: GPUAllocation): AddResult {
-  const status: GPUNodeStatus = node.status ?? { allocations: [], conditions: [] };
-  const existing = status.allocations.find((a) => a.claimUID === alloc.claimUID);
-  if (existing && existing.deviceUUID === alloc.deviceUUID && existing.memoryBytes === alloc.memoryBytes && existing.computePercent === alloc.computePercent && existing.reservation === alloc.reservation) {
-    return { ok: true, status, changed: false };
-  }
-  const view = nodeViewFrom(node, true, alloc.claimUID);
-  const dev = view.devices.find((d) => d.uuid === alloc.deviceUUID);
-  if (!dev) return { ok: false, reason: 'DeviceGone', message: `device ${alloc.deviceUUID} is no longer on ${node.metadata.name}` };
-  if (dev.freeMemoryBytes < alloc.memoryBytes) {
-    return { ok: false, reason: 'InsufficientMemory', message: `device ${alloc.deviceUUID} on ${node.metadata.name} has ${dev.freeMemoryBytes} bytes free, needs ${alloc.memoryBytes}` };
-  }
-  if (dev.freeComputePercent < alloc.computePercent) {
-    return { ok: false, reason: 'InsufficientCompute', message: `device ${alloc.deviceUUID} on ${node.metadata.name} has ${dev.freeComputePercent}% compute free` };
-  }
-  const allocations = [...status.allocations.filter((a) => a.claimUID !== alloc.claimUID), alloc].sort((a, b) => (a.claim < b.claim ? -1 : a.claim > b.claim ? 1 : 0));
-  return { ok: true, changed: true, status: { ...status, allocations, allocatedMemoryBytes: total(allocations), memory: memorySummary(node, allocations) } };
+export type AllocationSummary = Pick<GPUNodeStatus, 'allocations' | 'allocatedMemoryBytes' | 'memory'>;
+
+/** GPUNode status.allocations (sorted by claim), allocatedMemoryBytes and memory for these entries. */
+export function allocationSummary(node: Pick<GPUNode, 'spec'>, entries: readonly LedgerEntry[]): AllocationSummary {
+  const allocations: GPUAllocation[] = entries
+    .map((e) => ({ claimUID: e.claimUID, claim: e.claim, memoryBytes: e.memoryBytes, computePercent: e.computePercent, deviceUUID: e.deviceUUID }))
+    .sort((a, b) => (a.claim < b.claim ? -1 : a.claim > b.claim ? 1 : 0));
+  return { allocations, allocatedMemoryBytes: total(allocations), memory: memorySummary(node, allocations) };
 }
 
-/** The status without the claim's allocation, or undefined when it held none. */
-export function withoutAllocation(node: GPUNode, claimUID: string): GPUNodeStatus | undefined {
-  const status = node.status;
-  if (!status || !status.allocations.some((a) => a.claimUID === claimUID)) return undefined;
-  const allocations = status.allocations.filter((a) => a.claimUID !== claimUID);
-  return { ...status, allocations, allocatedMemoryBytes: total(allocations), memory: memorySummary(node, allocations) };
+export function sameSummary(a: Partial<AllocationSummary> | undefined, b: AllocationSummary): boolean {
+  const strip = (xs: readonly GPUAllocation[] | undefined): string =>
+    JSON.stringify((xs ?? []).map((x) => [x.claimUID, x.claim, x.memoryBytes, x.computePercent, x.deviceUUID]));
+  return strip(a?.allocations) === strip(b.allocations) && a?.allocatedMemoryBytes === b.allocatedMemoryBytes
+    && JSON.stringify(a?.memory ?? null) === JSON.stringify(b.memory ?? null);
 }
+
+/**
+ * Claims a device cannot hold: taking the claims oldest bind first (then by name; binds not yet
+ * written last), each keeps its place while it fits; those that do not fit are the ones to move.
+ * Deterministic, so two replicas pick the same claims.
+ */
+export function overcommittedClaims(node: Pick<GPUNode, 'spec'>, entries: readonly LedgerEntry[]): Set<string> {
+  const out = new Set<string>();
+  for (const d of node.spec.devices) {
+    const on = entries.filter((e) => e.deviceUUID === d.uuid)
+      .sort((a, b) => cmp(a.boundTime ?? '\uffff', b.boundTime ?? '\uffff') || cmp(a.claim, b.claim));
+    let mem = 0;
+    let cpct = 0;
+    for (const e of on) {
+      if (mem + e.memoryBytes > d.memoryBytes || cpct + e.computePercent > 100) {
+        out.add(e.claim);
+        continue;
+      }
+      mem += e.memoryBytes;
+      cpct += e.computePercent;
+    }
+  }
+  return out;
+}
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

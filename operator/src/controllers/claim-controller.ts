@@ -1,53 +1,46 @@
-// VirtualGPUClaim reconcile. The GPUNode's status.allocations is the source of truth for what is
-// allocated; a claim is Bound when its allocation is recorded there, its Secret is written and its
-// status says so. Protocol (safe with two operators racing):
-//   1. reserve: one metadata patch of the claim (resourceVersion precondition) that adds the
-//      finalizer and the annotation avec.dev/reservation {node, device} — only one writer wins,
-//   2. commit: add the allocation to the GPUNode status (node resourceVersion precondition,
-//      re-checking capacity on the freshest copy),
-//   3. write the Secret (endpoint + ticket), 4. status Bound.
-// A crash between steps leaves a state the next reconcile completes or rolls back.
-import { randomBytes } from 'node:crypto';
-import { CLAIM_KIND, FINALIZER, GROUP, RESERVATION_ANNOTATION, VERSION, claimSchema, secretNameFor, type ClaimAllocation, type GPUNode, type VirtualGPUClaim } from '@avec/api';
+// VirtualGPUClaim reconcile. The claim's status.allocation is the source of truth for what it holds;
+// binding is: place (pure, on the ledger's views; the bind is "assumed" at once so concurrent workers
+// never hand out the same capacity), write the Secret (endpoint + ticket), then one status write with
+// the allocation (resourceVersion precondition). Two writes per bind; no finalizer, no Event on
+// success. GPUNode.status.allocations is a summary of the ledger, written in batches by the GPUNode
+// controller. A crash between the Secret and the status leaves a Secret for a placement that never
+// happened: the next reconcile places again and rewrites it (no pod runs before Bound).
+import { CLAIM_KIND, FINALIZER, GROUP, VERSION, claimSchema, secretNameFor, type ClaimAllocation, type VirtualGPUClaim } from '@avec/api';
 import { claimRequestFrom, type ClaimRequest } from '../placement/model.js';
-import { planBind, readReservation, type BindAction, type Reservation } from './claim-plan.js';
+import { planBind, type BindAction } from './claim-plan.js';
 import { renderClaimStatus, claimEvents, sameStatus, type ClaimOutcome } from './claim-status.js';
-import { AllocationWriter } from './allocation-writer.js';
+import { overcommittedClaims } from './allocation.js';
 import { ClaimSecretWriter } from './claim-secret-writer.js';
-import { splitKey } from '../kube/keys.js';
 import { PatchStrategy } from '@avec/kube';
 import type { KubeObject } from '../kube/informer.js';
 import { replaceStatus } from '../kube/status-writer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
 import { type OperatorContext } from './context.js';
-import { errorMessage, type Logger } from '@avec/common';
+import { errorMessage } from '@avec/common';
 
 type RawClaim = KubeObject & Record<string, unknown> & { metadata: Record<string, unknown>; status?: unknown };
 
 export class ClaimController {
-  private readonly allocations: AllocationWriter;
   private readonly secrets: ClaimSecretWriter;
 
   constructor(private readonly ctx: OperatorContext) {
-    this.allocations = new AllocationWriter(ctx);
     this.secrets = new ClaimSecretWriter(ctx);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const raw = this.ctx.claims.get(key) as RawClaim | undefined;
+    this.ctx.ledger.observe(key, raw);
     if (!raw) {
       this.secrets.forget(key);
       return {};
     }
-    const [ns, name] = splitKey(key);
-    const log = this.ctx.log.child({ namespace: ns, name, kind: CLAIM_KIND });
     const parsed = claimSchema.safeParse(raw);
     if (!parsed.success) {
       const i = parsed.error.issues[0];
       return this.writeStatus(raw, undefined, { kind: 'invalid', message: `spec.${i?.path.join('.')}: ${i?.message}` });
     }
     const claim = parsed.data;
-    if (claim.metadata.deletionTimestamp !== undefined) return this.finalize(raw, claim);
+    if (claim.metadata.deletionTimestamp !== undefined) return this.finalize(claim);
     let req;
     try {
       req = claimRequestFrom(claim);
@@ -55,21 +48,25 @@ export class ClaimController {
       return this.writeStatus(raw, claim, { kind: 'invalid', message: `spec.memory: ${errorMessage(err)}` });
     }
     const now = this.ctx.clock.now();
-    const reservation = readReservation(claim.metadata.annotations);
-    const reservedNode = reservation && this.ctx.nodes.get(reservation.node);
+    const alloc = claim.status?.phase === 'Bound' ? claim.status.allocation : undefined;
+    const boundNode = alloc && this.ctx.nodes.get(alloc.node);
     const t0 = process.hrtime.bigint();
     const action = planBind({
       claim,
       request: req,
-      records: this.ctx.nodes.allocationsOf(claim.metadata.uid).map((r) => ({ ...r, ready: this.ctx.nodes.ready(r.node, now) })),
-      reservedNode: reservedNode ? { node: reservedNode, ready: this.ctx.nodes.ready(reservedNode, now) } : undefined,
+      bound: alloc && {
+        node: boundNode,
+        ready: boundNode !== undefined && this.ctx.nodes.ready(boundNode, now),
+        allocation: alloc,
+        overcommitted: boundNode !== undefined && overcommittedClaims(boundNode, this.ctx.ledger.onNode(alloc.node)).has(key),
+      },
       views: () => this.ctx.nodes.views(now),
       lostClaims: () => this.lostRequests(key),
     });
-    if (action.kind === 'reserve' || action.kind === 'unplaced') {
+    if (action.kind === 'bind' || action.kind === 'unplaced') {
       this.ctx.metrics.placementSeconds.observe({ policy: req.policy }, Number(process.hrtime.bigint() - t0) / 1e9);
     }
-    return this.execute(action, raw, claim, req, log);
+    return this.execute(action, key, raw, claim);
   }
 
   /** The requests of the other claims that lost their GPU, oldest first. */
@@ -89,70 +86,31 @@ export class ClaimController {
   }
 
   /** Carries out what planBind decided; the only place a bind talks to the API server. */
-  private async execute(action: BindAction, raw: RawClaim, claim: VirtualGPUClaim, req: ClaimRequest, log: Logger): Promise<ReconcileResult> {
-    const uid = claim.metadata.uid;
-    const key = `${claim.metadata.namespace ?? ''}/${claim.metadata.name}`;
-    const record = (node: GPUNode, deviceUUID: string, reservation: string | undefined) =>
-      this.allocations.commit(node, { claimUID: uid, claim: key, memoryBytes: req.memoryBytes, computePercent: req.computePercent, deviceUUID, reservation });
+  private async execute(action: BindAction, key: string, raw: RawClaim, claim: VirtualGPUClaim): Promise<ReconcileResult> {
     switch (action.kind) {
-      case 'release':
-        for (const r of action.records) {
-          await this.allocations.release(r.node, uid, key);
-          log.info(action.why === 'superseded' ? 'released an allocation of a superseded reservation' : 'released a duplicate allocation', { node: r.node.metadata.name });
-        }
-        return { requeueAfterMs: 0 };
-      case 'guard':
-        await this.patchMeta(raw, claim, { reservation: action.reservation });
-        return { requeueAfterMs: 0 };
       case 'lost':
-        await this.allocations.release(action.record.node, uid, key);
-        if (action.reason === 'NodeLost') log.warn('GPU node lost; releasing and placing again', { node: action.record.node.metadata.name });
+        if (action.reason !== 'DeviceGone') this.ctx.log.warn(action.reason === 'NodeLost' ? 'GPU node lost; placing again' : 'device overcommitted; placing again', { namespace: claim.metadata.namespace, name: claim.metadata.name, node: action.node });
         await this.writeStatus(raw, claim, { kind: 'lost', reason: action.reason, message: action.message });
-        return { requeueAfterMs: 0 }; // the stale reservation is dropped on the next round
-      case 'resize': {
-        const r = await record(action.record.node, action.record.alloc.deviceUUID, action.record.alloc.reservation);
-        if (r !== 'ok') {
-          await this.allocations.release(action.record.node, uid, key);
-          return { requeueAfterMs: 0 };
-        }
-        return this.bindFinish(raw, claim, action.allocation);
-      }
+        return { requeueAfterMs: 0 };
       case 'finish':
         return this.bindFinish(raw, claim, action.allocation);
-      case 'commit-reservation': {
-        // Our copy of the claim may be stale (another replica may have replaced the reservation):
-        // commit only a reservation the API server still holds.
-        const fresh = (await this.ctx.api.claims.get(claim.metadata.name, claim.metadata.namespace)) as RawClaim;
-        this.ctx.claims.upsertLocal(fresh);
-        if (readReservation(fresh.metadata.annotations as Record<string, string> | undefined)?.id !== action.reservation.id) return { requeueAfterMs: 0 };
-        const r = await record(action.node, action.reservation.device, action.reservation.id);
-        if (r === 'ok') return this.bindFinish(fresh, claim, action.allocation);
-        await this.patchMeta(fresh, claim, { reservation: null });
-        log.info('reservation dropped; placing again', { node: action.reservation.node, why: r });
-        return { requeueAfterMs: 0 };
-      }
-      case 'drop-reservation': {
-        const fresh = await this.patchMeta(raw, claim, { reservation: null });
-        if (action.markLost) {
-          await this.writeStatus(fresh, claim, { kind: 'lost', reason: 'NodeLost', message: `GPU node ${action.reservation.node} is gone or not ready` });
-        }
-        log.info('reservation dropped; placing again', { node: action.reservation.node, why: 'NodeNotReady' });
-        return { requeueAfterMs: 0 };
-      }
       case 'unplaced':
         await this.writeStatus(raw, claim, { kind: 'unplaced', reason: action.reason, message: action.message });
         return { requeueAfterMs: this.ctx.retryUnplacedMs };
-      case 'reserve': {
-        const id = randomBytes(6).toString('hex');
-        const reserved = await this.patchMeta(raw, claim, { reservation: { node: action.node, device: action.deviceUUID, id } });
-        const r = await record(this.ctx.nodes.get(action.node)!, action.deviceUUID, id);
-        if (r === 'ok') return this.bindFinish(reserved, claim, action.allocation);
-        return { requeueAfterMs: 0 }; // the next round sees the reservation and retries or re-places
+      case 'bind': {
+        const a = action.allocation;
+        // Counted before the first await: the next placement (another worker) already sees it.
+        this.ctx.ledger.assume(key, { claimUID: claim.metadata.uid, claim: key, node: a.node, deviceUUID: a.deviceUUID, memoryBytes: a.memoryBytes, computePercent: a.computePercent });
+        try {
+          return await this.bindFinish(raw, claim, a);
+        } finally {
+          this.ctx.ledger.forget(key);
+        }
       }
     }
   }
 
-  /** Steps 3 and 4. */
+  /** Secret, then status Bound (the write that allocates; no-ops when both are current). */
   private async bindFinish(raw: RawClaim, claim: VirtualGPUClaim, alloc: ClaimAllocation): Promise<ReconcileResult> {
     const name = claim.metadata.name;
     const { refreshInMs } = await this.secrets.ensure(claim, alloc);
@@ -165,23 +123,12 @@ export class ClaimController {
     return { requeueAfterMs: refreshInMs };
   }
 
-  /** Step 1 (and its undoing): the finalizer plus the reservation annotation, in one guarded patch. */
-  private async patchMeta(raw: RawClaim, claim: VirtualGPUClaim, o: { reservation: Reservation | null }): Promise<RawClaim> {
-    const fins = claim.metadata.finalizers ?? [];
-    const updated = (await this.ctx.api.claims.patch(claim.metadata.name, {
-      metadata: {
-        resourceVersion: String(raw.metadata.resourceVersion ?? ''),
-        ...(fins.includes(FINALIZER) ? {} : { finalizers: [...fins, FINALIZER] }),
-        annotations: { [RESERVATION_ANNOTATION]: o.reservation ? JSON.stringify(o.reservation) : null },
-      },
-    }, PatchStrategy.MergePatch, claim.metadata.namespace)) as RawClaim;
-    this.ctx.claims.upsertLocal(updated);
-    return updated;
-  }
-
-  private async finalize(raw: RawClaim, claim: VirtualGPUClaim): Promise<ReconcileResult> {
+  /**
+   * A claim being deleted holds nothing once it is gone (the ledger drops it). Claims bound by an
+   * operator before 0.2 carry the finalizer avec.dev/release-allocation: remove it.
+   */
+  private async finalize(claim: VirtualGPUClaim): Promise<ReconcileResult> {
     const key = `${claim.metadata.namespace}/${claim.metadata.name}`;
-    for (const r of this.ctx.nodes.allocationsOf(claim.metadata.uid)) await this.allocations.release(r.node, claim.metadata.uid, key);
     const fins = claim.metadata.finalizers ?? [];
     if (fins.includes(FINALIZER)) {
       await this.ctx.api.claims.patch(claim.metadata.name, {
@@ -207,6 +154,7 @@ export class ClaimController {
     const ns = String(raw.metadata.namespace ?? '');
     const name = String(raw.metadata.name ?? '');
     const updated = await replaceStatus<RawClaim>(this.ctx.api.claims, this.ctx.claims, { name, namespace: ns, raw }, next);
+    this.ctx.ledger.observe(`${ns}/${name}`, this.ctx.claims.get(`${ns}/${name}`));
     const involved = { apiVersion: `${GROUP}/${VERSION}`, kind: CLAIM_KIND, name, namespace: ns, uid: String(raw.metadata.uid ?? ''), resourceVersion: updated.metadata?.resourceVersion };
     for (const e of claimEvents(prev, next)) this.ctx.events.emitAsync(involved, e.type, e.reason, e.message);
     const p = claimSchema.safeParse(updated);

@@ -1,9 +1,9 @@
 // planBind is pure: every branch of the bind decision, as a table of observed state -> action.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FINALIZER, RESERVATION_ANNOTATION, claimSchema, gpuNodeSchema, type GPUAllocation, type GPUNode } from '@avec/api';
+import { claimSchema, gpuNodeSchema, type GPUNode } from '@avec/api';
 import { claimRequestFrom, nodeViewFrom } from '../placement/model.js';
-import { planBind, readReservation, type AllocationRecord, type BindAction, type BindObserved } from './claim-plan.js';
+import { planBind, type BindAction, type BindObserved, type BoundRecord } from './claim-plan.js';
 
 const GiB = 2 ** 30;
 
@@ -16,64 +16,51 @@ function node(name: string, site = 'edge-a'): GPUNode {
 }
 
 interface ClaimOpts {
-  finalizer?: boolean;
-  reservation?: { node: string; device: string; id: string };
   phase?: 'Pending' | 'Bound' | 'Lost';
   boundNode?: string;
   memGiB?: number;
 }
 function claim(o: ClaimOpts = {}) {
   return claimSchema.parse({
-    metadata: {
-      name: 'job', namespace: 'ns', uid: 'c-1',
-      finalizers: o.finalizer === false ? [] : [FINALIZER],
-      annotations: o.reservation ? { [RESERVATION_ANNOTATION]: JSON.stringify(o.reservation) } : {},
-    },
+    metadata: { name: 'job', namespace: 'ns', uid: 'c-1' },
     spec: { memory: `${o.memGiB ?? 8}Gi`, computePercent: 50, placement: { site: 'edge-a' } },
     status: o.phase ? { phase: o.phase, conditions: [], ...(o.boundNode ? { allocation: { node: o.boundNode, deviceUUID: `GPU-${o.boundNode}`, endpoint: 'x', memoryBytes: 8 * GiB, computePercent: 50, boundTime: '2026-01-01T00:00:00Z' } } : {}) } : undefined,
   });
 }
 
-const alloc = (n: string, extra: Partial<GPUAllocation> = {}): GPUAllocation => ({ claimUID: 'c-1', claim: 'ns/job', memoryBytes: 8 * GiB, computePercent: 50, deviceUUID: `GPU-${n}`, ...extra });
-const rec = (n: string, ready = true, extra: Partial<GPUAllocation> = {}): AllocationRecord => ({ node: node(n), alloc: alloc(n, extra), ready });
-
-function observe(c: ReturnType<typeof claim>, records: AllocationRecord[] = [], o: { reservedNode?: { node: GPUNode; ready: boolean }; nodes?: GPUNode[] } = {}): BindObserved {
-  return { claim: c, request: claimRequestFrom(c), records, reservedNode: o.reservedNode, views: () => (o.nodes ?? []).map((n) => nodeViewFrom(n, true)) };
+/** The claim's status allocation as the controller hands it over: node (if cached), readiness. */
+function bound(c: ReturnType<typeof claim>, o: { node?: GPUNode | null; ready?: boolean; overcommitted?: boolean } = {}): BoundRecord {
+  const a = c.status!.allocation!;
+  return { node: o.node === null ? undefined : (o.node ?? node(a.node)), ready: o.ready ?? true, allocation: a, overcommitted: o.overcommitted };
 }
 
-const R = { node: 'g1', device: 'GPU-g1', id: 'r1' };
+function observe(c: ReturnType<typeof claim>, o: { bound?: BoundRecord; nodes?: GPUNode[] } = {}): BindObserved {
+  return { claim: c, request: claimRequestFrom(c), bound: o.bound, views: () => (o.nodes ?? []).map((n) => nodeViewFrom(n, true)) };
+}
+
+const boundClaim = claim({ phase: 'Bound', boundNode: 'g1' });
 const cases: Array<{ name: string; observed: BindObserved; want: Partial<BindAction> & { kind: BindAction['kind'] }; check?: (a: BindAction) => void }> = [
-  { name: 'nothing recorded, a GPU fits: reserve it', observed: observe(claim({ finalizer: false }), [], { nodes: [node('g1')] }), want: { kind: 'reserve', node: 'g1', deviceUUID: 'GPU-g1' } },
   {
-    name: 'nothing recorded, no GPU has the memory: unplaced with a reason', observed: observe(claim({ memGiB: 200 }), [], { nodes: [node('g1')] }), want: { kind: 'unplaced' },
+    name: 'not bound, a GPU fits: bind it', observed: observe(claim(), { nodes: [node('g1')] }), want: { kind: 'bind' },
+    check: (a) => assert.ok(a.kind === 'bind' && a.allocation.node === 'g1' && a.allocation.deviceUUID === 'GPU-g1' && a.allocation.memoryBytes === 8 * GiB, JSON.stringify(a)),
+  },
+  {
+    name: 'not bound, no GPU has the memory: unplaced with a reason', observed: observe(claim({ memGiB: 200 }), { nodes: [node('g1')] }), want: { kind: 'unplaced' },
     check: (a) => assert.ok(a.kind === 'unplaced' && a.reason === 'InsufficientMemory' && a.message.length > 0, JSON.stringify(a)),
   },
-  { name: 'no GPU nodes at all: unplaced', observed: observe(claim(), []), want: { kind: 'unplaced' } },
+  { name: 'no GPU nodes at all: unplaced', observed: observe(claim()), want: { kind: 'unplaced' } },
   {
-    name: 'recorded on a ready node: finish with the recorded device, keeping boundTime', observed: observe(claim({ phase: 'Bound', boundNode: 'g1' }), [rec('g1')]), want: { kind: 'finish' },
+    name: 'bound on a ready node: finish with the recorded device, keeping boundTime, endpoint from the node', observed: observe(boundClaim, { bound: bound(boundClaim) }), want: { kind: 'finish' },
     check: (a) => assert.ok(a.kind === 'finish' && a.allocation.node === 'g1' && a.allocation.endpoint === 'g1:7400' && a.allocation.boundTime === '2026-01-01T00:00:00Z'),
   },
-  { name: 'recorded but the finalizer is missing: guard again', observed: observe(claim({ finalizer: false, reservation: R }), [rec('g1', true, { reservation: 'r1' })]), want: { kind: 'guard', reservation: R } },
-  { name: 'recorded on a node that stopped heart-beating: lost (NodeLost)', observed: observe(claim({ phase: 'Bound', boundNode: 'g1' }), [rec('g1', false)]), want: { kind: 'lost', reason: 'NodeLost' } },
-  { name: 'recorded device no longer reported: lost (DeviceGone)', observed: observe(claim(), [rec('g1', true, { deviceUUID: 'GPU-old' })]), want: { kind: 'lost', reason: 'DeviceGone' } },
+  { name: 'bound on a node that stopped heart-beating: lost (NodeLost)', observed: observe(boundClaim, { bound: bound(boundClaim, { ready: false }) }), want: { kind: 'lost', reason: 'NodeLost', node: 'g1' } },
+  { name: 'bound on a GPUNode that is gone: lost (NodeLost)', observed: observe(boundClaim, { bound: bound(boundClaim, { node: null, ready: false }) }), want: { kind: 'lost', reason: 'NodeLost' } },
+  { name: 'bound device no longer reported: lost (DeviceGone)', observed: observe(boundClaim, { bound: bound(boundClaim, { node: node('g2') }) }), want: { kind: 'lost', reason: 'DeviceGone' } },
+  { name: 'bound on an overcommitted device, among the youngest: lost (Overcommitted)', observed: observe(boundClaim, { bound: bound(boundClaim, { overcommitted: true }) }), want: { kind: 'lost', reason: 'Overcommitted' } },
   {
-    name: 'recorded with another size than the spec asks: resize', observed: observe(claim({ memGiB: 16 }), [rec('g1')]), want: { kind: 'resize' },
-    check: (a) => assert.ok(a.kind === 'resize' && a.allocation.memoryBytes === 16 * GiB),
+    name: 'Lost (its allocation gone from the status): placed again', observed: observe(claim({ phase: 'Lost' }), { nodes: [node('g2')] }), want: { kind: 'bind' },
+    check: (a) => assert.ok(a.kind === 'bind' && a.allocation.node === 'g2'),
   },
-  {
-    name: 'a record of a superseded reservation: release it', observed: observe(claim({ reservation: R }), [rec('g1', true, { reservation: 'r1' }), rec('g2', true, { reservation: 'old' })]), want: { kind: 'release', why: 'superseded' },
-    check: (a) => assert.deepEqual(a.kind === 'release' && a.records.map((r) => r.node.metadata.name), ['g2']),
-  },
-  {
-    name: 'two records without reservations: keep the one the status names', observed: observe(claim({ phase: 'Bound', boundNode: 'g2' }), [rec('g1'), rec('g2')]), want: { kind: 'release', why: 'duplicate' },
-    check: (a) => assert.deepEqual(a.kind === 'release' && a.records.map((r) => r.node.metadata.name), ['g1']),
-  },
-  {
-    name: 'reserved on a ready node, not recorded: commit the reservation', observed: observe(claim({ reservation: R }), [], { reservedNode: { node: node('g1'), ready: true } }), want: { kind: 'commit-reservation', reservation: R },
-    check: (a) => assert.ok(a.kind === 'commit-reservation' && a.allocation.deviceUUID === 'GPU-g1' && a.allocation.memoryBytes === 8 * GiB),
-  },
-  { name: 'reserved on a node that is not ready (was Bound): drop, mark Lost', observed: observe(claim({ reservation: R, phase: 'Bound', boundNode: 'g1' }), [], { reservedNode: { node: node('g1'), ready: false } }), want: { kind: 'drop-reservation', markLost: true } },
-  { name: 'reserved on a node that is gone (never Bound): drop, not Lost', observed: observe(claim({ reservation: R, phase: 'Pending' }), []), want: { kind: 'drop-reservation', markLost: false } },
 ];
 
 for (const c of cases) {
@@ -84,29 +71,22 @@ for (const c of cases) {
   });
 }
 
-test('readReservation: valid JSON with node, device and id only', () => {
-  assert.deepEqual(readReservation({ [RESERVATION_ANNOTATION]: JSON.stringify(R) }), R);
-  assert.equal(readReservation({ [RESERVATION_ANNOTATION]: '{not json' }), undefined);
-  assert.equal(readReservation({ [RESERVATION_ANNOTATION]: JSON.stringify({ node: 'g1' }) }), undefined);
-  assert.equal(readReservation(undefined), undefined);
-});
-
 test('planBind: a newcomer places only into what the claims that lost their GPU leave; they place regardless', () => {
   const small = gpuNodeSchema.parse({ ...node('g1'), spec: { ...node('g1').spec, devices: [{ uuid: 'GPU-g1', model: 'L4', memoryBytes: 16 * GiB, computeCapability: '8.9' }] } });
   const lostClaim = claim({ phase: 'Lost', memGiB: 12 });
   const lostReq = { ...claimRequestFrom(lostClaim), key: 'ns/other', uid: 'c-2' };
   const newcomer = claim({ phase: 'Pending', memGiB: 12 });
-  const held = planBind({ ...observe(newcomer, [], { nodes: [small] }), lostClaims: () => [lostReq] });
+  const held = planBind({ ...observe(newcomer, { nodes: [small] }), lostClaims: () => [lostReq] });
   assert.equal(held.kind, 'unplaced');
   assert.equal(held.kind === 'unplaced' && held.reason, 'CapacityHeldForLostClaims');
   assert.match(held.kind === 'unplaced' ? held.message : '', /held for 1 claim\(s\) that lost their GPU/);
   // Room for both: the newcomer is placed.
-  const big = planBind({ ...observe(claim({ memGiB: 12 }), [], { nodes: [node('g1')] }), lostClaims: () => [lostReq] });
-  assert.equal(big.kind, 'reserve');
+  const big = planBind({ ...observe(claim({ memGiB: 12 }), { nodes: [node('g1')] }), lostClaims: () => [lostReq] });
+  assert.equal(big.kind, 'bind');
   // A Lost claim itself does not wait for the others.
-  const self = planBind({ ...observe(lostClaim, [], { nodes: [small] }), lostClaims: () => [lostReq] });
-  assert.equal(self.kind, 'reserve');
+  const self = planBind({ ...observe(lostClaim, { nodes: [small] }), lostClaims: () => [lostReq] });
+  assert.equal(self.kind, 'bind');
   // A newcomer that would not fit anyway gets the real reason.
-  const tooBig = planBind({ ...observe(claim({ memGiB: 40 }), [], { nodes: [small] }), lostClaims: () => [lostReq] });
+  const tooBig = planBind({ ...observe(claim({ memGiB: 40 }), { nodes: [small] }), lostClaims: () => [lostReq] });
   assert.equal(tooBig.kind === 'unplaced' && tooBig.reason, 'InsufficientMemory');
 });

@@ -16,7 +16,10 @@ test('unplaced -> Pending with reason in Scheduled; Warning event once', () => {
   assert.deepEqual(claimEvents(s1, s2), []);
 });
 
-test('bound: conditions True, transition times kept, Bound event', () => {
+test('bound: conditions True, transition times kept; a Bound event only after a wait', () => {
+  // The success path is silent: a claim bound at once gets no Event.
+  const direct = renderClaimStatus(undefined, { kind: 'bound', allocation: alloc, secretName: 'avec-claim-c' }, 1, 't1');
+  assert.deepEqual(claimEvents(undefined, direct), []);
   const p = renderClaimStatus(undefined, { kind: 'unplaced', reason: 'NoReadyNode', message: 'm' }, 2, 't1');
   const b = renderClaimStatus(p, { kind: 'bound', allocation: alloc, secretName: 'avec-claim-c' }, 2, 't2');
   assert.equal(b.phase, 'Bound');

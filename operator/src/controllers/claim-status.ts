@@ -67,10 +67,12 @@ export function claimEvents(prev: ClaimStatus | undefined, next: ClaimStatus): C
   const pr = findCondition(prev?.conditions, 'Ready');
   const nr = findCondition(next.conditions, 'Ready');
   if (ns && (ps?.reason !== ns.reason || ps?.status !== ns.status || (ns.reason === 'Placed' && prev?.allocation?.node !== next.allocation?.node))) {
-    // A successful placement is told by the Bound event (one Event per bind keeps the API server's load down).
     if (ns.status === 'False') out.push({ type: 'Warning', reason: ns.reason ?? 'Unschedulable', message: ns.message ?? '' });
   }
-  if (nr && nr.status === 'True' && (pr?.status !== 'True' || prev?.allocation?.node !== next.allocation?.node)) {
+  // The success path stays silent (conditions tell it; an Event per bind doubled the API server's
+  // writes): a Bound Event only ends a story a Warning began (the claim waited or lost its GPU).
+  const waited = prev?.phase === 'Lost' || ps?.status === 'False';
+  if (nr && nr.status === 'True' && waited && (pr?.status !== 'True' || prev?.allocation?.node !== next.allocation?.node)) {
     out.push({ type: 'Normal', reason: 'Bound', message: `bound to ${next.allocation?.node ?? '?'} (${next.allocation?.endpoint ?? '?'})` });
   }
   return out;

@@ -1,11 +1,12 @@
-// GPUNode reconcile: Ready from heartbeat age (written by the operator), stale allocations of
-// deleted claims garbage-collected, and the claims of a node that turned NotReady re-queued
-// (the claim controller marks them Lost and places them again).
-import { memorySummary } from './allocation.js';
-import { GROUP, VERSION, type GPUNode, toIso } from '@avec/api';
+// GPUNode reconcile: Ready from heartbeat age, and status.allocations as a summary of the allocation
+// ledger (derived from the claims, so allocations of deleted claims simply drop out). The summary is
+// for people and dashboards, not for placement: it is written at most once per
+// --node-summary-interval per node, so a burst of binds costs one GPUNode write per node per
+// interval instead of one per claim. The claims of a node that turned NotReady are re-queued (the
+// claim controller marks them Lost and places them again).
+import { allocationSummary, sameSummary } from './allocation.js';
+import { GROUP, VERSION, toIso } from '@avec/api';
 import { setCondition, findCondition } from './conditions.js';
-import { splitKey } from '../kube/keys.js';
-import { isStatus } from '@avec/kube';
 import type { KubeObject } from '../kube/informer.js';
 import { replaceStatus } from '../kube/status-writer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
@@ -29,6 +30,9 @@ export function readyCondition(i: ReadyInput): { status: 'True' | 'False'; reaso
 }
 
 export class GPUNodeController {
+  /** When each node's allocation summary was last written (ms). */
+  private readonly summaryWrittenAt = new Map<string, number>();
+
   constructor(
     private readonly ctx: OperatorContext,
     private readonly enqueueClaim: (key: string) => void,
@@ -37,45 +41,38 @@ export class GPUNodeController {
   async reconcile(name: string): Promise<ReconcileResult> {
     this.ctx.nodes.refresh(name);
     const node = this.ctx.nodes.get(name);
-    if (!node) return {};
+    if (!node) {
+      this.summaryWrittenAt.delete(name);
+      return {};
+    }
     const now = this.ctx.clock.now();
     const rc = readyCondition({ heartbeatTime: toIso(node.status?.heartbeatTime), nowMs: now, timeoutMs: this.ctx.heartbeatTimeoutMs });
     const prev = findCondition(node.status?.conditions, 'Ready');
+    const held = this.ctx.ledger.onNode(name);
     // Claims on a node that is not ready are re-queued every round (their controller re-places them).
-    if (rc.status === 'False') for (const a of node.status?.allocations ?? []) this.enqueueClaim(a.claim);
-    const orphans = await this.orphanAllocations(node);
-    if (prev?.status !== rc.status || prev?.reason !== rc.reason || orphans.length > 0) {
-      const conditions = setCondition(node.status?.conditions ?? [], { type: 'Ready', status: rc.status, reason: rc.reason, message: rc.message }, node.metadata.generation, new Date(now).toISOString());
-      const allocations = (node.status?.allocations ?? []).filter((a) => !orphans.includes(a.claimUID));
+    if (rc.status === 'False') for (const a of held) this.enqueueClaim(a.claim);
+    const readyChanged = prev?.status !== rc.status || prev?.reason !== rc.reason;
+    const summary = allocationSummary(node, held);
+    const summaryChanged = !sameSummary(node.status, summary);
+    const recheck = rc.recheckInMs;
+    if (summaryChanged && !readyChanged) {
+      const wait = (this.summaryWrittenAt.get(name) ?? -Infinity) + this.ctx.nodeSummaryIntervalMs - now;
+      if (wait > 0) return { requeueAfterMs: Math.min(wait, recheck ?? wait) };
+    }
+    if (readyChanged || summaryChanged) {
+      const conditions = readyChanged
+        ? setCondition(node.status?.conditions ?? [], { type: 'Ready', status: rc.status, reason: rc.reason, message: rc.message }, node.metadata.generation, new Date(now).toISOString())
+        : (node.status?.conditions ?? []);
       const raw = this.ctx.gpuNodes.get(name) as KubeObject & Record<string, unknown>;
-      const status = { ...((raw.status as object) ?? {}), conditions, allocations, allocatedMemoryBytes: allocations.reduce((s, a) => s + a.memoryBytes, 0), memory: memorySummary(node, allocations) };
-      await replaceStatus(this.ctx.api.gpuNodes, this.ctx.gpuNodes, { name, raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, status);
+      // The node's resourceVersion is the precondition: a heartbeat in between makes this a 409 and a retry.
+      await replaceStatus(this.ctx.api.gpuNodes, this.ctx.gpuNodes, { name, raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, { ...((raw.status as object) ?? {}), conditions, ...summary });
       this.ctx.nodes.refresh(name);
-      if (prev?.status !== rc.status) {
+      if (summaryChanged) this.summaryWrittenAt.set(name, now);
+      if (readyChanged && prev?.status !== rc.status) {
         this.ctx.log.info('GPU node readiness changed', { name, kind: 'GPUNode', ready: rc.status, reason: rc.reason });
         await this.ctx.events.emit({ apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode', name, uid: node.metadata.uid }, rc.status === 'True' ? 'Normal' : 'Warning', rc.status === 'True' ? 'NodeReady' : 'NodeNotReady', rc.message);
       }
-      if (orphans.length) this.ctx.log.info('released allocations of deleted claims', { name, kind: 'GPUNode', claimUIDs: orphans });
     }
-    return rc.recheckInMs !== undefined ? { requeueAfterMs: rc.recheckInMs } : {};
-  }
-
-  /** Allocations whose claim no longer exists (confirmed by a direct GET, the cache may lag). */
-  private async orphanAllocations(node: GPUNode): Promise<string[]> {
-    if (!this.ctx.claims.hasSynced()) return [];
-    const out: string[] = [];
-    for (const a of node.status?.allocations ?? []) {
-      const cached = this.ctx.claims.get(a.claim);
-      if (cached && (cached.metadata as { uid?: string } | undefined)?.uid === a.claimUID) continue;
-      const [ns, n] = splitKey(a.claim);
-      try {
-        const live = await this.ctx.api.claims.get(n, ns);
-        if (live.metadata?.uid === a.claimUID) continue;
-      } catch (err) {
-        if (!isStatus(err, 404)) continue;
-      }
-      out.push(a.claimUID);
-    }
-    return out;
+    return recheck !== undefined ? { requeueAfterMs: recheck } : {};
   }
 }

@@ -4,6 +4,7 @@ import { FakeKube } from '../testing/fake-kube.js';
 import { Informer, type KubeObject } from '../kube/informer.js';
 import { ManualClock } from '../kube/clock.js';
 import { NodeStore } from './node-store.js';
+import { AllocationLedger } from './allocation-ledger.js';
 import { silentLogger } from '@avec/common';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');
@@ -13,7 +14,7 @@ const node = (name: string, hbMs: number, extra: { labels?: Record<string, strin
   status: { heartbeatTime: new Date(hbMs).toISOString(), allocations: extra.allocations ?? [], conditions: [] },
 });
 
-test('node store: cached views follow heartbeat expiry, draining label and changes; claim index', async () => {
+test('node store: cached views follow heartbeat expiry, draining label and changes; free capacity from the ledger, not the summary', async () => {
   const api = new FakeKube();
   api.lagWatch = false;
   const clock = new ManualClock(T0);
@@ -22,7 +23,8 @@ test('node store: cached views follow heartbeat expiry, draining label and chang
   const inf = new Informer<KubeObject>(api.gpuNodes, { clock, log: silentLogger }, () => {});
   void inf.run();
   while (!inf.hasSynced()) await new Promise((r) => setImmediate(r));
-  const store = new NodeStore(inf, 30_000);
+  const ledger = new AllocationLedger();
+  const store = new NodeStore(inf, 30_000, ledger);
   const ready = (now: number) => store.views(now).map((v) => `${v.name}:${v.ready}`).sort().join(' ');
   assert.equal(ready(T0 + 30_000), 'a:true b:true');
   assert.equal(store.views(T0 + 30_000), store.views(T0 + 30_000), 'same array while nothing changed');
@@ -30,12 +32,16 @@ test('node store: cached views follow heartbeat expiry, draining label and chang
   assert.equal(ready(T0 + 40_001), 'a:false b:false');
   api.put('gpunodes', node('b', T0 + 40_000, { labels: { 'avec.dev/draining': 'true' } }));
   assert.equal(ready(T0 + 40_001), 'a:false b:false', 'fresh but draining');
-  api.put('gpunodes', node('b', T0 + 40_000, { allocations: [{ claimUID: 'u1', claim: 'n/c', memoryBytes: 60, computePercent: 10, deviceUUID: 'D-b' }] }));
+  api.put('gpunodes', node('b', T0 + 40_000, { allocations: [{ claimUID: 'u0', claim: 'n/stale', memoryBytes: 90, computePercent: 10, deviceUUID: 'D-b' }] }));
   assert.equal(ready(T0 + 40_001), 'a:false b:true');
-  assert.equal(store.views(T0 + 40_001).find((v) => v.name === 'b')?.devices[0].freeMemoryBytes, 40);
-  assert.deepEqual(store.allocationsOf('u1').map((r) => r.node.metadata.name), ['b']);
-  api.put('gpunodes', node('b', T0 + 40_000));
-  store.views(T0 + 40_001);
-  assert.deepEqual(store.allocationsOf('u1'), []);
+  assert.equal(store.views(T0 + 40_001).find((v) => v.name === 'b')?.devices[0].freeMemoryBytes, 100, 'the GPUNode summary is not what placement reads');
+  const before = store.views(T0 + 40_001);
+  ledger.assume('n/c', { claimUID: 'u1', claim: 'n/c', node: 'b', memoryBytes: 60, computePercent: 10, deviceUUID: 'D-b' });
+  const after = store.views(T0 + 40_001);
+  assert.notEqual(after, before, 'a ledger change rebuilds the views');
+  assert.equal(after.find((v) => v.name === 'b')?.devices[0].freeMemoryBytes, 40);
+  assert.equal(after.find((v) => v.name === 'a'), before.find((v) => v.name === 'a'), 'only the changed node is rebuilt');
+  ledger.forget('n/c');
+  assert.equal(store.views(T0 + 40_001).find((v) => v.name === 'b')?.devices[0].freeMemoryBytes, 100);
   inf.stop();
 });

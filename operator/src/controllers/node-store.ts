@@ -1,23 +1,26 @@
-// Parsed view of the GPUNode cache: GPUNodes parsed once per resourceVersion, an index from claim
-// UID to the node that records its allocation, and placement views with readiness from heartbeats.
-import { DRAINING_LABEL, gpuNodeSchema, type GPUAllocation, type GPUNode, toIso } from '@avec/api';
+// Parsed view of the GPUNode cache: GPUNodes parsed once per resourceVersion, and placement views
+// whose free capacity comes from the allocation ledger (the claims), with readiness from heartbeats.
+// A bind changes one node's ledger, so only that node's view is rebuilt.
+import { DRAINING_LABEL, gpuNodeSchema, type GPUNode, toIso } from '@avec/api';
 import { nodeViewFrom, isHeartbeatFresh, type NodeView } from '../placement/model.js';
 import type { Informer, KubeObject } from '../kube/informer.js';
+import type { AllocationLedger } from './allocation-ledger.js';
 
 interface Entry {
   rv: string;
   node: GPUNode;
-  view: NodeView;
   /** Heartbeat time in ms (NaN when absent); ready while now - heartbeat <= timeout. */
   heartbeatMs: number;
   draining: boolean;
+  /** The placement view and the ledger version it was built from. */
+  view?: NodeView;
+  ledgerVersion: number;
 }
 
 export class NodeStore {
   private readonly parsed = new Map<string, Entry>();
-  private readonly byClaim = new Map<string, Set<string>>();
 
-  constructor(private readonly informer: Informer<KubeObject>, private readonly heartbeatTimeoutMs: number) {}
+  constructor(private readonly informer: Informer<KubeObject>, private readonly heartbeatTimeoutMs: number, private readonly ledger: AllocationLedger) {}
 
   /** Refresh one node from the informer cache (call on every informer change). */
   refresh(name: string): void {
@@ -25,8 +28,8 @@ export class NodeStore {
     const raw = this.informer.get(name);
     const rv = raw?.metadata?.resourceVersion ?? '';
     if (prev && raw && prev.rv === rv) return;
-    if (prev) for (const a of prev.node.status?.allocations ?? []) this.unindex(a.claimUID, name);
     this.parsed.delete(name);
+    this.viewsArray = undefined;
     if (!raw) return;
     const r = gpuNodeSchema.safeParse(raw);
     if (!r.success) return;
@@ -34,22 +37,10 @@ export class NodeStore {
     this.parsed.set(name, {
       rv,
       node: r.data,
-      view: nodeViewFrom(r.data, true),
       heartbeatMs: hb === undefined ? Number.NaN : Date.parse(hb),
       draining: r.data.metadata.labels?.[DRAINING_LABEL] === 'true',
+      ledgerVersion: -1,
     });
-    for (const a of r.data.status?.allocations ?? []) {
-      let s = this.byClaim.get(a.claimUID);
-      if (!s) this.byClaim.set(a.claimUID, (s = new Set()));
-      s.add(name);
-    }
-  }
-
-  private unindex(uid: string, name: string): void {
-    const s = this.byClaim.get(uid);
-    if (!s) return;
-    s.delete(name);
-    if (s.size === 0) this.byClaim.delete(uid);
   }
 
   get(name: string): GPUNode | undefined {
@@ -69,20 +60,8 @@ export class NodeStore {
     return isHeartbeatFresh(node, nowMs, this.heartbeatTimeoutMs);
   }
 
-  /** Nodes that record an allocation for this claim UID. */
-  allocationsOf(uid: string): Array<{ node: GPUNode; alloc: GPUAllocation }> {
-    const out: Array<{ node: GPUNode; alloc: GPUAllocation }> = [];
-    for (const name of [...(this.byClaim.get(uid) ?? [])].sort()) {
-      const n = this.get(name);
-      const a = n?.status?.allocations.find((x) => x.claimUID === uid);
-      if (n && a) out.push({ node: n, alloc: a });
-    }
-    return out;
-  }
-
   private syncedVersion = -1;
-  private cachedViews: NodeView[] = [];
-  private viewsVersion = -1;
+  private viewsArray: NodeView[] | undefined;
   private viewsValidUntilMs = -1;
 
   /** Parse whatever changed in the informer cache since the last call. */
@@ -94,12 +73,23 @@ export class NodeStore {
   }
 
   /**
-   * Placement views of all nodes (do not modify them). Cached: rebuilt only when a GPUNode changed
-   * or a heartbeat expired since the last call.
+   * Placement views of all nodes (do not modify them). A node's view is rebuilt when the node or
+   * its ledger changed; readiness when a heartbeat expired since the last call.
    */
   views(nowMs: number): NodeView[] {
     this.syncAll();
-    if (this.viewsVersion === this.syncedVersion && nowMs < this.viewsValidUntilMs) return this.cachedViews;
+    if (nowMs >= this.viewsValidUntilMs) this.viewsArray = undefined;
+    let changed = false;
+    for (const [name, e] of this.parsed) {
+      const lv = this.ledger.version(name);
+      if (e.view && e.ledgerVersion === lv && this.viewsArray) continue;
+      if (!e.view || e.ledgerVersion !== lv) {
+        e.view = nodeViewFrom(e.node, true, undefined, this.ledger.onNode(name));
+        e.ledgerVersion = lv;
+        changed = true;
+      }
+    }
+    if (this.viewsArray && !changed) return this.viewsArray;
     const out: NodeView[] = [];
     let validUntil = Number.POSITIVE_INFINITY;
     for (const e of this.parsed.values()) {
@@ -107,10 +97,10 @@ export class NodeStore {
       const fresh = nowMs <= expires;
       if (fresh) validUntil = Math.min(validUntil, expires + 1);
       // A draining node (label set by its remoting server) keeps its claims but gets no new ones.
-      out.push({ ...e.view, ready: fresh && !e.draining });
+      const ready = fresh && !e.draining;
+      out.push(e.view!.ready === ready ? e.view! : (e.view = { ...e.view!, ready }));
     }
-    this.cachedViews = out;
-    this.viewsVersion = this.syncedVersion;
+    this.viewsArray = out;
     this.viewsValidUntilMs = validUntil;
     return out;
   }

@@ -98,10 +98,13 @@ test('pod controller: a pod naming a missing claim stays gated and is told so on
   stopAll(ctx);
 });
 
-test('GPUNode controller: Ready from heartbeat; allocations of deleted claims are collected', async () => {
+test('GPUNode controller: Ready from heartbeat; the allocation summary follows the claims (deleted ones drop out)', async () => {
   const api = new FakeKube();
   const clock = new ManualClock(T0);
-  api.put('virtualgpuclaims', { metadata: { name: 'alive', namespace: 'ns', uid: 'u-alive' }, spec: { memory: '1Gi' } });
+  api.put('virtualgpuclaims', {
+    metadata: { name: 'alive', namespace: 'ns', uid: 'u-alive' }, spec: { memory: '1Gi' },
+    status: { phase: 'Bound', conditions: [], allocation: { node: 'g', deviceUUID: 'D', endpoint: 'g:1', memoryBytes: 2 ** 30, computePercent: 10 } },
+  });
   api.put('gpunodes', {
     metadata: { name: 'g' },
     spec: { nodeName: 'g', site: 's', endpoint: 'g:1', devices: [{ uuid: 'D', model: 'm', memoryBytes: 10 * 2 ** 30, computeCapability: '9.0' }], links: [] },

@@ -12,6 +12,7 @@ import type { OperatorContext } from './context.js';
 import { EventRecorder } from './events.js';
 import { GPUNodeController } from './gpunode-controller.js';
 import { NodeStore } from './node-store.js';
+import { AllocationLedger } from './allocation-ledger.js';
 import { PodController } from './pod-controller.js';
 
 export interface ControllerSettings {
@@ -20,6 +21,8 @@ export interface ControllerSettings {
   heartbeatTimeoutMs: number;
   ticketTtlSeconds: number;
   retryUnplacedMs: number;
+  /** Least time between two allocation-summary writes of one GPUNode (default 10 s). */
+  nodeSummaryIntervalMs?: number;
   claimWorkers: number;
   /** Claims that lost their GPU in a node failure are placed before claims that never had one. */
   lostClaimsFirst: boolean;
@@ -36,21 +39,34 @@ export interface Controllers {
 
 export function registerControllers(mgr: Manager, api: KubeApi, metrics: OperatorMetrics, s: ControllerSettings): Controllers {
   const { clock, log } = mgr;
-  // Capacity may have grown (new node, node ready again, devices changed, allocations released):
-  // claims waiting for a GPU get another try. Allocations being added never help, so binds do not
-  // re-queue every pending claim.
-  const capacitySeen = new Map<string, { spec: string; ready: boolean; mem: number; cpct: number }>();
+  // Capacity may have grown (new node, node ready again, devices changed, claims released):
+  // claims waiting for a GPU get another try. Binds never help, so they do not re-queue every
+  // pending claim.
+  const capacitySeen = new Map<string, { spec: string; ready: boolean }>();
   const onNodeChange = (name: string): void => {
     nodes.refresh(name);
     nodeQueue.add(name);
     const n = nodes.get(name);
     const prev = capacitySeen.get(name);
-    const sum = (f: (a: { memoryBytes: number; computePercent: number }) => number): number => (n?.status?.allocations ?? []).reduce((t, a) => t + f(a), 0);
-    const cur = n ? { spec: JSON.stringify(n.spec.devices), ready: nodes.ready(n, clock.now()), mem: sum((a) => a.memoryBytes), cpct: sum((a) => a.computePercent) } : undefined;
+    const cur = n ? { spec: JSON.stringify(n.spec.devices), ready: nodes.ready(n, clock.now()) } : undefined;
     if (cur) capacitySeen.set(name, cur);
     else capacitySeen.delete(name);
-    if (cur && (!prev || prev.spec !== cur.spec || (cur.ready && !prev.ready) || cur.mem < prev.mem || cur.cpct < prev.cpct)) requeueWaiting();
+    if (cur && (!prev || prev.spec !== cur.spec || (cur.ready && !prev.ready))) requeueWaiting();
   };
+  // A claim released capacity (deleted, Lost, moved): waiting claims get another try, once per
+  // burst of releases; the node's summary is written after the first change (then at most once per
+  // interval, gpunode-controller.ts).
+  const summaryIntervalMs = s.nodeSummaryIntervalMs ?? 10_000;
+  let requeueScheduled = false;
+  const ledger = new AllocationLedger((node, freed) => {
+    nodeQueue.addAfter(node, Math.min(1_000, summaryIntervalMs));
+    if (!freed || requeueScheduled) return;
+    requeueScheduled = true;
+    clock.setTimeout(() => {
+      requeueScheduled = false;
+      requeueWaiting();
+    }, 100);
+  });
   const requeueWaiting = (): void => {
     for (const raw of claimInf.list()) {
       const st = (raw as { status?: { phase?: string; allocation?: unknown } }).status;
@@ -62,6 +78,7 @@ export function registerControllers(mgr: Manager, api: KubeApi, metrics: Operato
   const lost = new Set<string>();
   const claimInf = mgr.informer(api.claims, (key) => {
     const phase = (claimInf.get(key) as { status?: { phase?: string } } | undefined)?.status?.phase;
+    ledger.observe(key, claimInf.get(key));
     if (phase === 'Lost') lost.add(key);
     else if (lost.delete(key) && s.lostClaimsFirst) requeueWaiting();
     claimQueue.add(key);
@@ -73,15 +90,16 @@ export function registerControllers(mgr: Manager, api: KubeApi, metrics: Operato
     podCtl.indexPod(key);
     podQueue.add(key);
   }, `${LABEL_MANAGED}=true`);
-  const nodes = new NodeStore(nodeInf, s.heartbeatTimeoutMs);
+  const nodes = new NodeStore(nodeInf, s.heartbeatTimeoutMs, ledger);
   const ctx: OperatorContext = {
     api, clock, log, metrics,
     events: new EventRecorder(api, s.identity, clock, log),
-    claims: claimInf, gpuNodes: nodeInf, pods: podInf, nodes,
+    claims: claimInf, gpuNodes: nodeInf, pods: podInf, nodes, ledger,
     keyring: s.keyring,
     heartbeatTimeoutMs: s.heartbeatTimeoutMs,
     ticketTtlSeconds: s.ticketTtlSeconds,
     retryUnplacedMs: s.retryUnplacedMs,
+    nodeSummaryIntervalMs: summaryIntervalMs,
     lostClaims: () => (s.lostClaimsFirst ? lost : []),
   };
   const claimCtl = new ClaimController(ctx);
@@ -115,7 +133,7 @@ export function registerControllers(mgr: Manager, api: KubeApi, metrics: Operato
     },
     nodeAllocations: () => nodes.all().map((n) => ({
       node: n.metadata.name,
-      allocatedBytes: (n.status?.allocations ?? []).reduce((t, a) => t + a.memoryBytes, 0),
+      allocatedBytes: ledger.onNode(n.metadata.name).reduce((t, a) => t + a.memoryBytes, 0),
       capacityBytes: n.spec.devices.reduce((t, d) => t + d.memoryBytes, 0),
       ready: nodes.ready(n, clock.now()),
     })),

@@ -90,12 +90,21 @@ export function isHeartbeatFresh(node: GPUNode, nowMs: number, timeoutMs: number
   return Number.isFinite(t) && nowMs - t <= timeoutMs;
 }
 
+/** What an allocation takes from a device. */
+export interface DeviceUse {
+  claimUID: string;
+  deviceUUID: string;
+  memoryBytes: number;
+  computePercent: number;
+}
+
 /**
- * A node's free capacity, given its allocations. `ignoreClaimUID` leaves one claim's own allocation
- * out (when re-placing a claim that is already recorded on the node).
+ * A node's free capacity, given what is allocated on it (the operator passes its ledger, derived
+ * from the claims; by default the node's status.allocations summary). `ignoreClaimUID` leaves one
+ * claim's own allocation out.
  */
-export function nodeViewFrom(node: GPUNode, ready: boolean, ignoreClaimUID?: string): NodeView {
-  const allocs = (node.status?.allocations ?? []).filter((a) => a.claimUID !== ignoreClaimUID);
+export function nodeViewFrom(node: GPUNode, ready: boolean, ignoreClaimUID?: string, uses: readonly DeviceUse[] = node.status?.allocations ?? []): NodeView {
+  const allocs = uses.filter((a) => a.claimUID !== ignoreClaimUID);
   const devices = node.spec.devices
     .map((d): DeviceView => {
       let mem = 0;
