@@ -15,7 +15,7 @@ describe('make bench-placement (smoke size)', () => {
       const res = await runCli(process.execPath, [join(REPO_ROOT, 'e2e', 'dist', 'bench', 'placement-bench.js')], {
         check: false, timeoutMs: 240_000,
         env: { ...process.env, AVEC_BENCH_CLAIMS: '60', AVEC_BENCH_NODES: '12', AVEC_BENCH_SITES: '4', AVEC_BENCH_PACED: '5',
-          AVEC_BENCH_PACED_RATE: '10', AVEC_BENCH_RESULTS_DIR: out },
+          AVEC_BENCH_PACED_RATE: '10', AVEC_BENCH_SUMMARY_SETTLE_S: '0', AVEC_BENCH_RESULTS_DIR: out },
       });
       assert.equal(res.code, 0, res.stdout + res.stderr);
       assert.match(res.stdout, /RESULT burst: placed\/s=[\d.]+ bound=60\/60 .* duplicates=0/);
@@ -27,6 +27,8 @@ describe('make bench-placement (smoke size)', () => {
       assert.match(md, /raw API server create rate, same kind and clients, no operator running \| \d+ \/s/);
       assert.match(md, /\*\*bind rate \/ raw create rate\*\* \(target >= 80%\) \| \*\*\d+%\*\*/);
       assert.match(md, /\| PUT virtualgpuclaims status \| [\d.]+ \|/);
+      assert.match(md, /\*\*operator's writes\*\* \(total less the benchmark's create\) \| \*\*[\d.]+\*\*/);
+      assert.match(md, /\| <= 3 operator API writes per claim \| [\d.]+ \| (met|\*\*not met\*\*) \|/);
       assert.match(md, /"benchmark":"placement-pure"/);
     } finally {
       rmSync(out, { recursive: true, force: true });

@@ -27,6 +27,8 @@ const benchEnv = z.object({
   AVEC_BENCH_PACED: count(300),
   AVEC_BENCH_PACED_RATE: z.coerce.number().positive().default(5),
   AVEC_BENCH_TIMEOUT_S: count(1_500),
+  /** Seconds to wait after the last bind before the API writes are counted (trailing summaries). */
+  AVEC_BENCH_SUMMARY_SETTLE_S: count(12),
   /** Where the report goes (the smoke test points it at a temp dir). */
   AVEC_BENCH_RESULTS_DIR: z.string().min(1).optional(),
 }).parse(process.env);
@@ -37,6 +39,7 @@ const CONCURRENCY = benchEnv.AVEC_BENCH_CONCURRENCY;
 const N_PACED = benchEnv.AVEC_BENCH_PACED;
 const PACED_RATE = benchEnv.AVEC_BENCH_PACED_RATE;
 const TIMEOUT_MS = benchEnv.AVEC_BENCH_TIMEOUT_S * 1000;
+const SUMMARY_SETTLE_MS = benchEnv.AVEC_BENCH_SUMMARY_SETTLE_S * 1000;
 const N_NAMESPACES = 10;
 
 const say = (msg: string) => process.stdout.write(`[bench-placement] ${msg}\n`);
@@ -132,6 +135,12 @@ async function main(): Promise<void> {
       return boundAt.size >= N_CLAIMS ? true : undefined;
     }, { what: 'all claims Bound', timeoutMs: TIMEOUT_MS, intervalMs: 250 }).catch((e) => say(String(e)));
     const tEnd = Math.max(...boundAt.values());
+    // The operator writes GPUNode allocation summaries after the binds (at most once per node per
+    // --node-summary-interval-seconds, default 10): wait for them so that they are counted too.
+    if (SUMMARY_SETTLE_MS > 0) {
+      say(`waiting ${SUMMARY_SETTLE_MS / 1000} s for the GPUNode summaries that trail the binds`);
+      await new Promise((r) => setTimeout(r, SUMMARY_SETTLE_MS));
+    }
     const writesAfter = await apiWrites();
     const writes = [...writesAfter.entries()]
       .filter(([k]) => /^(POST|PUT|PATCH|DELETE) /.test(k))

@@ -63,7 +63,7 @@ describe('operator user flows', () => {
       assert.equal(cond?.observedGeneration, c.metadata.generation);
       assert.ok(cond?.lastTransitionTime && cond.reason);
     }
-    assert.ok(c.metadata.finalizers?.length, 'a finalizer guards the allocation');
+    assert.equal(c.metadata.finalizers, undefined, 'no finalizer: the claim status holds the allocation, deletion never waits');
 
     const table = (await cp.kubectl(['get', 'vgc', '-n', NS])).stdout.split('\n');
     assert.match(table[0], /^NAME\s+PHASE\s+NODE\s+SITE\s+MEMORY\s+LATENCY\(MS\)\s+REASON\s+AGE/);
@@ -77,10 +77,15 @@ describe('operator user flows', () => {
     assert.equal(s.payload.cpct, 50);
     assert.equal(s.payload.uid, c.metadata.uid);
 
-    const gn = await rest.gpuNodes.get(`gpu-a1`) as any;
-    assert.ok(gn.status.allocations.some((a: any) => a.claimUID === c.metadata.uid && a.memoryBytes === 8 * GIB));
+    // The GPUNode's allocation summary follows the claim (written about a second after the bind).
+    await waitFor(async () => {
+      const gn = await rest.gpuNodes.get(`gpu-a1`) as any;
+      return (gn.status.allocations ?? []).some((a: any) => a.claimUID === c.metadata.uid && a.memoryBytes === 8 * GIB) || undefined;
+    }, { what: 'allocation summary on gpu-a1' });
+    // A claim bound at once is told by its conditions, not by an Event (no Event on the success path).
     const describe = (await cp.kubectl(['describe', 'vgc', 'infer', '-n', NS])).stdout;
-    assert.match(describe, /Normal\s+Bound/);
+    assert.match(describe, /Reason:\s+Bound/);
+    assert.doesNotMatch(describe, /Normal\s+Bound/);
   });
 
   it('refuses a spec change of a Bound claim (CEL rule on the CRD)', async () => {
@@ -329,8 +334,10 @@ spec:
   it('releases the allocation when a claim is deleted', async () => {
     const c = await claim('infer');
     const uid = c.metadata.uid;
-    const before = await rest.gpuNodes.get(`gpu-a1`) as any;
-    assert.ok(before.status.allocations.some((a: any) => a.claimUID === uid));
+    const before = await waitFor(async () => {
+      const n = await rest.gpuNodes.get(`gpu-a1`) as any;
+      return (n.status.allocations ?? []).some((a: any) => a.claimUID === uid) ? n : undefined;
+    }, { what: 'allocation summary on gpu-a1' });
     await cp.kubectl(['delete', 'vgc', 'infer', '-n', NS, '--wait=true', '--timeout=30s']);
     const after = await waitFor(async () => {
       const n = await rest.gpuNodes.get(`gpu-a1`) as any;

@@ -1,6 +1,7 @@
-// Uninstall: a claim whose operator is gone for good can still be deleted. `release-claims` refuses
-// while an operator holds the Lease; after `helm uninstall` it removes the finalizer and the pending
-// deletion completes. The documented order (docs/operations.md) avoids the situation altogether.
+// Uninstall: claims carry no finalizer (their status holds the allocation), so a claim deleted after
+// `helm uninstall` goes at once. A claim an operator before 0.2 left with its finalizer can still be
+// deleted: `release-claims` refuses while an operator holds the Lease; after `helm uninstall` it
+// removes the finalizer and the pending deletion completes.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -40,8 +41,10 @@ describe('uninstall', () => {
   const phase = async (name: string): Promise<string | undefined> =>
     JSON.parse((await cp.kubectl(['get', 'vgc', name, '-n', NS, '-o', 'json'])).stdout).status?.phase;
 
-  it('a claim deleted after helm uninstall is released by release-claims (refused while the operator runs)', async () => {
+  it('a claim deleted after helm uninstall goes at once; one left with the legacy finalizer is released by release-claims (refused while the operator runs)', async () => {
     await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('job', NS, 'memory: 4Gi') });
+    // As an operator before 0.2 left its claims: with the finalizer avec.dev/release-allocation.
+    await cp.kubectl(['apply', '-f', '-'], { input: claimYaml('legacy', NS, 'memory: 2Gi').replace('metadata:\n', 'metadata:\n  finalizers: [avec.dev/release-allocation]\n') });
     await waitFor(async () => ((await phase('job')) === 'Bound' ? true : undefined), { what: 'job Bound' });
 
     const refused = await releaseClaims();
@@ -51,17 +54,18 @@ describe('uninstall', () => {
     await op!.stop(); // a graceful stop releases the Lease
     op = undefined;
     await cp.helm(['uninstall', inst.release, '--namespace', inst.namespace, '--wait', '--timeout=2m']);
-    await cp.kubectl(['delete', 'vgc', 'job', '-n', NS, '--wait=false']);
-    // Nobody removes the finalizer now: the claim stays, marked for deletion.
-    const stuck = JSON.parse((await cp.kubectl(['get', 'vgc', 'job', '-n', NS, '-o', 'json'])).stdout);
+    await cp.kubectl(['delete', 'vgc', 'job', '-n', NS, '--wait=true', '--timeout=30s']);
+    await cp.kubectl(['delete', 'vgc', 'legacy', '-n', NS, '--wait=false']);
+    // Nobody removes the legacy finalizer now: that claim stays, marked for deletion.
+    const stuck = JSON.parse((await cp.kubectl(['get', 'vgc', 'legacy', '-n', NS, '-o', 'json'])).stdout);
     assert.ok(stuck.metadata.deletionTimestamp, 'deletion pending');
     assert.deepEqual(stuck.metadata.finalizers, ['avec.dev/release-allocation']);
 
     const released = await releaseClaims('--deleting-only');
     assert.equal(released.code, 0, released.stderr);
-    assert.match(released.stdout, /released apps\/job \(its deletion now completes\)/);
-    await waitFor(async () => ((await cp.kubectl(['get', 'vgc', 'job', '-n', NS, '--ignore-not-found', '-o', 'name'])).stdout.trim() === '' ? true : undefined),
-      { what: 'job deleted' });
+    assert.match(released.stdout, /released apps\/legacy \(its deletion now completes\)/);
+    await waitFor(async () => ((await cp.kubectl(['get', 'vgc', 'legacy', '-n', NS, '--ignore-not-found', '-o', 'name'])).stdout.trim() === '' ? true : undefined),
+      { what: 'legacy deleted' });
     const again = await releaseClaims();
     assert.match(again.stdout, /no claim holds the finalizer/);
   });
