@@ -32,6 +32,7 @@ export const FLAGS = {
   workers: { schema: positive.default(16), help: 'concurrent claim reconciles' },
   'resync-seconds': { schema: positive.default(300), help: 'period at which every claim and GPU node is reconciled again' },
   'lost-claims-first': { schema: bool.default(true), help: 'claims that lost their GPU in a node failure (phase Lost) are placed before claims that never had one; a newcomer that would take their capacity waits with reason CapacityHeldForLostClaims' },
+  'max-sessions-per-claim': { schema: z.coerce.number().int().min(1).max(1000).default(8), help: "concurrent sessions a claim may hold on its node, signed into its tickets as maxs, for claims without spec.maxSessions (the remoting server's own cap still applies; the lower one wins)" },
   'node-summary-interval-seconds': { schema: positive.default(10), help: "least time between two writes of a GPUNode's allocation summary (status.allocations, shown by kubectl get gpunodes); placement reads the claims, never the summary" },
   'retry-unplaced-seconds': { schema: positive.default(30), help: 'retry period of claims that fit nowhere (capacity changes also retrigger them)' },
   help: { schema: bool.default(false), help: 'print this help' },

@@ -113,6 +113,7 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
     ticketTtlSeconds: cfg.ticketTtlSeconds,
     retryUnplacedMs: cfg.retryUnplacedSeconds * 1000,
     nodeSummaryIntervalMs: cfg.nodeSummaryIntervalSeconds * 1000,
+    maxSessionsPerClaim: cfg.maxSessionsPerClaim,
     claimWorkers: cfg.workers,
     lostClaimsFirst: cfg.lostClaimsFirst,
   });

@@ -75,6 +75,7 @@ describe('operator user flows', () => {
     assert.equal(s.payload.node, 'gpu-a1');
     assert.equal(s.payload.mem, 8 * GIB);
     assert.equal(s.payload.cpct, 50);
+    assert.equal(s.payload.maxs, 8, 'the per-claim session cap (--max-sessions-per-claim) is signed into the ticket');
     assert.equal(s.payload.uid, c.metadata.uid);
 
     // The GPUNode's allocation summary follows the claim (written about a second after the bind).

@@ -222,6 +222,7 @@ test('claim lifecycle: bound with Secret and ticket, node loss -> Lost -> re-pla
   const v = verifyTicket(secret().ticket, { keyring, nowSeconds: T0 / 1000, nodeName: 'gpu-a' });
   assert.equal(v.ok && v.payload.mem, 8 * GiB);
   assert.equal(v.ok && v.payload.cpct, 50);
+  assert.equal(v.ok && v.payload.maxs, 8, "the operator's default per-claim session cap is signed into the ticket");
   assert.deepEqual(api.list('events'), [], 'a claim bound at once gets no Event');
   await r.nodeCtl.reconcile('gpu-a');
   assert.equal(((api.objects.get('gpunodes//gpu-a')!.status as { allocatedMemoryBytes: number }).allocatedMemoryBytes), 8 * GiB, 'summary written');
@@ -319,4 +320,31 @@ test('a burst of binds: two API writes per claim (Secret, status) and one GPUNod
   for (const n of ['gpu-a', 'gpu-b']) await r.nodeCtl.reconcile(n);
   assert.equal(checkSummaries(api), 13);
   r.stop();
+});
+
+test('tickets carry the per-claim session cap: spec.maxSessions, else the operator default; a changed cap re-signs', async () => {
+  const api = new FakeKube();
+  const clock = new ManualClock(T0);
+  api.put('gpunodes', gpuNode('gpu-a', 'edge', 1, 80, T0));
+  api.put('virtualgpuclaims', claimObj('one', 4, 10, { maxSessions: 1 }));
+  api.put('virtualgpuclaims', claimObj('dflt', 4, 10));
+  const mgr = new Manager({ clock, log: silentLogger });
+  const c = registerControllers(mgr, api, new OperatorMetrics(), {
+    identity: 'test', keyring: () => keyring, heartbeatTimeoutMs: 30_000, ticketTtlSeconds: 3600, retryUnplacedMs: 30_000, claimWorkers: 1, lostClaimsFirst: true, maxSessionsPerClaim: 3,
+  });
+  await mgr.start({ runWorkers: false });
+  const maxs = (name: string): number | undefined => {
+    const s = api.objects.get(`secrets/ns/avec-claim-${name}`) as unknown as { data: Record<string, string> };
+    const v = verifyTicket(Buffer.from(s.data.ticket, 'base64').toString(), { keyring, nowSeconds: clock.now() / 1000, nodeName: 'gpu-a' });
+    return v.ok ? v.payload.maxs : undefined;
+  };
+  for (const k of ['ns/one', 'ns/dflt']) await c.claims.reconcile(k);
+  assert.deepEqual([maxs('one'), maxs('dflt')], [1, 3]);
+  // The cap is part of what the ticket grants: an operator started with another default re-signs.
+  c.ctx.maxSessionsPerClaim = 5;
+  clock.advance(1_000);
+  await settle();
+  await c.claims.reconcile('ns/dflt');
+  assert.equal(maxs('dflt'), 5);
+  void mgr.stop();
 });

@@ -31,7 +31,9 @@ export class ClaimSecretWriter {
     const name = claim.metadata.name;
     const nowS = Math.floor(this.ctx.clock.now() / 1000);
     const ring = this.ctx.keyring();
-    const want = { uid: claim.metadata.uid, ns, claim: name, node: alloc.node, dev: alloc.deviceUUID, mem: alloc.memoryBytes, cpct: alloc.computePercent };
+    // maxs: the per-claim session cap (docs/tickets.md, "Replays"); the server's own cap still applies.
+    const maxs = claim.spec.maxSessions ?? this.ctx.maxSessionsPerClaim;
+    const want = { uid: claim.metadata.uid, ns, claim: name, node: alloc.node, dev: alloc.deviceUUID, mem: alloc.memoryBytes, cpct: alloc.computePercent, maxs };
     const key = `${ns}/${name}`;
     let memo = this.memo.get(key);
     if (memo && this.ctx.clock.now() - memo.atMs > SECRET_MEMO_MS) memo = undefined;

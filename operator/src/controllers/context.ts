@@ -28,6 +28,8 @@ export interface OperatorContext {
   retryUnplacedMs: number;
   /** Least time between two allocation-summary writes of one GPUNode (its status is a summary of the ledger). */
   nodeSummaryIntervalMs: number;
+  /** Session cap signed into a ticket (`maxs`) for claims without spec.maxSessions. */
+  maxSessionsPerClaim: number;
   /** Keys of the claims that lost their GPU and wait to be placed again (placed before newcomers). */
   lostClaims: () => Iterable<string>;
 }

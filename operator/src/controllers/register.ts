@@ -23,6 +23,8 @@ export interface ControllerSettings {
   retryUnplacedMs: number;
   /** Least time between two allocation-summary writes of one GPUNode (default 10 s). */
   nodeSummaryIntervalMs?: number;
+  /** Per-claim session cap signed into tickets (`maxs`) when the claim sets no spec.maxSessions (default 8). */
+  maxSessionsPerClaim?: number;
   claimWorkers: number;
   /** Claims that lost their GPU in a node failure are placed before claims that never had one. */
   lostClaimsFirst: boolean;
@@ -100,6 +102,7 @@ export function registerControllers(mgr: Manager, api: KubeApi, metrics: Operato
     ticketTtlSeconds: s.ticketTtlSeconds,
     retryUnplacedMs: s.retryUnplacedMs,
     nodeSummaryIntervalMs: summaryIntervalMs,
+    maxSessionsPerClaim: s.maxSessionsPerClaim ?? 8,
     lostClaims: () => (s.lostClaimsFirst ? lost : []),
   };
   const claimCtl = new ClaimController(ctx);

@@ -8,6 +8,9 @@ export const siteSchema = z.string().max(63).regex(SITE_PATTERN, 'a site is a la
 /** Largest latency budget a claim may ask for (one minute; crds/ checks the same). */
 export const MAX_LATENCY_MS = 60_000;
 
+/** Largest per-claim session cap a claim may ask for (crds/ checks the same). */
+export const MAX_SESSIONS_PER_CLAIM = 1_000;
+
 export const placementPolicySchema = z.enum(['nearest', 'binpack', 'spread']);
 export type PlacementPolicy = z.infer<typeof placementPolicySchema>;
 
@@ -15,6 +18,8 @@ export const claimSpecSchema = z.object({
   memory: z.union([z.string().min(1), z.number().int().positive()]),
   computePercent: z.number().int().min(1).max(100).default(100),
   count: z.number().int().min(1).max(1).default(1),
+  /** Concurrent sessions the claim may hold on its node (signed into its tickets as `maxs`); absent: the operator's default. */
+  maxSessions: z.number().int().min(1).max(MAX_SESSIONS_PER_CLAIM).optional(),
   placement: z
     .object({
       site: siteSchema.optional(),
