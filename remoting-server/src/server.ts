@@ -21,6 +21,7 @@ import { createMetrics, recordTelemetry, type Metrics } from './metrics.js';
 import { loadAddon, type Addon, type Telemetry } from './native/addon.js';
 import { chooseExecutorBackend, type ExecutorBackend } from './sessions/executor-backend.js';
 import { SessionManager } from './sessions/session-manager.js';
+import { findOrphanExecutors } from './sessions/orphan-executors.js';
 import { KeyringWatcher } from '@avec/tickets';
 
 export interface RunningServer {
@@ -116,6 +117,8 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
       logger: logger.child({ component: 'sessions' }),
       metrics,
     });
+    // Executors a crashed predecessor left running still serve their clients: count them (caps survive a restart).
+    sessions.adopt(findOrphanExecutors(config.executor));
     const admission: AdmissionContext = {
       nodeName: config.nodeName,
       keyring: () => keyring.keyring,

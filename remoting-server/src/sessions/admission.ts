@@ -17,8 +17,8 @@ export interface AdmissionInput {
   /** An NVML-style query session (HELLO flag AVEC_HELLO_INFO_ONLY): no context, no allocations. */
   infoOnly?: boolean;
   draining: boolean;
-  /** Sessions that count against limits: running and pending (reserved by OpenSession). */
-  liveSessions: ReadonlyArray<{ claim: string; infoOnly?: boolean }>;
+  /** Sessions that count against limits: running and pending (reserved by OpenSession), adopted ones included. */
+  liveSessions: ReadonlyArray<{ claim: string; claimUid?: string; infoOnly?: boolean }>;
   /** This node's devices; empty when the inventory is not known (then only `dev: ""` is admitted). */
   devices: ReadonlyArray<DeviceView>;
   limits: AdmissionLimits;
@@ -42,7 +42,8 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
   // context, so they do not use up the claim's session budget.
   // A ticket's `maxs` can only lower the server's per-claim cap (docs/tickets.md, "Replays").
   const perClaim = Math.min(limits.maxSessionsPerClaim, payload.maxs ?? Number.POSITIVE_INFINITY);
-  const ofClaim = input.liveSessions.filter((s) => s.claim === claim && !s.infoOnly).length;
+  // By name or by uid: sessions adopted after a server restart know their claim by uid only.
+  const ofClaim = input.liveSessions.filter((s) => (s.claim === claim || (s.claimUid !== undefined && s.claimUid === payload.uid)) && !s.infoOnly).length;
   if (!input.infoOnly && ofClaim >= perClaim) {
     return { admit: false, reason: 'claim-session-limit', message: `claim ${claim} has ${ofClaim} sessions (limit ${perClaim})` };
   }

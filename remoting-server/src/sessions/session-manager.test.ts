@@ -25,7 +25,7 @@ test('reservations count per claim, show in usage and metrics, and close', async
   const a = m.reserve(decision('ns/a', 100), 'uid-a', 't1');
   m.reserve(decision('ns/a', 50), 'uid-a', 't2');
   m.reserve(decision('ns/b', 7), 'uid-b', 't3');
-  assert.deepEqual(m.liveClaims(), [{ claim: 'ns/a', infoOnly: false }, { claim: 'ns/a', infoOnly: false }, { claim: 'ns/b', infoOnly: false }]);
+  assert.deepEqual(m.liveClaims(), [{ claim: 'ns/a', claimUid: 'uid-a', infoOnly: false }, { claim: 'ns/a', claimUid: 'uid-a', infoOnly: false }, { claim: 'ns/b', claimUid: 'uid-b', infoOnly: false }]);
   assert.deepEqual(Object.fromEntries(m.claimUsage()), {
     'ns/a': { sessions: 2, memoryLimitBytes: 150, memoryUsedBytes: 0, hostMemoryBytes: 0 },
     'ns/b': { sessions: 1, memoryLimitBytes: 7, memoryUsedBytes: 0, hostMemoryBytes: 0 },

@@ -2,22 +2,25 @@
 // (exit codes, kill on close/drain, counters from the executor's stderr JSON lines).
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Logger, LogLevel } from '@avec/common';
 import type { Metrics } from '../metrics.js';
 import type { AdmissionDecision } from './admission.js';
 import {
   applyCounters, opDelta, parseExecutorLine, parseOps, splitLines, type OpFigures, type SessionCounters,
 } from './executor-log.js';
+import type { OrphanExecutor } from './orphan-executors.js';
 
 export type SessionState = 'pending' | 'running' | 'closing' | 'exited';
-export type ExitResult = 'clean' | 'error' | 'killed' | 'crashed';
+/** 'gone': an adopted executor (orphan-executors.ts) ended; its exit status is not ours to read. */
+export type ExitResult = 'clean' | 'error' | 'killed' | 'crashed' | 'gone';
 
 export interface SessionInfo {
   id: string;
   claim: string;
   claimUid: string;
   state: SessionState;
-  source: 'data-plane' | 'grpc';
+  source: 'data-plane' | 'grpc' | 'adopted';
   infoOnly: boolean;
   deviceOrdinal: number;
   deviceUuid: string;
@@ -83,6 +86,8 @@ interface Entry {
   exited?: Promise<void>;
   /** The executor's last cumulative per-opcode figures (deltas become the per-claim counters). */
   ops: Map<string, OpFigures>;
+  /** An adopted executor (not our child): polled until its pid is gone. */
+  adoptedTimer?: NodeJS.Timeout;
 }
 
 /** A random 52-bit id in decimal: fits the wire's u64 and survives JavaScript numbers. */
@@ -92,6 +97,29 @@ export function randomSessionId(): string {
 }
 
 const ticketHash = (t: string) => createHash('sha256').update(t).digest('hex');
+
+/** Running (a zombie nobody reaped yet has ended: an adopted executor's parent is init, not us). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function signalPid(pid: number | undefined, sig: NodeJS.Signals): void {
+  try {
+    if (pid) process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
 
 export class SessionManager {
   private readonly live = new Map<string, Entry>();
@@ -107,9 +135,38 @@ export class SessionManager {
     this.spawnFn = opts.spawnFn ?? nodeSpawn;
   }
 
-  /** What admission counts: running and pending sessions. */
-  liveClaims(): Array<{ claim: string; infoOnly: boolean }> {
-    return [...this.live.values()].filter((e) => e.info.state !== 'exited').map((e) => ({ claim: e.info.claim, infoOnly: e.info.infoOnly }));
+  /** What admission counts: running and pending sessions (adopted ones included). */
+  liveClaims(): Array<{ claim: string; claimUid: string; infoOnly: boolean }> {
+    return [...this.live.values()].filter((e) => e.info.state !== 'exited').map((e) => ({ claim: e.info.claim, claimUid: e.info.claimUid, infoOnly: e.info.infoOnly }));
+  }
+
+  /**
+   * Counts executors a previous server process left running (orphan-executors.ts) as live sessions
+   * of their claims until they exit, so a restart never resets the session caps. Their claim is known
+   * by uid only (`claim` reads "uid:<uid>"); admission counts sessions by claim uid.
+   */
+  adopt(orphans: ReadonlyArray<OrphanExecutor>, pollMs = 1_000): void {
+    for (const o of orphans) {
+      if (this.live.has(o.sessionId)) continue;
+      const info: SessionInfo = {
+        ...this.newInfo({ admit: true, claim: `uid:${o.claimUid}`, deviceOrdinal: o.deviceOrdinal, deviceUuid: '', memoryLimit: o.memoryLimit, computePercent: o.computePercent }, o.claimUid, 'adopted', 'running'),
+        id: o.sessionId, executorPid: o.pid, startedAtMs: this.now(),
+      };
+      const e: Entry = { info, ops: new Map() };
+      e.exited = new Promise((done) => {
+        e.adoptedTimer = setInterval(() => {
+          if (pidAlive(o.pid)) return;
+          clearInterval(e.adoptedTimer);
+          this.finish(e, { result: 'gone' });
+          this.opts.logger.info('adopted executor ended', { session: info.id, claimUid: o.claimUid, executorPid: o.pid });
+          done();
+        }, pollMs);
+        e.adoptedTimer.unref();
+      });
+      this.live.set(info.id, e);
+      this.opts.logger.warn('adopted an executor left running by a previous server process; it counts against its claim until it exits', { session: info.id, claimUid: o.claimUid, executorPid: o.pid });
+    }
+    this.updateGauges();
   }
 
   /** Per-claim totals over live sessions (what the claim holds on this node right now). */
@@ -256,6 +313,17 @@ export class SessionManager {
   }
 
   private async terminate(e: Entry, graceMs: number): Promise<void> {
+    if (e.info.source === 'adopted' && e.info.state !== 'exited') {
+      e.killRequested = true;
+      e.info.state = 'closing';
+      signalPid(e.info.executorPid, 'SIGTERM');
+      const t = setTimeout(() => signalPid(e.info.executorPid, 'SIGKILL'), graceMs);
+      const keepAlive = setInterval(() => {}, 1_000); // the poll is unref'd; a caller waiting here keeps the process up
+      await e.exited;
+      clearTimeout(t);
+      clearInterval(keepAlive);
+      return;
+    }
     if (!e.child || e.info.state === 'exited') return;
     e.killRequested = true;
     e.info.state = 'closing';
@@ -320,6 +388,7 @@ export class SessionManager {
   private finish(e: Entry, end: { code?: number | null; signal?: string | null; result: ExitResult }): void {
     if (!this.live.has(e.info.id)) return;
     clearTimeout(e.pendingTimer);
+    clearInterval(e.adoptedTimer);
     const wasRunning = e.child !== undefined && e.info.startedAtMs !== undefined;
     Object.assign(e.info, { state: 'exited', endedAtMs: this.now(), exitCode: end.code, exitSignal: end.signal, exitResult: end.result });
     if (wasRunning) this.opts.metrics.executorExits.inc({ result: end.result });
