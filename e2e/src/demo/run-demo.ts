@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { runAll } from '../harness/cleanup.js';
 import { LOCAL_NODE as NODE, LOCAL_SITE as SITE, startLocalCluster } from '../harness/local-cluster.js';
 import { REPO_ROOT } from '../harness/repo-root.js';
+import { waitFor } from '../harness/wait.js';
 
 const NS = 'demo';
 const t0 = Date.now();
@@ -77,7 +78,11 @@ async function main(): Promise<number> {
 
   step('cleanup: deleting the claim (its allocation is released)');
   await cp.kubectl(['delete', 'vgc', 'demo', '-n', NS, '--wait=true', '--timeout=30s']);
-  const gn: any = await rest.gpuNodes.get(NODE);
+  // The GPUNode's allocation summary follows the claims within --node-summary-interval-seconds.
+  const gn: any = await waitFor(async () => {
+    const n: any = await rest.gpuNodes.get(NODE);
+    return (n.status?.allocations ?? []).length === 0 ? n : undefined;
+  }, { what: `GPUNode ${NODE} summary without the claim`, timeoutMs: 30_000, intervalMs: 250 }).catch(() => rest.gpuNodes.get(NODE));
   show(`GPUNode ${NODE}: ${(gn.status?.allocations ?? []).length} allocation(s), ${gn.status?.allocatedMemoryBytes ?? 0} bytes allocated`);
   step('cleanup: stopping remoting server, operator and control plane');
   await rs.stop();
