@@ -179,6 +179,35 @@ enum avec_opcode {
   /* private export-table slots that a library calls and only the real driver can answer (hdr.ctx: the
    * context the library passed) */
   AVEC_OP_EXPORT_CALL = 110,   /* S  avec_export_call -> avec_export_reply */
+
+  /* stream capture and CUDA graphs. Graphs, nodes and executable graphs are named by ids the server
+   * chooses (never 0; the client hands them to the program as CUgraph/CUgraphNode/CUgraphExec values);
+   * capture runs on the server's real stream, so a replay is one GRAPH_LAUNCH frame. Every request is
+   * avec_graph_req + deps[num_deps] (u64 node ids) + body[body_len]; `node type` bodies: KERNEL
+   * avec_launch (num_attrs 0) + param bytes, MEMSET avec_memset, MEMCPY avec_memcpy2d (device to
+   * device), EMPTY nothing, GRAPH avec_u64 (child graph id), EVENT_RECORD/WAIT_EVENT avec_handle. */
+  AVEC_OP_GRAPH_CREATE = 140,         /* S  (a = flags) -> avec_u64 graph id */
+  AVEC_OP_GRAPH_DESTROY = 141,        /* F  (graph) */
+  AVEC_OP_GRAPH_ADD_NODE = 142,       /* S  (graph, a = CUgraphNodeType, deps, body) -> avec_u64 node id */
+  AVEC_OP_GRAPH_INSTANTIATE = 143,    /* S  (graph, a = flags, stream = upload stream) -> avec_u64 exec id */
+  AVEC_OP_GRAPH_LAUNCH = 144,         /* F  (graph = exec, stream) */
+  AVEC_OP_GRAPH_UPLOAD = 145,         /* F  (graph = exec, stream) */
+  AVEC_OP_GRAPH_EXEC_DESTROY = 146,   /* F  (graph = exec) */
+  AVEC_OP_GRAPH_EXEC_UPDATE = 147,    /* S  (graph = exec, node = graph id) -> avec_graph_update_reply */
+  AVEC_OP_GRAPH_EXEC_SET_PARAMS = 148,/* F  (graph = exec, node, a = node type, body) */
+  AVEC_OP_GRAPH_NODE_SET_PARAMS = 149,/* F  (node, a = node type, body) */
+  AVEC_OP_STREAM_BEGIN_CAPTURE = 150, /* S  (stream, a = CUstreamCaptureMode) */
+  AVEC_OP_STREAM_END_CAPTURE = 151,   /* S  (stream) -> avec_u64 graph id */
+  AVEC_OP_STREAM_CAPTURE_INFO = 152,  /* S  (stream) -> avec_capture_info + u64 node ids[num_deps] */
+  AVEC_OP_GRAPH_CLONE = 153,          /* S  (graph) -> avec_u64 graph id */
+  AVEC_OP_GRAPH_GET_NODES = 154,      /* S  (graph, a = 0 all nodes / 1 root nodes) -> avec_u64 count + ids */
+  AVEC_OP_CAPTURE_MODE = 155,         /* S  (a = CUstreamCaptureMode) -> avec_u64 the previous mode */
+  AVEC_OP_GRAPH_NODE_GET_TYPE = 156,  /* S  (node) -> avec_u64 CUgraphNodeType */
+  AVEC_OP_STREAM_UPDATE_CAPTURE_DEPS = 157, /* S (stream, a = flags, deps) */
+  AVEC_OP_GRAPH_DEBUG_DOT = 158,      /* S  (graph, a = flags) -> DOT text */
+  AVEC_OP_GRAPH_EDGES = 159,          /* S  (graph, a = 0 add / 1 remove, deps = from[n/2] then to[n/2]) */
+  AVEC_OP_GRAPH_DESTROY_NODE = 160,   /* F  (node) */
+  AVEC_OP_GRAPH_NODE_ENABLE = 161,    /* F  (graph = exec, node, a = 0/1) */
 };
 
 /* Reply details (docs/protocol.md has the full rules):
@@ -206,7 +235,9 @@ enum avec_opcode {
    (op) == AVEC_OP_VMM_GRANULARITY || (op) == AVEC_OP_VMM_CREATE || (op) == AVEC_OP_VMM_RESERVE ||          \
    (op) == AVEC_OP_VMM_MAP || (op) == AVEC_OP_VMM_GET_ACCESS || (op) == AVEC_OP_IPC_GET_MEM ||               \
    (op) == AVEC_OP_IPC_OPEN_MEM || (op) == AVEC_OP_IPC_GET_EVENT || (op) == AVEC_OP_IPC_OPEN_EVENT ||         \
-   (op) == AVEC_OP_EXPORT_CALL)
+   (op) == AVEC_OP_EXPORT_CALL || (op) == AVEC_OP_GRAPH_CREATE || (op) == AVEC_OP_GRAPH_ADD_NODE ||          \
+   (op) == AVEC_OP_GRAPH_INSTANTIATE || (op) == AVEC_OP_GRAPH_EXEC_UPDATE ||                                 \
+   ((op) >= AVEC_OP_STREAM_BEGIN_CAPTURE && (op) <= AVEC_OP_GRAPH_EDGES))
 
 /* ---- payloads ---------------------------------------------------------------------------------------- */
 
@@ -498,6 +529,37 @@ typedef struct avec_export_call {
   uint64_t arg;     /* the slot's second argument */
 } avec_export_call;
 
+/* ---- stream capture and graphs ---- */
+#define AVEC_GRAPH_MAX_DEPS 4096u   /* node ids one request may carry */
+#define AVEC_GRAPH_MAX_BODY (48u + AVEC_MAX_PARAM_BYTES) /* a kernel node: avec_launch + params */
+#define AVEC_GRAPH_MAX_NODES_REPLY (1u << 20) /* GRAPH_GET_NODES answers at most this many */
+
+typedef struct avec_graph_req {
+  uint64_t graph;      /* graph id, or exec id (LAUNCH, UPLOAD, EXEC_*) */
+  uint64_t node;       /* node id; EXEC_UPDATE: the graph id */
+  uint64_t a;          /* flags, mode, node type: see the opcode */
+  uint32_t stream;     /* wire stream handle */
+  uint32_t num_deps;   /* <= AVEC_GRAPH_MAX_DEPS u64 node ids follow */
+  uint32_t body_len;   /* <= AVEC_GRAPH_MAX_BODY bytes follow the ids */
+  uint32_t reserved;
+} avec_graph_req;
+
+typedef struct avec_capture_info {
+  avec_reply_hdr r;
+  uint32_t status;     /* CUstreamCaptureStatus */
+  uint32_t num_deps;   /* u64 node ids follow */
+  uint64_t id;         /* capture sequence id */
+  uint64_t graph;      /* graph id being captured into (0 when not capturing) */
+} avec_capture_info;
+
+typedef struct avec_graph_update_reply {
+  avec_reply_hdr r;
+  uint32_t result;     /* CUgraphExecUpdateResult */
+  uint32_t reserved;
+  uint64_t error_node; /* node id (0: none) */
+  uint64_t error_from; /* node id in the exec's original graph (0: none) */
+} avec_graph_update_reply;
+
 typedef struct avec_export_reply {
   avec_reply_hdr r;
   uint64_t out;         /* what the driver wrote to *out */
@@ -534,5 +596,8 @@ AVEC_STATIC_ASSERT(sizeof(avec_ipc_open) == 72, "ipc open");
 AVEC_STATIC_ASSERT(sizeof(avec_ipc_open_reply) == 24, "ipc open reply");
 AVEC_STATIC_ASSERT(sizeof(avec_export_call) == 16, "export call");
 AVEC_STATIC_ASSERT(sizeof(avec_export_reply) == 40, "export reply");
+AVEC_STATIC_ASSERT(sizeof(avec_graph_req) == 40, "graph request");
+AVEC_STATIC_ASSERT(sizeof(avec_capture_info) == 32, "capture info");
+AVEC_STATIC_ASSERT(sizeof(avec_graph_update_reply) == 32, "graph update reply");
 
 #endif /* AVEC_WIRE_H */

@@ -66,6 +66,9 @@ record "driver API" $? "$work/driver.log"
 AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/memext_test" main >"$work/memext.log" 2>&1
 record "pools, VMM, IPC, big 2D" $? "$work/memext.log"
 
+AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/graph_test" main >"$work/graph.log" 2>&1
+record "graphs and stream capture" $? "$work/graph.log"
+
 for v in static shared; do
   AVEC_SERVER=127.0.0.1:$port LD_LIBRARY_PATH=${CUDA_HOME:-}/lib LD_PRELOAD=$out/libcuda.so.1 \
     timeout 120 "$tests/cudart_test_$v" >"$work/cudart-$v.log" 2>&1

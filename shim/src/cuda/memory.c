@@ -166,6 +166,7 @@ static CUresult htod(CUdeviceptr dst, const void *src, size_t n, int async, CUst
   if (!src || avec_check_dev(dst, n)) return CUDA_ERROR_INVALID_VALUE;
   avec_memcpy_htod h = {dst, 0, 0};
   if (avec_stream_wire(s, ptds, &h.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (async && (r = avec_capture_host_copy(s, ptds))) return r;
   for (size_t off = 0; off < n; off += AVEC_CHUNK) {
     size_t len = n - off < AVEC_CHUNK ? n - off : AVEC_CHUNK;
     h.dst = dst + off;
@@ -182,6 +183,7 @@ static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s
   if (!dst || avec_check_dev(src, n)) return CUDA_ERROR_INVALID_VALUE;
   avec_memcpy_dtoh a = {src, n, 0, 0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (async && (r = avec_capture_host_copy(s, ptds))) return r;
   /* Async device-to-host copies complete before returning too: the bytes must land in this process. */
   return avec_result(avec_conn_call_into(&avec_sess.conn, AVEC_OP_MEMCPY_DTOH, async ? AVEC_F_ASYNC : 0,
                                          avec_ctx_wire(), &a, sizeof a, dst, n));

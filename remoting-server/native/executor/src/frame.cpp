@@ -42,13 +42,15 @@ long frame_fixed_size(uint32_t op) {
     case AVEC_OP_IPC_GET_MEM: case AVEC_OP_IPC_CLOSE_MEM: return sizeof(avec_u64);
     case AVEC_OP_IPC_OPEN_MEM: case AVEC_OP_IPC_OPEN_EVENT: return sizeof(avec_ipc_open);
     case AVEC_OP_EXPORT_CALL: return sizeof(avec_export_call);
-    default: return -1;
+    default:
+      return op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE ? (long)sizeof(avec_graph_req) : -1;
   }
 }
 
 bool frame_has_tail(uint32_t op) {
   return op == AVEC_OP_HELLO || op == AVEC_OP_MEMCPY_HTOD || op == AVEC_OP_MEMCPY2D_HTOD ||
-         op == AVEC_OP_MODULE_IMAGE || op == AVEC_OP_GET_FUNCTION || op == AVEC_OP_GET_GLOBAL || op == AVEC_OP_LAUNCH;
+         op == AVEC_OP_MODULE_IMAGE || op == AVEC_OP_GET_FUNCTION || op == AVEC_OP_GET_GLOBAL || op == AVEC_OP_LAUNCH ||
+         (op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE);
 }
 
 const char* opcode_name(uint32_t op) {
@@ -64,7 +66,11 @@ const char* opcode_name(uint32_t op) {
     N(POOL_SET_ATTR) N(POOL_GET_ATTR) N(POOL_TRIM) N(POOL_SET_ACCESS) N(POOL_GET_ACCESS) N(DEVICE_SET_MEM_POOL)
     N(VMM_GRANULARITY) N(VMM_CREATE) N(VMM_RELEASE) N(VMM_RETAIN) N(VMM_RESERVE) N(VMM_ADDRESS_FREE) N(VMM_MAP)
     N(VMM_UNMAP) N(VMM_SET_ACCESS) N(VMM_GET_ACCESS) N(IPC_GET_MEM) N(IPC_OPEN_MEM) N(IPC_CLOSE_MEM)
-    N(IPC_GET_EVENT) N(IPC_OPEN_EVENT) N(EXPORT_CALL)
+    N(IPC_GET_EVENT) N(IPC_OPEN_EVENT) N(EXPORT_CALL) N(GRAPH_CREATE) N(GRAPH_DESTROY) N(GRAPH_ADD_NODE)
+    N(GRAPH_INSTANTIATE) N(GRAPH_LAUNCH) N(GRAPH_UPLOAD) N(GRAPH_EXEC_DESTROY) N(GRAPH_EXEC_UPDATE)
+    N(GRAPH_EXEC_SET_PARAMS) N(GRAPH_NODE_SET_PARAMS) N(STREAM_BEGIN_CAPTURE) N(STREAM_END_CAPTURE)
+    N(STREAM_CAPTURE_INFO) N(GRAPH_CLONE) N(GRAPH_GET_NODES) N(CAPTURE_MODE) N(GRAPH_NODE_GET_TYPE)
+    N(STREAM_UPDATE_CAPTURE_DEPS) N(GRAPH_DEBUG_DOT) N(GRAPH_EDGES) N(GRAPH_DESTROY_NODE) N(GRAPH_NODE_ENABLE)
 #undef N
     default: return "UNKNOWN";
   }
@@ -125,6 +131,14 @@ const char* check_tail(uint32_t op, const uint8_t* fixed, uint32_t tail_len, con
       return nullptr;
     }
     default:
+      if (op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE) {
+        avec_graph_req g;
+        memcpy(&g, fixed, sizeof g);
+        if (g.num_deps > AVEC_GRAPH_MAX_DEPS) return "too many graph node ids";
+        if (g.body_len > AVEC_GRAPH_MAX_BODY) return "graph node parameters too large";
+        if ((uint64_t)g.num_deps * 8 + g.body_len != tail_len) return "graph length does not match num_deps and body_len";
+        return nullptr;
+      }
       return tail_len ? "payload longer than the opcode's struct" : nullptr;
   }
 }

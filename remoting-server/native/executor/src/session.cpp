@@ -447,6 +447,7 @@ void Session::teardown() {
     be_.ctx_synchronize();
     drop_ctx_objects(c.first);
   }
+  graph_teardown();  // executable graphs may name memory that goes next
   memext_teardown();
   // Whatever is left (objects of contexts that failed to become current) is dropped from the tables.
   allocs_.remove_if([](const Alloc&) { return true; });

@@ -150,6 +150,25 @@ class Session {
   uint32_t ipc_open(const FrameView& v, avec_ipc_open_reply* out);
   void memext_teardown();
 
+  // stream capture and graphs (session_graph.cpp): ids the client sees -> backend objects
+  struct GraphNodeEntry { BH be; uint64_t graph; };
+  bool graph_sync(const FrameView& v, uint32_t* r);  // false: not one of its opcodes, or failed (r set)
+  uint32_t graph_async(const FrameView& v);
+  uint32_t graph_node_spec(uint32_t type, const uint8_t* body, uint32_t len, GraphNodeSpec* out);
+  uint32_t graph_of(uint64_t id, BH* out) const;
+  uint32_t node_of(uint64_t id, BH* out) const;
+  uint32_t exec_of(uint64_t id, BH* out) const;
+  uint64_t node_id(BH be, uint64_t graph);  // the id of a node the backend names (made on first sight)
+  uint64_t graph_id(BH be);                 // the id of a graph the backend made
+  void forget_graph(uint64_t id);
+  void graph_teardown();
+  uint32_t capture_refused(const char* what);  // host memory cannot be captured remotely (logged once)
+  uint32_t launch_args(const avec_launch& l, const uint8_t* tail, LaunchArgs* a, avec_launch_attr* attrs);
+  std::map<uint64_t, BH> graphs_, execs_;
+  std::map<uint64_t, GraphNodeEntry> nodes_;
+  std::map<BH, uint64_t> node_ids_;
+  uint64_t next_graph_id_ = 0x1000;
+
   Conn& conn_;
   Backend& be_;
   ModuleStore& store_;
@@ -185,7 +204,7 @@ class Session {
   std::vector<void*> param_ptrs_;
   Stats stats_;
   struct OpStats { uint64_t frames = 0, round_trips = 0, bytes_in = 0, bytes_out = 0; };
-  static constexpr size_t kOpSlots = 128;  // > the highest opcode
+  static constexpr size_t kOpSlots = 192;  // > the highest opcode
   std::array<OpStats, kOpSlots> op_stats_{};
   long last_stats_ = 0;
   bool torn_down_ = false;

@@ -30,6 +30,7 @@ uint32_t Session::dtoh(const avec_frame_hdr& h, const avec_memcpy_dtoh& m, bool*
   if (r) return r;
   if (m.size == 0) return CUDA_SUCCESS;
   if (!range_ok(m.src, m.size)) return CUDA_ERROR_INVALID_VALUE;
+  if (be_.capturing(s)) return capture_refused("device-to-host copy");
   ReplySink sink([&](const void* d, size_t n, bool last) {
     avec_reply_hdr rh = {CUDA_SUCCESS, 0};
     return send_frame(h, last ? 0 : AVEC_F_MORE, &rh, sizeof rh, d, n);
