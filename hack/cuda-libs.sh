@@ -8,23 +8,14 @@ set -euo pipefail
 cache=${AVEC_CACHE:-$HOME/.cache/avec}
 dest=${1:-$(bash "$(dirname "$0")/cuda-toolkit.sh")}
 
-wheels=$cache/wheels/cuda-13.0-libs
-mkdir -p "$wheels"
 pkgs=(nvidia-cublas==13.0.2.14 nvidia-cufft==12.0.0.61 nvidia-curand==10.4.0.35 nvidia-cusparse==12.6.3.3
       nvidia-cusolver==12.0.4.66 nvidia-npp==13.0.1.2 nvidia-nvjpeg==13.0.1.86 nvidia-cuda-nvrtc==13.0.88
       nvidia-nvjitlink==13.0.88 nvidia-cuda-profiler-api==13.0.85)
 # The stamp records the set, so adding a wheel here lays the folder out again.
 stamp=$dest/.avec-libs-complete
 [ "$(cat "$stamp" 2>/dev/null)" = "${pkgs[*]}" ] && { echo "$dest"; exit 0; }
-echo "cuda-libs: fetching ${#pkgs[@]} wheels into $wheels" >&2
-python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
-  --platform manylinux_2_17_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 \
-  -d "$wheels" "${pkgs[@]}" >&2
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-for w in "$wheels"/*.whl; do python3 -m zipfile -e "$w" "$tmp" >/dev/null; done
-cp -a "$tmp/nvidia/cu13/." "$dest/"
+source "$(dirname "$0")/cuda-wheels.sh"
+cuda_wheels_install cuda-libs "$cache/wheels/cuda-13.0-libs" "$dest" "${pkgs[@]}"
 # The wheels ship only the versioned libraries (libcublas.so.13); the linker wants the dev names.
 for lib in "$dest"/lib/lib*.so.*; do
   base=${lib%%.so.*}.so
