@@ -10,7 +10,7 @@ dest=${1:-$(bash "$(dirname "$0")/cuda-toolkit.sh")}
 
 pkgs=(nvidia-cublas==13.0.2.14 nvidia-cufft==12.0.0.61 nvidia-curand==10.4.0.35 nvidia-cusparse==12.6.3.3
       nvidia-cusolver==12.0.4.66 nvidia-npp==13.0.1.2 nvidia-nvjpeg==13.0.1.86 nvidia-cuda-nvrtc==13.0.88
-      nvidia-nvjitlink==13.0.88 nvidia-cuda-profiler-api==13.0.85)
+      nvidia-nvjitlink==13.0.88 nvidia-cuda-profiler-api==13.0.85 nvidia-nvtx==13.0.85)
 # The stamp records the set, so adding a wheel here lays the folder out again.
 stamp=$dest/.avec-libs-complete
 [ "$(cat "$stamp" 2>/dev/null)" = "${pkgs[*]}" ] && { echo "$dest"; exit 0; }

@@ -99,6 +99,7 @@ rm -rf "$build/stage"; mkdir -p "$stage"
 built=() failed=()
 for c in "${candidates[@]}" $(cd "$build/obj" && ls -d 7_libNVVM/*/); do
   c=${c%/}
+  [[ $c == */CMakeFiles ]] && continue
   bin=$build/obj/$c
   exes=$(find "$bin" -maxdepth 1 -type f -perm -u+x -exec sh -c 'head -c4 "$1" | grep -q ELF' _ {} \; -print 2>/dev/null | sort)
   if [ -z "$exes" ]; then
