@@ -93,7 +93,7 @@ machine_info
 CUDART_DIR=$(find_cudart)
 LIBS=$CUDART_DIR
 for d in "$CUDART_DIR/../nvvm/lib64" /usr/local/cuda/nvvm/lib64; do [ -d "$d" ] && LIBS=$LIBS:$d; done
-export LD_LIBRARY_PATH=$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH=$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}:$DIR/lib
 # libNVVM samples look for libdevice under LIBNVVM_HOME.
 for d in "$CUDART_DIR/../nvvm" /usr/local/cuda/nvvm; do [ -d "$d/libdevice" ] && { export LIBNVVM_HOME=${LIBNVVM_HOME:-$(cd "$d" && pwd)}; break; }; done
 

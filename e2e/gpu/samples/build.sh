@@ -84,7 +84,7 @@ cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$build/stub/libcuda.so" "$build/st
 
 cmake -S "$build" -B "$build/obj" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" -DCUDAToolkit_ROOT="$cuda_home" \
-  -DCMAKE_CUDA_RUNTIME_LIBRARY=Shared -DCUDA_cuda_driver_LIBRARY="$build/stub/libcuda.so" \
+  -DCMAKE_SKIP_RPATH=ON -DCMAKE_CUDA_RUNTIME_LIBRARY=Shared -DCUDA_cuda_driver_LIBRARY="$build/stub/libcuda.so" \
   -DNVVM_LIB="$cuda_home/lib/libnvvm.so" -DNVVM_H="$cuda_home/include/nvvm.h" \
   -DRUNTIME_LIBNVVM_PATH=/usr/local/cuda/nvvm/lib64 > "$build/configure.log" 2>&1 ||
   { tail -40 "$build/configure.log" >&2; exit 1; }
@@ -117,6 +117,10 @@ for c in "${candidates[@]}" $(cd "$build/obj" && ls -d 7_libNVVM/*/); do
   done
   built+=("$c")
 done
+# OpenMP samples need libgomp.so.1, which a bare GPU machine may lack: a copy rides along (samples.sh puts it
+# last on the library path, so the machine's own wins).
+mkdir -p "$stage/lib"
+cp -L "$(gcc -print-file-name=libgomp.so.1)" "$stage/lib/"
 {
   echo "# NVIDIA cuda-samples $ref, built $(date -u +%Y-%m-%dT%H:%M:%SZ) for sm_90 by e2e/gpu/samples/build.sh"
   echo "# did not build: ${failed[*]:-none}"
