@@ -151,18 +151,24 @@ run_one() {
 }
 
 # Parallel first (JOBS at a time), then the serial ones alone; nothing new starts past the budget.
-NOTRUN=()
-running=0
+# Only the sample jobs are waited for, by pid: the executor is a child of this shell too.
+NOTRUN=() JOBPIDS=()
+reap_one() {  # waits for one sample job to end and drops it from JOBPIDS
+  local done_pid='' p keep=()
+  wait -n -p done_pid "${JOBPIDS[@]}"
+  for p in "${JOBPIDS[@]}"; do [ "$p" = "$done_pid" ] || keep+=("$p"); done
+  JOBPIDS=("${keep[@]}")
+}
 for e in "${ORDER[@]}" - "${LATE[@]}"; do
-  if [ "$e" = - ]; then wait; running=0; continue; fi
+  if [ "$e" = - ]; then while ((${#JOBPIDS[@]})); do reap_one; done; continue; fi
   read -r path exe <<<"$e"
   if (($(date +%s) - T0 + ${TMO[$(basename "$path")]:-$TIMEOUT} * 2 > BUDGET)); then NOTRUN+=("$(basename "$path")"); continue; fi
   if [ -n "${SERIAL[$(basename "$path")]:-}" ]; then run_one "$path" "$exe"; continue; fi
   run_one "$path" "$exe" &
-  running=$((running + 1))
-  if ((running >= JOBS)); then wait -n; running=$((running - 1)); fi
+  JOBPIDS+=($!)
+  if ((${#JOBPIDS[@]} >= JOBS)); then reap_one; fi
 done
-wait
+while ((${#JOBPIDS[@]})); do reap_one; done
 
 # --- report ---------------------------------------------------------------------------------------------
 REPORT=$RES/cuda-samples.txt
