@@ -17,6 +17,7 @@ mk 0_Introduction/good 'echo "Result = PASS"; exit 0'
 mk 0_Introduction/plain 'echo done; exit 0'
 mk 1_Utilities/shimrc 'if [ -n "${AVEC_SERVER:-}" ]; then echo "avec[1] warn: cuFoo not supported" >&2; echo boom; exit 1; fi; echo ok'
 mk 2_Concepts/shimline 'if [ -n "${AVEC_SERVER:-}" ]; then echo "Test failed!"; else echo "Test passed"; fi'
+mk 2_Concepts/timing 'echo "time $RANDOM$RANDOM ms, Result = PASS"'
 mk 2_Concepts/nomarker 'if [ -z "${AVEC_SERVER:-}" ]; then echo "Test passed"; fi; exit 0'
 mk 3_Features/natfail 'echo "FAILED"; exit 0'
 mk 3_Features/waived 'echo "needs two GPUs, waiving"; exit 2'
@@ -30,7 +31,7 @@ rc=0
 bash "$runner" >"$t/stdout" 2>&1 || rc=$?
 fail=0
 check() { grep -qE -- "$1" "$2" || { echo "test: missing /$1/ in $2:"; cat "$2"; fail=1; }; }
-check '^cuda-samples: 3 of 6 natively passing samples pass through the shim$' "$t/stdout"
+check '^cuda-samples: 4 of 7 natively passing samples pass through the shim$' "$t/stdout"
 check '^  FAIL shimrc: rc=1$' "$t/stdout"
 check 'shim: avec\[1\] warn: cuFoo not supported' "$t/stdout"
 check '^  FAIL shimline: failure line$' "$t/stdout"
@@ -38,9 +39,10 @@ check "^natively not passing \(not counted\): 3$" "$t/stdout"
 check '^  hang: timeout' "$t/stdout"
 check '^  waived: waived' "$t/stdout"
 check '^  natfail: failure line' "$t/stdout"
-check '^FAIL cuda-samples: 50.0% \(target 99%\)' "$t/stdout"
+check '^FAIL cuda-samples: 57.1% \(target 99%\)' "$t/stdout"
 check "^  FAIL nomarker: no 'Test passed'$" "$t/stdout"
 check '^  datafile\|pass\|pass\|' "$t/out/cuda-samples.txt"
+check '^  timing\|pass\|pass\|' "$t/out/cuda-samples.txt"
 [ -f "$t/out/cuda-samples-logs.tar.gz" ] || { echo "test: no logs tarball"; fail=1; }
 [ $rc = 1 ] || { echo "test: exit status $rc, want 1"; fail=1; }
 
