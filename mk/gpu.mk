@@ -103,3 +103,15 @@ $(GPU_DIR)/lib/libcudart.so.13: $(CUDA_HOME)/lib/libcudart.so.13
 
 gpu-clean: ## remove .gpu/
 	rm -rf $(GPU_DIR)
+
+# NVIDIA's public CUDA samples (issue 11): built here (their source from CUDA_SAMPLES_SRC, see
+# e2e/gpu/samples/build.sh), run on the GPU machine natively and through the shim by e2e/gpu/samples.sh.
+.PHONY: gpu-samples deps-cuda-libs test-gpu-samples
+TEST_TARGETS += test-gpu-samples
+deps-cuda-libs: | deps-cuda ## CUDA 13.0 library wheels (cuBLAS, cuFFT, NPP, ...) for gpu-samples only, not in make deps
+	@hack/cuda-libs.sh >/dev/null
+gpu-samples: deps-cuda-libs gpu-avec ## build NVIDIA's CUDA samples into .gpu/samples/samples.tar.xz (then: bash e2e/gpu/samples.sh)
+	e2e/gpu/samples/build.sh
+	@du -sh $(GPU_DIR) | awk '{print "gpu-samples: .gpu is " $$1 " (carry limit 64 MiB)"}'
+test-gpu-samples: ## CPU test of the samples runner (stand-in samples, no GPU)
+	e2e/gpu/samples/test/test.sh
