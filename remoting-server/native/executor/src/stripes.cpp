@@ -141,12 +141,13 @@ std::string StripeSet::attach(int channel, uint64_t session_id, const uint8_t to
     workers_[i].conn->set_read_timeout_ms(stall_timeout_ms);
     workers_[i].conn->set_write_timeout_ms(stall_timeout_ms);
   }
-  for (uint32_t i = 0; i < count; i++) workers_[i].thread = std::thread([this, i] { run(i); });
+  failed_ = false;
+  uint64_t start = generation_;  // jobs before this one are not theirs (close_all's quit among them)
+  for (uint32_t i = 0; i < count; i++) workers_[i].thread = std::thread([this, i, start] { run(i, start); });
   return "";
 }
 
-void StripeSet::run(size_t i) {
-  uint64_t seen = 0;
+void StripeSet::run(size_t i, uint64_t seen) {
   for (;;) {
     Job j;
     uint8_t* buf;

@@ -47,7 +47,7 @@ class StripeSet {
     std::unique_ptr<FdConn> conn;
     std::thread thread;
   };
-  void run(size_t i);
+  void run(size_t i, uint64_t seen);
   bool dispatch(Job j, uint8_t* buf, size_t size, uint64_t seq);
 
   std::vector<Worker> workers_;
