@@ -18,7 +18,7 @@ GPU_BIN_STATIC := $(patsubst %,$(GPU_DIR)/bin/static/%,$(GPU_PROGRAMS))
 GPU_BIN_SHARED := $(patsubst %,$(GPU_DIR)/bin/shared/%,$(GPU_PROGRAMS))
 GPU_BENCH_BIN := $(patsubst %,$(GPU_DIR)/bin/static/%,$(GPU_BENCH)) $(patsubst %,$(GPU_DIR)/bin/shared/%,$(GPU_BENCH))
 GPU_TOOLS := $(GPU_DIR)/bin/nvml_query $(GPU_DIR)/bin/linkshaper $(GPU_DIR)/bin/tcpfloor $(GPU_DIR)/bin/avec_ping \
-             $(GPU_DIR)/bin/libexptrace.so
+             $(GPU_DIR)/bin/libexptrace.so $(GPU_DIR)/bin/copy_bench
 
 TEST_TARGETS += test-linkshaper test-exptrace
 
@@ -92,6 +92,11 @@ $(GPU_DIR)/bin/linkshaper: $(ROOT)/tools/linkshaper/linkshaper.c
 $(GPU_DIR)/bin/tcpfloor: $(GPU_BENCH_SRC)/tcpfloor.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -std=gnu11 -o $@ $< -lpthread
+# Driver-API copies (shim/tests/bench): linked against the shim's soname, run natively on the machine's
+# libcuda.so.1 (no rpath) and remotely under LD_PRELOAD of the shim.
+$(GPU_DIR)/bin/copy_bench: $(ROOT)/shim/tests/bench/copy_bench.c $(SHIM_CUDA_SO)
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -std=gnu11 -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda
 $(GPU_DIR)/bin/avec_ping: $(GPU_BENCH_SRC)/avec_ping.c $(ROOT)/wire/avec_wire.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -std=gnu11 -I$(ROOT)/wire -o $@ $<

@@ -16,6 +16,7 @@
 #include "ipc_registry.h"
 #include "module_store.h"
 #include "refusal.h"
+#include "stripes.h"
 
 namespace avec {
 
@@ -43,10 +44,18 @@ struct SessionOptions {
   IpcRegistry* ipc = nullptr;
   std::string ipc_scope;
   size_t read_buffer = 1 << 20;
+  // Stripes: the channel on which the listener passes this session's stripe connections (-1: none, and
+  // none are offered) and the most a client may open. Compression: offered when zstd loads here.
+  int stripe_channel = -1;
+  uint32_t max_stripes = 4;
+  bool compression = true;
   // Called once when the session starts freeing (the executor arms a watchdog: a hung kernel must not
   // keep a dead session's process alive; exiting lets the driver destroy the context instead).
   std::function<void()> before_teardown;
 };
+
+// Fills p with n bytes from the kernel's CSPRNG; false if it cannot.
+bool getrandom_all(void* p, size_t n);
 
 enum class SessionEnd { goodbye, eof, io_error, bad_frame, refused, hello_timeout, stalled };
 const char* session_end_name(SessionEnd e);
@@ -115,6 +124,11 @@ class Session {
   void htod(const avec_frame_hdr& h, const avec_memcpy_htod& m, const uint8_t* data, size_t len, bool staged);
   uint32_t dtoh(const avec_frame_hdr& h, const avec_memcpy_dtoh& m, bool* sent_last);
   uint32_t dtoh_2d(const avec_frame_hdr& h, const avec_memcpy2d& m, bool* sent_last);
+  // bulk paths negotiated in HELLO (session_bulk.cpp)
+  bool stripe_attach(const FrameView& v);
+  bool htod_striped(const FrameView& v);  // false: the stripes failed, end the session
+  bool dtoh_striped(const FrameView& v);
+  void htod_compressed(const FrameView& v);
   void module_image(const FrameView& v);
   void module_load(const avec_frame_hdr& h, const avec_module_load& m);
   uint32_t load_pending(uint32_t handle, ModuleEntry& e, const Image& img);
@@ -179,6 +193,12 @@ class Session {
   bool info_only_ = false;
   bool conn_failed_ = false;
   bool after_staged_ = false;  // the last frame was a staged H2D chunk (see fill())
+  uint32_t stripes_granted_ = 0;
+  bool zstd_ = false;            // compression negotiated
+  uint8_t stripe_token_[AVEC_STRIPE_TOKEN_BYTES] = {};
+  StripeSet stripes_;
+  uint64_t h2d_seq_ = 0, d2h_seq_ = 0;  // striped chunks so far, per direction (the pieces carry them)
+  std::vector<uint8_t> bulk_buf_;       // a chunk that has no staging buffer, or compressed bytes
   int device_count_ = 0;
   std::vector<avec_device_info> devices_;
   uint64_t limit_ = 0;

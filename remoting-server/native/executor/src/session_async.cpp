@@ -35,6 +35,9 @@ void Session::async_op(const FrameView& v) {
     case AVEC_OP_MEMCPY_HTOD:
       htod(h, v.fixed<avec_memcpy_htod>(), v.tail, v.tail_len, false);
       return;
+    case AVEC_OP_MEMCPY_HTOD_Z:
+      htod_compressed(v);
+      return;
     case AVEC_OP_MODULE_IMAGE:
       module_image(v);
       return;
