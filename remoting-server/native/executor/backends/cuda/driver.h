@@ -37,7 +37,19 @@ namespace avec {
   X(cuMemPoolGetAccess) X(cuMemAllocFromPoolAsync) X(cuMemGetAllocationGranularity) X(cuMemCreate)           \
   X(cuMemRelease) X(cuMemAddressReserve) X(cuMemAddressFree) X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess)     \
   X(cuMemGetAccess) X(cuIpcGetMemHandle) X(cuIpcOpenMemHandle) X(cuIpcCloseMemHandle) X(cuIpcGetEventHandle)  \
-  X(cuIpcOpenEventHandle) X(cuGetExportTable)
+  X(cuIpcOpenEventHandle) X(cuGetExportTable) X(cuStreamBeginCapture) X(cuStreamEndCapture)                 \
+  X(cuStreamGetCaptureInfo) X(cuStreamUpdateCaptureDependencies) X(cuThreadExchangeStreamCaptureMode)         \
+  X(cuStreamIsCapturing) X(cuGraphCreate) X(cuGraphDestroy) X(cuGraphClone) X(cuGraphAddKernelNode)           \
+  X(cuGraphAddMemsetNode) X(cuGraphAddMemcpyNode) X(cuGraphAddEmptyNode) X(cuGraphAddChildGraphNode)          \
+  X(cuGraphAddEventRecordNode) X(cuGraphAddEventWaitNode) X(cuGraphKernelNodeSetParams)                       \
+  X(cuGraphMemsetNodeSetParams) X(cuGraphMemcpyNodeSetParams) X(cuGraphChildGraphNodeGetGraph)               \
+  X(cuGraphEventRecordNodeSetEvent) X(cuGraphEventWaitNodeSetEvent) X(cuGraphNodeGetType)                     \
+  X(cuGraphDestroyNode) X(cuGraphGetNodes) X(cuGraphGetRootNodes) X(cuGraphAddDependencies)                  \
+  X(cuGraphRemoveDependencies) X(cuGraphDebugDotPrint) X(cuGraphInstantiateWithFlags)                        \
+  X(cuGraphInstantiateWithParams) X(cuGraphLaunch) X(cuGraphUpload) X(cuGraphExecDestroy) X(cuGraphExecUpdate) \
+  X(cuGraphExecKernelNodeSetParams) X(cuGraphExecMemsetNodeSetParams) X(cuGraphExecMemcpyNodeSetParams)       \
+  X(cuGraphExecChildGraphNodeSetParams) X(cuGraphExecEventRecordNodeSetEvent)                                \
+  X(cuGraphExecEventWaitNodeSetEvent) X(cuGraphNodeSetEnabled)
 
 struct Driver {
 #define AVEC_DECL(name) decltype(&name) p_##name = nullptr;
