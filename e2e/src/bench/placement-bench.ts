@@ -54,6 +54,29 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number)
   }));
 }
 
+/** What the operator writes for a bound claim, in size and shape (an HMAC ticket is ~360 characters). */
+function rawBindSecret(c: any, i: number): object {
+  const b64 = (x: string) => Buffer.from(x).toString('base64');
+  return {
+    apiVersion: 'v1', kind: 'Secret', type: 'avec.dev/claim',
+    metadata: { name: `avec-claim-${c.metadata.name}`, labels: { 'app.kubernetes.io/managed-by': 'avec-operator', 'avec.dev/claim': c.metadata.name },
+      ownerReferences: [{ apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', name: c.metadata.name, uid: c.metadata.uid, controller: true }] },
+    data: { endpoint: b64(`10.0.${i >> 8 & 255}.${i & 255}:7400`), ticket: b64(`avt1.${'x'.repeat(300)}.${'y'.repeat(43)}`), claim: b64(`bench-raw/${c.metadata.name}`) },
+  };
+}
+
+function rawBoundStatus(i: number): object {
+  const t = new Date().toISOString();
+  return {
+    phase: 'Bound', observedGeneration: 1, secretName: `avec-claim-raw-${i}`,
+    allocation: { node: `gpu-${i % 1000}`, site: 'site-0', deviceUUID: `GPU-${i}`, endpoint: '10.0.0.1:7400', memoryBytes: 2 ** 30, computePercent: 10, latencyMs: 1, boundTime: t },
+    conditions: [
+      { type: 'Scheduled', status: 'True', reason: 'Placed', message: `placed on gpu-${i % 1000} (site site-0), device GPU-${i}`, lastTransitionTime: t, observedGeneration: 1 },
+      { type: 'Ready', status: 'True', reason: 'Bound', message: 'secret avec-claim-x holds endpoint 10.0.0.1:7400 and a ticket', lastTransitionTime: t, observedGeneration: 1 },
+    ],
+  };
+}
+
 async function main(): Promise<void> {
   const model = buildEdge(N_SITES, N_NODES);
   const claims = claimMix(N_CLAIMS, model.sites);
@@ -76,11 +99,27 @@ async function main(): Promise<void> {
     const nRaw = Math.min(2_000, N_CLAIMS);
     await rest.namespaces.create({ metadata: { name: 'bench-raw' } });
     const tRaw = Date.now();
+    const rawClaims: any[] = new Array(nRaw);
     await pool(claims.slice(0, nRaw), CONCURRENCY, async (spec, i) => {
-      await rest.claims.create({ apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name: `raw-${i}`, namespace: 'bench-raw' }, spec }, 'bench-raw');
+      rawClaims[i] = await rest.claims.create({ apiVersion: 'avec.dev/v1alpha1', kind: 'VirtualGPUClaim', metadata: { name: `raw-${i}`, namespace: 'bench-raw' }, spec }, 'bench-raw');
     });
     const rawCreatePerSecond = nRaw / ((Date.now() - tRaw) / 1000);
+    // The same clients doing, per claim, the two writes the operator's bind does (its Secret and the
+    // Bound status): the API server's ceiling for binding, with no operator in the way.
+    const tSecret = Date.now();
+    await pool(rawClaims, CONCURRENCY, async (c, i) => {
+      await rest.secrets.create(rawBindSecret(c, i), 'bench-raw');
+    });
+    const rawSecretPerSecond = nRaw / ((Date.now() - tSecret) / 1000);
+    const tStatus = Date.now();
+    await pool(rawClaims, CONCURRENCY, async (c, i) => {
+      await rest.claims.replaceStatus(c.metadata.name, { ...c, status: rawBoundStatus(i) }, 'bench-raw');
+    });
+    const rawStatusPerSecond = nRaw / ((Date.now() - tStatus) / 1000);
+    const rawBindCeiling = 1 / (1 / rawCreatePerSecond + 1 / rawSecretPerSecond + 1 / rawStatusPerSecond);
+    say(`raw API server: ${rawSecretPerSecond.toFixed(0)} Secret creates/s, ${rawStatusPerSecond.toFixed(0)} Bound status writes/s; create+Secret+status ceiling ${rawBindCeiling.toFixed(0)} claims/s`);
     await rest.custom.deleteCollectionNamespacedCustomObject({ group: 'avec.dev', version: 'v1alpha1', namespace: 'bench-raw', plural: 'virtualgpuclaims' });
+    await rest.core.deleteCollectionNamespacedSecret({ namespace: 'bench-raw' });
     await waitFor(async () => ((await rest.claims.list({ limit: 1 }, 'bench-raw')).items.length === 0 ? true : undefined), { what: 'raw claims deleted', timeoutMs: 300_000 });
     say(`raw API server create throughput (no operator): ${rawCreatePerSecond.toFixed(0)} claims/s over ${nRaw}`);
 
@@ -166,6 +205,12 @@ async function main(): Promise<void> {
         { what: 'paced claims Bound', timeoutMs: 300_000, intervalMs: 250 }).catch((e) => say(String(e)));
     }
     const pacedLat = [...pacedCreated.entries()].filter(([k]) => boundAt.has(k)).map(([k, c]) => boundAt.get(k)! - c).sort((a, b) => a - b);
+    // When the slowest paced claims were created (seconds into the paced phase): clustered means a
+    // stall of something (a GC, a relist, a compaction); spread means steady queueing.
+    const pacedStart = Math.min(...pacedCreated.values());
+    const pacedSlowest = [...pacedCreated.entries()].filter(([k]) => boundAt.has(k))
+      .map(([k, c]) => ({ at: (c - pacedStart) / 1000, ms: boundAt.get(k)! - c })).sort((a, b) => b.ms - a.ms).slice(0, 5);
+    if (pacedSlowest.length) say(`paced: slowest ${pacedSlowest.map((x) => `${x.ms} ms at ${x.at.toFixed(1)} s`).join(', ')}`);
 
     stopWatch.abort();
     if (watchEnds) say(`(the claim watch was re-opened ${watchEnds} time(s))`);
@@ -204,7 +249,7 @@ async function main(): Promise<void> {
       pacedN: pacedLat.length, pacedP50: percentile(pacedLat, 50), pacedP99: percentile(pacedLat, 99), pacedMax: pacedLat[pacedLat.length - 1] ?? NaN,
       p50: percentile(lat, 50), p90: percentile(lat, 90), p99: percentile(lat, 99), max: lat[lat.length - 1],
       createPerSecond: N_CLAIMS / ((tCreated - tStart) / 1000),
-      rawCreatePerSecond,
+      rawCreatePerSecond, rawSecretPerSecond, rawStatusPerSecond, rawBindCeiling,
     };
     say(`RESULT burst: placed/s=${r.placedPerSecond.toFixed(1)} bound=${r.bound}/${N_CLAIMS} p50=${r.p50}ms p99=${r.p99}ms max=${r.max}ms duplicates=${dup}`);
     say(`RESULT paced (${PACED_RATE}/s): bound=${r.pacedN}/${N_PACED} p50=${r.pacedP50}ms p99=${r.pacedP99}ms max=${r.pacedMax}ms`);
@@ -213,6 +258,7 @@ async function main(): Promise<void> {
       sizes: { claims: N_CLAIMS, nodes: N_NODES, sites: N_SITES, namespaces: N_NAMESPACES, concurrency: CONCURRENCY,
         paced: N_PACED, pacedRate: PACED_RATE, resultsDir: benchEnv.AVEC_BENCH_RESULTS_DIR },
       r, phases, dup, placement, bindLatency, writes, pure: pure.split('\n').pop() ?? '',
+      pacedSlowest: pacedSlowest.map((x) => `${x.ms} ms (created ${x.at.toFixed(1)} s into the phase)`).join(', '),
     });
     say(`wrote ${file}`);
   } finally {

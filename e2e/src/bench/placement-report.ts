@@ -21,6 +21,8 @@ export function writeReport(x: {
   r: Record<string, number>; phases: Record<string, number>; dup: number;
   placement: { count: number; meanMs: number }; bindLatency: { count: number; meanMs: number }; pure: string;
   writes: ReadonlyArray<readonly [string, number]>;
+  /** The slowest paced claims and when they were created. */
+  pacedSlowest?: string;
 }): string {
   const now = new Date().toISOString();
   const date = now.slice(0, 10);
@@ -64,10 +66,14 @@ export function writeReport(x: {
 | raw API server create rate, same kind and clients, no operator running | ${r.rawCreatePerSecond?.toFixed(0) ?? 'n/a'} /s |
 | **bind rate / raw create rate** (target >= 80%) | **${Number.isFinite(toRaw) ? (100 * toRaw).toFixed(0) : 'n/a'}%** |
 | bind rate / the clients' create rate in the same burst | ${(100 * toCreate).toFixed(0)}% |
+| raw API server rate of the bind's own writes, same clients, no operator: Secret creates / Bound status writes | ${r.rawSecretPerSecond?.toFixed(0) ?? 'n/a'} /s / ${r.rawStatusPerSecond?.toFixed(0) ?? 'n/a'} /s |
+| API server ceiling for create + Secret + status per claim (1 / (1/create + 1/Secret + 1/status)) | ${r.rawBindCeiling?.toFixed(0) ?? 'n/a'} claims/s |
+| **bind rate / that ceiling** (how close the operator gets to what the API server allows) | **${r.rawBindCeiling ? ((100 * r.placedPerSecond) / r.rawBindCeiling).toFixed(0) : 'n/a'}%** |
 | **paced**: then ${x.sizes.paced} claims at ${x.sizes.pacedRate}/s on the full cluster | |
 | creation -> Bound latency p50 | ${r.pacedP50} ms |
 | creation -> Bound latency **p99** | **${r.pacedP99} ms** |
 | creation -> Bound latency max | ${r.pacedMax} ms (${r.pacedN} of ${x.sizes.paced} Bound) |
+| slowest paced claims | ${x.pacedSlowest || 'n/a'} |
 | final phases | ${Object.entries(x.phases).map(([k, v]) => `${k}: ${v}`).join(', ')} |
 | claims allocated on more than one node | ${x.dup} |
 | operator placement time per claim (avec_placement_duration_seconds mean) | ${x.placement.meanMs.toFixed(3)} ms over ${x.placement.count} placements |
