@@ -28,6 +28,8 @@ export interface OperatorContext {
   retryUnplacedMs: number;
   /** Least time between two allocation-summary writes of one GPUNode (its status is a summary of the ledger). */
   nodeSummaryIntervalMs: number;
+  /** Claims waiting in the claim controller's queue (GPUNode summaries yield to binds while there are any). */
+  claimBacklog: () => number;
   /** Session cap signed into a ticket (`maxs`) for claims without spec.maxSessions. */
   maxSessionsPerClaim: number;
   /** Keys of the claims that lost their GPU and wait to be placed again (placed before newcomers). */

@@ -1,9 +1,9 @@
 // GPUNode reconcile: Ready from heartbeat age, and status.allocations as a summary of the allocation
 // ledger (derived from the claims, so allocations of deleted claims simply drop out). The summary is
 // for people and dashboards, not for placement: it is written at most once per
-// --node-summary-interval per node, so a burst of binds costs one GPUNode write per node per
-// interval instead of one per claim. The claims of a node that turned NotReady are re-queued (the
-// claim controller marks them Lost and places them again).
+// --node-summary-interval per node, and not while claims wait to be bound (for at most a minute), so
+// a burst of binds costs about one GPUNode write per node instead of one per claim. The claims of a
+// node that turned NotReady are re-queued (the claim controller marks them Lost and places them again).
 import { allocationSummary, sameSummary } from './allocation.js';
 import { GROUP, VERSION, toIso } from '@avec/api';
 import { setCondition, findCondition } from './conditions.js';
@@ -11,6 +11,9 @@ import type { KubeObject } from '../kube/informer.js';
 import { replaceStatus } from '../kube/status-writer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
 import type { OperatorContext } from './context.js';
+
+/** Longest a GPUNode summary waits for the claim queue to drain before it is written anyway. */
+export const SUMMARY_MAX_LAG_MS = 60_000;
 
 export interface ReadyInput {
   heartbeatTime?: string;
@@ -30,8 +33,9 @@ export function readyCondition(i: ReadyInput): { status: 'True' | 'False'; reaso
 }
 
 export class GPUNodeController {
-  /** When each node's allocation summary was last written (ms). */
+  /** When each node's allocation summary was last written, and since when it is out of date (ms). */
   private readonly summaryWrittenAt = new Map<string, number>();
+  private readonly staleSince = new Map<string, number>();
 
   constructor(
     private readonly ctx: OperatorContext,
@@ -43,6 +47,7 @@ export class GPUNodeController {
     const node = this.ctx.nodes.get(name);
     if (!node) {
       this.summaryWrittenAt.delete(name);
+      this.staleSince.delete(name);
       return {};
     }
     const now = this.ctx.clock.now();
@@ -56,7 +61,12 @@ export class GPUNodeController {
     const summaryChanged = !sameSummary(node.status, summary);
     const recheck = rc.recheckInMs;
     if (summaryChanged && !readyChanged) {
-      const wait = (this.summaryWrittenAt.get(name) ?? -Infinity) + this.ctx.nodeSummaryIntervalMs - now;
+      let wait = (this.summaryWrittenAt.get(name) ?? -Infinity) + this.ctx.nodeSummaryIntervalMs - now;
+      // Binds first: while claims wait in the queue, a summary-only write (a large object for the API
+      // server) waits too, for at most SUMMARY_MAX_LAG_MS since the summary went stale.
+      const staleSince = this.staleSince.get(name) ?? now;
+      this.staleSince.set(name, staleSince);
+      if (wait <= 0 && this.ctx.claimBacklog() > 0 && now - staleSince < SUMMARY_MAX_LAG_MS) wait = 1_000;
       if (wait > 0) return { requeueAfterMs: Math.min(wait, recheck ?? wait) };
     }
     if (readyChanged || summaryChanged) {
@@ -67,7 +77,10 @@ export class GPUNodeController {
       // The node's resourceVersion is the precondition: a heartbeat in between makes this a 409 and a retry.
       await replaceStatus(this.ctx.api.gpuNodes, this.ctx.gpuNodes, { name, raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode' } }, { ...((raw.status as object) ?? {}), conditions, ...summary });
       this.ctx.nodes.refresh(name);
-      if (summaryChanged) this.summaryWrittenAt.set(name, now);
+      if (summaryChanged) {
+        this.summaryWrittenAt.set(name, now);
+        this.staleSince.delete(name);
+      }
       if (readyChanged && prev?.status !== rc.status) {
         this.ctx.log.info('GPU node readiness changed', { name, kind: 'GPUNode', ready: rc.status, reason: rc.reason });
         await this.ctx.events.emit({ apiVersion: `${GROUP}/${VERSION}`, kind: 'GPUNode', name, uid: node.metadata.uid }, rc.status === 'True' ? 'Normal' : 'Warning', rc.status === 'True' ? 'NodeReady' : 'NodeNotReady', rc.message);

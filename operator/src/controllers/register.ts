@@ -103,6 +103,7 @@ export function registerControllers(mgr: Manager, api: KubeApi, metrics: Operato
     retryUnplacedMs: s.retryUnplacedMs,
     nodeSummaryIntervalMs: summaryIntervalMs,
     maxSessionsPerClaim: s.maxSessionsPerClaim ?? 8,
+    claimBacklog: () => claimQueue.len(),
     lostClaims: () => (s.lostClaimsFirst ? lost : []),
   };
   const claimCtl = new ClaimController(ctx);
