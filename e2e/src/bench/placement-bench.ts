@@ -27,8 +27,8 @@ const benchEnv = z.object({
   AVEC_BENCH_PACED: count(300),
   AVEC_BENCH_PACED_RATE: z.coerce.number().positive().default(5),
   AVEC_BENCH_TIMEOUT_S: count(1_500),
-  /** Seconds to wait after the last bind before the API writes are counted (trailing summaries). */
-  AVEC_BENCH_SUMMARY_SETTLE_S: count(12),
+  /** Seconds to wait, once the GPUNode summaries hold every Bound claim, before the API writes are counted (0: do not wait for the summaries). */
+  AVEC_BENCH_SUMMARY_SETTLE_S: count(5),
   /** Where the report goes (the smoke test points it at a temp dir). */
   AVEC_BENCH_RESULTS_DIR: z.string().min(1).optional(),
 }).parse(process.env);
@@ -174,10 +174,19 @@ async function main(): Promise<void> {
       return boundAt.size >= N_CLAIMS ? true : undefined;
     }, { what: 'all claims Bound', timeoutMs: TIMEOUT_MS, intervalMs: 250 }).catch((e) => say(String(e)));
     const tEnd = Math.max(...boundAt.values());
-    // The operator writes GPUNode allocation summaries after the binds (at most once per node per
-    // --node-summary-interval-seconds, default 10): wait for them so that they are counted too.
+    // The operator writes GPUNode allocation summaries after the binds (not while claims wait, then
+    // at most once per node per --node-summary-interval-seconds): wait until they hold every Bound
+    // claim, so that their writes are counted too.
+    let summaryLagS = NaN;
     if (SUMMARY_SETTLE_MS > 0) {
-      say(`waiting ${SUMMARY_SETTLE_MS / 1000} s for the GPUNode summaries that trail the binds`);
+      const summarised = async (): Promise<number> => {
+        const l: any = await listAll(rest.gpuNodes);
+        return l.items.reduce((n: number, g: any) => n + (g.status?.allocations?.length ?? 0), 0);
+      };
+      await waitFor(async () => ((await summarised()) >= boundAt.size ? true : undefined),
+        { what: 'GPUNode summaries holding every Bound claim', timeoutMs: 120_000, intervalMs: 500 }).catch((e) => say(String(e)));
+      summaryLagS = (Date.now() - tEnd) / 1000;
+      say(`GPUNode summaries complete ${summaryLagS.toFixed(1)} s after the last bind; waiting ${SUMMARY_SETTLE_MS / 1000} s more for stragglers`);
       await new Promise((r) => setTimeout(r, SUMMARY_SETTLE_MS));
     }
     const writesAfter = await apiWrites();
@@ -249,7 +258,7 @@ async function main(): Promise<void> {
       pacedN: pacedLat.length, pacedP50: percentile(pacedLat, 50), pacedP99: percentile(pacedLat, 99), pacedMax: pacedLat[pacedLat.length - 1] ?? NaN,
       p50: percentile(lat, 50), p90: percentile(lat, 90), p99: percentile(lat, 99), max: lat[lat.length - 1],
       createPerSecond: N_CLAIMS / ((tCreated - tStart) / 1000),
-      rawCreatePerSecond, rawSecretPerSecond, rawStatusPerSecond, rawBindCeiling,
+      rawCreatePerSecond, rawSecretPerSecond, rawStatusPerSecond, rawBindCeiling, summaryLagS,
     };
     say(`RESULT burst: placed/s=${r.placedPerSecond.toFixed(1)} bound=${r.bound}/${N_CLAIMS} p50=${r.p50}ms p99=${r.p99}ms max=${r.max}ms duplicates=${dup}`);
     say(`RESULT paced (${PACED_RATE}/s): bound=${r.pacedN}/${N_PACED} p50=${r.pacedP50}ms p99=${r.pacedP99}ms max=${r.pacedMax}ms`);

@@ -91,6 +91,7 @@ the benchmark's own create is the \`POST virtualgpuclaims\` row):
 |---|---|
 ${x.writes.map(([k, v]) => `| ${k} | ${v.toFixed(2)} |`).join('\n')}
 | **total** | **${total.toFixed(2)}** |
+| (GPUNode summaries held every Bound claim ${Number.isFinite(r.summaryLagS) ? `${r.summaryLagS.toFixed(1)} s` : 'n/a'} after the last bind; counted) | |
 | **operator's writes** (total less the benchmark's create) | **${opWrites.toFixed(2)}** |
 
 ## Issue 10 finding 8: targets, measured in this run
