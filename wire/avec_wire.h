@@ -201,7 +201,7 @@ enum avec_opcode {
   AVEC_OP_GRAPH_EXEC_UPDATE = 147,    /* S  (graph = exec, node = graph id) -> avec_graph_update_reply */
   AVEC_OP_GRAPH_EXEC_SET_PARAMS = 148,/* F  (graph = exec, node, a = node type, body) */
   AVEC_OP_GRAPH_NODE_SET_PARAMS = 149,/* F  (node, a = node type, body) */
-  AVEC_OP_STREAM_BEGIN_CAPTURE = 150, /* S  (stream, a = CUstreamCaptureMode) */
+  AVEC_OP_STREAM_BEGIN_CAPTURE = 150, /* S  (stream, a = CUstreamCaptureMode; graph: into it, after deps) */
   AVEC_OP_STREAM_END_CAPTURE = 151,   /* S  (stream) -> avec_u64 graph id */
   AVEC_OP_STREAM_CAPTURE_INFO = 152,  /* S  (stream) -> avec_capture_info + u64 node ids[num_deps] */
   AVEC_OP_GRAPH_CLONE = 153,          /* S  (graph) -> avec_u64 graph id */
@@ -617,7 +617,7 @@ typedef struct avec_graph_req {
   uint32_t body_len;   /* <= AVEC_GRAPH_MAX_BODY bytes follow the ids (and their edge data) */
   uint32_t flags;      /* AVEC_GRAPH_F_* */
 } avec_graph_req;
-/* ADD_NODE, EDGES: num_deps CUgraphEdgeData (8 bytes each: ports and dependency type) follow the ids */
+/* ADD_NODE, EDGES, BEGIN_CAPTURE: num_deps CUgraphEdgeData (8 bytes each: ports and dependency type) follow the ids */
 #define AVEC_GRAPH_F_EDGES 0x1u
 
 typedef struct avec_capture_info {

@@ -523,10 +523,12 @@ static int is_origin_locked(uint32_t h) {
   return -1;
 }
 
-static CUresult begin_capture(CUstream s, CUstreamCaptureMode mode, int ptsz) {
-  avec_graph_req q = {0, 0, (uint64_t)mode, 0, 0, 0, 0};
+static CUresult begin_capture(CUstream s, CUstreamCaptureMode mode, int ptsz, CUgraph into, const CUgraphNode *deps,
+                              const CUgraphEdgeData *edges, size_t ndeps) {
+  avec_graph_req q = {id_of(into), 0, (uint64_t)mode, 0, 0, 0, 0};
   if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
   if (q.stream == AVEC_STREAM_LEGACY) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  if (!into && ndeps) return CUDA_ERROR_INVALID_VALUE;
   pthread_mutex_lock(&capture_lock);
   CUresult r = CUDA_SUCCESS;
   if (n_origins >= MAX_ORIGINS) r = CUDA_ERROR_OUT_OF_MEMORY;
@@ -535,19 +537,27 @@ static CUresult begin_capture(CUstream s, CUstreamCaptureMode mode, int ptsz) {
     avec_graph_req m = {0, 0, (uint64_t)thread_mode, 0, 0, 0, 0};
     if (!(r = request_u64(AVEC_OP_CAPTURE_MODE, &m, NULL, 0, NULL, 0, &old))) server_mode = thread_mode;
   }
-  if (!r) r = request(AVEC_OP_STREAM_BEGIN_CAPTURE, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  if (!r) r = request_edges(AVEC_OP_STREAM_BEGIN_CAPTURE, &q, deps, edges, ndeps, NULL, 0, NULL, 0, NULL);
   if (!r) {
     origins[n_origins] = q.stream;
     __atomic_store_n(&n_origins, n_origins + 1, __ATOMIC_RELEASE);
   }
   pthread_mutex_unlock(&capture_lock);
-  if (!r) LOG_DEBUG("capture begins on stream %u (mode %d)", q.stream, (int)mode);
+  if (!r) LOG_DEBUG("capture begins on stream %u (mode %d%s)", q.stream, (int)mode, into ? ", into a graph" : "");
   return r;
 }
-AVEC_API CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) { return begin_capture(s, mode, 0); }
-AVEC_API CUresult cuStreamBeginCapture_v2_ptsz(CUstream s, CUstreamCaptureMode mode) { return begin_capture(s, mode, 1); }
-AVEC_API CUresult cuStreamBeginCapture(CUstream s) { return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 0); }
-AVEC_API CUresult cuStreamBeginCapture_ptsz(CUstream s) { return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 1); }
+AVEC_API CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) {
+  return begin_capture(s, mode, 0, NULL, NULL, NULL, 0);
+}
+AVEC_API CUresult cuStreamBeginCapture_v2_ptsz(CUstream s, CUstreamCaptureMode mode) {
+  return begin_capture(s, mode, 1, NULL, NULL, NULL, 0);
+}
+AVEC_API CUresult cuStreamBeginCapture(CUstream s) {
+  return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 0, NULL, NULL, NULL, 0);
+}
+AVEC_API CUresult cuStreamBeginCapture_ptsz(CUstream s) {
+  return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 1, NULL, NULL, NULL, 0);
+}
 
 static CUresult end_capture(CUstream s, CUgraph *out, int ptsz) {
   if (!out) return CUDA_ERROR_INVALID_VALUE;
@@ -578,13 +588,13 @@ AVEC_API CUresult cuStreamEndCapture_ptsz(CUstream s, CUgraph *g) { return end_c
 
 AVEC_API CUresult cuStreamBeginCaptureToGraph(CUstream s, CUgraph g, const CUgraphNode *d, const CUgraphEdgeData *e,
                                              size_t n, CUstreamCaptureMode mode) {
-  static int warned;
-  return refuse("cuStreamBeginCaptureToGraph", &warned);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  return begin_capture(s, mode, 0, g, d, e, n);
 }
 AVEC_API CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream s, CUgraph g, const CUgraphNode *d,
                                                   const CUgraphEdgeData *e, size_t n, CUstreamCaptureMode mode) {
-  static int warned;
-  return refuse("cuStreamBeginCaptureToGraph", &warned);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  return begin_capture(s, mode, 1, g, d, e, n);
 }
 
 /* The capture state of a stream; the dependency ids stay valid until the next call on this thread. */

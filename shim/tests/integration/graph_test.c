@@ -226,6 +226,28 @@ static void test_capture(void) {
   OK(cuMemcpyDtoH(back, b, N));
   CHECK(back[0] == 0x5a && back[N - 1] == 0xa5);
 
+  CASE("capture into an existing graph, after one of its nodes (XLA's cuStreamBeginCaptureToGraph)");
+  CUgraph into = NULL;
+  CUgraphNode first = NULL;
+  OK(cuGraphCreate(&into, 0));
+  CUDA_MEMSET_NODE_PARAMS zero = {b, 0, 0, 1, N, 1};
+  OK(cuGraphAddMemsetNode(&first, into, NULL, 0, &zero, NULL));
+  OK(cuStreamBeginCaptureToGraph(s, into, &first, NULL, 1, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  OK(cuMemsetD8Async(b, 0x3c, N / 4, s));
+  CUgraph same = NULL;
+  OK(cuStreamEndCapture(s, &same));
+  CHECK(same == into);
+  OK(cuGraphGetNodes(into, NULL, &count));
+  CHECK_EQ(count, 2u);
+  CUgraphExec ie = NULL;
+  OK(cuGraphInstantiateWithFlags(&ie, into, 0));
+  OK(cuGraphLaunch(ie, s));
+  OK(cuStreamSynchronize(s));
+  OK(cuMemcpyDtoH(back, b, N));
+  CHECK(back[0] == 0x3c && back[N / 4 - 1] == 0x3c && back[N / 4] == 0 && back[N - 1] == 0);
+  OK(cuGraphExecDestroy(ie));
+  OK(cuGraphDestroy(into));
+
   CASE("capture: host copies are refused and invalidate the capture; capture mode is per thread");
   OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED));
   static uint8_t src[N];

@@ -185,7 +185,9 @@ class Backend {
                                uint8_t object[16]) = 0;
 
   // stream capture and graphs (session_graph.cpp keeps the ids the client sees)
-  virtual CUresult capture_begin(BH stream, uint32_t mode) = 0;
+  // graph != 0: capture into that graph after `deps` (cuStreamBeginCaptureToGraph)
+  virtual CUresult capture_begin(BH stream, uint32_t mode, BH graph, const std::vector<BH>& deps,
+                                 const std::vector<uint64_t>& edges) = 0;
   virtual CUresult capture_end(BH stream, BH* graph) = 0;
   virtual CUresult capture_info(BH stream, CaptureInfo* out) = 0;
   virtual CUresult capture_update_deps(BH stream, const std::vector<BH>& deps, uint32_t flags) = 0;

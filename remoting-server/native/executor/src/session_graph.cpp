@@ -191,9 +191,11 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
       errs_.record_sync(r);
       return reply(h, &out, sizeof out);
     }
-    case AVEC_OP_STREAM_BEGIN_CAPTURE:
-      if ((r = stream(g.stream, &s))) return false;
-      r = be_.capture_begin(s, (uint32_t)g.a);
+    case AVEC_OP_STREAM_BEGIN_CAPTURE:  // graph != 0: into that graph, after the given nodes
+      if ((r = stream(g.stream, &s)) || (g.graph && (r = graph_of(g.graph, &gb)))) return false;
+      for (size_t i = 0; i < q.ids.size(); i++)
+        if (nodes_[q.ids[i]].graph != g.graph) { r = CUDA_ERROR_INVALID_VALUE; return false; }
+      r = be_.capture_begin(s, (uint32_t)g.a, gb, deps, q.edges);
       return false;
     case AVEC_OP_STREAM_END_CAPTURE: {
       if ((r = stream(g.stream, &s))) return false;

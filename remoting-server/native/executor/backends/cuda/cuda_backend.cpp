@@ -711,10 +711,20 @@ class CudaBackend final : public Backend {
     return r;
   }
   // ---- stream capture and graphs -------------------------------------------------------------------
-  CUresult capture_begin(BH stream, uint32_t mode) override {
-    AVEC_NEED(cuStreamBeginCapture);
+  CUresult capture_begin(BH stream, uint32_t mode, BH graph, const std::vector<BH>& deps,
+                         const std::vector<uint64_t>& edges) override {
     settle();
-    return d_.p_cuStreamBeginCapture((CUstream)stream, (CUstreamCaptureMode)mode);
+    if (!graph) {
+      AVEC_NEED(cuStreamBeginCapture);
+      return d_.p_cuStreamBeginCapture((CUstream)stream, (CUstreamCaptureMode)mode);
+    }
+    AVEC_NEED(cuStreamBeginCaptureToGraph);
+    std::vector<CUgraphNode> d(deps.size());
+    for (size_t i = 0; i < deps.size(); i++) d[i] = (CUgraphNode)deps[i];
+    std::vector<CUgraphEdgeData> e(edges.size());
+    if (!edges.empty()) memcpy(e.data(), edges.data(), edges.size() * 8);
+    return d_.p_cuStreamBeginCaptureToGraph((CUstream)stream, (CUgraph)graph, d.data(), e.empty() ? nullptr : e.data(),
+                                            d.size(), (CUstreamCaptureMode)mode);
   }
   CUresult capture_end(BH stream, BH* graph) override {
     AVEC_NEED(cuStreamEndCapture);

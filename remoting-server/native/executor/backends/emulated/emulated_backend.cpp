@@ -667,8 +667,9 @@ class EmulatedBackend final : public Backend {
   }
   // The private tables are the NVIDIA driver's own: there is nothing here to answer them with.
   // ---- graphs and capture (graph_engine.cpp) ----
-  CUresult capture_begin(BH s, uint32_t mode) override {
-    return stream_ok(s) ? graphs_.begin(s, mode, kLegacy) : CUDA_ERROR_INVALID_HANDLE;
+  CUresult capture_begin(BH s, uint32_t mode, BH graph, const std::vector<BH>& deps,
+                         const std::vector<uint64_t>&) override {
+    return stream_ok(s) ? graphs_.begin(s, mode, kLegacy, graph, deps) : CUDA_ERROR_INVALID_HANDLE;
   }
   CUresult capture_end(BH s, BH* g) override { return stream_ok(s) ? graphs_.end(s, g) : CUDA_ERROR_INVALID_HANDLE; }
   CUresult capture_info(BH s, CaptureInfo* out) override {
