@@ -534,6 +534,17 @@ typedef struct avec_array_desc {
   uint32_t levels;        /* MIPMAP_CREATE: number of mipmap levels; else 0 */
 } avec_array_desc;
 
+/* Bytes of one channel of the CUarray_format values arrays are laid out with here (UNSIGNED/SIGNED_INT8,
+ * _INT16, _INT32, HALF, FLOAT); 0 for the others (planar, block-compressed, packed normalised formats). */
+static inline uint32_t avec_array_format_bytes(uint32_t format) {
+  switch (format) {
+    case 0x01: case 0x08: return 1;            /* CU_AD_FORMAT_UNSIGNED_INT8, SIGNED_INT8 */
+    case 0x02: case 0x09: case 0x10: return 2; /* UNSIGNED_INT16, SIGNED_INT16, HALF */
+    case 0x03: case 0x0a: case 0x20: return 4; /* UNSIGNED_INT32, SIGNED_INT32, FLOAT */
+    default: return 0;
+  }
+}
+
 typedef struct avec_array_create {
   uint32_t handle;        /* client-chosen, non-zero */
   uint32_t reserved;

@@ -10,21 +10,11 @@
 
 namespace avec {
 
-// Bytes of one channel of a CUarray_format; 0 for formats this server does not lay out (planar, block-
-// compressed and the packed normalised formats of recent CUDA versions).
-inline uint32_t array_format_bytes(uint32_t format) {
-  switch (format) {
-    case CU_AD_FORMAT_UNSIGNED_INT8: case CU_AD_FORMAT_SIGNED_INT8: return 1;
-    case CU_AD_FORMAT_UNSIGNED_INT16: case CU_AD_FORMAT_SIGNED_INT16: case CU_AD_FORMAT_HALF: return 2;
-    case CU_AD_FORMAT_UNSIGNED_INT32: case CU_AD_FORMAT_SIGNED_INT32: case CU_AD_FORMAT_FLOAT: return 4;
-    default: return 0;
-  }
-}
-
-// Bytes of one element (all channels); 0 when the format or the channel count is not one we lay out.
+// Bytes of one element (all channels); 0 when the format (avec_array_format_bytes) or the channel count is
+// not one we lay out.
 inline uint32_t array_elem_bytes(uint32_t format, uint32_t channels) {
   if (channels != 1 && channels != 2 && channels != 4) return 0;
-  return array_format_bytes(format) * channels;
+  return avec_array_format_bytes(format) * channels;
 }
 
 struct ArrayShape {
