@@ -109,34 +109,34 @@ CUresult avec_memcpy_array(const CUDA_MEMCPY3D *p, int async, CUstream s, int pt
   if (r) return r;
   if (!p || p->srcLOD || p->dstLOD) return CUDA_ERROR_INVALID_VALUE; /* reserved: must be 0 */
   if (!p->WidthInBytes || !p->Height || !p->Depth) return CUDA_SUCCESS;
-  side src, dst;
+  side sd[2]; /* source, destination */
   if ((r = side_of(p->srcMemoryType, p->srcHost, p->srcDevice, p->srcArray, p->srcPitch, p->srcHeight, p->srcXInBytes,
-                   p->srcY, p->srcZ, p, &src)) ||
+                   p->srcY, p->srcZ, p, &sd[0])) ||
       (r = side_of(p->dstMemoryType, p->dstHost, p->dstDevice, p->dstArray, p->dstPitch, p->dstHeight, p->dstXInBytes,
-                   p->dstY, p->dstZ, p, &dst)))
+                   p->dstY, p->dstZ, p, &sd[1])))
     return r;
   avec_array_copy a = {0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
   uint32_t fl = async ? AVEC_F_ASYNC : 0;
-  uint64_t start, span;
-  for (const side *l = &src; l <= &dst; l++) /* linear device sides lie inside one known allocation */
-    if (l->kind == 1 && (linear_extent(l, p, &start, &span) || avec_check_dev(l->dptr + start, span)))
+  uint64_t start[2] = {0, 0}, span[2] = {0, 0};
+  for (int i = 0; i < 2; i++) /* linear device sides lie inside one known allocation */
+    if (sd[i].kind == 1 && (linear_extent(&sd[i], p, &start[i], &span[i]) || avec_check_dev(sd[i].dptr + start[i], span[i])))
       return CUDA_ERROR_INVALID_VALUE;
-  wire_side(&src, &a.src_array, &a.src, &a.src_pitch, &a.src_height, &a.src_x, &a.src_y, &a.src_z);
-  wire_side(&dst, &a.dst_array, &a.dst, &a.dst_pitch, &a.dst_height, &a.dst_x, &a.dst_y, &a.dst_z);
-  if (src.kind && dst.kind) {
+  wire_side(&sd[0], &a.src_array, &a.src, &a.src_pitch, &a.src_height, &a.src_x, &a.src_y, &a.src_z);
+  wire_side(&sd[1], &a.dst_array, &a.dst, &a.dst_pitch, &a.dst_height, &a.dst_x, &a.dst_y, &a.dst_z);
+  if (sd[0].kind && sd[1].kind) {
     a.width = p->WidthInBytes;
     a.height = p->Height;
     a.depth = p->Depth;
-    for (const side *l = &src; l <= &dst; l++)
-      if (l->kind == 1 && !linear_extent(l, p, &start, &span)) avec_mapped_range(l->dptr + start, span, l == &src, l == &dst);
+    for (int i = 0; i < 2; i++)
+      if (sd[i].kind == 1) avec_mapped_range(sd[i].dptr + start[i], span[i], i == 0, i == 1);
     return avec_post(AVEC_OP_MEMCPY_ARRAY, fl, &a, sizeof a, NULL, 0);
   }
-  if (src.kind == 0 && dst.kind == 0) return CUDA_ERROR_INVALID_VALUE; /* not an array copy */
-  const side *hs = src.kind ? &dst : &src, *other = src.kind ? &src : &dst;
-  if (other->kind != 2) return CUDA_ERROR_INVALID_VALUE; /* host <-> linear memory is memcpy-2d.c's */
-  if (linear_extent(hs, p, &start, &span)) return CUDA_ERROR_INVALID_VALUE;
-  return host_copy(hs, &a, hs == &src, fl, p);
+  if (sd[0].kind == 0 && sd[1].kind == 0) return CUDA_ERROR_INVALID_VALUE; /* not an array copy */
+  int h = sd[0].kind ? 1 : 0; /* the host side */
+  if (sd[1 - h].kind != 2) return CUDA_ERROR_INVALID_VALUE; /* host <-> linear memory is memcpy-2d.c's */
+  if (linear_extent(&sd[h], p, &start[h], &span[h])) return CUDA_ERROR_INVALID_VALUE;
+  return host_copy(&sd[h], &a, h == 0, fl, p);
 }
 
 /* ---- 1D copies: the array read as its rows one after another ------------------------------------------- */
