@@ -32,23 +32,44 @@ int avec_is_managed(uint64_t p) {
   return avec_ranges_find(&avec_device_ranges, p, &rg) == 0 && (rg.flags & AVEC_RANGE_MANAGED);
 }
 
+/* The host side of managed memory lives in the range reserved here for the device allocation, with
+ * read/write access: that needs pages no other allocation shares. The server packs small allocations
+ * (512-byte steps), so a request is rounded up to whole pages, and where the address still comes back
+ * mid-page (or taken in this process), to a fresh 2 MiB chunk of its own; allocations that did not fit are
+ * held until one does, so the server hands out another address. */
+static CUresult alloc_page_exclusive(size_t size, CUdeviceptr *out) {
+  enum { TRIES = 6 };
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE), chunk = 2u << 20;
+  CUdeviceptr held[TRIES];
+  int n = 0;
+  CUresult r = CUDA_ERROR_NOT_SUPPORTED;
+  for (int t = 0; t < TRIES; t++) {
+    size_t unit = t ? chunk : page, len = (size + unit - 1) / unit * unit;
+    CUdeviceptr d = 0;
+    if ((r = cuMemAlloc_v2(&d, len))) break;
+    avec_range rg;
+    if (!avec_ranges_find(&avec_device_ranges, d, &rg) && (rg.flags & AVEC_RANGE_RESERVED) &&
+        !mprotect((void *)(uintptr_t)d, len, PROT_READ | PROT_WRITE)) {
+      *out = d;
+      break;
+    }
+    held[n++] = d;
+    r = CUDA_ERROR_NOT_SUPPORTED;
+  }
+  while (n) cuMemFree_v2(held[--n]);
+  return r;
+}
+
 AVEC_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t size, unsigned int flags) {
   static int warned;
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!dptr || !size || (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST)) return CUDA_ERROR_INVALID_VALUE;
   CUdeviceptr d = 0;
-  if ((r = cuMemAlloc_v2(&d, size))) return r;
-  avec_range rg;
-  long page = sysconf(_SC_PAGESIZE);
-  size_t len = (size + (size_t)page - 1) & ~((size_t)page - 1);
-  /* the host side lives in the range reserved for the allocation: without that reservation (an address
-   * this process already uses), the same pointer cannot work on both sides */
-  if (avec_ranges_find(&avec_device_ranges, d, &rg) || !(rg.flags & AVEC_RANGE_RESERVED) ||
-      mprotect((void *)(uintptr_t)d, len, PROT_READ | PROT_WRITE)) {
-    cuMemFree_v2(d);
-    return (CUresult)avec_unsupported("cuMemAllocManaged where the device address is taken in this process", &warned);
-  }
+  if ((r = alloc_page_exclusive(size, &d)))
+    return r == CUDA_ERROR_NOT_SUPPORTED
+               ? (CUresult)avec_unsupported("cuMemAllocManaged where the device address is taken in this process", &warned)
+               : r;
   /* fresh host pages read as zeros: so does the device side, by a memset on the server (no upload) */
   managed_info *info = calloc(1, sizeof *info);
   if (!info || (r = cuMemsetD8_v2(d, 0, size)) || (r = avec_mapped_add(d, d, size, 0, 0))) {
@@ -56,6 +77,7 @@ AVEC_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t size, unsigned int
     cuMemFree_v2(d);
     return r ? r : CUDA_ERROR_OUT_OF_MEMORY;
   }
+  avec_range rg;
   avec_ranges_remove(&avec_device_ranges, d, &rg);
   rg.flags |= AVEC_RANGE_MANAGED;
   avec_ranges_insert(&avec_device_ranges, &rg);

@@ -124,6 +124,20 @@ void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes) {
   pthread_mutex_unlock(&mirrors_lock);
 }
 
+/* A copy or memset the program issued without a stream is synchronous for host-visible memory: the host
+ * may read the result as soon as the call returns, so the written mirrors come back now. */
+void avec_mapped_settle(uint64_t dptr, uint64_t n) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&mirrors_lock);
+  for (mirror *m = mirrors; m; m = m->next)
+    if (m->device_written && dptr < m->dptr + m->size && m->dptr < dptr + n &&
+        avec_dtoh_raw((void *)(uintptr_t)m->host, m->dptr, m->size) == CUDA_SUCCESS) {
+      m->device_written = 0;
+      m->hash = content_hash((const void *)(uintptr_t)m->host, m->size);
+    }
+  pthread_mutex_unlock(&mirrors_lock);
+}
+
 void avec_mapped_after_sync(void) {
   if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
   pthread_mutex_lock(&mirrors_lock);

@@ -193,7 +193,9 @@ CUresult avec_htod_raw(CUdeviceptr dst, const void *src, size_t n) { return htod
 /* A copy to the device writes what a mirror (managed or mapped memory) may show the host. */
 CUresult avec_htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds) {
   avec_mapped_range(dst, n, 0, 1);
-  return htod(dst, src, n, async, s, ptds);
+  CUresult r = htod(dst, src, n, async, s, ptds);
+  if (!r && !async) avec_mapped_settle(dst, n);
+  return r;
 }
 
 /* A copy back is a point where the host may look: mapped memory is made coherent around it. */
@@ -213,7 +215,9 @@ static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, CUst
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
   avec_mapped_range(src, n, 1, 0);
   avec_mapped_range(dst, n, 0, 1);
-  return avec_post(AVEC_OP_MEMCPY_DTOD, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
+  r = avec_post(AVEC_OP_MEMCPY_DTOD, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
+  if (!r && !async) avec_mapped_settle(dst, n);
+  return r;
 }
 
 /* Generic copy: direction from the local pointer table (device ranges are reserved in this process). */
@@ -271,7 +275,9 @@ static CUresult memset_any(CUdeviceptr dst, uint64_t pitch, uint32_t value, uint
   avec_memset a = {dst, height > 1 ? pitch : 0, width, height, value, elem, 0, 0, 0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
   avec_mapped_range(dst, span, 0, 1);
-  return avec_post(AVEC_OP_MEMSET, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
+  r = avec_post(AVEC_OP_MEMSET, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
+  if (!r && !async) avec_mapped_settle(dst, span);
+  return r;
 }
 
 PAIR(cuMemsetD8_v2, cuMemsetD8_v2_ptds, (CUdeviceptr d, unsigned char v, size_t n),

@@ -133,6 +133,7 @@ uint64_t avec_mapped_host_of(uint64_t dptr);                    /* 0 unless dptr
 void avec_mapped_launch(const uint8_t *params, size_t n);
 void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes);
 void avec_mapped_after_sync(void);    /* read back what the device may have written */
+void avec_mapped_settle(uint64_t dptr, uint64_t n); /* same, for the mirrors a synchronous write covered */
 void avec_mapped_release(uint64_t host);
 /* Registers a mirror (managed memory: host == dptr; owns_device: free dptr with it). Both sides must start
  * equal: `send` sends the host bytes, else the caller made them equal. */

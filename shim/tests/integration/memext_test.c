@@ -300,6 +300,19 @@ static void test_mapped(void) {
   CHECK_EQ(w, 0xabcdef01u);
   OK(cuStreamDestroy(s));
   OK(cuMemHostUnregister(reg));
+
+  CASE("mapped memory: a memset or copy issued without a stream shows on the host when it returns");
+  uint32_t *mh = NULL;
+  OK(cuMemHostAlloc((void **)&mh, 40, CU_MEMHOSTALLOC_DEVICEMAP));
+  for (int i = 0; i < 10; i++) mh[i] = 123;
+  OK(cuMemHostGetDevicePointer(&d, mh, 0));
+  OK(cuMemsetD8(d, 0, 40)); /* numba's test_host_alloc_mapped: no synchronisation before the host looks */
+  int zeros = 0;
+  for (int i = 0; i < 10; i++) zeros += mh[i] == 0;
+  CHECK_EQ(zeros, 10);
+  OK(cuMemcpyHtoD(d + 4, "\x01\x02\x03\x04", 4));
+  CHECK_EQ(mh[1], 0x04030201u);
+  OK(cuMemFreeHost(mh));
 }
 
 /* Managed memory: one pointer, dereferenced here and used by device work, coherent at sync points. */
@@ -344,6 +357,26 @@ static void test_managed(void) {
   OK(cuMemFree(m));
   OK(cuMemFree(other));
   CHECK_EQ(cuMemAllocManaged(&m, 64, 0x99), CUDA_ERROR_INVALID_VALUE);
+
+  CASE("managed memory: small allocations between small device allocations (the server packs them)");
+  CUdeviceptr small[3], man[2];
+  OK(cuMemAlloc(&small[0], 40));
+  OK(cuMemAllocManaged(&man[0], 40, CU_MEM_ATTACH_GLOBAL));
+  OK(cuMemAlloc(&small[1], 40));
+  OK(cuMemAllocManaged(&man[1], 40, CU_MEM_ATTACH_HOST));
+  OK(cuMemAlloc(&small[2], 40));
+  for (int i = 0; i < 2; i++) {
+    uint32_t *mp = (uint32_t *)(uintptr_t)man[i];
+    for (int k = 0; k < 10; k++) mp[k] = (uint32_t)(k + 10 * i); /* writable here at the device address */
+    OK(cuMemcpyDtoD(small[i], man[i], 40));
+    uint32_t got[10];
+    OK(cuMemcpyDtoH(got, small[i], sizeof got));
+    CHECK(got[9] == (uint32_t)(9 + 10 * i) && got[0] == (uint32_t)(10 * i));
+    OK(cuMemsetD8(man[i], 0, 40)); /* synchronous: the host reads zeros at once */
+    CHECK_EQ(mp[5], 0u);
+  }
+  for (int i = 0; i < 3; i++) OK(cuMemFree(small[i]));
+  for (int i = 0; i < 2; i++) OK(cuMemFree(man[i]));
 }
 
 static void hex(const uint8_t *p, size_t n, char *out) {
