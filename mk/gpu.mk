@@ -18,7 +18,7 @@ GPU_BIN_STATIC := $(patsubst %,$(GPU_DIR)/bin/static/%,$(GPU_PROGRAMS))
 GPU_BIN_SHARED := $(patsubst %,$(GPU_DIR)/bin/shared/%,$(GPU_PROGRAMS))
 GPU_BENCH_BIN := $(patsubst %,$(GPU_DIR)/bin/static/%,$(GPU_BENCH)) $(patsubst %,$(GPU_DIR)/bin/shared/%,$(GPU_BENCH))
 GPU_TOOLS := $(GPU_DIR)/bin/nvml_query $(GPU_DIR)/bin/linkshaper $(GPU_DIR)/bin/tcpfloor $(GPU_DIR)/bin/avec_ping \
-             $(GPU_DIR)/bin/libexptrace.so
+             $(GPU_DIR)/bin/libexptrace.so $(GPU_DIR)/bin/copy_bench
 
 TEST_TARGETS += test-linkshaper test-exptrace
 
@@ -92,6 +92,11 @@ $(GPU_DIR)/bin/linkshaper: $(ROOT)/tools/linkshaper/linkshaper.c
 $(GPU_DIR)/bin/tcpfloor: $(GPU_BENCH_SRC)/tcpfloor.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -std=gnu11 -o $@ $< -lpthread
+# Driver-API copies (shim/tests/bench): linked against the shim's soname, run natively on the machine's
+# libcuda.so.1 (no rpath) and remotely under LD_PRELOAD of the shim.
+$(GPU_DIR)/bin/copy_bench: $(ROOT)/shim/tests/bench/copy_bench.c $(SHIM_CUDA_SO)
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -std=gnu11 -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda
 $(GPU_DIR)/bin/avec_ping: $(GPU_BENCH_SRC)/avec_ping.c $(ROOT)/wire/avec_wire.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -std=gnu11 -I$(ROOT)/wire -o $@ $<
@@ -103,3 +108,15 @@ $(GPU_DIR)/lib/libcudart.so.13: $(CUDA_HOME)/lib/libcudart.so.13
 
 gpu-clean: ## remove .gpu/
 	rm -rf $(GPU_DIR)
+
+# NVIDIA's public CUDA samples (issue 11): built here (their source from CUDA_SAMPLES_SRC, see
+# e2e/gpu/samples/build.sh), run on the GPU machine natively and through the shim by e2e/gpu/samples.sh.
+.PHONY: gpu-samples deps-cuda-libs test-gpu-samples
+TEST_TARGETS += test-gpu-samples
+deps-cuda-libs: | deps-cuda ## CUDA 13.0 library wheels (cuBLAS, cuFFT, NPP, ...) for gpu-samples only, not in make deps
+	@hack/cuda-libs.sh >/dev/null
+gpu-samples: deps-cuda-libs gpu-avec ## build NVIDIA's CUDA samples into .gpu/samples/samples.tar.xz (then: bash e2e/gpu/samples.sh)
+	e2e/gpu/samples/build.sh
+	@du -sh $(GPU_DIR) | awk '{print "gpu-samples: .gpu is " $$1 " (carry limit 64 MiB)"}'
+test-gpu-samples: ## CPU test of the samples runner (stand-in samples, no GPU)
+	e2e/gpu/samples/test/test.sh

@@ -12,8 +12,8 @@ SHIM_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden -Wall -We
   -include shim/include/avec_glibc.h
 # nodelete: the idle-flush thread and exit handlers must never outlive a dlclose of the library.
 SHIM_LDFLAGS := -shared -Wl,--version-script=shim/exports.map -Wl,-z,defs -Wl,-z,now -Wl,-z,nodelete
-# libpthread stays NEEDED (an empty stub on glibc >= 2.34; where the pthread symbols live before that).
-SHIM_LIBS := -Wl,--no-as-needed -l:libpthread.so.0 -Wl,--as-needed
+# libpthread and libdl stay NEEDED (empty stubs on glibc >= 2.34; where their symbols live before that).
+SHIM_LIBS := -Wl,--no-as-needed -l:libpthread.so.0 -l:libdl.so.2 -Wl,--as-needed
 
 SHIM_COMMON_SRC := $(wildcard shim/src/common/*.c) $(wildcard shim/src/transport/*.c)
 SHIM_CUDA_SRC := $(wildcard shim/src/cuda/*.c) $(wildcard shim/gen/out/*.c)

@@ -17,8 +17,9 @@
  *
  * Version history: 1 — first version. Additions within version 1 (old peers ignore them): AVEC_STATUS_REFUSED and
  * the avec_hello_refusal tail of refused HELLO replies; memory pools (POOL_*, MEM_ALLOC_ASYNC naming a
- * pool), virtual memory management (VMM_*), IPC between sessions of one server (IPC_*), and CUDA arrays with
- * texture and surface objects (ARRAY_*, MIPMAP_*, MEMCPY_HTOA/ATOH/ARRAY, TEX_*, SURF_*). A server that
+ * pool), virtual memory management (VMM_*), IPC between sessions of one server (IPC_*), CUDA arrays with
+ * texture and surface objects (ARRAY_*, MIPMAP_*, MEMCPY_HTOA/ATOH/ARRAY, TEX_*, SURF_*); stripe
+ * connections and compressed bulk chunks, offered in the HELLO reply's `features` (opcodes 170-173). A server that
  * predates them closes the session on the unknown opcode (AVEC_STATUS_BAD_FRAME), so a client only sends
  * them when the program calls those driver functions.
  *
@@ -71,6 +72,10 @@
 #define AVEC_F_REPLY 0x0001u  /* server -> client reply to a synchronous request */
 #define AVEC_F_MORE 0x0002u   /* more reply frames follow for the same request id (chunked D2H data) */
 #define AVEC_F_ASYNC 0x0004u  /* the client call was the *Async variant (stream field is meaningful) */
+/* MEMCPY_DTOH request: the client takes compressed reply frames (only when the HELLO reply offered
+ * AVEC_FEATURE_ZSTD). Reply frame: the data after avec_reply_hdr is an avec_zchunk + compressed bytes. */
+#define AVEC_F_COMPRESS 0x0008u
+#define AVEC_F_COMPRESSED 0x0010u /* reply frame (server -> client) whose data is an avec_zchunk */
 
 typedef struct avec_frame_hdr {
   uint32_t magic;       /* AVEC_WIRE_MAGIC */
@@ -196,6 +201,42 @@ enum avec_opcode {
   AVEC_OP_TEX_DESTROY = 129,   /* F  avec_u64 */
   AVEC_OP_SURF_CREATE = 130,   /* S  avec_tex_create (has_tex = has_view = 0) -> avec_u64 (the CUsurfObject) */
   AVEC_OP_SURF_DESTROY = 131,  /* F  avec_u64 */
+
+  /* stream capture and CUDA graphs. Graphs, nodes and executable graphs are named by ids the server
+   * chooses (never 0; the client hands them to the program as CUgraph/CUgraphNode/CUgraphExec values);
+   * capture runs on the server's real stream, so a replay is one GRAPH_LAUNCH frame. Every request is
+   * avec_graph_req + deps[num_deps] (u64 node ids) + body[body_len]; `node type` bodies: KERNEL
+   * avec_launch (num_attrs 0) + param bytes, MEMSET avec_memset, MEMCPY avec_memcpy2d (device to
+   * device), EMPTY nothing, GRAPH avec_u64 (child graph id), EVENT_RECORD/WAIT_EVENT avec_handle. */
+  AVEC_OP_GRAPH_CREATE = 140,         /* S  (a = flags) -> avec_u64 graph id */
+  AVEC_OP_GRAPH_DESTROY = 141,        /* F  (graph) */
+  AVEC_OP_GRAPH_ADD_NODE = 142,       /* S  (graph, a = CUgraphNodeType, deps, body) -> avec_u64 node id */
+  AVEC_OP_GRAPH_INSTANTIATE = 143,    /* S  (graph, a = flags, stream = upload stream) -> avec_u64 exec id */
+  AVEC_OP_GRAPH_LAUNCH = 144,         /* F  (graph = exec, stream) */
+  AVEC_OP_GRAPH_UPLOAD = 145,         /* F  (graph = exec, stream) */
+  AVEC_OP_GRAPH_EXEC_DESTROY = 146,   /* F  (graph = exec) */
+  AVEC_OP_GRAPH_EXEC_UPDATE = 147,    /* S  (graph = exec, node = graph id) -> avec_graph_update_reply */
+  AVEC_OP_GRAPH_EXEC_SET_PARAMS = 148,/* F  (graph = exec, node, a = node type, body) */
+  AVEC_OP_GRAPH_NODE_SET_PARAMS = 149,/* F  (node, a = node type, body) */
+  AVEC_OP_STREAM_BEGIN_CAPTURE = 150, /* S  (stream, a = CUstreamCaptureMode) */
+  AVEC_OP_STREAM_END_CAPTURE = 151,   /* S  (stream) -> avec_u64 graph id */
+  AVEC_OP_STREAM_CAPTURE_INFO = 152,  /* S  (stream) -> avec_capture_info + u64 node ids[num_deps] */
+  AVEC_OP_GRAPH_CLONE = 153,          /* S  (graph) -> avec_u64 graph id */
+  AVEC_OP_GRAPH_GET_NODES = 154,      /* S  (graph, a = 0 all nodes / 1 root nodes) -> avec_u64 count + ids */
+  AVEC_OP_CAPTURE_MODE = 155,         /* S  (a = CUstreamCaptureMode) -> avec_u64 the previous mode */
+  AVEC_OP_GRAPH_NODE_GET_TYPE = 156,  /* S  (node) -> avec_u64 CUgraphNodeType */
+  AVEC_OP_STREAM_UPDATE_CAPTURE_DEPS = 157, /* S (stream, a = flags, deps) */
+  AVEC_OP_GRAPH_DEBUG_DOT = 158,      /* S  (graph, a = flags) -> DOT text */
+  AVEC_OP_GRAPH_EDGES = 159,          /* S  (graph, a = 0 add / 1 remove, deps = from[n/2] then to[n/2]) */
+  AVEC_OP_GRAPH_DESTROY_NODE = 160,   /* F  (node) */
+  AVEC_OP_GRAPH_NODE_ENABLE = 161,    /* F  (graph = exec, node, a = 0/1) */
+
+  /* bulk data paths negotiated in HELLO (AVEC_FEATURE_*); a server that did not offer them closes the
+   * session on these opcodes (AVEC_STATUS_BAD_FRAME), so a client only sends what it was offered. */
+  AVEC_OP_STRIPE_ATTACH = 170, /* S  avec_stripe_attach: take the stripe connections opened since HELLO */
+  AVEC_OP_MEMCPY_HTOD_STRIPED = 171, /* F avec_memcpy_striped: one chunk whose bytes arrive on the stripes */
+  AVEC_OP_MEMCPY_DTOH_STRIPED = 172, /* S avec_memcpy_striped (src, size) -> status; the bytes go out on the stripes */
+  AVEC_OP_MEMCPY_HTOD_Z = 173, /* F  avec_memcpy_htod + avec_zchunk + compressed bytes (one chunk) */
 };
 
 /* Reply details (docs/protocol.md has the full rules):
@@ -225,7 +266,10 @@ enum avec_opcode {
    (op) == AVEC_OP_IPC_OPEN_MEM || (op) == AVEC_OP_IPC_GET_EVENT || (op) == AVEC_OP_IPC_OPEN_EVENT ||         \
    (op) == AVEC_OP_EXPORT_CALL || (op) == AVEC_OP_ARRAY_CREATE || (op) == AVEC_OP_MIPMAP_CREATE ||           \
    (op) == AVEC_OP_MIPMAP_GET_LEVEL || (op) == AVEC_OP_MEMCPY_ATOH || (op) == AVEC_OP_TEX_CREATE ||          \
-   (op) == AVEC_OP_SURF_CREATE)
+   (op) == AVEC_OP_SURF_CREATE || (op) == AVEC_OP_GRAPH_CREATE || (op) == AVEC_OP_GRAPH_ADD_NODE ||           \
+   (op) == AVEC_OP_GRAPH_INSTANTIATE || (op) == AVEC_OP_GRAPH_EXEC_UPDATE ||                                 \
+   ((op) >= AVEC_OP_STREAM_BEGIN_CAPTURE && (op) <= AVEC_OP_GRAPH_EDGES) ||                                \
+   (op) == AVEC_OP_STRIPE_ATTACH || (op) == AVEC_OP_MEMCPY_DTOH_STRIPED)
 
 /* ---- payloads ---------------------------------------------------------------------------------------- */
 
@@ -236,6 +280,15 @@ typedef struct avec_u64 { uint64_t value; } avec_u64;
 typedef struct avec_f32 { float value; uint32_t reserved; } avec_f32;
 
 #define AVEC_HELLO_INFO_ONLY 0x1u /* NVML-style query session: no context, no allocations */
+/* The client can use stripe connections; bits 8..11 say how many it wants (1..AVEC_MAX_STRIPES). */
+#define AVEC_HELLO_STRIPES 0x2u
+#define AVEC_HELLO_STRIPES_SHIFT 8u
+#define AVEC_HELLO_STRIPES_MASK 0xF00u
+/* The client can send and take zstd-compressed bulk chunks (and wants to: AVEC_COMPRESS=1). */
+#define AVEC_HELLO_ZSTD 0x4u
+/* This connection is a stripe of an existing session, not a session: the tail is an avec_stripe_join
+ * (stripe_join_len bytes, announced as ticket_len) instead of a ticket. */
+#define AVEC_HELLO_STRIPE_JOIN 0x8u
 
 typedef struct avec_hello {
   uint32_t wire_version;   /* AVEC_WIRE_VERSION */
@@ -252,8 +305,59 @@ typedef struct avec_hello_reply {
   uint32_t driver_version; /* what cuDriverGetVersion reports (e.g. 13000) */
   uint32_t device_count;   /* <= AVEC_MAX_DEVICES; avec_device_info[device_count] follows */
   uint32_t emulated;       /* 1 when the server runs the emulated device backend */
-  uint32_t reserved;
+  uint32_t features;       /* AVEC_FEATURE_*; non-zero: an avec_hello_ext follows the device infos (older
+                              servers send 0 here and nothing after the devices) */
 } avec_hello_reply;
+
+#define AVEC_FEATURE_STRIPES 0x1u /* stripes granted: open avec_hello_ext.stripes connections, then STRIPE_ATTACH */
+#define AVEC_FEATURE_ZSTD 0x2u    /* the server takes MEMCPY_HTOD_Z and honours AVEC_F_COMPRESS */
+#define AVEC_MAX_STRIPES 8u
+#define AVEC_STRIPE_TOKEN_BYTES 32u
+
+typedef struct avec_hello_ext {
+  uint32_t stripes;        /* granted stripe connections (0..AVEC_MAX_STRIPES) */
+  uint32_t reserved;
+  uint8_t stripe_token[AVEC_STRIPE_TOKEN_BYTES]; /* random per session: proves a stripe belongs to it */
+} avec_hello_ext;
+
+/* Tail of a stripe connection's HELLO (AVEC_HELLO_STRIPE_JOIN). The listener routes the connection to the
+ * session with this id; the session checks the token (constant time) when the client sends STRIPE_ATTACH
+ * and answers each stripe's HELLO: success (a bare avec_hello_reply, no devices) or a refusal
+ * (AVEC_STATUS_REFUSED, reason AVEC_REFUSAL_STRIPE_REFUSED, with a message). */
+typedef struct avec_stripe_join {
+  uint64_t session_id;     /* avec_hello_reply.session_id of the session */
+  uint8_t token[AVEC_STRIPE_TOKEN_BYTES];
+  uint32_t index;          /* 0..stripes-1: which slice of every striped chunk this connection carries */
+  uint32_t reserved;
+} avec_stripe_join;
+
+typedef struct avec_stripe_attach { uint32_t count; uint32_t reserved; } avec_stripe_attach;
+
+/* Striped chunk: `size` bytes split in `stripes` contiguous slices, slice i (bytes [size*i/stripes,
+ * size*(i+1)/stripes)) on stripe i, each slice preceded on its stripe by an avec_stripe_piece. */
+typedef struct avec_memcpy_striped {
+  uint64_t addr;           /* device address (dst for HTOD, src for DTOH) */
+  uint64_t size;           /* HTOD: <= AVEC_CHUNK; DTOH: the whole copy (chunked by AVEC_CHUNK) */
+  uint32_t stream;         /* with AVEC_F_ASYNC */
+  uint32_t reserved;
+} avec_memcpy_striped;
+
+#define AVEC_STRIPE_PIECE_MAGIC 0x50535641u /* "AVSP" */
+typedef struct avec_stripe_piece {
+  uint32_t magic;          /* AVEC_STRIPE_PIECE_MAGIC */
+  uint32_t len;            /* slice bytes that follow */
+  uint64_t seq;            /* per-session chunk counter, the same on every stripe (a desync check) */
+} avec_stripe_piece;
+
+/* A compressed chunk (MEMCPY_HTOD_Z payload after avec_memcpy_htod; MEMCPY_DTOH reply frames with
+ * AVEC_F_COMPRESSED after avec_reply_hdr): `raw_len` bytes once decompressed (<= AVEC_CHUNK). `codec`:
+ * bits 0..7 the codec (AVEC_CODEC_ZSTD: one zstd frame), bits 8..15 a byte-delta stride applied before
+ * compressing (0: none; 1..8: byte i was stored as raw[i] - raw[i - stride], camera frames compress
+ * only after it); other bits 0. See wire/avec_codec.h. */
+#define AVEC_CODEC_ZSTD 1u
+#define AVEC_CODEC_DELTA_SHIFT 8u
+#define AVEC_CODEC_MAX_DELTA 8u
+typedef struct avec_zchunk { uint32_t raw_len; uint32_t codec; } avec_zchunk;
 
 /* Why a HELLO was refused. A HELLO reply with status AVEC_STATUS_BAD_TICKET or AVEC_STATUS_REFUSED carries
  * avec_hello_reply (all other fields 0), then this struct, then `message_len` bytes of UTF-8 text for a
@@ -283,6 +387,7 @@ typedef struct avec_hello_refusal {
 #define AVEC_REFUSAL_COMPUTE_SHARE 21u         /* the ticket's compute share (cpct < 100) cannot be enforced here */
 #define AVEC_REFUSAL_TOO_MANY_CONNECTIONS 22u  /* too many connections are waiting to be admitted (server, peer) */
 #define AVEC_REFUSAL_HELLO_TIMEOUT 23u         /* the HELLO did not arrive in time */
+#define AVEC_REFUSAL_STRIPE_REFUSED 24u        /* a stripe connection: unknown session, wrong token or index */
 #define AVEC_REFUSAL_EXECUTOR_FAILED 32u       /* the server could not start the session's executor */
 #define AVEC_REFUSAL_SERVER_ERROR 33u          /* any other failure of the server while admitting */
 
@@ -517,6 +622,37 @@ typedef struct avec_export_call {
   uint64_t arg;     /* the slot's second argument */
 } avec_export_call;
 
+/* ---- stream capture and graphs ---- */
+#define AVEC_GRAPH_MAX_DEPS 4096u   /* node ids one request may carry */
+#define AVEC_GRAPH_MAX_BODY (48u + AVEC_MAX_PARAM_BYTES) /* a kernel node: avec_launch + params */
+#define AVEC_GRAPH_MAX_NODES_REPLY (1u << 20) /* GRAPH_GET_NODES answers at most this many */
+
+typedef struct avec_graph_req {
+  uint64_t graph;      /* graph id, or exec id (LAUNCH, UPLOAD, EXEC_*) */
+  uint64_t node;       /* node id; EXEC_UPDATE: the graph id */
+  uint64_t a;          /* flags, mode, node type: see the opcode */
+  uint32_t stream;     /* wire stream handle */
+  uint32_t num_deps;   /* <= AVEC_GRAPH_MAX_DEPS u64 node ids follow */
+  uint32_t body_len;   /* <= AVEC_GRAPH_MAX_BODY bytes follow the ids */
+  uint32_t reserved;
+} avec_graph_req;
+
+typedef struct avec_capture_info {
+  avec_reply_hdr r;
+  uint32_t status;     /* CUstreamCaptureStatus */
+  uint32_t num_deps;   /* u64 node ids follow */
+  uint64_t id;         /* capture sequence id */
+  uint64_t graph;      /* graph id being captured into (0 when not capturing) */
+} avec_capture_info;
+
+typedef struct avec_graph_update_reply {
+  avec_reply_hdr r;
+  uint32_t result;     /* CUgraphExecUpdateResult */
+  uint32_t reserved;
+  uint64_t error_node; /* node id (0: none) */
+  uint64_t error_from; /* node id in the exec's original graph (0: none) */
+} avec_graph_update_reply;
+
 typedef struct avec_export_reply {
   avec_reply_hdr r;
   uint64_t out;         /* what the driver wrote to *out */
@@ -627,6 +763,11 @@ AVEC_STATIC_ASSERT(sizeof(avec_reply_hdr) == 8, "reply header");
 AVEC_STATIC_ASSERT(sizeof(avec_hello) == 80, "hello");
 AVEC_STATIC_ASSERT(sizeof(avec_hello_reply) == 40, "hello reply");
 AVEC_STATIC_ASSERT(sizeof(avec_hello_refusal) == 8, "hello refusal");
+AVEC_STATIC_ASSERT(sizeof(avec_hello_ext) == 40, "hello ext");
+AVEC_STATIC_ASSERT(sizeof(avec_stripe_join) == 48, "stripe join");
+AVEC_STATIC_ASSERT(sizeof(avec_memcpy_striped) == 24, "memcpy striped");
+AVEC_STATIC_ASSERT(sizeof(avec_stripe_piece) == 16, "stripe piece");
+AVEC_STATIC_ASSERT(sizeof(avec_zchunk) == 8, "zchunk");
 AVEC_STATIC_ASSERT(sizeof(avec_device_info) == 304 + 4 * AVEC_DEV_ATTR_SLOTS, "device info");
 AVEC_STATIC_ASSERT(sizeof(avec_mem_alloc) == 24, "mem alloc");
 AVEC_STATIC_ASSERT(sizeof(avec_memcpy2d) == 56, "memcpy2d");
@@ -653,5 +794,8 @@ AVEC_STATIC_ASSERT(sizeof(avec_resource_desc) == 56, "resource desc");
 AVEC_STATIC_ASSERT(sizeof(avec_tex_desc) == 56, "tex desc");
 AVEC_STATIC_ASSERT(sizeof(avec_view_desc) == 48, "view desc");
 AVEC_STATIC_ASSERT(sizeof(avec_tex_create) == 168, "tex create");
+AVEC_STATIC_ASSERT(sizeof(avec_graph_req) == 40, "graph request");
+AVEC_STATIC_ASSERT(sizeof(avec_capture_info) == 32, "capture info");
+AVEC_STATIC_ASSERT(sizeof(avec_graph_update_reply) == 32, "graph update reply");
 
 #endif /* AVEC_WIRE_H */

@@ -3,7 +3,7 @@
 # bandwidth and 8-byte ping-pong RTT), the protocol's own PING, and the same figures through a shaped
 # link (tools/linkshaper). Prepare with `make bench-gpu`, carry `.gpu`, then on the GPU machine:
 #   bash e2e/gpu/bench.sh [--no-shaped] [--native-only] [--delay-ms D] [--rate-mbit R] [--variant static|shared]
-#                         [--shaped-copy-mib M] [--tag NAME] [--no-raw]
+#                         [--shaped-copy-mib M] [--tag NAME] [--no-raw] [--stripes N]
 # Writes bench[-TAG].txt (the report) and bench-raw[-TAG].tar.gz to $OUT when set, else .gpu/results.
 # (--shaped-copy-mib shortens the copies of the shaped run on slow links; the report says so.)
 set -uo pipefail
@@ -19,6 +19,7 @@ while [ $# -gt 0 ]; do
     --tag) TAG=-$2; shift ;;
     --no-raw) RAW=0 ;;
     --shaped-copy-mib) SHAPED_MIB=$2; shift ;;
+    --stripes) STRIPES=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -29,7 +30,7 @@ W=$(mktemp -d /tmp/avec-bench.XXXXXX)
 REPORT=$RES/bench$TAG.txt
 B=$G/bin/$VARIANT/bench_gpu
 export LD_LIBRARY_PATH="$(find_cudart)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-P_TCP=7431 P_EXEC=7432 P_SHAPE_EXEC=7433 P_SHAPE_TCP=7434
+P_TCP=7431 P_EXEC=7432 P_SHAPE_EXEC=7433 P_SHAPE_TCP=7434 P_SHARED_EXEC=7435 P_SHARED_TCP=7436 STRIPES=4
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do stop_pid "$p"; done; }
 trap cleanup EXIT
@@ -54,7 +55,7 @@ ITERS=$(awk '$1=="sgemm_n"{print $4}' "$W/native.txt")
 ITERS=${ITERS:-10}
 
 if [ $NATIVE_ONLY = 0 ]; then
-  if start_executor $P_EXEC "$W/executor.log" --log-level warn; then
+  if start_executor $P_EXEC "$W/executor.log" --log-level warn --max-stripes 8; then
     PIDS+=($EXEC_PID)
     step "avec PING (loopback)"
     "$G/bin/avec_ping" 127.0.0.1:$P_EXEC 5000 >"$W/ping.txt" 2>&1; cat "$W/ping.txt"
@@ -82,8 +83,47 @@ if [ $NATIVE_ONLY = 0 ]; then
   fi
 fi
 
+# Issue 8 items 3-4: the four 256 MiB copies (driver API) against one-stream and N-stream TCP measured
+# now, on one connection and over $STRIPES stripes; compression of camera-like frames and random floats
+# through a shaped link whose rate all connections share (linkshaper --shared-link).
+if [ $NATIVE_ONLY = 0 ] && [ -n "${EXEC_PID:-}" ] && [ -x "$G/bin/copy_bench" ]; then
+  step "copies vs N-stream TCP (loopback)"
+  CB=$G/bin/copy_bench
+  {
+    echo "== copies (driver API, 256 MiB) vs TCP floors measured now, loopback =="
+    one=$(for i in 1 2 3; do "$G/bin/tcpfloor" bw 127.0.0.1:$P_TCP 256 --cold-src; done | awk '{print $2}' | sort -n | tail -1)
+    many=$(for i in 1 2 3; do "$G/bin/tcpfloor" bwn 127.0.0.1:$P_TCP 256 "$STRIPES" --cold-src; done | awk '{print $2}' | sort -n | tail -1)
+    echo "floors (cold 256 MiB source): one-stream TCP $one MB/s, $STRIPES-stream TCP $many MB/s"
+    "$CB" --reps 3 >"$W/copies_native.txt" 2>&1
+    LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_EXEC AVEC_STRIPES=0 timeout -k 5 240 "$CB" --reps 3 --check >"$W/copies_1.txt" 2>&1
+    LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_EXEC AVEC_STRIPES=$STRIPES timeout -k 5 240 "$CB" --reps 3 --check >"$W/copies_n.txt" 2>&1
+    paste "$W/copies_native.txt" "$W/copies_1.txt" "$W/copies_n.txt" | awk -v one="$one" -v many="$many" -v n="$STRIPES" '
+      {printf "%-20s native %9.1f  1 conn %8.1f (%5.1f%% of 1-stream, target 90%%: %s)  %d stripes %8.1f (%5.1f%% of %d-stream, %5.1f%% of 1-stream)\n",
+        $1, $2, $4, 100*$4/one, $4 >= 0.9*one ? "met" : "NOT MET", n, $6, 100*$6/many, n, 100*$6/one}'
+  } >"$W/copies.txt" 2>&1
+  cat "$W/copies.txt"
+  if [ $SHAPED = 1 ]; then
+    step "compression and stripes through the shaped link (shared rate)"
+    "$G/bin/linkshaper" --listen 127.0.0.1:$P_SHARED_EXEC --connect 127.0.0.1:$P_EXEC --delay-ms $DELAY --rate-mbit $RATE --shared-link --quiet & PIDS+=($!)
+    "$G/bin/linkshaper" --listen 127.0.0.1:$P_SHARED_TCP --connect 127.0.0.1:$P_TCP --delay-ms $DELAY --rate-mbit $RATE --shared-link --quiet & PIDS+=($!)
+    wait_port $P_SHARED_EXEC 5; wait_port $P_SHARED_TCP 5
+    {
+      one=$("$G/bin/tcpfloor" bw 127.0.0.1:$P_SHARED_TCP 64 --cold-src | awk 'NR==1{print $2}')
+      echo "== shaped link ($DELAY ms one-way, $RATE Mbit/s shared): one-stream TCP $one MB/s; copies of 64 MiB =="
+      for d in fill camera floats; do
+        for z in 0 1; do
+          LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_SHARED_EXEC AVEC_COMPRESS=$z timeout -k 5 240 "$CB" --mib 64 --reps 2 --check --data $d |
+            awk -v one="$one" -v z=$z '{printf "%-28s compress=%s %9.1f MB/s = %6.1f%% of the link (target >= 95%% raw)\n", $1, z, $2, 100*$2/one}'
+        done
+      done
+    } >"$W/shaped_copies.txt" 2>&1
+    cat "$W/shaped_copies.txt"
+  fi
+fi
+
 step "report"
-{ cat "$W/header.txt"; echo; python3 "$ROOT/e2e/gpu/bench/report.py" "$W"; } >"$REPORT"
+{ cat "$W/header.txt"; echo; python3 "$ROOT/e2e/gpu/bench/report.py" "$W";
+  for f in copies.txt shaped_copies.txt; do [ -f "$W/$f" ] && { echo; cat "$W/$f"; }; done; } >"$REPORT"
 cat "$REPORT"
 cleanup
 [ $RAW = 1 ] && { tar -C "$W" -czf "$RES/bench-raw$TAG.tar.gz" . 2>/dev/null || true; }

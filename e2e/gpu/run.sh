@@ -6,7 +6,7 @@
 # (AVEC_LOG=debug in the environment is passed to the shim; --tag NAME names the result files.)
 # E2E_ONLY=PART[,PART...] runs only those parts: programs (CUDA C++ and NVML), frameworks (numba, JAX, CuPy,
 # PyTorch programs), numba (numba-cuda's own test suites: third_party.sh, ~8 min; NUMBA_SUITES/NUMBA_K
-# narrow it), faults. Default: all four.
+# narrow it), samples (NVIDIA's CUDA samples: samples.sh, ~5 min; needs make gpu-samples), faults. Default: all.
 # After the comparisons, fault and limit checks (shim only): server unreachable, session memory limit
 # (cuMemGetInfo, OOM past it, NVML total), session executor killed mid-call, client killed mid-session,
 # isolation (another session's address is refused), four concurrent sessions.
@@ -49,7 +49,7 @@ for m in ("numpy", "numba", "numba_cuda", "torch", "cupy", "jax", "jaxlib", "pyt
         print(f"python {m}: unavailable ({type(e).__name__})")
 PY
 
-PARTS=,${E2E_ONLY:-programs,frameworks,numba,faults},
+PARTS=,${E2E_ONLY:-programs,frameworks,numba,samples,faults},
 part() { [[ $PARTS == *,$1,* ]]; }
 part_of() { case $1 in c | cx | nvml) echo programs ;; *) echo frameworks ;; esac; }
 
@@ -172,6 +172,24 @@ if part numba && [[ numba-cuda =~ $ONLY ]]; then
     done
     # For the summary: the count lines, reasons and warnings, not the per-test lists (those are in $RES).
     NUMBA_SUMMARY=$(grep -vE '^    (FAIL|SKIP|MISSING) ' "$LOGS/numba-cuda.txt")
+  fi
+fi
+
+# ---- NVIDIA's public CUDA samples (issue 11): samples.sh, natively and through the shim ----
+SAMPLES_SUMMARY=
+if part samples && [[ cuda-samples =~ $ONLY ]]; then
+  if [ $NATIVE_ONLY != 0 ]; then
+    row "$(printf '%-24s %9s %9s %7s  %s' cuda-samples - - - "not run (native only)")"
+  else
+    t0=$(date +%s)
+    OUT=$RES AVEC_SAMPLES_PORT=$((PORT + 40)) bash "$ROOT/e2e/gpu/samples.sh" 2>&1 | tee "$LOGS/cuda-samples.txt"
+    secs=$(($(date +%s) - t0))
+    line=$(grep -E '^(PASS|FAIL) cuda-samples' "$LOGS/cuda-samples.txt" | tail -1)
+    count=$(grep -E '^cuda-samples: ' "$LOGS/cuda-samples.txt" | tail -1)
+    [ -n "$line" ] || line="FAIL cuda-samples: no result (see $LOGS/cuda-samples.txt in the logs)"
+    [[ $line == PASS* ]] && pass=$((pass + 1)) || fail=$((fail + 1))
+    row "$(printf '%-24s %9s %9s %7s  %s' cuda-samples - "$secs" - "${line%% cuda-samples*} (${count#cuda-samples: })")"
+    SAMPLES_SUMMARY=$(grep -v '^\[samples\]' "$LOGS/cuda-samples.txt")
   fi
 fi
 
@@ -301,6 +319,7 @@ log ""
 if [ $NATIVE_ONLY = 0 ]; then
   log "optional (PyTorch, CuPy; not counted): $opt_pass passed, $opt_fail failed"
   [ -n "$NUMBA_SUMMARY" ] && { log ""; log "== numba-cuda test suites (lists: $RES/numba-cuda-*.txt) =="; log "$NUMBA_SUMMARY"; }
+  [ -n "$SAMPLES_SUMMARY" ] && { log ""; log "== NVIDIA cuda-samples (per sample: $RES/cuda-samples.txt) =="; log "$SAMPLES_SUMMARY"; }
   [ -f "$LOGS/faults.txt" ] && { log ""; log "== faults and limits =="; tee -a "$SUMMARY" <"$LOGS/faults.txt"; }
   [ -f "$LOGS/failures.txt" ] && { log ""; log "== failure details =="; tee -a "$SUMMARY" <"$LOGS/failures.txt"; }
   if [ -f "$LOGS/executor.log" ]; then

@@ -21,6 +21,8 @@
 #define AVEC_BATCH_CAP (256u * 1024u)
 #define AVEC_DIRECT_MIN (32u * 1024u) /* payload parts at least this large bypass the batch buffer */
 
+struct avec_stripes; /* stripe connections of a session (stripes.c) */
+
 typedef struct avec_conn {
   int fd;
   pthread_mutex_t lock; /* guards the socket, the batch and the fields below */
@@ -36,7 +38,13 @@ typedef struct avec_conn {
   int reply_timeout_ms;
   uint64_t frames_sent, flushes; /* statistics for tests and debug logs */
   char endpoint[256];
+  struct avec_stripes *stripes;  /* NULL: one connection; set once after HELLO, then only read */
+  uint64_t h2d_seq, d2h_seq;     /* striped chunks so far per direction (both ends count them) */
+  int zstd;                      /* compressed bulk chunks negotiated (AVEC_COMPRESS=1 and offered) */
 } avec_conn;
+
+/* Copies at least this large use the stripes when there are any. */
+#define AVEC_STRIPE_MIN (1u << 20)
 
 /* Parses "host:port" ("[v6]:port" too). Returns 0 or -1. */
 int avec_endpoint_split(const char *endpoint, char *host, size_t host_len, char *port, size_t port_len);
@@ -66,6 +74,23 @@ uint32_t avec_conn_call_into(avec_conn *c, uint16_t op, uint32_t flags, uint32_t
 /* Flushes the batch now (e.g. before the process waits on something else). */
 uint32_t avec_conn_flush(avec_conn *c);
 
+/* Bulk copies over the stripes (c->stripes set). H2D is fire-and-forget: it returns once every byte is in
+ * a socket (pageable-copy semantics), after the batch before it; D2H waits for the data and the status. */
+uint32_t avec_conn_htod_striped(avec_conn *c, uint32_t flags, uint32_t ctx, uint64_t dst, uint32_t stream,
+                                const void *src, size_t n);
+uint32_t avec_conn_dtoh_striped(avec_conn *c, uint32_t flags, uint32_t ctx, uint64_t src, uint32_t stream,
+                                void *dst, size_t n);
+
+/* Stripes (stripes.c). Opens `ext->stripes` connections to `endpoint` for session `session_id`, joins
+ * them (STRIPE_ATTACH on c) and sets c->stripes. Returns 0, or -1 with c left on one connection (the
+ * reason is logged; a refused stripe's words are in `msg`). */
+int avec_stripes_open(avec_conn *c, uint64_t session_id, const avec_hello_ext *ext, char *msg, size_t msg_cap);
+/* Runs one striped transfer of n bytes (chunks of AVEC_CHUNK, chunk k's pieces carry seq0 + k) on every
+ * stripe in parallel and waits for it. send: from src; else into dst. Returns the chunks received whole
+ * before the server's abort piece (d2h; n's chunk count when complete) or -1 when a stripe failed. */
+long avec_stripes_transfer(struct avec_stripes *s, int send, const void *src, void *dst, size_t n, uint64_t seq0);
+void avec_stripes_close(struct avec_stripes *s);
+
 /* Framing helpers (pure; unit-tested). */
 void avec_frame_hdr_make(avec_frame_hdr *h, uint16_t op, uint32_t flags, uint32_t id, uint32_t ctx,
                          uint32_t payload_len);
@@ -82,7 +107,12 @@ int avec_hello_refusal_decode(const void *payload, size_t len, uint32_t *reason,
 typedef struct avec_hello_result {
   avec_hello_reply r;
   avec_device_info d[AVEC_MAX_DEVICES];
+  avec_hello_ext ext_room; /* the ext follows the r.device_count devices: room for it when all 16 are there */
 } avec_hello_result;
+
+/* The avec_hello_ext of a successful HELLO reply of `got` payload bytes: 0 and *ext filled when
+ * r.features announce one and it is there; -1 otherwise (*ext zeroed). Pure (fuzzed). */
+int avec_hello_ext_decode(const avec_hello_result *res, size_t got, avec_hello_ext *ext);
 
 /* Connects to `endpoint` (AVEC_CONNECT_TIMEOUT_MS, default 10 s) and opens a session with HELLO (`ticket`,
  * `flags`). Returns 0 with `out` filled and the connection open; a negative errno when the endpoint cannot
@@ -91,6 +121,11 @@ typedef struct avec_hello_result {
  * server's refusal words if it sent any (see avec_hello_refusal_decode), and the connection is closed. */
 int avec_session_hello(avec_conn *c, const char *endpoint, const char *ticket, uint32_t flags,
                        avec_hello_result *out, uint32_t *status, uint32_t *reason, char *msg, size_t msg_cap);
+/* HELLO flags for the bulk paths the environment asks for: AVEC_STRIPES=N (0..8 stripe connections,
+ * default AVEC_STRIPES_DEFAULT) and AVEC_COMPRESS=1 (zstd, when libzstd.so.1 loads). A session asking
+ * for either gets what the server grants: avec_session_hello sets them up. */
+#define AVEC_STRIPES_DEFAULT 0
+uint32_t avec_bulk_hello_flags(void);
 /* A short name for an AVEC_REFUSAL_* code ("draining", "ticket-expired", ...; "unspecified" if unknown). */
 const char *avec_refusal_name(uint32_t reason);
 

@@ -23,12 +23,13 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_executor VAR: starts a listener in its own process group; sets VAR to "port pgid"
+# start_executor VAR [ARGS...]: starts a listener in its own process group; sets VAR to "port pgid"
 start_executor() {
-  local port log
+  local port log var=$1
+  shift
   port=$(free_port)
   log=$work/executor-$port.log
-  setsid "$exe" --listen "127.0.0.1:$port" --backend emulated --memory-limit $limit --log-level warn >"$log" 2>&1 &
+  setsid "$exe" --listen "127.0.0.1:$port" --backend emulated --memory-limit $limit --log-level warn "$@" >"$log" 2>&1 &
   local pid=$!
   disown "$pid"
   pids+=("$pid")
@@ -36,7 +37,7 @@ start_executor() {
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
   done
-  eval "$1='$port $pid'"
+  eval "$var='$port $pid'"
 }
 
 # record NAME RC LOG: adds a program's own "N passed, M failed" line to the totals
@@ -69,6 +70,23 @@ record "pools, VMM, IPC, big 2D" $? "$work/memext.log"
 
 AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/array_test" main >"$work/arrays.log" 2>&1
 record "arrays, textures, surfaces" $? "$work/arrays.log"
+
+AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/graph_test" main >"$work/graph.log" 2>&1
+record "graphs and stream capture" $? "$work/graph.log"
+
+# Bulk paths (issue 8): the same copies on one connection, over stripes, compressed, and against a server
+# that offers neither (negotiation falls back).
+for mode in "0 0" "3 0" "0 1" "4 1"; do
+  read -r st z <<<"$mode"
+  AVEC_SERVER=127.0.0.1:$port AVEC_STRIPES=$st AVEC_COMPRESS=$z timeout 120 "$tests/bulk_test" >"$work/bulk.log" 2>&1
+  record "bulk copies stripes=$st zstd=$z" $? "$work/bulk.log"
+done
+AVEC_SERVER=127.0.0.1:$port AVEC_STRIPES=3 AVEC_LOG=info timeout 120 "$tests/bulk_test" >"$work/bulk-s.log" 2>&1
+grep -q "stripes: 3 connections attached" "$work/bulk-s.log"; check "AVEC_STRIPES=3 attaches 3 stripes" $?
+start_executor plain_exec --max-stripes 0 --no-compression
+read -r pport ppgid <<<"$plain_exec"
+AVEC_SERVER=127.0.0.1:$pport AVEC_STRIPES=4 AVEC_COMPRESS=1 AVEC_LOG=info timeout 120 "$tests/bulk_test" >"$work/bulk-f.log" 2>&1
+record "bulk copies, fallback" $? "$work/bulk-f.log"
 
 for v in static shared; do
   AVEC_SERVER=127.0.0.1:$port LD_LIBRARY_PATH=${CUDA_HOME:-}/lib LD_PRELOAD=$out/libcuda.so.1 \

@@ -10,6 +10,8 @@ SHIM_TRANSPORT_TEST := $(SHIM_TEST_OUT)/transport_test
 SHIM_DRIVER_TEST := $(SHIM_TEST_OUT)/driver_test
 SHIM_MEMEXT_TEST := $(SHIM_TEST_OUT)/memext_test
 SHIM_ARRAY_TEST := $(SHIM_TEST_OUT)/array_test
+SHIM_GRAPH_TEST := $(SHIM_TEST_OUT)/graph_test
+SHIM_BULK_TEST := $(SHIM_TEST_OUT)/bulk_test
 SHIM_FATBIN := $(SHIM_TEST_OUT)/kernels.fatbin
 SHIM_CUDART_STATIC := $(SHIM_TEST_OUT)/cudart_test_static
 SHIM_CUDART_SHARED := $(SHIM_TEST_OUT)/cudart_test_shared
@@ -41,6 +43,14 @@ $(SHIM_ARRAY_TEST): shim/tests/integration/array_test.c shim/tests/test.h $(SHIM
 	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wno-deprecated-declarations -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda \
 	  -Wl,-rpath,$(SHIM_OUT)
 
+$(SHIM_GRAPH_TEST): shim/tests/integration/graph_test.c shim/tests/test.h $(SHIM_CUDA_SO) $(SHIM_OUT)/libcuda.so
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -Wl,-rpath,$(SHIM_OUT)
+
+$(SHIM_BULK_TEST): shim/tests/integration/bulk_test.c shim/tests/test.h $(SHIM_CUDA_SO) $(SHIM_OUT)/libcuda.so
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -Wl,-rpath,$(SHIM_OUT)
+
 $(SHIM_CUDART_STATIC): shim/tests/integration/cudart_test.cu | deps-cuda
 	@mkdir -p $(dir $@)
 	$(SHIM_NVCC) $(SHIM_NVCC_FLAGS) -o $@ $<
@@ -52,15 +62,15 @@ $(SHIM_CUDART_SHARED): shim/tests/integration/cudart_test.cu | deps-cuda
 # libFuzzer target over the transport's reply handling (clang; optional where clang is missing).
 SHIM_FUZZ := $(SHIM_TEST_OUT)/reply_fuzz
 SHIM_FUZZ_SRC := shim/tests/fuzz/reply_fuzz.c shim/src/transport/connection.c shim/src/transport/framing.c \
-  shim/src/transport/config.c shim/src/common/log.c shim/src/common/stats.c
+  shim/src/transport/config.c shim/src/transport/stripes.c shim/src/common/log.c shim/src/common/stats.c
 $(SHIM_FUZZ): $(SHIM_FUZZ_SRC) $(SHIM_HDRS)
 	@mkdir -p $(dir $@)
 	@if command -v clang >/dev/null; then \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ishim/include -Iwire \
-	    $(SHIM_FUZZ_SRC) -o $@ -lpthread; else echo "clang missing: no reply fuzzer"; fi
+	    $(SHIM_FUZZ_SRC) -o $@ -lpthread -ldl; else echo "clang missing: no reply fuzzer"; fi
 
 .PHONY: shim-tests-build
-shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM_DRIVER_TEST) $(SHIM_MEMEXT_TEST) $(SHIM_ARRAY_TEST) $(SHIM_CUDART_STATIC) \
+shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM_DRIVER_TEST) $(SHIM_MEMEXT_TEST) $(SHIM_ARRAY_TEST) $(SHIM_GRAPH_TEST) $(SHIM_BULK_TEST) $(SHIM_CUDART_STATIC) \
   $(SHIM_CUDART_SHARED) $(SHIM_FUZZ)
 
 test-shim-unit: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) ## shim unit + transport tests
@@ -79,3 +89,21 @@ test-shim: shim-tests-build native ## all shim tests (unit, transport, exports, 
 shim-python-env: ## optional: venv with numba-cuda and CuPy for the shim's Python smoke tests
 	@[ -x $(SHIM_OUT)/pyenv/bin/python ] || python3 -m venv $(SHIM_OUT)/pyenv
 	$(SHIM_OUT)/pyenv/bin/pip install -q 'numba-cuda[cu13]==0.30.4' numpy cupy-cuda13x
+
+# CPU copy benchmark (not a test): copy_bench through the shim against the emulated executor, with the
+# TCP floors and a shaped link measured in the same run (shim/tests/bench/copy-bench.sh; BENCH_ARGS).
+SHIM_BENCH_DIR := $(SHIM_TEST_OUT)/bench
+$(SHIM_BENCH_DIR)/copy_bench: shim/tests/bench/copy_bench.c $(SHIM_CUDA_SO) | deps-cuda
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -Wl,-rpath,$(SHIM_OUT)
+$(SHIM_BENCH_DIR)/tcpfloor: e2e/gpu/bench/tcpfloor.c
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) -O2 -Wall -o $@ $< -lpthread
+$(SHIM_BENCH_DIR)/linkshaper: tools/linkshaper/linkshaper.c
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) -O2 -Wall -o $@ $< -lpthread
+.PHONY: bench-copy-cpu
+bench-copy-cpu: shim native $(SHIM_BENCH_DIR)/copy_bench $(SHIM_BENCH_DIR)/tcpfloor $(SHIM_BENCH_DIR)/linkshaper ## copies through the shim vs TCP floors, emulated device (CPU)
+	ln -sf $(abspath $(NATIVE_OUT))/avec-executor $(SHIM_BENCH_DIR)/avec-executor
+	ln -sf $(abspath $(SHIM_CUDA_SO)) $(SHIM_BENCH_DIR)/libcuda.so.1
+	shim/tests/bench/copy-bench.sh $(SHIM_BENCH_DIR) $(BENCH_ARGS)

@@ -1,6 +1,7 @@
 /* linkshaper: a TCP proxy that makes loopback look like an edge link, for machines without `tc`.
  *
- *   linkshaper --listen HOST:PORT --connect HOST:PORT [--delay-ms D] [--rate-mbit R] [--queue-kb Q] [--quiet]
+ *   linkshaper --listen HOST:PORT --connect HOST:PORT [--delay-ms D] [--rate-mbit R] [--queue-kb Q]
+ *              [--shared-link] [--quiet]
  *
  * Each accepted connection gets its own upstream connection. Each direction is modelled as a link with
  * a bandwidth R (Mbit/s, 0 = unlimited) and a one-way propagation delay D (ms, fractional allowed):
@@ -12,7 +13,10 @@
  *
  * Reader thread per direction: read, cut into segments of <= 16 KiB, stamp each with its delivery time,
  * queue. Writer thread per direction: wait until the head's delivery time, write it. EOF and errors
- * propagate (half-close, then close). Both sockets use TCP_NODELAY. */
+ * propagate (half-close, then close). Both sockets use TCP_NODELAY.
+ *
+ * --shared-link: all connections share one wire per direction (one rate R between them, as on a real
+ * link), so that N parallel connections (avec's stripes, N-stream TCP) cannot get N times the rate. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +42,9 @@ static double g_delay_s = 0;    /* one-way propagation delay */
 static double g_rate_bps = 0;   /* bits per second; 0 = unlimited */
 static size_t g_queue_cap = 0;  /* bytes */
 static int g_quiet = 0;
+static int g_shared = 0;           /* one wire per direction for all connections */
+static pthread_mutex_t g_wire_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t g_wire_free_ns[2];  /* --shared-link: when each direction's wire is free */
 static struct sockaddr_storage g_up;
 static socklen_t g_up_len;
 
@@ -99,9 +106,18 @@ static void enqueue(pipe_dir *d, const char *data, size_t len) {
   pthread_mutex_lock(&d->mu);
   while (len && d->queued + len > g_queue_cap && d->queued > 0 && !d->closed) pthread_cond_wait(&d->cv, &d->mu);
   int64_t t = now_ns();
-  int64_t start = d->wire_free_ns > t ? d->wire_free_ns : t;
   int64_t ser = g_rate_bps > 0 ? (int64_t)(len * 8.0 / g_rate_bps * 1e9) : 0;
-  d->wire_free_ns = start + ser;
+  int64_t start;
+  if (g_shared) {
+    int which = d == &d->conn->dir[0] ? 0 : 1;
+    pthread_mutex_lock(&g_wire_mu);
+    start = g_wire_free_ns[which] > t ? g_wire_free_ns[which] : t;
+    g_wire_free_ns[which] = start + ser;
+    pthread_mutex_unlock(&g_wire_mu);
+  } else {
+    start = d->wire_free_ns > t ? d->wire_free_ns : t;
+    d->wire_free_ns = start + ser;
+  }
   s->deliver_ns = start + ser + (int64_t)(g_delay_s * 1e9);
   if (d->tail) d->tail->next = s; else d->head = s;
   d->tail = s;
@@ -199,7 +215,7 @@ int main(int argc, char **argv) {
   long queue_kb = -1;
   static struct option opts[] = {{"listen", 1, 0, 'l'},   {"connect", 1, 0, 'c'}, {"delay-ms", 1, 0, 'd'},
                                  {"rate-mbit", 1, 0, 'r'}, {"queue-kb", 1, 0, 'q'}, {"quiet", 0, 0, 'Q'},
-                                 {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+                                 {"shared-link", 0, 0, 'S'}, {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
@@ -209,9 +225,10 @@ int main(int argc, char **argv) {
       case 'r': rate_mbit = atof(optarg); break;
       case 'q': queue_kb = atol(optarg); break;
       case 'Q': g_quiet = 1; break;
+      case 'S': g_shared = 1; break;
       default:
         fprintf(stderr, "usage: linkshaper --listen HOST:PORT --connect HOST:PORT [--delay-ms D] [--rate-mbit R] "
-                        "[--queue-kb Q] [--quiet]\n");
+                        "[--queue-kb Q] [--shared-link] [--quiet]\n");
         return o == 'h' ? 0 : 2;
     }
   }

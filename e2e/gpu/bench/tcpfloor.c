@@ -6,6 +6,9 @@
  *                                       --cold-src: send from one MIB-sized buffer (each byte once, as a large
  *                                       cudaMemcpy source is read), receive into a reused 1 MiB buffer;
  *                                       --big: MIB-sized buffers on both sides
+ *   tcpfloor bwn HOST:PORT MIB N        the same MIB split over N parallel streams (one thread each,
+ *                                       --cold-src: each from its own part of one MIB buffer), print the
+ *                                       aggregate MB/s (tcp_bw_N_streams_MBps): the floor of N stripes
  *   tcpfloor rtt HOST:PORT N            N ping-pongs of 8 bytes, print median/p10/p99 in microseconds
  * Both sides set TCP_NODELAY, as the shim and the executor do. */
 #define _GNU_SOURCE
@@ -99,6 +102,25 @@ static int connect_to(const char *hp) {
   return fd;
 }
 
+typedef struct {
+  const char *hp;
+  char *buf;
+  uint64_t bytes, acked;
+  int cold, fd;
+} stream_job;
+
+static void *stream_send(void *arg) {
+  stream_job *j = arg;
+  size_t chunk = 1 << 20;
+  for (uint64_t sent = 0; sent < j->bytes; sent += chunk) {
+    size_t n = j->bytes - sent < chunk ? (size_t)(j->bytes - sent) : chunk;
+    if (full_write(j->fd, j->buf + (j->cold ? sent : 0), n)) break;
+  }
+  shutdown(j->fd, SHUT_WR);
+  if (full_read(j->fd, &j->acked, 8)) j->acked = 0;
+  return NULL;
+}
+
 static int cmp_d(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -140,6 +162,28 @@ int main(int argc, char **argv) {
     double dt = now_s() - t0;
     printf("%s %.1f\n", big ? "tcp_bw_bigbuf_MBps" : cold ? "tcp_bw_coldsrc_MBps" : "tcp_bw_MBps", total / dt / 1e6);
     printf("tcp_bw_bytes %llu seconds %.4f\n", (unsigned long long)total, dt);
+    return 0;
+  }
+  if (argc >= 5 && !strcmp(argv[1], "bwn")) {
+    uint64_t total = (uint64_t)atoll(argv[3]) << 20;
+    int n = atoi(argv[4]), cold = argc >= 6 && !strcmp(argv[5], "--cold-src");
+    if (n < 1 || n > 64) { fprintf(stderr, "tcpfloor: 1..64 streams\n"); return 2; }
+    stream_job jobs[64];
+    pthread_t th[64];
+    char *buf = malloc(cold ? total : (size_t)n << 20);
+    memset(buf, 0x5a, cold ? total : (size_t)n << 20);
+    for (int i = 0; i < n; i++) {
+      uint64_t b = total * (uint64_t)i / (uint64_t)n, e = total * (uint64_t)(i + 1) / (uint64_t)n;
+      jobs[i] = (stream_job){argv[2], cold ? buf + b : buf + ((size_t)i << 20), e - b, 0, cold, connect_to(argv[2])};
+      full_write(jobs[i].fd, "B", 1);
+    }
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) pthread_create(&th[i], NULL, stream_send, &jobs[i]);
+    uint64_t acked = 0;
+    for (int i = 0; i < n; i++) { pthread_join(th[i], NULL); acked += jobs[i].acked; }
+    double dt = now_s() - t0;
+    if (acked != total) { fprintf(stderr, "tcpfloor: short ack\n"); return 1; }
+    printf("tcp_bw_%d_streams%s_MBps %.1f\n", n, cold ? "_coldsrc" : "", total / dt / 1e6);
     return 0;
   }
   if (argc >= 4 && !strcmp(argv[1], "rtt")) {

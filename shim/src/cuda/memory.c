@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "avec_codec.h"
 #include "shim_cuda.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -159,6 +160,31 @@ CUresult avec_check_dev(uint64_t p, uint64_t n) {
   return avec_ranges_contains(&avec_device_ranges, p, n) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
 
+/* Compressed form of one chunk (avec_zchunk + zstd bytes, in a per-thread buffer), or NULL when it does not
+ * shrink (its sample decides) or is small. */
+#define AVEC_COMPRESS_MIN (64u * 1024u)
+static __thread uint8_t *zbuf, *zscratch;
+static __thread size_t zlen;
+static size_t zlen_of(const uint8_t *z) { (void)z; return zlen; }
+static const uint8_t *compress_chunk(const uint8_t *src, size_t n) {
+  if (n < AVEC_COMPRESS_MIN) return NULL;
+  if (!zbuf) {
+    zbuf = malloc(sizeof(avec_zchunk) + avec_codec_bound(AVEC_CHUNK));
+    zscratch = malloc(AVEC_CHUNK);
+    if (!zbuf || !zscratch) {
+      free(zbuf);
+      free(zscratch);
+      zbuf = zscratch = NULL;
+      return NULL;
+    }
+  }
+  avec_zchunk zc = {(uint32_t)n, 0};
+  zlen = avec_codec_compress(src, n, zbuf + sizeof zc, zscratch, &zc.codec);
+  if (!zlen) return NULL;
+  memcpy(zbuf, &zc, sizeof zc);
+  return zbuf;
+}
+
 static CUresult htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstream s, int ptds) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
@@ -166,10 +192,18 @@ static CUresult htod(CUdeviceptr dst, const void *src, size_t n, int async, CUst
   if (!src || avec_check_dev(dst, n)) return CUDA_ERROR_INVALID_VALUE;
   avec_memcpy_htod h = {dst, 0, 0};
   if (avec_stream_wire(s, ptds, &h.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (async && (r = avec_capture_host_copy(s, ptds))) return r;
+  avec_conn *c = &avec_sess.conn;
+  uint32_t flags = async ? AVEC_F_ASYNC : 0;
+  /* Compression, when negotiated, decides chunk by chunk; else large copies go over the stripes. */
+  if (c->stripes && !c->zstd && n >= AVEC_STRIPE_MIN)
+    return avec_result(avec_conn_htod_striped(c, flags, avec_ctx_wire(), dst, h.stream, src, n));
   for (size_t off = 0; off < n; off += AVEC_CHUNK) {
     size_t len = n - off < AVEC_CHUNK ? n - off : AVEC_CHUNK;
     h.dst = dst + off;
-    r = avec_post(AVEC_OP_MEMCPY_HTOD, async ? AVEC_F_ASYNC : 0, &h, sizeof h, (const char *)src + off, len);
+    const uint8_t *z = c->zstd ? compress_chunk((const uint8_t *)src + off, len) : NULL;
+    if (z) r = avec_post(AVEC_OP_MEMCPY_HTOD_Z, flags, &h, sizeof h, z, sizeof(avec_zchunk) + zlen_of(z));
+    else r = avec_post(AVEC_OP_MEMCPY_HTOD, flags, &h, sizeof h, (const char *)src + off, len);
     if (r) return r;
   }
   return CUDA_SUCCESS;
@@ -182,9 +216,14 @@ static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s
   if (!dst || avec_check_dev(src, n)) return CUDA_ERROR_INVALID_VALUE;
   avec_memcpy_dtoh a = {src, n, 0, 0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (async && (r = avec_capture_host_copy(s, ptds))) return r;
   /* Async device-to-host copies complete before returning too: the bytes must land in this process. */
-  return avec_result(avec_conn_call_into(&avec_sess.conn, AVEC_OP_MEMCPY_DTOH, async ? AVEC_F_ASYNC : 0,
-                                         avec_ctx_wire(), &a, sizeof a, dst, n));
+  avec_conn *c = &avec_sess.conn;
+  uint32_t flags = async ? AVEC_F_ASYNC : 0;
+  if (c->stripes && !c->zstd && n >= AVEC_STRIPE_MIN)
+    return avec_result(avec_conn_dtoh_striped(c, flags, avec_ctx_wire(), src, a.stream, dst, n));
+  if (c->zstd && n >= AVEC_COMPRESS_MIN) flags |= AVEC_F_COMPRESS;
+  return avec_result(avec_conn_call_into(c, AVEC_OP_MEMCPY_DTOH, flags, avec_ctx_wire(), &a, sizeof a, dst, n));
 }
 
 CUresult avec_dtoh_raw(void *dst, CUdeviceptr src, size_t n) { return dtoh(dst, src, n, 0, NULL, 0); }

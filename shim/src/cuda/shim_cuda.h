@@ -110,6 +110,8 @@ struct CUevent_st {
 
 /* Wire handle of a stream argument; ptds selects the per-thread default for NULL. Returns 0 on success. */
 int avec_stream_wire(CUstream s, int ptds, uint32_t *out);
+int avec_stream_capturing(CUstream s, int ptsz); /* graph.c: a capture is under way on s */
+CUresult avec_capture_host_copy(CUstream s, int ptsz); /* graph.c: refuses host copies into a capture */
 int avec_event_valid(CUevent e);
 
 /* ---- memory --------------------------------------------------------------------------------------- */

@@ -129,46 +129,11 @@ static CUresult get_device(CUstream s, CUdevice *d) {
 }
 PAIR(cuStreamGetDevice, cuStreamGetDevice_ptsz, (CUstream s, CUdevice *d), get_device(s, d), get_device(s, d))
 
-/* Stream capture (graphs) is not offered: every stream reports "not capturing". */
-static CUresult is_capturing(CUstream s, CUstreamCaptureStatus *st) {
-  uint32_t h;
-  if (!st) return CUDA_ERROR_INVALID_VALUE;
-  if (avec_stream_wire(s, 0, &h)) return CUDA_ERROR_INVALID_HANDLE;
-  *st = CU_STREAM_CAPTURE_STATUS_NONE;
-  return CUDA_SUCCESS;
-}
-PAIR(cuStreamIsCapturing, cuStreamIsCapturing_ptsz, (CUstream s, CUstreamCaptureStatus *st), is_capturing(s, st),
-     is_capturing(s, st))
-
-static CUresult capture_info(CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g,
-                             const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *n) {
-  CUresult r = is_capturing(s, st);
-  if (r) return r;
-  if (id) *id = 0;
-  if (g) *g = NULL;
-  if (deps) *deps = NULL;
-  if (edges) *edges = NULL;
-  if (n) *n = 0;
-  return CUDA_SUCCESS;
-}
-#undef cuStreamGetCaptureInfo
-PAIR(cuStreamGetCaptureInfo, cuStreamGetCaptureInfo_ptsz, (CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id),
-     capture_info(s, st, id, NULL, NULL, NULL, NULL), capture_info(s, st, id, NULL, NULL, NULL, NULL))
-PAIR(cuStreamGetCaptureInfo_v2, cuStreamGetCaptureInfo_v2_ptsz,
-     (CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g, const CUgraphNode **d, size_t *n),
-     capture_info(s, st, id, g, d, NULL, n), capture_info(s, st, id, g, d, NULL, n))
-PAIR(cuStreamGetCaptureInfo_v3, cuStreamGetCaptureInfo_v3_ptsz,
-     (CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g, const CUgraphNode **d,
-      const CUgraphEdgeData **e, size_t *n),
-     capture_info(s, st, id, g, d, e, n), capture_info(s, st, id, g, d, e, n))
-
-AVEC_API CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode) {
-  return mode ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
-}
-
 /* ---- host callbacks -------------------------------------------------------------------------------- */
 static CUresult host_func(CUstream s, CUhostFn fn, void *data, int ptds) {
+  static int warned;
   if (!fn) return CUDA_ERROR_INVALID_VALUE;
+  if (avec_stream_capturing(s, ptds)) return (CUresult)avec_unsupported("cuLaunchHostFunc into a capturing stream", &warned);
   LOG_DEBUG("host function: stream synchronized first, then run on the calling thread");
   CUresult r = sync_or_query(s, ptds, AVEC_OP_STREAM_SYNCHRONIZE);
   if (r) return r;

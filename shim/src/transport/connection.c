@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "avec_codec.h"
 #include "avec_log.h"
 #include "avec_stats.h"
 #include "avec_transport.h"
@@ -35,6 +36,11 @@ static void mark_dead(avec_conn *c, const char *why) {
     LOG_ERROR("connection to %s lost: %s", c->endpoint, why);
     if (c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
   }
+}
+
+/* A stripe failed: the session's streams can no longer be matched up, so the session is over too. */
+static void stripes_failed(avec_conn *c) {
+  mark_dead(c, "a stripe connection failed");
 }
 
 static int send_iov(avec_conn *c, struct iovec *iov, int n) {
@@ -258,6 +264,8 @@ void avec_conn_close(avec_conn *c) {
   pthread_mutex_unlock(&c->lock);
   if (c->timer_started) pthread_join(c->timer, NULL);
   c->timer_started = 0;
+  avec_stripes_close(c->stripes);
+  c->stripes = NULL;
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
 }
@@ -350,6 +358,32 @@ uint32_t avec_conn_call(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx,
   return st;
 }
 
+/* One compressed reply frame's data (avec_zchunk + zstd bytes, `data` in all) decompressed into dst+*got. */
+static uint32_t read_compressed(avec_conn *c, void *dst, size_t dst_len, size_t *got, size_t data) {
+  static __thread uint8_t *zin;
+  avec_zchunk z;
+  if (data < sizeof z || recv_all(c, &z, sizeof z)) {
+    mark_dead(c, "malformed compressed reply");
+    return AVEC_STATUS_LOST;
+  }
+  data -= sizeof z;
+  if (avec_zchunk_check(&z, data) || *got + z.raw_len > dst_len) {
+    mark_dead(c, "compressed reply out of bounds");
+    return AVEC_STATUS_LOST;
+  }
+  if (!zin && !(zin = malloc(AVEC_MAX_PAYLOAD))) {
+    mark_dead(c, "out of memory for a compressed reply");
+    return AVEC_STATUS_LOST;
+  }
+  if (recv_all(c, zin, data)) return AVEC_STATUS_LOST;
+  if (avec_codec_decompress(&z, zin, data, (uint8_t *)dst + *got)) {
+    mark_dead(c, "compressed reply does not decompress");
+    return AVEC_STATUS_LOST;
+  }
+  *got += z.raw_len;
+  return 0;
+}
+
 uint32_t avec_conn_call_into(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a,
                              size_t alen, void *dst, size_t dst_len) {
   uint32_t id;
@@ -364,6 +398,14 @@ uint32_t avec_conn_call_into(avec_conn *c, uint16_t op, uint32_t flags, uint32_t
     if ((st = read_reply_hdr(c, id, &h))) break;
     if (recv_all(c, &r, sizeof r)) { st = AVEC_STATUS_LOST; break; }
     size_t data = h.payload_len - sizeof r;
+    if (r.status == 0 && (h.flags & AVEC_F_COMPRESSED)) {
+      if ((st = read_compressed(c, dst, dst_len, &got, data))) break;
+      if (!(h.flags & AVEC_F_MORE)) {
+        if (got != dst_len) { mark_dead(c, "reply shorter than requested"); st = AVEC_STATUS_LOST; }
+        break;
+      }
+      continue;
+    }
     if (r.status != 0) {
       if (discard(c, data)) { st = AVEC_STATUS_LOST; break; }
       st = r.status;
@@ -387,5 +429,66 @@ uint32_t avec_conn_call_into(avec_conn *c, uint16_t op, uint32_t flags, uint32_t
   }
   pthread_mutex_unlock(&c->lock);
   avec_stats_waited(sizeof h + alen, got + frames * (sizeof h + sizeof(avec_reply_hdr)), mono_ns() - t0);
+  return st;
+}
+
+uint32_t avec_conn_htod_striped(avec_conn *c, uint32_t flags, uint32_t ctx, uint64_t dst, uint32_t stream,
+                                const void *src, size_t n) {
+  uint32_t st = 0;
+  size_t chunks = (n + AVEC_CHUNK - 1) / AVEC_CHUNK;
+  pthread_mutex_lock(&c->lock);
+  if (c->dead) st = AVEC_STATUS_LOST;
+  /* The chunk frames go in order on the session's connection (batched: they are small); the server
+   * takes each chunk's bytes off the stripes when it reaches its frame. */
+  for (size_t k = 0; k < chunks && !st; k++) {
+    size_t off = k * AVEC_CHUNK;
+    avec_memcpy_striped m = {dst + off, n - off < AVEC_CHUNK ? n - off : AVEC_CHUNK, stream, 0};
+    avec_frame_hdr h;
+    avec_frame_hdr_make(&h, AVEC_OP_MEMCPY_HTOD_STRIPED, flags, 0, ctx, sizeof m);
+    st = send_frame_locked(c, &h, &m, sizeof m, NULL, 0, 0);
+  }
+  if (!st) st = flush_locked(c);
+  if (!st) {
+    uint64_t seq = c->h2d_seq;
+    c->h2d_seq += chunks;
+    if (avec_stripes_transfer(c->stripes, 1, src, NULL, n, seq) != (long)chunks) {
+      stripes_failed(c);
+      st = AVEC_STATUS_LOST;
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  avec_stats_posted(chunks * (sizeof(avec_frame_hdr) + sizeof(avec_memcpy_striped) + sizeof(avec_stripe_piece)) + n);
+  return st;
+}
+
+uint32_t avec_conn_dtoh_striped(avec_conn *c, uint32_t flags, uint32_t ctx, uint64_t src, uint32_t stream,
+                                void *dst, size_t n) {
+  uint32_t id;
+  avec_frame_hdr h = {0};
+  avec_memcpy_striped m = {src, n, stream, 0};
+  avec_reply_hdr rep = {0, 0};
+  pthread_mutex_lock(&c->lock);
+  uint32_t st = request_locked(c, AVEC_OP_MEMCPY_DTOH_STRIPED, flags, ctx, &m, sizeof m, NULL, 0, &id);
+  long t0 = mono_ns();
+  if (!st) {
+    long got = avec_stripes_transfer(c->stripes, 0, NULL, dst, n, c->d2h_seq);
+    if (got < 0) {
+      stripes_failed(c);
+      st = AVEC_STATUS_LOST;
+    } else {
+      c->d2h_seq += (uint64_t)got;
+    }
+  }
+  if (!st) st = read_reply_hdr(c, id, &h);
+  if (!st) {
+    if (h.payload_len != sizeof rep || recv_all(c, &rep, sizeof rep)) {
+      mark_dead(c, "malformed striped copy reply");
+      st = AVEC_STATUS_LOST;
+    } else {
+      st = rep.status;
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  avec_stats_waited(sizeof h + sizeof m, sizeof h + sizeof rep + n, mono_ns() - t0);
   return st;
 }

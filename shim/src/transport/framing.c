@@ -63,3 +63,13 @@ const char *avec_refusal_name(uint32_t reason) {
     default: return "unspecified";
   }
 }
+
+int avec_hello_ext_decode(const avec_hello_result *res, size_t got, avec_hello_ext *ext) {
+  memset(ext, 0, sizeof *ext);
+  if (got < sizeof res->r || !res->r.features || res->r.device_count > AVEC_MAX_DEVICES) return -1;
+  size_t at = sizeof res->r + (size_t)res->r.device_count * sizeof(avec_device_info);
+  if (got < at + sizeof *ext) return -1;
+  memcpy(ext, (const uint8_t *)res + at, sizeof *ext);
+  if (ext->stripes > AVEC_MAX_STRIPES) ext->stripes = 0;
+  return 0;
+}

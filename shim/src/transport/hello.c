@@ -4,7 +4,36 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "avec_codec.h"
+#include "avec_log.h"
 #include "avec_transport.h"
+
+uint32_t avec_bulk_hello_flags(void) {
+  uint32_t flags = 0;
+  const char *s = getenv("AVEC_STRIPES");
+  long n = s && *s ? strtol(s, NULL, 10) : AVEC_STRIPES_DEFAULT;
+  if (n > (long)AVEC_MAX_STRIPES) n = AVEC_MAX_STRIPES;
+  if (n > 0) flags |= AVEC_HELLO_STRIPES | (uint32_t)n << AVEC_HELLO_STRIPES_SHIFT;
+  const char *z = getenv("AVEC_COMPRESS");
+  if (z && *z && strcmp(z, "0") != 0) {
+    if (avec_codec_available()) flags |= AVEC_HELLO_ZSTD;
+    else LOG_WARN("AVEC_COMPRESS: libzstd.so.1 cannot be loaded here; copies are not compressed");
+  }
+  return flags;
+}
+
+/* What the server granted of what the HELLO asked for: compression, stripes (opened now; a failure leaves
+ * the session on its one connection). */
+static void avec_bulk_setup(avec_conn *c, const avec_hello_result *out, size_t got) {
+  avec_hello_ext ext;
+  if (avec_hello_ext_decode(out, got, &ext)) return;
+  c->zstd = (out->r.features & AVEC_FEATURE_ZSTD) != 0;
+  if (c->zstd) LOG_INFO("bulk copies: compressed where a chunk's sample shrinks (zstd)");
+  if ((out->r.features & AVEC_FEATURE_STRIPES) && ext.stripes) {
+    char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
+    avec_stripes_open(c, out->r.session_id, &ext, msg, sizeof msg);
+  }
+}
 
 int avec_session_hello(avec_conn *c, const char *endpoint, const char *ticket, uint32_t flags,
                        avec_hello_result *out, uint32_t *status, uint32_t *reason, char *msg, size_t msg_cap) {
@@ -34,7 +63,10 @@ int avec_session_hello(avec_conn *c, const char *endpoint, const char *ticket, u
   if (st == 0 && (got < sizeof out->r || out->r.device_count > AVEC_MAX_DEVICES ||
                   got < sizeof out->r + out->r.device_count * sizeof(avec_device_info)))
     st = AVEC_STATUS_BAD_FRAME; /* a reply too short for the devices it announces */
-  if (st == 0) return 0;
+  if (st == 0) {
+    avec_bulk_setup(c, out, got);
+    return 0;
+  }
   avec_hello_refusal_decode(out, got, reason, msg, msg_cap);
   avec_conn_close(c);
   *status = st;

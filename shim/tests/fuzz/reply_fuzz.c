@@ -52,6 +52,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if ((unsigned char)*m < 0x20) abort(); /* the log line must stay one line */
     if (strlen(msg) > AVEC_MAX_REFUSAL_MESSAGE) abort();
   }
+  /* the same bytes as a HELLO reply announcing an avec_hello_ext (stripes, compression) */
+  static avec_hello_result res;
+  size_t hn = size < sizeof res ? size : sizeof res;
+  memcpy(&res, data, hn);
+  avec_hello_ext ext;
+  if (avec_hello_ext_decode(&res, hn, &ext) == 0 && ext.stripes > AVEC_MAX_STRIPES) abort();
   char tiny[4];
   avec_hello_refusal_decode(reply, got, &reason, tiny, sizeof tiny);
   uint8_t dst[9000];

@@ -1,7 +1,8 @@
 // libFuzzer target: the pure parsers that see client bytes — the frame decoder (both modes), the
-// module image symbol reader and the ticket verifier (base64url, JSON).
+// module image symbol reader, the ticket verifier (base64url, JSON), the stripe join and compressed chunks.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "../backends/emulated/image_symbols.h"
@@ -29,6 +30,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)sink;
       off += v.frame_len;
     }
+  }
+  // The bulk paths' parsers: a stripe's HELLO tail and a compressed chunk (decompressed into a bounded buffer).
+  avec_stripe_join j;
+  if (!stripe_join_decode(data, size, &j) && j.index >= AVEC_MAX_STRIPES) __builtin_trap();
+  if (size >= sizeof(avec_zchunk)) {
+    static uint8_t out[AVEC_CHUNK];
+    avec_zchunk z;
+    memcpy(&z, data, sizeof z);
+    if (!avec_zchunk_check(&z, size - sizeof z) && z.raw_len > AVEC_CHUNK) __builtin_trap();
+    avec_codec_decompress(&z, data + sizeof z, size - sizeof z, out);
   }
   uint64_t sz = 0;
   image_find_function(data, size, "_Z6kernelPf");

@@ -31,6 +31,11 @@ def symbol(op, module, handle, name, rid=4):
     return frame(op, struct.pack("<IIII", module, handle, 0, len(name)) + name, rid)
 
 
+def graph(op, g=0, node=0, a=0, stream=0, deps=(), body=b"", rid=0):
+    return frame(op, struct.pack("<QQQIIII", g, node, a, stream, len(deps), len(body), 0) +
+                 b"".join(struct.pack("<Q", d) for d in deps) + body, rid)
+
+
 PTX = b".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry add_one(\n.param .u64 p0\n)\n{\nret;\n}\n"
 H = hashlib.sha256(PTX).digest()
 module_image = frame(60, H + struct.pack("<Q", len(PTX)) + PTX)
@@ -120,6 +125,19 @@ session = {
                 tex(128, 2, 0, 8, dptr=BASE, width=4096) + tex(128, 3, 0, 9, dptr=BASE, width=16, height=8, pitch=512) +
                 tex(130, 0, 5, 10, has_tex=0) + frame(129, struct.pack("<Q", 1)) + frame(131, struct.pack("<Q", 5)) +
                 frame(123, struct.pack("<II", 7, 0)) + frame(121, struct.pack("<II", 8, 0)) + sync,
+    # graphs: create (id 0x1000), memset node (0x1001) then a dependent copy node, instantiate (0x1003), launch,
+    # update, nodes, DOT, capture on a stream with a memset and its info, end, destroy
+    "graphs": alloc(8192) + graph(140, rid=2) +
+              graph(142, 0x1000, 0, 2, body=struct.pack("<QQQQIHHII", BASE, 0, 16, 1, 0xAB, 1, 0, 0, 0), rid=3) +
+              graph(142, 0x1000, 0, 1, deps=[0x1001], body=struct.pack("<QQQQQQII", BASE + 4096, 16, BASE, 16, 16, 1, 0, 0),
+                    rid=4) +
+              graph(143, 0x1000, rid=5) + graph(144, 0x1003) + graph(147, 0x1003, 0x1000, rid=6) +
+              graph(154, 0x1000, rid=7) + graph(156, 0, 0x1001, rid=8) + graph(158, 0x1000, rid=9) +
+              graph(148, 0x1003, 0x1001, 2, body=struct.pack("<QQQQIHHII", BASE, 0, 8, 1, 1, 1, 0, 0, 0)) +
+              graph(161, 0x1003, 0x1001, 0) + graph(144, 0x1003) +
+              frame(40, struct.pack("<IIiI", 20, 1, 0, 0)) + graph(150, stream=20, rid=10) +
+              frame(26, struct.pack("<QQQQIHHII", BASE, 0, 16, 1, 7, 1, 0, 20, 0), 0, 1, 4) + graph(152, stream=20, rid=11) +
+              graph(155, a=2, rid=12) + graph(151, stream=20, rid=13) + graph(146, 0x1003) + graph(141, 0x1000) + sync,
 }
 decoder = {
     "hello": hello(b"avec1.e30.AAAA"),

@@ -76,6 +76,23 @@ struct Resource {
   BH object = 0;  // ARRAY: the array; MIPMAPPED_ARRAY: the mipmapped array
 };
 
+// One node's parameters, translated to backend objects (graphs, CUDA_GRAPH_NODE_TYPE_*).
+struct GraphNodeSpec {
+  uint32_t type = CU_GRAPH_NODE_TYPE_EMPTY;
+  LaunchArgs launch;      // KERNEL (stream unused)
+  avec_memset memset{};   // MEMSET (stream unused)
+  avec_memcpy2d copy{};   // MEMCPY: device to device, width bytes x height rows
+  BH child = 0;           // GRAPH
+  BH event = 0;           // EVENT_RECORD, WAIT_EVENT
+};
+
+struct CaptureInfo {
+  uint32_t status = CU_STREAM_CAPTURE_STATUS_NONE;
+  uint64_t id = 0;
+  BH graph = 0;
+  std::vector<BH> deps;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -201,6 +218,31 @@ class Backend {
   // much of the 8-byte *out the driver wrote; `object` gets the first 16 bytes at *out for object slots.
   virtual CUresult export_call(uint32_t table, uint32_t slot, uint64_t arg, uint64_t* out, uint32_t* out_bytes,
                                uint8_t object[16]) = 0;
+
+  // stream capture and graphs (session_graph.cpp keeps the ids the client sees)
+  virtual CUresult capture_begin(BH stream, uint32_t mode) = 0;
+  virtual CUresult capture_end(BH stream, BH* graph) = 0;
+  virtual CUresult capture_info(BH stream, CaptureInfo* out) = 0;
+  virtual CUresult capture_update_deps(BH stream, const std::vector<BH>& deps, uint32_t flags) = 0;
+  virtual CUresult capture_exchange_mode(uint32_t* mode) = 0;
+  virtual bool capturing(BH stream) = 0;  // host copies cannot be captured remotely (their memory is here)
+  virtual CUresult graph_create(uint32_t flags, BH* graph) = 0;
+  virtual CUresult graph_destroy(BH graph) = 0;
+  virtual CUresult graph_clone(BH graph, BH* out) = 0;
+  virtual CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const GraphNodeSpec& spec, BH* node) = 0;
+  virtual CUresult graph_node_set_params(BH node, const GraphNodeSpec& spec) = 0;
+  virtual CUresult graph_node_type(BH node, uint32_t* type) = 0;
+  virtual CUresult graph_destroy_node(BH node) = 0;
+  virtual CUresult graph_nodes(BH graph, bool roots, std::vector<BH>* out) = 0;
+  virtual CUresult graph_edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to, bool remove) = 0;
+  virtual CUresult graph_dot(BH graph, uint32_t flags, std::string* out) = 0;
+  virtual CUresult graph_instantiate(BH graph, uint64_t flags, BH upload_stream, BH* exec) = 0;
+  virtual CUresult graph_launch(BH exec, BH stream) = 0;
+  virtual CUresult graph_upload(BH exec, BH stream) = 0;
+  virtual CUresult graph_exec_destroy(BH exec) = 0;
+  virtual CUresult graph_exec_update(BH exec, BH graph, uint32_t* result, BH* error_node, BH* error_from) = 0;
+  virtual CUresult graph_exec_set_params(BH exec, BH node, const GraphNodeSpec& spec) = 0;
+  virtual CUresult graph_exec_enable(BH exec, BH node, bool on) = 0;
 };
 
 struct BackendOptions {

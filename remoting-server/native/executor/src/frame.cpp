@@ -48,14 +48,19 @@ long frame_fixed_size(uint32_t op) {
     case AVEC_OP_MEMCPY_HTOA: case AVEC_OP_MEMCPY_ATOH: case AVEC_OP_MEMCPY_ARRAY: return sizeof(avec_array_copy);
     case AVEC_OP_TEX_CREATE: case AVEC_OP_SURF_CREATE: return sizeof(avec_tex_create);
     case AVEC_OP_TEX_DESTROY: case AVEC_OP_SURF_DESTROY: return sizeof(avec_u64);
-    default: return -1;
+    case AVEC_OP_STRIPE_ATTACH: return sizeof(avec_stripe_attach);
+    case AVEC_OP_MEMCPY_HTOD_STRIPED: case AVEC_OP_MEMCPY_DTOH_STRIPED: return sizeof(avec_memcpy_striped);
+    case AVEC_OP_MEMCPY_HTOD_Z: return sizeof(avec_memcpy_htod);
+    default:
+      return op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE ? (long)sizeof(avec_graph_req) : -1;
   }
 }
 
 bool frame_has_tail(uint32_t op) {
   return op == AVEC_OP_HELLO || op == AVEC_OP_MEMCPY_HTOD || op == AVEC_OP_MEMCPY2D_HTOD ||
          op == AVEC_OP_MODULE_IMAGE || op == AVEC_OP_GET_FUNCTION || op == AVEC_OP_GET_GLOBAL || op == AVEC_OP_LAUNCH ||
-         op == AVEC_OP_MEMCPY_HTOA;
+         op == AVEC_OP_MEMCPY_HTOA ||
+         (op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE) || op == AVEC_OP_MEMCPY_HTOD_Z;
 }
 
 const char* opcode_name(uint32_t op) {
@@ -74,6 +79,13 @@ const char* opcode_name(uint32_t op) {
     N(IPC_GET_EVENT) N(IPC_OPEN_EVENT) N(EXPORT_CALL) N(ARRAY_CREATE) N(ARRAY_DESTROY) N(MIPMAP_CREATE)
     N(MIPMAP_DESTROY) N(MIPMAP_GET_LEVEL) N(MEMCPY_HTOA) N(MEMCPY_ATOH) N(MEMCPY_ARRAY) N(TEX_CREATE) N(TEX_DESTROY)
     N(SURF_CREATE) N(SURF_DESTROY)
+    N(GRAPH_CREATE) N(GRAPH_DESTROY) N(GRAPH_ADD_NODE)
+    N(GRAPH_INSTANTIATE) N(GRAPH_LAUNCH) N(GRAPH_UPLOAD) N(GRAPH_EXEC_DESTROY) N(GRAPH_EXEC_UPDATE)
+    N(GRAPH_EXEC_SET_PARAMS) N(GRAPH_NODE_SET_PARAMS) N(STREAM_BEGIN_CAPTURE) N(STREAM_END_CAPTURE)
+    N(STREAM_CAPTURE_INFO) N(GRAPH_CLONE) N(GRAPH_GET_NODES) N(CAPTURE_MODE) N(GRAPH_NODE_GET_TYPE)
+    N(STREAM_UPDATE_CAPTURE_DEPS) N(GRAPH_DEBUG_DOT) N(GRAPH_EDGES) N(GRAPH_DESTROY_NODE) N(GRAPH_NODE_ENABLE)
+    N(STRIPE_ATTACH) N(MEMCPY_HTOD_STRIPED)
+    N(MEMCPY_DTOH_STRIPED) N(MEMCPY_HTOD_Z)
 #undef N
     default: return "UNKNOWN";
   }
@@ -99,6 +111,20 @@ const char* check_tail(uint32_t op, const uint8_t* fixed, uint32_t tail_len, con
     }
     case AVEC_OP_MEMCPY_HTOD:
       return nullptr;  // any number of data bytes (the frame size bounds it)
+    case AVEC_OP_MEMCPY_HTOD_Z: {
+      if (tail_len < sizeof(avec_zchunk)) return "compressed chunk without its avec_zchunk";
+      if (!tail_present) return nullptr;
+      avec_zchunk z;
+      memcpy(&z, tail, sizeof z);
+      if (avec_zchunk_check(&z, tail_len - sizeof z)) return "compressed chunk: bad codec or length";
+      return nullptr;
+    }
+    case AVEC_OP_MEMCPY_HTOD_STRIPED: {
+      avec_memcpy_striped m;
+      memcpy(&m, fixed, sizeof m);
+      if (m.size == 0 || m.size > AVEC_CHUNK) return "striped chunk size out of range";
+      return nullptr;
+    }
     case AVEC_OP_MEMCPY2D_HTOD: {
       avec_memcpy2d m;
       memcpy(&m, fixed, sizeof m);
@@ -143,6 +169,14 @@ const char* check_tail(uint32_t op, const uint8_t* fixed, uint32_t tail_len, con
       return nullptr;
     }
     default:
+      if (op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE) {
+        avec_graph_req g;
+        memcpy(&g, fixed, sizeof g);
+        if (g.num_deps > AVEC_GRAPH_MAX_DEPS) return "too many graph node ids";
+        if (g.body_len > AVEC_GRAPH_MAX_BODY) return "graph node parameters too large";
+        if ((uint64_t)g.num_deps * 8 + g.body_len != tail_len) return "graph length does not match num_deps and body_len";
+        return nullptr;
+      }
       return tail_len ? "payload longer than the opcode's struct" : nullptr;
   }
 }
@@ -160,7 +194,8 @@ Decode frame_decode(const uint8_t* p, size_t n, FrameView* v, bool partial_data,
   if (h.magic != AVEC_WIRE_MAGIC) return bad(v, "bad magic");
   if (h.version != AVEC_WIRE_VERSION) return bad(v, "unsupported wire version");
   if (h.payload_len > AVEC_MAX_PAYLOAD) return bad(v, "payload too large");
-  if (h.flags & ~(uint32_t)AVEC_F_ASYNC) return bad(v, "client frame with reply or unknown flags");
+  uint32_t allowed = AVEC_F_ASYNC | (h.opcode == AVEC_OP_MEMCPY_DTOH ? AVEC_F_COMPRESS : 0u);
+  if (h.flags & ~allowed) return bad(v, "client frame with reply or unknown flags");
   long fixed = frame_fixed_size(h.opcode);
   if (fixed < 0) return bad(v, "unknown opcode");
   if (h.payload_len < (uint32_t)fixed) return bad(v, "payload shorter than the opcode's struct");
@@ -183,6 +218,15 @@ Decode frame_decode(const uint8_t* p, size_t n, FrameView* v, bool partial_data,
   const char* why = check_tail(h.opcode, v->payload, v->tail_len, v->tail, tail_present);
   if (why) return bad(v, why);
   return Decode::ok;
+}
+
+const char* stripe_join_decode(const uint8_t* tail, size_t len, avec_stripe_join* out) {
+  memset(out, 0, sizeof *out);
+  if (len != sizeof(avec_stripe_join)) return "stripe join of the wrong length";
+  memcpy(out, tail, sizeof *out);
+  if (out->index >= AVEC_MAX_STRIPES) return "stripe index out of range";
+  if (out->session_id == 0) return "stripe join without a session id";
+  return nullptr;
 }
 
 }  // namespace avec

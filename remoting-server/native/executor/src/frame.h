@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "avec_codec.h"
 #include "avec_wire.h"
 
 namespace avec {
@@ -39,5 +40,8 @@ const char* opcode_name(uint32_t opcode);
 // set). partial_data: for MEMCPY_HTOD, succeed once the header and fixed struct are present and leave
 // the data bytes to the caller (tail_pending).
 Decode frame_decode(const uint8_t* p, size_t n, FrameView* v, bool partial_data = false, size_t* want = nullptr);
+
+// The tail of a stripe connection's HELLO (AVEC_HELLO_STRIPE_JOIN): nullptr and *out filled, or why not.
+const char* stripe_join_decode(const uint8_t* tail, size_t len, avec_stripe_join* out);
 
 }  // namespace avec

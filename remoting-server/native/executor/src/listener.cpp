@@ -24,6 +24,7 @@
 #include "frame.h"
 #include "log.h"
 #include "refusal.h"
+#include "sha256.h"
 
 namespace avec {
 namespace {
@@ -77,7 +78,31 @@ struct Pending {
 struct Child {
   std::string session_id, claim;
   bool info_only;
+  uint64_t number;     // session_number(session_id)
+  int channel;         // our end of the stripe channel (-1: none)
+  uint32_t forwarded;  // stripe connections passed to it so far
 };
+
+// A session gets at most this many stripe connections passed over its lifetime (a bound on what a
+// client holding the session id, with or without the token, can make us hand over).
+constexpr uint32_t kMaxForwardedStripes = 4 * AVEC_MAX_STRIPES;
+
+bool pass_fd(int channel, int fd) {
+  char byte = 'S';
+  struct iovec iov = {&byte, 1};
+  alignas(struct cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr m = {};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctrl;
+  m.msg_controllen = sizeof ctrl;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  return sendmsg(channel, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
+}
 
 class ListenerLoop {
  public:
@@ -90,6 +115,7 @@ class ListenerLoop {
   void accept_all();
   void progress(Pending& p, short revents, bool* keep);
   void admit(Pending& p, const FrameView& v);
+  void route_stripe(Pending& p, const FrameView& v);
   void refuse(Pending& p, uint32_t request_id, const Refusal& r, const char* event);
   void reap();
   bool reload_keys(bool force);
@@ -175,7 +201,10 @@ void ListenerLoop::reap() {
         .num("status", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status))
         .str("session_id", it != children_.end() ? it->second.session_id : "")
         .unum("live_sessions", children_.size() - (it != children_.end()));
-    if (it != children_.end()) children_.erase(it);
+    if (it != children_.end()) {
+      if (it->second.channel >= 0) close(it->second.channel);
+      children_.erase(it);
+    }
   }
 }
 
@@ -269,7 +298,37 @@ void ListenerLoop::progress(Pending& p, short revents, bool* keep) {
     answer_and_close(p.fd, status_reply_frame(AVEC_OP_HELLO, h.request_id, AVEC_STATUS_BAD_FRAME));
     return;
   }
+  if (v.fixed<avec_hello>().flags & AVEC_HELLO_STRIPE_JOIN) return route_stripe(p, v);
   admit(p, v);
+}
+
+// A stripe connection carries no ticket: it goes to the session it names, which checks its token (only
+// that session process knows it). Unknown sessions are refused here.
+void ListenerLoop::route_stripe(Pending& p, const FrameView& v) {
+  avec_stripe_join j;
+  const char* bad = stripe_join_decode(v.tail, v.tail_len, &j);
+  Child* child = nullptr;
+  if (!bad) {
+    for (auto& c : children_)
+      if (c.second.number == j.session_id && c.second.channel >= 0) child = &c.second;
+    if (!child) bad = "no such session on this server";
+    else if (child->forwarded >= kMaxForwardedStripes) bad = "the session has taken all the stripe connections it may";
+  }
+  if (!bad) {
+    set_rcvlowat(p.fd, 1);
+    if (pass_fd(child->channel, p.fd)) {
+      child->forwarded++;
+      AVEC_LOG(debug, "stripe_routed").str("session_id", child->session_id).unum("index", j.index).str("peer", p.peer);
+      close(p.fd);
+      return;
+    }
+    bad = "the session does not take stripe connections now";
+  }
+  Refusal r;
+  r.status = AVEC_STATUS_REFUSED;
+  r.reason = AVEC_REFUSAL_STRIPE_REFUSED;
+  r.message = bad;
+  refuse(p, v.hdr.request_id, r, "stripe_refused");
 }
 
 void ListenerLoop::admit(Pending& p, const FrameView& v) {
@@ -321,6 +380,8 @@ void ListenerLoop::admit(Pending& p, const FrameView& v) {
   if (fl >= 0) fcntl(p.fd, F_SETFL, fl & ~O_NONBLOCK);
   counter_++;
   std::string sid = prefix_ + "-" + std::to_string(counter_);
+  int chan[2] = {-1, -1};  // [0]: ours, [1]: the session's (datagrams: one descriptor each)
+  if (!info_only && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, chan) != 0) chan[0] = chan[1] = -1;
   pid_t pid = fork();
   if (pid == 0) {  // the session process: the only one that ever touches the device
     close(lfd_);
@@ -328,19 +389,24 @@ void ListenerLoop::admit(Pending& p, const FrameView& v) {
     close(g_wake_fd);
     for (auto& q : pending_)
       if (q.fd >= 0 && q.fd != p.fd) close(q.fd);
+    for (auto& c : children_)  // other sessions' channels: never reachable from this one
+      if (c.second.channel >= 0) close(c.second.channel);
+    if (chan[0] >= 0) close(chan[0]);
     signal(SIGCHLD, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
-    _exit(start_(p.fd, sid, have_claims ? &claims : nullptr));
+    _exit(start_(p.fd, sid, have_claims ? &claims : nullptr, chan[1]));
   }
+  if (chan[1] >= 0) close(chan[1]);
   if (pid < 0) {
+    if (chan[0] >= 0) close(chan[0]);
     AVEC_LOG(error, "fork_failed").str("error", strerror(errno));
     r.reason = AVEC_REFUSAL_EXECUTOR_FAILED;
     r.message = "the server could not start a session process";
     return refuse(p, v.hdr.request_id, r, "hello_refused");
   }
   n_.admitted++;
-  children_[pid] = Child{sid, have_claims ? claims.uid : "", info_only};
+  children_[pid] = Child{sid, have_claims ? claims.uid : "", info_only, session_number(sid), chan[0], 0};
   close(p.fd);
 }
 
@@ -427,6 +493,18 @@ int ListenerLoop::run() {
 }
 
 }  // namespace
+
+uint64_t session_number(const std::string& id) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = strtoull(id.c_str(), &end, 0);  // as main.cpp's parse_u64
+  if (!id.empty() && id[0] != '-' && end && !*end && errno == 0) return v;
+  uint8_t h[32];
+  sha256(id.data(), id.size(), h);
+  uint64_t n;
+  memcpy(&n, h, sizeof n);
+  return n;
+}
 
 int run_listener(const ListenerOptions& o, const std::string& session_prefix, const SessionStarter& start) {
   ListenerLoop loop(o, session_prefix, start);

@@ -4,6 +4,7 @@
 // is one entry in a poll set, and their number is capped (overall and per client address).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -23,9 +24,14 @@ struct ListenerOptions {
   std::string node;
 };
 
-// What the session process is given: the accepted socket (HELLO still unread) and, with tickets, the
-// verified claims. Returns the process exit status.
-using SessionStarter = std::function<int(int fd, const std::string& session_id, const TicketClaims* claims)>;
+// What the session process is given: the accepted socket (HELLO still unread), with tickets the verified
+// claims, and the channel (a Unix socket) on which the listener passes it the session's stripe connections.
+// Returns the process exit status.
+using SessionStarter =
+    std::function<int(int fd, const std::string& session_id, const TicketClaims* claims, int stripe_channel)>;
+
+// The numeric session id of a session id string (the HELLO reply's session_id; stripes name it).
+uint64_t session_number(const std::string& id);
 
 // Runs until SIGTERM/SIGINT; returns the listener's exit status. `session_prefix` names session ids.
 int run_listener(const ListenerOptions& o, const std::string& session_prefix, const SessionStarter& start);

@@ -51,6 +51,9 @@ struct Options {
   size_t max_objects = 65536;
   uint64_t max_module_bytes = 2ull << 30;
   uint64_t module_memory_max = 64ull << 20;
+  int stripe_channel = -1;     // --fd mode: the channel on which the remoting server passes stripes
+  uint32_t max_stripes = 4;
+  bool compression = true;
 };
 
 const char* kUsage =
@@ -77,6 +80,10 @@ const char* kUsage =
     "                         else /dev/shm/avec-ipc-UID); a private directory of this user\n"
     "  --ipc-scope S          who may share IPC memory with this session (the remoting server passes\n"
     "                         the claim); default: the ticket's claim, else the client's IP address\n"
+    "  --max-stripes N        stripe connections a session may open for bulk copies (0..8, default 4; 0: none)\n"
+    "  --no-compression       do not offer compressed bulk copies (offered by default where libzstd.so.1 loads)\n"
+    "  --stripe-channel FD    --fd mode: a Unix datagram socket on which the remoting server passes the\n"
+    "                         session's stripe connections (SCM_RIGHTS); without it no stripes are offered\n"
     "  --teardown-timeout S   freeing a finished session may take this long, then exit (default 20)\n"
     "limits (docs/protocol.md, \"Limits\"):\n"
     "  --hello-timeout-ms MS  a connection must deliver its complete HELLO within this time (default 5000)\n"
@@ -111,14 +118,6 @@ int usage_error(const std::string& msg) {
   return 2;
 }
 
-uint64_t session_number(const std::string& id) {
-  uint64_t n;
-  if (parse_u64(id.c_str(), &n)) return n;
-  uint8_t h[32];
-  sha256(id.data(), id.size(), h);
-  memcpy(&n, h, sizeof n);
-  return n;
-}
 
 std::unique_ptr<Backend> open_backend(const Options& o, std::string* why) {
   BackendOptions bo;
@@ -269,7 +268,7 @@ std::unique_ptr<Backend> open_for_claims(Options o, const TicketClaims& c, Sessi
 
 // Runs one session on an accepted socket in this process; returns the process exit status. `claims`: the
 // ticket the listener verified before forking (standalone mode with --ticket-keys), else nullptr.
-int serve(const Options& o, int fd, const std::string& session_id, const TicketClaims* claims) {
+int serve(const Options& o, int fd, const std::string& session_id, const TicketClaims* claims, int stripe_channel) {
   log_set_context("session", session_id);
   // An inherited socket may come non-blocking (event-loop servers accept that way): the session loop
   // uses blocking reads and writes.
@@ -303,6 +302,9 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketC
   so.stall_timeout_ms = o.stall_timeout_ms;
   so.max_objects = o.max_objects;
   so.max_module_bytes = o.max_module_bytes;
+  so.stripe_channel = stripe_channel;
+  so.max_stripes = o.max_stripes;
+  so.compression = o.compression;
   so.before_teardown = [] {
     signal(SIGALRM, on_teardown_timeout);
     alarm(g_teardown_seconds);
@@ -354,8 +356,8 @@ int listen_mode(Options& o) {
   }
   std::string prefix = o.session_id.empty() ? std::to_string(getpid()) : o.session_id;
   const Options& co = o;
-  return run_listener(lo, prefix, [&co](int fd, const std::string& sid, const TicketClaims* claims) {
-    return serve(co, fd, sid, claims);
+  return run_listener(lo, prefix, [&co](int fd, const std::string& sid, const TicketClaims* claims, int channel) {
+    return serve(co, fd, sid, claims, channel);
   });
 }
 
@@ -385,6 +387,9 @@ int main(int argc, char** argv) {
     if (a == "--help" || a == "-h") { fputs(kUsage, stdout); return 0; }
     else if (a == "--describe") o.describe = true;
     else if (a == "--listen") { if (!(v = val("--listen"))) return usage_error("--listen needs HOST:PORT"); o.listen = v; }
+    else if (a == "--stripe-channel") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || n > 65535) return usage_error("--stripe-channel needs a descriptor"); o.stripe_channel = (int)n; }
+    else if (a == "--max-stripes") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || n > AVEC_MAX_STRIPES) return usage_error("--max-stripes needs 0..8"); o.max_stripes = (uint32_t)n; }
+    else if (a == "--no-compression") o.compression = false;
     else if (a == "--fd") { if (!(v = val("--fd")) || !parse_u64(v, &n) || n > 65535) return usage_error("--fd needs a number"); o.fd = (int)n; }
     else if (a == "--backend") {
       if (!(v = val("--backend"))) return usage_error("--backend needs a value");
@@ -435,5 +440,5 @@ int main(int argc, char** argv) {
   if (!o.listen.empty()) return listen_mode(o);
   struct stat st;
   if (fstat(o.fd, &st) != 0) return usage_error("--fd: not an open file descriptor");
-  return serve(o, o.fd, o.session_id.empty() ? std::to_string(getpid()) : o.session_id, nullptr);
+  return serve(o, o.fd, o.session_id.empty() ? std::to_string(getpid()) : o.session_id, nullptr, o.stripe_channel);
 }

@@ -1,6 +1,7 @@
 // The session loop: buffered reads, frame decoding, dispatch, HELLO, handle tables and teardown.
 #include "session.h"
 
+#include <errno.h>
 #include <time.h>
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include "log.h"
 #include "host_memory.h"
 #include "sha256.h"
+
+#include <sys/random.h>
 
 namespace avec {
 
@@ -22,6 +25,20 @@ long monotonic_ms() {
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 }  // namespace
+
+bool getrandom_all(void* p, size_t n) {
+  uint8_t* b = static_cast<uint8_t*>(p);
+  while (n) {
+    ssize_t r = getrandom(b, n, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    b += r;
+    n -= (size_t)r;
+  }
+  return true;
+}
 
 std::string Session::op_summary() const {
   std::string out;
@@ -260,6 +277,10 @@ bool Session::dispatch(const FrameView& v) {
   if (op == AVEC_OP_HELLO) return hello(v);
   if (op == AVEC_OP_GOODBYE) return false;
   if (op == AVEC_OP_PING) return reply_status(v.hdr, CUDA_SUCCESS);
+  // Striped data is always taken off the stripes, whatever the session's state, so they stay in step.
+  if (op == AVEC_OP_MEMCPY_HTOD_STRIPED) return htod_striped(v);
+  if (op == AVEC_OP_MEMCPY_DTOH_STRIPED) return dtoh_striped(v);
+  if (op == AVEC_OP_STRIPE_ATTACH) return stripe_attach(v);
   if (info_only_ && op != AVEC_OP_MEM_GET_INFO) {
     if (AVEC_OP_IS_SYNC(op)) return reply_status(v.hdr, CUDA_ERROR_NOT_PERMITTED);
     errs_.record_async(CUDA_ERROR_NOT_PERMITTED);
@@ -309,6 +330,14 @@ bool Session::hello(const FrameView& v) {
       return false;
     }
   }
+  if (h.flags & AVEC_HELLO_STRIPE_JOIN) {  // a stripe reaching a session's own socket: never valid here
+    Refusal r;
+    r.status = AVEC_STATUS_REFUSED;
+    r.reason = AVEC_REFUSAL_STRIPE_REFUSED;
+    r.message = "a stripe connection must be the first HELLO of a new connection to the listener";
+    refuse(v.hdr, r);
+    return false;
+  }
   if (opts_.refuse_hello.status) {
     AVEC_LOG(warn, "hello_refused").str("reason", opts_.refuse_hello.message).unum("code", opts_.refuse_hello.reason)
         .str("client_host", host).unum("client_pid", h.client_pid);
@@ -339,6 +368,19 @@ bool Session::hello(const FrameView& v) {
   rep.driver_version = (uint32_t)be_.driver_version();
   rep.device_count = (uint32_t)device_count_;
   rep.emulated = be_.emulated() ? 1 : 0;
+  avec_hello_ext ext = {};
+  uint32_t wanted = (h.flags & AVEC_HELLO_STRIPES_MASK) >> AVEC_HELLO_STRIPES_SHIFT;
+  if (!info_only_ && (h.flags & AVEC_HELLO_STRIPES) && wanted && opts_.stripe_channel >= 0 && opts_.max_stripes &&
+      getrandom_all(stripe_token_, sizeof stripe_token_)) {
+    stripes_granted_ = std::min<uint32_t>({wanted, opts_.max_stripes, AVEC_MAX_STRIPES});
+    ext.stripes = stripes_granted_;
+    memcpy(ext.stripe_token, stripe_token_, sizeof stripe_token_);
+    rep.features |= AVEC_FEATURE_STRIPES;
+  }
+  if (!info_only_ && (h.flags & AVEC_HELLO_ZSTD) && opts_.compression && avec_codec_available()) {
+    zstd_ = true;
+    rep.features |= AVEC_FEATURE_ZSTD;
+  }
   hello_done_ = true;
   // From now on only a stall (mid-frame, or a client that does not read its replies) ends the session.
   conn_.set_read_timeout_ms(opts_.stall_timeout_ms);
@@ -347,8 +389,12 @@ bool Session::hello(const FrameView& v) {
       .unum("client_pid", h.client_pid)
       .str("backend", be_.name())
       .unum("memory_limit", limit_)
-      .num("info_only", info_only_);
-  return reply(v.hdr, &rep, sizeof rep, devices_.data(), devices_.size() * sizeof(avec_device_info));
+      .num("info_only", info_only_)
+      .unum("stripes", stripes_granted_)
+      .num("compression", zstd_);
+  std::string body(reinterpret_cast<const char*>(devices_.data()), devices_.size() * sizeof(avec_device_info));
+  if (rep.features) body.append(reinterpret_cast<const char*>(&ext), sizeof ext);
+  return reply(v.hdr, &rep, sizeof rep, body.data(), body.size());
 }
 
 // ---- tables ------------------------------------------------------------------------------------------
@@ -449,6 +495,7 @@ void Session::teardown() {
     be_.ctx_synchronize();
     drop_ctx_objects(c.first);
   }
+  graph_teardown();  // executable graphs may name memory that goes next
   memext_teardown();
   arrays_forget();
   // Whatever is left (objects of contexts that failed to become current) is dropped from the tables.

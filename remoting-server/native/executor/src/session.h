@@ -16,6 +16,7 @@
 #include "ipc_registry.h"
 #include "module_store.h"
 #include "refusal.h"
+#include "stripes.h"
 
 namespace avec {
 
@@ -43,10 +44,18 @@ struct SessionOptions {
   IpcRegistry* ipc = nullptr;
   std::string ipc_scope;
   size_t read_buffer = 1 << 20;
+  // Stripes: the channel on which the listener passes this session's stripe connections (-1: none, and
+  // none are offered) and the most a client may open. Compression: offered when zstd loads here.
+  int stripe_channel = -1;
+  uint32_t max_stripes = 4;
+  bool compression = true;
   // Called once when the session starts freeing (the executor arms a watchdog: a hung kernel must not
   // keep a dead session's process alive; exiting lets the driver destroy the context instead).
   std::function<void()> before_teardown;
 };
+
+// Fills p with n bytes from the kernel's CSPRNG; false if it cannot.
+bool getrandom_all(void* p, size_t n);
 
 enum class SessionEnd { goodbye, eof, io_error, bad_frame, refused, hello_timeout, stalled };
 const char* session_end_name(SessionEnd e);
@@ -115,6 +124,11 @@ class Session {
   void htod(const avec_frame_hdr& h, const avec_memcpy_htod& m, const uint8_t* data, size_t len, bool staged);
   uint32_t dtoh(const avec_frame_hdr& h, const avec_memcpy_dtoh& m, bool* sent_last);
   uint32_t dtoh_2d(const avec_frame_hdr& h, const avec_memcpy2d& m, bool* sent_last);
+  // bulk paths negotiated in HELLO (session_bulk.cpp)
+  bool stripe_attach(const FrameView& v);
+  bool htod_striped(const FrameView& v);  // false: the stripes failed, end the session
+  bool dtoh_striped(const FrameView& v);
+  void htod_compressed(const FrameView& v);
   void module_image(const FrameView& v);
   void module_load(const avec_frame_hdr& h, const avec_module_load& m);
   uint32_t load_pending(uint32_t handle, ModuleEntry& e, const Image& img);
@@ -164,6 +178,24 @@ class Session {
   uint32_t resource(const avec_resource_desc& d, bool surface, Resource* out);
   void drop_ctx_arrays(uint32_t ctx);  // every array object of a context (current) the driver will destroy
   void arrays_forget();                // teardown: whatever is left leaves the tables and the account
+  // stream capture and graphs (session_graph.cpp): ids the client sees -> backend objects
+  struct GraphNodeEntry { BH be; uint64_t graph; };
+  bool graph_sync(const FrameView& v, uint32_t* r);  // false: not one of its opcodes, or failed (r set)
+  uint32_t graph_async(const FrameView& v);
+  uint32_t graph_node_spec(uint32_t type, const uint8_t* body, uint32_t len, GraphNodeSpec* out);
+  uint32_t graph_of(uint64_t id, BH* out) const;
+  uint32_t node_of(uint64_t id, BH* out) const;
+  uint32_t exec_of(uint64_t id, BH* out) const;
+  uint64_t node_id(BH be, uint64_t graph);  // the id of a node the backend names (made on first sight)
+  uint64_t graph_id(BH be);                 // the id of a graph the backend made
+  void forget_graph(uint64_t id);
+  void graph_teardown();
+  uint32_t capture_refused(const char* what);  // host memory cannot be captured remotely (logged once)
+  uint32_t launch_args(const avec_launch& l, const uint8_t* tail, LaunchArgs* a, avec_launch_attr* attrs);
+  std::map<uint64_t, BH> graphs_, execs_;
+  std::map<uint64_t, GraphNodeEntry> nodes_;
+  std::map<BH, uint64_t> node_ids_;
+  uint64_t next_graph_id_ = 0x1000;
 
   Conn& conn_;
   Backend& be_;
@@ -175,6 +207,12 @@ class Session {
   bool info_only_ = false;
   bool conn_failed_ = false;
   bool after_staged_ = false;  // the last frame was a staged H2D chunk (see fill())
+  uint32_t stripes_granted_ = 0;
+  bool zstd_ = false;            // compression negotiated
+  uint8_t stripe_token_[AVEC_STRIPE_TOKEN_BYTES] = {};
+  StripeSet stripes_;
+  uint64_t h2d_seq_ = 0, d2h_seq_ = 0;  // striped chunks so far, per direction (the pieces carry them)
+  std::vector<uint8_t> bulk_buf_;       // a chunk that has no staging buffer, or compressed bytes
   int device_count_ = 0;
   std::vector<avec_device_info> devices_;
   uint64_t limit_ = 0;

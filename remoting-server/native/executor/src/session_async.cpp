@@ -16,6 +16,7 @@ void Session::htod(const avec_frame_hdr& h, const avec_memcpy_htod& m, const uin
   BH s = 0;
   if (!r) r = stream((h.flags & AVEC_F_ASYNC) ? m.stream : AVEC_STREAM_LEGACY, &s);
   if (!r && !range_ok(m.dst, len)) r = CUDA_ERROR_INVALID_VALUE;
+  if (!r && be_.capturing(s)) r = capture_refused("host-to-device copy");
   if (!r) {
     bool async = (h.flags & AVEC_F_ASYNC) != 0;
     r = staged ? be_.htod_submit(const_cast<uint8_t*>(data), m.dst, len, s, async)
@@ -33,6 +34,9 @@ void Session::async_op(const FrameView& v) {
   switch (op) {
     case AVEC_OP_MEMCPY_HTOD:
       htod(h, v.fixed<avec_memcpy_htod>(), v.tail, v.tail_len, false);
+      return;
+    case AVEC_OP_MEMCPY_HTOD_Z:
+      htod_compressed(v);
       return;
     case AVEC_OP_MODULE_IMAGE:
       module_image(v);

@@ -362,8 +362,7 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
       return reply(h, &out, sizeof out);
     }
     default:
-      r = CUDA_ERROR_NOT_SUPPORTED;
-      return false;
+      return graph_sync(v, rp);
   }
 }
 
@@ -442,7 +441,7 @@ uint32_t Session::memext_async(const FrameView& v) {
       return CUDA_SUCCESS;
     }
     default:
-      return CUDA_ERROR_NOT_SUPPORTED;
+      return graph_async(v);
   }
 }
 

@@ -102,26 +102,24 @@ void Session::module_load(const avec_frame_hdr& h, const avec_module_load& m) {
   module_bytes_ += m.size;
 }
 
-uint32_t Session::launch(const FrameView& v) {
-  avec_launch l = v.fixed<avec_launch>();
+// The launch in `l` (+ its attributes and parameter bytes in `tail`) as backend arguments; `attrs` holds
+// attributes that had to be translated (events travel as client handles).
+uint32_t Session::launch_args(const avec_launch& l, const uint8_t* tail, LaunchArgs* ap, avec_launch_attr* attrs) {
+  LaunchArgs& a = *ap;
   auto it = funcs_.find(l.func);
   if (it == funcs_.end()) return CUDA_ERROR_INVALID_HANDLE;
   const FuncEntry& f = it->second;
-  LaunchArgs a;
   a.func = f.be;
   a.is_kernel = f.is_kernel;
-  uint32_t r = stream(l.stream, &a.stream);
-  if (r) return r;
   memcpy(a.grid, l.grid, sizeof a.grid);
   memcpy(a.block, l.block, sizeof a.block);
   a.shared_mem = l.shared_mem;
   a.cooperative = (l.flags & 1) != 0;
-  avec_launch_attr attrs[AVEC_MAX_LAUNCH_ATTRS];
-  a.attrs = reinterpret_cast<const avec_launch_attr*>(v.tail);
+  a.attrs = reinterpret_cast<const avec_launch_attr*>(tail);
   a.num_attrs = l.num_attrs;
   bool translated = false;
   for (uint32_t i = 0; i < l.num_attrs; i++) {
-    memcpy(&attrs[i], v.tail + i * sizeof(avec_launch_attr), sizeof attrs[i]);
+    memcpy(&attrs[i], tail + i * sizeof(avec_launch_attr), sizeof attrs[i]);
     uint32_t id = attrs[i].id;
     if (id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) {
       // the event travels as its client handle (u64 in the first 8 value bytes): swap in the real one
@@ -136,7 +134,7 @@ uint32_t Session::launch(const FrameView& v) {
     }
   }
   if (translated) a.attrs = attrs;
-  const uint8_t* params = v.tail + (size_t)l.num_attrs * sizeof(avec_launch_attr);
+  const uint8_t* params = tail + (size_t)l.num_attrs * sizeof(avec_launch_attr);
   a.param_bytes = params;
   a.param_len = l.param_bytes;
   if (f.params_known) {
@@ -147,6 +145,16 @@ uint32_t Session::launch(const FrameView& v) {
     a.params = f.params.empty() ? nullptr : param_ptrs_.data();
     a.num_params = (uint32_t)f.params.size();
   }
+  return CUDA_SUCCESS;
+}
+
+uint32_t Session::launch(const FrameView& v) {
+  avec_launch l = v.fixed<avec_launch>();
+  LaunchArgs a;
+  avec_launch_attr attrs[AVEC_MAX_LAUNCH_ATTRS];
+  uint32_t r = launch_args(l, v.tail, &a, attrs);
+  if (!r) r = stream(l.stream, &a.stream);
+  if (r) return r;
   return be_.launch(a);
 }
 

@@ -30,9 +30,17 @@ uint32_t Session::dtoh(const avec_frame_hdr& h, const avec_memcpy_dtoh& m, bool*
   if (r) return r;
   if (m.size == 0) return CUDA_SUCCESS;
   if (!range_ok(m.src, m.size)) return CUDA_ERROR_INVALID_VALUE;
+  if (be_.capturing(s)) return capture_refused("device-to-host copy");
+  bool compress = (h.flags & AVEC_F_COMPRESS) && zstd_;
+  std::vector<uint8_t> zout, scratch;
   ReplySink sink([&](const void* d, size_t n, bool last) {
-    avec_reply_hdr rh = {CUDA_SUCCESS, 0};
-    return send_frame(h, last ? 0 : AVEC_F_MORE, &rh, sizeof rh, d, n);
+    struct { avec_reply_hdr rh; avec_zchunk z; } head = {{CUDA_SUCCESS, 0}, {(uint32_t)n, 0}};
+    if (compress) {  // per chunk: compressed when its sample shrinks, else as it is
+      if (zout.empty()) { zout.resize(avec_codec_bound(AVEC_CHUNK)); scratch.resize(AVEC_CHUNK); }
+      size_t z = avec_codec_compress(static_cast<const uint8_t*>(d), n, zout.data(), scratch.data(), &head.z.codec);
+      if (z) return send_frame(h, (last ? 0 : AVEC_F_MORE) | AVEC_F_COMPRESSED, &head, sizeof head, zout.data(), z);
+    }
+    return send_frame(h, last ? 0 : AVEC_F_MORE, &head.rh, sizeof head.rh, d, n);
   });
   r = be_.memcpy_dtoh(m.src, m.size, s, (h.flags & AVEC_F_ASYNC) != 0, sink);
   *sent_last = sink.sent_last_ && r == CUDA_SUCCESS;

@@ -414,3 +414,73 @@ TEST(limits_connection_flood_reaped) {
   CHECK_EQ(count_in_log(l, "\"event\":\"session_process_exit\""), want);
   CHECK(l.alive());
 }
+
+// Stripes (issue 8): a stripe connection must present its session's token; a wrong one is refused with
+// words, an unknown session is refused by the listener, and the session goes on with its one connection.
+namespace {
+Bytes stripe_hello(uint64_t session_id, const uint8_t* token, uint32_t index) {
+  avec_stripe_join j = {};
+  j.session_id = session_id;
+  memcpy(j.token, token, sizeof j.token);
+  j.index = index;
+  return hello(AVEC_HELLO_STRIPE_JOIN, std::string(reinterpret_cast<const char*>(&j), sizeof j));
+}
+std::string refusal_text(const Reply& r, uint32_t* reason) {
+  *reason = 0;
+  if (r.payload.size() < sizeof(avec_hello_reply) + sizeof(avec_hello_refusal)) return "";
+  avec_hello_refusal f;
+  memcpy(&f, r.payload.data() + sizeof(avec_hello_reply), sizeof f);
+  *reason = f.reason;
+  return std::string(reinterpret_cast<const char*>(r.payload.data()) + sizeof(avec_hello_reply) + sizeof f,
+                     r.payload.size() - sizeof(avec_hello_reply) - sizeof f);
+}
+}  // namespace
+
+TEST(stripes_token_checked_and_unknown_sessions_refused) {
+  Listener l;
+  CHECK(l.port > 0);
+  Client c(l.port);
+  Reply h = c.call(hello(AVEC_HELLO_STRIPES | 2u << AVEC_HELLO_STRIPES_SHIFT));
+  CHECK_EQ(h.status(), 0u);
+  avec_hello_reply rep = h.as<avec_hello_reply>();
+  CHECK(rep.features & AVEC_FEATURE_STRIPES);
+  size_t at = sizeof rep + rep.device_count * sizeof(avec_device_info);
+  CHECK(h.payload.size() >= at + sizeof(avec_hello_ext));
+  avec_hello_ext ext;
+  memcpy(&ext, h.payload.data() + at, sizeof ext);
+  CHECK_EQ(ext.stripes, 2u);
+  // Unknown session: the listener answers at once.
+  {
+    Client s(l.port);
+    Reply r = s.call(stripe_hello(rep.session_id + 1000, ext.stripe_token, 0));
+    uint32_t reason;
+    CHECK_EQ(r.status(), AVEC_STATUS_REFUSED);
+    CHECK(refusal_text(r, &reason).find("no such session") != std::string::npos);
+    CHECK_EQ(reason, AVEC_REFUSAL_STRIPE_REFUSED);
+  }
+  // Right session, wrong token: the session refuses it when the client attaches.
+  uint8_t bad[AVEC_STRIPE_TOKEN_BYTES];
+  memcpy(bad, ext.stripe_token, sizeof bad);
+  bad[7] ^= 1;
+  Client s0(l.port), s1(l.port);
+  CHECK(s0.send(stripe_hello(rep.session_id, ext.stripe_token, 0)));
+  CHECK(s1.send(stripe_hello(rep.session_id, bad, 1)));
+  avec_stripe_attach a = {2, 0};
+  Reply ar = c.call(frame_of(AVEC_OP_STRIPE_ATTACH, a, 2));
+  CHECK_EQ(ar.status(), AVEC_STATUS_REFUSED);
+  Reply r1;
+  CHECK(s1.reply(&r1));
+  uint32_t reason;
+  CHECK_EQ(r1.status(), AVEC_STATUS_REFUSED);
+  CHECK(refusal_text(r1, &reason).find("token") != std::string::npos);
+  CHECK_EQ(reason, AVEC_REFUSAL_STRIPE_REFUSED);
+  CHECK(l.wait_line({"\"event\":\"stripe_refused\"", "token does not match"}));
+  // The session itself goes on, on its one connection.
+  uint64_t d = c.alloc(4096);
+  CHECK(d != 0);
+  CHECK(c.send(htod(d, Bytes(4096, 0x5a))));
+  Bytes back;
+  CHECK(c.send(dtoh(d, 4096, 9)));
+  CHECK_EQ(c.read_data(&back), 0u);
+  CHECK(back == Bytes(4096, 0x5a));
+}

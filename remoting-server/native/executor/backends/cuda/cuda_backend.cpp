@@ -1,6 +1,10 @@
 // The real device through the NVIDIA driver (driver.h loads it). Every failure returns the driver's
 // CUresult unchanged, so the client sees what a local call would.
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -706,6 +710,292 @@ class CudaBackend final : public Backend {
     *event = (BH)e;
     return r;
   }
+  // ---- stream capture and graphs -------------------------------------------------------------------
+  CUresult capture_begin(BH stream, uint32_t mode) override {
+    AVEC_NEED(cuStreamBeginCapture);
+    settle();
+    return d_.p_cuStreamBeginCapture((CUstream)stream, (CUstreamCaptureMode)mode);
+  }
+  CUresult capture_end(BH stream, BH* graph) override {
+    AVEC_NEED(cuStreamEndCapture);
+    CUgraph g = nullptr;
+    CUresult r = d_.p_cuStreamEndCapture((CUstream)stream, &g);
+    *graph = (BH)g;
+    return r;
+  }
+  CUresult capture_info(BH stream, CaptureInfo* out) override {
+    AVEC_NEED(cuStreamGetCaptureInfo);
+    CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+    cuuint64_t id = 0;
+    CUgraph g = nullptr;
+    const CUgraphNode* deps = nullptr;
+    size_t n = 0;
+    CUresult r = d_.p_cuStreamGetCaptureInfo((CUstream)stream, &st, &id, &g, &deps, nullptr, &n);
+    if (r) return r;
+    out->status = st;
+    out->id = id;
+    out->graph = (BH)g;
+    out->deps.assign(n, 0);
+    for (size_t i = 0; i < n; i++) out->deps[i] = (BH)deps[i];
+    return CUDA_SUCCESS;
+  }
+  CUresult capture_update_deps(BH stream, const std::vector<BH>& deps, uint32_t flags) override {
+    AVEC_NEED(cuStreamUpdateCaptureDependencies);
+    std::vector<CUgraphNode> d(deps.size());
+    for (size_t i = 0; i < deps.size(); i++) d[i] = (CUgraphNode)deps[i];
+    return d_.p_cuStreamUpdateCaptureDependencies((CUstream)stream, d.data(), nullptr, d.size(), flags);
+  }
+  CUresult capture_exchange_mode(uint32_t* mode) override {
+    AVEC_NEED(cuThreadExchangeStreamCaptureMode);
+    CUstreamCaptureMode m = (CUstreamCaptureMode)*mode;
+    CUresult r = d_.p_cuThreadExchangeStreamCaptureMode(&m);
+    *mode = (uint32_t)m;
+    return r;
+  }
+  bool capturing(BH stream) override {
+    CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+    return d_.p_cuStreamIsCapturing && d_.p_cuStreamIsCapturing((CUstream)stream, &st) == CUDA_SUCCESS &&
+           st != CU_STREAM_CAPTURE_STATUS_NONE;
+  }
+  CUresult graph_create(uint32_t flags, BH* graph) override {
+    AVEC_NEED(cuGraphCreate);
+    CUgraph g = nullptr;
+    CUresult r = d_.p_cuGraphCreate(&g, flags);
+    *graph = (BH)g;
+    return r;
+  }
+  CUresult graph_destroy(BH graph) override {
+    AVEC_NEED(cuGraphDestroy);
+    return d_.p_cuGraphDestroy((CUgraph)graph);
+  }
+  CUresult graph_clone(BH graph, BH* out) override {
+    AVEC_NEED(cuGraphClone);
+    CUgraph g = nullptr;
+    CUresult r = d_.p_cuGraphClone(&g, (CUgraph)graph);
+    *out = (BH)g;
+    return r;
+  }
+  // The driver structures of one node (pointers into `spec` and the locals here stay valid for the call).
+  struct NodeParams {
+    CUDA_KERNEL_NODE_PARAMS kernel{};
+    CUDA_MEMSET_NODE_PARAMS memset{};
+    CUDA_MEMCPY3D copy{};
+    void* extra[5] = {};
+    size_t psize = 0;
+  };
+  void node_params(const GraphNodeSpec& sp, NodeParams* p) {
+    const LaunchArgs& a = sp.launch;
+    p->kernel.func = (CUfunction)a.func;
+    p->kernel.gridDimX = a.grid[0]; p->kernel.gridDimY = a.grid[1]; p->kernel.gridDimZ = a.grid[2];
+    p->kernel.blockDimX = a.block[0]; p->kernel.blockDimY = a.block[1]; p->kernel.blockDimZ = a.block[2];
+    p->kernel.sharedMemBytes = a.shared_mem;
+    p->kernel.kernelParams = a.params;
+    if (!a.params && a.param_len) {
+      p->psize = a.param_len;
+      void* ex[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, const_cast<uint8_t*>(a.param_bytes), CU_LAUNCH_PARAM_BUFFER_SIZE,
+                    &p->psize, CU_LAUNCH_PARAM_END};
+      memcpy(p->extra, ex, sizeof ex);
+      p->kernel.extra = p->extra;
+    }
+    p->kernel.ctx = current_;
+    const avec_memset& m = sp.memset;
+    p->memset.dst = m.dst;
+    p->memset.pitch = m.height > 1 ? m.pitch : 0;
+    p->memset.value = m.value;
+    p->memset.elementSize = m.elem_size;
+    p->memset.width = m.width;
+    p->memset.height = m.height;
+    const avec_memcpy2d& c = sp.copy;
+    p->copy.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    p->copy.srcDevice = c.src;
+    p->copy.srcPitch = c.src_pitch;
+    p->copy.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    p->copy.dstDevice = c.dst;
+    p->copy.dstPitch = c.dst_pitch;
+    p->copy.WidthInBytes = c.width;
+    p->copy.Height = c.height;
+    p->copy.Depth = 1;
+  }
+  CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const GraphNodeSpec& sp, BH* node) override {
+    std::vector<CUgraphNode> d(deps.size());
+    for (size_t i = 0; i < deps.size(); i++) d[i] = (CUgraphNode)deps[i];
+    NodeParams p;
+    node_params(sp, &p);
+    CUgraphNode n = nullptr;
+    CUgraph g = (CUgraph)graph;
+    CUresult r = CUDA_ERROR_NOT_SUPPORTED;
+    switch (sp.type) {
+      case CU_GRAPH_NODE_TYPE_KERNEL:
+        if (d_.p_cuGraphAddKernelNode) r = d_.p_cuGraphAddKernelNode(&n, g, d.data(), d.size(), &p.kernel);
+        break;
+      case CU_GRAPH_NODE_TYPE_MEMSET:
+        if (d_.p_cuGraphAddMemsetNode) r = d_.p_cuGraphAddMemsetNode(&n, g, d.data(), d.size(), &p.memset, current_);
+        break;
+      case CU_GRAPH_NODE_TYPE_MEMCPY:
+        if (d_.p_cuGraphAddMemcpyNode) r = d_.p_cuGraphAddMemcpyNode(&n, g, d.data(), d.size(), &p.copy, current_);
+        break;
+      case CU_GRAPH_NODE_TYPE_EMPTY:
+        if (d_.p_cuGraphAddEmptyNode) r = d_.p_cuGraphAddEmptyNode(&n, g, d.data(), d.size());
+        break;
+      case CU_GRAPH_NODE_TYPE_GRAPH:
+        if (d_.p_cuGraphAddChildGraphNode)
+          r = d_.p_cuGraphAddChildGraphNode(&n, g, d.data(), d.size(), (CUgraph)sp.child);
+        break;
+      case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+        if (d_.p_cuGraphAddEventRecordNode)
+          r = d_.p_cuGraphAddEventRecordNode(&n, g, d.data(), d.size(), (CUevent)sp.event);
+        break;
+      case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+        if (d_.p_cuGraphAddEventWaitNode) r = d_.p_cuGraphAddEventWaitNode(&n, g, d.data(), d.size(), (CUevent)sp.event);
+        break;
+    }
+    *node = (BH)n;
+    return r;
+  }
+  CUresult graph_node_set_params(BH node, const GraphNodeSpec& sp) override {
+    NodeParams p;
+    node_params(sp, &p);
+    CUgraphNode n = (CUgraphNode)node;
+    switch (sp.type) {
+      case CU_GRAPH_NODE_TYPE_KERNEL:
+        AVEC_NEED(cuGraphKernelNodeSetParams);
+        return d_.p_cuGraphKernelNodeSetParams(n, &p.kernel);
+      case CU_GRAPH_NODE_TYPE_MEMSET:
+        AVEC_NEED(cuGraphMemsetNodeSetParams);
+        return d_.p_cuGraphMemsetNodeSetParams(n, &p.memset);
+      case CU_GRAPH_NODE_TYPE_MEMCPY:
+        AVEC_NEED(cuGraphMemcpyNodeSetParams);
+        return d_.p_cuGraphMemcpyNodeSetParams(n, &p.copy);
+      case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+        AVEC_NEED(cuGraphEventRecordNodeSetEvent);
+        return d_.p_cuGraphEventRecordNodeSetEvent(n, (CUevent)sp.event);
+      case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+        AVEC_NEED(cuGraphEventWaitNodeSetEvent);
+        return d_.p_cuGraphEventWaitNodeSetEvent(n, (CUevent)sp.event);
+    }
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
+  CUresult graph_node_type(BH node, uint32_t* type) override {
+    AVEC_NEED(cuGraphNodeGetType);
+    CUgraphNodeType t = CU_GRAPH_NODE_TYPE_EMPTY;
+    CUresult r = d_.p_cuGraphNodeGetType((CUgraphNode)node, &t);
+    *type = (uint32_t)t;
+    return r;
+  }
+  CUresult graph_destroy_node(BH node) override {
+    AVEC_NEED(cuGraphDestroyNode);
+    return d_.p_cuGraphDestroyNode((CUgraphNode)node);
+  }
+  CUresult graph_nodes(BH graph, bool roots, std::vector<BH>* out) override {
+    AVEC_NEED(cuGraphGetNodes);
+    AVEC_NEED(cuGraphGetRootNodes);
+    auto get = roots ? d_.p_cuGraphGetRootNodes : d_.p_cuGraphGetNodes;
+    size_t n = 0;
+    CUresult r = get((CUgraph)graph, nullptr, &n);
+    if (r) return r;
+    std::vector<CUgraphNode> v(n);
+    if (n && (r = get((CUgraph)graph, v.data(), &n))) return r;
+    out->assign(n, 0);
+    for (size_t i = 0; i < n; i++) (*out)[i] = (BH)v[i];
+    return CUDA_SUCCESS;
+  }
+  CUresult graph_edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to, bool remove) override {
+    AVEC_NEED(cuGraphAddDependencies);
+    AVEC_NEED(cuGraphRemoveDependencies);
+    std::vector<CUgraphNode> f(from.size()), t(to.size());
+    for (size_t i = 0; i < from.size(); i++) f[i] = (CUgraphNode)from[i];
+    for (size_t i = 0; i < to.size(); i++) t[i] = (CUgraphNode)to[i];
+    auto fn = remove ? d_.p_cuGraphRemoveDependencies : d_.p_cuGraphAddDependencies;
+    return fn((CUgraph)graph, f.data(), t.data(), nullptr, f.size());
+  }
+  CUresult graph_dot(BH graph, uint32_t flags, std::string* out) override {
+    AVEC_NEED(cuGraphDebugDotPrint);
+    char path[] = "/tmp/avec-graph-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+    close(fd);
+    CUresult r = d_.p_cuGraphDebugDotPrint((CUgraph)graph, path, flags);
+    if (!r) {
+      FILE* f = fopen(path, "rb");
+      char buf[65536];
+      size_t n;
+      while (f && (n = fread(buf, 1, sizeof buf, f)) > 0 && out->size() < (16u << 20)) out->append(buf, n);
+      if (f) fclose(f);
+    }
+    unlink(path);
+    return r;
+  }
+  CUresult graph_instantiate(BH graph, uint64_t flags, BH upload_stream, BH* exec) override {
+    CUgraphExec e = nullptr;
+    CUresult r;
+    if (upload_stream || (flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD)) {
+      AVEC_NEED(cuGraphInstantiateWithParams);
+      CUDA_GRAPH_INSTANTIATE_PARAMS p = {};
+      p.flags = flags;
+      p.hUploadStream = (CUstream)upload_stream;
+      r = d_.p_cuGraphInstantiateWithParams(&e, (CUgraph)graph, &p);
+      if (!r && p.result_out != CUDA_GRAPH_INSTANTIATE_SUCCESS) r = CUDA_ERROR_INVALID_VALUE;
+    } else {
+      AVEC_NEED(cuGraphInstantiateWithFlags);
+      r = d_.p_cuGraphInstantiateWithFlags(&e, (CUgraph)graph, flags);
+    }
+    *exec = (BH)e;
+    return r;
+  }
+  CUresult graph_launch(BH exec, BH stream) override {
+    AVEC_NEED(cuGraphLaunch);
+    settle();
+    return d_.p_cuGraphLaunch((CUgraphExec)exec, (CUstream)stream);
+  }
+  CUresult graph_upload(BH exec, BH stream) override {
+    AVEC_NEED(cuGraphUpload);
+    return d_.p_cuGraphUpload((CUgraphExec)exec, (CUstream)stream);
+  }
+  CUresult graph_exec_destroy(BH exec) override {
+    AVEC_NEED(cuGraphExecDestroy);
+    return d_.p_cuGraphExecDestroy((CUgraphExec)exec);
+  }
+  CUresult graph_exec_update(BH exec, BH graph, uint32_t* result, BH* error_node, BH* error_from) override {
+    AVEC_NEED(cuGraphExecUpdate);
+    CUgraphExecUpdateResultInfo info = {};
+    CUresult r = d_.p_cuGraphExecUpdate((CUgraphExec)exec, (CUgraph)graph, &info);
+    *result = (uint32_t)info.result;
+    *error_node = (BH)info.errorNode;
+    *error_from = (BH)info.errorFromNode;
+    return r;
+  }
+  CUresult graph_exec_set_params(BH exec, BH node, const GraphNodeSpec& sp) override {
+    NodeParams p;
+    node_params(sp, &p);
+    CUgraphExec e = (CUgraphExec)exec;
+    CUgraphNode n = (CUgraphNode)node;
+    switch (sp.type) {
+      case CU_GRAPH_NODE_TYPE_KERNEL:
+        AVEC_NEED(cuGraphExecKernelNodeSetParams);
+        return d_.p_cuGraphExecKernelNodeSetParams(e, n, &p.kernel);
+      case CU_GRAPH_NODE_TYPE_MEMSET:
+        AVEC_NEED(cuGraphExecMemsetNodeSetParams);
+        return d_.p_cuGraphExecMemsetNodeSetParams(e, n, &p.memset, current_);
+      case CU_GRAPH_NODE_TYPE_MEMCPY:
+        AVEC_NEED(cuGraphExecMemcpyNodeSetParams);
+        return d_.p_cuGraphExecMemcpyNodeSetParams(e, n, &p.copy, current_);
+      case CU_GRAPH_NODE_TYPE_GRAPH:
+        AVEC_NEED(cuGraphExecChildGraphNodeSetParams);
+        return d_.p_cuGraphExecChildGraphNodeSetParams(e, n, (CUgraph)sp.child);
+      case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+        AVEC_NEED(cuGraphExecEventRecordNodeSetEvent);
+        return d_.p_cuGraphExecEventRecordNodeSetEvent(e, n, (CUevent)sp.event);
+      case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+        AVEC_NEED(cuGraphExecEventWaitNodeSetEvent);
+        return d_.p_cuGraphExecEventWaitNodeSetEvent(e, n, (CUevent)sp.event);
+    }
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
+  CUresult graph_exec_enable(BH exec, BH node, bool on) override {
+    AVEC_NEED(cuGraphNodeSetEnabled);
+    return d_.p_cuGraphNodeSetEnabled((CUgraphExec)exec, (CUgraphNode)node, on ? 1 : 0);
+  }
+
   CUresult export_call(uint32_t table, uint32_t slot, uint64_t arg, uint64_t* out, uint32_t* out_bytes,
                        uint8_t object[16]) override {
     AVEC_NEED(cuGetExportTable);

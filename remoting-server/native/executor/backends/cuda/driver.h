@@ -37,7 +37,20 @@ namespace avec {
   X(cuMemPoolGetAccess) X(cuMemAllocFromPoolAsync) X(cuMemGetAllocationGranularity) X(cuMemCreate)           \
   X(cuMemRelease) X(cuMemAddressReserve) X(cuMemAddressFree) X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess)     \
   X(cuMemGetAccess) X(cuIpcGetMemHandle) X(cuIpcOpenMemHandle) X(cuIpcCloseMemHandle) X(cuIpcGetEventHandle)  \
-  X(cuIpcOpenEventHandle) X(cuGetExportTable) X(cuArray3DCreate) X(cuArrayDestroy) X(cuArray3DGetDescriptor)   \
+  X(cuIpcOpenEventHandle) X(cuGetExportTable) X(cuStreamBeginCapture) X(cuStreamEndCapture)                 \
+  X(cuStreamGetCaptureInfo) X(cuStreamUpdateCaptureDependencies) X(cuThreadExchangeStreamCaptureMode)         \
+  X(cuStreamIsCapturing) X(cuGraphCreate) X(cuGraphDestroy) X(cuGraphClone) X(cuGraphAddKernelNode)           \
+  X(cuGraphAddMemsetNode) X(cuGraphAddMemcpyNode) X(cuGraphAddEmptyNode) X(cuGraphAddChildGraphNode)          \
+  X(cuGraphAddEventRecordNode) X(cuGraphAddEventWaitNode) X(cuGraphKernelNodeSetParams)                       \
+  X(cuGraphMemsetNodeSetParams) X(cuGraphMemcpyNodeSetParams) X(cuGraphChildGraphNodeGetGraph)               \
+  X(cuGraphEventRecordNodeSetEvent) X(cuGraphEventWaitNodeSetEvent) X(cuGraphNodeGetType)                     \
+  X(cuGraphDestroyNode) X(cuGraphGetNodes) X(cuGraphGetRootNodes) X(cuGraphAddDependencies)                  \
+  X(cuGraphRemoveDependencies) X(cuGraphDebugDotPrint) X(cuGraphInstantiateWithFlags)                        \
+  X(cuGraphInstantiateWithParams) X(cuGraphLaunch) X(cuGraphUpload) X(cuGraphExecDestroy) X(cuGraphExecUpdate) \
+  X(cuGraphExecKernelNodeSetParams) X(cuGraphExecMemsetNodeSetParams) X(cuGraphExecMemcpyNodeSetParams)       \
+  X(cuGraphExecChildGraphNodeSetParams) X(cuGraphExecEventRecordNodeSetEvent)                                \
+  X(cuGraphExecEventWaitNodeSetEvent) X(cuGraphNodeSetEnabled) \
+  X(cuArray3DCreate) X(cuArrayDestroy) X(cuArray3DGetDescriptor)   \
   X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) X(cuMipmappedArrayGetLevel) X(cuMemcpy3D)              \
   X(cuMemcpy3DAsync) X(cuTexObjectCreate) X(cuTexObjectDestroy) X(cuSurfObjectCreate) X(cuSurfObjectDestroy)
 

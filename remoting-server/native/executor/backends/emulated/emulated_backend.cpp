@@ -18,6 +18,7 @@
 #include "../../src/backend.h"
 #include "../../src/log.h"
 #include "../../src/sha256.h"
+#include "graph_engine.h"
 #include "image_symbols.h"
 
 namespace avec {
@@ -87,7 +88,18 @@ struct Module {
 
 class EmulatedBackend final : public Backend {
  public:
-  explicit EmulatedBackend(const BackendOptions& o) : opts_(o) {}
+  explicit EmulatedBackend(const BackendOptions& o)
+      : opts_(o),
+        graphs_(GraphEngine::Ops{
+                    [this](const avec_memset& m, BH s) {
+                      return memset(m.dst, m.pitch, m.width, m.height, m.value, m.elem_size, s, true);
+                    },
+                    [this](const avec_memcpy2d& c, BH s) {
+                      return memcpy2d_dtod(c.dst, c.dst_pitch, c.src, c.src_pitch, c.width, c.height, s, true);
+                    },
+                    [this](const LaunchArgs& a) { return launch(a); },
+                    [this](BH e, BH s) { return event_record(e, s, 0); }},
+                [this] { return next_id_++; }) {}
   ~EmulatedBackend() override {
     for (auto& b : blocks_) release_block(b.second);
     for (auto& r : reservations_) munmap(r.second.host, r.second.size);
@@ -251,6 +263,7 @@ class EmulatedBackend final : public Backend {
   }
   CUresult memcpy_dtod(uint64_t dst, uint64_t src, uint64_t len, BH stream, bool) override {
     if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    if (graphs_.capturing(stream)) return memcpy2d_dtod(dst, len, src, len, len, 1, stream, true);
     uint8_t* d = host(dst, len);
     uint8_t* s = host(src, len);
     if (!d || !s) return CUDA_ERROR_INVALID_VALUE;
@@ -261,6 +274,11 @@ class EmulatedBackend final : public Backend {
                   BH stream, bool) override {
     if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
     if (elem != 1 && elem != 2 && elem != 4) return CUDA_ERROR_INVALID_VALUE;
+    CUresult captured = CUDA_SUCCESS;
+    GraphNodeSpec sp;
+    sp.type = CU_GRAPH_NODE_TYPE_MEMSET;
+    sp.memset = avec_memset{dst, pitch, width, height, value, (uint16_t)elem, 0, 0, 0};
+    if (graphs_.captured(stream, sp, &captured)) return captured;
     uint64_t row_bytes;
     if (__builtin_mul_overflow(width, (uint64_t)elem, &row_bytes)) return CUDA_ERROR_INVALID_VALUE;
     if (height == 0 || row_bytes == 0) return CUDA_SUCCESS;
@@ -299,6 +317,11 @@ class EmulatedBackend final : public Backend {
   CUresult memcpy2d_dtod(uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch, uint64_t width, uint64_t height,
                          BH stream, bool) override {
     if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    CUresult captured = CUDA_SUCCESS;
+    GraphNodeSpec sp;
+    sp.type = CU_GRAPH_NODE_TYPE_MEMCPY;
+    sp.copy = avec_memcpy2d{dst, dpitch, src, spitch, width, height, 0, 0};
+    if (graphs_.captured(stream, sp, &captured)) return captured;
     for (uint64_t r = 0; r < height; r++) {
       uint8_t* d = host(dst + r * dpitch, width);
       uint8_t* s = host(src + r * spitch, width);
@@ -318,7 +341,9 @@ class EmulatedBackend final : public Backend {
   CUresult stream_synchronize(BH s) override { return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
   CUresult stream_query(BH s) override { return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
   CUresult stream_wait_event(BH s, BH e, uint32_t) override {
-    return stream_ok(s) && events_.count(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    if (!stream_ok(s) || !events_.count(e)) return CUDA_ERROR_INVALID_HANDLE;
+    graphs_.captured_wait(s, e);  // joins a capture, or adds to its dependencies; else nothing to wait for
+    return CUDA_SUCCESS;
   }
   CUresult event_create(uint32_t flags, BH* e) override {
     *e = next_id_++;
@@ -331,6 +356,7 @@ class EmulatedBackend final : public Backend {
   CUresult event_record(BH e, BH s, uint32_t) override {
     auto it = events_.find(e);
     if (it == events_.end() || !stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    if (graphs_.captured_record(e, s)) return CUDA_SUCCESS;
     it->second.recorded = true;
     it->second.at = std::chrono::steady_clock::now();
     return CUDA_SUCCESS;
@@ -412,6 +438,11 @@ class EmulatedBackend final : public Backend {
   }
   CUresult launch(const LaunchArgs& a) override {
     if (!functions_.count(a.func)) return CUDA_ERROR_INVALID_HANDLE;
+    CUresult captured = CUDA_SUCCESS;
+    GraphNodeSpec sp;
+    sp.type = CU_GRAPH_NODE_TYPE_KERNEL;
+    sp.launch = a;
+    if (graphs_.captured(a.stream, sp, &captured)) return captured;
     if (opts_.emulated_launch_error) return (CUresult)opts_.emulated_launch_error;
     if (!logged_launch_) {
       AVEC_LOG(error, "emulated device cannot run kernels").str("result", "CUDA_ERROR_NOT_SUPPORTED");
@@ -718,6 +749,52 @@ class EmulatedBackend final : public Backend {
   }
   CUresult surf_destroy(uint64_t obj) override { return drop_object(obj, true); }
 
+  // ---- graphs and capture (graph_engine.cpp) ----
+  CUresult capture_begin(BH s, uint32_t mode) override {
+    return stream_ok(s) ? graphs_.begin(s, mode, kLegacy) : CUDA_ERROR_INVALID_HANDLE;
+  }
+  CUresult capture_end(BH s, BH* g) override { return stream_ok(s) ? graphs_.end(s, g) : CUDA_ERROR_INVALID_HANDLE; }
+  CUresult capture_info(BH s, CaptureInfo* out) override {
+    return stream_ok(s) ? graphs_.info(s, out) : CUDA_ERROR_INVALID_HANDLE;
+  }
+  CUresult capture_update_deps(BH s, const std::vector<BH>& deps, uint32_t flags) override {
+    return graphs_.update_deps(s, deps, flags);
+  }
+  CUresult capture_exchange_mode(uint32_t* mode) override { return graphs_.exchange_mode(mode); }
+  bool capturing(BH s) override { return graphs_.capturing(s); }
+  CUresult graph_create(uint32_t flags, BH* g) override { return flags ? CUDA_ERROR_INVALID_VALUE : graphs_.create(g); }
+  CUresult graph_destroy(BH g) override { return graphs_.destroy(g); }
+  CUresult graph_clone(BH g, BH* out) override { return graphs_.clone(g, out); }
+  CUresult graph_add_node(BH g, const std::vector<BH>& deps, const GraphNodeSpec& sp, BH* node) override {
+    if (sp.type == CU_GRAPH_NODE_TYPE_KERNEL && !functions_.count(sp.launch.func)) return CUDA_ERROR_INVALID_VALUE;
+    if ((sp.type == CU_GRAPH_NODE_TYPE_EVENT_RECORD || sp.type == CU_GRAPH_NODE_TYPE_WAIT_EVENT) && !events_.count(sp.event))
+      return CUDA_ERROR_INVALID_VALUE;
+    return graphs_.add(g, deps, sp, node);
+  }
+  CUresult graph_node_set_params(BH node, const GraphNodeSpec& sp) override { return graphs_.set_params(node, sp); }
+  CUresult graph_node_type(BH node, uint32_t* type) override { return graphs_.node_type(node, type); }
+  CUresult graph_destroy_node(BH node) override { return graphs_.destroy_node(node); }
+  CUresult graph_nodes(BH g, bool roots, std::vector<BH>* out) override { return graphs_.nodes(g, roots, out); }
+  CUresult graph_edges(BH g, const std::vector<BH>& from, const std::vector<BH>& to, bool remove) override {
+    return graphs_.edges(g, from, to, remove);
+  }
+  CUresult graph_dot(BH g, uint32_t, std::string* out) override { return graphs_.dot(g, out); }
+  CUresult graph_instantiate(BH g, uint64_t, BH, BH* exec) override { return graphs_.instantiate(g, exec); }
+  CUresult graph_launch(BH exec, BH s) override {
+    return stream_ok(s) ? graphs_.launch(exec, s) : CUDA_ERROR_INVALID_HANDLE;
+  }
+  CUresult graph_upload(BH exec, BH s) override {
+    return stream_ok(s) ? graphs_.upload(exec) : CUDA_ERROR_INVALID_HANDLE;
+  }
+  CUresult graph_exec_destroy(BH exec) override { return graphs_.exec_destroy(exec); }
+  CUresult graph_exec_update(BH exec, BH g, uint32_t* result, BH* node, BH* from) override {
+    return graphs_.exec_update(exec, g, result, node, from);
+  }
+  CUresult graph_exec_set_params(BH exec, BH node, const GraphNodeSpec& sp) override {
+    return graphs_.exec_set_params(exec, node, sp);
+  }
+  CUresult graph_exec_enable(BH exec, BH node, bool on) override { return graphs_.exec_enable(exec, node, on); }
+
   CUresult export_call(uint32_t, uint32_t, uint64_t, uint64_t*, uint32_t*, uint8_t*) override {
     return CUDA_ERROR_NOT_SUPPORTED;
   }
@@ -823,6 +900,7 @@ class EmulatedBackend final : public Backend {
   }
 
   BackendOptions opts_;
+  GraphEngine graphs_;
   std::map<uint64_t, Block> blocks_;
   std::map<BH, Pool> pools_;
   std::map<BH, Physical> physical_;

@@ -1,0 +1,346 @@
+#include "graph_engine.h"
+
+#include <algorithm>
+
+namespace avec {
+
+void GraphEngine::own_params(Node* n) {
+  LaunchArgs& a = n->spec.launch;
+  if (n->spec.type != CU_GRAPH_NODE_TYPE_KERNEL) return;
+  n->params.assign(a.param_bytes, a.param_bytes + a.param_len);
+  a.param_bytes = n->params.data();
+  a.params = nullptr;  // replayed from the packed block
+  a.attrs = nullptr;
+  a.num_attrs = 0;
+}
+
+// ---- capture -------------------------------------------------------------------------------------------
+
+bool GraphEngine::captured(BH stream, const GraphNodeSpec& spec, CUresult* r) {
+  auto it = caps_.find(stream);
+  if (it == caps_.end()) return false;
+  BH node = 0;
+  *r = add(it->second.graph, it->second.deps, spec, &node);
+  if (*r == CUDA_SUCCESS) it->second.deps.assign(1, node);
+  return true;
+}
+
+bool GraphEngine::captured_record(BH event, BH stream) {
+  auto it = caps_.find(stream);
+  if (it == caps_.end()) {
+    recorded_.erase(event);
+    return false;
+  }
+  recorded_[event] = {it->second.id, it->second.deps};
+  return true;
+}
+
+bool GraphEngine::captured_wait(BH stream, BH event) {
+  auto ev = recorded_.find(event);
+  auto it = caps_.find(stream);
+  Capture* origin = nullptr;
+  if (ev != recorded_.end())
+    for (auto& c : caps_)
+      if (c.second.id == ev->second.first) origin = &c.second;
+  if (!origin) return it != caps_.end();  // an event from outside the capture: nothing to join
+  if (it == caps_.end()) {                // the stream joins the capture (fork)
+    Capture c = *origin;
+    c.deps = ev->second.second;
+    caps_[stream] = c;
+    return true;
+  }
+  for (BH d : ev->second.second)  // join: the stream's next work depends on both
+    if (std::find(it->second.deps.begin(), it->second.deps.end(), d) == it->second.deps.end())
+      it->second.deps.push_back(d);
+  return true;
+}
+
+CUresult GraphEngine::begin(BH stream, uint32_t mode, BH legacy) {
+  if (stream == legacy) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  if (mode > CU_STREAM_CAPTURE_MODE_RELAXED) return CUDA_ERROR_INVALID_VALUE;
+  if (caps_.count(stream)) return CUDA_ERROR_ILLEGAL_STATE;
+  Capture c;
+  CUresult r = create(&c.graph);
+  if (r) return r;
+  c.origin = stream;
+  c.id = next_capture_++;
+  caps_[stream] = c;
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::end(BH stream, BH* graph) {
+  auto it = caps_.find(stream);
+  if (it == caps_.end()) return CUDA_ERROR_ILLEGAL_STATE;
+  if (it->second.origin != stream) return CUDA_ERROR_STREAM_CAPTURE_UNMATCHED;
+  uint64_t id = it->second.id;
+  *graph = it->second.graph;
+  for (auto c = caps_.begin(); c != caps_.end();) c = c->second.id == id ? caps_.erase(c) : std::next(c);
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::info(BH stream, CaptureInfo* out) {
+  auto it = caps_.find(stream);
+  *out = CaptureInfo{};
+  if (it == caps_.end()) return CUDA_SUCCESS;
+  out->status = CU_STREAM_CAPTURE_STATUS_ACTIVE;
+  out->id = it->second.id;
+  out->graph = it->second.graph;
+  out->deps = it->second.deps;
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::update_deps(BH stream, const std::vector<BH>& deps, uint32_t flags) {
+  auto it = caps_.find(stream);
+  if (it == caps_.end()) return CUDA_ERROR_ILLEGAL_STATE;
+  for (BH d : deps)
+    if (!nodes_.count(d) || nodes_[d].graph != it->second.graph) return CUDA_ERROR_INVALID_VALUE;
+  if (flags == CU_STREAM_SET_CAPTURE_DEPENDENCIES) it->second.deps = deps;
+  else if (flags == CU_STREAM_ADD_CAPTURE_DEPENDENCIES) it->second.deps.insert(it->second.deps.end(), deps.begin(), deps.end());
+  else return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::exchange_mode(uint32_t* mode) {
+  if (*mode > CU_STREAM_CAPTURE_MODE_RELAXED) return CUDA_ERROR_INVALID_VALUE;
+  std::swap(*mode, mode_);
+  return CUDA_SUCCESS;
+}
+
+// ---- graphs --------------------------------------------------------------------------------------------
+
+CUresult GraphEngine::create(BH* graph) {
+  *graph = new_id_();
+  graphs_[*graph] = Graph{};
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::destroy(BH graph) {
+  auto it = graphs_.find(graph);
+  if (it == graphs_.end()) return CUDA_ERROR_INVALID_VALUE;
+  for (BH n : it->second.order) nodes_.erase(n);
+  graphs_.erase(it);
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::clone(BH graph, BH* out) {
+  auto it = graphs_.find(graph);
+  if (it == graphs_.end()) return CUDA_ERROR_INVALID_VALUE;
+  std::vector<BH> order = it->second.order;
+  create(out);
+  std::map<BH, BH> renamed;
+  for (BH old : order) {
+    Node n = nodes_[old];
+    n.graph = *out;
+    for (BH& d : n.deps) d = renamed[d];
+    own_params(&n);
+    BH id = new_id_();
+    nodes_[id] = std::move(n);
+    renamed[old] = id;
+    graphs_[*out].order.push_back(id);
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::add(BH graph, const std::vector<BH>& deps, const GraphNodeSpec& spec, BH* node) {
+  auto it = graphs_.find(graph);
+  if (it == graphs_.end()) return CUDA_ERROR_INVALID_VALUE;
+  for (BH d : deps) {
+    auto n = nodes_.find(d);
+    if (n == nodes_.end() || n->second.graph != graph) return CUDA_ERROR_INVALID_VALUE;
+  }
+  if (spec.type == CU_GRAPH_NODE_TYPE_GRAPH && (!graphs_.count(spec.child) || spec.child == graph))
+    return CUDA_ERROR_INVALID_VALUE;
+  Node n;
+  n.graph = graph;
+  n.deps = deps;
+  n.spec = spec;
+  if (spec.type == CU_GRAPH_NODE_TYPE_GRAPH) {  // the node owns a copy of the child graph, as with the driver
+    CUresult r = clone(spec.child, &n.spec.child);
+    if (r) return r;
+  }
+  own_params(&n);
+  *node = new_id_();
+  nodes_[*node] = std::move(n);
+  it->second.order.push_back(*node);
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::set_params(BH node, const GraphNodeSpec& spec) {
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return CUDA_ERROR_INVALID_VALUE;
+  if (it->second.spec.type != spec.type || spec.type == CU_GRAPH_NODE_TYPE_GRAPH) return CUDA_ERROR_INVALID_VALUE;
+  it->second.spec = spec;
+  own_params(&it->second);
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::node_type(BH node, uint32_t* type) {
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return CUDA_ERROR_INVALID_VALUE;
+  *type = it->second.spec.type;
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::destroy_node(BH node) {
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return CUDA_ERROR_INVALID_VALUE;
+  auto& order = graphs_[it->second.graph].order;
+  order.erase(std::remove(order.begin(), order.end(), node), order.end());
+  for (BH other : order) {
+    auto& d = nodes_[other].deps;
+    d.erase(std::remove(d.begin(), d.end(), node), d.end());
+  }
+  nodes_.erase(it);
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::nodes(BH graph, bool roots, std::vector<BH>* out) {
+  auto it = graphs_.find(graph);
+  if (it == graphs_.end()) return CUDA_ERROR_INVALID_VALUE;
+  out->clear();
+  for (BH n : it->second.order)
+    if (!roots || nodes_[n].deps.empty()) out->push_back(n);
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to, bool remove) {
+  if (!graphs_.count(graph) || from.size() != to.size()) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 0; i < from.size(); i++) {
+    auto f = nodes_.find(from[i]), t = nodes_.find(to[i]);
+    if (f == nodes_.end() || t == nodes_.end() || f->second.graph != graph || t->second.graph != graph)
+      return CUDA_ERROR_INVALID_VALUE;
+    auto& d = t->second.deps;
+    auto at = std::find(d.begin(), d.end(), from[i]);
+    if (remove) {
+      if (at == d.end()) return CUDA_ERROR_INVALID_VALUE;
+      d.erase(at);
+    } else {
+      // replay follows insertion order, so an edge may only point forwards
+      auto& order = graphs_[graph].order;
+      if (std::find(order.begin(), order.end(), from[i]) > std::find(order.begin(), order.end(), to[i]))
+        return CUDA_ERROR_NOT_SUPPORTED;
+      if (at == d.end()) d.push_back(from[i]);
+    }
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::dot(BH graph, std::string* out) {
+  auto it = graphs_.find(graph);
+  if (it == graphs_.end()) return CUDA_ERROR_INVALID_VALUE;
+  *out = "digraph avec_emulated {\n";
+  for (BH n : it->second.order) {
+    *out += "  n" + std::to_string(n) + " [label=\"type " + std::to_string(nodes_[n].spec.type) + "\"];\n";
+    for (BH d : nodes_[n].deps) *out += "  n" + std::to_string(d) + " -> n" + std::to_string(n) + ";\n";
+  }
+  *out += "}\n";
+  return CUDA_SUCCESS;
+}
+
+// ---- executable graphs ---------------------------------------------------------------------------------
+
+CUresult GraphEngine::flatten(BH graph, Exec* e, int depth) {
+  if (depth > 16) return CUDA_ERROR_INVALID_VALUE;
+  for (BH id : graphs_[graph].order) {
+    const Node& n = nodes_[id];
+    if (n.spec.type == CU_GRAPH_NODE_TYPE_GRAPH) {
+      CUresult r = flatten(n.spec.child, e, depth + 1);
+      if (r) return r;
+      continue;
+    }
+    if (depth == 0) e->index[id] = e->flat.size();
+    e->flat.push_back(n);
+    own_params(&e->flat.back());
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::instantiate(BH graph, BH* exec) {
+  if (!graphs_.count(graph)) return CUDA_ERROR_INVALID_VALUE;
+  Exec e;
+  CUresult r = flatten(graph, &e, 0);
+  if (r) return r;
+  *exec = new_id_();
+  execs_[*exec] = std::move(e);
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::launch(BH exec, BH stream) {
+  auto it = execs_.find(exec);
+  if (it == execs_.end()) return CUDA_ERROR_INVALID_VALUE;
+  if (caps_.count(stream)) return CUDA_ERROR_NOT_SUPPORTED;  // a graph launched into a capture
+  for (const Node& n : it->second.flat) {
+    if (!n.enabled) continue;
+    CUresult r = CUDA_SUCCESS;
+    switch (n.spec.type) {
+      case CU_GRAPH_NODE_TYPE_MEMSET: r = ops_.memset(n.spec.memset, stream); break;
+      case CU_GRAPH_NODE_TYPE_MEMCPY: r = ops_.copy(n.spec.copy, stream); break;
+      case CU_GRAPH_NODE_TYPE_EVENT_RECORD: r = ops_.record(n.spec.event, stream); break;
+      case CU_GRAPH_NODE_TYPE_KERNEL: {
+        LaunchArgs a = n.spec.launch;
+        a.stream = stream;
+        a.param_bytes = n.params.data();
+        a.param_len = (uint32_t)n.params.size();
+        r = ops_.launch(a);
+        break;
+      }
+      default: break;  // empty and event-wait nodes: work runs at submission, nothing to wait for
+    }
+    if (r) return r;
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::exec_destroy(BH exec) { return execs_.erase(exec) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE; }
+
+CUresult GraphEngine::exec_update(BH exec, BH graph, uint32_t* result, BH* error_node, BH* error_from) {
+  auto it = execs_.find(exec);
+  *error_node = *error_from = 0;
+  if (it == execs_.end() || !graphs_.count(graph)) return CUDA_ERROR_INVALID_VALUE;
+  Exec fresh;
+  CUresult r = flatten(graph, &fresh, 0);
+  if (r) return r;
+  Exec& old = it->second;
+  bool same = fresh.flat.size() == old.flat.size();
+  for (size_t i = 0; same && i < fresh.flat.size(); i++) {
+    const GraphNodeSpec &a = fresh.flat[i].spec, &b = old.flat[i].spec;
+    if (a.type != b.type || (a.type == CU_GRAPH_NODE_TYPE_KERNEL && a.launch.func != b.launch.func)) {
+      same = false;
+      for (auto& e : fresh.index)
+        if (e.second == i) *error_node = e.first;
+    }
+  }
+  if (!same) {
+    *result = CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED;
+    return CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE;
+  }
+  std::map<BH, size_t> index = old.index;  // node identities stay those of the instantiated graph
+  old.flat = std::move(fresh.flat);
+  for (Node& n : old.flat) own_params(&n);
+  old.index = index;
+  *result = CU_GRAPH_EXEC_UPDATE_SUCCESS;
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::exec_set_params(BH exec, BH node, const GraphNodeSpec& spec) {
+  auto it = execs_.find(exec);
+  if (it == execs_.end()) return CUDA_ERROR_INVALID_VALUE;
+  auto at = it->second.index.find(node);
+  if (at == it->second.index.end()) return CUDA_ERROR_INVALID_VALUE;
+  Node& n = it->second.flat[at->second];
+  if (n.spec.type != spec.type || spec.type == CU_GRAPH_NODE_TYPE_GRAPH) return CUDA_ERROR_INVALID_VALUE;
+  n.spec = spec;
+  own_params(&n);
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::exec_enable(BH exec, BH node, bool on) {
+  auto it = execs_.find(exec);
+  if (it == execs_.end()) return CUDA_ERROR_INVALID_VALUE;
+  auto at = it->second.index.find(node);
+  if (at == it->second.index.end()) return CUDA_ERROR_INVALID_VALUE;
+  it->second.flat[at->second].enabled = on;
+  return CUDA_SUCCESS;
+}
+
+}  // namespace avec

@@ -1,0 +1,679 @@
+/* Stream capture and CUDA graphs on the remote GPU. Capture happens on the server's real stream: while a
+ * stream captures, the work sent to it (launches, memsets, device copies, event records and waits) is
+ * recorded by the server's driver, and a replay (cuGraphLaunch) is one fire-and-forget frame. Graphs,
+ * nodes and executable graphs are ids the server hands out; the program sees them as CUgraph,
+ * CUgraphNode and CUgraphExec values.
+ * What lives in this process cannot be part of a remote graph: copies between host memory and a
+ * capturing stream, memcpy nodes with a host side, host nodes, and memory-allocation nodes are refused
+ * (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED / CUDA_ERROR_NOT_SUPPORTED, logged once; docs/semantics.md).
+ * While no capture is under way in this process, "is this stream capturing?" is answered here (NONE) so
+ * frameworks that ask before every operation pay no round trip. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim_cuda.h"
+
+/* cuda.h maps these names to their newest versions; the older versions are defined here too */
+#undef cuGraphAddKernelNode
+#undef cuGraphAddNode
+#undef cuGraphAddDependencies
+#undef cuGraphRemoveDependencies
+#undef cuStreamBeginCapture
+#undef cuStreamUpdateCaptureDependencies
+#undef cuStreamGetCaptureInfo
+
+#define MAX_ORIGINS 64
+static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t origins[MAX_ORIGINS]; /* wire handles of streams that began a capture not yet ended */
+static int n_origins;
+static int invalidated; /* work was refused inside a capture: its cuStreamEndCapture fails, as locally */
+static __thread int thread_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
+static int server_mode = CU_STREAM_CAPTURE_MODE_GLOBAL; /* the server thread's mode, as last set */
+
+static int captures_active(void) { return __atomic_load_n(&n_origins, __ATOMIC_ACQUIRE) > 0; }
+
+static CUresult refuse(const char *what, int *warned) { return (CUresult)avec_unsupported(what, warned); }
+
+/* One request: avec_graph_req + node ids + body, sent fire-and-forget or answered into `reply`. */
+static CUresult request(uint16_t op, avec_graph_req *g, const CUgraphNode *deps, size_t ndeps, const void *body,
+                        uint32_t body_len, void *reply, size_t cap, size_t *got) {
+  CUresult r = avec_ctx_require(NULL);
+  if (r) return r;
+  if (ndeps > AVEC_GRAPH_MAX_DEPS || body_len > AVEC_GRAPH_MAX_BODY || (ndeps && !deps)) return CUDA_ERROR_INVALID_VALUE;
+  g->num_deps = (uint32_t)ndeps;
+  g->body_len = body_len;
+  size_t len = sizeof *g + ndeps * 8 + body_len;
+  uint8_t stackbuf[1024], *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
+  if (!buf) return CUDA_ERROR_OUT_OF_MEMORY;
+  memcpy(buf, g, sizeof *g);
+  for (size_t i = 0; i < ndeps; i++) {
+    uint64_t id = (uint64_t)(uintptr_t)deps[i];
+    memcpy(buf + sizeof *g + i * 8, &id, 8);
+  }
+  if (body_len) memcpy(buf + sizeof *g + ndeps * 8, body, body_len);
+  if (!AVEC_OP_IS_SYNC(op)) {
+    r = avec_post(op, 0, buf, len, NULL, 0);
+  } else {
+    avec_reply_hdr tmp;
+    size_t n = 0;
+    r = avec_result(avec_conn_call(&avec_sess.conn, op, 0, avec_ctx_wire(), buf, len, NULL, 0, reply ? reply : &tmp,
+                                   reply ? cap : sizeof tmp, &n));
+    if (got) *got = n;
+  }
+  if (buf != stackbuf) free(buf);
+  return r;
+}
+
+/* A request answered by one u64 (an id, a type, a mode). */
+static CUresult request_u64(uint16_t op, avec_graph_req *g, const CUgraphNode *deps, size_t ndeps, const void *body,
+                            uint32_t body_len, uint64_t *out) {
+  struct { avec_reply_hdr r; avec_u64 v; } rep = {{0, 0}, {0}};
+  size_t got = 0;
+  CUresult r = request(op, g, deps, ndeps, body, body_len, &rep, sizeof rep, &got);
+  if (!r && got < sizeof rep) r = CUDA_ERROR_UNKNOWN;
+  if (!r) *out = rep.v.value;
+  return r;
+}
+
+static uint64_t id_of(const void *h) { return (uint64_t)(uintptr_t)h; }
+
+/* ---- node parameters ----------------------------------------------------------------------------------- */
+typedef struct {
+  uint32_t type;
+  uint32_t len;
+  union {
+    struct { avec_launch l; uint8_t params[AVEC_MAX_PARAM_BYTES]; } k;
+    avec_memset m;
+    avec_memcpy2d c;
+    avec_u64 child;
+    avec_handle ev;
+  } u;
+} node_body;
+
+static CUresult kernel_body(CUfunction func, CUkernel kern, const unsigned grid[3], const unsigned block[3],
+                            unsigned smem, void **args, void **extra, node_body *b) {
+  struct CUfunc_st *f = avec_func_from(func ? func : (CUfunction)kern);
+  if (!f) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = avec_func_refresh(f);
+  if (r) return r;
+  memset(&b->u.k.l, 0, sizeof b->u.k.l);
+  b->u.k.l.func = f->handle;
+  memcpy(b->u.k.l.grid, grid, sizeof b->u.k.l.grid);
+  memcpy(b->u.k.l.block, block, sizeof b->u.k.l.block);
+  b->u.k.l.shared_mem = smem;
+  int n = avec_pack_params(f, args, extra, b->u.k.params, sizeof b->u.k.params);
+  if (n < 0) return CUDA_ERROR_INVALID_VALUE;
+  b->u.k.l.param_bytes = (uint32_t)n;
+  b->type = CU_GRAPH_NODE_TYPE_KERNEL;
+  b->len = (uint32_t)(sizeof b->u.k.l + (size_t)n);
+  return CUDA_SUCCESS;
+}
+
+static CUresult kernel_v2(const CUDA_KERNEL_NODE_PARAMS *p, node_body *b) {
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  unsigned grid[3] = {p->gridDimX, p->gridDimY, p->gridDimZ}, block[3] = {p->blockDimX, p->blockDimY, p->blockDimZ};
+  return kernel_body(p->func, p->kern, grid, block, p->sharedMemBytes, p->kernelParams, p->extra, b);
+}
+
+static CUresult memset_body(const CUDA_MEMSET_NODE_PARAMS *p, node_body *b) {
+  if (!p || (p->elementSize != 1 && p->elementSize != 2 && p->elementSize != 4) || !p->width || !p->height)
+    return CUDA_ERROR_INVALID_VALUE;
+  b->u.m = (avec_memset){p->dst, p->height > 1 ? p->pitch : 0, p->width, p->height, p->value,
+                         (uint16_t)p->elementSize, 0, 0, 0};
+  b->type = CU_GRAPH_NODE_TYPE_MEMSET;
+  b->len = sizeof b->u.m;
+  return CUDA_SUCCESS;
+}
+
+/* Device-to-device copies only: the server cannot reach this process's memory at replay time. */
+static CUresult memcpy_body(const CUDA_MEMCPY3D *p, node_body *b) {
+  static int warned;
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  int sdev = p->srcMemoryType == CU_MEMORYTYPE_DEVICE ||
+             (p->srcMemoryType == CU_MEMORYTYPE_UNIFIED && avec_is_device_ptr(p->srcDevice));
+  int ddev = p->dstMemoryType == CU_MEMORYTYPE_DEVICE ||
+             (p->dstMemoryType == CU_MEMORYTYPE_UNIFIED && avec_is_device_ptr(p->dstDevice));
+  if (!sdev || !ddev || p->Depth > 1)
+    return refuse("a graph memcpy node with host memory, an array or depth (the server cannot reach them)", &warned);
+  uint64_t spitch = p->srcPitch ? p->srcPitch : p->WidthInBytes, dpitch = p->dstPitch ? p->dstPitch : p->WidthInBytes;
+  uint64_t src = p->srcDevice + p->srcY * spitch + p->srcXInBytes, dst = p->dstDevice + p->dstY * dpitch + p->dstXInBytes;
+  b->u.c = (avec_memcpy2d){dst, dpitch, src, spitch, p->WidthInBytes, p->Height ? p->Height : 1, 0, 0};
+  b->type = CU_GRAPH_NODE_TYPE_MEMCPY;
+  b->len = sizeof b->u.c;
+  return CUDA_SUCCESS;
+}
+
+static CUresult event_body(uint32_t type, CUevent e, node_body *b) {
+  if (!avec_event_valid(e)) return CUDA_ERROR_INVALID_VALUE;
+  b->u.ev = (avec_handle){e->handle, 0};
+  b->type = type;
+  b->len = sizeof b->u.ev;
+  return CUDA_SUCCESS;
+}
+
+/* The generic form (cuGraphAddNode, cuGraphNodeSetParams, cuGraphExecNodeSetParams). */
+static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
+  static int warned;
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  switch (p->type) {
+    case CU_GRAPH_NODE_TYPE_KERNEL: {
+      const CUDA_KERNEL_NODE_PARAMS_v3 *k = &p->kernel;
+      unsigned grid[3] = {k->gridDimX, k->gridDimY, k->gridDimZ}, block[3] = {k->blockDimX, k->blockDimY, k->blockDimZ};
+      return kernel_body(k->func, k->kern, grid, block, k->sharedMemBytes, k->kernelParams, k->extra, b);
+    }
+    case CU_GRAPH_NODE_TYPE_MEMSET: {
+      CUDA_MEMSET_NODE_PARAMS m = {p->memset.dst, p->memset.pitch, p->memset.value, p->memset.elementSize,
+                                   p->memset.width, p->memset.height};
+      return memset_body(&m, b);
+    }
+    case CU_GRAPH_NODE_TYPE_MEMCPY: return memcpy_body(&p->memcpy.copyParams, b);
+    case CU_GRAPH_NODE_TYPE_EMPTY: b->type = CU_GRAPH_NODE_TYPE_EMPTY; b->len = 0; return CUDA_SUCCESS;
+    case CU_GRAPH_NODE_TYPE_GRAPH:
+      b->type = CU_GRAPH_NODE_TYPE_GRAPH;
+      b->u.child.value = id_of(p->graph.graph);
+      b->len = sizeof b->u.child;
+      return CUDA_SUCCESS;
+    case CU_GRAPH_NODE_TYPE_EVENT_RECORD: return event_body(CU_GRAPH_NODE_TYPE_EVENT_RECORD, p->eventRecord.event, b);
+    case CU_GRAPH_NODE_TYPE_WAIT_EVENT: return event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, p->eventWait.event, b);
+    default: return refuse("graph nodes other than kernel, memset, device memcpy, empty, child graph and event", &warned);
+  }
+}
+
+static CUresult add_node(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, node_body *b, CUresult built) {
+  if (built) return built;
+  if (!out || !g) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {id_of(g), 0, b->type, 0, 0, 0, 0};
+  uint64_t id = 0;
+  CUresult r = request_u64(AVEC_OP_GRAPH_ADD_NODE, &q, deps, n, &b->u, b->len, &id);
+  if (!r) *out = (CUgraphNode)(uintptr_t)id;
+  return r;
+}
+
+/* The node body is large (kernel parameters): one per thread instead of on the stack. */
+static __thread node_body tls_body;
+
+/* ---- graphs ------------------------------------------------------------------------------------------- */
+AVEC_API CUresult cuGraphCreate(CUgraph *out, unsigned int flags) {
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {0, 0, flags, 0, 0, 0, 0};
+  uint64_t id = 0;
+  CUresult r = request_u64(AVEC_OP_GRAPH_CREATE, &q, NULL, 0, NULL, 0, &id);
+  if (!r) *out = (CUgraph)(uintptr_t)id;
+  return r;
+}
+
+AVEC_API CUresult cuGraphDestroy(CUgraph g) {
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {id_of(g), 0, 0, 0, 0, 0, 0};
+  return request(AVEC_OP_GRAPH_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+}
+
+AVEC_API CUresult cuGraphClone(CUgraph *out, CUgraph g) {
+  if (!out || !g) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {id_of(g), 0, 0, 0, 0, 0, 0};
+  uint64_t id = 0;
+  CUresult r = request_u64(AVEC_OP_GRAPH_CLONE, &q, NULL, 0, NULL, 0, &id);
+  if (!r) *out = (CUgraph)(uintptr_t)id;
+  return r;
+}
+
+AVEC_API CUresult cuGraphAddKernelNode_v2(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
+                                         const CUDA_KERNEL_NODE_PARAMS *p) {
+  return add_node(out, g, deps, n, &tls_body, kernel_v2(p, &tls_body));
+}
+AVEC_API CUresult cuGraphAddKernelNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
+                                      const CUDA_KERNEL_NODE_PARAMS_v1 *p) {
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  unsigned grid[3] = {p->gridDimX, p->gridDimY, p->gridDimZ}, block[3] = {p->blockDimX, p->blockDimY, p->blockDimZ};
+  return add_node(out, g, deps, n, &tls_body,
+                  kernel_body(p->func, NULL, grid, block, p->sharedMemBytes, p->kernelParams, p->extra, &tls_body));
+}
+AVEC_API CUresult cuGraphAddMemsetNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
+                                      const CUDA_MEMSET_NODE_PARAMS *p, CUcontext ctx) {
+  return add_node(out, g, deps, n, &tls_body, memset_body(p, &tls_body));
+}
+AVEC_API CUresult cuGraphAddMemcpyNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
+                                      const CUDA_MEMCPY3D *p, CUcontext ctx) {
+  return add_node(out, g, deps, n, &tls_body, memcpy_body(p, &tls_body));
+}
+AVEC_API CUresult cuGraphAddEmptyNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n) {
+  tls_body.type = CU_GRAPH_NODE_TYPE_EMPTY;
+  tls_body.len = 0;
+  return add_node(out, g, deps, n, &tls_body, CUDA_SUCCESS);
+}
+AVEC_API CUresult cuGraphAddChildGraphNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, CUgraph child) {
+  if (!child) return CUDA_ERROR_INVALID_VALUE;
+  tls_body.type = CU_GRAPH_NODE_TYPE_GRAPH;
+  tls_body.u.child.value = id_of(child);
+  tls_body.len = sizeof tls_body.u.child;
+  return add_node(out, g, deps, n, &tls_body, CUDA_SUCCESS);
+}
+AVEC_API CUresult cuGraphAddEventRecordNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, CUevent e) {
+  return add_node(out, g, deps, n, &tls_body, event_body(CU_GRAPH_NODE_TYPE_EVENT_RECORD, e, &tls_body));
+}
+AVEC_API CUresult cuGraphAddEventWaitNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, CUevent e) {
+  return add_node(out, g, deps, n, &tls_body, event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, e, &tls_body));
+}
+AVEC_API CUresult cuGraphAddNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, CUgraphNodeParams *p) {
+  return add_node(out, g, deps, n, &tls_body, generic_body(p, &tls_body));
+}
+AVEC_API CUresult cuGraphAddNode_v2(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
+                                   size_t n, CUgraphNodeParams *p) {
+  static int warned;
+  for (size_t i = 0; edges && i < n; i++)
+    if (edges[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT || edges[i].from_port || edges[i].to_port)
+      return refuse("graph edges with ports or programmatic dependency types", &warned);
+  return cuGraphAddNode(out, g, deps, n, p);
+}
+
+static CUresult set_node(CUgraphNode node, node_body *b, CUresult built) {
+  if (built) return built;
+  if (!node) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {0, id_of(node), b->type, 0, 0, 0, 0};
+  return request(AVEC_OP_GRAPH_NODE_SET_PARAMS, &q, NULL, 0, &b->u, b->len, NULL, 0, NULL);
+}
+AVEC_API CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode node, const CUDA_KERNEL_NODE_PARAMS *p) {
+  return set_node(node, &tls_body, kernel_v2(p, &tls_body));
+}
+AVEC_API CUresult cuGraphMemsetNodeSetParams(CUgraphNode node, const CUDA_MEMSET_NODE_PARAMS *p) {
+  return set_node(node, &tls_body, memset_body(p, &tls_body));
+}
+AVEC_API CUresult cuGraphMemcpyNodeSetParams(CUgraphNode node, const CUDA_MEMCPY3D *p) {
+  return set_node(node, &tls_body, memcpy_body(p, &tls_body));
+}
+AVEC_API CUresult cuGraphEventRecordNodeSetEvent(CUgraphNode node, CUevent e) {
+  return set_node(node, &tls_body, event_body(CU_GRAPH_NODE_TYPE_EVENT_RECORD, e, &tls_body));
+}
+AVEC_API CUresult cuGraphEventWaitNodeSetEvent(CUgraphNode node, CUevent e) {
+  return set_node(node, &tls_body, event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, e, &tls_body));
+}
+AVEC_API CUresult cuGraphNodeSetParams(CUgraphNode node, CUgraphNodeParams *p) {
+  return set_node(node, &tls_body, generic_body(p, &tls_body));
+}
+
+AVEC_API CUresult cuGraphNodeGetType(CUgraphNode node, CUgraphNodeType *type) {
+  if (!node || !type) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {0, id_of(node), 0, 0, 0, 0, 0};
+  uint64_t t = 0;
+  CUresult r = request_u64(AVEC_OP_GRAPH_NODE_GET_TYPE, &q, NULL, 0, NULL, 0, &t);
+  if (!r) *type = (CUgraphNodeType)t;
+  return r;
+}
+
+AVEC_API CUresult cuGraphDestroyNode(CUgraphNode node) {
+  if (!node) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {0, id_of(node), 0, 0, 0, 0, 0};
+  return request(AVEC_OP_GRAPH_DESTROY_NODE, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+}
+
+/* Node lists: the reply is a count and then the ids (the count may exceed what `nodes` can hold). */
+static CUresult get_nodes(CUgraph g, CUgraphNode *nodes, size_t *num, int roots) {
+  if (!g || !num) return CUDA_ERROR_INVALID_VALUE;
+  size_t cap = sizeof(avec_reply_hdr) + 8 * ((size_t)AVEC_GRAPH_MAX_NODES_REPLY + 1);
+  uint8_t *rep = malloc(cap);
+  if (!rep) return CUDA_ERROR_OUT_OF_MEMORY;
+  avec_graph_req q = {id_of(g), 0, (uint64_t)roots, 0, 0, 0, 0};
+  size_t got = 0;
+  CUresult r = request(AVEC_OP_GRAPH_GET_NODES, &q, NULL, 0, NULL, 0, rep, cap, &got);
+  uint64_t count = 0;
+  if (!r && got >= sizeof(avec_reply_hdr) + 8) memcpy(&count, rep + sizeof(avec_reply_hdr), 8);
+  else if (!r) r = CUDA_ERROR_UNKNOWN;
+  if (!r && got < sizeof(avec_reply_hdr) + 8 * (count + 1)) r = CUDA_ERROR_UNKNOWN;
+  if (!r && nodes) {
+    for (size_t i = 0; i < *num && i < count; i++) {
+      uint64_t id;
+      memcpy(&id, rep + sizeof(avec_reply_hdr) + 8 * (i + 1), 8);
+      nodes[i] = (CUgraphNode)(uintptr_t)id;
+    }
+    if (*num > count) *num = (size_t)count;
+  } else if (!r) {
+    *num = (size_t)count;
+  }
+  free(rep);
+  return r;
+}
+AVEC_API CUresult cuGraphGetNodes(CUgraph g, CUgraphNode *nodes, size_t *n) { return get_nodes(g, nodes, n, 0); }
+AVEC_API CUresult cuGraphGetRootNodes(CUgraph g, CUgraphNode *nodes, size_t *n) { return get_nodes(g, nodes, n, 1); }
+
+static CUresult edges(CUgraph g, const CUgraphNode *from, const CUgraphNode *to, const CUgraphEdgeData *data, size_t n,
+                      int remove) {
+  static int warned;
+  if (!g || (n && (!from || !to)) || n > AVEC_GRAPH_MAX_DEPS / 2) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 0; data && i < n; i++)
+    if (data[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT || data[i].from_port || data[i].to_port)
+      return refuse("graph edges with ports or programmatic dependency types", &warned);
+  CUgraphNode *both = malloc((2 * n + 1) * sizeof *both);
+  if (!both) return CUDA_ERROR_OUT_OF_MEMORY;
+  memcpy(both, from, n * sizeof *both);
+  memcpy(both + n, to, n * sizeof *both);
+  avec_graph_req q = {id_of(g), 0, (uint64_t)remove, 0, 0, 0, 0};
+  CUresult r = request(AVEC_OP_GRAPH_EDGES, &q, both, 2 * n, NULL, 0, NULL, 0, NULL);
+  free(both);
+  return r;
+}
+AVEC_API CUresult cuGraphAddDependencies_v2(CUgraph g, const CUgraphNode *from, const CUgraphNode *to,
+                                           const CUgraphEdgeData *d, size_t n) {
+  return edges(g, from, to, d, n, 0);
+}
+AVEC_API CUresult cuGraphRemoveDependencies_v2(CUgraph g, const CUgraphNode *from, const CUgraphNode *to,
+                                              const CUgraphEdgeData *d, size_t n) {
+  return edges(g, from, to, d, n, 1);
+}
+AVEC_API CUresult cuGraphAddDependencies(CUgraph g, const CUgraphNode *from, const CUgraphNode *to, size_t n) {
+  return edges(g, from, to, NULL, n, 0);
+}
+AVEC_API CUresult cuGraphRemoveDependencies(CUgraph g, const CUgraphNode *from, const CUgraphNode *to, size_t n) {
+  return edges(g, from, to, NULL, n, 1);
+}
+
+/* The DOT text is made by the server's driver and written here, where the program looks for it. */
+AVEC_API CUresult cuGraphDebugDotPrint(CUgraph g, const char *path, unsigned int flags) {
+  if (!g || !path) return CUDA_ERROR_INVALID_VALUE;
+  size_t cap = sizeof(avec_reply_hdr) + (4u << 20);
+  uint8_t *rep = malloc(cap);
+  if (!rep) return CUDA_ERROR_OUT_OF_MEMORY;
+  avec_graph_req q = {id_of(g), 0, flags, 0, 0, 0, 0};
+  size_t got = 0;
+  CUresult r = request(AVEC_OP_GRAPH_DEBUG_DOT, &q, NULL, 0, NULL, 0, rep, cap, &got);
+  if (!r) {
+    FILE *f = fopen(path, "wb");
+    size_t n = got > sizeof(avec_reply_hdr) ? got - sizeof(avec_reply_hdr) : 0;
+    if (!f || fwrite(rep + sizeof(avec_reply_hdr), 1, n, f) != n) r = CUDA_ERROR_OPERATING_SYSTEM;
+    if (f && fclose(f)) r = CUDA_ERROR_OPERATING_SYSTEM;
+  }
+  free(rep);
+  return r;
+}
+
+/* ---- executable graphs --------------------------------------------------------------------------------- */
+static CUresult instantiate(CUgraphExec *out, CUgraph g, uint64_t flags, CUstream upload, int ptsz) {
+  if (!out || !g) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {id_of(g), 0, flags, 0, 0, 0, 0};
+  if ((flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD) && avec_stream_wire(upload, ptsz, &q.stream))
+    return CUDA_ERROR_INVALID_HANDLE;
+  uint64_t id = 0;
+  CUresult r = request_u64(AVEC_OP_GRAPH_INSTANTIATE, &q, NULL, 0, NULL, 0, &id);
+  if (!r) *out = (CUgraphExec)(uintptr_t)id;
+  return r;
+}
+AVEC_API CUresult cuGraphInstantiateWithFlags(CUgraphExec *out, CUgraph g, unsigned long long flags) {
+  return instantiate(out, g, flags, NULL, 0);
+}
+static CUresult instantiate_params(CUgraphExec *out, CUgraph g, CUDA_GRAPH_INSTANTIATE_PARAMS *p, int ptsz) {
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = instantiate(out, g, p->flags, p->hUploadStream, ptsz);
+  p->result_out = r ? CUDA_GRAPH_INSTANTIATE_ERROR : CUDA_GRAPH_INSTANTIATE_SUCCESS;
+  p->hErrNode_out = NULL;
+  return r;
+}
+AVEC_API CUresult cuGraphInstantiateWithParams(CUgraphExec *out, CUgraph g, CUDA_GRAPH_INSTANTIATE_PARAMS *p) {
+  return instantiate_params(out, g, p, 0);
+}
+AVEC_API CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec *out, CUgraph g, CUDA_GRAPH_INSTANTIATE_PARAMS *p) {
+  return instantiate_params(out, g, p, 1);
+}
+
+static CUresult exec_on_stream(uint16_t op, CUgraphExec e, CUstream s, int ptsz) {
+  if (!e) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {id_of(e), 0, 0, 0, 0, 0, 0};
+  if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  return request(op, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+}
+AVEC_API CUresult cuGraphLaunch(CUgraphExec e, CUstream s) { return exec_on_stream(AVEC_OP_GRAPH_LAUNCH, e, s, 0); }
+AVEC_API CUresult cuGraphLaunch_ptsz(CUgraphExec e, CUstream s) { return exec_on_stream(AVEC_OP_GRAPH_LAUNCH, e, s, 1); }
+AVEC_API CUresult cuGraphUpload(CUgraphExec e, CUstream s) { return exec_on_stream(AVEC_OP_GRAPH_UPLOAD, e, s, 0); }
+AVEC_API CUresult cuGraphUpload_ptsz(CUgraphExec e, CUstream s) { return exec_on_stream(AVEC_OP_GRAPH_UPLOAD, e, s, 1); }
+
+AVEC_API CUresult cuGraphExecDestroy(CUgraphExec e) {
+  if (!e) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {id_of(e), 0, 0, 0, 0, 0, 0};
+  return request(AVEC_OP_GRAPH_EXEC_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+}
+
+AVEC_API CUresult cuGraphExecUpdate_v2(CUgraphExec e, CUgraph g, CUgraphExecUpdateResultInfo *info) {
+  if (!e || !g || !info) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {id_of(e), id_of(g), 0, 0, 0, 0, 0};
+  avec_graph_update_reply rep = {{0, 0}, 0, 0, 0, 0};
+  size_t got = 0;
+  CUresult r = request(AVEC_OP_GRAPH_EXEC_UPDATE, &q, NULL, 0, NULL, 0, &rep, sizeof rep, &got);
+  if (got == sizeof rep) { /* the result details come back with a failure too */
+    info->result = (CUgraphExecUpdateResult)rep.result;
+    info->errorNode = (CUgraphNode)(uintptr_t)rep.error_node;
+    info->errorFromNode = (CUgraphNode)(uintptr_t)rep.error_from;
+  }
+  return r;
+}
+
+static CUresult exec_set(CUgraphExec e, CUgraphNode node, node_body *b, CUresult built) {
+  if (built) return built;
+  if (!e || !node) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {id_of(e), id_of(node), b->type, 0, 0, 0, 0};
+  return request(AVEC_OP_GRAPH_EXEC_SET_PARAMS, &q, NULL, 0, &b->u, b->len, NULL, 0, NULL);
+}
+AVEC_API CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec e, CUgraphNode n, const CUDA_KERNEL_NODE_PARAMS *p) {
+  return exec_set(e, n, &tls_body, kernel_v2(p, &tls_body));
+}
+AVEC_API CUresult cuGraphExecMemsetNodeSetParams(CUgraphExec e, CUgraphNode n, const CUDA_MEMSET_NODE_PARAMS *p,
+                                                CUcontext ctx) {
+  return exec_set(e, n, &tls_body, memset_body(p, &tls_body));
+}
+AVEC_API CUresult cuGraphExecMemcpyNodeSetParams(CUgraphExec e, CUgraphNode n, const CUDA_MEMCPY3D *p, CUcontext ctx) {
+  return exec_set(e, n, &tls_body, memcpy_body(p, &tls_body));
+}
+AVEC_API CUresult cuGraphExecChildGraphNodeSetParams(CUgraphExec e, CUgraphNode n, CUgraph child) {
+  if (!child) return CUDA_ERROR_INVALID_VALUE;
+  tls_body.type = CU_GRAPH_NODE_TYPE_GRAPH;
+  tls_body.u.child.value = id_of(child);
+  tls_body.len = sizeof tls_body.u.child;
+  return exec_set(e, n, &tls_body, CUDA_SUCCESS);
+}
+AVEC_API CUresult cuGraphExecEventRecordNodeSetEvent(CUgraphExec e, CUgraphNode n, CUevent ev) {
+  return exec_set(e, n, &tls_body, event_body(CU_GRAPH_NODE_TYPE_EVENT_RECORD, ev, &tls_body));
+}
+AVEC_API CUresult cuGraphExecEventWaitNodeSetEvent(CUgraphExec e, CUgraphNode n, CUevent ev) {
+  return exec_set(e, n, &tls_body, event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, ev, &tls_body));
+}
+AVEC_API CUresult cuGraphExecNodeSetParams(CUgraphExec e, CUgraphNode n, CUgraphNodeParams *p) {
+  return exec_set(e, n, &tls_body, generic_body(p, &tls_body));
+}
+AVEC_API CUresult cuGraphNodeSetEnabled(CUgraphExec e, CUgraphNode n, unsigned int on) {
+  if (!e || !n) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {id_of(e), id_of(n), on ? 1u : 0u, 0, 0, 0, 0};
+  return request(AVEC_OP_GRAPH_NODE_ENABLE, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+}
+
+/* ---- host and allocation nodes: refused ------------------------------------------------------------------ */
+AVEC_API CUresult cuGraphAddHostNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
+                                    const CUDA_HOST_NODE_PARAMS *p) {
+  static int warned;
+  return refuse("cuGraphAddHostNode (a host function inside a remote graph)", &warned);
+}
+AVEC_API CUresult cuGraphAddMemAllocNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
+                                        CUDA_MEM_ALLOC_NODE_PARAMS *p) {
+  static int warned;
+  return refuse("cuGraphAddMemAllocNode (use stream capture of cuMemAllocAsync)", &warned);
+}
+
+/* ---- stream capture ------------------------------------------------------------------------------------ */
+static int is_origin_locked(uint32_t h) {
+  for (int i = 0; i < n_origins; i++)
+    if (origins[i] == h) return i;
+  return -1;
+}
+
+static CUresult begin_capture(CUstream s, CUstreamCaptureMode mode, int ptsz) {
+  avec_graph_req q = {0, 0, (uint64_t)mode, 0, 0, 0, 0};
+  if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (q.stream == AVEC_STREAM_LEGACY) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  pthread_mutex_lock(&capture_lock);
+  CUresult r = CUDA_SUCCESS;
+  if (n_origins >= MAX_ORIGINS) r = CUDA_ERROR_OUT_OF_MEMORY;
+  uint64_t old = 0;
+  if (!r && thread_mode != server_mode) { /* the capture's thread rules are the caller's */
+    avec_graph_req m = {0, 0, (uint64_t)thread_mode, 0, 0, 0, 0};
+    if (!(r = request_u64(AVEC_OP_CAPTURE_MODE, &m, NULL, 0, NULL, 0, &old))) server_mode = thread_mode;
+  }
+  if (!r) r = request(AVEC_OP_STREAM_BEGIN_CAPTURE, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  if (!r) {
+    origins[n_origins] = q.stream;
+    __atomic_store_n(&n_origins, n_origins + 1, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&capture_lock);
+  if (!r) LOG_DEBUG("capture begins on stream %u (mode %d)", q.stream, (int)mode);
+  return r;
+}
+AVEC_API CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) { return begin_capture(s, mode, 0); }
+AVEC_API CUresult cuStreamBeginCapture_v2_ptsz(CUstream s, CUstreamCaptureMode mode) { return begin_capture(s, mode, 1); }
+AVEC_API CUresult cuStreamBeginCapture(CUstream s) { return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 0); }
+AVEC_API CUresult cuStreamBeginCapture_ptsz(CUstream s) { return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 1); }
+
+static CUresult end_capture(CUstream s, CUgraph *out, int ptsz) {
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {0, 0, 0, 0, 0, 0, 0};
+  if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  uint64_t id = 0;
+  CUresult r = request_u64(AVEC_OP_STREAM_END_CAPTURE, &q, NULL, 0, NULL, 0, &id);
+  pthread_mutex_lock(&capture_lock);
+  int at = is_origin_locked(q.stream);
+  if (!r && at >= 0 && invalidated) {
+    avec_graph_req d = {id, 0, 0, 0, 0, 0, 0};
+    request(AVEC_OP_GRAPH_DESTROY, &d, NULL, 0, NULL, 0, NULL, 0, NULL);
+    r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+  }
+  /* a capture ends at its origin's cuStreamEndCapture, whether the graph came out or it was invalidated */
+  if (at >= 0 && r != CUDA_ERROR_STREAM_CAPTURE_UNMATCHED) {
+    origins[at] = origins[n_origins - 1];
+    __atomic_store_n(&n_origins, n_origins - 1, __ATOMIC_RELEASE);
+    if (!n_origins) invalidated = 0;
+  }
+  pthread_mutex_unlock(&capture_lock);
+  *out = r ? NULL : (CUgraph)(uintptr_t)id;
+  LOG_DEBUG("capture ends on stream %u: %d", q.stream, (int)r);
+  return r;
+}
+AVEC_API CUresult cuStreamEndCapture(CUstream s, CUgraph *g) { return end_capture(s, g, 0); }
+AVEC_API CUresult cuStreamEndCapture_ptsz(CUstream s, CUgraph *g) { return end_capture(s, g, 1); }
+
+AVEC_API CUresult cuStreamBeginCaptureToGraph(CUstream s, CUgraph g, const CUgraphNode *d, const CUgraphEdgeData *e,
+                                             size_t n, CUstreamCaptureMode mode) {
+  static int warned;
+  return refuse("cuStreamBeginCaptureToGraph", &warned);
+}
+AVEC_API CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream s, CUgraph g, const CUgraphNode *d,
+                                                  const CUgraphEdgeData *e, size_t n, CUstreamCaptureMode mode) {
+  static int warned;
+  return refuse("cuStreamBeginCaptureToGraph", &warned);
+}
+
+/* The capture state of a stream; the dependency ids stay valid until the next call on this thread. */
+static __thread uint64_t dep_ids[AVEC_GRAPH_MAX_DEPS];
+static __thread CUgraphNode dep_nodes[AVEC_GRAPH_MAX_DEPS];
+static CUresult capture_info(CUstream s, int ptsz, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g,
+                             const CUgraphNode **deps, const CUgraphEdgeData **edges, size_t *n) {
+  avec_graph_req q = {0, 0, 0, 0, 0, 0, 0};
+  if (!st) return CUDA_ERROR_INVALID_VALUE;
+  if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (edges) *edges = NULL; /* default edges only */
+  if (!captures_active()) {
+    *st = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (id) *id = 0;
+    if (g) *g = NULL;
+    if (deps) *deps = NULL;
+    if (n) *n = 0;
+    return CUDA_SUCCESS;
+  }
+  struct {
+    avec_capture_info ci;
+    uint64_t ids[AVEC_GRAPH_MAX_DEPS];
+  } *rep = malloc(sizeof *rep);
+  if (!rep) return CUDA_ERROR_OUT_OF_MEMORY;
+  size_t got = 0;
+  CUresult r = request(AVEC_OP_STREAM_CAPTURE_INFO, &q, NULL, 0, NULL, 0, rep, sizeof *rep, &got);
+  if (!r && (got < sizeof rep->ci || rep->ci.num_deps > AVEC_GRAPH_MAX_DEPS ||
+             got < sizeof rep->ci + 8 * (size_t)rep->ci.num_deps))
+    r = CUDA_ERROR_UNKNOWN;
+  if (!r) {
+    *st = (CUstreamCaptureStatus)rep->ci.status;
+    if (id) *id = rep->ci.id;
+    if (g) *g = (CUgraph)(uintptr_t)rep->ci.graph;
+    for (uint32_t i = 0; i < rep->ci.num_deps; i++) {
+      dep_ids[i] = rep->ids[i];
+      dep_nodes[i] = (CUgraphNode)(uintptr_t)dep_ids[i];
+    }
+    if (deps) *deps = rep->ci.num_deps ? dep_nodes : NULL;
+    if (n) *n = rep->ci.num_deps;
+  }
+  free(rep);
+  return r;
+}
+
+#define PAIR(name, ptname, proto, body0, body1) \
+  AVEC_API CUresult name proto { return body0; } \
+  AVEC_API CUresult ptname proto { return body1; }
+PAIR(cuStreamIsCapturing, cuStreamIsCapturing_ptsz, (CUstream s, CUstreamCaptureStatus *st),
+     capture_info(s, 0, st, NULL, NULL, NULL, NULL, NULL), capture_info(s, 1, st, NULL, NULL, NULL, NULL, NULL))
+PAIR(cuStreamGetCaptureInfo, cuStreamGetCaptureInfo_ptsz, (CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id),
+     capture_info(s, 0, st, id, NULL, NULL, NULL, NULL), capture_info(s, 1, st, id, NULL, NULL, NULL, NULL))
+PAIR(cuStreamGetCaptureInfo_v2, cuStreamGetCaptureInfo_v2_ptsz,
+     (CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g, const CUgraphNode **d, size_t *n),
+     capture_info(s, 0, st, id, g, d, NULL, n), capture_info(s, 1, st, id, g, d, NULL, n))
+PAIR(cuStreamGetCaptureInfo_v3, cuStreamGetCaptureInfo_v3_ptsz,
+     (CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *g, const CUgraphNode **d,
+      const CUgraphEdgeData **e, size_t *n),
+     capture_info(s, 0, st, id, g, d, e, n), capture_info(s, 1, st, id, g, d, e, n))
+
+static CUresult update_deps(CUstream s, int ptsz, CUgraphNode *deps, const CUgraphEdgeData *data, size_t n,
+                            unsigned flags) {
+  static int warned;
+  avec_graph_req q = {0, 0, flags, 0, 0, 0, 0};
+  if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  for (size_t i = 0; data && i < n; i++)
+    if (data[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT || data[i].from_port || data[i].to_port)
+      return refuse("capture dependencies with ports or programmatic dependency types", &warned);
+  return request(AVEC_OP_STREAM_UPDATE_CAPTURE_DEPS, &q, deps, n, NULL, 0, NULL, 0, NULL);
+}
+PAIR(cuStreamUpdateCaptureDependencies, cuStreamUpdateCaptureDependencies_ptsz,
+     (CUstream s, CUgraphNode *d, size_t n, unsigned flags), update_deps(s, 0, d, NULL, n, flags),
+     update_deps(s, 1, d, NULL, n, flags))
+PAIR(cuStreamUpdateCaptureDependencies_v2, cuStreamUpdateCaptureDependencies_v2_ptsz,
+     (CUstream s, CUgraphNode *d, const CUgraphEdgeData *e, size_t n, unsigned flags),
+     update_deps(s, 0, d, e, n, flags), update_deps(s, 1, d, e, n, flags))
+
+/* The mode is per thread; the server's thread takes the caller's mode while a capture is under way. */
+AVEC_API CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode) {
+  if (!mode || (unsigned)*mode > CU_STREAM_CAPTURE_MODE_RELAXED) return CUDA_ERROR_INVALID_VALUE;
+  int want = (int)*mode;
+  *mode = (CUstreamCaptureMode)thread_mode;
+  thread_mode = want;
+  if (!captures_active()) return CUDA_SUCCESS;
+  pthread_mutex_lock(&capture_lock);
+  CUresult r = CUDA_SUCCESS;
+  if (want != server_mode) {
+    avec_graph_req q = {0, 0, (uint64_t)want, 0, 0, 0, 0};
+    uint64_t old = 0;
+    if (!(r = request_u64(AVEC_OP_CAPTURE_MODE, &q, NULL, 0, NULL, 0, &old))) server_mode = want;
+  }
+  pthread_mutex_unlock(&capture_lock);
+  return r;
+}
+
+/* For stream.c: whether host work on `s` would have to enter a capture (then it is refused). */
+int avec_stream_capturing(CUstream s, int ptsz) {
+  CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+  if (!captures_active()) return 0;
+  return capture_info(s, ptsz, &st, NULL, NULL, NULL, NULL, NULL) == CUDA_SUCCESS && st != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
+/* For memory.c: a copy between this process's memory and a capturing stream cannot become part of a
+ * remote graph. Refused (logged once), and the capture is invalidated as the driver would. */
+CUresult avec_capture_host_copy(CUstream s, int ptsz) {
+  static int warned;
+  if (!avec_stream_capturing(s, ptsz)) return CUDA_SUCCESS;
+  pthread_mutex_lock(&capture_lock);
+  invalidated = 1;
+  pthread_mutex_unlock(&capture_lock);
+  avec_unsupported("a copy between host memory and a capturing stream (the graph would run where that memory is not)",
+                   &warned);
+  return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+}

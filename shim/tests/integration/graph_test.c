@@ -1,0 +1,235 @@
+/* CUDA graphs and stream capture through the shim against a real executor (emulated backend: the data
+ * movement of graphs runs, kernels do not; every check reads device memory back with copies).
+ *   graph_test main */
+#include <cuda.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../test.h"
+
+#define OK(call) CHECK_EQ((call), CUDA_SUCCESS)
+enum { N = 4096 };
+
+static int all_bytes(CUdeviceptr d, size_t n, uint8_t v) {
+  static uint8_t buf[N];
+  if (cuMemcpyDtoH(buf, d, n) != CUDA_SUCCESS) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (buf[i] != v) return 0;
+  return 1;
+}
+
+static void test_explicit(void) {
+  CASE("explicit graph: memset -> copy, instantiate, launch, replay with new parameters");
+  CUdeviceptr a = 0, b = 0, c = 0;
+  OK(cuMemAlloc(&a, N));
+  OK(cuMemAlloc(&b, N));
+  OK(cuMemAlloc(&c, N));
+  OK(cuMemsetD8(b, 0, N));
+  CUgraph g = NULL;
+  OK(cuGraphCreate(&g, 0));
+  CHECK(g != NULL);
+  CUDA_MEMSET_NODE_PARAMS ms = {a, 0, 0x11, 1, N, 1};
+  CUgraphNode set = NULL, copy = NULL;
+  OK(cuGraphAddMemsetNode(&set, g, NULL, 0, &ms, NULL));
+  CUDA_MEMCPY3D cp = {0};
+  cp.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  cp.srcDevice = a;
+  cp.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  cp.dstDevice = b;
+  cp.WidthInBytes = N;
+  cp.Height = 1;
+  cp.Depth = 1;
+  OK(cuGraphAddMemcpyNode(&copy, g, &set, 1, &cp, NULL));
+  CUgraphNodeType type = CU_GRAPH_NODE_TYPE_EMPTY;
+  OK(cuGraphNodeGetType(copy, &type));
+  CHECK_EQ(type, CU_GRAPH_NODE_TYPE_MEMCPY);
+  size_t count = 0;
+  OK(cuGraphGetNodes(g, NULL, &count));
+  CHECK_EQ(count, 2u);
+  CUgraphNode roots[4] = {0};
+  count = 4;
+  OK(cuGraphGetRootNodes(g, roots, &count));
+  CHECK(count == 1 && roots[0] == set);
+  CHECK(all_bytes(b, N, 0)); /* building runs nothing */
+  CUgraphExec e = NULL;
+  OK(cuGraphInstantiateWithFlags(&e, g, 0));
+  OK(cuGraphLaunch(e, NULL));
+  OK(cuCtxSynchronize());
+  CHECK(all_bytes(b, N, 0x11));
+  ms.value = 0x22;
+  OK(cuGraphExecMemsetNodeSetParams(e, set, &ms, NULL));
+  OK(cuGraphLaunch(e, NULL));
+  CHECK(all_bytes(b, N, 0x22));
+  OK(cuGraphNodeSetEnabled(e, set, 0)); /* the copy alone: b gets a's bytes again */
+  OK(cuMemsetD8(a, 0x44, N));
+  OK(cuGraphLaunch(e, NULL));
+  CHECK(all_bytes(b, N, 0x44));
+  OK(cuGraphNodeSetEnabled(e, set, 1));
+
+  CASE("child graphs, clone, update, DOT output");
+  CUgraph outer = NULL, clone = NULL;
+  OK(cuGraphCreate(&outer, 0));
+  CUgraphNode child = NULL, last = NULL;
+  OK(cuGraphAddChildGraphNode(&child, outer, NULL, 0, g));
+  CUDA_MEMCPY3D cp2 = cp;
+  cp2.srcDevice = b;
+  cp2.dstDevice = c;
+  OK(cuGraphAddMemcpyNode(&last, outer, &child, 1, &cp2, NULL));
+  OK(cuGraphClone(&clone, outer));
+  CUgraphExec oe = NULL;
+  ms.value = 0x33;
+  OK(cuGraphMemsetNodeSetParams(set, &ms)); /* after the child was added: the child keeps its own copy */
+  OK(cuGraphInstantiateWithFlags(&oe, clone, 0));
+  OK(cuGraphLaunch(oe, NULL));
+  CHECK(all_bytes(c, N, 0x11)); /* the exec-level change (0x22) is not the graph's */
+  CUgraphExecUpdateResultInfo info;
+  memset(&info, 0, sizeof info);
+  OK(cuGraphExecUpdate(e, g, &info)); /* same shape, new memset value */
+  CHECK_EQ(info.result, CU_GRAPH_EXEC_UPDATE_SUCCESS);
+  OK(cuGraphLaunch(e, NULL));
+  CHECK(all_bytes(b, N, 0x33));
+  CUgraph other = NULL;
+  CUgraphNode lone = NULL;
+  OK(cuGraphCreate(&other, 0));
+  OK(cuGraphAddEmptyNode(&lone, other, NULL, 0));
+  CHECK_EQ(cuGraphExecUpdate(e, other, &info), CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE);
+  CHECK_EQ(info.result, CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED);
+  char path[] = "/tmp/avec-graph-test-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  close(fd);
+  OK(cuGraphDebugDotPrint(outer, path, 0));
+  char text[256] = {0};
+  FILE *f = fopen(path, "r");
+  CHECK(f && fread(text, 1, sizeof text - 1, f) > 0);
+  if (f) fclose(f);
+  unlink(path);
+  CHECK(strstr(text, "digraph") != NULL);
+
+  CASE("graph errors: unknown ids, cycles, host memcpy nodes");
+  CUgraphNode bad = NULL;
+  CHECK_EQ(cuGraphAddEmptyNode(&bad, (CUgraph)(uintptr_t)0x7777777, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuGraphAddEmptyNode(&bad, other, &set, 1), CUDA_ERROR_INVALID_VALUE); /* a node of another graph */
+  static uint8_t host[N];
+  CUDA_MEMCPY3D hp = cp;
+  hp.srcMemoryType = CU_MEMORYTYPE_HOST;
+  hp.srcHost = host;
+  CHECK_EQ(cuGraphAddMemcpyNode(&bad, g, NULL, 0, &hp, NULL), CUDA_ERROR_NOT_SUPPORTED);
+  CUDA_MEMSET_NODE_PARAMS outside = {a + N, 0, 1, 1, N, 1}; /* past the allocation */
+  CHECK_EQ(cuGraphAddMemsetNode(&bad, g, NULL, 0, &outside, NULL), CUDA_ERROR_INVALID_VALUE);
+  OK(cuGraphLaunch((CUgraphExec)(uintptr_t)0x7777777, NULL)); /* fire-and-forget: the error comes next */
+  CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_INVALID_VALUE);
+  OK(cuCtxSynchronize());
+
+  OK(cuGraphExecDestroy(oe));
+  OK(cuGraphExecDestroy(e));
+  OK(cuGraphDestroy(clone));
+  OK(cuGraphDestroy(outer));
+  OK(cuGraphDestroy(other));
+  OK(cuGraphDestroy(g));
+  OK(cuCtxSynchronize());
+  CHECK_EQ(cuGraphNodeGetType(set, &type), CUDA_ERROR_INVALID_VALUE); /* gone with its graph */
+  OK(cuMemFree(a));
+  OK(cuMemFree(b));
+  OK(cuMemFree(c));
+}
+
+static void test_capture(void) {
+  CASE("stream capture: nothing runs while capturing; fork/join across streams; one frame per replay");
+  CUdeviceptr a = 0, b = 0;
+  OK(cuMemAlloc(&a, N));
+  OK(cuMemAlloc(&b, N));
+  OK(cuMemsetD8(a, 0, N));
+  OK(cuMemsetD8(b, 0, N));
+  CUstream s = NULL, s2 = NULL;
+  OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  OK(cuStreamCreate(&s2, CU_STREAM_NON_BLOCKING));
+  CUevent fork = NULL, join = NULL;
+  OK(cuEventCreate(&fork, CU_EVENT_DISABLE_TIMING));
+  OK(cuEventCreate(&join, CU_EVENT_DISABLE_TIMING));
+  CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_ACTIVE;
+  OK(cuStreamIsCapturing(s, &st));
+  CHECK_EQ(st, CU_STREAM_CAPTURE_STATUS_NONE);
+  CHECK_EQ(cuStreamBeginCapture(NULL, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+  OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  OK(cuStreamIsCapturing(s, &st));
+  CHECK_EQ(st, CU_STREAM_CAPTURE_STATUS_ACTIVE);
+  OK(cuMemsetD8Async(a, 0x5a, N / 2, s));
+  OK(cuEventRecord(fork, s));
+  OK(cuStreamWaitEvent(s2, fork, 0)); /* s2 joins the capture */
+  OK(cuStreamIsCapturing(s2, &st));
+  CHECK_EQ(st, CU_STREAM_CAPTURE_STATUS_ACTIVE);
+  OK(cuMemsetD8Async(a + N / 2, 0xa5, N / 2, s2));
+  OK(cuEventRecord(join, s2));
+  OK(cuStreamWaitEvent(s, join, 0));
+  OK(cuMemcpyDtoDAsync(b, a, N, s));
+  cuuint64_t id = 0;
+  CUgraph cg = NULL;
+  const CUgraphNode *deps = NULL;
+  size_t ndeps = 0;
+  OK(cuStreamGetCaptureInfo(s, &st, &id, &cg, &deps, NULL, &ndeps));
+  CHECK(st == CU_STREAM_CAPTURE_STATUS_ACTIVE && id != 0 && cg != NULL && ndeps == 1 && deps && deps[0]);
+  CHECK(all_bytes(a, N, 0)); /* captured work did not run */
+  CUgraph g = NULL;
+  OK(cuStreamEndCapture(s, &g));
+  CHECK(g != NULL);
+  OK(cuStreamIsCapturing(s2, &st)); /* the joined stream left the capture with it */
+  CHECK_EQ(st, CU_STREAM_CAPTURE_STATUS_NONE);
+  size_t count = 0;
+  OK(cuGraphGetNodes(g, NULL, &count));
+  CHECK_EQ(count, 3u);
+  CUgraphExec e = NULL;
+  OK(cuGraphInstantiateWithFlags(&e, g, 0));
+  OK(cuGraphLaunch(e, s));
+  OK(cuStreamSynchronize(s));
+  static uint8_t back[N];
+  OK(cuMemcpyDtoH(back, b, N));
+  CHECK(back[0] == 0x5a && back[N / 2 - 1] == 0x5a && back[N / 2] == 0xa5 && back[N - 1] == 0xa5);
+  OK(cuMemsetD8(b, 0, N));
+  OK(cuGraphLaunch(e, s)); /* replay */
+  OK(cuStreamSynchronize(s));
+  OK(cuMemcpyDtoH(back, b, N));
+  CHECK(back[0] == 0x5a && back[N - 1] == 0xa5);
+
+  CASE("capture: host copies are refused and invalidate the capture; capture mode is per thread");
+  OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED));
+  static uint8_t src[N];
+  CHECK_EQ(cuMemcpyHtoDAsync(a, src, N, s), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+  CUgraph dead = NULL;
+  CHECK_EQ(cuStreamEndCapture(s, &dead), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+  CHECK(dead == NULL);
+  CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
+  OK(cuThreadExchangeStreamCaptureMode(&mode));
+  CHECK_EQ(mode, CU_STREAM_CAPTURE_MODE_GLOBAL);
+  OK(cuThreadExchangeStreamCaptureMode(&mode));
+  CHECK_EQ(mode, CU_STREAM_CAPTURE_MODE_RELAXED);
+  CHECK_EQ(cuStreamEndCapture(s, &dead), CUDA_ERROR_ILLEGAL_STATE); /* not capturing */
+
+  OK(cuGraphExecDestroy(e));
+  OK(cuGraphDestroy(g));
+  OK(cuEventDestroy(fork));
+  OK(cuEventDestroy(join));
+  OK(cuStreamDestroy(s));
+  OK(cuStreamDestroy(s2));
+  OK(cuMemFree(a));
+  OK(cuMemFree(b));
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2 || strcmp(argv[1], "main")) {
+    fprintf(stderr, "usage: graph_test main\n");
+    return 2;
+  }
+  CASE("init");
+  OK(cuInit(0));
+  CUcontext c;
+  OK(cuDevicePrimaryCtxRetain(&c, 0));
+  OK(cuCtxSetCurrent(c));
+  test_explicit();
+  test_capture();
+  OK(cuDevicePrimaryCtxRelease(0));
+  return TEST_SUMMARY("shim graphs");
+}
