@@ -633,9 +633,11 @@ typedef struct avec_graph_req {
   uint64_t a;          /* flags, mode, node type: see the opcode */
   uint32_t stream;     /* wire stream handle */
   uint32_t num_deps;   /* <= AVEC_GRAPH_MAX_DEPS u64 node ids follow */
-  uint32_t body_len;   /* <= AVEC_GRAPH_MAX_BODY bytes follow the ids */
-  uint32_t reserved;
+  uint32_t body_len;   /* <= AVEC_GRAPH_MAX_BODY bytes follow the ids (and their edge data) */
+  uint32_t flags;      /* AVEC_GRAPH_F_* */
 } avec_graph_req;
+/* ADD_NODE, EDGES: num_deps CUgraphEdgeData (8 bytes each: ports and dependency type) follow the ids */
+#define AVEC_GRAPH_F_EDGES 0x1u
 
 typedef struct avec_capture_info {
   avec_reply_hdr r;

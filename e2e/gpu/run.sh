@@ -60,10 +60,12 @@ part_of() { case $1 in c | cx | nvml) echo programs ;; *) echo frameworks ;; esa
 TESTS=()
 for v in static shared; do
   for p in device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering \
-    mempool ipc tex2d_linear tex_layered_cube surf_write array3d; do
+    mempool ipc managed tex2d_linear tex_layered_cube surf_write array3d; do
     TESTS+=("$p.$v|c|$G/bin/$v/$p")
   done
   TESTS+=("vmm.$v|c|$G/bin/$v/vmm|^# export posix fd: .*CUDA_ERROR_")
+  # host functions inside a remote graph are refused (docs/semantics.md): the shim's line says so
+  TESTS+=("graphs.$v|c|$G/bin/$v/graphs|^# host function in capture: cudaError")
 done
 # CUDA_VISIBLE_DEVICES: a hidden device (ordinal past the end) and selection by GPU-UUID prefix.
 TESTS+=("device_query.cvd_hidden|cx|env CUDA_VISIBLE_DEVICES=$(($(nvidia-smi -L 2>/dev/null | wc -l) + 0)) $G/bin/static/device_query")
@@ -79,6 +81,7 @@ TESTS+=("jax_program.no_graphs|py|env XLA_PYTHON_CLIENT_PREALLOCATE=false python
 TESTS+=("cupy_program|py|python3 $PY/cupy_program.py")
 TESTS+=("cupy_program.async_pool|py|python3 $PY/cupy_program.py --async-pool")
 TESTS+=("torch_program.expandable|py|env PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True python3 $PY/torch_program.py")
+TESTS+=("graphs_program|py|python3 $PY/graphs_program.py")
 TESTS+=("torch_program.async|py|env PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync python3 $PY/torch_program.py")
 if [ $OPTIONAL = 1 ]; then
   TESTS+=("torch_smoke|opt|python3 $ROOT/e2e/gpu/python/torch_smoke.py")

@@ -7,6 +7,8 @@
 //   launch_sync_us      median of launch + cudaStreamSynchronize round trips
 //   h2d/d2h_{pinned,pageable}_GBps   cudaMemcpy of M MiB, best of R
 //   sgemm_total_s       alloc + upload + K tiled SGEMMs of N^3 + download (the compute-bound program)
+//   graph_replay_us_median  a captured graph of 100 small kernels: median of cudaGraphLaunch + synchronize
+//                       (issue 11: one frame per replay)
 #include <cuda_runtime.h>
 #include <algorithm>
 #include <chrono>
@@ -30,6 +32,7 @@ static double now_s() {
 }
 
 __global__ void empty_kernel() {}
+__global__ void tiny_kernel(float *x) { x[threadIdx.x] += 1.0f; }
 
 #define T 32
 __global__ void sgemm(const float *A, const float *B, float *C, int n) {
@@ -163,6 +166,30 @@ int main(int argc, char **argv) {
     printf("sgemm_tflops %.2f\n", 2.0 * n * (double)n * n * sgemm_iters / (k1 - k0) / 1e12);
     printf("sgemm_checksum %.6e\n", sum);
     CK(cudaFree(dA)); CK(cudaFree(dB)); CK(cudaFree(dC));
+  }
+  if (!skip(sk, "graph")) {
+    float *x;
+    CK(cudaMalloc(&x, 256 * sizeof(float)));
+    cudaGraph_t g;
+    cudaGraphExec_t e;
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    for (int k = 0; k < 100; k++) tiny_kernel<<<1, 256, 0, s>>>(x);
+    CK(cudaStreamEndCapture(s, &g));
+    CK(cudaGraphInstantiate(&e, g, 0));
+    for (int i = 0; i < 20; i++) CK(cudaGraphLaunch(e, s));  // warm-up
+    CK(cudaStreamSynchronize(s));
+    std::vector<double> v;
+    for (long i = 0; i < sync_iters / 4 + 1; i++) {
+      double a = now_s();
+      CK(cudaGraphLaunch(e, s));
+      CK(cudaStreamSynchronize(s));
+      v.push_back((now_s() - a) * 1e6);
+    }
+    std::sort(v.begin(), v.end());
+    printf("graph_replay_us_median %.2f\n", v[v.size() / 2]);
+    CK(cudaGraphExecDestroy(e));
+    CK(cudaGraphDestroy(g));
+    CK(cudaFree(x));
   }
   CK(cudaStreamDestroy(s));
   printf("process_s %.4f\n", now_s() - t0);

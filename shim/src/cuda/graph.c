@@ -35,15 +35,17 @@ static int captures_active(void) { return __atomic_load_n(&n_origins, __ATOMIC_A
 
 static CUresult refuse(const char *what, int *warned) { return (CUresult)avec_unsupported(what, warned); }
 
-/* One request: avec_graph_req + node ids + body, sent fire-and-forget or answered into `reply`. */
-static CUresult request(uint16_t op, avec_graph_req *g, const CUgraphNode *deps, size_t ndeps, const void *body,
-                        uint32_t body_len, void *reply, size_t cap, size_t *got) {
+/* One request: avec_graph_req + node ids (+ their edge data) + body, sent fire-and-forget or answered
+ * into `reply`. */
+static CUresult request_edges(uint16_t op, avec_graph_req *g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
+                              size_t ndeps, const void *body, uint32_t body_len, void *reply, size_t cap, size_t *got) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (ndeps > AVEC_GRAPH_MAX_DEPS || body_len > AVEC_GRAPH_MAX_BODY || (ndeps && !deps)) return CUDA_ERROR_INVALID_VALUE;
   g->num_deps = (uint32_t)ndeps;
   g->body_len = body_len;
-  size_t len = sizeof *g + ndeps * 8 + body_len;
+  g->flags = edges ? AVEC_GRAPH_F_EDGES : 0;
+  size_t ids = ndeps * 8 * (edges ? 2 : 1), len = sizeof *g + ids + body_len;
   uint8_t stackbuf[1024], *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
   if (!buf) return CUDA_ERROR_OUT_OF_MEMORY;
   memcpy(buf, g, sizeof *g);
@@ -51,7 +53,9 @@ static CUresult request(uint16_t op, avec_graph_req *g, const CUgraphNode *deps,
     uint64_t id = (uint64_t)(uintptr_t)deps[i];
     memcpy(buf + sizeof *g + i * 8, &id, 8);
   }
-  if (body_len) memcpy(buf + sizeof *g + ndeps * 8, body, body_len);
+  AVEC_STATIC_ASSERT(sizeof(CUgraphEdgeData) == 8, "edge data is 8 bytes on the wire");
+  if (edges) memcpy(buf + sizeof *g + ndeps * 8, edges, ndeps * 8);
+  if (body_len) memcpy(buf + sizeof *g + ids, body, body_len);
   if (!AVEC_OP_IS_SYNC(op)) {
     r = avec_post(op, 0, buf, len, NULL, 0);
   } else {
@@ -63,6 +67,11 @@ static CUresult request(uint16_t op, avec_graph_req *g, const CUgraphNode *deps,
   }
   if (buf != stackbuf) free(buf);
   return r;
+}
+
+static CUresult request(uint16_t op, avec_graph_req *g, const CUgraphNode *deps, size_t ndeps, const void *body,
+                        uint32_t body_len, void *reply, size_t cap, size_t *got) {
+  return request_edges(op, g, deps, NULL, ndeps, body, body_len, reply, cap, got);
 }
 
 /* A request answered by one u64 (an id, a type, a mode). */
@@ -180,14 +189,20 @@ static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
   }
 }
 
-static CUresult add_node(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, node_body *b, CUresult built) {
+static CUresult add_node_edges(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
+                               size_t n, node_body *b, CUresult built) {
   if (built) return built;
   if (!out || !g) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {id_of(g), 0, b->type, 0, 0, 0, 0};
-  uint64_t id = 0;
-  CUresult r = request_u64(AVEC_OP_GRAPH_ADD_NODE, &q, deps, n, &b->u, b->len, &id);
-  if (!r) *out = (CUgraphNode)(uintptr_t)id;
+  struct { avec_reply_hdr r; avec_u64 v; } rep = {{0, 0}, {0}};
+  size_t got = 0;
+  CUresult r = request_edges(AVEC_OP_GRAPH_ADD_NODE, &q, deps, edges, n, &b->u, b->len, &rep, sizeof rep, &got);
+  if (!r && got < sizeof rep) r = CUDA_ERROR_UNKNOWN;
+  if (!r) *out = (CUgraphNode)(uintptr_t)rep.v.value;
   return r;
+}
+static CUresult add_node(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, node_body *b, CUresult built) {
+  return add_node_edges(out, g, deps, NULL, n, b, built);
 }
 
 /* The node body is large (kernel parameters): one per thread instead of on the stack. */
@@ -206,7 +221,9 @@ AVEC_API CUresult cuGraphCreate(CUgraph *out, unsigned int flags) {
 AVEC_API CUresult cuGraphDestroy(CUgraph g) {
   if (!g) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {id_of(g), 0, 0, 0, 0, 0, 0};
-  return request(AVEC_OP_GRAPH_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  CUresult r = request(AVEC_OP_GRAPH_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  if (!r) avec_user_objects_release(id_of(g));
+  return r;
 }
 
 AVEC_API CUresult cuGraphClone(CUgraph *out, CUgraph g) {
@@ -215,6 +232,7 @@ AVEC_API CUresult cuGraphClone(CUgraph *out, CUgraph g) {
   uint64_t id = 0;
   CUresult r = request_u64(AVEC_OP_GRAPH_CLONE, &q, NULL, 0, NULL, 0, &id);
   if (!r) *out = (CUgraph)(uintptr_t)id;
+  if (!r) avec_user_objects_copy(id_of(g), id);
   return r;
 }
 
@@ -260,11 +278,7 @@ AVEC_API CUresult cuGraphAddNode(CUgraphNode *out, CUgraph g, const CUgraphNode 
 }
 AVEC_API CUresult cuGraphAddNode_v2(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
                                    size_t n, CUgraphNodeParams *p) {
-  static int warned;
-  for (size_t i = 0; edges && i < n; i++)
-    if (edges[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT || edges[i].from_port || edges[i].to_port)
-      return refuse("graph edges with ports or programmatic dependency types", &warned);
-  return cuGraphAddNode(out, g, deps, n, p);
+  return add_node_edges(out, g, deps, edges, n, &tls_body, generic_body(p, &tls_body));
 }
 
 static CUresult set_node(CUgraphNode node, node_body *b, CUresult built) {
@@ -336,20 +350,24 @@ static CUresult get_nodes(CUgraph g, CUgraphNode *nodes, size_t *num, int roots)
 AVEC_API CUresult cuGraphGetNodes(CUgraph g, CUgraphNode *nodes, size_t *n) { return get_nodes(g, nodes, n, 0); }
 AVEC_API CUresult cuGraphGetRootNodes(CUgraph g, CUgraphNode *nodes, size_t *n) { return get_nodes(g, nodes, n, 1); }
 
+/* The ids go as from[n] then to[n]; edge data (when given) for the first n, zeros for the rest. */
 static CUresult edges(CUgraph g, const CUgraphNode *from, const CUgraphNode *to, const CUgraphEdgeData *data, size_t n,
                       int remove) {
-  static int warned;
   if (!g || (n && (!from || !to)) || n > AVEC_GRAPH_MAX_DEPS / 2) return CUDA_ERROR_INVALID_VALUE;
-  for (size_t i = 0; data && i < n; i++)
-    if (data[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT || data[i].from_port || data[i].to_port)
-      return refuse("graph edges with ports or programmatic dependency types", &warned);
   CUgraphNode *both = malloc((2 * n + 1) * sizeof *both);
-  if (!both) return CUDA_ERROR_OUT_OF_MEMORY;
+  CUgraphEdgeData *ed = data ? calloc(2 * n + 1, sizeof *ed) : NULL;
+  if (!both || (data && !ed)) {
+    free(both);
+    free(ed);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   memcpy(both, from, n * sizeof *both);
   memcpy(both + n, to, n * sizeof *both);
+  if (ed) memcpy(ed, data, n * sizeof *ed);
   avec_graph_req q = {id_of(g), 0, (uint64_t)remove, 0, 0, 0, 0};
-  CUresult r = request(AVEC_OP_GRAPH_EDGES, &q, both, 2 * n, NULL, 0, NULL, 0, NULL);
+  CUresult r = request_edges(AVEC_OP_GRAPH_EDGES, &q, both, ed, 2 * n, NULL, 0, NULL, 0, NULL);
   free(both);
+  free(ed);
   return r;
 }
 AVEC_API CUresult cuGraphAddDependencies_v2(CUgraph g, const CUgraphNode *from, const CUgraphNode *to,
@@ -395,6 +413,7 @@ static CUresult instantiate(CUgraphExec *out, CUgraph g, uint64_t flags, CUstrea
   uint64_t id = 0;
   CUresult r = request_u64(AVEC_OP_GRAPH_INSTANTIATE, &q, NULL, 0, NULL, 0, &id);
   if (!r) *out = (CUgraphExec)(uintptr_t)id;
+  if (!r) avec_user_objects_copy(id_of(g), id);
   return r;
 }
 AVEC_API CUresult cuGraphInstantiateWithFlags(CUgraphExec *out, CUgraph g, unsigned long long flags) {
@@ -428,7 +447,9 @@ AVEC_API CUresult cuGraphUpload_ptsz(CUgraphExec e, CUstream s) { return exec_on
 AVEC_API CUresult cuGraphExecDestroy(CUgraphExec e) {
   if (!e) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {id_of(e), 0, 0, 0, 0, 0, 0};
-  return request(AVEC_OP_GRAPH_EXEC_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  CUresult r = request(AVEC_OP_GRAPH_EXEC_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  if (!r) avec_user_objects_release(id_of(e));
+  return r;
 }
 
 AVEC_API CUresult cuGraphExecUpdate_v2(CUgraphExec e, CUgraph g, CUgraphExecUpdateResultInfo *info) {

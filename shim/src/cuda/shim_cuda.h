@@ -112,6 +112,8 @@ struct CUevent_st {
 int avec_stream_wire(CUstream s, int ptds, uint32_t *out);
 int avec_stream_capturing(CUstream s, int ptsz); /* graph.c: a capture is under way on s */
 CUresult avec_capture_host_copy(CUstream s, int ptsz); /* graph.c: refuses host copies into a capture */
+void avec_user_objects_copy(uint64_t from, uint64_t to); /* user-object.c: a clone/exec holds what its graph holds */
+void avec_user_objects_release(uint64_t owner);          /* a graph or exec is gone */
 int avec_event_valid(CUevent e);
 
 /* ---- memory --------------------------------------------------------------------------------------- */

@@ -137,6 +137,38 @@ static void test_explicit(void) {
   OK(cuMemFree(c));
 }
 
+static int destroyed;
+static void on_destroy(void *p) { destroyed += *(int *)p; }
+
+static void test_user_objects_and_edges(void) {
+  CASE("user objects live as long as the graphs and executable graphs that hold them");
+  static int weight = 1;
+  CUuserObject o = NULL;
+  OK(cuUserObjectCreate(&o, &weight, on_destroy, 1, CU_USER_OBJECT_NO_DESTRUCTOR_SYNC));
+  CUgraph g = NULL;
+  OK(cuGraphCreate(&g, 0));
+  OK(cuGraphRetainUserObject(g, o, 1, CU_GRAPH_USER_OBJECT_MOVE)); /* the graph now owns the only reference */
+  CUgraphNode n1 = NULL, n2 = NULL;
+  OK(cuGraphAddEmptyNode(&n1, g, NULL, 0));
+  CUgraphNodeParams np;
+  memset(&np, 0, sizeof np);
+  np.type = CU_GRAPH_NODE_TYPE_EMPTY;
+  CUgraphEdgeData ed;
+  memset(&ed, 0, sizeof ed);
+  ed.type = CU_GRAPH_DEPENDENCY_TYPE_DEFAULT;
+  OK(cuGraphAddNode_v2(&n2, g, &n1, &ed, 1, &np)); /* typed edges travel with the node */
+  size_t count = 0;
+  OK(cuGraphGetRootNodes(g, NULL, &count));
+  CHECK_EQ(count, 1u);
+  CUgraphExec e = NULL;
+  OK(cuGraphInstantiateWithFlags(&e, g, 0));
+  OK(cuGraphDestroy(g));
+  CHECK_EQ(destroyed, 0); /* the executable graph still holds it */
+  OK(cuGraphExecDestroy(e));
+  CHECK_EQ(destroyed, 1);
+  CHECK_EQ(cuUserObjectCreate(&o, &weight, on_destroy, 1, 0), CUDA_ERROR_INVALID_VALUE);
+}
+
 static void test_capture(void) {
   CASE("stream capture: nothing runs while capturing; fork/join across streams; one frame per replay");
   CUdeviceptr a = 0, b = 0;
@@ -229,6 +261,7 @@ int main(int argc, char **argv) {
   OK(cuDevicePrimaryCtxRetain(&c, 0));
   OK(cuCtxSetCurrent(c));
   test_explicit();
+  test_user_objects_and_edges();
   test_capture();
   OK(cuDevicePrimaryCtxRelease(0));
   return TEST_SUMMARY("shim graphs");

@@ -229,12 +229,15 @@ class Backend {
   virtual CUresult graph_create(uint32_t flags, BH* graph) = 0;
   virtual CUresult graph_destroy(BH graph) = 0;
   virtual CUresult graph_clone(BH graph, BH* out) = 0;
-  virtual CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const GraphNodeSpec& spec, BH* node) = 0;
+  // `edges`: empty, or one CUgraphEdgeData (8 bytes) per dependency
+  virtual CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const std::vector<uint64_t>& edges,
+                                  const GraphNodeSpec& spec, BH* node) = 0;
   virtual CUresult graph_node_set_params(BH node, const GraphNodeSpec& spec) = 0;
   virtual CUresult graph_node_type(BH node, uint32_t* type) = 0;
   virtual CUresult graph_destroy_node(BH node) = 0;
   virtual CUresult graph_nodes(BH graph, bool roots, std::vector<BH>* out) = 0;
-  virtual CUresult graph_edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to, bool remove) = 0;
+  virtual CUresult graph_edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to,
+                               const std::vector<uint64_t>& edges, bool remove) = 0;
   virtual CUresult graph_dot(BH graph, uint32_t flags, std::string* out) = 0;
   virtual CUresult graph_instantiate(BH graph, uint64_t flags, BH upload_stream, BH* exec) = 0;
   virtual CUresult graph_launch(BH exec, BH stream) = 0;

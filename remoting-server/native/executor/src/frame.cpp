@@ -174,7 +174,9 @@ const char* check_tail(uint32_t op, const uint8_t* fixed, uint32_t tail_len, con
         memcpy(&g, fixed, sizeof g);
         if (g.num_deps > AVEC_GRAPH_MAX_DEPS) return "too many graph node ids";
         if (g.body_len > AVEC_GRAPH_MAX_BODY) return "graph node parameters too large";
-        if ((uint64_t)g.num_deps * 8 + g.body_len != tail_len) return "graph length does not match num_deps and body_len";
+        if (g.flags & ~AVEC_GRAPH_F_EDGES) return "unknown graph request flags";
+        uint64_t ids = (uint64_t)g.num_deps * ((g.flags & AVEC_GRAPH_F_EDGES) ? 16 : 8);
+        if (ids + g.body_len != tail_len) return "graph length does not match num_deps, edges and body_len";
         return nullptr;
       }
       return tail_len ? "payload longer than the opcode's struct" : nullptr;

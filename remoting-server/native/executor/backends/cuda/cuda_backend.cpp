@@ -785,7 +785,10 @@ class CudaBackend final : public Backend {
   };
   void node_params(const GraphNodeSpec& sp, NodeParams* p) {
     const LaunchArgs& a = sp.launch;
-    p->kernel.func = (CUfunction)a.func;
+    // a library kernel (what cudart 13 registers) goes in `kern`: the driver refuses it as `func` here,
+    // although cuLaunchKernel accepts the cast
+    if (a.is_kernel) p->kernel.kern = (CUkernel)a.func;
+    else p->kernel.func = (CUfunction)a.func;
     p->kernel.gridDimX = a.grid[0]; p->kernel.gridDimY = a.grid[1]; p->kernel.gridDimZ = a.grid[2];
     p->kernel.blockDimX = a.block[0]; p->kernel.blockDimY = a.block[1]; p->kernel.blockDimZ = a.block[2];
     p->kernel.sharedMemBytes = a.shared_mem;
@@ -816,7 +819,15 @@ class CudaBackend final : public Backend {
     p->copy.Height = c.height;
     p->copy.Depth = 1;
   }
-  CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const GraphNodeSpec& sp, BH* node) override {
+  CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const std::vector<uint64_t>& edges,
+                          const GraphNodeSpec& sp, BH* node) override {
+    if (!edges.empty()) {  // typed edges: the node first, then its dependencies with their edge data
+      CUresult r = graph_add_node(graph, {}, {}, sp, node);
+      if (r) return r;
+      std::vector<BH> to(deps.size(), *node);
+      if ((r = graph_edges(graph, deps, to, edges, false))) graph_destroy_node(*node);
+      return r;
+    }
     std::vector<CUgraphNode> d(deps.size());
     for (size_t i = 0; i < deps.size(); i++) d[i] = (CUgraphNode)deps[i];
     NodeParams p;
@@ -899,14 +910,18 @@ class CudaBackend final : public Backend {
     for (size_t i = 0; i < n; i++) (*out)[i] = (BH)v[i];
     return CUDA_SUCCESS;
   }
-  CUresult graph_edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to, bool remove) override {
+  CUresult graph_edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to,
+                       const std::vector<uint64_t>& edges, bool remove) override {
     AVEC_NEED(cuGraphAddDependencies);
     AVEC_NEED(cuGraphRemoveDependencies);
     std::vector<CUgraphNode> f(from.size()), t(to.size());
     for (size_t i = 0; i < from.size(); i++) f[i] = (CUgraphNode)from[i];
     for (size_t i = 0; i < to.size(); i++) t[i] = (CUgraphNode)to[i];
     auto fn = remove ? d_.p_cuGraphRemoveDependencies : d_.p_cuGraphAddDependencies;
-    return fn((CUgraph)graph, f.data(), t.data(), nullptr, f.size());
+    std::vector<CUgraphEdgeData> e(edges.size());
+    static_assert(sizeof(CUgraphEdgeData) == 8, "edge data is 8 bytes");
+    if (!edges.empty()) memcpy(e.data(), edges.data(), edges.size() * 8);
+    return fn((CUgraph)graph, f.data(), t.data(), e.empty() ? nullptr : e.data(), f.size());
   }
   CUresult graph_dot(BH graph, uint32_t flags, std::string* out) override {
     AVEC_NEED(cuGraphDebugDotPrint);

@@ -765,7 +765,9 @@ class EmulatedBackend final : public Backend {
   CUresult graph_create(uint32_t flags, BH* g) override { return flags ? CUDA_ERROR_INVALID_VALUE : graphs_.create(g); }
   CUresult graph_destroy(BH g) override { return graphs_.destroy(g); }
   CUresult graph_clone(BH g, BH* out) override { return graphs_.clone(g, out); }
-  CUresult graph_add_node(BH g, const std::vector<BH>& deps, const GraphNodeSpec& sp, BH* node) override {
+  // edge types only order work, and the emulated device runs everything in order
+  CUresult graph_add_node(BH g, const std::vector<BH>& deps, const std::vector<uint64_t>&, const GraphNodeSpec& sp,
+                          BH* node) override {
     if (sp.type == CU_GRAPH_NODE_TYPE_KERNEL && !functions_.count(sp.launch.func)) return CUDA_ERROR_INVALID_VALUE;
     if ((sp.type == CU_GRAPH_NODE_TYPE_EVENT_RECORD || sp.type == CU_GRAPH_NODE_TYPE_WAIT_EVENT) && !events_.count(sp.event))
       return CUDA_ERROR_INVALID_VALUE;
@@ -775,7 +777,8 @@ class EmulatedBackend final : public Backend {
   CUresult graph_node_type(BH node, uint32_t* type) override { return graphs_.node_type(node, type); }
   CUresult graph_destroy_node(BH node) override { return graphs_.destroy_node(node); }
   CUresult graph_nodes(BH g, bool roots, std::vector<BH>* out) override { return graphs_.nodes(g, roots, out); }
-  CUresult graph_edges(BH g, const std::vector<BH>& from, const std::vector<BH>& to, bool remove) override {
+  CUresult graph_edges(BH g, const std::vector<BH>& from, const std::vector<BH>& to, const std::vector<uint64_t>&,
+                       bool remove) override {
     return graphs_.edges(g, from, to, remove);
   }
   CUresult graph_dot(BH g, uint32_t, std::string* out) override { return graphs_.dot(g, out); }
