@@ -165,6 +165,29 @@ int avec_location_device(const CUmemLocation *loc);
 /* Logs once that requested shareable OS handle types are not offered (allocations are made without). */
 void avec_note_handle_types(unsigned types, const char *what);
 
+/* ---- CUDA arrays (arrays.c, memcpy-array.c) and texture/surface objects (texture.c) ------------------ */
+#define AVEC_MAGIC_ARRAY 0x41415252u
+#define AVEC_MAGIC_MIPMAP 0x414d4950u
+struct CUarray_st {
+  uint32_t magic;
+  uint32_t handle;
+  CUDA_ARRAY3D_DESCRIPTOR desc;
+  struct CUmipmappedArray_st *mipmap; /* a level of this mipmapped array (destroyed with it) */
+};
+struct CUmipmappedArray_st {
+  uint32_t magic;
+  uint32_t handle;
+  CUDA_ARRAY3D_DESCRIPTOR desc;
+  unsigned levels;
+  CUarray *level;                     /* levels handed out so far (NULL until asked for) */
+};
+int avec_array_valid(CUarray a);
+int avec_mipmap_valid(CUmipmappedArray m);
+/* Laid-out shape of an array: bytes per row, rows per slice, slices; 0 when the format is not one we lay out. */
+uint64_t avec_array_shape(CUarray a, uint64_t *rows, uint64_t *slices);
+/* A 3D copy (2D: Depth 1) with a CUDA array on at least one side. */
+CUresult avec_memcpy_array(const CUDA_MEMCPY3D *p, int async, CUstream s, int ptds);
+
 /* ---- modules and functions ------------------------------------------------------------------------ */
 typedef struct avec_param { uint32_t offset, size; } avec_param;
 

@@ -54,6 +54,28 @@ struct LaunchArgs {
 
 enum class ModuleKind { module, library };
 
+// One side of a 3D copy with a CUDA array on at least one side: host bytes (the session's buffer), linear
+// device memory, or an array. Offsets: x in bytes, y in rows, z in slices; pitch/height for host and device.
+struct CopySide {
+  enum class Kind { host, device, array } kind = Kind::host;
+  void* host = nullptr;
+  uint64_t dptr = 0;
+  BH array = 0;
+  uint64_t pitch = 0, height = 0;
+  uint64_t x = 0, y = 0, z = 0;
+};
+
+struct Copy3D {
+  CopySide src, dst;
+  uint64_t width = 0, height = 1, depth = 1;  // bytes per row, rows, slices
+};
+
+// A texture or surface object's resource, with the array handles already the backend's own.
+struct Resource {
+  avec_resource_desc desc{};
+  BH object = 0;  // ARRAY: the array; MIPMAPPED_ARRAY: the mipmapped array
+};
+
 // One node's parameters, translated to backend objects (graphs, CUDA_GRAPH_NODE_TYPE_*).
 struct GraphNodeSpec {
   uint32_t type = CU_GRAPH_NODE_TYPE_EMPTY;
@@ -178,6 +200,19 @@ class Backend {
   virtual CUresult ipc_close_mem(uint64_t dptr) = 0;
   virtual CUresult ipc_export_event(BH event, std::vector<uint8_t>* blob) = 0;
   virtual CUresult ipc_open_event(const std::vector<uint8_t>& blob, BH* event) = 0;
+
+  // CUDA arrays (in the current context), mipmapped arrays and texture/surface objects. A level array
+  // belongs to its mipmapped array (it goes with it). Object values are what kernels receive.
+  virtual CUresult array_create(const avec_array_desc& d, BH* arr) = 0;
+  virtual CUresult array_destroy(BH arr) = 0;
+  virtual CUresult mipmap_create(const avec_array_desc& d, BH* mm) = 0;
+  virtual CUresult mipmap_destroy(BH mm) = 0;
+  virtual CUresult mipmap_level(BH mm, uint32_t level, BH* arr, avec_array_desc* d) = 0;
+  virtual CUresult memcpy3d(const Copy3D& c, BH stream, bool async) = 0;
+  virtual CUresult tex_create(const Resource& r, const avec_tex_desc& t, const avec_view_desc* v, uint64_t* obj) = 0;
+  virtual CUresult tex_destroy(uint64_t obj) = 0;
+  virtual CUresult surf_create(const Resource& r, uint64_t* obj) = 0;
+  virtual CUresult surf_destroy(uint64_t obj) = 0;
 
   // One slot of a private export table in the current context: slot(ctx, arg, &out). `out_bytes` says how
   // much of the 8-byte *out the driver wrote; `object` gets the first 16 bytes at *out for object slots.

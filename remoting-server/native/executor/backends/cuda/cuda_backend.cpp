@@ -1042,9 +1042,168 @@ class CudaBackend final : public Backend {
     if (!r && slot == AVEC_EXPORT_SLOT_CTX_OBJECT && *out_bytes == 8 && v) memcpy(object, (const void*)v, 16);
     return r;
   }
+  // CUDA arrays, texture and surface objects: the driver's own, handles passed through
+  CUresult array_create(const avec_array_desc& d, BH* arr) override {
+    AVEC_NEED(cuArray3DCreate);
+    settle();
+    CUDA_ARRAY3D_DESCRIPTOR a = desc3d(d);
+    CUarray h = nullptr;
+    CUresult r = d_.p_cuArray3DCreate(&h, &a);
+    *arr = (BH)h;
+    return r;
+  }
+  CUresult array_destroy(BH arr) override {
+    AVEC_NEED(cuArrayDestroy);
+    settle();
+    return d_.p_cuArrayDestroy((CUarray)arr);
+  }
+  CUresult mipmap_create(const avec_array_desc& d, BH* mm) override {
+    AVEC_NEED(cuMipmappedArrayCreate);
+    settle();
+    CUDA_ARRAY3D_DESCRIPTOR a = desc3d(d);
+    CUmipmappedArray h = nullptr;
+    CUresult r = d_.p_cuMipmappedArrayCreate(&h, &a, d.levels);
+    *mm = (BH)h;
+    return r;
+  }
+  CUresult mipmap_destroy(BH mm) override {
+    AVEC_NEED(cuMipmappedArrayDestroy);
+    settle();
+    return d_.p_cuMipmappedArrayDestroy((CUmipmappedArray)mm);
+  }
+  CUresult mipmap_level(BH mm, uint32_t level, BH* arr, avec_array_desc* d) override {
+    AVEC_NEED(cuMipmappedArrayGetLevel);
+    AVEC_NEED(cuArray3DGetDescriptor);
+    CUarray h = nullptr;
+    CUresult r = d_.p_cuMipmappedArrayGetLevel(&h, (CUmipmappedArray)mm, level);
+    if (r) return r;
+    CUDA_ARRAY3D_DESCRIPTOR a = {};
+    if ((r = d_.p_cuArray3DGetDescriptor(&a, h))) return r;
+    *arr = (BH)h;
+    *d = avec_array_desc{a.Width, a.Height, a.Depth, (uint32_t)a.Format, a.NumChannels, a.Flags, 0};
+    return CUDA_SUCCESS;
+  }
+  CUresult memcpy3d(const Copy3D& c, BH stream, bool async) override {
+    AVEC_NEED(cuMemcpy3D);
+    AVEC_NEED(cuMemcpy3DAsync);
+    settle();
+    CUDA_MEMCPY3D m = {};
+    side3d(c.src, &m.srcMemoryType, &m.srcHost, &m.srcDevice, &m.srcArray, &m.srcPitch, &m.srcHeight, &m.srcXInBytes,
+           &m.srcY, &m.srcZ);
+    const void* dst_host = nullptr;
+    side3d(c.dst, &m.dstMemoryType, &dst_host, &m.dstDevice, &m.dstArray, &m.dstPitch, &m.dstHeight, &m.dstXInBytes,
+           &m.dstY, &m.dstZ);
+    m.dstHost = const_cast<void*>(dst_host);
+    m.WidthInBytes = c.width;
+    m.Height = c.height;
+    m.Depth = c.depth;
+    if (!async) return d_.p_cuMemcpy3D(&m);
+    CUresult r = d_.p_cuMemcpy3DAsync(&m, (CUstream)stream);
+    // host memory here is the session's buffer: it must be consumed before the call returns
+    if (!r && (m.srcMemoryType == CU_MEMORYTYPE_HOST || m.dstMemoryType == CU_MEMORYTYPE_HOST))
+      r = d_.p_cuStreamSynchronize((CUstream)stream);
+    return r;
+  }
+  CUresult tex_create(const Resource& res, const avec_tex_desc& t, const avec_view_desc* v, uint64_t* obj) override {
+    AVEC_NEED(cuTexObjectCreate);
+    settle();
+    CUDA_RESOURCE_DESC rd = resource(res);
+    CUDA_TEXTURE_DESC td = {};
+    for (int i = 0; i < 3; i++) td.addressMode[i] = (CUaddress_mode)t.address_mode[i];
+    td.filterMode = (CUfilter_mode)t.filter_mode;
+    td.flags = t.flags;
+    td.maxAnisotropy = t.max_anisotropy;
+    td.mipmapFilterMode = (CUfilter_mode)t.mipmap_filter_mode;
+    td.mipmapLevelBias = t.mipmap_level_bias;
+    td.minMipmapLevelClamp = t.min_mipmap_level_clamp;
+    td.maxMipmapLevelClamp = t.max_mipmap_level_clamp;
+    memcpy(td.borderColor, t.border_color, sizeof td.borderColor);
+    CUDA_RESOURCE_VIEW_DESC vd = {};
+    if (v) {
+      vd.format = (CUresourceViewFormat)v->format;
+      vd.width = v->width;
+      vd.height = v->height;
+      vd.depth = v->depth;
+      vd.firstMipmapLevel = v->first_mipmap_level;
+      vd.lastMipmapLevel = v->last_mipmap_level;
+      vd.firstLayer = v->first_layer;
+      vd.lastLayer = v->last_layer;
+    }
+    CUtexObject o = 0;
+    CUresult r = d_.p_cuTexObjectCreate(&o, &rd, &td, v ? &vd : nullptr);
+    *obj = o;
+    return r;
+  }
+  CUresult tex_destroy(uint64_t obj) override {
+    AVEC_NEED(cuTexObjectDestroy);
+    settle();
+    return d_.p_cuTexObjectDestroy((CUtexObject)obj);
+  }
+  CUresult surf_create(const Resource& res, uint64_t* obj) override {
+    AVEC_NEED(cuSurfObjectCreate);
+    settle();
+    CUDA_RESOURCE_DESC rd = resource(res);
+    CUsurfObject o = 0;
+    CUresult r = d_.p_cuSurfObjectCreate(&o, &rd);
+    *obj = o;
+    return r;
+  }
+  CUresult surf_destroy(uint64_t obj) override {
+    AVEC_NEED(cuSurfObjectDestroy);
+    settle();
+    return d_.p_cuSurfObjectDestroy((CUsurfObject)obj);
+  }
 #undef AVEC_NEED
 
  private:
+  static CUDA_ARRAY3D_DESCRIPTOR desc3d(const avec_array_desc& d) {
+    CUDA_ARRAY3D_DESCRIPTOR a = {};
+    a.Width = d.width;
+    a.Height = d.height;
+    a.Depth = d.depth;
+    a.Format = (CUarray_format)d.format;
+    a.NumChannels = d.channels;
+    a.Flags = d.flags;
+    return a;
+  }
+  static void side3d(const CopySide& s, CUmemorytype* type, const void** host, CUdeviceptr* dev, CUarray* arr,
+                     size_t* pitch, size_t* height, size_t* x, size_t* y, size_t* z) {
+    *type = s.kind == CopySide::Kind::host ? CU_MEMORYTYPE_HOST
+            : s.kind == CopySide::Kind::device ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_ARRAY;
+    *host = s.host;
+    *dev = s.dptr;
+    *arr = (CUarray)s.array;
+    if (s.kind != CopySide::Kind::array) {
+      *pitch = s.pitch;
+      *height = s.height;
+    }
+    *x = s.x;
+    *y = s.y;
+    *z = s.z;
+  }
+  static CUDA_RESOURCE_DESC resource(const Resource& r) {
+    CUDA_RESOURCE_DESC rd = {};
+    rd.resType = (CUresourcetype)r.desc.type;
+    rd.flags = r.desc.flags;
+    switch (rd.resType) {
+      case CU_RESOURCE_TYPE_ARRAY: rd.res.array.hArray = (CUarray)r.object; break;
+      case CU_RESOURCE_TYPE_MIPMAPPED_ARRAY: rd.res.mipmap.hMipmappedArray = (CUmipmappedArray)r.object; break;
+      case CU_RESOURCE_TYPE_LINEAR:
+        rd.res.linear.devPtr = r.desc.dptr;
+        rd.res.linear.format = (CUarray_format)r.desc.format;
+        rd.res.linear.numChannels = r.desc.channels;
+        rd.res.linear.sizeInBytes = r.desc.width;
+        break;
+      default:
+        rd.res.pitch2D.devPtr = r.desc.dptr;
+        rd.res.pitch2D.format = (CUarray_format)r.desc.format;
+        rd.res.pitch2D.numChannels = r.desc.channels;
+        rd.res.pitch2D.width = r.desc.width;
+        rd.res.pitch2D.height = r.desc.height;
+        rd.res.pitch2D.pitchInBytes = r.desc.pitch;
+    }
+    return rd;
+  }
   // Non-async host-to-device copies run on the legacy stream as pinned async copies so consecutive
   // chunks overlap the network; the first other operation waits for them (cuMemcpyHtoD semantics).
   void settle() {
