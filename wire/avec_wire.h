@@ -17,7 +17,8 @@
  *
  * Version history: 1 — first version. Additions within version 1 (old peers ignore them): AVEC_STATUS_REFUSED and
  * the avec_hello_refusal tail of refused HELLO replies; memory pools (POOL_*, MEM_ALLOC_ASYNC naming a
- * pool), virtual memory management (VMM_*) and IPC between sessions of one server (IPC_*); stripe
+ * pool), virtual memory management (VMM_*), IPC between sessions of one server (IPC_*), CUDA arrays with
+ * texture and surface objects (ARRAY_*, MIPMAP_*, MEMCPY_HTOA/ATOH/ARRAY, TEX_*, SURF_*); stripe
  * connections and compressed bulk chunks, offered in the HELLO reply's `features` (opcodes 170-173). A server that
  * predates them closes the session on the unknown opcode (AVEC_STATUS_BAD_FRAME), so a client only sends
  * them when the program calls those driver functions.
@@ -185,6 +186,22 @@ enum avec_opcode {
    * context the library passed) */
   AVEC_OP_EXPORT_CALL = 110,   /* S  avec_export_call -> avec_export_reply */
 
+  /* CUDA arrays, texture and surface objects (120-139). Arrays and mipmapped arrays live on the server
+   * under client-chosen handles; texture and surface object values are the server driver's own (kernels
+   * receive them as parameters), so creating one waits for the value. */
+  AVEC_OP_ARRAY_CREATE = 120,  /* S  avec_array_create (desc.levels 0) */
+  AVEC_OP_ARRAY_DESTROY = 121, /* F  avec_handle (not a mipmap level: those go with their mipmapped array) */
+  AVEC_OP_MIPMAP_CREATE = 122, /* S  avec_array_create (desc.levels >= 1) */
+  AVEC_OP_MIPMAP_DESTROY = 123,/* F  avec_handle */
+  AVEC_OP_MIPMAP_GET_LEVEL = 124, /* S avec_mipmap_level -> avec_array_desc_reply (the level's descriptor) */
+  AVEC_OP_MEMCPY_HTOA = 125,   /* F  avec_array_copy (dst_array set) + packed bytes (width * height * depth) */
+  AVEC_OP_MEMCPY_ATOH = 126,   /* S  avec_array_copy (src_array set) -> one reply frame: packed bytes */
+  AVEC_OP_MEMCPY_ARRAY = 127,  /* F  avec_array_copy: device side to device side, at least one of them an array */
+  AVEC_OP_TEX_CREATE = 128,    /* S  avec_tex_create -> avec_u64 (the CUtexObject) */
+  AVEC_OP_TEX_DESTROY = 129,   /* F  avec_u64 */
+  AVEC_OP_SURF_CREATE = 130,   /* S  avec_tex_create (has_tex = has_view = 0) -> avec_u64 (the CUsurfObject) */
+  AVEC_OP_SURF_DESTROY = 131,  /* F  avec_u64 */
+
   /* stream capture and CUDA graphs. Graphs, nodes and executable graphs are named by ids the server
    * chooses (never 0; the client hands them to the program as CUgraph/CUgraphNode/CUgraphExec values);
    * capture runs on the server's real stream, so a replay is one GRAPH_LAUNCH frame. Every request is
@@ -201,7 +218,7 @@ enum avec_opcode {
   AVEC_OP_GRAPH_EXEC_UPDATE = 147,    /* S  (graph = exec, node = graph id) -> avec_graph_update_reply */
   AVEC_OP_GRAPH_EXEC_SET_PARAMS = 148,/* F  (graph = exec, node, a = node type, body) */
   AVEC_OP_GRAPH_NODE_SET_PARAMS = 149,/* F  (node, a = node type, body) */
-  AVEC_OP_STREAM_BEGIN_CAPTURE = 150, /* S  (stream, a = CUstreamCaptureMode) */
+  AVEC_OP_STREAM_BEGIN_CAPTURE = 150, /* S  (stream, a = CUstreamCaptureMode; graph: into it, after deps) */
   AVEC_OP_STREAM_END_CAPTURE = 151,   /* S  (stream) -> avec_u64 graph id */
   AVEC_OP_STREAM_CAPTURE_INFO = 152,  /* S  (stream) -> avec_capture_info + u64 node ids[num_deps] */
   AVEC_OP_GRAPH_CLONE = 153,          /* S  (graph) -> avec_u64 graph id */
@@ -247,7 +264,9 @@ enum avec_opcode {
    (op) == AVEC_OP_VMM_GRANULARITY || (op) == AVEC_OP_VMM_CREATE || (op) == AVEC_OP_VMM_RESERVE ||          \
    (op) == AVEC_OP_VMM_MAP || (op) == AVEC_OP_VMM_GET_ACCESS || (op) == AVEC_OP_IPC_GET_MEM ||               \
    (op) == AVEC_OP_IPC_OPEN_MEM || (op) == AVEC_OP_IPC_GET_EVENT || (op) == AVEC_OP_IPC_OPEN_EVENT ||         \
-   (op) == AVEC_OP_EXPORT_CALL || (op) == AVEC_OP_GRAPH_CREATE || (op) == AVEC_OP_GRAPH_ADD_NODE ||          \
+   (op) == AVEC_OP_EXPORT_CALL || (op) == AVEC_OP_ARRAY_CREATE || (op) == AVEC_OP_MIPMAP_CREATE ||           \
+   (op) == AVEC_OP_MIPMAP_GET_LEVEL || (op) == AVEC_OP_MEMCPY_ATOH || (op) == AVEC_OP_TEX_CREATE ||          \
+   (op) == AVEC_OP_SURF_CREATE || (op) == AVEC_OP_GRAPH_CREATE || (op) == AVEC_OP_GRAPH_ADD_NODE ||           \
    (op) == AVEC_OP_GRAPH_INSTANTIATE || (op) == AVEC_OP_GRAPH_EXEC_UPDATE ||                                 \
    ((op) >= AVEC_OP_STREAM_BEGIN_CAPTURE && (op) <= AVEC_OP_GRAPH_EDGES) ||                                \
    (op) == AVEC_OP_STRIPE_ATTACH || (op) == AVEC_OP_MEMCPY_DTOH_STRIPED)
@@ -614,9 +633,11 @@ typedef struct avec_graph_req {
   uint64_t a;          /* flags, mode, node type: see the opcode */
   uint32_t stream;     /* wire stream handle */
   uint32_t num_deps;   /* <= AVEC_GRAPH_MAX_DEPS u64 node ids follow */
-  uint32_t body_len;   /* <= AVEC_GRAPH_MAX_BODY bytes follow the ids */
-  uint32_t reserved;
+  uint32_t body_len;   /* <= AVEC_GRAPH_MAX_BODY bytes follow the ids (and their edge data) */
+  uint32_t flags;      /* AVEC_GRAPH_F_* */
 } avec_graph_req;
+/* ADD_NODE, EDGES, BEGIN_CAPTURE: num_deps CUgraphEdgeData (8 bytes each: ports and dependency type) follow the ids */
+#define AVEC_GRAPH_F_EDGES 0x1u
 
 typedef struct avec_capture_info {
   avec_reply_hdr r;
@@ -641,6 +662,97 @@ typedef struct avec_export_reply {
   uint32_t reserved;
   uint8_t object[16];   /* slot 51: the first bytes of the object (libraries may read its header) */
 } avec_export_reply;
+
+/* ---- CUDA arrays, texture and surface objects ---- */
+typedef struct avec_array_desc {
+  uint64_t width, height, depth; /* CUDA_ARRAY3D_DESCRIPTOR: elements; 0 = dimension not used */
+  uint32_t format;        /* CUarray_format */
+  uint32_t channels;      /* 1, 2 or 4 */
+  uint32_t flags;         /* CUDA_ARRAY3D_* */
+  uint32_t levels;        /* MIPMAP_CREATE: number of mipmap levels; else 0 */
+} avec_array_desc;
+
+/* Bytes of one channel of the CUarray_format values arrays are laid out with here (UNSIGNED/SIGNED_INT8,
+ * _INT16, _INT32, HALF, FLOAT); 0 for the others (planar, block-compressed, packed normalised formats). */
+static inline uint32_t avec_array_format_bytes(uint32_t format) {
+  switch (format) {
+    case 0x01: case 0x08: return 1;            /* CU_AD_FORMAT_UNSIGNED_INT8, SIGNED_INT8 */
+    case 0x02: case 0x09: case 0x10: return 2; /* UNSIGNED_INT16, SIGNED_INT16, HALF */
+    case 0x03: case 0x0a: case 0x20: return 4; /* UNSIGNED_INT32, SIGNED_INT32, FLOAT */
+    default: return 0;
+  }
+}
+
+typedef struct avec_array_create {
+  uint32_t handle;        /* client-chosen, non-zero */
+  uint32_t reserved;
+  avec_array_desc desc;
+} avec_array_create;
+
+typedef struct avec_mipmap_level {
+  uint32_t mipmap;        /* mipmapped array handle */
+  uint32_t level;
+  uint32_t handle;        /* client-chosen handle for the level's array */
+  uint32_t reserved;
+} avec_mipmap_level;
+
+typedef struct avec_array_desc_reply { avec_reply_hdr r; avec_array_desc desc; } avec_array_desc_reply;
+
+/* One 3D copy (2D: depth 1) with an array on at least one side. A side whose array handle is 0 is linear
+ * device memory at `src`/`dst` (pitch bytes per row, height rows per slice) or, for HTOA/ATOH, the packed
+ * host bytes of the frame or reply (rows of `width` bytes, `height` rows per slice, offsets ignored).
+ * Offsets: x in bytes, y in rows, z in slices (layers of layered and cubemap arrays). */
+typedef struct avec_array_copy {
+  uint32_t src_array, dst_array;
+  uint64_t src, dst;
+  uint64_t src_pitch, dst_pitch;
+  uint64_t src_height, dst_height;
+  uint64_t src_x, dst_x;
+  uint64_t src_y, dst_y;
+  uint64_t src_z, dst_z;
+  uint64_t width;         /* bytes per row */
+  uint64_t height, depth; /* rows per slice, slices (>= 1) */
+  uint32_t stream;        /* with AVEC_F_ASYNC */
+  uint32_t reserved;
+} avec_array_copy;
+
+/* CUDA_RESOURCE_DESC with the array handles of this protocol in place of pointers. */
+typedef struct avec_resource_desc {
+  uint32_t type;          /* CUresourcetype */
+  uint32_t handle;        /* ARRAY: array handle; MIPMAPPED_ARRAY: mipmapped array handle */
+  uint64_t dptr;          /* LINEAR, PITCH2D: device address */
+  uint32_t format;        /* LINEAR, PITCH2D: CUarray_format */
+  uint32_t channels;
+  uint64_t width;         /* LINEAR: sizeInBytes; PITCH2D: width in elements */
+  uint64_t height, pitch; /* PITCH2D */
+  uint32_t flags;         /* CUDA_RESOURCE_DESC.flags */
+  uint32_t reserved;
+} avec_resource_desc;
+
+typedef struct avec_tex_desc { /* CUDA_TEXTURE_DESC without its reserved tail */
+  uint32_t address_mode[3];
+  uint32_t filter_mode;
+  uint32_t flags;
+  uint32_t max_anisotropy;
+  uint32_t mipmap_filter_mode;
+  float mipmap_level_bias, min_mipmap_level_clamp, max_mipmap_level_clamp;
+  float border_color[4];
+} avec_tex_desc;
+
+typedef struct avec_view_desc { /* CUDA_RESOURCE_VIEW_DESC without its reserved tail */
+  uint32_t format;
+  uint32_t reserved;
+  uint64_t width, height, depth;
+  uint32_t first_mipmap_level, last_mipmap_level, first_layer, last_layer;
+} avec_view_desc;
+
+typedef struct avec_tex_create {
+  avec_resource_desc res;
+  uint32_t has_tex;       /* TEX_CREATE: 1 (tex is meaningful); SURF_CREATE: 0 */
+  uint32_t has_view;      /* TEX_CREATE with a CUDA_RESOURCE_VIEW_DESC */
+  avec_tex_desc tex;
+  avec_view_desc view;
+} avec_tex_create;
 
 #ifdef __cplusplus
 #define AVEC_STATIC_ASSERT static_assert
@@ -675,6 +787,15 @@ AVEC_STATIC_ASSERT(sizeof(avec_ipc_open) == 72, "ipc open");
 AVEC_STATIC_ASSERT(sizeof(avec_ipc_open_reply) == 24, "ipc open reply");
 AVEC_STATIC_ASSERT(sizeof(avec_export_call) == 16, "export call");
 AVEC_STATIC_ASSERT(sizeof(avec_export_reply) == 40, "export reply");
+AVEC_STATIC_ASSERT(sizeof(avec_array_desc) == 40, "array desc");
+AVEC_STATIC_ASSERT(sizeof(avec_array_create) == 48, "array create");
+AVEC_STATIC_ASSERT(sizeof(avec_mipmap_level) == 16, "mipmap level");
+AVEC_STATIC_ASSERT(sizeof(avec_array_desc_reply) == 48, "array desc reply");
+AVEC_STATIC_ASSERT(sizeof(avec_array_copy) == 136, "array copy");
+AVEC_STATIC_ASSERT(sizeof(avec_resource_desc) == 56, "resource desc");
+AVEC_STATIC_ASSERT(sizeof(avec_tex_desc) == 56, "tex desc");
+AVEC_STATIC_ASSERT(sizeof(avec_view_desc) == 48, "view desc");
+AVEC_STATIC_ASSERT(sizeof(avec_tex_create) == 168, "tex create");
 AVEC_STATIC_ASSERT(sizeof(avec_graph_req) == 40, "graph request");
 AVEC_STATIC_ASSERT(sizeof(avec_capture_info) == 32, "capture info");
 AVEC_STATIC_ASSERT(sizeof(avec_graph_update_reply) == 32, "graph update reply");

@@ -71,6 +71,22 @@ static inline void fill_pattern(void *p, size_t n, uint32_t seed) {
   for (size_t i = 0; i < n; i++) { x ^= x << 13; x ^= x >> 17; x ^= x << 5; b[i] = (unsigned char)x; }
 }
 
+// A texture object over a whole CUDA array: element reads, one address mode for every dimension.
+static inline cudaError_t array_texture(cudaTextureObject_t *t, cudaArray_t a, cudaTextureFilterMode filter,
+                                        int normalized, cudaTextureAddressMode mode = cudaAddressModeClamp) {
+  cudaResourceDesc rd;
+  memset(&rd, 0, sizeof rd);
+  rd.resType = cudaResourceTypeArray;
+  rd.res.array.array = a;
+  cudaTextureDesc td;
+  memset(&td, 0, sizeof td);
+  td.addressMode[0] = td.addressMode[1] = td.addressMode[2] = mode;
+  td.filterMode = filter;
+  td.readMode = cudaReadModeElementType;
+  td.normalizedCoords = normalized;
+  return cudaCreateTextureObject(t, &rd, &td, NULL);
+}
+
 static inline int finish(void) {
   printf("errors: %d\n", g_errors);
   fflush(stdout);

@@ -22,6 +22,7 @@
 #undef cuStreamBeginCapture
 #undef cuStreamUpdateCaptureDependencies
 #undef cuStreamGetCaptureInfo
+CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s); /* memory.c */
 
 #define MAX_ORIGINS 64
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -35,15 +36,17 @@ static int captures_active(void) { return __atomic_load_n(&n_origins, __ATOMIC_A
 
 static CUresult refuse(const char *what, int *warned) { return (CUresult)avec_unsupported(what, warned); }
 
-/* One request: avec_graph_req + node ids + body, sent fire-and-forget or answered into `reply`. */
-static CUresult request(uint16_t op, avec_graph_req *g, const CUgraphNode *deps, size_t ndeps, const void *body,
-                        uint32_t body_len, void *reply, size_t cap, size_t *got) {
+/* One request: avec_graph_req + node ids (+ their edge data) + body, sent fire-and-forget or answered
+ * into `reply`. */
+static CUresult request_edges(uint16_t op, avec_graph_req *g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
+                              size_t ndeps, const void *body, uint32_t body_len, void *reply, size_t cap, size_t *got) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (ndeps > AVEC_GRAPH_MAX_DEPS || body_len > AVEC_GRAPH_MAX_BODY || (ndeps && !deps)) return CUDA_ERROR_INVALID_VALUE;
   g->num_deps = (uint32_t)ndeps;
   g->body_len = body_len;
-  size_t len = sizeof *g + ndeps * 8 + body_len;
+  g->flags = edges ? AVEC_GRAPH_F_EDGES : 0;
+  size_t ids = ndeps * 8 * (edges ? 2 : 1), len = sizeof *g + ids + body_len;
   uint8_t stackbuf[1024], *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
   if (!buf) return CUDA_ERROR_OUT_OF_MEMORY;
   memcpy(buf, g, sizeof *g);
@@ -51,7 +54,9 @@ static CUresult request(uint16_t op, avec_graph_req *g, const CUgraphNode *deps,
     uint64_t id = (uint64_t)(uintptr_t)deps[i];
     memcpy(buf + sizeof *g + i * 8, &id, 8);
   }
-  if (body_len) memcpy(buf + sizeof *g + ndeps * 8, body, body_len);
+  AVEC_STATIC_ASSERT(sizeof(CUgraphEdgeData) == 8, "edge data is 8 bytes on the wire");
+  if (edges) memcpy(buf + sizeof *g + ndeps * 8, edges, ndeps * 8);
+  if (body_len) memcpy(buf + sizeof *g + ids, body, body_len);
   if (!AVEC_OP_IS_SYNC(op)) {
     r = avec_post(op, 0, buf, len, NULL, 0);
   } else {
@@ -63,6 +68,11 @@ static CUresult request(uint16_t op, avec_graph_req *g, const CUgraphNode *deps,
   }
   if (buf != stackbuf) free(buf);
   return r;
+}
+
+static CUresult request(uint16_t op, avec_graph_req *g, const CUgraphNode *deps, size_t ndeps, const void *body,
+                        uint32_t body_len, void *reply, size_t cap, size_t *got) {
+  return request_edges(op, g, deps, NULL, ndeps, body, body_len, reply, cap, got);
 }
 
 /* A request answered by one u64 (an id, a type, a mode). */
@@ -126,22 +136,53 @@ static CUresult memset_body(const CUDA_MEMSET_NODE_PARAMS *p, node_body *b) {
   return CUDA_SUCCESS;
 }
 
-/* Device-to-device copies only: the server cannot reach this process's memory at replay time. */
+/* The pinned host side of the last memcpy body built on this thread (graph-host.c): the node that gets the
+ * body notes it for its graph. */
+static __thread struct { int set; uint64_t dptr, size; int writes; } host_side;
+
+/* One side of a memcpy node as a device address: device memory as is, pinned host memory as its mirror. */
+static int copy_side(CUmemorytype type, uint64_t dev, const void *host, uint64_t *out, int *is_host) {
+  *is_host = 0;
+  if (type == CU_MEMORYTYPE_DEVICE || (type == CU_MEMORYTYPE_UNIFIED && avec_is_device_ptr(dev))) {
+    *out = dev;
+    return 0;
+  }
+  uint64_t h = type == CU_MEMORYTYPE_HOST ? (uint64_t)(uintptr_t)host : type == CU_MEMORYTYPE_UNIFIED ? dev : 0;
+  *is_host = 1;
+  return !h || avec_graph_host_mirror(h, out);
+}
+
 static CUresult memcpy_body(const CUDA_MEMCPY3D *p, node_body *b) {
   static int warned;
+  host_side.set = 0;
   if (!p) return CUDA_ERROR_INVALID_VALUE;
-  int sdev = p->srcMemoryType == CU_MEMORYTYPE_DEVICE ||
-             (p->srcMemoryType == CU_MEMORYTYPE_UNIFIED && avec_is_device_ptr(p->srcDevice));
-  int ddev = p->dstMemoryType == CU_MEMORYTYPE_DEVICE ||
-             (p->dstMemoryType == CU_MEMORYTYPE_UNIFIED && avec_is_device_ptr(p->dstDevice));
-  if (!sdev || !ddev || p->Depth > 1)
-    return refuse("a graph memcpy node with host memory, an array or depth (the server cannot reach them)", &warned);
   uint64_t spitch = p->srcPitch ? p->srcPitch : p->WidthInBytes, dpitch = p->dstPitch ? p->dstPitch : p->WidthInBytes;
-  uint64_t src = p->srcDevice + p->srcY * spitch + p->srcXInBytes, dst = p->dstDevice + p->dstY * dpitch + p->dstXInBytes;
-  b->u.c = (avec_memcpy2d){dst, dpitch, src, spitch, p->WidthInBytes, p->Height ? p->Height : 1, 0, 0};
+  uint64_t height = p->Height ? p->Height : 1;
+  const uint8_t *sh = (const uint8_t *)p->srcHost, *dh = (const uint8_t *)p->dstHost;
+  uint64_t soff = p->srcY * spitch + p->srcXInBytes, doff = p->dstY * dpitch + p->dstXInBytes;
+  uint64_t src = 0, dst = 0;
+  int shost = 0, dhost = 0;
+  if (p->Depth > 1 || p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY ||
+      copy_side(p->srcMemoryType, p->srcDevice + soff, sh ? sh + soff : NULL, &src, &shost) ||
+      copy_side(p->dstMemoryType, p->dstDevice + doff, dh ? dh + doff : NULL, &dst, &dhost) || (shost && dhost))
+    return refuse("a graph memcpy node with pageable host memory, an array or depth (the server cannot reach them)",
+                  &warned);
+  b->u.c = (avec_memcpy2d){dst, dpitch, src, spitch, p->WidthInBytes, height, 0, 0};
   b->type = CU_GRAPH_NODE_TYPE_MEMCPY;
   b->len = sizeof b->u.c;
+  if (shost || dhost) {
+    host_side.set = 1;
+    host_side.dptr = shost ? src : dst;
+    host_side.size = (height - 1) * (shost ? spitch : dpitch) + p->WidthInBytes;
+    host_side.writes = dhost;
+  }
   return CUDA_SUCCESS;
+}
+
+/* The node just made (or changed) belongs to `owner`: so does the host side of its body, if any. */
+static void note_host_side(uint64_t owner, CUresult r) {
+  if (!r && host_side.set) avec_graph_host_note(owner, host_side.dptr, host_side.size, host_side.writes);
+  host_side.set = 0;
 }
 
 static CUresult event_body(uint32_t type, CUevent e, node_body *b) {
@@ -180,14 +221,24 @@ static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
   }
 }
 
-static CUresult add_node(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, node_body *b, CUresult built) {
-  if (built) return built;
-  if (!out || !g) return CUDA_ERROR_INVALID_VALUE;
+static CUresult add_node_edges(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
+                               size_t n, node_body *b, CUresult built) {
+  if (built || !out || !g) {
+    host_side.set = 0;
+    return built ? built : CUDA_ERROR_INVALID_VALUE;
+  }
   avec_graph_req q = {id_of(g), 0, b->type, 0, 0, 0, 0};
-  uint64_t id = 0;
-  CUresult r = request_u64(AVEC_OP_GRAPH_ADD_NODE, &q, deps, n, &b->u, b->len, &id);
-  if (!r) *out = (CUgraphNode)(uintptr_t)id;
+  struct { avec_reply_hdr r; avec_u64 v; } rep = {{0, 0}, {0}};
+  size_t got = 0;
+  CUresult r = request_edges(AVEC_OP_GRAPH_ADD_NODE, &q, deps, edges, n, &b->u, b->len, &rep, sizeof rep, &got);
+  if (!r && got < sizeof rep) r = CUDA_ERROR_UNKNOWN;
+  if (!r) *out = (CUgraphNode)(uintptr_t)rep.v.value;
+  if (!r && b->type == CU_GRAPH_NODE_TYPE_GRAPH) avec_graph_host_copy(b->u.child.value, id_of(g));
+  note_host_side(id_of(g), r);
   return r;
+}
+static CUresult add_node(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, node_body *b, CUresult built) {
+  return add_node_edges(out, g, deps, NULL, n, b, built);
 }
 
 /* The node body is large (kernel parameters): one per thread instead of on the stack. */
@@ -206,7 +257,10 @@ AVEC_API CUresult cuGraphCreate(CUgraph *out, unsigned int flags) {
 AVEC_API CUresult cuGraphDestroy(CUgraph g) {
   if (!g) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {id_of(g), 0, 0, 0, 0, 0, 0};
-  return request(AVEC_OP_GRAPH_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  CUresult r = request(AVEC_OP_GRAPH_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  if (!r) avec_user_objects_release(id_of(g));
+  if (!r) avec_graph_host_release(id_of(g));
+  return r;
 }
 
 AVEC_API CUresult cuGraphClone(CUgraph *out, CUgraph g) {
@@ -215,6 +269,8 @@ AVEC_API CUresult cuGraphClone(CUgraph *out, CUgraph g) {
   uint64_t id = 0;
   CUresult r = request_u64(AVEC_OP_GRAPH_CLONE, &q, NULL, 0, NULL, 0, &id);
   if (!r) *out = (CUgraph)(uintptr_t)id;
+  if (!r) avec_user_objects_copy(id_of(g), id);
+  if (!r) avec_graph_host_copy(id_of(g), id);
   return r;
 }
 
@@ -260,16 +316,16 @@ AVEC_API CUresult cuGraphAddNode(CUgraphNode *out, CUgraph g, const CUgraphNode 
 }
 AVEC_API CUresult cuGraphAddNode_v2(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
                                    size_t n, CUgraphNodeParams *p) {
-  static int warned;
-  for (size_t i = 0; edges && i < n; i++)
-    if (edges[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT || edges[i].from_port || edges[i].to_port)
-      return refuse("graph edges with ports or programmatic dependency types", &warned);
-  return cuGraphAddNode(out, g, deps, n, p);
+  return add_node_edges(out, g, deps, edges, n, &tls_body, generic_body(p, &tls_body));
 }
 
 static CUresult set_node(CUgraphNode node, node_body *b, CUresult built) {
+  static int warned;
+  int host = host_side.set;
+  host_side.set = 0;
   if (built) return built;
   if (!node) return CUDA_ERROR_INVALID_VALUE;
+  if (host) return refuse("changing a graph node to copy host memory (set it when adding the node)", &warned);
   avec_graph_req q = {0, id_of(node), b->type, 0, 0, 0, 0};
   return request(AVEC_OP_GRAPH_NODE_SET_PARAMS, &q, NULL, 0, &b->u, b->len, NULL, 0, NULL);
 }
@@ -336,20 +392,24 @@ static CUresult get_nodes(CUgraph g, CUgraphNode *nodes, size_t *num, int roots)
 AVEC_API CUresult cuGraphGetNodes(CUgraph g, CUgraphNode *nodes, size_t *n) { return get_nodes(g, nodes, n, 0); }
 AVEC_API CUresult cuGraphGetRootNodes(CUgraph g, CUgraphNode *nodes, size_t *n) { return get_nodes(g, nodes, n, 1); }
 
+/* The ids go as from[n] then to[n]; edge data (when given) for the first n, zeros for the rest. */
 static CUresult edges(CUgraph g, const CUgraphNode *from, const CUgraphNode *to, const CUgraphEdgeData *data, size_t n,
                       int remove) {
-  static int warned;
   if (!g || (n && (!from || !to)) || n > AVEC_GRAPH_MAX_DEPS / 2) return CUDA_ERROR_INVALID_VALUE;
-  for (size_t i = 0; data && i < n; i++)
-    if (data[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT || data[i].from_port || data[i].to_port)
-      return refuse("graph edges with ports or programmatic dependency types", &warned);
   CUgraphNode *both = malloc((2 * n + 1) * sizeof *both);
-  if (!both) return CUDA_ERROR_OUT_OF_MEMORY;
+  CUgraphEdgeData *ed = data ? calloc(2 * n + 1, sizeof *ed) : NULL;
+  if (!both || (data && !ed)) {
+    free(both);
+    free(ed);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   memcpy(both, from, n * sizeof *both);
   memcpy(both + n, to, n * sizeof *both);
+  if (ed) memcpy(ed, data, n * sizeof *ed);
   avec_graph_req q = {id_of(g), 0, (uint64_t)remove, 0, 0, 0, 0};
-  CUresult r = request(AVEC_OP_GRAPH_EDGES, &q, both, 2 * n, NULL, 0, NULL, 0, NULL);
+  CUresult r = request_edges(AVEC_OP_GRAPH_EDGES, &q, both, ed, 2 * n, NULL, 0, NULL, 0, NULL);
   free(both);
+  free(ed);
   return r;
 }
 AVEC_API CUresult cuGraphAddDependencies_v2(CUgraph g, const CUgraphNode *from, const CUgraphNode *to,
@@ -395,6 +455,8 @@ static CUresult instantiate(CUgraphExec *out, CUgraph g, uint64_t flags, CUstrea
   uint64_t id = 0;
   CUresult r = request_u64(AVEC_OP_GRAPH_INSTANTIATE, &q, NULL, 0, NULL, 0, &id);
   if (!r) *out = (CUgraphExec)(uintptr_t)id;
+  if (!r) avec_user_objects_copy(id_of(g), id);
+  if (!r) avec_graph_host_copy(id_of(g), id);
   return r;
 }
 AVEC_API CUresult cuGraphInstantiateWithFlags(CUgraphExec *out, CUgraph g, unsigned long long flags) {
@@ -418,6 +480,7 @@ static CUresult exec_on_stream(uint16_t op, CUgraphExec e, CUstream s, int ptsz)
   if (!e) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {id_of(e), 0, 0, 0, 0, 0, 0};
   if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (op == AVEC_OP_GRAPH_LAUNCH) avec_graph_host_launch(id_of(e)); /* pinned host memory it reads or writes */
   return request(op, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
 }
 AVEC_API CUresult cuGraphLaunch(CUgraphExec e, CUstream s) { return exec_on_stream(AVEC_OP_GRAPH_LAUNCH, e, s, 0); }
@@ -428,7 +491,10 @@ AVEC_API CUresult cuGraphUpload_ptsz(CUgraphExec e, CUstream s) { return exec_on
 AVEC_API CUresult cuGraphExecDestroy(CUgraphExec e) {
   if (!e) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {id_of(e), 0, 0, 0, 0, 0, 0};
-  return request(AVEC_OP_GRAPH_EXEC_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  CUresult r = request(AVEC_OP_GRAPH_EXEC_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  if (!r) avec_user_objects_release(id_of(e));
+  if (!r) avec_graph_host_release(id_of(e));
+  return r;
 }
 
 AVEC_API CUresult cuGraphExecUpdate_v2(CUgraphExec e, CUgraph g, CUgraphExecUpdateResultInfo *info) {
@@ -437,6 +503,7 @@ AVEC_API CUresult cuGraphExecUpdate_v2(CUgraphExec e, CUgraph g, CUgraphExecUpda
   avec_graph_update_reply rep = {{0, 0}, 0, 0, 0, 0};
   size_t got = 0;
   CUresult r = request(AVEC_OP_GRAPH_EXEC_UPDATE, &q, NULL, 0, NULL, 0, &rep, sizeof rep, &got);
+  if (!r) avec_graph_host_copy(id_of(g), id_of(e)); /* host memory the new version uses (kept: never fewer) */
   if (got == sizeof rep) { /* the result details come back with a failure too */
     info->result = (CUgraphExecUpdateResult)rep.result;
     info->errorNode = (CUgraphNode)(uintptr_t)rep.error_node;
@@ -446,10 +513,14 @@ AVEC_API CUresult cuGraphExecUpdate_v2(CUgraphExec e, CUgraph g, CUgraphExecUpda
 }
 
 static CUresult exec_set(CUgraphExec e, CUgraphNode node, node_body *b, CUresult built) {
-  if (built) return built;
-  if (!e || !node) return CUDA_ERROR_INVALID_VALUE;
+  if (built || !e || !node) {
+    host_side.set = 0;
+    return built ? built : CUDA_ERROR_INVALID_VALUE;
+  }
   avec_graph_req q = {id_of(e), id_of(node), b->type, 0, 0, 0, 0};
-  return request(AVEC_OP_GRAPH_EXEC_SET_PARAMS, &q, NULL, 0, &b->u, b->len, NULL, 0, NULL);
+  CUresult r = request(AVEC_OP_GRAPH_EXEC_SET_PARAMS, &q, NULL, 0, &b->u, b->len, NULL, 0, NULL);
+  note_host_side(id_of(e), r);
+  return r;
 }
 AVEC_API CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec e, CUgraphNode n, const CUDA_KERNEL_NODE_PARAMS *p) {
   return exec_set(e, n, &tls_body, kernel_v2(p, &tls_body));
@@ -502,10 +573,12 @@ static int is_origin_locked(uint32_t h) {
   return -1;
 }
 
-static CUresult begin_capture(CUstream s, CUstreamCaptureMode mode, int ptsz) {
-  avec_graph_req q = {0, 0, (uint64_t)mode, 0, 0, 0, 0};
+static CUresult begin_capture(CUstream s, CUstreamCaptureMode mode, int ptsz, CUgraph into, const CUgraphNode *deps,
+                              const CUgraphEdgeData *edges, size_t ndeps) {
+  avec_graph_req q = {id_of(into), 0, (uint64_t)mode, 0, 0, 0, 0};
   if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
   if (q.stream == AVEC_STREAM_LEGACY) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  if (!into && ndeps) return CUDA_ERROR_INVALID_VALUE;
   pthread_mutex_lock(&capture_lock);
   CUresult r = CUDA_SUCCESS;
   if (n_origins >= MAX_ORIGINS) r = CUDA_ERROR_OUT_OF_MEMORY;
@@ -514,19 +587,27 @@ static CUresult begin_capture(CUstream s, CUstreamCaptureMode mode, int ptsz) {
     avec_graph_req m = {0, 0, (uint64_t)thread_mode, 0, 0, 0, 0};
     if (!(r = request_u64(AVEC_OP_CAPTURE_MODE, &m, NULL, 0, NULL, 0, &old))) server_mode = thread_mode;
   }
-  if (!r) r = request(AVEC_OP_STREAM_BEGIN_CAPTURE, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  if (!r) r = request_edges(AVEC_OP_STREAM_BEGIN_CAPTURE, &q, deps, edges, ndeps, NULL, 0, NULL, 0, NULL);
   if (!r) {
     origins[n_origins] = q.stream;
     __atomic_store_n(&n_origins, n_origins + 1, __ATOMIC_RELEASE);
   }
   pthread_mutex_unlock(&capture_lock);
-  if (!r) LOG_DEBUG("capture begins on stream %u (mode %d)", q.stream, (int)mode);
+  if (!r) LOG_DEBUG("capture begins on stream %u (mode %d%s)", q.stream, (int)mode, into ? ", into a graph" : "");
   return r;
 }
-AVEC_API CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) { return begin_capture(s, mode, 0); }
-AVEC_API CUresult cuStreamBeginCapture_v2_ptsz(CUstream s, CUstreamCaptureMode mode) { return begin_capture(s, mode, 1); }
-AVEC_API CUresult cuStreamBeginCapture(CUstream s) { return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 0); }
-AVEC_API CUresult cuStreamBeginCapture_ptsz(CUstream s) { return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 1); }
+AVEC_API CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) {
+  return begin_capture(s, mode, 0, NULL, NULL, NULL, 0);
+}
+AVEC_API CUresult cuStreamBeginCapture_v2_ptsz(CUstream s, CUstreamCaptureMode mode) {
+  return begin_capture(s, mode, 1, NULL, NULL, NULL, 0);
+}
+AVEC_API CUresult cuStreamBeginCapture(CUstream s) {
+  return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 0, NULL, NULL, NULL, 0);
+}
+AVEC_API CUresult cuStreamBeginCapture_ptsz(CUstream s) {
+  return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 1, NULL, NULL, NULL, 0);
+}
 
 static CUresult end_capture(CUstream s, CUgraph *out, int ptsz) {
   if (!out) return CUDA_ERROR_INVALID_VALUE;
@@ -549,6 +630,7 @@ static CUresult end_capture(CUstream s, CUgraph *out, int ptsz) {
   }
   pthread_mutex_unlock(&capture_lock);
   *out = r ? NULL : (CUgraph)(uintptr_t)id;
+  if (at >= 0) avec_graph_host_adopt(r ? 0 : id); /* host copies recorded by the capture */
   LOG_DEBUG("capture ends on stream %u: %d", q.stream, (int)r);
   return r;
 }
@@ -557,13 +639,13 @@ AVEC_API CUresult cuStreamEndCapture_ptsz(CUstream s, CUgraph *g) { return end_c
 
 AVEC_API CUresult cuStreamBeginCaptureToGraph(CUstream s, CUgraph g, const CUgraphNode *d, const CUgraphEdgeData *e,
                                              size_t n, CUstreamCaptureMode mode) {
-  static int warned;
-  return refuse("cuStreamBeginCaptureToGraph", &warned);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  return begin_capture(s, mode, 0, g, d, e, n);
 }
 AVEC_API CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream s, CUgraph g, const CUgraphNode *d,
                                                   const CUgraphEdgeData *e, size_t n, CUstreamCaptureMode mode) {
-  static int warned;
-  return refuse("cuStreamBeginCaptureToGraph", &warned);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  return begin_capture(s, mode, 1, g, d, e, n);
 }
 
 /* The capture state of a stream; the dependency ids stay valid until the next call on this thread. */
@@ -665,15 +747,27 @@ int avec_stream_capturing(CUstream s, int ptsz) {
   return capture_info(s, ptsz, &st, NULL, NULL, NULL, NULL, NULL) == CUDA_SUCCESS && st != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 
-/* For memory.c: a copy between this process's memory and a capturing stream cannot become part of a
- * remote graph. Refused (logged once), and the capture is invalidated as the driver would. */
-CUresult avec_capture_host_copy(CUstream s, int ptsz) {
+/* For memory.c: an async copy between this process's memory and a capturing stream. Pinned memory is
+ * recorded as a device copy from or to its mirror (graph-host.c: the graph sends or fetches the host bytes
+ * at each launch); *handled says the copy was taken care of. Pageable memory cannot be reached at replay:
+ * refused (logged once), and the capture is invalidated as the driver would. */
+CUresult avec_capture_host_copy(CUstream s, int ptsz, uint64_t dev, const void *host, size_t n, int to_host,
+                                int *handled) {
   static int warned;
+  *handled = 0;
   if (!avec_stream_capturing(s, ptsz)) return CUDA_SUCCESS;
+  *handled = 1;
+  uint64_t mirror = 0;
+  if (!avec_graph_host_mirror((uint64_t)(uintptr_t)host, &mirror)) {
+    CUresult r = ptsz ? cuMemcpyDtoDAsync_v2_ptsz(to_host ? mirror : dev, to_host ? dev : mirror, n, s)
+                      : cuMemcpyDtoDAsync_v2(to_host ? mirror : dev, to_host ? dev : mirror, n, s);
+    if (!r) avec_graph_host_note(0, mirror, n, to_host);
+    return r;
+  }
   pthread_mutex_lock(&capture_lock);
   invalidated = 1;
   pthread_mutex_unlock(&capture_lock);
-  avec_unsupported("a copy between host memory and a capturing stream (the graph would run where that memory is not)",
-                   &warned);
+  avec_unsupported("a copy between pageable host memory and a capturing stream (the graph would run where that "
+                   "memory is not)", &warned);
   return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 }

@@ -1,5 +1,6 @@
 /* 2D and 3D copies of linear memory. The host side travels packed (rows of WidthInBytes) in groups of at
- * most one chunk; device-to-device copies are one fire-and-forget frame. CUDA arrays are not offered. */
+ * most one chunk; device-to-device copies are one fire-and-forget frame. Copies with a CUDA array on a side
+ * go to memcpy-array.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,8 +26,25 @@ static CUresult memcpy2d(const CUDA_MEMCPY2D *p, int async, CUstream s, int ptds
   if (r) return r;
   if (!p) return CUDA_ERROR_INVALID_VALUE;
   if (p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY) {
-    static int warned;
-    return (CUresult)avec_unsupported("cuMemcpy2D with CUDA arrays", &warned);
+    CUDA_MEMCPY3D c = {0};
+    c.srcXInBytes = p->srcXInBytes;
+    c.srcY = p->srcY;
+    c.srcMemoryType = p->srcMemoryType;
+    c.srcHost = p->srcHost;
+    c.srcDevice = p->srcDevice;
+    c.srcArray = p->srcArray;
+    c.srcPitch = p->srcPitch;
+    c.dstXInBytes = p->dstXInBytes;
+    c.dstY = p->dstY;
+    c.dstMemoryType = p->dstMemoryType;
+    c.dstHost = p->dstHost;
+    c.dstDevice = p->dstDevice;
+    c.dstArray = p->dstArray;
+    c.dstPitch = p->dstPitch;
+    c.WidthInBytes = p->WidthInBytes;
+    c.Height = p->Height;
+    c.Depth = 1;
+    return avec_memcpy_array(&c, async, s, ptds);
   }
   uint64_t w = p->WidthInBytes, h = p->Height;
   if (!w || !h) return CUDA_SUCCESS;
@@ -87,13 +105,11 @@ PAIR(cuMemcpy2DUnaligned_v2, cuMemcpy2DUnaligned_v2_ptds, (const CUDA_MEMCPY2D *
 PAIR(cuMemcpy2DAsync_v2, cuMemcpy2DAsync_v2_ptsz, (const CUDA_MEMCPY2D *p, CUstream s), memcpy2d(p, 1, s, 0),
      memcpy2d(p, 1, s, 1))
 
-/* ---- 3D copies: slice by slice as 2D copies (linear memory on both sides; CUDA arrays are not offered) -- */
+/* ---- 3D copies: slice by slice as 2D copies of linear memory, or one array copy ------------------------- */
 static CUresult memcpy3d(const CUDA_MEMCPY3D *p, int async, CUstream s, int ptds) {
   if (!p) return CUDA_ERROR_INVALID_VALUE;
-  if (p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY || p->srcLOD || p->dstLOD) {
-    static int warned;
-    return (CUresult)avec_unsupported("cuMemcpy3D with CUDA arrays", &warned);
-  }
+  if (p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY || p->srcLOD || p->dstLOD)
+    return avec_memcpy_array(p, async, s, ptds);
   size_t spitch = p->srcPitch ? p->srcPitch : p->WidthInBytes, dpitch = p->dstPitch ? p->dstPitch : p->WidthInBytes;
   size_t sheight = p->srcHeight ? p->srcHeight : p->Height, dheight = p->dstHeight ? p->dstHeight : p->Height;
   for (size_t z = 0; z < p->Depth; z++) {

@@ -111,7 +111,18 @@ struct CUevent_st {
 /* Wire handle of a stream argument; ptds selects the per-thread default for NULL. Returns 0 on success. */
 int avec_stream_wire(CUstream s, int ptds, uint32_t *out);
 int avec_stream_capturing(CUstream s, int ptsz); /* graph.c: a capture is under way on s */
-CUresult avec_capture_host_copy(CUstream s, int ptsz); /* graph.c: refuses host copies into a capture */
+/* graph.c: an async host copy into a capturing stream (recorded through the pinned range's mirror, or refused) */
+CUresult avec_capture_host_copy(CUstream s, int ptsz, uint64_t dev, const void *host, size_t n, int to_host,
+                                int *handled);
+/* graph-host.c: pinned host memory used by graphs, through mirrors */
+CUresult avec_graph_host_mirror(uint64_t host, uint64_t *mirror);
+void avec_graph_host_note(uint64_t owner, uint64_t dptr, uint64_t size, int writes);
+void avec_graph_host_copy(uint64_t from, uint64_t to);
+void avec_graph_host_adopt(uint64_t graph);
+void avec_graph_host_release(uint64_t owner);
+void avec_graph_host_launch(uint64_t exec);
+void avec_user_objects_copy(uint64_t from, uint64_t to); /* user-object.c: a clone/exec holds what its graph holds */
+void avec_user_objects_release(uint64_t owner);          /* a graph or exec is gone */
 int avec_event_valid(CUevent e);
 
 /* ---- memory --------------------------------------------------------------------------------------- */
@@ -162,6 +173,29 @@ uint32_t avec_pool_wire(CUmemoryPool p);
 int avec_location_device(const CUmemLocation *loc);
 /* Logs once that requested shareable OS handle types are not offered (allocations are made without). */
 void avec_note_handle_types(unsigned types, const char *what);
+
+/* ---- CUDA arrays (arrays.c, memcpy-array.c) and texture/surface objects (texture.c) ------------------ */
+#define AVEC_MAGIC_ARRAY 0x41415252u
+#define AVEC_MAGIC_MIPMAP 0x414d4950u
+struct CUarray_st {
+  uint32_t magic;
+  uint32_t handle;
+  CUDA_ARRAY3D_DESCRIPTOR desc;
+  struct CUmipmappedArray_st *mipmap; /* a level of this mipmapped array (destroyed with it) */
+};
+struct CUmipmappedArray_st {
+  uint32_t magic;
+  uint32_t handle;
+  CUDA_ARRAY3D_DESCRIPTOR desc;
+  unsigned levels;
+  CUarray *level;                     /* levels handed out so far (NULL until asked for) */
+};
+int avec_array_valid(CUarray a);
+int avec_mipmap_valid(CUmipmappedArray m);
+/* Laid-out shape of an array: bytes per row, rows per slice, slices; 0 when the format is not one we lay out. */
+uint64_t avec_array_shape(CUarray a, uint64_t *rows, uint64_t *slices);
+/* A 3D copy (2D: Depth 1) with a CUDA array on at least one side. */
+CUresult avec_memcpy_array(const CUDA_MEMCPY3D *p, int async, CUstream s, int ptds);
 
 /* ---- modules and functions ------------------------------------------------------------------------ */
 typedef struct avec_param { uint32_t offset, size; } avec_param;

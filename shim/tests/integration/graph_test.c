@@ -137,6 +137,38 @@ static void test_explicit(void) {
   OK(cuMemFree(c));
 }
 
+static int destroyed;
+static void on_destroy(void *p) { destroyed += *(int *)p; }
+
+static void test_user_objects_and_edges(void) {
+  CASE("user objects live as long as the graphs and executable graphs that hold them");
+  static int weight = 1;
+  CUuserObject o = NULL;
+  OK(cuUserObjectCreate(&o, &weight, on_destroy, 1, CU_USER_OBJECT_NO_DESTRUCTOR_SYNC));
+  CUgraph g = NULL;
+  OK(cuGraphCreate(&g, 0));
+  OK(cuGraphRetainUserObject(g, o, 1, CU_GRAPH_USER_OBJECT_MOVE)); /* the graph now owns the only reference */
+  CUgraphNode n1 = NULL, n2 = NULL;
+  OK(cuGraphAddEmptyNode(&n1, g, NULL, 0));
+  CUgraphNodeParams np;
+  memset(&np, 0, sizeof np);
+  np.type = CU_GRAPH_NODE_TYPE_EMPTY;
+  CUgraphEdgeData ed;
+  memset(&ed, 0, sizeof ed);
+  ed.type = CU_GRAPH_DEPENDENCY_TYPE_DEFAULT;
+  OK(cuGraphAddNode_v2(&n2, g, &n1, &ed, 1, &np)); /* typed edges travel with the node */
+  size_t count = 0;
+  OK(cuGraphGetRootNodes(g, NULL, &count));
+  CHECK_EQ(count, 1u);
+  CUgraphExec e = NULL;
+  OK(cuGraphInstantiateWithFlags(&e, g, 0));
+  OK(cuGraphDestroy(g));
+  CHECK_EQ(destroyed, 0); /* the executable graph still holds it */
+  OK(cuGraphExecDestroy(e));
+  CHECK_EQ(destroyed, 1);
+  CHECK_EQ(cuUserObjectCreate(&o, &weight, on_destroy, 1, 0), CUDA_ERROR_INVALID_VALUE);
+}
+
 static void test_capture(void) {
   CASE("stream capture: nothing runs while capturing; fork/join across streams; one frame per replay");
   CUdeviceptr a = 0, b = 0;
@@ -194,6 +226,82 @@ static void test_capture(void) {
   OK(cuMemcpyDtoH(back, b, N));
   CHECK(back[0] == 0x5a && back[N - 1] == 0xa5);
 
+  CASE("capture into an existing graph, after one of its nodes (XLA's cuStreamBeginCaptureToGraph)");
+  CUgraph into = NULL;
+  CUgraphNode first = NULL;
+  OK(cuGraphCreate(&into, 0));
+  CUDA_MEMSET_NODE_PARAMS zero = {b, 0, 0, 1, N, 1};
+  OK(cuGraphAddMemsetNode(&first, into, NULL, 0, &zero, NULL));
+  OK(cuStreamBeginCaptureToGraph(s, into, &first, NULL, 1, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  OK(cuMemsetD8Async(b, 0x3c, N / 4, s));
+  CUgraph same = NULL;
+  OK(cuStreamEndCapture(s, &same));
+  CHECK(same == into);
+  OK(cuGraphGetNodes(into, NULL, &count));
+  CHECK_EQ(count, 2u);
+  CUgraphExec ie = NULL;
+  OK(cuGraphInstantiateWithFlags(&ie, into, 0));
+  OK(cuGraphLaunch(ie, s));
+  OK(cuStreamSynchronize(s));
+  OK(cuMemcpyDtoH(back, b, N));
+  CHECK(back[0] == 0x3c && back[N / 4 - 1] == 0x3c && back[N / 4] == 0 && back[N - 1] == 0);
+  OK(cuGraphExecDestroy(ie));
+  OK(cuGraphDestroy(into));
+
+  CASE("pinned host memory in a capture and in memcpy nodes: each launch reads and writes the host's bytes");
+  uint8_t *hin = NULL, *hout = NULL;
+  OK(cuMemHostAlloc((void **)&hin, N, 0));
+  OK(cuMemHostAlloc((void **)&hout, N, 0));
+  memset(hin, 0x21, N);
+  memset(hout, 0, N);
+  OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  OK(cuMemcpyHtoDAsync(a, hin, N, s));
+  OK(cuMemcpyDtoDAsync(b, a, N, s));
+  OK(cuMemcpyDtoHAsync(hout, b, N, s));
+  CUgraph hg = NULL;
+  OK(cuStreamEndCapture(s, &hg));
+  CHECK(hout[0] == 0); /* recorded, not run */
+  CUgraphExec he = NULL;
+  OK(cuGraphInstantiateWithFlags(&he, hg, 0));
+  memset(hin, 0x43, N); /* changed after capture: the launch sends what is there now */
+  OK(cuGraphLaunch(he, s));
+  OK(cuStreamSynchronize(s));
+  CHECK(hout[0] == 0x43 && hout[N - 1] == 0x43);
+  memset(hin, 0x55, N);
+  OK(cuGraphLaunch(he, s));
+  OK(cuStreamSynchronize(s));
+  CHECK(hout[N / 2] == 0x55);
+  CUgraph mg = NULL;
+  CUgraphNode up = NULL, down = NULL;
+  OK(cuGraphCreate(&mg, 0));
+  CUDA_MEMCPY3D h2d = {0}, d2h = {0};
+  h2d.srcMemoryType = CU_MEMORYTYPE_HOST;
+  h2d.srcHost = hin;
+  h2d.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  h2d.dstDevice = a;
+  h2d.WidthInBytes = N;
+  h2d.Height = 1;
+  h2d.Depth = 1;
+  d2h = h2d;
+  d2h.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  d2h.srcDevice = a;
+  d2h.dstMemoryType = CU_MEMORYTYPE_HOST;
+  d2h.dstHost = hout;
+  OK(cuGraphAddMemcpyNode(&up, mg, NULL, 0, &h2d, NULL));
+  OK(cuGraphAddMemcpyNode(&down, mg, &up, 1, &d2h, NULL));
+  CUgraphExec me = NULL;
+  OK(cuGraphInstantiateWithFlags(&me, mg, 0));
+  memset(hin, 0x66, N);
+  OK(cuGraphLaunch(me, s));
+  OK(cuStreamSynchronize(s));
+  CHECK(hout[7] == 0x66);
+  OK(cuGraphExecDestroy(me));
+  OK(cuGraphDestroy(mg));
+  OK(cuGraphExecDestroy(he));
+  OK(cuGraphDestroy(hg));
+  OK(cuMemFreeHost(hin));
+  OK(cuMemFreeHost(hout));
+
   CASE("capture: host copies are refused and invalidate the capture; capture mode is per thread");
   OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED));
   static uint8_t src[N];
@@ -229,6 +337,7 @@ int main(int argc, char **argv) {
   OK(cuDevicePrimaryCtxRetain(&c, 0));
   OK(cuCtxSetCurrent(c));
   test_explicit();
+  test_user_objects_and_edges();
   test_capture();
   OK(cuDevicePrimaryCtxRelease(0));
   return TEST_SUMMARY("shim graphs");

@@ -53,6 +53,20 @@ memset2d = frame(26, struct.pack("<QQQQIHHII", BASE, 512, 25, 4, 7, 4, 0, 0, 0))
 copy2d = frame(28, struct.pack("<QQQQQQII", BASE, 512, 0, 0, 100, 4, 0, 0), 11)
 free = frame(21, struct.pack("<QII", BASE, 0, 0))
 
+def array(op, handle, w, h, d, rid, levels=0, flags=0, fmt=0x20, ch=1):
+    return frame(op, struct.pack("<IIQQQIIII", handle, 0, w, h, d, fmt, ch, flags, levels), rid)
+
+
+def array_copy(op, src_arr, dst_arr, w, h, d, rid=0, src=0, dst=0, pitch=0, x=0, y=0, z=0, data=b"", flags=0):
+    return frame(op, struct.pack("<IIQQQQQQQQQQQQQQQII", src_arr, dst_arr, src, dst, pitch, pitch, h, h, x, x, y, y,
+                                 z, z, w, h, d, 0, 0) + data, rid, 1, flags)
+
+
+def tex(op, rtype, handle, rid, has_tex=1, dptr=0, width=0, height=0, pitch=0):
+    res = struct.pack("<IIQIIQQQII", rtype, handle, dptr, 0x20, 1, width, height, pitch, 0, 0)
+    return frame(op, res + struct.pack("<II", has_tex, 0) + b"\0" * 56 + b"\0" * 48, rid)
+
+
 session = {
     "roundtrip": alloc(4096) + htod(BASE, bytes(range(256)) * 4) + dtoh(BASE, 1024) + free + sync,
     "modules": module_load + symbol(63, 5, 6, b"add_one") + module_image + symbol(63, 5, 6, b"add_one", 5) +
@@ -98,6 +112,19 @@ session = {
                   frame(103, struct.pack("<II", 3, 0), 5) + frame(104, b"\0" * 64 + struct.pack("<II", 9, 0), 6) +
                   frame(110, struct.pack("<IIQ", 1, 51, 0), 7) + frame(110, struct.pack("<IIQ", 1, 39, 123), 8) +
                   frame(110, struct.pack("<IIQ", 2, 4, 0), 9) + sync,
+    # CUDA arrays: 2D and layered arrays, copies host->array, array->host, array->array, device<->array
+    "arrays": array(120, 5, 16, 4, 0, 2) + array(120, 6, 16, 4, 3, 3, 0, 1) + alloc(4096, 4) +
+              array_copy(125, 0, 5, 64, 4, 1, data=bytes(range(256))) +
+              array_copy(126, 5, 0, 16, 2, 1, 5, x=8, y=1) + array_copy(127, 5, 6, 64, 4, 1, z=2) +
+              array_copy(127, 6, 0, 64, 4, 1, dst=BASE, pitch=64) + array_copy(127, 0, 5, 64, 2, 1, src=BASE, pitch=128) +
+              array_copy(126, 5, 0, 64, 4, 2, 6) + array_copy(125, 0, 9, 4, 1, 1, data=b"abcd") +
+              frame(121, struct.pack("<II", 6, 0)) + frame(121, struct.pack("<II", 6, 0)) + sync,
+    # mipmapped arrays, levels, textures and surfaces on arrays and linear memory
+    "textures": array(122, 7, 32, 16, 0, 2, 4) + frame(124, struct.pack("<IIII", 7, 2, 8, 0), 3) +
+                array(120, 5, 8, 8, 0, 4, 0, 2) + alloc(4096, 5) + tex(128, 0, 5, 6) + tex(128, 1, 7, 7) +
+                tex(128, 2, 0, 8, dptr=BASE, width=4096) + tex(128, 3, 0, 9, dptr=BASE, width=16, height=8, pitch=512) +
+                tex(130, 0, 5, 10, has_tex=0) + frame(129, struct.pack("<Q", 1)) + frame(131, struct.pack("<Q", 5)) +
+                frame(123, struct.pack("<II", 7, 0)) + frame(121, struct.pack("<II", 8, 0)) + sync,
     # graphs: create (id 0x1000), memset node (0x1001) then a dependent copy node, instantiate (0x1003), launch,
     # update, nodes, DOT, capture on a stream with a memset and its info, end, destroy
     "graphs": alloc(8192) + graph(140, rid=2) +
@@ -115,6 +142,8 @@ session = {
 decoder = {
     "hello": hello(b"avec1.e30.AAAA"),
     "frames": alloc(64) + htod(BASE, b"abc") + dtoh(BASE, 3) + launch + symbol(63, 1, 2, b"k"),
+    "arrays": array(120, 5, 16, 4, 0, 2) + array_copy(125, 0, 5, 8, 2, 1, data=b"x" * 16) +
+              array_copy(126, 5, 0, 8, 2, 1, 3) + tex(128, 0, 5, 4) + frame(129, struct.pack("<Q", 1)),
     "module": module_image + module_load,
     "ticket": b"avec1.eyJ2IjoxLCJraWQiOiJrMSJ9.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     "fatbin": struct.pack("<IHHQ", 0xBA55ED50, 1, 16, 64 + len(PTX)) +

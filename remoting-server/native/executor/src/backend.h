@@ -54,6 +54,28 @@ struct LaunchArgs {
 
 enum class ModuleKind { module, library };
 
+// One side of a 3D copy with a CUDA array on at least one side: host bytes (the session's buffer), linear
+// device memory, or an array. Offsets: x in bytes, y in rows, z in slices; pitch/height for host and device.
+struct CopySide {
+  enum class Kind { host, device, array } kind = Kind::host;
+  void* host = nullptr;
+  uint64_t dptr = 0;
+  BH array = 0;
+  uint64_t pitch = 0, height = 0;
+  uint64_t x = 0, y = 0, z = 0;
+};
+
+struct Copy3D {
+  CopySide src, dst;
+  uint64_t width = 0, height = 1, depth = 1;  // bytes per row, rows, slices
+};
+
+// A texture or surface object's resource, with the array handles already the backend's own.
+struct Resource {
+  avec_resource_desc desc{};
+  BH object = 0;  // ARRAY: the array; MIPMAPPED_ARRAY: the mipmapped array
+};
+
 // One node's parameters, translated to backend objects (graphs, CUDA_GRAPH_NODE_TYPE_*).
 struct GraphNodeSpec {
   uint32_t type = CU_GRAPH_NODE_TYPE_EMPTY;
@@ -179,13 +201,28 @@ class Backend {
   virtual CUresult ipc_export_event(BH event, std::vector<uint8_t>* blob) = 0;
   virtual CUresult ipc_open_event(const std::vector<uint8_t>& blob, BH* event) = 0;
 
+  // CUDA arrays (in the current context), mipmapped arrays and texture/surface objects. A level array
+  // belongs to its mipmapped array (it goes with it). Object values are what kernels receive.
+  virtual CUresult array_create(const avec_array_desc& d, BH* arr) = 0;
+  virtual CUresult array_destroy(BH arr) = 0;
+  virtual CUresult mipmap_create(const avec_array_desc& d, BH* mm) = 0;
+  virtual CUresult mipmap_destroy(BH mm) = 0;
+  virtual CUresult mipmap_level(BH mm, uint32_t level, BH* arr, avec_array_desc* d) = 0;
+  virtual CUresult memcpy3d(const Copy3D& c, BH stream, bool async) = 0;
+  virtual CUresult tex_create(const Resource& r, const avec_tex_desc& t, const avec_view_desc* v, uint64_t* obj) = 0;
+  virtual CUresult tex_destroy(uint64_t obj) = 0;
+  virtual CUresult surf_create(const Resource& r, uint64_t* obj) = 0;
+  virtual CUresult surf_destroy(uint64_t obj) = 0;
+
   // One slot of a private export table in the current context: slot(ctx, arg, &out). `out_bytes` says how
   // much of the 8-byte *out the driver wrote; `object` gets the first 16 bytes at *out for object slots.
   virtual CUresult export_call(uint32_t table, uint32_t slot, uint64_t arg, uint64_t* out, uint32_t* out_bytes,
                                uint8_t object[16]) = 0;
 
   // stream capture and graphs (session_graph.cpp keeps the ids the client sees)
-  virtual CUresult capture_begin(BH stream, uint32_t mode) = 0;
+  // graph != 0: capture into that graph after `deps` (cuStreamBeginCaptureToGraph)
+  virtual CUresult capture_begin(BH stream, uint32_t mode, BH graph, const std::vector<BH>& deps,
+                                 const std::vector<uint64_t>& edges) = 0;
   virtual CUresult capture_end(BH stream, BH* graph) = 0;
   virtual CUresult capture_info(BH stream, CaptureInfo* out) = 0;
   virtual CUresult capture_update_deps(BH stream, const std::vector<BH>& deps, uint32_t flags) = 0;
@@ -194,12 +231,15 @@ class Backend {
   virtual CUresult graph_create(uint32_t flags, BH* graph) = 0;
   virtual CUresult graph_destroy(BH graph) = 0;
   virtual CUresult graph_clone(BH graph, BH* out) = 0;
-  virtual CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const GraphNodeSpec& spec, BH* node) = 0;
+  // `edges`: empty, or one CUgraphEdgeData (8 bytes) per dependency
+  virtual CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const std::vector<uint64_t>& edges,
+                                  const GraphNodeSpec& spec, BH* node) = 0;
   virtual CUresult graph_node_set_params(BH node, const GraphNodeSpec& spec) = 0;
   virtual CUresult graph_node_type(BH node, uint32_t* type) = 0;
   virtual CUresult graph_destroy_node(BH node) = 0;
   virtual CUresult graph_nodes(BH graph, bool roots, std::vector<BH>* out) = 0;
-  virtual CUresult graph_edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to, bool remove) = 0;
+  virtual CUresult graph_edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to,
+                               const std::vector<uint64_t>& edges, bool remove) = 0;
   virtual CUresult graph_dot(BH graph, uint32_t flags, std::string* out) = 0;
   virtual CUresult graph_instantiate(BH graph, uint64_t flags, BH upload_stream, BH* exec) = 0;
   virtual CUresult graph_launch(BH exec, BH stream) = 0;

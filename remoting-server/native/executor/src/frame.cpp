@@ -42,6 +42,12 @@ long frame_fixed_size(uint32_t op) {
     case AVEC_OP_IPC_GET_MEM: case AVEC_OP_IPC_CLOSE_MEM: return sizeof(avec_u64);
     case AVEC_OP_IPC_OPEN_MEM: case AVEC_OP_IPC_OPEN_EVENT: return sizeof(avec_ipc_open);
     case AVEC_OP_EXPORT_CALL: return sizeof(avec_export_call);
+    case AVEC_OP_ARRAY_CREATE: case AVEC_OP_MIPMAP_CREATE: return sizeof(avec_array_create);
+    case AVEC_OP_ARRAY_DESTROY: case AVEC_OP_MIPMAP_DESTROY: return sizeof(avec_handle);
+    case AVEC_OP_MIPMAP_GET_LEVEL: return sizeof(avec_mipmap_level);
+    case AVEC_OP_MEMCPY_HTOA: case AVEC_OP_MEMCPY_ATOH: case AVEC_OP_MEMCPY_ARRAY: return sizeof(avec_array_copy);
+    case AVEC_OP_TEX_CREATE: case AVEC_OP_SURF_CREATE: return sizeof(avec_tex_create);
+    case AVEC_OP_TEX_DESTROY: case AVEC_OP_SURF_DESTROY: return sizeof(avec_u64);
     case AVEC_OP_STRIPE_ATTACH: return sizeof(avec_stripe_attach);
     case AVEC_OP_MEMCPY_HTOD_STRIPED: case AVEC_OP_MEMCPY_DTOH_STRIPED: return sizeof(avec_memcpy_striped);
     case AVEC_OP_MEMCPY_HTOD_Z: return sizeof(avec_memcpy_htod);
@@ -53,6 +59,7 @@ long frame_fixed_size(uint32_t op) {
 bool frame_has_tail(uint32_t op) {
   return op == AVEC_OP_HELLO || op == AVEC_OP_MEMCPY_HTOD || op == AVEC_OP_MEMCPY2D_HTOD ||
          op == AVEC_OP_MODULE_IMAGE || op == AVEC_OP_GET_FUNCTION || op == AVEC_OP_GET_GLOBAL || op == AVEC_OP_LAUNCH ||
+         op == AVEC_OP_MEMCPY_HTOA ||
          (op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE) || op == AVEC_OP_MEMCPY_HTOD_Z;
 }
 
@@ -69,7 +76,10 @@ const char* opcode_name(uint32_t op) {
     N(POOL_SET_ATTR) N(POOL_GET_ATTR) N(POOL_TRIM) N(POOL_SET_ACCESS) N(POOL_GET_ACCESS) N(DEVICE_SET_MEM_POOL)
     N(VMM_GRANULARITY) N(VMM_CREATE) N(VMM_RELEASE) N(VMM_RETAIN) N(VMM_RESERVE) N(VMM_ADDRESS_FREE) N(VMM_MAP)
     N(VMM_UNMAP) N(VMM_SET_ACCESS) N(VMM_GET_ACCESS) N(IPC_GET_MEM) N(IPC_OPEN_MEM) N(IPC_CLOSE_MEM)
-    N(IPC_GET_EVENT) N(IPC_OPEN_EVENT) N(EXPORT_CALL) N(GRAPH_CREATE) N(GRAPH_DESTROY) N(GRAPH_ADD_NODE)
+    N(IPC_GET_EVENT) N(IPC_OPEN_EVENT) N(EXPORT_CALL) N(ARRAY_CREATE) N(ARRAY_DESTROY) N(MIPMAP_CREATE)
+    N(MIPMAP_DESTROY) N(MIPMAP_GET_LEVEL) N(MEMCPY_HTOA) N(MEMCPY_ATOH) N(MEMCPY_ARRAY) N(TEX_CREATE) N(TEX_DESTROY)
+    N(SURF_CREATE) N(SURF_DESTROY)
+    N(GRAPH_CREATE) N(GRAPH_DESTROY) N(GRAPH_ADD_NODE)
     N(GRAPH_INSTANTIATE) N(GRAPH_LAUNCH) N(GRAPH_UPLOAD) N(GRAPH_EXEC_DESTROY) N(GRAPH_EXEC_UPDATE)
     N(GRAPH_EXEC_SET_PARAMS) N(GRAPH_NODE_SET_PARAMS) N(STREAM_BEGIN_CAPTURE) N(STREAM_END_CAPTURE)
     N(STREAM_CAPTURE_INFO) N(GRAPH_CLONE) N(GRAPH_GET_NODES) N(CAPTURE_MODE) N(GRAPH_NODE_GET_TYPE)
@@ -123,6 +133,15 @@ const char* check_tail(uint32_t op, const uint8_t* fixed, uint32_t tail_len, con
       if (total != tail_len) return "2d copy data length is not width*height";
       return nullptr;
     }
+    case AVEC_OP_MEMCPY_HTOA: {
+      avec_array_copy m;
+      memcpy(&m, fixed, sizeof m);
+      uint64_t rows, total;
+      if (__builtin_mul_overflow(m.height, m.depth, &rows) || __builtin_mul_overflow(m.width, rows, &total))
+        return "array copy size overflows";
+      if (total != tail_len) return "array copy data length is not width*height*depth";
+      return nullptr;
+    }
     case AVEC_OP_MODULE_IMAGE: {
       avec_module_image m;
       memcpy(&m, fixed, sizeof m);
@@ -155,7 +174,9 @@ const char* check_tail(uint32_t op, const uint8_t* fixed, uint32_t tail_len, con
         memcpy(&g, fixed, sizeof g);
         if (g.num_deps > AVEC_GRAPH_MAX_DEPS) return "too many graph node ids";
         if (g.body_len > AVEC_GRAPH_MAX_BODY) return "graph node parameters too large";
-        if ((uint64_t)g.num_deps * 8 + g.body_len != tail_len) return "graph length does not match num_deps and body_len";
+        if (g.flags & ~AVEC_GRAPH_F_EDGES) return "unknown graph request flags";
+        uint64_t ids = (uint64_t)g.num_deps * ((g.flags & AVEC_GRAPH_F_EDGES) ? 16 : 8);
+        if (ids + g.body_len != tail_len) return "graph length does not match num_deps, edges and body_len";
         return nullptr;
       }
       return tail_len ? "payload longer than the opcode's struct" : nullptr;

@@ -170,7 +170,7 @@ bool Session::table_full(const char* table, size_t entries) {
   stats_.objects_refused++;
   // One line per table and session: a client hammering the limit must not flood the log.
   static const char* const kTables[] = {"contexts", "streams", "events", "modules", "functions", "pools",
-                                        "vmm", "reservations", "allocations", "module_bytes"};
+                                        "vmm", "reservations", "allocations", "module_bytes", "arrays", "textures"};
   for (uint32_t i = 0; i < sizeof kTables / sizeof kTables[0]; i++) {
     if (strcmp(kTables[i], table) != 0) continue;
     if (tables_logged_ & (1u << i)) return true;
@@ -300,7 +300,8 @@ bool Session::dispatch(const FrameView& v) {
           .unum("host_rss", process_rss_bytes())
           .unum("module_store_bytes", store_.memory_bytes())
           .unum("objects", streams_.size() + events_.size() + modules_.size() + funcs_.size() + pools_.size() +
-                               ctxs_.size() + vmm_.size() + reservations_.size())
+                               ctxs_.size() + vmm_.size() + reservations_.size() + arrays_.size() +
+                               mipmaps_.size() + texobjs_.size() + surfobjs_.size())
           .str("ops", op_summary());
     }
     return sync_op(v);
@@ -444,6 +445,7 @@ void Session::drop_module(uint32_t handle, ModuleEntry& e) {
 
 // Forgets every object of a context the driver is about to destroy (reset or destroy).
 void Session::drop_ctx_objects(uint32_t ctx) {
+  drop_ctx_arrays(ctx);  // texture objects may refer to memory and arrays of the context: they go first
   for (auto it = modules_.begin(); it != modules_.end();) {
     if (it->second.ctx == ctx) {
       if (!it->second.pending) be_.module_unload(it->second.kind, it->second.be);
@@ -495,6 +497,7 @@ void Session::teardown() {
   }
   graph_teardown();  // executable graphs may name memory that goes next
   memext_teardown();
+  arrays_forget();
   // Whatever is left (objects of contexts that failed to become current) is dropped from the tables.
   allocs_.remove_if([](const Alloc&) { return true; });
   for (auto& c : ctxs_) {

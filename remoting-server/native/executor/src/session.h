@@ -164,6 +164,20 @@ class Session {
   uint32_t ipc_open(const FrameView& v, avec_ipc_open_reply* out);
   void memext_teardown();
 
+  // CUDA arrays, mipmapped arrays, texture and surface objects (session_arrays.cpp). A level array
+  // (mipmap != 0) belongs to its mipmapped array, which carries the charge for all its levels.
+  struct ArrayEntry { BH be; avec_array_desc desc; uint64_t charged; uint32_t mipmap; uint32_t ctx; };
+  struct MipmapEntry { BH be; avec_array_desc desc; uint64_t charged; uint32_t ctx; };
+  bool arrays_sync(const FrameView& v, uint32_t* r);  // true: replied (r unused)
+  uint32_t arrays_async(const FrameView& v);
+  uint32_t array_create(const avec_frame_hdr& h, const avec_array_create& c);
+  uint32_t array_side(uint32_t handle, uint64_t x, uint64_t y, uint64_t z, const avec_array_copy& m, CopySide* out);
+  uint32_t linear_side(uint64_t base, uint64_t pitch, uint64_t height, uint64_t x, uint64_t y, uint64_t z,
+                       const avec_array_copy& m, CopySide* out);
+  uint32_t array_copy(const avec_frame_hdr& h, const avec_array_copy& m, const uint8_t* in, uint8_t* out);
+  uint32_t resource(const avec_resource_desc& d, bool surface, Resource* out);
+  void drop_ctx_arrays(uint32_t ctx);  // every array object of a context (current) the driver will destroy
+  void arrays_forget();                // teardown: whatever is left leaves the tables and the account
   // stream capture and graphs (session_graph.cpp): ids the client sees -> backend objects
   struct GraphNodeEntry { BH be; uint64_t graph; };
   bool graph_sync(const FrameView& v, uint32_t* r);  // false: not one of its opcodes, or failed (r set)
@@ -217,6 +231,9 @@ class Session {
   std::map<uint64_t, IpcToken> ipc_exports_;    // exported allocation base -> token
   std::vector<IpcToken> ipc_event_exports_;
   std::string ipc_scope_;
+  std::map<uint32_t, ArrayEntry> arrays_;
+  std::map<uint32_t, MipmapEntry> mipmaps_;
+  std::map<uint64_t, uint32_t> texobjs_, surfobjs_;  // object value -> context handle
   std::vector<uint64_t> export_objects_;        // what export-table object slots handed out (EXPORT_CALL)
   uint32_t cur_ctx_ = 0;  // client handle whose backend context is current
   BH cur_be_ctx_ = 0;
@@ -224,7 +241,7 @@ class Session {
   std::vector<void*> param_ptrs_;
   Stats stats_;
   struct OpStats { uint64_t frames = 0, round_trips = 0, bytes_in = 0, bytes_out = 0; };
-  static constexpr size_t kOpSlots = 192;  // > the highest opcode
+  static constexpr size_t kOpSlots = 256;  // > the highest opcode
   std::array<OpStats, kOpSlots> op_stats_{};
   long last_stats_ = 0;
   bool torn_down_ = false;

@@ -14,7 +14,8 @@ namespace avec {
 namespace {
 struct Req {
   avec_graph_req g;
-  std::vector<uint64_t> ids;  // num_deps node ids
+  std::vector<uint64_t> ids;    // num_deps node ids
+  std::vector<uint64_t> edges;  // with AVEC_GRAPH_F_EDGES: their CUgraphEdgeData, 8 bytes each
   const uint8_t* body;
 };
 Req parse(const FrameView& v) {  // lengths were checked when the frame was decoded (frame.cpp)
@@ -22,7 +23,13 @@ Req parse(const FrameView& v) {  // lengths were checked when the frame was deco
   q.g = v.fixed<avec_graph_req>();
   q.ids.resize(q.g.num_deps);
   if (q.g.num_deps) memcpy(q.ids.data(), v.tail, (size_t)q.g.num_deps * 8);
-  q.body = v.tail + (size_t)q.g.num_deps * 8;
+  const uint8_t* p = v.tail + (size_t)q.g.num_deps * 8;
+  if (q.g.flags & AVEC_GRAPH_F_EDGES) {
+    q.edges.resize(q.g.num_deps);
+    if (q.g.num_deps) memcpy(q.edges.data(), p, (size_t)q.g.num_deps * 8);
+    p += (size_t)q.g.num_deps * 8;
+  }
+  q.body = p;
   return q;
 }
 }  // namespace
@@ -160,7 +167,7 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
       if ((r = graph_of(g.graph, &gb)) || (r = graph_node_spec((uint32_t)g.a, q.body, g.body_len, &sp))) return false;
       for (size_t i = 0; i < q.ids.size(); i++)
         if (nodes_[q.ids[i]].graph != g.graph) { r = CUDA_ERROR_INVALID_VALUE; return false; }
-      if ((r = be_.graph_add_node(gb, deps, sp, &node))) return false;
+      if ((r = be_.graph_add_node(gb, deps, q.edges, sp, &node))) return false;
       return reply_u64(h, node_id(node, g.graph));
     }
     case AVEC_OP_GRAPH_INSTANTIATE: {
@@ -184,9 +191,11 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
       errs_.record_sync(r);
       return reply(h, &out, sizeof out);
     }
-    case AVEC_OP_STREAM_BEGIN_CAPTURE:
-      if ((r = stream(g.stream, &s))) return false;
-      r = be_.capture_begin(s, (uint32_t)g.a);
+    case AVEC_OP_STREAM_BEGIN_CAPTURE:  // graph != 0: into that graph, after the given nodes
+      if ((r = stream(g.stream, &s)) || (g.graph && (r = graph_of(g.graph, &gb)))) return false;
+      for (size_t i = 0; i < q.ids.size(); i++)
+        if (nodes_[q.ids[i]].graph != g.graph) { r = CUDA_ERROR_INVALID_VALUE; return false; }
+      r = be_.capture_begin(s, (uint32_t)g.a, gb, deps, q.edges);
       return false;
     case AVEC_OP_STREAM_END_CAPTURE: {
       if ((r = stream(g.stream, &s))) return false;
@@ -247,7 +256,8 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
       if (deps.size() % 2) { r = CUDA_ERROR_INVALID_VALUE; return false; }
       size_t n = deps.size() / 2;
       std::vector<BH> from(deps.begin(), deps.begin() + n), to(deps.begin() + n, deps.end());
-      r = be_.graph_edges(gb, from, to, g.a == 1);
+      std::vector<uint64_t> edges(q.edges.begin(), q.edges.begin() + (q.edges.empty() ? 0 : n));
+      r = be_.graph_edges(gb, from, to, edges, g.a == 1);
       return false;
     }
     default:

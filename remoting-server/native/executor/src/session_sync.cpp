@@ -298,7 +298,11 @@ bool Session::sync_op(const FrameView& v) {
       break;
     }
     default:
-      if (memext_sync(v, &r)) return !conn_failed_;
+      if (op >= AVEC_OP_ARRAY_CREATE && op <= AVEC_OP_SURF_DESTROY) {
+        if (arrays_sync(v, &r)) return !conn_failed_;
+      } else if (memext_sync(v, &r)) {
+        return !conn_failed_;
+      }
   }
   errs_.record_sync(r);
   return reply_status(h, r);

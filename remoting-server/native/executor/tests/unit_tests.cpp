@@ -1052,6 +1052,119 @@ TEST(session_large_copy_multi_frame_reply) {
   CHECK(got == data);
 }
 
+// ---- CUDA arrays, texture and surface objects -----------------------------------------------------------
+
+static Bytes array_create(uint32_t handle, uint64_t w, uint64_t h, uint64_t d, uint32_t id, uint16_t op = AVEC_OP_ARRAY_CREATE,
+                          uint32_t levels = 0, uint32_t flags = 0) {
+  avec_array_create c = {handle, 0, {w, h, d, CU_AD_FORMAT_FLOAT, 1, flags, levels}};
+  return frame_of(op, c, id);
+}
+static avec_array_copy array_region(uint32_t src_array, uint32_t dst_array, uint64_t w, uint64_t h, uint64_t d) {
+  avec_array_copy m = {};
+  m.src_array = src_array;
+  m.dst_array = dst_array;
+  m.width = w;
+  m.height = h;
+  m.depth = d;
+  return m;
+}
+
+TEST(session_arrays_copies_checks_and_accounting) {
+  // 16x4x2 floats (512 bytes); data in, a region out, array to array, the account back at 0 at the end
+  Bytes data(512);
+  for (size_t i = 0; i < data.size(); i++) data[i] = (uint8_t)(i * 7 + 1);
+  avec_array_copy in = array_region(0, 5, 64, 4, 2);
+  Bytes in_frame;
+  put(&in_frame, in);
+  put(&in_frame, data.data(), data.size());
+  avec_array_copy out = array_region(5, 0, 8, 2, 1);  // x 4 floats, y 1, z 1: 8 bytes x 2 rows
+  out.src_x = 16;
+  out.src_y = 1;
+  out.src_z = 1;
+  avec_array_copy a2a = array_region(5, 6, 64, 4, 2);
+  avec_array_copy back = array_region(6, 0, 64, 4, 2);
+  avec_array_copy past = array_region(5, 0, 64, 4, 1);
+  past.src_z = 2;  // slice 2 of 2: outside
+  avec_array_copy ragged = array_region(5, 0, 6, 1, 1);  // not whole floats
+  avec_array_copy unknown = array_region(9, 0, 4, 1, 1);
+  Run r = run_session(cat({hello(), array_create(5, 16, 4, 2, 2), array_create(6, 16, 4, 2, 3),
+                           frame(AVEC_OP_MEMCPY_HTOA, in_frame, 0), frame_of(AVEC_OP_MEMCPY_ATOH, out, 4),
+                           frame_of(AVEC_OP_MEMCPY_ARRAY, a2a, 0), frame_of(AVEC_OP_MEMCPY_ATOH, back, 5),
+                           frame_of(AVEC_OP_MEMCPY_ATOH, past, 6), frame_of(AVEC_OP_MEMCPY_ATOH, ragged, 7),
+                           frame_of(AVEC_OP_MEMCPY_ATOH, unknown, 8), frame(AVEC_OP_MEM_GET_INFO, {}, 9),
+                           array_create(5, 16, 4, 2, 10),                       // handle in use
+                           array_create(7, 1 << 20, 1 << 20, 0, 11),            // past the limit
+                           array_create(8, 16, 0, 2, 12)}));                    // depth without height or layers
+  CHECK_EQ(r.replies.size(), 12u);
+  if (r.replies.size() != 12) return;
+  CHECK_EQ(r.replies[1].status(), 0u);
+  CHECK_EQ(r.replies[2].status(), 0u);
+  Bytes want;
+  for (int y = 0; y < 2; y++) want.insert(want.end(), data.begin() + 256 + (1 + y) * 64 + 16, data.begin() + 256 + (1 + y) * 64 + 24);
+  CHECK(Bytes(r.replies[3].payload.begin() + 8, r.replies[3].payload.end()) == want);
+  CHECK(Bytes(r.replies[4].payload.begin() + 8, r.replies[4].payload.end()) == data);
+  CHECK_EQ(r.replies[5].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(r.replies[6].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(r.replies[7].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
+  avec_mem_info mi = r.replies[8].as<avec_mem_info>();
+  CHECK_EQ(mi.total - mi.free, 1024u);  // two arrays of 512 bytes
+  CHECK_EQ(r.replies[9].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(r.replies[10].status(), (uint32_t)CUDA_ERROR_OUT_OF_MEMORY);
+  CHECK_EQ(r.replies[11].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(r.used_after, 0u);
+}
+
+TEST(session_arrays_handles_are_per_session) {
+  // a handle made in one session names nothing in the next; a destroyed one nothing either
+  Run first = run_session(cat({hello(), array_create(5, 8, 8, 0, 2)}));
+  CHECK_EQ(first.replies.size(), 2u);
+  avec_array_copy out = array_region(5, 0, 32, 8, 1);
+  avec_handle h = {5, 0};
+  avec_tex_create t = {};
+  t.res.type = CU_RESOURCE_TYPE_ARRAY;
+  t.res.handle = 5;
+  t.has_tex = 1;
+  avec_u64 obj = {1};
+  Run r = run_session(cat({hello(), frame_of(AVEC_OP_MEMCPY_ATOH, out, 2), frame_of(AVEC_OP_TEX_CREATE, t, 3),
+                           frame_of(AVEC_OP_ARRAY_DESTROY, h, 0), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 4),
+                           frame_of(AVEC_OP_TEX_DESTROY, obj, 0), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 5),
+                           array_create(5, 8, 8, 0, 6, AVEC_OP_ARRAY_CREATE, 0, CUDA_ARRAY3D_SURFACE_LDST),
+                           frame_of(AVEC_OP_TEX_CREATE, t, 7), frame_of(AVEC_OP_SURF_CREATE, t, 8)}));
+  CHECK_EQ(r.replies.size(), 8u);
+  if (r.replies.size() != 8) return;
+  CHECK_EQ(r.replies[1].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
+  CHECK_EQ(r.replies[2].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
+  CHECK_EQ(r.replies[3].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);  // the destroy, deferred
+  CHECK_EQ(r.replies[4].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);   // no such texture object here
+  CHECK_EQ(r.replies[5].status(), 0u);
+  CHECK_EQ(r.replies[6].status(), 0u);
+  CHECK_EQ(r.replies[7].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);   // a surface wants has_tex 0
+  t.has_tex = 0;
+  Run s = run_session(cat({hello(), array_create(5, 8, 8, 0, 2, AVEC_OP_ARRAY_CREATE, 0, CUDA_ARRAY3D_SURFACE_LDST),
+                           frame_of(AVEC_OP_SURF_CREATE, t, 3)}));
+  CHECK_EQ(s.replies.size(), 3u);
+  if (s.replies.size() == 3) CHECK_EQ(s.replies[2].status(), 0u);
+}
+
+TEST(session_mipmap_levels) {
+  avec_mipmap_level q = {4, 2, 9, 0}, past = {4, 5, 10, 0}, reuse = {4, 1, 4, 0};
+  avec_handle level = {9, 0};
+  Run r = run_session(cat({hello(), array_create(4, 32, 16, 0, 2, AVEC_OP_MIPMAP_CREATE, 5),
+                           frame_of(AVEC_OP_MIPMAP_GET_LEVEL, q, 3), frame_of(AVEC_OP_MIPMAP_GET_LEVEL, past, 4),
+                           frame_of(AVEC_OP_MIPMAP_GET_LEVEL, reuse, 5), frame_of(AVEC_OP_ARRAY_DESTROY, level, 0),
+                           frame(AVEC_OP_MEM_GET_INFO, {}, 6), array_create(11, 32, 16, 0, 7, AVEC_OP_MIPMAP_CREATE, 7)}));
+  CHECK_EQ(r.replies.size(), 7u);
+  if (r.replies.size() != 7) return;
+  CHECK_EQ(r.replies[1].status(), 0u);
+  avec_array_desc_reply d = r.replies[2].as<avec_array_desc_reply>();
+  CHECK(d.r.status == 0 && d.desc.width == 8 && d.desc.height == 4 && d.desc.levels == 0);
+  CHECK_EQ(r.replies[3].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);  // level 5 of 5
+  CHECK_EQ(r.replies[4].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);  // handle 4 is the mipmapped array's
+  CHECK_EQ(r.replies[5].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);  // a level is not destroyed alone
+  CHECK_EQ(r.replies[6].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);  // 7 levels of a 32x16 array: too many
+  CHECK_EQ(r.used_after, 0u);
+}
+
 TEST(session_2d_and_memset) {
   Run first = run_session(cat({hello(), mem_alloc(100, 2, 4, 4)}));
   avec_mem_alloc_reply ar = first.replies[1].as<avec_mem_alloc_reply>();

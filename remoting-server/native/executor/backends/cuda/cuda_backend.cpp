@@ -711,10 +711,20 @@ class CudaBackend final : public Backend {
     return r;
   }
   // ---- stream capture and graphs -------------------------------------------------------------------
-  CUresult capture_begin(BH stream, uint32_t mode) override {
-    AVEC_NEED(cuStreamBeginCapture);
+  CUresult capture_begin(BH stream, uint32_t mode, BH graph, const std::vector<BH>& deps,
+                         const std::vector<uint64_t>& edges) override {
     settle();
-    return d_.p_cuStreamBeginCapture((CUstream)stream, (CUstreamCaptureMode)mode);
+    if (!graph) {
+      AVEC_NEED(cuStreamBeginCapture);
+      return d_.p_cuStreamBeginCapture((CUstream)stream, (CUstreamCaptureMode)mode);
+    }
+    AVEC_NEED(cuStreamBeginCaptureToGraph);
+    std::vector<CUgraphNode> d(deps.size());
+    for (size_t i = 0; i < deps.size(); i++) d[i] = (CUgraphNode)deps[i];
+    std::vector<CUgraphEdgeData> e(edges.size());
+    if (!edges.empty()) memcpy(e.data(), edges.data(), edges.size() * 8);
+    return d_.p_cuStreamBeginCaptureToGraph((CUstream)stream, (CUgraph)graph, d.data(), e.empty() ? nullptr : e.data(),
+                                            d.size(), (CUstreamCaptureMode)mode);
   }
   CUresult capture_end(BH stream, BH* graph) override {
     AVEC_NEED(cuStreamEndCapture);
@@ -785,7 +795,10 @@ class CudaBackend final : public Backend {
   };
   void node_params(const GraphNodeSpec& sp, NodeParams* p) {
     const LaunchArgs& a = sp.launch;
-    p->kernel.func = (CUfunction)a.func;
+    // a library kernel (what cudart 13 registers) goes in `kern`: the driver refuses it as `func` here,
+    // although cuLaunchKernel accepts the cast
+    if (a.is_kernel) p->kernel.kern = (CUkernel)a.func;
+    else p->kernel.func = (CUfunction)a.func;
     p->kernel.gridDimX = a.grid[0]; p->kernel.gridDimY = a.grid[1]; p->kernel.gridDimZ = a.grid[2];
     p->kernel.blockDimX = a.block[0]; p->kernel.blockDimY = a.block[1]; p->kernel.blockDimZ = a.block[2];
     p->kernel.sharedMemBytes = a.shared_mem;
@@ -816,7 +829,15 @@ class CudaBackend final : public Backend {
     p->copy.Height = c.height;
     p->copy.Depth = 1;
   }
-  CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const GraphNodeSpec& sp, BH* node) override {
+  CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const std::vector<uint64_t>& edges,
+                          const GraphNodeSpec& sp, BH* node) override {
+    if (!edges.empty()) {  // typed edges: the node first, then its dependencies with their edge data
+      CUresult r = graph_add_node(graph, {}, {}, sp, node);
+      if (r) return r;
+      std::vector<BH> to(deps.size(), *node);
+      if ((r = graph_edges(graph, deps, to, edges, false))) graph_destroy_node(*node);
+      return r;
+    }
     std::vector<CUgraphNode> d(deps.size());
     for (size_t i = 0; i < deps.size(); i++) d[i] = (CUgraphNode)deps[i];
     NodeParams p;
@@ -899,14 +920,18 @@ class CudaBackend final : public Backend {
     for (size_t i = 0; i < n; i++) (*out)[i] = (BH)v[i];
     return CUDA_SUCCESS;
   }
-  CUresult graph_edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to, bool remove) override {
+  CUresult graph_edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to,
+                       const std::vector<uint64_t>& edges, bool remove) override {
     AVEC_NEED(cuGraphAddDependencies);
     AVEC_NEED(cuGraphRemoveDependencies);
     std::vector<CUgraphNode> f(from.size()), t(to.size());
     for (size_t i = 0; i < from.size(); i++) f[i] = (CUgraphNode)from[i];
     for (size_t i = 0; i < to.size(); i++) t[i] = (CUgraphNode)to[i];
     auto fn = remove ? d_.p_cuGraphRemoveDependencies : d_.p_cuGraphAddDependencies;
-    return fn((CUgraph)graph, f.data(), t.data(), nullptr, f.size());
+    std::vector<CUgraphEdgeData> e(edges.size());
+    static_assert(sizeof(CUgraphEdgeData) == 8, "edge data is 8 bytes");
+    if (!edges.empty()) memcpy(e.data(), edges.data(), edges.size() * 8);
+    return fn((CUgraph)graph, f.data(), t.data(), e.empty() ? nullptr : e.data(), f.size());
   }
   CUresult graph_dot(BH graph, uint32_t flags, std::string* out) override {
     AVEC_NEED(cuGraphDebugDotPrint);
@@ -1017,9 +1042,168 @@ class CudaBackend final : public Backend {
     if (!r && slot == AVEC_EXPORT_SLOT_CTX_OBJECT && *out_bytes == 8 && v) memcpy(object, (const void*)v, 16);
     return r;
   }
+  // CUDA arrays, texture and surface objects: the driver's own, handles passed through
+  CUresult array_create(const avec_array_desc& d, BH* arr) override {
+    AVEC_NEED(cuArray3DCreate);
+    settle();
+    CUDA_ARRAY3D_DESCRIPTOR a = desc3d(d);
+    CUarray h = nullptr;
+    CUresult r = d_.p_cuArray3DCreate(&h, &a);
+    *arr = (BH)h;
+    return r;
+  }
+  CUresult array_destroy(BH arr) override {
+    AVEC_NEED(cuArrayDestroy);
+    settle();
+    return d_.p_cuArrayDestroy((CUarray)arr);
+  }
+  CUresult mipmap_create(const avec_array_desc& d, BH* mm) override {
+    AVEC_NEED(cuMipmappedArrayCreate);
+    settle();
+    CUDA_ARRAY3D_DESCRIPTOR a = desc3d(d);
+    CUmipmappedArray h = nullptr;
+    CUresult r = d_.p_cuMipmappedArrayCreate(&h, &a, d.levels);
+    *mm = (BH)h;
+    return r;
+  }
+  CUresult mipmap_destroy(BH mm) override {
+    AVEC_NEED(cuMipmappedArrayDestroy);
+    settle();
+    return d_.p_cuMipmappedArrayDestroy((CUmipmappedArray)mm);
+  }
+  CUresult mipmap_level(BH mm, uint32_t level, BH* arr, avec_array_desc* d) override {
+    AVEC_NEED(cuMipmappedArrayGetLevel);
+    AVEC_NEED(cuArray3DGetDescriptor);
+    CUarray h = nullptr;
+    CUresult r = d_.p_cuMipmappedArrayGetLevel(&h, (CUmipmappedArray)mm, level);
+    if (r) return r;
+    CUDA_ARRAY3D_DESCRIPTOR a = {};
+    if ((r = d_.p_cuArray3DGetDescriptor(&a, h))) return r;
+    *arr = (BH)h;
+    *d = avec_array_desc{a.Width, a.Height, a.Depth, (uint32_t)a.Format, a.NumChannels, a.Flags, 0};
+    return CUDA_SUCCESS;
+  }
+  CUresult memcpy3d(const Copy3D& c, BH stream, bool async) override {
+    AVEC_NEED(cuMemcpy3D);
+    AVEC_NEED(cuMemcpy3DAsync);
+    settle();
+    CUDA_MEMCPY3D m = {};
+    side3d(c.src, &m.srcMemoryType, &m.srcHost, &m.srcDevice, &m.srcArray, &m.srcPitch, &m.srcHeight, &m.srcXInBytes,
+           &m.srcY, &m.srcZ);
+    const void* dst_host = nullptr;
+    side3d(c.dst, &m.dstMemoryType, &dst_host, &m.dstDevice, &m.dstArray, &m.dstPitch, &m.dstHeight, &m.dstXInBytes,
+           &m.dstY, &m.dstZ);
+    m.dstHost = const_cast<void*>(dst_host);
+    m.WidthInBytes = c.width;
+    m.Height = c.height;
+    m.Depth = c.depth;
+    if (!async) return d_.p_cuMemcpy3D(&m);
+    CUresult r = d_.p_cuMemcpy3DAsync(&m, (CUstream)stream);
+    // host memory here is the session's buffer: it must be consumed before the call returns
+    if (!r && (m.srcMemoryType == CU_MEMORYTYPE_HOST || m.dstMemoryType == CU_MEMORYTYPE_HOST))
+      r = d_.p_cuStreamSynchronize((CUstream)stream);
+    return r;
+  }
+  CUresult tex_create(const Resource& res, const avec_tex_desc& t, const avec_view_desc* v, uint64_t* obj) override {
+    AVEC_NEED(cuTexObjectCreate);
+    settle();
+    CUDA_RESOURCE_DESC rd = resource(res);
+    CUDA_TEXTURE_DESC td = {};
+    for (int i = 0; i < 3; i++) td.addressMode[i] = (CUaddress_mode)t.address_mode[i];
+    td.filterMode = (CUfilter_mode)t.filter_mode;
+    td.flags = t.flags;
+    td.maxAnisotropy = t.max_anisotropy;
+    td.mipmapFilterMode = (CUfilter_mode)t.mipmap_filter_mode;
+    td.mipmapLevelBias = t.mipmap_level_bias;
+    td.minMipmapLevelClamp = t.min_mipmap_level_clamp;
+    td.maxMipmapLevelClamp = t.max_mipmap_level_clamp;
+    memcpy(td.borderColor, t.border_color, sizeof td.borderColor);
+    CUDA_RESOURCE_VIEW_DESC vd = {};
+    if (v) {
+      vd.format = (CUresourceViewFormat)v->format;
+      vd.width = v->width;
+      vd.height = v->height;
+      vd.depth = v->depth;
+      vd.firstMipmapLevel = v->first_mipmap_level;
+      vd.lastMipmapLevel = v->last_mipmap_level;
+      vd.firstLayer = v->first_layer;
+      vd.lastLayer = v->last_layer;
+    }
+    CUtexObject o = 0;
+    CUresult r = d_.p_cuTexObjectCreate(&o, &rd, &td, v ? &vd : nullptr);
+    *obj = o;
+    return r;
+  }
+  CUresult tex_destroy(uint64_t obj) override {
+    AVEC_NEED(cuTexObjectDestroy);
+    settle();
+    return d_.p_cuTexObjectDestroy((CUtexObject)obj);
+  }
+  CUresult surf_create(const Resource& res, uint64_t* obj) override {
+    AVEC_NEED(cuSurfObjectCreate);
+    settle();
+    CUDA_RESOURCE_DESC rd = resource(res);
+    CUsurfObject o = 0;
+    CUresult r = d_.p_cuSurfObjectCreate(&o, &rd);
+    *obj = o;
+    return r;
+  }
+  CUresult surf_destroy(uint64_t obj) override {
+    AVEC_NEED(cuSurfObjectDestroy);
+    settle();
+    return d_.p_cuSurfObjectDestroy((CUsurfObject)obj);
+  }
 #undef AVEC_NEED
 
  private:
+  static CUDA_ARRAY3D_DESCRIPTOR desc3d(const avec_array_desc& d) {
+    CUDA_ARRAY3D_DESCRIPTOR a = {};
+    a.Width = d.width;
+    a.Height = d.height;
+    a.Depth = d.depth;
+    a.Format = (CUarray_format)d.format;
+    a.NumChannels = d.channels;
+    a.Flags = d.flags;
+    return a;
+  }
+  static void side3d(const CopySide& s, CUmemorytype* type, const void** host, CUdeviceptr* dev, CUarray* arr,
+                     size_t* pitch, size_t* height, size_t* x, size_t* y, size_t* z) {
+    *type = s.kind == CopySide::Kind::host ? CU_MEMORYTYPE_HOST
+            : s.kind == CopySide::Kind::device ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_ARRAY;
+    *host = s.host;
+    *dev = s.dptr;
+    *arr = (CUarray)s.array;
+    if (s.kind != CopySide::Kind::array) {
+      *pitch = s.pitch;
+      *height = s.height;
+    }
+    *x = s.x;
+    *y = s.y;
+    *z = s.z;
+  }
+  static CUDA_RESOURCE_DESC resource(const Resource& r) {
+    CUDA_RESOURCE_DESC rd = {};
+    rd.resType = (CUresourcetype)r.desc.type;
+    rd.flags = r.desc.flags;
+    switch (rd.resType) {
+      case CU_RESOURCE_TYPE_ARRAY: rd.res.array.hArray = (CUarray)r.object; break;
+      case CU_RESOURCE_TYPE_MIPMAPPED_ARRAY: rd.res.mipmap.hMipmappedArray = (CUmipmappedArray)r.object; break;
+      case CU_RESOURCE_TYPE_LINEAR:
+        rd.res.linear.devPtr = r.desc.dptr;
+        rd.res.linear.format = (CUarray_format)r.desc.format;
+        rd.res.linear.numChannels = r.desc.channels;
+        rd.res.linear.sizeInBytes = r.desc.width;
+        break;
+      default:
+        rd.res.pitch2D.devPtr = r.desc.dptr;
+        rd.res.pitch2D.format = (CUarray_format)r.desc.format;
+        rd.res.pitch2D.numChannels = r.desc.channels;
+        rd.res.pitch2D.width = r.desc.width;
+        rd.res.pitch2D.height = r.desc.height;
+        rd.res.pitch2D.pitchInBytes = r.desc.pitch;
+    }
+    return rd;
+  }
   // Non-async host-to-device copies run on the legacy stream as pinned async copies so consecutive
   // chunks overlap the network; the first other operation waits for them (cuMemcpyHtoD semantics).
   void settle() {

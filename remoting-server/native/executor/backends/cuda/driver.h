@@ -29,7 +29,7 @@ namespace avec {
   X(cuLaunchKernelEx)                                                                                          \
   X(cuLaunchCooperativeKernel) X(cuGetErrorName)
 
-// Families a session may never use (pools, virtual memory, IPC): a driver without them still serves
+// Families a session may never use (pools, virtual memory, IPC, arrays and textures): a driver without them still serves
 // everything else, and the backend answers CUDA_ERROR_NOT_SUPPORTED for a missing one.
 #define AVEC_CUDA_OPTIONAL_FUNCS(X)                                                                            \
   X(cuDeviceGetDefaultMemPool) X(cuDeviceSetMemPool) X(cuMemPoolCreate) X(cuMemPoolDestroy)                   \
@@ -37,7 +37,7 @@ namespace avec {
   X(cuMemPoolGetAccess) X(cuMemAllocFromPoolAsync) X(cuMemGetAllocationGranularity) X(cuMemCreate)           \
   X(cuMemRelease) X(cuMemAddressReserve) X(cuMemAddressFree) X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess)     \
   X(cuMemGetAccess) X(cuIpcGetMemHandle) X(cuIpcOpenMemHandle) X(cuIpcCloseMemHandle) X(cuIpcGetEventHandle)  \
-  X(cuIpcOpenEventHandle) X(cuGetExportTable) X(cuStreamBeginCapture) X(cuStreamEndCapture)                 \
+  X(cuIpcOpenEventHandle) X(cuGetExportTable) X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuStreamBeginCaptureToGraph)                 \
   X(cuStreamGetCaptureInfo) X(cuStreamUpdateCaptureDependencies) X(cuThreadExchangeStreamCaptureMode)         \
   X(cuStreamIsCapturing) X(cuGraphCreate) X(cuGraphDestroy) X(cuGraphClone) X(cuGraphAddKernelNode)           \
   X(cuGraphAddMemsetNode) X(cuGraphAddMemcpyNode) X(cuGraphAddEmptyNode) X(cuGraphAddChildGraphNode)          \
@@ -49,7 +49,10 @@ namespace avec {
   X(cuGraphInstantiateWithParams) X(cuGraphLaunch) X(cuGraphUpload) X(cuGraphExecDestroy) X(cuGraphExecUpdate) \
   X(cuGraphExecKernelNodeSetParams) X(cuGraphExecMemsetNodeSetParams) X(cuGraphExecMemcpyNodeSetParams)       \
   X(cuGraphExecChildGraphNodeSetParams) X(cuGraphExecEventRecordNodeSetEvent)                                \
-  X(cuGraphExecEventWaitNodeSetEvent) X(cuGraphNodeSetEnabled)
+  X(cuGraphExecEventWaitNodeSetEvent) X(cuGraphNodeSetEnabled) \
+  X(cuArray3DCreate) X(cuArrayDestroy) X(cuArray3DGetDescriptor)   \
+  X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) X(cuMipmappedArrayGetLevel) X(cuMemcpy3D)              \
+  X(cuMemcpy3DAsync) X(cuTexObjectCreate) X(cuTexObjectDestroy) X(cuSurfObjectCreate) X(cuSurfObjectDestroy)
 
 struct Driver {
 #define AVEC_DECL(name) decltype(&name) p_##name = nullptr;

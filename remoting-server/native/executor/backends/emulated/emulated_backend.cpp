@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 
+#include "../../src/array_layout.h"
 #include "../../src/backend.h"
 #include "../../src/log.h"
 #include "../../src/sha256.h"
@@ -61,6 +62,23 @@ struct Event {
   uint32_t flags;
   bool recorded = false;
   std::chrono::steady_clock::time_point at;
+};
+
+struct Array {  // a CUDA array: its elements laid out linearly (rows, then slices)
+  avec_array_desc desc;
+  ArrayShape shape;
+  std::vector<uint8_t> data;
+  BH mipmap = 0;  // a level of this mipmapped array
+};
+
+struct Mipmap {
+  avec_array_desc desc;
+  std::vector<BH> levels;  // one array per level
+};
+
+struct TexObject {  // a record: the emulated device samples nothing
+  Resource res;
+  bool surface;
 };
 
 struct Module {
@@ -666,9 +684,75 @@ class EmulatedBackend final : public Backend {
     return CUDA_SUCCESS;
   }
   // The private tables are the NVIDIA driver's own: there is nothing here to answer them with.
+  // CUDA arrays: storage only (no kernel ever reads them here)
+  CUresult array_create(const avec_array_desc& d, BH* arr) override { return make_array(d, 0, 0, arr); }
+  CUresult array_destroy(BH arr) override {
+    auto it = arrays_.find(arr);
+    if (it == arrays_.end() || it->second.mipmap) return CUDA_ERROR_INVALID_HANDLE;
+    used_ -= it->second.shape.bytes;
+    arrays_.erase(it);
+    return CUDA_SUCCESS;
+  }
+  CUresult mipmap_create(const avec_array_desc& d, BH* mm) override {
+    if (d.levels == 0 || !array_desc_valid(d)) return CUDA_ERROR_INVALID_VALUE;
+    BH id = next_id_++;
+    Mipmap m{d, {}};
+    for (uint32_t l = 0; l < d.levels; l++) {
+      BH a = 0;
+      CUresult r = make_array(d, l, id, &a);
+      if (r) {
+        for (BH x : m.levels) drop_array(x);
+        return r;
+      }
+      m.levels.push_back(a);
+    }
+    mipmaps_[id] = m;
+    *mm = id;
+    return CUDA_SUCCESS;
+  }
+  CUresult mipmap_destroy(BH mm) override {
+    auto it = mipmaps_.find(mm);
+    if (it == mipmaps_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    for (BH a : it->second.levels) drop_array(a);
+    mipmaps_.erase(it);
+    return CUDA_SUCCESS;
+  }
+  CUresult mipmap_level(BH mm, uint32_t level, BH* arr, avec_array_desc* d) override {
+    auto it = mipmaps_.find(mm);
+    if (it == mipmaps_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    if (level >= it->second.levels.size()) return CUDA_ERROR_INVALID_VALUE;
+    *arr = it->second.levels[level];
+    *d = arrays_[*arr].desc;
+    return CUDA_SUCCESS;
+  }
+  CUresult memcpy3d(const Copy3D& c, BH stream, bool) override {
+    if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
+    for (uint64_t z = 0; z < c.depth; z++) {
+      for (uint64_t y = 0; y < c.height; y++) {
+        uint8_t* s = row(c.src, y, z, c.width);
+        uint8_t* d = row(c.dst, y, z, c.width);
+        if (!s || !d) return CUDA_ERROR_INVALID_VALUE;
+        memmove(d, s, c.width);
+      }
+    }
+    return CUDA_SUCCESS;
+  }
+  CUresult tex_create(const Resource& r, const avec_tex_desc&, const avec_view_desc*, uint64_t* obj) override {
+    return make_object(r, false, obj);
+  }
+  CUresult tex_destroy(uint64_t obj) override { return drop_object(obj, false); }
+  CUresult surf_create(const Resource& r, uint64_t* obj) override {
+    if (r.desc.type != CU_RESOURCE_TYPE_ARRAY) return CUDA_ERROR_INVALID_VALUE;
+    auto it = arrays_.find(r.object);
+    if (it == arrays_.end() || !(it->second.desc.flags & CUDA_ARRAY3D_SURFACE_LDST)) return CUDA_ERROR_INVALID_VALUE;
+    return make_object(r, true, obj);
+  }
+  CUresult surf_destroy(uint64_t obj) override { return drop_object(obj, true); }
+
   // ---- graphs and capture (graph_engine.cpp) ----
-  CUresult capture_begin(BH s, uint32_t mode) override {
-    return stream_ok(s) ? graphs_.begin(s, mode, kLegacy) : CUDA_ERROR_INVALID_HANDLE;
+  CUresult capture_begin(BH s, uint32_t mode, BH graph, const std::vector<BH>& deps,
+                         const std::vector<uint64_t>&) override {
+    return stream_ok(s) ? graphs_.begin(s, mode, kLegacy, graph, deps) : CUDA_ERROR_INVALID_HANDLE;
   }
   CUresult capture_end(BH s, BH* g) override { return stream_ok(s) ? graphs_.end(s, g) : CUDA_ERROR_INVALID_HANDLE; }
   CUresult capture_info(BH s, CaptureInfo* out) override {
@@ -682,7 +766,9 @@ class EmulatedBackend final : public Backend {
   CUresult graph_create(uint32_t flags, BH* g) override { return flags ? CUDA_ERROR_INVALID_VALUE : graphs_.create(g); }
   CUresult graph_destroy(BH g) override { return graphs_.destroy(g); }
   CUresult graph_clone(BH g, BH* out) override { return graphs_.clone(g, out); }
-  CUresult graph_add_node(BH g, const std::vector<BH>& deps, const GraphNodeSpec& sp, BH* node) override {
+  // edge types only order work, and the emulated device runs everything in order
+  CUresult graph_add_node(BH g, const std::vector<BH>& deps, const std::vector<uint64_t>&, const GraphNodeSpec& sp,
+                          BH* node) override {
     if (sp.type == CU_GRAPH_NODE_TYPE_KERNEL && !functions_.count(sp.launch.func)) return CUDA_ERROR_INVALID_VALUE;
     if ((sp.type == CU_GRAPH_NODE_TYPE_EVENT_RECORD || sp.type == CU_GRAPH_NODE_TYPE_WAIT_EVENT) && !events_.count(sp.event))
       return CUDA_ERROR_INVALID_VALUE;
@@ -692,7 +778,8 @@ class EmulatedBackend final : public Backend {
   CUresult graph_node_type(BH node, uint32_t* type) override { return graphs_.node_type(node, type); }
   CUresult graph_destroy_node(BH node) override { return graphs_.destroy_node(node); }
   CUresult graph_nodes(BH g, bool roots, std::vector<BH>* out) override { return graphs_.nodes(g, roots, out); }
-  CUresult graph_edges(BH g, const std::vector<BH>& from, const std::vector<BH>& to, bool remove) override {
+  CUresult graph_edges(BH g, const std::vector<BH>& from, const std::vector<BH>& to, const std::vector<uint64_t>&,
+                       bool remove) override {
     return graphs_.edges(g, from, to, remove);
   }
   CUresult graph_dot(BH g, uint32_t, std::string* out) override { return graphs_.dot(g, out); }
@@ -737,6 +824,68 @@ class EmulatedBackend final : public Backend {
     if (!r || off > r->size || len > r->size - off) return nullptr;
     return r->host + off;
   }
+  CUresult make_array(const avec_array_desc& d, uint32_t level, BH mipmap, BH* out) {
+    avec_array_desc one = d;
+    one.levels = 0;
+    if (!array_desc_valid(one)) return array_elem_bytes(d.format, d.channels) || !d.width ? CUDA_ERROR_INVALID_VALUE
+                                                                                       : CUDA_ERROR_NOT_SUPPORTED;
+    Array a;
+    if (!array_shape(d, level, &a.shape)) return CUDA_ERROR_INVALID_VALUE;
+    if (a.shape.bytes > opts_.emulated_memory - used_) return CUDA_ERROR_OUT_OF_MEMORY;
+    bool layered = (d.flags & (CUDA_ARRAY3D_LAYERED | CUDA_ARRAY3D_CUBEMAP)) != 0;
+    a.desc = one;
+    a.desc.width = std::max<uint64_t>(d.width >> level, 1);
+    if (d.height) a.desc.height = std::max<uint64_t>(d.height >> level, 1);
+    if (d.depth) a.desc.depth = layered ? d.depth : std::max<uint64_t>(d.depth >> level, 1);
+    a.mipmap = mipmap;
+    try {
+      a.data.assign(a.shape.bytes, 0);
+    } catch (const std::bad_alloc&) {
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    used_ += a.shape.bytes;
+    *out = next_id_++;
+    arrays_[*out] = std::move(a);
+    return CUDA_SUCCESS;
+  }
+  void drop_array(BH a) {
+    auto it = arrays_.find(a);
+    if (it == arrays_.end()) return;
+    used_ -= it->second.shape.bytes;
+    arrays_.erase(it);
+  }
+  // Host bytes of row (y, z) of a copy side, `len` bytes long, or nullptr when it lies outside.
+  uint8_t* row(const CopySide& s, uint64_t y, uint64_t z, uint64_t len) {
+    uint64_t ry = s.y + y, rz = s.z + z;
+    switch (s.kind) {
+      case CopySide::Kind::host:
+        return static_cast<uint8_t*>(s.host) + (rz * s.height + ry) * s.pitch + s.x;
+      case CopySide::Kind::device:
+        return host(s.dptr + (rz * s.height + ry) * s.pitch + s.x, len);
+      case CopySide::Kind::array: {
+        auto it = arrays_.find(s.array);
+        if (it == arrays_.end()) return nullptr;
+        const ArrayShape& sh = it->second.shape;
+        if (ry >= sh.rows || rz >= sh.slices || s.x > sh.row_bytes || len > sh.row_bytes - s.x) return nullptr;
+        return it->second.data.data() + (rz * sh.rows + ry) * sh.row_bytes + s.x;
+      }
+    }
+    return nullptr;
+  }
+  CUresult make_object(const Resource& r, bool surface, uint64_t* obj) {
+    if ((r.desc.type == CU_RESOURCE_TYPE_ARRAY && !arrays_.count(r.object)) ||
+        (r.desc.type == CU_RESOURCE_TYPE_MIPMAPPED_ARRAY && !mipmaps_.count(r.object)))
+      return CUDA_ERROR_INVALID_HANDLE;
+    *obj = next_object_++;
+    objects_[*obj] = TexObject{r, surface};
+    return CUDA_SUCCESS;
+  }
+  CUresult drop_object(uint64_t obj, bool surface) {
+    auto it = objects_.find(obj);
+    if (it == objects_.end() || it->second.surface != surface) return CUDA_ERROR_INVALID_VALUE;
+    objects_.erase(it);
+    return CUDA_SUCCESS;
+  }
   static void release_block(Block& b) {
     if (b.mapped) munmap(b.host, b.size);
     else free(b.host);
@@ -769,6 +918,10 @@ class EmulatedBackend final : public Backend {
   std::map<BH, Event> events_;
   std::map<BH, Module> modules_;
   std::map<uint32_t, uint64_t> limits_;
+  std::map<BH, Array> arrays_;
+  std::map<BH, Mipmap> mipmaps_;
+  std::map<uint64_t, TexObject> objects_;
+  uint64_t next_object_ = 1;  // texture and surface object values (the driver's are small integers too)
   std::vector<uint8_t> staging_;
   bool logged_launch_ = false;
 };

@@ -55,13 +55,21 @@ bool GraphEngine::captured_wait(BH stream, BH event) {
   return true;
 }
 
-CUresult GraphEngine::begin(BH stream, uint32_t mode, BH legacy) {
+CUresult GraphEngine::begin(BH stream, uint32_t mode, BH legacy, BH graph, const std::vector<BH>& deps) {
   if (stream == legacy) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
   if (mode > CU_STREAM_CAPTURE_MODE_RELAXED) return CUDA_ERROR_INVALID_VALUE;
   if (caps_.count(stream)) return CUDA_ERROR_ILLEGAL_STATE;
   Capture c;
-  CUresult r = create(&c.graph);
-  if (r) return r;
+  if (graph) {  // into an existing graph, after `deps`
+    if (!graphs_.count(graph)) return CUDA_ERROR_INVALID_VALUE;
+    for (BH d : deps)
+      if (!nodes_.count(d) || nodes_[d].graph != graph) return CUDA_ERROR_INVALID_VALUE;
+    c.graph = graph;
+    c.deps = deps;
+  } else {
+    CUresult r = create(&c.graph);
+    if (r) return r;
+  }
   c.origin = stream;
   c.id = next_capture_++;
   caps_[stream] = c;

@@ -30,7 +30,7 @@ class GraphEngine {
   bool captured_wait(BH stream, BH event);
   bool capturing(BH stream) const { return caps_.count(stream) != 0; }
 
-  CUresult begin(BH stream, uint32_t mode, BH legacy);
+  CUresult begin(BH stream, uint32_t mode, BH legacy, BH graph = 0, const std::vector<BH>& deps = {});
   CUresult end(BH stream, BH* graph);
   CUresult info(BH stream, CaptureInfo* out);
   CUresult update_deps(BH stream, const std::vector<BH>& deps, uint32_t flags);
