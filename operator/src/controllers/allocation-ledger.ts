@@ -51,9 +51,9 @@ export class AllocationLedger {
     this.update(key, before);
   }
 
-  /** The bind was written (observe() has the result) or failed: drop the assumption. */
-  forget(key: string): void {
-    if (!this.assumed.has(key)) return;
+  /** The bind was written (observe() has the result) or failed: drop the assumption (only `e`, if given). */
+  forget(key: string, e?: LedgerEntry): void {
+    if (!this.assumed.has(key) || (e !== undefined && this.assumed.get(key) !== e)) return;
     const before = this.get(key);
     this.assumed.delete(key);
     this.update(key, before);

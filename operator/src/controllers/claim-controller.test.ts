@@ -361,3 +361,30 @@ test('tickets carry the per-claim session cap: spec.maxSessions, else the operat
   assert.equal(maxs('dflt'), 5);
   void mgr.stop();
 });
+
+test('a status write whose answer is lost keeps holding its capacity: no other claim takes it meanwhile', async () => {
+  const api = new FakeKube();
+  const clock = new ManualClock(T0);
+  api.put('gpunodes', gpuNode('gpu-a', 'edge', 1, 10, T0));
+  api.put('virtualgpuclaims', claimObj('first', 8, 10));
+  api.put('virtualgpuclaims', claimObj('second', 8, 10));
+  const r = await replica(api, clock);
+  const orig = api.request.bind(api);
+  let dropped = false;
+  api.request = (async (method: string, path: string, body?: unknown, ct?: string) => {
+    const res = await orig(method, path, body, ct);
+    // The write lands, the answer never comes back (a timeout, a dropped connection).
+    if (!dropped && method === 'PUT' && /virtualgpuclaims\/first\/status$/.test(path)) {
+      dropped = true;
+      throw new Error('socket hang up');
+    }
+    return res;
+  }) as typeof api.request;
+  api.watchLagTicks = 50; // and its watch event has not arrived yet either
+  await assert.rejects(r.claimCtl.reconcile('ns/first'), /socket hang up/);
+  await r.claimCtl.reconcile('ns/second');
+  assert.notEqual((api.objects.get('virtualgpuclaims/ns/second')!.status as BoundStatus | undefined)?.phase, 'Bound', 'the capacity stays held');
+  assert.equal(checkInvariants(api).bound, 1);
+  api.request = orig;
+  r.stop();
+});

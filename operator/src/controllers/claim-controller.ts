@@ -11,12 +11,15 @@ import { planBind, type BindAction } from './claim-plan.js';
 import { renderClaimStatus, claimEvents, sameStatus, type ClaimOutcome } from './claim-status.js';
 import { overcommittedClaims } from './allocation.js';
 import { ClaimSecretWriter } from './claim-secret-writer.js';
-import { PatchStrategy } from '@avec/kube';
+import { PatchStrategy, statusOf } from '@avec/kube';
 import type { KubeObject } from '../kube/informer.js';
 import { replaceStatus } from '../kube/status-writer.js';
 import type { ReconcileResult } from '../kube/controller-loop.js';
 import { type OperatorContext } from './context.js';
 import { errorMessage } from '@avec/common';
+
+/** How long a bind whose status write failed without an answer keeps holding its capacity. */
+export const ASSUMED_BIND_TTL_MS = 30_000;
 
 type RawClaim = KubeObject & Record<string, unknown> & { metadata: Record<string, unknown>; status?: unknown };
 
@@ -100,20 +103,31 @@ export class ClaimController {
       case 'bind': {
         const a = action.allocation;
         // Counted before the first await: the next placement (another worker) already sees it.
-        this.ctx.ledger.assume(key, { claimUID: claim.metadata.uid, claim: key, node: a.node, deviceUUID: a.deviceUUID, memoryBytes: a.memoryBytes, computePercent: a.computePercent });
+        const assumed = { claimUID: claim.metadata.uid, claim: key, node: a.node, deviceUUID: a.deviceUUID, memoryBytes: a.memoryBytes, computePercent: a.computePercent };
+        this.ctx.ledger.assume(key, assumed);
+        const step = { statusSent: false };
         try {
-          return await this.bindFinish(raw, claim, a);
-        } finally {
-          this.ctx.ledger.forget(key);
+          const r = await this.bindFinish(raw, claim, a, step);
+          this.ctx.ledger.forget(key, assumed);
+          return r;
+        } catch (err) {
+          // A refused status write (4xx: a conflict, say) allocated nothing. Any other failure of it
+          // (a timeout, a dropped connection) may have landed: the assumption keeps holding the
+          // capacity for a while; the claim's watch event, or the next bind, takes over from it.
+          const code = statusOf(err);
+          if (!step.statusSent || (code !== undefined && code >= 400 && code < 500)) this.ctx.ledger.forget(key, assumed);
+          else this.ctx.clock.setTimeout(() => this.ctx.ledger.forget(key, assumed), ASSUMED_BIND_TTL_MS);
+          throw err;
         }
       }
     }
   }
 
   /** Secret, then status Bound (the write that allocates; no-ops when both are current). */
-  private async bindFinish(raw: RawClaim, claim: VirtualGPUClaim, alloc: ClaimAllocation): Promise<ReconcileResult> {
+  private async bindFinish(raw: RawClaim, claim: VirtualGPUClaim, alloc: ClaimAllocation, step?: { statusSent: boolean }): Promise<ReconcileResult> {
     const name = claim.metadata.name;
     const { refreshInMs } = await this.secrets.ensure(claim, alloc);
+    if (step) step.statusSent = true;
     const wasBound = claim.status?.phase === 'Bound';
     await this.writeStatus(raw, claim, { kind: 'bound', allocation: alloc, secretName: secretNameFor(name) });
     if (!wasBound) {
