@@ -22,7 +22,6 @@
 #undef cuStreamBeginCapture
 #undef cuStreamUpdateCaptureDependencies
 #undef cuStreamGetCaptureInfo
-CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s); /* memory.c */
 
 #define MAX_ORIGINS 64
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -140,8 +139,8 @@ static CUresult memset_body(const CUDA_MEMSET_NODE_PARAMS *p, node_body *b) {
  * body notes it for its graph. */
 static __thread struct { int set; uint64_t dptr, size; int writes; } host_side;
 
-/* One side of a memcpy node as a device address: device memory as is, pinned host memory as its mirror. */
-static int copy_side(CUmemorytype type, uint64_t dev, const void *host, uint64_t *out, int *is_host) {
+/* One side of a memcpy node as a device address: device memory as is, host memory as its mirror. */
+static int copy_side(CUmemorytype type, uint64_t dev, const void *host, uint64_t span, uint64_t *out, int *is_host) {
   *is_host = 0;
   if (type == CU_MEMORYTYPE_DEVICE || (type == CU_MEMORYTYPE_UNIFIED && avec_is_device_ptr(dev))) {
     *out = dev;
@@ -149,7 +148,7 @@ static int copy_side(CUmemorytype type, uint64_t dev, const void *host, uint64_t
   }
   uint64_t h = type == CU_MEMORYTYPE_HOST ? (uint64_t)(uintptr_t)host : type == CU_MEMORYTYPE_UNIFIED ? dev : 0;
   *is_host = 1;
-  return !h || avec_graph_host_mirror(h, out);
+  return !h || avec_graph_host_mirror(h, span, out);
 }
 
 static CUresult memcpy_body(const CUDA_MEMCPY3D *p, node_body *b) {
@@ -163,10 +162,12 @@ static CUresult memcpy_body(const CUDA_MEMCPY3D *p, node_body *b) {
   uint64_t src = 0, dst = 0;
   int shost = 0, dhost = 0;
   if (p->Depth > 1 || p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY ||
-      copy_side(p->srcMemoryType, p->srcDevice + soff, sh ? sh + soff : NULL, &src, &shost) ||
-      copy_side(p->dstMemoryType, p->dstDevice + doff, dh ? dh + doff : NULL, &dst, &dhost) || (shost && dhost))
-    return refuse("a graph memcpy node with pageable host memory, an array or depth (the server cannot reach them)",
-                  &warned);
+      copy_side(p->srcMemoryType, p->srcDevice + soff, sh ? sh + soff : NULL, (height - 1) * spitch + p->WidthInBytes,
+                &src, &shost) ||
+      copy_side(p->dstMemoryType, p->dstDevice + doff, dh ? dh + doff : NULL, (height - 1) * dpitch + p->WidthInBytes,
+                &dst, &dhost) ||
+      (shost && dhost))
+    return refuse("a graph memcpy node with an array side, depth, or host memory on both sides", &warned);
   b->u.c = (avec_memcpy2d){dst, dpitch, src, spitch, p->WidthInBytes, height, 0, 0};
   b->type = CU_GRAPH_NODE_TYPE_MEMCPY;
   b->len = sizeof b->u.c;
@@ -758,16 +759,14 @@ CUresult avec_capture_host_copy(CUstream s, int ptsz, uint64_t dev, const void *
   if (!avec_stream_capturing(s, ptsz)) return CUDA_SUCCESS;
   *handled = 1;
   uint64_t mirror = 0;
-  if (!avec_graph_host_mirror((uint64_t)(uintptr_t)host, &mirror)) {
-    CUresult r = ptsz ? cuMemcpyDtoDAsync_v2_ptsz(to_host ? mirror : dev, to_host ? dev : mirror, n, s)
-                      : cuMemcpyDtoDAsync_v2(to_host ? mirror : dev, to_host ? dev : mirror, n, s);
+  if (!avec_graph_host_mirror((uint64_t)(uintptr_t)host, n, &mirror)) {
+    CUresult r = avec_dtod_untracked(to_host ? mirror : dev, to_host ? dev : mirror, n, s, ptsz);
     if (!r) avec_graph_host_note(0, mirror, n, to_host);
     return r;
   }
   pthread_mutex_lock(&capture_lock);
   invalidated = 1;
   pthread_mutex_unlock(&capture_lock);
-  avec_unsupported("a copy between pageable host memory and a capturing stream (the graph would run where that "
-                   "memory is not)", &warned);
+  avec_unsupported("a copy between host memory and a capturing stream (no device memory for its mirror)", &warned);
   return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 }

@@ -232,6 +232,7 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
     case AVEC_OP_GRAPH_GET_NODES: {
       std::vector<BH> all;
       if ((r = graph_of(g.graph, &gb)) || (r = be_.graph_nodes(gb, g.a == 1, &all))) return false;
+      if (all.size() > AVEC_GRAPH_MAX_NODES_REPLY) { r = CUDA_ERROR_OUT_OF_MEMORY; return false; }  // the client's cap
       std::vector<uint64_t> ids;
       ids.push_back(all.size());
       for (BH n : all) ids.push_back(node_id(n, g.graph));
