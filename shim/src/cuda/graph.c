@@ -139,6 +139,8 @@ static CUresult memset_body(const CUDA_MEMSET_NODE_PARAMS *p, node_body *b) {
  * body notes it for its graph. */
 static __thread struct { int set; uint64_t dptr, size; int writes; } host_side;
 
+static __thread uint64_t last_alloc; /* the address of this thread's last allocation node */
+
 /* One side of a memcpy node as a device address: device memory as is, host memory as its mirror. */
 static int copy_side(CUmemorytype type, uint64_t dev, const void *host, uint64_t span, uint64_t *out, int *is_host) {
   *is_host = 0;
@@ -194,6 +196,48 @@ static CUresult event_body(uint32_t type, CUevent e, node_body *b) {
   return CUDA_SUCCESS;
 }
 
+/* A memory-allocation node: device memory of this session's device, no shareable handles. */
+static CUresult alloc_body(const CUmemPoolProps *pp, size_t bytes, node_body *b) {
+  static int warned;
+  if (!bytes) return CUDA_ERROR_INVALID_VALUE;
+  if (pp->allocType != CU_MEM_ALLOCATION_TYPE_PINNED || pp->location.type != CU_MEM_LOCATION_TYPE_DEVICE ||
+      avec_location_device(&pp->location) != 0 || pp->handleTypes != CU_MEM_HANDLE_TYPE_NONE)
+    return refuse("a graph memory-allocation node other than device memory without shareable handles", &warned);
+  b->type = CU_GRAPH_NODE_TYPE_MEM_ALLOC;
+  b->u.child.value = bytes;
+  b->len = sizeof b->u.child;
+  return CUDA_SUCCESS;
+}
+
+/* Addresses of allocation nodes, per graph: device ranges here until their graph is destroyed. */
+typedef struct graph_alloc { uint64_t graph, dptr; struct graph_alloc *next; } graph_alloc;
+static graph_alloc *graph_allocs;
+static pthread_mutex_t graph_allocs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void track_graph_alloc(uint64_t graph, uint64_t dptr, uint64_t size) {
+  graph_alloc *a = malloc(sizeof *a);
+  if (!a) return;
+  CUcontext ctx = NULL;
+  cuCtxGetCurrent(&ctx);
+  avec_track_device(dptr, size, AVEC_RANGE_GRAPH, ctx, NULL);
+  pthread_mutex_lock(&graph_allocs_lock);
+  *a = (graph_alloc){graph, dptr, graph_allocs};
+  graph_allocs = a;
+  pthread_mutex_unlock(&graph_allocs_lock);
+}
+
+static void untrack_graph_allocs(uint64_t graph) {
+  pthread_mutex_lock(&graph_allocs_lock);
+  for (graph_alloc **pp = &graph_allocs, *a; (a = *pp);) {
+    if (a->graph != graph) { pp = &a->next; continue; }
+    avec_range rg;
+    if (!avec_ranges_remove(&avec_device_ranges, a->dptr, &rg)) avec_release_reservation(&rg);
+    *pp = a->next;
+    free(a);
+  }
+  pthread_mutex_unlock(&graph_allocs_lock);
+}
+
 /* The generic form (cuGraphAddNode, cuGraphNodeSetParams, cuGraphExecNodeSetParams). */
 static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
   static int warned;
@@ -216,6 +260,12 @@ static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
       b->u.child.value = id_of(p->graph.graph);
       b->len = sizeof b->u.child;
       return CUDA_SUCCESS;
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: return alloc_body(&p->alloc.poolProps, p->alloc.bytesize, b);
+    case CU_GRAPH_NODE_TYPE_MEM_FREE:
+      b->type = CU_GRAPH_NODE_TYPE_MEM_FREE;
+      b->u.child.value = p->free.dptr;
+      b->len = sizeof b->u.child;
+      return CUDA_SUCCESS;
     case CU_GRAPH_NODE_TYPE_EVENT_RECORD: return event_body(CU_GRAPH_NODE_TYPE_EVENT_RECORD, p->eventRecord.event, b);
     case CU_GRAPH_NODE_TYPE_WAIT_EVENT: return event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, p->eventWait.event, b);
     default: return refuse("graph nodes other than kernel, memset, device memcpy, empty, child graph and event", &warned);
@@ -229,11 +279,15 @@ static CUresult add_node_edges(CUgraphNode *out, CUgraph g, const CUgraphNode *d
     return built ? built : CUDA_ERROR_INVALID_VALUE;
   }
   avec_graph_req q = {id_of(g), 0, b->type, 0, 0, 0, 0};
-  struct { avec_reply_hdr r; avec_u64 v; } rep = {{0, 0}, {0}};
-  size_t got = 0;
+  struct { avec_reply_hdr r; uint64_t v[2]; } rep = {{0, 0}, {0, 0}}; /* node id (, an allocation's address) */
+  size_t got = 0, want = sizeof rep.r + (b->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC ? 16 : 8);
   CUresult r = request_edges(AVEC_OP_GRAPH_ADD_NODE, &q, deps, edges, n, &b->u, b->len, &rep, sizeof rep, &got);
-  if (!r && got < sizeof rep) r = CUDA_ERROR_UNKNOWN;
-  if (!r) *out = (CUgraphNode)(uintptr_t)rep.v.value;
+  if (!r && got < want) r = CUDA_ERROR_UNKNOWN;
+  if (!r) *out = (CUgraphNode)(uintptr_t)rep.v[0];
+  if (!r && b->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
+    last_alloc = rep.v[1];
+    track_graph_alloc(id_of(g), rep.v[1], b->u.child.value);
+  }
   if (!r && b->type == CU_GRAPH_NODE_TYPE_GRAPH) avec_graph_host_copy(b->u.child.value, id_of(g));
   note_host_side(id_of(g), r);
   return r;
@@ -261,6 +315,7 @@ AVEC_API CUresult cuGraphDestroy(CUgraph g) {
   CUresult r = request(AVEC_OP_GRAPH_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
   if (!r) avec_user_objects_release(id_of(g));
   if (!r) avec_graph_host_release(id_of(g));
+  if (!r) untrack_graph_allocs(id_of(g));
   return r;
 }
 
@@ -313,11 +368,15 @@ AVEC_API CUresult cuGraphAddEventWaitNode(CUgraphNode *out, CUgraph g, const CUg
   return add_node(out, g, deps, n, &tls_body, event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, e, &tls_body));
 }
 AVEC_API CUresult cuGraphAddNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, CUgraphNodeParams *p) {
-  return add_node(out, g, deps, n, &tls_body, generic_body(p, &tls_body));
+  CUresult r = add_node(out, g, deps, n, &tls_body, generic_body(p, &tls_body));
+  if (!r && p->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) p->alloc.dptr = last_alloc;
+  return r;
 }
 AVEC_API CUresult cuGraphAddNode_v2(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
                                    size_t n, CUgraphNodeParams *p) {
-  return add_node_edges(out, g, deps, edges, n, &tls_body, generic_body(p, &tls_body));
+  CUresult r = add_node_edges(out, g, deps, edges, n, &tls_body, generic_body(p, &tls_body));
+  if (!r && p->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) p->alloc.dptr = last_alloc;
+  return r;
 }
 
 static CUresult set_node(CUgraphNode node, node_body *b, CUresult built) {
@@ -555,16 +614,26 @@ AVEC_API CUresult cuGraphNodeSetEnabled(CUgraphExec e, CUgraphNode n, unsigned i
   return request(AVEC_OP_GRAPH_NODE_ENABLE, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
 }
 
-/* ---- host and allocation nodes: refused ------------------------------------------------------------------ */
+/* ---- memory-allocation nodes ------------------------------------------------------------------------------ */
+AVEC_API CUresult cuGraphAddMemAllocNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
+                                        CUDA_MEM_ALLOC_NODE_PARAMS *p) {
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = add_node(out, g, deps, n, &tls_body, alloc_body(&p->poolProps, p->bytesize, &tls_body));
+  if (!r) p->dptr = last_alloc;
+  return r;
+}
+AVEC_API CUresult cuGraphAddMemFreeNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, CUdeviceptr d) {
+  tls_body.type = CU_GRAPH_NODE_TYPE_MEM_FREE;
+  tls_body.u.child.value = d;
+  tls_body.len = sizeof tls_body.u.child;
+  return add_node(out, g, deps, n, &tls_body, CUDA_SUCCESS);
+}
+
+/* ---- host nodes: refused ---------------------------------------------------------------------------------- */
 AVEC_API CUresult cuGraphAddHostNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
                                     const CUDA_HOST_NODE_PARAMS *p) {
   static int warned;
   return refuse("cuGraphAddHostNode (a host function inside a remote graph)", &warned);
-}
-AVEC_API CUresult cuGraphAddMemAllocNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
-                                        CUDA_MEM_ALLOC_NODE_PARAMS *p) {
-  static int warned;
-  return refuse("cuGraphAddMemAllocNode (use stream capture of cuMemAllocAsync)", &warned);
 }
 
 /* ---- stream capture ------------------------------------------------------------------------------------ */

@@ -139,6 +139,55 @@ static void test_explicit(void) {
   OK(cuMemFree(c));
 }
 
+static void test_alloc_nodes(void) {
+  CASE("memory-allocation nodes: an address at once, usable by later nodes, freed with the graph");
+  CUgraph g = NULL;
+  OK(cuGraphCreate(&g, 0));
+  CUDA_MEM_ALLOC_NODE_PARAMS ap;
+  memset(&ap, 0, sizeof ap);
+  ap.poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+  ap.poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  ap.poolProps.location.id = 0;
+  ap.bytesize = N;
+  CUgraphNode alloc = NULL, set = NULL, copy = NULL, free_node = NULL;
+  OK(cuGraphAddMemAllocNode(&alloc, g, NULL, 0, &ap));
+  CHECK(ap.dptr != 0);
+  CUDA_MEMSET_NODE_PARAMS ms = {ap.dptr, 0, 0x5d, 1, N, 1};
+  OK(cuGraphAddMemsetNode(&set, g, &alloc, 1, &ms, NULL));
+  CUdeviceptr out = 0;
+  OK(cuMemAlloc(&out, N));
+  CUDA_MEMCPY3D cp = {0};
+  cp.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  cp.srcDevice = ap.dptr;
+  cp.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  cp.dstDevice = out;
+  cp.WidthInBytes = N;
+  cp.Height = 1;
+  cp.Depth = 1;
+  OK(cuGraphAddMemcpyNode(&copy, g, &set, 1, &cp, NULL));
+  OK(cuGraphAddMemFreeNode(&free_node, g, &copy, 1, ap.dptr));
+  CHECK_EQ(cuMemFree(ap.dptr), CUDA_ERROR_INVALID_VALUE); /* the graph's, not the program's */
+  size_t before = 0, after = 0, total = 0;
+  OK(cuMemGetInfo(&before, &total));
+  CUgraphExec e = NULL;
+  OK(cuGraphInstantiateWithFlags(&e, g, 0));
+  OK(cuGraphLaunch(e, NULL));
+  CHECK(all_bytes(out, N, 0x5d));
+  CUgraph other = NULL;
+  CUgraphNode bad = NULL;
+  OK(cuGraphCreate(&other, 0));
+  CHECK_EQ(cuGraphAddMemFreeNode(&bad, other, NULL, 0, ap.dptr), CUDA_ERROR_INVALID_VALUE); /* another graph's */
+  ap.poolProps.handleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+  CHECK_EQ(cuGraphAddMemAllocNode(&bad, other, NULL, 0, &ap), CUDA_ERROR_NOT_SUPPORTED);
+  OK(cuGraphExecDestroy(e));
+  OK(cuGraphDestroy(g));
+  OK(cuGraphDestroy(other));
+  OK(cuCtxSynchronize());
+  OK(cuMemGetInfo(&after, &total));
+  CHECK(after >= before + N); /* the graph's memory is back */
+  OK(cuMemFree(out));
+}
+
 static int destroyed;
 static void on_destroy(void *p) { destroyed += *(int *)p; }
 
@@ -357,6 +406,7 @@ int main(int argc, char **argv) {
   OK(cuCtxSetCurrent(c));
   test_explicit();
   test_user_objects_and_edges();
+  test_alloc_nodes();
   test_capture();
   OK(cuDevicePrimaryCtxRelease(0));
   return TEST_SUMMARY("shim graphs");

@@ -145,7 +145,8 @@ session = {
                    graph(142, 0x1000, 0, 2, deps=[0x1001], edges=[0], rid=4) +
                    graph(159, 0x1000, deps=[0x1001, 0x1002], edges=[0, 0], rid=5) +
                    frame(40, struct.pack("<IIiI", 20, 1, 0, 0)) + graph(150, 0x1000, stream=20, deps=[0x1002], rid=6) +
-                   graph(151, stream=20, rid=7) + graph(141, 0x1000) + sync,
+                   graph(151, stream=20, rid=7) + graph(142, 0x1000, 0, 10, body=struct.pack("<Q", 4096), rid=8) +
+                   graph(142, 0x1000, 0, 11, body=struct.pack("<Q", BASE + 8192), rid=9) + graph(141, 0x1000) + sync,
 }
 decoder = {
     "hello": hello(b"avec1.e30.AAAA"),

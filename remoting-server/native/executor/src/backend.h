@@ -84,6 +84,9 @@ struct GraphNodeSpec {
   avec_memcpy2d copy{};   // MEMCPY: device to device, width bytes x height rows
   BH child = 0;           // GRAPH
   BH event = 0;           // EVENT_RECORD, WAIT_EVENT
+  uint64_t alloc_size = 0;          // MEM_ALLOC: bytes, on the backend's device
+  uint64_t* alloc_dptr = nullptr;   // MEM_ALLOC: where the address goes
+  uint64_t free_dptr = 0;           // MEM_FREE
 };
 
 struct CaptureInfo {
