@@ -21,6 +21,9 @@ find_cudart() {
 }
 
 # wait_port PORT SECONDS: until something accepts on 127.0.0.1:PORT.
+# A TCP port nothing listens on now (the kernel picks it; random numbers collide with ephemeral ports).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
 wait_port() {
   local i
   for ((i = 0; i < $2 * 10; i++)); do

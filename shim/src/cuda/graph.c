@@ -22,6 +22,7 @@
 #undef cuStreamBeginCapture
 #undef cuStreamUpdateCaptureDependencies
 #undef cuStreamGetCaptureInfo
+CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s); /* memory.c */
 
 #define MAX_ORIGINS 64
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -136,22 +137,53 @@ static CUresult memset_body(const CUDA_MEMSET_NODE_PARAMS *p, node_body *b) {
   return CUDA_SUCCESS;
 }
 
-/* Device-to-device copies only: the server cannot reach this process's memory at replay time. */
+/* The pinned host side of the last memcpy body built on this thread (graph-host.c): the node that gets the
+ * body notes it for its graph. */
+static __thread struct { int set; uint64_t dptr, size; int writes; } host_side;
+
+/* One side of a memcpy node as a device address: device memory as is, pinned host memory as its mirror. */
+static int copy_side(CUmemorytype type, uint64_t dev, const void *host, uint64_t *out, int *is_host) {
+  *is_host = 0;
+  if (type == CU_MEMORYTYPE_DEVICE || (type == CU_MEMORYTYPE_UNIFIED && avec_is_device_ptr(dev))) {
+    *out = dev;
+    return 0;
+  }
+  uint64_t h = type == CU_MEMORYTYPE_HOST ? (uint64_t)(uintptr_t)host : type == CU_MEMORYTYPE_UNIFIED ? dev : 0;
+  *is_host = 1;
+  return !h || avec_graph_host_mirror(h, out);
+}
+
 static CUresult memcpy_body(const CUDA_MEMCPY3D *p, node_body *b) {
   static int warned;
+  host_side.set = 0;
   if (!p) return CUDA_ERROR_INVALID_VALUE;
-  int sdev = p->srcMemoryType == CU_MEMORYTYPE_DEVICE ||
-             (p->srcMemoryType == CU_MEMORYTYPE_UNIFIED && avec_is_device_ptr(p->srcDevice));
-  int ddev = p->dstMemoryType == CU_MEMORYTYPE_DEVICE ||
-             (p->dstMemoryType == CU_MEMORYTYPE_UNIFIED && avec_is_device_ptr(p->dstDevice));
-  if (!sdev || !ddev || p->Depth > 1)
-    return refuse("a graph memcpy node with host memory, an array or depth (the server cannot reach them)", &warned);
   uint64_t spitch = p->srcPitch ? p->srcPitch : p->WidthInBytes, dpitch = p->dstPitch ? p->dstPitch : p->WidthInBytes;
-  uint64_t src = p->srcDevice + p->srcY * spitch + p->srcXInBytes, dst = p->dstDevice + p->dstY * dpitch + p->dstXInBytes;
-  b->u.c = (avec_memcpy2d){dst, dpitch, src, spitch, p->WidthInBytes, p->Height ? p->Height : 1, 0, 0};
+  uint64_t height = p->Height ? p->Height : 1;
+  const uint8_t *sh = (const uint8_t *)p->srcHost, *dh = (const uint8_t *)p->dstHost;
+  uint64_t soff = p->srcY * spitch + p->srcXInBytes, doff = p->dstY * dpitch + p->dstXInBytes;
+  uint64_t src = 0, dst = 0;
+  int shost = 0, dhost = 0;
+  if (p->Depth > 1 || p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY ||
+      copy_side(p->srcMemoryType, p->srcDevice + soff, sh ? sh + soff : NULL, &src, &shost) ||
+      copy_side(p->dstMemoryType, p->dstDevice + doff, dh ? dh + doff : NULL, &dst, &dhost) || (shost && dhost))
+    return refuse("a graph memcpy node with pageable host memory, an array or depth (the server cannot reach them)",
+                  &warned);
+  b->u.c = (avec_memcpy2d){dst, dpitch, src, spitch, p->WidthInBytes, height, 0, 0};
   b->type = CU_GRAPH_NODE_TYPE_MEMCPY;
   b->len = sizeof b->u.c;
+  if (shost || dhost) {
+    host_side.set = 1;
+    host_side.dptr = shost ? src : dst;
+    host_side.size = (height - 1) * (shost ? spitch : dpitch) + p->WidthInBytes;
+    host_side.writes = dhost;
+  }
   return CUDA_SUCCESS;
+}
+
+/* The node just made (or changed) belongs to `owner`: so does the host side of its body, if any. */
+static void note_host_side(uint64_t owner, CUresult r) {
+  if (!r && host_side.set) avec_graph_host_note(owner, host_side.dptr, host_side.size, host_side.writes);
+  host_side.set = 0;
 }
 
 static CUresult event_body(uint32_t type, CUevent e, node_body *b) {
@@ -252,18 +284,25 @@ static CUresult take_bodies(CUgraphNodeParams *p, uint64_t graph, const uint64_t
 /* `gp`: the program's generic parameters, for a conditional node's body graphs (NULL otherwise). */
 static CUresult add_node_edges(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
                                size_t n, node_body *b, CUresult built, CUgraphNodeParams *gp) {
-  if (built) return built;
-  if (!out || !g) return CUDA_ERROR_INVALID_VALUE;
+  if (built || !out || !g) {
+    host_side.set = 0;
+    return built ? built : CUDA_ERROR_INVALID_VALUE;
+  }
   avec_graph_req q = {id_of(g), 0, b->type, 0, 0, 0, 0};
   uint32_t bodies_n = b->type == CU_GRAPH_NODE_TYPE_CONDITIONAL ? b->u.cond.size : 0;
   struct { avec_reply_hdr r; uint64_t ids[1 + AVEC_GRAPH_MAX_COND_BODIES]; } *rep = malloc(sizeof *rep);
-  if (!rep) return CUDA_ERROR_OUT_OF_MEMORY;
+  if (!rep) {
+    host_side.set = 0;
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   size_t got = 0, want = sizeof rep->r + 8 * (1 + (size_t)bodies_n);
   CUresult r = request_edges(AVEC_OP_GRAPH_ADD_NODE, &q, deps, edges, n, &b->u, b->len, rep, sizeof *rep, &got);
   if (!r && got < want) r = CUDA_ERROR_UNKNOWN;
   if (!r && bodies_n) r = gp ? take_bodies(gp, id_of(g), rep->ids, bodies_n) : CUDA_ERROR_INVALID_VALUE;
   if (!r) *out = (CUgraphNode)(uintptr_t)rep->ids[0];
   free(rep);
+  if (!r && b->type == CU_GRAPH_NODE_TYPE_GRAPH) avec_graph_host_copy(b->u.child.value, id_of(g));
+  note_host_side(id_of(g), r);
   return r;
 }
 static CUresult add_node(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, node_body *b, CUresult built) {
@@ -288,6 +327,7 @@ AVEC_API CUresult cuGraphDestroy(CUgraph g) {
   avec_graph_req q = {id_of(g), 0, 0, 0, 0, 0, 0};
   CUresult r = request(AVEC_OP_GRAPH_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
   if (!r) avec_user_objects_release(id_of(g));
+  if (!r) avec_graph_host_release(id_of(g));
   if (!r) bodies_forget(0, id_of(g));
   return r;
 }
@@ -299,6 +339,7 @@ AVEC_API CUresult cuGraphClone(CUgraph *out, CUgraph g) {
   CUresult r = request_u64(AVEC_OP_GRAPH_CLONE, &q, NULL, 0, NULL, 0, &id);
   if (!r) *out = (CUgraph)(uintptr_t)id;
   if (!r) avec_user_objects_copy(id_of(g), id);
+  if (!r) avec_graph_host_copy(id_of(g), id);
   return r;
 }
 
@@ -359,8 +400,12 @@ AVEC_API CUresult cuGraphConditionalHandleCreate(CUgraphConditionalHandle *out, 
 }
 
 static CUresult set_node(CUgraphNode node, node_body *b, CUresult built) {
+  static int warned;
+  int host = host_side.set;
+  host_side.set = 0;
   if (built) return built;
   if (!node) return CUDA_ERROR_INVALID_VALUE;
+  if (host) return refuse("changing a graph node to copy host memory (set it when adding the node)", &warned);
   avec_graph_req q = {0, id_of(node), b->type, 0, 0, 0, 0};
   return request(AVEC_OP_GRAPH_NODE_SET_PARAMS, &q, NULL, 0, &b->u, b->len, NULL, 0, NULL);
 }
@@ -493,6 +538,7 @@ static CUresult instantiate(CUgraphExec *out, CUgraph g, uint64_t flags, CUstrea
   CUresult r = request_u64(AVEC_OP_GRAPH_INSTANTIATE, &q, NULL, 0, NULL, 0, &id);
   if (!r) *out = (CUgraphExec)(uintptr_t)id;
   if (!r) avec_user_objects_copy(id_of(g), id);
+  if (!r) avec_graph_host_copy(id_of(g), id);
   return r;
 }
 AVEC_API CUresult cuGraphInstantiateWithFlags(CUgraphExec *out, CUgraph g, unsigned long long flags) {
@@ -516,6 +562,7 @@ static CUresult exec_on_stream(uint16_t op, CUgraphExec e, CUstream s, int ptsz)
   if (!e) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {id_of(e), 0, 0, 0, 0, 0, 0};
   if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (op == AVEC_OP_GRAPH_LAUNCH) avec_graph_host_launch(id_of(e)); /* pinned host memory it reads or writes */
   return request(op, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
 }
 AVEC_API CUresult cuGraphLaunch(CUgraphExec e, CUstream s) { return exec_on_stream(AVEC_OP_GRAPH_LAUNCH, e, s, 0); }
@@ -528,6 +575,7 @@ AVEC_API CUresult cuGraphExecDestroy(CUgraphExec e) {
   avec_graph_req q = {id_of(e), 0, 0, 0, 0, 0, 0};
   CUresult r = request(AVEC_OP_GRAPH_EXEC_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
   if (!r) avec_user_objects_release(id_of(e));
+  if (!r) avec_graph_host_release(id_of(e));
   return r;
 }
 
@@ -537,6 +585,7 @@ AVEC_API CUresult cuGraphExecUpdate_v2(CUgraphExec e, CUgraph g, CUgraphExecUpda
   avec_graph_update_reply rep = {{0, 0}, 0, 0, 0, 0};
   size_t got = 0;
   CUresult r = request(AVEC_OP_GRAPH_EXEC_UPDATE, &q, NULL, 0, NULL, 0, &rep, sizeof rep, &got);
+  if (!r) avec_graph_host_copy(id_of(g), id_of(e)); /* host memory the new version uses (kept: never fewer) */
   if (got == sizeof rep) { /* the result details come back with a failure too */
     info->result = (CUgraphExecUpdateResult)rep.result;
     info->errorNode = (CUgraphNode)(uintptr_t)rep.error_node;
@@ -546,10 +595,14 @@ AVEC_API CUresult cuGraphExecUpdate_v2(CUgraphExec e, CUgraph g, CUgraphExecUpda
 }
 
 static CUresult exec_set(CUgraphExec e, CUgraphNode node, node_body *b, CUresult built) {
-  if (built) return built;
-  if (!e || !node) return CUDA_ERROR_INVALID_VALUE;
+  if (built || !e || !node) {
+    host_side.set = 0;
+    return built ? built : CUDA_ERROR_INVALID_VALUE;
+  }
   avec_graph_req q = {id_of(e), id_of(node), b->type, 0, 0, 0, 0};
-  return request(AVEC_OP_GRAPH_EXEC_SET_PARAMS, &q, NULL, 0, &b->u, b->len, NULL, 0, NULL);
+  CUresult r = request(AVEC_OP_GRAPH_EXEC_SET_PARAMS, &q, NULL, 0, &b->u, b->len, NULL, 0, NULL);
+  note_host_side(id_of(e), r);
+  return r;
 }
 AVEC_API CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec e, CUgraphNode n, const CUDA_KERNEL_NODE_PARAMS *p) {
   return exec_set(e, n, &tls_body, kernel_v2(p, &tls_body));
@@ -659,6 +712,7 @@ static CUresult end_capture(CUstream s, CUgraph *out, int ptsz) {
   }
   pthread_mutex_unlock(&capture_lock);
   *out = r ? NULL : (CUgraph)(uintptr_t)id;
+  if (at >= 0) avec_graph_host_adopt(r ? 0 : id); /* host copies recorded by the capture */
   LOG_DEBUG("capture ends on stream %u: %d", q.stream, (int)r);
   return r;
 }
@@ -775,15 +829,27 @@ int avec_stream_capturing(CUstream s, int ptsz) {
   return capture_info(s, ptsz, &st, NULL, NULL, NULL, NULL, NULL) == CUDA_SUCCESS && st != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 
-/* For memory.c: a copy between this process's memory and a capturing stream cannot become part of a
- * remote graph. Refused (logged once), and the capture is invalidated as the driver would. */
-CUresult avec_capture_host_copy(CUstream s, int ptsz) {
+/* For memory.c: an async copy between this process's memory and a capturing stream. Pinned memory is
+ * recorded as a device copy from or to its mirror (graph-host.c: the graph sends or fetches the host bytes
+ * at each launch); *handled says the copy was taken care of. Pageable memory cannot be reached at replay:
+ * refused (logged once), and the capture is invalidated as the driver would. */
+CUresult avec_capture_host_copy(CUstream s, int ptsz, uint64_t dev, const void *host, size_t n, int to_host,
+                                int *handled) {
   static int warned;
+  *handled = 0;
   if (!avec_stream_capturing(s, ptsz)) return CUDA_SUCCESS;
+  *handled = 1;
+  uint64_t mirror = 0;
+  if (!avec_graph_host_mirror((uint64_t)(uintptr_t)host, &mirror)) {
+    CUresult r = ptsz ? cuMemcpyDtoDAsync_v2_ptsz(to_host ? mirror : dev, to_host ? dev : mirror, n, s)
+                      : cuMemcpyDtoDAsync_v2(to_host ? mirror : dev, to_host ? dev : mirror, n, s);
+    if (!r) avec_graph_host_note(0, mirror, n, to_host);
+    return r;
+  }
   pthread_mutex_lock(&capture_lock);
   invalidated = 1;
   pthread_mutex_unlock(&capture_lock);
-  avec_unsupported("a copy between host memory and a capturing stream (the graph would run where that memory is not)",
-                   &warned);
+  avec_unsupported("a copy between pageable host memory and a capturing stream (the graph would run where that "
+                   "memory is not)", &warned);
   return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 }

@@ -69,7 +69,11 @@ static CUresult launch(struct CUfunc_st *f, const unsigned grid[3], const unsign
   if ((r = avec_func_refresh(f))) return r;
   if (nattrs > AVEC_MAX_LAUNCH_ATTRS || (nattrs && !attrs)) return CUDA_ERROR_INVALID_VALUE;
   r = avec_check_geometry(f, avec_sess.dev[ctx->device].attrs, grid, block, smem);
-  if (r) return r;
+  /* More threads than the function allows: the driver refuses it, with INVALID_VALUE when launch bounds
+   * (.maxntid) set the limit and LAUNCH_OUT_OF_RESOURCES when registers do; only it can tell which, so the
+   * launch goes and its own result is asked for (a query of the stream, which does not wait). */
+  int ask_driver = r == CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
+  if (r && !ask_driver) return r;
   struct {
     avec_launch l;
     avec_launch_attr a[AVEC_MAX_LAUNCH_ATTRS];
@@ -106,7 +110,11 @@ static CUresult launch(struct CUfunc_st *f, const unsigned grid[3], const unsign
             grid[1], grid[2], block[0], block[1], block[2], smem, l->stream, n, nattrs, l->flags & 1 ? ", cooperative" : "");
   size_t len = sizeof *l + nattrs * sizeof(avec_launch_attr) + (size_t)n;
   avec_mapped_launch(params, (size_t)n); /* a kernel may read or write mapped host memory it is given */
-  return avec_post(AVEC_OP_LAUNCH, 0, &msg, len, NULL, 0);
+  r = avec_post(AVEC_OP_LAUNCH, 0, &msg, len, NULL, 0);
+  if (r || !ask_driver) return r;
+  avec_handle q = {l->stream, 0};
+  r = avec_call(AVEC_OP_STREAM_QUERY, 0, &q, sizeof q, NULL, 0);
+  return r == CUDA_ERROR_NOT_READY ? CUDA_SUCCESS : r;
 }
 
 static CUresult launch_kernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,

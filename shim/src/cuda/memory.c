@@ -192,7 +192,8 @@ static CUresult htod(CUdeviceptr dst, const void *src, size_t n, int async, CUst
   if (!src || avec_check_dev(dst, n)) return CUDA_ERROR_INVALID_VALUE;
   avec_memcpy_htod h = {dst, 0, 0};
   if (avec_stream_wire(s, ptds, &h.stream)) return CUDA_ERROR_INVALID_HANDLE;
-  if (async && (r = avec_capture_host_copy(s, ptds))) return r;
+  int captured = 0;
+  if (async && ((r = avec_capture_host_copy(s, ptds, dst, src, n, 0, &captured)) || captured)) return r;
   avec_conn *c = &avec_sess.conn;
   uint32_t flags = async ? AVEC_F_ASYNC : 0;
   /* Compression, when negotiated, decides chunk by chunk; else large copies go over the stripes. */
@@ -216,7 +217,8 @@ static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s
   if (!dst || avec_check_dev(src, n)) return CUDA_ERROR_INVALID_VALUE;
   avec_memcpy_dtoh a = {src, n, 0, 0};
   if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
-  if (async && (r = avec_capture_host_copy(s, ptds))) return r;
+  int captured = 0;
+  if (async && ((r = avec_capture_host_copy(s, ptds, src, dst, n, 1, &captured)) || captured)) return r;
   /* Async device-to-host copies complete before returning too: the bytes must land in this process. */
   avec_conn *c = &avec_sess.conn;
   uint32_t flags = async ? AVEC_F_ASYNC : 0;

@@ -111,7 +111,16 @@ struct CUevent_st {
 /* Wire handle of a stream argument; ptds selects the per-thread default for NULL. Returns 0 on success. */
 int avec_stream_wire(CUstream s, int ptds, uint32_t *out);
 int avec_stream_capturing(CUstream s, int ptsz); /* graph.c: a capture is under way on s */
-CUresult avec_capture_host_copy(CUstream s, int ptsz); /* graph.c: refuses host copies into a capture */
+/* graph.c: an async host copy into a capturing stream (recorded through the pinned range's mirror, or refused) */
+CUresult avec_capture_host_copy(CUstream s, int ptsz, uint64_t dev, const void *host, size_t n, int to_host,
+                                int *handled);
+/* graph-host.c: pinned host memory used by graphs, through mirrors */
+CUresult avec_graph_host_mirror(uint64_t host, uint64_t *mirror);
+void avec_graph_host_note(uint64_t owner, uint64_t dptr, uint64_t size, int writes);
+void avec_graph_host_copy(uint64_t from, uint64_t to);
+void avec_graph_host_adopt(uint64_t graph);
+void avec_graph_host_release(uint64_t owner);
+void avec_graph_host_launch(uint64_t exec);
 void avec_user_objects_copy(uint64_t from, uint64_t to); /* user-object.c: a clone/exec holds what its graph holds */
 void avec_user_objects_release(uint64_t owner);          /* a graph or exec is gone */
 int avec_event_valid(CUevent e);

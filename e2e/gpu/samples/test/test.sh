@@ -5,6 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 runner=$here/../../samples.sh
+source "$here/../../lib.sh"  # free_port
 t=$(mktemp -d /tmp/avec-samples-test.XXXXXX)
 trap 'rm -rf "$t"' EXIT
 mk() {  # mk CATEGORY/NAME BODY: a sample script
@@ -53,7 +54,7 @@ check '^cuda-samples: 2 parallel \+ 0 serial samples' "$t/dry"
 # still end: it waits for its sample jobs, not for the executor. Needs .gpu/avec/avec-executor (make gpu-avec).
 if [ -x "$here/../../../../.gpu/avec/avec-executor" ]; then
   rc=0
-  env -u SAMPLES_SERVER AVEC_E2E_BACKEND=emulated AVEC_SAMPLES_PORT=$((20000 + RANDOM % 20000)) \
+  env -u SAMPLES_SERVER AVEC_E2E_BACKEND=emulated AVEC_SAMPLES_PORT="$(free_port)" \
     timeout 60 bash "$runner" --only 'good|plain' >"$t/exec" 2>&1 || rc=$?
   [ $rc = 0 ] || { echo "test: with an executor, exit status $rc (124: it hung)"; cat "$t/exec"; fail=1; }
   check '^cuda-samples: 2 of 2 natively passing samples pass through the shim$' "$t/exec"

@@ -1,0 +1,80 @@
+/* Pinned host memory inside remote graphs. A graph runs on the GPU node, where this process's memory is
+ * not, so a memcpy node (or a captured async copy) between pinned host memory and the device is recorded
+ * as a device-to-device copy from or to the host range's device-side mirror (mapped.c), and the graph
+ * remembers the mirrors it reads and writes. At each launch of an executable graph the mirrors it reads
+ * get the host's current bytes (unchanged ones are not sent again), and the mirrors it writes come back
+ * at the next synchronisation, as mapped memory does. Pageable memory has no mirror and stays refused. */
+#include <stdlib.h>
+
+#include "shim_cuda.h"
+
+typedef struct side {
+  uint64_t owner; /* graph or executable-graph id; 0: a capture under way */
+  uint64_t dptr, size;
+  int writes;
+  struct side *next;
+} side;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static side *sides;
+static int any;
+
+CUresult avec_graph_host_mirror(uint64_t host, uint64_t *mirror) { return avec_mapped_device_ptr(host, mirror); }
+
+void avec_graph_host_note(uint64_t owner, uint64_t dptr, uint64_t size, int writes) {
+  side *s = malloc(sizeof *s);
+  if (!s) return;
+  pthread_mutex_lock(&lock);
+  *s = (side){owner, dptr, size, writes, sides};
+  sides = s;
+  __atomic_store_n(&any, 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&lock);
+}
+
+/* `to` (a clone, an executable graph, a graph that got `from` as a child) uses what `from` uses. */
+void avec_graph_host_copy(uint64_t from, uint64_t to) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&lock);
+  for (side *s = sides; s; s = s->next) {
+    if (s->owner != from) continue;
+    side *c = malloc(sizeof *c);
+    if (!c) break;
+    *c = (side){to, s->dptr, s->size, s->writes, sides};
+    sides = c;
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+/* A capture ended: what it recorded (owner 0) belongs to its graph, or to nothing (graph 0: invalidated). */
+void avec_graph_host_adopt(uint64_t graph) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&lock);
+  for (side *s = sides; s; s = s->next)
+    if (s->owner == 0) s->owner = graph ? graph : UINT64_MAX;
+  pthread_mutex_unlock(&lock);
+  if (!graph) avec_graph_host_release(UINT64_MAX);
+}
+
+void avec_graph_host_release(uint64_t owner) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&lock);
+  for (side **pp = &sides, *s; (s = *pp);) {
+    if (s->owner == owner) { *pp = s->next; free(s); }
+    else pp = &s->next;
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+/* Before an executable graph is launched: host changes go to the mirrors it reads; the mirrors it writes
+ * are read back at the next synchronisation. */
+void avec_graph_host_launch(uint64_t exec) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  enum { MAX = 256 };
+  uint64_t d[MAX], n[MAX];
+  int w[MAX], k = 0;
+  pthread_mutex_lock(&lock);
+  for (side *s = sides; s && k < MAX; s = s->next)
+    if (s->owner == exec) { d[k] = s->dptr; n[k] = s->size; w[k] = s->writes; k++; }
+  pthread_mutex_unlock(&lock);
+  for (int i = 0; i < k; i++) avec_mapped_range(d[i], n[i], !w[i], w[i]);
+}
