@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -844,34 +845,44 @@ class EmulatedBackend final : public Backend {
   // values are checked against the ranges cuda.h documents. Unset ones read as StreamAttrs below.
   CUresult stream_set_attr(BH s, uint32_t attr, const uint8_t value[64]) override {
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
-    CUstreamAttrValue v;
-    memcpy(&v, value, sizeof v);
+    // enum fields are read as integers: the bytes come from the wire and may hold any value
+    auto u32_at = [value](size_t off) {
+      uint32_t x;
+      memcpy(&x, value + off, sizeof x);
+      return x;
+    };
     StreamAttrs& a = stream_attrs_[s];
     switch (attr) {
       case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW: {
-        const CUaccessPolicyWindow& w = v.accessPolicyWindow;
-        if (!(w.hitRatio >= 0.0f && w.hitRatio <= 1.0f) || (unsigned)w.hitProp > CU_ACCESS_PROPERTY_PERSISTING ||
-            (w.missProp != CU_ACCESS_PROPERTY_NORMAL && w.missProp != CU_ACCESS_PROPERTY_STREAMING))
+        static_assert(offsetof(CUaccessPolicyWindow, hitProp) == 20 && offsetof(CUaccessPolicyWindow, missProp) == 24,
+                      "CUaccessPolicyWindow layout");
+        float hit;
+        memcpy(&hit, value + offsetof(CUaccessPolicyWindow, hitRatio), sizeof hit);
+        uint32_t hit_prop = u32_at(20), miss_prop = u32_at(24);
+        if (!(hit >= 0.0f && hit <= 1.0f) || hit_prop > CU_ACCESS_PROPERTY_PERSISTING ||
+            (miss_prop != CU_ACCESS_PROPERTY_NORMAL && miss_prop != CU_ACCESS_PROPERTY_STREAMING))
           return CUDA_ERROR_INVALID_VALUE;
-        a.window = w;
+        memcpy(&a.window, value, sizeof a.window);
         return CUDA_SUCCESS;
       }
-      case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
-        if (v.syncPolicy < CU_SYNC_POLICY_AUTO || v.syncPolicy > CU_SYNC_POLICY_BLOCKING_SYNC)
-          return CUDA_ERROR_INVALID_VALUE;
-        a.sync = v.syncPolicy;
+      case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY: {
+        uint32_t p = u32_at(0);
+        if (p < CU_SYNC_POLICY_AUTO || p > CU_SYNC_POLICY_BLOCKING_SYNC) return CUDA_ERROR_INVALID_VALUE;
+        a.sync = (CUsynchronizationPolicy)p;
         return CUDA_SUCCESS;
+      }
       case CU_LAUNCH_ATTRIBUTE_PRIORITY:
-        a.priority = std::min(0, std::max(-5, v.priority));
+        a.priority = std::min(0, std::max(-5, (int)u32_at(0)));
         return CUDA_SUCCESS;
       case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
-        a.domain_map = v.memSyncDomainMap;
+        memcpy(&a.domain_map, value, sizeof a.domain_map);
         return CUDA_SUCCESS;
-      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
-        if (v.memSyncDomain != CU_LAUNCH_MEM_SYNC_DOMAIN_DEFAULT && v.memSyncDomain != CU_LAUNCH_MEM_SYNC_DOMAIN_REMOTE)
-          return CUDA_ERROR_INVALID_VALUE;
-        a.domain = v.memSyncDomain;
+      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN: {
+        uint32_t d = u32_at(0);
+        if (d != CU_LAUNCH_MEM_SYNC_DOMAIN_DEFAULT && d != CU_LAUNCH_MEM_SYNC_DOMAIN_REMOTE) return CUDA_ERROR_INVALID_VALUE;
+        a.domain = (CUlaunchMemSyncDomain)d;
         return CUDA_SUCCESS;
+      }
       default:
         return CUDA_ERROR_INVALID_VALUE;
     }
