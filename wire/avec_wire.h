@@ -225,7 +225,8 @@ enum avec_opcode {
    * capture runs on the server's real stream, so a replay is one GRAPH_LAUNCH frame. Every request is
    * avec_graph_req + deps[num_deps] (u64 node ids) + body[body_len]; `node type` bodies: KERNEL
    * avec_launch (num_attrs 0) + param bytes, MEMSET avec_memset, MEMCPY avec_memcpy2d (device to
-   * device), EMPTY nothing, GRAPH avec_u64 (child graph id), EVENT_RECORD/WAIT_EVENT avec_handle. */
+   * device), EMPTY nothing, GRAPH avec_u64 (child graph id), EVENT_RECORD/WAIT_EVENT avec_handle,
+   * MEM_ALLOC avec_u64 (bytes; the reply adds the address: two u64), MEM_FREE avec_u64 (that address). */
   AVEC_OP_GRAPH_CREATE = 140,         /* S  (a = flags) -> avec_u64 graph id */
   AVEC_OP_GRAPH_DESTROY = 141,        /* F  (graph) */
   AVEC_OP_GRAPH_ADD_NODE = 142,       /* S  (graph, a = CUgraphNodeType, deps, body) -> avec_u64 node id */

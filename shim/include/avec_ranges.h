@@ -12,7 +12,7 @@
  * IPC: another session's memory opened with cuIpcOpenMemHandle. */
 enum {
   AVEC_RANGE_DEVICE = 1, AVEC_RANGE_GLOBAL = 2, AVEC_RANGE_HOST_ALLOC = 3, AVEC_RANGE_HOST_REGISTERED = 4,
-  AVEC_RANGE_VMM = 5, AVEC_RANGE_IPC = 6
+  AVEC_RANGE_VMM = 5, AVEC_RANGE_IPC = 6, AVEC_RANGE_GRAPH = 7 /* a graph's memory-allocation node */
 };
 
 /* Flags of device ranges. */

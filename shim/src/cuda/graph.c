@@ -22,7 +22,6 @@
 #undef cuStreamBeginCapture
 #undef cuStreamUpdateCaptureDependencies
 #undef cuStreamGetCaptureInfo
-CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s); /* memory.c */
 
 #define MAX_ORIGINS 64
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -141,8 +140,10 @@ static CUresult memset_body(const CUDA_MEMSET_NODE_PARAMS *p, node_body *b) {
  * body notes it for its graph. */
 static __thread struct { int set; uint64_t dptr, size; int writes; } host_side;
 
-/* One side of a memcpy node as a device address: device memory as is, pinned host memory as its mirror. */
-static int copy_side(CUmemorytype type, uint64_t dev, const void *host, uint64_t *out, int *is_host) {
+static __thread uint64_t last_alloc; /* the address of this thread's last allocation node */
+
+/* One side of a memcpy node as a device address: device memory as is, host memory as its mirror. */
+static int copy_side(CUmemorytype type, uint64_t dev, const void *host, uint64_t span, uint64_t *out, int *is_host) {
   *is_host = 0;
   if (type == CU_MEMORYTYPE_DEVICE || (type == CU_MEMORYTYPE_UNIFIED && avec_is_device_ptr(dev))) {
     *out = dev;
@@ -150,7 +151,7 @@ static int copy_side(CUmemorytype type, uint64_t dev, const void *host, uint64_t
   }
   uint64_t h = type == CU_MEMORYTYPE_HOST ? (uint64_t)(uintptr_t)host : type == CU_MEMORYTYPE_UNIFIED ? dev : 0;
   *is_host = 1;
-  return !h || avec_graph_host_mirror(h, out);
+  return !h || avec_graph_host_mirror(h, span, out);
 }
 
 static CUresult memcpy_body(const CUDA_MEMCPY3D *p, node_body *b) {
@@ -164,10 +165,12 @@ static CUresult memcpy_body(const CUDA_MEMCPY3D *p, node_body *b) {
   uint64_t src = 0, dst = 0;
   int shost = 0, dhost = 0;
   if (p->Depth > 1 || p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY ||
-      copy_side(p->srcMemoryType, p->srcDevice + soff, sh ? sh + soff : NULL, &src, &shost) ||
-      copy_side(p->dstMemoryType, p->dstDevice + doff, dh ? dh + doff : NULL, &dst, &dhost) || (shost && dhost))
-    return refuse("a graph memcpy node with pageable host memory, an array or depth (the server cannot reach them)",
-                  &warned);
+      copy_side(p->srcMemoryType, p->srcDevice + soff, sh ? sh + soff : NULL, (height - 1) * spitch + p->WidthInBytes,
+                &src, &shost) ||
+      copy_side(p->dstMemoryType, p->dstDevice + doff, dh ? dh + doff : NULL, (height - 1) * dpitch + p->WidthInBytes,
+                &dst, &dhost) ||
+      (shost && dhost))
+    return refuse("a graph memcpy node with an array side, depth, or host memory on both sides", &warned);
   b->u.c = (avec_memcpy2d){dst, dpitch, src, spitch, p->WidthInBytes, height, 0, 0};
   b->type = CU_GRAPH_NODE_TYPE_MEMCPY;
   b->len = sizeof b->u.c;
@@ -194,6 +197,48 @@ static CUresult event_body(uint32_t type, CUevent e, node_body *b) {
   return CUDA_SUCCESS;
 }
 
+/* A memory-allocation node: device memory of this session's device, no shareable handles. */
+static CUresult alloc_body(const CUmemPoolProps *pp, size_t bytes, node_body *b) {
+  static int warned;
+  if (!bytes) return CUDA_ERROR_INVALID_VALUE;
+  if (pp->allocType != CU_MEM_ALLOCATION_TYPE_PINNED || pp->location.type != CU_MEM_LOCATION_TYPE_DEVICE ||
+      avec_location_device(&pp->location) != 0 || pp->handleTypes != CU_MEM_HANDLE_TYPE_NONE)
+    return refuse("a graph memory-allocation node other than device memory without shareable handles", &warned);
+  b->type = CU_GRAPH_NODE_TYPE_MEM_ALLOC;
+  b->u.child.value = bytes;
+  b->len = sizeof b->u.child;
+  return CUDA_SUCCESS;
+}
+
+/* Addresses of allocation nodes, per graph: device ranges here until their graph is destroyed. */
+typedef struct graph_alloc { uint64_t graph, dptr; struct graph_alloc *next; } graph_alloc;
+static graph_alloc *graph_allocs;
+static pthread_mutex_t graph_allocs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void track_graph_alloc(uint64_t graph, uint64_t dptr, uint64_t size) {
+  graph_alloc *a = malloc(sizeof *a);
+  if (!a) return;
+  CUcontext ctx = NULL;
+  cuCtxGetCurrent(&ctx);
+  avec_track_device(dptr, size, AVEC_RANGE_GRAPH, ctx, NULL);
+  pthread_mutex_lock(&graph_allocs_lock);
+  *a = (graph_alloc){graph, dptr, graph_allocs};
+  graph_allocs = a;
+  pthread_mutex_unlock(&graph_allocs_lock);
+}
+
+static void untrack_graph_allocs(uint64_t graph) {
+  pthread_mutex_lock(&graph_allocs_lock);
+  for (graph_alloc **pp = &graph_allocs, *a; (a = *pp);) {
+    if (a->graph != graph) { pp = &a->next; continue; }
+    avec_range rg;
+    if (!avec_ranges_remove(&avec_device_ranges, a->dptr, &rg)) avec_release_reservation(&rg);
+    *pp = a->next;
+    free(a);
+  }
+  pthread_mutex_unlock(&graph_allocs_lock);
+}
+
 /* The generic form (cuGraphAddNode, cuGraphNodeSetParams, cuGraphExecNodeSetParams). */
 static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
   static int warned;
@@ -216,6 +261,12 @@ static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
       b->u.child.value = id_of(p->graph.graph);
       b->len = sizeof b->u.child;
       return CUDA_SUCCESS;
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: return alloc_body(&p->alloc.poolProps, p->alloc.bytesize, b);
+    case CU_GRAPH_NODE_TYPE_MEM_FREE:
+      b->type = CU_GRAPH_NODE_TYPE_MEM_FREE;
+      b->u.child.value = p->free.dptr;
+      b->len = sizeof b->u.child;
+      return CUDA_SUCCESS;
     case CU_GRAPH_NODE_TYPE_EVENT_RECORD: return event_body(CU_GRAPH_NODE_TYPE_EVENT_RECORD, p->eventRecord.event, b);
     case CU_GRAPH_NODE_TYPE_WAIT_EVENT: return event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, p->eventWait.event, b);
     case CU_GRAPH_NODE_TYPE_CONDITIONAL: /* its body graphs come back when the node is added (add_node_edges) */
@@ -225,7 +276,7 @@ static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
       b->len = sizeof b->u.cond;
       return CUDA_SUCCESS;
     default:
-      return refuse("graph nodes other than kernel, memset, device memcpy, empty, child graph, event and conditional",
+      return refuse("graph nodes other than kernel, memset, device memcpy, empty, child graph, event, allocation and conditional",
                     &warned);
   }
 }
@@ -290,16 +341,22 @@ static CUresult add_node_edges(CUgraphNode *out, CUgraph g, const CUgraphNode *d
   }
   avec_graph_req q = {id_of(g), 0, b->type, 0, 0, 0, 0};
   uint32_t bodies_n = b->type == CU_GRAPH_NODE_TYPE_CONDITIONAL ? b->u.cond.size : 0;
+  /* node id, then an allocation node's address or a conditional node's body graph ids */
   struct { avec_reply_hdr r; uint64_t ids[1 + AVEC_GRAPH_MAX_COND_BODIES]; } *rep = malloc(sizeof *rep);
   if (!rep) {
     host_side.set = 0;
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  size_t got = 0, want = sizeof rep->r + 8 * (1 + (size_t)bodies_n);
+  size_t extra = b->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC ? 1 : bodies_n;
+  size_t got = 0, want = sizeof rep->r + 8 * (1 + extra);
   CUresult r = request_edges(AVEC_OP_GRAPH_ADD_NODE, &q, deps, edges, n, &b->u, b->len, rep, sizeof *rep, &got);
   if (!r && got < want) r = CUDA_ERROR_UNKNOWN;
   if (!r && bodies_n) r = gp ? take_bodies(gp, id_of(g), rep->ids, bodies_n) : CUDA_ERROR_INVALID_VALUE;
   if (!r) *out = (CUgraphNode)(uintptr_t)rep->ids[0];
+  if (!r && b->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
+    last_alloc = rep->ids[1];
+    track_graph_alloc(id_of(g), rep->ids[1], b->u.child.value);
+  }
   free(rep);
   if (!r && b->type == CU_GRAPH_NODE_TYPE_GRAPH) avec_graph_host_copy(b->u.child.value, id_of(g));
   note_host_side(id_of(g), r);
@@ -328,6 +385,7 @@ AVEC_API CUresult cuGraphDestroy(CUgraph g) {
   CUresult r = request(AVEC_OP_GRAPH_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
   if (!r) avec_user_objects_release(id_of(g));
   if (!r) avec_graph_host_release(id_of(g));
+  if (!r) untrack_graph_allocs(id_of(g));
   if (!r) bodies_forget(0, id_of(g));
   return r;
 }
@@ -381,11 +439,15 @@ AVEC_API CUresult cuGraphAddEventWaitNode(CUgraphNode *out, CUgraph g, const CUg
   return add_node(out, g, deps, n, &tls_body, event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, e, &tls_body));
 }
 AVEC_API CUresult cuGraphAddNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, CUgraphNodeParams *p) {
-  return add_node_edges(out, g, deps, NULL, n, &tls_body, generic_body(p, &tls_body), p);
+  CUresult r = add_node_edges(out, g, deps, NULL, n, &tls_body, generic_body(p, &tls_body), p);
+  if (!r && p->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) p->alloc.dptr = last_alloc;
+  return r;
 }
 AVEC_API CUresult cuGraphAddNode_v2(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
                                    size_t n, CUgraphNodeParams *p) {
-  return add_node_edges(out, g, deps, edges, n, &tls_body, generic_body(p, &tls_body), p);
+  CUresult r = add_node_edges(out, g, deps, edges, n, &tls_body, generic_body(p, &tls_body), p);
+  if (!r && p->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) p->alloc.dptr = last_alloc;
+  return r;
 }
 
 /* The handle is the server driver's value: kernels receive it as a parameter and set the condition. */
@@ -636,16 +698,26 @@ AVEC_API CUresult cuGraphNodeSetEnabled(CUgraphExec e, CUgraphNode n, unsigned i
   return request(AVEC_OP_GRAPH_NODE_ENABLE, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
 }
 
-/* ---- host and allocation nodes: refused ------------------------------------------------------------------ */
+/* ---- memory-allocation nodes ------------------------------------------------------------------------------ */
+AVEC_API CUresult cuGraphAddMemAllocNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
+                                        CUDA_MEM_ALLOC_NODE_PARAMS *p) {
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = add_node(out, g, deps, n, &tls_body, alloc_body(&p->poolProps, p->bytesize, &tls_body));
+  if (!r) p->dptr = last_alloc;
+  return r;
+}
+AVEC_API CUresult cuGraphAddMemFreeNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, CUdeviceptr d) {
+  tls_body.type = CU_GRAPH_NODE_TYPE_MEM_FREE;
+  tls_body.u.child.value = d;
+  tls_body.len = sizeof tls_body.u.child;
+  return add_node(out, g, deps, n, &tls_body, CUDA_SUCCESS);
+}
+
+/* ---- host nodes: refused ---------------------------------------------------------------------------------- */
 AVEC_API CUresult cuGraphAddHostNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
                                     const CUDA_HOST_NODE_PARAMS *p) {
   static int warned;
   return refuse("cuGraphAddHostNode (a host function inside a remote graph)", &warned);
-}
-AVEC_API CUresult cuGraphAddMemAllocNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
-                                        CUDA_MEM_ALLOC_NODE_PARAMS *p) {
-  static int warned;
-  return refuse("cuGraphAddMemAllocNode (use stream capture of cuMemAllocAsync)", &warned);
 }
 
 /* ---- stream capture ------------------------------------------------------------------------------------ */
@@ -840,16 +912,14 @@ CUresult avec_capture_host_copy(CUstream s, int ptsz, uint64_t dev, const void *
   if (!avec_stream_capturing(s, ptsz)) return CUDA_SUCCESS;
   *handled = 1;
   uint64_t mirror = 0;
-  if (!avec_graph_host_mirror((uint64_t)(uintptr_t)host, &mirror)) {
-    CUresult r = ptsz ? cuMemcpyDtoDAsync_v2_ptsz(to_host ? mirror : dev, to_host ? dev : mirror, n, s)
-                      : cuMemcpyDtoDAsync_v2(to_host ? mirror : dev, to_host ? dev : mirror, n, s);
+  if (!avec_graph_host_mirror((uint64_t)(uintptr_t)host, n, &mirror)) {
+    CUresult r = avec_dtod_untracked(to_host ? mirror : dev, to_host ? dev : mirror, n, s, ptsz);
     if (!r) avec_graph_host_note(0, mirror, n, to_host);
     return r;
   }
   pthread_mutex_lock(&capture_lock);
   invalidated = 1;
   pthread_mutex_unlock(&capture_lock);
-  avec_unsupported("a copy between pageable host memory and a capturing stream (the graph would run where that "
-                   "memory is not)", &warned);
+  avec_unsupported("a copy between host memory and a capturing stream (no device memory for its mirror)", &warned);
   return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 }

@@ -20,6 +20,7 @@ typedef struct mirror {
   uint64_t hash;      /* content hash of what the device side holds (after the last send or read-back) */
   int device_written; /* device work since the last read-back may have changed it */
   int owns_device;    /* mapped memory: the mirror's device allocation is ours to free */
+  int unsent;         /* made without sending: the first device work that reads it sends the host's bytes */
   struct mirror *next;
 } mirror;
 
@@ -36,7 +37,10 @@ static uint64_t content_hash(const void *p, uint64_t n) {
   return h;
 }
 
-CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr) {
+CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr) { return avec_mapped_mirror(host, dptr, 1); }
+
+/* `send`: as avec_mapped_add's, for a mirror made now. */
+CUresult avec_mapped_mirror(uint64_t host, uint64_t *dptr, int send) {
   static pthread_mutex_t making = PTHREAD_MUTEX_INITIALIZER; /* one mirror per range, even when asked at once */
   avec_range rg;
   if (avec_ranges_find(&avec_host_ranges, host, &rg)) return CUDA_ERROR_INVALID_VALUE;
@@ -50,7 +54,7 @@ CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr) {
   if (!m) {
     CUdeviceptr nd = 0;
     r = cuMemAlloc_v2(&nd, rg.size);
-    if (!r && (r = avec_mapped_add(rg.base, nd, rg.size, 1, 1))) cuMemFree_v2(nd);
+    if (!r && (r = avec_mapped_add(rg.base, nd, rg.size, 1, send))) cuMemFree_v2(nd);
     if (!r)
       LOG_DEBUG("mapped host memory %p+%llu mirrored at 0x%llx", (void *)(uintptr_t)rg.base,
                 (unsigned long long)rg.size, (unsigned long long)nd);
@@ -65,8 +69,8 @@ CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr) {
 CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device, int send) {
   mirror *m = calloc(1, sizeof *m);
   if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
-  *m = (mirror){host, size, dptr, 0, 0, owns_device, NULL};
-  CUresult r = send ? avec_htod_raw(dptr, (const void *)(uintptr_t)host, size) : CUDA_SUCCESS;
+  *m = (mirror){host, size, dptr, 0, 0, owns_device, send == AVEC_MIRROR_SEND_LATER, NULL};
+  CUresult r = send == 1 ? avec_htod_raw(dptr, (const void *)(uintptr_t)host, size) : CUDA_SUCCESS;
   if (r) {
     free(m);
     return r;
@@ -92,10 +96,13 @@ uint64_t avec_mapped_host_of(uint64_t dptr) {
 /* Sends host changes of a mirror the coming device work may read; marks it as possibly written. Caller
  * holds mirrors_lock. */
 static void touch(mirror *m, int reads, int writes) {
-  if (reads) {
+  if (reads || m->unsent) { /* an unsent mirror gets the host's bytes first, or a read-back would lose them */
     uint64_t h = content_hash((const void *)(uintptr_t)m->host, m->size);
-    if (h != m->hash && avec_htod_raw(m->dptr, (const void *)(uintptr_t)m->host, m->size) == CUDA_SUCCESS)
+    if ((m->unsent || h != m->hash) &&
+        avec_htod_raw(m->dptr, (const void *)(uintptr_t)m->host, m->size) == CUDA_SUCCESS) {
       m->hash = h;
+      m->unsent = 0;
+    }
   }
   if (writes) m->device_written = 1;
 }

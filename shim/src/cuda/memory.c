@@ -261,6 +261,14 @@ static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, CUst
   return r;
 }
 
+/* A device copy that leaves mirrors alone (graph-host.c records copies into a capture; touching a mirror
+ * there would copy on the legacy stream, which breaks the capture). */
+CUresult avec_dtod_untracked(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s, int ptds) {
+  avec_memcpy_dtod a = {dst, src, n, 0, 0};
+  if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  return avec_post(AVEC_OP_MEMCPY_DTOD, AVEC_F_ASYNC, &a, sizeof a, NULL, 0);
+}
+
 /* Generic copy: direction from the local pointer table (device ranges are reserved in this process). */
 static CUresult generic(CUdeviceptr dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
   int dd = avec_is_device_ptr(dst), sd = avec_is_device_ptr(src);

@@ -115,7 +115,7 @@ int avec_stream_capturing(CUstream s, int ptsz); /* graph.c: a capture is under 
 CUresult avec_capture_host_copy(CUstream s, int ptsz, uint64_t dev, const void *host, size_t n, int to_host,
                                 int *handled);
 /* graph-host.c: pinned host memory used by graphs, through mirrors */
-CUresult avec_graph_host_mirror(uint64_t host, uint64_t *mirror);
+CUresult avec_graph_host_mirror(uint64_t host, uint64_t size, uint64_t *mirror);
 void avec_graph_host_note(uint64_t owner, uint64_t dptr, uint64_t size, int writes);
 void avec_graph_host_copy(uint64_t from, uint64_t to);
 void avec_graph_host_adopt(uint64_t graph);
@@ -141,6 +141,8 @@ CUresult avec_dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, 
 
 /* ---- mapped host memory (mapped.c): device-side mirrors of mapped pinned memory ---------------------- */
 CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr); /* makes the mirror on first use */
+CUresult avec_mapped_mirror(uint64_t host, uint64_t *dptr, int send); /* the same, `send` as avec_mapped_add's */
+CUresult avec_dtod_untracked(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s, int ptds); /* memory.c */
 uint64_t avec_mapped_host_of(uint64_t dptr);                    /* 0 unless dptr lies in a mirror */
 /* Device work is about to touch mirrors: a launch (mirrors its packed parameters point into) or a range. */
 void avec_mapped_launch(const uint8_t *params, size_t n);
@@ -150,6 +152,7 @@ void avec_mapped_settle(uint64_t dptr, uint64_t n); /* same, for the mirrors a s
 void avec_mapped_release(uint64_t host);
 /* Registers a mirror (managed memory: host == dptr; owns_device: free dptr with it). Both sides must start
  * equal: `send` sends the host bytes, else the caller made them equal. */
+#define AVEC_MIRROR_SEND_LATER 2 /* avec_mapped_add's `send`: 1 now, 0 never needed, this: at first device use */
 CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device, int send);
 /* Managed memory (managed.c): is p inside a managed allocation; its host side goes with cuMemFree. */
 int avec_is_managed(uint64_t p);

@@ -109,14 +109,16 @@ static void test_explicit(void) {
   unlink(path);
   CHECK(strstr(text, "digraph") != NULL);
 
-  CASE("graph errors: unknown ids, cycles, host memcpy nodes");
+  CASE("graph errors: unknown ids, nodes of another graph, host-to-host memcpy nodes, ranges outside memory");
   CUgraphNode bad = NULL;
   CHECK_EQ(cuGraphAddEmptyNode(&bad, (CUgraph)(uintptr_t)0x7777777, NULL, 0), CUDA_ERROR_INVALID_VALUE);
   CHECK_EQ(cuGraphAddEmptyNode(&bad, other, &set, 1), CUDA_ERROR_INVALID_VALUE); /* a node of another graph */
-  static uint8_t host[N];
+  static uint8_t host[N], host2[N];
   CUDA_MEMCPY3D hp = cp;
   hp.srcMemoryType = CU_MEMORYTYPE_HOST;
   hp.srcHost = host;
+  hp.dstMemoryType = CU_MEMORYTYPE_HOST;
+  hp.dstHost = host2;
   CHECK_EQ(cuGraphAddMemcpyNode(&bad, g, NULL, 0, &hp, NULL), CUDA_ERROR_NOT_SUPPORTED);
   CUDA_MEMSET_NODE_PARAMS outside = {a + N, 0, 1, 1, N, 1}; /* past the allocation */
   CHECK_EQ(cuGraphAddMemsetNode(&bad, g, NULL, 0, &outside, NULL), CUDA_ERROR_INVALID_VALUE);
@@ -135,6 +137,55 @@ static void test_explicit(void) {
   OK(cuMemFree(a));
   OK(cuMemFree(b));
   OK(cuMemFree(c));
+}
+
+static void test_alloc_nodes(void) {
+  CASE("memory-allocation nodes: an address at once, usable by later nodes, freed with the graph");
+  CUgraph g = NULL;
+  OK(cuGraphCreate(&g, 0));
+  CUDA_MEM_ALLOC_NODE_PARAMS ap;
+  memset(&ap, 0, sizeof ap);
+  ap.poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+  ap.poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  ap.poolProps.location.id = 0;
+  ap.bytesize = N;
+  CUgraphNode alloc = NULL, set = NULL, copy = NULL, free_node = NULL;
+  OK(cuGraphAddMemAllocNode(&alloc, g, NULL, 0, &ap));
+  CHECK(ap.dptr != 0);
+  CUDA_MEMSET_NODE_PARAMS ms = {ap.dptr, 0, 0x5d, 1, N, 1};
+  OK(cuGraphAddMemsetNode(&set, g, &alloc, 1, &ms, NULL));
+  CUdeviceptr out = 0;
+  OK(cuMemAlloc(&out, N));
+  CUDA_MEMCPY3D cp = {0};
+  cp.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  cp.srcDevice = ap.dptr;
+  cp.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  cp.dstDevice = out;
+  cp.WidthInBytes = N;
+  cp.Height = 1;
+  cp.Depth = 1;
+  OK(cuGraphAddMemcpyNode(&copy, g, &set, 1, &cp, NULL));
+  OK(cuGraphAddMemFreeNode(&free_node, g, &copy, 1, ap.dptr));
+  CHECK_EQ(cuMemFree(ap.dptr), CUDA_ERROR_INVALID_VALUE); /* the graph's, not the program's */
+  size_t before = 0, after = 0, total = 0;
+  OK(cuMemGetInfo(&before, &total));
+  CUgraphExec e = NULL;
+  OK(cuGraphInstantiateWithFlags(&e, g, 0));
+  OK(cuGraphLaunch(e, NULL));
+  CHECK(all_bytes(out, N, 0x5d));
+  CUgraph other = NULL;
+  CUgraphNode bad = NULL;
+  OK(cuGraphCreate(&other, 0));
+  CHECK_EQ(cuGraphAddMemFreeNode(&bad, other, NULL, 0, ap.dptr), CUDA_ERROR_INVALID_VALUE); /* another graph's */
+  ap.poolProps.handleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+  CHECK_EQ(cuGraphAddMemAllocNode(&bad, other, NULL, 0, &ap), CUDA_ERROR_NOT_SUPPORTED);
+  OK(cuGraphExecDestroy(e));
+  OK(cuGraphDestroy(g));
+  OK(cuGraphDestroy(other));
+  OK(cuCtxSynchronize());
+  OK(cuMemGetInfo(&after, &total));
+  CHECK(after >= before + N); /* the graph's memory is back */
+  OK(cuMemFree(out));
 }
 
 static int destroyed;
@@ -390,13 +441,30 @@ static void test_capture(void) {
   OK(cuMemFreeHost(hin));
   OK(cuMemFreeHost(hout));
 
-  CASE("capture: host copies are refused and invalidate the capture; capture mode is per thread");
-  OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED));
-  static uint8_t src[N];
-  CHECK_EQ(cuMemcpyHtoDAsync(a, src, N, s), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+  CASE("pageable host memory in a capture (graphMemoryNodes): a mirror of the range, freed with the graph");
+  static uint8_t src[N], dst[N];
+  memset(src, 0x71, N);
+  OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  OK(cuMemcpyHtoDAsync(a, src, N, s));
+  OK(cuMemcpyDtoHAsync(dst, a, N, s));
+  CUgraph pg = NULL;
+  OK(cuStreamEndCapture(s, &pg));
+  size_t before = 0, after = 0, total = 0;
+  OK(cuMemGetInfo(&before, &total));
+  CUgraphExec pe = NULL;
+  OK(cuGraphInstantiateWithFlags(&pe, pg, 0));
+  src[5] = 0x72;
+  OK(cuGraphLaunch(pe, s));
+  OK(cuStreamSynchronize(s));
+  CHECK(dst[0] == 0x71 && dst[5] == 0x72 && dst[N - 1] == 0x71);
+  OK(cuGraphExecDestroy(pe));
+  OK(cuGraphDestroy(pg));
+  OK(cuCtxSynchronize());
+  OK(cuMemGetInfo(&after, &total));
+  CHECK(after >= before + 2 * N); /* both mirrors freed with the last holder */
+
+  CASE("capture mode is per thread");
   CUgraph dead = NULL;
-  CHECK_EQ(cuStreamEndCapture(s, &dead), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
-  CHECK(dead == NULL);
   CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
   OK(cuThreadExchangeStreamCaptureMode(&mode));
   CHECK_EQ(mode, CU_STREAM_CAPTURE_MODE_GLOBAL);
@@ -427,6 +495,7 @@ int main(int argc, char **argv) {
   test_explicit();
   test_user_objects_and_edges();
   test_conditional();
+  test_alloc_nodes();
   test_capture();
   OK(cuDevicePrimaryCtxRelease(0));
   return TEST_SUMMARY("shim graphs");

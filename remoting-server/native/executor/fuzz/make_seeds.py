@@ -31,9 +31,11 @@ def symbol(op, module, handle, name, rid=4):
     return frame(op, struct.pack("<IIII", module, handle, 0, len(name)) + name, rid)
 
 
-def graph(op, g=0, node=0, a=0, stream=0, deps=(), body=b"", rid=0):
-    return frame(op, struct.pack("<QQQIIII", g, node, a, stream, len(deps), len(body), 0) +
-                 b"".join(struct.pack("<Q", d) for d in deps) + body, rid)
+def graph(op, g=0, node=0, a=0, stream=0, deps=(), body=b"", rid=0, edges=None):
+    flags = 1 if edges is not None else 0
+    return frame(op, struct.pack("<QQQIIII", g, node, a, stream, len(deps), len(body), flags) +
+                 b"".join(struct.pack("<Q", d) for d in deps) + b"".join(struct.pack("<Q", e) for e in (edges or ())) +
+                 body, rid)
 
 
 PTX = b".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry add_one(\n.param .u64 p0\n)\n{\nret;\n}\n"
@@ -149,6 +151,13 @@ session = {
               frame(40, struct.pack("<IIiI", 20, 1, 0, 0)) + graph(150, stream=20, rid=10) +
               frame(26, struct.pack("<QQQQIHHII", BASE, 0, 16, 1, 7, 1, 0, 20, 0), 0, 1, 4) + graph(152, stream=20, rid=11) +
               graph(155, a=2, rid=12) + graph(151, stream=20, rid=13) + graph(146, 0x1003) + graph(141, 0x1000) + sync,
+    # typed edges (AVEC_GRAPH_F_EDGES) on ADD_NODE and EDGES, capture into an existing graph after a node
+    "graph_edges": alloc(4096) + graph(140, rid=2) + graph(142, 0x1000, 0, 2, rid=3) +
+                   graph(142, 0x1000, 0, 2, deps=[0x1001], edges=[0], rid=4) +
+                   graph(159, 0x1000, deps=[0x1001, 0x1002], edges=[0, 0], rid=5) +
+                   frame(40, struct.pack("<IIiI", 20, 1, 0, 0)) + graph(150, 0x1000, stream=20, deps=[0x1002], rid=6) +
+                   graph(151, stream=20, rid=7) + graph(142, 0x1000, 0, 10, body=struct.pack("<Q", 4096), rid=8) +
+                   graph(142, 0x1000, 0, 11, body=struct.pack("<Q", BASE + 8192), rid=9) + graph(141, 0x1000) + sync,
     # conditional nodes: a graph (0x1000), a handle for it (default 1, ASSIGN_DEFAULT), an IF node with two
     # bodies (node 0x1001, bodies 0x1002 and 0x1003), a memset into the first body, destroy
     "conditional": alloc(8192) + graph(140, rid=2) + graph(175, 0x1000, 1, 1, rid=3) +

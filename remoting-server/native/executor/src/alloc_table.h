@@ -10,8 +10,9 @@ namespace avec {
 
 // device/pitched: cuMemAlloc(Pitch); async: from a pool (the pool's reservation is what counts); global: a
 // module variable; vmm: a mapped piece of a reserved range (its physical allocation is charged); ipc:
-// another session's memory opened here (charged to its owner).
-enum class AllocKind { device, pitched, async, global, vmm, ipc };
+// another session's memory opened here (charged to its owner); graph: a graph's memory-allocation node
+// (charged while the graph exists; owner = the graph's id).
+enum class AllocKind { device, pitched, async, global, vmm, ipc, graph };
 
 struct Alloc {
   uint64_t base = 0;

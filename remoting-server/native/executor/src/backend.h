@@ -84,7 +84,10 @@ struct GraphNodeSpec {
   avec_memcpy2d copy{};   // MEMCPY: device to device, width bytes x height rows
   BH child = 0;           // GRAPH
   BH event = 0;           // EVENT_RECORD, WAIT_EVENT
-  avec_graph_cond cond{}; // CONDITIONAL (graph_add_conditional only)
+  uint64_t alloc_size = 0;          // MEM_ALLOC: bytes, on the backend's device
+  uint64_t* alloc_dptr = nullptr;   // MEM_ALLOC: where the address goes
+  uint64_t free_dptr = 0;           // MEM_FREE
+  avec_graph_cond cond{};          // CONDITIONAL (graph_add_conditional only)
 };
 
 // What a link state's driver wrote so far: log text and the output options it was asked for.

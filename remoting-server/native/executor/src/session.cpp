@@ -479,7 +479,7 @@ void Session::unpublish_export(uint64_t base) {
 void Session::release_alloc(const Alloc& a) {
   unpublish_export(a.base);
   switch (a.kind) {
-    case AllocKind::global: case AllocKind::vmm: return;
+    case AllocKind::global: case AllocKind::vmm: case AllocKind::graph: return;
     case AllocKind::ipc: be_.ipc_close_mem(a.base); return;
     default: be_.mem_free(a.base); stats_.freed_allocs++;
   }

@@ -92,7 +92,8 @@ void Session::async_op(const FrameView& v) {
       avec_mem_free m = v.fixed<avec_mem_free>();
       const Alloc* a = allocs_.find_exact(m.dptr);
       // module variables, mapped VMM pieces and opened IPC memory have their own ways out
-      if (!a || a->kind == AllocKind::global || a->kind == AllocKind::vmm || a->kind == AllocKind::ipc) {
+      if (!a || a->kind == AllocKind::global || a->kind == AllocKind::vmm || a->kind == AllocKind::ipc ||
+          a->kind == AllocKind::graph) {
         r = CUDA_ERROR_INVALID_VALUE;
         break;
       }

@@ -74,6 +74,7 @@ uint64_t Session::graph_id(BH be) {
 // the conditional handles made for it.
 void Session::forget_graph(uint64_t id) {
   graphs_.erase(id);
+  allocs_.remove_if([&](const Alloc& a) { return a.kind == AllocKind::graph && a.owner == (uint32_t)id; });
   for (auto it = nodes_.begin(); it != nodes_.end();) {
     if (it->second.graph != id) { ++it; continue; }
     node_ids_.erase(it->second.be);
@@ -136,6 +137,24 @@ uint32_t Session::graph_node_spec(uint32_t type, const uint8_t* body, uint32_t l
       memcpy(&e, body, sizeof e);
       return event(e.handle, &sp->event) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
     }
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: {  // counted against the limit while the graph exists
+      avec_u64 size;
+      if (len != sizeof size) return CUDA_ERROR_INVALID_VALUE;
+      memcpy(&size, body, sizeof size);
+      if (size.value == 0) return CUDA_ERROR_INVALID_VALUE;
+      if (!allocs_.fits(size.value)) return CUDA_ERROR_OUT_OF_MEMORY;
+      sp->alloc_size = size.value;
+      return CUDA_SUCCESS;
+    }
+    case CU_GRAPH_NODE_TYPE_MEM_FREE: {
+      avec_u64 p;
+      if (len != sizeof p) return CUDA_ERROR_INVALID_VALUE;
+      memcpy(&p, body, sizeof p);
+      const Alloc* a = allocs_.find_exact(p.value);
+      if (!a || a->kind != AllocKind::graph) return CUDA_ERROR_INVALID_VALUE;
+      sp->free_dptr = p.value;
+      return CUDA_SUCCESS;
+    }
     case CU_GRAPH_NODE_TYPE_CONDITIONAL: {  // only when adding a node (its body graphs come back)
       avec_graph_cond& c = sp->cond;
       if (len != sizeof c) return CUDA_ERROR_INVALID_VALUE;
@@ -145,7 +164,7 @@ uint32_t Session::graph_node_spec(uint32_t type, const uint8_t* body, uint32_t l
       return CUDA_SUCCESS;
     }
     default:
-      return CUDA_ERROR_NOT_SUPPORTED;  // host and allocation nodes: not offered remotely
+      return CUDA_ERROR_NOT_SUPPORTED;  // host nodes: not offered remotely
   }
 }
 
@@ -218,8 +237,25 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
       for (size_t i = 0; i < q.ids.size(); i++)
         if (nodes_[q.ids[i]].graph != g.graph) { r = CUDA_ERROR_INVALID_VALUE; return false; }
       if (sp.type == CU_GRAPH_NODE_TYPE_CONDITIONAL) return graph_add_conditional(h, g, deps, q.edges, sp, &r);
+      uint64_t dptr = 0;
+      sp.alloc_dptr = &dptr;
+      if (sp.type == CU_GRAPH_NODE_TYPE_MEM_FREE && allocs_.find_exact(sp.free_dptr)->owner != (uint32_t)g.graph) {
+        r = CUDA_ERROR_INVALID_VALUE;  // another graph's allocation
+        return false;
+      }
       if ((r = be_.graph_add_node(gb, deps, q.edges, sp, &node))) return false;
-      return reply_u64(h, node_id(node, g.graph));
+      uint64_t id = node_id(node, g.graph);
+      if (sp.type != CU_GRAPH_NODE_TYPE_MEM_ALLOC) return reply_u64(h, id);
+      Alloc a;  // the graph's memory: device work may name it; freed by the driver with the graph
+      a.base = dptr;
+      a.size = a.accounted = sp.alloc_size;
+      a.kind = AllocKind::graph;
+      a.ctx = h.ctx;
+      a.owner = (uint32_t)g.graph;
+      allocs_.insert(a);
+      avec_reply_hdr rh = {CUDA_SUCCESS, 0};
+      uint64_t out[2] = {id, dptr};
+      return reply(h, &rh, sizeof rh, out, sizeof out);
     }
     case AVEC_OP_GRAPH_INSTANTIATE: {
       BH exec = 0;
@@ -283,6 +319,7 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
     case AVEC_OP_GRAPH_GET_NODES: {
       std::vector<BH> all;
       if ((r = graph_of(g.graph, &gb)) || (r = be_.graph_nodes(gb, g.a == 1, &all))) return false;
+      if (all.size() > AVEC_GRAPH_MAX_NODES_REPLY) { r = CUDA_ERROR_OUT_OF_MEMORY; return false; }  // the client's cap
       std::vector<uint64_t> ids;
       ids.push_back(all.size());
       for (BH n : all) ids.push_back(node_id(n, g.graph));

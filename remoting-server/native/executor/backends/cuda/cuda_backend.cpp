@@ -869,6 +869,19 @@ class CudaBackend final : public Backend {
       case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
         if (d_.p_cuGraphAddEventWaitNode) r = d_.p_cuGraphAddEventWaitNode(&n, g, d.data(), d.size(), (CUevent)sp.event);
         break;
+      case CU_GRAPH_NODE_TYPE_MEM_ALLOC:
+        if (d_.p_cuGraphAddMemAllocNode) {
+          CUDA_MEM_ALLOC_NODE_PARAMS ap = {};
+          ap.poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+          ap.poolProps.location = location();
+          ap.bytesize = sp.alloc_size;
+          r = d_.p_cuGraphAddMemAllocNode(&n, g, d.data(), d.size(), &ap);
+          if (!r) *sp.alloc_dptr = ap.dptr;
+        }
+        break;
+      case CU_GRAPH_NODE_TYPE_MEM_FREE:
+        if (d_.p_cuGraphAddMemFreeNode) r = d_.p_cuGraphAddMemFreeNode(&n, g, d.data(), d.size(), sp.free_dptr);
+        break;
     }
     *node = (BH)n;
     return r;

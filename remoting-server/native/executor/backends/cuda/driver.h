@@ -42,7 +42,7 @@ namespace avec {
   X(cuStreamGetCaptureInfo) X(cuStreamUpdateCaptureDependencies) X(cuThreadExchangeStreamCaptureMode)         \
   X(cuStreamIsCapturing) X(cuGraphCreate) X(cuGraphDestroy) X(cuGraphClone) X(cuGraphAddKernelNode)           \
   X(cuGraphAddMemsetNode) X(cuGraphAddMemcpyNode) X(cuGraphAddEmptyNode) X(cuGraphAddChildGraphNode)          \
-  X(cuGraphAddEventRecordNode) X(cuGraphAddEventWaitNode) X(cuGraphKernelNodeSetParams)                       \
+  X(cuGraphAddEventRecordNode) X(cuGraphAddEventWaitNode) X(cuGraphAddMemAllocNode) X(cuGraphAddMemFreeNode) X(cuGraphKernelNodeSetParams)                       \
   X(cuGraphMemsetNodeSetParams) X(cuGraphMemcpyNodeSetParams) X(cuGraphChildGraphNodeGetGraph)               \
   X(cuGraphEventRecordNodeSetEvent) X(cuGraphEventWaitNodeSetEvent) X(cuGraphNodeGetType)                     \
   X(cuGraphDestroyNode) X(cuGraphGetNodes) X(cuGraphGetRootNodes) X(cuGraphAddDependencies)                  \

@@ -770,7 +770,13 @@ class EmulatedBackend final : public Backend {
   CUresult capture_exchange_mode(uint32_t* mode) override { return graphs_.exchange_mode(mode); }
   bool capturing(BH s) override { return graphs_.capturing(s); }
   CUresult graph_create(uint32_t flags, BH* g) override { return flags ? CUDA_ERROR_INVALID_VALUE : graphs_.create(g); }
-  CUresult graph_destroy(BH g) override { return graphs_.destroy(g); }
+  CUresult graph_destroy(BH g) override {
+    CUresult r = graphs_.destroy(g);
+    if (!r)
+      for (uint64_t d : graph_allocs_[g]) mem_free(d);
+    graph_allocs_.erase(g);
+    return r;
+  }
   CUresult graph_clone(BH g, BH* out) override { return graphs_.clone(g, out); }
   // edge types only order work, and the emulated device runs everything in order
   CUresult graph_add_node(BH g, const std::vector<BH>& deps, const std::vector<uint64_t>&, const GraphNodeSpec& sp,
@@ -778,7 +784,17 @@ class EmulatedBackend final : public Backend {
     if (sp.type == CU_GRAPH_NODE_TYPE_KERNEL && !functions_.count(sp.launch.func)) return CUDA_ERROR_INVALID_VALUE;
     if ((sp.type == CU_GRAPH_NODE_TYPE_EVENT_RECORD || sp.type == CU_GRAPH_NODE_TYPE_WAIT_EVENT) && !events_.count(sp.event))
       return CUDA_ERROR_INVALID_VALUE;
-    return graphs_.add(g, deps, sp, node);
+    uint64_t d = 0;
+    if (sp.type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {  // memory from creation until the graph goes (no VA reuse)
+      CUresult r = mem_alloc(sp.alloc_size, &d);
+      if (r) return r;
+    }
+    CUresult r = graphs_.add(g, deps, sp, node);
+    if (sp.type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
+      if (r) mem_free(d);
+      else graph_allocs_[g].push_back(*sp.alloc_dptr = d);
+    }
+    return r;
   }
   CUresult graph_node_set_params(BH node, const GraphNodeSpec& sp) override { return graphs_.set_params(node, sp); }
   CUresult graph_node_type(BH node, uint32_t* type) override { return graphs_.node_type(node, type); }
@@ -1016,6 +1032,7 @@ class EmulatedBackend final : public Backend {
 
   BackendOptions opts_;
   GraphEngine graphs_;
+  std::map<BH, std::vector<uint64_t>> graph_allocs_;  // memory of each graph's allocation nodes
   std::map<uint64_t, Block> blocks_;
   std::map<BH, Pool> pools_;
   std::map<BH, Physical> physical_;
