@@ -19,7 +19,9 @@
  * the avec_hello_refusal tail of refused HELLO replies; memory pools (POOL_*, MEM_ALLOC_ASYNC naming a
  * pool), virtual memory management (VMM_*), IPC between sessions of one server (IPC_*), CUDA arrays with
  * texture and surface objects (ARRAY_*, MIPMAP_*, MEMCPY_HTOA/ATOH/ARRAY, TEX_*, SURF_*); stripe
- * connections and compressed bulk chunks, offered in the HELLO reply's `features` (opcodes 170-173). A server that
+ * connections and compressed bulk chunks, offered in the HELLO reply's `features` (opcodes 170-173); JIT linking
+ * (LINK_*), stream attributes (STREAM_*_ATTR, CTX_RESET_PERSISTING_L2) and conditional graph nodes
+ * (GRAPH_COND_HANDLE_CREATE, ADD_NODE of type CONDITIONAL). A server that
  * predates them closes the session on the unknown opcode (AVEC_STATUS_BAD_FRAME), so a client only sends
  * them when the program calls those driver functions.
  *
@@ -186,7 +188,7 @@ enum avec_opcode {
    * context the library passed) */
   AVEC_OP_EXPORT_CALL = 110,   /* S  avec_export_call -> avec_export_reply */
 
-  /* CUDA arrays, texture and surface objects (120-139). Arrays and mipmapped arrays live on the server
+  /* CUDA arrays, texture and surface objects (120-131). Arrays and mipmapped arrays live on the server
    * under client-chosen handles; texture and surface object values are the server driver's own (kernels
    * receive them as parameters), so creating one waits for the value. */
   AVEC_OP_ARRAY_CREATE = 120,  /* S  avec_array_create (desc.levels 0) */
@@ -201,6 +203,22 @@ enum avec_opcode {
   AVEC_OP_TEX_DESTROY = 129,   /* F  avec_u64 */
   AVEC_OP_SURF_CREATE = 130,   /* S  avec_tex_create (has_tex = has_view = 0) -> avec_u64 (the CUsurfObject) */
   AVEC_OP_SURF_DESTROY = 131,  /* F  avec_u64 */
+
+  /* JIT linking (cuLink*): the linker runs on the server's driver (it needs the device's architecture).
+   * Link states have client-chosen handles; inputs travel as data (files are read on the client); the
+   * linked image comes back with LINK_READ in pieces of <= AVEC_CHUNK bytes. Log text the driver wrote
+   * into the server's log buffers comes back with every LINK_ADD_DATA and LINK_COMPLETE reply. */
+  AVEC_OP_LINK_CREATE = 132,   /* S  avec_link_create + avec_jit_option[num_options] */
+  AVEC_OP_LINK_ADD_DATA = 133, /* S  avec_link_add + avec_jit_option[num_options] + name + data part
+                                     -> avec_link_reply + info log + error log */
+  AVEC_OP_LINK_COMPLETE = 134, /* S  avec_handle -> avec_link_reply (image_size) + info log + error log */
+  AVEC_OP_LINK_READ = 135,     /* S  avec_link_read -> avec_reply_hdr + image bytes [offset, offset + len) */
+  AVEC_OP_LINK_DESTROY = 136,  /* F  avec_handle */
+
+  /* stream attributes (CUstreamAttrValue is CUlaunchAttributeValue, 64 bytes) */
+  AVEC_OP_STREAM_SET_ATTR = 137,  /* F  avec_stream_attr */
+  AVEC_OP_STREAM_GET_ATTR = 138,  /* S  avec_stream_attr (value ignored) -> avec_stream_attr_reply */
+  AVEC_OP_STREAM_COPY_ATTR = 139, /* F  avec_u32x2 (dst stream, src stream) */
 
   /* stream capture and CUDA graphs. Graphs, nodes and executable graphs are named by ids the server
    * chooses (never 0; the client hands them to the program as CUgraph/CUgraphNode/CUgraphExec values);
@@ -238,6 +256,11 @@ enum avec_opcode {
   AVEC_OP_MEMCPY_HTOD_STRIPED = 171, /* F avec_memcpy_striped: one chunk whose bytes arrive on the stripes */
   AVEC_OP_MEMCPY_DTOH_STRIPED = 172, /* S avec_memcpy_striped (src, size) -> status; the bytes go out on the stripes */
   AVEC_OP_MEMCPY_HTOD_Z = 173, /* F  avec_memcpy_htod + avec_zchunk + compressed bytes (one chunk) */
+
+  AVEC_OP_CTX_RESET_PERSISTING_L2 = 174, /* F (empty; uses hdr.ctx): cuCtxResetPersistingL2Cache */
+  /* conditional graph nodes: the handle is the server driver's value (kernels receive it as a parameter) */
+  AVEC_OP_GRAPH_COND_HANDLE_CREATE = 175, /* S avec_graph_req (graph, a = default value, node = flags)
+                                             -> avec_u64 the CUgraphConditionalHandle */
 };
 
 /* Reply details (docs/protocol.md has the full rules):
@@ -270,7 +293,9 @@ enum avec_opcode {
    (op) == AVEC_OP_SURF_CREATE || (op) == AVEC_OP_GRAPH_CREATE || (op) == AVEC_OP_GRAPH_ADD_NODE ||           \
    (op) == AVEC_OP_GRAPH_INSTANTIATE || (op) == AVEC_OP_GRAPH_EXEC_UPDATE ||                                 \
    ((op) >= AVEC_OP_STREAM_BEGIN_CAPTURE && (op) <= AVEC_OP_GRAPH_EDGES) ||                                \
-   (op) == AVEC_OP_STRIPE_ATTACH || (op) == AVEC_OP_MEMCPY_DTOH_STRIPED)
+   (op) == AVEC_OP_STRIPE_ATTACH || (op) == AVEC_OP_MEMCPY_DTOH_STRIPED ||                                  \
+   ((op) >= AVEC_OP_LINK_CREATE && (op) <= AVEC_OP_LINK_READ) || (op) == AVEC_OP_STREAM_GET_ATTR ||          \
+   (op) == AVEC_OP_GRAPH_COND_HANDLE_CREATE)
 
 /* ---- payloads ---------------------------------------------------------------------------------------- */
 
@@ -640,6 +665,15 @@ typedef struct avec_graph_req {
 /* ADD_NODE, EDGES, BEGIN_CAPTURE: num_deps CUgraphEdgeData (8 bytes each: ports and dependency type) follow the ids */
 #define AVEC_GRAPH_F_EDGES 0x1u
 
+/* CONDITIONAL node body (ADD_NODE, a = CU_GRAPH_NODE_TYPE_CONDITIONAL); the reply is avec_u64 node id
+ * followed by `size` u64 graph ids: the body graphs the driver made (they belong to the node). */
+#define AVEC_GRAPH_MAX_COND_BODIES 256u
+typedef struct avec_graph_cond {
+  uint64_t handle;     /* from GRAPH_COND_HANDLE_CREATE */
+  uint32_t type;       /* CUgraphConditionalNodeType */
+  uint32_t size;       /* 1..AVEC_GRAPH_MAX_COND_BODIES */
+} avec_graph_cond;
+
 typedef struct avec_capture_info {
   avec_reply_hdr r;
   uint32_t status;     /* CUstreamCaptureStatus */
@@ -663,6 +697,72 @@ typedef struct avec_export_reply {
   uint32_t reserved;
   uint8_t object[16];   /* slot 51: the first bytes of the object (libraries may read its header) */
 } avec_export_reply;
+
+/* ---- JIT linking ---- */
+#define AVEC_LINK_MAX_OPTIONS 64u         /* options per LINK_CREATE / LINK_ADD_DATA (CU_JIT_NUM_OPTIONS is 35) */
+#define AVEC_LINK_MAX_LOG (1u << 20)      /* log buffer bytes the server keeps per link state (each log) */
+#define AVEC_LINK_MAX_INPUT (256u << 20)  /* bytes of one input */
+#define AVEC_LINK_MAX_STATES 64u          /* live link states per session */
+#define AVEC_LINK_MAX_IMAGE (512ull << 20) /* bytes of a linked image the server hands back */
+
+/* One CUjit_option and its value. Only options whose value is a number cross (the 8 bytes of the
+ * optionValues slot, as the program wrote them); the log buffers are the server's own, of
+ * min(the program's size, AVEC_LINK_MAX_LOG) bytes, and their text comes back in replies. */
+typedef struct avec_jit_option {
+  uint32_t option;
+  uint32_t reserved;
+  uint64_t value;
+} avec_jit_option;
+
+typedef struct avec_link_create {
+  uint32_t handle;        /* client-chosen, non-zero */
+  uint32_t num_options;   /* <= AVEC_LINK_MAX_OPTIONS */
+  uint32_t info_log;      /* bytes of info log buffer wanted (0: none) */
+  uint32_t error_log;     /* bytes of error log buffer wanted (0: none) */
+} avec_link_create;
+
+/* One part of an input: the first part (offset 0) carries options and name; later parts continue the
+ * same input (same handle, type and size, consecutive offsets, no options or name). The input is added
+ * when `size` bytes have arrived; replies to earlier parts are status only. */
+typedef struct avec_link_add {
+  uint32_t handle;
+  uint32_t type;          /* CUjitInputType */
+  uint64_t size;          /* bytes of the whole input, 1..AVEC_LINK_MAX_INPUT */
+  uint64_t offset;        /* where this part's bytes go */
+  uint32_t num_options;   /* <= AVEC_LINK_MAX_OPTIONS (first part only) */
+  uint32_t name_len;      /* <= AVEC_MAX_NAME, no NUL (first part only) */
+  uint32_t part_len;      /* data bytes in this frame, after the options and the name */
+  uint32_t reserved;
+} avec_link_add;
+
+typedef struct avec_link_reply {
+  avec_reply_hdr r;       /* sent with a failure too (the error log is what the program wants then) */
+  uint64_t image_size;    /* LINK_COMPLETE: bytes of the linked image */
+  uint32_t info_len;      /* info log bytes that follow (no NUL) */
+  uint32_t error_len;     /* error log bytes that follow them */
+  float wall_time;        /* CU_JIT_WALL_TIME output (ms), when the link state asked for it */
+  uint32_t threads_per_block; /* CU_JIT_THREADS_PER_BLOCK output, when asked for */
+} avec_link_reply;
+
+typedef struct avec_link_read {
+  uint32_t handle;
+  uint32_t reserved;
+  uint64_t offset;
+  uint64_t len;           /* <= AVEC_CHUNK */
+} avec_link_read;
+
+/* ---- stream attributes ---- */
+typedef struct avec_stream_attr {
+  uint32_t stream;
+  uint32_t attr;          /* CUstreamAttrID: ACCESS_POLICY_WINDOW, SYNCHRONIZATION_POLICY, PRIORITY,
+                             MEM_SYNC_DOMAIN_MAP, MEM_SYNC_DOMAIN */
+  uint8_t value[64];      /* CUstreamAttrValue bytes; the window's base_ptr is a device address */
+} avec_stream_attr;
+
+typedef struct avec_stream_attr_reply {
+  avec_reply_hdr r;
+  uint8_t value[64];
+} avec_stream_attr_reply;
 
 /* ---- CUDA arrays, texture and surface objects ---- */
 typedef struct avec_array_desc {
@@ -800,5 +900,13 @@ AVEC_STATIC_ASSERT(sizeof(avec_tex_create) == 168, "tex create");
 AVEC_STATIC_ASSERT(sizeof(avec_graph_req) == 40, "graph request");
 AVEC_STATIC_ASSERT(sizeof(avec_capture_info) == 32, "capture info");
 AVEC_STATIC_ASSERT(sizeof(avec_graph_update_reply) == 32, "graph update reply");
+AVEC_STATIC_ASSERT(sizeof(avec_graph_cond) == 16, "graph conditional");
+AVEC_STATIC_ASSERT(sizeof(avec_jit_option) == 16, "jit option");
+AVEC_STATIC_ASSERT(sizeof(avec_link_create) == 16, "link create");
+AVEC_STATIC_ASSERT(sizeof(avec_link_add) == 40, "link add");
+AVEC_STATIC_ASSERT(sizeof(avec_link_reply) == 32, "link reply");
+AVEC_STATIC_ASSERT(sizeof(avec_link_read) == 24, "link read");
+AVEC_STATIC_ASSERT(sizeof(avec_stream_attr) == 72, "stream attr");
+AVEC_STATIC_ASSERT(sizeof(avec_stream_attr_reply) == 72, "stream attr reply");
 
 #endif /* AVEC_WIRE_H */

@@ -74,6 +74,9 @@ record "arrays, textures, surfaces" $? "$work/arrays.log"
 AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/graph_test" main >"$work/graph.log" 2>&1
 record "graphs and stream capture" $? "$work/graph.log"
 
+AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/jit_test" main >"$work/jit.log" 2>&1
+record "JIT linking, stream attributes" $? "$work/jit.log"
+
 # Bulk paths (issue 8): the same copies on one connection, over stripes, compressed, and against a server
 # that offers neither (negotiation falls back).
 for mode in "0 0" "3 0" "0 1" "4 1"; do

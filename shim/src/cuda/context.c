@@ -352,4 +352,3 @@ AVEC_API CUresult cuCtxGetStreamPriorityRange(int *least, int *greatest) {
   return CUDA_SUCCESS;
 }
 
-AVEC_API CUresult cuCtxResetPersistingL2Cache(void) { return avec_ctx_require(NULL); }

@@ -97,6 +97,7 @@ typedef struct {
     avec_memcpy2d c;
     avec_u64 child;
     avec_handle ev;
+    avec_graph_cond cond;
   } u;
 } node_body;
 
@@ -268,32 +269,101 @@ static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
       return CUDA_SUCCESS;
     case CU_GRAPH_NODE_TYPE_EVENT_RECORD: return event_body(CU_GRAPH_NODE_TYPE_EVENT_RECORD, p->eventRecord.event, b);
     case CU_GRAPH_NODE_TYPE_WAIT_EVENT: return event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, p->eventWait.event, b);
-    default: return refuse("graph nodes other than kernel, memset, device memcpy, empty, child graph and event", &warned);
+    case CU_GRAPH_NODE_TYPE_CONDITIONAL: /* its body graphs come back when the node is added (add_node_edges) */
+      if (p->conditional.size == 0 || p->conditional.size > AVEC_GRAPH_MAX_COND_BODIES) return CUDA_ERROR_INVALID_VALUE;
+      b->u.cond = (avec_graph_cond){p->conditional.handle, (uint32_t)p->conditional.type, p->conditional.size};
+      b->type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+      b->len = sizeof b->u.cond;
+      return CUDA_SUCCESS;
+    default:
+      return refuse("graph nodes other than kernel, memset, device memcpy, empty, child graph, event, allocation and conditional",
+                    &warned);
   }
 }
 
+/* ---- conditional nodes' body graphs ------------------------------------------------------------------- */
+/* phGraph_out is a CUDA-owned array, valid for the node's life: kept here per node, freed with the node or
+ * its graph (and, recursively, with the graphs that hold them). */
+typedef struct cond_bodies {
+  uint64_t node, graph;
+  CUgraph *graphs;
+  uint32_t n;
+  struct cond_bodies *next;
+} cond_bodies;
+static pthread_mutex_t bodies_lock = PTHREAD_MUTEX_INITIALIZER;
+static cond_bodies *bodies;
+
+static void bodies_forget_locked(uint64_t node, uint64_t graph) {
+  for (cond_bodies **p = &bodies; *p;) {
+    cond_bodies *e = *p;
+    if ((node && e->node == node) || (graph && e->graph == graph)) {
+      *p = e->next;
+      for (uint32_t i = 0; i < e->n; i++) bodies_forget_locked(0, id_of(e->graphs[i]));
+      free(e->graphs);
+      free(e);
+      p = &bodies; /* the list changed below us: start over */
+    } else {
+      p = &e->next;
+    }
+  }
+}
+static void bodies_forget(uint64_t node, uint64_t graph) {
+  pthread_mutex_lock(&bodies_lock);
+  bodies_forget_locked(node, graph);
+  pthread_mutex_unlock(&bodies_lock);
+}
+
+/* The reply to adding a conditional node: its id, then the ids of the `size` body graphs. */
+static CUresult take_bodies(CUgraphNodeParams *p, uint64_t graph, const uint64_t *ids, uint32_t size) {
+  cond_bodies *e = calloc(1, sizeof *e);
+  CUgraph *arr = calloc(size, sizeof *arr);
+  if (!e || !arr) {
+    free(e);
+    free(arr);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  for (uint32_t i = 0; i < size; i++) arr[i] = (CUgraph)(uintptr_t)ids[1 + i];
+  *e = (cond_bodies){ids[0], graph, arr, size, NULL};
+  pthread_mutex_lock(&bodies_lock);
+  e->next = bodies;
+  bodies = e;
+  pthread_mutex_unlock(&bodies_lock);
+  p->conditional.phGraph_out = arr;
+  return CUDA_SUCCESS;
+}
+
+/* `gp`: the program's generic parameters, for a conditional node's body graphs (NULL otherwise). */
 static CUresult add_node_edges(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
-                               size_t n, node_body *b, CUresult built) {
+                               size_t n, node_body *b, CUresult built, CUgraphNodeParams *gp) {
   if (built || !out || !g) {
     host_side.set = 0;
     return built ? built : CUDA_ERROR_INVALID_VALUE;
   }
   avec_graph_req q = {id_of(g), 0, b->type, 0, 0, 0, 0};
-  struct { avec_reply_hdr r; uint64_t v[2]; } rep = {{0, 0}, {0, 0}}; /* node id (, an allocation's address) */
-  size_t got = 0, want = sizeof rep.r + (b->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC ? 16 : 8);
-  CUresult r = request_edges(AVEC_OP_GRAPH_ADD_NODE, &q, deps, edges, n, &b->u, b->len, &rep, sizeof rep, &got);
-  if (!r && got < want) r = CUDA_ERROR_UNKNOWN;
-  if (!r) *out = (CUgraphNode)(uintptr_t)rep.v[0];
-  if (!r && b->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
-    last_alloc = rep.v[1];
-    track_graph_alloc(id_of(g), rep.v[1], b->u.child.value);
+  uint32_t bodies_n = b->type == CU_GRAPH_NODE_TYPE_CONDITIONAL ? b->u.cond.size : 0;
+  /* node id, then an allocation node's address or a conditional node's body graph ids */
+  struct { avec_reply_hdr r; uint64_t ids[1 + AVEC_GRAPH_MAX_COND_BODIES]; } *rep = malloc(sizeof *rep);
+  if (!rep) {
+    host_side.set = 0;
+    return CUDA_ERROR_OUT_OF_MEMORY;
   }
+  size_t extra = b->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC ? 1 : bodies_n;
+  size_t got = 0, want = sizeof rep->r + 8 * (1 + extra);
+  CUresult r = request_edges(AVEC_OP_GRAPH_ADD_NODE, &q, deps, edges, n, &b->u, b->len, rep, sizeof *rep, &got);
+  if (!r && got < want) r = CUDA_ERROR_UNKNOWN;
+  if (!r && bodies_n) r = gp ? take_bodies(gp, id_of(g), rep->ids, bodies_n) : CUDA_ERROR_INVALID_VALUE;
+  if (!r) *out = (CUgraphNode)(uintptr_t)rep->ids[0];
+  if (!r && b->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
+    last_alloc = rep->ids[1];
+    track_graph_alloc(id_of(g), rep->ids[1], b->u.child.value);
+  }
+  free(rep);
   if (!r && b->type == CU_GRAPH_NODE_TYPE_GRAPH) avec_graph_host_copy(b->u.child.value, id_of(g));
   note_host_side(id_of(g), r);
   return r;
 }
 static CUresult add_node(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, node_body *b, CUresult built) {
-  return add_node_edges(out, g, deps, NULL, n, b, built);
+  return add_node_edges(out, g, deps, NULL, n, b, built, NULL);
 }
 
 /* The node body is large (kernel parameters): one per thread instead of on the stack. */
@@ -316,6 +386,7 @@ AVEC_API CUresult cuGraphDestroy(CUgraph g) {
   if (!r) avec_user_objects_release(id_of(g));
   if (!r) avec_graph_host_release(id_of(g));
   if (!r) untrack_graph_allocs(id_of(g));
+  if (!r) bodies_forget(0, id_of(g));
   return r;
 }
 
@@ -368,14 +439,25 @@ AVEC_API CUresult cuGraphAddEventWaitNode(CUgraphNode *out, CUgraph g, const CUg
   return add_node(out, g, deps, n, &tls_body, event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, e, &tls_body));
 }
 AVEC_API CUresult cuGraphAddNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n, CUgraphNodeParams *p) {
-  CUresult r = add_node(out, g, deps, n, &tls_body, generic_body(p, &tls_body));
+  CUresult r = add_node_edges(out, g, deps, NULL, n, &tls_body, generic_body(p, &tls_body), p);
   if (!r && p->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) p->alloc.dptr = last_alloc;
   return r;
 }
 AVEC_API CUresult cuGraphAddNode_v2(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, const CUgraphEdgeData *edges,
                                    size_t n, CUgraphNodeParams *p) {
-  CUresult r = add_node_edges(out, g, deps, edges, n, &tls_body, generic_body(p, &tls_body));
+  CUresult r = add_node_edges(out, g, deps, edges, n, &tls_body, generic_body(p, &tls_body), p);
   if (!r && p->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) p->alloc.dptr = last_alloc;
+  return r;
+}
+
+/* The handle is the server driver's value: kernels receive it as a parameter and set the condition. */
+AVEC_API CUresult cuGraphConditionalHandleCreate(CUgraphConditionalHandle *out, CUgraph g, CUcontext ctx,
+                                                unsigned int default_value, unsigned int flags) {
+  if (!out || !g) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {id_of(g), flags, default_value, 0, 0, 0, 0};
+  uint64_t h = 0;
+  CUresult r = request_u64(AVEC_OP_GRAPH_COND_HANDLE_CREATE, &q, NULL, 0, NULL, 0, &h);
+  if (!r) *out = (CUgraphConditionalHandle)h;
   return r;
 }
 
@@ -420,7 +502,9 @@ AVEC_API CUresult cuGraphNodeGetType(CUgraphNode node, CUgraphNodeType *type) {
 AVEC_API CUresult cuGraphDestroyNode(CUgraphNode node) {
   if (!node) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {0, id_of(node), 0, 0, 0, 0, 0};
-  return request(AVEC_OP_GRAPH_DESTROY_NODE, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  CUresult r = request(AVEC_OP_GRAPH_DESTROY_NODE, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
+  if (!r) bodies_forget(id_of(node), 0);
+  return r;
 }
 
 /* Node lists: the reply is a count and then the ids (the count may exceed what `nodes` can hold). */

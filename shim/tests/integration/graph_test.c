@@ -220,6 +220,94 @@ static void test_user_objects_and_edges(void) {
   CHECK_EQ(cuUserObjectCreate(&o, &weight, on_destroy, 1, 0), CUDA_ERROR_INVALID_VALUE);
 }
 
+static CUgraphNodeParams cond_params(CUgraphConditionalHandle h, CUgraphConditionalNodeType type, unsigned size) {
+  CUgraphNodeParams p;
+  memset(&p, 0, sizeof p);
+  p.type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+  p.conditional.handle = h;
+  p.conditional.type = type;
+  p.conditional.size = size;
+  CUcontext c = NULL;
+  cuCtxGetCurrent(&c);
+  p.conditional.ctx = c;
+  return p;
+}
+
+static void test_conditional(void) {
+  CASE("conditional nodes: the handle is the server's, body graphs come back and take nodes");
+  CUdeviceptr a = 0;
+  OK(cuMemAlloc(&a, N));
+  CUcontext ctx = NULL;
+  OK(cuCtxGetCurrent(&ctx));
+  CUgraph g = NULL, other = NULL;
+  OK(cuGraphCreate(&g, 0));
+  OK(cuGraphCreate(&other, 0));
+  CUgraphConditionalHandle h = 0, h_other = 0;
+  OK(cuGraphConditionalHandleCreate(&h, g, ctx, 1, CU_GRAPH_COND_ASSIGN_DEFAULT));
+  CHECK(h != 0);
+  OK(cuGraphConditionalHandleCreate(&h_other, other, ctx, 0, 0));
+  CHECK(h_other != h);
+  CUgraphNodeParams p = cond_params(h, CU_GRAPH_COND_TYPE_IF, 2); /* if / else */
+  CUgraphNode cond = NULL, first = NULL;
+  OK(cuGraphAddEmptyNode(&first, g, NULL, 0));
+  OK(cuGraphAddNode_v2(&cond, g, &first, NULL, 1, &p));
+  CHECK(cond != NULL && p.conditional.phGraph_out != NULL);
+  CUgraph body0 = p.conditional.phGraph_out ? p.conditional.phGraph_out[0] : NULL;
+  CUgraph body1 = p.conditional.phGraph_out ? p.conditional.phGraph_out[1] : NULL;
+  CHECK(body0 != NULL && body1 != NULL && body0 != body1);
+  CUgraphNodeType type = CU_GRAPH_NODE_TYPE_EMPTY;
+  OK(cuGraphNodeGetType(cond, &type));
+  CHECK_EQ(type, CU_GRAPH_NODE_TYPE_CONDITIONAL);
+  CUDA_MEMSET_NODE_PARAMS ms = {a, 0, 0x42, 1, N, 1};
+  CUgraphNode in_body = NULL;
+  OK(cuGraphAddMemsetNode(&in_body, body0, NULL, 0, &ms, NULL));
+  size_t count = 0;
+  OK(cuGraphGetNodes(body0, NULL, &count));
+  CHECK_EQ(count, 1u);
+  OK(cuGraphGetNodes(body1, NULL, &count));
+  CHECK_EQ(count, 0u);
+  CUgraphConditionalHandle inner_h = 0; /* a while loop nested in the body, with a handle of its own graph */
+  OK(cuGraphConditionalHandleCreate(&inner_h, body0, ctx, 0, 0));
+  CUgraphNodeParams inner = cond_params(inner_h, CU_GRAPH_COND_TYPE_WHILE, 1);
+  CUgraphNode inner_node = NULL;
+  OK(cuGraphAddNode_v2(&inner_node, body0, &in_body, NULL, 1, &inner));
+  CHECK(inner.conditional.phGraph_out != NULL);
+  CUgraphNode switch_node = NULL;
+  CUgraphNodeParams sw = cond_params(h, CU_GRAPH_COND_TYPE_SWITCH, 5);
+  OK(cuGraphAddNode_v2(&switch_node, g, NULL, NULL, 0, &sw));
+  OK(cuGraphGetNodes(g, NULL, &count));
+  CHECK_EQ(count, 3u);
+
+  CASE("conditional errors: foreign or unknown handles, sizes; body graphs are not destroyed on their own");
+  CUgraphNode bad = NULL;
+  CUgraphNodeParams q = cond_params(h_other, CU_GRAPH_COND_TYPE_IF, 1); /* made for another graph */
+  CHECK_EQ(cuGraphAddNode_v2(&bad, g, NULL, NULL, 0, &q), CUDA_ERROR_INVALID_VALUE);
+  q = cond_params(0x7777777, CU_GRAPH_COND_TYPE_IF, 1);
+  CHECK_EQ(cuGraphAddNode_v2(&bad, g, NULL, NULL, 0, &q), CUDA_ERROR_INVALID_VALUE);
+  q = cond_params(h, CU_GRAPH_COND_TYPE_IF, 0);
+  CHECK_EQ(cuGraphAddNode_v2(&bad, g, NULL, NULL, 0, &q), CUDA_ERROR_INVALID_VALUE);
+  q = cond_params(h, CU_GRAPH_COND_TYPE_WHILE, 2);
+  CHECK_EQ(cuGraphAddNode_v2(&bad, g, NULL, NULL, 0, &q), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuGraphConditionalHandleCreate(&h_other, (CUgraph)(uintptr_t)0x7777777, ctx, 0, 0), CUDA_ERROR_INVALID_VALUE);
+  OK(cuGraphDestroy(body1)); /* fire-and-forget: refused at the next synchronous call */
+  CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_INVALID_VALUE);
+
+  CASE("a graph with a conditional node instantiates; the emulated device refuses to launch it (no kernels set conditions)");
+  CUgraphExec e = NULL;
+  OK(cuGraphInstantiateWithFlags(&e, g, 0));
+  OK(cuGraphLaunch(e, NULL));
+  CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_NOT_SUPPORTED);
+  OK(cuGraphExecDestroy(e));
+  OK(cuGraphDestroyNode(switch_node));
+  OK(cuGraphDestroy(g)); /* the bodies go with it */
+  OK(cuCtxSynchronize());
+  CHECK_EQ(cuGraphGetNodes(body0, NULL, &count), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuGraphNodeGetType(inner_node, &type), CUDA_ERROR_INVALID_VALUE);
+  OK(cuGraphDestroy(other));
+  OK(cuMemFree(a));
+  OK(cuCtxSynchronize());
+}
+
 static void test_capture(void) {
   CASE("stream capture: nothing runs while capturing; fork/join across streams; one frame per replay");
   CUdeviceptr a = 0, b = 0;
@@ -406,6 +494,7 @@ int main(int argc, char **argv) {
   OK(cuCtxSetCurrent(c));
   test_explicit();
   test_user_objects_and_edges();
+  test_conditional();
   test_alloc_nodes();
   test_capture();
   OK(cuDevicePrimaryCtxRelease(0));

@@ -55,6 +55,17 @@ memset2d = frame(26, struct.pack("<QQQQIHHII", BASE, 512, 25, 4, 7, 4, 0, 0, 0))
 copy2d = frame(28, struct.pack("<QQQQQQII", BASE, 512, 0, 0, 100, 4, 0, 0), 11)
 free = frame(21, struct.pack("<QII", BASE, 0, 0))
 
+link_create = frame(132, struct.pack("<IIII", 9, 1, 256, 256) + struct.pack("<IIQ", 2, 0, 0), 2)
+
+
+def link_add(part, offset, rid=3, name=b""):
+    return frame(133, struct.pack("<IIQQIIII", 9, 1, len(PTX), offset, 0, len(name), len(part), 0) + name + part, rid)
+
+
+def stream_attr(op, stream, attr, value, rid=0):
+    return frame(op, struct.pack("<II", stream, attr) + value.ljust(64, b"\0"), rid)
+
+
 def array(op, handle, w, h, d, rid, levels=0, flags=0, fmt=0x20, ch=1):
     return frame(op, struct.pack("<IIQQQIIII", handle, 0, w, h, d, fmt, ch, flags, levels), rid)
 
@@ -147,6 +158,20 @@ session = {
                    frame(40, struct.pack("<IIiI", 20, 1, 0, 0)) + graph(150, 0x1000, stream=20, deps=[0x1002], rid=6) +
                    graph(151, stream=20, rid=7) + graph(142, 0x1000, 0, 10, body=struct.pack("<Q", 4096), rid=8) +
                    graph(142, 0x1000, 0, 11, body=struct.pack("<Q", BASE + 8192), rid=9) + graph(141, 0x1000) + sync,
+    # conditional nodes: a graph (0x1000), a handle for it (default 1, ASSIGN_DEFAULT), an IF node with two
+    # bodies (node 0x1001, bodies 0x1002 and 0x1003), a memset into the first body, destroy
+    "conditional": alloc(8192) + graph(140, rid=2) + graph(175, 0x1000, 1, 1, rid=3) +
+                   graph(142, 0x1000, 0, 13, body=struct.pack("<QII", 40, 0, 2), rid=4) +
+                   graph(142, 0x1002, 0, 2, body=struct.pack("<QQQQIHHII", BASE, 0, 16, 1, 0xAB, 1, 0, 0, 0), rid=5) +
+                   graph(154, 0x1002, rid=6) + graph(141, 0x1002) + graph(143, 0x1000, rid=7) + graph(144, 0x1004) +
+                   graph(160, 0, 0x1001) + graph(141, 0x1000) + sync,
+    # JIT linking (a link state with a wall-time option and both logs, a PTX input in two parts, complete,
+    # read, destroy) and stream attributes (set, get, copy, reset of persisting L2)
+    "jit": link_create + link_add(PTX[:20], 0, 1, b"k.ptx") + link_add(PTX[20:], 20) + frame(134, struct.pack("<II", 9, 0), 4) +
+           frame(135, struct.pack("<IIQQ", 9, 0, 0, 16), 5) + frame(136, struct.pack("<II", 9, 0)) +
+           frame(40, struct.pack("<IIiI", 20, 1, 0, 0)) + stream_attr(137, 20, 3, struct.pack("<I", 2)) +
+           stream_attr(137, 20, 1, struct.pack("<QQfII", BASE, 4096, 0.5, 2, 1)) + stream_attr(138, 20, 3, b"", 6) +
+           frame(139, struct.pack("<II", 20, 0)) + frame(174) + sync,
 }
 decoder = {
     "hello": hello(b"avec1.e30.AAAA"),
@@ -154,6 +179,8 @@ decoder = {
     "arrays": array(120, 5, 16, 4, 0, 2) + array_copy(125, 0, 5, 8, 2, 1, data=b"x" * 16) +
               array_copy(126, 5, 0, 8, 2, 1, 3) + tex(128, 0, 5, 4) + frame(129, struct.pack("<Q", 1)),
     "module": module_image + module_load,
+    "jit": link_create + link_add(PTX, 0) + stream_attr(137, 20, 8, struct.pack("<i", -2)) +
+           graph(175, 0x1000, 1, 0, rid=5),
     "ticket": b"avec1.eyJ2IjoxLCJraWQiOiJrMSJ9.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     "fatbin": struct.pack("<IHHQ", 0xBA55ED50, 1, 16, 64 + len(PTX)) +
               struct.pack("<HHIQ", 1, 0x101, 64, len(PTX)) + b"\0" * 48 + PTX,

@@ -87,6 +87,14 @@ struct GraphNodeSpec {
   uint64_t alloc_size = 0;          // MEM_ALLOC: bytes, on the backend's device
   uint64_t* alloc_dptr = nullptr;   // MEM_ALLOC: where the address goes
   uint64_t free_dptr = 0;           // MEM_FREE
+  avec_graph_cond cond{};          // CONDITIONAL (graph_add_conditional only)
+};
+
+// What a link state's driver wrote so far: log text and the output options it was asked for.
+struct LinkOutput {
+  std::string info, error;
+  float wall_time = 0;
+  uint32_t threads_per_block = 0;
 };
 
 struct CaptureInfo {
@@ -251,6 +259,28 @@ class Backend {
   virtual CUresult graph_exec_update(BH exec, BH graph, uint32_t* result, BH* error_node, BH* error_from) = 0;
   virtual CUresult graph_exec_set_params(BH exec, BH node, const GraphNodeSpec& spec) = 0;
   virtual CUresult graph_exec_enable(BH exec, BH node, bool on) = 0;
+  // Conditional nodes: the handle is the driver's value (kernels set the condition through it); adding a
+  // node makes `cond.size` body graphs, which belong to the node (never destroyed on their own).
+  virtual CUresult graph_cond_handle_create(BH graph, uint32_t default_value, uint32_t flags, uint64_t* handle) = 0;
+  virtual CUresult graph_add_conditional(BH graph, const std::vector<BH>& deps, const std::vector<uint64_t>& edges,
+                                         const avec_graph_cond& cond, BH* node, std::vector<BH>* bodies) = 0;
+
+  // JIT linking in the current context. `opts` are numeric options only (the session checked them); the
+  // backend owns the log buffers (info_log/error_log bytes, 0: none) and the linked image, which stays
+  // valid until link_destroy.
+  virtual CUresult link_create(const std::vector<avec_jit_option>& opts, uint32_t info_log, uint32_t error_log,
+                               BH* state) = 0;
+  virtual CUresult link_add_data(BH state, uint32_t type, const uint8_t* data, size_t len, const std::string& name,
+                                 const std::vector<avec_jit_option>& opts) = 0;
+  virtual CUresult link_complete(BH state, const uint8_t** image, size_t* size) = 0;
+  virtual void link_output(BH state, LinkOutput* out) = 0;
+  virtual CUresult link_destroy(BH state) = 0;
+
+  // Stream attributes (CUstreamAttrValue bytes) and the persisting-L2 reset of the current context.
+  virtual CUresult stream_set_attr(BH stream, uint32_t attr, const uint8_t value[64]) = 0;
+  virtual CUresult stream_get_attr(BH stream, uint32_t attr, uint8_t value[64]) = 0;
+  virtual CUresult stream_copy_attrs(BH dst, BH src) = 0;
+  virtual CUresult ctx_reset_persisting_l2() = 0;
 };
 
 struct BackendOptions {

@@ -51,8 +51,15 @@ long frame_fixed_size(uint32_t op) {
     case AVEC_OP_STRIPE_ATTACH: return sizeof(avec_stripe_attach);
     case AVEC_OP_MEMCPY_HTOD_STRIPED: case AVEC_OP_MEMCPY_DTOH_STRIPED: return sizeof(avec_memcpy_striped);
     case AVEC_OP_MEMCPY_HTOD_Z: return sizeof(avec_memcpy_htod);
+    case AVEC_OP_LINK_CREATE: return sizeof(avec_link_create);
+    case AVEC_OP_LINK_ADD_DATA: return sizeof(avec_link_add);
+    case AVEC_OP_LINK_COMPLETE: case AVEC_OP_LINK_DESTROY: return sizeof(avec_handle);
+    case AVEC_OP_LINK_READ: return sizeof(avec_link_read);
+    case AVEC_OP_STREAM_SET_ATTR: case AVEC_OP_STREAM_GET_ATTR: return sizeof(avec_stream_attr);
+    case AVEC_OP_STREAM_COPY_ATTR: return sizeof(avec_u32x2);
+    case AVEC_OP_CTX_RESET_PERSISTING_L2: return 0;
     default:
-      return op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE ? (long)sizeof(avec_graph_req) : -1;
+      return frame_is_graph_op(op) ? (long)sizeof(avec_graph_req) : -1;
   }
 }
 
@@ -60,7 +67,8 @@ bool frame_has_tail(uint32_t op) {
   return op == AVEC_OP_HELLO || op == AVEC_OP_MEMCPY_HTOD || op == AVEC_OP_MEMCPY2D_HTOD ||
          op == AVEC_OP_MODULE_IMAGE || op == AVEC_OP_GET_FUNCTION || op == AVEC_OP_GET_GLOBAL || op == AVEC_OP_LAUNCH ||
          op == AVEC_OP_MEMCPY_HTOA ||
-         (op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE) || op == AVEC_OP_MEMCPY_HTOD_Z;
+         frame_is_graph_op(op) || op == AVEC_OP_MEMCPY_HTOD_Z || op == AVEC_OP_LINK_CREATE ||
+         op == AVEC_OP_LINK_ADD_DATA;
 }
 
 const char* opcode_name(uint32_t op) {
@@ -85,7 +93,9 @@ const char* opcode_name(uint32_t op) {
     N(STREAM_CAPTURE_INFO) N(GRAPH_CLONE) N(GRAPH_GET_NODES) N(CAPTURE_MODE) N(GRAPH_NODE_GET_TYPE)
     N(STREAM_UPDATE_CAPTURE_DEPS) N(GRAPH_DEBUG_DOT) N(GRAPH_EDGES) N(GRAPH_DESTROY_NODE) N(GRAPH_NODE_ENABLE)
     N(STRIPE_ATTACH) N(MEMCPY_HTOD_STRIPED)
-    N(MEMCPY_DTOH_STRIPED) N(MEMCPY_HTOD_Z)
+    N(MEMCPY_DTOH_STRIPED) N(MEMCPY_HTOD_Z) N(LINK_CREATE) N(LINK_ADD_DATA) N(LINK_COMPLETE) N(LINK_READ)
+    N(LINK_DESTROY) N(STREAM_SET_ATTR) N(STREAM_GET_ATTR) N(STREAM_COPY_ATTR) N(CTX_RESET_PERSISTING_L2)
+    N(GRAPH_COND_HANDLE_CREATE)
 #undef N
     default: return "UNKNOWN";
   }
@@ -168,8 +178,38 @@ const char* check_tail(uint32_t op, const uint8_t* fixed, uint32_t tail_len, con
         return "launch length does not match num_attrs and param_bytes";
       return nullptr;
     }
+    case AVEC_OP_LINK_CREATE: {
+      avec_link_create c;
+      memcpy(&c, fixed, sizeof c);
+      if (c.handle == 0) return "link state handle 0";
+      if (c.num_options > AVEC_LINK_MAX_OPTIONS) return "too many JIT options";
+      if (c.info_log > AVEC_LINK_MAX_LOG || c.error_log > AVEC_LINK_MAX_LOG) return "JIT log buffer too large";
+      if ((uint64_t)c.num_options * sizeof(avec_jit_option) != tail_len) return "link create length does not match num_options";
+      return nullptr;
+    }
+    case AVEC_OP_LINK_ADD_DATA: {
+      avec_link_add a;
+      memcpy(&a, fixed, sizeof a);
+      uint64_t end;
+      if (a.size == 0 || a.size > AVEC_LINK_MAX_INPUT) return "link input size out of range";
+      if (a.part_len == 0 || __builtin_add_overflow(a.offset, (uint64_t)a.part_len, &end) || end > a.size)
+        return "link input part outside the input";
+      if (a.num_options > AVEC_LINK_MAX_OPTIONS) return "too many JIT options";
+      if (a.name_len > AVEC_MAX_NAME) return "link input name too long";
+      if (a.offset != 0 && (a.num_options || a.name_len)) return "options or name after the first part";
+      uint64_t opts = (uint64_t)a.num_options * sizeof(avec_jit_option);
+      if (opts + a.name_len + a.part_len != tail_len) return "link input length does not match its counts";
+      if (tail_present && a.name_len && memchr(tail + opts, 0, a.name_len)) return "link input name contains NUL";
+      return nullptr;
+    }
+    case AVEC_OP_LINK_READ: {
+      avec_link_read r;
+      memcpy(&r, fixed, sizeof r);
+      if (r.len == 0 || r.len > AVEC_CHUNK) return "link read length out of range";
+      return nullptr;
+    }
     default:
-      if (op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE) {
+      if (frame_is_graph_op(op)) {
         avec_graph_req g;
         memcpy(&g, fixed, sizeof g);
         if (g.num_deps > AVEC_GRAPH_MAX_DEPS) return "too many graph node ids";

@@ -30,6 +30,16 @@ struct FrameView {
   }
 };
 
+// Opcodes whose payload is avec_graph_req + node ids (+ edge data) + body.
+inline bool frame_is_graph_op(uint32_t op) {
+  return (op >= AVEC_OP_GRAPH_CREATE && op <= AVEC_OP_GRAPH_NODE_ENABLE) || op == AVEC_OP_GRAPH_COND_HANDLE_CREATE;
+}
+
+// JIT linking, stream attributes and the persisting-L2 reset (session_jit.cpp).
+inline bool frame_is_jit_op(uint32_t op) {
+  return (op >= AVEC_OP_LINK_CREATE && op <= AVEC_OP_STREAM_COPY_ATTR) || op == AVEC_OP_CTX_RESET_PERSISTING_L2;
+}
+
 // Size of the fixed struct an opcode's payload starts with, or -1 for an unknown opcode.
 long frame_fixed_size(uint32_t opcode);
 // True for opcodes whose payload has a variable tail after the fixed struct.

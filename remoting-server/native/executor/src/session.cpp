@@ -170,7 +170,8 @@ bool Session::table_full(const char* table, size_t entries) {
   stats_.objects_refused++;
   // One line per table and session: a client hammering the limit must not flood the log.
   static const char* const kTables[] = {"contexts", "streams", "events", "modules", "functions", "pools",
-                                        "vmm", "reservations", "allocations", "module_bytes", "arrays", "textures"};
+                                        "vmm", "reservations", "allocations", "module_bytes", "arrays", "textures",
+                                        "link states", "graph objects"};
   for (uint32_t i = 0; i < sizeof kTables / sizeof kTables[0]; i++) {
     if (strcmp(kTables[i], table) != 0) continue;
     if (tables_logged_ & (1u << i)) return true;
@@ -446,6 +447,7 @@ void Session::drop_module(uint32_t handle, ModuleEntry& e) {
 // Forgets every object of a context the driver is about to destroy (reset or destroy).
 void Session::drop_ctx_objects(uint32_t ctx) {
   drop_ctx_arrays(ctx);  // texture objects may refer to memory and arrays of the context: they go first
+  drop_ctx_links(ctx);
   for (auto it = modules_.begin(); it != modules_.end();) {
     if (it->second.ctx == ctx) {
       if (!it->second.pending) be_.module_unload(it->second.kind, it->second.be);
@@ -496,6 +498,7 @@ void Session::teardown() {
     drop_ctx_objects(c.first);
   }
   graph_teardown();  // executable graphs may name memory that goes next
+  while (!links_.empty()) drop_link(links_.begin());  // of contexts that could not become current
   memext_teardown();
   arrays_forget();
   // Whatever is left (objects of contexts that failed to become current) is dropped from the tables.

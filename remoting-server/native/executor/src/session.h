@@ -196,6 +196,35 @@ class Session {
   std::map<uint64_t, GraphNodeEntry> nodes_;
   std::map<BH, uint64_t> node_ids_;
   uint64_t next_graph_id_ = 0x1000;
+  // Body graphs of conditional nodes (graph id -> the graph and node that own it): the driver owns them,
+  // so they are never destroyed on their own, and they go with their node or graph.
+  struct BodyOwner { uint64_t graph, node; };
+  std::map<uint64_t, BodyOwner> bodies_;
+  std::map<uint64_t, uint64_t> cond_handles_;  // conditional handle value -> graph id it was made for
+  bool graph_add_conditional(const avec_frame_hdr& h, const avec_graph_req& g, const std::vector<BH>& deps,
+                             const std::vector<uint64_t>& edges, const GraphNodeSpec& sp, uint32_t* r);
+
+  // JIT linking and stream attributes (session_jit.cpp)
+  struct LinkEntry {
+    BH be = 0;
+    uint32_t ctx = 0;
+    bool wants_wall_time = false, wants_threads = false;
+    std::vector<uint8_t> input;  // the input being received (LINK_ADD_DATA parts)
+    uint32_t in_type = 0;
+    uint64_t in_got = 0;
+    std::string in_name;
+    std::vector<avec_jit_option> in_opts;
+    const uint8_t* image = nullptr;  // after LINK_COMPLETE: the backend's, valid until link_destroy
+    size_t image_size = 0;
+  };
+  bool jit_sync(const FrameView& v, uint32_t* r);  // true: replied
+  uint32_t jit_async(const FrameView& v);
+  bool link_reply(const avec_frame_hdr& h, uint32_t status, const LinkEntry& e, uint64_t image_size);
+  uint32_t link_add(const FrameView& v, LinkEntry** done);
+  void drop_link(std::map<uint32_t, LinkEntry>::iterator it);
+  void drop_ctx_links(uint32_t ctx);
+  std::map<uint32_t, LinkEntry> links_;
+  uint64_t link_input_bytes_ = 0;  // input bytes held for links being received (bounded by max_module_bytes)
 
   Conn& conn_;
   Backend& be_;

@@ -210,7 +210,9 @@ void Session::async_op(const FrameView& v) {
       r = launch(v);
       break;
     default:
-      r = op >= AVEC_OP_ARRAY_CREATE && op <= AVEC_OP_SURF_DESTROY ? arrays_async(v) : memext_async(v);
+      r = op >= AVEC_OP_ARRAY_CREATE && op <= AVEC_OP_SURF_DESTROY ? arrays_async(v)
+          : frame_is_jit_op(op)                                     ? jit_async(v)
+                                                                    : memext_async(v);
   }
   errs_.record_async(r);
 }

@@ -70,6 +70,8 @@ uint64_t Session::graph_id(BH be) {
   return id;
 }
 
+// A graph leaves the tables with its nodes, the body graphs of its conditional nodes (recursively) and
+// the conditional handles made for it.
 void Session::forget_graph(uint64_t id) {
   graphs_.erase(id);
   allocs_.remove_if([&](const Alloc& a) { return a.kind == AllocKind::graph && a.owner == (uint32_t)id; });
@@ -78,6 +80,13 @@ void Session::forget_graph(uint64_t id) {
     node_ids_.erase(it->second.be);
     it = nodes_.erase(it);
   }
+  for (auto it = cond_handles_.begin(); it != cond_handles_.end();)
+    it = it->second == id ? cond_handles_.erase(it) : std::next(it);
+  std::vector<uint64_t> owned;
+  for (auto it = bodies_.begin(); it != bodies_.end();) {
+    if (it->second.graph == id) { owned.push_back(it->first); it = bodies_.erase(it); } else ++it;
+  }
+  for (uint64_t b : owned) forget_graph(b);
 }
 
 // A node's parameters from the wire (docs/protocol.md, "Graphs"), with every handle and range checked.
@@ -146,15 +155,48 @@ uint32_t Session::graph_node_spec(uint32_t type, const uint8_t* body, uint32_t l
       sp->free_dptr = p.value;
       return CUDA_SUCCESS;
     }
+    case CU_GRAPH_NODE_TYPE_CONDITIONAL: {  // only when adding a node (its body graphs come back)
+      avec_graph_cond& c = sp->cond;
+      if (len != sizeof c) return CUDA_ERROR_INVALID_VALUE;
+      memcpy(&c, body, sizeof c);
+      if (c.size == 0 || c.size > AVEC_GRAPH_MAX_COND_BODIES || !cond_handles_.count(c.handle))
+        return CUDA_ERROR_INVALID_VALUE;
+      return CUDA_SUCCESS;
+    }
     default:
       return CUDA_ERROR_NOT_SUPPORTED;  // host nodes: not offered remotely
   }
 }
 
+// ADD_NODE of a conditional node: the reply is the node id and then the ids of the body graphs the driver
+// made, which the client may fill (they are graphs of this session, owned by the node).
+bool Session::graph_add_conditional(const avec_frame_hdr& h, const avec_graph_req& g, const std::vector<BH>& deps,
+                                    const std::vector<uint64_t>& edges, const GraphNodeSpec& sp, uint32_t* r) {
+  BH gb = 0, node = 0;
+  std::vector<BH> bodies;
+  if ((*r = graph_of(g.graph, &gb)) ||
+      (*r = be_.graph_add_conditional(gb, deps, edges, sp.cond, &node, &bodies)))
+    return false;
+  if (bodies.size() != sp.cond.size) {  // the backend must make exactly `size` of them
+    be_.graph_destroy_node(node);
+    *r = CUDA_ERROR_UNKNOWN;
+    return false;
+  }
+  std::vector<uint64_t> ids;
+  ids.push_back(node_id(node, g.graph));
+  for (BH b : bodies) {
+    uint64_t id = graph_id(b);
+    bodies_[id] = BodyOwner{g.graph, ids[0]};
+    ids.push_back(id);
+  }
+  avec_reply_hdr rh = {CUDA_SUCCESS, 0};
+  return reply(h, &rh, sizeof rh, ids.data(), ids.size() * 8);
+}
+
 bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
   const avec_frame_hdr& h = v.hdr;
   uint32_t& r = *rp;
-  if (h.opcode < AVEC_OP_GRAPH_CREATE || h.opcode > AVEC_OP_GRAPH_NODE_ENABLE) {
+  if (!frame_is_graph_op(h.opcode)) {
     r = CUDA_ERROR_NOT_SUPPORTED;
     return false;
   }
@@ -162,8 +204,8 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
   const avec_graph_req& g = q.g;
   bool creates = h.opcode == AVEC_OP_GRAPH_CREATE || h.opcode == AVEC_OP_GRAPH_ADD_NODE ||
                  h.opcode == AVEC_OP_GRAPH_INSTANTIATE || h.opcode == AVEC_OP_GRAPH_CLONE ||
-                 h.opcode == AVEC_OP_STREAM_END_CAPTURE;
-  if (creates && table_full("graph objects", graphs_.size() + nodes_.size() + execs_.size())) {
+                 h.opcode == AVEC_OP_STREAM_END_CAPTURE || h.opcode == AVEC_OP_GRAPH_COND_HANDLE_CREATE;
+  if (creates && table_full("graph objects", graphs_.size() + nodes_.size() + execs_.size() + cond_handles_.size())) {
     r = CUDA_ERROR_OUT_OF_MEMORY;
     return false;
   }
@@ -175,6 +217,14 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
     case AVEC_OP_GRAPH_CREATE:
       if ((r = be_.graph_create((uint32_t)g.a, &gb))) return false;
       return reply_u64(h, graph_id(gb));
+    case AVEC_OP_GRAPH_COND_HANDLE_CREATE: {  // a = default launch value, node = flags
+      uint64_t handle = 0;
+      if ((r = graph_of(g.graph, &gb))) return false;
+      if (g.a > 0xffffffffu || g.node > 0xffffffffu) { r = CUDA_ERROR_INVALID_VALUE; return false; }
+      if ((r = be_.graph_cond_handle_create(gb, (uint32_t)g.a, (uint32_t)g.node, &handle))) return false;
+      cond_handles_[handle] = g.graph;
+      return reply_u64(h, handle);
+    }
     case AVEC_OP_GRAPH_CLONE: {
       BH out = 0;
       if ((r = graph_of(g.graph, &gb)) || (r = be_.graph_clone(gb, &out))) return false;
@@ -186,6 +236,7 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
       if ((r = graph_of(g.graph, &gb)) || (r = graph_node_spec((uint32_t)g.a, q.body, g.body_len, &sp))) return false;
       for (size_t i = 0; i < q.ids.size(); i++)
         if (nodes_[q.ids[i]].graph != g.graph) { r = CUDA_ERROR_INVALID_VALUE; return false; }
+      if (sp.type == CU_GRAPH_NODE_TYPE_CONDITIONAL) return graph_add_conditional(h, g, deps, q.edges, sp, &r);
       uint64_t dptr = 0;
       sp.alloc_dptr = &dptr;
       if (sp.type == CU_GRAPH_NODE_TYPE_MEM_FREE && allocs_.find_exact(sp.free_dptr)->owner != (uint32_t)g.graph) {
@@ -305,13 +356,14 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
 
 uint32_t Session::graph_async(const FrameView& v) {
   const avec_frame_hdr& h = v.hdr;
-  if (h.opcode < AVEC_OP_GRAPH_CREATE || h.opcode > AVEC_OP_GRAPH_NODE_ENABLE) return CUDA_ERROR_NOT_SUPPORTED;
+  if (!frame_is_graph_op(h.opcode)) return CUDA_ERROR_NOT_SUPPORTED;
   Req q = parse(v);
   const avec_graph_req& g = q.g;
   BH x = 0, n = 0, s = 0;
   uint32_t r;
   switch (h.opcode) {
     case AVEC_OP_GRAPH_DESTROY:
+      if (bodies_.count(g.graph)) return CUDA_ERROR_INVALID_VALUE;  // a body graph goes with its node
       if ((r = graph_of(g.graph, &x)) || (r = be_.graph_destroy(x))) return r;
       forget_graph(g.graph);
       return CUDA_SUCCESS;
@@ -328,18 +380,28 @@ uint32_t Session::graph_async(const FrameView& v) {
       if ((r = exec_of(g.graph, &x)) || (r = node_of(g.node, &n)) ||
           (r = graph_node_spec((uint32_t)g.a, q.body, g.body_len, &sp)))
         return r;
+      if (sp.type == CU_GRAPH_NODE_TYPE_CONDITIONAL) return CUDA_ERROR_NOT_SUPPORTED;
       return be_.graph_exec_set_params(x, n, sp);
     }
     case AVEC_OP_GRAPH_NODE_SET_PARAMS: {
       GraphNodeSpec sp;
       if ((r = node_of(g.node, &n)) || (r = graph_node_spec((uint32_t)g.a, q.body, g.body_len, &sp))) return r;
+      if (sp.type == CU_GRAPH_NODE_TYPE_CONDITIONAL) return CUDA_ERROR_NOT_SUPPORTED;
       return be_.graph_node_set_params(n, sp);
     }
-    case AVEC_OP_GRAPH_DESTROY_NODE:
+    case AVEC_OP_GRAPH_DESTROY_NODE: {
       if ((r = node_of(g.node, &n)) || (r = be_.graph_destroy_node(n))) return r;
       node_ids_.erase(n);
       nodes_.erase(g.node);
+      std::vector<uint64_t> owned;  // a conditional node's body graphs went with it
+      for (auto& b : bodies_)
+        if (b.second.node == g.node) owned.push_back(b.first);
+      for (uint64_t b : owned) {
+        bodies_.erase(b);
+        forget_graph(b);
+      }
       return CUDA_SUCCESS;
+    }
     case AVEC_OP_GRAPH_NODE_ENABLE:
       if ((r = exec_of(g.graph, &x)) || (r = node_of(g.node, &n))) return r;
       return be_.graph_exec_enable(x, n, g.a != 0);
@@ -361,9 +423,12 @@ uint32_t Session::capture_refused(const char* what) {
 
 void Session::graph_teardown() {
   for (auto& e : execs_) be_.graph_exec_destroy(e.second);
-  for (auto& g : graphs_) be_.graph_destroy(g.second);
+  for (auto& g : graphs_)
+    if (!bodies_.count(g.first)) be_.graph_destroy(g.second);  // body graphs go with their owners
   execs_.clear();
   graphs_.clear();
+  bodies_.clear();
+  cond_handles_.clear();
   nodes_.clear();
   node_ids_.clear();
 }

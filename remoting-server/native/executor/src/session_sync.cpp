@@ -300,6 +300,8 @@ bool Session::sync_op(const FrameView& v) {
     default:
       if (op >= AVEC_OP_ARRAY_CREATE && op <= AVEC_OP_SURF_DESTROY) {
         if (arrays_sync(v, &r)) return !conn_failed_;
+      } else if (frame_is_jit_op(op)) {
+        if (jit_sync(v, &r)) return !conn_failed_;
       } else if (memext_sync(v, &r)) {
         return !conn_failed_;
       }

@@ -79,11 +79,13 @@ std::string StripeSet::attach(int channel, uint64_t session_id, const uint8_t to
   if (channel < 0) return "this server cannot route stripe connections";
   if (count == 0 || count > AVEC_MAX_STRIPES) return "stripe count out of range";
   std::vector<int> by_index(count, -1);
-  uint32_t have = 0, seen = 0;
+  uint32_t have = 0, seen = 0, refused = 0;
   long deadline = now_ms() + timeout_ms;
   std::string why;
-  // Bounded: a flood of bad joins cannot keep the session here beyond the deadline or the count.
-  while (have < count && seen < count + 2 * AVEC_MAX_STRIPES) {
+  // Bounded: a flood of bad joins cannot keep the session here beyond the deadline or the count. Once as
+  // many joins as stripes were asked for have come (good or refused), waiting longer only delays the
+  // client's fallback to one connection (and made the answer arrive after clients stopped waiting).
+  while (have < count && have + refused < count && seen < count + 2 * AVEC_MAX_STRIPES) {
     long left = deadline - now_ms();
     if (left <= 0) break;
     int fd = receive_fd(channel, (int)left);
@@ -117,6 +119,7 @@ std::string StripeSet::attach(int channel, uint64_t session_id, const uint8_t to
       shutdown(fd, SHUT_WR);
       close(fd);
       why = bad;
+      refused++;
       continue;
     }
     avec_frame_hdr h = {AVEC_WIRE_MAGIC, AVEC_WIRE_VERSION, AVEC_OP_HELLO, AVEC_F_REPLY, rid, 0, sizeof(avec_hello_reply)};

@@ -141,6 +141,50 @@ TEST(decoder_rejects_bad_frames) {
   CHECK(v.error != nullptr);
 }
 
+TEST(decoder_bounds_link_and_stream_attr_frames) {
+  FrameView v;
+  auto add = [](uint64_t size, uint64_t off, uint32_t nopts, uint32_t name_len, uint32_t part) {
+    avec_link_add a = {9, 1, size, off, nopts, name_len, part, 0};
+    Bytes p;
+    put(&p, a);
+    Bytes tail((size_t)nopts * sizeof(avec_jit_option) + name_len + part, 'x');
+    put(&p, tail.data(), tail.size());
+    return frame(AVEC_OP_LINK_ADD_DATA, p);
+  };
+  CHECK(dec(add(16, 0, 1, 3, 16), &v) == Decode::ok);
+  CHECK(dec(add(16, 8, 0, 0, 8), &v) == Decode::ok);
+  CHECK(dec(add(16, 8, 1, 0, 8), &v) == Decode::bad);            // options after the first part
+  CHECK(dec(add(16, 12, 0, 0, 8), &v) == Decode::bad);           // past the input
+  CHECK(dec(add(0, 0, 0, 0, 1), &v) == Decode::bad);             // an empty input
+  CHECK(dec(add(AVEC_LINK_MAX_INPUT + 1ull, 0, 0, 0, 1), &v) == Decode::bad);
+  CHECK(dec(add(16, 0, AVEC_LINK_MAX_OPTIONS + 1, 0, 16), &v) == Decode::bad);
+  CHECK(dec(add(16, 0, 0, AVEC_MAX_NAME + 1, 16), &v) == Decode::bad);
+  CHECK(dec(add(UINT64_MAX, UINT64_MAX - 1, 0, 0, 4), &v) == Decode::bad);  // offset + part overflows
+  auto create = [](uint32_t handle, uint32_t nopts, uint32_t log, size_t tail) {
+    avec_link_create c = {handle, nopts, log, 0};
+    Bytes p;
+    put(&p, c);
+    Bytes t(tail, 0);
+    put(&p, t.data(), t.size());
+    return frame(AVEC_OP_LINK_CREATE, p);
+  };
+  CHECK(dec(create(9, 2, 4096, 32), &v) == Decode::ok);
+  CHECK(dec(create(0, 0, 0, 0), &v) == Decode::bad);             // handle 0
+  CHECK(dec(create(9, 2, 4096, 16), &v) == Decode::bad);         // length does not match
+  CHECK(dec(create(9, 0, AVEC_LINK_MAX_LOG + 1, 0), &v) == Decode::bad);
+  avec_link_read r = {9, 0, 0, AVEC_CHUNK + 1ull};
+  Bytes rp;
+  put(&rp, r);
+  CHECK(dec(frame(AVEC_OP_LINK_READ, rp), &v) == Decode::bad);
+  avec_stream_attr sa = {};
+  Bytes sp;
+  put(&sp, sa);
+  CHECK(dec(frame(AVEC_OP_STREAM_SET_ATTR, sp), &v) == Decode::ok);
+  sp.push_back(0);
+  CHECK(dec(frame(AVEC_OP_STREAM_SET_ATTR, sp), &v) == Decode::bad);
+  CHECK(dec(frame(AVEC_OP_CTX_RESET_PERSISTING_L2, Bytes()), &v) == Decode::ok);
+}
+
 TEST(protocol_doc_lists_every_opcode) {
   // docs/protocol.md must describe exactly the opcodes the decoder knows, with the header's numbers.
   std::string doc = read_file(g_dir + "/../../../../docs/protocol.md");

@@ -1166,6 +1166,136 @@ class CudaBackend final : public Backend {
     settle();
     return d_.p_cuSurfObjectDestroy((CUsurfObject)obj);
   }
+
+  // ---- conditional graph nodes, JIT linking, stream attributes (not yet run on a GPU: docs/semantics.md) --
+  CUresult graph_cond_handle_create(BH g, uint32_t value, uint32_t flags, uint64_t* handle) override {
+    AVEC_NEED(cuGraphConditionalHandleCreate);
+    CUgraphConditionalHandle h = 0;
+    CUresult r = d_.p_cuGraphConditionalHandleCreate(&h, (CUgraph)g, current_, value, flags);
+    if (r == CUDA_SUCCESS) *handle = h;
+    return r;
+  }
+  CUresult graph_add_conditional(BH g, const std::vector<BH>& deps, const std::vector<uint64_t>& edges,
+                                 const avec_graph_cond& c, BH* node, std::vector<BH>* bodies) override {
+    AVEC_NEED(cuGraphAddNode);
+    std::vector<CUgraphNode> d(deps.size());
+    for (size_t i = 0; i < deps.size(); i++) d[i] = (CUgraphNode)deps[i];
+    std::vector<CUgraphEdgeData> ed(edges.size());
+    if (!edges.empty()) memcpy(ed.data(), edges.data(), edges.size() * sizeof(CUgraphEdgeData));
+    CUgraphNodeParams p;
+    ::memset(&p, 0, sizeof p);
+    p.type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+    p.conditional.handle = c.handle;
+    p.conditional.type = (CUgraphConditionalNodeType)c.type;
+    p.conditional.size = c.size;
+    p.conditional.ctx = current_;
+    CUgraphNode n = nullptr;
+    CUresult r = d_.p_cuGraphAddNode(&n, (CUgraph)g, d.data(), ed.empty() ? nullptr : ed.data(), d.size(), &p);
+    if (r) return r;
+    *node = (BH)n;
+    bodies->clear();
+    for (unsigned i = 0; p.conditional.phGraph_out && i < c.size; i++) bodies->push_back((BH)p.conditional.phGraph_out[i]);
+    return CUDA_SUCCESS;
+  }
+
+  // A link state with the option arrays the driver writes its outputs into for the state's life, and
+  // the log buffers it fills.
+  struct LinkState {
+    CUlinkState st = nullptr;
+    std::vector<CUjit_option> opts;
+    std::vector<void*> vals;
+    std::vector<char> info, error;
+    int wall = -1, threads = -1;  // where those outputs land in vals
+  };
+  CUresult link_create(const std::vector<avec_jit_option>& in, uint32_t info_log, uint32_t error_log,
+                       BH* state) override {
+    AVEC_NEED(cuLinkCreate);
+    LinkState* ls = new LinkState;
+    for (const avec_jit_option& o : in) {
+      if (o.option == CU_JIT_WALL_TIME) ls->wall = (int)ls->opts.size();
+      if (o.option == CU_JIT_THREADS_PER_BLOCK) ls->threads = (int)ls->opts.size();
+      ls->opts.push_back((CUjit_option)o.option);
+      ls->vals.push_back((void*)(uintptr_t)o.value);
+    }
+    auto log_buffer = [ls](std::vector<char>* buf, uint32_t size, CUjit_option buf_opt, CUjit_option size_opt) {
+      if (!size) return;
+      buf->assign(size, 0);
+      ls->opts.push_back(buf_opt);
+      ls->vals.push_back(buf->data());
+      ls->opts.push_back(size_opt);
+      ls->vals.push_back((void*)(uintptr_t)size);
+    };
+    log_buffer(&ls->info, info_log, CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES);
+    log_buffer(&ls->error, error_log, CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES);
+    CUresult r = d_.p_cuLinkCreate((unsigned)ls->opts.size(), ls->opts.data(), ls->vals.data(), &ls->st);
+    if (r) {
+      delete ls;
+      return r;
+    }
+    *state = (BH)ls;
+    return CUDA_SUCCESS;
+  }
+  CUresult link_add_data(BH state, uint32_t type, const uint8_t* data, size_t len, const std::string& name,
+                         const std::vector<avec_jit_option>& in) override {
+    AVEC_NEED(cuLinkAddData);
+    LinkState* ls = (LinkState*)state;
+    std::vector<CUjit_option> opts;
+    std::vector<void*> vals;
+    for (const avec_jit_option& o : in) {
+      opts.push_back((CUjit_option)o.option);
+      vals.push_back((void*)(uintptr_t)o.value);
+    }
+    return d_.p_cuLinkAddData(ls->st, (CUjitInputType)type, const_cast<uint8_t*>(data), len,
+                              name.empty() ? nullptr : name.c_str(), (unsigned)opts.size(), opts.data(), vals.data());
+  }
+  CUresult link_complete(BH state, const uint8_t** image, size_t* size) override {
+    AVEC_NEED(cuLinkComplete);
+    void* cubin = nullptr;
+    size_t n = 0;
+    CUresult r = d_.p_cuLinkComplete(((LinkState*)state)->st, &cubin, &n);
+    if (r == CUDA_SUCCESS) {
+      *image = static_cast<const uint8_t*>(cubin);
+      *size = n;
+    }
+    return r;
+  }
+  void link_output(BH state, LinkOutput* out) override {
+    const LinkState* ls = (const LinkState*)state;
+    out->info.assign(ls->info.data(), strnlen(ls->info.data(), ls->info.size()));
+    out->error.assign(ls->error.data(), strnlen(ls->error.data(), ls->error.size()));
+    // CU_JIT_WALL_TIME: the driver overwrites the option's value slot with a float
+    if (ls->wall >= 0) memcpy(&out->wall_time, &ls->vals[ls->wall], sizeof(float));
+    if (ls->threads >= 0) out->threads_per_block = (uint32_t)(uintptr_t)ls->vals[ls->threads];
+  }
+  CUresult link_destroy(BH state) override {
+    LinkState* ls = (LinkState*)state;
+    CUresult r = d_.p_cuLinkDestroy ? d_.p_cuLinkDestroy(ls->st) : CUDA_ERROR_NOT_SUPPORTED;
+    delete ls;
+    return r;
+  }
+
+  CUresult stream_set_attr(BH s, uint32_t attr, const uint8_t value[64]) override {
+    AVEC_NEED(cuStreamSetAttribute);
+    CUstreamAttrValue v;
+    memcpy(&v, value, sizeof v);
+    return d_.p_cuStreamSetAttribute((CUstream)s, (CUstreamAttrID)attr, &v);
+  }
+  CUresult stream_get_attr(BH s, uint32_t attr, uint8_t value[64]) override {
+    AVEC_NEED(cuStreamGetAttribute);
+    CUstreamAttrValue v;
+    ::memset(&v, 0, sizeof v);
+    CUresult r = d_.p_cuStreamGetAttribute((CUstream)s, (CUstreamAttrID)attr, &v);
+    if (r == CUDA_SUCCESS) memcpy(value, &v, sizeof v);
+    return r;
+  }
+  CUresult stream_copy_attrs(BH dst, BH src) override {
+    AVEC_NEED(cuStreamCopyAttributes);
+    return d_.p_cuStreamCopyAttributes((CUstream)dst, (CUstream)src);
+  }
+  CUresult ctx_reset_persisting_l2() override {
+    AVEC_NEED(cuCtxResetPersistingL2Cache);
+    return d_.p_cuCtxResetPersistingL2Cache();
+  }
 #undef AVEC_NEED
 
  private:

@@ -29,7 +29,8 @@ namespace avec {
   X(cuLaunchKernelEx)                                                                                          \
   X(cuLaunchCooperativeKernel) X(cuGetErrorName)
 
-// Families a session may never use (pools, virtual memory, IPC, arrays and textures): a driver without them still serves
+// Families a session may never use (pools, virtual memory, IPC, arrays and textures, JIT linking, stream
+// attributes, conditional graph nodes): a driver without them still serves
 // everything else, and the backend answers CUDA_ERROR_NOT_SUPPORTED for a missing one.
 #define AVEC_CUDA_OPTIONAL_FUNCS(X)                                                                            \
   X(cuDeviceGetDefaultMemPool) X(cuDeviceSetMemPool) X(cuMemPoolCreate) X(cuMemPoolDestroy)                   \
@@ -52,7 +53,10 @@ namespace avec {
   X(cuGraphExecEventWaitNodeSetEvent) X(cuGraphNodeSetEnabled) \
   X(cuArray3DCreate) X(cuArrayDestroy) X(cuArray3DGetDescriptor)   \
   X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) X(cuMipmappedArrayGetLevel) X(cuMemcpy3D)              \
-  X(cuMemcpy3DAsync) X(cuTexObjectCreate) X(cuTexObjectDestroy) X(cuSurfObjectCreate) X(cuSurfObjectDestroy)
+  X(cuMemcpy3DAsync) X(cuTexObjectCreate) X(cuTexObjectDestroy) X(cuSurfObjectCreate) X(cuSurfObjectDestroy) \
+  X(cuLinkCreate) X(cuLinkAddData) X(cuLinkComplete) X(cuLinkDestroy) X(cuStreamSetAttribute)                 \
+  X(cuStreamGetAttribute) X(cuStreamCopyAttributes) X(cuCtxResetPersistingL2Cache)                            \
+  X(cuGraphConditionalHandleCreate) X(cuGraphAddNode)
 
 struct Driver {
 #define AVEC_DECL(name) decltype(&name) p_##name = nullptr;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -332,12 +333,17 @@ class EmulatedBackend final : public Backend {
   }
 
   // streams and events: work runs at submission, so streams are always idle
-  CUresult stream_create(uint32_t, int32_t, BH* s) override {
+  CUresult stream_create(uint32_t, int32_t priority, BH* s) override {
     *s = next_id_++;
     streams_.insert(*s);
+    // the range the shim reports (cuCtxGetStreamPriorityRange: 0 .. -5); the driver clamps likewise
+    stream_attrs_[*s].priority = std::min(0, std::max(-5, (int)priority));
     return CUDA_SUCCESS;
   }
-  CUresult stream_destroy(BH s) override { return streams_.erase(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+  CUresult stream_destroy(BH s) override {
+    stream_attrs_.erase(s);
+    return streams_.erase(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+  }
   CUresult stream_synchronize(BH s) override { return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
   CUresult stream_query(BH s) override { return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
   CUresult stream_wait_event(BH s, BH e, uint32_t) override {
@@ -814,6 +820,111 @@ class EmulatedBackend final : public Backend {
     return graphs_.exec_set_params(exec, node, sp);
   }
   CUresult graph_exec_enable(BH exec, BH node, bool on) override { return graphs_.exec_enable(exec, node, on); }
+  CUresult graph_cond_handle_create(BH g, uint32_t value, uint32_t flags, uint64_t* handle) override {
+    return graphs_.cond_handle_create(g, value, flags, handle);
+  }
+  CUresult graph_add_conditional(BH g, const std::vector<BH>& deps, const std::vector<uint64_t>&,
+                                 const avec_graph_cond& c, BH* node, std::vector<BH>* bodies) override {
+    return graphs_.add_conditional(g, deps, c, node, bodies);
+  }
+
+  // JIT linking: the emulated device has no compiler or linker. Link states, their inputs and their logs
+  // are kept (so the protocol around them is exercised), but cuLinkComplete is refused, with the reason
+  // in the error log: nothing is ever made up in place of a linked image.
+  CUresult link_create(const std::vector<avec_jit_option>&, uint32_t info_log, uint32_t error_log, BH* st) override {
+    *st = next_id_++;
+    links_[*st] = Link{info_log, error_log, 0, {}};
+    return CUDA_SUCCESS;
+  }
+  CUresult link_add_data(BH st, uint32_t type, const uint8_t*, size_t len, const std::string&,
+                         const std::vector<avec_jit_option>&) override {
+    auto it = links_.find(st);
+    if (it == links_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    if (type >= CU_JIT_NUM_INPUT_TYPES || len == 0) return CUDA_ERROR_INVALID_VALUE;
+    it->second.inputs++;
+    return CUDA_SUCCESS;
+  }
+  CUresult link_complete(BH st, const uint8_t**, size_t*) override {
+    auto it = links_.find(st);
+    if (it == links_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    const char* why = "avec emulated device: no JIT linker (cuLinkComplete needs the driver of a real GPU)";
+    if (it->second.error_log) it->second.error = std::string(why).substr(0, it->second.error_log - 1);
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
+  void link_output(BH st, LinkOutput* out) override {
+    auto it = links_.find(st);
+    if (it != links_.end()) out->error = it->second.error;
+  }
+  CUresult link_destroy(BH st) override { return links_.erase(st) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+
+  // Stream attributes are a record here (the emulated device has no L2 or scheduler to apply them to);
+  // values are checked against the ranges cuda.h documents. Unset ones read as StreamAttrs below.
+  CUresult stream_set_attr(BH s, uint32_t attr, const uint8_t value[64]) override {
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    // enum fields are read as integers: the bytes come from the wire and may hold any value
+    auto u32_at = [value](size_t off) {
+      uint32_t x;
+      memcpy(&x, value + off, sizeof x);
+      return x;
+    };
+    StreamAttrs& a = stream_attrs_[s];
+    switch (attr) {
+      case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW: {
+        static_assert(offsetof(CUaccessPolicyWindow, hitProp) == 20 && offsetof(CUaccessPolicyWindow, missProp) == 24,
+                      "CUaccessPolicyWindow layout");
+        float hit;
+        memcpy(&hit, value + offsetof(CUaccessPolicyWindow, hitRatio), sizeof hit);
+        uint32_t hit_prop = u32_at(20), miss_prop = u32_at(24);
+        if (!(hit >= 0.0f && hit <= 1.0f) || hit_prop > CU_ACCESS_PROPERTY_PERSISTING ||
+            (miss_prop != CU_ACCESS_PROPERTY_NORMAL && miss_prop != CU_ACCESS_PROPERTY_STREAMING))
+          return CUDA_ERROR_INVALID_VALUE;
+        memcpy(&a.window, value, sizeof a.window);
+        return CUDA_SUCCESS;
+      }
+      case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY: {
+        uint32_t p = u32_at(0);
+        if (p < CU_SYNC_POLICY_AUTO || p > CU_SYNC_POLICY_BLOCKING_SYNC) return CUDA_ERROR_INVALID_VALUE;
+        a.sync = (CUsynchronizationPolicy)p;
+        return CUDA_SUCCESS;
+      }
+      case CU_LAUNCH_ATTRIBUTE_PRIORITY:
+        a.priority = std::min(0, std::max(-5, (int)u32_at(0)));
+        return CUDA_SUCCESS;
+      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+        memcpy(&a.domain_map, value, sizeof a.domain_map);
+        return CUDA_SUCCESS;
+      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN: {
+        uint32_t d = u32_at(0);
+        if (d != CU_LAUNCH_MEM_SYNC_DOMAIN_DEFAULT && d != CU_LAUNCH_MEM_SYNC_DOMAIN_REMOTE) return CUDA_ERROR_INVALID_VALUE;
+        a.domain = (CUlaunchMemSyncDomain)d;
+        return CUDA_SUCCESS;
+      }
+      default:
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+  }
+  CUresult stream_get_attr(BH s, uint32_t attr, uint8_t value[64]) override {
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    const StreamAttrs& a = stream_attrs_[s];
+    CUstreamAttrValue v;
+    ::memset(&v, 0, sizeof v);
+    switch (attr) {
+      case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW: v.accessPolicyWindow = a.window; break;
+      case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY: v.syncPolicy = a.sync; break;
+      case CU_LAUNCH_ATTRIBUTE_PRIORITY: v.priority = a.priority; break;
+      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP: v.memSyncDomainMap = a.domain_map; break;
+      case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN: v.memSyncDomain = a.domain; break;
+      default: return CUDA_ERROR_INVALID_VALUE;
+    }
+    memcpy(value, &v, sizeof v);
+    return CUDA_SUCCESS;
+  }
+  CUresult stream_copy_attrs(BH dst, BH src) override {
+    if (!stream_ok(dst) || !stream_ok(src)) return CUDA_ERROR_INVALID_HANDLE;
+    stream_attrs_[dst] = stream_attrs_[src];
+    return CUDA_SUCCESS;
+  }
+  CUresult ctx_reset_persisting_l2() override { return current_ ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT; }
 
   CUresult export_call(uint32_t, uint32_t, uint64_t, uint64_t*, uint32_t*, uint8_t*) override {
     return CUDA_ERROR_NOT_SUPPORTED;
@@ -941,6 +1052,23 @@ class EmulatedBackend final : public Backend {
   uint64_t next_object_ = 1;  // texture and surface object values (the driver's are small integers too)
   std::vector<uint8_t> staging_;
   bool logged_launch_ = false;
+  struct Link {
+    uint32_t info_log, error_log;  // log buffer sizes the client asked for
+    uint32_t inputs;
+    std::string error;
+  };
+  std::map<BH, Link> links_;
+  // What an unset attribute reads as. The documentation states no defaults; these are assumptions (no
+  // window, CU_SYNC_POLICY_AUTO, domain 0 and the map {0, 1} it describes as the default behaviour), not
+  // values measured on a driver; through the CUDA backend the driver answers itself (docs/semantics.md).
+  struct StreamAttrs {
+    CUaccessPolicyWindow window{};
+    CUsynchronizationPolicy sync = CU_SYNC_POLICY_AUTO;
+    int priority = 0;
+    CUlaunchMemSyncDomainMap domain_map{0, 1};
+    CUlaunchMemSyncDomain domain = CU_LAUNCH_MEM_SYNC_DOMAIN_DEFAULT;
+  };
+  std::map<BH, StreamAttrs> stream_attrs_;
 };
 
 }  // namespace

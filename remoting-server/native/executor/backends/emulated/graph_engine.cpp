@@ -125,8 +125,13 @@ CUresult GraphEngine::create(BH* graph) {
 CUresult GraphEngine::destroy(BH graph) {
   auto it = graphs_.find(graph);
   if (it == graphs_.end()) return CUDA_ERROR_INVALID_VALUE;
-  for (BH n : it->second.order) nodes_.erase(n);
+  std::vector<BH> order = it->second.order;
   graphs_.erase(it);
+  for (BH n : order) {
+    for (BH b : nodes_[n].bodies) destroy(b);  // a conditional node's body graphs go with it
+    nodes_.erase(n);
+  }
+  for (auto h = handles_.begin(); h != handles_.end();) h = h->second.graph == graph ? handles_.erase(h) : std::next(h);
   return CUDA_SUCCESS;
 }
 
@@ -140,6 +145,11 @@ CUresult GraphEngine::clone(BH graph, BH* out) {
     Node n = nodes_[old];
     n.graph = *out;
     for (BH& d : n.deps) d = renamed[d];
+    for (BH& b : n.bodies) {  // a conditional node's bodies are copied with it
+      BH copy = 0;
+      clone(b, &copy);
+      b = copy;
+    }
     own_params(&n);
     BH id = new_id_();
     nodes_[id] = std::move(n);
@@ -192,6 +202,7 @@ CUresult GraphEngine::node_type(BH node, uint32_t* type) {
 CUresult GraphEngine::destroy_node(BH node) {
   auto it = nodes_.find(node);
   if (it == nodes_.end()) return CUDA_ERROR_INVALID_VALUE;
+  for (BH b : it->second.bodies) destroy(b);
   auto& order = graphs_[it->second.graph].order;
   order.erase(std::remove(order.begin(), order.end(), node), order.end());
   for (BH other : order) {
@@ -284,6 +295,7 @@ CUresult GraphEngine::launch(BH exec, BH stream) {
       case CU_GRAPH_NODE_TYPE_MEMSET: r = ops_.memset(n.spec.memset, stream); break;
       case CU_GRAPH_NODE_TYPE_MEMCPY: r = ops_.copy(n.spec.copy, stream); break;
       case CU_GRAPH_NODE_TYPE_EVENT_RECORD: r = ops_.record(n.spec.event, stream); break;
+      case CU_GRAPH_NODE_TYPE_CONDITIONAL: return CUDA_ERROR_NOT_SUPPORTED;  // only kernels set conditions
       case CU_GRAPH_NODE_TYPE_KERNEL: {
         LaunchArgs a = n.spec.launch;
         a.stream = stream;
@@ -348,6 +360,39 @@ CUresult GraphEngine::exec_enable(BH exec, BH node, bool on) {
   auto at = it->second.index.find(node);
   if (at == it->second.index.end()) return CUDA_ERROR_INVALID_VALUE;
   it->second.flat[at->second].enabled = on;
+  return CUDA_SUCCESS;
+}
+
+// ---- conditional nodes -----------------------------------------------------------------------------------
+
+CUresult GraphEngine::cond_handle_create(BH graph, uint32_t value, uint32_t flags, uint64_t* handle) {
+  if (!graphs_.count(graph) || (flags & ~CU_GRAPH_COND_ASSIGN_DEFAULT)) return CUDA_ERROR_INVALID_VALUE;
+  *handle = new_id_();
+  handles_[*handle] = CondHandle{graph, value, flags};
+  return CUDA_SUCCESS;
+}
+
+CUresult GraphEngine::add_conditional(BH graph, const std::vector<BH>& deps, const avec_graph_cond& c, BH* node,
+                                      std::vector<BH>* bodies) {
+  auto h = handles_.find(c.handle);
+  if (h == handles_.end() || h->second.graph != graph) return CUDA_ERROR_INVALID_VALUE;  // made for this graph
+  bool size_ok = (c.type == CU_GRAPH_COND_TYPE_IF && (c.size == 1 || c.size == 2)) ||
+                 (c.type == CU_GRAPH_COND_TYPE_WHILE && c.size == 1) || (c.type == CU_GRAPH_COND_TYPE_SWITCH && c.size >= 1);
+  if (!size_ok) return CUDA_ERROR_INVALID_VALUE;
+  GraphNodeSpec sp;
+  sp.type = CU_GRAPH_NODE_TYPE_EMPTY;  // added as a plain node first: add() checks the graph and deps
+  CUresult r = add(graph, deps, sp, node);
+  if (r) return r;
+  Node& n = nodes_[*node];
+  n.spec.type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+  n.spec.cond = c;
+  bodies->clear();
+  for (uint32_t i = 0; i < c.size; i++) {
+    BH b = 0;
+    create(&b);
+    nodes_[*node].bodies.push_back(b);
+    bodies->push_back(b);
+  }
   return CUDA_SUCCESS;
 }
 

@@ -53,6 +53,11 @@ class GraphEngine {
   CUresult exec_update(BH exec, BH graph, uint32_t* result, BH* error_node, BH* error_from);
   CUresult exec_set_params(BH exec, BH node, const GraphNodeSpec& spec);
   CUresult exec_enable(BH exec, BH node, bool on);
+  // Conditional nodes: made with their body graphs (owned by the node); a launch that reaches one is
+  // refused, since only kernels set conditions and the emulated device runs none.
+  CUresult cond_handle_create(BH graph, uint32_t value, uint32_t flags, uint64_t* handle);
+  CUresult add_conditional(BH graph, const std::vector<BH>& deps, const avec_graph_cond& c, BH* node,
+                           std::vector<BH>* bodies);
 
  private:
   struct Node {
@@ -61,6 +66,7 @@ class GraphEngine {
     GraphNodeSpec spec;
     std::vector<uint8_t> params;  // kernel parameter bytes (spec.launch points into the frame otherwise)
     bool enabled = true;
+    std::vector<BH> bodies;  // CONDITIONAL: its body graphs
   };
   struct Graph { std::vector<BH> order; };
   struct Exec {
@@ -80,6 +86,8 @@ class GraphEngine {
   std::map<BH, Graph> graphs_;
   std::map<BH, Node> nodes_;
   std::map<BH, Exec> execs_;
+  struct CondHandle { BH graph; uint32_t value, flags; };
+  std::map<uint64_t, CondHandle> handles_;
   std::map<BH, Capture> caps_;                                   // capturing stream -> its capture
   std::map<BH, std::pair<uint64_t, std::vector<BH>>> recorded_;  // event recorded in a capture
   uint64_t next_capture_ = 1;
