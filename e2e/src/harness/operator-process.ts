@@ -50,7 +50,21 @@ export class OperatorProcess {
   }
 }
 
+/**
+ * Starts the operator; when one of its ports was taken between choosing it and binding it (another process
+ * got the same free port from the kernel: EADDRINUSE), tries again with fresh ports, up to three times.
+ */
 export async function startOperator(cp: ControlPlane, install: AvecInstall, opts: OperatorOptions): Promise<OperatorProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOperatorOnce(cp, install, opts);
+    } catch (err) {
+      if (attempt >= 3 || !String(err instanceof Error ? err.message : err).includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function startOperatorOnce(cp: ControlPlane, install: AvecInstall, opts: OperatorOptions): Promise<OperatorProcess> {
   const [healthPort, metricsPort, spare] = await freePorts(3, '127.0.0.1', [install.webhookPort]);
   const webhookPort = opts.webhookPort ?? spare;
   const kubeconfig = (opts.as ?? 'chart') === 'chart' ? install.operatorKubeconfig : cp.kubeconfig;
