@@ -109,6 +109,15 @@ check "stats: cuMemcpyHtoD batched, no round trip ($b batched, $rt round trips)"
 read -r c l b rt <<<"$(row cuMemcpyDtoH_v2)"
 check "stats: cuMemcpyDtoH one round trip per call ($c calls, $rt round trips)" "$([ "${c:-0}" -gt 0 ] && [ "$c" = "$rt" ]; echo $?)"
 check "stats: one summary line" "$([ "$(grep -c 'stats: 127.0.0.1.* driver calls' "$work/stats.err")" -eq 1 ]; echo $?)"
+# A small image goes with its load: on a server that has never seen it, the first symbol lookups still
+# take one round trip each (no NEED_IMAGE answer and retry).
+start_executor fresh_exec
+read -r fport fpgid <<<"$fresh_exec"
+AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$fport LD_PRELOAD=$out/libcuda.so.1 timeout 60 "$tests/cudart_test_static" \
+  >/dev/null 2>"$work/stats.err"
+read -r c l b rt <<<"$(row cuLibraryGetGlobal)"
+check "stats: small module image sent with its load, no retry ($c lookups, $l local, $rt round trips)" \
+  "$([ "${c:-0}" -gt "${l:-0}" ] && [ "$rt" -le $((c - l)) ]; echo $?)"
 AVEC_LOG=info AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 60 "$tests/cudart_test_static" \
   >/dev/null 2>"$work/stats-info.err"
 check "stats: AVEC_LOG=info prints the summary, not the table" \

@@ -1,6 +1,8 @@
 /* Modules and libraries, content-addressed: MODULE_LOAD carries only the SHA-256 of the image; the image
  * itself is uploaded (MODULE_IMAGE) only when a synchronous reply says AVEC_STATUS_NEED_IMAGE, and the
- * request is then repeated. Functions/kernels are fetched once each (GET_FUNCTION) and cached with their
+ * request is then repeated. Small images (<= EAGER_IMAGE_MAX: CuPy/numba kernels, a few KiB each) go with
+ * their MODULE_LOAD instead, once per session: on an edge link their bytes cost less than the round trip
+ * the NEED_IMAGE answer would add to the first use. Functions/kernels are fetched once each (GET_FUNCTION) and cached with their
  * attributes and parameter layout. */
 #include <fcntl.h>
 #include <link.h>
@@ -73,17 +75,9 @@ static void modules_remove(struct CUmod_st *m) {
   pthread_mutex_unlock(&modules_lock);
 }
 
-static CUresult upload_image(const uint8_t hash[32]) {
-  const void *img = NULL;
-  size_t size = 0;
-  pthread_mutex_lock(&modules_lock);
-  for (size_t i = 0; i < nmodules; i++)
-    if (!memcmp(modules[i]->hash, hash, 32)) { img = modules[i]->image; size = modules[i]->size; break; }
-  pthread_mutex_unlock(&modules_lock);
-  if (!img) {
-    LOG_ERROR("server asked for a module image this process does not have");
-    return CUDA_ERROR_INVALID_IMAGE;
-  }
+#define EAGER_IMAGE_MAX (64u * 1024u)
+
+static CUresult post_image(const uint8_t hash[32], const void *img, size_t size) {
   avec_module_image h;
   memcpy(h.hash, hash, 32);
   h.size = size;
@@ -95,6 +89,33 @@ static CUresult upload_image(const uint8_t hash[32]) {
     if (r) return r;
   }
   return CUDA_SUCCESS;
+}
+
+/* Small images already sent in this session (a ring: a forgotten one is at worst sent again). */
+static int sent_before(const uint8_t hash[32]) {
+  static uint8_t sent[128][32];
+  static unsigned next;
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  int seen = 0;
+  pthread_mutex_lock(&lock);
+  for (unsigned i = 0; i < 128 && !seen; i++) seen = !memcmp(sent[i], hash, 32);
+  if (!seen) memcpy(sent[next++ % 128], hash, 32);
+  pthread_mutex_unlock(&lock);
+  return seen;
+}
+
+static CUresult upload_image(const uint8_t hash[32]) {
+  const void *img = NULL;
+  size_t size = 0;
+  pthread_mutex_lock(&modules_lock);
+  for (size_t i = 0; i < nmodules; i++)
+    if (!memcmp(modules[i]->hash, hash, 32)) { img = modules[i]->image; size = modules[i]->size; break; }
+  pthread_mutex_unlock(&modules_lock);
+  if (!img) {
+    LOG_ERROR("server asked for a module image this process does not have");
+    return CUDA_ERROR_INVALID_IMAGE;
+  }
+  return post_image(hash, img, size);
 }
 
 typedef struct seg_query {
@@ -145,7 +166,8 @@ static CUresult load(struct CUmod_st **out, const void *image, uint32_t kind) {
   avec_sha256_once(copy, size, m->hash);
   avec_module_load a = {m->handle, kind, {0}, size};
   memcpy(a.hash, m->hash, 32);
-  r = avec_post(AVEC_OP_MODULE_LOAD, 0, &a, sizeof a, NULL, 0);
+  if (size <= EAGER_IMAGE_MAX && !sent_before(m->hash)) r = post_image(m->hash, copy, size);
+  if (!r) r = avec_post(AVEC_OP_MODULE_LOAD, 0, &a, sizeof a, NULL, 0);
   if (r) { if (m->owned) free(copy); free(m); return r; }
   modules_add(m);
   LOG_DEBUG("%s %u loaded by hash (%zu bytes, %s)", kind ? "library" : "module", m->handle, size,
