@@ -92,6 +92,9 @@ long avec_stripes_transfer(struct avec_stripes *s, int send, const void *src, vo
 void avec_stripes_close(struct avec_stripes *s);
 
 /* Framing helpers (pure; unit-tested). */
+struct iovec;
+/* After a partial write of `done` bytes: drops the vectors written whole and moves into the next one. */
+void avec_iov_advance(struct iovec **iov, int *n, size_t done);
 void avec_frame_hdr_make(avec_frame_hdr *h, uint16_t op, uint32_t flags, uint32_t id, uint32_t ctx,
                          uint32_t payload_len);
 /* Checks a reply header against the request id it answers. Returns 0 if acceptable. */

@@ -123,21 +123,22 @@ void avec_mapped_launch(const uint8_t *params, size_t n) {
   pthread_mutex_unlock(&mirrors_lock);
 }
 
+static int overlaps(const mirror *m, uint64_t dptr, uint64_t n) { return dptr < m->dptr + m->size && m->dptr < dptr + n; }
+
 void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes) {
   if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
   pthread_mutex_lock(&mirrors_lock);
   for (mirror *m = mirrors; m; m = m->next)
-    if (dptr < m->dptr + m->size && m->dptr < dptr + n) touch(m, reads, writes);
+    if (overlaps(m, dptr, n)) touch(m, reads, writes);
   pthread_mutex_unlock(&mirrors_lock);
 }
 
-/* A copy or memset the program issued without a stream is synchronous for host-visible memory: the host
- * may read the result as soon as the call returns, so the written mirrors come back now. */
-void avec_mapped_settle(uint64_t dptr, uint64_t n) {
+/* Reads back into host memory the device-written mirrors that overlap [dptr, dptr + n). */
+static void read_back(uint64_t dptr, uint64_t n) {
   if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
   pthread_mutex_lock(&mirrors_lock);
   for (mirror *m = mirrors; m; m = m->next)
-    if (m->device_written && dptr < m->dptr + m->size && m->dptr < dptr + n &&
+    if (m->device_written && overlaps(m, dptr, n) &&
         avec_dtoh_raw((void *)(uintptr_t)m->host, m->dptr, m->size) == CUDA_SUCCESS) {
       m->device_written = 0;
       m->hash = content_hash((const void *)(uintptr_t)m->host, m->size);
@@ -145,18 +146,11 @@ void avec_mapped_settle(uint64_t dptr, uint64_t n) {
   pthread_mutex_unlock(&mirrors_lock);
 }
 
-void avec_mapped_after_sync(void) {
-  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
-  pthread_mutex_lock(&mirrors_lock);
-  for (mirror *m = mirrors; m; m = m->next) {
-    if (!m->device_written) continue;
-    if (avec_dtoh_raw((void *)(uintptr_t)m->host, m->dptr, m->size) == CUDA_SUCCESS) {
-      m->device_written = 0;
-      m->hash = content_hash((const void *)(uintptr_t)m->host, m->size);
-    }
-  }
-  pthread_mutex_unlock(&mirrors_lock);
-}
+/* A copy or memset the program issued without a stream is synchronous for host-visible memory: the host
+ * may read the result as soon as the call returns, so the written mirrors come back now. */
+void avec_mapped_settle(uint64_t dptr, uint64_t n) { read_back(dptr, n); }
+
+void avec_mapped_after_sync(void) { read_back(0, UINT64_MAX); }
 
 void avec_mapped_release(uint64_t host) {
   if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;

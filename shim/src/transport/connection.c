@@ -69,15 +69,7 @@ static int send_iov(avec_conn *c, struct iovec *iov, int n) {
       mark_dead(c, strerror(errno));
       return -1;
     }
-    while (n > 0 && (size_t)w >= iov->iov_len) {
-      w -= (ssize_t)iov->iov_len;
-      iov++;
-      n--;
-    }
-    if (n > 0) {
-      iov->iov_base = (char *)iov->iov_base + w;
-      iov->iov_len -= (size_t)w;
-    }
+    avec_iov_advance(&iov, &n, (size_t)w);
   }
   return 0;
 }

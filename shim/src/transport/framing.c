@@ -1,4 +1,5 @@
 #include <string.h>
+#include <sys/uio.h>
 
 #include "avec_transport.h"
 
@@ -72,4 +73,16 @@ int avec_hello_ext_decode(const avec_hello_result *res, size_t got, avec_hello_e
   memcpy(ext, (const uint8_t *)res + at, sizeof *ext);
   if (ext->stripes > AVEC_MAX_STRIPES) ext->stripes = 0;
   return 0;
+}
+
+void avec_iov_advance(struct iovec **iov, int *n, size_t done) {
+  while (*n > 0 && done >= (*iov)->iov_len) {
+    done -= (*iov)->iov_len;
+    (*iov)++;
+    (*n)--;
+  }
+  if (*n > 0) {
+    (*iov)->iov_base = (char *)(*iov)->iov_base + done;
+    (*iov)->iov_len -= done;
+  }
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,6 +115,19 @@ int main(void) {
     return 2;
   port = ntohs(a.sin_port);
   setenv("AVEC_REPLY_TIMEOUT_S", "20", 1);
+
+  {
+    CASE("iov advance after partial writes");
+    char a1[4], a2[6], a3[2];
+    struct iovec v[3] = {{a1, 4}, {a2, 6}, {a3, 2}}, *iov = v;
+    int n = 3;
+    avec_iov_advance(&iov, &n, 6); /* all of the first, 2 of the second */
+    CHECK(n == 2 && iov == &v[1] && iov->iov_base == a2 + 2 && iov->iov_len == 4);
+    avec_iov_advance(&iov, &n, 4); /* exactly the rest of the second */
+    CHECK(n == 1 && iov == &v[2] && iov->iov_len == 2);
+    avec_iov_advance(&iov, &n, 2);
+    CHECK_EQ(n, 0);
+  }
 
   {
     CASE("batching and order");

@@ -195,6 +195,7 @@ class Session {
   std::map<uint64_t, BH> graphs_, execs_;
   std::map<uint64_t, GraphNodeEntry> nodes_;
   std::map<BH, uint64_t> node_ids_;
+  std::map<BH, uint64_t> graph_ids_;  // backend graph -> its id (graphs_ read backwards)
   uint64_t next_graph_id_ = 0x1000;
   // Body graphs of conditional nodes (graph id -> the graph and node that own it): the driver owns them,
   // so they are never destroyed on their own, and they go with their node or graph.

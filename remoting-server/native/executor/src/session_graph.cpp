@@ -63,17 +63,22 @@ uint64_t Session::node_id(BH be, uint64_t graph) {
 }
 
 uint64_t Session::graph_id(BH be) {
-  for (auto& g : graphs_)
-    if (g.second == be) return g.first;
+  auto it = graph_ids_.find(be);
+  if (it != graph_ids_.end()) return it->second;
   uint64_t id = next_graph_id_++;
   graphs_[id] = be;
+  graph_ids_[be] = id;
   return id;
 }
 
 // A graph leaves the tables with its nodes, the body graphs of its conditional nodes (recursively) and
 // the conditional handles made for it.
 void Session::forget_graph(uint64_t id) {
-  graphs_.erase(id);
+  auto g = graphs_.find(id);
+  if (g != graphs_.end()) {
+    graph_ids_.erase(g->second);
+    graphs_.erase(g);
+  }
   allocs_.remove_if([&](const Alloc& a) { return a.kind == AllocKind::graph && a.owner == (uint32_t)id; });
   for (auto it = nodes_.begin(); it != nodes_.end();) {
     if (it->second.graph != id) { ++it; continue; }
@@ -427,6 +432,7 @@ void Session::graph_teardown() {
     if (!bodies_.count(g.first)) be_.graph_destroy(g.second);  // body graphs go with their owners
   execs_.clear();
   graphs_.clear();
+  graph_ids_.clear();
   bodies_.clear();
   cond_handles_.clear();
   nodes_.clear();
