@@ -15,6 +15,12 @@
 // Environment: EXPTRACE_UUIDS   comma-separated uuid prefixes (hex, as printed), default 21318c60; "all"
 //              EXPTRACE_QUIET=1 no "exptrace table" lines, only slot calls
 //              EXPTRACE_PRE=1   also "exptrace <uuid8> slot <i> call <args> caller <lib>" before each call
+//              EXPTRACE_CALLBACKS=1  a slot argument that points into the calling library's code (a callback
+//                               the driver will call) is replaced by a trampoline that logs
+//                               "exptrace callback <k> args <a0>..<a5> [a<i>: 64 bytes]" and calls it
+//              EXPTRACE_FUNCS   comma-separated driver functions (as resolved through cuGetProcAddress or dlsym)
+//                               to log: "exptrace fn <name> args <a0>..<a5> -> <ret> [a<i>: 16 bytes]"; only
+//                               functions of at most six integer arguments, plus cuLaunchKernel (all eleven)
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -98,6 +104,51 @@ static const char *module_of(const void *addr) {
   return s ? s + 1 : di.dli_fname;
 }
 
+static void dump_args(char *line, int n, size_t cap, const uintptr_t *a, int na, size_t bytes) {
+  for (int i = 0; i < na && n < (int)cap - (int)(bytes * 3 + 32); i++) {
+    unsigned char b[64];
+    if (bytes > sizeof b || !readable(a[i], b, bytes)) continue;
+    n += snprintf(line + n, cap - n, " [a%d:", i);
+    for (size_t k = 0; k < bytes; k++) n += snprintf(line + n, cap - n, " %02x", b[k]);
+    n += snprintf(line + n, cap - n, "]");
+  }
+  snprintf(line + n, cap - n, "\n");
+}
+
+// Callbacks handed to a traced slot (EXPTRACE_CALLBACKS=1): a pool of trampolines, each remembering the
+// library function it stands for.
+#define MAX_CALLBACKS 8
+static slot_fn g_cb_real[MAX_CALLBACKS];
+static int g_callbacks;
+static uintptr_t callback_dispatch(int k, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3, uintptr_t a4,
+                                   uintptr_t a5) {
+  uintptr_t a[6] = {a0, a1, a2, a3, a4, a5};
+  char line[2048];
+  int n = snprintf(line, sizeof line, "exptrace callback %d args %lx %lx %lx %lx %lx %lx", k, (unsigned long)a0,
+                   (unsigned long)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4, (unsigned long)a5);
+  dump_args(line, n, sizeof line, a, 6, 64);
+  logf_("%s", line);
+  return g_cb_real[k](a0, a1, a2, a3, a4, a5);
+}
+#define CB(k) \
+  static uintptr_t cb_##k(uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3, uintptr_t a4, uintptr_t a5) { \
+    return callback_dispatch(k, a0, a1, a2, a3, a4, a5);                                                      \
+  }
+CB(0) CB(1) CB(2) CB(3) CB(4) CB(5) CB(6) CB(7)
+static const slot_fn g_cbs[MAX_CALLBACKS] = {cb_0, cb_1, cb_2, cb_3, cb_4, cb_5, cb_6, cb_7};
+static int is_exec(uintptr_t p);
+static int g_wrap_callbacks;
+static uintptr_t wrap_callback(uintptr_t fn) {
+  pthread_mutex_lock(&g_lock);
+  int k;
+  for (k = 0; k < g_callbacks && (uintptr_t)g_cb_real[k] != fn; k++) {}
+  if (k == g_callbacks && g_callbacks < MAX_CALLBACKS) g_cb_real[g_callbacks++] = (slot_fn)fn;
+  pthread_mutex_unlock(&g_lock);
+  if (k == MAX_CALLBACKS) return fn;
+  logf_("exptrace callback %d is %lx in %s\n", k, (unsigned long)fn, module_of((void *)fn));
+  return (uintptr_t)g_cbs[k];
+}
+
 static uintptr_t dispatch(int t, int s, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3, uintptr_t a4,
                           uintptr_t a5, const void *caller) {
   struct table *tb = &g_tables[t];
@@ -105,8 +156,13 @@ static uintptr_t dispatch(int t, int s, uintptr_t a0, uintptr_t a1, uintptr_t a2
     logf_("exptrace %s slot %d call %lx %lx %lx %lx %lx %lx caller %s\n", tb->uuid8, s, (unsigned long)a0,
           (unsigned long)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4, (unsigned long)a5,
           module_of(caller));
-  uintptr_t ret = tb->slots[s](a0, a1, a2, a3, a4, a5);
-  uintptr_t a[6] = {a0, a1, a2, a3, a4, a5};
+  uintptr_t a[6] = {a0, a1, a2, a3, a4, a5}, call[6];
+  memcpy(call, a, sizeof a);
+  if (g_wrap_callbacks)
+    for (int i = 0; i < 6; i++)
+      if (a[i] >= 0x10000 && is_exec(a[i]) && strncmp(module_of((void *)a[i]), "libcuda", 7))
+        call[i] = wrap_callback(a[i]);
+  uintptr_t ret = tb->slots[s](call[0], call[1], call[2], call[3], call[4], call[5]);
   char line[1024];
   int n = snprintf(line, sizeof line, "exptrace %s slot %d args %lx %lx %lx %lx %lx %lx -> %lx", tb->uuid8, s,
                    (unsigned long)a0, (unsigned long)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4,
@@ -223,6 +279,70 @@ CUresult cuGetProcAddress_v2(const char *s, void **p, int v, unsigned long long 
 static CUresult gpa_v1_wrapper(const char *sym, void **pfn, int ver, unsigned long long flags);
 static CUresult gpa_v2_wrapper(const char *sym, void **pfn, int ver, unsigned long long flags, void *status);
 
+// Named driver functions (EXPTRACE_FUNCS): a pool of six-argument trampolines, one per name.
+#define MAX_FUNCS 48
+static const char *g_fn_name[MAX_FUNCS];
+static slot_fn g_fn_real[MAX_FUNCS];
+static int g_nfuncs;
+static uintptr_t fn_dispatch(int k, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3, uintptr_t a4,
+                             uintptr_t a5) {
+  uintptr_t ret = g_fn_real[k](a0, a1, a2, a3, a4, a5);
+  uintptr_t a[6] = {a0, a1, a2, a3, a4, a5};
+  char line[1024];
+  int n = snprintf(line, sizeof line, "exptrace fn %s args %lx %lx %lx %lx %lx %lx -> %lx", g_fn_name[k],
+                   (unsigned long)a0, (unsigned long)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4,
+                   (unsigned long)a5, (unsigned long)ret);
+  dump_args(line, n, sizeof line, a, 6, 16);
+  logf_("%s", line);
+  return ret;
+}
+#define FN(k) \
+  static uintptr_t fn_##k(uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3, uintptr_t a4, uintptr_t a5) { \
+    return fn_dispatch(0##k, a0, a1, a2, a3, a4, a5);                                                         \
+  }
+#define FN8(b) FN(b##0) FN(b##1) FN(b##2) FN(b##3) FN(b##4) FN(b##5) FN(b##6) FN(b##7)
+FN8() FN8(1) FN8(2) FN8(3) FN8(4) FN8(5)
+#define FREF8(b) fn_##b##0, fn_##b##1, fn_##b##2, fn_##b##3, fn_##b##4, fn_##b##5, fn_##b##6, fn_##b##7
+static const slot_fn g_fns[MAX_FUNCS] = {FREF8(), FREF8(1), FREF8(2), FREF8(3), FREF8(4), FREF8(5)};
+
+typedef int (*launch_fn)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *,
+                         void **, void **);
+static launch_fn g_launch_real;
+static int launch_wrapper(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                          unsigned shm, void *stream, void **params, void **extra) {
+  int r = g_launch_real(f, gx, gy, gz, bx, by, bz, shm, stream, params, extra);
+  logf_("exptrace fn cuLaunchKernel f %p grid %u %u %u block %u %u %u shmem %u stream %p params %p extra %p -> %d\n",
+        f, gx, gy, gz, bx, by, bz, shm, stream, (void *)params, (void *)extra, r);
+  return r;
+}
+
+static int traced_fn(const char *name) {
+  const char *sel = getenv("EXPTRACE_FUNCS");
+  if (!sel || !*sel) return 0;
+  size_t len = strlen(name);
+  for (const char *p = sel; (p = strstr(p, name)); p += len)
+    if ((p == sel || p[-1] == ',') && (p[len] == ',' || !p[len])) return 1;
+  return 0;
+}
+
+// The logging stand-in for the named function REAL (itself when it is not traced or the pool is full).
+static void *wrap_fn(const char *name, void *real) {
+  if (!strcmp(name, "cuLaunchKernel") || !strcmp(name, "cuLaunchKernel_ptsz")) {
+    if (g_launch_real && g_launch_real != (launch_fn)real) return real;  // one real function only
+    g_launch_real = (launch_fn)real;
+    return (void *)launch_wrapper;
+  }
+  pthread_mutex_lock(&g_lock);
+  int k;
+  for (k = 0; k < g_nfuncs && (g_fn_real[k] != (slot_fn)real || strcmp(g_fn_name[k], name)); k++) {}
+  if (k == g_nfuncs && g_nfuncs < MAX_FUNCS) {
+    g_fn_name[g_nfuncs] = strdup(name);
+    g_fn_real[g_nfuncs++] = (slot_fn)real;
+  }
+  pthread_mutex_unlock(&g_lock);
+  return k < MAX_FUNCS ? (void *)g_fns[k] : real;
+}
+
 // Replaces a resolved pointer to one of the three functions by its wrapper (remembering the real one).
 // For cuGetProcAddress, cudaVersion >= 12000 means the _v2 ABI (5 arguments).
 static void *substitute(const char *name, void *real, int ver) {
@@ -245,6 +365,7 @@ static void *substitute(const char *name, void *real, int ver) {
     if (!g_real_gpa1) g_real_gpa1 = (gpa_v1_fn)real;
     return (void *)gpa_v1_wrapper;
   }
+  if (traced_fn(name)) return wrap_fn(name, real);
   return real;
 }
 
@@ -285,12 +406,13 @@ static __attribute__((noinline)) void *dlsym_cuget(void *handle, const char *nam
 // address (RTLD_NEXT lookups depend on it).
 __attribute__((visibility("default"))) void *dlsym(void *handle, const char *name) {
   dlsym_fn real = g_real_dlsym ? g_real_dlsym : real_dlsym();
-  if (name[0] == 'c' && !strncmp(name, "cuGet", 5)) return dlsym_cuget(handle, name);
+  if (name[0] == 'c' && (!strncmp(name, "cuGet", 5) || traced_fn(name))) return dlsym_cuget(handle, name);
   return real(handle, name);
 }
 
 __attribute__((constructor)) static void exptrace_init(void) {
   g_pre = getenv("EXPTRACE_PRE") && !strcmp(getenv("EXPTRACE_PRE"), "1");
+  g_wrap_callbacks = getenv("EXPTRACE_CALLBACKS") && !strcmp(getenv("EXPTRACE_CALLBACKS"), "1");
   if (!(getenv("EXPTRACE_QUIET") && !strcmp(getenv("EXPTRACE_QUIET"), "1")))
     logf_("exptrace: loaded in pid %d, tracing %s\n", (int)getpid(), getenv("EXPTRACE_UUIDS") ? getenv("EXPTRACE_UUIDS") : "21318c60");
 }

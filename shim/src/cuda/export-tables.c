@@ -30,9 +30,7 @@ static const uint8_t UUID_CTX_ID[16] = U(21, 31, 8c, 60, 97, 14, 32, 48, 8c, a6,
 /* Asked for by cuBLASLt's half-precision heuristics (cublasLtHSHMatmulAlgoGetHeuristic), which use it
  * without checking whether the driver gave it: refusing the table made the library read slot 4 of NULL.
  * Its slots are not traced yet, so each is present and refuses (logged once, by slot). */
-/* Asked for by cuFFT at plan creation; refusing it fails the plan (CUFFT_INTERNAL_ERROR). Traced natively
- * (H200, driver 580): cuFFT calls slot 7 with the context, two descriptors and a host function pointer,
- * and the driver answers CUDA_ERROR_INVALID_VALUE, after which cuFFT goes on. That answer is served. */
+/* Asked for by cuFFT at plan creation; refusing it fails the plan (CUFFT_INTERNAL_ERROR). */
 static const uint8_t UUID_FFT[16] = U(6e, 16, 3f, be, b9, 58, 44, 4d, 83, 5c, e1, 82, af, f1, 99, 1e);
 static const uint8_t UUID_LT_HEURISTICS[16] = U(17, 34, dc, 26, 80, 0d, 47, 45, 87, 26, c0, f1, e7, dd, 8b, ca);
 
@@ -48,9 +46,29 @@ NEVER_CALLED(tls_unused, "42d85a81")
 NEVER_CALLED(checks_unused, "263e8860")
 NEVER_CALLED(integrity_unused, "d4082055")
 NEVER_CALLED(ctxid_unused, "21318c60")
-static CUresult fft_slot7(void) {
-  LOG_DEBUG("export table 6e163fbe slot 7: CUDA_ERROR_INVALID_VALUE, as the driver answers");
-  return CUDA_ERROR_INVALID_VALUE;
+/* Slot 7 (traced natively): (object, descriptor, setter, out, descriptor, library data); the setter is
+ * `*out = value`. Being traced further (e2e/gpu/trace_cufft.sh): when the object is a module this process
+ * loaded, the setter is given each of the module's functions, and the count is returned. */
+static CUresult fft_slot7(void *obj, const void *d1, void (*set)(void *, void *), void *out, const void *d2,
+                          const void *data) {
+  LOG_DEBUG("export table 6e163fbe slot 7: obj %p d1 %p set %p out %p d2 %p data %p (module: %d)", obj, d1,
+            (void *)set, out, d2, data, avec_module_known(obj));
+  if (!set || !avec_module_known(obj)) return CUDA_ERROR_INVALID_VALUE;
+  unsigned n = 0;
+  CUresult r = cuModuleGetFunctionCount(&n, (CUmodule)obj);
+  if (r || !n) {
+    LOG_DEBUG("export table 6e163fbe slot 7: module functions: %d, count %u", (int)r, n);
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  CUfunction *fs = calloc(n, sizeof *fs);
+  if (!fs) return CUDA_ERROR_OUT_OF_MEMORY;
+  r = cuModuleEnumerateFunctions(fs, n, (CUmodule)obj);
+  for (unsigned i = 0; i < n && !r; i++) {
+    LOG_DEBUG("export table 6e163fbe slot 7: function %u of %u: %p", i, n, (void *)fs[i]);
+    set(out, fs[i]);
+  }
+  free(fs);
+  return r ? CUDA_ERROR_INVALID_VALUE : (CUresult)n;
 }
 NEVER_CALLED(fft_unused, "6e163fbe")
 #define LT_SLOT(n) NEVER_CALLED(lt_slot##n, "1734dc26 slot " #n)

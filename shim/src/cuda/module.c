@@ -462,6 +462,15 @@ static CUresult enumerate_kernels(struct CUfunc_st **out, unsigned num, struct C
   return r;
 }
 
+/* Whether P is a module this process loaded (P may be any pointer a library hands over). */
+int avec_module_known(const void *p) {
+  int known = 0;
+  pthread_mutex_lock(&modules_lock);
+  for (size_t i = 0; i < nmodules && !known; i++) known = modules[i] == p;
+  pthread_mutex_unlock(&modules_lock);
+  return known;
+}
+
 AVEC_API CUresult cuModuleGetFunctionCount(unsigned int *count, CUmodule mod) { return count_kernels(count, mod); }
 AVEC_API CUresult cuModuleEnumerateFunctions(CUfunction *functions, unsigned int num, CUmodule mod) {
   return enumerate_kernels((struct CUfunc_st **)functions, num, mod, AVEC_SYMBOL_FUNCTION);

@@ -251,6 +251,7 @@ void avec_free_names(char **v, int n);
 /* A primary-context reset: libraries (context-independent in CUDA) are loaded again under fresh handles
  * when next used, their kernels fetched again, and cached globals (per context) forgotten. */
 void avec_modules_after_reset(void);
+int avec_module_known(const void *p);
 CUresult avec_func_refresh(struct CUfunc_st *f);
 
 /* ---- launches ------------------------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 typedef struct { unsigned char b[16]; } U;
 typedef int (*gpa_t)(const char *, void **, int, unsigned long long, void *);
 typedef int (*get_t)(const void **, const U *);
+static void setter(void **o, void *v) { *o = v; }
 int main(void) {
   void *h = dlopen("libcuda.so.1", RTLD_NOW);  /* local, like cudart */
   gpa_t gpa = (gpa_t)dlsym(h, "cuGetProcAddress_v2");
@@ -22,5 +23,12 @@ int main(void) {
   printf("cls get %p\n", o);
   get_t get2 = (get_t)dlsym(h, "cuGetExportTable");
   const void *t3; printf("unknown rc %d, direct same table %d\n", get2(&t3, &x), (get2((const void **)&t3, &a), t3 == (const void *)t));
+  U it = {{0x6e, 0x16, 0x3f, 0xbe}};
+  const uintptr_t *t4; get((const void **)&t4, &it);
+  void *got = 0;
+  int n = ((int (*)(void **, void (*)(void **, void *)))t4[0])(&got, setter);
+  int (*fname)(const char **, void *); gpa2("cuFuncGetName", (void **)&fname, 12000, 0, 0);
+  const char *nm = 0; fname(&nm, (void *)0x42);
+  printf("iter %d got %p name %s\n", n, got, nm);
   return 0;
 }

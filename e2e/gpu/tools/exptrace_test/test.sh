@@ -26,4 +26,10 @@ for mode in plain symbolic; do
 done
 LD_LIBRARY_PATH="$w" LD_PRELOAD="$lib" "$w/client" >"$w/out" 2>"$w/err" || true
 check "default selection traces 21318c60 only" bash -c "grep -q '^exptrace 21318c60 slot 3' '$w/err' && ! grep -q '^exptrace c693336e slot' '$w/err'"
+LD_LIBRARY_PATH="$w" LD_PRELOAD="$lib" EXPTRACE_UUIDS=6e163fbe EXPTRACE_CALLBACKS=1 EXPTRACE_FUNCS=cuMemAlloc,cuFuncGetName \
+  "$w/client" >"$w/out" 2>"$w/err" || true
+check "callbacks: program output unchanged" grep -qx "iter 1 got 0x77 name k42" "$w/out"
+check "callbacks: the slot's callback is logged with its arguments" grep -q '^exptrace callback 0 args [0-9a-f]* 77 ' "$w/err"
+check "callbacks: the slot's call logged after the callback" grep -q '^exptrace 6e163fbe slot 0 args .* -> 1 .*caller client$' "$w/err"
+check "named functions: arguments, result and bytes logged" grep -q '^exptrace fn cuFuncGetName args [0-9a-f]* 42 .* -> 0 \[a0: ' "$w/err"
 [ $fails = 0 ] || { echo "-- stderr:"; cat "$w/err"; exit 1; }
