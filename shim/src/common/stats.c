@@ -103,6 +103,23 @@ static NO_INSTR int by_cost(const void *a, const void *b) {
   return x->calls < y->calls ? 1 : x->calls > y->calls ? -1 : 0;
 }
 
+__attribute__((visibility("default"))) NO_INSTR int avec_stats_snapshot(uint64_t out[7]) {
+  if (!out || !__atomic_load_n(&on, __ATOMIC_RELAXED)) return -1;
+  memset(out, 0, 7 * sizeof out[0]);
+  for (size_t i = 0; i < SLOTS; i++) {
+    const slot *s = &slots[i];
+    if (!__atomic_load_n(&s->fn, __ATOMIC_ACQUIRE)) continue;
+    out[0] += __atomic_load_n(&s->calls, __ATOMIC_RELAXED);
+    out[1] += __atomic_load_n(&s->local, __ATOMIC_RELAXED);
+    out[2] += __atomic_load_n(&s->batched, __ATOMIC_RELAXED);
+    out[3] += __atomic_load_n(&s->round_trips, __ATOMIC_RELAXED);
+    out[4] += __atomic_load_n(&s->bytes_out, __ATOMIC_RELAXED);
+    out[5] += __atomic_load_n(&s->bytes_in, __ATOMIC_RELAXED);
+    out[6] += __atomic_load_n(&s->wait_ns, __ATOMIC_RELAXED);
+  }
+  return 0;
+}
+
 NO_INSTR void avec_stats_report(const char *endpoint) {
   static int done;
   if (!__atomic_load_n(&on, __ATOMIC_RELAXED) || __atomic_exchange_n(&done, 1, __ATOMIC_RELAXED)) return;
