@@ -10,7 +10,8 @@
 #
 # Prints sessions started/finished, client results (right, wrong, lost to chaos, refused), leaked
 # processes and leaked device memory (GPU: nvidia-smi before/after; emulated: mem_used of session_end
-# lines), and exits non-zero on any leak, any wrong result, or no right result at all.
+# lines), and exits non-zero on any leak, any wrong result, or no right result at all. A failed run prints
+# what the clients said and, with AVEC_SOAK_RESULTS=DIR, leaves its logs in DIR/soak-logs.tar.gz.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DURATION=${1:-150}
@@ -167,7 +168,16 @@ FAIL=0
 [ "$LEAKED_PROCS" -eq 0 ] || { echo "soak: FAIL leaked processes"; FAIL=1; }
 [ "$LEAKED_MEM_BYTES" -eq 0 ] || { echo "soak: FAIL sessions ended with memory still allocated"; FAIL=1; }
 [ "$LEAKED_MEM_MIB" = - ] || [ "$LEAKED_MEM_MIB" -eq 0 ] || { echo "soak: FAIL device memory not returned"; FAIL=1; }
-[ "$WRONG" -eq 0 ] || { echo "soak: FAIL wrong results (see $OUT/client.*.err)"; FAIL=1; }
+if [ "$WRONG" -gt 0 ]; then
+  echo "soak: FAIL wrong results; what the clients said:"
+  cat "$OUT"/client.*.err 2>/dev/null | grep -v '^avec\[[0-9]*\] \(debug\|info\)' | sort | uniq -c | sort -rn | head -15
+  for f in "$OUT"/wrong.*.diff; do [ -f "$f" ] && { echo "-- $(basename "$f")"; head -8 "$f"; }; done 2>/dev/null | head -40
+  FAIL=1
+fi
 [ "$RIGHT" -gt 0 ] || { echo "soak: FAIL no client session completed"; FAIL=1; }
+# AVEC_SOAK_RESULTS=DIR keeps the logs of a failed run there (soak-logs.tar.gz), e.g. $OUT of the GPU machine.
+if [ "$FAIL" -ne 0 ] && [ -n "${AVEC_SOAK_RESULTS:-}" ]; then
+  mkdir -p "$AVEC_SOAK_RESULTS" && tar -C "$OUT" -czf "$AVEC_SOAK_RESULTS/soak-logs.tar.gz" . && echo "soak: logs in $AVEC_SOAK_RESULTS/soak-logs.tar.gz"
+fi
 [ "$FAIL" -eq 0 ] && echo "soak: PASS" && rm -rf "$OUT"
 exit $FAIL

@@ -18,7 +18,7 @@ void avec_stats_posted(size_t bytes_out);
 void avec_stats_waited(size_t bytes_out, size_t bytes_in, long wait_ns);
 /* The running totals, for a program (or benchmark) that measures a part of itself: out[0..6] = driver calls,
  * answered locally, batched, blocking round trips, bytes out, bytes in, nanoseconds waiting. Exported from
- * the shim's libcuda.so.1 (the one non-driver symbol); returns 0, or -1 when counting is off (set
+ * the shim's libcuda.so.1 as cuAvecStatsSnapshot, beside the cuAvecShimVersion marker; returns 0, or -1 when counting is off (set
  * AVEC_STATS=1) or has not started (before the first driver call). */
 int avec_stats_snapshot(uint64_t out[7]);
 /* Prints the table (AVEC_STATS) and/or the summary line (AVEC_LOG=info) to stderr, once. */

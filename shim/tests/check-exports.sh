@@ -15,9 +15,9 @@ others=$(nm -D --defined-only "$cuda" | awk '{print $3}' | grep -v '^cu' | wc -l
 others=$(nm -D --defined-only "$nvml" | awk '{print $3}' | grep -v '^nvml' | wc -l)
 [ "$others" -eq 0 ] && ok || bad "libnvidia-ml exports $others non-nvml symbols"
 nm -D --defined-only "$cuda" | grep -q ' T cuAvecShimVersion$' && ok || bad "marker cuAvecShimVersion"
-# every exported cu* name (except the marker) is a driver entry point known to the generated table
+# every exported cu* name (except avec's own: the marker and the stats snapshot) is a driver entry point known to the generated table
 table=shim/gen/out/proc_table.c
-missing=$(nm -D --defined-only "$cuda" | awk '{print $3}' | grep -v '^cuAvecShimVersion$' | while read -r s; do
+missing=$(nm -D --defined-only "$cuda" | awk '{print $3}' | grep -v '^cuAvec\(ShimVersion\|StatsSnapshot\)$' | while read -r s; do
   grep -q "{\"$s\", (void" "$table" || echo "$s"; done)
 [ -z "$missing" ] && ok || bad "exported but not in the proc table: $missing"
 count=$(nm -D --defined-only "$cuda" | wc -l)

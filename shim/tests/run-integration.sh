@@ -122,11 +122,11 @@ AVEC_LOG=info AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 6
   >/dev/null 2>"$work/stats-info.err"
 check "stats: AVEC_LOG=info prints the summary, not the table" \
   "$(grep -q 'driver calls' "$work/stats-info.err" && ! grep -q 'round-trips' "$work/stats-info.err"; echo $?)"
-# avec_stats_snapshot: the running totals, read mid-program (the edge benchmark counts round trips per request).
+# cuAvecStatsSnapshot: the running totals, read mid-program (the edge benchmark counts round trips per request).
 snap=$(AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$port timeout 60 python3 - "$out/libcuda.so.1" 2>/dev/null <<'PY'
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
-snap = lambda: (lambda a: (lib.avec_stats_snapshot(a), list(a)))((ctypes.c_uint64 * 7)())
+snap = lambda: (lambda a: (lib.cuAvecStatsSnapshot(a), list(a)))((ctypes.c_uint64 * 7)())
 r0, a = snap()
 assert lib.cuInit(0) == 0
 n, p = ctypes.c_int(), ctypes.c_void_p()
@@ -137,7 +137,7 @@ print(r0, r1, b[0] - a[0], b[3] - a[3])
 PY
 )
 read -r r0 r1 calls rts <<<"$snap"
-check "stats: avec_stats_snapshot exported, counts calls and round trips mid-program ($snap)" \
+check "stats: cuAvecStatsSnapshot exported, counts calls and round trips mid-program ($snap)" \
   "$([ "$r1" = 0 ] && [ "${calls:-0}" -ge 5 ] && [ "${rts:-0}" -ge 1 ]; echo $?)"
 
 # A session's frames stay on the server: the executor logs no refused frame for any of the above.

@@ -103,7 +103,7 @@ static NO_INSTR int by_cost(const void *a, const void *b) {
   return x->calls < y->calls ? 1 : x->calls > y->calls ? -1 : 0;
 }
 
-__attribute__((visibility("default"))) NO_INSTR int avec_stats_snapshot(uint64_t out[7]) {
+NO_INSTR int avec_stats_snapshot(uint64_t out[7]) {
   if (!out || !__atomic_load_n(&on, __ATOMIC_RELAXED)) return -1;
   memset(out, 0, 7 * sizeof out[0]);
   for (size_t i = 0; i < SLOTS; i++) {

@@ -46,29 +46,31 @@ NEVER_CALLED(tls_unused, "42d85a81")
 NEVER_CALLED(checks_unused, "263e8860")
 NEVER_CALLED(integrity_unused, "d4082055")
 NEVER_CALLED(ctxid_unused, "21318c60")
-/* Slot 7 (traced natively): (object, descriptor, setter, out, descriptor, library data); the setter is
- * `*out = value`. Being traced further (e2e/gpu/trace_cufft.sh): when the object is a module this process
- * loaded, the setter is given each of the module's functions, and the count is returned. */
-static CUresult fft_slot7(void *obj, const void *d1, void (*set)(void *, void *), void *out, const void *d2,
-                          const void *data) {
-  LOG_DEBUG("export table 6e163fbe slot 7: obj %p d1 %p set %p out %p d2 %p data %p (module: %d)", obj, d1,
-            (void *)set, out, d2, data, avec_module_known(obj));
-  if (!set || !avec_module_known(obj)) return CUDA_ERROR_INVALID_VALUE;
+/* Slot 7, traced natively (e2e/gpu/trace_cufft.sh, bench/results/2026-12-03-h200-run10-*): cuFFT loads a
+ * module, then calls slot 7 with (context, module, visitor, visitor's argument, module, its own data). The
+ * driver calls visitor(argument, function, name) once per function of the module and returns the count (1
+ * for cuFFT's one-kernel modules); the visitor keeps the function, which cuFFT then queries
+ * (cuFuncGetAttribute), sizes (occupancy) and launches. The functions handed over are this process's handles,
+ * which the shim serves like any other. */
+typedef void (*fft_visitor)(void *arg, CUfunction f, const char *name);
+static CUresult fft_each_function(CUcontext ctx, CUmodule mod, fft_visitor visit, void *arg, CUmodule mod2,
+                                  const void *data) {
+  LOG_DEBUG("export table 6e163fbe slot 7: ctx %p module %p visitor %p arg %p module %p data %p", (void *)ctx,
+            (void *)mod, (void *)visit, arg, (void *)mod2, data);
+  if (!visit || !avec_module_known(mod)) return CUDA_ERROR_INVALID_VALUE;
   unsigned n = 0;
-  CUresult r = cuModuleGetFunctionCount(&n, (CUmodule)obj);
-  if (r || !n) {
-    LOG_DEBUG("export table 6e163fbe slot 7: module functions: %d, count %u", (int)r, n);
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  CUfunction *fs = calloc(n, sizeof *fs);
+  CUresult r = cuModuleGetFunctionCount(&n, mod);
+  if (r) return r;
+  CUfunction *fs = calloc(n ? n : 1, sizeof *fs);
   if (!fs) return CUDA_ERROR_OUT_OF_MEMORY;
-  r = cuModuleEnumerateFunctions(fs, n, (CUmodule)obj);
+  if (n) r = cuModuleEnumerateFunctions(fs, n, mod);
   for (unsigned i = 0; i < n && !r; i++) {
-    LOG_DEBUG("export table 6e163fbe slot 7: function %u of %u: %p", i, n, (void *)fs[i]);
-    set(out, fs[i]);
+    const char *name = NULL;
+    r = cuFuncGetName(&name, fs[i]);
+    if (!r) visit(arg, fs[i], name);
   }
   free(fs);
-  return r ? CUDA_ERROR_INVALID_VALUE : (CUresult)n;
+  return r ? r : (CUresult)n;
 }
 NEVER_CALLED(fft_unused, "6e163fbe")
 #define LT_SLOT(n) NEVER_CALLED(lt_slot##n, "1734dc26 slot " #n)
@@ -267,7 +269,7 @@ static void fill_tables(void) {
   for (int i = 1; i < 93; i++) ctxid_table[i] = S(ctxid_unused);
   fft_table[0] = (slot_fn)(uintptr_t)sizeof fft_table;
   for (int i = 1; i < 64; i++) fft_table[i] = S(fft_unused);
-  fft_table[7] = S(fft_slot7);
+  fft_table[7] = S(fft_each_function);
   ctxid_table[4] = S(ctxid_slot4);
   ctxid_table[AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY] = S(ctx_object_slot39);
   ctxid_table[AVEC_EXPORT_SLOT_CTX_OBJECT] = S(ctx_object_slot51);

@@ -230,6 +230,8 @@ AVEC_API CUresult cuDriverGetVersion(int *v) {
 
 /* Marker that tells the executor (and anyone else) that a libcuda.so.1 is this shim, not a driver. */
 AVEC_API int cuAvecShimVersion(void) { return AVEC_SHIM_VERSION; }
+/* The running round-trip totals (avec_stats.h), for a program or benchmark that measures a part of itself. */
+AVEC_API int cuAvecStatsSnapshot(uint64_t out[7]) { return avec_stats_snapshot(out); }
 
 /* Generated stubs land here: log the name once at warn level. */
 int avec_unsupported(const char *name, int *warned) {

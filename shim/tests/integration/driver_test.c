@@ -382,6 +382,43 @@ static uint8_t *read_file(const char *path, size_t *n) {
   return b;
 }
 
+/* cuFFT's view of a module (table 6e163fbe slot 7, traced natively): the driver hands each function and its
+ * name to the library's visitor and returns how many there were. */
+typedef struct visited {
+  int n;
+  CUfunction f[4];
+  char name[4][32];
+} visited;
+static void fft_visitor(void *arg, CUfunction f, const char *name) {
+  visited *v = arg;
+  if (v->n < 4) {
+    v->f[v->n] = f;
+    snprintf(v->name[v->n], sizeof v->name[0], "%s", name ? name : "(null)");
+  }
+  v->n++;
+}
+static void fft_visit_module(CUmodule mod, const CUfunction fns[2]) {
+  static const CUuuid fft = {{0x6e, 0x16, 0x3f, 0xbe, 0xb9, 0x58, 0x44, 0x4d, 0x83, 0x5c, 0xe1, 0x82, 0xaf, 0xf1, 0x99, 0x1e}};
+  const void *table = NULL;
+  OK(cuGetExportTable(&table, &fft));
+  CHECK(table != NULL);
+  if (!table) return;
+  typedef CUresult (*slot7)(CUcontext, CUmodule, void (*)(void *, CUfunction, const char *), void *, CUmodule, void *);
+  slot7 each = (slot7)((void *const *)table)[7];
+  CUcontext ctx = NULL;
+  OK(cuCtxGetCurrent(&ctx));
+  visited v = {0};
+  CHECK_EQ(each(ctx, mod, fft_visitor, &v, mod, NULL), 2); /* the count */
+  CHECK_EQ(v.n, 2);
+  CHECK(v.f[0] == fns[0] && v.f[1] == fns[1]);
+  const char *n0 = NULL;
+  OK(cuFuncGetName(&n0, fns[0]));
+  CHECK(n0 && !strcmp(v.name[0], n0));
+  visited none = {0};
+  CHECK_EQ(each(ctx, (CUmodule)&none, fft_visitor, &none, (CUmodule)&none, NULL), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(none.n, 0); /* not a module of this process: refused, nothing visited */
+}
+
 static void test_modules(const char *fatbin) {
   CASE("modules");
   size_t n = 0;
@@ -415,6 +452,7 @@ static void test_modules(const char *fatbin) {
   CUfunction fns[2] = {NULL, NULL};
   OK(cuModuleEnumerateFunctions(fns, 2, mod));
   CHECK((fns[0] == f || fns[1] == f) && fns[0] != fns[1]); /* the same objects as cuModuleGetFunction's */
+  fft_visit_module(mod, fns);
 
   CASE("__constant__ symbols and globals");
   CUdeviceptr cptr = 0;
