@@ -3,12 +3,14 @@
 # bandwidth and 8-byte ping-pong RTT), the protocol's own PING, and the same figures through a shaped
 # link (tools/linkshaper). Prepare with `make bench-gpu`, carry `.gpu`, then on the GPU machine:
 #   bash e2e/gpu/bench.sh [--no-shaped] [--native-only] [--delay-ms D] [--rate-mbit R] [--variant static|shared]
-#                         [--shaped-copy-mib M] [--tag NAME] [--no-raw] [--stripes N]
+#                         [--shaped-copy-mib M] [--tag NAME] [--no-raw] [--stripes N] [--no-edge]
+# The edge section (issue 8: ResNet-50 requests, GPT-2 tokens, cold start; bench_edge.sh, about 3 minutes)
+# runs last and is appended to the report unless --no-edge or --native-only.
 # Writes bench[-TAG].txt (the report) and bench-raw[-TAG].tar.gz to $OUT when set, else .gpu/results.
 # (--shaped-copy-mib shortens the copies of the shaped run on slow links; the report says so.)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
-SHAPED=1 NATIVE_ONLY=0 DELAY=1 RATE=1000 VARIANT=static TAG= RAW=1 SHAPED_MIB=256
+STRIPES=4 EDGE=1 SHAPED=1 NATIVE_ONLY=0 DELAY=1 RATE=1000 VARIANT=static TAG= RAW=1 SHAPED_MIB=256
 while [ $# -gt 0 ]; do
   case $1 in
     --no-shaped) SHAPED=0 ;;
@@ -20,6 +22,7 @@ while [ $# -gt 0 ]; do
     --no-raw) RAW=0 ;;
     --shaped-copy-mib) SHAPED_MIB=$2; shift ;;
     --stripes) STRIPES=$2; shift ;;
+    --no-edge) EDGE=0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -30,7 +33,7 @@ W=$(mktemp -d /tmp/avec-bench.XXXXXX)
 REPORT=$RES/bench$TAG.txt
 B=$G/bin/$VARIANT/bench_gpu
 export LD_LIBRARY_PATH="$(find_cudart)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-P_TCP=7431 P_EXEC=7432 P_SHAPE_EXEC=7433 P_SHAPE_TCP=7434 P_SHARED_EXEC=7435 P_SHARED_TCP=7436 STRIPES=4
+P_TCP=7431 P_EXEC=7432 P_SHAPE_EXEC=7433 P_SHAPE_TCP=7434 P_SHARED_EXEC=7435 P_SHARED_TCP=7436
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do stop_pid "$p"; done; }
 trap cleanup EXIT
@@ -126,5 +129,11 @@ step "report"
   for f in copies.txt shaped_copies.txt; do [ -f "$W/$f" ] && { echo; cat "$W/$f"; }; done; } >"$REPORT"
 cat "$REPORT"
 cleanup
+if [ $EDGE = 1 ] && [ $NATIVE_ONLY = 0 ]; then
+  step "edge section (bench_edge.sh)"
+  OUT=$RES bash "$ROOT/e2e/gpu/bench_edge.sh" >/dev/null
+  { echo; cat "$RES/bench-edge.txt"; } >>"$REPORT"
+  cat "$RES/bench-edge.txt"
+fi
 [ $RAW = 1 ] && { tar -C "$W" -czf "$RES/bench-raw$TAG.tar.gz" . 2>/dev/null || true; }
 rm -rf "$W"
