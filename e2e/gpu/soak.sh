@@ -65,15 +65,18 @@ if [ "$BACKEND" != emulated ] && [ -f "$ROOT/.gpu/avec/libcuda.so.1" ]; then
 fi
 
 run_real() {  # run_real SLOT PROGRAM: one run through the shim; prints right, wrong or lost
-  local p=$2 rc
+  local p=$2 rc o
+  # One output file per run: chaos kills the `timeout` wrapper, and the program it ran may go on writing
+  # to the file it was given after the slot's next run has started.
+  o=$OUT/real.$1.$RANDOM$RANDOM
   env LD_LIBRARY_PATH="$CUDART_DIR" LD_PRELOAD="$ROOT/.gpu/avec/libcuda.so.1" AVEC_SERVER=127.0.0.1:$PORT AVEC_LOG=error \
-    timeout 60 "$ROOT/.gpu/bin/static/$p" >"$OUT/real.$1.out" 2>>"$OUT/client.$1.err" &
+    timeout 60 "$ROOT/.gpu/bin/static/$p" >"$o.out" 2>>"$OUT/client.$1.err" &
   echo $! >"$OUT/client.$1.pid"
   wait $!
   rc=$?
   if [ $rc -ne 0 ]; then echo lost  # killed, or its executor was (a CUDA error ends these programs non-zero)
-  elif compare_outputs "$OUT/native.$p.out" "$OUT/real.$1.out" "$OUT/real.$1.diff"; then echo right
-  else echo wrong; cp "$OUT/real.$1.diff" "$OUT/wrong.$p.$1.$RANDOM.diff"; fi
+  elif compare_outputs "$OUT/native.$p.out" "$o.out" "$o.diff"; then echo right
+  else echo wrong; cp "$o.diff" "$OUT/wrong.$p.$1.$RANDOM.diff"; fi
 }
 
 # One client slot: sessions back to back until the deadline; each result is one line in results.

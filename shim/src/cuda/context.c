@@ -340,6 +340,7 @@ AVEC_API CUresult cuCtxSetCacheConfig(CUfunc_cache config) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   cache_config = config;
+  avec_occupancy_invalidate();
   avec_u32 a = {(uint32_t)config, 0};
   return avec_post(AVEC_OP_CTX_SET_CACHE_CONFIG, 0, &a, sizeof a, NULL, 0);
 }

@@ -172,6 +172,7 @@ static CUresult set_attr(struct CUfunc_st *fn, uint32_t attrib, int value, uint1
     if (attrib >= AVEC_FUNC_ATTR_SLOTS) return CUDA_ERROR_INVALID_VALUE;
     fn->attrs[attrib] = value;
   }
+  avec_occupancy_invalidate(); /* a function's resources may have changed */
   avec_func_attr a = {fn->handle, attrib, value, 0};
   return avec_post(op, 0, &a, sizeof a, NULL, 0);
 }

@@ -252,6 +252,8 @@ void avec_free_names(char **v, int n);
  * when next used, their kernels fetched again, and cached globals (per context) forgotten. */
 void avec_modules_after_reset(void);
 int avec_module_known(const void *p);
+/* Forget cached occupancy answers: something that changes a function's resources was set. */
+void avec_occupancy_invalidate(void);
 CUresult avec_func_refresh(struct CUfunc_st *f);
 
 /* ---- launches ------------------------------------------------------------------------------------- */
