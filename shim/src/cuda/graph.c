@@ -26,6 +26,7 @@
 #define MAX_ORIGINS 64
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t origins[MAX_ORIGINS]; /* wire handles of streams that began a capture not yet ended */
+static uint8_t origin_into[MAX_ORIGINS]; /* that capture goes into a graph of the program's (ToGraph) */
 static int n_origins;
 static int invalidated; /* work was refused inside a capture: its cuStreamEndCapture fails, as locally */
 static __thread int thread_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
@@ -721,6 +722,7 @@ static CUresult begin_capture(CUstream s, CUstreamCaptureMode mode, int ptsz, CU
   if (!r) r = request_edges(AVEC_OP_STREAM_BEGIN_CAPTURE, &q, deps, edges, ndeps, NULL, 0, NULL, 0, NULL);
   if (!r) {
     origins[n_origins] = q.stream;
+    origin_into[n_origins] = into != NULL;
     __atomic_store_n(&n_origins, n_origins + 1, __ATOMIC_RELEASE);
   }
   pthread_mutex_unlock(&capture_lock);
@@ -740,10 +742,18 @@ AVEC_API CUresult cuStreamBeginCapture_ptsz(CUstream s) {
   return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 1, NULL, NULL, NULL, 0);
 }
 
+/* `out` may be NULL for a capture into a graph of the program's (cuStreamBeginCaptureToGraph: the graph is
+ * known already, as graphConditionalNodes relies on); a capture that made its own graph needs it. */
 static CUresult end_capture(CUstream s, CUgraph *out, int ptsz) {
-  if (!out) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {0, 0, 0, 0, 0, 0, 0};
   if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (!out) {
+    pthread_mutex_lock(&capture_lock);
+    int at = is_origin_locked(q.stream);
+    int into = at >= 0 && origin_into[at];
+    pthread_mutex_unlock(&capture_lock);
+    if (!into) return CUDA_ERROR_INVALID_VALUE;
+  }
   uint64_t id = 0;
   CUresult r = request_u64(AVEC_OP_STREAM_END_CAPTURE, &q, NULL, 0, NULL, 0, &id);
   pthread_mutex_lock(&capture_lock);
@@ -756,11 +766,12 @@ static CUresult end_capture(CUstream s, CUgraph *out, int ptsz) {
   /* a capture ends at its origin's cuStreamEndCapture, whether the graph came out or it was invalidated */
   if (at >= 0 && r != CUDA_ERROR_STREAM_CAPTURE_UNMATCHED) {
     origins[at] = origins[n_origins - 1];
+    origin_into[at] = origin_into[n_origins - 1];
     __atomic_store_n(&n_origins, n_origins - 1, __ATOMIC_RELEASE);
     if (!n_origins) invalidated = 0;
   }
   pthread_mutex_unlock(&capture_lock);
-  *out = r ? NULL : (CUgraph)(uintptr_t)id;
+  if (out) *out = r ? NULL : (CUgraph)(uintptr_t)id;
   if (at >= 0) avec_graph_host_adopt(r ? 0 : id); /* host copies recorded by the capture */
   LOG_DEBUG("capture ends on stream %u: %d", q.stream, (int)r);
   return r;

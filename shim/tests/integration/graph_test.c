@@ -311,6 +311,79 @@ static void test_capture_alloc(void) {
   OK(cuMemFree(out));
 }
 
+/* graphConditionalNodes (simpleDoWhileGraph, capturedWhileGraph): a WHILE node's body is filled by capturing
+ * into it, ended with cuStreamEndCapture(stream, NULL) (the graph is the program's already); a conditional
+ * node joins an ongoing capture through cuStreamGetCaptureInfo + cuStreamUpdateCaptureDependencies. */
+static void test_conditional_capture(void) {
+  CASE("conditional WHILE node: capture into its body ended with a NULL graph; a node added to a capture");
+  CUdeviceptr d = 0;
+  OK(cuMemAlloc(&d, N));
+  CUgraph g = NULL;
+  OK(cuGraphCreate(&g, 0));
+  CUgraphConditionalHandle h = 0;
+  OK(cuGraphConditionalHandleCreate(&h, g, NULL, 1, CU_GRAPH_COND_ASSIGN_DEFAULT));
+  CUgraphNodeParams cp;
+  memset(&cp, 0, sizeof cp);
+  cp.type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+  cp.conditional.handle = h;
+  cp.conditional.type = CU_GRAPH_COND_TYPE_WHILE;
+  cp.conditional.size = 1;
+  CUgraphNode cond = NULL;
+  OK(cuGraphAddNode(&cond, g, NULL, NULL, 0, &cp));
+  CUgraph body = cp.conditional.phGraph_out[0];
+  CUstream s = NULL;
+  OK(cuStreamCreate(&s, 0));
+  OK(cuStreamBeginCaptureToGraph(s, body, NULL, NULL, 0, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  OK(cuMemsetD8Async(d, 7, N, s));
+  OK(cuMemsetD8Async(d, 8, N, s));
+  OK(cuStreamEndCapture(s, NULL));
+  size_t n = 0;
+  OK(cuGraphGetNodes(body, NULL, &n));
+  CHECK_EQ(n, 2u);
+  CUgraphExec e = NULL;
+  OK(cuGraphInstantiateWithFlags(&e, g, 0));
+  OK(cuGraphExecDestroy(e));
+  OK(cuGraphDestroy(g));
+
+  /* a capture that made its own graph still needs somewhere to put it */
+  OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  CHECK_EQ(cuStreamEndCapture(s, NULL), CUDA_ERROR_INVALID_VALUE);
+  CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+  OK(cuStreamIsCapturing(s, &st));
+  CHECK_EQ(st, CU_STREAM_CAPTURE_STATUS_ACTIVE); /* refused before anything ended */
+  CUgraph captured = NULL;
+  const CUgraphNode *deps = NULL;
+  size_t ndeps = 0;
+  OK(cuStreamGetCaptureInfo(s, &st, NULL, &captured, &deps, NULL, &ndeps));
+  CHECK(captured != NULL && ndeps == 0);
+  OK(cuGraphConditionalHandleCreate(&h, captured, NULL, 0, 0));
+  OK(cuMemsetD8Async(d, 1, N, s));
+  OK(cuStreamGetCaptureInfo(s, &st, NULL, &captured, &deps, NULL, &ndeps));
+  CHECK_EQ(ndeps, 1u);
+  memset(&cp, 0, sizeof cp);
+  cp.type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+  cp.conditional.handle = h;
+  cp.conditional.type = CU_GRAPH_COND_TYPE_WHILE;
+  cp.conditional.size = 1;
+  OK(cuGraphAddNode(&cond, captured, deps, NULL, ndeps, &cp));
+  body = cp.conditional.phGraph_out[0];
+  OK(cuStreamUpdateCaptureDependencies(s, &cond, NULL, 1, CU_STREAM_SET_CAPTURE_DEPENDENCIES));
+  OK(cuMemsetD8Async(d, 2, N, s));
+  CUgraph out = NULL;
+  OK(cuStreamEndCapture(s, &out));
+  CHECK(out == captured);
+  OK(cuGraphGetNodes(out, NULL, &n));
+  CHECK_EQ(n, 3u);
+  OK(cuStreamBeginCaptureToGraph(s, body, NULL, NULL, 0, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  OK(cuMemsetD8Async(d, 3, N, s));
+  OK(cuStreamEndCapture(s, NULL));
+  OK(cuGraphInstantiateWithFlags(&e, out, 0));
+  OK(cuGraphExecDestroy(e));
+  OK(cuGraphDestroy(out));
+  OK(cuStreamDestroy(s));
+  OK(cuMemFree(d));
+}
+
 static int destroyed;
 static void on_destroy(void *p) { destroyed += *(int *)p; }
 
@@ -618,6 +691,7 @@ int main(int argc, char **argv) {
   test_explicit();
   test_user_objects_and_edges();
   test_conditional();
+  test_conditional_capture();
   test_alloc_nodes();
   test_graph_memory_reuse();
   test_graph_memory_unfreed();
