@@ -250,6 +250,11 @@ enum avec_opcode {
   AVEC_OP_GRAPH_DESTROY_NODE = 160,   /* F  (node) */
   AVEC_OP_GRAPH_NODE_ENABLE = 161,    /* F  (graph = exec, node, a = 0/1) */
 
+  /* graph memory of a device (what memory-allocation nodes hold), answered by the server's driver */
+  AVEC_OP_GRAPH_MEM_GET_ATTR = 166,   /* S  avec_u32x2 (device, CUgraphMem_attribute) -> avec_u64 */
+  AVEC_OP_GRAPH_MEM_RESET_HIGH = 167, /* F  avec_u32x2 (device, a *_HIGH attribute): back to the current value */
+  AVEC_OP_GRAPH_MEM_TRIM = 168,       /* F  avec_u32 device: cuDeviceGraphMemTrim */
+
   /* bulk data paths negotiated in HELLO (AVEC_FEATURE_*); a server that did not offer them closes the
    * session on these opcodes (AVEC_STATUS_BAD_FRAME), so a client only sends what it was offered. */
   AVEC_OP_STRIPE_ATTACH = 170, /* S  avec_stripe_attach: take the stripe connections opened since HELLO */
@@ -295,7 +300,7 @@ enum avec_opcode {
    ((op) >= AVEC_OP_STREAM_BEGIN_CAPTURE && (op) <= AVEC_OP_GRAPH_EDGES) ||                                \
    (op) == AVEC_OP_STRIPE_ATTACH || (op) == AVEC_OP_MEMCPY_DTOH_STRIPED ||                                  \
    ((op) >= AVEC_OP_LINK_CREATE && (op) <= AVEC_OP_LINK_READ) || (op) == AVEC_OP_STREAM_GET_ATTR ||          \
-   (op) == AVEC_OP_GRAPH_COND_HANDLE_CREATE)
+   (op) == AVEC_OP_GRAPH_COND_HANDLE_CREATE || (op) == AVEC_OP_GRAPH_MEM_GET_ATTR)
 
 /* ---- payloads ---------------------------------------------------------------------------------------- */
 
@@ -446,7 +451,8 @@ typedef struct avec_mem_alloc {
 typedef struct avec_mem_alloc_reply {
   avec_reply_hdr r;
   uint64_t dptr;
-  uint64_t pitch;         /* pitched allocations; else 0 */
+  uint64_t pitch;         /* pitched allocations; MEM_ALLOC_ASYNC on a capturing stream: the id of the graph
+                             being captured, whose allocation node the memory is; else 0 */
 } avec_mem_alloc_reply;
 
 typedef struct avec_mem_free { uint64_t dptr; uint32_t stream; uint32_t reserved; } avec_mem_free;

@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 /* DEVICE: cuMemAlloc*; GLOBAL: a module variable; VMM: a mapped piece of a reserved range (cuMemMap);
- * IPC: another session's memory opened with cuIpcOpenMemHandle. */
+ * IPC: another session's memory opened with cuIpcOpenMemHandle; GRAPH: the address of a graph's
+ * memory-allocation node (explicit or captured), known until the server hands out an overlapping address. */
 enum {
   AVEC_RANGE_DEVICE = 1, AVEC_RANGE_GLOBAL = 2, AVEC_RANGE_HOST_ALLOC = 3, AVEC_RANGE_HOST_REGISTERED = 4,
   AVEC_RANGE_VMM = 5, AVEC_RANGE_IPC = 6, AVEC_RANGE_GRAPH = 7 /* a graph's memory-allocation node */
@@ -50,5 +51,8 @@ int avec_ranges_overlaps(avec_range_table *t, uint64_t addr, uint64_t len);
 size_t avec_ranges_count(avec_range_table *t);
 /* Removes every range owned by ctx; calls done(r) for each removed one (outside the lock). Returns count. */
 size_t avec_ranges_remove_ctx(avec_range_table *t, const void *ctx, void (*done)(const avec_range *r));
+/* Removes every range of `kind` that overlaps [addr, addr+len); done(r) as above. Returns count. */
+size_t avec_ranges_remove_overlapping(avec_range_table *t, uint32_t kind, uint64_t addr, uint64_t len,
+                                      void (*done)(const avec_range *r));
 
 #endif

@@ -62,20 +62,32 @@ static void run(void) {
   ok = !memcmp(out, h, n * sizeof(float));
   EXPECT(ok);
   printf("array to host equal: %d\n", ok);
-  // sub-box x 4..4+9, y 3..3+6, z 2..2+5 into a 12x8x5 host box at (1, 1, 0)
+  // sub-box x 4..4+9, y 3..3+6, z 2..2+5 into a 12x8x5 host box at (1, 1, 0). With an array in the copy the
+  // runtime takes the linear side's x in the array's elements too (it passes dstXInBytes = 4 * x: measured
+  // through the shim, F22), so x is 1 here
   float box[12 * 8 * 5];
   memset(box, 0, sizeof box);
   memset(&p, 0, sizeof p);
   p.srcArray = a;
-  p.srcPos = make_cudaPos(4, 3, 2);  // elements for arrays
+  p.srcPos = make_cudaPos(4, 3, 2);
   p.dstPtr = make_cudaPitchedPtr(box, 12 * sizeof(float), 12, 8);
-  p.dstPos = make_cudaPos(1 * sizeof(float), 1, 0);  // bytes for linear memory
+  p.dstPos = make_cudaPos(1, 1, 0);
   p.extent = make_cudaExtent(9, 6, 5);
   p.kind = cudaMemcpyDeviceToHost;
   RT(cudaMemcpy3D(&p));
   ok = equal_box(box + 12 + 1, 12, 8, h, 4, 3, 2, 9, 6, 5) && box[0] == 0.0f;
   EXPECT(ok);
   printf("array sub-box to host equal: %d\n", ok);
+  // x 4 (16 bytes) + 9 elements (36 bytes) is past the 48-byte row: the driver refuses it
+  // (dstPitch < WidthInBytes + dstXInBytes) and writes nothing
+  float before[12 * 8 * 5];
+  memcpy(before, box, sizeof box);
+  p.dstPos = make_cudaPos(4, 1, 0);
+  cudaError_t e = cudaMemcpy3D(&p);
+  cudaGetLastError();
+  EXPECT(e == cudaErrorInvalidValue && !memcmp(before, box, sizeof box));
+  printf("array sub-box past the host row: %s (expected cudaErrorInvalidValue), box unchanged: %d\n",
+         cudaGetErrorName(e), !memcmp(before, box, sizeof box));
   // array -> pitched device memory -> second array -> host
   cudaPitchedPtr dp;
   RT(cudaMalloc3D(&dp, make_cudaExtent(W * sizeof(float), H, D)));

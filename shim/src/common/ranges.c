@@ -96,12 +96,14 @@ size_t avec_ranges_count(avec_range_table *t) {
   return n;
 }
 
-size_t avec_ranges_remove_ctx(avec_range_table *t, const void *ctx, void (*done)(const avec_range *r)) {
+/* Removes every range `match` accepts; calls done(r) for each (outside the lock). */
+static size_t remove_matching(avec_range_table *t, int (*match)(const avec_range *r, const void *arg), const void *arg,
+                              void (*done)(const avec_range *r)) {
   pthread_mutex_lock(&t->lock);
   avec_range *gone = malloc((t->n ? t->n : 1) * sizeof *gone);
   size_t kept = 0, ngone = 0;
   for (size_t i = 0; i < t->n; i++) {
-    if (t->v[i].ctx == ctx && gone) gone[ngone++] = t->v[i];
+    if (gone && match(&t->v[i], arg)) gone[ngone++] = t->v[i];
     else t->v[kept++] = t->v[i];
   }
   t->n = kept;
@@ -109,4 +111,20 @@ size_t avec_ranges_remove_ctx(avec_range_table *t, const void *ctx, void (*done)
   for (size_t i = 0; i < ngone && done; i++) done(&gone[i]);
   free(gone);
   return ngone;
+}
+
+static int of_ctx(const avec_range *r, const void *ctx) { return r->ctx == ctx; }
+size_t avec_ranges_remove_ctx(avec_range_table *t, const void *ctx, void (*done)(const avec_range *r)) {
+  return remove_matching(t, of_ctx, ctx, done);
+}
+
+typedef struct { uint32_t kind; uint64_t addr, len; } kind_span;
+static int kind_overlaps(const avec_range *r, const void *arg) {
+  const kind_span *k = arg;
+  return r->kind == k->kind && r->base < k->addr + k->len && k->addr < r->base + r->size;
+}
+size_t avec_ranges_remove_overlapping(avec_range_table *t, uint32_t kind, uint64_t addr, uint64_t len,
+                                      void (*done)(const avec_range *r)) {
+  kind_span k = {kind, addr, len};
+  return remove_matching(t, kind_overlaps, &k, done);
 }

@@ -4,7 +4,7 @@
  * nodes and executable graphs are ids the server hands out; the program sees them as CUgraph,
  * CUgraphNode and CUgraphExec values.
  * What lives in this process cannot be part of a remote graph: copies between host memory and a
- * capturing stream, memcpy nodes with a host side, host nodes, and memory-allocation nodes are refused
+ * capturing stream, memcpy nodes with a host side, and host nodes are refused
  * (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED / CUDA_ERROR_NOT_SUPPORTED, logged once; docs/semantics.md).
  * While no capture is under way in this process, "is this stream capturing?" is answered here (NONE) so
  * frameworks that ask before every operation pay no round trip. */
@@ -26,6 +26,7 @@
 #define MAX_ORIGINS 64
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t origins[MAX_ORIGINS]; /* wire handles of streams that began a capture not yet ended */
+static uint8_t origin_into[MAX_ORIGINS]; /* that capture goes into a graph of the program's (ToGraph) */
 static int n_origins;
 static int invalidated; /* work was refused inside a capture: its cuStreamEndCapture fails, as locally */
 static __thread int thread_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
@@ -210,33 +211,11 @@ static CUresult alloc_body(const CUmemPoolProps *pp, size_t bytes, node_body *b)
   return CUDA_SUCCESS;
 }
 
-/* Addresses of allocation nodes, per graph: device ranges here until their graph is destroyed. */
-typedef struct graph_alloc { uint64_t graph, dptr; struct graph_alloc *next; } graph_alloc;
-static graph_alloc *graph_allocs;
-static pthread_mutex_t graph_allocs_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void track_graph_alloc(uint64_t graph, uint64_t dptr, uint64_t size) {
-  graph_alloc *a = malloc(sizeof *a);
-  if (!a) return;
+/* An allocation node's address: device memory the program's work may name (memory.c says how long). */
+static void track_graph_alloc(uint64_t dptr, uint64_t size) {
   CUcontext ctx = NULL;
   cuCtxGetCurrent(&ctx);
   avec_track_device(dptr, size, AVEC_RANGE_GRAPH, ctx, NULL);
-  pthread_mutex_lock(&graph_allocs_lock);
-  *a = (graph_alloc){graph, dptr, graph_allocs};
-  graph_allocs = a;
-  pthread_mutex_unlock(&graph_allocs_lock);
-}
-
-static void untrack_graph_allocs(uint64_t graph) {
-  pthread_mutex_lock(&graph_allocs_lock);
-  for (graph_alloc **pp = &graph_allocs, *a; (a = *pp);) {
-    if (a->graph != graph) { pp = &a->next; continue; }
-    avec_range rg;
-    if (!avec_ranges_remove(&avec_device_ranges, a->dptr, &rg)) avec_release_reservation(&rg);
-    *pp = a->next;
-    free(a);
-  }
-  pthread_mutex_unlock(&graph_allocs_lock);
 }
 
 /* The generic form (cuGraphAddNode, cuGraphNodeSetParams, cuGraphExecNodeSetParams). */
@@ -355,7 +334,7 @@ static CUresult add_node_edges(CUgraphNode *out, CUgraph g, const CUgraphNode *d
   if (!r) *out = (CUgraphNode)(uintptr_t)rep->ids[0];
   if (!r && b->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
     last_alloc = rep->ids[1];
-    track_graph_alloc(id_of(g), rep->ids[1], b->u.child.value);
+    track_graph_alloc(rep->ids[1], b->u.child.value);
   }
   free(rep);
   if (!r && b->type == CU_GRAPH_NODE_TYPE_GRAPH) avec_graph_host_copy(b->u.child.value, id_of(g));
@@ -385,7 +364,6 @@ AVEC_API CUresult cuGraphDestroy(CUgraph g) {
   CUresult r = request(AVEC_OP_GRAPH_DESTROY, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
   if (!r) avec_user_objects_release(id_of(g));
   if (!r) avec_graph_host_release(id_of(g));
-  if (!r) untrack_graph_allocs(id_of(g));
   if (!r) bodies_forget(0, id_of(g));
   return r;
 }
@@ -744,6 +722,7 @@ static CUresult begin_capture(CUstream s, CUstreamCaptureMode mode, int ptsz, CU
   if (!r) r = request_edges(AVEC_OP_STREAM_BEGIN_CAPTURE, &q, deps, edges, ndeps, NULL, 0, NULL, 0, NULL);
   if (!r) {
     origins[n_origins] = q.stream;
+    origin_into[n_origins] = into != NULL;
     __atomic_store_n(&n_origins, n_origins + 1, __ATOMIC_RELEASE);
   }
   pthread_mutex_unlock(&capture_lock);
@@ -763,10 +742,18 @@ AVEC_API CUresult cuStreamBeginCapture_ptsz(CUstream s) {
   return begin_capture(s, CU_STREAM_CAPTURE_MODE_GLOBAL, 1, NULL, NULL, NULL, 0);
 }
 
+/* `out` may be NULL for a capture into a graph of the program's (cuStreamBeginCaptureToGraph: the graph is
+ * known already, as graphConditionalNodes relies on); a capture that made its own graph needs it. */
 static CUresult end_capture(CUstream s, CUgraph *out, int ptsz) {
-  if (!out) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {0, 0, 0, 0, 0, 0, 0};
   if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  if (!out) {
+    pthread_mutex_lock(&capture_lock);
+    int at = is_origin_locked(q.stream);
+    int into = at >= 0 && origin_into[at];
+    pthread_mutex_unlock(&capture_lock);
+    if (!into) return CUDA_ERROR_INVALID_VALUE;
+  }
   uint64_t id = 0;
   CUresult r = request_u64(AVEC_OP_STREAM_END_CAPTURE, &q, NULL, 0, NULL, 0, &id);
   pthread_mutex_lock(&capture_lock);
@@ -779,11 +766,12 @@ static CUresult end_capture(CUstream s, CUgraph *out, int ptsz) {
   /* a capture ends at its origin's cuStreamEndCapture, whether the graph came out or it was invalidated */
   if (at >= 0 && r != CUDA_ERROR_STREAM_CAPTURE_UNMATCHED) {
     origins[at] = origins[n_origins - 1];
+    origin_into[at] = origin_into[n_origins - 1];
     __atomic_store_n(&n_origins, n_origins - 1, __ATOMIC_RELEASE);
     if (!n_origins) invalidated = 0;
   }
   pthread_mutex_unlock(&capture_lock);
-  *out = r ? NULL : (CUgraph)(uintptr_t)id;
+  if (out) *out = r ? NULL : (CUgraph)(uintptr_t)id;
   if (at >= 0) avec_graph_host_adopt(r ? 0 : id); /* host copies recorded by the capture */
   LOG_DEBUG("capture ends on stream %u: %d", q.stream, (int)r);
   return r;

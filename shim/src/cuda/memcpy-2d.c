@@ -53,6 +53,9 @@ static CUresult memcpy2d(const CUDA_MEMCPY2D *p, int async, CUstream s, int ptds
   int ddev = side_is_device(p->dstMemoryType, p->dstDevice, p->dstHost, &dbase);
   uint64_t spitch = p->srcPitch ? p->srcPitch : w, dpitch = p->dstPitch ? p->dstPitch : w;
   if ((h > 1 && (spitch < w || dpitch < w))) return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_copy_side_fits(p->srcPitch, 0, p->srcXInBytes, 0, w, h) ||
+      !avec_copy_side_fits(p->dstPitch, 0, p->dstXInBytes, 0, w, h))
+    return CUDA_ERROR_INVALID_VALUE;
   uint64_t src = sbase + p->srcY * spitch + p->srcXInBytes, dst = dbase + p->dstY * dpitch + p->dstXInBytes;
   if ((sdev && avec_check_dev(src, (h - 1) * spitch + w)) || (ddev && avec_check_dev(dst, (h - 1) * dpitch + w)))
     return CUDA_ERROR_INVALID_VALUE;

@@ -20,6 +20,8 @@ typedef struct side {
 static CUresult side_of(CUmemorytype t, const void *host, CUdeviceptr dev, CUarray arr, size_t pitch, size_t height,
                         size_t x, size_t y, size_t z, const CUDA_MEMCPY3D *p, side *s) {
   *s = (side){0, host, dev, arr, pitch ? pitch : p->WidthInBytes, height ? height : p->Height, x, y, z};
+  if (t != CU_MEMORYTYPE_ARRAY && !avec_copy_side_fits(pitch, height, x, y, p->WidthInBytes, p->Height))
+    return CUDA_ERROR_INVALID_VALUE;
   switch (t) {
     case CU_MEMORYTYPE_ARRAY: {
       if (!avec_array_valid(arr)) return CUDA_ERROR_INVALID_HANDLE;

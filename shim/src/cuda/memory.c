@@ -48,8 +48,13 @@ void avec_release_reservation(const avec_range *r) {
   munmap((void *)(uintptr_t)r->base, (r->size + (uint64_t)page - 1) & ~((uint64_t)page - 1));
 }
 
+/* A graph allocation's address stays known while the driver may hand it to the program's work (graphs and
+ * executable graphs hold it; a launch may leave it allocated past both), so it is forgotten only when the
+ * server hands out an overlapping address again: then it was given back (or reused by the same graph after
+ * its free node), and the new allocation takes its place. */
 void avec_track_device(uint64_t dptr, uint64_t size, uint32_t kind, CUcontext ctx, void *pool) {
   avec_range r = {dptr, size, kind, 0, ctx, __atomic_fetch_add(&buffer_ids, 1, __ATOMIC_RELAXED), pool};
+  avec_ranges_remove_overlapping(&avec_device_ranges, AVEC_RANGE_GRAPH, dptr, size, avec_release_reservation);
   /* VMM pieces lie inside the range cuMemAddressReserve already reserved here */
   if (kind != AVEC_RANGE_VMM) avec_reserve_device_range(dptr, size, &r.flags);
   if (avec_ranges_insert(&avec_device_ranges, &r)) {
@@ -84,7 +89,10 @@ static CUresult mem_alloc(CUdeviceptr *dptr, uint64_t size, uint64_t height, uin
   if (r) return r;
   *dptr = (CUdeviceptr)rep.dptr;
   if (height) *pitch = (size_t)rep.pitch;
-  avec_track_device(rep.dptr, height ? rep.pitch * height : size, AVEC_RANGE_DEVICE, ctx, async ? pool : NULL);
+  if (async && rep.pitch) /* on a capturing stream: an allocation node of the graph being captured */
+    avec_track_device(rep.dptr, size, AVEC_RANGE_GRAPH, ctx, NULL);
+  else
+    avec_track_device(rep.dptr, height ? rep.pitch * height : size, AVEC_RANGE_DEVICE, ctx, async ? pool : NULL);
   LOG_DEBUG("alloc %llu bytes -> 0x%llx", (unsigned long long)(height ? rep.pitch * height : size),
             (unsigned long long)rep.dptr);
   return CUDA_SUCCESS;
@@ -120,10 +128,14 @@ static CUresult mem_free(CUdeviceptr dptr, int async, CUstream s, int ptds) {
   if (r) return r;
   if (!dptr) return CUDA_SUCCESS;
   avec_range rg;
-  if (avec_ranges_find(&avec_device_ranges, dptr, &rg) || rg.base != dptr || rg.kind != AVEC_RANGE_DEVICE)
+  if (avec_ranges_find(&avec_device_ranges, dptr, &rg) || rg.base != dptr ||
+      (rg.kind != AVEC_RANGE_DEVICE && rg.kind != AVEC_RANGE_GRAPH))
     return CUDA_ERROR_INVALID_VALUE;
   avec_mem_free a = {dptr, 0, 0};
   if (async && avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+  /* a graph allocation: a free node when the stream captures, else the end of what a launch left allocated;
+   * either way its address remains the graph's (the next launch may allocate it again) */
+  if (rg.kind == AVEC_RANGE_GRAPH) return avec_post(AVEC_OP_MEM_FREE, async ? AVEC_F_ASYNC : 0, &a, sizeof a, NULL, 0);
   avec_ranges_remove(&avec_device_ranges, dptr, &rg);
   if (rg.flags & AVEC_RANGE_MANAGED) avec_managed_free(dptr); /* managed memory: its host side too */
   release_reservation(&rg);

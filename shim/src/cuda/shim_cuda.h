@@ -198,6 +198,13 @@ int avec_mipmap_valid(CUmipmappedArray m);
 /* Laid-out shape of an array: bytes per row, rows per slice, slices; 0 when the format is not one we lay out. */
 uint64_t avec_array_shape(CUarray a, uint64_t *rows, uint64_t *slices);
 /* A 3D copy (2D: Depth 1) with a CUDA array on at least one side. */
+/* The driver's rule for a linear side of a 2D/3D copy: a pitch, when given, holds the row from its x offset
+ * (pitch >= WidthInBytes + XInBytes), and a slice height, when given, the rows from y (the runtime passes
+ * array-element offsets of the linear side scaled to bytes, so a box past the row is refused, not wrapped). */
+static inline int avec_copy_side_fits(uint64_t pitch, uint64_t height, uint64_t x, uint64_t y, uint64_t width,
+                                      uint64_t rows) {
+  return (!pitch || (x <= pitch && width <= pitch - x)) && (!height || (y <= height && rows <= height - y));
+}
 CUresult avec_memcpy_array(const CUDA_MEMCPY3D *p, int async, CUstream s, int ptds);
 
 /* ---- modules and functions ------------------------------------------------------------------------ */

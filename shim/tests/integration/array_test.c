@@ -218,6 +218,31 @@ static void test_3d(void) {
   CHECK(same);
   CHECK(box[0] == 0xee && box[10 * E * 8 * 3 - 1] == 0xee); /* outside the region: untouched */
 
+  CASE("3D array: a box past the host row or slice is refused as by the driver (F22), nothing written");
+  /* cudaMemcpy3D passes the linear side's x in array elements scaled to bytes: 4 elements into 10-element
+   * rows with 7 wide ends past the row (pitch < WidthInBytes + dstXInBytes), which the driver refuses */
+  uint8_t before[sizeof box];
+  memcpy(before, box, sizeof box);
+  CUDA_MEMCPY3D past = r;
+  past.dstXInBytes = 4 * E;
+  CHECK_EQ(cuMemcpy3D(&past), CUDA_ERROR_INVALID_VALUE);
+  past = r;
+  past.dstY = 4; /* 5 rows from 4 in slices of 8 */
+  CHECK_EQ(cuMemcpy3D(&past), CUDA_ERROR_INVALID_VALUE);
+  CHECK(!memcmp(before, box, sizeof box));
+  past = c; /* host to array: the source rows too */
+  past.srcXInBytes = hp - W * E + 1;
+  CHECK_EQ(cuMemcpy3D(&past), CUDA_ERROR_INVALID_VALUE);
+  past.srcXInBytes = hp - W * E; /* exactly fits */
+  past.Depth = 1;
+  OK(cuMemcpy3D(&past));
+  OK(cuMemcpy3D(&c)); /* the array as the next case expects it */
+  CUDA_MEMCPY2D row2 = {0}; /* the same rule for 2D copies of linear memory */
+  row2.srcMemoryType = CU_MEMORYTYPE_HOST; row2.srcHost = src; row2.srcPitch = hp;
+  row2.dstMemoryType = CU_MEMORYTYPE_HOST; row2.dstHost = box; row2.dstPitch = 10 * E; row2.dstXInBytes = 4 * E;
+  row2.WidthInBytes = 7 * E; row2.Height = 2;
+  CHECK_EQ(cuMemcpy2D(&row2), CUDA_ERROR_INVALID_VALUE);
+
   CASE("3D array: device <-> array both ways, depth out of range fails");
   CUdeviceptr dp = 0;
   OK(cuMemAlloc(&dp, W * E * H * D));

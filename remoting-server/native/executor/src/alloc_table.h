@@ -10,8 +10,8 @@ namespace avec {
 
 // device/pitched: cuMemAlloc(Pitch); async: from a pool (the pool's reservation is what counts); global: a
 // module variable; vmm: a mapped piece of a reserved range (its physical allocation is charged); ipc:
-// another session's memory opened here (charged to its owner); graph: a graph's memory-allocation node
-// (charged while the graph exists; owner = the graph's id).
+// another session's memory opened here (charged to its owner); graph: the address of a graph's
+// memory-allocation node (charged as the device's graph memory backs it; owner = the graph's id).
 enum class AllocKind { device, pitched, async, global, vmm, ipc, graph };
 
 struct Alloc {
@@ -35,7 +35,7 @@ class AllocTable {
   // Memory with no address of its own (VMM physical allocations): charge when made, uncharge when gone.
   void charge(uint64_t bytes) { charged_ += bytes; }
   void uncharge(uint64_t bytes) { charged_ -= bytes < charged_ ? bytes : charged_; }
-  // What the session's memory pools hold from the device (used or cached), as the backend reports it.
+  // What the session's memory pools and graphs hold from the device (used or cached), as the backend reports it.
   void set_pool_reserved(uint64_t bytes) { pool_reserved_ = bytes; }
   // Adds an allocation; false (and nothing changes) if it overlaps an existing one or is empty.
   bool insert(const Alloc& a);

@@ -191,7 +191,14 @@ class Backend {
   virtual CUresult pool_set_access(BH pool, int dev, uint32_t flags) = 0;
   virtual CUresult pool_get_access(BH pool, int dev, uint32_t* flags) = 0;
   virtual CUresult device_set_mem_pool(int dev, BH pool) = 0;
+  // On a capturing stream this makes a memory-allocation node of the graph being captured (and
+  // mem_free_async a free node), as with the driver.
   virtual CUresult mem_alloc_from_pool(uint64_t size, BH pool, BH stream, uint64_t* dptr) = 0;
+  // Graph memory of a device (what allocation nodes hold): CUgraphMem_attribute values, resetting a high
+  // watermark, and giving back what no graph allocation uses (cuDeviceGraphMemTrim).
+  virtual CUresult graph_mem_get_attr(int dev, uint32_t attr, uint64_t* value) = 0;
+  virtual CUresult graph_mem_reset_high(int dev, uint32_t attr) = 0;
+  virtual CUresult graph_mem_trim(int dev) = 0;
 
   // virtual memory management (physical allocations without shareable handles)
   virtual CUresult vmm_granularity(int dev, uint32_t option, uint64_t* out) = 0;

@@ -58,6 +58,8 @@ long frame_fixed_size(uint32_t op) {
     case AVEC_OP_STREAM_SET_ATTR: case AVEC_OP_STREAM_GET_ATTR: return sizeof(avec_stream_attr);
     case AVEC_OP_STREAM_COPY_ATTR: return sizeof(avec_u32x2);
     case AVEC_OP_CTX_RESET_PERSISTING_L2: return 0;
+    case AVEC_OP_GRAPH_MEM_GET_ATTR: case AVEC_OP_GRAPH_MEM_RESET_HIGH: return sizeof(avec_u32x2);
+    case AVEC_OP_GRAPH_MEM_TRIM: return sizeof(avec_u32);
     default:
       return frame_is_graph_op(op) ? (long)sizeof(avec_graph_req) : -1;
   }
@@ -95,7 +97,7 @@ const char* opcode_name(uint32_t op) {
     N(STRIPE_ATTACH) N(MEMCPY_HTOD_STRIPED)
     N(MEMCPY_DTOH_STRIPED) N(MEMCPY_HTOD_Z) N(LINK_CREATE) N(LINK_ADD_DATA) N(LINK_COMPLETE) N(LINK_READ)
     N(LINK_DESTROY) N(STREAM_SET_ATTR) N(STREAM_GET_ATTR) N(STREAM_COPY_ATTR) N(CTX_RESET_PERSISTING_L2)
-    N(GRAPH_COND_HANDLE_CREATE)
+    N(GRAPH_COND_HANDLE_CREATE) N(GRAPH_MEM_GET_ATTR) N(GRAPH_MEM_RESET_HIGH) N(GRAPH_MEM_TRIM)
 #undef N
     default: return "UNKNOWN";
   }

@@ -156,8 +156,13 @@ class Session {
   uint32_t memext_async(const FrameView& v);
   bool reply_u64(const avec_frame_hdr& h, uint64_t value);
   uint32_t pool_entry(uint32_t handle, PoolEntry** out);
-  uint32_t alloc_from_pool(const avec_frame_hdr& h, const avec_mem_alloc& m, uint64_t* dptr);
+  // *graph: the id of the graph whose allocation node the memory became (a capturing stream), else 0
+  uint32_t alloc_from_pool(const avec_frame_hdr& h, const avec_mem_alloc& m, uint64_t* dptr, uint64_t* graph);
   void refresh_pool_reserved();
+  // A graph allocation's address: a range device work may name from now on (see note_graph_alloc)
+  void note_graph_alloc(uint64_t base, uint64_t size, uint64_t graph, uint32_t ctx);
+  void drop_stale_graph_allocs(uint64_t base, uint64_t size);
+  int captures_ = 0;  // captures begun and not ended: potentially unsafe driver calls must wait
   void vmm_unref(uint32_t handle, bool mapping);
   uint32_t vmm_unmap(uint64_t addr, uint64_t size);
   uint32_t ipc_get(const FrameView& v, avec_ipc_handle_reply* out);

@@ -72,6 +72,11 @@ uint32_t Session::linear_side(uint64_t base, uint64_t pitch, uint64_t height, ui
     pitch = m.width;
   }
   if (m.depth > 1 && height < m.height) return CUDA_ERROR_INVALID_VALUE;
+  // the driver's rule: the pitch holds the row from x, the slice height the rows from y (where they are used;
+  // the client fills in unspecified ones)
+  if (((m.height > 1 || m.depth > 1) && (x > pitch || m.width > pitch - x)) ||
+      (m.depth > 1 && (y > height || m.height > height - y)))
+    return CUDA_ERROR_INVALID_VALUE;
   uint64_t slice = 0, start = 0, span = 0, t = 0, at = 0;
   bool bad = __builtin_mul_overflow(pitch, height, &slice) || __builtin_mul_overflow(z, slice, &start) ||
              __builtin_mul_overflow(y, pitch, &t) || __builtin_add_overflow(start, t, &start) ||

@@ -92,13 +92,16 @@ void Session::async_op(const FrameView& v) {
       avec_mem_free m = v.fixed<avec_mem_free>();
       const Alloc* a = allocs_.find_exact(m.dptr);
       // module variables, mapped VMM pieces and opened IPC memory have their own ways out
-      if (!a || a->kind == AllocKind::global || a->kind == AllocKind::vmm || a->kind == AllocKind::ipc ||
-          a->kind == AllocKind::graph) {
+      if (!a || a->kind == AllocKind::global || a->kind == AllocKind::vmm || a->kind == AllocKind::ipc) {
         r = CUDA_ERROR_INVALID_VALUE;
         break;
       }
       BH s = 0;
       if (async && (r = stream(m.stream, &s))) break;
+      if (a->kind == AllocKind::graph) {  // a free node on a capturing stream, or a graph allocation a launch left
+        r = async ? be_.mem_free_async(m.dptr, s) : be_.mem_free(m.dptr);  // allocated; its address stays the graph's
+        break;
+      }
       r = async ? be_.mem_free_async(m.dptr, s) : be_.mem_free(m.dptr);
       if (!r) {
         allocs_.remove(m.dptr);

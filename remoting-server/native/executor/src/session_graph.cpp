@@ -79,7 +79,6 @@ void Session::forget_graph(uint64_t id) {
     graph_ids_.erase(g->second);
     graphs_.erase(g);
   }
-  allocs_.remove_if([&](const Alloc& a) { return a.kind == AllocKind::graph && a.owner == (uint32_t)id; });
   for (auto it = nodes_.begin(); it != nodes_.end();) {
     if (it->second.graph != id) { ++it; continue; }
     node_ids_.erase(it->second.be);
@@ -142,7 +141,7 @@ uint32_t Session::graph_node_spec(uint32_t type, const uint8_t* body, uint32_t l
       memcpy(&e, body, sizeof e);
       return event(e.handle, &sp->event) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
     }
-    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: {  // counted against the limit while the graph exists
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: {  // must fit now; charged as the device backs it (refresh_pool_reserved)
       avec_u64 size;
       if (len != sizeof size) return CUDA_ERROR_INVALID_VALUE;
       memcpy(&size, body, sizeof size);
@@ -244,20 +243,10 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
       if (sp.type == CU_GRAPH_NODE_TYPE_CONDITIONAL) return graph_add_conditional(h, g, deps, q.edges, sp, &r);
       uint64_t dptr = 0;
       sp.alloc_dptr = &dptr;
-      if (sp.type == CU_GRAPH_NODE_TYPE_MEM_FREE && allocs_.find_exact(sp.free_dptr)->owner != (uint32_t)g.graph) {
-        r = CUDA_ERROR_INVALID_VALUE;  // another graph's allocation
-        return false;
-      }
       if ((r = be_.graph_add_node(gb, deps, q.edges, sp, &node))) return false;
       uint64_t id = node_id(node, g.graph);
       if (sp.type != CU_GRAPH_NODE_TYPE_MEM_ALLOC) return reply_u64(h, id);
-      Alloc a;  // the graph's memory: device work may name it; freed by the driver with the graph
-      a.base = dptr;
-      a.size = a.accounted = sp.alloc_size;
-      a.kind = AllocKind::graph;
-      a.ctx = h.ctx;
-      a.owner = (uint32_t)g.graph;
-      allocs_.insert(a);
+      note_graph_alloc(dptr, sp.alloc_size, g.graph, h.ctx);  // device work may name it from now on
       avec_reply_hdr rh = {CUDA_SUCCESS, 0};
       uint64_t out[2] = {id, dptr};
       return reply(h, &rh, sizeof rh, out, sizeof out);
@@ -288,10 +277,12 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
       for (size_t i = 0; i < q.ids.size(); i++)
         if (nodes_[q.ids[i]].graph != g.graph) { r = CUDA_ERROR_INVALID_VALUE; return false; }
       r = be_.capture_begin(s, (uint32_t)g.a, gb, deps, q.edges);
+      if (!r) captures_++;
       return false;
     case AVEC_OP_STREAM_END_CAPTURE: {
       if ((r = stream(g.stream, &s))) return false;
       r = be_.capture_end(s, &gb);
+      if (captures_ && !be_.capturing(s)) captures_--;  // invalidated captures end here too
       if (r) return false;
       uint64_t id = graph_id(gb);
       std::vector<BH> all;  // the captured nodes become known (their graph owns them)
@@ -437,6 +428,7 @@ void Session::graph_teardown() {
   cond_handles_.clear();
   nodes_.clear();
   node_ids_.clear();
+  captures_ = 0;
 }
 
 }  // namespace avec

@@ -22,7 +22,8 @@ bool g_logged_handle_types = false, g_logged_ipc = false;
 
 uint32_t Session::device_level_ctx(const avec_frame_hdr& h) const {
   bool device_level = (h.opcode >= AVEC_OP_POOL_CREATE && h.opcode <= AVEC_OP_DEVICE_SET_MEM_POOL) ||
-                      (h.opcode >= AVEC_OP_VMM_GRANULARITY && h.opcode <= AVEC_OP_VMM_GET_ACCESS);
+                      (h.opcode >= AVEC_OP_VMM_GRANULARITY && h.opcode <= AVEC_OP_VMM_GET_ACCESS) ||
+                      (h.opcode >= AVEC_OP_GRAPH_MEM_GET_ATTR && h.opcode <= AVEC_OP_GRAPH_MEM_TRIM);
   return h.ctx == 0 && device_level ? 1 : h.ctx;
 }
 
@@ -47,18 +48,47 @@ uint32_t Session::pool_entry(uint32_t handle, PoolEntry** out) {
   return CUDA_SUCCESS;
 }
 
+// What the pools and the graphs (allocation nodes, as launches back them) hold from the device. Reading it is
+// a potentially unsafe call during a stream capture (it would invalidate a global or thread-local one), so
+// while a capture is under way the last value stands.
 void Session::refresh_pool_reserved() {
+  if (captures_) return;
   uint64_t total = 0;
   for (auto& p : pools_) {
     uint64_t v = 0;
     if (be_.pool_get_attr(p.second.be, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &v) == CUDA_SUCCESS) total += v;
   }
+  uint64_t g = 0;
+  if (be_.graph_mem_get_attr(0, CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT, &g) == CUDA_SUCCESS) total += g;
   allocs_.set_pool_reserved(total);
+}
+
+// Graph allocations are ranges of the allocation table charged nothing themselves (the graph memory the
+// device backs them with is, through refresh_pool_reserved). An address stays valid for the session as long
+// as the driver may hand it to the program's work: graphs and executable graphs that hold the node, and a
+// launch that leaves it allocated, keep it, so the range is only dropped when the device hands out an
+// overlapping address again (that one was given back), or with its context.
+void Session::drop_stale_graph_allocs(uint64_t base, uint64_t size) {
+  allocs_.remove_if([&](const Alloc& a) {
+    return a.kind == AllocKind::graph && a.base < base + size && base < a.base + a.size;
+  });
+}
+
+void Session::note_graph_alloc(uint64_t base, uint64_t size, uint64_t graph, uint32_t ctx) {
+  drop_stale_graph_allocs(base, size);  // an address of this graph reused after its free node, or a dead one
+  Alloc a;
+  a.base = base;
+  a.size = size;
+  a.kind = AllocKind::graph;
+  a.ctx = ctx;
+  a.owner = (uint32_t)graph;
+  allocs_.insert(a);
 }
 
 // cuMemAllocAsync / cuMemAllocFromPoolAsync. Before the device is asked, the request must fit beside
 // everything the session holds; memory the pools merely cache is given back first when it would not.
-uint32_t Session::alloc_from_pool(const avec_frame_hdr& h, const avec_mem_alloc& m, uint64_t* dptr) {
+uint32_t Session::alloc_from_pool(const avec_frame_hdr& h, const avec_mem_alloc& m, uint64_t* dptr, uint64_t* graph) {
+  *graph = 0;
   if (m.size == 0) return CUDA_ERROR_INVALID_VALUE;
   BH s = 0;
   uint32_t r = stream(m.stream, &s);
@@ -71,6 +101,14 @@ uint32_t Session::alloc_from_pool(const avec_frame_hdr& h, const avec_mem_alloc&
   }
   PoolEntry* p = nullptr;
   if ((r = pool_entry(handle, &p))) return r;
+  if (be_.capturing(s)) {  // an allocation node of the graph being captured: its pool is asked nothing more
+    CaptureInfo ci;
+    if (!allocs_.fits(m.size)) return CUDA_ERROR_OUT_OF_MEMORY;
+    if ((r = be_.capture_info(s, &ci))) return r;
+    if ((r = be_.mem_alloc_from_pool(m.size, p->be, s, dptr))) return r;
+    *graph = graph_id(ci.graph);
+    return CUDA_SUCCESS;
+  }
   refresh_pool_reserved();
   if (!allocs_.fits(m.size)) {
     for (auto& e : pools_) be_.pool_trim(e.second.be, 0);
@@ -228,6 +266,13 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
   const avec_frame_hdr& h = v.hdr;
   uint32_t& r = *rp;
   switch (h.opcode) {
+    case AVEC_OP_GRAPH_MEM_GET_ATTR: {
+      avec_u32x2 q = v.fixed<avec_u32x2>();
+      uint64_t value = 0;
+      if (q.a >= (uint32_t)device_count_) { r = CUDA_ERROR_INVALID_DEVICE; return false; }
+      if ((r = be_.graph_mem_get_attr((int)q.a, q.b, &value))) return false;
+      return reply_u64(h, value);
+    }
     case AVEC_OP_POOL_CREATE: {
       avec_pool_create c = v.fixed<avec_pool_create>();
       if (c.handle <= AVEC_MAX_DEVICES || pools_.count(c.handle)) { r = CUDA_ERROR_INVALID_VALUE; return false; }
@@ -369,6 +414,16 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
 uint32_t Session::memext_async(const FrameView& v) {
   const avec_frame_hdr& h = v.hdr;
   switch (h.opcode) {
+    case AVEC_OP_GRAPH_MEM_RESET_HIGH: {
+      avec_u32x2 q = v.fixed<avec_u32x2>();
+      if (q.a >= (uint32_t)device_count_) return CUDA_ERROR_INVALID_DEVICE;
+      if (q.b != CU_GRAPH_MEM_ATTR_USED_MEM_HIGH && q.b != CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH) return CUDA_ERROR_INVALID_VALUE;
+      return be_.graph_mem_reset_high((int)q.a, q.b);
+    }
+    case AVEC_OP_GRAPH_MEM_TRIM: {
+      uint32_t d = v.fixed<avec_u32>().value;
+      return d >= (uint32_t)device_count_ ? (uint32_t)CUDA_ERROR_INVALID_DEVICE : (uint32_t)be_.graph_mem_trim((int)d);
+    }
     case AVEC_OP_POOL_DESTROY: {
       auto it = pools_.find(v.fixed<avec_handle>().handle);
       if (it == pools_.end() || it->second.is_default) return CUDA_ERROR_INVALID_VALUE;

@@ -155,8 +155,16 @@ bool Session::sync_op(const FrameView& v) {
       Alloc a;
       a.ctx = h.ctx;
       if (op == AVEC_OP_MEM_ALLOC_ASYNC) {  // the pool's reservation is what counts (alloc_from_pool)
-        r = alloc_from_pool(h, m, &rep.dptr);
+        uint64_t graph = 0;
+        r = alloc_from_pool(h, m, &rep.dptr, &graph);
         if (r != CUDA_SUCCESS) break;
+        if (graph) {  // captured: the graph's allocation node (no synchronous free may follow here)
+          note_graph_alloc(rep.dptr, m.size, graph, h.ctx);
+          rep.pitch = graph;
+          rep.r.status = CUDA_SUCCESS;
+          return reply(h, &rep, sizeof rep);
+        }
+        drop_stale_graph_allocs(rep.dptr, m.size);
         a.kind = AllocKind::async;
         a.base = rep.dptr;
         a.size = m.size;
@@ -179,6 +187,7 @@ bool Session::sync_op(const FrameView& v) {
       if (r != CUDA_SUCCESS) break;
       a.base = rep.dptr;
       a.accounted = a.size;
+      drop_stale_graph_allocs(a.base, a.size);
       if (!allocs_.fits(a.accounted) || !allocs_.insert(a)) {  // pitch padding crossed the limit, or a bad address
         be_.mem_free(rep.dptr);
         r = allocs_.fits(a.accounted) ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_OUT_OF_MEMORY;

@@ -603,6 +603,27 @@ class CudaBackend final : public Backend {
     return r;
   }
 
+  CUresult graph_mem_get_attr(int dev, uint32_t attr, uint64_t* value) override {
+    AVEC_NEED(cuDeviceGetGraphMemAttribute);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    cuuint64_t v = 0;  // every graph memory attribute is a cuuint64_t
+    CUresult r = d_.p_cuDeviceGetGraphMemAttribute(dev_, (CUgraphMem_attribute)attr, &v);
+    *value = v;
+    return r;
+  }
+  CUresult graph_mem_reset_high(int dev, uint32_t attr) override {
+    AVEC_NEED(cuDeviceSetGraphMemAttribute);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    cuuint64_t zero = 0;  // the only value the driver takes: back to the current amount
+    return d_.p_cuDeviceSetGraphMemAttribute(dev_, (CUgraphMem_attribute)attr, &zero);
+  }
+  CUresult graph_mem_trim(int dev) override {
+    AVEC_NEED(cuDeviceGraphMemTrim);
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    settle();
+    return d_.p_cuDeviceGraphMemTrim(dev_);
+  }
+
   CUmemAllocationProp vmm_prop(uint32_t alloc_flags) const {
     CUmemAllocationProp p = {};
     p.type = CU_MEM_ALLOCATION_TYPE_PINNED;

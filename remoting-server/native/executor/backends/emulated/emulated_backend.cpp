@@ -99,7 +99,9 @@ class EmulatedBackend final : public Backend {
                       return memcpy2d_dtod(c.dst, c.dst_pitch, c.src, c.src_pitch, c.width, c.height, s, true);
                     },
                     [this](const LaunchArgs& a) { return launch(a); },
-                    [this](BH e, BH s) { return event_record(e, s, 0); }},
+                    [this](BH e, BH s) { return event_record(e, s, 0); },
+                    [this](uint64_t size, uint64_t reuse, uint64_t* d) { return graph_mem_take(size, reuse, d); },
+                    [this](uint64_t d, bool live) { graph_mem_live(d, live); }},
                 [this] { return next_id_++; }) {}
   ~EmulatedBackend() override {
     for (auto& b : blocks_) release_block(b.second);
@@ -202,6 +204,10 @@ class EmulatedBackend final : public Backend {
 
   // memory
   CUresult mem_alloc(uint64_t size, uint64_t* dptr) override {
+    if (graphs_.unsafe_call()) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    return alloc_block(size, dptr);
+  }
+  CUresult alloc_block(uint64_t size, uint64_t* dptr) {
     if (size == 0) return CUDA_ERROR_INVALID_VALUE;
     if (size > opts_.emulated_memory - used_) return CUDA_ERROR_OUT_OF_MEMORY;
     uint8_t* h = static_cast<uint8_t*>(calloc(1, size));
@@ -215,11 +221,23 @@ class EmulatedBackend final : public Backend {
     if (width == 0 || height == 0 || (elem != 4 && elem != 8 && elem != 16)) return CUDA_ERROR_INVALID_VALUE;
     uint64_t p = (width + 511) & ~511ull, total;
     if (p < width || __builtin_mul_overflow(p, height, &total)) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = mem_alloc(total, dptr);
+    if (graphs_.unsafe_call()) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    CUresult r = alloc_block(total, dptr);
     if (r == CUDA_SUCCESS) *pitch = p;
     return r;
   }
   CUresult mem_free(uint64_t dptr) override {
+    if (graphs_.unsafe_call()) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    auto g = gmem_.find(dptr);
+    if (g != gmem_.end()) {  // a graph's allocation, freed outside the graph: only while a launch left it live
+      if (!g->second.live) return CUDA_ERROR_INVALID_VALUE;
+      graph_mem_live(dptr, false);
+      graph_mem_release(dptr);
+      return CUDA_SUCCESS;
+    }
+    return free_block(dptr);
+  }
+  CUresult free_block(uint64_t dptr) {
     auto it = blocks_.find(dptr);
     if (it == blocks_.end() || it->second.opened) return CUDA_ERROR_INVALID_VALUE;
     used_ -= it->second.size;
@@ -230,7 +248,19 @@ class EmulatedBackend final : public Backend {
   }
   CUresult mem_free_async(uint64_t dptr, BH stream) override {
     if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
-    return mem_free(dptr);
+    GraphNodeSpec sp;  // on a capturing stream: a free node of the graph being captured
+    sp.type = CU_GRAPH_NODE_TYPE_MEM_FREE;
+    sp.free_dptr = dptr;
+    CUresult r;
+    if (graphs_.captured(stream, sp, &r)) return r;
+    auto g = gmem_.find(dptr);
+    if (g != gmem_.end()) {
+      if (!g->second.live) return CUDA_ERROR_INVALID_VALUE;
+      graph_mem_live(dptr, false);
+      graph_mem_release(dptr);
+      return CUDA_SUCCESS;
+    }
+    return free_block(dptr);
   }
   CUresult mem_get_info(uint64_t* free_b, uint64_t* total) override {
     *total = opts_.emulated_memory;
@@ -391,7 +421,7 @@ class EmulatedBackend final : public Backend {
   CUresult module_unload(ModuleKind, BH mod) override {
     auto it = modules_.find(mod);
     if (it == modules_.end()) return CUDA_ERROR_INVALID_HANDLE;
-    for (auto& g : it->second.globals) mem_free(g.second);
+    for (auto& g : it->second.globals) free_block(g.second);
     modules_.erase(it);
     return CUDA_SUCCESS;
   }
@@ -426,7 +456,7 @@ class EmulatedBackend final : public Backend {
       AVEC_LOG(warn, "emulated_global_unknown").str("name", name).str("reason", "size not readable from image");
       return CUDA_ERROR_NOT_SUPPORTED;
     }
-    CUresult r = mem_alloc(sz, dptr);
+    CUresult r = alloc_block(sz, dptr);
     if (r != CUDA_SUCCESS) return r;
     it->second.globals[name] = *dptr;
     *size = sz;
@@ -476,7 +506,10 @@ class EmulatedBackend final : public Backend {
     if (current_pool_ == pool) current_pool_ = kDefaultPool;
     return CUDA_SUCCESS;
   }
+  // Pool attributes and trimming are potentially unsafe during a capture (cuda-python#2834 measured the
+  // attribute calls on a driver), as are synchronous allocation and free.
   CUresult pool_set_attr(BH pool, uint32_t attr, uint64_t value) override {
+    if (graphs_.unsafe_call()) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
     Pool& p = pools_[pool];
     switch (attr) {
@@ -493,6 +526,7 @@ class EmulatedBackend final : public Backend {
     }
   }
   CUresult pool_get_attr(BH pool, uint32_t attr, uint64_t* value) override {
+    if (graphs_.unsafe_call()) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
     const Pool& p = pools_[pool];
     switch (attr) {
@@ -505,7 +539,10 @@ class EmulatedBackend final : public Backend {
       default: return CUDA_ERROR_INVALID_VALUE;
     }
   }
-  CUresult pool_trim(BH pool, uint64_t) override { return pool_ok(pool) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE; }
+  CUresult pool_trim(BH pool, uint64_t) override {
+    if (graphs_.unsafe_call()) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    return pool_ok(pool) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+  }
   CUresult pool_set_access(BH pool, int dev, uint32_t flags) override {
     if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
     if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
@@ -529,8 +566,14 @@ class EmulatedBackend final : public Backend {
     if (!stream_ok(stream)) return CUDA_ERROR_INVALID_HANDLE;
     if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
     Pool& p = pools_[pool];
+    GraphNodeSpec sp;  // on a capturing stream: an allocation node of the graph being captured
+    sp.type = CU_GRAPH_NODE_TYPE_MEM_ALLOC;
+    sp.alloc_size = size;
+    sp.alloc_dptr = dptr;
+    CUresult r;
+    if (graphs_.captured(stream, sp, &r)) return r;
     if (p.max_size && size > p.max_size - std::min(p.max_size, p.used)) return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult r = mem_alloc(size, dptr);
+    r = alloc_block(size, dptr);
     if (r) return r;
     blocks_[*dptr].pool = pool;
     p.used += size;
@@ -771,10 +814,9 @@ class EmulatedBackend final : public Backend {
   bool capturing(BH s) override { return graphs_.capturing(s); }
   CUresult graph_create(uint32_t flags, BH* g) override { return flags ? CUDA_ERROR_INVALID_VALUE : graphs_.create(g); }
   CUresult graph_destroy(BH g) override {
+    std::vector<uint64_t> mem = graphs_.alloc_addrs(g);
     CUresult r = graphs_.destroy(g);
-    if (!r)
-      for (uint64_t d : graph_allocs_[g]) mem_free(d);
-    graph_allocs_.erase(g);
+    for (uint64_t d : mem) graph_mem_release(d);
     return r;
   }
   CUresult graph_clone(BH g, BH* out) override { return graphs_.clone(g, out); }
@@ -784,17 +826,7 @@ class EmulatedBackend final : public Backend {
     if (sp.type == CU_GRAPH_NODE_TYPE_KERNEL && !functions_.count(sp.launch.func)) return CUDA_ERROR_INVALID_VALUE;
     if ((sp.type == CU_GRAPH_NODE_TYPE_EVENT_RECORD || sp.type == CU_GRAPH_NODE_TYPE_WAIT_EVENT) && !events_.count(sp.event))
       return CUDA_ERROR_INVALID_VALUE;
-    uint64_t d = 0;
-    if (sp.type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {  // memory from creation until the graph goes (no VA reuse)
-      CUresult r = mem_alloc(sp.alloc_size, &d);
-      if (r) return r;
-    }
-    CUresult r = graphs_.add(g, deps, sp, node);
-    if (sp.type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
-      if (r) mem_free(d);
-      else graph_allocs_[g].push_back(*sp.alloc_dptr = d);
-    }
-    return r;
+    return graphs_.add(g, deps, sp, node);  // allocation nodes get their memory through graph_mem_take
   }
   CUresult graph_node_set_params(BH node, const GraphNodeSpec& sp) override { return graphs_.set_params(node, sp); }
   CUresult graph_node_type(BH node, uint32_t* type) override { return graphs_.node_type(node, type); }
@@ -812,7 +844,75 @@ class EmulatedBackend final : public Backend {
   CUresult graph_upload(BH exec, BH s) override {
     return stream_ok(s) ? graphs_.upload(exec) : CUDA_ERROR_INVALID_HANDLE;
   }
-  CUresult graph_exec_destroy(BH exec) override { return graphs_.exec_destroy(exec); }
+  CUresult graph_exec_destroy(BH exec) override {
+    std::vector<uint64_t> mem = graphs_.alloc_addrs(exec);
+    CUresult r = graphs_.exec_destroy(exec);
+    for (uint64_t d : mem) graph_mem_release(d);
+    return r;
+  }
+
+  // ---- graph memory: an allocation node's address has its bytes from the node's creation (or shares them
+  // with the allocation it reuses the address of) until no graph or executable graph has a node for it and
+  // no launch left it allocated. "Backed" bytes model the device's physical graph memory: an address is
+  // backed from the first launch that allocates it until a trim finds it not allocated. Used and reserved
+  // then read the same (an assumption: the driver's pool may hold more than is in use, and reuses physical
+  // memory between graphs, which the emulated device does not) ----
+  CUresult graph_mem_take(uint64_t size, uint64_t reuse, uint64_t* dptr) {
+    if (reuse && gmem_.count(reuse)) {
+      *dptr = reuse;
+      return CUDA_SUCCESS;
+    }
+    CUresult r = alloc_block(size, dptr);
+    if (!r) gmem_[*dptr] = GraphMem{size};
+    return r;
+  }
+  void graph_mem_live(uint64_t dptr, bool live) {
+    auto it = gmem_.find(dptr);
+    if (it == gmem_.end()) return;
+    it->second.live = live;
+    if (live && !it->second.backed) {
+      it->second.backed = true;
+      graph_backed_ += it->second.size;
+      graph_used_high_ = std::max(graph_used_high_, graph_backed_);
+      graph_reserved_high_ = std::max(graph_reserved_high_, graph_backed_);
+    }
+  }
+  void graph_mem_release(uint64_t dptr) {
+    auto it = gmem_.find(dptr);
+    if (it == gmem_.end() || it->second.live || graphs_.references(dptr)) return;
+    if (it->second.backed) graph_backed_ -= it->second.size;
+    gmem_.erase(it);
+    free_block(dptr);
+  }
+  CUresult graph_mem_get_attr(int dev, uint32_t attr, uint64_t* value) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    if (graphs_.unsafe_call()) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    switch (attr) {
+      case CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT: case CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT: *value = graph_backed_; break;
+      case CU_GRAPH_MEM_ATTR_USED_MEM_HIGH: *value = graph_used_high_; break;
+      case CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH: *value = graph_reserved_high_; break;
+      default: return CUDA_ERROR_INVALID_VALUE;
+    }
+    return CUDA_SUCCESS;
+  }
+  CUresult graph_mem_reset_high(int dev, uint32_t attr) override {
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    if (graphs_.unsafe_call()) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if (attr == CU_GRAPH_MEM_ATTR_USED_MEM_HIGH) graph_used_high_ = graph_backed_;
+    else if (attr == CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH) graph_reserved_high_ = graph_backed_;
+    else return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
+  }
+  CUresult graph_mem_trim(int dev) override {  // what no allocation is using goes back to the device
+    if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    if (graphs_.unsafe_call()) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    for (auto& g : gmem_)
+      if (g.second.backed && !g.second.live) {
+        g.second.backed = false;
+        graph_backed_ -= g.second.size;
+      }
+    return CUDA_SUCCESS;
+  }
   CUresult graph_exec_update(BH exec, BH g, uint32_t* result, BH* node, BH* from) override {
     return graphs_.exec_update(exec, g, result, node, from);
   }
@@ -1032,7 +1132,13 @@ class EmulatedBackend final : public Backend {
 
   BackendOptions opts_;
   GraphEngine graphs_;
-  std::map<BH, std::vector<uint64_t>> graph_allocs_;  // memory of each graph's allocation nodes
+  struct GraphMem {
+    uint64_t size = 0;
+    bool live = false;    // a launch allocated it and nothing freed it since
+    bool backed = false;  // counted in graph_backed_
+  };
+  std::map<uint64_t, GraphMem> gmem_;  // addresses of graph allocation nodes
+  uint64_t graph_backed_ = 0, graph_used_high_ = 0, graph_reserved_high_ = 0;
   std::map<uint64_t, Block> blocks_;
   std::map<BH, Pool> pools_;
   std::map<BH, Physical> physical_;

@@ -20,6 +20,10 @@ bool GraphEngine::captured(BH stream, const GraphNodeSpec& spec, CUresult* r) {
   auto it = caps_.find(stream);
   if (it == caps_.end()) return false;
   BH node = 0;
+  if (it->second.invalidated) {
+    *r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    return true;
+  }
   *r = add(it->second.graph, it->second.deps, spec, &node);
   if (*r == CUDA_SUCCESS) it->second.deps.assign(1, node);
   return true;
@@ -71,6 +75,7 @@ CUresult GraphEngine::begin(BH stream, uint32_t mode, BH legacy, BH graph, const
     if (r) return r;
   }
   c.origin = stream;
+  c.mode = mode;
   c.id = next_capture_++;
   caps_[stream] = c;
   return CUDA_SUCCESS;
@@ -81,16 +86,30 @@ CUresult GraphEngine::end(BH stream, BH* graph) {
   if (it == caps_.end()) return CUDA_ERROR_ILLEGAL_STATE;
   if (it->second.origin != stream) return CUDA_ERROR_STREAM_CAPTURE_UNMATCHED;
   uint64_t id = it->second.id;
+  bool invalidated = it->second.invalidated;
   *graph = it->second.graph;
   for (auto c = caps_.begin(); c != caps_.end();) c = c->second.id == id ? caps_.erase(c) : std::next(c);
-  return CUDA_SUCCESS;
+  if (!invalidated) return CUDA_SUCCESS;
+  destroy(*graph);
+  *graph = 0;
+  return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+}
+
+// The emulated device has one thread: a capture forbids unsafe calls unless it, or the thread's mode, is
+// relaxed (cuThreadExchangeStreamCaptureMode).
+bool GraphEngine::unsafe_call() {
+  if (mode_ == CU_STREAM_CAPTURE_MODE_RELAXED) return false;
+  bool hit = false;
+  for (auto& c : caps_)
+    if (c.second.mode != CU_STREAM_CAPTURE_MODE_RELAXED) hit = c.second.invalidated = true;
+  return hit;
 }
 
 CUresult GraphEngine::info(BH stream, CaptureInfo* out) {
   auto it = caps_.find(stream);
   *out = CaptureInfo{};
   if (it == caps_.end()) return CUDA_SUCCESS;
-  out->status = CU_STREAM_CAPTURE_STATUS_ACTIVE;
+  out->status = it->second.invalidated ? CU_STREAM_CAPTURE_STATUS_INVALIDATED : CU_STREAM_CAPTURE_STATUS_ACTIVE;
   out->id = it->second.id;
   out->graph = it->second.graph;
   out->deps = it->second.deps;
@@ -176,11 +195,68 @@ CUresult GraphEngine::add(BH graph, const std::vector<BH>& deps, const GraphNode
     CUresult r = clone(spec.child, &n.spec.child);
     if (r) return r;
   }
+  if (spec.type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
+    CUresult r = ops_.alloc(spec.alloc_size, reusable(graph, deps, spec.alloc_size), &n.addr);
+    if (r) return r;
+    if (spec.alloc_dptr) *spec.alloc_dptr = n.addr;
+    n.spec.alloc_dptr = nullptr;
+  }
   own_params(&n);
   *node = new_id_();
   nodes_[*node] = std::move(n);
   it->second.order.push_back(*node);
   return CUDA_SUCCESS;
+}
+
+// An address a new allocation node may take: one that an allocation node of this graph had and that a free
+// node before the new node (an ancestor of `deps`) gave back, with every allocation of it in the graph
+// freed, and large enough. As with the driver, the graph's order then keeps the two lifetimes apart.
+uint64_t GraphEngine::reusable(BH graph, const std::vector<BH>& deps, uint64_t size) const {
+  std::map<uint64_t, int> open;  // address -> allocations minus frees in the graph
+  std::map<uint64_t, uint64_t> sizes;
+  for (BH id : graphs_.at(graph).order) {
+    const Node& n = nodes_.at(id);
+    if (n.spec.type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) { open[n.addr]++; sizes[n.addr] = n.spec.alloc_size; }
+    if (n.spec.type == CU_GRAPH_NODE_TYPE_MEM_FREE) open[n.spec.free_dptr]--;
+  }
+  std::vector<BH> todo(deps.begin(), deps.end());
+  std::map<BH, bool> seen;
+  while (!todo.empty()) {
+    BH id = todo.back();
+    todo.pop_back();
+    if (seen[id]) continue;
+    seen[id] = true;
+    const Node& n = nodes_.at(id);
+    uint64_t a = n.spec.free_dptr;
+    if (n.spec.type == CU_GRAPH_NODE_TYPE_MEM_FREE && sizes.count(a) && open[a] == 0 && sizes[a] >= size) return a;
+    todo.insert(todo.end(), n.deps.begin(), n.deps.end());
+  }
+  return 0;
+}
+
+std::vector<uint64_t> GraphEngine::alloc_addrs(BH id) const {
+  std::vector<uint64_t> out;
+  auto add = [&](const Node& n) {
+    if (n.spec.type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) out.push_back(n.addr);
+    if (n.spec.type == CU_GRAPH_NODE_TYPE_GRAPH)
+      for (uint64_t a : alloc_addrs(n.spec.child)) out.push_back(a);
+  };
+  auto g = graphs_.find(id);
+  if (g != graphs_.end())
+    for (BH n : g->second.order) add(nodes_.at(n));
+  auto e = execs_.find(id);
+  if (e != execs_.end())
+    for (const Node& n : e->second.flat) add(n);
+  return out;
+}
+
+bool GraphEngine::references(uint64_t dptr) const {
+  for (auto& n : nodes_)
+    if (n.second.spec.type == CU_GRAPH_NODE_TYPE_MEM_ALLOC && n.second.addr == dptr) return true;
+  for (auto& e : execs_)
+    for (const Node& n : e.second.flat)
+      if (n.spec.type == CU_GRAPH_NODE_TYPE_MEM_ALLOC && n.addr == dptr) return true;
+  return false;
 }
 
 CUresult GraphEngine::set_params(BH node, const GraphNodeSpec& spec) {
@@ -295,6 +371,8 @@ CUresult GraphEngine::launch(BH exec, BH stream) {
       case CU_GRAPH_NODE_TYPE_MEMSET: r = ops_.memset(n.spec.memset, stream); break;
       case CU_GRAPH_NODE_TYPE_MEMCPY: r = ops_.copy(n.spec.copy, stream); break;
       case CU_GRAPH_NODE_TYPE_EVENT_RECORD: r = ops_.record(n.spec.event, stream); break;
+      case CU_GRAPH_NODE_TYPE_MEM_ALLOC: ops_.alloc_live(n.addr, true); break;
+      case CU_GRAPH_NODE_TYPE_MEM_FREE: ops_.alloc_live(n.spec.free_dptr, false); break;
       case CU_GRAPH_NODE_TYPE_CONDITIONAL: return CUDA_ERROR_NOT_SUPPORTED;  // only kernels set conditions
       case CU_GRAPH_NODE_TYPE_KERNEL: {
         LaunchArgs a = n.spec.launch;

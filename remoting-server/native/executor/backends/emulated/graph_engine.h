@@ -20,6 +20,10 @@ class GraphEngine {
     std::function<CUresult(const avec_memcpy2d&, BH stream)> copy;
     std::function<CUresult(const LaunchArgs&)> launch;
     std::function<CUresult(BH event, BH stream)> record;
+    // Graph memory: an allocation node's address (`reuse`: one the graph gave back before this node, which
+    // it may take again, or 0), and a replayed allocation (live) or free (not live) of an address.
+    std::function<CUresult(uint64_t size, uint64_t reuse, uint64_t* dptr)> alloc;
+    std::function<void(uint64_t dptr, bool live)> alloc_live;
   };
   GraphEngine(Ops ops, std::function<BH()> new_id) : ops_(std::move(ops)), new_id_(std::move(new_id)) {}
 
@@ -29,6 +33,13 @@ class GraphEngine {
   bool captured_record(BH event, BH stream);
   bool captured_wait(BH stream, BH event);
   bool capturing(BH stream) const { return caps_.count(stream) != 0; }
+  // A potentially unsafe call (one that is not stream-ordered: pool attributes, synchronous allocation)
+  // while a capture forbids it: the captures are invalidated, as by the driver, and true is returned.
+  bool unsafe_call();
+  // The addresses of the allocation nodes of a graph or executable graph, and whether any graph or
+  // executable graph still has an allocation node for an address.
+  std::vector<uint64_t> alloc_addrs(BH graph_or_exec) const;
+  bool references(uint64_t dptr) const;
 
   CUresult begin(BH stream, uint32_t mode, BH legacy, BH graph = 0, const std::vector<BH>& deps = {});
   CUresult end(BH stream, BH* graph);
@@ -67,6 +78,7 @@ class GraphEngine {
     std::vector<uint8_t> params;  // kernel parameter bytes (spec.launch points into the frame otherwise)
     bool enabled = true;
     std::vector<BH> bodies;  // CONDITIONAL: its body graphs
+    uint64_t addr = 0;       // MEM_ALLOC: the address it was given
   };
   struct Graph { std::vector<BH> order; };
   struct Exec {
@@ -76,10 +88,13 @@ class GraphEngine {
   struct Capture {
     BH graph = 0, origin = 0;
     uint64_t id = 0;
+    uint32_t mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
+    bool invalidated = false;  // an unsafe call happened: its end fails
     std::vector<BH> deps;
   };
   static void own_params(Node* n);
   CUresult flatten(BH graph, Exec* e, int depth);
+  uint64_t reusable(BH graph, const std::vector<BH>& deps, uint64_t size) const;
 
   Ops ops_;
   std::function<BH()> new_id_;
