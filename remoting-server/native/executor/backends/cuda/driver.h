@@ -56,7 +56,8 @@ namespace avec {
   X(cuMemcpy3DAsync) X(cuTexObjectCreate) X(cuTexObjectDestroy) X(cuSurfObjectCreate) X(cuSurfObjectDestroy) \
   X(cuLinkCreate) X(cuLinkAddData) X(cuLinkComplete) X(cuLinkDestroy) X(cuStreamSetAttribute)                 \
   X(cuStreamGetAttribute) X(cuStreamCopyAttributes) X(cuCtxResetPersistingL2Cache)                            \
-  X(cuGraphConditionalHandleCreate) X(cuGraphAddNode)
+  X(cuGraphConditionalHandleCreate) X(cuGraphAddNode) X(cuLaunchHostFunc) X(cuGraphAddHostNode)                \
+  X(cuGraphHostNodeGetParams) X(cuGraphHostNodeSetParams) X(cuGraphExecHostNodeSetParams)
 
 struct Driver {
 #define AVEC_DECL(name) decltype(&name) p_##name = nullptr;
