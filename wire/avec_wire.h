@@ -243,12 +243,22 @@ enum avec_opcode {
   AVEC_OP_GRAPH_CLONE = 153,          /* S  (graph) -> avec_u64 graph id */
   AVEC_OP_GRAPH_GET_NODES = 154,      /* S  (graph, a = 0 all nodes / 1 root nodes) -> avec_u64 count + ids */
   AVEC_OP_CAPTURE_MODE = 155,         /* S  (a = CUstreamCaptureMode) -> avec_u64 the previous mode */
-  AVEC_OP_GRAPH_NODE_GET_TYPE = 156,  /* S  (node) -> avec_u64 CUgraphNodeType */
+  AVEC_OP_GRAPH_NODE_GET_TYPE = 156,  /* S  (node) -> avec_u64 CUgraphNodeType; a = 1: then avec_u64 the
+                                         host function id (0 unless a host node) */
   AVEC_OP_STREAM_UPDATE_CAPTURE_DEPS = 157, /* S (stream, a = flags, deps) */
   AVEC_OP_GRAPH_DEBUG_DOT = 158,      /* S  (graph, a = flags) -> DOT text */
   AVEC_OP_GRAPH_EDGES = 159,          /* S  (graph, a = 0 add / 1 remove, deps = from[n/2] then to[n/2]) */
   AVEC_OP_GRAPH_DESTROY_NODE = 160,   /* F  (node) */
   AVEC_OP_GRAPH_NODE_ENABLE = 161,    /* F  (graph = exec, node, a = 0/1) */
+
+  /* host functions (cuLaunchHostFunc into a capture, graph host nodes) run in the client process: the
+   * server asks for them on the session's callback connection, negotiated in HELLO (AVEC_FEATURE_CALLBACKS)
+   * and joined like a stripe (avec_stripe_join, index AVEC_JOIN_CALLBACKS). A host node's body is an
+   * avec_u64: the client's opaque host function id (never 0). */
+  AVEC_OP_CALLBACK_ATTACH = 162, /* S  (empty): take the callback connection opened since HELLO */
+  AVEC_OP_HOST_FUNC = 163,       /* F  avec_host_func: run client host function `id` in stream order */
+  AVEC_OP_CALLBACK = 164,        /* callback connection, server -> client: avec_callback (RUN, DATA + bytes) */
+  AVEC_OP_CALLBACK_REPLY = 165,  /* callback connection, client -> server: avec_callback (READ, WRITE + bytes, DONE) */
 
   /* graph memory of a device (what memory-allocation nodes hold), answered by the server's driver */
   AVEC_OP_GRAPH_MEM_GET_ATTR = 166,   /* S  avec_u32x2 (device, CUgraphMem_attribute) -> avec_u64 */
@@ -300,7 +310,7 @@ enum avec_opcode {
    ((op) >= AVEC_OP_STREAM_BEGIN_CAPTURE && (op) <= AVEC_OP_GRAPH_EDGES) ||                                \
    (op) == AVEC_OP_STRIPE_ATTACH || (op) == AVEC_OP_MEMCPY_DTOH_STRIPED ||                                  \
    ((op) >= AVEC_OP_LINK_CREATE && (op) <= AVEC_OP_LINK_READ) || (op) == AVEC_OP_STREAM_GET_ATTR ||          \
-   (op) == AVEC_OP_GRAPH_COND_HANDLE_CREATE || (op) == AVEC_OP_GRAPH_MEM_GET_ATTR)
+   (op) == AVEC_OP_GRAPH_COND_HANDLE_CREATE || (op) == AVEC_OP_GRAPH_MEM_GET_ATTR || (op) == AVEC_OP_CALLBACK_ATTACH)
 
 /* ---- payloads ---------------------------------------------------------------------------------------- */
 
@@ -320,6 +330,8 @@ typedef struct avec_f32 { float value; uint32_t reserved; } avec_f32;
 /* This connection is a stripe of an existing session, not a session: the tail is an avec_stripe_join
  * (stripe_join_len bytes, announced as ticket_len) instead of a ticket. */
 #define AVEC_HELLO_STRIPE_JOIN 0x8u
+/* The client can serve host functions on a callback connection (opened when it first needs one). */
+#define AVEC_HELLO_CALLBACKS 0x10u
 
 typedef struct avec_hello {
   uint32_t wire_version;   /* AVEC_WIRE_VERSION */
@@ -342,6 +354,9 @@ typedef struct avec_hello_reply {
 
 #define AVEC_FEATURE_STRIPES 0x1u /* stripes granted: open avec_hello_ext.stripes connections, then STRIPE_ATTACH */
 #define AVEC_FEATURE_ZSTD 0x2u    /* the server takes MEMCPY_HTOD_Z and honours AVEC_F_COMPRESS */
+/* host functions offered: the client may join one callback connection (avec_stripe_join with the ext's
+ * token and index AVEC_JOIN_CALLBACKS), then CALLBACK_ATTACH; ext.stripes may be 0 */
+#define AVEC_FEATURE_CALLBACKS 0x4u
 #define AVEC_MAX_STRIPES 8u
 #define AVEC_STRIPE_TOKEN_BYTES 32u
 
@@ -363,6 +378,31 @@ typedef struct avec_stripe_join {
 } avec_stripe_join;
 
 typedef struct avec_stripe_attach { uint32_t count; uint32_t reserved; } avec_stripe_attach;
+
+/* avec_stripe_join.index of the session's callback connection (not a stripe). */
+#define AVEC_JOIN_CALLBACKS 0xFFFFFFFFu
+
+/* HOST_FUNC: `stream` (a wire stream handle) reaches the client's host function `id`. */
+typedef struct avec_host_func { uint64_t id; uint32_t stream; uint32_t reserved; } avec_host_func;
+
+/* Frames of the callback connection (opcodes CALLBACK / CALLBACK_REPLY, request_id = the callback's
+ * sequence number). One callback at a time: the server sends RUN; the client may read (READ -> DATA) and
+ * write (WRITE) device memory of the session in pieces of at most AVEC_CHUNK bytes while it handles it
+ * (host memory that graphs copy through device-side mirrors), and ends it with DONE. */
+enum avec_callback_kind {
+  AVEC_CB_RUN = 1,   /* server: run host function `id` */
+  AVEC_CB_DATA = 2,  /* server: `size` bytes of [addr, addr+size) follow (status 0), or none (status != 0) */
+  AVEC_CB_READ = 3,  /* client: send me [addr, addr+size) */
+  AVEC_CB_WRITE = 4, /* client: `size` bytes for [addr, addr+size) follow (no answer; a failure is logged) */
+  AVEC_CB_DONE = 5,  /* client: the host function returned (status: 0, or why it could not run) */
+};
+typedef struct avec_callback {
+  uint64_t id;       /* RUN, DONE: the host function id */
+  uint64_t addr;     /* DATA, READ, WRITE: device address */
+  uint64_t size;     /* DATA, READ, WRITE: bytes, <= AVEC_CHUNK */
+  uint32_t kind;     /* avec_callback_kind */
+  uint32_t status;   /* DATA, DONE: CUresult */
+} avec_callback;
 
 /* Striped chunk: `size` bytes split in `stripes` contiguous slices, slice i (bytes [size*i/stripes,
  * size*(i+1)/stripes)) on stripe i, each slice preceded on its stripe by an avec_stripe_piece. */
@@ -874,6 +914,8 @@ AVEC_STATIC_ASSERT(sizeof(avec_hello_reply) == 40, "hello reply");
 AVEC_STATIC_ASSERT(sizeof(avec_hello_refusal) == 8, "hello refusal");
 AVEC_STATIC_ASSERT(sizeof(avec_hello_ext) == 40, "hello ext");
 AVEC_STATIC_ASSERT(sizeof(avec_stripe_join) == 48, "stripe join");
+AVEC_STATIC_ASSERT(sizeof(avec_host_func) == 16, "host func");
+AVEC_STATIC_ASSERT(sizeof(avec_callback) == 32, "callback");
 AVEC_STATIC_ASSERT(sizeof(avec_memcpy_striped) == 24, "memcpy striped");
 AVEC_STATIC_ASSERT(sizeof(avec_stripe_piece) == 16, "stripe piece");
 AVEC_STATIC_ASSERT(sizeof(avec_zchunk) == 8, "zchunk");

@@ -41,6 +41,9 @@ typedef struct avec_conn {
   struct avec_stripes *stripes;  /* NULL: one connection; set once after HELLO, then only read */
   uint64_t h2d_seq, d2h_seq;     /* striped chunks so far per direction (both ends count them) */
   int zstd;                      /* compressed bulk chunks negotiated (AVEC_COMPRESS=1 and offered) */
+  uint32_t features;             /* AVEC_FEATURE_* the HELLO reply granted (with its ext below) */
+  uint64_t session_id;
+  avec_hello_ext ext;            /* the token that joins connections to the session */
 } avec_conn;
 
 /* Copies at least this large use the stripes when there are any. */
@@ -90,6 +93,12 @@ int avec_stripes_open(avec_conn *c, uint64_t session_id, const avec_hello_ext *e
  * before the server's abort piece (d2h; n's chunk count when complete) or -1 when a stripe failed. */
 long avec_stripes_transfer(struct avec_stripes *s, int send, const void *src, void *dst, size_t n, uint64_t seq0);
 void avec_stripes_close(struct avec_stripes *s);
+/* A connection that joins session `session_id` (a stripe, or with index AVEC_JOIN_CALLBACKS the callback
+ * connection): connects (blocking socket, timeouts as the session's) and sends its HELLO with the ext's
+ * token. Returns the socket or -1. The session answers it once told to take it (STRIPE_ATTACH /
+ * CALLBACK_ATTACH on c): avec_join_answer reads that answer, 0 or -1 with the refusal's words in msg. */
+int avec_join_connect(avec_conn *c, uint64_t session_id, const avec_hello_ext *ext, uint32_t index);
+int avec_join_answer(int fd, char *msg, size_t msg_cap);
 
 /* Framing helpers (pure; unit-tested). */
 struct iovec;

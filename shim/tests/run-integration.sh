@@ -75,6 +75,20 @@ AVEC_SERVER=127.0.0.1:$port AVEC_LOG=warn timeout 120 "$tests/graph_test" main >
 record "graphs and stream capture" $? "$work/graph.log"
 ! grep -q "overlap" "$work/graph.log"; check "graph allocations reusing an address leave the range table coherent" $?
 
+AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/hostfn_test" main >"$work/hostfn.log" 2>&1
+record "host functions in graphs" $? "$work/hostfn.log"
+# A client that dies inside a host function: its session ends (callback connection lost), the session
+# process exits, nothing is left running.
+start_executor cb_exec --log-level info
+read -r cport cpgid <<<"$cb_exec"
+(AVEC_SERVER=127.0.0.1:$cport timeout 30 "$tests/hostfn_test" die >"$work/hostfn-die.log" 2>&1) 2>/dev/null
+grep -q "host function entered" "$work/hostfn-die.log"; check "a dying client reached its host function" $?
+for _ in $(seq 50); do grep -q '"session_process_exit"' "$work/executor-$cport.log" && break; sleep 0.1; done
+grep -q '"event":"session_end".*"reason":"callback_lost"' "$work/executor-$cport.log"
+check "its session ended: callback connection lost" $?
+grep -q '"event":"session_process_exit".*"live_sessions":0' "$work/executor-$cport.log"
+check "its session process exited (no live sessions left)" $?
+
 AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/jit_test" main >"$work/jit.log" 2>&1
 record "JIT linking, stream attributes" $? "$work/jit.log"
 

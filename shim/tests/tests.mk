@@ -11,6 +11,7 @@ SHIM_DRIVER_TEST := $(SHIM_TEST_OUT)/driver_test
 SHIM_MEMEXT_TEST := $(SHIM_TEST_OUT)/memext_test
 SHIM_ARRAY_TEST := $(SHIM_TEST_OUT)/array_test
 SHIM_GRAPH_TEST := $(SHIM_TEST_OUT)/graph_test
+SHIM_HOSTFN_TEST := $(SHIM_TEST_OUT)/hostfn_test
 SHIM_JIT_TEST := $(SHIM_TEST_OUT)/jit_test
 SHIM_BULK_TEST := $(SHIM_TEST_OUT)/bulk_test
 SHIM_FATBIN := $(SHIM_TEST_OUT)/kernels.fatbin
@@ -48,6 +49,10 @@ $(SHIM_GRAPH_TEST): shim/tests/integration/graph_test.c shim/tests/test.h $(SHIM
 	@mkdir -p $(dir $@)
 	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -Wl,-rpath,$(SHIM_OUT)
 
+$(SHIM_HOSTFN_TEST): shim/tests/integration/hostfn_test.c shim/tests/test.h $(SHIM_CUDA_SO) $(SHIM_OUT)/libcuda.so
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -lpthread -Wl,-rpath,$(SHIM_OUT)
+
 $(SHIM_JIT_TEST): shim/tests/integration/jit_test.c shim/tests/test.h $(SHIM_CUDA_SO) $(SHIM_OUT)/libcuda.so
 	@mkdir -p $(dir $@)
 	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -Wl,-rpath,$(SHIM_OUT)
@@ -75,7 +80,7 @@ $(SHIM_FUZZ): $(SHIM_FUZZ_SRC) $(SHIM_HDRS)
 	    $(SHIM_FUZZ_SRC) -o $@ -lpthread -ldl; else echo "clang missing: no reply fuzzer"; fi
 
 .PHONY: shim-tests-build
-shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM_DRIVER_TEST) $(SHIM_MEMEXT_TEST) $(SHIM_ARRAY_TEST) $(SHIM_GRAPH_TEST) $(SHIM_JIT_TEST) $(SHIM_BULK_TEST) $(SHIM_CUDART_STATIC) \
+shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM_DRIVER_TEST) $(SHIM_MEMEXT_TEST) $(SHIM_ARRAY_TEST) $(SHIM_GRAPH_TEST) $(SHIM_HOSTFN_TEST) $(SHIM_JIT_TEST) $(SHIM_BULK_TEST) $(SHIM_CUDART_STATIC) \
   $(SHIM_CUDART_SHARED) $(SHIM_FUZZ)
 
 test-shim-unit: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) ## shim unit + transport tests

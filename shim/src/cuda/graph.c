@@ -3,8 +3,9 @@
  * recorded by the server's driver, and a replay (cuGraphLaunch) is one fire-and-forget frame. Graphs,
  * nodes and executable graphs are ids the server hands out; the program sees them as CUgraph,
  * CUgraphNode and CUgraphExec values.
- * What lives in this process cannot be part of a remote graph: copies between host memory and a
- * capturing stream, memcpy nodes with a host side, and host nodes are refused
+ * Host memory in graphs goes through device-side mirrors (graph-host.c); host nodes and host functions
+ * captured with cuLaunchHostFunc run in this process, called back by the server in stream order through
+ * the session's callback connection (host-callbacks.c). What cannot be honoured is refused
  * (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED / CUDA_ERROR_NOT_SUPPORTED, logged once; docs/semantics.md).
  * While no capture is under way in this process, "is this stream capturing?" is answered here (NONE) so
  * frameworks that ask before every operation pay no round trip. */
@@ -218,6 +219,8 @@ static void track_graph_alloc(uint64_t dptr, uint64_t size) {
   avec_track_device(dptr, size, AVEC_RANGE_GRAPH, ctx, NULL);
 }
 
+static CUresult host_body(CUhostFn fn, void *data, node_body *b); /* host nodes, below */
+
 /* The generic form (cuGraphAddNode, cuGraphNodeSetParams, cuGraphExecNodeSetParams). */
 static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
   static int warned;
@@ -248,6 +251,7 @@ static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
       return CUDA_SUCCESS;
     case CU_GRAPH_NODE_TYPE_EVENT_RECORD: return event_body(CU_GRAPH_NODE_TYPE_EVENT_RECORD, p->eventRecord.event, b);
     case CU_GRAPH_NODE_TYPE_WAIT_EVENT: return event_body(CU_GRAPH_NODE_TYPE_WAIT_EVENT, p->eventWait.event, b);
+    case CU_GRAPH_NODE_TYPE_HOST: return host_body(p->host.fn, p->host.userData, b);
     case CU_GRAPH_NODE_TYPE_CONDITIONAL: /* its body graphs come back when the node is added (add_node_edges) */
       if (p->conditional.size == 0 || p->conditional.size > AVEC_GRAPH_MAX_COND_BODIES) return CUDA_ERROR_INVALID_VALUE;
       b->u.cond = (avec_graph_cond){p->conditional.handle, (uint32_t)p->conditional.type, p->conditional.size};
@@ -255,7 +259,7 @@ static CUresult generic_body(const CUgraphNodeParams *p, node_body *b) {
       b->len = sizeof b->u.cond;
       return CUDA_SUCCESS;
     default:
-      return refuse("graph nodes other than kernel, memset, device memcpy, empty, child graph, event, allocation and conditional",
+      return refuse("graph nodes other than kernel, memset, device memcpy, empty, child graph, event, allocation, host and conditional",
                     &warned);
   }
 }
@@ -691,11 +695,40 @@ AVEC_API CUresult cuGraphAddMemFreeNode(CUgraphNode *out, CUgraph g, const CUgra
   return add_node(out, g, deps, n, &tls_body, CUDA_SUCCESS);
 }
 
-/* ---- host nodes: refused ---------------------------------------------------------------------------------- */
+/* ---- host nodes: the program's function, run here through the session's callback channel -------------- */
+/* The server sees an opaque id (host-callbacks.c keeps what it stands for). */
+static CUresult host_body(CUhostFn fn, void *data, node_body *b) {
+  if (!fn) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = avec_callbacks_ready();
+  if (r) return r;
+  b->u.child.value = avec_hostfn_id(fn, data);
+  if (!b->u.child.value) return CUDA_ERROR_OUT_OF_MEMORY;
+  b->type = CU_GRAPH_NODE_TYPE_HOST;
+  b->len = sizeof b->u.child;
+  return CUDA_SUCCESS;
+}
+
 AVEC_API CUresult cuGraphAddHostNode(CUgraphNode *out, CUgraph g, const CUgraphNode *deps, size_t n,
                                     const CUDA_HOST_NODE_PARAMS *p) {
-  static int warned;
-  return refuse("cuGraphAddHostNode (a host function inside a remote graph)", &warned);
+  return add_node(out, g, deps, n, &tls_body, p ? host_body(p->fn, p->userData, &tls_body) : CUDA_ERROR_INVALID_VALUE);
+}
+AVEC_API CUresult cuGraphHostNodeSetParams(CUgraphNode node, const CUDA_HOST_NODE_PARAMS *p) {
+  return set_node(node, &tls_body, p ? host_body(p->fn, p->userData, &tls_body) : CUDA_ERROR_INVALID_VALUE);
+}
+AVEC_API CUresult cuGraphExecHostNodeSetParams(CUgraphExec e, CUgraphNode node, const CUDA_HOST_NODE_PARAMS *p) {
+  return exec_set(e, node, &tls_body, p ? host_body(p->fn, p->userData, &tls_body) : CUDA_ERROR_INVALID_VALUE);
+}
+/* The server knows which id a node holds (clones and captured nodes included); this process knows the rest. */
+AVEC_API CUresult cuGraphHostNodeGetParams(CUgraphNode node, CUDA_HOST_NODE_PARAMS *p) {
+  if (!node || !p) return CUDA_ERROR_INVALID_VALUE;
+  avec_graph_req q = {0, id_of(node), 1, 0, 0, 0, 0};
+  struct { avec_reply_hdr r; uint64_t type, id; } rep = {{0, 0}, 0, 0};
+  size_t got = 0;
+  CUresult r = request(AVEC_OP_GRAPH_NODE_GET_TYPE, &q, NULL, 0, NULL, 0, &rep, sizeof rep, &got);
+  if (!r && got < sizeof rep) r = CUDA_ERROR_UNKNOWN;
+  if (!r && (rep.type != CU_GRAPH_NODE_TYPE_HOST || avec_hostfn_lookup(rep.id, &p->fn, &p->userData)))
+    r = CUDA_ERROR_INVALID_VALUE;
+  return r;
 }
 
 /* ---- stream capture ------------------------------------------------------------------------------------ */

@@ -110,7 +110,7 @@ static void do_init(void) {
   static avec_hello_result rep;
   uint32_t st, reason;
   char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
-  int rc = avec_session_hello(&avec_sess.conn, endpoint, ticket, avec_bulk_hello_flags(), &rep, &st, &reason, msg, sizeof msg);
+  int rc = avec_session_hello(&avec_sess.conn, endpoint, ticket, avec_bulk_hello_flags() | AVEC_HELLO_CALLBACKS, &rep, &st, &reason, msg, sizeof msg);
   if (rc < 0) {
     LOG_ERROR("cuInit: cannot reach remoting server %s: %s: no device", endpoint, strerror(-rc));
     avec_sess.init_result = CUDA_ERROR_NO_DEVICE;

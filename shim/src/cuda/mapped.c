@@ -152,6 +152,30 @@ void avec_mapped_settle(uint64_t dptr, uint64_t n) { read_back(dptr, n); }
 
 void avec_mapped_after_sync(void) { read_back(0, UINT64_MAX); }
 
+/* A host function runs while the device waits for it (host-callbacks.c): what the device may have written
+ * comes into host memory first, and what the function changed goes back before the device goes on. The
+ * mirrors stay marked device-written: work after the function may write them again. `io` moves the bytes
+ * (the callback connection: the session's connection may be blocked). */
+void avec_mapped_callback_before(avec_mirror_io io, void *arg) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&mirrors_lock);
+  for (mirror *m = mirrors; m; m = m->next)
+    if (m->device_written && !m->unsent && io(m->dptr, (void *)(uintptr_t)m->host, m->size, 0, arg) == 0)
+      m->hash = content_hash((const void *)(uintptr_t)m->host, m->size);
+  pthread_mutex_unlock(&mirrors_lock);
+}
+
+void avec_mapped_callback_after(avec_mirror_io io, void *arg) {
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&mirrors_lock);
+  for (mirror *m = mirrors; m; m = m->next) {
+    if (m->unsent) continue; /* no device work has read it yet: the first one sends it */
+    uint64_t h = content_hash((const void *)(uintptr_t)m->host, m->size);
+    if (h != m->hash && io(m->dptr, (void *)(uintptr_t)m->host, m->size, 1, arg) == 0) m->hash = h;
+  }
+  pthread_mutex_unlock(&mirrors_lock);
+}
+
 void avec_mapped_release(uint64_t host) {
   if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
   pthread_mutex_lock(&mirrors_lock);

@@ -150,6 +150,17 @@ void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes);
 void avec_mapped_after_sync(void);    /* read back what the device may have written */
 void avec_mapped_settle(uint64_t dptr, uint64_t n); /* same, for the mirrors a synchronous write covered */
 void avec_mapped_release(uint64_t host);
+/* Around a host function that runs while the device waits (host-callbacks.c): device-written mirrors are
+ * read into host memory before it, host changes sent after it, through `io` (0 on success). */
+typedef int (*avec_mirror_io)(uint64_t dptr, void *host, uint64_t n, int to_device, void *arg);
+void avec_mapped_callback_before(avec_mirror_io io, void *arg);
+void avec_mapped_callback_after(avec_mirror_io io, void *arg);
+/* ---- host functions inside remote streams and graphs (host-callbacks.c) ---- */
+/* The opaque id the server sees for (fn, data): the same pair always gets the same id (never 0). */
+uint64_t avec_hostfn_id(CUhostFn fn, void *data);
+int avec_hostfn_lookup(uint64_t id, CUhostFn *fn, void **data); /* 0 when known */
+/* Opens the callback connection once (CUDA_SUCCESS), or says why host functions cannot run remotely. */
+CUresult avec_callbacks_ready(void);
 /* Registers a mirror (managed memory: host == dptr; owns_device: free dptr with it). Both sides must start
  * equal: `send` sends the host bytes, else the caller made them equal. */
 #define AVEC_MIRROR_SEND_LATER 2 /* avec_mapped_add's `send`: 1 now, 0 never needed, this: at first device use */

@@ -1,6 +1,7 @@
 /* Streams: client-chosen handles (>= 16; 0 = legacy NULL stream, 1 = per-thread default), created and
  * destroyed fire-and-forget; synchronize/query wait for the server. Host callbacks run here, in stream
- * order: the stream is synchronized first, then the callback runs on the calling thread. */
+ * order: the stream is synchronized first, then the callback runs on the calling thread; a host function
+ * launched into a capturing stream becomes a host node the server calls back (host-callbacks.c). */
 #include <stdlib.h>
 
 #include "shim_cuda.h"
@@ -131,9 +132,15 @@ PAIR(cuStreamGetDevice, cuStreamGetDevice_ptsz, (CUstream s, CUdevice *d), get_d
 
 /* ---- host callbacks -------------------------------------------------------------------------------- */
 static CUresult host_func(CUstream s, CUhostFn fn, void *data, int ptds) {
-  static int warned;
   if (!fn) return CUDA_ERROR_INVALID_VALUE;
-  if (avec_stream_capturing(s, ptds)) return (CUresult)avec_unsupported("cuLaunchHostFunc into a capturing stream", &warned);
+  if (avec_stream_capturing(s, ptds)) { /* it becomes a host node of the graph: the server calls it back */
+    avec_host_func a = {0, 0, 0};
+    CUresult r = avec_callbacks_ready();
+    if (r) return r;
+    if (avec_stream_wire(s, ptds, &a.stream)) return CUDA_ERROR_INVALID_HANDLE;
+    if (!(a.id = avec_hostfn_id(fn, data))) return CUDA_ERROR_OUT_OF_MEMORY;
+    return avec_post(AVEC_OP_HOST_FUNC, 0, &a, sizeof a, NULL, 0);
+  }
   LOG_DEBUG("host function: stream synchronized first, then run on the calling thread");
   CUresult r = sync_or_query(s, ptds, AVEC_OP_STREAM_SYNCHRONIZE);
   if (r) return r;

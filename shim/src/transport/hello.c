@@ -27,6 +27,9 @@ uint32_t avec_bulk_hello_flags(void) {
 static void avec_bulk_setup(avec_conn *c, const avec_hello_result *out, size_t got) {
   avec_hello_ext ext;
   if (avec_hello_ext_decode(out, got, &ext)) return;
+  c->features = out->r.features;
+  c->session_id = out->r.session_id;
+  c->ext = ext;
   c->zstd = (out->r.features & AVEC_FEATURE_ZSTD) != 0;
   if (c->zstd) LOG_INFO("bulk copies: compressed where a chunk's sample shrinks (zstd)");
   if ((out->r.features & AVEC_FEATURE_STRIPES) && ext.stripes) {

@@ -169,8 +169,7 @@ void avec_stripes_close(avec_stripes *s) {
   free(s);
 }
 
-/* Connects one stripe (blocking socket, timeouts as the session's) and sends its HELLO. */
-static int stripe_connect(avec_conn *c, uint64_t session_id, const avec_hello_ext *ext, uint32_t index) {
+int avec_join_connect(avec_conn *c, uint64_t session_id, const avec_hello_ext *ext, uint32_t index) {
   char host[256], port[16];
   if (avec_endpoint_split(c->endpoint, host, sizeof host, port, sizeof port)) return -1;
   struct addrinfo hints = {0}, *res = NULL;
@@ -217,8 +216,7 @@ static int stripe_connect(avec_conn *c, uint64_t session_id, const avec_hello_ex
   return fd;
 }
 
-/* The answer to a stripe's HELLO: 0, or -1 with the refusal's words in msg. */
-static int stripe_answer(int fd, char *msg, size_t msg_cap) {
+int avec_join_answer(int fd, char *msg, size_t msg_cap) {
   avec_frame_hdr h;
   uint8_t payload[sizeof(avec_hello_reply) + sizeof(avec_hello_refusal) + AVEC_MAX_REFUSAL_MESSAGE];
   if (recv_all_fd(fd, &h, sizeof h) || avec_frame_hdr_check_reply(&h, 1) || h.payload_len > sizeof payload ||
@@ -246,14 +244,14 @@ int avec_stripes_open(avec_conn *c, uint64_t session_id, const avec_hello_ext *e
   pthread_cond_init(&s->cv, NULL);
   pthread_cond_init(&s->done_cv, NULL);
   int ok = 1;
-  for (int i = 0; i < n && ok; i++) ok = (s->fd[i] = stripe_connect(c, session_id, ext, (uint32_t)i)) >= 0;
+  for (int i = 0; i < n && ok; i++) ok = (s->fd[i] = avec_join_connect(c, session_id, ext, (uint32_t)i)) >= 0;
   avec_stripe_attach a = {(uint32_t)n, 0};
   avec_reply_hdr rep;
   uint32_t st = ok ? avec_conn_call(c, AVEC_OP_STRIPE_ATTACH, 0, 0, &a, sizeof a, NULL, 0, &rep, sizeof rep, NULL)
                    : AVEC_STATUS_LOST;
   /* Every stripe that reached the server is answered, whether the attach worked or not. */
   for (int i = 0; i < n && ok; i++)
-    if (stripe_answer(s->fd[i], msg, msg_cap)) ok = 0;
+    if (avec_join_answer(s->fd[i], msg, msg_cap)) ok = 0;
   if (!ok || st) {
     if (!msg[0] && msg_cap) snprintf(msg, msg_cap, "%s", ok ? "the server did not take the stripes" : "a stripe could not connect");
     LOG_WARN("stripes: %s (status %u); copies use the one connection", msg, st);

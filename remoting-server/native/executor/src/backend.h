@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -88,6 +89,7 @@ struct GraphNodeSpec {
   uint64_t* alloc_dptr = nullptr;   // MEM_ALLOC: where the address goes
   uint64_t free_dptr = 0;           // MEM_FREE
   avec_graph_cond cond{};          // CONDITIONAL (graph_add_conditional only)
+  uint64_t host_fn = 0;             // HOST: the client's host function id (run through the callback channel)
 };
 
 // What a link state's driver wrote so far: log text and the output options it was asked for.
@@ -271,6 +273,16 @@ class Backend {
   virtual CUresult graph_cond_handle_create(BH graph, uint32_t default_value, uint32_t flags, uint64_t* handle) = 0;
   virtual CUresult graph_add_conditional(BH graph, const std::vector<BH>& deps, const std::vector<uint64_t>& edges,
                                          const avec_graph_cond& cond, BH* node, std::vector<BH>* bodies) = 0;
+
+  // Host functions are the client's code (session callbacks.h). The backend calls `run(id)` when a stream,
+  // or a graph launched into one, reaches host function `id`, in stream order, and lets the stream go on
+  // when it returns (the real driver calls it on its own callback thread). A HOST node's spec carries the id.
+  virtual void set_host_function_runner(std::function<void(uint64_t id)> run) = 0;
+  virtual CUresult launch_host_func(BH stream, uint64_t id) = 0;  // captured into a graph while capturing
+  virtual CUresult graph_host_node_id(BH node, uint64_t* id) = 0;
+  // Device memory the client reads or writes while one of its host functions runs (called from inside
+  // `run`, where the driver allows no CUDA calls: the real backend hands the copy to a helper thread).
+  virtual CUresult host_function_copy(uint64_t dptr, void* host, size_t n, bool to_device) = 0;
 
   // JIT linking in the current context. `opts` are numeric options only (the session checked them); the
   // backend owns the log buffers (info_log/error_log bytes, 0: none) and the linked image, which stays

@@ -57,7 +57,8 @@ long frame_fixed_size(uint32_t op) {
     case AVEC_OP_LINK_READ: return sizeof(avec_link_read);
     case AVEC_OP_STREAM_SET_ATTR: case AVEC_OP_STREAM_GET_ATTR: return sizeof(avec_stream_attr);
     case AVEC_OP_STREAM_COPY_ATTR: return sizeof(avec_u32x2);
-    case AVEC_OP_CTX_RESET_PERSISTING_L2: return 0;
+    case AVEC_OP_CTX_RESET_PERSISTING_L2: case AVEC_OP_CALLBACK_ATTACH: return 0;
+    case AVEC_OP_HOST_FUNC: return sizeof(avec_host_func);
     case AVEC_OP_GRAPH_MEM_GET_ATTR: case AVEC_OP_GRAPH_MEM_RESET_HIGH: return sizeof(avec_u32x2);
     case AVEC_OP_GRAPH_MEM_TRIM: return sizeof(avec_u32);
     default:
@@ -98,6 +99,7 @@ const char* opcode_name(uint32_t op) {
     N(MEMCPY_DTOH_STRIPED) N(MEMCPY_HTOD_Z) N(LINK_CREATE) N(LINK_ADD_DATA) N(LINK_COMPLETE) N(LINK_READ)
     N(LINK_DESTROY) N(STREAM_SET_ATTR) N(STREAM_GET_ATTR) N(STREAM_COPY_ATTR) N(CTX_RESET_PERSISTING_L2)
     N(GRAPH_COND_HANDLE_CREATE) N(GRAPH_MEM_GET_ATTR) N(GRAPH_MEM_RESET_HIGH) N(GRAPH_MEM_TRIM)
+    N(CALLBACK_ATTACH) N(HOST_FUNC) N(CALLBACK) N(CALLBACK_REPLY)
 #undef N
     default: return "UNKNOWN";
   }
@@ -268,7 +270,7 @@ const char* stripe_join_decode(const uint8_t* tail, size_t len, avec_stripe_join
   memset(out, 0, sizeof *out);
   if (len != sizeof(avec_stripe_join)) return "stripe join of the wrong length";
   memcpy(out, tail, sizeof *out);
-  if (out->index >= AVEC_MAX_STRIPES) return "stripe index out of range";
+  if (out->index >= AVEC_MAX_STRIPES && out->index != AVEC_JOIN_CALLBACKS) return "stripe index out of range";
   if (out->session_id == 0) return "stripe join without a session id";
   return nullptr;
 }

@@ -61,6 +61,7 @@ const char* session_end_name(SessionEnd e) {
     case SessionEnd::refused: return "refused";
     case SessionEnd::hello_timeout: return "hello_timeout";
     case SessionEnd::stalled: return "stalled";
+    case SessionEnd::callback_lost: return "callback_lost";
   }
   return "unknown";
 }
@@ -268,6 +269,7 @@ SessionEnd Session::run() {
     }
     if (conn_failed_) { end = timeout_end_ != SessionEnd::eof ? timeout_end_ : SessionEnd::io_error; break; }
   }
+  if (callback_lost_) end = SessionEnd::callback_lost;
   teardown();
   return end;
 }
@@ -282,6 +284,7 @@ bool Session::dispatch(const FrameView& v) {
   if (op == AVEC_OP_MEMCPY_HTOD_STRIPED) return htod_striped(v);
   if (op == AVEC_OP_MEMCPY_DTOH_STRIPED) return dtoh_striped(v);
   if (op == AVEC_OP_STRIPE_ATTACH) return stripe_attach(v);
+  if (op == AVEC_OP_CALLBACK_ATTACH && !info_only_) return callback_attach(v);
   if (info_only_ && op != AVEC_OP_MEM_GET_INFO) {
     if (AVEC_OP_IS_SYNC(op)) return reply_status(v.hdr, CUDA_ERROR_NOT_PERMITTED);
     errs_.record_async(CUDA_ERROR_NOT_PERMITTED);
@@ -378,6 +381,13 @@ bool Session::hello(const FrameView& v) {
     memcpy(ext.stripe_token, stripe_token_, sizeof stripe_token_);
     rep.features |= AVEC_FEATURE_STRIPES;
   }
+  // Host functions: the callback connection joins like a stripe, with the same token.
+  if (!info_only_ && (h.flags & AVEC_HELLO_CALLBACKS) && opts_.stripe_channel >= 0 &&
+      (stripes_granted_ || getrandom_all(stripe_token_, sizeof stripe_token_))) {
+    callbacks_offered_ = true;
+    memcpy(ext.stripe_token, stripe_token_, sizeof stripe_token_);
+    rep.features |= AVEC_FEATURE_CALLBACKS;
+  }
   if (!info_only_ && (h.flags & AVEC_HELLO_ZSTD) && opts_.compression && avec_codec_available()) {
     zstd_ = true;
     rep.features |= AVEC_FEATURE_ZSTD;
@@ -392,6 +402,7 @@ bool Session::hello(const FrameView& v) {
       .unum("memory_limit", limit_)
       .num("info_only", info_only_)
       .unum("stripes", stripes_granted_)
+      .num("callbacks", callbacks_offered_)
       .num("compression", zstd_);
   std::string body(reinterpret_cast<const char*>(devices_.data()), devices_.size() * sizeof(avec_device_info));
   if (rep.features) body.append(reinterpret_cast<const char*>(&ext), sizeof ext);
@@ -489,6 +500,7 @@ void Session::teardown() {
   if (torn_down_) return;
   torn_down_ = true;
   if (opts_.before_teardown) opts_.before_teardown();
+  callbacks_.close();  // host functions still pending return at once: the client is gone or leaving
   // Objects are freed in their own context, then the contexts go.
   for (auto& c : ctxs_) {
     if (be_.ctx_set_current(c.second.be) != CUDA_SUCCESS) continue;

@@ -2,6 +2,7 @@
 // session's own tables, runs them on a Backend and answers the synchronous ones.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -10,6 +11,7 @@
 
 #include "alloc_table.h"
 #include "backend.h"
+#include "callbacks.h"
 #include "conn.h"
 #include "errors.h"
 #include "frame.h"
@@ -57,7 +59,7 @@ struct SessionOptions {
 // Fills p with n bytes from the kernel's CSPRNG; false if it cannot.
 bool getrandom_all(void* p, size_t n);
 
-enum class SessionEnd { goodbye, eof, io_error, bad_frame, refused, hello_timeout, stalled };
+enum class SessionEnd { goodbye, eof, io_error, bad_frame, refused, hello_timeout, stalled, callback_lost };
 const char* session_end_name(SessionEnd e);
 
 class Session {
@@ -126,6 +128,8 @@ class Session {
   uint32_t dtoh_2d(const avec_frame_hdr& h, const avec_memcpy2d& m, bool* sent_last);
   // bulk paths negotiated in HELLO (session_bulk.cpp)
   bool stripe_attach(const FrameView& v);
+  bool callback_attach(const FrameView& v);
+  void run_host_function(uint64_t id);  // the backend reached host function `id` (any thread)
   bool htod_striped(const FrameView& v);  // false: the stripes failed, end the session
   bool dtoh_striped(const FrameView& v);
   void htod_compressed(const FrameView& v);
@@ -246,6 +250,9 @@ class Session {
   bool zstd_ = false;            // compression negotiated
   uint8_t stripe_token_[AVEC_STRIPE_TOKEN_BYTES] = {};
   StripeSet stripes_;
+  bool callbacks_offered_ = false;  // AVEC_FEATURE_CALLBACKS granted in HELLO
+  CallbackChannel callbacks_;
+  std::atomic<bool> callback_lost_{false};
   uint64_t h2d_seq_ = 0, d2h_seq_ = 0;  // striped chunks so far, per direction (the pieces carry them)
   std::vector<uint8_t> bulk_buf_;       // a chunk that has no staging buffer, or compressed bytes
   int device_count_ = 0;

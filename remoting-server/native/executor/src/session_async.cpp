@@ -212,6 +212,14 @@ void Session::async_op(const FrameView& v) {
     case AVEC_OP_LAUNCH:
       r = launch(v);
       break;
+    case AVEC_OP_HOST_FUNC: {  // outside a capture the client runs its host functions itself
+      avec_host_func f = v.fixed<avec_host_func>();
+      BH s = 0;
+      if (!callbacks_.attached()) { r = CUDA_ERROR_NOT_SUPPORTED; break; }
+      if (f.id == 0) { r = CUDA_ERROR_INVALID_VALUE; break; }
+      if (!(r = stream(f.stream, &s))) r = be_.launch_host_func(s, f.id);
+      break;
+    }
     default:
       r = op >= AVEC_OP_ARRAY_CREATE && op <= AVEC_OP_SURF_DESTROY ? arrays_async(v)
           : frame_is_jit_op(op)                                     ? jit_async(v)

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sys/socket.h>
+
 #include "log.h"
 #include "session.h"
 
@@ -37,6 +39,35 @@ bool Session::stripe_attach(const FrameView& v) {
   }
   AVEC_LOG(info, "stripes_attached").unum("count", a.count);
   return reply_status(v.hdr, CUDA_SUCCESS);
+}
+
+// The callback connection (host functions): joined like a stripe, with the session's token. One per session.
+bool Session::callback_attach(const FrameView& v) {
+  if (!callbacks_offered_ || callbacks_.attached()) {
+    AVEC_LOG(warn, "callback_attach_refused").num("offered", callbacks_offered_).num("attached", callbacks_.attached());
+    return reply_status(v.hdr, CUDA_ERROR_NOT_SUPPORTED);
+  }
+  std::string why = callbacks_.attach(opts_.stripe_channel, opts_.session_id, stripe_token_, kAttachTimeoutMs);
+  if (!why.empty()) {
+    AVEC_LOG(warn, "callback_attach_failed").str("reason", why);
+    callbacks_offered_ = false;  // one attempt per session: host functions stay refused
+    return reply_status(v.hdr, AVEC_STATUS_REFUSED);
+  }
+  // A client that loses its callback connection cannot run its host functions any more: the session ends
+  // (shutting the session's socket down wakes its loop wherever it waits).
+  callbacks_.set_on_lost([this](const char*) {
+    callback_lost_ = true;
+    if (auto* fd = dynamic_cast<FdConn*>(&conn_)) shutdown(fd->fd(), SHUT_RDWR);
+  });
+  be_.set_host_function_runner([this](uint64_t id) { run_host_function(id); });
+  AVEC_LOG(info, "callbacks_attached");
+  return reply_status(v.hdr, CUDA_SUCCESS);
+}
+
+void Session::run_host_function(uint64_t id) {
+  callbacks_.run(id, [this](uint64_t dptr, void* host, size_t n, bool to_device) {
+    return be_.host_function_copy(dptr, host, n, to_device);
+  });
 }
 
 // One striped H2D chunk: the slices are read in parallel into staging memory (pinned on a GPU), then the

@@ -3,7 +3,8 @@
 // sees graphs, nodes and executable graphs as ids this session hands out; every id in a request is looked
 // up in the session's own tables, and every device range a node names must lie in the session's memory.
 // Host memory cannot take part (it is on the client's machine): host copies into or out of a capturing
-// stream are refused with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, and so are host nodes (client-side).
+// stream are refused with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED. Host nodes name the client's host
+// function by an opaque id; the callback channel runs it there (callbacks.h).
 #include <cstring>
 
 #include "log.h"
@@ -167,8 +168,17 @@ uint32_t Session::graph_node_spec(uint32_t type, const uint8_t* body, uint32_t l
         return CUDA_ERROR_INVALID_VALUE;
       return CUDA_SUCCESS;
     }
+    case CU_GRAPH_NODE_TYPE_HOST: {  // the client's host function, run through the callback channel
+      avec_u64 id;
+      if (len != sizeof id) return CUDA_ERROR_INVALID_VALUE;
+      memcpy(&id, body, sizeof id);
+      if (!callbacks_.attached()) return CUDA_ERROR_NOT_SUPPORTED;
+      if (id.value == 0) return CUDA_ERROR_INVALID_VALUE;
+      sp->host_fn = id.value;
+      return CUDA_SUCCESS;
+    }
     default:
-      return CUDA_ERROR_NOT_SUPPORTED;  // host nodes: not offered remotely
+      return CUDA_ERROR_NOT_SUPPORTED;
   }
 }
 
@@ -326,7 +336,11 @@ bool Session::graph_sync(const FrameView& v, uint32_t* rp) {
       BH n = 0;
       uint32_t type = 0;
       if ((r = node_of(g.node, &n)) || (r = be_.graph_node_type(n, &type))) return false;
-      return reply_u64(h, type);
+      if (g.a != 1) return reply_u64(h, type);
+      uint64_t out[2] = {type, 0};  // a = 1: and the host function id of a host node
+      if (type == CU_GRAPH_NODE_TYPE_HOST && (r = be_.graph_host_node_id(n, &out[1]))) return false;
+      avec_reply_hdr rh = {CUDA_SUCCESS, 0};
+      return reply(h, &rh, sizeof rh, out, sizeof out);
     }
     case AVEC_OP_GRAPH_DEBUG_DOT: {
       std::string dot;

@@ -22,8 +22,9 @@ long now_ms() {
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-// One descriptor from the listener's channel within `wait_ms`, or -1.
-int receive_fd(int channel, int wait_ms) {
+}  // namespace
+
+int receive_joined_fd(int channel, int wait_ms) {
   struct pollfd p = {channel, POLLIN, 0};
   if (poll(&p, 1, wait_ms) != 1) return -1;
   char byte;
@@ -43,6 +44,8 @@ int receive_fd(int channel, int wait_ms) {
   return fd;
 }
 
+namespace {
+
 bool same_token(const uint8_t* a, const uint8_t* b) {
   uint8_t d = 0;
   for (size_t i = 0; i < AVEC_STRIPE_TOKEN_BYTES; i++) d |= a[i] ^ b[i];
@@ -54,6 +57,47 @@ void send_bytes(int fd, const std::string& s) {
   (void)w;
 }
 }  // namespace
+
+int64_t answer_join(int fd, uint64_t session_id, const uint8_t token[AVEC_STRIPE_TOKEN_BYTES],
+                    const std::function<const char*(uint32_t index)>& index_ok, std::string* why) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  struct timeval tv = {1, 0};  // the listener only forwards complete HELLOs
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  uint8_t buf[sizeof(avec_frame_hdr) + sizeof(avec_hello) + sizeof(avec_stripe_join)];
+  ssize_t got = recv(fd, buf, sizeof buf, MSG_WAITALL);
+  FrameView v;
+  avec_stripe_join j = {};
+  const char* bad = nullptr;
+  if (got != (ssize_t)sizeof buf || frame_decode(buf, sizeof buf, &v) != Decode::ok || v.hdr.opcode != AVEC_OP_HELLO)
+    bad = "not a stripe HELLO";
+  else if (!(v.fixed<avec_hello>().flags & AVEC_HELLO_STRIPE_JOIN)) bad = "not a stripe HELLO";
+  else bad = stripe_join_decode(v.tail, v.tail_len, &j);
+  if (!bad && j.session_id != session_id) bad = "stripe names another session";
+  if (!bad && !same_token(j.token, token)) bad = "stripe token does not match the session's";
+  if (!bad) bad = index_ok(j.index);
+  uint32_t rid = got >= (ssize_t)sizeof(avec_frame_hdr) ? v.hdr.request_id : 0;
+  if (bad) {
+    AVEC_LOG(warn, "stripe_refused").str("reason", bad).str("peer", peer_address(fd));
+    Refusal r;
+    r.status = AVEC_STATUS_REFUSED;
+    r.reason = AVEC_REFUSAL_STRIPE_REFUSED;
+    r.message = bad;
+    send_bytes(fd, hello_refusal_frame(rid, r));
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    *why = bad;
+    return -1;
+  }
+  avec_frame_hdr h = {AVEC_WIRE_MAGIC, AVEC_WIRE_VERSION, AVEC_OP_HELLO, AVEC_F_REPLY, rid, 0, sizeof(avec_hello_reply)};
+  avec_hello_reply rep = {};
+  rep.session_id = session_id;
+  std::string frame(reinterpret_cast<const char*>(&h), sizeof h);
+  frame.append(reinterpret_cast<const char*>(&rep), sizeof rep);
+  send_bytes(fd, frame);
+  tune_socket(fd);
+  return j.index;
+}
 
 StripeSet::~StripeSet() { close_all(); }
 
@@ -88,48 +132,20 @@ std::string StripeSet::attach(int channel, uint64_t session_id, const uint8_t to
   while (have < count && have + refused < count && seen < count + 2 * AVEC_MAX_STRIPES) {
     long left = deadline - now_ms();
     if (left <= 0) break;
-    int fd = receive_fd(channel, (int)left);
+    int fd = receive_joined_fd(channel, (int)left);
     if (fd < 0) continue;
     seen++;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-    struct timeval tv = {1, 0};  // the listener only forwards complete HELLOs
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    uint8_t buf[sizeof(avec_frame_hdr) + sizeof(avec_hello) + sizeof(avec_stripe_join)];
-    ssize_t got = recv(fd, buf, sizeof buf, MSG_WAITALL);
-    FrameView v;
-    avec_stripe_join j = {};
-    const char* bad = nullptr;
-    if (got != (ssize_t)sizeof buf || frame_decode(buf, sizeof buf, &v) != Decode::ok || v.hdr.opcode != AVEC_OP_HELLO)
-      bad = "not a stripe HELLO";
-    else if (!(v.fixed<avec_hello>().flags & AVEC_HELLO_STRIPE_JOIN)) bad = "not a stripe HELLO";
-    else bad = stripe_join_decode(v.tail, v.tail_len, &j);
-    if (!bad && j.session_id != session_id) bad = "stripe names another session";
-    if (!bad && !same_token(j.token, token)) bad = "stripe token does not match the session's";
-    if (!bad && j.index >= count) bad = "stripe index beyond the granted stripes";
-    if (!bad && by_index[j.index] >= 0) bad = "stripe index already attached";
-    uint32_t rid = got >= (ssize_t)sizeof(avec_frame_hdr) ? v.hdr.request_id : 0;
-    if (bad) {
-      AVEC_LOG(warn, "stripe_refused").str("reason", bad).str("peer", peer_address(fd));
-      Refusal r;
-      r.status = AVEC_STATUS_REFUSED;
-      r.reason = AVEC_REFUSAL_STRIPE_REFUSED;
-      r.message = bad;
-      send_bytes(fd, hello_refusal_frame(rid, r));
-      shutdown(fd, SHUT_WR);
-      close(fd);
+    std::string bad;
+    int64_t index = answer_join(fd, session_id, token, [&](uint32_t i) -> const char* {
+      if (i >= count) return "stripe index beyond the granted stripes";
+      return by_index[i] >= 0 ? "stripe index already attached" : nullptr;
+    }, &bad);
+    if (index < 0) {
       why = bad;
       refused++;
       continue;
     }
-    avec_frame_hdr h = {AVEC_WIRE_MAGIC, AVEC_WIRE_VERSION, AVEC_OP_HELLO, AVEC_F_REPLY, rid, 0, sizeof(avec_hello_reply)};
-    avec_hello_reply rep = {};
-    rep.session_id = session_id;
-    std::string frame(reinterpret_cast<const char*>(&h), sizeof h);
-    frame.append(reinterpret_cast<const char*>(&rep), sizeof rep);
-    send_bytes(fd, frame);
-    tune_socket(fd);
-    by_index[j.index] = fd;
+    by_index[index] = fd;
     have++;
   }
   if (have < count) {

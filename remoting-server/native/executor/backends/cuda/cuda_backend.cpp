@@ -7,8 +7,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "../../src/backend.h"
 #include "../../src/log.h"
@@ -16,6 +19,9 @@
 
 namespace avec {
 namespace {
+
+// The context of the host function running on this (driver callback) thread, for its copies.
+thread_local CUcontext t_host_ctx = nullptr;
 
 struct Staging {  // two pinned buffers with the events that guard their reuse
   void* buf[2] = {nullptr, nullptr};
@@ -808,6 +814,7 @@ class CudaBackend final : public Backend {
   }
   // The driver structures of one node (pointers into `spec` and the locals here stay valid for the call).
   struct NodeParams {
+    CUDA_HOST_NODE_PARAMS host{};
     CUDA_KERNEL_NODE_PARAMS kernel{};
     CUDA_MEMSET_NODE_PARAMS memset{};
     CUDA_MEMCPY3D copy{};
@@ -849,6 +856,10 @@ class CudaBackend final : public Backend {
     p->copy.WidthInBytes = c.width;
     p->copy.Height = c.height;
     p->copy.Depth = 1;
+    if (sp.type == CU_GRAPH_NODE_TYPE_HOST) {
+      p->host.fn = host_trampoline;
+      p->host.userData = host_record(sp.host_fn);
+    }
   }
   CUresult graph_add_node(BH graph, const std::vector<BH>& deps, const std::vector<uint64_t>& edges,
                           const GraphNodeSpec& sp, BH* node) override {
@@ -903,6 +914,9 @@ class CudaBackend final : public Backend {
       case CU_GRAPH_NODE_TYPE_MEM_FREE:
         if (d_.p_cuGraphAddMemFreeNode) r = d_.p_cuGraphAddMemFreeNode(&n, g, d.data(), d.size(), sp.free_dptr);
         break;
+      case CU_GRAPH_NODE_TYPE_HOST:
+        if (d_.p_cuGraphAddHostNode) r = d_.p_cuGraphAddHostNode(&n, g, d.data(), d.size(), &p.host);
+        break;
     }
     *node = (BH)n;
     return r;
@@ -927,6 +941,9 @@ class CudaBackend final : public Backend {
       case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
         AVEC_NEED(cuGraphEventWaitNodeSetEvent);
         return d_.p_cuGraphEventWaitNodeSetEvent(n, (CUevent)sp.event);
+      case CU_GRAPH_NODE_TYPE_HOST:
+        AVEC_NEED(cuGraphHostNodeSetParams);
+        return d_.p_cuGraphHostNodeSetParams(n, &p.host);
     }
     return CUDA_ERROR_NOT_SUPPORTED;
   }
@@ -1047,6 +1064,9 @@ class CudaBackend final : public Backend {
       case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
         AVEC_NEED(cuGraphExecEventWaitNodeSetEvent);
         return d_.p_cuGraphExecEventWaitNodeSetEvent(e, n, (CUevent)sp.event);
+      case CU_GRAPH_NODE_TYPE_HOST:
+        AVEC_NEED(cuGraphExecHostNodeSetParams);
+        return d_.p_cuGraphExecHostNodeSetParams(e, n, &p.host);
     }
     return CUDA_ERROR_NOT_SUPPORTED;
   }
@@ -1317,6 +1337,42 @@ class CudaBackend final : public Backend {
     AVEC_NEED(cuCtxResetPersistingL2Cache);
     return d_.p_cuCtxResetPersistingL2Cache();
   }
+
+  // ---- host functions: the driver calls host_trampoline on its callback thread, in stream order ----
+  void set_host_function_runner(std::function<void(uint64_t)> run) override { run_host_ = std::move(run); }
+  CUresult launch_host_func(BH stream, uint64_t id) override {
+    AVEC_NEED(cuLaunchHostFunc);
+    settle();
+    return d_.p_cuLaunchHostFunc((CUstream)stream, host_trampoline, host_record(id));
+  }
+  CUresult graph_host_node_id(BH node, uint64_t* id) override {
+    AVEC_NEED(cuGraphHostNodeGetParams);
+    CUDA_HOST_NODE_PARAMS p = {};
+    CUresult r = d_.p_cuGraphHostNodeGetParams((CUgraphNode)node, &p);
+    *id = !r && p.fn == host_trampoline && p.userData ? static_cast<HostRecord*>(p.userData)->id : 0;
+    return r;
+  }
+  // The driver allows no CUDA call on its callback thread, and a copy on a blocking stream would wait for
+  // the stream that waits for this host function: a helper thread copies on a non-blocking stream of its own.
+  CUresult host_function_copy(uint64_t dptr, void* host, size_t n, bool to_device) override {
+    CUcontext ctx = t_host_ctx;
+    CUresult r = CUDA_ERROR_INVALID_CONTEXT;
+    if (!ctx) return r;
+    std::thread helper([&] {
+      if ((r = d_.p_cuCtxSetCurrent(ctx))) return;
+      CUstream s = nullptr;
+      {
+        std::lock_guard<std::mutex> g(host_mu_);
+        CUstream& have = copy_streams_[ctx];
+        if (!have && (r = d_.p_cuStreamCreateWithPriority(&have, CU_STREAM_NON_BLOCKING, 0))) return;
+        s = have;
+      }
+      r = to_device ? d_.p_cuMemcpyHtoDAsync(dptr, host, n, s) : d_.p_cuMemcpyDtoHAsync(host, dptr, n, s);
+      if (!r) r = d_.p_cuStreamSynchronize(s);
+    });
+    helper.join();
+    return r;
+  }
 #undef AVEC_NEED
 
  private:
@@ -1419,9 +1475,33 @@ class CudaBackend final : public Backend {
     for (CUcontext c : all) drop_staging_of(c);
   }
 
+  // What a host function's userData points to: the client's id and the context it was enqueued in (kept
+  // for the backend's life: one record per id and context).
+  struct HostRecord {
+    CudaBackend* be;
+    uint64_t id;
+    CUcontext ctx;
+  };
+  static void CUDA_CB host_trampoline(void* user) {
+    auto* rec = static_cast<HostRecord*>(user);
+    t_host_ctx = rec->ctx;
+    if (rec->be->run_host_) rec->be->run_host_(rec->id);
+    t_host_ctx = nullptr;
+  }
+  HostRecord* host_record(uint64_t id) {
+    std::lock_guard<std::mutex> g(host_mu_);
+    auto& rec = host_records_[std::make_pair(id, current_)];
+    if (!rec) rec.reset(new HostRecord{this, id, current_});
+    return rec.get();
+  }
+
   BackendOptions opts_;
   void* lib_;
   Driver d_;
+  std::function<void(uint64_t)> run_host_;
+  std::mutex host_mu_;
+  std::map<std::pair<uint64_t, CUcontext>, std::unique_ptr<HostRecord>> host_records_;
+  std::map<CUcontext, CUstream> copy_streams_;  // host_function_copy's non-blocking streams
   CUdevice dev_ = 0;
   int version_ = 0;
   CUcontext current_ = nullptr;

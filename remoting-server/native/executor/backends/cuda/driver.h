@@ -57,7 +57,8 @@ namespace avec {
   X(cuLinkCreate) X(cuLinkAddData) X(cuLinkComplete) X(cuLinkDestroy) X(cuStreamSetAttribute)                 \
   X(cuStreamGetAttribute) X(cuStreamCopyAttributes) X(cuCtxResetPersistingL2Cache)                            \
   X(cuGraphConditionalHandleCreate) X(cuGraphAddNode) X(cuDeviceGetGraphMemAttribute)                       \
-  X(cuDeviceSetGraphMemAttribute) X(cuDeviceGraphMemTrim)
+  X(cuDeviceSetGraphMemAttribute) X(cuDeviceGraphMemTrim) X(cuLaunchHostFunc) X(cuGraphAddHostNode)          \
+  X(cuGraphHostNodeGetParams) X(cuGraphHostNodeSetParams) X(cuGraphExecHostNodeSetParams)
 
 struct Driver {
 #define AVEC_DECL(name) decltype(&name) p_##name = nullptr;

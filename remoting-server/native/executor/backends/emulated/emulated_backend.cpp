@@ -101,7 +101,8 @@ class EmulatedBackend final : public Backend {
                     [this](const LaunchArgs& a) { return launch(a); },
                     [this](BH e, BH s) { return event_record(e, s, 0); },
                     [this](uint64_t size, uint64_t reuse, uint64_t* d) { return graph_mem_take(size, reuse, d); },
-                    [this](uint64_t d, bool live) { graph_mem_live(d, live); }},
+                    [this](uint64_t d, bool live) { graph_mem_live(d, live); },
+                    [this](uint64_t id) { if (run_host_) run_host_(id); }},
                 [this] { return next_id_++; }) {}
   ~EmulatedBackend() override {
     for (auto& b : blocks_) release_block(b.second);
@@ -830,6 +831,26 @@ class EmulatedBackend final : public Backend {
   }
   CUresult graph_node_set_params(BH node, const GraphNodeSpec& sp) override { return graphs_.set_params(node, sp); }
   CUresult graph_node_type(BH node, uint32_t* type) override { return graphs_.node_type(node, type); }
+  CUresult graph_host_node_id(BH node, uint64_t* id) override { return graphs_.host_fn(node, id); }
+  // ---- host functions: work here runs at submission, so a host function runs now, in stream order ----
+  void set_host_function_runner(std::function<void(uint64_t)> run) override { run_host_ = std::move(run); }
+  CUresult launch_host_func(BH s, uint64_t id) override {
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    CUresult captured = CUDA_SUCCESS;
+    GraphNodeSpec sp;
+    sp.type = CU_GRAPH_NODE_TYPE_HOST;
+    sp.host_fn = id;
+    if (graphs_.captured(s, sp, &captured)) return captured;
+    if (run_host_) run_host_(id);
+    return CUDA_SUCCESS;
+  }
+  CUresult host_function_copy(uint64_t dptr, void* h, size_t n, bool to_device) override {
+    uint8_t* d = host(dptr, n);
+    if (!d) return CUDA_ERROR_INVALID_VALUE;
+    if (to_device) memcpy(d, h, n);
+    else memcpy(h, d, n);
+    return CUDA_SUCCESS;
+  }
   CUresult graph_destroy_node(BH node) override { return graphs_.destroy_node(node); }
   CUresult graph_nodes(BH g, bool roots, std::vector<BH>* out) override { return graphs_.nodes(g, roots, out); }
   CUresult graph_edges(BH g, const std::vector<BH>& from, const std::vector<BH>& to, const std::vector<uint64_t>&,
@@ -1139,6 +1160,7 @@ class EmulatedBackend final : public Backend {
   };
   std::map<uint64_t, GraphMem> gmem_;  // addresses of graph allocation nodes
   uint64_t graph_backed_ = 0, graph_used_high_ = 0, graph_reserved_high_ = 0;
+  std::function<void(uint64_t)> run_host_;
   std::map<uint64_t, Block> blocks_;
   std::map<BH, Pool> pools_;
   std::map<BH, Physical> physical_;

@@ -275,6 +275,13 @@ CUresult GraphEngine::node_type(BH node, uint32_t* type) {
   return CUDA_SUCCESS;
 }
 
+CUresult GraphEngine::host_fn(BH node, uint64_t* id) {
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return CUDA_ERROR_INVALID_VALUE;
+  *id = it->second.spec.type == CU_GRAPH_NODE_TYPE_HOST ? it->second.spec.host_fn : 0;
+  return CUDA_SUCCESS;
+}
+
 CUresult GraphEngine::destroy_node(BH node) {
   auto it = nodes_.find(node);
   if (it == nodes_.end()) return CUDA_ERROR_INVALID_VALUE;
@@ -373,6 +380,7 @@ CUresult GraphEngine::launch(BH exec, BH stream) {
       case CU_GRAPH_NODE_TYPE_EVENT_RECORD: r = ops_.record(n.spec.event, stream); break;
       case CU_GRAPH_NODE_TYPE_MEM_ALLOC: ops_.alloc_live(n.addr, true); break;
       case CU_GRAPH_NODE_TYPE_MEM_FREE: ops_.alloc_live(n.spec.free_dptr, false); break;
+      case CU_GRAPH_NODE_TYPE_HOST: ops_.host(n.spec.host_fn); break;  // in order: the nodes before it ran
       case CU_GRAPH_NODE_TYPE_CONDITIONAL: return CUDA_ERROR_NOT_SUPPORTED;  // only kernels set conditions
       case CU_GRAPH_NODE_TYPE_KERNEL: {
         LaunchArgs a = n.spec.launch;

@@ -24,6 +24,7 @@ class GraphEngine {
     // it may take again, or 0), and a replayed allocation (live) or free (not live) of an address.
     std::function<CUresult(uint64_t size, uint64_t reuse, uint64_t* dptr)> alloc;
     std::function<void(uint64_t dptr, bool live)> alloc_live;
+    std::function<void(uint64_t id)> host;  // the client's host function (returns when it has run)
   };
   GraphEngine(Ops ops, std::function<BH()> new_id) : ops_(std::move(ops)), new_id_(std::move(new_id)) {}
 
@@ -53,6 +54,7 @@ class GraphEngine {
   CUresult add(BH graph, const std::vector<BH>& deps, const GraphNodeSpec& spec, BH* node);
   CUresult set_params(BH node, const GraphNodeSpec& spec);
   CUresult node_type(BH node, uint32_t* type);
+  CUresult host_fn(BH node, uint64_t* id);
   CUresult destroy_node(BH node);
   CUresult nodes(BH graph, bool roots, std::vector<BH>* out);
   CUresult edges(BH graph, const std::vector<BH>& from, const std::vector<BH>& to, bool remove);
