@@ -38,14 +38,14 @@ wait_port $P_TCP 5
 start_executor $P_EXEC "$W/executor.log" --log-level warn --module-cache "$(mkdir -p "$W/mc" && echo "$W/mc")" ||
   { echo "FAIL edge: executor did not start"; exit 2; }
 PIDS+=($EXEC_PID)
-{ echo "loopback $("$G/bin/tcpfloor" rtt 127.0.0.1:$P_TCP 5000 | awk '{print $2}') $("$G/bin/tcpfloor" bw 127.0.0.1:$P_TCP 256 | awk 'NR==1{print $2}')"; } >"$W/floors.txt"
+{ echo "loopback $("$G/bin/tcpfloor" rtt 127.0.0.1:$P_TCP 5000 | awk '$1 == "tcp_rtt_us_median" {print $2}') $("$G/bin/tcpfloor" bw 127.0.0.1:$P_TCP 256 | awk 'NR==1{print $2}')"; } >"$W/floors.txt"
 for p in "${PROFILES[@]}"; do
   read -r name delay rate <<<"$p"
   pe=$(port_of "$name" $P_EXEC) pt=$(port_of "$name" $P_TCP)
   "$G/bin/linkshaper" --listen 127.0.0.1:$pe --connect 127.0.0.1:$P_EXEC --delay-ms "$delay" --rate-mbit "$rate" --quiet & PIDS+=($!)
   "$G/bin/linkshaper" --listen 127.0.0.1:$pt --connect 127.0.0.1:$P_TCP --delay-ms "$delay" --rate-mbit "$rate" --quiet & PIDS+=($!)
   wait_port "$pe" 5; wait_port "$pt" 5
-  echo "$name $("$G/bin/tcpfloor" rtt 127.0.0.1:$pt 300 | awk '{print $2}') $("$G/bin/tcpfloor" bw 127.0.0.1:$pt 64 | awk 'NR==1{print $2}')" >>"$W/floors.txt"
+  echo "$name $("$G/bin/tcpfloor" rtt 127.0.0.1:$pt 300 | awk '$1 == "tcp_rtt_us_median" {print $2}') $("$G/bin/tcpfloor" bw 127.0.0.1:$pt 64 | awk 'NR==1{print $2}')" >>"$W/floors.txt"
 done
 cat "$W/floors.txt" >&2
 

@@ -46,7 +46,7 @@ NEVER_CALLED(tls_unused, "42d85a81")
 NEVER_CALLED(checks_unused, "263e8860")
 NEVER_CALLED(integrity_unused, "d4082055")
 NEVER_CALLED(ctxid_unused, "21318c60")
-/* Slot 7, traced natively (e2e/gpu/trace_cufft.sh, bench/results/2026-12-03-h200-run10-*): cuFFT loads a
+/* Slot 7, traced natively (e2e/gpu/trace_cufft.sh, bench/results/2026-12-03-h200-run11-*): cuFFT loads a
  * module, then calls slot 7 with (context, module, visitor, visitor's argument, module, its own data). The
  * driver calls visitor(argument, function, name) once per function of the module and returns the count (1
  * for cuFFT's one-kernel modules); the visitor keeps the function, which cuFFT then queries

@@ -2,7 +2,7 @@
  * depends only on the function, the context, the query's arguments and the settings that change a function's
  * resources (function and kernel attributes, cache configurations), so it is kept until one of those changes
  * (avec_occupancy_invalidate). cuDNN asks the same query before every convolution it runs (ResNet-50: 34 round
- * trips per request before the cache, bench/results/2026-12-03-h200-run11-*). */
+ * trips per request before the cache, bench/results/2026-12-03-h200-run12-*). */
 #include <string.h>
 
 #include "shim_cuda.h"
