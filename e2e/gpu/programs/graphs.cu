@@ -200,13 +200,13 @@ static void host_node() {
   cudaError_t r = cudaLaunchHostFunc(s, host_fn, &counter);
   cudaGraph_t g = nullptr;
   cudaError_t re = cudaStreamEndCapture(s, &g);
-  printf("# host function in capture: %s, end capture: %s\n", cudaGetErrorName(r), cudaGetErrorName(re));
+  printf("host function in capture: %s, end capture: %s\n", cudaGetErrorName(r), cudaGetErrorName(re));
   if (r == cudaSuccess && re == cudaSuccess) {
     cudaGraphExec_t e;
     RT(cudaGraphInstantiate(&e, g, 0));
     for (int i = 0; i < 3; i++) RT(cudaGraphLaunch(e, s));
     RT(cudaStreamSynchronize(s));
-    printf("# host node ran %d times\n", counter);
+    printf("host node ran %d times\n", counter);
     RT(cudaGraphExecDestroy(e));
     RT(cudaGraphDestroy(g));
   }
