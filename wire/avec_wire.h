@@ -21,8 +21,8 @@
  * texture and surface objects (ARRAY_*, MIPMAP_*, MEMCPY_HTOA/ATOH/ARRAY, TEX_*, SURF_*); stripe
  * connections and compressed bulk chunks, offered in the HELLO reply's `features` (opcodes 170-173); JIT linking
  * (LINK_*), stream attributes (STREAM_*_ATTR, CTX_RESET_PERSISTING_L2) and conditional graph nodes
- * (GRAPH_COND_HANDLE_CREATE, ADD_NODE of type CONDITIONAL). A server that
- * predates them closes the session on the unknown opcode (AVEC_STATUS_BAD_FRAME), so a client only sends
+ * (GRAPH_COND_HANDLE_CREATE, ADD_NODE of type CONDITIONAL); kernel names of a module (MODULE_KERNEL_NAMES).
+ * A server that predates them closes the session on the unknown opcode (AVEC_STATUS_BAD_FRAME), so a client only sends
  * them when the program calls those driver functions.
  *
  * Clarifications relied on by the shim (client):
@@ -30,8 +30,8 @@
  *   its payload is avec_reply_hdr followed by up to AVEC_CHUNK data bytes, in address order; AVEC_F_MORE is
  *   set on all but the last frame. A non-zero status comes in one single frame without data (no MORE).
  * - Lazy module upload: MODULE_LOAD naming an unknown hash does not fail; the server keeps the module
- *   "pending". The next synchronous request that needs it (GET_FUNCTION, GET_GLOBAL) is answered
- *   AVEC_STATUS_NEED_IMAGE with an avec_module_image (hash, size) payload. The client then sends
+ *   "pending". The next synchronous request that needs it (GET_FUNCTION, GET_GLOBAL, MODULE_KERNEL_NAMES) is
+ *   answered AVEC_STATUS_NEED_IMAGE with an avec_module_image (hash, size) payload. The client then sends
  *   MODULE_IMAGE (which completes every pending load of that hash) and repeats only the synchronous
  *   request; it does not repeat MODULE_LOAD.
  * - Host-to-device copies larger than AVEC_CHUNK are sent as consecutive MEMCPY_HTOD frames, each with
@@ -276,6 +276,10 @@ enum avec_opcode {
   /* conditional graph nodes: the handle is the server driver's value (kernels receive it as a parameter) */
   AVEC_OP_GRAPH_COND_HANDLE_CREATE = 175, /* S avec_graph_req (graph, a = default value, node = flags)
                                              -> avec_u64 the CUgraphConditionalHandle */
+  /* kernel names of a module/library, for cuModuleGetFunctionCount / cuModuleEnumerateFunctions (and the
+   * library pair) when the client cannot read them from the image itself (compressed fat binaries, as
+   * cuFFT ships). Pending modules are answered AVEC_STATUS_NEED_IMAGE like GET_FUNCTION. */
+  AVEC_OP_MODULE_KERNEL_NAMES = 176, /* S avec_handle (module/library) -> avec_kernel_names + names */
 };
 
 /* Reply details (docs/protocol.md has the full rules):
@@ -310,7 +314,8 @@ enum avec_opcode {
    ((op) >= AVEC_OP_STREAM_BEGIN_CAPTURE && (op) <= AVEC_OP_GRAPH_EDGES) ||                                \
    (op) == AVEC_OP_STRIPE_ATTACH || (op) == AVEC_OP_MEMCPY_DTOH_STRIPED ||                                  \
    ((op) >= AVEC_OP_LINK_CREATE && (op) <= AVEC_OP_LINK_READ) || (op) == AVEC_OP_STREAM_GET_ATTR ||          \
-   (op) == AVEC_OP_GRAPH_COND_HANDLE_CREATE || (op) == AVEC_OP_GRAPH_MEM_GET_ATTR || (op) == AVEC_OP_CALLBACK_ATTACH)
+   (op) == AVEC_OP_GRAPH_COND_HANDLE_CREATE || (op) == AVEC_OP_GRAPH_MEM_GET_ATTR || (op) == AVEC_OP_CALLBACK_ATTACH || \
+   (op) == AVEC_OP_MODULE_KERNEL_NAMES)
 
 /* ---- payloads ---------------------------------------------------------------------------------------- */
 
@@ -585,6 +590,17 @@ typedef struct avec_param_info { uint32_t offset; uint32_t size; } avec_param_in
 /* avec_function_info.num_params value meaning "parameter layout unknown" (the emulated device cannot read
  * it); no avec_param_info follow and the client sends launches of that function with param_bytes = 0. */
 #define AVEC_PARAMS_UNKNOWN 0xFFFFFFFFu
+
+/* MODULE_KERNEL_NAMES reply: `count` names follow, each NUL-terminated, `bytes` bytes in all (the rest of
+ * the frame). Each name is 1..AVEC_MAX_NAME bytes; a module whose names do not fit the bounds is answered
+ * CUDA_ERROR_NOT_SUPPORTED. */
+#define AVEC_MAX_KERNEL_NAMES 65536u
+#define AVEC_MAX_KERNEL_NAME_BYTES (8u << 20)
+typedef struct avec_kernel_names {
+  avec_reply_hdr r;       /* status AVEC_STATUS_NEED_IMAGE: payload is avec_module_image (hash, size) instead */
+  uint32_t count;
+  uint32_t bytes;
+} avec_kernel_names;
 
 typedef struct avec_global_info { avec_reply_hdr r; uint64_t dptr; uint64_t size; } avec_global_info;
 
@@ -925,6 +941,8 @@ AVEC_STATIC_ASSERT(sizeof(avec_memcpy2d) == 56, "memcpy2d");
 AVEC_STATIC_ASSERT(sizeof(avec_memset) == 48, "memset");
 AVEC_STATIC_ASSERT(sizeof(avec_module_load) == 48, "module load");
 AVEC_STATIC_ASSERT(sizeof(avec_function_info) == 8 + 4 * AVEC_FUNC_ATTR_SLOTS + 8, "function info");
+AVEC_STATIC_ASSERT(sizeof(avec_kernel_names) == 16, "kernel names");
+AVEC_STATIC_ASSERT(sizeof(avec_kernel_names) + AVEC_MAX_KERNEL_NAME_BYTES <= AVEC_MAX_PAYLOAD, "kernel names fit a frame");
 AVEC_STATIC_ASSERT(sizeof(avec_launch_attr) == 72, "launch attr");
 AVEC_STATIC_ASSERT(sizeof(avec_launch) == 48, "launch");
 AVEC_STATIC_ASSERT(sizeof(avec_pool_create) == 24, "pool create");

@@ -65,6 +65,16 @@ export AVEC_TEST_LIMIT=$limit
 AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/driver_test" main "$tests/kernels.fatbin" "$out" >"$work/driver.log" 2>&1
 record "driver API" $? "$work/driver.log"
 
+# Kernel counts and enumeration as the server answers them (the path of compressed fat binaries, cuFFT's):
+# the same handles as cuModuleGetFunction, cuFFT's slot-7 walk, a pending module uploaded on NEED_IMAGE.
+AVEC_SERVER=127.0.0.1:$port AVEC_TEST_SERVER_KERNEL_NAMES=1 AVEC_LOG=debug timeout 120 "$tests/driver_test" names \
+  "$tests/kernels.fatbin" >"$work/names.log" 2>&1
+record "kernel names from the server" $? "$work/names.log"
+grep -q "module request 176 (module [0-9]*): status 0x10001" "$work/names.log"
+check "kernel names of a pending module: NEED_IMAGE answered by an upload" $?
+[ "$(grep -cE 'module [0-9]+: [0-9]+ kernel names from the server' "$work/names.log")" -eq 3 ]
+check "kernel names asked once per module (count and enumeration share one answer)" $?
+
 AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/memext_test" main >"$work/memext.log" 2>&1
 record "pools, VMM, IPC, big 2D" $? "$work/memext.log"
 

@@ -1,7 +1,8 @@
 /* Kernel names of a module image, read client-side for cuModuleGetFunctionCount / EnumerateFunctions and
  * their library counterparts: global STT_FUNC symbols marked as CUDA entries (st_other 0x10) in an
  * uncompressed ELF cubin (bare or inside a fatbin), else `.entry` directives of uncompressed PTX. Compressed
- * images cannot be read here: the caller then answers CUDA_ERROR_NOT_SUPPORTED. */
+ * images cannot be read here: the caller then asks the server (MODULE_KERNEL_NAMES), whose reply is
+ * checked by avec_kernel_names_decode. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,30 @@ int avec_image_kernel_names(const void *image, size_t len, char ***out) {
   }
   *out = ns.v;
   return ns.n;
+}
+
+int avec_kernel_names_decode(const void *reply, size_t len, char ***out) {
+  avec_kernel_names h;
+  *out = NULL;
+  if (len < sizeof h) return -1;
+  memcpy(&h, reply, sizeof h);
+  const char *p = (const char *)reply + sizeof h, *end = p + (len - sizeof h);
+  if (h.count > AVEC_MAX_KERNEL_NAMES || h.bytes > AVEC_MAX_KERNEL_NAME_BYTES || h.bytes != len - sizeof h) return -1;
+  char **v = calloc(h.count ? h.count : 1, sizeof *v);
+  if (!v) return -1;
+  uint32_t n = 0;
+  while (n < h.count) {
+    size_t l = strnlen(p, (size_t)(end - p));
+    if (l == 0 || l > AVEC_MAX_NAME || l == (size_t)(end - p) || !(v[n] = strdup(p))) break;
+    n++;
+    p += l + 1;
+  }
+  if (n != h.count || p != end) { /* a name missing, empty, too long or unterminated, or bytes left over */
+    avec_free_names(v, (int)n);
+    return -1;
+  }
+  *out = v;
+  return (int)n;
 }
 
 void avec_free_names(char **v, int n) {

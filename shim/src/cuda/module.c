@@ -176,17 +176,20 @@ static CUresult load(struct CUmod_st **out, const void *image, uint32_t kind) {
   return CUDA_SUCCESS;
 }
 
-static int module_valid(const struct CUmod_st *m) { return m && m->magic == AVEC_MAGIC_MODULE; }
+int avec_module_valid(const struct CUmod_st *m) { return m && m->magic == AVEC_MAGIC_MODULE; }
 
 static CUresult unload(struct CUmod_st *m) {
   CUresult r = avec_ready();
   if (r == CUDA_ERROR_NOT_INITIALIZED) return r;
-  if (!module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
+  if (!avec_module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
   avec_handle a = {m->handle, 0};
   m->magic = 0;
   modules_remove(m);
   if (m->owned) free(m->image);
   m->image = NULL;
+  avec_free_names(m->names, m->nnames);
+  m->names = NULL;
+  m->nnames = 0;
   for (struct CUfunc_st *f = m->funcs; f; f = f->next) f->magic = 0; /* objects leak on purpose */
   for (avec_global *g = m->globals; g; g = g->next) {
     avec_range rg;
@@ -254,7 +257,7 @@ AVEC_API CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode) {
 /* A library outlives a primary-context reset (CUDA libraries are context-independent) but the server
  * dropped it with the context: load it again by hash (no upload: the server keeps images) under a new
  * handle. Modules die with their context, as with the driver. */
-static CUresult module_refresh(struct CUmod_st *m) {
+CUresult avec_module_refresh(struct CUmod_st *m) {
   uint32_t gen = generation_now();
   if (m->kind != AVEC_MODULE_KIND_LIBRARY || __atomic_load_n(&m->generation, __ATOMIC_ACQUIRE) == gen) return 0;
   pthread_mutex_lock(&m->lock);
@@ -273,31 +276,39 @@ static CUresult module_refresh(struct CUmod_st *m) {
   return r;
 }
 
-/* A synchronous symbol request, with the lazy image upload and one retry. */
-static CUresult symbol_call(uint16_t op, struct CUmod_st *m, uint32_t handle, uint32_t kind, const char *name,
-                            void *reply, size_t cap) {
-  size_t nlen = strlen(name);
-  if (nlen > AVEC_MAX_NAME) return CUDA_ERROR_INVALID_VALUE;
-  avec_get_symbol a = {m->handle, handle, kind, (uint32_t)nlen};
+/* A synchronous request about module M (GET_FUNCTION, GET_GLOBAL, MODULE_KERNEL_NAMES), with the lazy image
+ * upload and one retry: a pending module is answered AVEC_STATUS_NEED_IMAGE (hash, size) in REPLY, which
+ * must hold at least an avec_reply_hdr + avec_module_image. */
+CUresult avec_module_call(uint16_t op, struct CUmod_st *m, const void *req, size_t req_len, const void *tail,
+                          size_t tail_len, void *reply, size_t cap, size_t *got) {
   for (int attempt = 0;; attempt++) {
-    size_t got = 0;
-    uint32_t st = avec_conn_call(&avec_sess.conn, op, 0, avec_ctx_wire(), &a, sizeof a, name, nlen, reply, cap, &got);
-    LOG_DEBUG("%s %s (module %u): status 0x%x", op == AVEC_OP_GET_GLOBAL ? "get global" : "get function", name,
-              m->handle, st);
+    *got = 0;
+    uint32_t st = avec_conn_call(&avec_sess.conn, op, 0, avec_ctx_wire(), req, req_len, tail, tail_len, reply, cap, got);
+    LOG_DEBUG("module request %u (module %u): status 0x%x", op, m->handle, st);
     if (st != AVEC_STATUS_NEED_IMAGE) return avec_result(st);
-    if (attempt || got < sizeof(avec_reply_hdr) + sizeof(avec_module_image)) return CUDA_ERROR_INVALID_IMAGE;
+    if (attempt || *got < sizeof(avec_reply_hdr) + sizeof(avec_module_image)) return CUDA_ERROR_INVALID_IMAGE;
     const avec_module_image *want = (const avec_module_image *)((const char *)reply + sizeof(avec_reply_hdr));
     CUresult r = upload_image(want->hash);
     if (r) return r;
   }
 }
 
-static CUresult get_function(struct CUfunc_st **out, struct CUmod_st *m, const char *name, uint32_t kind) {
+static CUresult symbol_call(uint16_t op, struct CUmod_st *m, uint32_t handle, uint32_t kind, const char *name,
+                            void *reply, size_t cap) {
+  size_t nlen = strlen(name), got;
+  if (nlen > AVEC_MAX_NAME) return CUDA_ERROR_INVALID_VALUE;
+  avec_get_symbol a = {m->handle, handle, kind, (uint32_t)nlen};
+  CUresult r = avec_module_call(op, m, &a, sizeof a, name, nlen, reply, cap, &got);
+  LOG_DEBUG("%s %s (module %u): %d", op == AVEC_OP_GET_GLOBAL ? "get global" : "get function", name, m->handle, (int)r);
+  return r;
+}
+
+CUresult avec_get_function(struct CUfunc_st **out, struct CUmod_st *m, const char *name, uint32_t kind) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!out || !name) return CUDA_ERROR_INVALID_VALUE;
-  if (!module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
-  if ((r = module_refresh(m))) return r;
+  if (!avec_module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
+  if ((r = avec_module_refresh(m))) return r;
   pthread_mutex_lock(&m->lock);
   for (struct CUfunc_st *f = m->funcs; f; f = f->next)
     if (f->kind == kind && !strcmp(f->name, name)) {
@@ -346,14 +357,14 @@ static CUresult get_function(struct CUfunc_st **out, struct CUmod_st *m, const c
 }
 
 AVEC_API CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name) {
-  return get_function(f, m, name, AVEC_SYMBOL_FUNCTION);
+  return avec_get_function(f, m, name, AVEC_SYMBOL_FUNCTION);
 }
 AVEC_API CUresult cuLibraryGetKernel(CUkernel *k, CUlibrary lib, const char *name) {
-  return get_function((struct CUfunc_st **)k, (struct CUmod_st *)lib, name, AVEC_SYMBOL_KERNEL);
+  return avec_get_function((struct CUfunc_st **)k, (struct CUmod_st *)lib, name, AVEC_SYMBOL_KERNEL);
 }
 AVEC_API CUresult cuLibraryGetModule(CUmodule *m, CUlibrary lib) {
   if (!m) return CUDA_ERROR_INVALID_VALUE;
-  if (!module_valid((struct CUmod_st *)lib)) return CUDA_ERROR_INVALID_HANDLE;
+  if (!avec_module_valid((struct CUmod_st *)lib)) return CUDA_ERROR_INVALID_HANDLE;
   *m = (CUmodule)lib; /* a library is also usable as its context's module */
   return CUDA_SUCCESS;
 }
@@ -383,8 +394,8 @@ static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, struct CUmod_st *m,
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!name) return CUDA_ERROR_INVALID_VALUE;
-  if (!module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
-  if ((r = module_refresh(m))) return r;
+  if (!avec_module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
+  if ((r = avec_module_refresh(m))) return r;
   pthread_mutex_lock(&m->lock);
   for (avec_global *g = m->globals; g; g = g->next)
     if (!strcmp(g->name, name)) {
@@ -428,40 +439,6 @@ AVEC_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary
   return get_global(dptr, bytes, (struct CUmod_st *)lib, name);
 }
 
-/* ---- counting and enumerating kernels (from the image; handles through GET_FUNCTION) ------------------- */
-static CUresult count_kernels(unsigned *count, struct CUmod_st *m) {
-  CUresult r = avec_ctx_require(NULL);
-  if (r) return r;
-  if (!count) return CUDA_ERROR_INVALID_VALUE;
-  if (!module_valid(m) || !m->image) return CUDA_ERROR_INVALID_HANDLE;
-  char **names;
-  int n = avec_image_kernel_names(m->image, m->size, &names);
-  if (n < 0) {
-    static int warned;
-    return (CUresult)avec_unsupported("kernel counts of compressed module images", &warned);
-  }
-  avec_free_names(names, n);
-  *count = (unsigned)n;
-  return CUDA_SUCCESS;
-}
-
-static CUresult enumerate_kernels(struct CUfunc_st **out, unsigned num, struct CUmod_st *m, uint32_t kind) {
-  CUresult r = avec_ctx_require(NULL);
-  if (r) return r;
-  if (!out) return CUDA_ERROR_INVALID_VALUE;
-  if (!module_valid(m) || !m->image) return CUDA_ERROR_INVALID_HANDLE;
-  char **names;
-  int n = avec_image_kernel_names(m->image, m->size, &names);
-  if (n < 0) {
-    static int warned;
-    return (CUresult)avec_unsupported("kernel enumeration of compressed module images", &warned);
-  }
-  if (num < (unsigned)n) r = CUDA_ERROR_INVALID_VALUE; /* the buffer must hold them all */
-  for (int i = 0; i < n && !r; i++) r = get_function(&out[i], m, names[i], kind);
-  avec_free_names(names, n);
-  return r;
-}
-
 /* Whether P is a module this process loaded (P may be any pointer a library hands over). */
 int avec_module_known(const void *p) {
   int known = 0;
@@ -469,17 +446,6 @@ int avec_module_known(const void *p) {
   for (size_t i = 0; i < nmodules && !known; i++) known = modules[i] == p;
   pthread_mutex_unlock(&modules_lock);
   return known;
-}
-
-AVEC_API CUresult cuModuleGetFunctionCount(unsigned int *count, CUmodule mod) { return count_kernels(count, mod); }
-AVEC_API CUresult cuModuleEnumerateFunctions(CUfunction *functions, unsigned int num, CUmodule mod) {
-  return enumerate_kernels((struct CUfunc_st **)functions, num, mod, AVEC_SYMBOL_FUNCTION);
-}
-AVEC_API CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary lib) {
-  return count_kernels(count, (struct CUmod_st *)lib);
-}
-AVEC_API CUresult cuLibraryEnumerateKernels(CUkernel *kernels, unsigned int num, CUlibrary lib) {
-  return enumerate_kernels((struct CUfunc_st **)kernels, num, (struct CUmod_st *)lib, AVEC_SYMBOL_KERNEL);
 }
 
 /* Globals are per context: after a primary-context reset the same library's globals live elsewhere. */
@@ -507,7 +473,7 @@ CUresult avec_func_refresh(struct CUfunc_st *f) {
   struct CUmod_st *m = f->module;
   if (m->kind != AVEC_MODULE_KIND_LIBRARY) return CUDA_SUCCESS;
   if (__atomic_load_n(&f->generation, __ATOMIC_ACQUIRE) == generation_now()) return CUDA_SUCCESS;
-  CUresult r = module_refresh(m);
+  CUresult r = avec_module_refresh(m);
   if (r) return r;
   size_t cap = sizeof(avec_function_info) + AVEC_MAX_PARAMS * sizeof(avec_param_info);
   avec_function_info *rep = malloc(cap);

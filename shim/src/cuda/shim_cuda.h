@@ -249,6 +249,8 @@ struct CUmod_st {
   struct CUfunc_st *funcs;
   struct avec_global *globals; /* GET_GLOBAL answers, cached (runtimes ask on every symbol copy) */
   uint32_t generation;    /* avec_reset_generation when the server last loaded it under `handle` */
+  char **names;           /* kernel names from the server (MODULE_KERNEL_NAMES), asked once, under `lock` */
+  int nnames;
 };
 
 typedef struct avec_global {
@@ -266,6 +268,17 @@ size_t avec_image_size(const void *image, const void **start);
  * with avec_free_names) or -1 when the image cannot be read client-side. */
 int avec_image_kernel_names(const void *image, size_t len, char ***out);
 void avec_free_names(char **v, int n);
+/* A MODULE_KERNEL_NAMES reply (avec_kernel_names + names, LEN bytes in all) into names (free with
+ * avec_free_names). Returns the count, or -1 for a malformed or oversized reply. */
+int avec_kernel_names_decode(const void *reply, size_t len, char ***out);
+int avec_module_valid(const struct CUmod_st *m);
+/* A library after a primary-context reset is loaded again (new handle) before it is next used. */
+CUresult avec_module_refresh(struct CUmod_st *m);
+/* A synchronous request about a module, with the NEED_IMAGE upload and one retry (see module.c). */
+CUresult avec_module_call(uint16_t op, struct CUmod_st *m, const void *req, size_t req_len, const void *tail,
+                          size_t tail_len, void *reply, size_t cap, size_t *got);
+/* cuModuleGetFunction / cuLibraryGetKernel (kind AVEC_SYMBOL_*): one GET_FUNCTION per name, then cached. */
+CUresult avec_get_function(struct CUfunc_st **out, struct CUmod_st *m, const char *name, uint32_t kind);
 /* A primary-context reset: libraries (context-independent in CUDA) are loaded again under fresh handles
  * when next used, their kernels fetched again, and cached globals (per context) forgotten. */
 void avec_modules_after_reset(void);

@@ -697,6 +697,84 @@ static int run_main(const char *fatbin, const char *libdir) {
   return TEST_SUMMARY("shim driver api");
 }
 
+/* Kernel names from the server (MODULE_KERNEL_NAMES), run with AVEC_TEST_SERVER_KERNEL_NAMES=1 so images
+ * the client could read take the path compressed fat binaries (cuFFT's) take. */
+static void names_match(CUmodule mod, unsigned want) {
+  unsigned n = 0;
+  OK(cuModuleGetFunctionCount(&n, mod));
+  CHECK_EQ(n, want);
+  CUfunction fns[2] = {NULL, NULL};
+  OK(cuModuleEnumerateFunctions(fns, 2, mod));
+  for (unsigned i = 0; i < 2; i++) {
+    const char *name = NULL;
+    CUfunction byname = NULL;
+    OK(cuFuncGetName(&name, fns[i]));
+    OK(cuModuleGetFunction(&byname, mod, name ? name : "?"));
+    CHECK(byname == fns[i]); /* the same objects as cuModuleGetFunction's */
+  }
+  fft_visit_module(mod, fns);
+}
+
+static int run_names(const char *fatbin) {
+  CASE("kernel names from the server");
+  OK(cuInit(0));
+  CUcontext primary = NULL;
+  OK(cuDevicePrimaryCtxRetain(&primary, 0));
+  OK(cuCtxSetCurrent(primary));
+  size_t n = 0;
+  uint8_t *image = read_file(fatbin, &n);
+  CHECK(image != NULL);
+  if (!image) return TEST_SUMMARY("shim kernel names");
+  CUmodule mod;
+  OK(cuModuleLoadData(&mod, image));
+  names_match(mod, 2);
+  CUlibrary lib;
+  OK(cuLibraryLoadData(&lib, image, NULL, NULL, 0, NULL, NULL, 0));
+  free(image);
+  unsigned nk = 0;
+  OK(cuLibraryGetKernelCount(&nk, lib));
+  CHECK_EQ(nk, 2);
+  CUkernel ks[2] = {NULL, NULL}, k = NULL;
+  OK(cuLibraryEnumerateKernels(ks, 2, lib));
+  OK(cuLibraryGetKernel(&k, lib, "scale"));
+  CHECK(ks[0] == k || ks[1] == k);
+  CHECK_EQ(cuLibraryEnumerateKernels(ks, 1, lib), CUDA_ERROR_INVALID_VALUE);
+
+  CASE("kernel names of a module the server does not have yet (NEED_IMAGE, upload, retry)");
+  size_t big = 100 * 1024; /* over the eager-upload size: the load leaves the module pending */
+  char *ptx = malloc(big + 1);
+  CHECK(ptx != NULL);
+  if (!ptx) return TEST_SUMMARY("shim kernel names");
+  int at = snprintf(ptx, big, "// %d %f\n.version 8.0\n.target sm_90\n.address_size 64\n"
+                              ".visible .entry first_k(\n.param .u64 a)\n{ ret; }\n.visible .entry second_k()\n{ ret; }\n",
+                    (int)getpid(), now_s()); /* unique: no earlier run left it on the server */
+  memset(ptx + at, ' ', big - (size_t)at);
+  ptx[big] = 0;
+  CUmodule pm;
+  OK(cuModuleLoadData(&pm, ptx));
+  free(ptx);
+  names_match(pm, 2);
+  OK(cuModuleUnload(pm));
+
+  CASE("a compressed image the emulated device cannot read either");
+  uint8_t zfat[16 + 64] = {0};
+  uint32_t magic = 0xBA55ED50u, zh = 0x40;
+  uint16_t hsz = 16, two = 2;
+  uint64_t zsize = 64, zflags = 0x8000 | 0x11;
+  memcpy(zfat, &magic, 4); memcpy(zfat + 6, &hsz, 2); memcpy(zfat + 8, &zsize, 8);
+  memcpy(zfat + 16, &two, 2); memcpy(zfat + 20, &zh, 4); memcpy(zfat + 16 + 0x28, &zflags, 8);
+  CUmodule zm;
+  OK(cuModuleLoadData(&zm, zfat));
+  unsigned zn = 7;
+  CHECK_EQ(cuModuleGetFunctionCount(&zn, zm), CUDA_ERROR_NOT_SUPPORTED);
+  CHECK_EQ(zn, 7);
+  OK(cuModuleUnload(zm));
+  OK(cuModuleUnload(mod));
+  OK(cuLibraryUnload(lib));
+  OK(cuDevicePrimaryCtxRelease(0));
+  return TEST_SUMMARY("shim kernel names");
+}
+
 static int run_unreachable(void) {
   CASE("unreachable server");
   double t0 = now_s();
@@ -749,8 +827,9 @@ int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "unreachable")) return run_unreachable();
   if (argc > 1 && !strcmp(argv[1], "killed")) return run_killed();
   if (argc > 1 && !strcmp(argv[1], "hidden")) return run_hidden();
+  if (argc > 2 && !strcmp(argv[1], "names")) return run_names(argv[2]);
   if (argc < 4) {
-    fprintf(stderr, "usage: driver_test main FATBIN LIBDIR | unreachable | killed\n");
+    fprintf(stderr, "usage: driver_test main FATBIN LIBDIR | names FATBIN | unreachable | killed\n");
     return 2;
   }
   return run_main(argv[2], argv[3]);

@@ -550,6 +550,51 @@ static void test_pack(void) {
   CHECK_EQ(avec_pack_params(&f, args, NULL, out, sizeof out), 0);
 }
 
+/* MODULE_KERNEL_NAMES replies: well-formed ones decode; anything malformed or beyond the bounds is refused. */
+static size_t names_reply(uint8_t *buf, uint32_t count, const char *names, size_t bytes) {
+  avec_kernel_names h = {{0, 0}, count, (uint32_t)bytes};
+  memcpy(buf, &h, sizeof h);
+  memcpy(buf + sizeof h, names, bytes);
+  return sizeof h + bytes;
+}
+
+static void test_kernel_names_reply(void) {
+  CASE("kernel names replies");
+  static uint8_t buf[sizeof(avec_kernel_names) + 4096];
+  char **v;
+  size_t n = names_reply(buf, 2, "alpha\0beta\0", 11);
+  CHECK_EQ(avec_kernel_names_decode(buf, n, &v), 2);
+  CHECK(!strcmp(v[0], "alpha") && !strcmp(v[1], "beta"));
+  avec_free_names(v, 2);
+  n = names_reply(buf, 0, "", 0);
+  CHECK_EQ(avec_kernel_names_decode(buf, n, &v), 0); /* a module without kernels */
+  avec_free_names(v, 0);
+  CHECK_EQ(avec_kernel_names_decode(buf, sizeof(avec_kernel_names) - 1, &v), -1); /* short header */
+  n = names_reply(buf, 3, "alpha\0beta\0", 11);
+  CHECK_EQ(avec_kernel_names_decode(buf, n, &v), -1); /* fewer names than counted */
+  n = names_reply(buf, 1, "alpha\0beta\0", 11);
+  CHECK_EQ(avec_kernel_names_decode(buf, n, &v), -1); /* bytes left over */
+  n = names_reply(buf, 2, "alpha\0beta", 10);
+  CHECK_EQ(avec_kernel_names_decode(buf, n, &v), -1); /* last name unterminated */
+  n = names_reply(buf, 2, "alpha\0\0", 7);
+  CHECK_EQ(avec_kernel_names_decode(buf, n, &v), -1); /* empty name */
+  n = names_reply(buf, 1, "alpha\0", 6);
+  CHECK_EQ(avec_kernel_names_decode(buf, n - 1, &v), -1); /* truncated: bytes says more than arrived */
+  CHECK_EQ(avec_kernel_names_decode(buf, n + 1, &v), -1); /* more than bytes says */
+  char longname[AVEC_MAX_NAME + 2];
+  memset(longname, 'k', AVEC_MAX_NAME + 1);
+  longname[AVEC_MAX_NAME + 1] = 0;
+  n = names_reply(buf, 1, longname, AVEC_MAX_NAME + 2);
+  CHECK_EQ(avec_kernel_names_decode(buf, n, &v), -1); /* a name over AVEC_MAX_NAME */
+  avec_kernel_names big = {{0, 0}, AVEC_MAX_KERNEL_NAMES + 1, 0};
+  memcpy(buf, &big, sizeof big);
+  CHECK_EQ(avec_kernel_names_decode(buf, sizeof big, &v), -1); /* absurd count */
+  big.count = 1;
+  big.bytes = AVEC_MAX_KERNEL_NAME_BYTES + 1;
+  memcpy(buf, &big, sizeof big);
+  CHECK_EQ(avec_kernel_names_decode(buf, sizeof big, &v), -1); /* absurd size */
+}
+
 int main(int argc, char **argv) {
   const char *datadir = argc > 1 ? argv[1] : "shim/tests/data";
   char tmpdir[] = "/tmp/avec-shim-unit-XXXXXX";
@@ -559,6 +604,7 @@ int main(int argc, char **argv) {
   test_endpoint_config(tmpdir);
   test_proc_table(datadir);
   test_image_size(argc > 2 ? argv[2] : NULL);
+  test_kernel_names_reply();
   test_digests();
   test_ranges();
   test_errors();

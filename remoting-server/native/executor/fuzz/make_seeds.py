@@ -84,6 +84,9 @@ session = {
     "roundtrip": alloc(4096) + htod(BASE, bytes(range(256)) * 4) + dtoh(BASE, 1024) + free + sync,
     "modules": module_load + symbol(63, 5, 6, b"add_one") + module_image + symbol(63, 5, 6, b"add_one", 5) +
                launch + sync + symbol(64, 5, 0, b"counter", 6) + frame(62, struct.pack("<II", 5, 0)),
+    # kernel names: of no module, of a pending one (NEED_IMAGE), after the upload
+    "kernel_names": frame(176, struct.pack("<II", 9, 0), 2) + module_load + frame(176, struct.pack("<II", 5, 0), 3) +
+                    module_image + frame(176, struct.pack("<II", 5, 0), 4) + sync,
     "events": events + sync,
     "streams": alloc(4096) + streams + sync,
     "memset2d": alloc(100, 2, 4, 4) + memset2d + copy2d + memset + sync,
@@ -178,7 +181,7 @@ decoder = {
     "frames": alloc(64) + htod(BASE, b"abc") + dtoh(BASE, 3) + launch + symbol(63, 1, 2, b"k"),
     "arrays": array(120, 5, 16, 4, 0, 2) + array_copy(125, 0, 5, 8, 2, 1, data=b"x" * 16) +
               array_copy(126, 5, 0, 8, 2, 1, 3) + tex(128, 0, 5, 4) + frame(129, struct.pack("<Q", 1)),
-    "module": module_image + module_load,
+    "module": module_image + module_load + frame(176, struct.pack("<II", 5, 0), 2),
     "jit": link_create + link_add(PTX, 0) + stream_attr(137, 20, 8, struct.pack("<i", -2)) +
            graph(175, 0x1000, 1, 0, rid=5),
     "ticket": b"avec1.eyJ2IjoxLCJraWQiOiJrMSJ9.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",

@@ -136,6 +136,9 @@ class Session {
   void module_image(const FrameView& v);
   void module_load(const avec_frame_hdr& h, const avec_module_load& m);
   uint32_t load_pending(uint32_t handle, ModuleEntry& e, const Image& img);
+  bool reply_need_image(const avec_frame_hdr& h, const ModuleEntry& me, uint32_t handle);
+  // MODULE_KERNEL_NAMES: replies itself and returns true, or returns false with the status in *r.
+  bool module_kernel_names(const avec_frame_hdr& h, uint32_t handle, uint32_t* r);
   uint32_t launch(const FrameView& v);
 
   // tables

@@ -1,5 +1,7 @@
 // Content-addressed module loads (the NEED_IMAGE flow) and kernel launches.
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "log.h"
 #include "session.h"
@@ -100,6 +102,38 @@ void Session::module_load(const avec_frame_hdr& h, const avec_module_load& m) {
   }
   modules_[m.handle] = e;
   module_bytes_ += m.size;
+}
+
+bool Session::reply_need_image(const avec_frame_hdr& h, const ModuleEntry& me, uint32_t handle) {
+  avec_reply_hdr rh = {AVEC_STATUS_NEED_IMAGE, 0};
+  avec_module_image mi;
+  memcpy(mi.hash, me.hash.data(), 32);
+  mi.size = me.size;
+  AVEC_LOG(debug, "need_image").str("hash", hex(me.hash.data(), 32)).unum("module", handle);
+  return reply(h, &rh, sizeof rh, &mi, sizeof mi);
+}
+
+bool Session::module_kernel_names(const avec_frame_hdr& h, uint32_t handle, uint32_t* r) {
+  auto it = modules_.find(handle);
+  if (it == modules_.end()) { *r = CUDA_ERROR_INVALID_HANDLE; return false; }
+  ModuleEntry& me = it->second;
+  if (me.pending) { reply_need_image(h, me, handle); return true; }
+  std::vector<std::string> names;
+  if ((*r = be_.kernel_names(me.kind, me.be, &names))) return false;
+  std::string packed;
+  for (const std::string& n : names) {
+    if (n.empty() || n.size() > AVEC_MAX_NAME) { *r = CUDA_ERROR_NOT_SUPPORTED; return false; }
+    packed.append(n).push_back('\0');
+  }
+  if (names.size() > AVEC_MAX_KERNEL_NAMES || packed.size() > AVEC_MAX_KERNEL_NAME_BYTES) {
+    AVEC_LOG(warn, "kernel_names_too_large").unum("module", handle).unum("count", names.size())
+        .unum("bytes", packed.size());
+    *r = CUDA_ERROR_NOT_SUPPORTED;
+    return false;
+  }
+  avec_kernel_names kn = {{0, 0}, (uint32_t)names.size(), (uint32_t)packed.size()};
+  reply(h, &kn, sizeof kn, packed.data(), packed.size());
+  return true;
 }
 
 // The launch in `l` (+ its attributes and parameter bytes in `tail`) as backend arguments; `attrs` holds

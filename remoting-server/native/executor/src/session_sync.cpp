@@ -256,14 +256,7 @@ bool Session::sync_op(const FrameView& v) {
       auto mit = modules_.find(gs.module);
       if (mit == modules_.end()) { r = CUDA_ERROR_INVALID_HANDLE; break; }
       ModuleEntry& me = mit->second;
-      if (me.pending) {  // the image is not here yet: ask for it
-        avec_reply_hdr rh = {AVEC_STATUS_NEED_IMAGE, 0};
-        avec_module_image mi;
-        memcpy(mi.hash, me.hash.data(), 32);
-        mi.size = me.size;
-        AVEC_LOG(debug, "need_image").str("hash", hex(me.hash.data(), 32)).unum("module", gs.module);
-        return reply(h, &rh, sizeof rh, &mi, sizeof mi);
-      }
+      if (me.pending) return reply_need_image(h, me, gs.module);  // the image is not here yet: ask for it
       if (op == AVEC_OP_GET_GLOBAL) {
         avec_global_info gi = {};
         r = be_.get_global(me.kind, me.be, name, &gi.dptr, &gi.size);
@@ -297,6 +290,9 @@ bool Session::sync_op(const FrameView& v) {
       for (auto& p : fe.params) pt.push_back({p.offset, p.size});
       return reply(h, &info, sizeof info, pt.data(), fe.params_known ? pt.size() * sizeof(avec_param_info) : 0);
     }
+    case AVEC_OP_MODULE_KERNEL_NAMES:
+      if (module_kernel_names(h, v.fixed<avec_handle>().handle, &r)) return !conn_failed_;
+      break;
     case AVEC_OP_OCCUPANCY: {
       avec_occupancy o = v.fixed<avec_occupancy>();
       auto it = funcs_.find(o.func);

@@ -409,6 +409,7 @@ static Bytes tiny_elf(const std::string& fn, const std::string& var, uint64_t si
     uint8_t s[24] = {};
     memcpy(s, &name, 4);
     s[4] = info;
+    s[5] = (info & 0xf) == 2 ? 0x10 : 0;  // STO_CUDA_ENTRY on the function: a kernel
     uint16_t shndx = 1;
     memcpy(s + 6, &shndx, 2);
     memcpy(s + 16, &sz, 8);
@@ -491,6 +492,25 @@ TEST(image_symbol_lookup) {
   uint64_t huge = ~0ull - 10;
   memcpy(bad.data() + 0x28, &huge, 8);
   CHECK(image_find_function(bad.data(), bad.size(), "_Z6kernelPf") == Lookup::absent);
+}
+
+TEST(image_kernel_names_emulated) {
+  Bytes elf = tiny_elf("_Z6kernelPf", "table", 256);
+  std::vector<std::string> names;
+  CHECK(image_kernel_names(elf.data(), elf.size(), &names));
+  CHECK(names == std::vector<std::string>{"_Z6kernelPf"});  // the object is not a kernel
+  Bytes fb = fatbin({elf, elf});
+  CHECK(image_kernel_names(fb.data(), fb.size(), &names));
+  CHECK_EQ(names.size(), 1u);  // one target's kernels, not one per entry
+  Bytes zfb = fatbin({elf}, 0x8000);
+  CHECK(!image_kernel_names(zfb.data(), zfb.size(), &names));  // compressed: cannot tell
+  Bytes ptx = tiny_ptx();
+  CHECK(image_kernel_names(ptx.data(), ptx.size(), &names));
+  CHECK(names == std::vector<std::string>{"add_one"});
+  Bytes junk(100, 0x55);
+  CHECK(!image_kernel_names(junk.data(), junk.size(), &names));
+  for (size_t cut = 0; cut < elf.size(); cut += 5) image_kernel_names(elf.data(), cut, &names);
+  for (size_t cut = 0; cut < fb.size(); cut += 11) image_kernel_names(fb.data(), cut, &names);
 }
 
 TEST(module_store_memory_bound_lru) {
@@ -722,6 +742,39 @@ TEST(session_module_need_image_flow) {
   CHECK_EQ(fi.num_params, AVEC_PARAMS_UNKNOWN);
   CHECK_EQ(r.replies[5].status(), (uint32_t)CUDA_ERROR_NOT_FOUND);
   CHECK_EQ(r.replies[6].status(), (uint32_t)CUDA_ERROR_NOT_SUPPORTED);  // emulated device: no kernels
+}
+
+TEST(session_module_kernel_names) {
+  Bytes img = tiny_ptx();
+  uint8_t h[32];
+  sha256(img.data(), img.size(), h);
+  Bytes z = fatbin({tiny_elf("k", "v", 8)}, 0x8000);
+  uint8_t zh[32];
+  sha256(z.data(), z.size(), zh);
+  Run r = run_session(cat({hello(), frame_of(AVEC_OP_MODULE_KERNEL_NAMES, avec_handle{99, 0}, 2),  // no such module
+                           module_load(5, h, img.size()),
+                           frame_of(AVEC_OP_MODULE_KERNEL_NAMES, avec_handle{5, 0}, 3),  // pending: NEED_IMAGE
+                           module_image(h, img),
+                           frame_of(AVEC_OP_MODULE_KERNEL_NAMES, avec_handle{5, 0}, 4),  // the names
+                           module_image(zh, z), module_load(6, zh, z.size()),
+                           frame_of(AVEC_OP_MODULE_KERNEL_NAMES, avec_handle{6, 0}, 5)}));  // compressed
+  CHECK_EQ(r.replies.size(), 5u);
+  if (r.replies.size() != 5) return;
+  CHECK_EQ(r.replies[1].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);
+  CHECK_EQ(r.replies[1].payload.size(), 8u);
+  CHECK_EQ(r.replies[2].status(), AVEC_STATUS_NEED_IMAGE);
+  CHECK_EQ(r.replies[2].payload.size(), 8u + sizeof(avec_module_image));
+  CHECK(memcmp(r.replies[2].payload.data() + 8, h, 32) == 0);
+  CHECK_EQ(r.replies[3].status(), 0u);
+  avec_kernel_names kn = r.replies[3].as<avec_kernel_names>();
+  CHECK_EQ(kn.count, 1u);
+  CHECK_EQ(kn.bytes, 8u);
+  CHECK_EQ(r.replies[3].payload.size(), sizeof kn + 8);
+  CHECK(memcmp(r.replies[3].payload.data() + sizeof kn, "add_one\0", 8) == 0);
+  CHECK_EQ(r.replies[4].status(), (uint32_t)CUDA_ERROR_NOT_SUPPORTED);  // the emulated device cannot read it
+  CHECK(AVEC_OP_IS_SYNC(AVEC_OP_MODULE_KERNEL_NAMES));
+  CHECK_EQ(frame_fixed_size(AVEC_OP_MODULE_KERNEL_NAMES), (long)sizeof(avec_handle));
+  CHECK(strcmp(opcode_name(AVEC_OP_MODULE_KERNEL_NAMES), "MODULE_KERNEL_NAMES") == 0);
 }
 
 TEST(session_sticky_error_poisons) {

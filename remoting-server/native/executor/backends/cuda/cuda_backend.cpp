@@ -413,6 +413,27 @@ class CudaBackend final : public Backend {
     *size = s;
     return r;
   }
+  // Driver 12.4+; older drivers answer CUDA_ERROR_NOT_SUPPORTED.
+  CUresult kernel_names(ModuleKind kind, BH mod, std::vector<std::string>* names) override {
+    bool lib = kind == ModuleKind::library;
+    if (lib ? !d_.p_cuLibraryGetKernelCount || !d_.p_cuLibraryEnumerateKernels || !d_.p_cuKernelGetName
+            : !d_.p_cuModuleGetFunctionCount || !d_.p_cuModuleEnumerateFunctions || !d_.p_cuFuncGetName)
+      return CUDA_ERROR_NOT_SUPPORTED;
+    unsigned n = 0;
+    CUresult r = lib ? d_.p_cuLibraryGetKernelCount(&n, (CUlibrary)mod) : d_.p_cuModuleGetFunctionCount(&n, (CUmodule)mod);
+    if (r) return r;
+    if (n > AVEC_MAX_KERNEL_NAMES) return CUDA_ERROR_NOT_SUPPORTED;
+    std::vector<void*> hs(n ? n : 1);
+    r = lib ? d_.p_cuLibraryEnumerateKernels((CUkernel*)hs.data(), n, (CUlibrary)mod)
+            : d_.p_cuModuleEnumerateFunctions((CUfunction*)hs.data(), n, (CUmodule)mod);
+    names->clear();
+    for (unsigned i = 0; i < n && !r; i++) {
+      const char* s = nullptr;
+      r = lib ? d_.p_cuKernelGetName(&s, (CUkernel)hs[i]) : d_.p_cuFuncGetName(&s, (CUfunction)hs[i]);
+      if (!r) names->push_back(s ? s : "");
+    }
+    return r;
+  }
   CUresult func_set_attribute(BH fn, bool is_kernel, uint32_t attr, int32_t value) override {
     return is_kernel ? d_.p_cuKernelSetAttribute((CUfunction_attribute)attr, value, (CUkernel)fn, dev_)
                      : d_.p_cuFuncSetAttribute((CUfunction)fn, (CUfunction_attribute)attr, value);

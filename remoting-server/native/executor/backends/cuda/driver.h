@@ -58,7 +58,9 @@ namespace avec {
   X(cuStreamGetAttribute) X(cuStreamCopyAttributes) X(cuCtxResetPersistingL2Cache)                            \
   X(cuGraphConditionalHandleCreate) X(cuGraphAddNode) X(cuDeviceGetGraphMemAttribute)                       \
   X(cuDeviceSetGraphMemAttribute) X(cuDeviceGraphMemTrim) X(cuLaunchHostFunc) X(cuGraphAddHostNode)          \
-  X(cuGraphHostNodeGetParams) X(cuGraphHostNodeSetParams) X(cuGraphExecHostNodeSetParams)
+  X(cuGraphHostNodeGetParams) X(cuGraphHostNodeSetParams) X(cuGraphExecHostNodeSetParams)                 \
+  X(cuModuleGetFunctionCount) X(cuModuleEnumerateFunctions) X(cuFuncGetName) X(cuLibraryGetKernelCount)       \
+  X(cuLibraryEnumerateKernels) X(cuKernelGetName)
 
 struct Driver {
 #define AVEC_DECL(name) decltype(&name) p_##name = nullptr;

@@ -440,6 +440,12 @@ class EmulatedBackend final : public Backend {
     info->attrs[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES] = 49152;
     return CUDA_SUCCESS;
   }
+  CUresult kernel_names(ModuleKind, BH mod, std::vector<std::string>* names) override {
+    auto it = modules_.find(mod);
+    if (it == modules_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    const auto& img = it->second.image;
+    return image_kernel_names(img.data(), img.size(), names) ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED;
+  }
   CUresult get_global(ModuleKind, BH mod, const std::string& name, uint64_t* dptr, uint64_t* size) override {
     auto it = modules_.find(mod);
     if (it == modules_.end()) return CUDA_ERROR_INVALID_HANDLE;

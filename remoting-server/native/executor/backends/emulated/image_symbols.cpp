@@ -1,6 +1,7 @@
 #include "image_symbols.h"
 
 #include <cstring>
+#include <set>
 #include <vector>
 
 namespace avec {
@@ -57,42 +58,64 @@ void regions(const uint8_t* p, size_t n, std::vector<Region>* out, bool* opaque)
 
 bool is_elf(const Region& r) { return r.n >= 64 && memcmp(r.p, "\x7f" "ELF", 4) == 0 && r.p[4] == 2; }
 
-// Looks the name up in an ELF64 symbol table; returns its size through `size`.
-bool elf_symbol(const Region& r, const std::string& name, uint64_t* size, bool want_object) {
+// Calls visit(name, name_max, info, other, size) for each symbol of the ELF64's symbol tables until it
+// returns true; `name` lies in the image with `name_max` bytes readable (maybe unterminated). False
+// without a readable symbol table.
+template <class Visit>
+bool each_symbol(const Region& r, Visit visit) {
   uint64_t shoff = 0;
   uint16_t shentsize = 0, shnum = 0;
   if (!rd(r.p, r.n, 0x28, &shoff) || !rd(r.p, r.n, 0x3A, &shentsize) || !rd(r.p, r.n, 0x3C, &shnum)) return false;
   if (shentsize < 0x40) return false;
+  bool any = false;
   for (uint32_t i = 0; i < shnum; i++) {
     uint64_t sh = shoff + (uint64_t)i * shentsize;
-    if (sh < shoff) return false;
+    if (sh < shoff) return any;
     uint32_t type = 0, link = 0;
     uint64_t off = 0, sz = 0, entsize = 0;
     if (!rd(r.p, r.n, sh + 4, &type) || !rd(r.p, r.n, sh + 0x18, &off) || !rd(r.p, r.n, sh + 0x20, &sz) ||
         !rd(r.p, r.n, sh + 0x28, &link) || !rd(r.p, r.n, sh + 0x38, &entsize))
-      return false;
+      return any;
     if (type != 2 /* SHT_SYMTAB */ || entsize < 24 || off > r.n || sz > r.n - off || link >= shnum) continue;
     uint64_t strsh = shoff + (uint64_t)link * shentsize, stroff = 0, strsz = 0;
     if (!rd(r.p, r.n, strsh + 0x18, &stroff) || !rd(r.p, r.n, strsh + 0x20, &strsz)) continue;
     if (stroff > r.n || strsz > r.n - stroff) continue;
+    any = true;
     for (uint64_t s = off; s + 24 <= off + sz; s += entsize) {
       uint32_t nm = 0;
-      uint8_t info = 0;
+      uint8_t info = 0, other = 0;
       uint64_t ssize = 0;
       rd(r.p, r.n, s, &nm);
       rd(r.p, r.n, s + 4, &info);
+      rd(r.p, r.n, s + 5, &other);
       rd(r.p, r.n, s + 16, &ssize);
-      if (nm >= strsz || strsz - nm < name.size() + 1) continue;
-      const char* str = (const char*)r.p + stroff + nm;
-      if (memcmp(str, name.data(), name.size()) != 0 || str[name.size()] != 0) continue;
-      uint8_t type_bits = info & 0xf;  // STT_OBJECT 1, STT_FUNC 2
-      if (want_object && type_bits != 1) continue;
-      if (!want_object && type_bits != 2) continue;
-      *size = ssize;
-      return true;
+      if (nm >= strsz) continue;
+      if (visit((const char*)r.p + stroff + nm, (size_t)(strsz - nm), info, other, ssize)) return true;
     }
   }
-  return false;
+  return any;
+}
+
+// Looks the name up in an ELF64 symbol table; returns its size through `size`.
+bool elf_symbol(const Region& r, const std::string& name, uint64_t* size, bool want_object) {
+  bool found = false;
+  each_symbol(r, [&](const char* str, size_t max, uint8_t info, uint8_t, uint64_t ssize) {
+    if (max < name.size() + 1 || memcmp(str, name.data(), name.size()) != 0 || str[name.size()] != 0) return false;
+    uint8_t type_bits = info & 0xf;  // STT_OBJECT 1, STT_FUNC 2
+    if (type_bits != (want_object ? 1 : 2)) return false;
+    *size = ssize;
+    return found = true;
+  });
+  return found;
+}
+
+// Global STT_FUNC symbols marked as CUDA entries (st_other 0x10). False without a symbol table.
+bool elf_entries(const Region& r, std::vector<std::string>* out) {
+  return each_symbol(r, [&](const char* str, size_t max, uint8_t info, uint8_t other, uint64_t) {
+    size_t l = strnlen(str, max);
+    if ((info & 0xf) == 2 && (info >> 4) == 1 && (other & 0x10) && l && l < max) out->emplace_back(str, l);
+    return false;
+  });
 }
 
 bool ident(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$'; }
@@ -108,6 +131,20 @@ bool text_token(const Region& r, const std::string& name) {
     if (left && right) return true;
   }
   return false;
+}
+
+// PTX: the names after `.entry`.
+void ptx_entries(const Region& r, std::vector<std::string>* out) {
+  const char* s = (const char*)r.p;
+  for (size_t i = 0; i + 6 <= r.n; i++) {
+    if (memcmp(s + i, ".entry", 6) != 0) continue;
+    size_t b = i + 6;
+    while (b < r.n && (s[b] == ' ' || s[b] == '\t')) b++;
+    size_t e = b;
+    while (e < r.n && ident(s[e])) e++;
+    if (e > b) out->emplace_back(s + b, e - b);
+    i = e - 1;
+  }
 }
 
 }  // namespace
@@ -136,6 +173,28 @@ Lookup image_find_global(const uint8_t* image, size_t len, const std::string& na
     }
   }
   return (opaque || seen_text) ? Lookup::unknown : Lookup::absent;
+}
+
+bool image_kernel_names(const uint8_t* image, size_t len, std::vector<std::string>* names) {
+  std::vector<Region> rs;
+  bool opaque = false;
+  regions(image, len, &rs, &opaque);
+  for (const Region& r : rs) {
+    names->clear();
+    if (is_elf(r)) {
+      if (!elf_entries(r, names)) continue;
+    } else {
+      ptx_entries(r, names);
+    }
+    std::vector<std::string> once;  // first occurrence of each, in image order
+    std::set<std::string> seen;
+    for (std::string& n : *names)
+      if (seen.insert(n).second) once.push_back(std::move(n));
+    names->swap(once);
+    return true;
+  }
+  names->clear();
+  return false;
 }
 
 }  // namespace avec

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace avec {
 
@@ -14,5 +15,10 @@ enum class Lookup { found, absent, unknown };
 Lookup image_find_function(const uint8_t* image, size_t len, const std::string& name);
 // Globals: size from the ELF symbol table; `unknown` when no readable ELF names it.
 Lookup image_find_global(const uint8_t* image, size_t len, const std::string& name, uint64_t* size);
+
+// Kernel names (CUDA entry functions of an ELF cubin, `.entry` of PTX) of the first readable part of the
+// image (the parts of a fat binary are the same kernels for different targets). False when no part can
+// be read (compressed, or not a format we read).
+bool image_kernel_names(const uint8_t* image, size_t len, std::vector<std::string>* names);
 
 }  // namespace avec
