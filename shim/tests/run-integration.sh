@@ -158,12 +158,17 @@ n, p = ctypes.c_int(), ctypes.c_void_p()
 assert lib.cuDeviceGetCount(ctypes.byref(n)) == 0 and lib.cuDevicePrimaryCtxRetain(ctypes.byref(p), 0) == 0
 assert lib.cuCtxSetCurrent(p) == 0 and lib.cuMemAlloc_v2(ctypes.byref(p), 4096) == 0
 r1, b = snap()
-print(r0, r1, b[0] - a[0], b[3] - a[3])
+v = ctypes.c_size_t()
+for _ in range(3):
+    assert lib.cuCtxGetLimit(ctypes.byref(v), 1) == 0  # CU_LIMIT_PRINTF_FIFO_SIZE
+_, c = snap()
+print(r0, r1, b[0] - a[0], b[3] - a[3], c[3] - b[3])
 PY
 )
-read -r r0 r1 calls rts <<<"$snap"
+read -r r0 r1 calls rts limit_rts <<<"$snap"
 check "stats: cuAvecStatsSnapshot exported, counts calls and round trips mid-program ($snap)" \
   "$([ "$r1" = 0 ] && [ "${calls:-0}" -ge 5 ] && [ "${rts:-0}" -ge 1 ]; echo $?)"
+check "stats: a context limit read three times costs one round trip ($limit_rts)" "$([ "${limit_rts:-0}" = 1 ]; echo $?)"
 
 # A session's frames stay on the server: the executor logs no refused frame for any of the above.
 bad=$(grep -c '"bad_frame"\|"level":"error".*"frame' "$work/executor-$port.log" || true)

@@ -80,6 +80,8 @@ static CUresult primary_release(CUdevice dev) {
 AVEC_API CUresult cuDevicePrimaryCtxRelease(CUdevice dev) { return primary_release(dev); }
 AVEC_API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) { return primary_release(dev); }
 
+static void limits_forget(void); /* context limits known here (below) */
+
 static CUresult primary_reset(CUdevice dev) {
   CUresult r = avec_ready();
   if (r == CUDA_ERROR_NOT_INITIALIZED) return r;
@@ -104,11 +106,13 @@ static CUresult primary_reset(CUdevice dev) {
   /* the server freed the context's memory: forget it here too */
   size_t n = avec_ranges_remove_ctx(&avec_device_ranges, &avec_primary[dev], avec_release_reservation);
   avec_modules_after_reset();
+  limits_forget();
   LOG_DEBUG("primary context %d reset: %zu device range(s) dropped", (int)dev, n);
   return r;
 }
 
 #undef cuDevicePrimaryCtxReset
+
 AVEC_API CUresult cuDevicePrimaryCtxReset(CUdevice dev) { return primary_reset(dev); }
 AVEC_API CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) { return primary_reset(dev); }
 
@@ -227,6 +231,7 @@ AVEC_API CUresult cuCtxDestroy(CUcontext ctx) {
   r = avec_post(AVEC_OP_CTX_DESTROY, 0, &a, sizeof a, NULL, 0);
   /* the server drops what was loaded in that context; libraries must stay usable elsewhere */
   avec_modules_after_reset();
+  limits_forget();
   avec_ranges_remove_ctx(&avec_device_ranges, ctx, avec_release_reservation);
   /* drop it from this thread's stack (other threads: their problem, as with the driver) */
   for (int i = 0; i < tls_depth; i++)
@@ -308,22 +313,56 @@ AVEC_API CUresult cuCtxSynchronize_v2(CUcontext ctx) {
   return r;
 }
 
+/* Context limits read from the server are kept per context until this process sets a limit or resets or
+ * destroys a context: only cuCtxSetLimit changes them, except the stack size, which the driver may raise by
+ * itself when a launch needs more (never kept). cudart and the libraries read limits often (43 round trips
+ * in the ResNet-50 + GPT-2 edge run before this). */
+#define LIMIT_SLOTS 16
+typedef struct limit_answer {
+  CUcontext ctx;
+  uint32_t gen; /* limit_gen when read; 0: empty */
+  size_t value;
+} limit_answer;
+static limit_answer limits_known[LIMIT_SLOTS];
+static uint32_t limit_gen = 1;
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void limits_forget(void) {
+  pthread_mutex_lock(&limit_lock);
+  limit_gen = limit_gen + 1 ? limit_gen + 1 : 1;
+  pthread_mutex_unlock(&limit_lock);
+}
+
 AVEC_API CUresult cuCtxSetLimit(CUlimit limit, size_t value) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   avec_limit a = {(uint32_t)limit, 0, value};
-  return avec_call(AVEC_OP_CTX_SET_LIMIT, 0, &a, sizeof a, NULL, 0);
+  r = avec_call(AVEC_OP_CTX_SET_LIMIT, 0, &a, sizeof a, NULL, 0);
+  limits_forget(); /* the driver may round the value, and one limit may move another */
+  return r;
 }
 
 AVEC_API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit) {
   if (!pvalue) return CUDA_ERROR_INVALID_VALUE;
-  CUresult r = avec_ctx_require(NULL);
+  CUcontext ctx;
+  CUresult r = avec_ctx_require(&ctx);
   if (r) return r;
+  int keep = (unsigned)limit < LIMIT_SLOTS && limit != CU_LIMIT_STACK_SIZE;
+  pthread_mutex_lock(&limit_lock);
+  uint32_t gen = limit_gen;
+  int hit = keep && limits_known[limit].gen == gen && limits_known[limit].ctx == ctx;
+  if (hit) *pvalue = limits_known[limit].value;
+  pthread_mutex_unlock(&limit_lock);
+  if (hit) return CUDA_SUCCESS;
   avec_limit a = {(uint32_t)limit, 0, 0};
   struct { avec_reply_hdr h; avec_u64 v; } rep = {0};
   r = avec_call(AVEC_OP_CTX_GET_LIMIT, 0, &a, sizeof a, &rep, sizeof rep);
-  if (!r) *pvalue = (size_t)rep.v.value;
-  return r;
+  if (r) return r;
+  *pvalue = (size_t)rep.v.value;
+  pthread_mutex_lock(&limit_lock);
+  if (keep && gen == limit_gen) limits_known[limit] = (limit_answer){ctx, gen, *pvalue};
+  pthread_mutex_unlock(&limit_lock);
+  return CUDA_SUCCESS;
 }
 
 static CUfunc_cache cache_config = CU_FUNC_CACHE_PREFER_NONE;

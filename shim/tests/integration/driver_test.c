@@ -77,6 +77,20 @@ static void *thread_ctx(void *arg) {
 }
 
 static void test_context(CUcontext primary) {
+  CASE("context limits (kept per context until a limit is set)");
+  size_t fifo = 0, heap = 0, lim = 0;
+  OK(cuCtxGetLimit(&fifo, CU_LIMIT_PRINTF_FIFO_SIZE));
+  OK(cuCtxGetLimit(&lim, CU_LIMIT_PRINTF_FIFO_SIZE));
+  CHECK(fifo > 0 && lim == fifo);
+  OK(cuCtxGetLimit(&heap, CU_LIMIT_MALLOC_HEAP_SIZE));
+  OK(cuCtxSetLimit(CU_LIMIT_PRINTF_FIFO_SIZE, fifo * 2));
+  OK(cuCtxGetLimit(&lim, CU_LIMIT_PRINTF_FIFO_SIZE));
+  CHECK_EQ(lim, fifo * 2); /* the set is seen, not the value read before */
+  OK(cuCtxSetLimit(CU_LIMIT_PRINTF_FIFO_SIZE, fifo));
+  OK(cuCtxGetLimit(&lim, CU_LIMIT_PRINTF_FIFO_SIZE));
+  CHECK_EQ(lim, fifo);
+  CHECK_EQ(cuCtxGetLimit(&lim, (CUlimit)0x7777), CUDA_ERROR_UNSUPPORTED_LIMIT);
+
   CASE("contexts");
   unsigned flags = 99;
   int active = 0;
