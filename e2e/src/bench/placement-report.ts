@@ -89,9 +89,10 @@ export function writeReport(x: {
 | operator bind latency (avec_claim_bind_latency_seconds mean) | ${x.bindLatency.meanMs.toFixed(1)} ms over ${x.bindLatency.count} |
 
 Latency is measured by the benchmark client: from the create call returning to the watch event that
-shows \`status.phase: Bound\`. In the burst the clients create claims faster than the operator binds
-them, so burst latency is mostly queueing (it grows with the claim's position in the backlog); the
-paced phase shows the latency of a claim arriving when there is no backlog.
+shows \`status.phase: Bound\`. ${toCreate < 0.95
+    ? 'In this burst the clients created claims faster than the operator bound them, so burst latency is mostly\nqueueing (it grows with the claim\'s position in the backlog)'
+    : 'In this burst the operator kept pace with the clients, so burst latency is the wait of each request in\nan API server that has no CPU to spare'}; the paced phase shows the latency of a claim arriving when
+there is no backlog.
 
 API writes per Bound claim during the burst (kube-apiserver \`apiserver_request_total\`, all clients:
 the benchmark's own create is the \`POST virtualgpuclaims\` row):
