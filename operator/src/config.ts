@@ -29,7 +29,7 @@ export const FLAGS = {
   'heartbeat-timeout-seconds': { schema: positive.default(30), help: 'a GPUNode whose status.heartbeatTime is older is NotReady; its claims become Lost and are placed again' },
   'shim-image': { schema: z.string().min(1).default('avec/shim:0.1.0'), help: 'image of the init container that copies the shim (/opt/avec/lib/*.so.1, needs /bin/sh and cp)' },
   'shim-pull-policy': { schema: z.enum(['Always', 'IfNotPresent', 'Never']).optional(), help: 'imagePullPolicy of the shim init container' },
-  workers: { schema: positive.default(16), help: 'concurrent claim reconciles' },
+  workers: { schema: positive.default(32), help: 'concurrent claim reconciles (binds in flight: two API writes each)' },
   'resync-seconds': { schema: positive.default(300), help: 'period at which every claim and GPU node is reconciled again' },
   'lost-claims-first': { schema: bool.default(true), help: 'claims that lost their GPU in a node failure (phase Lost) are placed before claims that never had one; a newcomer that would take their capacity waits with reason CapacityHeldForLostClaims' },
   'max-sessions-per-claim': { schema: z.coerce.number().int().min(1).max(1000).default(8), help: "concurrent sessions a claim may hold on its node, signed into its tickets as maxs, for claims without spec.maxSessions (the remoting server's own cap still applies; the lower one wins)" },

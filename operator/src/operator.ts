@@ -106,9 +106,18 @@ export async function runOperator(cfg: OperatorConfig, opts: { log?: Logger; clo
         }
       : undefined,
   });
+  // The key directory is looked at (readdir + stat, on the event loop) at most once a second, not at
+  // every bind: a rotated key is used within a second (and re-queues every claim, onRotate).
+  let keyringCheckedAt = Number.NEGATIVE_INFINITY;
+  const currentKeyring = () => {
+    const now = clock.now();
+    if (now - keyringCheckedAt < 1_000) return keyring.keyring;
+    keyringCheckedAt = now;
+    return keyring.refresh();
+  };
   const controllers = registerControllers(mgr, api, metrics, {
     identity: cfg.identity,
-    keyring: () => keyring.refresh(),
+    keyring: currentKeyring,
     heartbeatTimeoutMs: cfg.heartbeatTimeoutSeconds * 1000,
     ticketTtlSeconds: cfg.ticketTtlSeconds,
     retryUnplacedMs: cfg.retryUnplacedSeconds * 1000,

@@ -16,6 +16,7 @@ import { waitFor } from '../harness/wait.js';
 import { buildEdge, claimMix, percentile } from './fleet-model.js';
 import { writeReport } from './placement-report.js';
 import { counterBy, histogramMean } from './prom-text.js';
+import { cpuBetween, cpuSnapshot } from './proc-cpu.js';
 
 // Sizes come from the environment, validated once here.
 const count = (d: number) => z.coerce.number().int().min(0).default(d);
@@ -29,6 +30,12 @@ const benchEnv = z.object({
   AVEC_BENCH_TIMEOUT_S: count(1_500),
   /** Seconds to wait, once the GPUNode summaries hold every Bound claim, before the API writes are counted (0: do not wait for the summaries). */
   AVEC_BENCH_SUMMARY_SETTLE_S: count(5),
+  /** Operator flags added to the harness's, space-separated (e.g. `--workers=32`). */
+  AVEC_BENCH_OPERATOR_ARGS: z.string().default(''),
+  /** Node.js flags for the operator process, space-separated (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). */
+  AVEC_BENCH_OPERATOR_NODE_ARGS: z.string().default(''),
+  /** kube-apiserver flags added to the harness's, space-separated (e.g. `--profiling=true` for /debug/pprof). */
+  AVEC_BENCH_APISERVER_ARGS: z.string().default(''),
   /** Where the report goes (the smoke test points it at a temp dir). */
   AVEC_BENCH_RESULTS_DIR: z.string().min(1).optional(),
 }).parse(process.env);
@@ -65,6 +72,12 @@ function rawBindSecret(c: any, i: number): object {
   };
 }
 
+/** The status write the operator sends: identity and status only (operator/src/kube/status-writer.ts). */
+function rawStatusBody(c: any, status: object): object {
+  const { name, namespace, uid, resourceVersion } = c.metadata;
+  return { apiVersion: c.apiVersion, kind: c.kind, metadata: { name, namespace, uid, resourceVersion }, status };
+}
+
 function rawBoundStatus(i: number): object {
   const t = new Date().toISOString();
   return {
@@ -82,7 +95,7 @@ async function main(): Promise<void> {
   const claims = claimMix(N_CLAIMS, model.sites);
   say(`${N_CLAIMS} claims, ${N_NODES} GPU nodes (4 GPUs each), ${N_SITES} sites; client concurrency ${CONCURRENCY}`);
 
-  const cp = await startControlPlane({ name: 'bench-placement' });
+  const cp = await startControlPlane({ name: 'bench-placement', apiServerArgs: benchEnv.AVEC_BENCH_APISERVER_ARGS.split(' ').filter(Boolean) });
   const inst = await installAvec(cp);
   const rest = cp.rest();
   try {
@@ -113,7 +126,7 @@ async function main(): Promise<void> {
     const rawSecretPerSecond = nRaw / ((Date.now() - tSecret) / 1000);
     const tStatus = Date.now();
     await pool(rawClaims, CONCURRENCY, async (c, i) => {
-      await rest.claims.replaceStatus(c.metadata.name, { ...c, status: rawBoundStatus(i) }, 'bench-raw');
+      await rest.claims.replaceStatus(c.metadata.name, rawStatusBody(c, rawBoundStatus(i)), 'bench-raw');
     });
     const rawStatusPerSecond = nRaw / ((Date.now() - tStatus) / 1000);
     const rawBindCeiling = 1 / (1 / rawCreatePerSecond + 1 / rawSecretPerSecond + 1 / rawStatusPerSecond);
@@ -123,7 +136,8 @@ async function main(): Promise<void> {
     await waitFor(async () => ((await rest.claims.list({ limit: 1 }, 'bench-raw')).items.length === 0 ? true : undefined), { what: 'raw claims deleted', timeoutMs: 300_000 });
     say(`raw API server create throughput (no operator): ${rawCreatePerSecond.toFixed(0)} claims/s over ${nRaw}`);
 
-    const op = await startOperator(cp, inst, { identity: 'bench', heartbeatTimeoutSeconds: 3_600, env: { AVEC_LOG: process.env.AVEC_BENCH_OPERATOR_LOG ?? 'warn' } });
+    const op = await startOperator(cp, inst, {
+      identity: 'bench', heartbeatTimeoutSeconds: 3_600, extraArgs: benchEnv.AVEC_BENCH_OPERATOR_ARGS.split(' ').filter(Boolean), nodeArgs: benchEnv.AVEC_BENCH_OPERATOR_NODE_ARGS.split(' ').filter(Boolean), env: { AVEC_LOG: process.env.AVEC_BENCH_OPERATOR_LOG ?? 'warn' } });
     await waitFor(async () => /^avec_operator_leader(?:\{[^}]*\})? 1$/m.test(await op.metrics()), { what: 'operator leadership', timeoutMs: 60_000 });
     await waitFor(async () => {
       const l: any = await listAll(rest.gpuNodes);
@@ -156,6 +170,9 @@ async function main(): Promise<void> {
     const WRITE_LABELS = ['verb', 'resource', 'subresource'];
     const apiWrites = async () => counterBy(await rest.getText('/metrics').catch(() => ''), 'apiserver_request_total', WRITE_LABELS);
     const writesBefore = await apiWrites();
+    // Where the CPU goes during the burst (2 vCPUs shared by all four): ms per claim of each process.
+    const pids = { 'kube-apiserver': cp.apiServer.process.pid, etcd: cp.etcd.process.pid, operator: op.process.pid, 'benchmark clients': process.pid };
+    const cpuStart = cpuSnapshot(pids);
     const tStart = Date.now();
     await pool(claims, CONCURRENCY, async (spec, i) => {
       const ns = `bench-${i % N_NAMESPACES}`;
@@ -174,6 +191,8 @@ async function main(): Promise<void> {
       return boundAt.size >= N_CLAIMS ? true : undefined;
     }, { what: 'all claims Bound', timeoutMs: TIMEOUT_MS, intervalMs: 250 }).catch((e) => say(String(e)));
     const tEnd = Math.max(...boundAt.values());
+    const cpu = cpuBetween(cpuStart, cpuSnapshot(pids), boundAt.size);
+    say(`CPU during the burst, ms per claim: ${Object.entries(cpu.perUnitMs).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}; machine busy ${(100 * cpu.machineBusy).toFixed(0)}%`);
     // The operator writes GPUNode allocation summaries after the binds (not while claims wait, then
     // at most once per node per --node-summary-interval-seconds): wait until they hold every Bound
     // claim, so that their writes are counted too.
@@ -261,12 +280,13 @@ async function main(): Promise<void> {
       rawCreatePerSecond, rawSecretPerSecond, rawStatusPerSecond, rawBindCeiling, summaryLagS,
     };
     say(`RESULT burst: placed/s=${r.placedPerSecond.toFixed(1)} bound=${r.bound}/${N_CLAIMS} p50=${r.p50}ms p99=${r.p99}ms max=${r.max}ms duplicates=${dup}`);
+    say(`RESULT ratios: bind/clients' create ${(100 * r.placedPerSecond / r.createPerSecond).toFixed(0)}% (${r.createPerSecond.toFixed(0)}/s), bind/raw create ${(100 * r.placedPerSecond / rawCreatePerSecond).toFixed(0)}% (${rawCreatePerSecond.toFixed(0)}/s)`);
     say(`RESULT paced (${PACED_RATE}/s): bound=${r.pacedN}/${N_PACED} p50=${r.pacedP50}ms p99=${r.pacedP99}ms max=${r.pacedMax}ms`);
     say(`pure: ${pure.split('\n').pop()}`);
     const file = writeReport({
       sizes: { claims: N_CLAIMS, nodes: N_NODES, sites: N_SITES, namespaces: N_NAMESPACES, concurrency: CONCURRENCY,
         paced: N_PACED, pacedRate: PACED_RATE, resultsDir: benchEnv.AVEC_BENCH_RESULTS_DIR },
-      r, phases, dup, placement, bindLatency, writes, pure: pure.split('\n').pop() ?? '',
+      r, phases, dup, placement, bindLatency, writes, cpu, operatorArgs: benchEnv.AVEC_BENCH_OPERATOR_ARGS, pure: pure.split('\n').pop() ?? '',
       pacedSlowest: pacedSlowest.map((x) => `${x.ms} ms (created ${x.at.toFixed(1)} s into the phase)`).join(', '),
     });
     say(`wrote ${file}`);

@@ -16,6 +16,8 @@ export interface OperatorOptions {
   leaderElect?: boolean;
   heartbeatTimeoutSeconds?: number;
   extraArgs?: string[];
+  /** Node.js flags before the script (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile the operator). */
+  nodeArgs?: string[];
   env?: NodeJS.ProcessEnv;
 }
 
@@ -72,6 +74,7 @@ async function startOperatorOnce(cp: ControlPlane, install: AvecInstall, opts: O
     name: `operator-${opts.identity}`,
     command: process.execPath,
     args: [
+      ...(opts.nodeArgs ?? []),
       join(REPO_ROOT, 'operator', 'dist', 'main.js'),
       `--kubeconfig=${kubeconfig}`,
       `--namespace=${install.namespace}`,

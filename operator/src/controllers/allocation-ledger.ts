@@ -31,6 +31,7 @@ export class AllocationLedger {
   private readonly byNode = new Map<string, Map<string, LedgerEntry>>();
   /** Bumped per node on every change (lets cached placement views know when to recompute). */
   private readonly versions = new Map<string, number>();
+  private readonly listeners: Array<(node: string) => void> = [];
 
   /** `freed`: capacity was given back on `node` (claims waiting for a GPU may fit now). */
   constructor(private readonly onNodeChange: (node: string, freed: boolean) => void = () => {}) {}
@@ -57,6 +58,11 @@ export class AllocationLedger {
     const before = this.get(key);
     this.assumed.delete(key);
     this.update(key, before);
+  }
+
+  /** `fn(node)` on every change of what `node` holds (placement views rebuild just that node). */
+  subscribe(fn: (node: string) => void): void {
+    this.listeners.push(fn);
   }
 
   get(key: string): LedgerEntry | undefined {
@@ -103,5 +109,6 @@ export class AllocationLedger {
 
   private bump(node: string): void {
     this.versions.set(node, (this.versions.get(node) ?? 0) + 1);
+    for (const fn of this.listeners) fn(node);
   }
 }

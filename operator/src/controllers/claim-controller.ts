@@ -64,6 +64,7 @@ export class ClaimController {
         overcommitted: boundNode !== undefined && overcommittedClaims(boundNode, this.ctx.ledger.onNode(alloc.node)).has(key),
       },
       views: () => this.ctx.nodes.views(now),
+      latencies: (site) => this.ctx.nodes.latencies(site),
       lostClaims: () => this.lostRequests(key),
     });
     if (action.kind === 'bind' || action.kind === 'unplaced') {
@@ -167,7 +168,7 @@ export class ClaimController {
     if (sameStatus(prev, next)) return claim;
     const ns = String(raw.metadata.namespace ?? '');
     const name = String(raw.metadata.name ?? '');
-    const updated = await replaceStatus<RawClaim>(this.ctx.api.claims, this.ctx.claims, { name, namespace: ns, raw }, next);
+    const updated = await replaceStatus<RawClaim>(this.ctx.api.claims, this.ctx.claims, { name, namespace: ns, raw: { ...raw, apiVersion: `${GROUP}/${VERSION}`, kind: CLAIM_KIND } }, next);
     this.ctx.ledger.observe(`${ns}/${name}`, this.ctx.claims.get(`${ns}/${name}`));
     const involved = { apiVersion: `${GROUP}/${VERSION}`, kind: CLAIM_KIND, name, namespace: ns, uid: String(raw.metadata.uid ?? ''), resourceVersion: updated.metadata?.resourceVersion };
     for (const e of claimEvents(prev, next)) this.ctx.events.emitAsync(involved, e.type, e.reason, e.message);

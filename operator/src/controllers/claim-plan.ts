@@ -8,7 +8,7 @@
 // the claims, so an operator that restarts re-derives exactly what is allocated.
 import type { ClaimAllocation, GPUNode, VirtualGPUClaim } from '@avec/api';
 import { nodeViewFrom, type ClaimRequest, type NodeView } from '../placement/model.js';
-import { latencyFrom, placeClaim } from '../placement/place.js';
+import { latencyFrom, placeClaim, type SiteLatencies } from '../placement/place.js';
 
 export interface BoundRecord {
   /** The GPU node the claim's status names (absent: the GPUNode is gone). */
@@ -29,6 +29,8 @@ export interface BindObserved {
   bound?: BoundRecord;
   /** The placement views of every GPU node (called only when the claim has to be placed). */
   views: () => readonly NodeView[];
+  /** Latency from a site to each node of views(), in its order, and nodes by latency (optional; placement visits nearest first). */
+  latencies?: (site: string) => SiteLatencies;
   /**
    * Requests of the other claims that lost their GPU in a node failure and wait to be placed again,
    * oldest first (empty when the policy is off). A claim that never had a GPU places only into what
@@ -72,11 +74,12 @@ export function planBind(o: BindObserved): BindAction {
   }
 
   const views = o.views();
+  const lat = (site: string | undefined): SiteLatencies | undefined => (site !== undefined ? o.latencies?.(site) : undefined);
   const lost = claim.status?.phase === 'Lost' ? [] : (o.lostClaims?.() ?? []);
-  const held = lost.length ? holdCapacity(views, lost) : undefined;
-  const decision = placeClaim(req, held?.views ?? views);
+  const held = lost.length ? holdCapacity(views, lost, o.latencies) : undefined;
+  const decision = placeClaim(req, held?.views ?? views, lat(req.site));
   if (!decision.ok) {
-    if (held && held.count > 0 && placeClaim(req, views).ok) {
+    if (held && held.count > 0 && placeClaim(req, views, lat(req.site)).ok) {
       return {
         kind: 'unplaced', reason: 'CapacityHeldForLostClaims',
         message: `the GPU capacity that fits is held for ${held.count} claim(s) that lost their GPU in a node failure; they are placed first (operator flag --lost-claims-first)`,
@@ -98,12 +101,15 @@ export function planBind(o: BindObserved): BindAction {
   };
 }
 
-/** `views` with what placing `requests` in order would take subtracted (copies; the inputs are shared caches). */
-export function holdCapacity(views: readonly NodeView[], requests: readonly ClaimRequest[]): { views: NodeView[]; count: number } {
+/**
+ * `views` with what placing `requests` in order would take subtracted (copies in the same order;
+ * the inputs are shared caches).
+ */
+export function holdCapacity(views: readonly NodeView[], requests: readonly ClaimRequest[], latencies?: (site: string) => SiteLatencies): { views: NodeView[]; count: number } {
   const out = [...views];
   let count = 0;
   for (const r of requests) {
-    const d = placeClaim(r, out);
+    const d = placeClaim(r, out, r.site !== undefined ? latencies?.(r.site) : undefined);
     if (!d.ok) continue;
     const i = out.findIndex((n) => n.name === d.node);
     const n = out[i]!;

@@ -78,12 +78,15 @@ export function registerControllers(mgr: Manager, api: KubeApi, metrics: Operato
   // Claims that lost their GPU: newcomers place only into what is left after them. When one is
   // placed (or deleted), the claims it held capacity from get another try.
   const lost = new Set<string>();
-  const claimInf = mgr.informer(api.claims, (key) => {
+  const claimInf = mgr.informer(api.claims, (key, echo) => {
     const phase = (claimInf.get(key) as { status?: { phase?: string } } | undefined)?.status?.phase;
     ledger.observe(key, claimInf.get(key));
     if (phase === 'Lost') lost.add(key);
     else if (lost.delete(key) && s.lostClaimsFirst) requeueWaiting();
-    claimQueue.add(key);
+    // The claim controller's own status write coming back: it already acted on what it wrote (a
+    // bind asks for its ticket refresh, a Lost claim to be placed again), so a second reconcile of
+    // the same object would be a no-op; the claim's pods still hear of it.
+    if (!echo) claimQueue.add(key);
     const [ns, name] = key.split('/');
     for (const p of podCtl.podsOfClaim(ns ?? '', name ?? '')) podQueue.add(p);
   });

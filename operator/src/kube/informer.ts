@@ -38,7 +38,8 @@ export class Informer<T extends KubeObject> {
   constructor(
     private readonly resource: Resource,
     private readonly opts: InformerOptions,
-    private readonly onChange: (key: string) => void,
+    /** `echo`: the event carries the resourceVersion the cache already holds (the owner's own write, put in by upsertLocal). */
+    private readonly onChange: (key: string, echo?: boolean) => void,
   ) {}
 
   get(key: string): T | undefined {
@@ -95,6 +96,12 @@ export class Informer<T extends KubeObject> {
       const cur = Number(this.cache.get(k)?.metadata?.resourceVersion);
       const inc = Number(obj.metadata?.resourceVersion);
       if (Number.isFinite(cur) && Number.isFinite(inc) && inc < cur) return;
+      // The same resourceVersion is the same object: our own write coming back. The cache holds it
+      // already; the owner is told, so that it can skip what it did when it wrote.
+      if (Number.isFinite(cur) && inc === cur) {
+        this.onChange(k, true);
+        return;
+      }
       this.cache.set(k, obj);
     }
     this.version++;

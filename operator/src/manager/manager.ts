@@ -63,7 +63,7 @@ export class Manager {
   }
 
   /** A cache of one kind; `onChange` gets the key of every object that changed. Runs while leading. */
-  informer(resource: Resource, onChange: (key: string) => void, labelSelector?: string): Informer<KubeObject> {
+  informer(resource: Resource, onChange: (key: string, echo?: boolean) => void, labelSelector?: string): Informer<KubeObject> {
     const inf = new Informer<KubeObject>(resource, { labelSelector, clock: this.o.clock, log: this.o.log }, onChange);
     this.informers.push(inf);
     return inf;

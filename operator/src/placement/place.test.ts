@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { placeClaim, placeAll } from './place.js';
+import { placeClaim, placeAll, siteLatencies } from './place.js';
 import { nodeViewFrom, claimRequestFrom, isHeartbeatFresh, type ClaimRequest, type NodeView } from './model.js';
 import { gpuNodeSchema, claimSchema } from '@avec/api';
 
@@ -148,6 +148,27 @@ test('determinism: same decisions under any permutation of claims, nodes and dev
   for (let k = 0; k < 5; k++) {
     const pn = shuffle(nodes).map((n) => ({ ...n, devices: shuffle(n.devices) }));
     assert.equal(JSON.stringify([...placeAll(shuffle(reqs), pn)]), base);
+  }
+});
+
+test('nearest-first visits with precomputed latencies decide exactly as visiting every node (every policy, limits, sites, unknown links, full devices)', () => {
+  let seed = 11;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const nodes: NodeView[] = [];
+  for (let i = 0; i < 40; i++) {
+    const rtt: Record<string, number> = {};
+    for (const s of ['s0', 's1', 's2', 's3']) if (rnd() < 0.8) rtt[s] = Math.round(rnd() * 200) / 10;
+    nodes.push(node(`n${String(i).padStart(2, '0')}`, `s${i % 4}`, [[`GPU-${i}-0`, Math.floor(rnd() * 40)], [`GPU-${i}-1`, Math.floor(rnd() * 40), Math.floor(rnd() * 100)]], rtt, rnd() < 0.9));
+  }
+  for (let i = 0; i < 300; i++) {
+    const site = i % 7 === 0 ? undefined : `s${i % 5}`; // s4: no node's site, some links unknown
+    const r = req({
+      key: `ns/c${i}`, memoryBytes: (1 + (i % 9)) * GiB, computePercent: 1 + (i % 50), site,
+      policy: (['nearest', 'binpack', 'spread'] as const)[i % 3],
+      maxLatencyMs: i % 4 === 0 ? Math.round(rnd() * 150) / 10 : undefined,
+      sites: i % 6 === 0 ? ['s1', 's2'] : [], siteMode: i % 12 === 0 ? 'Preferred' : 'Required',
+    });
+    assert.deepEqual(placeClaim(r, nodes, siteLatencies(nodes, site ?? 's0')), placeClaim(r, nodes), `claim ${i}`);
   }
 });
 

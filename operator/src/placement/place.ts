@@ -45,8 +45,81 @@ function compare(policy: ClaimRequest['policy'], a: Candidate, b: Candidate): nu
 
 const fail = (reason: PlacementFailure['reason'], message: string): PlacementFailure => ({ ok: false, reason, message });
 
-/** Place one claim on the given nodes (which are not modified). */
-export function placeClaim(req: ClaimRequest, nodes: readonly NodeView[]): PlacementDecision {
+/** Latency from one site to every node of a views array, in its order, and that order sorted by it. */
+export interface SiteLatencies {
+  /** latencyFrom(nodes[i], site) at i; NaN when unknown. */
+  latency: ArrayLike<number>;
+  /** Node indices by ascending latency, unknown last. */
+  order: ArrayLike<number>;
+}
+
+export function siteLatencies(nodes: readonly NodeView[], site: string): { latency: Float64Array; order: Uint32Array } {
+  const latency = Float64Array.from(nodes, (n) => latencyFrom(n, site) ?? Number.NaN);
+  const key = (i: number): number => (Number.isNaN(latency[i]!) ? Number.POSITIVE_INFINITY : latency[i]!);
+  const order = Uint32Array.from(nodes, (_, i) => i).sort((a, b) => key(a) - key(b) || a - b);
+  return { latency, order };
+}
+
+function decided(req: ClaimRequest, best: Candidate): PlacementDecision {
+  const lat = latencyFrom(best.node, req.site);
+  return {
+    ok: true,
+    node: best.node.name,
+    site: best.node.site,
+    deviceUUID: best.device.uuid,
+    endpoint: best.node.endpoint,
+    ...(lat !== undefined ? { latencyMs: lat } : {}),
+    memoryBytes: req.memoryBytes,
+    computePercent: req.computePercent,
+  };
+}
+
+/**
+ * Place one claim on the given nodes (which are not modified). With `site` (the claim site's
+ * latencies over these nodes, precomputed by the caller) the nodes are visited nearest first and
+ * the visit stops at the first node beyond maxLatencyMs, or, for `nearest`, beyond the best
+ * latency found: the same decision as visiting every node, which is still done to explain a claim
+ * that fits nowhere.
+ */
+export function placeClaim(req: ClaimRequest, nodes: readonly NodeView[], site?: SiteLatencies): PlacementDecision {
+  if (site && req.site !== undefined && !(req.siteMode === 'Preferred' && req.sites.length > 0)) {
+    const best = nearestFirst(req, nodes, site);
+    if (best) return decided(req, best);
+  }
+  return placeByScan(req, nodes, req.site !== undefined ? site?.latency : undefined);
+}
+
+/** The best candidate, visiting nodes by latency (no preferred sites: every candidate is tier 0). */
+function nearestFirst(req: ClaimRequest, nodes: readonly NodeView[], site: SiteLatencies): Candidate | undefined {
+  const required = req.sites.length > 0 ? new Set(req.sites) : undefined;
+  const models = req.models.length > 0 ? new Set(req.models) : undefined;
+  const minCC = req.minComputeCapability !== undefined ? parseCC(req.minComputeCapability) : undefined;
+  const maxLat = req.maxLatencyMs ?? Number.POSITIVE_INFINITY;
+  const nearest = req.policy === 'nearest';
+  let best: Candidate | undefined;
+  for (let k = 0; k < site.order.length; k++) {
+    const i = site.order[k]!;
+    const l = site.latency[i]!;
+    const lat = Number.isNaN(l) ? Number.POSITIVE_INFINITY : l;
+    // Sorted: every node after this one is as far or farther.
+    if (lat > maxLat) break;
+    if (nearest && best !== undefined && lat > best.latency) break;
+    const node = nodes[i]!;
+    if (!node.ready || (required && !required.has(node.site))) continue;
+    for (const dev of node.devices) {
+      if (models && !models.has(dev.model)) continue;
+      if (minCC !== undefined && parseCC(dev.computeCapability) < minCC) continue;
+      if (dev.freeMemoryBytes < req.memoryBytes || dev.freeComputePercent < req.computePercent) continue;
+      const freeAfter = dev.freeMemoryBytes - req.memoryBytes;
+      const c: Candidate = { node, device: dev, tier: 0, latency: lat, freeAfter, usedFracAfter: dev.memoryBytes > 0 ? 1 - freeAfter / dev.memoryBytes : 1 };
+      if (best === undefined || compare(req.policy, c, best) < 0) best = c;
+    }
+  }
+  return best;
+}
+
+/** Every node, counting why candidates drop out (the failure message says which check emptied the field). */
+function placeByScan(req: ClaimRequest, nodes: readonly NodeView[], latencies?: ArrayLike<number>): PlacementDecision {
   const required = req.siteMode === 'Required' && req.sites.length > 0 ? new Set(req.sites) : undefined;
   const preferred = req.siteMode === 'Preferred' && req.sites.length > 0 ? new Set(req.sites) : undefined;
   const models = req.models.length > 0 ? new Set(req.models) : undefined;
@@ -57,12 +130,18 @@ export function placeClaim(req: ClaimRequest, nodes: readonly NodeView[]): Place
   let best: Candidate | undefined;
   const scratch: Candidate = { node: nodes[0], device: nodes[0]?.devices[0], tier: 0, latency: 0, freeAfter: 0, usedFracAfter: 0 };
   const minCCs = minCC !== undefined ? new Map<string, number>() : undefined;
-  for (const node of nodes) {
+  const lats = latencies;
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i]!;
     if (!node.ready) continue;
     ready++;
     if (required && !required.has(node.site)) continue;
     inSite++;
-    const lat = latencyFrom(node, req.site);
+    let lat: number | undefined;
+    if (lats) {
+      const l = lats[i]!;
+      lat = Number.isNaN(l) ? undefined : l;
+    } else lat = latencyFrom(node, req.site);
     for (const dev of node.devices) {
       if (models && !models.has(dev.model)) continue;
       if (minCC !== undefined && minCCs) {
@@ -90,19 +169,7 @@ export function placeClaim(req: ClaimRequest, nodes: readonly NodeView[]): Place
       else if (compare(req.policy, scratch, best) < 0) Object.assign(best, scratch);
     }
   }
-  if (best !== undefined) {
-    const lat = latencyFrom(best.node, req.site);
-    return {
-      ok: true,
-      node: best.node.name,
-      site: best.node.site,
-      deviceUUID: best.device.uuid,
-      endpoint: best.node.endpoint,
-      ...(lat !== undefined ? { latencyMs: lat } : {}),
-      memoryBytes: req.memoryBytes,
-      computePercent: req.computePercent,
-    };
-  }
+  if (best !== undefined) return decided(req, best);
   if (ready === 0) return fail('NoReadyNode', `none of ${nodes.length} GPU nodes is ready`);
   if (inSite === 0) return fail('NoNodeInSite', `no ready GPU node in site(s) ${req.sites.join(', ')}`);
   if (matching === 0) {
@@ -145,8 +212,11 @@ export function placeAll(reqs: readonly ClaimRequest[], nodes: readonly NodeView
   const work = cloneNodes(nodes);
   const byName = new Map(work.map((n) => [n.name, n]));
   const out = new Map<string, PlacementDecision>();
+  // Latencies do not change as capacity is taken: one per claim site, as the operator's node store keeps them.
+  const bySite = new Map<string, SiteLatencies>();
+  const lat = (site: string): SiteLatencies => bySite.get(site) ?? bySite.set(site, siteLatencies(work, site)).get(site)!;
   for (const req of [...reqs].sort(claimOrder)) {
-    const d = placeClaim(req, work);
+    const d = placeClaim(req, work, req.site !== undefined ? lat(req.site) : undefined);
     if (d.ok) {
       const dev = byName.get(d.node)!.devices.find((x) => x.uuid === d.deviceUUID)!;
       dev.freeMemoryBytes -= d.memoryBytes;

@@ -1,18 +1,19 @@
-// Typed access to the resources avec reads and writes, through client-node's generated APIs:
-// CustomObjectsApi for VirtualGPUClaims and GPUNodes, CoreV1Api, CoordinationV1Api (the leader Lease),
-// AdmissionregistrationV1Api (the webhook's caBundle). Every kind looks the same to callers (the
-// `Resource` interface, which the operator's unit-test fake also implements); objects are plain JSON
-// (client-node's model classes carry Dates; they are turned back into the API's strings here).
+// Typed access to the resources avec reads and writes. Lists go through client-node's generated APIs
+// (CustomObjectsApi for VirtualGPUClaims and GPUNodes, CoreV1Api, CoordinationV1Api, ...), watches
+// through its Watch, and single-object calls as plain JSON on the same KubeConfig (json-request.ts).
+// Every kind looks the same to callers (the `Resource` interface, which the operator's unit-test fake
+// also implements); objects are plain JSON (client-node's model classes carry Dates; list results are
+// turned back into the API's strings here).
 import {
   AdmissionregistrationV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
-  setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
 import { toKubeError } from './errors.js';
+import { jsonRequest, type JsonMethod } from './json-request.js';
 import { watchPath, type WatchEventType, type WatchOptions } from './watch.js';
 
 /** An API object as JSON (callers parse what they read with their zod schemas). */
@@ -81,13 +82,6 @@ type Call = (p: any, opts?: any) => Promise<any>;
 interface Ops {
   list?: Call;
   listAll?: Call;
-  get?: Call;
-  create?: Call;
-  replace?: Call;
-  replaceStatus?: Call;
-  patch?: Call;
-  patchStatus?: Call;
-  delete?: Call;
 }
 
 export interface CustomKind {
@@ -129,8 +123,18 @@ export class ResourceClient<T extends KubeObject = KubeObject> implements Resour
     }
   }
 
-  private one(r: unknown): T {
-    return this.typedResult ? plain<T>(r) : (r as T);
+  /** One object by path, as JSON (observed like every call). */
+  private async json<R>(method: JsonMethod, verb: string, path: string, body?: unknown, contentType?: string): Promise<R> {
+    const t0 = performance.now();
+    try {
+      const r = await jsonRequest<R>(this.kc, method, path, body, contentType);
+      this.observe()(verb, 200, (performance.now() - t0) / 1000);
+      return r;
+    } catch (err) {
+      const e = toKubeError(err, `${verb} ${path}`);
+      this.observe()(verb, e.status, (performance.now() - t0) / 1000);
+      throw e;
+    }
   }
 
   private nsParam(ns?: string): Record<string, unknown> {
@@ -150,32 +154,32 @@ export class ResourceClient<T extends KubeObject = KubeObject> implements Resour
     return watchPath(this.kc, this.path(ns), opts, onEvent as (t: WatchEventType, o: unknown) => void, signal);
   }
 
-  async get(name: string, ns?: string): Promise<T> {
-    return this.one(await this.run('GET', 'get', this.path(ns, name), { name, ...this.nsParam(ns) }));
+  get(name: string, ns?: string): Promise<T> {
+    return this.json('GET', 'GET', this.path(ns, name));
   }
 
-  async create(body: object, ns?: string): Promise<T> {
-    return this.one(await this.run('POST', 'create', this.path(ns), { body, ...this.nsParam(ns) }));
+  create(body: object, ns?: string): Promise<T> {
+    return this.json('POST', 'POST', this.path(ns), body);
   }
 
-  async replace(name: string, body: object, ns?: string): Promise<T> {
-    return this.one(await this.run('PUT', 'replace', this.path(ns, name), { name, body, ...this.nsParam(ns) }));
+  replace(name: string, body: object, ns?: string): Promise<T> {
+    return this.json('PUT', 'PUT', this.path(ns, name), body);
   }
 
-  async replaceStatus(name: string, body: object, ns?: string): Promise<T> {
-    return this.one(await this.run('PUT', 'replaceStatus', `${this.path(ns, name)}/status`, { name, body, ...this.nsParam(ns) }));
+  replaceStatus(name: string, body: object, ns?: string): Promise<T> {
+    return this.json('PUT', 'PUT', `${this.path(ns, name)}/status`, body);
   }
 
-  async patch(name: string, body: unknown, type: PatchType, ns?: string): Promise<T> {
-    return this.one(await this.run('PATCH', 'patch', this.path(ns, name), { name, body, ...this.nsParam(ns) }, setHeaderOptions('Content-Type', type)));
+  patch(name: string, body: unknown, type: PatchType, ns?: string): Promise<T> {
+    return this.json('PATCH', 'PATCH', this.path(ns, name), body, type);
   }
 
-  async patchStatus(name: string, body: unknown, type: PatchType, ns?: string): Promise<T> {
-    return this.one(await this.run('PATCH', 'patchStatus', `${this.path(ns, name)}/status`, { name, body, ...this.nsParam(ns) }, setHeaderOptions('Content-Type', type)));
+  patchStatus(name: string, body: unknown, type: PatchType, ns?: string): Promise<T> {
+    return this.json('PATCH', 'PATCH', `${this.path(ns, name)}/status`, body, type);
   }
 
   async delete(name: string, ns?: string): Promise<void> {
-    await this.run('DELETE', 'delete', this.path(ns, name), { name, ...this.nsParam(ns) });
+    await this.json('DELETE', 'DELETE', this.path(ns, name));
   }
 }
 
@@ -186,25 +190,17 @@ export function customResource(kc: KubeConfig, k: CustomKind, observe: () => Req
   const with_ = (fn: Call): Call => (p, o) => fn.call(api, { ...g, ...p }, o);
   const ops: Ops = k.namespaced
     ? {
-        listAll: (p, o) => api.listCustomObjectForAllNamespaces({ group: k.group, version: k.version, resourcePlural: k.plural, ...p }, o), list: with_(api.listNamespacedCustomObject),
-        get: with_(api.getNamespacedCustomObject), create: with_(api.createNamespacedCustomObject),
-        replace: with_(api.replaceNamespacedCustomObject), replaceStatus: with_(api.replaceNamespacedCustomObjectStatus),
-        patch: with_(api.patchNamespacedCustomObject), patchStatus: with_(api.patchNamespacedCustomObjectStatus),
-        delete: with_(api.deleteNamespacedCustomObject),
+        listAll: (p, o) => api.listCustomObjectForAllNamespaces({ group: k.group, version: k.version, resourcePlural: k.plural, ...p }, o),
+        list: with_(api.listNamespacedCustomObject),
       }
-    : {
-        list: with_(api.listClusterCustomObject), get: with_(api.getClusterCustomObject),
-        create: with_(api.createClusterCustomObject), replace: with_(api.replaceClusterCustomObject),
-        replaceStatus: with_(api.replaceClusterCustomObjectStatus), patch: with_(api.patchClusterCustomObject),
-        patchStatus: with_(api.patchClusterCustomObjectStatus), delete: with_(api.deleteClusterCustomObject),
-      };
+    : { list: with_(api.listClusterCustomObject) };
   return new ResourceClient(k.plural, kc, `/apis/${k.group}/${k.version}/${k.plural}`, k.namespaced, ops, observe, false);
 }
 
 const bind = (api: object, names: Partial<Record<keyof Ops, string>>): Ops =>
   Object.fromEntries(Object.entries(names).map(([op, m]) => [op, (api as Record<string, Call>)[m as string]!.bind(api)]));
 
-/** The built-in kinds avec touches, through their typed APIs. */
+/** The built-in kinds avec touches (lists through their typed APIs). */
 export function builtinResources(kc: KubeConfig, observe: () => RequestObserver): Omit<KubeApi, 'claims' | 'gpuNodes'> {
   const core = kc.makeApiClient(CoreV1Api);
   const coord = kc.makeApiClient(CoordinationV1Api);
@@ -212,22 +208,14 @@ export function builtinResources(kc: KubeConfig, observe: () => RequestObserver)
   const r = (kind: string, base: string, namespaced: boolean, api: object, names: Partial<Record<keyof Ops, string>>) =>
     new ResourceClient(kind, kc, base, namespaced, bind(api, names), observe, true);
   return {
-    pods: r('pods', '/api/v1/pods', true, core, {
-      listAll: 'listPodForAllNamespaces', list: 'listNamespacedPod', get: 'readNamespacedPod', create: 'createNamespacedPod',
-      replace: 'replaceNamespacedPod', patch: 'patchNamespacedPod', delete: 'deleteNamespacedPod', patchStatus: 'patchNamespacedPodStatus',
-    }),
-    secrets: r('secrets', '/api/v1/secrets', true, core, {
-      list: 'listNamespacedSecret', get: 'readNamespacedSecret', create: 'createNamespacedSecret',
-      replace: 'replaceNamespacedSecret', patch: 'patchNamespacedSecret', delete: 'deleteNamespacedSecret',
-    }),
-    events: r('events', '/api/v1/events', true, core, { listAll: 'listEventForAllNamespaces', list: 'listNamespacedEvent', create: 'createNamespacedEvent' }),
-    nodes: r('nodes', '/api/v1/nodes', false, core, { list: 'listNode', get: 'readNode', create: 'createNode', patch: 'patchNode', delete: 'deleteNode' }),
-    namespaces: r('namespaces', '/api/v1/namespaces', false, core, { list: 'listNamespace', get: 'readNamespace', create: 'createNamespace', delete: 'deleteNamespace' }),
-    leases: r('leases', '/apis/coordination.k8s.io/v1/leases', true, coord, {
-      list: 'listNamespacedLease', get: 'readNamespacedLease', create: 'createNamespacedLease', replace: 'replaceNamespacedLease', delete: 'deleteNamespacedLease',
-    }),
+    pods: r('pods', '/api/v1/pods', true, core, { listAll: 'listPodForAllNamespaces', list: 'listNamespacedPod' }),
+    secrets: r('secrets', '/api/v1/secrets', true, core, { list: 'listNamespacedSecret' }),
+    events: r('events', '/api/v1/events', true, core, { listAll: 'listEventForAllNamespaces', list: 'listNamespacedEvent' }),
+    nodes: r('nodes', '/api/v1/nodes', false, core, { list: 'listNode' }),
+    namespaces: r('namespaces', '/api/v1/namespaces', false, core, { list: 'listNamespace' }),
+    leases: r('leases', '/apis/coordination.k8s.io/v1/leases', true, coord, { list: 'listNamespacedLease' }),
     mutatingWebhooks: r('mutatingwebhookconfigurations', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', false, admission, {
-      list: 'listMutatingWebhookConfiguration', get: 'readMutatingWebhookConfiguration', patch: 'patchMutatingWebhookConfiguration',
+      list: 'listMutatingWebhookConfiguration',
     }),
   };
 }
