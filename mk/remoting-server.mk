@@ -6,7 +6,9 @@ TEST_TARGETS += test-remoting-server
 
 RS_DIR := remoting-server
 RS_ADDON_SRC := $(wildcard $(RS_DIR)/native/addon/src/*.cc $(RS_DIR)/native/addon/src/*.h) \
-  $(RS_DIR)/native/addon/binding.gyp wire/avec_wire.h
+  $(RS_DIR)/native/addon/binding.gyp wire/avec_wire.h wire/avec_codec.h \
+  $(RS_DIR)/native/executor/src/frame.cpp $(RS_DIR)/native/executor/src/frame.h \
+  $(RS_DIR)/native/executor/src/join_channel.cpp $(RS_DIR)/native/executor/src/join_channel.h
 RS_ADDON := $(BUILD)/addon/avec_addon.node
 
 .PHONY: build-remoting-server build-remoting-server-addon build-remoting-server-ts test-remoting-server
@@ -33,11 +35,13 @@ $(RS_SHIM_CLIENT): $(RS_DIR)/src/testdata/shim-client.c | shim deps-cuda
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O1 -Wall -I$(CUDA_HOME)/include $< -o $@ -L$(BUILD)/shim -l:libcuda.so.1 -Wl,-rpath,$(BUILD)/shim
 
-# The integration tests need the executor (build/native/avec-executor: make native) and the shim.
+# The integration tests need the executor (build/native/avec-executor: make native) and the shim; the
+# join tests run two of the shim's own test programs (stripes, host functions) through the server.
 # The GPUNode publisher test starts a real API server with the e2e harness (e2e/dist/harness).
-test-remoting-server: build-remoting-server $(RS_SHIM_CLIENT) ## remoting server tests (needs build/native/avec-executor)
+RS_SHIM_TESTS := $(BUILD)/shim/tests
+test-remoting-server: build-remoting-server $(RS_SHIM_CLIENT) $(RS_SHIM_TESTS)/bulk_test $(RS_SHIM_TESTS)/hostfn_test ## remoting server tests (needs build/native/avec-executor)
 	@npx tsc -b packages/kube e2e >/dev/null || echo "test-remoting-server: e2e has TypeScript errors; its harness may be stale" >&2
-	cd $(RS_DIR) && AVEC_ADDON=$(RS_ADDON) AVEC_EXECUTOR=$(BUILD)/native/avec-executor AVEC_SHIM_CLIENT=$(RS_SHIM_CLIENT) \
+	cd $(RS_DIR) && AVEC_ADDON=$(RS_ADDON) AVEC_EXECUTOR=$(BUILD)/native/avec-executor AVEC_SHIM_CLIENT=$(RS_SHIM_CLIENT) AVEC_SHIM_TESTS=$(RS_SHIM_TESTS) \
 	  timeout 600 node --test --test-reporter=spec --test-timeout=120000 dist/ \
 	  || { rc=$$?; [ $$rc -eq 124 ] && echo "test-remoting-server: timed out after 600 s (a leaked handle keeps a test process alive?)" >&2; exit $$rc; }
 

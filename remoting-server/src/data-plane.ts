@@ -6,7 +6,7 @@ import { errorMessage, type Logger } from '@avec/common';
 import type { Metrics } from './metrics.js';
 import type { Addon, ConnectionEvent, ListenerEvent, NativeDataListener } from './native/addon.js';
 import { decideAdmission, type AdmissionLimits, type DeviceView } from './sessions/admission.js';
-import type { SessionManager } from './sessions/session-manager.js';
+import type { JoinChannels, SessionManager } from './sessions/session-manager.js';
 import { verifyTicket, type Keyring } from '@avec/tickets';
 import { helloRefusal, type RefusalReason } from './wire/refusal.js';
 
@@ -68,7 +68,20 @@ export class DataPlane {
     this.listener = undefined;
   }
 
+  /** The listener's per-session channels for joined connections (SessionManager's joinChannels). */
+  readonly joinChannels: JoinChannels = {
+    open: (sessionNumber, sessionId) => {
+      if (!this.listener) throw new Error('the data listener is not running');
+      return this.listener.openJoinChannel(sessionNumber, sessionId);
+    },
+    close: (sessionNumber) => void this.listener?.closeJoinChannel(sessionNumber),
+  };
+
   private onEvent(ev: ListenerEvent): void {
+    if (ev.type === 'joined') {
+      this.opts.logger.debug('joined connection passed to its session', { session: ev.sessionId, index: ev.index, peer: `${ev.peerAddress}:${ev.peerPort}` });
+      return;
+    }
     if (ev.type === 'rejected') {
       this.opts.metrics.admissionRefusals.inc({ reason: `frame-${ev.reason}` });
       this.opts.logger.info('data connection rejected before admission', { reason: ev.reason, peer: `${ev.peerAddress}:${ev.peerPort}` });

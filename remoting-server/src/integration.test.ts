@@ -4,15 +4,12 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig, type Config } from './config.js';
 import { controlClient, type ControlClient } from './control/control-client.js';
-import { silentLogger } from '@avec/common';
 import { CHECKOUT_ROOT, loadAddon } from './native/addon.js';
-import { startRemotingServer, type RunningServer } from './server.js';
+import type { RunningServer } from './server.js';
+import { startTestServer } from './test-server.js';
 import { signTicket, type TicketPayload } from '@avec/tickets';
 import {
   connectTcp, decodeFrameHeader, decodeHelloReply, encodeFrameHeader, encodeHello, F_REPLY, FrameReader, HELLO_REFUSAL_BYTES, HELLO_REPLY_BYTES, OP_GOODBYE,
@@ -22,7 +19,6 @@ import { REFUSAL_CODES } from './wire/refusal.js';
 
 const BAD_TICKET = 0x10003;
 const REFUSED = 0x10005;
-const executor = process.env.AVEC_EXECUTOR ?? resolve(CHECKOUT_ROOT, 'build', 'native', 'avec-executor');
 const key = Buffer.alloc(32, 0x5a);
 const nowS = () => Math.floor(Date.now() / 1000);
 const ticketFor = (p: Partial<TicketPayload> = {}) =>
@@ -73,25 +69,16 @@ async function hello(port: number, ticket: string, requestId = 7) {
 describe('remoting server + real executor (emulated backend)', () => {
   let server: RunningServer;
   let client: ControlClient;
-  let keyDir: string;
+  let stop: () => Promise<void>;
 
   before(async () => {
-    assert.ok(existsSync(executor), `executor ${executor} is missing: build it with make native`);
-    keyDir = await mkdtemp(join(tmpdir(), 'avec-it-keys-'));
-    await writeFile(join(keyDir, 'k1'), key);
-    const r = loadConfig({
-      argv: ['--node-name', 'gpu-int', '--kube', 'off', '--data-listen', '127.0.0.1:0', '--grpc-listen', '127.0.0.1:0', '--metrics-port', '0',
-        '--backend', 'emulated', '--ticket-key-dir', keyDir, '--executor', executor, '--log-level', 'error', '--close-grace-seconds', '2'],
-      env: {},
-    });
-    server = await startRemotingServer((r as { config: Config }).config, { logger: silentLogger });
+    ({ server, stop } = await startTestServer('gpu-int', key));
     client = controlClient(`127.0.0.1:${server.grpcPort}`);
   });
 
   after(async () => {
     client?.close();
-    await server?.shutdown(2000);
-    await rm(keyDir, { recursive: true, force: true });
+    await stop?.();
   });
 
   it('inventory comes from the executor: one emulated device', () => {

@@ -116,6 +116,8 @@ export async function startRemotingServer(config: Config, deps: ServerDeps): Pro
       pendingTtlMs: config.pendingSessionSeconds * 1000,
       logger: logger.child({ component: 'sessions' }),
       metrics,
+      // Stripes and the callback connection join through the data listener (started below, before any session).
+      joinChannels: { open: (n, id) => dataPlane.joinChannels.open(n, id), close: (n) => dataPlane.joinChannels.close(n) },
     });
     // Executors a crashed predecessor left running still serve their clients: count them (caps survive a restart).
     sessions.adopt(findOrphanExecutors(config.executor));

@@ -27,7 +27,18 @@ export interface RejectedEvent {
   peerPort: number;
 }
 
-export type ListenerEvent = ConnectionEvent | RejectedEvent;
+/** A joined connection (stripe or callback connection) the listener passed to its session's executor. */
+export interface JoinedEvent {
+  type: 'joined';
+  id: number;
+  sessionId: string;
+  /** avec_stripe_join.index: a stripe's slice, or AVEC_JOIN_CALLBACKS (0xffffffff). */
+  index: number;
+  peerAddress: string;
+  peerPort: number;
+}
+
+export type ListenerEvent = ConnectionEvent | RejectedEvent | JoinedEvent;
 
 export interface NativeDataListener {
   start(host: string, port: number): { address: string; port: number };
@@ -39,7 +50,16 @@ export interface NativeDataListener {
   /** Closes the listener's copy of the fd (after it was handed to an executor). */
   release(id: number): boolean;
   stop(): void;
-  stats(): { accepted: number; handedToJs: number; rejected: number; awaitingDecision: number };
+  stats(): { accepted: number; handedToJs: number; rejected: number; awaitingDecision: number; joinsRouted: number; joinsRefused: number; joinChannels: number };
+  /**
+   * A Unix datagram pair for the joined connections of session `sessionNumber` (decimal u64: what the
+   * executor puts in avec_hello_reply.session_id). The listener keeps one end; the returned descriptor is
+   * the executor's --stripe-channel, to be closed here once the executor has it. Throws if the session
+   * already has one.
+   */
+  openJoinChannel(sessionNumber: string, sessionId: string): number;
+  /** The session ended: its channel closes and joins naming it are refused. False if it had none. */
+  closeJoinChannel(sessionNumber: string): boolean;
 }
 
 export interface TelemetryDevice {

@@ -1,8 +1,10 @@
 // The addon's data-plane listener on loopback: HELLO peeking (split across writes), refusal replies,
 // hand-off bookkeeping, timeouts, malformed first frames. No executor involved.
 import assert from 'node:assert/strict';
+import { closeSync } from 'node:fs';
 import { test } from 'node:test';
-import { connectTcp, decodeHelloReply, encodeFrameHeader, encodeHello, FrameReader } from '../wire/hello-client.js';
+import { connectTcp, decodeHelloReply, encodeFrameHeader, encodeHello, encodeJoinHello, FrameReader } from '../wire/hello-client.js';
+import { JOIN_CALLBACKS } from '../wire/wire-constants.js';
 import { loadAddon, type ListenerEvent } from './addon.js';
 
 const addon = loadAddon();
@@ -241,4 +243,70 @@ test('telemetry resolves without NVML and says why', async () => {
   assert.match(t.reason ?? '', /cannot load \/nonexistent\/libnvidia-ml.so.1/);
   assert.deepEqual(t.devices, []);
   assert.equal(addon.shutdownTelemetry(), false, 'nothing was loaded');
+});
+
+test('joins: routed to the session named, decoded by the executor rules, never sent to admission', async () => {
+  const { l, port, next } = listen();
+  const token = Buffer.alloc(32, 7);
+  const refusal = async (frame: Buffer) => {
+    const s = await connectTcp('127.0.0.1', port);
+    const reader = new FrameReader(s);
+    s.write(frame);
+    const reply = decodeHelloReply((await reader.next())!);
+    s.destroy();
+    assert.equal(reply.status, addon.status.REFUSED);
+    assert.equal(reply.refusal?.reason, addon.refusal.STRIPE_REFUSED);
+    const ev = await next();
+    assert.deepEqual(ev.type === 'rejected' && ev.reason, 'stripe-refused');
+    return reply.refusal?.message;
+  };
+  try {
+    assert.throws(() => l.openJoinChannel('12x', 's'), TypeError);
+    assert.throws(() => l.openJoinChannel('0', 's'), TypeError);
+    const execEnd = l.openJoinChannel('77', 'sess-77');
+    assert.ok(execEnd > 2);
+    assert.throws(() => l.openJoinChannel('77', 'again'), /already has a join channel/);
+    assert.equal(l.stats().joinChannels, 1);
+
+    // Routed: nothing comes back on the connection from the listener (the session answers its HELLO).
+    const s = await connectTcp('127.0.0.1', port);
+    s.write(encodeJoinHello({ sessionId: 77n, token, index: JOIN_CALLBACKS }));
+    const ev = await next();
+    assert.deepEqual(ev.type === 'joined' && [ev.sessionId, ev.index], ['sess-77', JOIN_CALLBACKS]);
+    assert.equal(l.stats().joinsRouted, 1);
+    assert.equal(l.stats().handedToJs, 0, 'a join never reaches ticket admission');
+    s.destroy();
+
+    assert.equal(await refusal(encodeJoinHello({ sessionId: 78n, token, index: 0 })), 'no such session on this server');
+    assert.equal(await refusal(encodeJoinHello({ sessionId: 77n, token, index: 8 })), 'stripe index out of range');
+    assert.equal(await refusal(encodeJoinHello({ sessionId: 0n, token, index: 0 })), 'stripe join without a session id');
+    const short = encodeJoinHello({ sessionId: 77n, token, index: 0 }).subarray(0, 24 + 80 + 40);
+    short.writeUInt32LE(80 + 40, 20);
+    short.writeUInt32LE(40, 24 + 12);
+    assert.equal(await refusal(short), 'stripe join of the wrong length');
+
+    assert.equal(l.closeJoinChannel('77'), true);
+    assert.equal(l.closeJoinChannel('77'), false);
+    assert.equal(await refusal(encodeJoinHello({ sessionId: 77n, token, index: 0 })), 'no such session on this server');
+    assert.equal(l.stats().joinsRefused, 5);
+    closeSync(execEnd);
+  } finally {
+    l.stop();
+  }
+});
+
+test('joins: a session whose executor end is gone refuses them', async () => {
+  const { l, port, next } = listen();
+  try {
+    closeSync(l.openJoinChannel('5', 'five'));  // as if the executor had exited before the server noticed
+    const s = await connectTcp('127.0.0.1', port);
+    const reader = new FrameReader(s);
+    s.write(encodeJoinHello({ sessionId: 5n, token: Buffer.alloc(32), index: 1 }));
+    const reply = decodeHelloReply((await reader.next())!);
+    assert.deepEqual(reply.refusal, { reason: addon.refusal.STRIPE_REFUSED, message: 'the session does not take stripe connections now' });
+    assert.equal((await next()).type, 'rejected');
+    s.destroy();
+  } finally {
+    l.stop();
+  }
 });

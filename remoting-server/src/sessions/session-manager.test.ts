@@ -2,11 +2,12 @@
 // (Executor supervision is covered by integration.test.ts against the real executor.)
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { test } from 'node:test';
 import { silentLogger } from '@avec/common';
 import { createMetrics } from '../metrics.js';
 import { randomSessionId, SessionManager, type Admitted, type SpawnFn } from './session-manager.js';
+import { sessionNumber } from './session-number.js';
 
 const decision = (claim: string, memoryLimit = 100): Admitted => ({ admit: true, claim, deviceOrdinal: 0, deviceUuid: 'GPU-x', memoryLimit, computePercent: 100 });
 
@@ -139,4 +140,47 @@ test('a missing executor rejects start, so the caller can refuse the HELLO', asy
   await assert.rejects(m.start(c, decision('ns/x'), 'uid'), /ENOENT/);
   closeSync(c.fd);
   assert.equal(m.liveClaims().length, 0);
+});
+
+test('join channels: opened per session under its wire number, passed as fd 4, closed here at once and on exit', async () => {
+  const metrics = createMetrics();
+  const opened: Array<[string, string]> = [];
+  const closed: string[] = [];
+  const seen: Array<{ args: string[]; stdio: unknown[] }> = [];
+  const spawnFn: SpawnFn = (_cmd, args, opts) => {
+    seen.push({ args, stdio: opts.stdio as unknown[] });
+    return spawn('/bin/sh', ['-c', 'exit 0'], opts);
+  };
+  const m = new SessionManager({
+    executor: '/bin/sh', backend: 'emulated', executorLogLevel: 'info', closeGraceMs: 10, pendingTtlMs: 60_000, logger: silentLogger, metrics, spawnFn,
+    newId: () => 'pod-a',
+    joinChannels: {
+      open: (n, id) => {
+        opened.push([n, id]);
+        return openSync('/dev/null', 'r');
+      },
+      close: (n) => void closed.push(n),
+    },
+  });
+  const c = conn('t');
+  const s = await m.start(c, decision('ns/j'), 'uid');
+  closeSync(c.fd);
+  assert.deepEqual(opened, [[String(sessionNumber('pod-a')), 'pod-a']], 'keyed by what the executor puts in its HELLO reply');
+  const args = seen[0]!.args;
+  assert.equal(args[args.indexOf('--stripe-channel') + 1], '4');
+  assert.equal(seen[0]!.stdio.length, 5);
+  const fd = seen[0]!.stdio[4] as number;
+  assert.throws(() => fstatSync(fd), /EBADF/, 'our copy of the executor end is closed once it is spawned');
+  await new Promise<void>((r) => {
+    const poll = () => (m.get(s.id)?.state === 'exited' ? r() : setTimeout(poll, 10));
+    poll();
+  });
+  assert.deepEqual(closed, [String(sessionNumber('pod-a'))], 'the listener end closes when the executor exits');
+
+  // info-only sessions never get stripes; a channel that cannot be opened leaves the session without them
+  const { m: m2 } = supervised('exit 0');
+  const c2 = { ...conn('t'), infoOnly: true };
+  await m2.start(c2, decision('ns/j'), 'uid');
+  closeSync(c2.fd);
+  assert.equal(opened.length, 1);
 });

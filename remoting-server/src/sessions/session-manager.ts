@@ -2,7 +2,7 @@
 // (exit codes, kill on close/drain, counters from the executor's stderr JSON lines).
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import type { Logger, LogLevel } from '@avec/common';
 import type { Metrics } from '../metrics.js';
 import type { AdmissionDecision } from './admission.js';
@@ -10,6 +10,7 @@ import {
   applyCounters, opDelta, parseExecutorLine, parseOps, splitLines, type OpFigures, type SessionCounters,
 } from './executor-log.js';
 import type { OrphanExecutor } from './orphan-executors.js';
+import { sessionNumber } from './session-number.js';
 
 export type SessionState = 'pending' | 'running' | 'closing' | 'exited';
 /** 'gone': an adopted executor (orphan-executors.ts) ended; its exit status is not ours to read. */
@@ -61,6 +62,16 @@ export interface DataConnection {
 
 export type SpawnFn = (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
 
+/**
+ * Where a session's joined connections (stripes, the callback connection) come from: the data listener
+ * keeps one end of a datagram pair per session and passes each join it routes over it (SCM_RIGHTS).
+ */
+export interface JoinChannels {
+  /** The executor's end (a descriptor this process closes once the executor has it). Throws on failure. */
+  open(sessionNumber: string, sessionId: string): number;
+  close(sessionNumber: string): void;
+}
+
 export interface SessionManagerOptions {
   executor: string;
   backend: 'cuda' | 'emulated' | 'auto';
@@ -71,6 +82,8 @@ export interface SessionManagerOptions {
   logger: Logger;
   metrics: Metrics;
   spawnFn?: SpawnFn;
+  /** Without it executors get no --stripe-channel: no stripes, no host functions. */
+  joinChannels?: JoinChannels;
   now?: () => number;
   newId?: () => string;
   /** Ended sessions kept for GetSessionStats. */
@@ -88,6 +101,8 @@ interface Entry {
   ops: Map<string, OpFigures>;
   /** An adopted executor (not our child): polled until its pid is gone. */
   adoptedTimer?: NodeJS.Timeout;
+  /** Its join channel's key (sessionNumber(id)) while the listener holds one for it. */
+  joinKey?: string;
 }
 
 /** A random 52-bit id in decimal: fits the wire's u64 and survives JavaScript numbers. */
@@ -239,14 +254,20 @@ export class SessionManager {
     ];
     if (this.opts.moduleCacheDir) args.push('--module-cache', this.opts.moduleCacheDir);
     const log = this.opts.logger.child({ session: info.id, claim: info.claim });
+    const channel = conn.infoOnly ? undefined : this.openJoinChannel(e, log);
+    if (channel !== undefined) args.push('--stripe-channel', '4');
+    const stdio: SpawnOptions['stdio'] = ['ignore', 'pipe', 'pipe', conn.fd, ...(channel !== undefined ? [channel] : [])];
     return new Promise((resolve, reject) => {
       let child: ChildProcess;
       try {
-        child = this.spawnFn(this.opts.executor, args, { stdio: ['ignore', 'pipe', 'pipe', conn.fd] });
+        child = this.spawnFn(this.opts.executor, args, { stdio });
       } catch (err) {
         this.finish(e, { result: 'error' });
         reject(err);
         return;
+      } finally {
+        // The executor has its own copy (or never will): ours would keep the channel open after it exits.
+        if (channel !== undefined) closeSync(channel);
       }
       e.child = child;
       let spawned = false;
@@ -277,6 +298,21 @@ export class SessionManager {
       });
       this.pipeLogs(e, child, log);
     });
+  }
+
+  /** The executor's end of a new join channel, or undefined (the session then offers no stripes). */
+  private openJoinChannel(e: Entry, log: Logger): number | undefined {
+    const channels = this.opts.joinChannels;
+    if (!channels) return undefined;
+    const key = String(sessionNumber(e.info.id));
+    try {
+      const fd = channels.open(key, e.info.id);
+      e.joinKey = key;
+      return fd;
+    } catch (err) {
+      log.warn('no join channel: the session offers no stripes or host functions', { error: (err as Error).message });
+      return undefined;
+    }
   }
 
   /** Ends a session: a pending one is dropped, a running executor gets SIGTERM, then SIGKILL after the grace. */
@@ -389,6 +425,8 @@ export class SessionManager {
     if (!this.live.has(e.info.id)) return;
     clearTimeout(e.pendingTimer);
     clearInterval(e.adoptedTimer);
+    if (e.joinKey !== undefined) this.opts.joinChannels?.close(e.joinKey);
+    e.joinKey = undefined;
     const wasRunning = e.child !== undefined && e.info.startedAtMs !== undefined;
     Object.assign(e.info, { state: 'exited', endedAtMs: this.now(), exitCode: end.code, exitSignal: end.signal, exitResult: end.result });
     if (wasRunning) this.opts.metrics.executorExits.inc({ result: end.result });

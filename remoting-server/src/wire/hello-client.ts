@@ -3,7 +3,8 @@
 import { connect, type Socket } from 'node:net';
 
 import {
-  DEVICE_INFO_BYTES, F_REPLY, FRAME_HEADER_BYTES, HELLO_BYTES, HELLO_REFUSAL_BYTES, HELLO_REPLY_BYTES, OP_GOODBYE, OP_HELLO, OP_PING, WIRE_MAGIC, WIRE_VERSION,
+  DEVICE_INFO_BYTES, F_REPLY, FRAME_HEADER_BYTES, HELLO_BYTES, HELLO_EXT_BYTES, HELLO_REFUSAL_BYTES, HELLO_REPLY_BYTES, HELLO_STRIPE_JOIN, OP_GOODBYE, OP_HELLO, OP_PING,
+  STRIPE_JOIN_BYTES, STRIPE_TOKEN_BYTES, WIRE_MAGIC, WIRE_VERSION,
 } from './wire-constants.js';
 
 // Magic, opcodes and frame sizes come from wire/avec_wire.h (wire-constants.ts is generated from it).
@@ -62,6 +63,32 @@ export function encodeHello(r: HelloRequest): Buffer {
   hello.write((r.clientHost ?? 'avec-test').slice(0, 63), 16, 'utf8');
   const hdr = encodeFrameHeader({ opcode: OP_HELLO, flags: 0, requestId: r.requestId ?? 1, ctx: 0, payloadLength: HELLO_BYTES + ticket.length });
   return Buffer.concat([hdr, hello, ticket]);
+}
+
+/** A joined connection's HELLO (AVEC_HELLO_STRIPE_JOIN): avec_stripe_join instead of a ticket. */
+export function encodeJoinHello(j: { sessionId: bigint; token: Buffer; index: number; requestId?: number }): Buffer {
+  const tail = Buffer.alloc(STRIPE_JOIN_BYTES);
+  tail.writeBigUInt64LE(j.sessionId, 0);
+  j.token.copy(tail, 8, 0, STRIPE_TOKEN_BYTES);
+  tail.writeUInt32LE(j.index >>> 0, 8 + STRIPE_TOKEN_BYTES);
+  const hello = Buffer.alloc(HELLO_BYTES);
+  hello.writeUInt32LE(WIRE_VERSION, 0);
+  hello.writeUInt32LE(HELLO_STRIPE_JOIN, 4);
+  hello.writeUInt32LE(process.pid, 8);
+  hello.writeUInt32LE(tail.length, 12);
+  hello.write('avec-test', 16, 'utf8');
+  const hdr = encodeFrameHeader({ opcode: OP_HELLO, flags: 0, requestId: j.requestId ?? 1, ctx: 0, payloadLength: HELLO_BYTES + tail.length });
+  return Buffer.concat([hdr, hello, tail]);
+}
+
+/** avec_hello_reply.features and the avec_hello_ext after the device infos, when the reply has them. */
+export function decodeHelloExt(frame: Buffer): { features: number; stripes: number; token: Buffer } | undefined {
+  const p = frame.subarray(FRAME_HEADER_BYTES);
+  if (p.length < HELLO_REPLY_BYTES) return undefined;
+  const features = p.readUInt32LE(36);
+  const at = HELLO_REPLY_BYTES + p.readUInt32LE(28) * DEVICE_INFO_BYTES;
+  if (!features || p.length < at + HELLO_EXT_BYTES) return undefined;
+  return { features, stripes: p.readUInt32LE(at), token: Buffer.from(p.subarray(at + 8, at + 8 + STRIPE_TOKEN_BYTES)) };
 }
 
 export interface HelloReply {

@@ -26,6 +26,8 @@ export const REFUSAL_CODES = {
   COMPUTE_SHARE: 21,
   TOO_MANY_CONNECTIONS: 22,
   HELLO_TIMEOUT: 23,
+  /** A joined connection (stripe, callback connection): unknown session, wrong token or index. */
+  STRIPE_REFUSED: 24,
   EXECUTOR_FAILED: 32,
   SERVER_ERROR: 33,
 } as const;

@@ -22,6 +22,16 @@ const VALUES: Record<string, string> = {
   STATUS_BAD_TICKET: 'AVEC_STATUS_BAD_TICKET',
   STATUS_REFUSED: 'AVEC_STATUS_REFUSED',
   MAX_REFUSAL_MESSAGE: 'AVEC_MAX_REFUSAL_MESSAGE',
+  OP_CALLBACK_ATTACH: 'AVEC_OP_CALLBACK_ATTACH',
+  OP_STRIPE_ATTACH: 'AVEC_OP_STRIPE_ATTACH',
+  HELLO_STRIPES: 'AVEC_HELLO_STRIPES',
+  HELLO_STRIPES_SHIFT: 'AVEC_HELLO_STRIPES_SHIFT',
+  HELLO_STRIPE_JOIN: 'AVEC_HELLO_STRIPE_JOIN',
+  HELLO_CALLBACKS: 'AVEC_HELLO_CALLBACKS',
+  FEATURE_STRIPES: 'AVEC_FEATURE_STRIPES',
+  FEATURE_CALLBACKS: 'AVEC_FEATURE_CALLBACKS',
+  STRIPE_TOKEN_BYTES: 'AVEC_STRIPE_TOKEN_BYTES',
+  JOIN_CALLBACKS: 'AVEC_JOIN_CALLBACKS',
 };
 /** TypeScript name <- the struct whose size the header pins with AVEC_STATIC_ASSERT. */
 const SIZES: Record<string, string> = {
@@ -30,6 +40,8 @@ const SIZES: Record<string, string> = {
   HELLO_REPLY_BYTES: 'avec_hello_reply',
   HELLO_REFUSAL_BYTES: 'avec_hello_refusal',
   DEVICE_INFO_BYTES: 'avec_device_info',
+  HELLO_EXT_BYTES: 'avec_hello_ext',
+  STRIPE_JOIN_BYTES: 'avec_stripe_join',
 };
 
 function numberOf(text: string, name: string): number {

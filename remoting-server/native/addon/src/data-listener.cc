@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -21,7 +22,9 @@
 #include <vector>
 
 #include "avec_wire.h"
+#include "frame.h"
 #include "hello-peek.h"
+#include "join_channel.h"
 
 namespace avec {
 
@@ -69,6 +72,13 @@ void refuse_fd(int fd, size_t consume, const std::string& reply) {
 
 }  // namespace
 
+// Our end of one session's stripe channel (the executor holds the other, --stripe-channel).
+struct JoinChannel {
+  int fd;
+  uint32_t forwarded;
+  std::string session_id;
+};
+
 // One event for JS: either an admitted-for-decision connection or a rejection the native side made.
 struct ListenerEvent {
   std::shared_ptr<ListenerCore> core;  // keeps the awaiting table alive until the event is delivered
@@ -79,6 +89,9 @@ struct ListenerEvent {
   std::string peer;
   uint16_t peer_port = 0;
   std::string reason;  // rejections
+  bool joined = false;  // a joined connection passed to its session (for the log)
+  std::string session_id;
+  uint32_t join_index = 0;
 };
 
 struct Pending {
@@ -108,13 +121,15 @@ struct ListenerCore : std::enable_shared_from_this<ListenerCore> {
   bool stopped = false;
   Napi::ThreadSafeFunction tsfn;
 
-  std::mutex mu;  // guards awaiting and the counters
+  std::mutex mu;  // guards awaiting, channels and the counters
   std::unordered_map<uint64_t, Awaiting> awaiting;
-  uint64_t accepted = 0, handed = 0, rejected = 0;
+  std::unordered_map<uint64_t, JoinChannel> channels;  // by session number (avec_hello_reply.session_id)
+  uint64_t accepted = 0, handed = 0, rejected = 0, joins_routed = 0, joins_refused = 0;
 
   void loop();
   void emit(ListenerEvent* ev);
   void reject(Pending& p, const char* reason);
+  void route_join(Pending& p, const uint8_t* frame, const HelloInfo& info);
   bool take_awaiting(uint64_t id, Awaiting* out) {
     std::lock_guard<std::mutex> g(mu);
     auto it = awaiting.find(id);
@@ -138,7 +153,7 @@ void ListenerCore::emit(ListenerEvent* ev) {
     // stop() may have closed this connection (and its fd number may be reused) after the event queued.
     if (e->connection && !e->core->is_awaiting(e->id)) return;
     Napi::Object o = Napi::Object::New(env);
-    o.Set("type", e->connection ? "connection" : "rejected");
+    o.Set("type", e->connection ? "connection" : e->joined ? "joined" : "rejected");
     o.Set("id", Napi::Number::New(env, static_cast<double>(e->id)));
     o.Set("peerAddress", e->peer);
     o.Set("peerPort", e->peer_port);
@@ -150,6 +165,9 @@ void ListenerCore::emit(ListenerEvent* ev) {
       o.Set("helloFlags", e->hello.flags);
       o.Set("requestId", e->hello.request_id);
       o.Set("wireVersion", e->hello.wire_version);
+    } else if (e->joined) {
+      o.Set("sessionId", e->session_id);
+      o.Set("index", e->join_index);
     } else {
       o.Set("reason", e->reason);
     }
@@ -175,6 +193,51 @@ void ListenerCore::reject(Pending& p, const char* reason) {
   ev->peer = p.peer;
   ev->peer_port = p.peer_port;
   ev->reason = reason;
+  emit(ev);
+}
+
+// A joined connection (AVEC_HELLO_STRIPE_JOIN: a stripe or the callback connection) carries no ticket: it
+// goes to the session it names, which checks its token (only the executor knows it) and answers its HELLO.
+// Decoded by the executor's own rules (frame.cpp); unknown sessions are refused here, as by the executor's
+// listener.
+void ListenerCore::route_join(Pending& p, const uint8_t* frame, const HelloInfo& info) {
+  FrameView v;
+  avec_stripe_join j{};
+  const char* bad = frame_decode(frame, info.frame_len, &v) == Decode::ok ? stripe_join_decode(v.tail, v.tail_len, &j)
+                                                                           : "bad stripe HELLO";
+  std::string session_id;
+  if (!bad) {
+    std::lock_guard<std::mutex> g(mu);
+    auto it = channels.find(j.session_id);
+    if (it == channels.end()) {
+      bad = "no such session on this server";
+    } else if (it->second.forwarded >= kMaxForwardedStripes) {
+      bad = "the session has taken all the stripe connections it may";
+    } else if (!pass_fd(it->second.fd, p.fd)) {  // the executor ended or stopped reading its channel
+      bad = "the session does not take stripe connections now";
+    } else {
+      it->second.forwarded++;
+      session_id = it->second.session_id;
+      ++joins_routed;
+    }
+  }
+  if (bad) {
+    {
+      std::lock_guard<std::mutex> g(mu);
+      ++joins_refused;
+    }
+    reject(p, "stripe-refused");
+    refuse_fd(p.fd, info.frame_len, hello_refusal_frame(info.request_id, AVEC_STATUS_REFUSED, AVEC_REFUSAL_STRIPE_REFUSED, bad));
+    return;
+  }
+  close(p.fd);  // the executor has its own descriptor now
+  auto* ev = new ListenerEvent();
+  ev->joined = true;
+  ev->id = p.id;
+  ev->peer = p.peer;
+  ev->peer_port = p.peer_port;
+  ev->session_id = std::move(session_id);
+  ev->join_index = j.index;
   emit(ev);
 }
 
@@ -260,6 +323,10 @@ void ListenerCore::loop() {
       set_rcvlowat(p.fd, 1);
       int fl = fcntl(p.fd, F_GETFL);
       if (fl >= 0) fcntl(p.fd, F_SETFL, fl & ~O_NONBLOCK);
+      if (info.flags & AVEC_HELLO_STRIPE_JOIN) {  // decided here: never sent to ticket admission
+        route_join(p, buf.data(), info);
+        continue;
+      }
       {
         std::lock_guard<std::mutex> g(mu);
         awaiting[p.id] = Awaiting{p.fd, info.request_id, info.frame_len};
@@ -325,6 +392,8 @@ void ListenerCore::shutdown_all() {
     std::lock_guard<std::mutex> g(mu);
     for (auto& kv : awaiting) close(kv.second.fd);
     awaiting.clear();
+    for (auto& kv : channels) close(kv.second.fd);
+    channels.clear();
   }
   tsfn.Release();
 }
@@ -337,6 +406,8 @@ Napi::Function DataListener::Init(Napi::Env env) {
                          InstanceMethod("release", &DataListener::Release),
                          InstanceMethod("stop", &DataListener::Stop),
                          InstanceMethod("stats", &DataListener::Stats),
+                         InstanceMethod("openJoinChannel", &DataListener::OpenJoinChannel),
+                         InstanceMethod("closeJoinChannel", &DataListener::CloseJoinChannel),
                      });
 }
 
@@ -454,7 +525,58 @@ Napi::Value DataListener::Stats(const Napi::CallbackInfo& info) {
   o.Set("handedToJs", Napi::Number::New(env, static_cast<double>(core_->handed)));
   o.Set("rejected", Napi::Number::New(env, static_cast<double>(core_->rejected)));
   o.Set("awaitingDecision", Napi::Number::New(env, static_cast<double>(core_->awaiting.size())));
+  o.Set("joinsRouted", Napi::Number::New(env, static_cast<double>(core_->joins_routed)));
+  o.Set("joinsRefused", Napi::Number::New(env, static_cast<double>(core_->joins_refused)));
+  o.Set("joinChannels", Napi::Number::New(env, static_cast<double>(core_->channels.size())));
   return o;
+}
+
+// Session numbers cross as decimal strings: JavaScript numbers cannot hold every u64.
+static bool parse_session_number(const std::string& s, uint64_t* out) {
+  if (s.empty() || s.size() > 20 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (errno != 0 || *end || v == 0) return false;
+  *out = v;
+  return true;
+}
+
+// openJoinChannel(sessionNumber, sessionId) -> fd: a Unix datagram pair for the session's joined
+// connections; this side keeps one end under `sessionNumber` (what the executor puts in its HELLO reply),
+// the returned end is the executor's --stripe-channel (the caller closes its copy once the executor runs).
+Napi::Value DataListener::OpenJoinChannel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t number = 0;
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString() ||
+      !parse_session_number(info[0].As<Napi::String>().Utf8Value(), &number))
+    throw Napi::TypeError::New(env, "openJoinChannel(sessionNumber: decimal string, sessionId)");
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0)
+    throw Napi::Error::New(env, std::string("socketpair: ") + strerror(errno));
+  std::lock_guard<std::mutex> g(core_->mu);
+  auto it = core_->channels.find(number);
+  if (it != core_->channels.end()) {
+    close(pair[0]);
+    close(pair[1]);
+    throw Napi::Error::New(env, "session " + info[0].As<Napi::String>().Utf8Value() + " already has a join channel");
+  }
+  core_->channels[number] = JoinChannel{pair[0], 0, info[1].As<Napi::String>().Utf8Value()};
+  return Napi::Number::New(env, pair[1]);
+}
+
+// closeJoinChannel(sessionNumber) -> boolean: the session ended; later joins naming it are refused.
+Napi::Value DataListener::CloseJoinChannel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t number = 0;
+  if (info.Length() < 1 || !info[0].IsString() || !parse_session_number(info[0].As<Napi::String>().Utf8Value(), &number))
+    throw Napi::TypeError::New(env, "closeJoinChannel(sessionNumber: decimal string)");
+  std::lock_guard<std::mutex> g(core_->mu);
+  auto it = core_->channels.find(number);
+  if (it == core_->channels.end()) return Napi::Boolean::New(env, false);
+  close(it->second.fd);
+  core_->channels.erase(it);
+  return Napi::Boolean::New(env, true);
 }
 
 }  // namespace avec

@@ -22,6 +22,7 @@
 #include "avec_wire.h"
 #include "conn.h"
 #include "frame.h"
+#include "join_channel.h"
 #include "log.h"
 #include "refusal.h"
 #include "sha256.h"
@@ -82,27 +83,6 @@ struct Child {
   int channel;         // our end of the stripe channel (-1: none)
   uint32_t forwarded;  // stripe connections passed to it so far
 };
-
-// A session gets at most this many stripe connections passed over its lifetime (a bound on what a
-// client holding the session id, with or without the token, can make us hand over).
-constexpr uint32_t kMaxForwardedStripes = 4 * AVEC_MAX_STRIPES;
-
-bool pass_fd(int channel, int fd) {
-  char byte = 'S';
-  struct iovec iov = {&byte, 1};
-  alignas(struct cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr m = {};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = ctrl;
-  m.msg_controllen = sizeof ctrl;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  return sendmsg(channel, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
-}
 
 class ListenerLoop {
  public:

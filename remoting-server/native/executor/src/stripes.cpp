@@ -22,30 +22,6 @@ long now_ms() {
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-}  // namespace
-
-int receive_joined_fd(int channel, int wait_ms) {
-  struct pollfd p = {channel, POLLIN, 0};
-  if (poll(&p, 1, wait_ms) != 1) return -1;
-  char byte;
-  struct iovec iov = {&byte, 1};
-  alignas(struct cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))];
-  struct msghdr m = {};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = ctrl;
-  m.msg_controllen = sizeof ctrl;
-  ssize_t n = recvmsg(channel, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  if (n <= 0) return -1;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
-  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) return -1;
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return fd;
-}
-
-namespace {
-
 bool same_token(const uint8_t* a, const uint8_t* b) {
   uint8_t d = 0;
   for (size_t i = 0; i < AVEC_STRIPE_TOKEN_BYTES; i++) d |= a[i] ^ b[i];

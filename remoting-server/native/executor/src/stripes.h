@@ -14,15 +14,13 @@
 
 #include "avec_wire.h"
 #include "conn.h"
+#include "join_channel.h"  // receive_joined_fd: joins arrive from the listener over the session's channel
 
 namespace avec {
 
 // Bytes [size*i/n, size*(i+1)/n) of a striped chunk travel on stripe i.
 inline size_t stripe_slice_begin(size_t size, size_t i, size_t n) { return (size_t)((unsigned __int128)size * i / n); }
 
-// Connections that join a session (stripes, the callback connection) arrive from the listener over the
-// session's channel: one descriptor within `wait_ms`, or -1.
-int receive_joined_fd(int channel, int wait_ms);
 // Reads a joining connection's HELLO, checks session id and token (constant time) and asks `index_ok`
 // about its index (nullptr: fine, else why not). Answers it either way (a refusal says why). Returns the
 // index with `fd` kept, or -1 with `fd` closed and *why set.
