@@ -112,7 +112,7 @@ AVEC_API CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *grid, int *bloc
  * cuBLASLt asks once per GEMM shape; answers are cached. */
 typedef struct cluster_answer {
   const struct CUfunc_st *f;
-  uint32_t block, smem, cluster;
+  uint32_t block, smem, cluster, gen; /* gen: occ_gen when asked (0: empty) */
   int value;
 } cluster_answer;
 static cluster_answer cluster_cache[64];
@@ -136,10 +136,14 @@ AVEC_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction f, c
                          (fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH] > 0 ? fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH] : 1));
   if (!cluster) cluster = 1;
   uint32_t block = config->blockDimX * config->blockDimY * config->blockDimZ;
+  pthread_mutex_lock(&occ_lock);
+  uint32_t gen = occ_gen; /* answers from before a function attribute changed do not count */
+  pthread_mutex_unlock(&occ_lock);
   pthread_mutex_lock(&cluster_lock);
   for (size_t i = 0; i < sizeof cluster_cache / sizeof cluster_cache[0]; i++) {
     cluster_answer *c = &cluster_cache[i];
-    if (c->f == fn && c->block == block && c->smem == config->sharedMemBytes && c->cluster == cluster) {
+    if (c->gen == gen && c->f == fn && c->block == block && c->smem == config->sharedMemBytes &&
+        c->cluster == cluster) {
       *numClusters = c->value;
       pthread_mutex_unlock(&cluster_lock);
       return CUDA_SUCCESS;
@@ -170,7 +174,7 @@ AVEC_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction f, c
   static unsigned next;
   pthread_mutex_lock(&cluster_lock);
   cluster_cache[next++ % (sizeof cluster_cache / sizeof cluster_cache[0])] =
-      (cluster_answer){fn, block, config->sharedMemBytes, cluster, value};
+      (cluster_answer){fn, block, config->sharedMemBytes, cluster, gen, value};
   pthread_mutex_unlock(&cluster_lock);
   *numClusters = value;
   return CUDA_SUCCESS;
