@@ -104,7 +104,8 @@ static const char *module_of(const void *addr) {
   return s ? s + 1 : di.dli_fname;
 }
 
-static void dump_args(char *line, int n, size_t cap, const uintptr_t *a, int na, size_t bytes) {
+// Appends " [a<i>: <bytes>]" for each readable argument to line (n characters so far); returns the length.
+static int dump_args(char *line, int n, size_t cap, const uintptr_t *a, int na, size_t bytes) {
   for (int i = 0; i < na && n < (int)cap - (int)(bytes * 3 + 32); i++) {
     unsigned char b[64];
     if (bytes > sizeof b || !readable(a[i], b, bytes)) continue;
@@ -112,7 +113,7 @@ static void dump_args(char *line, int n, size_t cap, const uintptr_t *a, int na,
     for (size_t k = 0; k < bytes; k++) n += snprintf(line + n, cap - n, " %02x", b[k]);
     n += snprintf(line + n, cap - n, "]");
   }
-  snprintf(line + n, cap - n, "\n");
+  return n;
 }
 
 // Callbacks handed to a traced slot (EXPTRACE_CALLBACKS=1): a pool of trampolines, each remembering the
@@ -127,7 +128,7 @@ static uintptr_t callback_dispatch(int k, uintptr_t a0, uintptr_t a1, uintptr_t 
   int n = snprintf(line, sizeof line, "exptrace callback %d args %lx %lx %lx %lx %lx %lx", k, (unsigned long)a0,
                    (unsigned long)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4, (unsigned long)a5);
   dump_args(line, n, sizeof line, a, 6, 64);
-  logf_("%s", line);
+  logf_("%s\n", line);
   return g_cb_real[k](a0, a1, a2, a3, a4, a5);
 }
 #define CB(k) \
@@ -167,13 +168,7 @@ static uintptr_t dispatch(int t, int s, uintptr_t a0, uintptr_t a1, uintptr_t a2
   int n = snprintf(line, sizeof line, "exptrace %s slot %d args %lx %lx %lx %lx %lx %lx -> %lx", tb->uuid8, s,
                    (unsigned long)a0, (unsigned long)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4,
                    (unsigned long)a5, (unsigned long)ret);
-  for (int i = 0; i < 6 && n < (int)sizeof line - 64; i++) {
-    unsigned char b[16];
-    if (!readable(a[i], b, sizeof b)) continue;
-    n += snprintf(line + n, sizeof line - n, " [a%d:", i);
-    for (int k = 0; k < 16; k++) n += snprintf(line + n, sizeof line - n, " %02x", b[k]);
-    n += snprintf(line + n, sizeof line - n, "]");
-  }
+  n = dump_args(line, n, sizeof line, a, 6, 16);
   if (n < (int)sizeof line - 128) snprintf(line + n, sizeof line - n, " caller %s\n", module_of(caller));
   else snprintf(line + sizeof line - 2, 2, "\n");
   logf_("%s", line);
@@ -293,7 +288,7 @@ static uintptr_t fn_dispatch(int k, uintptr_t a0, uintptr_t a1, uintptr_t a2, ui
                    (unsigned long)a0, (unsigned long)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4,
                    (unsigned long)a5, (unsigned long)ret);
   dump_args(line, n, sizeof line, a, 6, 16);
-  logf_("%s", line);
+  logf_("%s\n", line);
   return ret;
 }
 #define FN(k) \
