@@ -106,18 +106,10 @@ AVEC_API CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *grid, int *bloc
   return potential(grid, block, f, fn, smem, limit, flags);
 }
 
-/* cuOccupancyMaxActiveClusters: forwarded (AVEC_OCC_MAX_ACTIVE_CLUSTERS); a server without that kind answers
+/* cuOccupancyMaxActiveClusters: forwarded (AVEC_OCC_MAX_ACTIVE_CLUSTERS) through occupancy(), so its answers
+ * are kept like the others (cuBLASLt asks once per GEMM shape); a server without that kind answers
  * CUDA_ERROR_INVALID_VALUE and the answer is estimated as floor(SMs / cluster size) x blocks per SM from the
- * forwarded block occupancy (clusters cannot span GPCs, so this may exceed the truth for large clusters).
- * cuBLASLt asks once per GEMM shape; answers are cached. */
-typedef struct cluster_answer {
-  const struct CUfunc_st *f;
-  uint32_t block, smem, cluster, gen; /* gen: occ_gen when asked (0: empty) */
-  int value;
-} cluster_answer;
-static cluster_answer cluster_cache[64];
-static pthread_mutex_t cluster_lock = PTHREAD_MUTEX_INITIALIZER;
-
+ * block occupancy (clusters cannot span GPCs, so this may exceed the truth for large clusters). */
 AVEC_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction f, const CUlaunchConfig *config) {
   struct CUfunc_st *fn = avec_func_from(f);
   if (!numClusters || !config) return CUDA_ERROR_INVALID_VALUE;
@@ -125,36 +117,20 @@ AVEC_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction f, c
   CUcontext ctx;
   CUresult r = avec_ctx_require(&ctx);
   if (r) return r;
-  uint32_t cluster = 0;
+  uint32_t cluster = 0, dims = 0; /* blocks per cluster, and the dimensions packed for the server */
   for (unsigned i = 0; i < config->numAttrs; i++)
-    if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+    if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) {
       cluster = config->attrs[i].value.clusterDim.x * config->attrs[i].value.clusterDim.y *
                 config->attrs[i].value.clusterDim.z;
+      dims = (config->attrs[i].value.clusterDim.x & 0xff) | (config->attrs[i].value.clusterDim.y & 0xff) << 8 |
+             (config->attrs[i].value.clusterDim.z & 0xff) << 16;
+    }
   if (!cluster && fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH] > 0)
     cluster = (uint32_t)(fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH] *
                          (fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT] > 0 ? fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT] : 1) *
                          (fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH] > 0 ? fn->attrs[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH] : 1));
   if (!cluster) cluster = 1;
   uint32_t block = config->blockDimX * config->blockDimY * config->blockDimZ;
-  pthread_mutex_lock(&occ_lock);
-  uint32_t gen = occ_gen; /* answers from before a function attribute changed do not count */
-  pthread_mutex_unlock(&occ_lock);
-  pthread_mutex_lock(&cluster_lock);
-  for (size_t i = 0; i < sizeof cluster_cache / sizeof cluster_cache[0]; i++) {
-    cluster_answer *c = &cluster_cache[i];
-    if (c->gen == gen && c->f == fn && c->block == block && c->smem == config->sharedMemBytes &&
-        c->cluster == cluster) {
-      *numClusters = c->value;
-      pthread_mutex_unlock(&cluster_lock);
-      return CUDA_SUCCESS;
-    }
-  }
-  pthread_mutex_unlock(&cluster_lock);
-  uint32_t dims = 0;
-  for (unsigned i = 0; i < config->numAttrs; i++)
-    if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
-      dims = (config->attrs[i].value.clusterDim.x & 0xff) | (config->attrs[i].value.clusterDim.y & 0xff) << 8 |
-             (config->attrs[i].value.clusterDim.z & 0xff) << 16;
   uint64_t exact = 0;
   int value;
   r = occupancy(fn, AVEC_OCC_MAX_ACTIVE_CLUSTERS, block, dims, config->sharedMemBytes, &exact);
@@ -171,11 +147,6 @@ AVEC_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction f, c
   } else {
     return r;
   }
-  static unsigned next;
-  pthread_mutex_lock(&cluster_lock);
-  cluster_cache[next++ % (sizeof cluster_cache / sizeof cluster_cache[0])] =
-      (cluster_answer){fn, block, config->sharedMemBytes, cluster, gen, value};
-  pthread_mutex_unlock(&cluster_lock);
   *numClusters = value;
   return CUDA_SUCCESS;
 }
