@@ -64,6 +64,8 @@ CUresult avec_call(uint16_t op, uint32_t flags, const void *a, size_t alen, void
   if (!reply) { reply = &tmp; cap = sizeof tmp; }
   size_t got = 0;
   uint32_t st = avec_conn_call(&avec_sess.conn, op, flags, avec_ctx_wire(), a, alen, NULL, 0, reply, cap, &got);
+  if (st && st != AVEC_STATUS_LOST) LOG_DEBUG("opcode %u: not answered with success (an earlier posted call's error "
+                                              "or its own)", (unsigned)op);
   return avec_result(st);
 }
 

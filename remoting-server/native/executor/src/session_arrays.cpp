@@ -150,7 +150,9 @@ uint32_t Session::resource(const avec_resource_desc& d, bool surface, Resource* 
       return CUDA_SUCCESS;
     }
     case CU_RESOURCE_TYPE_LINEAR: {
-      if (surface || !array_elem_bytes(d.format, d.channels) || d.width == 0 || !range_ok(d.dptr, d.width))
+      // Only the base must be this session's: a texture may span past its allocation, as the driver allows
+      // (cuda-samples' convolutionFFT2D does); reads through it are no wider than a kernel's own pointers.
+      if (surface || !array_elem_bytes(d.format, d.channels) || d.width == 0 || !range_ok(d.dptr, 1))
         return CUDA_ERROR_INVALID_VALUE;
       return CUDA_SUCCESS;
     }
@@ -158,7 +160,7 @@ uint32_t Session::resource(const avec_resource_desc& d, bool surface, Resource* 
       uint64_t row;
       uint32_t elem = array_elem_bytes(d.format, d.channels);
       if (surface || !elem || d.width == 0 || d.height == 0 || __builtin_mul_overflow(d.width, (uint64_t)elem, &row) ||
-          !allocs_.contains_2d(d.dptr, d.pitch, row, d.height))
+          !range_ok(d.dptr, 1))
         return CUDA_ERROR_INVALID_VALUE;
       return CUDA_SUCCESS;
     }
