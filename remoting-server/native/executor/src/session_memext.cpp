@@ -386,11 +386,12 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
       return r == CUDA_SUCCESS && reply(h, &out, sizeof out);
     }
     case AVEC_OP_EXPORT_CALL: {
-      // Only the traced slots, and only with arguments that cannot be pointers the client made up: an
-      // integer for the object slot, an object the object slot handed out for the query slot.
+      // Only the traced slots, and only with arguments that cannot be pointers the client made up: a 32-bit
+      // integer for the object slot (cuBLAS's GEMMs pass small ones, its dot reductions larger ones; a
+      // pointer of the 64-bit client does not fit), an object the object slot handed out for the query slot.
       avec_export_call c = v.fixed<avec_export_call>();
       bool known = c.table == AVEC_EXPORT_TABLE_CTX &&
-                   ((c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT && c.arg < 0x10000) ||
+                   ((c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT && c.arg <= 0xffffffffull) ||
                     (c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY &&
                      std::find(export_objects_.begin(), export_objects_.end(), c.arg) != export_objects_.end()));
       if (!known) {
