@@ -77,6 +77,11 @@ uint32_t avec_conn_call_into(avec_conn *c, uint16_t op, uint32_t flags, uint32_t
 /* Flushes the batch now (e.g. before the process waits on something else). */
 uint32_t avec_conn_flush(avec_conn *c);
 
+/* Frames sent on the connection so far (every post, request and chunk header), and what that count was
+ * right after this thread's last request went out: equal, nothing was sent after that request. */
+uint64_t avec_conn_frames_sent(avec_conn *c);
+extern __thread uint64_t avec_conn_request_seq;
+
 /* Bulk copies over the stripes (c->stripes set). H2D is fire-and-forget: it returns once every byte is in
  * a socket (pageable-copy semantics), after the batch before it; D2H waits for the data and the status. */
 uint32_t avec_conn_htod_striped(avec_conn *c, uint32_t flags, uint32_t ctx, uint64_t dst, uint32_t stream,

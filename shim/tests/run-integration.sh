@@ -169,6 +169,31 @@ read -r r0 r1 calls rts limit_rts <<<"$snap"
 check "stats: cuAvecStatsSnapshot exported, counts calls and round trips mid-program ($snap)" \
   "$([ "$r1" = 0 ] && [ "${calls:-0}" -ge 5 ] && [ "${rts:-0}" -ge 1 ]; echo $?)"
 check "stats: a context limit read three times costs one round trip ($limit_rts)" "$([ "${limit_rts:-0}" = 1 ]; echo $?)"
+# A device-to-host copy leaves its stream idle: the synchronize right after it (PyTorch's .item()) is answered
+# here; after any other frame, or on another stream, it goes to the server.
+sync=$(AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$port timeout 60 python3 - "$out/libcuda.so.1" 2>/dev/null <<'PY'
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+rts = lambda: (lambda a: (lib.cuAvecStatsSnapshot(a), a[3])[1])((ctypes.c_uint64 * 7)())
+assert lib.cuInit(0) == 0
+p, d, s = ctypes.c_void_p(), ctypes.c_uint64(), ctypes.c_void_p()
+assert lib.cuDevicePrimaryCtxRetain(ctypes.byref(p), 0) == 0 and lib.cuCtxSetCurrent(p) == 0
+assert lib.cuMemAlloc_v2(ctypes.byref(d), 64) == 0 and lib.cuStreamCreate(ctypes.byref(s), 0) == 0
+host = (ctypes.c_uint8 * 64)()
+out = []
+for stream_of_sync, between in ((None, False), (None, True), (s, False)):
+    assert lib.cuMemsetD8_v2(d, 7 + len(out), 64) == 0
+    r0 = rts()
+    assert lib.cuMemcpyDtoHAsync_v2(host, d, 64, None) == 0
+    if between:
+        assert lib.cuMemsetD8Async(d, 1, 64, None) == 0
+    assert lib.cuStreamSynchronize(stream_of_sync) == 0 and lib.cuStreamQuery(stream_of_sync) == 0
+    out.append("%d:%d" % (rts() - r0, host[63]))
+print(" ".join(out))
+PY
+)
+check "stream sync after a D2H copy: local; after another frame or on another stream, remote ($sync)" \
+  "$([ "$sync" = "1:7 3:8 3:9" ]; echo $?)"
 
 # A session's frames stay on the server: the executor logs no refused frame for any of the above.
 bad=$(grep -c '"bad_frame"\|"level":"error".*"frame' "$work/executor-$port.log" || true)

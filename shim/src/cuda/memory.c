@@ -235,9 +235,13 @@ static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s
   avec_conn *c = &avec_sess.conn;
   uint32_t flags = async ? AVEC_F_ASYNC : 0;
   if (c->stripes && !c->zstd && n >= AVEC_STRIPE_MIN)
-    return avec_result(avec_conn_dtoh_striped(c, flags, avec_ctx_wire(), src, a.stream, dst, n));
-  if (c->zstd && n >= AVEC_COMPRESS_MIN) flags |= AVEC_F_COMPRESS;
-  return avec_result(avec_conn_call_into(c, AVEC_OP_MEMCPY_DTOH, flags, avec_ctx_wire(), &a, sizeof a, dst, n));
+    r = avec_result(avec_conn_dtoh_striped(c, flags, avec_ctx_wire(), src, a.stream, dst, n));
+  else {
+    if (c->zstd && n >= AVEC_COMPRESS_MIN) flags |= AVEC_F_COMPRESS;
+    r = avec_result(avec_conn_call_into(c, AVEC_OP_MEMCPY_DTOH, flags, avec_ctx_wire(), &a, sizeof a, dst, n));
+  }
+  if (!r) avec_stream_drained(a.stream);
+  return r;
 }
 
 CUresult avec_dtoh_raw(void *dst, CUdeviceptr src, size_t n) { return dtoh(dst, src, n, 0, NULL, 0); }

@@ -110,6 +110,7 @@ struct CUevent_st {
 
 /* Wire handle of a stream argument; ptds selects the per-thread default for NULL. Returns 0 on success. */
 int avec_stream_wire(CUstream s, int ptds, uint32_t *out);
+void avec_stream_drained(uint32_t wire); /* this thread's last request left the stream idle (a D2H copy) */
 int avec_stream_capturing(CUstream s, int ptsz); /* graph.c: a capture is under way on s */
 /* graph.c: an async host copy into a capturing stream (recorded through the pinned range's mirror, or refused) */
 CUresult avec_capture_host_copy(CUstream s, int ptsz, uint64_t dev, const void *host, size_t n, int to_host,

@@ -302,6 +302,15 @@ uint32_t avec_conn_post(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx,
   return st;
 }
 
+__thread uint64_t avec_conn_request_seq;
+
+uint64_t avec_conn_frames_sent(avec_conn *c) {
+  pthread_mutex_lock(&c->lock);
+  uint64_t n = c->frames_sent;
+  pthread_mutex_unlock(&c->lock);
+  return n;
+}
+
 static uint32_t request_locked(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a,
                                size_t alen, const void *b, size_t blen, uint32_t *id) {
   if (c->dead) return AVEC_STATUS_LOST;
@@ -310,7 +319,9 @@ static uint32_t request_locked(avec_conn *c, uint16_t op, uint32_t flags, uint32
   if (!c->next_id) c->next_id = 1;
   avec_frame_hdr h;
   avec_frame_hdr_make(&h, op, flags, *id, ctx, (uint32_t)(alen + blen));
-  return send_frame_locked(c, &h, a, alen, b, blen, 1);
+  uint32_t st = send_frame_locked(c, &h, a, alen, b, blen, 1);
+  avec_conn_request_seq = c->frames_sent;
+  return st;
 }
 
 static uint32_t read_reply_hdr(avec_conn *c, uint32_t id, avec_frame_hdr *h) {
