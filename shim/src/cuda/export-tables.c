@@ -128,10 +128,12 @@ static CUresult ctxid_slot4(CUcontext ctx, uint64_t *out) {
   return r;
 }
 
-/* Slots 51 and 39 (cuBLAS, traced in CuPy's GEMMs): an object of the context, then a property of it. Only
- * the real driver knows the answers, so they are asked of the server (rarely: once per cuBLAS handle).
- * The library gets a local stand-in for the object, with the first bytes of the server's, and the stand-in
- * is mapped back when it is handed to slot 39. */
+/* Slots 51 and 39 (cuBLAS; traced natively in CuPy's GEMMs and cuda-samples' conjugateGradientCudaGraphs):
+ * slot 51 takes a stream (the cuBLAS handle's: NULL for the default stream) and returns an object of it,
+ * slot 39 a property of that object (7 for the legacy stream, 13 for a created one on the H200). Only the
+ * real driver knows the answers, so they are asked of the server (rarely: once per handle and stream),
+ * slot 51 with the stream's wire handle. The library gets a local stand-in for the object, with the first
+ * bytes of the server's, and the stand-in is mapped back when it is handed to slot 39. */
 typedef struct ctx_object {
   uint8_t head[256]; /* what a library may read of it: the server's first 16 bytes, then zeros */
   uint64_t server;
@@ -154,10 +156,12 @@ static void put_out(void *out, const avec_export_reply *rep, uint64_t value) {
   memcpy(out, &value, rep->out_bytes == 4 ? 4 : 8); /* never more than the driver wrote */
 }
 
-static CUresult ctx_object_slot51(CUcontext ctx, uint64_t arg, uint64_t *out) {
+static CUresult ctx_object_slot51(CUcontext ctx, CUstream stream, uint64_t *out) {
   if (!out) return CUDA_ERROR_INVALID_VALUE;
+  uint32_t wire;
+  if (avec_stream_wire(stream, 0, &wire)) return CUDA_ERROR_INVALID_HANDLE;
   avec_export_reply rep;
-  CUresult r = export_call(ctx, AVEC_EXPORT_SLOT_CTX_OBJECT, arg, &rep);
+  CUresult r = export_call(ctx, AVEC_EXPORT_SLOT_CTX_OBJECT, wire, &rep);
   if (r) return r;
   if (rep.out_bytes != 8 || !rep.out) {
     put_out(out, &rep, rep.out);

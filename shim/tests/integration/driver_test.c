@@ -183,6 +183,29 @@ static void test_memory(void) {
   OK(cuStreamDestroy(s));
   free(a); free(b);
 
+  CASE("cuBLAS's context-object slot (21318c60 slot 51) takes a stream, sent by its wire handle");
+  {
+    static const CUuuid ctxid = {{0x21, 0x31, (char)0x8c, 0x60, (char)0x97, 0x14, 0x32, 0x48, (char)0x8c, (char)0xa6,
+                                  0x41, (char)0xff, 0x73, 0x24, (char)0xc8, (char)0xf2}};
+    const void *table = NULL;
+    OK(cuGetExportTable(&table, &ctxid));
+    CHECK(table != NULL);
+    typedef CUresult (*slot51)(CUcontext, CUstream, uint64_t *);
+    slot51 object_of = table ? (slot51)((void *const *)table)[51] : NULL;
+    CUcontext cur = NULL;
+    OK(cuCtxGetCurrent(&cur));
+    CUstream s2;
+    OK(cuStreamCreate(&s2, 0));
+    uint64_t obj = 0, not_a_stream[4] = {0};
+    if (object_of) {
+      /* the server accepts both (the emulated device then has no driver tables to run) */
+      CHECK_EQ(object_of(cur, NULL, &obj), CUDA_ERROR_NOT_SUPPORTED);
+      CHECK_EQ(object_of(cur, s2, &obj), CUDA_ERROR_NOT_SUPPORTED);
+      CHECK_EQ(object_of(cur, (CUstream)not_a_stream, &obj), CUDA_ERROR_INVALID_HANDLE);
+    }
+    OK(cuStreamDestroy(s2));
+  }
+
   CASE("memset");
   CUdeviceptr m = 0;
   OK(cuMemAlloc(&m, 1024));

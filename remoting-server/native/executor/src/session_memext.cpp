@@ -386,21 +386,28 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
       return r == CUDA_SUCCESS && reply(h, &out, sizeof out);
     }
     case AVEC_OP_EXPORT_CALL: {
-      // Only the traced slots, and only with arguments that cannot be pointers the client made up: a 32-bit
-      // integer for the object slot (cuBLAS's GEMMs pass small ones, its dot reductions larger ones; a
-      // pointer of the 64-bit client does not fit), an object the object slot handed out for the query slot.
+      // Only the traced slots, and only with arguments that cannot be pointers the client made up. The
+      // object slot takes a stream (traced natively: cuBLAS passes its handle's stream, NULL for GEMMs on
+      // the default stream, and asks the query slot about the object it gets back): the client sends the
+      // stream's wire handle, the driver gets this session's stream (NULL for the legacy stream, as the
+      // program passed). The query slot takes only an object the object slot handed to this session.
       avec_export_call c = v.fixed<avec_export_call>();
-      bool known = c.table == AVEC_EXPORT_TABLE_CTX &&
-                   ((c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT && c.arg <= 0xffffffffull) ||
-                    (c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY &&
-                     std::find(export_objects_.begin(), export_objects_.end(), c.arg) != export_objects_.end()));
+      uint64_t arg = c.arg;
+      bool known = false;
+      if (c.table == AVEC_EXPORT_TABLE_CTX && c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT && c.arg <= 0xffffffffull) {
+        BH s = 0;
+        known = c.arg == AVEC_STREAM_LEGACY || stream((uint32_t)c.arg, &s) == CUDA_SUCCESS;
+        arg = c.arg == AVEC_STREAM_LEGACY ? 0 : (uint64_t)s;
+      } else if (c.table == AVEC_EXPORT_TABLE_CTX && c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY) {
+        known = std::find(export_objects_.begin(), export_objects_.end(), c.arg) != export_objects_.end();
+      }
       if (!known) {
         AVEC_LOG(warn, "export_call_refused").unum("table", c.table).unum("slot", c.slot);
         r = CUDA_ERROR_INVALID_VALUE;
         return false;
       }
       avec_export_reply out = {};
-      r = be_.export_call(c.table, c.slot, c.arg, &out.out, &out.out_bytes, out.object);
+      r = be_.export_call(c.table, c.slot, arg, &out.out, &out.out_bytes, out.object);
       if (r) return false;
       if (c.slot == AVEC_EXPORT_SLOT_CTX_OBJECT && out.out_bytes == 8 && export_objects_.size() < 1024 &&
           std::find(export_objects_.begin(), export_objects_.end(), out.out) == export_objects_.end())

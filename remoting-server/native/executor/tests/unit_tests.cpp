@@ -1025,20 +1025,25 @@ TEST(session_op_summary) {
   CHECK(has("MEMCPY_DTOH:1:1:48:" + std::to_string(24 + 8 + 100)));
 }
 
-// EXPORT_CALL runs only the traced slots, with arguments that cannot be pointers the client made up.
+// EXPORT_CALL runs only the traced slots, with arguments that cannot be pointers the client made up: the
+// object slot takes this session's streams by wire handle (0 the legacy stream), the query slot only
+// objects the object slot handed out.
 TEST(session_export_call_restricted) {
   avec_export_call made_up = {AVEC_EXPORT_TABLE_CTX, AVEC_EXPORT_SLOT_CTX_OBJECT_QUERY, 0x7f0000001000ull};
   avec_export_call other_slot = {AVEC_EXPORT_TABLE_CTX, 7, 0};
   avec_export_call other_table = {2, AVEC_EXPORT_SLOT_CTX_OBJECT, 0};
   avec_export_call big_arg = {AVEC_EXPORT_TABLE_CTX, AVEC_EXPORT_SLOT_CTX_OBJECT, 0x100000000ull};  // pointer-sized
-  avec_export_call ok = {AVEC_EXPORT_TABLE_CTX, AVEC_EXPORT_SLOT_CTX_OBJECT, 0};
-  avec_export_call ok32 = {AVEC_EXPORT_TABLE_CTX, AVEC_EXPORT_SLOT_CTX_OBJECT, 0xffffffffull};
+  avec_export_call no_stream = {AVEC_EXPORT_TABLE_CTX, AVEC_EXPORT_SLOT_CTX_OBJECT, 21};           // never created
+  avec_export_call legacy = {AVEC_EXPORT_TABLE_CTX, AVEC_EXPORT_SLOT_CTX_OBJECT, AVEC_STREAM_LEGACY};
+  avec_export_call created = {AVEC_EXPORT_TABLE_CTX, AVEC_EXPORT_SLOT_CTX_OBJECT, 20};
+  avec_stream_create sc = {20, 0, 0, 0};
   Run r = run_session(cat({hello(), frame_of(AVEC_OP_EXPORT_CALL, made_up, 2), frame_of(AVEC_OP_EXPORT_CALL, other_slot, 3),
                            frame_of(AVEC_OP_EXPORT_CALL, other_table, 4), frame_of(AVEC_OP_EXPORT_CALL, big_arg, 5),
-                           frame_of(AVEC_OP_EXPORT_CALL, ok, 6), frame_of(AVEC_OP_EXPORT_CALL, ok32, 7)}));
+                           frame_of(AVEC_OP_EXPORT_CALL, no_stream, 6), frame_of(AVEC_OP_STREAM_CREATE, sc, 0),
+                           frame_of(AVEC_OP_EXPORT_CALL, legacy, 7), frame_of(AVEC_OP_EXPORT_CALL, created, 8)}));
   std::vector<uint32_t> want = {0, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_INVALID_VALUE,
-                                CUDA_ERROR_INVALID_VALUE,
-                                CUDA_ERROR_NOT_SUPPORTED,   // the emulated device has no driver tables
+                                CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_INVALID_VALUE,
+                                CUDA_ERROR_NOT_SUPPORTED,   // accepted; the emulated device has no driver tables
                                 CUDA_ERROR_NOT_SUPPORTED};  // accepted, then the same
   CHECK_EQ(r.replies.size(), want.size());
   for (size_t i = 0; i < want.size() && i < r.replies.size(); i++) CHECK_EQ(r.replies[i].status(), want[i]);
