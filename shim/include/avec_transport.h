@@ -36,6 +36,7 @@ typedef struct avec_conn {
   int timer_waiting;    /* the flush thread sleeps on batch_cv (else it polls and needs no signal) */
   pthread_t timer;
   int reply_timeout_ms;
+  long reply_spin_ns;   /* a reply wait spins this long before it sleeps in poll() (AVEC_REPLY_SPIN_US) */
   uint64_t frames_sent, flushes; /* statistics for tests and debug logs */
   char endpoint[256];
   struct avec_stripes *stripes;  /* NULL: one connection; set once after HELLO, then only read */

@@ -20,9 +20,13 @@
 #include "avec_transport.h"
 
 #define IDLE_FLUSH_NS 100000L /* flush a batch this long after its first frame */
-/* A synchronous reply usually arrives within tens of microseconds (one RTT plus the GPU work); sleeping in
- * poll() and being woken costs several of them, so a reply wait spins this long before it sleeps. */
-#define REPLY_SPIN_NS 50000L
+/* A synchronous reply usually arrives within tens to hundreds of microseconds (one RTT plus the GPU work);
+ * sleeping in poll() and being woken costs several of them, so a reply wait spins before it sleeps, as the
+ * driver's default scheduling spins while it waits for the GPU: AVEC_REPLY_SPIN_US, default 250 (a
+ * 100-kernel graph replay takes ~90 us of GPU time; a 50 us window woke up from poll() on every replay). */
+#define REPLY_SPIN_DEFAULT_NS 250000L
+/* A full socket buffer drains within microseconds while the server reads a bulk copy. */
+#define SEND_SPIN_NS 50000L
 
 static long mono_ns(void) {
   struct timespec ts;
@@ -56,7 +60,7 @@ static int send_iov(avec_conn *c, struct iovec *iov, int n) {
         /* A full socket buffer drains within microseconds while the server reads a bulk copy: retry
          * for a short while before sleeping in poll(), whose wake-up would stall the stream. */
         long now = mono_ns();
-        if (!spin_until) spin_until = now + REPLY_SPIN_NS;
+        if (!spin_until) spin_until = now + SEND_SPIN_NS;
         if (now < spin_until) {
           __builtin_ia32_pause();
           continue;
@@ -98,7 +102,7 @@ static int recv_all(avec_conn *c, void *buf, size_t len) {
       return -1;
     }
     long now = mono_ns();
-    if (!spin_until) spin_until = now + REPLY_SPIN_NS;
+    if (!spin_until) spin_until = now + c->reply_spin_ns;
     if (now < spin_until) {
       __builtin_ia32_pause();
       continue;
@@ -189,6 +193,9 @@ int avec_conn_open(avec_conn *c, const char *endpoint, int connect_timeout_ms) {
   const char *t = getenv("AVEC_REPLY_TIMEOUT_S");
   long secs = t ? strtol(t, NULL, 10) : 0;
   c->reply_timeout_ms = secs > 0 && secs < 2000000 ? (int)(secs * 1000) : 30 * 60 * 1000;
+  const char *sp = getenv("AVEC_REPLY_SPIN_US");
+  long us = sp && *sp ? strtol(sp, NULL, 10) : -1;
+  c->reply_spin_ns = us >= 0 && us <= 1000000 ? us * 1000 : REPLY_SPIN_DEFAULT_NS;
   c->next_id = 1;
   if (avec_endpoint_split(endpoint, host, sizeof host, port, sizeof port)) return -EINVAL;
   struct addrinfo hints = {0}, *res = NULL;
