@@ -74,6 +74,10 @@ if [ $NATIVE_ONLY = 0 ]; then
       "$G/bin/tcpfloor" rtt 127.0.0.1:$P_SHAPE_TCP 500 >"$W/shaped_tcp.txt"
       "$G/bin/tcpfloor" bw 127.0.0.1:$P_SHAPE_TCP "$SHAPED_MIB" >>"$W/shaped_tcp.txt"
       cat "$W/shaped_tcp.txt"
+      # Between replays through the link the GPU idles one RTT; the same native replay with that idle gap
+      # (informational, next to the target line) tells the link's cost from the idle GPU's.
+      gap=$(awk '$1=="tcp_rtt_us_median"{printf "%d", $2}' "$W/shaped_tcp.txt")
+      [ -n "$gap" ] && "$B" --skip launch,copy,sgemm --sync-iters 200 --graph-gap-us "$gap" >"$W/shaped_native_gapped.txt" 2>&1
       step "avec PING (shaped)"
       "$G/bin/avec_ping" 127.0.0.1:$P_SHAPE_EXEC 300 >"$W/shaped_ping.txt" 2>&1; cat "$W/shaped_ping.txt"
       step "remote (shaped)"
