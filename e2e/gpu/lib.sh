@@ -41,7 +41,9 @@ start_executor() {
   [ -x "$EXECUTOR" ] || { echo "no executor at $EXECUTOR" >&2; return 1; }
   "$EXECUTOR" --listen 127.0.0.1:$port --backend "${AVEC_E2E_BACKEND:-cuda}" "$@" >"$log" 2>&1 &
   EXEC_PID=$!
-  if ! wait_port "$port" 20; then
+  # Something listening on the port is not enough: another executor may hold it, and ours then exits at
+  # once (address in use), so it must still be running a moment later.
+  if ! wait_port "$port" 20 || ! { sleep 0.3; kill -0 "$EXEC_PID" 2>/dev/null; }; then
     echo "executor did not listen on $port (log: $log)" >&2
     tail -20 "$log" >&2
     return 1

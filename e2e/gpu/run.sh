@@ -88,7 +88,8 @@ if [ $OPTIONAL = 1 ]; then
   TESTS+=("cupy_smoke|opt|python3 $ROOT/e2e/gpu/python/cupy_smoke.py")
 fi
 
-if [ $NATIVE_ONLY = 0 ]; then
+# The numba and samples parts start executors of their own: this one only serves the parts below.
+if [ $NATIVE_ONLY = 0 ] && { part programs || part frameworks || part faults; }; then
   for f in "$SHIM" "$SHIM_NVML" "$EXECUTOR"; do [ -e "$f" ] || log "MISSING: $f (run make gpu-e2e with the shim and executor built)"; done
   start_executor $PORT "$LOGS/executor.log" --log-level info || NATIVE_ONLY=2
 fi
