@@ -603,6 +603,8 @@ typedef struct avec_kernel_names {
 } avec_kernel_names;
 
 typedef struct avec_global_info { avec_reply_hdr r; uint64_t dptr; uint64_t size; } avec_global_info;
+/* in avec_global_info.r.reserved: the global is a __managed__ variable (the host may dereference it) */
+#define AVEC_GLOBAL_F_MANAGED 1u
 
 typedef struct avec_func_attr { uint32_t func; uint32_t attr; int32_t value; uint32_t reserved; } avec_func_attr;
 

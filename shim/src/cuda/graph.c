@@ -606,7 +606,10 @@ static CUresult exec_on_stream(uint16_t op, CUgraphExec e, CUstream s, int ptsz)
   if (!e) return CUDA_ERROR_INVALID_VALUE;
   avec_graph_req q = {id_of(e), 0, 0, 0, 0, 0, 0};
   if (avec_stream_wire(s, ptsz, &q.stream)) return CUDA_ERROR_INVALID_HANDLE;
-  if (op == AVEC_OP_GRAPH_LAUNCH) avec_graph_host_launch(id_of(e)); /* pinned host memory it reads or writes */
+  if (op == AVEC_OP_GRAPH_LAUNCH) {
+    avec_graph_host_launch(id_of(e)); /* pinned host memory it reads or writes */
+    avec_mapped_launch(NULL, 0);      /* __managed__ variables its kernels may name */
+  }
   return request(op, &q, NULL, 0, NULL, 0, NULL, 0, NULL);
 }
 AVEC_API CUresult cuGraphLaunch(CUgraphExec e, CUstream s) { return exec_on_stream(AVEC_OP_GRAPH_LAUNCH, e, s, 0); }

@@ -90,6 +90,47 @@ AVEC_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t size, unsigned int
   return CUDA_SUCCESS;
 }
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+/* __managed__ variables of a module live where the server's driver put them, at addresses no allocation
+ * of this process reserved. Their host side is mapped here at the same address (whole pages; variables that
+ * share a page share its mapping, which stays for the process's life), filled with the device's bytes, and
+ * kept coherent like managed allocations, except that kernels reach them by name, not through their
+ * parameters: every launch counts as reading and writing them (mapped.c). */
+CUresult avec_managed_symbol(uint64_t dptr, uint64_t size) {
+  static int warned;
+  static pthread_mutex_t pages_lock = PTHREAD_MUTEX_INITIALIZER;
+  static uint64_t *pages; /* mapped here for __managed__ variables */
+  static size_t npages, cap;
+  const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  CUresult r = CUDA_SUCCESS;
+  pthread_mutex_lock(&pages_lock);
+  for (uint64_t p = dptr & ~(page - 1); p < dptr + size && !r; p += page) {
+    size_t k = 0;
+    while (k < npages && pages[k] != p) k++;
+    if (k < npages) continue;
+    if (npages == cap) {
+      uint64_t *grown = realloc(pages, (cap = cap ? cap * 2 : 16) * sizeof *pages);
+      if (!grown) { r = CUDA_ERROR_OUT_OF_MEMORY; break; }
+      pages = grown;
+    }
+    void *q = mmap((void *)(uintptr_t)p, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                   -1, 0);
+    if (q != (void *)(uintptr_t)p) {
+      if (q != MAP_FAILED) munmap(q, page); /* old kernels ignore the flag and place it elsewhere */
+      r = (CUresult)avec_unsupported("a __managed__ variable whose address is taken in this process", &warned);
+      break;
+    }
+    pages[npages++] = p;
+  }
+  pthread_mutex_unlock(&pages_lock);
+  if (!r) r = avec_dtoh_raw((void *)(uintptr_t)dptr, dptr, size);
+  if (!r) r = avec_mapped_add_symbol(dptr, size);
+  return r;
+}
+
 /* cuMemFree of managed memory: the host side and the bookkeeping go (memory.c frees the device side). */
 void avec_managed_free(uint64_t base) {
   avec_mapped_release(base);

@@ -21,6 +21,7 @@ typedef struct mirror {
   int device_written; /* device work since the last read-back may have changed it */
   int owns_device;    /* mapped memory: the mirror's device allocation is ours to free */
   int unsent;         /* made without sending: the first device work that reads it sends the host's bytes */
+  int by_symbol;      /* a __managed__ variable: kernels reach it by name, so every launch may touch it */
   struct mirror *next;
 } mirror;
 
@@ -66,10 +67,10 @@ CUresult avec_mapped_mirror(uint64_t host, uint64_t *dptr, int send) {
   return CUDA_SUCCESS;
 }
 
-CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device, int send) {
+static CUresult add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device, int send, int by_symbol) {
   mirror *m = calloc(1, sizeof *m);
   if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
-  *m = (mirror){host, size, dptr, 0, 0, owns_device, send == AVEC_MIRROR_SEND_LATER, NULL};
+  *m = (mirror){host, size, dptr, 0, 0, owns_device, send == AVEC_MIRROR_SEND_LATER, by_symbol, NULL};
   CUresult r = send == 1 ? avec_htod_raw(dptr, (const void *)(uintptr_t)host, size) : CUDA_SUCCESS;
   if (r) {
     free(m);
@@ -83,6 +84,13 @@ CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_d
   pthread_mutex_unlock(&mirrors_lock);
   return CUDA_SUCCESS;
 }
+
+CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device, int send) {
+  return add(host, dptr, size, owns_device, send, 0);
+}
+
+/* A __managed__ variable whose host side (at its own address) already holds the device's bytes. */
+CUresult avec_mapped_add_symbol(uint64_t dptr, uint64_t size) { return add(dptr, dptr, size, 0, 0, 1); }
 
 uint64_t avec_mapped_host_of(uint64_t dptr) {
   uint64_t host = 0;
@@ -111,6 +119,10 @@ void avec_mapped_launch(const uint8_t *params, size_t n) {
   if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
   pthread_mutex_lock(&mirrors_lock);
   for (mirror *m = mirrors; m; m = m->next) {
+    if (m->by_symbol) { /* named in the kernel's code, not in its parameters */
+      touch(m, 1, 1);
+      continue;
+    }
     for (size_t off = 0; off + 8 <= n; off += 8) { /* pointers sit 8-aligned in the packed parameters */
       uint64_t v;
       memcpy(&v, params + off, 8);

@@ -390,7 +390,7 @@ AVEC_API CUresult cuFuncGetModule(CUmodule *m, CUfunction f) {
   return CUDA_SUCCESS;
 }
 
-static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, struct CUmod_st *m, const char *name) {
+static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, struct CUmod_st *m, const char *name, int *managed) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
   if (!name) return CUDA_ERROR_INVALID_VALUE;
@@ -401,6 +401,7 @@ static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, struct CUmod_st *m,
     if (!strcmp(g->name, name)) {
       if (dptr) *dptr = (CUdeviceptr)g->dptr;
       if (bytes) *bytes = (size_t)g->size;
+      if (managed) *managed = g->managed;
       pthread_mutex_unlock(&m->lock);
       return CUDA_SUCCESS;
     }
@@ -412,31 +413,49 @@ static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, struct CUmod_st *m,
   r = symbol_call(AVEC_OP_GET_GLOBAL, m, 0, 0, name, &u, sizeof u);
   if (r) return r;
   avec_global_info rep = u.g;
+  int is_managed = (rep.r.reserved & AVEC_GLOBAL_F_MANAGED) && rep.size;
   if (dptr) *dptr = (CUdeviceptr)rep.dptr;
   if (bytes) *bytes = (size_t)rep.size;
+  if (managed) *managed = is_managed;
   avec_global *g = calloc(1, sizeof *g);
   if (g && (g->name = strdup(name))) {
     g->dptr = rep.dptr;
     g->size = rep.size;
+    g->managed = is_managed;
     pthread_mutex_lock(&m->lock);
     g->next = m->globals;
     m->globals = g;
     pthread_mutex_unlock(&m->lock);
   } else {
     free(g);
+    g = NULL;
   }
   if (rep.size && avec_ranges_find(&avec_device_ranges, rep.dptr, NULL)) {
-    avec_range rg = {rep.dptr, rep.size, AVEC_RANGE_GLOBAL, 0, avec_ctx_current(), 0};
+    avec_range rg = {rep.dptr, rep.size, AVEC_RANGE_GLOBAL, is_managed ? AVEC_RANGE_MANAGED : 0, avec_ctx_current(), 0};
     avec_ranges_insert(&avec_device_ranges, &rg);
   }
+  /* the host may dereference a __managed__ variable: its host side goes at the same address, once */
+  if (is_managed && g && (r = avec_managed_symbol(rep.dptr, rep.size))) return r;
   return CUDA_SUCCESS;
 }
 
 AVEC_API CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule m, const char *name) {
-  return get_global(dptr, bytes, m, name);
+  return get_global(dptr, bytes, m, name, NULL);
 }
 AVEC_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary lib, const char *name) {
-  return get_global(dptr, bytes, (struct CUmod_st *)lib, name);
+  return get_global(dptr, bytes, (struct CUmod_st *)lib, name, NULL);
+}
+/* A library's __managed__ variable by name (what cudart asks for the variables it registered). */
+AVEC_API CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary lib, const char *name) {
+  CUdeviceptr d = 0;
+  size_t n = 0;
+  int managed = 0;
+  CUresult r = get_global(&d, &n, (struct CUmod_st *)lib, name, &managed);
+  if (r) return r;
+  if (!managed) return CUDA_ERROR_NOT_FOUND;
+  if (dptr) *dptr = d;
+  if (bytes) *bytes = n;
+  return CUDA_SUCCESS;
 }
 
 /* Whether P is a module this process loaded (P may be any pointer a library hands over). */

@@ -511,6 +511,41 @@ static void test_modules(const char *fatbin) {
   CHECK_EQ(gsize, 4);
   CHECK_EQ(cuModuleGetGlobal(&gptr, &gsize, mod, "nothing_here"), CUDA_ERROR_NOT_FOUND);
 
+  CASE("__managed__ variables: the host side at the device address, coherent at launches and synchronisation");
+  {
+    CUdeviceptr mptr = 0, tptr = 0;
+    size_t msize = 0, tsize = 0;
+    OK(cuModuleGetGlobal(&mptr, &msize, mod, "mcount"));
+    OK(cuModuleGetGlobal(&tptr, &tsize, mod, "mtable"));
+    CHECK(msize == 4 && tsize == 1200);
+    unsigned managed = 0;
+    OK(cuPointerGetAttribute(&managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, mptr));
+    CHECK_EQ(managed, 1);
+    OK(cuPointerGetAttribute(&managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, gptr)); /* a plain __device__ variable */
+    CHECK_EQ(managed, 0);
+    volatile int *hm = (volatile int *)(uintptr_t)mptr; /* the program dereferences the device address */
+    volatile float *ht = (volatile float *)(uintptr_t)tptr;
+    int dv = -1;
+    OK(cuMemcpyDtoH(&dv, mptr, 4));
+    CHECK_EQ(*hm, dv); /* the device's bytes (its initial value on a GPU) */
+    *hm = 42;          /* host writes reach the device before the next launch, which names neither */
+    ht[299] = 2.5f;
+    CUdeviceptr scratch = 0;
+    OK(cuMemAlloc(&scratch, 256));
+    float one = 1.0f;
+    int none = 0;
+    void *sargs[] = {&scratch, &scratch, &one, &none};
+    OK(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, sargs, NULL));
+    CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_NOT_SUPPORTED); /* the emulated device runs no kernel */
+    float tv = 0;
+    OK(cuMemcpyDtoH(&dv, mptr, 4));
+    OK(cuMemcpyDtoH(&tv, tptr + 299 * 4, 4));
+    CHECK(dv == 42 && tv == 2.5f);
+    OK(cuMemsetD32(mptr, 7, 1)); /* a synchronous write on the device side: the host sees it when it returns */
+    CHECK_EQ(*hm, 7);
+    OK(cuMemFree(scratch));
+  }
+
   CASE("libraries and kernels");
   image = read_file(fatbin, &n);
   CUlibrary lib;
@@ -541,6 +576,11 @@ static void test_modules(const char *fatbin) {
   CUmodule lm = NULL;
   OK(cuLibraryGetModule(&lm, lib));
   CHECK(lm != NULL);
+  CUdeviceptr lm_ptr = 0;
+  size_t lm_size = 0;
+  OK(cuLibraryGetManaged(&lm_ptr, &lm_size, lib, "mcount")); /* the library's own copy */
+  CHECK(lm_size == 4 && *(volatile int *)(uintptr_t)lm_ptr >= 0);
+  CHECK_EQ(cuLibraryGetManaged(&lm_ptr, &lm_size, lib, "coeffs"), CUDA_ERROR_NOT_FOUND); /* not __managed__ */
 
   CASE("launches on the emulated device");
   CUdeviceptr buf = 0;

@@ -2,6 +2,8 @@
 extern "C" {
 __constant__ float coeffs[16];
 __device__ int counter;
+__managed__ int mcount = 5;       // the host dereferences these at their device addresses
+__managed__ float mtable[300];
 
 __global__ void scale(float *out, const float *in, float a, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;

@@ -176,7 +176,9 @@ class Backend {
   virtual CUresult module_unload(ModuleKind kind, BH mod) = 0;
   virtual CUresult get_function(ModuleKind kind, BH mod, uint32_t symbol_kind, const std::string& name, BH* fn,
                                 FunctionInfo* info) = 0;
-  virtual CUresult get_global(ModuleKind kind, BH mod, const std::string& name, uint64_t* dptr, uint64_t* size) = 0;
+  // `managed`: a __managed__ variable (the host may dereference its address).
+  virtual CUresult get_global(ModuleKind kind, BH mod, const std::string& name, uint64_t* dptr, uint64_t* size,
+                              bool* managed) = 0;
   // Names of the module's kernels (cuModuleEnumerateFunctions / cuLibraryEnumerateKernels + their names).
   virtual CUresult kernel_names(ModuleKind kind, BH mod, std::vector<std::string>* names) = 0;
   virtual CUresult func_set_attribute(BH fn, bool is_kernel, uint32_t attr, int32_t value) = 0;

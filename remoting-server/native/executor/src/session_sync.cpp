@@ -259,8 +259,10 @@ bool Session::sync_op(const FrameView& v) {
       if (me.pending) return reply_need_image(h, me, gs.module);  // the image is not here yet: ask for it
       if (op == AVEC_OP_GET_GLOBAL) {
         avec_global_info gi = {};
-        r = be_.get_global(me.kind, me.be, name, &gi.dptr, &gi.size);
+        bool managed = false;
+        r = be_.get_global(me.kind, me.be, name, &gi.dptr, &gi.size, &managed);
         if (r) break;
+        if (managed) gi.r.reserved = AVEC_GLOBAL_F_MANAGED;
         if (gi.size && !allocs_.find_exact(gi.dptr)) {
           Alloc a;
           a.base = gi.dptr;

@@ -309,6 +309,8 @@ TEST(limits_stalled_peers_end_their_sessions) {
     CHECK(d != 0);
     CHECK(c.send(dtoh(d, 64 << 20, 5)));
     CHECK(l.wait_line({"\"event\":\"peer_stalled\"", "\"direction\":\"send\""}, 6000));
+    // the first session's end line matches too: wait for the second stalled end itself
+    for (int i = 0; i < 60 && count_in_log(l, "\"reason\":\"stalled\"") < 2; i++) sleep_ms(100);
     CHECK(l.wait_line({"\"event\":\"session_end\"", "\"reason\":\"stalled\"", "\"mem_used\":0"}, 6000));
   }
   CHECK_EQ(count_in_log(l, "\"reason\":\"stalled\""), 2);

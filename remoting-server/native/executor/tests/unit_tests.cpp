@@ -395,7 +395,7 @@ TEST(json_reader_strictness) {
 // ---- module images -------------------------------------------------------------------------------------
 
 // A minimal ELF64 with a symbol table naming `fn` (STT_FUNC) and `var` (STT_OBJECT, `size` bytes).
-static Bytes tiny_elf(const std::string& fn, const std::string& var, uint64_t size) {
+static Bytes tiny_elf(const std::string& fn, const std::string& var, uint64_t size, bool managed_var = false) {
   std::string strtab = std::string("\0", 1) + fn + std::string("\0", 1) + var + std::string("\0", 1);
   Bytes e(64, 0);
   memcpy(e.data(), "\x7f" "ELF", 4);
@@ -409,7 +409,7 @@ static Bytes tiny_elf(const std::string& fn, const std::string& var, uint64_t si
     uint8_t s[24] = {};
     memcpy(s, &name, 4);
     s[4] = info;
-    s[5] = (info & 0xf) == 2 ? 0x10 : 0;  // STO_CUDA_ENTRY on the function: a kernel
+    s[5] = (info & 0xf) == 2 ? 0x10 : managed_var ? 0x4 : 0;  // STO_CUDA_ENTRY: a kernel; 0x4: __managed__
     uint16_t shndx = 1;
     memcpy(s + 6, &shndx, 2);
     memcpy(s + 16, &sz, 8);
@@ -473,8 +473,13 @@ TEST(image_symbol_lookup) {
   CHECK(image_find_function(elf.data(), elf.size(), "_Z6kernelPf") == Lookup::found);
   CHECK(image_find_function(elf.data(), elf.size(), "_Z6kernel") == Lookup::absent);   // prefix only
   CHECK(image_find_function(elf.data(), elf.size(), "table") == Lookup::absent);       // an object, not a function
-  CHECK(image_find_global(elf.data(), elf.size(), "table", &sz) == Lookup::found);
+  bool managed = true;
+  CHECK(image_find_global(elf.data(), elf.size(), "table", &sz, &managed) == Lookup::found);
   CHECK_EQ(sz, 256u);
+  CHECK(!managed);
+  Bytes melf = tiny_elf("_Z6kernelPf", "table", 64, true);  // a __managed__ variable (st_other 0x4, as nvcc 13.0)
+  CHECK(image_find_global(melf.data(), melf.size(), "table", &sz, &managed) == Lookup::found);
+  CHECK(managed && sz == 64u);
   Bytes fb = fatbin({elf});
   CHECK(image_find_function(fb.data(), fb.size(), "_Z6kernelPf") == Lookup::found);
   CHECK(image_find_function(fb.data(), fb.size(), "missing") == Lookup::absent);

@@ -404,13 +404,17 @@ class CudaBackend final : public Backend {
     if (is_kernel) kernels_.insert(*fn);
     return CUDA_SUCCESS;
   }
-  CUresult get_global(ModuleKind kind, BH mod, const std::string& name, uint64_t* dptr, uint64_t* size) override {
+  CUresult get_global(ModuleKind kind, BH mod, const std::string& name, uint64_t* dptr, uint64_t* size,
+                      bool* managed) override {
     CUdeviceptr p = 0;
     size_t s = 0;
     CUresult r = kind == ModuleKind::library ? d_.p_cuLibraryGetGlobal(&p, &s, (CUlibrary)mod, name.c_str())
                                              : d_.p_cuModuleGetGlobal(&p, &s, (CUmodule)mod, name.c_str());
     *dptr = p;
     *size = s;
+    unsigned int is_managed = 0;
+    *managed = !r && p && d_.p_cuPointerGetAttribute &&
+               d_.p_cuPointerGetAttribute(&is_managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, p) == CUDA_SUCCESS && is_managed;
     return r;
   }
   // Driver 12.4+; older drivers answer CUDA_ERROR_NOT_SUPPORTED.

@@ -446,18 +446,20 @@ class EmulatedBackend final : public Backend {
     const auto& img = it->second.image;
     return image_kernel_names(img.data(), img.size(), names) ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED;
   }
-  CUresult get_global(ModuleKind, BH mod, const std::string& name, uint64_t* dptr, uint64_t* size) override {
+  CUresult get_global(ModuleKind, BH mod, const std::string& name, uint64_t* dptr, uint64_t* size,
+                      bool* managed) override {
     auto it = modules_.find(mod);
     if (it == modules_.end()) return CUDA_ERROR_INVALID_HANDLE;
+    const auto& img = it->second.image;
+    uint64_t sz = 0;
     auto g = it->second.globals.find(name);
     if (g != it->second.globals.end()) {
       *dptr = g->second;
       *size = blocks_[g->second].size;
+      image_find_global(img.data(), img.size(), name, &sz, managed);
       return CUDA_SUCCESS;
     }
-    uint64_t sz = 0;
-    const auto& img = it->second.image;
-    Lookup l = image_find_global(img.data(), img.size(), name, &sz);
+    Lookup l = image_find_global(img.data(), img.size(), name, &sz, managed);
     if (l == Lookup::absent) return CUDA_ERROR_NOT_FOUND;
     if (l == Lookup::unknown || sz == 0) {
       AVEC_LOG(warn, "emulated_global_unknown").str("name", name).str("reason", "size not readable from image");

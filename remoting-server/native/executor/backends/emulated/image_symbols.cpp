@@ -96,14 +96,15 @@ bool each_symbol(const Region& r, Visit visit) {
   return any;
 }
 
-// Looks the name up in an ELF64 symbol table; returns its size through `size`.
-bool elf_symbol(const Region& r, const std::string& name, uint64_t* size, bool want_object) {
+// Looks the name up in an ELF64 symbol table; returns its size through `size` and its st_other byte.
+bool elf_symbol(const Region& r, const std::string& name, uint64_t* size, bool want_object, uint8_t* other_out = nullptr) {
   bool found = false;
-  each_symbol(r, [&](const char* str, size_t max, uint8_t info, uint8_t, uint64_t ssize) {
+  each_symbol(r, [&](const char* str, size_t max, uint8_t info, uint8_t other, uint64_t ssize) {
     if (max < name.size() + 1 || memcmp(str, name.data(), name.size()) != 0 || str[name.size()] != 0) return false;
     uint8_t type_bits = info & 0xf;  // STT_OBJECT 1, STT_FUNC 2
     if (type_bits != (want_object ? 1 : 2)) return false;
     *size = ssize;
+    if (other_out) *other_out = other;
     return found = true;
   });
   return found;
@@ -160,14 +161,19 @@ Lookup image_find_function(const uint8_t* image, size_t len, const std::string& 
   return opaque ? Lookup::unknown : Lookup::absent;
 }
 
-Lookup image_find_global(const uint8_t* image, size_t len, const std::string& name, uint64_t* size) {
+Lookup image_find_global(const uint8_t* image, size_t len, const std::string& name, uint64_t* size, bool* managed) {
   std::vector<Region> rs;
   bool opaque = false;
   regions(image, len, &rs, &opaque);
   bool seen_text = false;
+  if (managed) *managed = false;
   for (const Region& r : rs) {
+    uint8_t other = 0;
     if (is_elf(r)) {
-      if (elf_symbol(r, name, size, true)) return Lookup::found;
+      if (elf_symbol(r, name, size, true, &other)) {
+        if (managed) *managed = (other & 0x4) != 0;
+        return Lookup::found;
+      }
     } else if (text_token(r, name)) {
       seen_text = true;  // named in PTX, but its size is not read from text
     }

@@ -13,8 +13,10 @@ enum class Lookup { found, absent, unknown };
 // `unknown` when part of the image is compressed (or not a format we read) and the name was not found
 // in the readable parts.
 Lookup image_find_function(const uint8_t* image, size_t len, const std::string& name);
-// Globals: size from the ELF symbol table; `unknown` when no readable ELF names it.
-Lookup image_find_global(const uint8_t* image, size_t len, const std::string& name, uint64_t* size);
+// Globals: size from the ELF symbol table, and whether it is a __managed__ variable (st_other 0x4, as nvcc
+// 13.0 marks them); `unknown` when no readable ELF names it.
+Lookup image_find_global(const uint8_t* image, size_t len, const std::string& name, uint64_t* size,
+                         bool* managed = nullptr);
 
 // Kernel names (CUDA entry functions of an ELF cubin, `.entry` of PTX) of the first readable part of the
 // image (the parts of a fat binary are the same kernels for different targets). False when no part can
