@@ -280,7 +280,22 @@ enum avec_opcode {
    * library pair) when the client cannot read them from the image itself (compressed fat binaries, as
    * cuFFT ships). Pending modules are answered AVEC_STATUS_NEED_IMAGE like GET_FUNCTION. */
   AVEC_OP_MODULE_KERNEL_NAMES = 176, /* S avec_handle (module/library) -> avec_kernel_names + names */
+  /* the client answered a stream synchronize itself (AVEC_SYNC_FENCE=1: only host-to-device copies were
+   * queued since the stream last ran dry): the server waits for the stream before it reads another frame,
+   * and an error of that wait is deferred like any fire-and-forget error */
+  AVEC_OP_STREAM_FENCE = 177, /* F avec_handle (stream) */
 };
+
+/* Frames that queue no device work but host-to-device copies (or none at all): after only these since a
+ * stream last ran dry, a fenced synchronize of it is what the program would see (stream.c, AVEC_SYNC_FENCE). */
+#define AVEC_OP_FENCE_QUIET(op)                                                                               \
+  ((op) == AVEC_OP_MEMCPY_HTOD || (op) == AVEC_OP_MEMCPY_HTOD_Z || (op) == AVEC_OP_MEMCPY_HTOD_STRIPED ||    \
+   (op) == AVEC_OP_STREAM_FENCE || (op) == AVEC_OP_MEM_ALLOC || (op) == AVEC_OP_MEM_GET_INFO ||              \
+   (op) == AVEC_OP_GET_FUNCTION || (op) == AVEC_OP_GET_GLOBAL || (op) == AVEC_OP_MODULE_IMAGE ||             \
+   (op) == AVEC_OP_MODULE_LOAD || (op) == AVEC_OP_MODULE_KERNEL_NAMES || (op) == AVEC_OP_OCCUPANCY ||        \
+   (op) == AVEC_OP_FUNC_SET_ATTRIBUTE || (op) == AVEC_OP_FUNC_SET_CACHE_CONFIG ||                            \
+   (op) == AVEC_OP_STREAM_CREATE || (op) == AVEC_OP_EVENT_CREATE || (op) == AVEC_OP_CTX_GET_LIMIT ||         \
+   (op) == AVEC_OP_PING)
 
 /* Reply details (docs/protocol.md has the full rules):
  * - Every reply payload starts with avec_reply_hdr. MEMCPY_DTOH / MEMCPY2D_DTOH replies are one or more

@@ -65,6 +65,8 @@ for p in "${PROFILES[@]}"; do
   read -r name _ <<<"$p"
   run_edge "shaped-$name" "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$(port_of "$name" $P_EXEC) -- --requests "$REQ" --tokens "$TOK"
 done
+# Informational: the opt-in fenced synchronize (AVEC_SYNC_FENCE=1, docs/semantics.md) through the 1 Gbit/s link.
+run_edge shaped-1g-fence "${shim_env[@]}" AVEC_SYNC_FENCE=1 AVEC_SERVER=127.0.0.1:$(port_of 1g $P_EXEC) -- --requests "$REQ" --tokens "$TOK"
 
 if [ $COLD = 1 ]; then
   # Cold start through the 1 Gbit/s link: a server that has never seen the program's modules (fresh executor,
@@ -83,7 +85,8 @@ if [ $COLD = 1 ]; then
   wait_port $((P_COLD + 10)) 5
   cold_run empty "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$((P_COLD + 10))
   cold_run warm "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$((P_COLD + 10))
-  for l in native empty warm; do echo "$l $(awk '{print $2}' "$W/cold.txt.$l" 2>/dev/null)"; done >"$W/cold.txt"
+  cold_run warm-fence "${shim_env[@]}" AVEC_SYNC_FENCE=1 AVEC_SERVER=127.0.0.1:$((P_COLD + 10))
+  for l in native empty warm warm-fence; do echo "$l $(awk '{print $2}' "$W/cold.txt.$l" 2>/dev/null)"; done >"$W/cold.txt"
 fi
 
 step "report"

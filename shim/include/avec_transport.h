@@ -38,6 +38,7 @@ typedef struct avec_conn {
   int reply_timeout_ms;
   long reply_spin_ns;   /* a reply wait spins this long before it sleeps in poll() (AVEC_REPLY_SPIN_US) */
   uint64_t frames_sent, flushes; /* statistics for tests and debug logs */
+  uint64_t quiet_sent;           /* of those, AVEC_OP_FENCE_QUIET ones (stream.c's fenced synchronize) */
   char endpoint[256];
   struct avec_stripes *stripes;  /* NULL: one connection; set once after HELLO, then only read */
   uint64_t h2d_seq, d2h_seq;     /* striped chunks so far per direction (both ends count them) */
@@ -78,10 +79,12 @@ uint32_t avec_conn_call_into(avec_conn *c, uint16_t op, uint32_t flags, uint32_t
 /* Flushes the batch now (e.g. before the process waits on something else). */
 uint32_t avec_conn_flush(avec_conn *c);
 
-/* Frames sent on the connection so far (every post, request and chunk header), and what that count was
- * right after this thread's last request went out: equal, nothing was sent after that request. */
+/* Frames sent on the connection so far (every post, request and chunk header) and how many of them were
+ * AVEC_OP_FENCE_QUIET, read together; and both counts right after this thread's last request, and last
+ * post, went out (equal frame counts: nothing was sent after it). */
 uint64_t avec_conn_frames_sent(avec_conn *c);
-extern __thread uint64_t avec_conn_request_seq;
+void avec_conn_counts(avec_conn *c, uint64_t *frames, uint64_t *quiet);
+extern __thread uint64_t avec_conn_request_seq, avec_conn_request_quiet, avec_conn_post_seq, avec_conn_post_quiet;
 
 /* Bulk copies over the stripes (c->stripes set). H2D is fire-and-forget: it returns once every byte is in
  * a socket (pageable-copy semantics), after the batch before it; D2H waits for the data and the status. */

@@ -169,7 +169,7 @@ read -r r0 r1 calls rts limit_rts <<<"$snap"
 check "stats: cuAvecStatsSnapshot exported, counts calls and round trips mid-program ($snap)" \
   "$([ "$r1" = 0 ] && [ "${calls:-0}" -ge 5 ] && [ "${rts:-0}" -ge 1 ]; echo $?)"
 check "stats: a context limit read three times costs one round trip ($limit_rts)" "$([ "${limit_rts:-0}" = 1 ]; echo $?)"
-# A device-to-host copy leaves its stream idle: the synchronize right after it (PyTorch's .item()) is answered
+# A device-to-host copy or a synchronize leaves its stream idle: the synchronize or query right after it (PyTorch's .item()) is answered
 # here; after any other frame, or on another stream, it goes to the server.
 sync=$(AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$port timeout 60 python3 - "$out/libcuda.so.1" 2>/dev/null <<'PY'
 import ctypes, sys
@@ -193,7 +193,42 @@ print(" ".join(out))
 PY
 )
 check "stream sync after a D2H copy: local; after another frame or on another stream, remote ($sync)" \
-  "$([ "$sync" = "1:7 3:8 3:9" ]; echo $?)"
+  "$([ "$sync" = "1:7 2:8 2:9" ]; echo $?)"
+# AVEC_SYNC_FENCE=1: a synchronize after only host-to-device copies (and allocations) is answered here, with
+# a STREAM_FENCE behind the copies; any other work in between, or the knob off, asks the server.
+fence_run() {
+  AVEC_SYNC_FENCE=$1 AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$port timeout 60 python3 - "$out/libcuda.so.1" 2>/dev/null <<'PY'
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+rts = lambda: (lambda a: (lib.cuAvecStatsSnapshot(a), a[3])[1])((ctypes.c_uint64 * 7)())
+assert lib.cuInit(0) == 0
+p, d, e = ctypes.c_void_p(), ctypes.c_uint64(), ctypes.c_uint64()
+assert lib.cuDevicePrimaryCtxRetain(ctypes.byref(p), 0) == 0 and lib.cuCtxSetCurrent(p) == 0
+assert lib.cuMemAlloc_v2(ctypes.byref(d), 4096) == 0
+host, back = (ctypes.c_uint8 * 4096)(), (ctypes.c_uint8 * 4096)()
+assert lib.cuMemcpyDtoH_v2(back, d, 4096) == 0  # the legacy stream is idle now
+out = []
+r0 = rts()
+for v in (3, 4, 5):  # upload, synchronize, upload, synchronize ... with an allocation in between
+    ctypes.memset(host, v, 4096)
+    assert lib.cuMemcpyHtoD_v2(d, host, 4096) == 0 and lib.cuStreamSynchronize(None) == 0
+    if v == 4:
+        assert lib.cuMemAlloc_v2(ctypes.byref(e), 256) == 0
+out.append(str(rts() - r0 - 1))  # less the allocation's own round trip
+assert lib.cuMemcpyDtoH_v2(back, d, 4096) == 0
+out.append(str(back[4095]))
+r0 = rts()
+assert lib.cuMemcpyHtoD_v2(d, host, 4096) == 0 and lib.cuMemsetD8Async(d, 9, 16, None) == 0
+assert lib.cuStreamSynchronize(None) == 0
+out.append(str(rts() - r0))
+print(" ".join(out))
+PY
+}
+fenced=$(fence_run 1)
+unfenced=$(fence_run 0)
+check "AVEC_SYNC_FENCE=1: syncs after uploads are local and fenced, data intact, other work asks ($fenced)" \
+  "$([ "$fenced" = "0 5 1" ]; echo $?)"
+check "AVEC_SYNC_FENCE off: each sync after an upload is a round trip ($unfenced)" "$([ "$unfenced" = "3 5 1" ]; echo $?)"
 
 # A session's frames stay on the server: the executor logs no refused frame for any of the above.
 bad=$(grep -c '"bad_frame"\|"level":"error".*"frame' "$work/executor-$port.log" || true)

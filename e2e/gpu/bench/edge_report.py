@@ -27,7 +27,8 @@ def main(w):
     for line in open(os.path.join(w, "floors.txt")):
         name, rtt, bw = line.split()[:3]
         floors[name] = (float(rtt) / 1e3, float(bw))  # ms, MB/s
-    runs = {n: kv(os.path.join(w, n + ".txt")) for n in ["cpu", "native", "loopback", "shaped-1g", "shaped-10g"]}
+    runs = {n: kv(os.path.join(w, n + ".txt"))
+            for n in ["cpu", "native", "loopback", "shaped-1g", "shaped-10g", "shaped-1g-fence"]}
     met = []
 
     def target(ok, text):
@@ -39,14 +40,15 @@ def main(w):
     for name, (rtt, bw) in floors.items():
         print(f"  {name:9s} RTT {rtt:8.3f} ms  rate {bw:10.1f} MB/s")
     print()
-    print("profile      resnet ms/req  p90     floor ms  x floor  vs CPU(4 thr)  rt/req  gpt2 ms/tok  rt/tok  exit")
-    print(f"cpu          {cpu.get('resnet_ms_median', float('nan')):10.2f}  {cpu.get('resnet_ms_p90', float('nan')):8.2f}"
+    print("profile         resnet ms/req  p90     floor ms  x floor  vs CPU(4 thr)  rt/req  gpt2 ms/tok  rt/tok  exit")
+    print(f"cpu             {cpu.get('resnet_ms_median', float('nan')):10.2f}  {cpu.get('resnet_ms_p90', float('nan')):8.2f}"
           f"  {'':8s}  {'':7s}  {'':13s}  {'':6s}  {'':11s}  {'':6s}  {int(cpu.get('exit', -1))}")
     rows = [("native", None), ("loopback", "loopback"), ("shaped-1g", "1g"), ("shaped-10g", "10g")]
-    for label, fl in rows:
+    extra = [("shaped-1g-fence", "1g")] if runs["shaped-1g-fence"] else []  # opt-in, informational
+    for label, fl in rows + extra:
         r = runs[label]
         if "resnet_ms_median" not in r:
-            print(f"{label:12s} no result (exit {int(r.get('exit', -1))}; see {label}.err)")
+            print(f"{label:15s} no result (exit {int(r.get('exit', -1))}; see {label}.err)")
             continue
         floor = ""
         xf = ""
@@ -56,9 +58,11 @@ def main(w):
             floor, xf = f"{f_ms:8.2f}", f"{r['resnet_ms_median'] / f_ms:7.3f}"
             r["floor_ms"] = f_ms
         sp = f"{cpu['resnet_ms_median'] / r['resnet_ms_median']:12.2f}x" if "resnet_ms_median" in cpu else ""
-        print(f"{label:12s} {r['resnet_ms_median']:10.2f}  {r['resnet_ms_p90']:8.2f}  {floor:>8s}  {xf:>7s}  {sp:>13s}"
+        print(f"{label:15s} {r['resnet_ms_median']:10.2f}  {r['resnet_ms_p90']:8.2f}  {floor:>8s}  {xf:>7s}  {sp:>13s}"
               f"  {r.get('resnet_rt_per_req', float('nan')):6.1f}  {r.get('gpt2_ms_per_token', float('nan')):11.2f}"
               f"  {r.get('gpt2_rt_per_token', float('nan')):6.1f}  {int(r.get('exit', -1))}")
+    if extra:
+        print("  (shaped-1g-fence: AVEC_SYNC_FENCE=1, opt-in and informational; the targets below use the default)")
     print()
     print("targets (issue 8):")
     for label, fl in rows[2:]:
@@ -80,7 +84,7 @@ def main(w):
             if s and fl in floors:
                 lim = g_nat + 1.3 * floors[fl][0]
                 target(s <= lim, f"GPT-2 {label} {s:.2f} ms/token <= native + 1.3 x RTT = {lim:.2f} ms")
-    for label in ["native", "loopback", "shaped-1g", "shaped-10g"]:
+    for label in ["native", "loopback", "shaped-1g", "shaped-10g", "shaped-1g-fence"]:
         a, b = nat.get("gpt2_tokens"), runs[label].get("gpt2_tokens")
         if label != "native" and a and b:
             print(f"  GPT-2 last tokens {label}: {'same as native' if a == b else 'DIFFER from native'} ({b})")
@@ -88,8 +92,8 @@ def main(w):
     if cold:
         print()
         print("cold start through the 1 Gbit/s, 2 ms RTT link (process start to first ResNet-50 result):")
-        for k in ["native", "empty", "warm"]:
-            print(f"  {k:7s} {cold.get(k, float('nan')):8.2f} s")
+        for k in ["native", "empty", "warm"] + (["warm-fence"] if "warm-fence" in cold else []):
+            print(f"  {k:10s} {cold.get(k, float('nan')):8.2f} s" + ("  (AVEC_SYNC_FENCE=1, informational)" if k == "warm-fence" else ""))
         if "warm" in cold and "native" in cold:
             target(cold["warm"] <= cold["native"] + 1.0,
                    f"cold start, warm server cache {cold['warm']:.2f} s <= native {cold['native']:.2f} s + 1 s")

@@ -10,6 +10,13 @@
 AVEC_STATIC_ASSERT(sizeof(CUipcMemHandle) == AVEC_IPC_HANDLE_BYTES, "IPC memory handle size");
 AVEC_STATIC_ASSERT(sizeof(CUipcEventHandle) == AVEC_IPC_HANDLE_BYTES, "IPC event handle size");
 
+int avec_ipc_used; /* another process may see this one's device memory or events: no fenced synchronize */
+
+static CUresult ipc_call(uint16_t op, const void *a, size_t alen, void *reply, size_t cap) {
+  __atomic_store_n(&avec_ipc_used, 1, __ATOMIC_RELAXED);
+  return avec_call(op, 0, a, alen, reply, cap);
+}
+
 AVEC_API CUresult cuIpcGetMemHandle(CUipcMemHandle *handle, CUdeviceptr dptr) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
@@ -18,7 +25,7 @@ AVEC_API CUresult cuIpcGetMemHandle(CUipcMemHandle *handle, CUdeviceptr dptr) {
     return CUDA_ERROR_INVALID_VALUE;
   avec_u64 a = {dptr};
   avec_ipc_handle_reply rep;
-  if ((r = avec_call(AVEC_OP_IPC_GET_MEM, 0, &a, sizeof a, &rep, sizeof rep))) return r;
+  if ((r = ipc_call(AVEC_OP_IPC_GET_MEM, &a, sizeof a, &rep, sizeof rep))) return r;
   memcpy(handle->reserved, rep.handle, sizeof rep.handle);
   return CUDA_SUCCESS;
 }
@@ -31,7 +38,7 @@ static CUresult open_mem(CUdeviceptr *dptr, CUipcMemHandle handle, unsigned flag
   avec_ipc_open a = {{0}, flags, 0};
   memcpy(a.handle, handle.reserved, sizeof a.handle);
   avec_ipc_open_reply rep;
-  if ((r = avec_call(AVEC_OP_IPC_OPEN_MEM, 0, &a, sizeof a, &rep, sizeof rep))) return r;
+  if ((r = ipc_call(AVEC_OP_IPC_OPEN_MEM, &a, sizeof a, &rep, sizeof rep))) return r;
   avec_track_device(rep.dptr, rep.size, AVEC_RANGE_IPC, ctx, NULL);
   *dptr = (CUdeviceptr)rep.dptr;
   return CUDA_SUCCESS;
@@ -66,7 +73,7 @@ AVEC_API CUresult cuIpcGetEventHandle(CUipcEventHandle *handle, CUevent e) {
   if (!(e->flags & CU_EVENT_INTERPROCESS) || !(e->flags & CU_EVENT_DISABLE_TIMING)) return CUDA_ERROR_INVALID_HANDLE;
   avec_handle a = {e->handle, 0};
   avec_ipc_handle_reply rep;
-  if ((r = avec_call(AVEC_OP_IPC_GET_EVENT, 0, &a, sizeof a, &rep, sizeof rep))) return r;
+  if ((r = ipc_call(AVEC_OP_IPC_GET_EVENT, &a, sizeof a, &rep, sizeof rep))) return r;
   memcpy(handle->reserved, rep.handle, sizeof rep.handle);
   return CUDA_SUCCESS;
 }
@@ -81,7 +88,7 @@ AVEC_API CUresult cuIpcOpenEventHandle(CUevent *ph, CUipcEventHandle handle) {
   avec_ipc_open a = {{0}, e->handle, 0};
   memcpy(a.handle, handle.reserved, sizeof a.handle);
   avec_ipc_open_reply rep;
-  if ((r = avec_call(AVEC_OP_IPC_OPEN_EVENT, 0, &a, sizeof a, &rep, sizeof rep))) {
+  if ((r = ipc_call(AVEC_OP_IPC_OPEN_EVENT, &a, sizeof a, &rep, sizeof rep))) {
     free(e);
     return r;
   }

@@ -40,6 +40,8 @@ static uint64_t content_hash(const void *p, uint64_t n) {
 
 CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr) { return avec_mapped_mirror(host, dptr, 1); }
 
+int avec_mapped_any(void) { return __atomic_load_n(&any, __ATOMIC_ACQUIRE); }
+
 /* `send`: as avec_mapped_add's, for a mirror made now. */
 CUresult avec_mapped_mirror(uint64_t host, uint64_t *dptr, int send) {
   static pthread_mutex_t making = PTHREAD_MUTEX_INITIALIZER; /* one mirror per range, even when asked at once */

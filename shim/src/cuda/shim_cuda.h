@@ -149,6 +149,8 @@ uint64_t avec_mapped_host_of(uint64_t dptr);                    /* 0 unless dptr
 void avec_mapped_launch(const uint8_t *params, size_t n);
 void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes);
 void avec_mapped_after_sync(void);    /* read back what the device may have written */
+int avec_mapped_any(void);            /* a mirror (mapped or managed memory) was ever made */
+extern int avec_ipc_used;            /* an IPC handle was made or opened in this process (ipc.c) */
 void avec_mapped_settle(uint64_t dptr, uint64_t n); /* same, for the mirrors a synchronous write covered */
 void avec_mapped_release(uint64_t host);
 /* Around a host function that runs while the device waits (host-callbacks.c): device-written mirrors are

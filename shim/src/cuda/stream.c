@@ -3,6 +3,7 @@
  * order: the stream is synchronized first, then the callback runs on the calling thread; a host function
  * launched into a capturing stream becomes a host node the server calls back (host-callbacks.c). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "shim_cuda.h"
 
@@ -48,22 +49,52 @@ AVEC_API CUresult cuStreamDestroy_v2(CUstream s) {
   return avec_post(AVEC_OP_STREAM_DESTROY, 0, &a, sizeof a, NULL, 0);
 }
 
-/* A device-to-host copy returns only when its stream has run everything before it. If this thread's copy
- * was the last frame sent to the server (by any thread) and succeeded, a synchronize or query of the same
- * stream in the same context that follows it has nothing to wait for and no error to hear about: PyTorch's
- * .item() and .cpu() pair a copy with a synchronize, one round trip instead of two. */
-static __thread struct { uint64_t seq; uint32_t stream, ctx; int valid; } drained;
+/* A device-to-host copy or a synchronize returns only when its stream has run everything before it. If
+ * this thread's copy was the last frame sent to the server (by any thread) and succeeded, a synchronize or
+ * query of the same stream in the same context that follows it has nothing to wait for and no error to hear
+ * about: PyTorch's .item() and .cpu() pair a copy with a synchronize, one round trip instead of two.
+ *
+ * AVEC_SYNC_FENCE=1 (off by default; docs/semantics.md) goes further: when only host-to-device copies (and
+ * frames that queue no device work: AVEC_OP_FENCE_QUIET) were sent since, the synchronize is answered here
+ * too and a STREAM_FENCE follows the copies, so the server runs nothing sent later before the stream is
+ * done. Uploading weights tensor by tensor (PyTorch's pageable .to("cuda") synchronizes after each) then
+ * costs the link's bandwidth instead of a round trip per tensor. What differs from a local GPU: an error of
+ * those copies (or a sticky one of earlier work) is reported by the next synchronous call, not by this one.
+ * Not while mapped or managed memory exists (the host could look at what the copies changed) or after an
+ * IPC handle was exchanged (another process could). */
+static __thread struct { uint64_t frames, quiet; uint32_t stream, ctx; int valid; } drained;
 
-void avec_stream_drained(uint32_t wire) {
-  drained.seq = avec_conn_request_seq;
+static void note_drained(uint32_t wire, uint64_t frames, uint64_t quiet) {
+  drained.frames = frames;
+  drained.quiet = quiet;
   drained.stream = wire;
   drained.ctx = avec_ctx_wire();
   drained.valid = 1;
 }
 
-static int still_drained(uint32_t wire) {
-  return drained.valid && drained.stream == wire && drained.ctx == avec_ctx_wire() &&
-         avec_conn_frames_sent(&avec_sess.conn) == drained.seq;
+void avec_stream_drained(uint32_t wire) { note_drained(wire, avec_conn_request_seq, avec_conn_request_quiet); }
+
+static int fence_enabled(void) {
+  static int on = -1;
+  if (on < 0) {
+    const char *e = getenv("AVEC_SYNC_FENCE");
+    on = e && !strcmp(e, "1");
+  }
+  return on;
+}
+
+/* 1: answered here (nothing to wait for, or fenced); 0: ask the server. */
+static int answer_locally(uint32_t wire) {
+  if (!drained.valid || drained.stream != wire || drained.ctx != avec_ctx_wire()) return 0;
+  uint64_t frames, quiet;
+  avec_conn_counts(&avec_sess.conn, &frames, &quiet);
+  if (frames == drained.frames) return 1;
+  if (!fence_enabled() || frames - drained.frames != quiet - drained.quiet || avec_mapped_any() || avec_ipc_used)
+    return 0;
+  avec_handle a = {wire, 0};
+  if (avec_post(AVEC_OP_STREAM_FENCE, 0, &a, sizeof a, NULL, 0)) return 0;
+  note_drained(wire, avec_conn_post_seq, avec_conn_post_quiet);
+  return 1;
 }
 
 static CUresult sync_or_query(CUstream s, int ptds, uint16_t op) {
@@ -71,8 +102,9 @@ static CUresult sync_or_query(CUstream s, int ptds, uint16_t op) {
   if (r) return r;
   avec_handle a = {0, 0};
   if (avec_stream_wire(s, ptds, &a.handle)) return CUDA_ERROR_INVALID_HANDLE;
-  if (still_drained(a.handle)) r = CUDA_SUCCESS;
-  else r = avec_call(op, 0, &a, sizeof a, NULL, 0);
+  if (answer_locally(a.handle)) r = CUDA_SUCCESS;
+  else if (!(r = avec_call(op, 0, &a, sizeof a, NULL, 0)) && op == AVEC_OP_STREAM_SYNCHRONIZE)
+    avec_stream_drained(a.handle);
   if (!r) avec_mapped_after_sync(); /* the host may look now */
   return r;
 }

@@ -281,6 +281,7 @@ static uint32_t send_frame_locked(avec_conn *c, avec_frame_hdr *h, const void *a
     if (blen) memcpy(c->batch + c->batch_len + sizeof *h + alen, b, blen);
     c->batch_len += total;
     c->frames_sent++;
+    c->quiet_sent += AVEC_OP_FENCE_QUIET(h->opcode) ? 1 : 0;
     if (was_empty && c->timer_waiting) pthread_cond_signal(&c->batch_cv);
     return 0;
   }
@@ -293,6 +294,7 @@ static uint32_t send_frame_locked(avec_conn *c, avec_frame_hdr *h, const void *a
   if (blen) v[n++] = (struct iovec){(void *)b, blen};
   c->batch_len = 0;
   c->frames_sent++;
+  c->quiet_sent += AVEC_OP_FENCE_QUIET(h->opcode) ? 1 : 0;
   c->flushes++;
   return send_iov(c, v, n) ? AVEC_STATUS_LOST : 0;
 }
@@ -304,18 +306,26 @@ uint32_t avec_conn_post(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx,
   avec_frame_hdr_make(&h, op, flags, 0, ctx, (uint32_t)(alen + blen));
   pthread_mutex_lock(&c->lock);
   uint32_t st = c->dead ? AVEC_STATUS_LOST : send_frame_locked(c, &h, a, alen, b, blen, 0);
+  avec_conn_post_seq = c->frames_sent;
+  avec_conn_post_quiet = c->quiet_sent;
   pthread_mutex_unlock(&c->lock);
   avec_stats_posted(sizeof h + alen + blen);
   return st;
 }
 
-__thread uint64_t avec_conn_request_seq;
+__thread uint64_t avec_conn_request_seq, avec_conn_request_quiet, avec_conn_post_seq, avec_conn_post_quiet;
 
 uint64_t avec_conn_frames_sent(avec_conn *c) {
-  pthread_mutex_lock(&c->lock);
-  uint64_t n = c->frames_sent;
-  pthread_mutex_unlock(&c->lock);
+  uint64_t n, q;
+  avec_conn_counts(c, &n, &q);
   return n;
+}
+
+void avec_conn_counts(avec_conn *c, uint64_t *frames, uint64_t *quiet) {
+  pthread_mutex_lock(&c->lock);
+  *frames = c->frames_sent;
+  *quiet = c->quiet_sent;
+  pthread_mutex_unlock(&c->lock);
 }
 
 static uint32_t request_locked(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a,
@@ -328,6 +338,7 @@ static uint32_t request_locked(avec_conn *c, uint16_t op, uint32_t flags, uint32
   avec_frame_hdr_make(&h, op, flags, *id, ctx, (uint32_t)(alen + blen));
   uint32_t st = send_frame_locked(c, &h, a, alen, b, blen, 1);
   avec_conn_request_seq = c->frames_sent;
+  avec_conn_request_quiet = c->quiet_sent;
   return st;
 }
 

@@ -162,6 +162,11 @@ void Session::async_op(const FrameView& v) {
       streams_.erase(it);
       break;
     }
+    case AVEC_OP_STREAM_FENCE: {  // the client answered a synchronize itself: nothing later runs before the stream
+      BH s = 0;
+      if (!(r = stream(v.fixed<avec_handle>().handle, &s))) r = be_.stream_synchronize(s);
+      break;
+    }
     case AVEC_OP_STREAM_WAIT_EVENT: {
       avec_stream_wait w = v.fixed<avec_stream_wait>();
       BH s = 0, e = 0;

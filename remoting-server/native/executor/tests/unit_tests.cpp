@@ -782,6 +782,25 @@ TEST(session_module_kernel_names) {
   CHECK(strcmp(opcode_name(AVEC_OP_MODULE_KERNEL_NAMES), "MODULE_KERNEL_NAMES") == 0);
 }
 
+// STREAM_FENCE: fire-and-forget; the server waits for the stream before the next frame, and a failure (an
+// unknown stream here) is the next synchronous reply's error, like any deferred one.
+TEST(session_stream_fence) {
+  avec_stream_create sc = {20, 0, 0, 0};
+  Run r = run_session(cat({hello(), frame_of(AVEC_OP_STREAM_CREATE, sc, 0), frame_of(AVEC_OP_STREAM_FENCE, avec_handle{20, 0}, 0),
+                           frame_of(AVEC_OP_STREAM_FENCE, avec_handle{AVEC_STREAM_LEGACY, 0}, 0),
+                           frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 2), frame_of(AVEC_OP_STREAM_FENCE, avec_handle{21, 0}, 0),
+                           frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 4)}));
+  CHECK_EQ(r.replies.size(), 4u);
+  if (r.replies.size() != 4) return;
+  CHECK_EQ(r.replies[1].status(), 0u);
+  CHECK_EQ(r.replies[2].status(), (uint32_t)CUDA_ERROR_INVALID_HANDLE);  // the fence of a stream never created
+  CHECK_EQ(r.replies[3].status(), 0u);                                   // reported once
+  CHECK(!AVEC_OP_IS_SYNC(AVEC_OP_STREAM_FENCE));
+  CHECK_EQ(frame_fixed_size(AVEC_OP_STREAM_FENCE), (long)sizeof(avec_handle));
+  CHECK(strcmp(opcode_name(AVEC_OP_STREAM_FENCE), "STREAM_FENCE") == 0);
+  CHECK(AVEC_OP_FENCE_QUIET(AVEC_OP_MEMCPY_HTOD) && !AVEC_OP_FENCE_QUIET(AVEC_OP_LAUNCH) && !AVEC_OP_FENCE_QUIET(AVEC_OP_MEMSET));
+}
+
 TEST(session_sticky_error_poisons) {
   Bytes img = tiny_ptx();
   uint8_t h[32];
