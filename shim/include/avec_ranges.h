@@ -49,6 +49,8 @@ int avec_ranges_contains(avec_range_table *t, uint64_t addr, uint64_t len);
 /* 1 when any range overlaps [addr, addr+len). */
 int avec_ranges_overlaps(avec_range_table *t, uint64_t addr, uint64_t len);
 size_t avec_ranges_count(avec_range_table *t);
+/* The lowest base and highest end of all ranges: 0, or -1 when the table is empty. */
+int avec_ranges_span(avec_range_table *t, uint64_t *lo, uint64_t *hi);
 /* Removes every range owned by ctx; calls done(r) for each removed one (outside the lock). Returns count. */
 size_t avec_ranges_remove_ctx(avec_range_table *t, const void *ctx, void (*done)(const avec_range *r));
 /* Removes every range of `kind` that overlaps [addr, addr+len); done(r) as above. Returns count. */

@@ -56,6 +56,17 @@ int avec_ranges_remove(avec_range_table *t, uint64_t base, avec_range *out) {
   return rc;
 }
 
+int avec_ranges_span(avec_range_table *t, uint64_t *lo, uint64_t *hi) {
+  pthread_mutex_lock(&t->lock);
+  int empty = t->n == 0;
+  if (!empty) {
+    *lo = t->v[0].base;
+    *hi = t->v[t->n - 1].base + t->v[t->n - 1].size;
+  }
+  pthread_mutex_unlock(&t->lock);
+  return empty ? -1 : 0;
+}
+
 int avec_ranges_find(avec_range_table *t, uint64_t addr, avec_range *out) {
   pthread_mutex_lock(&t->lock);
   const avec_range *r = containing(t, addr);

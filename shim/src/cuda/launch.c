@@ -9,7 +9,8 @@ struct CUfunc_st *avec_func_from(CUfunction f) {
 }
 
 int avec_pack_params(const struct CUfunc_st *f, void **args, void **extra, uint8_t *out, size_t cap) {
-  if (f->params_unknown) return 0;
+  /* without the function's layout only a buffer the program packed itself (extra) can travel */
+  if (f->params_unknown && (args || !extra)) return 0;
   if (args) {
     if (f->param_bytes > cap) return -1;
     memset(out, 0, f->param_bytes);
@@ -109,7 +110,8 @@ static CUresult launch(struct CUfunc_st *f, const unsigned grid[3], const unsign
   LOG_DEBUG("launch %s grid %ux%ux%u block %ux%ux%u smem %u stream %u: %d param bytes, %u attrs%s", f->name, grid[0],
             grid[1], grid[2], block[0], block[1], block[2], smem, l->stream, n, nattrs, l->flags & 1 ? ", cooperative" : "");
   size_t len = sizeof *l + nattrs * sizeof(avec_launch_attr) + (size_t)n;
-  avec_mapped_launch(params, (size_t)n); /* a kernel may read or write mapped host memory it is given */
+  avec_mapped_host_params(params, (size_t)n); /* pinned host addresses a kernel may dereference (UVA) */
+  avec_mapped_launch(params, (size_t)n);      /* a kernel may read or write mapped host memory it is given */
   r = avec_post(AVEC_OP_LAUNCH, 0, &msg, len, NULL, 0);
   if (r || !ask_driver) return r;
   avec_handle q = {l->stream, 0};

@@ -117,6 +117,27 @@ static void touch(mirror *m, int reads, int writes) {
   if (writes) m->device_written = 1;
 }
 
+/* Under unified addressing a kernel may be handed the host address of memory from cuMemHostAlloc or
+ * cuMemAllocHost and dereference it: the driver makes all of it reachable from every device at that address
+ * (registered memory only through cuMemHostGetDevicePointer: CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM is 0
+ * here). The GPU is elsewhere, so a parameter word inside such an allocation becomes the same offset in its
+ * device-side mirror (made on first use), which avec_mapped_launch then keeps coherent. A non-pointer word
+ * would have to equal an address inside a pinned allocation to be changed. */
+void avec_mapped_host_params(uint8_t *params, size_t n) {
+  uint64_t lo, hi;
+  if (!n || avec_ranges_span(&avec_host_ranges, &lo, &hi)) return;
+  for (size_t off = 0; off + 8 <= n; off += 8) { /* pointers sit 8-aligned in the packed parameters */
+    uint64_t v, d;
+    avec_range rg;
+    memcpy(&v, params + off, 8);
+    if (v < lo || v >= hi || avec_ranges_find(&avec_host_ranges, v, &rg) || rg.kind != AVEC_RANGE_HOST_ALLOC) continue;
+    if (avec_graph_host_mirror(v, rg.size, &d)) continue;
+    LOG_DEBUG("launch parameter %p (pinned host memory) passed as its device mirror 0x%llx", (void *)(uintptr_t)v,
+              (unsigned long long)d);
+    memcpy(params + off, &d, 8);
+  }
+}
+
 void avec_mapped_launch(const uint8_t *params, size_t n) {
   if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
   pthread_mutex_lock(&mirrors_lock);

@@ -146,6 +146,7 @@ CUresult avec_mapped_mirror(uint64_t host, uint64_t *dptr, int send); /* the sam
 CUresult avec_dtod_untracked(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s, int ptds); /* memory.c */
 uint64_t avec_mapped_host_of(uint64_t dptr);                    /* 0 unless dptr lies in a mirror */
 /* Device work is about to touch mirrors: a launch (mirrors its packed parameters point into) or a range. */
+void avec_mapped_host_params(uint8_t *params, size_t n); /* pinned host addresses -> their mirrors' */
 void avec_mapped_launch(const uint8_t *params, size_t n);
 void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes);
 void avec_mapped_after_sync(void);    /* read back what the device may have written */

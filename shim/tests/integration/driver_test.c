@@ -618,6 +618,39 @@ static void test_modules(const char *fatbin) {
   OK(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 128 * 1024));
   OK(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 100 * 1024, NULL, args, NULL)); /* after the opt-in */
   CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_NOT_SUPPORTED);
+
+  CASE("a pinned host address handed to a kernel becomes its device mirror's (unified addressing)");
+  {
+    void *hp = NULL, *rp = malloc(8192);
+    OK(cuMemAllocHost(&hp, 4096));
+    memset(hp, 0x5a, 4096);
+    OK(cuMemHostRegister(rp, 8192, 0));
+    size_t f0 = 0, f1 = 0, f2 = 0, tot = 0;
+    OK(cuMemGetInfo(&f0, &tot));
+    CUdeviceptr inside = (CUdeviceptr)(uintptr_t)hp + 64, reg = (CUdeviceptr)(uintptr_t)rp;
+    uint8_t packed[24] = {0}; /* scale(out, in, a, n), packed: the emulated device knows no parameter layout */
+    memcpy(packed, &inside, 8);
+    memcpy(packed + 8, &reg, 8);
+    size_t plen = sizeof packed;
+    void *hextra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, packed, CU_LAUNCH_PARAM_BUFFER_SIZE, &plen, CU_LAUNCH_PARAM_END};
+    OK(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, hextra));
+    uint64_t still;
+    memcpy(&still, packed, 8);
+    CHECK_EQ(still, (uint64_t)inside); /* the program's buffer is left as it was */
+    CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_NOT_SUPPORTED);
+    OK(cuMemGetInfo(&f1, &tot));
+    CHECK(f1 < f0 && f0 - f1 < 8192); /* a mirror of the 4 KiB allocation, none of the registered range */
+    CUdeviceptr mirror = 0;
+    OK(cuMemHostGetDevicePointer(&mirror, hp, 0)); /* the same mirror, with the host's bytes */
+    uint8_t got[16] = {0};
+    OK(cuMemcpyDtoH(got, mirror + 64, sizeof got));
+    CHECK(got[0] == 0x5a && got[15] == 0x5a);
+    OK(cuMemGetInfo(&f2, &tot));
+    CHECK_EQ(f2, f1);
+    OK(cuMemHostUnregister(rp));
+    free(rp);
+    OK(cuMemFreeHost(hp));
+  }
   OK(cuMemFree(buf));
   OK(cuLibraryUnload(lib));
   OK(cuModuleUnload(mod));
