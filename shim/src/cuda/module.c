@@ -195,6 +195,7 @@ static CUresult unload(struct CUmod_st *m) {
     avec_range rg;
     if (avec_ranges_find(&avec_device_ranges, g->dptr, &rg) == 0 && rg.base == g->dptr && rg.kind == AVEC_RANGE_GLOBAL)
       avec_ranges_remove(&avec_device_ranges, g->dptr, NULL);
+    if (g->managed) avec_mapped_release(g->dptr); /* its device side goes with the module */
   }
   return avec_post(AVEC_OP_MODULE_UNLOAD, 0, &a, sizeof a, NULL, 0);
 }
@@ -479,6 +480,7 @@ void avec_modules_after_reset(void) {
     pthread_mutex_unlock(&m->lock);
     while (g) {
       avec_global *n = g->next;
+      if (g->managed) avec_mapped_release(g->dptr); /* the reset freed its device side */
       free(g->name);
       free(g);
       g = n;
