@@ -479,8 +479,9 @@ static void test_modules(const char *fatbin) {
   OK(cuFuncGetAttribute(&maxt, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, f));
   CHECK(maxt > 0);
   size_t off = 0, sz = 0;
-  CUresult pr = cuFuncGetParamInfo(f, 2, &off, &sz);
-  CHECK(pr == CUDA_SUCCESS ? (off == 16 && sz == 4) : pr == CUDA_ERROR_NOT_SUPPORTED);
+  OK(cuFuncGetParamInfo(f, 2, &off, &sz)); /* scale(float *out, const float *in, float a, int n) */
+  CHECK(off == 16 && sz == 4);
+  CHECK_EQ(cuFuncGetParamInfo(f, 4, &off, &sz), CUDA_ERROR_INVALID_VALUE);
   CUmoduleLoadingMode mode;
   OK(cuModuleGetLoadingMode(&mode));
   unsigned nfun = 0;
@@ -628,7 +629,7 @@ static void test_modules(const char *fatbin) {
     size_t f0 = 0, f1 = 0, f2 = 0, tot = 0;
     OK(cuMemGetInfo(&f0, &tot));
     CUdeviceptr inside = (CUdeviceptr)(uintptr_t)hp + 64, reg = (CUdeviceptr)(uintptr_t)rp;
-    uint8_t packed[24] = {0}; /* scale(out, in, a, n), packed: the emulated device knows no parameter layout */
+    uint8_t packed[24] = {0}; /* scale(out, in, a, n), packed by the program (CU_LAUNCH_PARAM_BUFFER_POINTER) */
     memcpy(packed, &inside, 8);
     memcpy(packed + 8, &reg, 8);
     size_t plen = sizeof packed;
@@ -637,6 +638,9 @@ static void test_modules(const char *fatbin) {
     uint64_t still;
     memcpy(&still, packed, 8);
     CHECK_EQ(still, (uint64_t)inside); /* the program's buffer is left as it was */
+    CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_NOT_SUPPORTED);
+    void *hargs[] = {&inside, &reg, &a, &count}; /* the same through kernelParams: the same mirror */
+    OK(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, hargs, NULL));
     CHECK_EQ(cuCtxSynchronize(), CUDA_ERROR_NOT_SUPPORTED);
     OK(cuMemGetInfo(&f1, &tot));
     CHECK(f1 < f0 && f0 - f1 < 8192); /* a mirror of the 4 KiB allocation, none of the registered range */

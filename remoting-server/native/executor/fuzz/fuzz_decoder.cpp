@@ -44,6 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint64_t sz = 0;
   image_find_function(data, size, "_Z6kernelPf");
   image_find_global(data, size, "table", &sz);
+  std::vector<std::pair<uint32_t, uint32_t>> layout;
+  image_kernel_params(data, size, "kernel", &layout);
   std::vector<std::string> names;
   image_kernel_names(data, size, &names);
   static TicketVerifier ver({{"k1", std::vector<uint8_t>(32, 7)}}, "node-a", [] { return 1790000000LL; });

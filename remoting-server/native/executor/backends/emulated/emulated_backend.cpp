@@ -433,7 +433,9 @@ class EmulatedBackend final : public Backend {
     if (image_find_function(img.data(), img.size(), name) == Lookup::absent) return CUDA_ERROR_NOT_FOUND;
     *fn = next_id_++;
     functions_.insert(*fn);
-    info->params_known = false;  // the emulated device cannot read parameter layouts
+    std::vector<std::pair<uint32_t, uint32_t>> layout;  // from the cubin, where the image has one
+    info->params_known = image_kernel_params(img.data(), img.size(), name, &layout);
+    for (auto& p : layout) info->params.push_back({p.first, p.second});
     info->attrs[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK] = 1024;
     info->attrs[CU_FUNC_ATTRIBUTE_PTX_VERSION] = 90;
     info->attrs[CU_FUNC_ATTRIBUTE_BINARY_VERSION] = 90;

@@ -96,6 +96,32 @@ bool each_symbol(const Region& r, Visit visit) {
   return any;
 }
 
+// The section called `name` of an ELF64 image: its bytes inside the image. False if absent or out of bounds.
+bool elf_section(const Region& r, const std::string& name, Region* out) {
+  uint64_t shoff = 0;
+  uint16_t shentsize = 0, shnum = 0, shstrndx = 0;
+  if (!rd(r.p, r.n, 0x28, &shoff) || !rd(r.p, r.n, 0x3A, &shentsize) || !rd(r.p, r.n, 0x3C, &shnum) ||
+      !rd(r.p, r.n, 0x3E, &shstrndx) || shentsize < 0x40 || shstrndx >= shnum)
+    return false;
+  uint64_t stroff = 0, strsz = 0;
+  uint64_t strsh = shoff + (uint64_t)shstrndx * shentsize;
+  if (strsh < shoff || !rd(r.p, r.n, strsh + 0x18, &stroff) || !rd(r.p, r.n, strsh + 0x20, &strsz) || stroff > r.n ||
+      strsz > r.n - stroff)
+    return false;
+  for (uint32_t i = 0; i < shnum; i++) {
+    uint64_t sh = shoff + (uint64_t)i * shentsize, off = 0, sz = 0;
+    uint32_t nm = 0;
+    if (sh < shoff || !rd(r.p, r.n, sh, &nm) || !rd(r.p, r.n, sh + 0x18, &off) || !rd(r.p, r.n, sh + 0x20, &sz)) return false;
+    if (nm >= strsz || strsz - nm < name.size() + 1) continue;
+    const char* s = (const char*)r.p + stroff + nm;
+    if (memcmp(s, name.data(), name.size()) != 0 || s[name.size()] != 0) continue;
+    if (off > r.n || sz > r.n - off) return false;
+    *out = {r.p + off, (size_t)sz};
+    return true;
+  }
+  return false;
+}
+
 // Looks the name up in an ELF64 symbol table; returns its size through `size` and its st_other byte.
 bool elf_symbol(const Region& r, const std::string& name, uint64_t* size, bool want_object, uint8_t* other_out = nullptr) {
   bool found = false;
@@ -200,6 +226,43 @@ bool image_kernel_names(const uint8_t* image, size_t len, std::vector<std::strin
     return true;
   }
   names->clear();
+  return false;
+}
+
+bool image_kernel_params(const uint8_t* image, size_t len, const std::string& name,
+                         std::vector<std::pair<uint32_t, uint32_t>>* params) {
+  std::vector<Region> rs;
+  bool opaque = false;
+  regions(image, len, &rs, &opaque);
+  for (const Region& r : rs) {
+    Region info;
+    if (!is_elf(r) || !elf_section(r, ".nv.info." + name, &info)) continue;
+    // Records: format byte, attribute byte, then a 16-bit value (formats 1-3) or a 16-bit payload size
+    // and the payload (format 4, EIFMT_SVAL). KPARAM_INFO's payload: index (4), ordinal (2), offset (2),
+    // then a word whose bits 18 and up are the size in bytes.
+    std::vector<std::pair<uint32_t, uint32_t>> by_ordinal;
+    for (size_t off = 0; off + 4 <= info.n;) {
+      uint8_t fmt = info.p[off], attr = info.p[off + 1];
+      uint16_t val = 0;
+      rd(info.p, info.n, off + 2, &val);
+      if (fmt != 4) { off += 4; continue; }
+      if (val > info.n - off - 4) return false;
+      if (attr == 0x17) {
+        uint16_t ordinal = 0, offset = 0;
+        uint32_t flags = 0;
+        if (val < 12 || !rd(info.p, info.n, off + 8, &ordinal) || !rd(info.p, info.n, off + 10, &offset) ||
+            !rd(info.p, info.n, off + 12, &flags) || ordinal >= 4096)
+          return false;
+        if (by_ordinal.size() <= ordinal) by_ordinal.resize(ordinal + 1u, {0, 0});
+        by_ordinal[ordinal] = {offset, (flags >> 18) & 0x3fff};
+      }
+      off += 4 + (size_t)val;
+    }
+    for (auto& p : by_ordinal)
+      if (p.second == 0) return false;  // a hole: not a layout we can trust
+    params->swap(by_ordinal);
+    return true;
+  }
   return false;
 }
 

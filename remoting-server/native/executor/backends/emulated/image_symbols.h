@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace avec {
@@ -22,5 +23,11 @@ Lookup image_find_global(const uint8_t* image, size_t len, const std::string& na
 // image (the parts of a fat binary are the same kernels for different targets). False when no part can
 // be read (compressed, or not a format we read).
 bool image_kernel_names(const uint8_t* image, size_t len, std::vector<std::string>* names);
+
+// Parameter layout of kernel `name`, (offset, size) by ordinal, from the EIATTR_KPARAM_INFO records
+// (attribute 0x17) of its `.nv.info.NAME` section in the first ELF cubin that has one. False when none
+// does (PTX only, compressed) or the records are malformed.
+bool image_kernel_params(const uint8_t* image, size_t len, const std::string& name,
+                         std::vector<std::pair<uint32_t, uint32_t>>* params);
 
 }  // namespace avec
