@@ -62,8 +62,10 @@ start_executor main
 read -r port pgid <<<"$main"
 export AVEC_TEST_LIMIT=$limit
 
-AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/driver_test" main "$tests/kernels.fatbin" "$out" >"$work/driver.log" 2>&1
+AVEC_SERVER=127.0.0.1:$port AVEC_LOG=warn timeout 120 "$tests/driver_test" main "$tests/kernels.fatbin" "$out" >"$work/driver.log" 2>&1
 record "driver API" $? "$work/driver.log"
+n=$(grep -c 'was written while device work that uses it may be running' "$work/driver.log" || true)
+check "a host write during device work is named once in the log ($n)" "$([ "$n" = 1 ]; echo $?)"
 
 # Kernel counts and enumeration as the server answers them (the path of compressed fat binaries, cuFFT's):
 # the same handles as cuModuleGetFunction, cuFFT's slot-7 walk, a pending module uploaded on NEED_IMAGE.

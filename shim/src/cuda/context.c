@@ -298,6 +298,7 @@ AVEC_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version) {
 AVEC_API CUresult cuCtxSynchronize(void) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
+  avec_mapped_before_wait();
   if (!(r = avec_call(AVEC_OP_CTX_SYNCHRONIZE, 0, NULL, 0, NULL, 0))) avec_mapped_after_sync();
   return r;
 }

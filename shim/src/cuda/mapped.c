@@ -187,6 +187,26 @@ void avec_mapped_settle(uint64_t dptr, uint64_t n) { read_back(dptr, n); }
 
 void avec_mapped_after_sync(void) { read_back(0, UINT64_MAX); }
 
+/* Before a synchronisation waits: a small mirror the host changed after device work that may use it was
+ * sent is concurrent access, which is not honoured (the device does not see the write until its next
+ * launch or copy; a kernel spinning until the host sets a flag waits for ever). Said once, so a program
+ * that hangs here has its explanation in the log. */
+void avec_mapped_before_wait(void) {
+  static int warned;
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE) || __atomic_load_n(&warned, __ATOMIC_RELAXED)) return;
+  pthread_mutex_lock(&mirrors_lock);
+  for (mirror *m = mirrors; m; m = m->next)
+    if (m->device_written && !m->unsent && m->size <= 65536 &&
+        content_hash((const void *)(uintptr_t)m->host, m->size) != m->hash &&
+        !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
+      LOG_WARN("host memory %p+%llu was written while device work that uses it may be running: the device does "
+               "not see that write until its next launch or copy (concurrent host/device access is not honoured; "
+               "docs/semantics.md)", (void *)(uintptr_t)m->host, (unsigned long long)m->size);
+      break;
+    }
+  pthread_mutex_unlock(&mirrors_lock);
+}
+
 /* A host function runs while the device waits for it (host-callbacks.c): what the device may have written
  * comes into host memory first, and what the function changed goes back before the device goes on. The
  * mirrors stay marked device-written: work after the function may write them again. `io` moves the bytes

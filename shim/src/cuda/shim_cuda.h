@@ -150,6 +150,7 @@ void avec_mapped_host_params(uint8_t *params, size_t n); /* pinned host addresse
 void avec_mapped_launch(const uint8_t *params, size_t n);
 void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes);
 void avec_mapped_after_sync(void);    /* read back what the device may have written */
+void avec_mapped_before_wait(void);   /* warns once about host writes the running device work cannot see */
 int avec_mapped_any(void);            /* a mirror (mapped or managed memory) was ever made */
 extern int avec_ipc_used;            /* an IPC handle was made or opened in this process (ipc.c) */
 void avec_mapped_settle(uint64_t dptr, uint64_t n); /* same, for the mirrors a synchronous write covered */

@@ -102,9 +102,12 @@ static CUresult sync_or_query(CUstream s, int ptds, uint16_t op) {
   if (r) return r;
   avec_handle a = {0, 0};
   if (avec_stream_wire(s, ptds, &a.handle)) return CUDA_ERROR_INVALID_HANDLE;
-  if (answer_locally(a.handle)) r = CUDA_SUCCESS;
-  else if (!(r = avec_call(op, 0, &a, sizeof a, NULL, 0)) && op == AVEC_OP_STREAM_SYNCHRONIZE)
-    avec_stream_drained(a.handle);
+  if (answer_locally(a.handle)) {
+    r = CUDA_SUCCESS;
+  } else {
+    if (op == AVEC_OP_STREAM_SYNCHRONIZE) avec_mapped_before_wait();
+    if (!(r = avec_call(op, 0, &a, sizeof a, NULL, 0)) && op == AVEC_OP_STREAM_SYNCHRONIZE) avec_stream_drained(a.handle);
+  }
   if (!r) avec_mapped_after_sync(); /* the host may look now */
   return r;
 }
