@@ -82,7 +82,6 @@ uint32_t avec_conn_flush(avec_conn *c);
 /* Frames sent on the connection so far (every post, request and chunk header) and how many of them were
  * AVEC_OP_FENCE_QUIET, read together; and both counts right after this thread's last request, and last
  * post, went out (equal frame counts: nothing was sent after it). */
-uint64_t avec_conn_frames_sent(avec_conn *c);
 void avec_conn_counts(avec_conn *c, uint64_t *frames, uint64_t *quiet);
 extern __thread uint64_t avec_conn_request_seq, avec_conn_request_quiet, avec_conn_post_seq, avec_conn_post_quiet;
 

@@ -90,10 +90,6 @@ AVEC_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t size, unsigned int
   return CUDA_SUCCESS;
 }
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-
 /* __managed__ variables of a module live where the server's driver put them, at addresses no allocation
  * of this process reserved. Their host side is mapped here at the same address (whole pages; variables that
  * share a page share its mapping, which stays for the process's life), filled with the device's bytes, and
@@ -116,10 +112,7 @@ CUresult avec_managed_symbol(uint64_t dptr, uint64_t size) {
       if (!grown) { r = CUDA_ERROR_OUT_OF_MEMORY; break; }
       pages = grown;
     }
-    void *q = mmap((void *)(uintptr_t)p, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                   -1, 0);
-    if (q != (void *)(uintptr_t)p) {
-      if (q != MAP_FAILED) munmap(q, page); /* old kernels ignore the flag and place it elsewhere */
+    if (avec_map_at(p, page, PROT_READ | PROT_WRITE, 0)) {
       r = (CUresult)avec_unsupported("a __managed__ variable whose address is taken in this process", &warned);
       break;
     }

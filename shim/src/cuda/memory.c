@@ -21,6 +21,13 @@ static uint64_t buffer_ids = 1;
 
 int avec_is_device_ptr(uint64_t p) { return avec_ranges_find(&avec_device_ranges, p, NULL) == 0; }
 
+int avec_map_at(uint64_t base, uint64_t len, int prot, int flags) {
+  void *p = mmap((void *)(uintptr_t)base, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | flags, -1, 0);
+  if (p == (void *)(uintptr_t)base) return 0;
+  if (p != MAP_FAILED) munmap(p, len); /* old kernels ignore the flag and place it elsewhere */
+  return -1;
+}
+
 /* Keep the program from ever getting host memory at a device address (so generic copies can classify
  * pointers unambiguously): reserve the range, inaccessible, in this process. */
 void avec_reserve_device_range(uint64_t base, uint64_t size, uint32_t *flags) {
@@ -28,13 +35,10 @@ void avec_reserve_device_range(uint64_t base, uint64_t size, uint32_t *flags) {
   long page = sysconf(_SC_PAGESIZE);
   if (getenv("AVEC_NO_RESERVE") || base % (uint64_t)page) return;
   uint64_t len = (size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
-  void *p = mmap((void *)(uintptr_t)base, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE,
-                 -1, 0);
-  if (p == (void *)(uintptr_t)base) {
+  if (!avec_map_at(base, len, PROT_NONE, MAP_NORESERVE)) {
     *flags |= AVEC_RANGE_RESERVED;
     return;
   }
-  if (p != MAP_FAILED) munmap(p, len); /* old kernels ignore the flag and place it elsewhere */
   if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
     LOG_WARN("device range 0x%llx+%llu overlaps this process's memory; pointer classification may be ambiguous",
              (unsigned long long)base, (unsigned long long)size);

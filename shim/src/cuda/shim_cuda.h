@@ -149,6 +149,8 @@ uint64_t avec_mapped_host_of(uint64_t dptr);                    /* 0 unless dptr
 void avec_mapped_host_params(uint8_t *params, size_t n); /* pinned host addresses -> their mirrors' */
 void avec_mapped_launch(const uint8_t *params, size_t n);
 void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes);
+/* Maps anonymous memory at exactly [base, base + len) where nothing is mapped yet: 0, else -1 (memory.c). */
+int avec_map_at(uint64_t base, uint64_t len, int prot, int flags);
 void avec_mapped_after_sync(void);    /* read back what the device may have written */
 void avec_mapped_before_wait(void);   /* warns once about host writes the running device work cannot see */
 int avec_mapped_any(void);            /* a mirror (mapped or managed memory) was ever made */

@@ -89,7 +89,8 @@ static int answer_locally(uint32_t wire) {
   uint64_t frames, quiet;
   avec_conn_counts(&avec_sess.conn, &frames, &quiet);
   if (frames == drained.frames) return 1;
-  if (!fence_enabled() || frames - drained.frames != quiet - drained.quiet || avec_mapped_any() || avec_ipc_used)
+  if (!fence_enabled() || frames - drained.frames != quiet - drained.quiet || avec_mapped_any() ||
+      __atomic_load_n(&avec_ipc_used, __ATOMIC_RELAXED))
     return 0;
   avec_handle a = {wire, 0};
   if (avec_post(AVEC_OP_STREAM_FENCE, 0, &a, sizeof a, NULL, 0)) return 0;

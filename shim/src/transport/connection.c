@@ -269,6 +269,12 @@ void avec_conn_close(avec_conn *c) {
   c->fd = -1;
 }
 
+/* Counts a frame sent (and whether a fenced synchronize may look past it); caller holds the lock. */
+static void count_frame(avec_conn *c, uint16_t op) {
+  c->frames_sent++;
+  c->quiet_sent += AVEC_OP_FENCE_QUIET(op) ? 1 : 0;
+}
+
 /* Appends or writes one frame; caller holds the lock. */
 static uint32_t send_frame_locked(avec_conn *c, avec_frame_hdr *h, const void *a, size_t alen, const void *b,
                                   size_t blen, int direct) {
@@ -280,8 +286,7 @@ static uint32_t send_frame_locked(avec_conn *c, avec_frame_hdr *h, const void *a
     if (alen) memcpy(c->batch + c->batch_len + sizeof *h, a, alen);
     if (blen) memcpy(c->batch + c->batch_len + sizeof *h + alen, b, blen);
     c->batch_len += total;
-    c->frames_sent++;
-    c->quiet_sent += AVEC_OP_FENCE_QUIET(h->opcode) ? 1 : 0;
+    count_frame(c, h->opcode);
     if (was_empty && c->timer_waiting) pthread_cond_signal(&c->batch_cv);
     return 0;
   }
@@ -293,8 +298,7 @@ static uint32_t send_frame_locked(avec_conn *c, avec_frame_hdr *h, const void *a
   if (alen) v[n++] = (struct iovec){(void *)a, alen};
   if (blen) v[n++] = (struct iovec){(void *)b, blen};
   c->batch_len = 0;
-  c->frames_sent++;
-  c->quiet_sent += AVEC_OP_FENCE_QUIET(h->opcode) ? 1 : 0;
+  count_frame(c, h->opcode);
   c->flushes++;
   return send_iov(c, v, n) ? AVEC_STATUS_LOST : 0;
 }
@@ -314,12 +318,6 @@ uint32_t avec_conn_post(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx,
 }
 
 __thread uint64_t avec_conn_request_seq, avec_conn_request_quiet, avec_conn_post_seq, avec_conn_post_quiet;
-
-uint64_t avec_conn_frames_sent(avec_conn *c) {
-  uint64_t n, q;
-  avec_conn_counts(c, &n, &q);
-  return n;
-}
 
 void avec_conn_counts(avec_conn *c, uint64_t *frames, uint64_t *quiet) {
   pthread_mutex_lock(&c->lock);

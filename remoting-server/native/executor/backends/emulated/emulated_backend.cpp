@@ -85,6 +85,7 @@ struct TexObject {  // a record: the emulated device samples nothing
 struct Module {
   std::vector<uint8_t> image;
   std::map<std::string, uint64_t> globals;  // name -> device address
+  std::set<std::string> managed_globals;    // those that are __managed__ variables
 };
 
 class EmulatedBackend final : public Backend {
@@ -452,15 +453,15 @@ class EmulatedBackend final : public Backend {
                       bool* managed) override {
     auto it = modules_.find(mod);
     if (it == modules_.end()) return CUDA_ERROR_INVALID_HANDLE;
-    const auto& img = it->second.image;
-    uint64_t sz = 0;
     auto g = it->second.globals.find(name);
     if (g != it->second.globals.end()) {
       *dptr = g->second;
       *size = blocks_[g->second].size;
-      image_find_global(img.data(), img.size(), name, &sz, managed);
+      *managed = it->second.managed_globals.count(name) != 0;
       return CUDA_SUCCESS;
     }
+    uint64_t sz = 0;
+    const auto& img = it->second.image;
     Lookup l = image_find_global(img.data(), img.size(), name, &sz, managed);
     if (l == Lookup::absent) return CUDA_ERROR_NOT_FOUND;
     if (l == Lookup::unknown || sz == 0) {
@@ -470,6 +471,7 @@ class EmulatedBackend final : public Backend {
     CUresult r = alloc_block(sz, dptr);
     if (r != CUDA_SUCCESS) return r;
     it->second.globals[name] = *dptr;
+    if (*managed) it->second.managed_globals.insert(name);
     *size = sz;
     return CUDA_SUCCESS;
   }
