@@ -5,17 +5,21 @@
 # at 1 Gbit/s, i.e. 2 ms RTT, and 0.25 ms one-way at 10 Gbit/s), side by side in one run. The link floors
 # (RTT, one-stream rate) are measured through the same shapers in the same run. Each line prints its ratio
 # and target. Run by bench.sh (unless --no-edge), or alone on the GPU machine:
-#   bash e2e/gpu/bench_edge.sh [--requests N] [--tokens N] [--no-cold]
+#   bash e2e/gpu/bench_edge.sh [--requests N] [--tokens N] [--no-cold | --only-cold] [--cold-rounds N]
+# Cold start: one run with an empty server module cache, then N rounds (default 3) of native, warm and warm-fence
+# in turn; the report takes each one's median (one process start swings by a second between runs).
 # Writes bench-edge.txt (the report) to $OUT when set, else .gpu/results; raw outputs in bench-edge-raw.tar.gz.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
-REQ=20 TOK=32 COLD=1
+REQ=20 TOK=32 COLD=1 ONLY_COLD=0 ROUNDS=3
 while [ $# -gt 0 ]; do
   case $1 in
     --requests) REQ=$2; shift ;;
     --tokens) TOK=$2; shift ;;
     --no-cold) COLD=0 ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only-cold) ONLY_COLD=1 ;;
+    --cold-rounds) ROUNDS=$2; shift ;;
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -58,35 +62,41 @@ run_edge() {  # run_edge LABEL [env...] -- edge.py args
   timeout -k 5 300 "${pre[@]}" python3 "$EDGE" "$@" >"$W/$label.txt" 2>"$W/$label.err"
   echo "exit $?" >>"$W/$label.txt"
 }
-run_edge cpu env -- --device cpu --threads 4 --requests 5 --warmup 1
-run_edge native env -- --requests "$REQ" --tokens "$TOK"
-run_edge loopback "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$P_EXEC -- --requests "$REQ" --tokens "$TOK"
-for p in "${PROFILES[@]}"; do
-  read -r name _ <<<"$p"
-  run_edge "shaped-$name" "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$(port_of "$name" $P_EXEC) -- --requests "$REQ" --tokens "$TOK"
-done
-# Informational: the opt-in fenced synchronize (AVEC_SYNC_FENCE=1, docs/semantics.md) through the 1 Gbit/s link.
-run_edge shaped-1g-fence "${shim_env[@]}" AVEC_SYNC_FENCE=1 AVEC_SERVER=127.0.0.1:$(port_of 1g $P_EXEC) -- --requests "$REQ" --tokens "$TOK"
+if [ $ONLY_COLD = 0 ]; then
+  run_edge cpu env -- --device cpu --threads 4 --requests 5 --warmup 1
+  run_edge native env -- --requests "$REQ" --tokens "$TOK"
+  run_edge loopback "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$P_EXEC -- --requests "$REQ" --tokens "$TOK"
+  for p in "${PROFILES[@]}"; do
+    read -r name _ <<<"$p"
+    run_edge "shaped-$name" "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$(port_of "$name" $P_EXEC) -- --requests "$REQ" --tokens "$TOK"
+  done
+  # Informational: the opt-in fenced synchronize (AVEC_SYNC_FENCE=1, docs/semantics.md) through the 1 Gbit/s link.
+  run_edge shaped-1g-fence "${shim_env[@]}" AVEC_SYNC_FENCE=1 AVEC_SERVER=127.0.0.1:$(port_of 1g $P_EXEC) -- --requests "$REQ" --tokens "$TOK"
+fi
 
 if [ $COLD = 1 ]; then
   # Cold start through the 1 Gbit/s link: a server that has never seen the program's modules (fresh executor,
-  # empty --module-cache), then the same program again (warm cache), against the native cold start.
-  cold_run() {  # cold_run LABEL [env...]
-    local label=$1; shift
-    step "cold start: $label"
+  # empty --module-cache), then rounds of the native program and the same program again (warm cache), in turn.
+  # Each run appends to cold-LABEL.runs: process start to first result, and its part after the model was built
+  # on the CPU (imports and the CPU-side model are the same everywhere; that part is where the link shows).
+  cold_run() {  # cold_run LABEL ROUND [env...]
+    local label=$1 round=$2; shift 2
+    step "cold start: $label (round $round)"
     local t0; t0=$(date +%s.%N)
-    timeout -k 5 300 "$@" python3 "$EDGE" --cold >"$W/cold-$label.txt" 2>"$W/cold-$label.err"
-    awk -v t0="$t0" '$1 == "first_result_unix" {printf "first_result_s %.3f\n", $2 - t0}' "$W/cold-$label.txt" >>"$W/cold.txt.$label"
+    timeout -k 5 300 "$@" python3 "$EDGE" --cold >"$W/cold-$label-$round.txt" 2>"$W/cold-$label-$round.err"
+    awk -v t0="$t0" '{v[$1] = $2} END {if ("first_result_unix" in v) printf "%.3f %.3f\n",
+      v["first_result_unix"] - t0, v["first_result_unix"] - v["built_unix"]}' "$W/cold-$label-$round.txt" >>"$W/cold-$label.runs"
   }
-  cold_run native env
   mkdir -p "$W/mc-cold"
   start_executor $P_COLD "$W/executor-cold.log" --log-level warn --module-cache "$W/mc-cold" && PIDS+=($EXEC_PID)
   "$G/bin/linkshaper" --listen 127.0.0.1:$((P_COLD + 10)) --connect 127.0.0.1:$P_COLD --delay-ms 1 --rate-mbit 1000 --quiet & PIDS+=($!)
   wait_port $((P_COLD + 10)) 5
-  cold_run empty "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$((P_COLD + 10))
-  cold_run warm "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$((P_COLD + 10))
-  cold_run warm-fence "${shim_env[@]}" AVEC_SYNC_FENCE=1 AVEC_SERVER=127.0.0.1:$((P_COLD + 10))
-  for l in native empty warm warm-fence; do echo "$l $(awk '{print $2}' "$W/cold.txt.$l" 2>/dev/null)"; done >"$W/cold.txt"
+  cold_run empty 1 "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$((P_COLD + 10))
+  for round in $(seq 1 "$ROUNDS"); do
+    cold_run native "$round" env
+    cold_run warm "$round" "${shim_env[@]}" AVEC_SERVER=127.0.0.1:$((P_COLD + 10))
+    cold_run warm-fence "$round" "${shim_env[@]}" AVEC_SYNC_FENCE=1 AVEC_SERVER=127.0.0.1:$((P_COLD + 10))
+  done
 fi
 
 step "report"
