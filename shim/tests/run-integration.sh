@@ -149,6 +149,12 @@ AVEC_LOG=info AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 6
   >/dev/null 2>"$work/stats-info.err"
 check "stats: AVEC_LOG=info prints the summary, not the table" \
   "$(grep -q 'driver calls' "$work/stats-info.err" && ! grep -q 'round-trips' "$work/stats-info.err"; echo $?)"
+# AVEC_LOG=debug: one line per blocking round trip, naming the driver function, as many as the table counts.
+AVEC_LOG=debug AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 60 \
+  "$tests/cudart_test_static" >/dev/null 2>"$work/stats-debug.err"
+n=$(grep -c 'debug: round trip: cuMemcpyDtoH_v2 waited [0-9.]* ms' "$work/stats-debug.err")
+read -r c l b rt <<<"$(awk '$3 == "cuMemcpyDtoH_v2" {print $4, $5, $6, $7}' "$work/stats-debug.err")"
+check "stats: AVEC_LOG=debug names each round trip ($n lines, $rt counted)" "$([ "${rt:-0}" -gt 0 ] && [ "$n" = "$rt" ]; echo $?)"
 # cuAvecStatsSnapshot: the running totals, read mid-program (the edge benchmark counts round trips per request).
 snap=$(AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$port timeout 60 python3 - "$out/libcuda.so.1" 2>/dev/null <<'PY'
 import ctypes, sys

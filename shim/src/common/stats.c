@@ -28,6 +28,8 @@ static __thread slot *current; /* the driver call this thread is in */
 static __thread int io;        /* the current call went to the server */
 static const char *(*namer)(void *fn);
 
+static NO_INSTR const char *name_of(void *fn);
+
 static NO_INSTR uint64_t add(uint64_t *p, uint64_t v) { return __atomic_add_fetch(p, v, __ATOMIC_RELAXED); }
 
 static NO_INSTR slot *slot_of(void *fn) {
@@ -83,6 +85,10 @@ NO_INSTR void avec_stats_waited(size_t bytes_out, size_t bytes_in, long wait_ns)
   add(&current->bytes_out, bytes_out);
   add(&current->bytes_in, bytes_in);
   add(&current->wait_ns, (uint64_t)(wait_ns > 0 ? wait_ns : 0));
+  /* One line per blocking round trip at debug level: stamped as they arrive (e2e/gpu/cold_timeline.sh), they
+   * show where a program waits for the server and how long it works in between. */
+  if (avec_log_level() >= AVEC_LOG_DEBUG)
+    LOG_DEBUG("round trip: %s waited %.3f ms", name_of(current->fn), (double)wait_ns / 1e6);
 }
 
 /* Exported entry points are named by the library's symbol table; anything else (the functions of the
