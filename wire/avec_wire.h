@@ -21,7 +21,8 @@
  * texture and surface objects (ARRAY_*, MIPMAP_*, MEMCPY_HTOA/ATOH/ARRAY, TEX_*, SURF_*); stripe
  * connections and compressed bulk chunks, offered in the HELLO reply's `features` (opcodes 170-173); JIT linking
  * (LINK_*), stream attributes (STREAM_*_ATTR, CTX_RESET_PERSISTING_L2) and conditional graph nodes
- * (GRAPH_COND_HANDLE_CREATE, ADD_NODE of type CONDITIONAL); kernel names of a module (MODULE_KERNEL_NAMES).
+ * (GRAPH_COND_HANDLE_CREATE, ADD_NODE of type CONDITIONAL); kernel names of a module (MODULE_KERNEL_NAMES);
+ * mirror writes beside running work (MIRROR_WRITE_NOW, offered in HELLO).
  * A server that predates them closes the session on the unknown opcode (AVEC_STATUS_BAD_FRAME), so a client only sends
  * them when the program calls those driver functions.
  *
@@ -284,6 +285,11 @@ enum avec_opcode {
    * queued since the stream last ran dry): the server waits for the stream before it reads another frame,
    * and an error of that wait is deferred like any fire-and-forget error */
   AVEC_OP_STREAM_FENCE = 177, /* F avec_handle (stream) */
+  /* host bytes of a mapped or managed memory mirror that device work may be using, written beside the work
+   * the streams are running (not in stream order), as a host write to mapped memory reaches a running kernel
+   * on a local GPU; the client sends it when a synchronize or query begins. Offered in HELLO
+   * (AVEC_FEATURE_MIRROR_WRITE_NOW); an error is deferred like any fire-and-forget error */
+  AVEC_OP_MIRROR_WRITE_NOW = 178, /* F avec_mirror_write + `size` bytes */
 };
 
 /* Frames that queue no device work but host-to-device copies (or none at all): after only these since a
@@ -295,7 +301,7 @@ enum avec_opcode {
    (op) == AVEC_OP_MODULE_LOAD || (op) == AVEC_OP_MODULE_KERNEL_NAMES || (op) == AVEC_OP_OCCUPANCY ||        \
    (op) == AVEC_OP_FUNC_SET_ATTRIBUTE || (op) == AVEC_OP_FUNC_SET_CACHE_CONFIG ||                            \
    (op) == AVEC_OP_STREAM_CREATE || (op) == AVEC_OP_EVENT_CREATE || (op) == AVEC_OP_CTX_GET_LIMIT ||         \
-   (op) == AVEC_OP_PING)
+   (op) == AVEC_OP_PING || (op) == AVEC_OP_MIRROR_WRITE_NOW)
 
 /* Reply details (docs/protocol.md has the full rules):
  * - Every reply payload starts with avec_reply_hdr. MEMCPY_DTOH / MEMCPY2D_DTOH replies are one or more
@@ -377,6 +383,7 @@ typedef struct avec_hello_reply {
 /* host functions offered: the client may join one callback connection (avec_stripe_join with the ext's
  * token and index AVEC_JOIN_CALLBACKS), then CALLBACK_ATTACH; ext.stripes may be 0 */
 #define AVEC_FEATURE_CALLBACKS 0x4u
+#define AVEC_FEATURE_MIRROR_WRITE_NOW 0x8u /* the server takes MIRROR_WRITE_NOW (older ones close the session on it) */
 #define AVEC_MAX_STRIPES 8u
 #define AVEC_STRIPE_TOKEN_BYTES 32u
 
@@ -524,6 +531,14 @@ typedef struct avec_memcpy_htod {
   uint32_t stream;        /* with AVEC_F_ASYNC */
   uint32_t reserved;      /* payload bytes after this struct are the data */
 } avec_memcpy_htod;
+
+/* MIRROR_WRITE_NOW: `size` bytes follow. Small only: the client sends it at every synchronize or query where
+ * the host changed the mirror, and the server applies it whole before it reads the next frame. */
+#define AVEC_MIRROR_WRITE_MAX (64u * 1024u)
+typedef struct avec_mirror_write {
+  uint64_t dptr;          /* all `size` bytes inside one of the session's allocations */
+  uint64_t size;          /* 1..AVEC_MIRROR_WRITE_MAX, the payload bytes after this struct */
+} avec_mirror_write;
 
 typedef struct avec_memcpy_dtoh {
   uint64_t src;
@@ -954,6 +969,7 @@ AVEC_STATIC_ASSERT(sizeof(avec_stripe_piece) == 16, "stripe piece");
 AVEC_STATIC_ASSERT(sizeof(avec_zchunk) == 8, "zchunk");
 AVEC_STATIC_ASSERT(sizeof(avec_device_info) == 304 + 4 * AVEC_DEV_ATTR_SLOTS, "device info");
 AVEC_STATIC_ASSERT(sizeof(avec_mem_alloc) == 24, "mem alloc");
+AVEC_STATIC_ASSERT(sizeof(avec_mirror_write) == 16, "mirror write");
 AVEC_STATIC_ASSERT(sizeof(avec_memcpy2d) == 56, "memcpy2d");
 AVEC_STATIC_ASSERT(sizeof(avec_memset) == 48, "memset");
 AVEC_STATIC_ASSERT(sizeof(avec_module_load) == 48, "module load");

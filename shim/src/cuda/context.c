@@ -298,7 +298,7 @@ AVEC_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version) {
 AVEC_API CUresult cuCtxSynchronize(void) {
   CUresult r = avec_ctx_require(NULL);
   if (r) return r;
-  avec_mapped_before_wait();
+  avec_mapped_before_wait(1);
   if (!(r = avec_call(AVEC_OP_CTX_SYNCHRONIZE, 0, NULL, 0, NULL, 0))) avec_mapped_after_sync();
   return r;
 }
@@ -308,6 +308,7 @@ AVEC_API CUresult cuCtxSynchronize_v2(CUcontext ctx) {
   if (!avec_ctx_valid(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
   CUresult r = avec_ready();
   if (r) return r;
+  avec_mapped_before_wait(1);
   r = avec_result(avec_conn_call(&avec_sess.conn, AVEC_OP_CTX_SYNCHRONIZE, 0, ctx->handle, NULL, 0, NULL, 0,
                                  &(avec_reply_hdr){0}, sizeof(avec_reply_hdr), NULL));
   if (!r) avec_mapped_after_sync();

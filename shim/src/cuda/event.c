@@ -53,7 +53,7 @@ static CUresult wait_op(CUevent e, uint16_t op) {
   /* an interprocess event may be recorded by another process at any time: always ask */
   if (!(e->flags & CU_EVENT_INTERPROCESS) && !__atomic_load_n(&e->pending, __ATOMIC_RELAXED)) return CUDA_SUCCESS;
   avec_handle a = {e->handle, 0};
-  if (op == AVEC_OP_EVENT_SYNCHRONIZE) avec_mapped_before_wait();
+  avec_mapped_before_wait(op == AVEC_OP_EVENT_SYNCHRONIZE);
   r = avec_call(op, 0, &a, sizeof a, NULL, 0);
   if (r == CUDA_SUCCESS) {
     __atomic_store_n(&e->pending, 0, __ATOMIC_RELAXED);

@@ -5,11 +5,17 @@
  *     copy or memset over it), host changes are sent (a content hash tells: unchanged memory is not sent
  *     again), and the work marks it device-written;
  *   - at the next synchronisation (context, stream, event, a blocking copy back) written mirrors are read
- *     back into host memory.
+ *     back into host memory;
+ *   - when a synchronisation or a query begins, a small mirror (<= 64 KiB) that device work may be using
+ *     and that the host changed is written on the GPU node at once, beside the running work rather than in
+ *     stream order (avec_mapped_before_wait): a kernel polling a host-set flag ends once the program waits
+ *     or polls. An earlier in-stream upload of the same memory that has not run yet may still land after it,
+ *     and one the GPU node is waiting for behind the polling kernel keeps the write from being applied
+ *     (docs/semantics.md).
  * A kernel that reaches mapped memory only through a pointer stored in device memory is not seen.
- * Host and device touching the same mapped memory concurrently, between a launch and the synchronisation
- * that follows it, is not honoured: the host's writes in that window are overwritten when the device's
- * view comes back. Mirrors are device memory and count against the session's limit. */
+ * Other concurrent use is not honoured: a host write to a larger mirror while device work runs reaches the
+ * device only with its next launch or copy, and any host write the device has not got when the device's
+ * view comes back is overwritten by it. Mirrors are device memory and count against the session's limit. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,23 +193,40 @@ void avec_mapped_settle(uint64_t dptr, uint64_t n) { read_back(dptr, n); }
 
 void avec_mapped_after_sync(void) { read_back(0, UINT64_MAX); }
 
-/* Before a synchronisation waits: a small mirror the host changed after device work that may use it was
- * sent is concurrent access, which is not honoured (the device does not see the write until its next
- * launch or copy; a kernel spinning until the host sets a flag waits for ever). Said once, so a program
- * that hangs here has its explanation in the log. */
-void avec_mapped_before_wait(void) {
+/* Before a synchronisation waits (`waits`) or a query asks, device work that uses a mirror may be running; on
+ * a local GPU a host write to that memory reaches it, and a kernel may spin until the host sets a flag
+ * (cuda-samples' UnifiedMemoryPerf). So a mirror the host changed since the device side last got it is
+ * written on the GPU node now (MIRROR_WRITE_NOW), beside the running work rather than in stream order: the
+ * device sees the write at the program's next synchronize or query, not the instant it is made. It stays
+ * device-written: the running work may change it again. Small mirrors only (AVEC_MIRROR_WRITE_MAX, 64 KiB):
+ * this runs at every synchronize and query, which a polling loop repeats, hashing and perhaps resending the
+ * whole mirror each time, and flags are a few bytes. A larger changed mirror is hashed only at a wait (the
+ * read-back after it costs more) and named once in the log, as is anything a server without the opcode
+ * cannot be sent. */
+void avec_mapped_before_wait(int waits) {
   static int warned;
-  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE) || __atomic_load_n(&warned, __ATOMIC_RELAXED)) return;
+  if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
+  int can_send = (avec_sess.conn.features & AVEC_FEATURE_MIRROR_WRITE_NOW) && avec_ctx_wire();
   pthread_mutex_lock(&mirrors_lock);
-  for (mirror *m = mirrors; m; m = m->next)
-    if (m->device_written && !m->unsent && m->size <= 65536 &&
-        content_hash((const void *)(uintptr_t)m->host, m->size) != m->hash &&
-        !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
+  for (mirror *m = mirrors; m; m = m->next) {
+    if (!m->device_written || m->unsent) continue;
+    int small = m->size <= AVEC_MIRROR_WRITE_MAX;
+    if (!small && (!waits || __atomic_load_n(&warned, __ATOMIC_RELAXED))) continue;
+    uint64_t h = content_hash((const void *)(uintptr_t)m->host, m->size);
+    if (h == m->hash) continue;
+    avec_mirror_write w = {m->dptr, m->size};
+    if (small && can_send &&
+        avec_post(AVEC_OP_MIRROR_WRITE_NOW, 0, &w, sizeof w, (const void *)(uintptr_t)m->host, m->size) == CUDA_SUCCESS) {
+      m->hash = h;
+      LOG_DEBUG("host memory %p+%llu changed while device work that uses it may run: written on the GPU node "
+                "beside that work", (void *)(uintptr_t)m->host, (unsigned long long)m->size);
+    } else if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
       LOG_WARN("host memory %p+%llu was written while device work that uses it may be running: the device does "
-               "not see that write until its next launch or copy (concurrent host/device access is not honoured; "
-               "docs/semantics.md)", (void *)(uintptr_t)m->host, (unsigned long long)m->size);
-      break;
+               "not see that write until its next launch or copy (%s; docs/semantics.md)",
+               (void *)(uintptr_t)m->host, (unsigned long long)m->size,
+               small ? "this server cannot take it sooner" : "only mirrors up to 64 KiB are written beside running work");
     }
+  }
   pthread_mutex_unlock(&mirrors_lock);
 }
 

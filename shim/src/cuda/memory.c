@@ -259,8 +259,10 @@ CUresult avec_htod(CUdeviceptr dst, const void *src, size_t n, int async, CUstre
   return r;
 }
 
-/* A copy back is a point where the host may look: mapped memory is made coherent around it. */
+/* A copy back is a point where the host may look: mapped memory is made coherent around it. A synchronous
+ * one also waits for the legacy stream, like a synchronize. */
 CUresult avec_dtoh(void *dst, CUdeviceptr src, size_t n, int async, CUstream s, int ptds) {
+  if (!async) avec_mapped_before_wait(1);
   avec_mapped_range(src, n, 1, 0);
   CUresult r = dtoh(dst, src, n, async, s, ptds);
   if (!r) avec_mapped_after_sync();

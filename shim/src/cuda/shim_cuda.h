@@ -152,7 +152,7 @@ void avec_mapped_range(uint64_t dptr, uint64_t n, int reads, int writes);
 /* Maps anonymous memory at exactly [base, base + len) where nothing is mapped yet: 0, else -1 (memory.c). */
 int avec_map_at(uint64_t base, uint64_t len, int prot, int flags);
 void avec_mapped_after_sync(void);    /* read back what the device may have written */
-void avec_mapped_before_wait(void);   /* warns once about host writes the running device work cannot see */
+void avec_mapped_before_wait(int waits); /* host writes to small mirrors go to the running device work */
 int avec_mapped_any(void);            /* a mirror (mapped or managed memory) was ever made */
 extern int avec_ipc_used;            /* an IPC handle was made or opened in this process (ipc.c) */
 void avec_mapped_settle(uint64_t dptr, uint64_t n); /* same, for the mirrors a synchronous write covered */

@@ -106,7 +106,7 @@ static CUresult sync_or_query(CUstream s, int ptds, uint16_t op) {
   if (answer_locally(a.handle)) {
     r = CUDA_SUCCESS;
   } else {
-    if (op == AVEC_OP_STREAM_SYNCHRONIZE) avec_mapped_before_wait();
+    avec_mapped_before_wait(op == AVEC_OP_STREAM_SYNCHRONIZE);
     if (!(r = avec_call(op, 0, &a, sizeof a, NULL, 0)) && op == AVEC_OP_STREAM_SYNCHRONIZE) avec_stream_drained(a.handle);
   }
   if (!r) avec_mapped_after_sync(); /* the host may look now */

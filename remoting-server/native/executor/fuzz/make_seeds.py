@@ -23,6 +23,10 @@ def htod(dst, data, flags=0, stream=0):
     return frame(23, struct.pack("<QII", dst, stream, 0) + data, 0, 1, flags)
 
 
+def mirror_write(dptr, data, size=None):
+    return frame(178, struct.pack("<QQ", dptr, len(data) if size is None else size) + data)
+
+
 def dtoh(src, n, rid=3):
     return frame(24, struct.pack("<QQII", src, n, 0, 0), rid)
 
@@ -175,10 +179,14 @@ session = {
            frame(40, struct.pack("<IIiI", 20, 1, 0, 0)) + stream_attr(137, 20, 3, struct.pack("<I", 2)) +
            stream_attr(137, 20, 1, struct.pack("<QQfII", BASE, 4096, 0.5, 2, 1)) + stream_attr(138, 20, 3, b"", 6) +
            frame(139, struct.pack("<II", 20, 0)) + frame(174) + sync,
+    # a mirror written beside running work: inside the allocation, past its end (refused), read back
+    "mirror_write_now": alloc(4096) + htod(BASE, bytes(64)) + mirror_write(BASE + 8, b"\x01\0\0\0") +
+                        mirror_write(BASE + 4090, b"m" * 16) + dtoh(BASE, 16) + sync,
 }
 decoder = {
     "hello": hello(b"avec1.e30.AAAA"),
-    "frames": alloc(64) + htod(BASE, b"abc") + dtoh(BASE, 3) + launch + symbol(63, 1, 2, b"k"),
+    "frames": alloc(64) + htod(BASE, b"abc") + dtoh(BASE, 3) + launch + symbol(63, 1, 2, b"k") +
+              mirror_write(BASE, b"flag"),
     "arrays": array(120, 5, 16, 4, 0, 2) + array_copy(125, 0, 5, 8, 2, 1, data=b"x" * 16) +
               array_copy(126, 5, 0, 8, 2, 1, 3) + tex(128, 0, 5, 4) + frame(129, struct.pack("<Q", 1)),
     "module": module_image + module_load + frame(176, struct.pack("<II", 5, 0), 2),

@@ -62,6 +62,7 @@ long frame_fixed_size(uint32_t op) {
     case AVEC_OP_HOST_FUNC: return sizeof(avec_host_func);
     case AVEC_OP_GRAPH_MEM_GET_ATTR: case AVEC_OP_GRAPH_MEM_RESET_HIGH: return sizeof(avec_u32x2);
     case AVEC_OP_GRAPH_MEM_TRIM: return sizeof(avec_u32);
+    case AVEC_OP_MIRROR_WRITE_NOW: return sizeof(avec_mirror_write);
     default:
       return frame_is_graph_op(op) ? (long)sizeof(avec_graph_req) : -1;
   }
@@ -72,7 +73,7 @@ bool frame_has_tail(uint32_t op) {
          op == AVEC_OP_MODULE_IMAGE || op == AVEC_OP_GET_FUNCTION || op == AVEC_OP_GET_GLOBAL || op == AVEC_OP_LAUNCH ||
          op == AVEC_OP_MEMCPY_HTOA ||
          frame_is_graph_op(op) || op == AVEC_OP_MEMCPY_HTOD_Z || op == AVEC_OP_LINK_CREATE ||
-         op == AVEC_OP_LINK_ADD_DATA;
+         op == AVEC_OP_LINK_ADD_DATA || op == AVEC_OP_MIRROR_WRITE_NOW;
 }
 
 const char* opcode_name(uint32_t op) {
@@ -101,6 +102,7 @@ const char* opcode_name(uint32_t op) {
     N(LINK_DESTROY) N(STREAM_SET_ATTR) N(STREAM_GET_ATTR) N(STREAM_COPY_ATTR) N(CTX_RESET_PERSISTING_L2)
     N(GRAPH_COND_HANDLE_CREATE) N(GRAPH_MEM_GET_ATTR) N(GRAPH_MEM_RESET_HIGH) N(GRAPH_MEM_TRIM)
     N(CALLBACK_ATTACH) N(HOST_FUNC) N(CALLBACK) N(CALLBACK_REPLY) N(MODULE_KERNEL_NAMES) N(STREAM_FENCE)
+    N(MIRROR_WRITE_NOW)
 #undef N
     default: return "UNKNOWN";
   }
@@ -132,6 +134,13 @@ const char* check_tail(uint32_t op, const uint8_t* fixed, uint32_t tail_len, con
       avec_zchunk z;
       memcpy(&z, tail, sizeof z);
       if (avec_zchunk_check(&z, tail_len - sizeof z)) return "compressed chunk: bad codec or length";
+      return nullptr;
+    }
+    case AVEC_OP_MIRROR_WRITE_NOW: {
+      avec_mirror_write m;
+      memcpy(&m, fixed, sizeof m);
+      if (m.size == 0 || m.size > AVEC_MIRROR_WRITE_MAX) return "mirror write size out of range";
+      if (m.size != tail_len) return "mirror write length does not match size";
       return nullptr;
     }
     case AVEC_OP_MEMCPY_HTOD_STRIPED: {

@@ -124,6 +124,7 @@ class Session {
   bool primary_reset(const FrameView& v);
   void async_op(const FrameView& v);
   void htod(const avec_frame_hdr& h, const avec_memcpy_htod& m, const uint8_t* data, size_t len, bool staged);
+  void mirror_write_now(const avec_frame_hdr& h, const avec_mirror_write& m, const uint8_t* data);
   uint32_t dtoh(const avec_frame_hdr& h, const avec_memcpy_dtoh& m, bool* sent_last);
   uint32_t dtoh_2d(const avec_frame_hdr& h, const avec_memcpy2d& m, bool* sent_last);
   // bulk paths negotiated in HELLO (session_bulk.cpp)

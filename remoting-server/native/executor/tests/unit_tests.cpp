@@ -652,7 +652,8 @@ TEST(session_hello_alloc_copy_roundtrip) {
   CHECK_EQ(hr.memory_limit, 1u << 20);
   CHECK_EQ(hr.emulated, 1u);
   CHECK_EQ(hr.device_count, 1u);
-  CHECK_EQ(first.replies[0].payload.size(), sizeof(avec_hello_reply) + sizeof(avec_device_info));
+  CHECK_EQ(hr.features, (uint32_t)AVEC_FEATURE_MIRROR_WRITE_NOW);  // offered to every full session
+  CHECK_EQ(first.replies[0].payload.size(), sizeof(avec_hello_reply) + sizeof(avec_device_info) + sizeof(avec_hello_ext));
   avec_device_info di;
   memcpy(&di, first.replies[0].payload.data() + sizeof hr, sizeof di);
   CHECK(strstr(di.name, "emulated") != nullptr);
@@ -799,6 +800,55 @@ TEST(session_stream_fence) {
   CHECK_EQ(frame_fixed_size(AVEC_OP_STREAM_FENCE), (long)sizeof(avec_handle));
   CHECK(strcmp(opcode_name(AVEC_OP_STREAM_FENCE), "STREAM_FENCE") == 0);
   CHECK(AVEC_OP_FENCE_QUIET(AVEC_OP_MEMCPY_HTOD) && !AVEC_OP_FENCE_QUIET(AVEC_OP_LAUNCH) && !AVEC_OP_FENCE_QUIET(AVEC_OP_MEMSET));
+}
+
+// MIRROR_WRITE_NOW: fire-and-forget bytes into one of the session's allocations; a range outside them is the
+// next synchronous reply's error with nothing written, and a size that disagrees with the payload, or is out
+// of bounds, is a malformed frame that ends the session.
+static Bytes mirror_write(uint64_t dptr, const Bytes& data, uint64_t size) {
+  avec_mirror_write m = {dptr, size};
+  Bytes p;
+  put(&p, m);
+  put(&p, data.data(), data.size());
+  return frame(AVEC_OP_MIRROR_WRITE_NOW, p, 0);
+}
+
+TEST(session_mirror_write_now) {
+  Run first = run_session(cat({hello(), mem_alloc(4096, 2)}));
+  uint64_t d = first.replies.size() == 2 ? alloc_addr(first.replies[1]) : 0;
+  Bytes flag = {1, 0, 0, 0}, other(200, 9);
+  Run r = run_session(cat({hello(), mem_alloc(4096, 2), htod(d, Bytes(4096, 0)), mirror_write(d + 64, flag, 4),
+                           dtoh(d + 64, 4, 3),
+                           mirror_write(d + 4000, other, 200),   // runs past the allocation's end: refused
+                           dtoh(d + 4000, 96, 4), dtoh(d + 4000, 96, 5),
+                           mirror_write(0x1234, flag, 4), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 6)}));
+  CHECK(r.end == SessionEnd::eof);
+  CHECK_EQ(r.replies.size(), 6u);
+  if (r.replies.size() != 6) return;
+  CHECK_EQ(r.replies[2].status(), 0u);
+  CHECK(Bytes(r.replies[2].payload.begin() + 8, r.replies[2].payload.end()) == flag);
+  CHECK_EQ(r.replies[3].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);  // deferred, and the copy not run
+  CHECK_EQ(r.replies[4].status(), 0u);
+  CHECK(Bytes(r.replies[4].payload.begin() + 8, r.replies[4].payload.end()) == Bytes(96, 0));  // nothing written
+  CHECK_EQ(r.replies[5].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);  // nowhere near an allocation
+  CHECK(r.ops.find("MIRROR_WRITE_NOW:3:0:") != std::string::npos);
+  for (const Bytes& bad : {mirror_write(d, flag, 5), mirror_write(d, flag, 3), mirror_write(d, Bytes(), 0),
+                           mirror_write(d, Bytes(AVEC_MIRROR_WRITE_MAX + 1, 1), AVEC_MIRROR_WRITE_MAX + 1)}) {
+    Run b = run_session(cat({hello(), mem_alloc(4096, 2), bad, frame(AVEC_OP_PING, {}, 3)}));
+    CHECK(b.end == SessionEnd::bad_frame);
+    CHECK_EQ(b.replies.size(), 3u);
+    if (b.replies.size() == 3) CHECK_EQ(b.replies[2].status(), AVEC_STATUS_BAD_FRAME);
+  }
+  Run big = run_session(cat({hello(), mem_alloc(1 << 17, 2)}));  // the largest write is taken
+  uint64_t bd = big.replies.size() == 2 ? alloc_addr(big.replies[1]) : 0;
+  Run most = run_session(cat({hello(), mem_alloc(1 << 17, 2), mirror_write(bd, Bytes(AVEC_MIRROR_WRITE_MAX, 3), AVEC_MIRROR_WRITE_MAX),
+                              dtoh(bd + AVEC_MIRROR_WRITE_MAX - 1, 2, 3)}));
+  CHECK_EQ(most.replies.size(), 3u);
+  if (most.replies.size() == 3) CHECK(Bytes(most.replies[2].payload.begin() + 8, most.replies[2].payload.end()) == Bytes({3, 0}));
+  CHECK(!AVEC_OP_IS_SYNC(AVEC_OP_MIRROR_WRITE_NOW));
+  CHECK(AVEC_OP_FENCE_QUIET(AVEC_OP_MIRROR_WRITE_NOW));  // queues no stream work: applied before the next frame
+  CHECK_EQ(frame_fixed_size(AVEC_OP_MIRROR_WRITE_NOW), (long)sizeof(avec_mirror_write));
+  CHECK(strcmp(opcode_name(AVEC_OP_MIRROR_WRITE_NOW), "MIRROR_WRITE_NOW") == 0);
 }
 
 TEST(session_sticky_error_poisons) {

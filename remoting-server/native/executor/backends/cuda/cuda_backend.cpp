@@ -1378,29 +1378,42 @@ class CudaBackend final : public Backend {
     return r;
   }
   // The driver allows no CUDA call on its callback thread, and a copy on a blocking stream would wait for
-  // the stream that waits for this host function: a helper thread copies on a non-blocking stream of its own.
+  // the stream that waits for this host function: a helper thread copies beside the streams.
   CUresult host_function_copy(uint64_t dptr, void* host, size_t n, bool to_device) override {
     CUcontext ctx = t_host_ctx;
     CUresult r = CUDA_ERROR_INVALID_CONTEXT;
     if (!ctx) return r;
     std::thread helper([&] {
-      if ((r = d_.p_cuCtxSetCurrent(ctx))) return;
-      CUstream s = nullptr;
-      {
-        std::lock_guard<std::mutex> g(host_mu_);
-        CUstream& have = copy_streams_[ctx];
-        if (!have && (r = d_.p_cuStreamCreateWithPriority(&have, CU_STREAM_NON_BLOCKING, 0))) return;
-        s = have;
-      }
-      r = to_device ? d_.p_cuMemcpyHtoDAsync(dptr, host, n, s) : d_.p_cuMemcpyDtoHAsync(host, dptr, n, s);
-      if (!r) r = d_.p_cuStreamSynchronize(s);
+      if (!(r = d_.p_cuCtxSetCurrent(ctx))) r = side_copy(ctx, dptr, host, n, to_device);
     });
     helper.join();
     return r;
   }
+  // A write a running kernel may be polling for: on the legacy stream (or a blocking one) it would queue
+  // behind that kernel, and so would settle(), which waits for a pending legacy-stream copy; neither is used.
+  CUresult htod_now(uint64_t dptr, const void* src, size_t n) override {
+    if (!current_) return CUDA_ERROR_INVALID_CONTEXT;
+    return side_copy(current_, dptr, const_cast<void*>(src), n, true);
+  }
 #undef AVEC_NEED
 
  private:
+  // A copy beside the program's streams: on a non-blocking stream of the context's own (made on first use),
+  // waiting for that copy only. `ctx` is current on the calling thread.
+  CUresult side_copy(CUcontext ctx, uint64_t dptr, void* host, size_t n, bool to_device) {
+    CUstream s = nullptr;
+    {
+      std::lock_guard<std::mutex> g(host_mu_);
+      CUstream& have = copy_streams_[ctx];
+      if (!have) {
+        CUresult r = d_.p_cuStreamCreateWithPriority(&have, CU_STREAM_NON_BLOCKING, 0);
+        if (r) return r;
+      }
+      s = have;
+    }
+    CUresult r = to_device ? d_.p_cuMemcpyHtoDAsync(dptr, host, n, s) : d_.p_cuMemcpyDtoHAsync(host, dptr, n, s);
+    return r ? r : d_.p_cuStreamSynchronize(s);
+  }
   static CUDA_ARRAY3D_DESCRIPTOR desc3d(const avec_array_desc& d) {
     CUDA_ARRAY3D_DESCRIPTOR a = {};
     a.Width = d.width;
@@ -1492,11 +1505,20 @@ class CudaBackend final : public Backend {
     }
     if (switched) d_.p_cuCtxSetCurrent(current_);
     staged_slot_ = -1;
+    std::lock_guard<std::mutex> g(host_mu_);  // side_copy's stream too: a later context at this address makes its own
+    auto it = copy_streams_.find(ctx);
+    if (it == copy_streams_.end()) return;
+    if (it->second) d_.p_cuStreamDestroy(it->second);
+    copy_streams_.erase(it);
   }
   void drop_staging_all() {
     std::set<CUcontext> all;
     for (auto* m : {&htod_, &dtoh_})
       for (auto& kv : *m) all.insert(kv.first);
+    {
+      std::lock_guard<std::mutex> g(host_mu_);
+      for (auto& kv : copy_streams_) all.insert(kv.first);
+    }
     for (CUcontext c : all) drop_staging_of(c);
   }
 
@@ -1526,7 +1548,7 @@ class CudaBackend final : public Backend {
   std::function<void(uint64_t)> run_host_;
   std::mutex host_mu_;
   std::map<std::pair<uint64_t, CUcontext>, std::unique_ptr<HostRecord>> host_records_;
-  std::map<CUcontext, CUstream> copy_streams_;  // host_function_copy's non-blocking streams
+  std::map<CUcontext, CUstream> copy_streams_;  // side_copy's non-blocking streams
   CUdevice dev_ = 0;
   int version_ = 0;
   CUcontext current_ = nullptr;

@@ -863,6 +863,9 @@ class EmulatedBackend final : public Backend {
     else memcpy(h, d, n);
     return CUDA_SUCCESS;
   }
+  CUresult htod_now(uint64_t dptr, const void* src, size_t n) override {
+    return host_function_copy(dptr, const_cast<void*>(src), n, true);
+  }
   CUresult graph_destroy_node(BH node) override { return graphs_.destroy_node(node); }
   CUresult graph_nodes(BH g, bool roots, std::vector<BH>* out) override { return graphs_.nodes(g, roots, out); }
   CUresult graph_edges(BH g, const std::vector<BH>& from, const std::vector<BH>& to, const std::vector<uint64_t>&,
