@@ -115,8 +115,10 @@ check "host writes during device work reach the mirror at the next query or sync
 n=$(grep -c 'written on the GPU node beside that work' "$work/mirror.log" || true)
 check "each changed mirror delivered once, said at debug level ($n)" "$([ "$n" = 2 ]; echo $?)"
 for _ in $(seq 50); do grep -q '"session_end"' "$work/executor-$mport.log" && break; sleep 0.1; done
-grep -q '"event":"session_end".*MIRROR_WRITE_NOW:2:0:' "$work/executor-$mport.log"
-check "the executor got two MIRROR_WRITE_NOW frames, none for the unchanged mirror" $?
+# Three: the mirror's first upload at the first launch (host changes go beside running work too, not on the
+# legacy stream) and the two host writes; none for the launch that found the mirror unchanged.
+grep -q '"event":"session_end".*MIRROR_WRITE_NOW:3:0:' "$work/executor-$mport.log"
+check "the executor got three MIRROR_WRITE_NOW frames, none for the unchanged mirror" $?
 
 # Kernel counts and enumeration as the server answers them (the path of compressed fat binaries, cuFFT's):
 # the same handles as cuModuleGetFunction, cuFFT's slot-7 walk, a pending module uploaded on NEED_IMAGE.

@@ -2,16 +2,15 @@
  * device pointer of mapped pinned memory (cuMemHostGetDevicePointer) is a device-side mirror, made on
  * first request, kept coherent where CUDA lets either side look (docs/semantics.md):
  *   - before device work that names it (a launch whose parameters hold a pointer into it, a device-side
- *     copy or memset over it), host changes are sent (a content hash tells: unchanged memory is not sent
- *     again), and the work marks it device-written;
+ *     copy or memset over it, a prefetch to the device), host changes are sent (a content hash tells:
+ *     unchanged memory is not sent again) and the work marks it device-written. They are written on the GPU
+ *     node at once, beside whatever the streams run, not in stream order (write_now), as a host write reaches
+ *     the device at once on a local GPU;
  *   - at the next synchronisation (context, stream, event, a blocking copy back) written mirrors are read
  *     back into host memory;
  *   - when a synchronisation or a query begins, a small mirror (<= 64 KiB) that device work may be using
- *     and that the host changed is written on the GPU node at once, beside the running work rather than in
- *     stream order (avec_mapped_before_wait): a kernel polling a host-set flag ends once the program waits
- *     or polls. An earlier in-stream upload of the same memory that has not run yet may still land after it,
- *     and one the GPU node is waiting for behind the polling kernel keeps the write from being applied
- *     (docs/semantics.md).
+ *     and that the host changed is written the same way (avec_mapped_before_wait): a kernel polling a
+ *     host-set flag ends once the program waits or polls.
  * A kernel that reaches mapped memory only through a pointer stored in device memory is not seen.
  * Other concurrent use is not honoured: a host write to a larger mirror while device work runs reaches the
  * device only with its next launch or copy, and any host write the device has not got when the device's
@@ -42,6 +41,26 @@ static uint64_t content_hash(const void *p, uint64_t n) {
   const uint8_t *b = (const uint8_t *)p + n / 8 * 8;
   for (uint64_t i = 0; i < n % 8; i++) h = (h ^ b[i]) * 0x100000001b3ull;
   return h;
+}
+
+/* Host bytes into a mirror on the GPU node, applied there at once, beside whatever the streams are running
+ * (MIRROR_WRITE_NOW in pieces of AVEC_MIRROR_WRITE_MAX), as a host write to mapped or managed memory reaches
+ * the device on a local GPU. Not in stream order: an upload queued on the legacy stream would wait behind a
+ * running kernel of a blocking stream, and hold up every later frame with it, while that kernel may be
+ * polling for exactly these bytes (cuda-samples UnifiedMemoryPerf). A server without the opcode gets a
+ * legacy-stream copy. */
+static int can_write_now(void) {
+  return (avec_sess.conn.features & AVEC_FEATURE_MIRROR_WRITE_NOW) && avec_ctx_wire();
+}
+
+static CUresult write_now(uint64_t dptr, const void *host, uint64_t n) {
+  if (!can_write_now()) return avec_htod_raw(dptr, host, n);
+  for (uint64_t off = 0; off < n; off += AVEC_MIRROR_WRITE_MAX) {
+    avec_mirror_write w = {dptr + off, n - off < AVEC_MIRROR_WRITE_MAX ? n - off : AVEC_MIRROR_WRITE_MAX};
+    CUresult r = avec_post(AVEC_OP_MIRROR_WRITE_NOW, 0, &w, sizeof w, (const uint8_t *)host + off, w.size);
+    if (r) return r;
+  }
+  return CUDA_SUCCESS;
 }
 
 CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr) { return avec_mapped_mirror(host, dptr, 1); }
@@ -79,7 +98,7 @@ static CUresult add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device
   mirror *m = calloc(1, sizeof *m);
   if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
   *m = (mirror){host, size, dptr, 0, 0, owns_device, send == AVEC_MIRROR_SEND_LATER, by_symbol, NULL};
-  CUresult r = send == 1 ? avec_htod_raw(dptr, (const void *)(uintptr_t)host, size) : CUDA_SUCCESS;
+  CUresult r = send == 1 ? write_now(dptr, (const void *)(uintptr_t)host, size) : CUDA_SUCCESS;
   if (r) {
     free(m);
     return r;
@@ -115,7 +134,7 @@ static void touch(mirror *m, int reads, int writes) {
   if (reads || m->unsent) { /* an unsent mirror gets the host's bytes first, or a read-back would lose them */
     uint64_t h = content_hash((const void *)(uintptr_t)m->host, m->size);
     if ((m->unsent || h != m->hash) &&
-        avec_htod_raw(m->dptr, (const void *)(uintptr_t)m->host, m->size) == CUDA_SUCCESS) {
+        write_now(m->dptr, (const void *)(uintptr_t)m->host, m->size) == CUDA_SUCCESS) {
       m->hash = h;
       m->unsent = 0;
     }
@@ -206,7 +225,7 @@ void avec_mapped_after_sync(void) { read_back(0, UINT64_MAX); }
 void avec_mapped_before_wait(int waits) {
   static int warned;
   if (!__atomic_load_n(&any, __ATOMIC_ACQUIRE)) return;
-  int can_send = (avec_sess.conn.features & AVEC_FEATURE_MIRROR_WRITE_NOW) && avec_ctx_wire();
+  int can_send = can_write_now();
   pthread_mutex_lock(&mirrors_lock);
   for (mirror *m = mirrors; m; m = m->next) {
     if (!m->device_written || m->unsent) continue;
@@ -214,9 +233,7 @@ void avec_mapped_before_wait(int waits) {
     if (!small && (!waits || __atomic_load_n(&warned, __ATOMIC_RELAXED))) continue;
     uint64_t h = content_hash((const void *)(uintptr_t)m->host, m->size);
     if (h == m->hash) continue;
-    avec_mirror_write w = {m->dptr, m->size};
-    if (small && can_send &&
-        avec_post(AVEC_OP_MIRROR_WRITE_NOW, 0, &w, sizeof w, (const void *)(uintptr_t)m->host, m->size) == CUDA_SUCCESS) {
+    if (small && can_send && write_now(m->dptr, (const void *)(uintptr_t)m->host, m->size) == CUDA_SUCCESS) {
       m->hash = h;
       LOG_DEBUG("host memory %p+%llu changed while device work that uses it may run: written on the GPU node "
                 "beside that work", (void *)(uintptr_t)m->host, (unsigned long long)m->size);

@@ -319,8 +319,10 @@ static void test_mapped(void) {
 static void test_managed(void) {
   CASE("managed memory: the same pointer on both sides");
   CUdeviceptr m = 0, other = 0;
-  OK(cuMemAllocManaged(&m, 8192, CU_MEM_ATTACH_GLOBAL));
-  uint8_t *h = (uint8_t *)(uintptr_t)m, want[8192], back[8192];
+  /* Larger than one MIRROR_WRITE_NOW piece (64 KiB) and not a multiple of it: host changes travel in pieces. */
+  static uint8_t want[200 * 1024 + 52], back[sizeof want];
+  OK(cuMemAllocManaged(&m, sizeof want, CU_MEM_ATTACH_GLOBAL));
+  uint8_t *h = (uint8_t *)(uintptr_t)m;
   fill(want, sizeof want, 8);
   memcpy(h, want, sizeof want); /* the host writes through the pointer */
   OK(cuMemAlloc(&other, sizeof want));
