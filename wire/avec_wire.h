@@ -287,7 +287,8 @@ enum avec_opcode {
   AVEC_OP_STREAM_FENCE = 177, /* F avec_handle (stream) */
   /* host bytes of a mapped or managed memory mirror that device work may be using, written beside the work
    * the streams are running (not in stream order), as a host write to mapped memory reaches a running kernel
-   * on a local GPU; the client sends it when a synchronize or query begins. Offered in HELLO
+   * on a local GPU; the client sends every host change of a mirror this way, in pieces (before device work
+   * that names the mirror, and when a synchronize or query begins). Offered in HELLO
    * (AVEC_FEATURE_MIRROR_WRITE_NOW); an error is deferred like any fire-and-forget error */
   AVEC_OP_MIRROR_WRITE_NOW = 178, /* F avec_mirror_write + `size` bytes */
 };
@@ -532,8 +533,8 @@ typedef struct avec_memcpy_htod {
   uint32_t reserved;      /* payload bytes after this struct are the data */
 } avec_memcpy_htod;
 
-/* MIRROR_WRITE_NOW: `size` bytes follow. Small only: the client sends it at every synchronize or query where
- * the host changed the mirror, and the server applies it whole before it reads the next frame. */
+/* MIRROR_WRITE_NOW: `size` bytes follow. One piece of at most 64 KiB: the server applies it whole before it
+ * reads the next frame, and the client may send one at every synchronize or query of a polling loop. */
 #define AVEC_MIRROR_WRITE_MAX (64u * 1024u)
 typedef struct avec_mirror_write {
   uint64_t dptr;          /* all `size` bytes inside one of the session's allocations */
