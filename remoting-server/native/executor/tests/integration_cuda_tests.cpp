@@ -259,6 +259,32 @@ TEST(cuda_backend_memory_stream_event_ops) {
   if (!real_gpu()) CHECK(l.wait_line({kNoLeaks}));
 }
 
+// MIRROR_WRITE_NOW through the CUDA backend: the bytes land at once, copied beside the program's streams in
+// relaxed capture mode (a capture the program has open elsewhere must not be invalidated), and the thread's
+// mode is put back afterwards (a later upload is made in the default mode again).
+TEST(cuda_backend_mirror_write_now) {
+  Listener l({}, "cuda", cuda_lib_path());
+  Client c(l.port);
+  CHECK(c.hello_ok());
+  uint64_t d = c.alloc(4096);
+  CHECK(d != 0);
+  Bytes flag(40, 0x5c);
+  avec_mirror_write w = {d + 100, flag.size()};
+  Bytes p;
+  put(&p, w);
+  put(&p, flag.data(), flag.size());
+  CHECK(c.send(cat({frame(AVEC_OP_MIRROR_WRITE_NOW, p, 0), htod(d, Bytes(8, 0x11), 0), dtoh(d, 200, 3)})));
+  Bytes got;
+  CHECK_EQ(c.read_data(&got), 0u);
+  CHECK(got.size() == 200 && Bytes(got.begin() + 100, got.begin() + 140) == flag && got[0] == 0x11);
+  if (!real_gpu()) {
+    CHECK(l.wait_line({"mock_driver_htod capture_mode=2 bytes=40"}));
+    CHECK(!l.wait_line({"mock_driver_htod capture_mode=2 bytes=8"}, 300));
+  }
+  c.send(frame(AVEC_OP_GOODBYE, {}, 0));
+  CHECK(c.closed_by_peer());
+}
+
 TEST(cuda_backend_sticky_fault_and_client_kill) {
   Listener l({}, "cuda", cuda_lib_path());
   {

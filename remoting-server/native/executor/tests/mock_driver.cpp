@@ -159,11 +159,23 @@ CUresult m_cuMemFreeAsync(CUdeviceptr p, CUstream) { GUARD(); NEED_CTX(); return
 CUresult m_cuMemGetInfo(size_t* f, size_t* t) { GUARD(); NEED_CTX(); *f = total_mem - used_mem; *t = total_mem; return CUDA_SUCCESS; }
 CUresult m_cuMemHostAlloc(void** p, size_t n, unsigned) { GUARD(); NEED_CTX(); *p = malloc(n); pinned.insert(*p); return CUDA_SUCCESS; }
 CUresult m_cuMemFreeHost(void* p) { GUARD(); if (!pinned.erase(p)) return CUDA_ERROR_INVALID_VALUE; free(p); return CUDA_SUCCESS; }
+// The thread's stream-capture interaction mode (the mock captures nothing): a copy made outside the default
+// (global) mode says so on stderr, so tests can see that the executor's side copies step out of a capture.
+thread_local CUstreamCaptureMode capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
+CUresult m_cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode* m) {
+  if (!m) return CUDA_ERROR_INVALID_VALUE;
+  CUstreamCaptureMode was = capture_mode;
+  capture_mode = *m;
+  *m = was;
+  return CUDA_SUCCESS;
+}
 CUresult m_cuMemcpyHtoDAsync(CUdeviceptr d, const void* s, size_t n, CUstream) {
   GUARD(); NEED_CTX();
   unsigned char* h = host(d, n);
   if (!h) return CUDA_ERROR_INVALID_VALUE;
   memcpy(h, s, n);
+  if (capture_mode != CU_STREAM_CAPTURE_MODE_GLOBAL)
+    fprintf(stderr, "mock_driver_htod capture_mode=%d bytes=%zu\n", (int)capture_mode, n);
   return CUDA_SUCCESS;
 }
 CUresult m_cuMemcpyDtoHAsync(void* d, CUdeviceptr s, size_t n, CUstream) {
@@ -395,7 +407,7 @@ CUresult m_cuGetErrorName(CUresult, const char** s) { *s = "CUDA_ERROR_MOCK"; re
   X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags) X(cuOccupancyAvailableDynamicSMemPerBlock)         \
   X(cuOccupancyMaxPotentialBlockSizeWithFlags) X(cuOccupancyMaxActiveClusters) X(cuLaunchKernel)            \
   X(cuLaunchKernelEx)                                                                                        \
-  X(cuLaunchCooperativeKernel) X(cuGetErrorName)
+  X(cuLaunchCooperativeKernel) X(cuGetErrorName) X(cuThreadExchangeStreamCaptureMode)
 
 }  // namespace
 

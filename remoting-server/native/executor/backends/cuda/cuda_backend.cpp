@@ -1399,8 +1399,18 @@ class CudaBackend final : public Backend {
 
  private:
   // A copy beside the program's streams: on a non-blocking stream of the context's own (made on first use),
-  // waiting for that copy only. `ctx` is current on the calling thread.
+  // waiting for that copy only. `ctx` is current on the calling thread. It joins no capture, so it runs in
+  // relaxed capture mode: a pageable copy and a stream synchronize are "potentially unsafe" calls, which in
+  // the (client-set) global mode would invalidate a capture the program has open on another stream.
   CUresult side_copy(CUcontext ctx, uint64_t dptr, void* host, size_t n, bool to_device) {
+    CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
+    bool exchanged =
+        d_.p_cuThreadExchangeStreamCaptureMode && d_.p_cuThreadExchangeStreamCaptureMode(&mode) == CUDA_SUCCESS;
+    CUresult r = side_copy_relaxed(ctx, dptr, host, n, to_device);
+    if (exchanged) d_.p_cuThreadExchangeStreamCaptureMode(&mode);
+    return r;
+  }
+  CUresult side_copy_relaxed(CUcontext ctx, uint64_t dptr, void* host, size_t n, bool to_device) {
     CUstream s = nullptr;
     {
       std::lock_guard<std::mutex> g(host_mu_);
