@@ -1,9 +1,10 @@
 """CuPy through the shim against the emulated executor (optional: needs CuPy in a venv).
 
 Checks device queries, memory info (the claim's limit), host<->device copies of CuPy arrays, memset,
-and an elementwise kernel: NVRTC-compiled, loaded with cuModuleLoadData, launched, and answered by the
+managed memory seen from both sides, and an elementwise kernel: NVRTC-compiled, loaded with cuModuleLoadData, launched, and answered by the
 emulated device's clear launch error at synchronize. Prints "cupy: N passed, M failed".
 """
+import ctypes
 import sys
 
 import numpy as np
@@ -38,6 +39,18 @@ check(int(cp.asnumpy(z).sum()) == 0, "memset")
 e = cp.empty_like(d)
 e.set(h[::-1].copy())
 check(np.array_equal(e.get(), h[::-1]), "set/get")
+
+# Managed memory (cupy.cuda.malloc_managed): the host writes it through its pointer and a device-side copy
+# from it sees those bytes; a device-side copy into it shows on the host after a synchronize.
+mp = cp.cuda.malloc_managed(h.nbytes)
+mh = np.ctypeslib.as_array((ctypes.c_float * h.size).from_address(mp.ptr))
+mh[:] = h * 5
+f = cp.empty_like(d)
+f.data.copy_from_device(mp, h.nbytes)
+check(np.array_equal(f.get(), h * 5), "managed memory: host writes reach a device-side copy")
+mp.copy_from_device(d.data, h.nbytes)
+cp.cuda.Device().synchronize()
+check(np.array_equal(mh, h), "managed memory: a device-side write shows on the host after a sync")
 
 try:
     s = d + e  # NVRTC compile, cuModuleLoadData, cuLaunchKernel

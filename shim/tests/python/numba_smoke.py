@@ -1,7 +1,7 @@
 """numba-cuda through the shim against the emulated executor (optional: needs numba-cuda in a venv).
 
 Checks that cuda-bindings resolves the driver through the shim's cuGetProcAddress_v2, that device
-arrays round-trip, and that a @cuda.jit kernel is compiled, loaded (cuLibraryLoadData), fetched
+arrays round-trip, that managed and mapped arrays are coherent with device-side copies, and that a @cuda.jit kernel is compiled, loaded (cuLibraryLoadData), fetched
 (cuLibraryGetKernel) and launched (cuLaunchKernelEx with a CUkernel), ending in the emulated device's
 clear launch error at synchronize. Prints "numba: N passed, M failed".
 """
@@ -36,6 +36,22 @@ check(np.array_equal(da.copy_to_host(), a), "device array round trip")
 dc = cuda.device_array_like(a)
 dc.copy_to_device(db)
 check(np.array_equal(dc.copy_to_host(), b), "device-to-device")
+
+# Managed and mapped arrays: the host writes them through their own pointers; device-side copies from them
+# see those bytes (the shim writes host changes into the GPU node's mirror first, in 64 KiB pieces), and a
+# device-side copy into them shows on the host after a synchronize.
+from numba.cuda.cudadrv import driver as drv  # noqa: E402
+
+for kind, make in (("managed", cuda.managed_array), ("mapped", cuda.mapped_array)):
+    h = make(a.size, dtype=np.float32)
+    h[:] = a * 3
+    dh = cuda.device_array_like(a)
+    drv.device_to_device(dh, h, a.nbytes)
+    check(np.array_equal(dh.copy_to_host(), a * 3), f"{kind} array: host writes reach device-side copies")
+    h[:] = 0
+    drv.device_to_device(h, db, a.nbytes)
+    cuda.synchronize()
+    check(np.array_equal(np.asarray(h), b), f"{kind} array: device-side writes reach the host after a sync")
 
 
 @cuda.jit
