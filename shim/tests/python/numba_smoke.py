@@ -52,6 +52,14 @@ for kind, make in (("managed", cuda.managed_array), ("mapped", cuda.mapped_array
     drv.device_to_device(h, db, a.nbytes)
     cuda.synchronize()
     check(np.array_equal(np.asarray(h), b), f"{kind} array: device-side writes reach the host after a sync")
+# Registered host memory mapped for the device (cuMemHostRegister with DEVICEMAP; numba asks the device's
+# CAN_MAP_HOST_MEMORY first).
+reg = a * 7
+with cuda.mapped(reg) as mreg:
+    dh = cuda.device_array_like(a)
+    drv.device_to_device(dh, mreg, a.nbytes)
+    check(np.array_equal(dh.copy_to_host(), a * 7),
+          "registered mapped memory: device-side copies see the host's bytes")
 
 
 @cuda.jit

@@ -151,6 +151,11 @@ class EmulatedBackend final : public Backend {
     a[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID] = out->pci_bus;
     a[CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT] = 2;
     a[CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING] = 1;
+    // Mapped and managed memory are the client's mirrors over ordinary device memory (the shim's mapped.c and
+    // managed.c), which this device moves like any other: say so, as a GPU does, so that frameworks that ask
+    // first (numba's pinned/mapped arrays) take those paths in CI too.
+    a[CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY] = 1;
+    a[CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY] = 1;
     a[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR] = 2048;
     a[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR] = 9;
     a[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR] = 0;
