@@ -4,7 +4,7 @@
 # link (tools/linkshaper). Prepare with `make bench-gpu`, carry `.gpu`, then on the GPU machine:
 #   bash e2e/gpu/bench.sh [--no-shaped] [--native-only] [--delay-ms D] [--rate-mbit R] [--variant static|shared]
 #                         [--shaped-copy-mib M] [--tag NAME] [--no-raw] [--stripes N] [--no-edge]
-# The edge section (issue 8: ResNet-50 requests, GPT-2 tokens, cold start; bench_edge.sh, about 3 minutes)
+# The edge section (issue 8: ResNet-50 requests, GPT-2 tokens, cold start in 3 rounds; bench_edge.sh, about 4 min)
 # runs last and is appended to the report unless --no-edge or --native-only.
 # Writes bench[-TAG].txt (the report) and bench-raw[-TAG].tar.gz to $OUT when set, else .gpu/results.
 # (--shaped-copy-mib shortens the copies of the shaped run on slow links; the report says so.)
