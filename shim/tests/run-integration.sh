@@ -181,7 +181,7 @@ done
 # batched, attribute queries local, copies back block); AVEC_LOG=info prints only the summary line.
 AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 60 "$tests/cudart_test_static" \
   >/dev/null 2>"$work/stats.err"
-row() { awk -v f="$1" '$3 == f {print $4, $5, $6, $7}' "$work/stats.err"; } # calls local batched round-trips
+row() { awk -v f="$1" '$3 == f {print $4, $5, $6, $7}' "${2:-$work/stats.err}"; } # calls local batched round-trips
 read -r c l b rt <<<"$(row cuDeviceGetAttribute)"
 check "stats: cuDeviceGetAttribute answered locally ($c calls, $l local)" "$([ "${c:-0}" -gt 0 ] && [ "$c" = "$l" ] && [ "$rt" = 0 ]; echo $?)"
 read -r c l b rt <<<"$(row cuMemcpyHtoD_v2)"
@@ -206,7 +206,7 @@ check "stats: AVEC_LOG=info prints the summary, not the table" \
 AVEC_LOG=debug AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$port LD_PRELOAD=$out/libcuda.so.1 timeout 60 \
   "$tests/cudart_test_static" >/dev/null 2>"$work/stats-debug.err"
 n=$(grep -c 'debug: round trip: cuMemcpyDtoH_v2 waited [0-9.]* ms' "$work/stats-debug.err")
-read -r c l b rt <<<"$(awk '$3 == "cuMemcpyDtoH_v2" {print $4, $5, $6, $7}' "$work/stats-debug.err")"
+read -r c l b rt <<<"$(row cuMemcpyDtoH_v2 "$work/stats-debug.err")"
 check "stats: AVEC_LOG=debug names each round trip ($n lines, $rt counted)" "$([ "${rt:-0}" -gt 0 ] && [ "$n" = "$rt" ]; echo $?)"
 # cuAvecStatsSnapshot: the running totals, read mid-program (the edge benchmark counts round trips per request).
 snap=$(AVEC_STATS=1 AVEC_SERVER=127.0.0.1:$port timeout 60 python3 - "$out/libcuda.so.1" 2>/dev/null <<'PY'

@@ -1,5 +1,5 @@
 """The report of bench_edge.sh: reads its work directory (floors.txt, one edge.py output per profile,
-cold.txt) and prints each figure with its ratio and issue 8's target, met or not."""
+cold-LABEL.runs) and prints each figure with its ratio and issue 8's target, met or not."""
 import os
 import statistics
 import sys
@@ -87,9 +87,9 @@ def main(w):
                 if s and fl in floors:
                     lim = g_nat + 1.3 * floors[fl][0]
                     target(s <= lim, f"GPT-2 {label} {s:.2f} ms/token <= native + 1.3 x RTT = {lim:.2f} ms")
-        for label in ["native", "loopback", "shaped-1g", "shaped-10g", "shaped-1g-fence"]:
+        for label, _ in rows[1:] + extra:
             a, b = nat.get("gpt2_tokens"), runs[label].get("gpt2_tokens")
-            if label != "native" and a and b:
+            if a and b:
                 print(f"  GPT-2 last tokens {label}: {'same as native' if a == b else 'DIFFER from native'} ({b})")
     cold = {}  # label -> [(process start to first result, its part after the model was built), ...]
     for label in ["native", "empty", "warm", "warm-fence"]:
