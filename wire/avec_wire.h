@@ -291,6 +291,9 @@ enum avec_opcode {
    * that names the mirror, and when a synchronize or query begins). Offered in HELLO
    * (AVEC_FEATURE_MIRROR_WRITE_NOW); an error is deferred like any fire-and-forget error */
   AVEC_OP_MIRROR_WRITE_NOW = 178, /* F avec_mirror_write + `size` bytes */
+  /* zeros over a fresh mirror's device side, applied the same way (beside the streams, before the next frame
+   * is read), so a MIRROR_WRITE_NOW after it cannot be overtaken by it; same HELLO feature */
+  AVEC_OP_MIRROR_ZERO_NOW = 179, /* F avec_mirror_write, no payload */
 };
 
 /* Frames that queue no device work but host-to-device copies (or none at all): after only these since a
@@ -302,7 +305,7 @@ enum avec_opcode {
    (op) == AVEC_OP_MODULE_LOAD || (op) == AVEC_OP_MODULE_KERNEL_NAMES || (op) == AVEC_OP_OCCUPANCY ||        \
    (op) == AVEC_OP_FUNC_SET_ATTRIBUTE || (op) == AVEC_OP_FUNC_SET_CACHE_CONFIG ||                            \
    (op) == AVEC_OP_STREAM_CREATE || (op) == AVEC_OP_EVENT_CREATE || (op) == AVEC_OP_CTX_GET_LIMIT ||         \
-   (op) == AVEC_OP_PING || (op) == AVEC_OP_MIRROR_WRITE_NOW)
+   (op) == AVEC_OP_PING || (op) == AVEC_OP_MIRROR_WRITE_NOW || (op) == AVEC_OP_MIRROR_ZERO_NOW)
 
 /* Reply details (docs/protocol.md has the full rules):
  * - Every reply payload starts with avec_reply_hdr. MEMCPY_DTOH / MEMCPY2D_DTOH replies are one or more
@@ -384,7 +387,8 @@ typedef struct avec_hello_reply {
 /* host functions offered: the client may join one callback connection (avec_stripe_join with the ext's
  * token and index AVEC_JOIN_CALLBACKS), then CALLBACK_ATTACH; ext.stripes may be 0 */
 #define AVEC_FEATURE_CALLBACKS 0x4u
-#define AVEC_FEATURE_MIRROR_WRITE_NOW 0x8u /* the server takes MIRROR_WRITE_NOW (older ones close the session on it) */
+#define AVEC_FEATURE_MIRROR_WRITE_NOW 0x8u /* the server takes MIRROR_WRITE_NOW and MIRROR_ZERO_NOW (older ones close
+                                                 * the session on them) */
 #define AVEC_MAX_STRIPES 8u
 #define AVEC_STRIPE_TOKEN_BYTES 32u
 
@@ -538,7 +542,8 @@ typedef struct avec_memcpy_htod {
 #define AVEC_MIRROR_WRITE_MAX (64u * 1024u)
 typedef struct avec_mirror_write {
   uint64_t dptr;          /* all `size` bytes inside one of the session's allocations */
-  uint64_t size;          /* 1..AVEC_MIRROR_WRITE_MAX, the payload bytes after this struct */
+  uint64_t size;          /* 1..AVEC_MIRROR_WRITE_MAX, the payload bytes after this struct (MIRROR_ZERO_NOW: any
+                             size >= 1, no payload) */
 } avec_mirror_write;
 
 typedef struct avec_memcpy_dtoh {

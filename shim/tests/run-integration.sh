@@ -107,18 +107,30 @@ got = (ctypes.c_uint8 * 1)()                       # and the mirror's bytes, rea
 assert lib.cuMemHostGetDevicePointer_v2(byref(mirror), hp, 0) == 0
 assert lib.cuMemcpyDtoH_v2(got, c_uint64(mirror.value + 100), ctypes.c_size_t(1)) == 0
 out.append(got[0])
+managed, plain = c_uint64(), c_uint64()          # managed memory starts as zeros on the device side too, zeroed
+assert lib.cuMemAllocManaged(byref(managed), ctypes.c_size_t(256), 1) == 0  # beside the streams (MIRROR_ZERO_NOW)
+(ctypes.c_uint8 * 256).from_address(managed.value)[5] = 3  # and a host write after that reaches device work
+assert lib.cuMemAlloc_v2(byref(plain), ctypes.c_size_t(256)) == 0
+assert lib.cuMemcpyDtoD_v2(plain, managed, ctypes.c_size_t(256)) == 0
+dev = (ctypes.c_uint8 * 256)()
+assert lib.cuMemcpyDtoH_v2(dev, plain, ctypes.c_size_t(256)) == 0
+out.append(sum(dev) * 10 + dev[5])
 print(" ".join(str(int(x)) for x in out))
 PY
 )
 check "host writes during device work reach the mirror at the next query or synchronize ($mirror)" \
-  "$([ "$mirror" = "1 7 1 1 9 7" ]; echo $?)"
+  "$([ "$mirror" = "1 7 1 1 9 7 33" ]; echo $?)"
 n=$(grep -c 'written on the GPU node beside that work' "$work/mirror.log" || true)
 check "each changed mirror delivered once, said at debug level ($n)" "$([ "$n" = 2 ]; echo $?)"
 for _ in $(seq 50); do grep -q '"session_end"' "$work/executor-$mport.log" && break; sleep 0.1; done
-# Three: the mirror's first upload at the first launch (host changes go beside running work too, not on the
-# legacy stream) and the two host writes; none for the launch that found the mirror unchanged.
-grep -q '"event":"session_end".*MIRROR_WRITE_NOW:3:0:' "$work/executor-$mport.log"
-check "the executor got three MIRROR_WRITE_NOW frames, none for the unchanged mirror" $?
+# Four: the mirror's first upload at the first launch (host changes go beside running work too, not on the
+# legacy stream), the two host writes, and the managed memory's before the copy; none for the launch that
+# found the mirror unchanged.
+grep -q '"event":"session_end".*MIRROR_WRITE_NOW:4:0:' "$work/executor-$mport.log"
+check "the executor got four MIRROR_WRITE_NOW frames, none for the unchanged mirror" $?
+grep -q '"event":"session_end".*MIRROR_ZERO_NOW:1:0:' "$work/executor-$mport.log" &&
+  ! grep -q '"event":"session_end".*[",]MEMSET:' "$work/executor-$mport.log"
+check "a managed allocation's device side is zeroed beside the streams, with no stream-ordered memset" $?
 
 # Kernel counts and enumeration as the server answers them (the path of compressed fat binaries, cuFFT's):
 # the same handles as cuModuleGetFunction, cuFFT's slot-7 walk, a pending module uploaded on NEED_IMAGE.

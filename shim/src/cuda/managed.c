@@ -70,9 +70,9 @@ AVEC_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t size, unsigned int
     return r == CUDA_ERROR_NOT_SUPPORTED
                ? (CUresult)avec_unsupported("cuMemAllocManaged where the device address is taken in this process", &warned)
                : r;
-  /* fresh host pages read as zeros: so does the device side, by a memset on the server (no upload) */
+  /* fresh host pages read as zeros: so does the device side, zeroed on the server (no upload) */
   managed_info *info = calloc(1, sizeof *info);
-  if (!info || (r = cuMemsetD8_v2(d, 0, size)) || (r = avec_mapped_add(d, d, size, 0, 0))) {
+  if (!info || (r = avec_mapped_zero(d, size)) || (r = avec_mapped_add(d, d, size, 0, 0))) {
     free(info);
     cuMemFree_v2(d);
     return r ? r : CUDA_ERROR_OUT_OF_MEMORY;

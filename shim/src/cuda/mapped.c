@@ -63,6 +63,15 @@ static CUresult write_now(uint64_t dptr, const void *host, uint64_t n) {
   return CUDA_SUCCESS;
 }
 
+/* Zeros over a fresh mirror's device side (managed memory starts as zeros on both sides). Through the same
+ * path as write_now: a stream-ordered memset could still be queued behind running work when a later
+ * write_now lands beside it, and would then overwrite the host's bytes with zeros. */
+CUresult avec_mapped_zero(uint64_t dptr, uint64_t size) {
+  if (!can_write_now()) return cuMemsetD8_v2(dptr, 0, size);
+  avec_mirror_write w = {dptr, size};
+  return avec_post(AVEC_OP_MIRROR_ZERO_NOW, 0, &w, sizeof w, NULL, 0);
+}
+
 CUresult avec_mapped_device_ptr(uint64_t host, uint64_t *dptr) { return avec_mapped_mirror(host, dptr, 1); }
 
 int avec_mapped_any(void) { return __atomic_load_n(&any, __ATOMIC_ACQUIRE); }

@@ -172,6 +172,7 @@ CUresult avec_callbacks_ready(void);
  * equal: `send` sends the host bytes, else the caller made them equal. */
 #define AVEC_MIRROR_SEND_LATER 2 /* avec_mapped_add's `send`: 1 now, 0 never needed, this: at first device use */
 CUresult avec_mapped_add(uint64_t host, uint64_t dptr, uint64_t size, int owns_device, int send);
+CUresult avec_mapped_zero(uint64_t dptr, uint64_t size); /* a fresh mirror's device side, ordered with write_now */
 CUresult avec_mapped_add_symbol(uint64_t dptr, uint64_t size); /* a __managed__ variable (host == dptr) */
 CUresult avec_managed_symbol(uint64_t dptr, uint64_t size);    /* maps its host side here (managed.c) */
 /* Managed memory (managed.c): is p inside a managed allocation; its host side goes with cuMemFree. */

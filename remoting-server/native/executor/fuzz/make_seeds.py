@@ -27,6 +27,10 @@ def mirror_write(dptr, data, size=None):
     return frame(178, struct.pack("<QQ", dptr, len(data) if size is None else size) + data)
 
 
+def mirror_zero(dptr, size):
+    return frame(179, struct.pack("<QQ", dptr, size))
+
+
 def dtoh(src, n, rid=3):
     return frame(24, struct.pack("<QQII", src, n, 0, 0), rid)
 
@@ -182,11 +186,14 @@ session = {
     # a mirror written beside running work: inside the allocation, past its end (refused), read back
     "mirror_write_now": alloc(4096) + htod(BASE, bytes(64)) + mirror_write(BASE + 8, b"\x01\0\0\0") +
                         mirror_write(BASE + 4090, b"m" * 16) + dtoh(BASE, 16) + sync,
+    # zeros the same way: inside the allocation, past its end (refused), read back
+    "mirror_zero_now": alloc(4096) + htod(BASE, b"z" * 64) + mirror_zero(BASE + 8, 16) + mirror_zero(BASE + 4000, 200) +
+                       dtoh(BASE, 32) + sync,
 }
 decoder = {
     "hello": hello(b"avec1.e30.AAAA"),
     "frames": alloc(64) + htod(BASE, b"abc") + dtoh(BASE, 3) + launch + symbol(63, 1, 2, b"k") +
-              mirror_write(BASE, b"flag"),
+              mirror_write(BASE, b"flag") + mirror_zero(BASE, 4),
     "arrays": array(120, 5, 16, 4, 0, 2) + array_copy(125, 0, 5, 8, 2, 1, data=b"x" * 16) +
               array_copy(126, 5, 0, 8, 2, 1, 3) + tex(128, 0, 5, 4) + frame(129, struct.pack("<Q", 1)),
     "module": module_image + module_load + frame(176, struct.pack("<II", 5, 0), 2),

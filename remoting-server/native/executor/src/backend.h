@@ -288,7 +288,8 @@ class Backend {
   // `run`, where the driver allows no CUDA calls: the real backend hands the copy to a helper thread).
   virtual CUresult host_function_copy(uint64_t dptr, void* host, size_t n, bool to_device) = 0;
   // Host bytes written to device memory now, in the current context, beside the work the streams are running:
-  // neither waits for the other (MIRROR_WRITE_NOW: a running kernel may be polling these bytes).
+  // neither waits for the other (MIRROR_WRITE_NOW: a running kernel may be polling these bytes). A null `src`
+  // writes zeros (MIRROR_ZERO_NOW).
   virtual CUresult htod_now(uint64_t dptr, const void* src, size_t n) = 0;
 
   // JIT linking in the current context. `opts` are numeric options only (the session checked them); the

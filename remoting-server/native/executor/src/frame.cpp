@@ -62,7 +62,7 @@ long frame_fixed_size(uint32_t op) {
     case AVEC_OP_HOST_FUNC: return sizeof(avec_host_func);
     case AVEC_OP_GRAPH_MEM_GET_ATTR: case AVEC_OP_GRAPH_MEM_RESET_HIGH: return sizeof(avec_u32x2);
     case AVEC_OP_GRAPH_MEM_TRIM: return sizeof(avec_u32);
-    case AVEC_OP_MIRROR_WRITE_NOW: return sizeof(avec_mirror_write);
+    case AVEC_OP_MIRROR_WRITE_NOW: case AVEC_OP_MIRROR_ZERO_NOW: return sizeof(avec_mirror_write);
     default:
       return frame_is_graph_op(op) ? (long)sizeof(avec_graph_req) : -1;
   }
@@ -103,6 +103,7 @@ const char* opcode_name(uint32_t op) {
     N(GRAPH_COND_HANDLE_CREATE) N(GRAPH_MEM_GET_ATTR) N(GRAPH_MEM_RESET_HIGH) N(GRAPH_MEM_TRIM)
     N(CALLBACK_ATTACH) N(HOST_FUNC) N(CALLBACK) N(CALLBACK_REPLY) N(MODULE_KERNEL_NAMES) N(STREAM_FENCE)
     N(MIRROR_WRITE_NOW)
+    N(MIRROR_ZERO_NOW)
 #undef N
     default: return "UNKNOWN";
   }

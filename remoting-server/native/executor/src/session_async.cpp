@@ -26,10 +26,11 @@ void Session::htod(const avec_frame_hdr& h, const avec_memcpy_htod& m, const uin
 }
 
 // MIRROR_WRITE_NOW: checked like any write into the session's memory, then applied now, beside whatever the
-// streams are running (a kernel may be polling these bytes), not in stream order.
+// streams are running (a kernel may be polling these bytes), not in stream order. MIRROR_ZERO_NOW (no data)
+// writes zeros the same way.
 void Session::mirror_write_now(const avec_frame_hdr& h, const avec_mirror_write& m, const uint8_t* data) {
   uint32_t r = use_ctx(h.ctx);
-  if (!r && !range_ok(m.dptr, m.size)) r = CUDA_ERROR_INVALID_VALUE;
+  if (!r && (m.size == 0 || !range_ok(m.dptr, m.size))) r = CUDA_ERROR_INVALID_VALUE;
   if (!r) r = be_.htod_now(m.dptr, data, m.size);
   errs_.record_async(r);
 }
@@ -49,6 +50,9 @@ void Session::async_op(const FrameView& v) {
       return;
     case AVEC_OP_MIRROR_WRITE_NOW:
       mirror_write_now(h, v.fixed<avec_mirror_write>(), v.tail);
+      return;
+    case AVEC_OP_MIRROR_ZERO_NOW:
+      mirror_write_now(h, v.fixed<avec_mirror_write>(), nullptr);
       return;
     case AVEC_OP_MODULE_IMAGE:
       module_image(v);

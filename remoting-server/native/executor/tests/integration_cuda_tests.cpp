@@ -277,6 +277,13 @@ TEST(cuda_backend_mirror_write_now) {
   Bytes got;
   CHECK_EQ(c.read_data(&got), 0u);
   CHECK(got.size() == 200 && Bytes(got.begin() + 100, got.begin() + 140) == flag && got[0] == 0x11);
+  avec_mirror_write z = {d + 110, 20};  // MIRROR_ZERO_NOW: zeros the same way
+  Bytes zp;
+  put(&zp, z);
+  CHECK(c.send(cat({frame(AVEC_OP_MIRROR_ZERO_NOW, zp, 0), dtoh(d + 100, 40, 4)})));
+  Bytes zeroed;
+  CHECK_EQ(c.read_data(&zeroed), 0u);
+  CHECK(zeroed.size() == 40 && zeroed[9] == 0x5c && zeroed[10] == 0 && zeroed[29] == 0 && zeroed[30] == 0x5c);
   if (!real_gpu()) {
     CHECK(l.wait_line({"mock_driver_htod capture_mode=2 bytes=40"}));
     CHECK(!l.wait_line({"mock_driver_htod capture_mode=2 bytes=8"}, 300));

@@ -847,6 +847,37 @@ TEST(session_mirror_write_now) {
   if (most.replies.size() == 3) CHECK(Bytes(most.replies[2].payload.begin() + 8, most.replies[2].payload.end()) == Bytes({3, 0}));
   CHECK(!AVEC_OP_IS_SYNC(AVEC_OP_MIRROR_WRITE_NOW));
   CHECK(AVEC_OP_FENCE_QUIET(AVEC_OP_MIRROR_WRITE_NOW));  // queues no stream work: applied before the next frame
+}
+
+// MIRROR_ZERO_NOW: zeros over a range of the session's memory, the same way; no payload, any size; a range
+// outside the allocations (or empty) is refused with nothing written, and a payload is a malformed frame.
+static Bytes mirror_zero(uint64_t dptr, uint64_t size, const Bytes& tail = {}) {
+  avec_mirror_write m = {dptr, size};
+  Bytes p;
+  put(&p, m);
+  put(&p, tail.data(), tail.size());
+  return frame(AVEC_OP_MIRROR_ZERO_NOW, p, 0);
+}
+
+TEST(session_mirror_zero_now) {
+  const uint64_t n = 3 * AVEC_MIRROR_WRITE_MAX;  // larger than a write: zeros carry no payload
+  Run first = run_session(cat({hello(), mem_alloc(n, 2)}));
+  uint64_t d = first.replies.size() == 2 ? alloc_addr(first.replies[1]) : 0;
+  Run r = run_session(cat({hello(), mem_alloc(n, 2), htod(d, Bytes(n, 7)), mirror_zero(d + 1, n - 2),
+                           dtoh(d, 2, 3), dtoh(d + n - 2, 2, 4),
+                           mirror_zero(d + n - 8, 16), dtoh(d + n - 8, 7, 5),  // past the end: refused
+                           mirror_zero(d, 0), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 6)}));
+  CHECK_EQ(r.replies.size(), 6u);
+  if (r.replies.size() != 6) return;
+  CHECK(Bytes(r.replies[2].payload.begin() + 8, r.replies[2].payload.end()) == Bytes({7, 0}));
+  CHECK(Bytes(r.replies[3].payload.begin() + 8, r.replies[3].payload.end()) == Bytes({0, 7}));
+  CHECK_EQ(r.replies[4].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(r.replies[5].status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);  // an empty range
+  CHECK(r.ops.find("MIRROR_ZERO_NOW:3:0:") != std::string::npos);
+  Run b = run_session(cat({hello(), mem_alloc(4096, 2), mirror_zero(d, 4, Bytes(4, 1)), frame(AVEC_OP_PING, {}, 3)}));
+  CHECK(b.end == SessionEnd::bad_frame);
+  CHECK(!AVEC_OP_IS_SYNC(AVEC_OP_MIRROR_ZERO_NOW) && AVEC_OP_FENCE_QUIET(AVEC_OP_MIRROR_ZERO_NOW));
+  CHECK(strcmp(opcode_name(AVEC_OP_MIRROR_ZERO_NOW), "MIRROR_ZERO_NOW") == 0);
   CHECK_EQ(frame_fixed_size(AVEC_OP_MIRROR_WRITE_NOW), (long)sizeof(avec_mirror_write));
   CHECK(strcmp(opcode_name(AVEC_OP_MIRROR_WRITE_NOW), "MIRROR_WRITE_NOW") == 0);
 }

@@ -1399,7 +1399,7 @@ class CudaBackend final : public Backend {
 
  private:
   // A copy beside the program's streams: on a non-blocking stream of the context's own (made on first use),
-  // waiting for that copy only. `ctx` is current on the calling thread. It joins no capture, so it runs in
+  // waiting for that copy only (a null `host` to the device: a memset to zero). `ctx` is current on the calling thread. It joins no capture, so it runs in
   // relaxed capture mode: a pageable copy and a stream synchronize are "potentially unsafe" calls, which in
   // the (client-set) global mode would invalidate a capture the program has open on another stream.
   CUresult side_copy(CUcontext ctx, uint64_t dptr, void* host, size_t n, bool to_device) {
@@ -1421,7 +1421,9 @@ class CudaBackend final : public Backend {
       }
       s = have;
     }
-    CUresult r = to_device ? d_.p_cuMemcpyHtoDAsync(dptr, host, n, s) : d_.p_cuMemcpyDtoHAsync(host, dptr, n, s);
+    CUresult r = !to_device ? d_.p_cuMemcpyDtoHAsync(host, dptr, n, s)
+                 : host     ? d_.p_cuMemcpyHtoDAsync(dptr, host, n, s)
+                            : d_.p_cuMemsetD8Async(dptr, 0, n, s);
     return r ? r : d_.p_cuStreamSynchronize(s);
   }
   static CUDA_ARRAY3D_DESCRIPTOR desc3d(const avec_array_desc& d) {

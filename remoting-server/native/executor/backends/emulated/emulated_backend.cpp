@@ -869,7 +869,11 @@ class EmulatedBackend final : public Backend {
     return CUDA_SUCCESS;
   }
   CUresult htod_now(uint64_t dptr, const void* src, size_t n) override {
-    return host_function_copy(dptr, const_cast<void*>(src), n, true);
+    if (src) return host_function_copy(dptr, const_cast<void*>(src), n, true);
+    uint8_t* d = host(dptr, n);
+    if (!d) return CUDA_ERROR_INVALID_VALUE;
+    std::memset(d, 0, n);
+    return CUDA_SUCCESS;
   }
   CUresult graph_destroy_node(BH node) override { return graphs_.destroy_node(node); }
   CUresult graph_nodes(BH g, bool roots, std::vector<BH>* out) override { return graphs_.nodes(g, roots, out); }
