@@ -13,8 +13,11 @@
 namespace avec {
 
 // The next frame of a busy client (a launch/synchronize loop) arrives within microseconds of the last
-// reply; a blocking read that sleeps and is woken costs several of them. Spin briefly, then block.
-constexpr long kReadSpinNs = 50000;
+// reply; a blocking read that sleeps and is woken costs several of them. Spin briefly, then block
+// (--read-spin-us; a CPU woken from idle may cost more than the spin it saved).
+static long g_read_spin_ns = 50000;
+
+void set_read_spin_us(long us) { g_read_spin_ns = us * 1000; }
 
 static long mono_ns() {
   struct timespec ts;
@@ -30,7 +33,7 @@ ssize_t FdConn::read_some(void* p, size_t n) {
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) break;  // e.g. ENOTSOCK (a pipe in tests): plain read
     long now = mono_ns();
-    if (!spin_until) spin_until = now + kReadSpinNs;
+    if (!spin_until) spin_until = now + g_read_spin_ns;
     if (now >= spin_until) break;
     __builtin_ia32_pause();
   }
@@ -62,7 +65,7 @@ ssize_t FdConn::read_full(void* p, size_t n) {
     if (r > 0) { got += (size_t)r; spin_until = 0; continue; }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       long now = mono_ns();
-      if (!spin_until) spin_until = now + kReadSpinNs;
+      if (!spin_until) spin_until = now + g_read_spin_ns;
       if (now < spin_until) { __builtin_ia32_pause(); continue; }
       spin_until = 0;
     } else if (r < 0 && errno == EINTR) {

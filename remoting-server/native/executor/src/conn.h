@@ -8,6 +8,9 @@
 
 namespace avec {
 
+// How long a session's reads spin before they sleep (microseconds; default 50).
+void set_read_spin_us(long us);
+
 // read_some/read_full result when the read timeout passed without any byte arriving.
 constexpr ssize_t kConnTimeout = -2;
 

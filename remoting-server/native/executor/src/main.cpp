@@ -84,6 +84,8 @@ const char* kUsage =
     "  --no-compression       do not offer compressed bulk copies (offered by default where libzstd.so.1 loads)\n"
     "  --stripe-channel FD    --fd mode: a Unix datagram socket on which the remoting server passes the\n"
     "                         session's stripe connections (SCM_RIGHTS); without it no stripes are offered\n"
+    "  --read-spin-us US      a session waiting for its client's next frame spins this long before it\n"
+    "                         sleeps (0..100000, default 50): a woken CPU costs tens of microseconds\n"
     "  --teardown-timeout S   freeing a finished session may take this long, then exit (default 20)\n"
     "limits (docs/protocol.md, \"Limits\"):\n"
     "  --hello-timeout-ms MS  a connection must deliver its complete HELLO within this time (default 5000)\n"
@@ -388,6 +390,7 @@ int main(int argc, char** argv) {
     else if (a == "--describe") o.describe = true;
     else if (a == "--listen") { if (!(v = val("--listen"))) return usage_error("--listen needs HOST:PORT"); o.listen = v; }
     else if (a == "--stripe-channel") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || n > 65535) return usage_error("--stripe-channel needs a descriptor"); o.stripe_channel = (int)n; }
+    else if (a == "--read-spin-us") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || n > 100000) return usage_error("--read-spin-us needs 0..100000"); set_read_spin_us((long)n); }
     else if (a == "--max-stripes") { if (!(v = val(a.c_str())) || !parse_u64(v, &n) || n > AVEC_MAX_STRIPES) return usage_error("--max-stripes needs 0..8"); o.max_stripes = (uint32_t)n; }
     else if (a == "--no-compression") o.compression = false;
     else if (a == "--fd") { if (!(v = val("--fd")) || !parse_u64(v, &n) || n > 65535) return usage_error("--fd needs a number"); o.fd = (int)n; }
