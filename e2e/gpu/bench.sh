@@ -67,8 +67,8 @@ if [ $NATIVE_ONLY = 0 ]; then
     echo "exit $?" >>"$W/remote.txt"; cat "$W/remote.txt"
     if [ $SHAPED = 1 ]; then
       echo "one-way delay $DELAY ms, $RATE Mbit/s (linkshaper)$([ "$SHAPED_MIB" != 256 ] && echo ", copies of $SHAPED_MIB MiB")" >"$W/shaped.label"
-      "$G/bin/linkshaper" --listen 127.0.0.1:$P_SHAPE_EXEC --connect 127.0.0.1:$P_EXEC --delay-ms $DELAY --rate-mbit $RATE --quiet & PIDS+=($!)
-      "$G/bin/linkshaper" --listen 127.0.0.1:$P_SHAPE_TCP --connect 127.0.0.1:$P_TCP --delay-ms $DELAY --rate-mbit $RATE --quiet & PIDS+=($!)
+      "$G/bin/linkshaper" --listen 127.0.0.1:$P_SHAPE_EXEC --connect 127.0.0.1:$P_EXEC --delay-ms $DELAY --rate-mbit $RATE --precise --quiet & PIDS+=($!)
+      "$G/bin/linkshaper" --listen 127.0.0.1:$P_SHAPE_TCP --connect 127.0.0.1:$P_TCP --delay-ms $DELAY --rate-mbit $RATE --precise --quiet & PIDS+=($!)
       wait_port $P_SHAPE_EXEC 5; wait_port $P_SHAPE_TCP 5
       step "TCP floor (shaped)"
       "$G/bin/tcpfloor" rtt 127.0.0.1:$P_SHAPE_TCP 500 >"$W/shaped_tcp.txt"

@@ -17,7 +17,7 @@ P=${AVEC_GAP_PORT:-7480}
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do stop_pid "$p"; done; rm -rf "$W"' EXIT
 "$G/bin/tcpfloor" serve $P & PIDS+=($!)
-"$G/bin/linkshaper" --listen 127.0.0.1:$((P + 1)) --connect 127.0.0.1:$P --delay-ms 1 --rate-mbit 1000 --quiet & PIDS+=($!)
+"$G/bin/linkshaper" --listen 127.0.0.1:$((P + 1)) --connect 127.0.0.1:$P --delay-ms 1 --rate-mbit 1000 --precise --quiet & PIDS+=($!)
 wait_port $((P + 1)) 5
 rtt=$("$G/bin/tcpfloor" rtt 127.0.0.1:$((P + 1)) 500 | awk '$1=="tcp_rtt_us_median"{printf "%d", $2}')
 graph() { awk '$1=="graph_replay_us_median"{print $2}'; }
@@ -29,7 +29,7 @@ remote() {  # executor read spin (us), shim reply spin (us), a port of its own
   local port=$3 sp
   start_executor $port "$W/executor-$1.log" --log-level warn --read-spin-us "$1" || return
   local ex=$EXEC_PID
-  "$G/bin/linkshaper" --listen 127.0.0.1:$((port + 1)) --connect 127.0.0.1:$port --delay-ms 1 --rate-mbit 1000 --quiet &
+  "$G/bin/linkshaper" --listen 127.0.0.1:$((port + 1)) --connect 127.0.0.1:$port --delay-ms 1 --rate-mbit 1000 --precise --quiet &
   sp=$!
   wait_port $((port + 1)) 5
   "$G/bin/avec_ping" 127.0.0.1:$((port + 1)) 300 | awk '/median/{printf "  (avec PING through the link: %s us) ", $2}' >&2

@@ -1,7 +1,7 @@
 /* linkshaper: a TCP proxy that makes loopback look like an edge link, for machines without `tc`.
  *
  *   linkshaper --listen HOST:PORT --connect HOST:PORT [--delay-ms D] [--rate-mbit R] [--queue-kb Q]
- *              [--shared-link] [--quiet]
+ *              [--shared-link] [--precise] [--quiet]
  *
  * Each accepted connection gets its own upstream connection. Each direction is modelled as a link with
  * a bandwidth R (Mbit/s, 0 = unlimited) and a one-way propagation delay D (ms, fractional allowed):
@@ -16,7 +16,13 @@
  * propagate (half-close, then close). Both sockets use TCP_NODELAY.
  *
  * --shared-link: all connections share one wire per direction (one rate R between them, as on a real
- * link), so that N parallel connections (avec's stripes, N-stream TCP) cannot get N times the rate. */
+ * link), so that N parallel connections (avec's stripes, N-stream TCP) cannot get N times the rate.
+ *
+ * Delivery times: the writers sleep with a timer slack of 1 ns (the default 50 us would add up to that much,
+ * at random, to every segment). A sleeping thread is still woken late by tens of microseconds on an idle
+ * (virtual) machine, which makes round trips through the proxy swing between runs; --precise sleeps until
+ * PRECISE_SPIN_NS before a delivery time and spins the rest (a busy core per direction while traffic
+ * flows: for benchmarks on machines with cores to spare, not for small CI machines). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +50,8 @@ static double g_rate_bps = 0;   /* bits per second; 0 = unlimited */
 static size_t g_queue_cap = 0;  /* bytes */
 static int g_quiet = 0;
 static int g_shared = 0;           /* one wire per direction for all connections */
+static int g_precise = 0;          /* spin the last stretch before a delivery time */
+#define PRECISE_SPIN_NS 200000
 static pthread_mutex_t g_wire_mu = PTHREAD_MUTEX_INITIALIZER;
 static int64_t g_wire_free_ns[2];  /* --shared-link: when each direction's wire is free */
 static struct sockaddr_storage g_up;
@@ -79,8 +88,11 @@ static int64_t now_ns(void) {
 }
 
 static void sleep_until(int64_t ns) {
-  struct timespec t = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR) {}
+  int64_t wake = g_precise ? ns - PRECISE_SPIN_NS : ns;
+  struct timespec t = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
+  if (wake > now_ns())
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR) {}
+  while (g_precise && now_ns() < ns) {}
 }
 
 static void release(conn *c) {
@@ -158,6 +170,7 @@ static int full_write(int fd, const char *p, size_t n) {
 
 static void *writer(void *arg) {
   pipe_dir *d = arg;
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   for (;;) {
     pthread_mutex_lock(&d->mu);
     while (!d->head) pthread_cond_wait(&d->cv, &d->mu);
@@ -215,7 +228,8 @@ int main(int argc, char **argv) {
   long queue_kb = -1;
   static struct option opts[] = {{"listen", 1, 0, 'l'},   {"connect", 1, 0, 'c'}, {"delay-ms", 1, 0, 'd'},
                                  {"rate-mbit", 1, 0, 'r'}, {"queue-kb", 1, 0, 'q'}, {"quiet", 0, 0, 'Q'},
-                                 {"shared-link", 0, 0, 'S'}, {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+                                 {"shared-link", 0, 0, 'S'}, {"precise", 0, 0, 'P'},   {"help", 0, 0, 'h'},
+                                 {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
@@ -226,9 +240,10 @@ int main(int argc, char **argv) {
       case 'q': queue_kb = atol(optarg); break;
       case 'Q': g_quiet = 1; break;
       case 'S': g_shared = 1; break;
+      case 'P': g_precise = 1; break;
       default:
         fprintf(stderr, "usage: linkshaper --listen HOST:PORT --connect HOST:PORT [--delay-ms D] [--rate-mbit R] "
-                        "[--queue-kb Q] [--shared-link] [--quiet]\n");
+                        "[--queue-kb Q] [--shared-link] [--precise] [--quiet]\n");
         return o == 'h' ? 0 : 2;
     }
   }
