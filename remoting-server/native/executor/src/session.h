@@ -24,6 +24,9 @@
 
 namespace avec {
 
+// Logs a refusal a client can trigger over and over once per process (one session per process).
+void log_unsupported_once(bool* done, const char* what, const char* why);
+
 struct SessionOptions {
   uint64_t session_id = 0;
   uint64_t memory_limit = 0;  // 0: the whole device
@@ -179,6 +182,8 @@ class Session {
   uint32_t vmm_unmap(uint64_t addr, uint64_t size);
   uint32_t ipc_get(const FrameView& v, avec_ipc_handle_reply* out);
   uint32_t ipc_open(const FrameView& v, avec_ipc_open_reply* out);
+  uint32_t ipc_resolve(const uint8_t handle[AVEC_IPC_HANDLE_BYTES], IpcKind want, const char* event, IpcToken* token,
+                       IpcEntry* e);
   void memext_teardown();
   // POSIX-fd shareable handles of VMM allocations and pools (session_share.cpp)
   bool share_sync(const FrameView& v, uint32_t* r);  // as memext_sync: true when it replied, else *r answers

@@ -10,13 +10,14 @@
 
 namespace avec {
 
-namespace {
 // What a client can trigger over and over is logged once per session (one session per process).
-void log_once(bool* done, const char* what, const char* why) {
+void log_unsupported_once(bool* done, const char* what, const char* why) {
   if (*done) return;
   *done = true;
   AVEC_LOG(warn, "unsupported").str("what", what).str("reason", why);
 }
+
+namespace {
 bool g_logged_ipc = false;
 }  // namespace
 
@@ -181,7 +182,7 @@ uint32_t Session::vmm_unmap(uint64_t addr, uint64_t size) {
 
 uint32_t Session::ipc_get(const FrameView& v, avec_ipc_handle_reply* out) {
   if (!opts_.ipc || ipc_scope_.empty()) {
-    log_once(&g_logged_ipc, "IPC", "this server has no IPC registry or the session no scope");
+    log_unsupported_once(&g_logged_ipc, "IPC", "this server has no IPC registry or the session no scope");
     return CUDA_ERROR_NOT_SUPPORTED;
   }
   IpcEntry e;
@@ -217,30 +218,36 @@ uint32_t Session::ipc_get(const FrameView& v, avec_ipc_handle_reply* out) {
   return CUDA_SUCCESS;
 }
 
+// The registry entry a client's 64-byte handle names, when it is of kind `want` and of this session's scope;
+// otherwise CUDA_ERROR_INVALID_VALUE, logged as `event` with the reason.
+uint32_t Session::ipc_resolve(const uint8_t handle[AVEC_IPC_HANDLE_BYTES], IpcKind want, const char* event,
+                              IpcToken* token, IpcEntry* e) {
+  IpcKind kind;
+  uint64_t size = 0;
+  if (!IpcRegistry::decode_handle(handle, &kind, token, &size) || kind != want) return CUDA_ERROR_INVALID_VALUE;
+  std::string why;
+  if (!opts_.ipc->lookup(*token, e, &why) || e->kind != kind) {
+    AVEC_LOG(info, event).str("reason", why.empty() ? "kind mismatch" : why);
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  if (e->scope != ipc_scope_) {
+    AVEC_LOG(warn, event).str("reason", "the handle belongs to another claim or client").str("scope", ipc_scope_);
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
 uint32_t Session::ipc_open(const FrameView& v, avec_ipc_open_reply* out) {
   if (!opts_.ipc || ipc_scope_.empty()) {
-    log_once(&g_logged_ipc, "IPC", "this server has no IPC registry or the session no scope");
+    log_unsupported_once(&g_logged_ipc, "IPC", "this server has no IPC registry or the session no scope");
     return CUDA_ERROR_NOT_SUPPORTED;
   }
   avec_ipc_open o = v.fixed<avec_ipc_open>();
-  IpcKind kind;
-  IpcToken token;
-  uint64_t size = 0;
   bool want_mem = v.hdr.opcode == AVEC_OP_IPC_OPEN_MEM;
-  if (!IpcRegistry::decode_handle(o.handle, &kind, &token, &size) || kind != (want_mem ? IpcKind::mem : IpcKind::event))
-    return CUDA_ERROR_INVALID_VALUE;
+  IpcToken token;
   IpcEntry e;
-  std::string why;
-  if (!opts_.ipc->lookup(token, &e, &why) || e.kind != kind) {
-    AVEC_LOG(info, "ipc_open_refused").str("reason", why.empty() ? "kind mismatch" : why);
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  if (e.scope != ipc_scope_) {
-    AVEC_LOG(warn, "ipc_open_refused").str("reason", "the handle belongs to another claim or client")
-        .str("scope", ipc_scope_);
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  uint32_t r;
+  uint32_t r = ipc_resolve(o.handle, want_mem ? IpcKind::mem : IpcKind::event, "ipc_open_refused", &token, &e);
+  if (r) return r;
   if (!want_mem) {
     uint32_t handle = o.flags;
     if (handle == 0 || events_.count(handle)) return CUDA_ERROR_INVALID_VALUE;

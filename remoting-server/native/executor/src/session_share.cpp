@@ -15,18 +15,13 @@ namespace avec {
 
 namespace {
 bool g_logged_share = false, g_logged_types = false;
-void log_once(bool* done, const char* what, const char* why) {
-  if (*done) return;
-  *done = true;
-  AVEC_LOG(warn, "unsupported").str("what", what).str("reason", why);
-}
 }  // namespace
 
 bool Session::share_offered() const { return opts_.ipc && !ipc_scope_.empty(); }
 
 uint32_t Session::share_available(const char* what) {
   if (share_offered()) return CUDA_SUCCESS;
-  log_once(&g_logged_share, what, "this server has no IPC registry or the session no scope");
+  log_unsupported_once(&g_logged_share, what, "this server has no IPC registry or the session no scope");
   return CUDA_ERROR_NOT_SUPPORTED;
 }
 
@@ -35,7 +30,7 @@ uint32_t Session::share_available(const char* what) {
 uint32_t Session::shareable_types(uint32_t asked) {
   uint32_t types = share_offered() ? asked & CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR : 0;
   if (types != asked)
-    log_once(&g_logged_types, "pool or allocation made without some shareable handle types asked for",
+    log_unsupported_once(&g_logged_types, "pool or allocation made without some shareable handle types asked for",
              "only POSIX file descriptors between sessions of one server and scope are offered");
   return types;
 }
@@ -100,29 +95,18 @@ uint32_t Session::share_export(const avec_share_export& c, avec_ipc_handle_reply
 uint32_t Session::share_import(const avec_share_import& c, avec_share_import_reply* out) {
   uint32_t r = share_available("cuMemImportFromShareableHandle / cuMemPoolImportFromShareableHandle");
   if (r) return r;
-  IpcKind kind;
-  IpcToken token;
-  uint64_t size = 0;
-  IpcKind want = c.kind == AVEC_SHARE_VMM ? IpcKind::vmm : c.kind == AVEC_SHARE_POOL ? IpcKind::pool : IpcKind::mem;
-  if (!IpcRegistry::decode_handle(c.token, &kind, &token, &size) || kind != want) return CUDA_ERROR_INVALID_VALUE;
+  if (c.kind != AVEC_SHARE_VMM && c.kind != AVEC_SHARE_POOL) return CUDA_ERROR_INVALID_VALUE;
+  IpcKind want = c.kind == AVEC_SHARE_VMM ? IpcKind::vmm : IpcKind::pool;
   if (want == IpcKind::vmm ? (c.handle == 0 || vmm_.count(c.handle) != 0)
                            : (c.handle <= AVEC_MAX_DEVICES || pools_.count(c.handle) != 0))
     return CUDA_ERROR_INVALID_VALUE;
   if (table_full(want == IpcKind::vmm ? "vmm" : "pools", want == IpcKind::vmm ? vmm_.size() : pools_.size()))
     return CUDA_ERROR_OUT_OF_MEMORY;
+  IpcToken token;
   IpcEntry e;
-  std::string why;
-  if (!opts_.ipc->lookup(token, &e, &why) || e.kind != kind) {
-    AVEC_LOG(info, "share_import_refused").str("reason", why.empty() ? "kind mismatch" : why);
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  if (e.scope != ipc_scope_) {
-    AVEC_LOG(warn, "share_import_refused").str("reason", "the handle belongs to another claim or client")
-        .str("scope", ipc_scope_);
-    return CUDA_ERROR_INVALID_VALUE;
-  }
+  if ((r = ipc_resolve(c.token, want, "share_import_refused", &token, &e))) return r;
   // The fd comes only from a socket of this node's private IPC directory.
-  std::string path(e.blob.begin(), e.blob.end()), prefix = opts_.ipc->dir() + "/fd-";
+  std::string why, path(e.blob.begin(), e.blob.end()), prefix = opts_.ipc->dir() + "/fd-";
   if (path.compare(0, prefix.size(), prefix) != 0 || path.find("/..") != std::string::npos) {
     AVEC_LOG(warn, "share_import_refused").str("reason", "entry names a socket outside the IPC directory");
     return CUDA_ERROR_INVALID_VALUE;

@@ -235,12 +235,7 @@ TEST(share_refused_across_claims) {
   std::string key(32, 'k');
   { std::ofstream f(keys + "/k1", std::ios::binary); f << key; }
   ShareListener s({"--ticket-keys", keys, "--node", "gpu-test"});
-  long long now = time(nullptr);
-  auto ticket = [&](const std::string& uid) {
-    return sign(key, "{\"v\":1,\"kid\":\"k1\",\"uid\":\"" + uid + "\",\"ns\":\"n\",\"claim\":\"c\",\"node\":\"gpu-test\","
-                     "\"dev\":\"\",\"mem\":67108864,\"cpct\":100,\"iat\":" + std::to_string(now - 5) +
-                     ",\"exp\":" + std::to_string(now + 600) + "}");
-  };
+  auto ticket = [&](const std::string& uid) { return sign(key, ticket_payload(uid, "gpu-test", 64u << 20)); };
   Client a(s.l.port), same(s.l.port), other(s.l.port);
   CHECK(a.hello_ok(nullptr, ticket("claim-a")));
   CHECK(same.hello_ok(nullptr, ticket("claim-a")));
