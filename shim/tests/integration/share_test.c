@@ -171,6 +171,17 @@ static void test_vmm(void) {
   CUmemoryPool wrong = NULL;
   CHECK_EQ(cuMemPoolImportFromShareableHandle(&wrong, (void *)(intptr_t)fd2, POSIX_FD, 0), CUDA_ERROR_INVALID_VALUE);
 
+  CASE("VMM: this process imports its own export too (as the driver allows)");
+  CUmemGenericAllocationHandle own = 0;
+  OK(cuMemImportFromShareableHandle(&own, (void *)(intptr_t)fd2, POSIX_FD));
+  CHECK(own != 0 && own != h);
+  OK(cuCtxCreate(&c, NULL, 0, 0));
+  memset(b, 0, n);
+  through_mapping(own, n, NULL, b);
+  CHECK(b[0] == (uint8_t)~a[0] && b[n - 1] == (uint8_t)~a[n - 1]);
+  OK(cuCtxDestroy(c));
+  OK(cuMemRelease(own));
+
   CASE("VMM: released with no context current; its fds import no more");
   OK(cuMemRelease(h));
   CHECK_EQ(cuMemImportFromShareableHandle(&x, (void *)(intptr_t)fd2, POSIX_FD), CUDA_ERROR_INVALID_VALUE);

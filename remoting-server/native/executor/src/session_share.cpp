@@ -119,7 +119,7 @@ uint32_t Session::share_import(const avec_share_import& c, avec_share_import_rep
   BH be = 0;
   if (want == IpcKind::vmm) {
     r = be_.vmm_import_fd(fd, e.size, &be);
-    if (!r) vmm_[c.handle] = VmmEntry{be, e.size, 1, 0, false, true};
+    if (!r) vmm_[c.handle] = VmmEntry{be, e.size, 1, 0, true, true};  // exportable again, as with the driver
   } else {
     r = be_.pool_import_fd(fd, &be);
     if (!r) pools_[c.handle] = PoolEntry{be, 0, false, false, true};

@@ -799,12 +799,14 @@ class CudaBackend final : public Backend {
     size_t n = 0;
     CUresult r = d_.p_cuMemPoolImportPointer(&p, (CUmemoryPool)pool, &d);
     if (r) return r;
-    if ((r = d_.p_cuMemGetAddressRange(&base, &n, p)) || base != p) {  // the session needs its extent
+    // The session needs its extent. The driver reports the allocation's range (an assumption for imported pool
+    // pointers, not measured here); should it report a larger one around it, the checks use its rest.
+    if ((r = d_.p_cuMemGetAddressRange(&base, &n, p)) || base > p || p - base >= n) {
       if (d_.p_cuMemFree) d_.p_cuMemFree(p);
       return r ? r : CUDA_ERROR_INVALID_VALUE;
     }
     *dptr = p;
-    *size = n;
+    *size = n - (p - base);
     return CUDA_SUCCESS;
   }
   CUresult ipc_open_event(const std::vector<uint8_t>& blob, BH* event) override {
