@@ -48,8 +48,9 @@ CUresult avec_shareable_export(uint32_t kind, uint32_t handle, CUmemAllocationHa
   CUresult r = avec_call(AVEC_OP_SHARE_EXPORT, 0, &a, sizeof a, &rep, sizeof rep);
   if (r) return r;
   __atomic_store_n(&avec_ipc_used, 1, __ATOMIC_RELAXED); /* another process may see this memory */
-  /* the system call, not glibc's wrapper (2.27): the shim loads into images with an older glibc */
-  int fd = (int)syscall(SYS_memfd_create, "avec-shareable-handle", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  /* the system call, not glibc's wrapper (2.27): the shim loads into images with an older glibc. Not
+   * close-on-exec, like an ordinary fd: a program may hand it to a child it executes by number. */
+  int fd = (int)syscall(SYS_memfd_create, "avec-shareable-handle", MFD_ALLOW_SEALING);
   if (fd < 0) return CUDA_ERROR_OPERATING_SYSTEM;
   if (write(fd, rep.handle, sizeof rep.handle) != (ssize_t)sizeof rep.handle ||
       fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
