@@ -42,33 +42,30 @@ uint32_t Session::share_export(const avec_share_export& c, avec_ipc_handle_reply
   IpcEntry e;
   e.scope = ipc_scope_;
   std::map<uint32_t, IpcToken>* exports;
-  int fd = -1;
+  BH be = 0;
   if (c.kind == AVEC_SHARE_VMM) {
     auto it = vmm_.find(c.handle);
     if (it == vmm_.end() || it->second.refs == 0 || !it->second.shareable) return CUDA_ERROR_INVALID_VALUE;
     exports = &vmm_shares_;
     e.kind = IpcKind::vmm;
     e.size = it->second.size;
-    auto known = exports->find(c.handle);  // one token per object: every export names the same one
-    if (known != exports->end()) {
-      IpcRegistry::encode_handle(e.kind, known->second, e.size, out->handle);
-      return CUDA_SUCCESS;
-    }
-    if ((r = be_.vmm_export_fd(it->second.be, &fd))) return r;
+    be = it->second.be;
   } else if (c.kind == AVEC_SHARE_POOL) {
     auto it = pools_.find(c.handle);
     if (it == pools_.end() || !it->second.shareable) return CUDA_ERROR_INVALID_VALUE;
     exports = &pool_shares_;
     e.kind = IpcKind::pool;
-    auto known = exports->find(c.handle);
-    if (known != exports->end()) {
-      IpcRegistry::encode_handle(e.kind, known->second, 0, out->handle);
-      return CUDA_SUCCESS;
-    }
-    if ((r = be_.pool_export_fd(it->second.be, &fd))) return r;
+    be = it->second.be;
   } else {
     return CUDA_ERROR_INVALID_VALUE;
   }
+  auto known = exports->find(c.handle);  // one token per object: every export names the same one
+  if (known != exports->end()) {
+    IpcRegistry::encode_handle(e.kind, known->second, e.size, out->handle);
+    return CUDA_SUCCESS;
+  }
+  int fd = -1;
+  if ((r = e.kind == IpcKind::vmm ? be_.vmm_export_fd(be, &fd) : be_.pool_export_fd(be, &fd))) return r;
   std::string why;
   if (!fd_share_) fd_share_.reset(new FdShare(opts_.ipc->dir()));
   IpcToken token;
