@@ -46,7 +46,8 @@ $(NATIVE_OUT)/unit-tests: $(NATIVE_OBJ)/executor/tests/unit_tests.o $(NATIVE_OBJ
 	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
 
 $(NATIVE_OUT)/integration-tests: $(NATIVE_OBJ)/executor/tests/integration_tests.o $(NATIVE_OBJ)/executor/tests/integration_limits_tests.o \
-  $(NATIVE_OBJ)/executor/tests/integration_cuda_tests.o $(NATIVE_OUT)/libavec-exec.a
+  $(NATIVE_OBJ)/executor/tests/integration_cuda_tests.o $(NATIVE_OBJ)/executor/tests/integration_share_tests.o \
+  $(NATIVE_OUT)/libavec-exec.a
 	$(NATIVE_CXX) -o $@ $^ $(NATIVE_LIBS)
 
 # A test double of the driver (tests/mock_driver.cpp) so the CUDA backend runs without a GPU; the

@@ -184,6 +184,13 @@ enum avec_opcode {
   AVEC_OP_IPC_CLOSE_MEM = 102, /* F  avec_u64 (the pointer IPC_OPEN_MEM returned) */
   AVEC_OP_IPC_GET_EVENT = 103, /* S  avec_handle (event) -> avec_ipc_handle_reply */
   AVEC_OP_IPC_OPEN_EVENT = 104,/* S  avec_ipc_open (handle = the client's new event handle) */
+  /* shareable handles (POSIX file descriptors) of VMM allocations and pools, between sessions of one server
+   * and one scope, as for IPC_*: the client wraps the 64-byte token in a sealed memfd of its own and the
+   * program passes that fd to its other processes; offered in HELLO (AVEC_FEATURE_SHAREABLE_FD) */
+  AVEC_OP_SHARE_EXPORT = 105,  /* S  avec_share_export -> avec_ipc_handle_reply (the token) */
+  AVEC_OP_SHARE_IMPORT = 106,  /* S  avec_share_import (token, client-chosen handle) -> avec_share_import_reply */
+  AVEC_OP_POOL_EXPORT_POINTER = 107, /* S avec_u64 (a pool allocation's base) -> avec_pool_ptr_data */
+  AVEC_OP_POOL_IMPORT_POINTER = 108, /* S avec_pool_import_ptr (imported pool, export data) -> avec_ipc_open_reply */
 
   /* private export-table slots that a library calls and only the real driver can answer (hdr.ctx: the
    * context the library passed) */
@@ -332,6 +339,7 @@ enum avec_opcode {
    (op) == AVEC_OP_VMM_GRANULARITY || (op) == AVEC_OP_VMM_CREATE || (op) == AVEC_OP_VMM_RESERVE ||          \
    (op) == AVEC_OP_VMM_MAP || (op) == AVEC_OP_VMM_GET_ACCESS || (op) == AVEC_OP_IPC_GET_MEM ||               \
    (op) == AVEC_OP_IPC_OPEN_MEM || (op) == AVEC_OP_IPC_GET_EVENT || (op) == AVEC_OP_IPC_OPEN_EVENT ||         \
+   ((op) >= AVEC_OP_SHARE_EXPORT && (op) <= AVEC_OP_POOL_IMPORT_POINTER) ||                                  \
    (op) == AVEC_OP_EXPORT_CALL || (op) == AVEC_OP_ARRAY_CREATE || (op) == AVEC_OP_MIPMAP_CREATE ||           \
    (op) == AVEC_OP_MIPMAP_GET_LEVEL || (op) == AVEC_OP_MEMCPY_ATOH || (op) == AVEC_OP_TEX_CREATE ||          \
    (op) == AVEC_OP_SURF_CREATE || (op) == AVEC_OP_GRAPH_CREATE || (op) == AVEC_OP_GRAPH_ADD_NODE ||           \
@@ -389,6 +397,10 @@ typedef struct avec_hello_reply {
 #define AVEC_FEATURE_CALLBACKS 0x4u
 #define AVEC_FEATURE_MIRROR_WRITE_NOW 0x8u /* the server takes MIRROR_WRITE_NOW and MIRROR_ZERO_NOW (older ones close
                                                  * the session on them) */
+/* the server exports and imports POSIX-fd shareable handles of VMM allocations and pools between sessions of
+ * one scope (SHARE_*, POOL_*_POINTER); without it the client refuses them and reads the handle-type device
+ * attributes as 0 */
+#define AVEC_FEATURE_SHAREABLE_FD 0x10u
 #define AVEC_MAX_STRIPES 8u
 #define AVEC_STRIPE_TOKEN_BYTES 32u
 
@@ -734,6 +746,42 @@ typedef struct avec_ipc_open_reply {
   uint64_t size;
 } avec_ipc_open_reply;
 
+/* ---- shareable handles (SHARE_*, POOL_*_POINTER) ---- */
+#define AVEC_SHARE_VMM 1u  /* a physical allocation (cuMemExportToShareableHandle) */
+#define AVEC_SHARE_POOL 2u /* a memory pool (cuMemPoolExportToShareableHandle) */
+#define AVEC_POOL_PTR_DATA_BYTES 64u /* == sizeof(CUmemPoolPtrExportData): the driver's, passed through */
+
+typedef struct avec_share_export {
+  uint32_t kind;          /* AVEC_SHARE_VMM / AVEC_SHARE_POOL */
+  uint32_t handle;        /* the allocation's or pool's client handle */
+  uint32_t handle_type;   /* CUmemAllocationHandleType: only CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR */
+  uint32_t reserved;
+} avec_share_export;
+
+typedef struct avec_share_import {
+  uint8_t token[AVEC_IPC_HANDLE_BYTES]; /* what SHARE_EXPORT answered (in another session) */
+  uint32_t handle;        /* client-chosen handle for the imported allocation or pool */
+  uint32_t kind;          /* AVEC_SHARE_* the program expects (cuMem... or cuMemPool...ImportFromShareableHandle) */
+} avec_share_import;
+
+typedef struct avec_share_import_reply {
+  avec_reply_hdr r;
+  uint32_t kind;          /* AVEC_SHARE_* of the token */
+  uint32_t device;        /* the device it lives on (this session's numbering) */
+  uint64_t size;          /* VMM: the allocation's bytes; pool: 0 */
+} avec_share_import_reply;
+
+typedef struct avec_pool_ptr_data {
+  avec_reply_hdr r;
+  uint8_t data[AVEC_POOL_PTR_DATA_BYTES];
+} avec_pool_ptr_data;
+
+typedef struct avec_pool_import_ptr {
+  uint8_t data[AVEC_POOL_PTR_DATA_BYTES];
+  uint32_t pool;          /* an imported pool of this session */
+  uint32_t reserved;
+} avec_pool_import_ptr;
+
 /* ---- private export-table calls ---- */
 /* Table 21318c60 (cuBLAS): slot 51 (ctx, small integer, u64 *out) gives a context object; slot 39 (ctx,
  * that object, u64 *out) a property of it (traced: 7 on an H200). The server runs only these, only with
@@ -991,6 +1039,11 @@ AVEC_STATIC_ASSERT(sizeof(avec_vmm_range) == 32, "vmm range");
 AVEC_STATIC_ASSERT(sizeof(avec_ipc_handle_reply) == 72, "ipc handle reply");
 AVEC_STATIC_ASSERT(sizeof(avec_ipc_open) == 72, "ipc open");
 AVEC_STATIC_ASSERT(sizeof(avec_ipc_open_reply) == 24, "ipc open reply");
+AVEC_STATIC_ASSERT(sizeof(avec_share_export) == 16, "share export");
+AVEC_STATIC_ASSERT(sizeof(avec_share_import) == 72, "share import");
+AVEC_STATIC_ASSERT(sizeof(avec_share_import_reply) == 24, "share import reply");
+AVEC_STATIC_ASSERT(sizeof(avec_pool_ptr_data) == 72, "pool pointer export data");
+AVEC_STATIC_ASSERT(sizeof(avec_pool_import_ptr) == 72, "pool pointer import");
 AVEC_STATIC_ASSERT(sizeof(avec_export_call) == 16, "export call");
 AVEC_STATIC_ASSERT(sizeof(avec_export_reply) == 40, "export reply");
 AVEC_STATIC_ASSERT(sizeof(avec_array_desc) == 40, "array desc");

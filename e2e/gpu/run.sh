@@ -56,14 +56,13 @@ part_of() { case $1 in c | cx | nvml) echo programs ;; *) echo frameworks ;; esa
 # Tests: name|kind|command[|expect]. kind: c (CUDA C++), cx (CUDA C++ whose native run is expected to fail:
 # the shim must fail the same way, same exit status), nvml, py, opt (optional: reported, not counted).
 # expect: an extended regex that some line of the shim's stdout must match (a documented difference from
-# the native run, printed as '#' lines so the comparison skips them: vmm's POSIX-fd export is refused).
+# the native run, printed as '#' lines so the comparison skips them).
 TESTS=()
 for v in static shared; do
   for p in device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering \
-    mempool ipc managed tex2d_linear tex_layered_cube surf_write array3d; do
+    mempool ipc managed tex2d_linear tex_layered_cube surf_write array3d vmm; do
     TESTS+=("$p.$v|c|$G/bin/$v/$p")
   done
-  TESTS+=("vmm.$v|c|$G/bin/$v/vmm|^# export posix fd: .*CUDA_ERROR_")
   # host functions in a capture run in this process, called back by the server (compared like any line)
   TESTS+=("graphs.$v|c|$G/bin/$v/graphs")
 done

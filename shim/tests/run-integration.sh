@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration suite of the shim against a real executor (emulated backend, standalone --listen mode):
 #   1. driver_test: the driver API through the shim (linked with -lcuda); memext_test: memory pools,
-#      virtual memory, IPC between two client processes, 2D copies larger than a staging chunk; array_test:
+#      virtual memory, IPC between two client processes, 2D copies larger than a staging chunk; share_test:
+#      POSIX-fd shareable handles of VMM allocations and pools passed to a child process; array_test:
 #      CUDA arrays (every shape, copies in every direction), texture and surface objects
 #   2. cudart_test_static / cudart_test_shared: nvcc-built runtime programs, LD_PRELOAD of the shim
 #   3. faults: server unreachable at cuInit (error + exactly one log line naming the endpoint), executor
@@ -144,6 +145,9 @@ check "kernel names asked once per module (count and enumeration share one answe
 
 AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/memext_test" main >"$work/memext.log" 2>&1
 record "pools, VMM, IPC, big 2D" $? "$work/memext.log"
+
+AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/share_test" main >"$work/share.log" 2>&1
+record "shareable fds (VMM, pools)" $? "$work/share.log"
 
 AVEC_SERVER=127.0.0.1:$port timeout 120 "$tests/array_test" main >"$work/arrays.log" 2>&1
 record "arrays, textures, surfaces" $? "$work/arrays.log"

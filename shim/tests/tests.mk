@@ -9,6 +9,7 @@ SHIM_UNIT := $(SHIM_TEST_OUT)/unit_test
 SHIM_TRANSPORT_TEST := $(SHIM_TEST_OUT)/transport_test
 SHIM_DRIVER_TEST := $(SHIM_TEST_OUT)/driver_test
 SHIM_MEMEXT_TEST := $(SHIM_TEST_OUT)/memext_test
+SHIM_SHARE_TEST := $(SHIM_TEST_OUT)/share_test
 SHIM_ARRAY_TEST := $(SHIM_TEST_OUT)/array_test
 SHIM_GRAPH_TEST := $(SHIM_TEST_OUT)/graph_test
 SHIM_HOSTFN_TEST := $(SHIM_TEST_OUT)/hostfn_test
@@ -37,6 +38,10 @@ $(SHIM_DRIVER_TEST): shim/tests/integration/driver_test.c shim/tests/test.h $(SH
 	  -Wl,-rpath,$(SHIM_OUT)
 
 $(SHIM_MEMEXT_TEST): shim/tests/integration/memext_test.c shim/tests/test.h $(SHIM_CUDA_SO) $(SHIM_OUT)/libcuda.so
+	@mkdir -p $(dir $@)
+	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -Wl,-rpath,$(SHIM_OUT)
+
+$(SHIM_SHARE_TEST): shim/tests/integration/share_test.c shim/tests/test.h $(SHIM_CUDA_SO) $(SHIM_OUT)/libcuda.so
 	@mkdir -p $(dir $@)
 	$(SHIM_CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -I$(CUDA_HOME)/include -o $@ $< -L$(SHIM_OUT) -lcuda -Wl,-rpath,$(SHIM_OUT)
 
@@ -80,7 +85,7 @@ $(SHIM_FUZZ): $(SHIM_FUZZ_SRC) $(SHIM_HDRS)
 	    $(SHIM_FUZZ_SRC) -o $@ -lpthread -ldl; else echo "clang missing: no reply fuzzer"; fi
 
 .PHONY: shim-tests-build
-shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM_DRIVER_TEST) $(SHIM_MEMEXT_TEST) $(SHIM_ARRAY_TEST) $(SHIM_GRAPH_TEST) $(SHIM_HOSTFN_TEST) $(SHIM_JIT_TEST) $(SHIM_BULK_TEST) $(SHIM_CUDART_STATIC) \
+shim-tests-build: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) $(SHIM_DRIVER_TEST) $(SHIM_MEMEXT_TEST) $(SHIM_SHARE_TEST) $(SHIM_ARRAY_TEST) $(SHIM_GRAPH_TEST) $(SHIM_HOSTFN_TEST) $(SHIM_JIT_TEST) $(SHIM_BULK_TEST) $(SHIM_CUDART_STATIC) \
   $(SHIM_CUDART_SHARED) $(SHIM_FUZZ)
 
 test-shim-unit: shim $(SHIM_UNIT) $(SHIM_TRANSPORT_TEST) $(SHIM_FATBIN) ## shim unit + transport tests

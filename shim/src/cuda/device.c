@@ -39,15 +39,18 @@ AVEC_API CUresult cuDeviceTotalMem(size_t *bytes, CUdevice dev) {
   return CUDA_SUCCESS;
 }
 
-/* What a program on this machine can use of a remote device: OS handles (POSIX fd, fabric, Win32) for
- * sharing memory cannot cross machines, so those capabilities read 0 (IPC between sessions of one server
- * goes through cuIpcGetMemHandle instead). */
-void avec_device_remote_view(avec_device_info *d) {
+/* What a program on this machine can use of a remote device: fabric and Win32 handles for sharing memory
+ * cannot cross machines, so those capabilities read 0. POSIX file descriptors work between processes of this
+ * machine whose sessions run on one server (shareable.c) when the server offers it (`features`); otherwise
+ * they read 0 too. */
+void avec_device_remote_view(avec_device_info *d, uint32_t features) {
   static const CUdevice_attribute no_os_handles[] = {
-      CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED, CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED,
-      CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED, CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED,
-      CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES};
+      CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED, CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED,
+      CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED};
   for (size_t i = 0; i < sizeof no_os_handles / sizeof no_os_handles[0]; i++) d->attrs[no_os_handles[i]] = 0;
+  int fds = (features & AVEC_FEATURE_SHAREABLE_FD) != 0;
+  if (!fds) d->attrs[CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED] = 0;
+  d->attrs[CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES] &= fds ? CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR : 0;
   /* Managed and mapped memory are kept coherent at device work and synchronisation only (managed.c,
    * mapped.c): no concurrent access from the host, no device access to pageable host memory, and the
    * device pointer of registered memory is not its host pointer. */

@@ -144,7 +144,7 @@ static void do_init(void) {
     avec_sess.dev[i] = rep.d[map[i]];
     avec_sess.wire_dev[i] = map[i];
     avec_sess.dev[i].name[sizeof avec_sess.dev[i].name - 1] = 0;
-    avec_device_remote_view(&avec_sess.dev[i]);
+    avec_device_remote_view(&avec_sess.dev[i], rep.r.features);
   }
   if (n != (int)rep.r.device_count)
     LOG_INFO("CUDA_VISIBLE_DEVICES=%s: %d of %u device(s) visible", getenv("CUDA_VISIBLE_DEVICES"), n,

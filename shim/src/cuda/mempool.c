@@ -1,10 +1,11 @@
 /* Stream-ordered memory pools. Pools live on the server (their memory counts against the session's
  * limit there); here a CUmemoryPool is a small handle object. Every device has a default pool, which is
  * also what cuMemAllocAsync uses until cuDeviceSetMemPool names another; both are mirrored here so
- * cuDeviceGetDefaultMemPool / cuDeviceGetMemPool need no round trip. Pools are created without
- * shareable OS handles whatever the properties ask (a POSIX fd or fabric handle cannot cross machines):
- * exporting one is refused. */
+ * cuDeviceGetDefaultMemPool / cuDeviceGetMemPool need no round trip. Pools may be shared with other
+ * processes of this machine through POSIX fds when the server offers it; fabric and Win32 handles cannot
+ * cross machines and are refused. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "shim_cuda.h"
 
@@ -42,14 +43,6 @@ static CUresult check_location(const CUmemLocation *loc, int *dev) {
     return (CUresult)avec_unsupported("memory pools located in host memory", &warned);
   *dev = avec_location_device(loc);
   return *dev < 0 ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
-}
-
-/* Requested shareable handle types are not offered remotely: said once, refused when exported. */
-void avec_note_handle_types(unsigned types, const char *what) {
-  static int noted;
-  if (types != CU_MEM_HANDLE_TYPE_NONE && !__atomic_exchange_n(&noted, 1, __ATOMIC_RELAXED))
-    LOG_WARN("%s asked for shareable handle types 0x%x: created without them (OS handles cannot cross machines); "
-             "exporting such a handle is refused", what, types);
 }
 
 AVEC_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool, CUdevice dev) {
@@ -95,7 +88,7 @@ AVEC_API CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *prop
   avec_note_handle_types(props->handleTypes, "cuMemPoolCreate");
   struct CUmemPoolHandle_st *p = calloc(1, sizeof *p);
   if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
-  *p = (struct CUmemPoolHandle_st){AVEC_MAGIC_POOL, avec_new_handle(), dev};
+  *p = (struct CUmemPoolHandle_st){AVEC_MAGIC_POOL, avec_new_handle(), dev, (unsigned)props->handleTypes, 0};
   avec_pool_create a = {p->handle, avec_sess.wire_dev[dev], (uint32_t)props->handleTypes, 0, props->maxSize};
   avec_reply_hdr rep;
   if ((r = avec_call(AVEC_OP_POOL_CREATE, 0, &a, sizeof a, &rep, sizeof rep))) {
@@ -186,23 +179,64 @@ AVEC_API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool pool
   return CUDA_SUCCESS;
 }
 
-/* Sharing a pool or its pointers with another process goes through OS handles, which cannot cross
- * machines (IPC between sessions uses cuIpcGetMemHandle instead). */
+/* Sharing a pool with another process of this machine: a POSIX fd (shareable.c) whose session shares the
+ * server; the pointer export data is the server driver's 64 bytes, carried by the program. */
 AVEC_API CUresult cuMemPoolExportToShareableHandle(void *handle_out, CUmemoryPool pool, CUmemAllocationHandleType type,
                                                    unsigned long long flags) {
-  static int warned;
-  return (CUresult)avec_unsupported("cuMemPoolExportToShareableHandle (OS handles cannot cross machines)", &warned);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
+  if (r) return r;
+  if (!avec_pool_valid(pool) || flags || pool->imported) return CUDA_ERROR_INVALID_VALUE;
+  if (type == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR && !(pool->handle_types & type)) return CUDA_ERROR_INVALID_VALUE;
+  return avec_shareable_export(AVEC_SHARE_POOL, pool->handle, type, handle_out);
 }
+
 AVEC_API CUresult cuMemPoolImportFromShareableHandle(CUmemoryPool *pool, void *handle, CUmemAllocationHandleType type,
                                                      unsigned long long flags) {
-  static int warned;
-  return (CUresult)avec_unsupported("cuMemPoolImportFromShareableHandle (OS handles cannot cross machines)", &warned);
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!pool || flags) return CUDA_ERROR_INVALID_VALUE;
+  struct CUmemPoolHandle_st *p = calloc(1, sizeof *p);
+  if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
+  *p = (struct CUmemPoolHandle_st){AVEC_MAGIC_POOL, avec_new_handle(), 0, (unsigned)type, 1};
+  avec_share_import_reply rep;
+  if ((r = avec_shareable_import(AVEC_SHARE_POOL, handle, type, p->handle, &rep))) {
+    free(p);
+    return r;
+  }
+  p->device = avec_visible_of_wire(rep.device);
+  *pool = p;
+  return CUDA_SUCCESS;
 }
+
 AVEC_API CUresult cuMemPoolExportPointer(CUmemPoolPtrExportData *out, CUdeviceptr ptr) {
-  static int warned;
-  return (CUresult)avec_unsupported("cuMemPoolExportPointer (pools have no shareable handles remotely)", &warned);
+  CUresult r = avec_ready();
+  if (r) return r;
+  avec_range rg;
+  if (!out || avec_ranges_find(&avec_device_ranges, ptr, &rg) || rg.base != ptr || !rg.pool)
+    return CUDA_ERROR_INVALID_VALUE;
+  if (!avec_share_offered()) /* refused with the same log line as a pool export */
+    return avec_shareable_export(AVEC_SHARE_POOL, 0, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, out);
+  avec_u64 a = {ptr};
+  avec_pool_ptr_data rep;
+  if ((r = avec_call(AVEC_OP_POOL_EXPORT_POINTER, 0, &a, sizeof a, &rep, sizeof rep))) return r;
+  AVEC_STATIC_ASSERT(sizeof out->reserved == AVEC_POOL_PTR_DATA_BYTES, "pool pointer export data");
+  memcpy(out->reserved, rep.data, sizeof rep.data);
+  return CUDA_SUCCESS;
 }
+
+/* The imported pointer is another session's memory: a device range here until cuMemFree(Async), which the
+ * server turns into the driver's release of the import. A pointer of another pool is an ordinary error
+ * (programs try each pool in turn and clear it). */
 AVEC_API CUresult cuMemPoolImportPointer(CUdeviceptr *ptr, CUmemoryPool pool, CUmemPoolPtrExportData *data) {
-  static int warned;
-  return (CUresult)avec_unsupported("cuMemPoolImportPointer (pools have no shareable handles remotely)", &warned);
+  CUcontext ctx;
+  CUresult r = avec_ctx_require(&ctx);
+  if (r) return r;
+  if (!ptr || !data || !avec_pool_valid(pool) || !pool->imported) return CUDA_ERROR_INVALID_VALUE;
+  avec_pool_import_ptr a = {{0}, pool->handle, 0};
+  memcpy(a.data, data->reserved, sizeof a.data);
+  avec_ipc_open_reply rep;
+  if ((r = avec_call(AVEC_OP_POOL_IMPORT_POINTER, 0, &a, sizeof a, &rep, sizeof rep))) return r;
+  avec_track_device(rep.dptr, rep.size, AVEC_RANGE_DEVICE, ctx, pool);
+  *ptr = (CUdeviceptr)rep.dptr;
+  return CUDA_SUCCESS;
 }

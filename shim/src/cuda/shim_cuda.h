@@ -42,7 +42,7 @@ extern avec_session avec_sess;
  * returns the visible count. Pure; unit-tested. */
 int avec_visible_devices(const char *spec, const avec_device_info *devs, int n, uint32_t *map);
 /* Adjusts a server device's attributes to what a program on this machine can use of it (device.c). */
-void avec_device_remote_view(avec_device_info *d);
+void avec_device_remote_view(avec_device_info *d, uint32_t features);
 
 /* CUDA_ERROR_NOT_INITIALIZED before cuInit, the failed cuInit's code, or the sticky error. */
 CUresult avec_ready(void);
@@ -189,6 +189,8 @@ struct CUmemPoolHandle_st {
   uint32_t magic;
   uint32_t handle;  /* wire handle: 1..N default pools of the server's devices, else client-chosen */
   int device;       /* visible ordinal */
+  unsigned handle_types; /* CUmemPoolProps.handleTypes (what it may be exported as) */
+  int imported;     /* another process's pool (cuMemPoolImportFromShareableHandle): pointers are imported */
 };
 int avec_pool_valid(CUmemoryPool p);
 CUmemoryPool avec_pool_current(int dev); /* what cuMemAllocAsync allocates from on that device */
@@ -197,6 +199,16 @@ uint32_t avec_pool_wire(CUmemoryPool p);
 int avec_location_device(const CUmemLocation *loc);
 /* Logs once that requested shareable OS handle types are not offered (allocations are made without). */
 void avec_note_handle_types(unsigned types, const char *what);
+
+/* ---- POSIX-fd shareable handles (shareable.c) ------------------------------------------------------ */
+int avec_share_offered(void); /* the server offered AVEC_FEATURE_SHAREABLE_FD */
+/* SHARE_EXPORT of an allocation or pool (AVEC_SHARE_*): a new sealed memfd holding the token, in *(int *)out. */
+CUresult avec_shareable_export(uint32_t kind, uint32_t handle, CUmemAllocationHandleType type, void *out);
+/* SHARE_IMPORT of the token in the program's fd `shareable` under the new client handle `handle`. */
+CUresult avec_shareable_import(uint32_t kind, void *shareable, CUmemAllocationHandleType type, uint32_t handle,
+                           avec_share_import_reply *rep);
+/* The visible ordinal of a server device (0 when it is not visible). */
+int avec_visible_of_wire(uint32_t wire_dev);
 
 /* ---- CUDA arrays (arrays.c, memcpy-array.c) and texture/surface objects (texture.c) ------------------ */
 #define AVEC_MAGIC_ARRAY 0x41415252u

@@ -2,7 +2,8 @@
  * value of the program's CUmemGenericAllocationHandle); a reserved address range is the server's range,
  * reserved inaccessible in this process too, so its addresses never alias host memory; each mapped piece
  * is a device range here (kind AVEC_RANGE_VMM), and pieces that touch count as one span for copies.
- * OS-handle export and import are refused: a POSIX fd or fabric handle cannot cross machines. */
+ * POSIX-fd export and import go through shareable.c (processes whose sessions share a server); fabric and
+ * Win32 handles are refused: they cannot cross machines. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,14 +230,43 @@ AVEC_API CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *pr
 
 AVEC_API CUresult cuMemExportToShareableHandle(void *shareable, CUmemGenericAllocationHandle handle,
                                                CUmemAllocationHandleType type, unsigned long long flags) {
-  static int warned;
-  return (CUresult)avec_unsupported("cuMemExportToShareableHandle (POSIX-fd/fabric handles cannot cross machines)",
-                                    &warned);
+  CUresult r = avec_ready(); /* served without a current context, as by the driver */
+  if (r) return r;
+  if (flags || handle > UINT32_MAX) return CUDA_ERROR_INVALID_VALUE;
+  pthread_mutex_lock(&vmm_lock);
+  vmm_alloc *a = find_locked((uint32_t)handle);
+  unsigned types = a ? (unsigned)a->prop.requestedHandleTypes : 0;
+  pthread_mutex_unlock(&vmm_lock);
+  if (!a) return CUDA_ERROR_INVALID_VALUE;
+  if (!(types & (unsigned)type) && type == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_INVALID_VALUE;
+  return avec_shareable_export(AVEC_SHARE_VMM, (uint32_t)handle, type, shareable);
 }
 
+/* The imported allocation is another session's memory (charged there); here it is an allocation handle
+ * like one cuMemCreate made, with the properties the driver would report for it. */
 AVEC_API CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle *handle, void *shareable,
                                                  CUmemAllocationHandleType type) {
-  static int warned;
-  return (CUresult)avec_unsupported("cuMemImportFromShareableHandle (POSIX-fd/fabric handles cannot cross machines)",
-                                    &warned);
+  CUresult r = avec_ready();
+  if (r) return r;
+  if (!handle) return CUDA_ERROR_INVALID_VALUE;
+  vmm_alloc *a = calloc(1, sizeof *a);
+  if (!a) return CUDA_ERROR_OUT_OF_MEMORY;
+  a->handle = avec_new_handle();
+  avec_share_import_reply rep;
+  if ((r = avec_shareable_import(AVEC_SHARE_VMM, shareable, type, a->handle, &rep))) {
+    free(a);
+    return r;
+  }
+  a->size = rep.size;
+  a->refs = 1;
+  a->prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+  a->prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  a->prop.location.id = avec_visible_of_wire(rep.device);
+  a->prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+  pthread_mutex_lock(&vmm_lock);
+  a->next = allocs;
+  allocs = a;
+  pthread_mutex_unlock(&vmm_lock);
+  *handle = a->handle;
+  return CUDA_SUCCESS;
 }

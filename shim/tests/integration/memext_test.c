@@ -127,11 +127,13 @@ static void test_pools(void) {
   CASE("pool refusals");
   props.location.type = CU_MEM_LOCATION_TYPE_HOST;
   CHECK_EQ(cuMemPoolCreate(&p, &props), CUDA_ERROR_NOT_SUPPORTED);
+  /* the default pool has no shareable handle types (share_test covers pools made with them) */
   CHECK_EQ(cuMemPoolExportToShareableHandle(&(int){0}, def, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
-           CUDA_ERROR_NOT_SUPPORTED);
-  int posix = -1;
-  OK(cuDeviceGetAttribute(&posix, CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED, 0));
-  CHECK_EQ(posix, 0); /* an fd of the GPU node is of no use here */
+           CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuMemPoolExportToShareableHandle(&(int){0}, def, CU_MEM_HANDLE_TYPE_FABRIC, 0), CUDA_ERROR_NOT_SUPPORTED);
+  int win32 = -1;
+  OK(cuDeviceGetAttribute(&win32, CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED, 0));
+  CHECK_EQ(win32, 0); /* a Win32 or fabric handle cannot cross machines */
   OK(cuStreamDestroy(s));
   free(a); free(b);
 }
@@ -148,13 +150,14 @@ static void test_vmm(void) {
   CHECK(g > 0 && rec >= g && rec % g == 0);
   CUmemGenericAllocationHandle h1 = 0, h2 = 0;
   OK(cuMemCreate(&h1, g, &prop, 0));
-  prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR; /* made without it, export refused */
+  prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR; /* exported in share_test */
   OK(cuMemCreate(&h2, 2 * g, &prop, 0));
   CUmemAllocationProp back = {0};
   OK(cuMemGetAllocationPropertiesFromHandle(&back, h2));
   CHECK_EQ(back.requestedHandleTypes, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
   int fd = -1;
-  CHECK_EQ(cuMemExportToShareableHandle(&fd, h2, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0), CUDA_ERROR_NOT_SUPPORTED);
+  CHECK_EQ(cuMemExportToShareableHandle(&fd, h1, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0), CUDA_ERROR_INVALID_VALUE);
+  CHECK_EQ(cuMemExportToShareableHandle(&fd, h2, CU_MEM_HANDLE_TYPE_FABRIC, 0), CUDA_ERROR_NOT_SUPPORTED);
   size_t fr = 0, tot = 0;
   OK(cuMemGetInfo(&fr, &tot));
   CHECK(fr <= limit - 3 * g); /* physical memory is charged from creation */

@@ -3,8 +3,11 @@
 // input byte picks how the stream is cut into reads. Any crash, leak or sanitizer report fails.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
+
+#include <unistd.h>
 
 #include "../tests/mem_conn.h"
 #include "backend.h"
@@ -31,7 +34,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bo.emulated_memory = 16 << 20;
   auto be = make_emulated_backend(bo);
   ModuleStore store;
+  // A private IPC directory, so the IPC and shareable-handle paths run too (exports serve fds on a socket
+  // of the session's own; everything is withdrawn when the session ends).
+  static IpcRegistry* ipc = [] {
+    static char dir[] = "/tmp/avec-fuzz-ipc-XXXXXX";
+    if (!mkdtemp(dir)) return (IpcRegistry*)nullptr;
+    atexit([] { rmdir(dir); });  // empty by then: every session withdraws what it published
+    return new IpcRegistry(dir);
+  }();
   SessionOptions so;
+  so.ipc = ipc;
+  so.ipc_scope = "fuzz";
   so.memory_limit = 8 << 20;
   so.read_buffer = 64 * 1024;
   avectest::MemConn conn(in.data(), in.size(), chunk);

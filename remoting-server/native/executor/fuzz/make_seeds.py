@@ -136,6 +136,17 @@ session = {
                   frame(103, struct.pack("<II", 3, 0), 5) + frame(104, b"\0" * 64 + struct.pack("<II", 9, 0), 6) +
                   frame(110, struct.pack("<IIQ", 1, 51, 0), 7) + frame(110, struct.pack("<IIQ", 1, 39, 123), 8) +
                   frame(110, struct.pack("<IIQ", 2, 4, 0), 9) + sync,
+    # shareable handles: a VMM allocation and a pool made with the POSIX-fd type, exported, a pool pointer
+    # exported, then imports of made-up tokens and pointer data (refused) and malformed kinds
+    "share": frame(91, struct.pack("<QIIIIII", 2 << 20, 21, 0, 1, 0, 0, 0), 2, 0) +
+             frame(105, struct.pack("<IIII", 1, 21, 1, 0), 3, 0) + frame(105, struct.pack("<IIII", 1, 21, 4, 0), 4) +
+             frame(31, struct.pack("<IIIIQ", 17, 0, 1, 0, 0), 5) + frame(105, struct.pack("<IIII", 2, 17, 1, 0), 6) +
+             frame(30, struct.pack("<QQII", 4096, 0, 17, 0), 7) + frame(107, struct.pack("<Q", BASE), 8) +
+             frame(106, b"AVI1" + struct.pack("<I", 3) + b"\x22" * 56 + struct.pack("<II", 30, 1), 9) +
+             frame(106, b"AVI1" + struct.pack("<I", 4) + b"\x22" * 56 + struct.pack("<II", 40, 2), 10) +
+             frame(108, b"EPP1" + b"\0" * 60 + struct.pack("<II", 40, 0), 11) +
+             frame(108, b"\0" * 64 + struct.pack("<II", 17, 0), 12) + frame(92, struct.pack("<II", 21, 0)) +
+             frame(32, struct.pack("<II", 17, 0)) + sync,
     # CUDA arrays: 2D and layered arrays, copies host->array, array->host, array->array, device<->array
     "arrays": array(120, 5, 16, 4, 0, 2) + array(120, 6, 16, 4, 3, 3, 0, 1) + alloc(4096, 4) +
               array_copy(125, 0, 5, 64, 4, 1, data=bytes(range(256))) +
@@ -193,7 +204,9 @@ session = {
 decoder = {
     "hello": hello(b"avec1.e30.AAAA"),
     "frames": alloc(64) + htod(BASE, b"abc") + dtoh(BASE, 3) + launch + symbol(63, 1, 2, b"k") +
-              mirror_write(BASE, b"flag") + mirror_zero(BASE, 4),
+              mirror_write(BASE, b"flag") + mirror_zero(BASE, 4) + frame(105, struct.pack("<IIII", 1, 21, 1, 0), 3) +
+              frame(106, b"AVI1" + b"\0" * 68, 4) + frame(107, struct.pack("<Q", BASE), 5) +
+              frame(108, b"\0" * 72, 6),
     "arrays": array(120, 5, 16, 4, 0, 2) + array_copy(125, 0, 5, 8, 2, 1, data=b"x" * 16) +
               array_copy(126, 5, 0, 8, 2, 1, 3) + tex(128, 0, 5, 4) + frame(129, struct.pack("<Q", 1)),
     "module": module_image + module_load + frame(176, struct.pack("<II", 5, 0), 2),

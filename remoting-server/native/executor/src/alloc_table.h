@@ -11,8 +11,9 @@ namespace avec {
 // device/pitched: cuMemAlloc(Pitch); async: from a pool (the pool's reservation is what counts); global: a
 // module variable; vmm: a mapped piece of a reserved range (its physical allocation is charged); ipc:
 // another session's memory opened here (charged to its owner); graph: the address of a graph's
-// memory-allocation node (charged as the device's graph memory backs it; owner = the graph's id).
-enum class AllocKind { device, pitched, async, global, vmm, ipc, graph };
+// memory-allocation node (charged as the device's graph memory backs it; owner = the graph's id); pool_import:
+// a pointer imported from another session's shareable pool (charged to its owner; freed like an async one).
+enum class AllocKind { device, pitched, async, global, vmm, ipc, graph, pool_import };
 
 struct Alloc {
   uint64_t base = 0;

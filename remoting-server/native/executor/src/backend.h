@@ -187,9 +187,10 @@ class Backend {
                              uint64_t* out) = 0;
   virtual CUresult launch(const LaunchArgs& args) = 0;
 
-  // stream-ordered memory pools (device-located, pinned, no shareable handles)
+  // stream-ordered memory pools (device-located, pinned)
   virtual CUresult pool_default(int dev, BH* pool) = 0;
-  virtual CUresult pool_create(int dev, uint64_t max_size, BH* pool) = 0;
+  // handle_types: CU_MEM_HANDLE_TYPE_NONE or CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR (the session refuses others)
+  virtual CUresult pool_create(int dev, uint64_t max_size, uint32_t handle_types, BH* pool) = 0;
   virtual CUresult pool_destroy(BH pool) = 0;
   virtual CUresult pool_set_attr(BH pool, uint32_t attr, uint64_t value) = 0;
   virtual CUresult pool_get_attr(BH pool, uint32_t attr, uint64_t* value) = 0;
@@ -206,9 +207,9 @@ class Backend {
   virtual CUresult graph_mem_reset_high(int dev, uint32_t attr) = 0;
   virtual CUresult graph_mem_trim(int dev) = 0;
 
-  // virtual memory management (physical allocations without shareable handles)
+  // virtual memory management
   virtual CUresult vmm_granularity(int dev, uint32_t option, uint64_t* out) = 0;
-  virtual CUresult vmm_create(int dev, uint64_t size, uint32_t alloc_flags, BH* handle) = 0;
+  virtual CUresult vmm_create(int dev, uint64_t size, uint32_t alloc_flags, uint32_t handle_types, BH* handle) = 0;
   virtual CUresult vmm_release(BH handle) = 0;
   virtual CUresult vmm_reserve(uint64_t size, uint64_t align, uint64_t hint, uint64_t flags, uint64_t* addr) = 0;
   virtual CUresult vmm_address_free(uint64_t addr, uint64_t size) = 0;
@@ -224,6 +225,17 @@ class Backend {
   virtual CUresult ipc_close_mem(uint64_t dptr) = 0;
   virtual CUresult ipc_export_event(BH event, std::vector<uint8_t>* blob) = 0;
   virtual CUresult ipc_open_event(const std::vector<uint8_t>& blob, BH* event) = 0;
+
+  // POSIX-fd shareable handles of physical allocations and pools made with that handle type, for another
+  // session of this node: export gives a new fd of this process (the caller owns it); import takes an fd
+  // the caller keeps (and closes). Pool pointer export data is the driver's opaque 64 bytes; importing it
+  // into a pool it does not belong to is an ordinary error, and `size` is the imported allocation's.
+  virtual CUresult vmm_export_fd(BH handle, int* fd) = 0;
+  virtual CUresult vmm_import_fd(int fd, uint64_t size, BH* handle) = 0;
+  virtual CUresult pool_export_fd(BH pool, int* fd) = 0;
+  virtual CUresult pool_import_fd(int fd, BH* pool) = 0;
+  virtual CUresult pool_export_pointer(uint64_t dptr, uint8_t data[64]) = 0;
+  virtual CUresult pool_import_pointer(BH pool, const uint8_t data[64], uint64_t* dptr, uint64_t* size) = 0;
 
   // CUDA arrays (in the current context), mipmapped arrays and texture/surface objects. A level array
   // belongs to its mipmapped array (it goes with it). Object values are what kernels receive.

@@ -116,7 +116,7 @@ bool IpcRegistry::lookup(const IpcToken& token, IpcEntry* out, std::string* why)
   }
   if (ok) {
     out->blob.assign(blen, 0);
-    ok = r.take(out->blob.data(), blen) && r.off == b.size() && (kind == 1 || kind == 2);
+    ok = r.take(out->blob.data(), blen) && r.off == b.size() && kind_valid(kind);
   }
   if (!ok) {
     *why = "IPC entry does not parse";
@@ -141,7 +141,7 @@ bool IpcRegistry::decode_handle(const uint8_t in[64], IpcKind* kind, IpcToken* t
   if (memcmp(in, kMagic, 4)) return false;
   uint32_t k;
   memcpy(&k, in + 4, 4);
-  if (k != 1 && k != 2) return false;
+  if (!kind_valid(k)) return false;
   for (int i = 48; i < 64; i++)
     if (in[i]) return false;
   *kind = (IpcKind)k;

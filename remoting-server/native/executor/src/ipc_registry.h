@@ -12,7 +12,9 @@ namespace avec {
 
 using IpcToken = std::array<uint8_t, 32>;
 
-enum class IpcKind : uint32_t { mem = 1, event = 2 };
+// mem/event: cuIpcGet*Handle; vmm/pool: a POSIX-fd shareable handle of a physical allocation or a pool, whose
+// fd the exporting session serves (fd_share.h); the entry's blob names where.
+enum class IpcKind : uint32_t { mem = 1, event = 2, vmm = 3, pool = 4 };
 
 struct IpcEntry {
   IpcKind kind = IpcKind::mem;
@@ -33,6 +35,7 @@ class IpcRegistry {
   const std::string& dir() const { return dir_; }
 
   // The 64-byte handle the client holds: magic "AVI1", kind, token, size. Pure; unit-tested.
+  static bool kind_valid(uint32_t k) { return k >= (uint32_t)IpcKind::mem && k <= (uint32_t)IpcKind::pool; }
   static void encode_handle(IpcKind kind, const IpcToken& token, uint64_t size, uint8_t out[64]);
   static bool decode_handle(const uint8_t in[64], IpcKind* kind, IpcToken* token, uint64_t* size);
 

@@ -393,6 +393,7 @@ bool Session::hello(const FrameView& v) {
     rep.features |= AVEC_FEATURE_ZSTD;
   }
   if (!info_only_) rep.features |= AVEC_FEATURE_MIRROR_WRITE_NOW;
+  if (!info_only_ && share_offered()) rep.features |= AVEC_FEATURE_SHAREABLE_FD;
   hello_done_ = true;
   // From now on only a stall (mid-frame, or a client that does not read its replies) ends the session.
   conn_.set_read_timeout_ms(opts_.stall_timeout_ms);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,12 +16,16 @@
 #include "conn.h"
 #include "errors.h"
 #include "frame.h"
+#include "fd_share.h"
 #include "ipc_registry.h"
 #include "module_store.h"
 #include "refusal.h"
 #include "stripes.h"
 
 namespace avec {
+
+// Logs a refusal a client can trigger over and over once per process (one session per process).
+void log_unsupported_once(bool* done, const char* what, const char* why);
 
 struct SessionOptions {
   uint64_t session_id = 0;
@@ -157,8 +162,10 @@ class Session {
   void teardown();
 
   // pools, virtual memory and IPC (session_memext.cpp)
-  struct PoolEntry { BH be; int dev; bool is_default; };
-  struct VmmEntry { BH be; uint64_t size; uint32_t refs; uint32_t maps; };
+  // shareable: made with CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR; imported: another session's (its memory
+  // is charged there, as opened IPC memory is)
+  struct PoolEntry { BH be; int dev; bool is_default; bool shareable = false; bool imported = false; };
+  struct VmmEntry { BH be; uint64_t size; uint32_t refs; uint32_t maps; bool shareable = false; bool imported = false; };
   struct Mapping { uint64_t size; uint32_t handle; };
   bool memext_sync(const FrameView& v, uint32_t* r);  // false: not one of its opcodes
   uint32_t memext_async(const FrameView& v);
@@ -175,7 +182,19 @@ class Session {
   uint32_t vmm_unmap(uint64_t addr, uint64_t size);
   uint32_t ipc_get(const FrameView& v, avec_ipc_handle_reply* out);
   uint32_t ipc_open(const FrameView& v, avec_ipc_open_reply* out);
+  uint32_t ipc_resolve(const uint8_t handle[AVEC_IPC_HANDLE_BYTES], IpcKind want, const char* event, IpcToken* token,
+                       IpcEntry* e);
   void memext_teardown();
+  // POSIX-fd shareable handles of VMM allocations and pools (session_share.cpp)
+  bool share_sync(const FrameView& v, uint32_t* r);  // as memext_sync: true when it replied, else *r answers
+  uint32_t share_export(const avec_share_export& c, avec_ipc_handle_reply* out);
+  uint32_t share_import(const avec_share_import& c, avec_share_import_reply* out);
+  uint32_t pool_import_pointer(const avec_frame_hdr& h, const avec_pool_import_ptr& c, avec_ipc_open_reply* out);
+  uint32_t share_available(const char* what);
+  bool share_offered() const;  // HELLO: AVEC_FEATURE_SHAREABLE_FD
+  uint32_t shareable_types(uint32_t asked);  // what of the asked handle types a new pool or allocation gets
+  void share_withdraw(std::map<uint32_t, IpcToken>* exports, uint32_t handle);
+  void share_teardown();
 
   // CUDA arrays, mipmapped arrays, texture and surface objects (session_arrays.cpp). A level array
   // (mipmap != 0) belongs to its mipmapped array, which carries the charge for all its levels.
@@ -276,6 +295,8 @@ class Session {
   std::map<uint64_t, Mapping> mappings_;        // mapped pieces: base -> (size, allocation)
   std::map<uint64_t, IpcToken> ipc_exports_;    // exported allocation base -> token
   std::vector<IpcToken> ipc_event_exports_;
+  std::unique_ptr<FdShare> fd_share_;           // serves this session's exported fds (made on first export)
+  std::map<uint32_t, IpcToken> vmm_shares_, pool_shares_;  // exported allocation / pool handle -> token
   std::string ipc_scope_;
   std::map<uint32_t, ArrayEntry> arrays_;
   std::map<uint32_t, MipmapEntry> mipmaps_;

@@ -10,19 +10,21 @@
 
 namespace avec {
 
-namespace {
 // What a client can trigger over and over is logged once per session (one session per process).
-void log_once(bool* done, const char* what, const char* why) {
+void log_unsupported_once(bool* done, const char* what, const char* why) {
   if (*done) return;
   *done = true;
   AVEC_LOG(warn, "unsupported").str("what", what).str("reason", why);
 }
-bool g_logged_handle_types = false, g_logged_ipc = false;
+
+namespace {
+bool g_logged_ipc = false;
 }  // namespace
 
 uint32_t Session::device_level_ctx(const avec_frame_hdr& h) const {
   bool device_level = (h.opcode >= AVEC_OP_POOL_CREATE && h.opcode <= AVEC_OP_DEVICE_SET_MEM_POOL) ||
                       (h.opcode >= AVEC_OP_VMM_GRANULARITY && h.opcode <= AVEC_OP_VMM_GET_ACCESS) ||
+                      (h.opcode >= AVEC_OP_SHARE_EXPORT && h.opcode <= AVEC_OP_POOL_IMPORT_POINTER) ||
                       (h.opcode >= AVEC_OP_GRAPH_MEM_GET_ATTR && h.opcode <= AVEC_OP_GRAPH_MEM_TRIM);
   return h.ctx == 0 && device_level ? 1 : h.ctx;
 }
@@ -56,6 +58,7 @@ void Session::refresh_pool_reserved() {
   uint64_t total = 0;
   for (auto& p : pools_) {
     uint64_t v = 0;
+    if (p.second.imported) continue;  // the exporting session's memory, counted there
     if (be_.pool_get_attr(p.second.be, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &v) == CUDA_SUCCESS) total += v;
   }
   uint64_t g = 0;
@@ -141,10 +144,13 @@ void Session::vmm_unref(uint32_t handle, bool mapping) {
   if (mapping) e.maps--;
   else {
     e.refs--;
-    if (e.refs == 0) be_.vmm_release(e.be);  // the driver keeps it alive while mapped
+    if (e.refs == 0) {
+      be_.vmm_release(e.be);  // the driver keeps it alive while mapped
+      share_withdraw(&vmm_shares_, handle);  // no other session may import the released handle
+    }
   }
   if (e.refs == 0 && e.maps == 0) {
-    allocs_.uncharge(e.size);
+    if (!e.imported) allocs_.uncharge(e.size);
     vmm_.erase(it);
   }
 }
@@ -176,7 +182,7 @@ uint32_t Session::vmm_unmap(uint64_t addr, uint64_t size) {
 
 uint32_t Session::ipc_get(const FrameView& v, avec_ipc_handle_reply* out) {
   if (!opts_.ipc || ipc_scope_.empty()) {
-    log_once(&g_logged_ipc, "IPC", "this server has no IPC registry or the session no scope");
+    log_unsupported_once(&g_logged_ipc, "IPC", "this server has no IPC registry or the session no scope");
     return CUDA_ERROR_NOT_SUPPORTED;
   }
   IpcEntry e;
@@ -212,30 +218,36 @@ uint32_t Session::ipc_get(const FrameView& v, avec_ipc_handle_reply* out) {
   return CUDA_SUCCESS;
 }
 
+// The registry entry a client's 64-byte handle names, when it is of kind `want` and of this session's scope;
+// otherwise CUDA_ERROR_INVALID_VALUE, logged as `event` with the reason.
+uint32_t Session::ipc_resolve(const uint8_t handle[AVEC_IPC_HANDLE_BYTES], IpcKind want, const char* event,
+                              IpcToken* token, IpcEntry* e) {
+  IpcKind kind;
+  uint64_t size = 0;
+  if (!IpcRegistry::decode_handle(handle, &kind, token, &size) || kind != want) return CUDA_ERROR_INVALID_VALUE;
+  std::string why;
+  if (!opts_.ipc->lookup(*token, e, &why) || e->kind != kind) {
+    AVEC_LOG(info, event).str("reason", why.empty() ? "kind mismatch" : why);
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  if (e->scope != ipc_scope_) {
+    AVEC_LOG(warn, event).str("reason", "the handle belongs to another claim or client").str("scope", ipc_scope_);
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
 uint32_t Session::ipc_open(const FrameView& v, avec_ipc_open_reply* out) {
   if (!opts_.ipc || ipc_scope_.empty()) {
-    log_once(&g_logged_ipc, "IPC", "this server has no IPC registry or the session no scope");
+    log_unsupported_once(&g_logged_ipc, "IPC", "this server has no IPC registry or the session no scope");
     return CUDA_ERROR_NOT_SUPPORTED;
   }
   avec_ipc_open o = v.fixed<avec_ipc_open>();
-  IpcKind kind;
-  IpcToken token;
-  uint64_t size = 0;
   bool want_mem = v.hdr.opcode == AVEC_OP_IPC_OPEN_MEM;
-  if (!IpcRegistry::decode_handle(o.handle, &kind, &token, &size) || (kind == IpcKind::mem) != want_mem)
-    return CUDA_ERROR_INVALID_VALUE;
+  IpcToken token;
   IpcEntry e;
-  std::string why;
-  if (!opts_.ipc->lookup(token, &e, &why) || e.kind != kind) {
-    AVEC_LOG(info, "ipc_open_refused").str("reason", why.empty() ? "kind mismatch" : why);
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  if (e.scope != ipc_scope_) {
-    AVEC_LOG(warn, "ipc_open_refused").str("reason", "the handle belongs to another claim or client")
-        .str("scope", ipc_scope_);
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  uint32_t r;
+  uint32_t r = ipc_resolve(o.handle, want_mem ? IpcKind::mem : IpcKind::event, "ipc_open_refused", &token, &e);
+  if (r) return r;
   if (!want_mem) {
     uint32_t handle = o.flags;
     if (handle == 0 || events_.count(handle)) return CUDA_ERROR_INVALID_VALUE;
@@ -278,12 +290,10 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
       if (c.handle <= AVEC_MAX_DEVICES || pools_.count(c.handle)) { r = CUDA_ERROR_INVALID_VALUE; return false; }
       if (table_full("pools", pools_.size())) { r = CUDA_ERROR_OUT_OF_MEMORY; return false; }
       if (c.device >= (uint32_t)device_count_) { r = CUDA_ERROR_INVALID_DEVICE; return false; }
-      if (c.handle_types != CU_MEM_HANDLE_TYPE_NONE)
-        log_once(&g_logged_handle_types, "pool or allocation made without the shareable handle types asked for",
-                 "POSIX-fd/fabric handles cannot cross machines (exporting them is refused client-side)");
+      uint32_t types = shareable_types(c.handle_types);
       BH p = 0;
-      if ((r = be_.pool_create((int)c.device, c.max_size, &p))) return false;
-      pools_[c.handle] = PoolEntry{p, (int)c.device, false};
+      if ((r = be_.pool_create((int)c.device, c.max_size, types, &p))) return false;
+      pools_[c.handle] = PoolEntry{p, (int)c.device, false, types != CU_MEM_HANDLE_TYPE_NONE};
       return false;  // r == CUDA_SUCCESS: the caller replies
     }
     case AVEC_OP_POOL_GET_ATTR:
@@ -312,9 +322,7 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
       avec_vmm_prop p = v.fixed<avec_vmm_prop>();
       if (p.handle == 0 || vmm_.count(p.handle) || p.size == 0) { r = CUDA_ERROR_INVALID_VALUE; return false; }
       if (p.device >= (uint32_t)device_count_) { r = CUDA_ERROR_INVALID_DEVICE; return false; }
-      if (p.handle_types != CU_MEM_HANDLE_TYPE_NONE)
-        log_once(&g_logged_handle_types, "pool or allocation made without the shareable handle types asked for",
-                 "POSIX-fd/fabric handles cannot cross machines (exporting them is refused client-side)");
+      uint32_t types = shareable_types(p.handle_types);
       if (table_full("vmm", vmm_.size())) { r = CUDA_ERROR_OUT_OF_MEMORY; return false; }
       refresh_pool_reserved();
       if (!allocs_.fits(p.size)) {
@@ -323,8 +331,8 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
         return false;
       }
       BH be = 0;
-      if ((r = be_.vmm_create((int)p.device, p.size, p.alloc_flags, &be))) return false;
-      vmm_[p.handle] = VmmEntry{be, p.size, 1, 0};
+      if ((r = be_.vmm_create((int)p.device, p.size, p.alloc_flags, types, &be))) return false;
+      vmm_[p.handle] = VmmEntry{be, p.size, 1, 0, types != CU_MEM_HANDLE_TYPE_NONE};
       allocs_.charge(p.size);
       return false;
     }
@@ -415,6 +423,7 @@ bool Session::memext_sync(const FrameView& v, uint32_t* rp) {
       return reply(h, &out, sizeof out);
     }
     default:
+      if (h.opcode >= AVEC_OP_SHARE_EXPORT && h.opcode <= AVEC_OP_POOL_IMPORT_POINTER) return share_sync(v, rp);
       return graph_sync(v, rp);
   }
 }
@@ -437,6 +446,7 @@ uint32_t Session::memext_async(const FrameView& v) {
       if (it == pools_.end() || it->second.is_default) return CUDA_ERROR_INVALID_VALUE;
       uint32_t r = be_.pool_destroy(it->second.be);
       if (r) return r;
+      share_withdraw(&pool_shares_, it->first);
       for (auto c = cur_pool_.begin(); c != cur_pool_.end();)
         c = c->second == it->first ? cur_pool_.erase(c) : std::next(c);
       pools_.erase(it);
@@ -517,6 +527,7 @@ void Session::memext_teardown() {
   }
   ipc_exports_.clear();
   ipc_event_exports_.clear();
+  share_teardown();
   for (auto& m : mappings_) {
     be_.vmm_unmap(m.first, m.second.size);
     allocs_.remove(m.first);
@@ -524,7 +535,7 @@ void Session::memext_teardown() {
   mappings_.clear();
   for (auto& e : vmm_) {
     if (e.second.refs) be_.vmm_release(e.second.be);
-    allocs_.uncharge(e.second.size);
+    if (!e.second.imported) allocs_.uncharge(e.second.size);
   }
   vmm_.clear();
   for (auto& r : reservations_) be_.vmm_address_free(r.first, r.second);

@@ -457,3 +457,67 @@ TEST(cuda_backend_refuses_shim_and_describes) {
   out.clear();
   CHECK_EQ(run_cmd("LD_LIBRARY_PATH=" + g_mock_dir + " " + g_exec + " --describe --backend cuda --device 3 2>&1", &out), 1);
 }
+
+// Shareable handles through the CUDA backend: the POSIX-fd handle type reaches the driver at creation (the
+// mock exports only what was asked for), the driver's fd travels to another session's process, which imports
+// it, and pool pointer export data is the driver's (an import into another pool fails, not stickily).
+TEST(cuda_backend_shareable_handles) {
+  char tmpl[] = "/tmp/avec-share-cuda-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  {
+    Listener l({"--ipc-dir", dir}, "cuda", cuda_lib_path());
+    Client a(l.port), b(l.port);
+    avec_hello_reply hr;
+    CHECK(a.hello_ok(&hr));
+    CHECK(hr.features & AVEC_FEATURE_SHAREABLE_FD);
+    CHECK(b.hello_ok());
+    const uint64_t size = 2u << 20;
+    avec_vmm_prop p = {size, 100, 0, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0, 0, 0};
+    CHECK_EQ(a.call(frame_of(AVEC_OP_VMM_CREATE, p, 2, 0)).status(), 0u);
+    avec_share_export e = {AVEC_SHARE_VMM, 100, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0};
+    Reply ex = a.call(frame_of(AVEC_OP_SHARE_EXPORT, e, 3, 0));
+    CHECK_EQ(ex.status(), 0u);
+    avec_share_import q = {};
+    memcpy(q.token, ex.as<avec_ipc_handle_reply>().handle, 64);
+    q.handle = 200;
+    q.kind = AVEC_SHARE_VMM;
+    Reply im = b.call(frame_of(AVEC_OP_SHARE_IMPORT, q, 4, 0));
+    CHECK_EQ(im.status(), 0u);
+    CHECK_EQ(im.as<avec_share_import_reply>().size, size);
+
+    avec_pool_create pc = {100, 0, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0, 0};
+    CHECK_EQ(a.call(frame_of(AVEC_OP_POOL_CREATE, pc, 5, 0)).status(), 0u);
+    avec_mem_alloc m = {size, 0, 100, 0};
+    Reply ar = a.call(frame_of(AVEC_OP_MEM_ALLOC_ASYNC, m, 6, 1, AVEC_F_ASYNC));
+    CHECK_EQ(ar.status(), 0u);
+    avec_u64 ptr = {ar.as<avec_mem_alloc_reply>().dptr};
+    Reply pd = a.call(frame_of(AVEC_OP_POOL_EXPORT_POINTER, ptr, 7));
+    CHECK_EQ(pd.status(), 0u);
+    avec_share_export pe = {AVEC_SHARE_POOL, 100, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0};
+    Reply pex = a.call(frame_of(AVEC_OP_SHARE_EXPORT, pe, 8, 0));
+    CHECK_EQ(pex.status(), 0u);
+    memcpy(q.token, pex.as<avec_ipc_handle_reply>().handle, 64);
+    q.handle = 300;
+    q.kind = AVEC_SHARE_POOL;
+    CHECK_EQ(b.call(frame_of(AVEC_OP_SHARE_IMPORT, q, 9, 0)).status(), 0u);
+    avec_pool_create other = {301, 0, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0, 0};
+    CHECK_EQ(b.call(frame_of(AVEC_OP_POOL_CREATE, other, 10, 0)).status(), 0u);
+    avec_pool_import_ptr ip = {};
+    memcpy(ip.data, pd.as<avec_pool_ptr_data>().data, 64);
+    ip.pool = 301;  // b's own pool: the session refuses (not an imported one)
+    CHECK_EQ(b.call(frame_of(AVEC_OP_POOL_IMPORT_POINTER, ip, 11)).status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+    ip.pool = 300;
+    Reply pi = b.call(frame_of(AVEC_OP_POOL_IMPORT_POINTER, ip, 12));
+    CHECK_EQ(pi.status(), 0u);
+    CHECK_EQ(pi.as<avec_ipc_open_reply>().size, size);
+    avec_mem_free fr = {pi.as<avec_ipc_open_reply>().dptr, 0, 0};
+    CHECK(b.send(frame_of(AVEC_OP_MEM_FREE, fr, 0, 1, AVEC_F_ASYNC)));
+    CHECK_EQ(b.call(frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 13)).status(), 0u);
+    // created without the handle type: the session refuses before the driver is asked
+    avec_vmm_prop plain = {size, 101, 0, CU_MEM_HANDLE_TYPE_NONE, 0, 0, 0};
+    CHECK_EQ(a.call(frame_of(AVEC_OP_VMM_CREATE, plain, 14, 0)).status(), 0u);
+    e.handle = 101;
+    CHECK_EQ(a.call(frame_of(AVEC_OP_SHARE_EXPORT, e, 15, 0)).status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
+  }
+  rmdir(dir.c_str());
+}

@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 namespace {
@@ -388,6 +389,115 @@ CUresult m_cuLaunchCooperativeKernel(CUfunction f, unsigned, unsigned, unsigned,
 }
 CUresult m_cuGetErrorName(CUresult, const char** s) { *s = "CUDA_ERROR_MOCK"; return CUDA_SUCCESS; }
 
+// Shareable handles: physical allocations and pools remember the handle types they were made with, and
+// export only what was asked for (so a test sees that the executor passed them on). An exported fd is a
+// memfd naming the object ("MOCKVMM1" + size, or "MOCKPOOL" + a random pool id); another process (another
+// executor session) imports from it. Pointer export data names the pool id and the allocation's size; an
+// import into another pool fails, as with the driver. Imported pointers are fresh blocks here: the mock
+// shares no memory between processes.
+struct Physical { size_t size; unsigned types; };
+struct Pool { unsigned types; uint64_t id; bool imported; };
+std::map<CUmemGenericAllocationHandle, Physical> physical;
+std::map<CUmemoryPool, Pool> pools;
+std::map<CUdeviceptr, CUmemoryPool> pool_of;
+uint64_t next_handle = 0x1000;
+int export_fd(const char magic[8], uint64_t value) {
+  int fd = memfd_create("mock-shareable", MFD_CLOEXEC);
+  char b[16];
+  memcpy(b, magic, 8);
+  memcpy(b + 8, &value, 8);
+  if (fd >= 0 && write(fd, b, 16) != 16) { close(fd); fd = -1; }
+  return fd;
+}
+bool import_fd(int fd, const char magic[8], uint64_t* value) {
+  char b[16];
+  if (pread(fd, b, 16, 0) != 16 || memcmp(b, magic, 8)) return false;
+  memcpy(value, b + 8, 8);
+  return true;
+}
+CUresult m_cuMemCreate(CUmemGenericAllocationHandle* h, size_t size, const CUmemAllocationProp* p, unsigned long long) {
+  GUARD();
+  *h = next_handle++;
+  physical[*h] = Physical{size, (unsigned)p->requestedHandleTypes};
+  return CUDA_SUCCESS;
+}
+CUresult m_cuMemRelease(CUmemGenericAllocationHandle h) { GUARD(); return physical.erase(h) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE; }
+CUresult m_cuMemExportToShareableHandle(void* out, CUmemGenericAllocationHandle h, CUmemAllocationHandleType t, unsigned long long) {
+  GUARD();
+  auto it = physical.find(h);
+  if (it == physical.end() || t != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !(it->second.types & t))
+    return CUDA_ERROR_INVALID_VALUE;
+  int fd = export_fd("MOCKVMM1", it->second.size);
+  if (fd < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+  *(int*)out = fd;
+  return CUDA_SUCCESS;
+}
+CUresult m_cuMemImportFromShareableHandle(CUmemGenericAllocationHandle* h, void* fd, CUmemAllocationHandleType t) {
+  GUARD();
+  uint64_t size = 0;
+  if (t != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !import_fd((int)(intptr_t)fd, "MOCKVMM1", &size))
+    return CUDA_ERROR_INVALID_VALUE;
+  *h = next_handle++;
+  physical[*h] = Physical{(size_t)size, (unsigned)t};
+  return CUDA_SUCCESS;
+}
+CUresult m_cuMemPoolCreate(CUmemoryPool* p, const CUmemPoolProps* props) {
+  GUARD();
+  *p = (CUmemoryPool)(uintptr_t)next_handle++;
+  pools[*p] = Pool{(unsigned)props->handleTypes, ((uint64_t)getpid() << 32) | next_handle++, false};
+  return CUDA_SUCCESS;
+}
+CUresult m_cuMemPoolDestroy(CUmemoryPool p) { GUARD(); return pools.erase(p) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE; }
+CUresult m_cuMemAllocFromPoolAsync(CUdeviceptr* d, size_t n, CUmemoryPool p, CUstream) {
+  GUARD(); NEED_CTX();
+  if (!pools.count(p) || pools[p].imported) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = alloc_locked(d, n);
+  if (!r) pool_of[*d] = p;
+  return r;
+}
+CUresult m_cuMemPoolExportToShareableHandle(void* out, CUmemoryPool p, CUmemAllocationHandleType t, unsigned long long) {
+  GUARD();
+  auto it = pools.find(p);
+  if (it == pools.end() || t != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !(it->second.types & t)) return CUDA_ERROR_INVALID_VALUE;
+  int fd = export_fd("MOCKPOOL", it->second.id);
+  if (fd < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+  *(int*)out = fd;
+  return CUDA_SUCCESS;
+}
+CUresult m_cuMemPoolImportFromShareableHandle(CUmemoryPool* p, void* fd, CUmemAllocationHandleType t, unsigned long long) {
+  GUARD();
+  uint64_t id = 0;
+  if (t != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !import_fd((int)(intptr_t)fd, "MOCKPOOL", &id)) return CUDA_ERROR_INVALID_VALUE;
+  *p = (CUmemoryPool)(uintptr_t)next_handle++;
+  pools[*p] = Pool{(unsigned)t, id, true};
+  return CUDA_SUCCESS;
+}
+CUresult m_cuMemPoolExportPointer(CUmemPoolPtrExportData* out, CUdeviceptr d) {
+  GUARD();
+  auto it = pool_of.find(d);
+  if (it == pool_of.end() || !pools.count(it->second)) return CUDA_ERROR_INVALID_VALUE;
+  uint64_t v[2] = {pools[it->second].id, mem[d].size};
+  memset(out, 0, sizeof *out);
+  memcpy(out->reserved, v, sizeof v);
+  return CUDA_SUCCESS;
+}
+CUresult m_cuMemPoolImportPointer(CUdeviceptr* d, CUmemoryPool p, CUmemPoolPtrExportData* data) {
+  GUARD(); NEED_CTX();
+  uint64_t v[2];
+  memcpy(v, data->reserved, sizeof v);
+  auto it = pools.find(p);
+  if (it == pools.end() || !it->second.imported || it->second.id != v[0]) return CUDA_ERROR_INVALID_VALUE;
+  return alloc_locked(d, (size_t)v[1]);
+}
+CUresult m_cuMemGetAddressRange(CUdeviceptr* base, size_t* size, CUdeviceptr d) {
+  GUARD();
+  auto it = mem.upper_bound(d);
+  if (it == mem.begin() || d - (--it)->first >= it->second.size) return CUDA_ERROR_NOT_FOUND;
+  *base = it->first;
+  *size = it->second.size;
+  return CUDA_SUCCESS;
+}
+
 #define MOCK_FUNCS(X)                                                                                        \
   X(cuInit) X(cuDriverGetVersion) X(cuDeviceGet) X(cuDeviceGetCount) X(cuDeviceGetName) X(cuDeviceGetUuid)   \
   X(cuDeviceTotalMem) X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease)       \
@@ -407,7 +517,10 @@ CUresult m_cuGetErrorName(CUresult, const char** s) { *s = "CUDA_ERROR_MOCK"; re
   X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags) X(cuOccupancyAvailableDynamicSMemPerBlock)         \
   X(cuOccupancyMaxPotentialBlockSizeWithFlags) X(cuOccupancyMaxActiveClusters) X(cuLaunchKernel)            \
   X(cuLaunchKernelEx)                                                                                        \
-  X(cuLaunchCooperativeKernel) X(cuGetErrorName) X(cuThreadExchangeStreamCaptureMode)
+  X(cuLaunchCooperativeKernel) X(cuGetErrorName) X(cuThreadExchangeStreamCaptureMode) X(cuMemCreate)          \
+  X(cuMemRelease) X(cuMemExportToShareableHandle) X(cuMemImportFromShareableHandle) X(cuMemPoolCreate)        \
+  X(cuMemPoolDestroy) X(cuMemAllocFromPoolAsync) X(cuMemPoolExportToShareableHandle)                         \
+  X(cuMemPoolImportFromShareableHandle) X(cuMemPoolExportPointer) X(cuMemPoolImportPointer) X(cuMemGetAddressRange)
 
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include "alloc_table.h"
 #include "check.h"
 #include "errors.h"
+#include "fd_share.h"
 #include "frame.h"
 #include "ipc_registry.h"
 #include "json.h"
@@ -1066,6 +1067,79 @@ TEST(ipc_handle_codec) {
   IpcRegistry::encode_handle(IpcKind::event, t, 0, h);
   h[60] = 1;
   CHECK(!IpcRegistry::decode_handle(h, &k, &back, &size));  // reserved bytes must be zero
+}
+
+TEST(ipc_handle_codec_shareable_kinds) {
+  IpcToken t;
+  for (size_t i = 0; i < t.size(); i++) t[i] = (uint8_t)(i + 3);
+  uint8_t h[64];
+  IpcKind k;
+  IpcToken back;
+  uint64_t size = 0;
+  IpcRegistry::encode_handle(IpcKind::vmm, t, 2u << 20, h);
+  CHECK(IpcRegistry::decode_handle(h, &k, &back, &size) && k == IpcKind::vmm && size == (2u << 20));
+  IpcRegistry::encode_handle(IpcKind::pool, t, 0, h);
+  CHECK(IpcRegistry::decode_handle(h, &k, &back, &size) && k == IpcKind::pool);
+  h[4] = 5;  // no such kind
+  CHECK(!IpcRegistry::decode_handle(h, &k, &back, &size));
+}
+
+// The exporting side serves an offered fd to a peer naming its token, and nothing else.
+TEST(fd_share_offer_fetch_withdraw) {
+  char dir[] = "/tmp/avec-fdshare-XXXXXX";
+  CHECK(mkdtemp(dir) != nullptr);
+  IpcToken t, other;
+  t.fill(7);
+  other.fill(8);
+  std::string path, why;
+  {
+    FdShare f(dir);
+    CHECK(f.start(&why));
+    path = f.path();
+    struct stat st;
+    CHECK(stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 077) == 0);
+    int m = memfd_create("fd-share-test", 0);
+    CHECK(m >= 0 && write(m, "hello", 5) == 5);
+    CHECK(f.offer(t, m, &why));
+    int got = FdShare::fetch(path, t, &why);
+    CHECK(got >= 0);
+    char buf[6] = {0};
+    CHECK(got >= 0 && pread(got, buf, 5, 0) == 5 && !strcmp(buf, "hello"));  // the same file
+    if (got >= 0) close(got);
+    CHECK_EQ(FdShare::fetch(path, other, &why), -1);  // a token never offered
+    CHECK(why.find("no longer offers") != std::string::npos);
+    f.withdraw(t);
+    CHECK_EQ(FdShare::fetch(path, t, &why), -1);
+  }
+  CHECK_EQ(FdShare::fetch(path, t, &why), -1);  // gone with its owner
+  CHECK(why.find("gone") != std::string::npos);
+  struct stat st;
+  CHECK(stat(path.c_str(), &st) != 0);  // the socket file too
+  rmdir(dir);
+}
+
+// Without a registry (or a scope) nothing is offered: HELLO says so and the opcodes refuse clearly.
+TEST(session_share_needs_registry) {
+  avec_share_export e = {AVEC_SHARE_VMM, 5, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0};
+  avec_share_import q = {};
+  avec_u64 p = {0x1000};
+  Run r = run_session(cat({hello(), frame_of(AVEC_OP_SHARE_EXPORT, e, 2), frame_of(AVEC_OP_SHARE_IMPORT, q, 3),
+                           frame_of(AVEC_OP_POOL_EXPORT_POINTER, p, 4)}));
+  CHECK_EQ(r.replies.size(), 4u);
+  if (r.replies.size() != 4) return;
+  CHECK_EQ(r.replies[0].as<avec_hello_reply>().features & AVEC_FEATURE_SHAREABLE_FD, 0u);
+  for (int i = 1; i < 4; i++) CHECK_EQ(r.replies[i].status(), (uint32_t)CUDA_ERROR_NOT_SUPPORTED);
+  // with one, HELLO offers it; a malformed SHARE_IMPORT is a bad frame
+  char dir[] = "/tmp/avec-ipc-share-XXXXXX";
+  CHECK(mkdtemp(dir) != nullptr);
+  IpcRegistry reg(dir);
+  Run ok = run_session(cat({hello(), frame(AVEC_OP_SHARE_IMPORT, Bytes(71, 0), 2)}), 1 << 20, 1 << 20, 0, &reg, "claim:a");
+  CHECK_EQ(ok.replies.size(), 2u);
+  if (ok.replies.size() == 2) {
+    CHECK(ok.replies[0].as<avec_hello_reply>().features & AVEC_FEATURE_SHAREABLE_FD);
+    CHECK_EQ(ok.replies[1].status(), AVEC_STATUS_BAD_FRAME);
+  }
+  rmdir(dir);
 }
 
 // A handle exported in one scope opens in a session of that scope only (a claim never sees another's

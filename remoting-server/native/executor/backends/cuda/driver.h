@@ -38,7 +38,9 @@ namespace avec {
   X(cuMemPoolGetAccess) X(cuMemAllocFromPoolAsync) X(cuMemGetAllocationGranularity) X(cuMemCreate)           \
   X(cuMemRelease) X(cuMemAddressReserve) X(cuMemAddressFree) X(cuMemMap) X(cuMemUnmap) X(cuMemSetAccess)     \
   X(cuMemGetAccess) X(cuIpcGetMemHandle) X(cuIpcOpenMemHandle) X(cuIpcCloseMemHandle) X(cuIpcGetEventHandle)  \
-  X(cuIpcOpenEventHandle) X(cuGetExportTable) X(cuPointerGetAttribute) X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuStreamBeginCaptureToGraph)                 \
+  X(cuIpcOpenEventHandle) X(cuMemExportToShareableHandle) X(cuMemImportFromShareableHandle)                 \
+  X(cuMemPoolExportToShareableHandle) X(cuMemPoolImportFromShareableHandle) X(cuMemPoolExportPointer)          \
+  X(cuMemPoolImportPointer) X(cuMemGetAddressRange) X(cuGetExportTable) X(cuPointerGetAttribute) X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuStreamBeginCaptureToGraph)                 \
   X(cuStreamGetCaptureInfo) X(cuStreamUpdateCaptureDependencies) X(cuThreadExchangeStreamCaptureMode)         \
   X(cuStreamIsCapturing) X(cuGraphCreate) X(cuGraphDestroy) X(cuGraphClone) X(cuGraphAddKernelNode)           \
   X(cuGraphAddMemsetNode) X(cuGraphAddMemcpyNode) X(cuGraphAddEmptyNode) X(cuGraphAddChildGraphNode)          \

@@ -3,6 +3,7 @@
 // CUDA_ERROR_NOT_SUPPORTED and a log line saying so.
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,8 @@ struct Block {
   int fd = -1;           // memfd behind an exported block
   BH pool = 0;           // pool it came from (0: none)
   bool opened = false;   // another session's memory (IPC): not this device's to account
+  bool imported = false; // a pointer imported from another session's pool (freed like a pool allocation)
+  uint64_t file_offset = 0;  // in its shareable pool's memfd
 };
 
 struct Pool {
@@ -46,11 +49,26 @@ struct Pool {
   int reuse[3] = {1, 1, 1};
   uint32_t access = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
   bool destroyed = false;
+  // Shareable (POSIX fd) pools keep their allocations in one memfd, each at its own page-aligned offset, so
+  // another session's process that imports the pool maps the same pages; offsets are not reused (a freed
+  // range's pages are punched out of the file).
+  int fd = -1;
+  uint64_t arena = 0;    // the memfd's size so far
+  bool imported = false; // another session's pool: allocations come from its exporter only
 };
+
+// What a shareable pool's pointer export data holds here: the pool file's identity, and where in it.
+struct PoolPtrData {
+  char magic[4];
+  uint32_t reserved;
+  uint64_t dev, ino, offset, size;
+};
+static_assert(sizeof(PoolPtrData) <= 64, "pool pointer export data");
 
 struct Physical {  // a VMM allocation: a memfd its mappings share
   int fd;
   uint64_t size;
+  bool imported = false;  // another session's allocation: its device accounts for it
 };
 
 struct Reservation {  // a reserved range: inaccessible host pages that mappings are placed into
@@ -109,6 +127,8 @@ class EmulatedBackend final : public Backend {
     for (auto& b : blocks_) release_block(b.second);
     for (auto& r : reservations_) munmap(r.second.host, r.second.size);
     for (auto& p : physical_) close(p.second.fd);
+    for (auto& p : pools_)
+      if (p.second.fd >= 0) close(p.second.fd);
   }
   const char* name() const override { return "emulated"; }
   bool emulated() const override { return true; }
@@ -164,6 +184,9 @@ class EmulatedBackend final : public Backend {
     a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN] = 232448;
     a[CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR] = 32;
     a[CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED] = 1;
+    a[CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED] = 1;  // memfd-backed physical allocations
+    a[CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED] = 1;  // memfds between session processes
+    a[CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES] = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
     a[CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH] = 64;
     a[CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE] = 1000000;
     a[CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE] = 1 << 20;
@@ -224,6 +247,25 @@ class EmulatedBackend final : public Backend {
     used_ += size;
     return CUDA_SUCCESS;
   }
+  static uint64_t page_up(uint64_t n) { return (n + 4095) & ~4095ull; }
+  // An allocation of a shareable pool: the next pages of the pool's memfd, mapped here.
+  CUresult alloc_in_pool_file(Pool& p, uint64_t size, uint64_t* dptr) {
+    if (size == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (size > opts_.emulated_memory - used_) return CUDA_ERROR_OUT_OF_MEMORY;
+    uint64_t off = p.arena, len = page_up(size);
+    if (ftruncate(p.fd, (off_t)(off + len)) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
+    void* h = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd, (off_t)off);
+    if (h == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+    p.arena = off + len;
+    *dptr = take_address(size, size >= kGranularity ? kGranularity : 512);
+    Block b{len, static_cast<uint8_t*>(h)};
+    b.size = size;
+    b.mapped = true;
+    b.file_offset = off;
+    blocks_[*dptr] = b;
+    used_ += size;
+    return CUDA_SUCCESS;
+  }
   CUresult mem_alloc_pitch(uint64_t width, uint64_t height, uint32_t elem, uint64_t* dptr, uint64_t* pitch) override {
     if (width == 0 || height == 0 || (elem != 4 && elem != 8 && elem != 16)) return CUDA_ERROR_INVALID_VALUE;
     uint64_t p = (width + 511) & ~511ull, total;
@@ -247,8 +289,14 @@ class EmulatedBackend final : public Backend {
   CUresult free_block(uint64_t dptr) {
     auto it = blocks_.find(dptr);
     if (it == blocks_.end() || it->second.opened) return CUDA_ERROR_INVALID_VALUE;
-    used_ -= it->second.size;
-    if (it->second.pool) pools_[it->second.pool].used -= it->second.size;
+    if (!it->second.imported) used_ -= it->second.size;
+    if (it->second.pool) {
+      Pool& p = pools_[it->second.pool];
+      p.used -= it->second.size;
+      if (p.fd >= 0)
+        fallocate(p.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)it->second.file_offset,
+                  (off_t)page_up(it->second.size));
+    }
     release_block(it->second);
     blocks_.erase(it);
     return CUDA_SUCCESS;
@@ -512,10 +560,14 @@ class EmulatedBackend final : public Backend {
     *pool = kDefaultPool;
     return CUDA_SUCCESS;
   }
-  CUresult pool_create(int dev, uint64_t max_size, BH* pool) override {
+  CUresult pool_create(int dev, uint64_t max_size, uint32_t handle_types, BH* pool) override {
     if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    if (handle_types & ~(uint32_t)CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
+    int fd = -1;
+    if (handle_types && (fd = memfd_create("avec-emulated-pool", MFD_CLOEXEC)) < 0) return CUDA_ERROR_OUT_OF_MEMORY;
     *pool = next_id_++;
     pools_[*pool].max_size = max_size;
+    pools_[*pool].fd = fd;
     return CUDA_SUCCESS;
   }
   CUresult pool_destroy(BH pool) override {
@@ -591,7 +643,8 @@ class EmulatedBackend final : public Backend {
     CUresult r;
     if (graphs_.captured(stream, sp, &r)) return r;
     if (p.max_size && size > p.max_size - std::min(p.max_size, p.used)) return CUDA_ERROR_OUT_OF_MEMORY;
-    r = alloc_block(size, dptr);
+    if (p.imported) return CUDA_ERROR_INVALID_VALUE;  // an importer only imports pointers
+    r = p.fd >= 0 ? alloc_in_pool_file(p, size, dptr) : alloc_block(size, dptr);
     if (r) return r;
     blocks_[*dptr].pool = pool;
     p.used += size;
@@ -606,8 +659,9 @@ class EmulatedBackend final : public Backend {
     *out = kGranularity;
     return CUDA_SUCCESS;
   }
-  CUresult vmm_create(int dev, uint64_t size, uint32_t, BH* handle) override {
+  CUresult vmm_create(int dev, uint64_t size, uint32_t, uint32_t handle_types, BH* handle) override {
     if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+    if (handle_types & ~(uint32_t)CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
     if (size == 0 || size % kGranularity) return CUDA_ERROR_INVALID_VALUE;
     if (size > opts_.emulated_memory - used_) return CUDA_ERROR_OUT_OF_MEMORY;
     int fd = memfd_create("avec-emulated-vmm", MFD_CLOEXEC);
@@ -622,7 +676,7 @@ class EmulatedBackend final : public Backend {
     auto it = physical_.find(handle);
     if (it == physical_.end()) return CUDA_ERROR_INVALID_VALUE;
     close(it->second.fd);
-    used_ -= it->second.size;
+    if (!it->second.imported) used_ -= it->second.size;
     physical_.erase(it);
     return CUDA_SUCCESS;
   }
@@ -1073,6 +1127,72 @@ class EmulatedBackend final : public Backend {
 
   CUresult export_call(uint32_t, uint32_t, uint64_t, uint64_t*, uint32_t*, uint8_t*) override {
     return CUDA_ERROR_NOT_SUPPORTED;
+  }
+  // ---- POSIX-fd shareable handles: the memfd behind a physical allocation or a shareable pool ----
+  static int dup_fd(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+  CUresult vmm_export_fd(BH handle, int* fd) override {
+    auto it = physical_.find(handle);
+    if (it == physical_.end()) return CUDA_ERROR_INVALID_VALUE;
+    return (*fd = dup_fd(it->second.fd)) < 0 ? CUDA_ERROR_OPERATING_SYSTEM : CUDA_SUCCESS;
+  }
+  CUresult vmm_import_fd(int fd, uint64_t size, BH* handle) override {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < size || size == 0 || size % kGranularity)
+      return CUDA_ERROR_INVALID_VALUE;
+    int own = dup_fd(fd);
+    if (own < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+    *handle = next_id_++;
+    physical_[*handle] = Physical{own, size, true};
+    return CUDA_SUCCESS;
+  }
+  CUresult pool_export_fd(BH pool, int* fd) override {
+    if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
+    const Pool& p = pools_[pool];
+    if (p.fd < 0 || p.imported) return CUDA_ERROR_INVALID_VALUE;  // made without the handle type
+    return (*fd = dup_fd(p.fd)) < 0 ? CUDA_ERROR_OPERATING_SYSTEM : CUDA_SUCCESS;
+  }
+  CUresult pool_import_fd(int fd, BH* pool) override {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return CUDA_ERROR_INVALID_VALUE;
+    int own = dup_fd(fd);
+    if (own < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+    *pool = next_id_++;
+    pools_[*pool].fd = own;
+    pools_[*pool].imported = true;
+    return CUDA_SUCCESS;
+  }
+  CUresult pool_export_pointer(uint64_t dptr, uint8_t data[64]) override {
+    auto it = blocks_.find(dptr);
+    if (it == blocks_.end() || !it->second.pool || it->second.imported) return CUDA_ERROR_INVALID_VALUE;
+    const Pool& p = pools_[it->second.pool];
+    struct stat st;
+    if (p.fd < 0 || fstat(p.fd, &st) != 0) return CUDA_ERROR_INVALID_VALUE;
+    PoolPtrData d = {{'E', 'P', 'P', '1'}, 0, (uint64_t)st.st_dev, (uint64_t)st.st_ino, it->second.file_offset,
+                     it->second.size};
+    ::memset(data, 0, 64);
+    memcpy(data, &d, sizeof d);
+    return CUDA_SUCCESS;
+  }
+  CUresult pool_import_pointer(BH pool, const uint8_t data[64], uint64_t* dptr, uint64_t* size) override {
+    if (!pool_ok(pool) || !pools_[pool].imported) return CUDA_ERROR_INVALID_VALUE;
+    int fd = pools_[pool].fd;
+    PoolPtrData d;
+    memcpy(&d, data, sizeof d);
+    struct stat st;
+    uint64_t end;
+    if (memcmp(d.magic, "EPP1", 4) || fstat(fd, &st) != 0 || d.dev != (uint64_t)st.st_dev ||
+        d.ino != (uint64_t)st.st_ino || d.size == 0 || d.offset % 4096 ||
+        __builtin_add_overflow(d.offset, d.size, &end) || end > (uint64_t)st.st_size)
+      return CUDA_ERROR_INVALID_VALUE;  // data of another pool (the samples try each pool in turn)
+    void* h = mmap(nullptr, page_up(d.size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)d.offset);
+    if (h == MAP_FAILED) return CUDA_ERROR_INVALID_VALUE;
+    *dptr = take_address(d.size, d.size >= kGranularity ? kGranularity : 512);
+    Block b{d.size, static_cast<uint8_t*>(h)};
+    b.mapped = true;
+    b.imported = true;
+    blocks_[*dptr] = b;
+    *size = d.size;
+    return CUDA_SUCCESS;
   }
   CUresult ipc_open_event(const std::vector<uint8_t>& blob, BH* e) override {
     if (std::string(blob.begin(), blob.end()) != "emulated-event") return CUDA_ERROR_INVALID_VALUE;
