@@ -2,9 +2,9 @@
 # Where a graph replay through the shaped link (1 ms one-way, 1 Gbit/s) spends what it costs above one round
 # trip (issue 11's "native + 1 RTT" figure). One run, side by side: the 8-byte TCP ping-pong and avec PING
 # through the link; the native replay hot, after the GPU idled one RTT with the CPU asleep (usleep) and with
-# it spinning; and the replay through the shim and the link with the executor's and the shim's waits
-# spinning for the default windows, and for 5 ms (so neither side's CPU sleeps between replays). On the GPU
-# machine:
+# it spinning; and the replay through the shim and the link with the executor's read spin capped at 50 us
+# (its fixed window before run 27) and at 5 ms (the default: it spins about as long as the client's last
+# pause), and the shim's reply wait spinning 250 us (default) or 5 ms. On the GPU machine:
 #   bash e2e/gpu/graph_gap.sh
 # Prints one line per variant (median us over 51 replays, and its excess over native-idle + RTT); writes the
 # same to $OUT/graph-gap.txt when OUT is set.
@@ -48,7 +48,7 @@ remote() {  # executor read spin (us), shim reply spin (us), a port of its own
     port=$((port + 2))
     t=$(remote "$1" "$2" $port 2>"$W/ping")
     cat "$W/ping"
-    printf '%-58s %8s us  (%s us above native-idle + RTT)\n' "through the link: executor spins $1 us, shim $2 us" "$t" \
+    printf '%-58s %8s us  (%s us above native-idle + RTT)\n' "through the link: executor spin cap $1 us, shim $2 us" "$t" \
       "$(awk -v t="$t" -v i="$idle" -v r="$rtt" 'BEGIN{printf "%+.0f", t - i - r}')"
   done
 } 2>&1 | tee "${OUT:+$OUT/}graph-gap.txt"

@@ -12,12 +12,18 @@
 
 namespace avec {
 
-// The next frame of a busy client (a launch/synchronize loop) arrives within microseconds of the last
-// reply; a blocking read that sleeps and is woken costs several of them. Spin briefly, then block
-// (--read-spin-us; a CPU woken from idle may cost more than the spin it saved).
-static long g_read_spin_ns = 50000;
+// A read waits for the client's next frame spinning, then sleeping. A busy client's next frame arrives
+// within microseconds; a client in a synchronize loop over an edge link sends it one round trip (milliseconds)
+// after the last reply, and a thread that slept that long is woken late: about 100 us on an idle virtual
+// machine (GPU run 27: a graph replay through a 2 ms link cost 130 us less with the session spinning). So a
+// read spins about as long as the last real wait took (a quarter more), at least kBaseSpinNs and at most
+// --read-spin-us (default 5 ms); after a wait longer than that (a client that pauses between requests) it
+// spins only kBaseSpinNs before it sleeps. The CUDA driver makes the same trade: it spins while it waits
+// for the GPU when the machine has the cores.
+constexpr long kBaseSpinNs = 50000;
+static long g_read_spin_max_ns = 5000000;
 
-void set_read_spin_us(long us) { g_read_spin_ns = us * 1000; }
+void set_read_spin_us(long us) { g_read_spin_max_ns = us * 1000; }
 
 static long mono_ns() {
   struct timespec ts;
@@ -25,21 +31,38 @@ static long mono_ns() {
   return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
+long read_spin_window_ns(long last_wait_ns) {
+  long w = last_wait_ns > g_read_spin_max_ns ? kBaseSpinNs : last_wait_ns + last_wait_ns / 4;
+  w = w < kBaseSpinNs ? kBaseSpinNs : w;
+  return w < g_read_spin_max_ns ? w : g_read_spin_max_ns;
+}
+
+// A wait shorter than the base spin (the data was there, or nearly) says nothing about the client's rhythm.
+void FdConn::note_wait(long ns) {
+  if (ns >= kBaseSpinNs) last_wait_ns_ = ns;
+}
+
 ssize_t FdConn::read_some(void* p, size_t n) {
-  long spin_until = 0;
+  long start = 0, spin_until = 0;
   for (;;) {
     ssize_t r = ::recv(fd_, p, n, MSG_DONTWAIT);
-    if (r >= 0) return r;
+    if (r >= 0) {
+      if (start) note_wait(mono_ns() - start);
+      return r;
+    }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) break;  // e.g. ENOTSOCK (a pipe in tests): plain read
     long now = mono_ns();
-    if (!spin_until) spin_until = now + g_read_spin_ns;
+    if (!start) start = now, spin_until = now + read_spin_window_ns(last_wait_ns_);
     if (now >= spin_until) break;
     __builtin_ia32_pause();
   }
   for (;;) {
     ssize_t r = ::read(fd_, p, n);
-    if (r >= 0) return r;
+    if (r >= 0) {
+      if (start) note_wait(mono_ns() - start);
+      return r;
+    }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return kConnTimeout;  // SO_RCVTIMEO passed
     return -1;
@@ -65,7 +88,7 @@ ssize_t FdConn::read_full(void* p, size_t n) {
     if (r > 0) { got += (size_t)r; spin_until = 0; continue; }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       long now = mono_ns();
-      if (!spin_until) spin_until = now + g_read_spin_ns;
+      if (!spin_until) spin_until = now + kBaseSpinNs;
       if (now < spin_until) { __builtin_ia32_pause(); continue; }
       spin_until = 0;
     } else if (r < 0 && errno == EINTR) {

@@ -8,8 +8,10 @@
 
 namespace avec {
 
-// How long a session's reads spin before they sleep (microseconds; default 50).
+// The longest a session's read spins for the next frame before it sleeps (microseconds; default 5000).
 void set_read_spin_us(long us);
+// How long a read spins before it sleeps, after a last real wait of `last_wait_ns` (conn.cpp).
+long read_spin_window_ns(long last_wait_ns);
 
 // read_some/read_full result when the read timeout passed without any byte arriving.
 constexpr ssize_t kConnTimeout = -2;
@@ -51,8 +53,11 @@ class FdConn final : public Conn {
   int fd() const { return fd_; }
 
  private:
+  void note_wait(long ns);
+
   int fd_;
   bool write_timed_out_ = false;
+  long last_wait_ns_ = 0;
 };
 
 // Socket options for the data plane (TCP_NODELAY, keepalive against vanished peers).

@@ -11,6 +11,7 @@
 #include "../backends/emulated/image_symbols.h"
 #include "alloc_table.h"
 #include "check.h"
+#include "conn.h"
 #include "errors.h"
 #include "fd_share.h"
 #include "frame.h"
@@ -858,6 +859,21 @@ static Bytes mirror_zero(uint64_t dptr, uint64_t size, const Bytes& tail = {}) {
   put(&p, m);
   put(&p, tail.data(), tail.size());
   return frame(AVEC_OP_MIRROR_ZERO_NOW, p, 0);
+}
+
+// How long a session's read spins before it sleeps: about as long as the client's last real pause (a
+// quarter more), at least 50 us, at most --read-spin-us; after a longer pause only the 50 us base.
+TEST(read_spin_window_follows_the_clients_pause) {
+  CHECK_EQ(read_spin_window_ns(0), 50000L);              // nothing seen yet
+  CHECK_EQ(read_spin_window_ns(2200000), 2750000L);      // a synchronize loop over a 2 ms link
+  CHECK_EQ(read_spin_window_ns(4900000), 5000000L);      // capped at the default 5 ms
+  CHECK_EQ(read_spin_window_ns(80000000), 50000L);       // a client that paused 80 ms
+  set_read_spin_us(1000);
+  CHECK_EQ(read_spin_window_ns(600000), 750000L);
+  CHECK_EQ(read_spin_window_ns(2200000), 50000L);        // longer than the cap: base only
+  set_read_spin_us(0);
+  CHECK_EQ(read_spin_window_ns(0), 0L);                  // --read-spin-us 0: never spin
+  set_read_spin_us(5000);
 }
 
 TEST(session_mirror_zero_now) {
