@@ -262,12 +262,15 @@ static void test_pools(void) {
     OK(cuMemAllocFromPoolAsync(&d[i], n, i < 2 ? pa : pb, s));
     fill(a, n, 10 + i);
     OK(cuMemcpyHtoDAsync(d[i], a, n, s));
-    OK(cuMemPoolExportPointer(&msg.data[i], d[i]));
   }
   OK(cuStreamSynchronize(s));
+  CUmemPoolPtrExportData early;
+  /* an allocation is exported "from an already shared memory pool" (cuda.h), as the real driver requires */
+  CHECK_EQ(cuMemPoolExportPointer(&early, d[0]), CUDA_ERROR_INVALID_VALUE);
   int fds[2] = {-1, -1};
   OK(cuMemPoolExportToShareableHandle(&fds[0], pa, POSIX_FD, 0));
   OK(cuMemPoolExportToShareableHandle(&fds[1], pb, POSIX_FD, 0));
+  for (int i = 0; i < 3; i++) OK(cuMemPoolExportPointer(&msg.data[i], d[i]));
   OK(cuDeviceGetDefaultMemPool(&def, 0));
   int nofd = -1;
   CHECK_EQ(cuMemPoolExportToShareableHandle(&nofd, def, POSIX_FD, 0), CUDA_ERROR_INVALID_VALUE); /* no handle types */

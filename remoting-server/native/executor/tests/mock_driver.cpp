@@ -381,6 +381,10 @@ CUresult m_cuLaunchKernelEx(const CUlaunchConfig* c, CUfunction f, void** p, voi
     if ((c->attrs[i].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT || c->attrs[i].id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT) &&
         !events.count(c->attrs[i].value.programmaticEvent.event))
       return CUDA_ERROR_INVALID_HANDLE;  // the executor must hand over its own event, not the client's handle
+  for (unsigned i = 0; i < c->numAttrs; i++)  // cuda.h: a completion event must disable timing (the driver: 801)
+    if (c->attrs[i].id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT &&
+        !(events[c->attrs[i].value.launchCompletionEvent.event].flags & CU_EVENT_DISABLE_TIMING))
+      return CUDA_ERROR_NOT_SUPPORTED;
   return run_fill(f, p, e);
 }
 CUresult m_cuLaunchCooperativeKernel(CUfunction f, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void** p) {
@@ -396,7 +400,7 @@ CUresult m_cuGetErrorName(CUresult, const char** s) { *s = "CUDA_ERROR_MOCK"; re
 // import into another pool fails, as with the driver. Imported pointers are fresh blocks here: the mock
 // shares no memory between processes.
 struct Physical { size_t size; unsigned types; };
-struct Pool { unsigned types; uint64_t id; bool imported; };
+struct Pool { unsigned types; uint64_t id; bool imported; bool shared = false; };
 std::map<CUmemGenericAllocationHandle, Physical> physical;
 std::map<CUmemoryPool, Pool> pools;
 std::map<CUdeviceptr, CUmemoryPool> pool_of;
@@ -461,6 +465,7 @@ CUresult m_cuMemPoolExportToShareableHandle(void* out, CUmemoryPool p, CUmemAllo
   if (it == pools.end() || t != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !(it->second.types & t)) return CUDA_ERROR_INVALID_VALUE;
   int fd = export_fd("MOCKPOOL", it->second.id);
   if (fd < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+  it->second.shared = true;
   *(int*)out = fd;
   return CUDA_SUCCESS;
 }
@@ -475,7 +480,9 @@ CUresult m_cuMemPoolImportFromShareableHandle(CUmemoryPool* p, void* fd, CUmemAl
 CUresult m_cuMemPoolExportPointer(CUmemPoolPtrExportData* out, CUdeviceptr d) {
   GUARD();
   auto it = pool_of.find(d);
-  if (it == pool_of.end() || !pools.count(it->second)) return CUDA_ERROR_INVALID_VALUE;
+  // cuda.h: "from an already shared memory pool" (the real driver refuses an allocation of a pool not yet
+  // exported with CUDA_ERROR_INVALID_VALUE, GPU run 26)
+  if (it == pool_of.end() || !pools.count(it->second) || !pools[it->second].shared) return CUDA_ERROR_INVALID_VALUE;
   uint64_t v[2] = {pools[it->second].id, mem[d].size};
   memset(out, 0, sizeof *out);
   memcpy(out->reserved, v, sizeof v);

@@ -53,6 +53,7 @@ struct Pool {
   // another session's process that imports the pool maps the same pages; offsets are not reused (a freed
   // range's pages are punched out of the file).
   int fd = -1;
+  bool shared = false;  // exported once: only then may its allocations be exported (pool_export_pointer)
   uint64_t arena = 0;    // the memfd's size so far
   bool imported = false; // another session's pool: allocations come from its exporter only
 };
@@ -1147,9 +1148,11 @@ class EmulatedBackend final : public Backend {
   }
   CUresult pool_export_fd(BH pool, int* fd) override {
     if (!pool_ok(pool)) return CUDA_ERROR_INVALID_VALUE;
-    const Pool& p = pools_[pool];
+    Pool& p = pools_[pool];
     if (p.fd < 0 || p.imported) return CUDA_ERROR_INVALID_VALUE;  // made without the handle type
-    return (*fd = dup_fd(p.fd)) < 0 ? CUDA_ERROR_OPERATING_SYSTEM : CUDA_SUCCESS;
+    if ((*fd = dup_fd(p.fd)) < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+    p.shared = true;
+    return CUDA_SUCCESS;
   }
   CUresult pool_import_fd(int fd, BH* pool) override {
     struct stat st;
@@ -1165,8 +1168,8 @@ class EmulatedBackend final : public Backend {
     auto it = blocks_.find(dptr);
     if (it == blocks_.end() || !it->second.pool || it->second.imported) return CUDA_ERROR_INVALID_VALUE;
     const Pool& p = pools_[it->second.pool];
-    struct stat st;
-    if (p.fd < 0 || fstat(p.fd, &st) != 0) return CUDA_ERROR_INVALID_VALUE;
+    struct stat st;  // "from an already shared memory pool" (cuda.h), as the real driver answers (GPU run 26)
+    if (p.fd < 0 || !p.shared || fstat(p.fd, &st) != 0) return CUDA_ERROR_INVALID_VALUE;
     PoolPtrData d = {{'E', 'P', 'P', '1'}, 0, (uint64_t)st.st_dev, (uint64_t)st.st_ino, it->second.file_offset,
                      it->second.size};
     ::memset(data, 0, 64);
