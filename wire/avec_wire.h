@@ -921,6 +921,18 @@ typedef struct avec_array_desc {
   uint32_t levels;        /* MIPMAP_CREATE: number of mipmap levels; else 0 */
 } avec_array_desc;
 
+/* How long a wait for the peer's next bytes spins before it sleeps, both ends (the shim's reply wait, the
+ * executor's wait for the next frame). Over an edge link the answer comes one round trip (milliseconds)
+ * later, and a thread that slept that long is woken late: ~100 us on an idle virtual machine (GPU runs
+ * 27-29). So a wait spins about as long as the connection's last real wait took (a quarter more), at least
+ * `base_ns` and at most `cap_ns`; after a wait longer than the cap (a peer that pauses) only `base_ns`. The
+ * CUDA driver makes the same trade: by default it spins while it waits for the GPU. */
+static inline long avec_spin_window_ns(long last_wait_ns, long base_ns, long cap_ns) {
+  long w = last_wait_ns > cap_ns ? base_ns : last_wait_ns + last_wait_ns / 4;
+  if (w < base_ns) w = base_ns;
+  return w < cap_ns ? w : cap_ns;
+}
+
 /* Bytes of one channel of the CUarray_format values arrays are laid out with here (UNSIGNED/SIGNED_INT8,
  * _INT16, _INT32, HALF, FLOAT); 0 for the others (planar, block-compressed, packed normalised formats). */
 static inline uint32_t avec_array_format_bytes(uint32_t format) {

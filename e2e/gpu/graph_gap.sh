@@ -4,7 +4,8 @@
 # through the link; the native replay hot, after the GPU idled one RTT with the CPU asleep (usleep) and with
 # it spinning; and the replay through the shim and the link with the executor's read spin capped at 50 us
 # (its fixed window before run 27) and at 5 ms (the default: it spins about as long as the client's last
-# pause), and the shim's reply wait spinning 250 us (default) or 5 ms; with the defaults also after
+# pause), and the shim's reply wait capped at 250 us (its fixed window before run 30) or 5 ms (the default,
+# adaptive the same way); with the new defaults (5000 5000) also after
 # launches, copies and an SGEMM loop in the same process (as bench.sh measures it), and once more at the
 # end (the spread between runs). On the GPU machine:
 #   bash e2e/gpu/graph_gap.sh
@@ -12,7 +13,7 @@
 # same to $OUT/graph-gap.txt when OUT is set.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
-case ${1:-} in -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; "") ;; *) echo "unknown option $1" >&2; exit 2 ;; esac
+case ${1:-} in -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; "") ;; *) echo "unknown option $1" >&2; exit 2 ;; esac
 W=$(mktemp -d /tmp/avec-graphgap.XXXXXX)
 B=$G/bin/static/bench_gpu
 P=${AVEC_GAP_PORT:-7480}
@@ -47,13 +48,13 @@ remote() {  # executor read spin (us), shim reply spin (us), a port of its own, 
   printf '%-66s %8s us\n' "native, hot" "$hot" "native, after the GPU idled one RTT (CPU asleep)" "$idle" \
     "native, after the GPU idled one RTT (CPU spinning)" "$idle_spin"
   port=$((P + 10))
-  for v in "50 250 graph" "5000 250 graph" "50 5000 graph" "5000 5000 graph" "5000 250 bench" "5000 250 graph"; do
+  for v in "50 250 graph" "5000 250 graph" "50 5000 graph" "5000 5000 graph" "5000 5000 bench" "5000 5000 graph"; do
     set -- $v
     port=$((port + 2))
     t=$(remote "$1" "$2" $port "$3" 2>"$W/ping")
     cat "$W/ping"
     printf '%-66s %8s us  (%s us above native-idle + RTT)\n' \
-      "through the link: executor spin cap $1 us, shim $2 us$([ "$3" = bench ] && echo ', after bench')" "$t" \
+      "through the link: executor spin cap $1 us, shim cap $2 us$([ "$3" = bench ] && echo ', after bench')" "$t" \
       "$(awk -v t="$t" -v i="$idle" -v r="$rtt" 'BEGIN{printf "%+.0f", t - i - r}')"
   done
 } 2>&1 | tee "${OUT:+$OUT/}graph-gap.txt"

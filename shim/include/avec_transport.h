@@ -36,7 +36,8 @@ typedef struct avec_conn {
   int timer_waiting;    /* the flush thread sleeps on batch_cv (else it polls and needs no signal) */
   pthread_t timer;
   int reply_timeout_ms;
-  long reply_spin_ns;   /* a reply wait spins this long before it sleeps in poll() (AVEC_REPLY_SPIN_US) */
+  long reply_spin_ns;   /* the longest a reply wait spins before it sleeps in poll() (AVEC_REPLY_SPIN_US) */
+  long last_wait_ns;    /* the last wait that outlasted the base spin: the next one spins about as long */
   uint64_t frames_sent, flushes; /* statistics for tests and debug logs */
   uint64_t quiet_sent;           /* of those, AVEC_OP_FENCE_QUIET ones (stream.c's fenced synchronize) */
   char endpoint[256];

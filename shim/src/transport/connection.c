@@ -20,11 +20,15 @@
 #include "avec_transport.h"
 
 #define IDLE_FLUSH_NS 100000L /* flush a batch this long after its first frame */
-/* A synchronous reply usually arrives within tens to hundreds of microseconds (one RTT plus the GPU work);
- * sleeping in poll() and being woken costs several of them, so a reply wait spins before it sleeps, as the
- * driver's default scheduling spins while it waits for the GPU: AVEC_REPLY_SPIN_US, default 250 (a
- * 100-kernel graph replay takes ~90 us of GPU time; a 50 us window woke up from poll() on every replay). */
-#define REPLY_SPIN_DEFAULT_NS 250000L
+/* A synchronous reply arrives one round trip plus the GPU work later: tens to hundreds of microseconds on
+ * loopback, milliseconds over an edge link. Sleeping in poll() and being woken costs several microseconds,
+ * and ~100 us on an idle virtual machine, so a reply wait spins before it sleeps, as the driver's default
+ * scheduling spins while it waits for the GPU: for as long as avec_spin_window_ns (wire/avec_wire.h) says,
+ * at least REPLY_SPIN_BASE_NS (a 100-kernel graph replay takes ~90 us of GPU time; a 50 us window woke up
+ * from poll() on every replay) and at most AVEC_REPLY_SPIN_US (default 5000; GPU runs 28-29: a graph replay
+ * through a 2 ms link cost 25-100 us less with the shim spinning through the round trip). */
+#define REPLY_SPIN_BASE_NS 250000L
+#define REPLY_SPIN_DEFAULT_MAX_NS 5000000L
 /* A full socket buffer drains within microseconds while the server reads a bulk copy. */
 #define SEND_SPIN_NS 50000L
 
@@ -83,13 +87,17 @@ static int send_iov(avec_conn *c, struct iovec *iov, int n) {
  * backstop timeout too. */
 static int recv_all(avec_conn *c, void *buf, size_t len) {
   char *p = buf;
-  long spin_until = 0;
+  long spin_until = 0, waited_since = 0;
   while (len) {
     ssize_t got = recv(c->fd, p, len, 0);
     if (got > 0) {
       p += got;
       len -= (size_t)got;
       spin_until = 0;
+      /* a wait shorter than the base window (the bytes were there, or nearly) says nothing of the peer */
+      long waited = waited_since ? mono_ns() - waited_since : 0;
+      if (waited >= REPLY_SPIN_BASE_NS) c->last_wait_ns = waited;
+      waited_since = 0;
       continue;
     }
     if (got == 0) {
@@ -102,7 +110,10 @@ static int recv_all(avec_conn *c, void *buf, size_t len) {
       return -1;
     }
     long now = mono_ns();
-    if (!spin_until) spin_until = now + c->reply_spin_ns;
+    if (!spin_until) {
+      spin_until = now + avec_spin_window_ns(c->last_wait_ns, REPLY_SPIN_BASE_NS, c->reply_spin_ns);
+      if (!waited_since) waited_since = now;
+    }
     if (now < spin_until) {
       __builtin_ia32_pause();
       continue;
@@ -195,7 +206,8 @@ int avec_conn_open(avec_conn *c, const char *endpoint, int connect_timeout_ms) {
   c->reply_timeout_ms = secs > 0 && secs < 2000000 ? (int)(secs * 1000) : 30 * 60 * 1000;
   const char *sp = getenv("AVEC_REPLY_SPIN_US");
   long us = sp && *sp ? strtol(sp, NULL, 10) : -1;
-  c->reply_spin_ns = us >= 0 && us <= 1000000 ? us * 1000 : REPLY_SPIN_DEFAULT_NS;
+  c->reply_spin_ns = us >= 0 && us <= 1000000 ? us * 1000 : REPLY_SPIN_DEFAULT_MAX_NS;
+  c->last_wait_ns = 0;
   c->next_id = 1;
   if (avec_endpoint_split(endpoint, host, sizeof host, port, sizeof port)) return -EINVAL;
   struct addrinfo hints = {0}, *res = NULL;

@@ -83,6 +83,12 @@ static void *server(void *arg) {
     case 5: /* the server vanishes after reading the request */
       read_frame(fd, &h, payload, sizeof payload);
       break;
+    case 7: /* two replies 3 ms late, then one at once */
+      for (int i = 0; i < 3 && read_frame(fd, &h, payload, sizeof payload) == 0; i++) {
+        if (i < 2) usleep(3000);
+        send_reply(fd, h.request_id, 0, 0, NULL, 0);
+      }
+      break;
     case 6: /* a reply with the wrong request id */
       if (read_frame(fd, &h, payload, sizeof payload) == 0) send_reply(fd, h.request_id + 5, 0, 0, NULL, 0);
       read_frame(fd, &h, payload, sizeof payload);
@@ -204,6 +210,31 @@ int main(void) {
     CHECK(s.big_sum == sum);
     CHECK_EQ(avec_conn_post(&c, AVEC_OP_MEMCPY_HTOD, 0, 1, &hd, sizeof hd, big, AVEC_MAX_PAYLOAD), AVEC_STATUS_BAD_FRAME);
     free(big);
+    avec_conn_close(&c);
+  }
+  {
+    CASE("a reply wait spins about as long as the last one took, up to AVEC_REPLY_SPIN_US");
+    CHECK_EQ(avec_spin_window_ns(0, 250000, 5000000), 250000L);        /* nothing seen yet: the base */
+    CHECK_EQ(avec_spin_window_ns(2200000, 250000, 5000000), 2750000L); /* a 2 ms link's round trip */
+    CHECK_EQ(avec_spin_window_ns(9000000, 250000, 5000000), 250000L);  /* a pause past the cap: the base */
+    CHECK_EQ(avec_spin_window_ns(2200000, 250000, 0), 0L);             /* AVEC_REPLY_SPIN_US=0: never */
+    setenv("AVEC_REPLY_SPIN_US", "4000", 1);
+    script s = {.scenario = 7};
+    pthread_t t;
+    avec_conn c;
+    run(&s, &t, &c);
+    unsetenv("AVEC_REPLY_SPIN_US");
+    CHECK(c.reply_spin_ns == 4000000L && c.last_wait_ns == 0);
+    avec_reply_hdr r;
+    CHECK_EQ(avec_conn_call(&c, AVEC_OP_PING, 0, 0, NULL, 0, NULL, 0, &r, sizeof r, NULL), 0);
+    CHECK(c.last_wait_ns >= 3000000L && c.last_wait_ns < 1000000000L); /* the late reply's wait, spun or slept */
+    CHECK_EQ(avec_conn_call(&c, AVEC_OP_PING, 0, 0, NULL, 0, NULL, 0, &r, sizeof r, NULL), 0);
+    long late = c.last_wait_ns;
+    CHECK(late >= 3000000L);
+    CHECK_EQ(avec_conn_call(&c, AVEC_OP_PING, 0, 0, NULL, 0, NULL, 0, &r, sizeof r, NULL), 0);
+    /* an answer within the base window leaves the rhythm as it was (a loaded machine may take longer) */
+    CHECK(c.last_wait_ns == late || c.last_wait_ns < 3000000L);
+    pthread_join(t, NULL);
     avec_conn_close(&c);
   }
   {

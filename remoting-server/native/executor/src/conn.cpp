@@ -10,20 +10,19 @@
 
 #include <vector>
 
+#include "avec_wire.h"
+
 namespace avec {
 
-// A read waits for the client's next frame spinning, then sleeping. A busy client's next frame arrives
-// within microseconds; a client in a synchronize loop over an edge link sends it one round trip (milliseconds)
-// after the last reply, and a thread that slept that long is woken late: about 100 us on an idle virtual
-// machine (GPU run 27: a graph replay through a 2 ms link cost 130 us less with the session spinning). So a
-// read spins about as long as the last real wait took (a quarter more), at least kBaseSpinNs and at most
-// --read-spin-us (default 5 ms); after a wait longer than that (a client that pauses between requests) it
-// spins only kBaseSpinNs before it sleeps. The CUDA driver makes the same trade: it spins while it waits
-// for the GPU when the machine has the cores.
+// A session waits for its client's next frame spinning, then sleeping, for as long as
+// avec_spin_window_ns (wire/avec_wire.h) says: at least kBaseSpinNs, at most --read-spin-us (default 5 ms).
+// GPU run 27: a graph replay through a 2 ms link cost 130 us less with the session spinning.
 constexpr long kBaseSpinNs = 50000;
 static long g_read_spin_max_ns = 5000000;
 
 void set_read_spin_us(long us) { g_read_spin_max_ns = us * 1000; }
+
+long read_spin_window_ns(long last_wait_ns) { return avec_spin_window_ns(last_wait_ns, kBaseSpinNs, g_read_spin_max_ns); }
 
 static long mono_ns() {
   struct timespec ts;
@@ -31,11 +30,6 @@ static long mono_ns() {
   return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-long read_spin_window_ns(long last_wait_ns) {
-  long w = last_wait_ns > g_read_spin_max_ns ? kBaseSpinNs : last_wait_ns + last_wait_ns / 4;
-  w = w < kBaseSpinNs ? kBaseSpinNs : w;
-  return w < g_read_spin_max_ns ? w : g_read_spin_max_ns;
-}
 
 // A wait shorter than the base spin (the data was there, or nearly) says nothing about the client's rhythm.
 void FdConn::note_wait(long ns) {
