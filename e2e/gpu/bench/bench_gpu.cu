@@ -197,6 +197,7 @@ int main(int argc, char **argv) {
     }
     std::sort(v.begin(), v.end());
     printf("graph_replay_us_median %.2f\n", v[v.size() / 2]);
+    printf("graph_replay_us_p10 %.2f p90 %.2f\n", v[v.size() / 10], v[v.size() * 9 / 10]);
     CK(cudaGraphExecDestroy(e));
     CK(cudaGraphDestroy(g));
     CK(cudaFree(x));
