@@ -64,6 +64,9 @@ int avec_conn_open(avec_conn *c, const char *endpoint, int connect_timeout_ms);
 /* Starts the idle-flush timer thread (call once after a successful HELLO). */
 void avec_conn_start_timer(avec_conn *c);
 void avec_conn_close(avec_conn *c);
+/* The program asked its GPU waits not to spin (a context scheduled BLOCKING_SYNC or YIELD): reply waits spin
+ * only the short base window from now on, never through a whole round trip. */
+void avec_conn_spin_short(avec_conn *c);
 
 /* Fire-and-forget: appends one frame (header + a + b). Returns 0 or AVEC_STATUS_LOST. */
 uint32_t avec_conn_post(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a, size_t alen,

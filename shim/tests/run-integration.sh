@@ -82,6 +82,7 @@ lib = ctypes.CDLL(sys.argv[1])
 NOT_SUPPORTED = 801  # the emulated device's launch error, reported by the next synchronous call
 ctx, mod, f, hp, mirror = c_void_p(), c_void_p(), c_void_p(), c_void_p(), c_uint64()
 assert lib.cuInit(0) == 0 and lib.cuDevicePrimaryCtxRetain(byref(ctx), 0) == 0 and lib.cuCtxSetCurrent(ctx) == 0
+assert lib.cuDevicePrimaryCtxSetFlags_v2(0, 4) == 0  # CU_CTX_SCHED_BLOCKING_SYNC: reply waits spin briefly
 assert lib.cuModuleLoad(byref(mod), sys.argv[2].encode()) == 0
 assert lib.cuModuleGetFunction(byref(f), mod, b"scale") == 0
 assert lib.cuMemAllocHost_v2(byref(hp), ctypes.c_size_t(4096)) == 0
@@ -123,6 +124,8 @@ check "host writes during device work reach the mirror at the next query or sync
   "$([ "$mirror" = "1 7 1 1 9 7 33" ]; echo $?)"
 n=$(grep -c 'written on the GPU node beside that work' "$work/mirror.log" || true)
 check "each changed mirror delivered once, said at debug level ($n)" "$([ "$n" = 2 ]; echo $?)"
+grep -q 'scheduled BLOCKING_SYNC: reply waits spin at most 250 us' "$work/mirror.log"
+check "a program that schedules its waits BLOCKING_SYNC gets reply waits that spin only briefly" $?
 for _ in $(seq 50); do grep -q '"session_end"' "$work/executor-$mport.log" && break; sleep 0.1; done
 # Four: the mirror's first upload at the first launch (host changes go beside running work too, not on the
 # legacy stream), the two host writes, and the managed memory's before the copy; none for the launch that

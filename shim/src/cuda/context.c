@@ -116,6 +116,18 @@ static CUresult primary_reset(CUdevice dev) {
 AVEC_API CUresult cuDevicePrimaryCtxReset(CUdevice dev) { return primary_reset(dev); }
 AVEC_API CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) { return primary_reset(dev); }
 
+/* A program that schedules a context's waits BLOCKING_SYNC or YIELD asks not to burn a core while it waits
+ * for the GPU: the session's reply waits then spin only briefly (process-wide: the connection is shared). */
+static void note_sched(unsigned flags) {
+  unsigned sched = flags & CU_CTX_SCHED_MASK;
+  static int said;
+  if (sched != CU_CTX_SCHED_BLOCKING_SYNC && sched != CU_CTX_SCHED_YIELD) return;
+  avec_conn_spin_short(&avec_sess.conn);
+  if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+    LOG_DEBUG("a context's waits are scheduled %s: reply waits spin at most %ld us from now on",
+              sched == CU_CTX_SCHED_YIELD ? "YIELD" : "BLOCKING_SYNC", avec_sess.conn.reply_spin_ns / 1000);
+}
+
 static CUresult primary_set_flags(CUdevice dev, unsigned flags) {
   CUresult r = avec_ready();
   if (r) return r;
@@ -124,6 +136,7 @@ static CUresult primary_set_flags(CUdevice dev, unsigned flags) {
   primary_setup(dev);
   avec_primary[dev].flags = flags;
   pthread_mutex_unlock(&primary_lock);
+  note_sched(flags);
   avec_u32x2 a = {avec_sess.wire_dev[dev], flags};
   return avec_call(AVEC_OP_PRIMARY_CTX_SET_FLAGS, 0, &a, sizeof a, NULL, 0);
 }
@@ -192,6 +205,7 @@ static CUresult ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev) {
   c->handle = avec_new_handle();
   c->device = dev;
   c->flags = flags;
+  note_sched(flags);
   c->id = __atomic_fetch_add(&ctx_ids, 1, __ATOMIC_RELAXED);
   pthread_mutex_init(&c->cls_lock, NULL);
   c->magic = AVEC_MAGIC_CTX;
@@ -276,6 +290,7 @@ AVEC_API CUresult cuCtxSetFlags(unsigned int flags) {
   CUresult r = avec_ctx_require(&c);
   if (r) return r;
   c->flags = flags;
+  note_sched(flags);
   return CUDA_SUCCESS;
 }
 

@@ -128,6 +128,10 @@ static int recv_all(avec_conn *c, void *buf, size_t len) {
   return 0;
 }
 
+void avec_conn_spin_short(avec_conn *c) {
+  if (c->reply_spin_ns > REPLY_SPIN_BASE_NS) c->reply_spin_ns = REPLY_SPIN_BASE_NS;
+}
+
 static int discard(avec_conn *c, size_t len) {
   char tmp[4096];
   while (len) {

@@ -234,6 +234,11 @@ int main(void) {
     CHECK_EQ(avec_conn_call(&c, AVEC_OP_PING, 0, 0, NULL, 0, NULL, 0, &r, sizeof r, NULL), 0);
     /* an answer within the base window leaves the rhythm as it was (a loaded machine may take longer) */
     CHECK(c.last_wait_ns == late || c.last_wait_ns < 3000000L);
+    avec_conn_spin_short(&c); /* the program asked its waits not to spin: the base window only */
+    CHECK(c.reply_spin_ns == 250000L);
+    c.reply_spin_ns = 100000L;
+    avec_conn_spin_short(&c); /* never raised */
+    CHECK(c.reply_spin_ns == 100000L);
     pthread_join(t, NULL);
     avec_conn_close(&c);
   }
