@@ -32,17 +32,16 @@ void avec_note_handle_types(unsigned types, const char *what) {
              "processes whose sessions share a server); exporting another type is refused", what, types, offered);
 }
 
-static CUresult refuse_type(CUmemAllocationHandleType type, const char *what) {
+static CUresult refuse_type(CUmemAllocationHandleType type) {
   static int warned;
   if (type == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) /* the server does not offer it */
     return (CUresult)avec_unsupported("POSIX-fd shareable handles (this server does not offer them)", &warned);
-  (void)what;
   return (CUresult)avec_unsupported("fabric and Win32 shareable handles (they cannot cross machines)", &warned);
 }
 
 CUresult avec_shareable_export(uint32_t kind, uint32_t handle, CUmemAllocationHandleType type, void *out) {
   if (!out) return CUDA_ERROR_INVALID_VALUE;
-  if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !avec_share_offered()) return refuse_type(type, "export");
+  if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !avec_share_offered()) return refuse_type(type);
   avec_share_export a = {kind, handle, (uint32_t)type, 0};
   avec_ipc_handle_reply rep;
   CUresult r = avec_call(AVEC_OP_SHARE_EXPORT, 0, &a, sizeof a, &rep, sizeof rep);
@@ -63,12 +62,12 @@ CUresult avec_shareable_export(uint32_t kind, uint32_t handle, CUmemAllocationHa
 
 CUresult avec_shareable_import(uint32_t kind, void *shareable, CUmemAllocationHandleType type, uint32_t handle,
                            avec_share_import_reply *rep) {
-  if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !avec_share_offered()) return refuse_type(type, "import");
+  if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !avec_share_offered()) return refuse_type(type);
   int fd = (int)(intptr_t)shareable;
   avec_share_import a = {{0}, handle, kind};
   uint8_t extra;
   /* exactly one token: a bad fd, or one that is not ours, is refused as the driver refuses a foreign one */
-  if (fd < 0 || pread(fd, a.token, sizeof a.token, 0) != (ssize_t)sizeof a.token || pread(fd, &extra, 1, 64) != 0 ||
+  if (fd < 0 || pread(fd, a.token, sizeof a.token, 0) != (ssize_t)sizeof a.token || pread(fd, &extra, 1, sizeof a.token) != 0 ||
       memcmp(a.token, "AVI1", 4))
     return CUDA_ERROR_INVALID_VALUE;
   __atomic_store_n(&avec_ipc_used, 1, __ATOMIC_RELAXED);

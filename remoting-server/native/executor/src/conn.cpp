@@ -22,7 +22,9 @@ static long g_read_spin_max_ns = 5000000;
 
 void set_read_spin_us(long us) { g_read_spin_max_ns = us * 1000; }
 
-long read_spin_window_ns(long last_wait_ns) { return avec_spin_window_ns(last_wait_ns, kBaseSpinNs, g_read_spin_max_ns); }
+long read_spin_window_ns(long last_wait_ns) {
+  return avec_spin_window_ns(last_wait_ns, kBaseSpinNs, g_read_spin_max_ns);
+}
 
 static long mono_ns() {
   struct timespec ts;

@@ -807,12 +807,16 @@ TEST(session_stream_fence) {
 // MIRROR_WRITE_NOW: fire-and-forget bytes into one of the session's allocations; a range outside them is the
 // next synchronous reply's error with nothing written, and a size that disagrees with the payload, or is out
 // of bounds, is a malformed frame that ends the session.
-static Bytes mirror_write(uint64_t dptr, const Bytes& data, uint64_t size) {
+static Bytes mirror_frame(uint16_t op, uint64_t dptr, uint64_t size, const Bytes& data) {
   avec_mirror_write m = {dptr, size};
   Bytes p;
   put(&p, m);
   put(&p, data.data(), data.size());
-  return frame(AVEC_OP_MIRROR_WRITE_NOW, p, 0);
+  return frame(op, p, 0);
+}
+
+static Bytes mirror_write(uint64_t dptr, const Bytes& data, uint64_t size) {
+  return mirror_frame(AVEC_OP_MIRROR_WRITE_NOW, dptr, size, data);
 }
 
 TEST(session_mirror_write_now) {
@@ -849,31 +853,14 @@ TEST(session_mirror_write_now) {
   if (most.replies.size() == 3) CHECK(Bytes(most.replies[2].payload.begin() + 8, most.replies[2].payload.end()) == Bytes({3, 0}));
   CHECK(!AVEC_OP_IS_SYNC(AVEC_OP_MIRROR_WRITE_NOW));
   CHECK(AVEC_OP_FENCE_QUIET(AVEC_OP_MIRROR_WRITE_NOW));  // queues no stream work: applied before the next frame
+  CHECK_EQ(frame_fixed_size(AVEC_OP_MIRROR_WRITE_NOW), (long)sizeof(avec_mirror_write));
+  CHECK(strcmp(opcode_name(AVEC_OP_MIRROR_WRITE_NOW), "MIRROR_WRITE_NOW") == 0);
 }
 
 // MIRROR_ZERO_NOW: zeros over a range of the session's memory, the same way; no payload, any size; a range
 // outside the allocations (or empty) is refused with nothing written, and a payload is a malformed frame.
 static Bytes mirror_zero(uint64_t dptr, uint64_t size, const Bytes& tail = {}) {
-  avec_mirror_write m = {dptr, size};
-  Bytes p;
-  put(&p, m);
-  put(&p, tail.data(), tail.size());
-  return frame(AVEC_OP_MIRROR_ZERO_NOW, p, 0);
-}
-
-// How long a session's read spins before it sleeps: about as long as the client's last real pause (a
-// quarter more), at least 50 us, at most --read-spin-us; after a longer pause only the 50 us base.
-TEST(read_spin_window_follows_the_clients_pause) {
-  CHECK_EQ(read_spin_window_ns(0), 50000L);              // nothing seen yet
-  CHECK_EQ(read_spin_window_ns(2200000), 2750000L);      // a synchronize loop over a 2 ms link
-  CHECK_EQ(read_spin_window_ns(4900000), 5000000L);      // capped at the default 5 ms
-  CHECK_EQ(read_spin_window_ns(80000000), 50000L);       // a client that paused 80 ms
-  set_read_spin_us(1000);
-  CHECK_EQ(read_spin_window_ns(600000), 750000L);
-  CHECK_EQ(read_spin_window_ns(2200000), 50000L);        // longer than the cap: base only
-  set_read_spin_us(0);
-  CHECK_EQ(read_spin_window_ns(0), 0L);                  // --read-spin-us 0: never spin
-  set_read_spin_us(5000);
+  return mirror_frame(AVEC_OP_MIRROR_ZERO_NOW, dptr, size, tail);
 }
 
 TEST(session_mirror_zero_now) {
@@ -895,8 +882,21 @@ TEST(session_mirror_zero_now) {
   CHECK(b.end == SessionEnd::bad_frame);
   CHECK(!AVEC_OP_IS_SYNC(AVEC_OP_MIRROR_ZERO_NOW) && AVEC_OP_FENCE_QUIET(AVEC_OP_MIRROR_ZERO_NOW));
   CHECK(strcmp(opcode_name(AVEC_OP_MIRROR_ZERO_NOW), "MIRROR_ZERO_NOW") == 0);
-  CHECK_EQ(frame_fixed_size(AVEC_OP_MIRROR_WRITE_NOW), (long)sizeof(avec_mirror_write));
-  CHECK(strcmp(opcode_name(AVEC_OP_MIRROR_WRITE_NOW), "MIRROR_WRITE_NOW") == 0);
+}
+
+// How long a session's read spins before it sleeps: about as long as the client's last real pause (a
+// quarter more), at least 50 us, at most --read-spin-us; after a longer pause only the 50 us base.
+TEST(read_spin_window_follows_the_clients_pause) {
+  CHECK_EQ(read_spin_window_ns(0), 50000L);              // nothing seen yet
+  CHECK_EQ(read_spin_window_ns(2200000), 2750000L);      // a synchronize loop over a 2 ms link
+  CHECK_EQ(read_spin_window_ns(4900000), 5000000L);      // capped at the default 5 ms
+  CHECK_EQ(read_spin_window_ns(80000000), 50000L);       // a client that paused 80 ms
+  set_read_spin_us(1000);
+  CHECK_EQ(read_spin_window_ns(600000), 750000L);
+  CHECK_EQ(read_spin_window_ns(2200000), 50000L);        // longer than the cap: base only
+  set_read_spin_us(0);
+  CHECK_EQ(read_spin_window_ns(0), 0L);                  // --read-spin-us 0: never spin
+  set_read_spin_us(5000);
 }
 
 TEST(session_sticky_error_poisons) {

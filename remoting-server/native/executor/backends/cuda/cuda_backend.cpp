@@ -1456,9 +1456,10 @@ class CudaBackend final : public Backend {
 
  private:
   // A copy beside the program's streams: on a non-blocking stream of the context's own (made on first use),
-  // waiting for that copy only (a null `host` to the device: a memset to zero). `ctx` is current on the calling thread. It joins no capture, so it runs in
-  // relaxed capture mode: a pageable copy and a stream synchronize are "potentially unsafe" calls, which in
-  // the (client-set) global mode would invalidate a capture the program has open on another stream.
+  // waiting for that copy only (a null `host` to the device: a memset to zero). `ctx` is current on the
+  // calling thread. It joins no capture, so it runs in relaxed capture mode: a pageable copy and a stream
+  // synchronize are "potentially unsafe" calls, which in the (client-set) global mode would invalidate a
+  // capture the program has open on another stream.
   CUresult side_copy(CUcontext ctx, uint64_t dptr, void* host, size_t n, bool to_device) {
     CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
     bool exchanged =
