@@ -77,13 +77,20 @@ if [ $NATIVE_ONLY = 0 ]; then
       # Between replays through the link the GPU idles one RTT; the same native replay with that idle gap
       # (informational, next to the target line) tells the link's cost from the idle GPU's.
       gap=$(awk '$1=="tcp_rtt_us_median"{printf "%d", $2}' "$W/shaped_tcp.txt")
-      [ -n "$gap" ] && "$B" --skip launch,copy,sgemm --sync-iters 200 --graph-gap-us "$gap" >"$W/shaped_native_gapped.txt" 2>&1
+      [ -n "$gap" ] && "$B" --skip launch,copy,sgemm --sync-iters 200 --graph-reps 301 --graph-gap-us "$gap" >"$W/shaped_native_gapped.txt" 2>&1
       step "avec PING (shaped)"
       "$G/bin/avec_ping" 127.0.0.1:$P_SHAPE_EXEC 300 >"$W/shaped_ping.txt" 2>&1; cat "$W/shaped_ping.txt"
       step "remote (shaped)"
       LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_SHAPE_EXEC timeout -k 5 240 "$B" --sgemm-iters "$ITERS" \
-        --launches 5000 --sync-iters 200 --copy-reps 2 --copy-mib "$SHAPED_MIB" >"$W/shaped_remote.txt" 2>&1
+        --launches 5000 --sync-iters 200 --graph-reps 301 --copy-reps 2 --copy-mib "$SHAPED_MIB" >"$W/shaped_remote.txt" 2>&1
       echo "exit $?" >>"$W/shaped_remote.txt"; cat "$W/shaped_remote.txt"
+      # Informational, beside the counted figure: the replays alone in a fresh process through the same link and
+      # executor, and the link's RTT once more (does the figure move with what ran before it, or with the link?).
+      step "graph replay alone, and the TCP floor again (shaped)"
+      LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$P_SHAPE_EXEC timeout -k 5 120 "$B" --skip launch,copy,sgemm \
+        --graph-reps 301 >"$W/shaped_remote_graph_only.txt" 2>&1
+      "$G/bin/tcpfloor" rtt 127.0.0.1:$P_SHAPE_TCP 500 >"$W/shaped_tcp_after.txt"
+      cat "$W/shaped_remote_graph_only.txt" "$W/shaped_tcp_after.txt"
     fi
   else
     echo "executor unavailable: native figures only" | tee "$W/remote.txt"

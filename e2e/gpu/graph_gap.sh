@@ -9,7 +9,7 @@
 # launches, copies and an SGEMM loop in the same process (as bench.sh measures it), and once more at the
 # end (the spread between runs). On the GPU machine:
 #   bash e2e/gpu/graph_gap.sh
-# Prints one line per variant (median us over 51 replays, and its excess over native-idle + RTT); writes the
+# Prints one line per variant (median us over 301 replays, and its excess over native-idle + RTT); writes the
 # same to $OUT/graph-gap.txt when OUT is set.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -24,7 +24,7 @@ trap 'for p in "${PIDS[@]}"; do stop_pid "$p"; done; rm -rf "$W"' EXIT
 wait_port $((P + 1)) 5
 rtt=$("$G/bin/tcpfloor" rtt 127.0.0.1:$((P + 1)) 500 | awk '$1=="tcp_rtt_us_median"{printf "%d", $2}')
 graph() { awk '$1=="graph_replay_us_median"{print $2}'; }
-run_native() { "$B" --skip launch,copy,sgemm --sync-iters 200 "$@" 2>&1 | graph; }
+run_native() { "$B" --skip launch,copy,sgemm --graph-reps 301 "$@" 2>&1 | graph; }
 hot=$(run_native)
 idle=$(run_native --graph-gap-us "$rtt")
 idle_spin=$(run_native --graph-gap-us "$rtt" --graph-gap-spin 1)
@@ -39,7 +39,7 @@ remote() {  # executor read spin (us), shim reply spin (us), a port of its own, 
   wait_port $((port + 1)) 5
   "$G/bin/avec_ping" 127.0.0.1:$((port + 1)) 300 | awk '/median/{printf "  (avec PING through the link: %s us) ", $2}' >&2
   LD_PRELOAD=$SHIM AVEC_SERVER=127.0.0.1:$((port + 1)) AVEC_REPLY_SPIN_US=$2 timeout 120 \
-    "$B" "${what[@]}" --sync-iters 200 2>&1 | graph
+    "$B" "${what[@]}" --sync-iters 200 --graph-reps 301 2>&1 | graph
   stop_pid $sp
   stop_pid $ex
 }

@@ -1,14 +1,15 @@
 // bench_gpu: the figures of issue 2, for one process (native or through the shim). Prints "key value"
 // lines; bench.sh runs it natively and remotely in the same run and computes the ratios.
 //   bench_gpu [--launches N] [--sync-iters N] [--copy-mib M] [--copy-reps R] [--sgemm-n N]
-//             [--sgemm-iters K | --sgemm-target-s S] [--skip LIST] [--graph-gap-us G [--graph-gap-spin 1]]
+//             [--sgemm-iters K | --sgemm-target-s S] [--skip LIST] [--graph-reps R]
+//             [--graph-gap-us G [--graph-gap-spin 1]]
 // Measured (all after a warm-up, host wall clock):
 //   launch_throughput   N empty-kernel launches on one stream, then one synchronize: launches per second
 //   launch_sync_us      median of launch + cudaStreamSynchronize round trips
 //   h2d/d2h_{pinned,pageable}_GBps   cudaMemcpy of M MiB, best of R
 //   sgemm_total_s       alloc + upload + K tiled SGEMMs of N^3 + download (the compute-bound program)
-//   graph_replay_us_median  a captured graph of 100 small kernels: median of cudaGraphLaunch + synchronize
-//                       (issue 11: one frame per replay); with --graph-gap-us G the GPU idles G us before each
+//   graph_replay_us_median  a captured graph of 100 small kernels: median of R (default sync-iters/4 + 1)
+//                       cudaGraphLaunch + synchronize (issue 11: one frame per replay); with --graph-gap-us G the GPU idles G us before each
 //                       timed replay, as it does between replays through a link of that round trip (sleeping;
 //                       with --graph-gap-spin 1 the CPU spins meanwhile: the idle GPU's share alone)
 #include <cuda_runtime.h>
@@ -60,7 +61,7 @@ static bool skip(const std::string &list, const char *what) {
 int main(int argc, char **argv) {
   long launches = 100000, sync_iters = 2000, copy_mib = 256, copy_reps = 3, sgemm_n = 2048, sgemm_iters = 0;
   double sgemm_target = 1.0;
-  long graph_gap_us = 0, graph_gap_spin = 0;
+  long graph_gap_us = 0, graph_gap_spin = 0, graph_reps = 0;
   std::string sk;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -73,6 +74,7 @@ int main(int argc, char **argv) {
     else if (a == "--sgemm-iters") sgemm_iters = v;
     else if (a == "--sgemm-target-s") sgemm_target = atof(argv[i + 1]);
     else if (a == "--skip") sk = argv[i + 1];
+    else if (a == "--graph-reps") graph_reps = v;
     else if (a == "--graph-gap-us") graph_gap_us = v;
     else if (a == "--graph-gap-spin") graph_gap_spin = v;
     else { fprintf(stderr, "bench_gpu: unknown option %s\n", a.c_str()); return 2; }
@@ -185,7 +187,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 20; i++) CK(cudaGraphLaunch(e, s));  // warm-up
     CK(cudaStreamSynchronize(s));
     std::vector<double> v;
-    for (long i = 0; i < sync_iters / 4 + 1; i++) {
+    for (long i = 0; i < (graph_reps > 0 ? graph_reps : sync_iters / 4 + 1); i++) {
       if (graph_gap_us > 0 && graph_gap_spin)  // the GPU idles, the CPU does not
         for (double until = now_s() + graph_gap_us * 1e-6; now_s() < until;) {}
       else if (graph_gap_us > 0)

@@ -28,7 +28,7 @@ def fmt(v, unit=""):
     return f"{v:.3g}{unit}" if abs(v) < 10 else f"{v:.1f}{unit}"
 
 
-def section(title, native, remote, tcp, ping, label, gapped=None):
+def section(title, native, remote, tcp, ping, label, gapped=None, alone=None, tcp_after=None):
     out = []
     out.append(f"== {title} ==")
     rtt = tcp.get("tcp_rtt_us_median")
@@ -90,6 +90,14 @@ def section(title, native, remote, tcp, ping, label, gapped=None):
             if g:
                 out.append(f"    (informational: native replay after the GPU idled one RTT, as between replays through"
                            f" the link: {fmt(g)} us; remote - that = {fmt(r - g)} us = {(r - g) / rtt:.3f} RTT)")
+            out.append(f"    (informational: remote replay p10 {fmt(remote.get('graph_replay_us_p10'))} p90 {fmt(remote.get('p90'))} us;"
+                       f" TCP RTT p10 {fmt(tcp.get('tcp_rtt_us_p10'))} p99 {fmt(tcp.get('p99'))} us)")
+            a = (alone or {}).get("graph_replay_us_median")
+            if a:
+                out.append(f"    (informational: the replays alone in a fresh process: median {fmt(a)} p10"
+                           f" {fmt(alone.get('graph_replay_us_p10'))} p90 {fmt(alone.get('p90'))} us; limit with the RTT"
+                           f" measured after them ({fmt((tcp_after or {}).get('tcp_rtt_us_median'))} us):"
+                           f" {fmt(n + (tcp_after or {}).get('tcp_rtt_us_median', float('nan')))} us)")
     else:
         target("graph replay (100 kernels) + sync", None, "missing")
     out.append(f"  {met} of {total} targets met")
@@ -106,7 +114,8 @@ def main():
         lines.append("")
         lines += section(f"shaped link: {label}", native, load(os.path.join(d, "shaped_remote.txt")),
                          load(os.path.join(d, "shaped_tcp.txt")), load(os.path.join(d, "shaped_ping.txt")), label,
-                         load(os.path.join(d, "shaped_native_gapped.txt")))
+                         load(os.path.join(d, "shaped_native_gapped.txt")),
+                         load(os.path.join(d, "shaped_remote_graph_only.txt")), load(os.path.join(d, "shaped_tcp_after.txt")))
     print("\n".join(lines))
 
 
