@@ -301,7 +301,15 @@ enum avec_opcode {
   /* zeros over a fresh mirror's device side, applied the same way (beside the streams, before the next frame
    * is read), so a MIRROR_WRITE_NOW after it cannot be overtaken by it; same HELLO feature */
   AVEC_OP_MIRROR_ZERO_NOW = 179, /* F avec_mirror_write, no payload */
+  /* server -> client only (a client that sends it has sent a bad frame): what the session's driver wrote to
+   * its stdout (device printf, flushed by the driver at synchronizations, launches and module loads),
+   * sent just before a reply with that reply's request id and opcode-independent flags AVEC_F_REPLY;
+   * payload: avec_reply_hdr {0} + at most AVEC_DEVICE_OUTPUT_MAX bytes of text, in order. The client writes
+   * the text to its own stdout and goes on reading the reply. Only when both sides agreed in HELLO
+   * (AVEC_HELLO_DEVICE_OUTPUT / AVEC_FEATURE_DEVICE_OUTPUT) */
+  AVEC_OP_DEVICE_OUTPUT = 180,
 };
+#define AVEC_DEVICE_OUTPUT_MAX (64u * 1024u)
 
 /* Frames that queue no device work but host-to-device copies (or none at all): after only these since a
  * stream last ran dry, a fenced synchronize of it is what the program would see (stream.c, AVEC_SYNC_FENCE). */
@@ -370,6 +378,8 @@ typedef struct avec_f32 { float value; uint32_t reserved; } avec_f32;
 #define AVEC_HELLO_STRIPE_JOIN 0x8u
 /* The client can serve host functions on a callback connection (opened when it first needs one). */
 #define AVEC_HELLO_CALLBACKS 0x10u
+/* The client takes DEVICE_OUTPUT frames: the device's printf output is written to its stdout. */
+#define AVEC_HELLO_DEVICE_OUTPUT 0x20u
 
 typedef struct avec_hello {
   uint32_t wire_version;   /* AVEC_WIRE_VERSION */
@@ -401,6 +411,8 @@ typedef struct avec_hello_reply {
  * one scope (SHARE_*, POOL_*_POINTER); without it the client refuses them and reads the handle-type device
  * attributes as 0 */
 #define AVEC_FEATURE_SHAREABLE_FD 0x10u
+/* the session's stdout (device printf) comes to the client in DEVICE_OUTPUT frames ahead of replies */
+#define AVEC_FEATURE_DEVICE_OUTPUT 0x20u
 #define AVEC_MAX_STRIPES 8u
 #define AVEC_STRIPE_TOKEN_BYTES 32u
 

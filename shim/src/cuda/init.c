@@ -112,7 +112,12 @@ static void do_init(void) {
   static avec_hello_result rep;
   uint32_t st, reason;
   char msg[AVEC_MAX_REFUSAL_MESSAGE + 1];
-  int rc = avec_session_hello(&avec_sess.conn, endpoint, ticket, avec_bulk_hello_flags() | AVEC_HELLO_CALLBACKS, &rep, &st, &reason, msg, sizeof msg);
+  /* Device printf comes back to this process's stdout unless AVEC_DEVICE_OUTPUT=0 (then it stays on the GPU
+   * node, in the session's stdout there). */
+  const char *dout = getenv("AVEC_DEVICE_OUTPUT");
+  uint32_t flags = avec_bulk_hello_flags() | AVEC_HELLO_CALLBACKS |
+                   (dout && strcmp(dout, "0") == 0 ? 0 : AVEC_HELLO_DEVICE_OUTPUT);
+  int rc = avec_session_hello(&avec_sess.conn, endpoint, ticket, flags, &rep, &st, &reason, msg, sizeof msg);
   if (rc < 0) {
     LOG_ERROR("cuInit: cannot reach remoting server %s: %s: no device", endpoint, strerror(-rc));
     avec_sess.init_result = CUDA_ERROR_NO_DEVICE;

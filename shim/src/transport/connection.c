@@ -356,16 +356,40 @@ static uint32_t request_locked(avec_conn *c, uint16_t op, uint32_t flags, uint32
   return st;
 }
 
-static uint32_t read_reply_hdr(avec_conn *c, uint32_t id, avec_frame_hdr *h) {
-  if (recv_all(c, h, sizeof *h)) return AVEC_STATUS_LOST;
-  int bad = avec_frame_hdr_check_reply(h, id);
-  if (bad) {
-    LOG_ERROR("malformed reply from %s (check %d, opcode %u, id %u, expected %u)", c->endpoint, bad,
-              h->opcode, h->request_id, id);
-    mark_dead(c, "protocol error");
+/* A DEVICE_OUTPUT frame's text (what the session's driver printed: device printf) goes to this process's
+ * stdout, where the driver would have written it on a local GPU, through stdio so that it keeps its place
+ * after what the program printed before. */
+static uint32_t device_output(avec_conn *c, const avec_frame_hdr *h) {
+  avec_reply_hdr r;
+  if (h->payload_len > sizeof r + AVEC_DEVICE_OUTPUT_MAX || recv_all(c, &r, sizeof r)) {
+    mark_dead(c, "malformed device output");
     return AVEC_STATUS_LOST;
   }
+  char buf[4096];
+  for (size_t left = h->payload_len - sizeof r; left;) {
+    size_t n = left < sizeof buf ? left : sizeof buf;
+    if (recv_all(c, buf, n)) return AVEC_STATUS_LOST;
+    fwrite(buf, 1, n, stdout);
+    left -= n;
+  }
+  fflush(stdout);
   return 0;
+}
+
+static uint32_t read_reply_hdr(avec_conn *c, uint32_t id, avec_frame_hdr *h) {
+  for (;;) {
+    if (recv_all(c, h, sizeof *h)) return AVEC_STATUS_LOST;
+    int bad = avec_frame_hdr_check_reply(h, id);
+    if (bad) {
+      LOG_ERROR("malformed reply from %s (check %d, opcode %u, id %u, expected %u)", c->endpoint, bad,
+                h->opcode, h->request_id, id);
+      mark_dead(c, "protocol error");
+      return AVEC_STATUS_LOST;
+    }
+    if (h->opcode != AVEC_OP_DEVICE_OUTPUT) return 0;
+    uint32_t st = device_output(c, h);
+    if (st) return st;
+  }
 }
 
 uint32_t avec_conn_call(avec_conn *c, uint16_t op, uint32_t flags, uint32_t ctx, const void *a, size_t alen,

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -37,6 +38,15 @@ static void send_reply(int fd, uint32_t id, uint32_t flags, uint32_t status, con
   avec_frame_hdr_make(&h, 0, AVEC_F_REPLY | flags, id, 0, (uint32_t)(sizeof(avec_reply_hdr) + n));
   avec_reply_hdr r = {status, 0};
   if (write(fd, &h, sizeof h) < 0 || write(fd, &r, sizeof r) < 0 || (n && write(fd, data, n) < 0)) {}
+}
+
+/* A DEVICE_OUTPUT frame (what the session's driver printed) ahead of request `id`'s reply; `claim` is the
+ * payload length the header announces (a lying one is a protocol error). */
+static void send_output(int fd, uint32_t id, const char *text, size_t n, uint32_t claim) {
+  avec_frame_hdr h;
+  avec_frame_hdr_make(&h, AVEC_OP_DEVICE_OUTPUT, AVEC_F_REPLY, id, 0, claim);
+  avec_reply_hdr r = {0, 0};
+  if (write(fd, &h, sizeof h) < 0 || write(fd, &r, sizeof r) < 0 || (n && write(fd, text, n) < 0)) {}
 }
 
 typedef struct script {
@@ -88,6 +98,22 @@ static void *server(void *arg) {
         if (i < 2) usleep(3000);
         send_reply(fd, h.request_id, 0, 0, NULL, 0);
       }
+      break;
+    case 8: /* device output ahead of a reply, between the frames of a chunked reply, then one too large */
+      if (read_frame(fd, &h, payload, sizeof payload) == 0) {
+        send_output(fd, h.request_id, "avec_print 42\n", 14, sizeof(avec_reply_hdr) + 14);
+        send_output(fd, h.request_id, "avec_print 7\n", 13, sizeof(avec_reply_hdr) + 13);
+        send_reply(fd, h.request_id, 0, 0, NULL, 0);
+      }
+      if (read_frame(fd, &h, payload, sizeof payload) == 0) {
+        uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        send_reply(fd, h.request_id, AVEC_F_MORE, 0, data, 4);
+        send_output(fd, h.request_id, "mid\n", 4, sizeof(avec_reply_hdr) + 4);
+        send_reply(fd, h.request_id, 0, 0, data + 4, 4);
+      }
+      if (read_frame(fd, &h, payload, sizeof payload) == 0)
+        send_output(fd, h.request_id, "x", 1, sizeof(avec_reply_hdr) + AVEC_DEVICE_OUTPUT_MAX + 1);
+      read_frame(fd, &h, payload, sizeof payload);
       break;
     case 6: /* a reply with the wrong request id */
       if (read_frame(fd, &h, payload, sizeof payload) == 0) send_reply(fd, h.request_id + 5, 0, 0, NULL, 0);
@@ -241,6 +267,38 @@ int main(void) {
     CHECK(c.reply_spin_ns == 100000L);
     pthread_join(t, NULL);
     avec_conn_close(&c);
+  }
+  {
+    CASE("device output goes to stdout, in order, ahead of the reply it came with");
+    FILE *cap = tmpfile();
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(fileno(cap), 1);
+    script s = {.scenario = 8};
+    pthread_t t;
+    avec_conn c;
+    run(&s, &t, &c);
+    avec_reply_hdr r;
+    CHECK_EQ(avec_conn_call(&c, AVEC_OP_CTX_SYNCHRONIZE, 0, 1, NULL, 0, NULL, 0, &r, sizeof r, NULL), 0);
+    uint8_t dst[8];
+    avec_memcpy_dtoh req = {0x1000, sizeof dst, 0, 0};
+    CHECK_EQ(avec_conn_call_into(&c, AVEC_OP_MEMCPY_DTOH, 0, 1, &req, sizeof req, dst, sizeof dst), 0);
+    CHECK(dst[0] == 1 && dst[7] == 8);
+    CHECK(!c.dead);
+    /* more text than a DEVICE_OUTPUT frame may carry: a protocol error, the call fails */
+    CHECK_EQ(avec_conn_call(&c, AVEC_OP_CTX_SYNCHRONIZE, 0, 1, NULL, 0, NULL, 0, &r, sizeof r, NULL), AVEC_STATUS_LOST);
+    CHECK(c.dead);
+    avec_conn_close(&c);
+    pthread_join(t, NULL);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    char out[64] = {0};
+    rewind(cap);
+    size_t n = fread(out, 1, sizeof out - 1, cap);
+    fclose(cap);
+    CHECK_EQ(n, (size_t)31);
+    CHECK(strcmp(out, "avec_print 42\navec_print 7\nmid\n") == 0);
   }
   {
     CASE("server vanishes");
