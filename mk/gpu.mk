@@ -10,7 +10,7 @@ NVCC := $(CUDA_HOME)/bin/nvcc
 GPU_ARCH := -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCC_FLAGS := -std=c++17 -O2 $(GPU_ARCH) -Xcompiler -Wall,-Wno-unused-function
 GPU_PROGRAMS := device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering memlimit \
-                mempool vmm ipc graphs managed tex2d_linear tex_layered_cube surf_write array3d
+                mempool vmm ipc graphs managed tex2d_linear tex_layered_cube surf_write array3d device_printf
 GPU_BENCH := bench_gpu
 
 GPU_OBJS := $(patsubst %,$(GPU_DIR)/obj/%.o,$(GPU_PROGRAMS))

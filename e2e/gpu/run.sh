@@ -60,7 +60,7 @@ part_of() { case $1 in c | cx | nvml) echo programs ;; *) echo frameworks ;; esa
 TESTS=()
 for v in static shared; do
   for p in device_query context_driver memory streams_events modules_driver launch procaddr_errors sgemm ptds_threads ordering \
-    mempool ipc managed tex2d_linear tex_layered_cube surf_write array3d vmm; do
+    mempool ipc managed tex2d_linear tex_layered_cube surf_write array3d vmm device_printf; do
     TESTS+=("$p.$v|c|$G/bin/$v/$p")
   done
   # host functions in a capture run in this process, called back by the server (compared like any line)

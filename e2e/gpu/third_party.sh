@@ -20,6 +20,8 @@
 #   OUT                result directory (default: a new temp dir); gets numba-cuda-SUITE.txt (the lines
 #                      above plus the natively failing tests) and numba-cuda-logs-SUITES.tar.gz (per-test result
 #                      lines, junit reports, pytest logs, executor log)
+# python/numba_tests is on PYTHONPATH: its plugin, and a sitecustomize.py that gives numpy 2 back
+# np.row_stack in every child Python the tests start themselves (test_print, test_caching, test_ipc, ...).
 # Needs numba-cuda, pytest and pytest-xdist. Stand-ins for the test-only packages cffi and filecheck are put
 # on PYTHONPATH only where the real ones are missing (python/numba_tests/standins/README.md).
 # Exit status: 0 when every suite met its target, 1 otherwise, 2 when it could not run.
