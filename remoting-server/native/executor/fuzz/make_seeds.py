@@ -31,6 +31,10 @@ def mirror_zero(dptr, size):
     return frame(179, struct.pack("<QQ", dptr, size))
 
 
+def device_output(text, rid=0, flags=0):
+    return frame(180, struct.pack("<II", 0, 0) + text, rid, 1, flags)
+
+
 def dtoh(src, n, rid=3):
     return frame(24, struct.pack("<QQII", src, n, 0, 0), rid)
 
@@ -200,6 +204,8 @@ session = {
     # zeros the same way: inside the allocation, past its end (refused), read back
     "mirror_zero_now": alloc(4096) + htod(BASE, b"z" * 64) + mirror_zero(BASE + 8, 16) + mirror_zero(BASE + 4000, 200) +
                        dtoh(BASE, 32) + sync,
+    # DEVICE_OUTPUT goes from server to client only: a client's ends the session as a bad frame
+    "device_output_from_client": alloc(64) + sync + device_output(b"avec_print 42\n", 5) + sync,
 }
 decoder = {
     "hello": hello(b"avec1.e30.AAAA"),
@@ -207,6 +213,7 @@ decoder = {
               mirror_write(BASE, b"flag") + mirror_zero(BASE, 4) + frame(105, struct.pack("<IIII", 1, 21, 1, 0), 3) +
               frame(106, b"AVI1" + b"\0" * 68, 4) + frame(107, struct.pack("<Q", BASE), 5) +
               frame(108, b"\0" * 72, 6),
+    "device_output": device_output(b"avec_print 7\n", 2) + device_output(b"x" * 64, 3, 2),
     "arrays": array(120, 5, 16, 4, 0, 2) + array_copy(125, 0, 5, 8, 2, 1, data=b"x" * 16) +
               array_copy(126, 5, 0, 8, 2, 1, 3) + tex(128, 0, 5, 4) + frame(129, struct.pack("<Q", 1)),
     "module": module_image + module_load + frame(176, struct.pack("<II", 5, 0), 2),

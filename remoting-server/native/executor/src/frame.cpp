@@ -109,6 +109,7 @@ const char* opcode_name(uint32_t op) {
     N(CALLBACK_ATTACH) N(HOST_FUNC) N(CALLBACK) N(CALLBACK_REPLY) N(MODULE_KERNEL_NAMES) N(STREAM_FENCE)
     N(MIRROR_WRITE_NOW)
     N(MIRROR_ZERO_NOW)
+    N(DEVICE_OUTPUT)  // server to client only: frame_fixed_size knows it not, so a client's is a bad frame
 #undef N
     default: return "UNKNOWN";
   }

@@ -309,6 +309,7 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketC
   so.stripe_channel = stripe_channel;
   so.max_stripes = o.max_stripes;
   so.compression = o.compression;
+  so.device_output = true;  // this process is the session's alone: its stdout may go to the client
   so.before_teardown = [] {
     signal(SIGALRM, on_teardown_timeout);
     alarm(g_teardown_seconds);
@@ -332,6 +333,7 @@ int serve(const Options& o, int fd, const std::string& session_id, const TicketC
       .unum("host_rss", process_rss_bytes())
       .unum("module_store_bytes", store.memory_bytes())
       .unum("objects_refused", st.objects_refused)
+      .unum("device_output_bytes", st.device_output)
       .str("ops", s.op_summary());
   close(fd);
   return end == SessionEnd::bad_frame ? 3 : end == SessionEnd::refused ? 4 : 0;

@@ -133,6 +133,37 @@ bool Session::read_exact(void* p, size_t n) {
 
 bool Session::send_frame(const avec_frame_hdr& req, uint32_t flags, const void* a, size_t an, const void* b,
                          size_t bn) {
+  if (device_output_.active() && !send_device_output(req)) return false;
+  return write_frame(req, flags, a, an, b, bn);
+}
+
+// What the driver printed before this reply (device printf, flushed at the synchronization or copy the
+// reply answers) goes ahead of it, with its request id, in frames of at most AVEC_DEVICE_OUTPUT_MAX bytes.
+bool Session::send_device_output(const avec_frame_hdr& req) {
+  if (!device_output_.take(&device_text_)) return true;
+  avec_frame_hdr h = req;
+  h.opcode = AVEC_OP_DEVICE_OUTPUT;
+  avec_reply_hdr r = {0, 0};
+  bool ok = true;
+  for (size_t off = 0; ok && off < device_text_.size(); off += AVEC_DEVICE_OUTPUT_MAX) {
+    size_t n = std::min<size_t>(AVEC_DEVICE_OUTPUT_MAX, device_text_.size() - off);
+    ok = write_frame(h, 0, &r, sizeof r, device_text_.data() + off, n);
+  }
+  if (ok) stats_.device_output += device_text_.size();
+  device_text_.clear();
+  return ok;
+}
+
+void Session::end_device_output() {
+  if (!device_output_.active()) return;
+  uint64_t unsent = device_output_.stop();
+  if (unsent || device_output_.dropped())
+    AVEC_LOG(info, "device_output_end").unum("sent", stats_.device_output).unum("unsent", unsent)
+        .unum("dropped_over_cap", device_output_.dropped());
+}
+
+bool Session::write_frame(const avec_frame_hdr& req, uint32_t flags, const void* a, size_t an, const void* b,
+                          size_t bn) {
   if (conn_failed_) return false;
   avec_frame_hdr h;
   h.magic = AVEC_WIRE_MAGIC;
@@ -271,6 +302,7 @@ SessionEnd Session::run() {
   }
   if (callback_lost_) end = SessionEnd::callback_lost;
   teardown();
+  end_device_output();  // after teardown: destroying the contexts flushes their printf buffers too
   return end;
 }
 
@@ -394,6 +426,10 @@ bool Session::hello(const FrameView& v) {
   }
   if (!info_only_) rep.features |= AVEC_FEATURE_MIRROR_WRITE_NOW;
   if (!info_only_ && share_offered()) rep.features |= AVEC_FEATURE_SHAREABLE_FD;
+  // Device printf: the emulated device runs no kernels and prints nothing, but is offered it all the same
+  // (one behaviour for clients and tests whatever the backend).
+  if (!info_only_ && (h.flags & AVEC_HELLO_DEVICE_OUTPUT) && opts_.device_output && device_output_.start())
+    rep.features |= AVEC_FEATURE_DEVICE_OUTPUT;
   hello_done_ = true;
   // From now on only a stall (mid-frame, or a client that does not read its replies) ends the session.
   conn_.set_read_timeout_ms(opts_.stall_timeout_ms);
@@ -405,10 +441,12 @@ bool Session::hello(const FrameView& v) {
       .num("info_only", info_only_)
       .unum("stripes", stripes_granted_)
       .num("callbacks", callbacks_offered_)
-      .num("compression", zstd_);
+      .num("compression", zstd_)
+      .num("device_output", device_output_.active());
   std::string body(reinterpret_cast<const char*>(devices_.data()), devices_.size() * sizeof(avec_device_info));
   if (rep.features) body.append(reinterpret_cast<const char*>(&ext), sizeof ext);
-  return reply(v.hdr, &rep, sizeof rep, body.data(), body.size());
+  // never behind device output: the client learns from this reply that DEVICE_OUTPUT frames may come
+  return write_frame(v.hdr, 0, &rep, sizeof rep, body.data(), body.size());
 }
 
 // ---- tables ------------------------------------------------------------------------------------------

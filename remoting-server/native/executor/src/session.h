@@ -14,6 +14,7 @@
 #include "backend.h"
 #include "callbacks.h"
 #include "conn.h"
+#include "device_output.h"
 #include "errors.h"
 #include "frame.h"
 #include "fd_share.h"
@@ -56,6 +57,9 @@ struct SessionOptions {
   int stripe_channel = -1;
   uint32_t max_stripes = 4;
   bool compression = true;
+  // The session owns its process's stdout (a session process, not a test or fuzzer running sessions in its
+  // own process): it may capture it for a client that asks (AVEC_HELLO_DEVICE_OUTPUT, device printf).
+  bool device_output = false;
   // Called once when the session starts freeing (the executor arms a watchdog: a hung kernel must not
   // keep a dead session's process alive; exiting lets the driver destroy the context instead).
   std::function<void()> before_teardown;
@@ -77,6 +81,7 @@ class Session {
   struct Stats {
     uint64_t frames = 0, bytes_in = 0, bytes_out = 0, freed_allocs = 0;
     uint64_t objects_refused = 0;  // creations refused by max_objects / max_module_bytes
+    uint64_t device_output = 0;    // bytes of the process's stdout sent to the client (DEVICE_OUTPUT)
   };
   const Stats& stats() const { return stats_; }
   // Per opcode, what the client sent and what it cost, for the supervising server's metrics (the server's
@@ -111,8 +116,14 @@ class Session {
   // I/O
   bool fill(size_t want);
   bool read_exact(void* p, size_t n);
+  // A reply frame to `req`, after what the process printed since the last one (DEVICE_OUTPUT frames).
   bool send_frame(const avec_frame_hdr& req, uint32_t flags, const void* a, size_t an, const void* b = nullptr,
                   size_t bn = 0);
+  // One frame as it is: `req`'s opcode, request id and context, AVEC_F_REPLY | flags.
+  bool write_frame(const avec_frame_hdr& req, uint32_t flags, const void* a, size_t an, const void* b = nullptr,
+                   size_t bn = 0);
+  bool send_device_output(const avec_frame_hdr& req);
+  void end_device_output();  // at the session's end: stdout back, what was never sent counted
   bool reply(const avec_frame_hdr& req, const void* body, size_t n, const void* extra = nullptr, size_t en = 0) {
     return send_frame(req, 0, body, n, extra, en);
   }
@@ -276,6 +287,8 @@ class Session {
   bool callbacks_offered_ = false;  // AVEC_FEATURE_CALLBACKS granted in HELLO
   CallbackChannel callbacks_;
   std::atomic<bool> callback_lost_{false};
+  DeviceOutput device_output_;  // started in HELLO (AVEC_FEATURE_DEVICE_OUTPUT)
+  std::string device_text_;     // output being sent
   uint64_t h2d_seq_ = 0, d2h_seq_ = 0;  // striped chunks so far, per direction (the pieces carry them)
   std::vector<uint8_t> bulk_buf_;       // a chunk that has no staging buffer, or compressed bytes
   int device_count_ = 0;

@@ -51,6 +51,15 @@ static Bytes fill_launch(uint32_t func, uint64_t ptr, uint32_t n, uint32_t value
   return frame(AVEC_OP_LAUNCH, p, 0);
 }
 
+// Uploads the test image as `module` and gets its kernel `name` as function `func`; the status.
+static uint32_t load_kernel(Client& c, const char* name, uint32_t module = 5, uint32_t func = 6, uint32_t id = 2) {
+  Bytes img = cuda_image();
+  uint8_t hash[32];
+  avec::sha256(img.data(), img.size(), hash);
+  return c.call(cat({module_image(hash, img), module_load_kind(module, hash, img.size(), AVEC_MODULE_KIND_MODULE),
+                     symbol(AVEC_OP_GET_FUNCTION, module, func, name, id)})).status();
+}
+
 static bool all_words(const Bytes& b, uint32_t v) {
   for (size_t i = 0; i + 4 <= b.size(); i += 4) {
     uint32_t w;
@@ -298,11 +307,7 @@ TEST(cuda_backend_sticky_fault_and_client_kill) {
   {
     Client c(l.port);
     CHECK(c.hello_ok());
-    Bytes img = cuda_image();
-    uint8_t hash[32];
-    avec::sha256(img.data(), img.size(), hash);
-    CHECK_EQ(c.call(cat({module_image(hash, img), module_load_kind(5, hash, img.size(), AVEC_MODULE_KIND_MODULE),
-                         symbol(AVEC_OP_GET_FUNCTION, 5, 6, "avec_fill", 2)})).status(), 0u);
+    CHECK_EQ(load_kernel(c, "avec_fill"), 0u);
     // the kernel writes through a pointer the session cannot check: the fault is the driver's, and sticky
     CHECK_EQ(c.call(cat({fill_launch(6, 0x1000, 4, 1), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3)})).status(),
              (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
@@ -372,11 +377,7 @@ TEST(cuda_backend_contexts_and_reset) {
     CHECK_EQ(c.read_data(&got), 0u);
     CHECK(got == Bytes(8192, 0x33));
     // a fault in the primary context, then cuDevicePrimaryCtxReset: the documented recovery
-    Bytes img = cuda_image();
-    uint8_t hash[32];
-    avec::sha256(img.data(), img.size(), hash);
-    CHECK_EQ(c.call(cat({module_image(hash, img), module_load_kind(5, hash, img.size(), AVEC_MODULE_KIND_MODULE),
-                         symbol(AVEC_OP_GET_FUNCTION, 5, 6, "avec_fill", 4)})).status(), 0u);
+    CHECK_EQ(load_kernel(c, "avec_fill", 5, 6, 4), 0u);
     CHECK_EQ(c.call(cat({fill_launch(6, 0x10, 4, 1), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 5)})).status(),
              (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
     CHECK_EQ(c.call(mem_alloc(16, 6)).status(), (uint32_t)CUDA_ERROR_ILLEGAL_ADDRESS);
@@ -534,4 +535,151 @@ TEST(cuda_backend_shareable_handles) {
     CHECK_EQ(a.call(frame_of(AVEC_OP_SHARE_EXPORT, e, 15, 0)).status(), (uint32_t)CUDA_ERROR_INVALID_VALUE);
   }
   rmdir(dir.c_str());
+}
+
+// ---- device printf (DEVICE_OUTPUT) ----------------------------------------------------------------------
+
+// avec_print(value) on blocks x threads threads: each prints "avec_print <value>\n"
+static Bytes print_launch(uint32_t func, uint32_t value, uint32_t blocks = 1, uint32_t threads = 1) {
+  avec_launch l = {};
+  l.func = func;
+  l.grid[0] = blocks;
+  l.block[0] = threads;
+  l.grid[1] = l.grid[2] = l.block[1] = l.block[2] = 1;
+  l.param_bytes = 4;
+  Bytes p;
+  put(&p, l);
+  put(&p, value);
+  return frame(AVEC_OP_LAUNCH, p, 0);
+}
+
+// A reply and the DEVICE_OUTPUT frames that came ahead of it.
+struct Printed {
+  Reply reply;
+  std::string text;     // their text, in order
+  size_t frames = 0;
+  bool well_formed = true;  // each: the reply's request id, AVEC_F_REPLY only, status 0, 1..MAX bytes of text
+};
+
+static Printed read_printed(Client& c) {
+  Printed p;
+  std::vector<Reply> out;
+  if (!c.reply_after_output(&p.reply, &out)) p.reply.payload.clear();
+  for (const Reply& o : out) {
+    p.frames++;
+    size_t n = o.payload.size() < 8 ? 0 : o.payload.size() - 8;
+    p.well_formed = p.well_formed && o.hdr.request_id == p.reply.hdr.request_id && o.hdr.flags == AVEC_F_REPLY &&
+                    o.status() == 0 && n >= 1 && n <= AVEC_DEVICE_OUTPUT_MAX;
+    if (n) p.text.append(reinterpret_cast<const char*>(o.payload.data()) + 8, n);
+  }
+  return p;
+}
+
+static std::string repeated(const std::string& line, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; i++) s += line;
+  return s;
+}
+
+// With AVEC_HELLO_DEVICE_OUTPUT, what the driver prints (device printf, written to the session process's
+// stdout through stdio at synchronizations) reaches the client in DEVICE_OUTPUT frames just ahead of the
+// reply, with its request id; output flushed during fire-and-forget frames precedes the next reply; large
+// output is split into frames of at most AVEC_DEVICE_OUTPUT_MAX; what is printed after the last reply is
+// dropped at the session's end (logged).
+TEST(cuda_backend_device_output) {
+  Listener l({}, "cuda", cuda_lib_path());
+  {
+    Client c(l.port);
+    Reply hr = c.call(hello(AVEC_HELLO_DEVICE_OUTPUT));
+    CHECK_EQ(hr.status(), 0u);
+    CHECK(hr.as<avec_hello_reply>().features & AVEC_FEATURE_DEVICE_OUTPUT);
+    CHECK_EQ(load_kernel(c, "avec_print"), 0u);
+    CHECK(c.send(cat({print_launch(6, 42), print_launch(6, 7), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3)})));
+    Printed p = read_printed(c);
+    CHECK_EQ(p.reply.hdr.opcode, (uint16_t)AVEC_OP_CTX_SYNCHRONIZE);
+    CHECK_EQ(p.reply.hdr.request_id, 3u);
+    CHECK_EQ(p.reply.status(), 0u);
+    CHECK(p.text == "avec_print 42\navec_print 7\n");
+    CHECK(p.frames >= 1 && p.well_formed);
+    CHECK(c.send(frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 4)));  // nothing printed since: no output frame
+    Printed quiet = read_printed(c);
+    CHECK_EQ(quiet.reply.hdr.request_id, 4u);
+    CHECK_EQ(quiet.reply.status(), 0u);
+    CHECK_EQ(quiet.frames, 0u);
+    if (!real_gpu()) {  // the mock's module unload writes the output (a fire-and-forget frame): the next reply
+      CHECK_EQ(load_kernel(c, "avec_fill", 8, 9, 5), 0u);
+      CHECK(c.send(cat({print_launch(6, 5), frame_of(AVEC_OP_MODULE_UNLOAD, avec_handle{8, 0}, 0),
+                        frame(AVEC_OP_PING, {}, 6)})));
+      Printed f = read_printed(c);
+      CHECK_EQ(f.reply.hdr.opcode, (uint16_t)AVEC_OP_PING);
+      CHECK(f.text == "avec_print 5\n" && f.well_formed);
+    }
+    // 160 x 64 threads print 174,080 bytes: three frames, none over AVEC_DEVICE_OUTPUT_MAX
+    CHECK(c.send(cat({print_launch(6, 12345, 160, 64), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 7)})));
+    Printed big = read_printed(c);
+    CHECK_EQ(big.reply.hdr.request_id, 7u);
+    CHECK_EQ(big.reply.status(), 0u);
+    CHECK_EQ(big.text.size(), 160u * 64 * 17);
+    CHECK(big.text == repeated("avec_print 12345\n", 160 * 64));
+    CHECK(big.frames >= 3 && big.well_formed);
+    // printed after the last reply: the session's end flushes it, and nobody is left to take it
+    CHECK(c.send(cat({print_launch(6, 99), frame(AVEC_OP_GOODBYE, {}, 0)})));
+    CHECK(c.closed_by_peer());
+  }
+  CHECK(l.wait_line({"\"event\":\"device_output_end\"", "\"unsent\":14,"}));
+  CHECK(l.wait_line({"\"event\":\"session_end\"", "\"device_output_bytes\":"}));
+  if (!real_gpu()) CHECK(l.wait_line({kNoLeaks}));
+}
+
+// Without the HELLO flag (or in an INFO_ONLY session) there is no feature bit and no DEVICE_OUTPUT frame:
+// the reply comes alone. The emulated device offers the feature too (it prints nothing).
+TEST(cuda_backend_device_output_only_when_asked) {
+  Listener l({}, "cuda", cuda_lib_path());
+  {
+    Client c(l.port);
+    Reply hr = c.call(hello());
+    CHECK_EQ(hr.status(), 0u);
+    CHECK(!(hr.as<avec_hello_reply>().features & AVEC_FEATURE_DEVICE_OUTPUT));
+    CHECK_EQ(load_kernel(c, "avec_print"), 0u);
+    CHECK(c.send(cat({print_launch(6, 42), frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 3)})));
+    Printed p = read_printed(c);
+    CHECK_EQ(p.reply.hdr.opcode, (uint16_t)AVEC_OP_CTX_SYNCHRONIZE);
+    CHECK_EQ(p.reply.status(), 0u);
+    CHECK_EQ(p.frames, 0u);
+    // the output stays in the session process's stdout (the real driver writes it out at once; the mock
+    // leaves it in stdio's buffer, which the listener's session process never flushes)
+    if (real_gpu()) CHECK(l.wait_line({"avec_print 42"}));
+    Client info(l.port);
+    Reply ir = info.call(hello(AVEC_HELLO_INFO_ONLY | AVEC_HELLO_DEVICE_OUTPUT));
+    CHECK_EQ(ir.status(), 0u);
+    CHECK(!(ir.as<avec_hello_reply>().features & AVEC_FEATURE_DEVICE_OUTPUT));
+  }
+  Listener emulated;
+  Client e(emulated.port);
+  Reply er = e.call(hello(AVEC_HELLO_DEVICE_OUTPUT));
+  CHECK_EQ(er.status(), 0u);
+  CHECK(er.as<avec_hello_reply>().features & AVEC_FEATURE_DEVICE_OUTPUT);
+  CHECK(e.send(frame(AVEC_OP_CTX_SYNCHRONIZE, {}, 2)));
+  Printed ep = read_printed(e);
+  CHECK_EQ(ep.reply.status(), 0u);
+  CHECK_EQ(ep.frames, 0u);
+}
+
+// DEVICE_OUTPUT goes from server to client only: a client that sends it has sent a bad frame.
+TEST(cuda_backend_device_output_from_client_is_bad_frame) {
+  Listener l({}, "cuda", cuda_lib_path());
+  for (uint32_t flags : {0u, (uint32_t)AVEC_F_REPLY}) {
+    Client c(l.port);
+    CHECK_EQ(c.call(hello(AVEC_HELLO_DEVICE_OUTPUT)).status(), 0u);
+    Bytes text;
+    put(&text, avec_reply_hdr{0, 0});
+    put(&text, "hi\n", 3);
+    Reply r = c.call(frame(AVEC_OP_DEVICE_OUTPUT, text, 5, 1, flags));
+    CHECK_EQ(r.status(), AVEC_STATUS_BAD_FRAME);
+    CHECK_EQ(r.hdr.request_id, 5u);
+    CHECK(c.closed_by_peer());
+  }
+  CHECK(l.wait_line({"\"event\":\"bad_frame\"", "\"reason\":\"unknown opcode\"", "\"opcode\":180"}));
+  CHECK(l.wait_line({"\"event\":\"bad_frame\"", "\"reason\":\"client frame with reply or unknown flags\""}));
+  CHECK(l.alive());
 }

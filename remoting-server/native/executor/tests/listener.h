@@ -54,6 +54,7 @@ struct Listener {
     pid = fork();
     if (pid == 0) {
       dup2(fd, 2);
+      dup2(fd, 1);  // what a session prints to stdout (device printf not sent to its client) goes to the log
       if (!lib_path.empty()) setenv("LD_LIBRARY_PATH", lib_path.c_str(), 1);
       std::vector<char*> av;
       for (auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
@@ -136,6 +137,15 @@ struct Client {
     if (r->hdr.magic != AVEC_WIRE_MAGIC || !(r->hdr.flags & AVEC_F_REPLY) || r->hdr.payload_len > AVEC_MAX_PAYLOAD) return false;
     r->payload.resize(r->hdr.payload_len);
     return read_exact(r->payload.data(), r->payload.size());
+  }
+  // The next reply that is not DEVICE_OUTPUT; the DEVICE_OUTPUT frames ahead of it go to *output.
+  bool reply_after_output(Reply* r, std::vector<Reply>* output) {
+    for (;;) {
+      if (!reply(r)) return false;
+      if (r->hdr.opcode != AVEC_OP_DEVICE_OUTPUT) return true;
+      output->push_back(std::move(*r));
+      *r = Reply();
+    }
   }
   Reply call(const Bytes& b) {
     Reply r;

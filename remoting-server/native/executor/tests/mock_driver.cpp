@@ -1,8 +1,10 @@
 // A test double of the NVIDIA driver (libcuda.so.1) so the executor's CUDA backend runs in CI without a
-// GPU: one "Mock GPU" device, host memory behind device addresses, synchronous streams, and one
-// kernel, `avec_fill(unsigned *p, unsigned n, unsigned value)`, which the mock executes on host memory
-// so tests can check parameter marshalling end to end. An out-of-range `p` makes the launch fail with
-// CUDA_ERROR_ILLEGAL_ADDRESS and poisons the context, as a real fault would.
+// GPU: one "Mock GPU" device, host memory behind device addresses, synchronous streams, and two
+// kernels. `avec_fill(unsigned *p, unsigned n, unsigned value)` runs on host memory so tests can check
+// parameter marshalling end to end; an out-of-range `p` makes the launch fail with
+// CUDA_ERROR_ILLEGAL_ADDRESS and poisons the context, as a real fault would. `avec_print(unsigned value)`
+// is device printf: each of its threads prints "avec_print <value>\n" into a buffer that synchronizations
+// and module unloads write to stdout with stdio and no fflush, as the driver does.
 // Built twice: as build/native/mock-driver/libcuda.so.1, and with MOCK_SHIM_MARKER (exports
 // cuAvecShimVersion) as build/native/mock-shim/libcuda.so.1, which the executor must refuse.
 // At every primary-context release it prints one line to stderr: mock_driver_release live_allocs=N
@@ -39,6 +41,7 @@ std::set<CUstream> streams;
 std::map<CUevent, Event> events;
 std::set<void*> modules;  // CUmodule and CUlibrary objects
 std::map<std::string, Func*> funcs;
+std::string printed;  // avec_print's output not yet written to stdout
 CUdeviceptr next_addr = 0x500000000000ull;
 size_t total_mem = 1ull << 30, used_mem = 0;
 
@@ -118,10 +121,16 @@ CUresult m_cuCtxDestroy(CUcontext c) {
   return CUDA_SUCCESS;
 }
 CUresult m_cuCtxSetCurrent(CUcontext c) { std::lock_guard<std::mutex> l(mu); current = c; return CUDA_SUCCESS; }
+// The driver writes device printf to the process's stdout through stdio, and does not flush it.
+void flush_printed() {
+  if (printed.empty()) return;
+  printf("%s", printed.c_str());
+  printed.clear();
+}
 // MOCK_HANG_SYNC=1: synchronisation never returns (a kernel that never ends)
 CUresult m_cuCtxSynchronize() {
   if (getenv("MOCK_HANG_SYNC")) for (;;) pause();
-  GUARD(); NEED_CTX(); return CUDA_SUCCESS;
+  GUARD(); NEED_CTX(); flush_printed(); return CUDA_SUCCESS;
 }
 CUresult m_cuCtxSetLimit(CUlimit, size_t) { GUARD(); NEED_CTX(); return CUDA_SUCCESS; }
 CUresult m_cuCtxGetLimit(size_t* v, CUlimit) { GUARD(); NEED_CTX(); *v = 1024; return CUDA_SUCCESS; }
@@ -239,7 +248,12 @@ CUresult m_cuMemcpy2DAsync(const CUDA_MEMCPY2D* c, CUstream) { GUARD(); NEED_CTX
 bool stream_ok(CUstream s) { return s == nullptr || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD || streams.count(s); }
 CUresult m_cuStreamCreateWithPriority(CUstream* s, unsigned, int) { GUARD(); NEED_CTX(); *s = (CUstream) new char; streams.insert(*s); return CUDA_SUCCESS; }
 CUresult m_cuStreamDestroy(CUstream s) { GUARD(); if (!streams.erase(s)) return CUDA_ERROR_INVALID_HANDLE; delete (char*)s; return CUDA_SUCCESS; }
-CUresult m_cuStreamSynchronize(CUstream s) { GUARD(); return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
+CUresult m_cuStreamSynchronize(CUstream s) {
+  GUARD();
+  if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+  flush_printed();
+  return CUDA_SUCCESS;
+}
 CUresult m_cuStreamQuery(CUstream s) { GUARD(); return stream_ok(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
 CUresult m_cuStreamWaitEvent(CUstream s, CUevent e, unsigned) { GUARD(); return stream_ok(s) && events.count(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; }
 CUresult m_cuEventCreate(CUevent* e, unsigned f) { GUARD(); NEED_CTX(); *e = (CUevent) new char; events[*e].flags = f; return CUDA_SUCCESS; }
@@ -272,14 +286,21 @@ CUresult m_cuEventElapsedTime(float* ms, CUevent a, CUevent b) {
 
 void drop_globals(void* m);
 Func* func_named(const char* name, bool kernel) {
-  if (strcmp(name, "avec_fill") != 0) return nullptr;
+  if (strcmp(name, "avec_fill") != 0 && strcmp(name, "avec_print") != 0) return nullptr;
   std::string key = std::string(kernel ? "k:" : "f:") + name;
   Func*& f = funcs[key];
   if (!f) f = new Func{name, kernel};
   return f;
 }
 CUresult m_cuModuleLoadData(CUmodule* m, const void* img) { GUARD(); NEED_CTX(); if (!img) return CUDA_ERROR_INVALID_IMAGE; *m = (CUmodule) new char; modules.insert(*m); return CUDA_SUCCESS; }
-CUresult m_cuModuleUnload(CUmodule m) { GUARD(); if (!modules.erase(m)) return CUDA_ERROR_INVALID_HANDLE; drop_globals(m); delete (char*)m; return CUDA_SUCCESS; }
+CUresult m_cuModuleUnload(CUmodule m) {
+  GUARD();
+  if (!modules.erase(m)) return CUDA_ERROR_INVALID_HANDLE;
+  flush_printed();
+  drop_globals(m);
+  delete (char*)m;
+  return CUDA_SUCCESS;
+}
 CUresult m_cuModuleGetFunction(CUfunction* f, CUmodule m, const char* n) {
   GUARD(); NEED_CTX();
   if (!modules.count(m)) return CUDA_ERROR_INVALID_HANDLE;
@@ -331,16 +352,17 @@ CUresult m_cuFuncSetAttribute(CUfunction, CUfunction_attribute, int) { GUARD(); 
 CUresult m_cuKernelSetAttribute(CUfunction_attribute, int, CUkernel, CUdevice) { GUARD(); return CUDA_SUCCESS; }
 CUresult m_cuFuncSetCacheConfig(CUfunction, CUfunc_cache) { GUARD(); return CUDA_SUCCESS; }
 CUresult m_cuKernelSetCacheConfig(CUkernel, CUfunc_cache, CUdevice) { GUARD(); return CUDA_SUCCESS; }
-// avec_fill(unsigned *p, unsigned n, unsigned value): offsets 0, 8, 12
-CUresult param_info(size_t i, size_t* off, size_t* sz) {
+// avec_fill(unsigned *p, unsigned n, unsigned value): offsets 0, 8, 12; avec_print(unsigned value): 0
+CUresult param_info(const Func* f, size_t i, size_t* off, size_t* sz) {
   static const size_t offs[] = {0, 8, 12}, sizes[] = {8, 4, 4};
-  if (i >= 3) return CUDA_ERROR_INVALID_VALUE;
-  *off = offs[i];
-  *sz = sizes[i];
+  bool print = f && f->name == "avec_print";
+  if (i >= (print ? 1u : 3u)) return CUDA_ERROR_INVALID_VALUE;
+  *off = print ? 0 : offs[i];
+  *sz = print ? 4 : sizes[i];
   return CUDA_SUCCESS;
 }
-CUresult m_cuFuncGetParamInfo(CUfunction, size_t i, size_t* o, size_t* s) { GUARD(); return param_info(i, o, s); }
-CUresult m_cuKernelGetParamInfo(CUkernel, size_t i, size_t* o, size_t* s) { GUARD(); return param_info(i, o, s); }
+CUresult m_cuFuncGetParamInfo(CUfunction f, size_t i, size_t* o, size_t* s) { GUARD(); return param_info((Func*)f, i, o, s); }
+CUresult m_cuKernelGetParamInfo(CUkernel k, size_t i, size_t* o, size_t* s) { GUARD(); return param_info((Func*)k, i, o, s); }
 CUresult m_cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* n, CUfunction, int, size_t, unsigned) { GUARD(); *n = 8; return CUDA_SUCCESS; }
 CUresult m_cuOccupancyAvailableDynamicSMemPerBlock(size_t* s, CUfunction, int, int) { GUARD(); *s = 48 * 1024; return CUDA_SUCCESS; }
 CUresult m_cuOccupancyMaxPotentialBlockSizeWithFlags(int* g, int* b, CUfunction, CUoccupancyB2DSize, size_t, int, unsigned) { GUARD(); *g = 264; *b = 1024; return CUDA_SUCCESS; }
@@ -356,10 +378,20 @@ CUresult m_cuOccupancyMaxActiveClusters(int* n, CUfunction, const CUlaunchConfig
   *n = (int)(132 * 8 / cluster);
   return CUDA_SUCCESS;
 }
-CUresult run_fill(CUfunction f, void** params, void** extra) {
+// `threads` threads of avec_print, each printing its line
+CUresult run_print(void** params, unsigned long long threads) {
+  unsigned value;
+  memcpy(&value, params[0], 4);
+  char line[32];
+  int n = snprintf(line, sizeof line, "avec_print %u\n", value);
+  for (unsigned long long t = 0; t < threads; t++) printed.append(line, (size_t)n);
+  return CUDA_SUCCESS;
+}
+CUresult run_kernel(CUfunction f, void** params, void** extra, unsigned long long threads) {
   Func* fn = (Func*)f;
-  if (!fn || fn->name != "avec_fill") return CUDA_ERROR_INVALID_HANDLE;
+  if (!fn || (fn->name != "avec_fill" && fn->name != "avec_print")) return CUDA_ERROR_INVALID_HANDLE;
   if (!params || extra) return CUDA_ERROR_INVALID_VALUE;
+  if (fn->name == "avec_print") return run_print(params, threads);
   CUdeviceptr p;
   unsigned n, value;
   memcpy(&p, params[0], 8);
@@ -370,10 +402,14 @@ CUresult run_fill(CUfunction f, void** params, void** extra) {
   for (unsigned i = 0; i < n; i++) memcpy(h + 4 * (size_t)i, &value, 4);
   return CUDA_SUCCESS;
 }
-CUresult m_cuLaunchKernel(CUfunction f, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream s, void** p, void** e) {
+unsigned long long threads(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz) {
+  return (unsigned long long)gx * gy * gz * bx * by * bz;
+}
+CUresult m_cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                          unsigned, CUstream s, void** p, void** e) {
   GUARD(); NEED_CTX();
   if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
-  return run_fill(f, p, e);
+  return run_kernel(f, p, e, threads(gx, gy, gz, bx, by, bz));
 }
 CUresult m_cuLaunchKernelEx(const CUlaunchConfig* c, CUfunction f, void** p, void** e) {
   GUARD(); NEED_CTX();
@@ -385,11 +421,12 @@ CUresult m_cuLaunchKernelEx(const CUlaunchConfig* c, CUfunction f, void** p, voi
     if (c->attrs[i].id == CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT &&
         !(events[c->attrs[i].value.launchCompletionEvent.event].flags & CU_EVENT_DISABLE_TIMING))
       return CUDA_ERROR_NOT_SUPPORTED;
-  return run_fill(f, p, e);
+  return run_kernel(f, p, e, threads(c->gridDimX, c->gridDimY, c->gridDimZ, c->blockDimX, c->blockDimY, c->blockDimZ));
 }
-CUresult m_cuLaunchCooperativeKernel(CUfunction f, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void** p) {
+CUresult m_cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                                     unsigned bz, unsigned, CUstream, void** p) {
   GUARD(); NEED_CTX();
-  return run_fill(f, p, nullptr);
+  return run_kernel(f, p, nullptr, threads(gx, gy, gz, bx, by, bz));
 }
 CUresult m_cuGetErrorName(CUresult, const char** s) { *s = "CUDA_ERROR_MOCK"; return CUDA_SUCCESS; }
 

@@ -1,6 +1,8 @@
 // Unit tests: frame decoder, allocation table, limits, deferred/sticky errors, SHA-256 (incl. agreement
 // with the shim's implementation), tickets (shared vectors), image symbol lookup, module store, and
 // in-process sessions on the emulated device. Usage: unit-tests TESTS_DIR [filter]
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include "alloc_table.h"
 #include "check.h"
 #include "conn.h"
+#include "device_output.h"
 #include "errors.h"
 #include "fd_share.h"
 #include "frame.h"
@@ -884,6 +887,70 @@ TEST(session_mirror_zero_now) {
   CHECK(strcmp(opcode_name(AVEC_OP_MIRROR_ZERO_NOW), "MIRROR_ZERO_NOW") == 0);
 }
 
+// DEVICE_OUTPUT (180) goes from server to client only: from a client the decoder refuses it as an unknown
+// opcode, and the session ends on it. A session that may not take over its process's stdout (sessions run
+// inside a test or a fuzzer: SessionOptions::device_output false) does not offer the feature.
+TEST(session_device_output_opcode_and_negotiation) {
+  FrameView v;
+  Bytes text;
+  put(&text, avec_reply_hdr{0, 0});
+  put(&text, "hi\n", 3);
+  CHECK(dec(frame(AVEC_OP_DEVICE_OUTPUT, text, 2), &v) == Decode::bad);
+  CHECK(v.error && strcmp(v.error, "unknown opcode") == 0);
+  CHECK(dec(frame(AVEC_OP_DEVICE_OUTPUT, text, 2, 1, AVEC_F_REPLY), &v) == Decode::bad);
+  CHECK_EQ(frame_fixed_size(AVEC_OP_DEVICE_OUTPUT), -1L);
+  CHECK(strcmp(opcode_name(AVEC_OP_DEVICE_OUTPUT), "DEVICE_OUTPUT") == 0);
+  Run r = run_session(cat({hello(AVEC_HELLO_DEVICE_OUTPUT), frame(AVEC_OP_DEVICE_OUTPUT, text, 2), frame(AVEC_OP_PING, {}, 3)}));
+  CHECK(r.end == SessionEnd::bad_frame);
+  CHECK_EQ(r.replies.size(), 2u);
+  if (r.replies.size() != 2) return;
+  CHECK_EQ(r.replies[0].status(), 0u);
+  CHECK(!(r.replies[0].as<avec_hello_reply>().features & AVEC_FEATURE_DEVICE_OUTPUT));
+  CHECK_EQ(r.replies[1].status(), AVEC_STATUS_BAD_FRAME);
+  CHECK_EQ(r.replies[1].hdr.request_id, 2u);
+}
+
+// The capture itself: stdio's buffer is flushed before a take; a writer that prints far more than the pipe
+// holds, with nobody taking, is not held up (the drain thread reads); past the cap the rest is dropped and
+// counted; stop() puts stdout back and returns what was never taken.
+TEST(device_output_capture) {
+  struct stat before, after;
+  fstat(STDOUT_FILENO, &before);
+  DeviceOutput out(1 << 20);
+  CHECK(out.start());
+  printf("through stdio ");  // not flushed: take() must
+  std::string first;
+  bool got = out.take(&first);
+  // 3 MiB into a 1 MiB pipe, non-blocking so that a writer nobody drains gives up instead of hanging here
+  std::string big(3 << 20, 'x');
+  int fl = fcntl(STDOUT_FILENO, F_GETFL);
+  fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK);
+  size_t off = 0;
+  for (int waits = 0; off < big.size() && waits < 5000;) {
+    ssize_t n = write(STDOUT_FILENO, big.data() + off, big.size() - off);
+    if (n > 0) {
+      off += (size_t)n;
+    } else {
+      waits++;
+      usleep(1000);
+    }
+  }
+  fcntl(STDOUT_FILENO, F_SETFL, fl);
+  std::string held, none;
+  bool got_held = out.take(&held);
+  bool got_none = out.take(&none);
+  printf("left");
+  uint64_t unsent = out.stop();
+  CHECK(got && first == "through stdio ");
+  CHECK_EQ(off, big.size());
+  CHECK(got_held && held == std::string(1 << 20, 'x'));
+  CHECK_EQ(out.dropped(), (uint64_t)(2 << 20));
+  CHECK(!got_none && none.empty());
+  CHECK_EQ(unsent, 4u);
+  CHECK(!out.active());
+  CHECK(fstat(STDOUT_FILENO, &after) == 0 && after.st_ino == before.st_ino && after.st_dev == before.st_dev);
+}
+
 // How long a session's read spins before it sleeps: about as long as the client's last real pause (a
 // quarter more), at least 50 us, at most --read-spin-us; after a longer pause only the 50 us base.
 TEST(read_spin_window_follows_the_clients_pause) {
@@ -1499,5 +1566,6 @@ TEST(session_2d_and_memset) {
 int main(int argc, char** argv) {
   if (argc > 1) g_dir = argv[1];
   log_set_level(LogLevel::off);
+  signal(SIGPIPE, SIG_IGN);  // a write to a closed pipe or socket is a failed check, not the end of the run
   return avectest::run_all(argc > 2 ? argv[2] : nullptr);
 }
