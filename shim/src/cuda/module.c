@@ -140,9 +140,14 @@ static int in_loaded_object(const void *p, size_t n) {
   return q.found;
 }
 
+/* A module goes into the current context. A library belongs to no context (the driver loads it without
+ * one: cudart does, when a program's first CUDA call is a kernel launch): with none current it is kept here
+ * and loaded on the server at its first use, as after a context reset (avec_module_refresh). */
 static CUresult load(struct CUmod_st **out, const void *image, uint32_t kind) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready();
   if (r) return r;
+  int later = !avec_ctx_current();
+  if (later && kind != AVEC_MODULE_KIND_LIBRARY) return CUDA_ERROR_INVALID_CONTEXT;
   if (!out || !image) return CUDA_ERROR_INVALID_VALUE;
   const void *start;
   size_t size = avec_image_size(image, &start);
@@ -159,19 +164,19 @@ static CUresult load(struct CUmod_st **out, const void *image, uint32_t kind) {
   m->magic = AVEC_MAGIC_MODULE;
   m->handle = avec_new_handle();
   m->kind = kind;
-  m->generation = generation_now();
+  m->generation = generation_now() - (uint32_t)later; /* not the current generation: loaded at first use */
   m->image = copy;
   m->size = size;
   pthread_mutex_init(&m->lock, NULL);
   avec_sha256_once(copy, size, m->hash);
   avec_module_load a = {m->handle, kind, {0}, size};
   memcpy(a.hash, m->hash, 32);
-  if (size <= EAGER_IMAGE_MAX && !sent_before(m->hash)) r = post_image(m->hash, copy, size);
-  if (!r) r = avec_post(AVEC_OP_MODULE_LOAD, 0, &a, sizeof a, NULL, 0);
+  if (!later && size <= EAGER_IMAGE_MAX && !sent_before(m->hash)) r = post_image(m->hash, copy, size);
+  if (!r && !later) r = avec_post(AVEC_OP_MODULE_LOAD, 0, &a, sizeof a, NULL, 0);
   if (r) { if (m->owned) free(copy); free(m); return r; }
   modules_add(m);
-  LOG_DEBUG("%s %u loaded by hash (%zu bytes, %s)", kind ? "library" : "module", m->handle, size,
-            m->owned ? "copied" : "in place");
+  LOG_DEBUG("%s %u loaded by hash (%zu bytes, %s%s)", kind ? "library" : "module", m->handle, size,
+            m->owned ? "copied" : "in place", later ? "; no context yet: on the server at first use" : "");
   *out = m;
   return CUDA_SUCCESS;
 }
@@ -183,6 +188,8 @@ static CUresult unload(struct CUmod_st *m) {
   if (r == CUDA_ERROR_NOT_INITIALIZED) return r;
   if (!avec_module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
   avec_handle a = {m->handle, 0};
+  /* a library not loaded in this generation (never used, or dropped by a reset) is not on the server */
+  int on_server = m->kind != AVEC_MODULE_KIND_LIBRARY || m->generation == generation_now();
   m->magic = 0;
   modules_remove(m);
   if (m->owned) free(m->image);
@@ -197,7 +204,7 @@ static CUresult unload(struct CUmod_st *m) {
       avec_ranges_remove(&avec_device_ranges, g->dptr, NULL);
     if (g->managed) avec_mapped_release(g->dptr); /* its device side goes with the module */
   }
-  return avec_post(AVEC_OP_MODULE_UNLOAD, 0, &a, sizeof a, NULL, 0);
+  return on_server ? avec_post(AVEC_OP_MODULE_UNLOAD, 0, &a, sizeof a, NULL, 0) : CUDA_SUCCESS;
 }
 
 static CUresult read_file(const char *fname, void **out) {
@@ -304,55 +311,78 @@ static CUresult symbol_call(uint16_t op, struct CUmod_st *m, uint32_t handle, ui
   return r;
 }
 
+/* Asks the server for function `name` of M under a new handle and takes its attributes and parameter layout. */
+static CUresult fetch_function(struct CUfunc_st *f, struct CUmod_st *m) {
+  size_t cap = sizeof(avec_function_info) + AVEC_MAX_PARAMS * sizeof(avec_param_info);
+  avec_function_info *rep = malloc(cap);
+  if (!rep) return CUDA_ERROR_OUT_OF_MEMORY;
+  uint32_t handle = avec_new_handle();
+  CUresult r = symbol_call(AVEC_OP_GET_FUNCTION, m, handle, f->kind, f->name, rep, cap);
+  int unknown = r == CUDA_SUCCESS && rep->num_params == AVEC_PARAMS_UNKNOWN;
+  if (unknown) rep->num_params = 0;
+  if (r == CUDA_SUCCESS && rep->num_params > AVEC_MAX_PARAMS) r = CUDA_ERROR_INVALID_VALUE;
+  avec_param *params = r ? NULL : calloc(rep->num_params ? rep->num_params : 1, sizeof *params);
+  if (!r && !params) r = CUDA_ERROR_OUT_OF_MEMORY;
+  if (r) {
+    LOG_DEBUG("get function %s: error %d", f->name, (int)r);
+    free(rep);
+    return r;
+  }
+  const avec_param_info *pi = (const avec_param_info *)(rep + 1);
+  uint32_t end = 0;
+  for (uint32_t i = 0; i < rep->num_params; i++) {
+    params[i].offset = pi[i].offset;
+    params[i].size = pi[i].size;
+    if (pi[i].offset + pi[i].size > end) end = pi[i].offset + pi[i].size;
+  }
+  free(f->params);
+  f->params = params;
+  f->num_params = rep->num_params;
+  f->param_bytes = end;
+  f->params_unknown = unknown;
+  memcpy(f->attrs, rep->attrs, sizeof f->attrs);
+  f->handle = handle;
+  f->fetched = 1;
+  __atomic_store_n(&f->generation, m->generation, __ATOMIC_RELEASE);
+  free(rep);
+  LOG_DEBUG("function %s -> handle %u, %u params (%u bytes)", f->name, f->handle, f->num_params, f->param_bytes);
+  return CUDA_SUCCESS;
+}
+
 CUresult avec_get_function(struct CUfunc_st **out, struct CUmod_st *m, const char *name, uint32_t kind) {
-  CUresult r = avec_ctx_require(NULL);
+  CUresult r = avec_ready();
   if (r) return r;
+  /* a library's kernel needs no context (cudart takes one before its first launch makes the context): with
+   * none current it is fetched at its first use, like the library itself */
+  int later = !avec_ctx_current();
+  if (later && kind != AVEC_SYMBOL_KERNEL) return CUDA_ERROR_INVALID_CONTEXT;
   if (!out || !name) return CUDA_ERROR_INVALID_VALUE;
   if (!avec_module_valid(m)) return CUDA_ERROR_INVALID_HANDLE;
-  if ((r = avec_module_refresh(m))) return r;
+  if (later && m->kind != AVEC_MODULE_KIND_LIBRARY) return CUDA_ERROR_INVALID_CONTEXT;
+  if (!later && (r = avec_module_refresh(m))) return r;
   pthread_mutex_lock(&m->lock);
   for (struct CUfunc_st *f = m->funcs; f; f = f->next)
     if (f->kind == kind && !strcmp(f->name, name)) {
       pthread_mutex_unlock(&m->lock);
       *out = f;
-      return avec_func_refresh(f);
+      return later ? CUDA_SUCCESS : avec_func_refresh(f);
     }
   pthread_mutex_unlock(&m->lock);
+  if (strlen(name) > AVEC_MAX_NAME) return CUDA_ERROR_INVALID_VALUE;
   struct CUfunc_st *f = calloc(1, sizeof(struct CUkern_st));
-  size_t cap = sizeof(avec_function_info) + AVEC_MAX_PARAMS * sizeof(avec_param_info);
-  avec_function_info *rep = malloc(cap);
-  if (!f || !rep) { free(f); free(rep); return CUDA_ERROR_OUT_OF_MEMORY; }
-  f->handle = avec_new_handle();
-  r = symbol_call(AVEC_OP_GET_FUNCTION, m, f->handle, kind, name, rep, cap);
-  int unknown = r == CUDA_SUCCESS && rep->num_params == AVEC_PARAMS_UNKNOWN;
-  if (unknown) rep->num_params = 0;
-  if (r == CUDA_SUCCESS && rep->num_params > AVEC_MAX_PARAMS) r = CUDA_ERROR_INVALID_VALUE;
-  if (r) {
-    LOG_DEBUG("get function %s: error %d", name, (int)r);
-    free(f); free(rep);
-    return r;
-  }
+  char *copy = strdup(name);
+  if (!f || !copy) { free(f); free(copy); return CUDA_ERROR_OUT_OF_MEMORY; }
   f->kind = kind;
   f->module = m;
-  f->generation = m->generation;
-  f->name = strdup(name);
-  memcpy(f->attrs, rep->attrs, sizeof f->attrs);
-  f->num_params = rep->num_params;
-  f->params_unknown = unknown;
-  f->params = calloc(rep->num_params ? rep->num_params : 1, sizeof *f->params);
-  const avec_param_info *pi = (const avec_param_info *)(rep + 1);
-  for (uint32_t i = 0; i < rep->num_params; i++) {
-    f->params[i].offset = pi[i].offset;
-    f->params[i].size = pi[i].size;
-    if (pi[i].offset + pi[i].size > f->param_bytes) f->param_bytes = pi[i].offset + pi[i].size;
-  }
-  free(rep);
+  f->name = copy;
+  f->generation = m->generation - 1; /* not fetched yet */
+  if (!later && (r = fetch_function(f, m))) { free(copy); free(f); return r; }
+  if (later) LOG_DEBUG("kernel %s: no context yet, fetched at its first use", name);
   f->magic = AVEC_MAGIC_FUNC;
   pthread_mutex_lock(&m->lock);
   f->next = m->funcs;
   m->funcs = f;
   pthread_mutex_unlock(&m->lock);
-  LOG_DEBUG("function %s -> handle %u, %u params (%u bytes)", name, f->handle, f->num_params, f->param_bytes);
   *out = f;
   return CUDA_SUCCESS;
 }
@@ -489,23 +519,17 @@ void avec_modules_after_reset(void) {
   pthread_mutex_unlock(&modules_lock);
 }
 
-/* A kernel of a library loaded again after a reset gets a fresh handle from the server (same name). */
+/* A kernel of a library loaded again after a reset gets a fresh handle from the server (same name); one taken
+ * with no context current is fetched now. */
 CUresult avec_func_refresh(struct CUfunc_st *f) {
   struct CUmod_st *m = f->module;
   if (m->kind != AVEC_MODULE_KIND_LIBRARY) return CUDA_SUCCESS;
-  if (__atomic_load_n(&f->generation, __ATOMIC_ACQUIRE) == generation_now()) return CUDA_SUCCESS;
-  CUresult r = avec_module_refresh(m);
+  if (__atomic_load_n(&f->generation, __ATOMIC_ACQUIRE) == generation_now() && f->fetched) return CUDA_SUCCESS;
+  CUresult r = avec_ctx_require(NULL);
+  if (!r) r = avec_module_refresh(m);
   if (r) return r;
-  size_t cap = sizeof(avec_function_info) + AVEC_MAX_PARAMS * sizeof(avec_param_info);
-  avec_function_info *rep = malloc(cap);
-  if (!rep) return CUDA_ERROR_OUT_OF_MEMORY;
-  uint32_t handle = avec_new_handle();
-  r = symbol_call(AVEC_OP_GET_FUNCTION, m, handle, f->kind, f->name, rep, cap);
-  if (!r) {
-    LOG_DEBUG("kernel %s fetched again as %u after a context reset", f->name, handle);
-    f->handle = handle;
-    __atomic_store_n(&f->generation, m->generation, __ATOMIC_RELEASE);
-  }
-  free(rep);
+  pthread_mutex_lock(&m->lock);
+  if (f->generation != m->generation || !f->fetched) r = fetch_function(f, m);
+  pthread_mutex_unlock(&m->lock);
   return r;
 }

@@ -255,6 +255,8 @@ struct CUfunc_st {
   uint32_t param_bytes;   /* end of the last parameter */
   uint32_t generation;    /* module generation the handle belongs to (see avec_func_refresh) */
   int params_unknown;     /* server could not tell the layout (AVEC_PARAMS_UNKNOWN): launches carry none */
+  int fetched;            /* attrs and params came from the server (a kernel of a library taken with no
+                           * context current is fetched at its first use) */
   struct CUfunc_st *next; /* in the module's list */
 };
 struct CUkern_st { struct CUfunc_st f; };

@@ -25,8 +25,17 @@ __global__ void saxpy(float *y, const float *x, float a, int n) {
 int main() {
   const char *lim = getenv("AVEC_TEST_LIMIT");
   size_t limit = lim ? strtoull(lim, nullptr, 10) : 268435456ull;
+  // A launch as the program's first CUDA call: cudart loads its library and takes the kernel before any
+  // context is current (the driver allows both; the shim once refused them, and cudart then reported
+  // cudaErrorDeviceUninitialized). Accepted, then refused by the emulated device at the synchronize.
+  saxpy<<<1, 32>>>(nullptr, nullptr, 1.0f, 0);
+  cudaError_t first = cudaGetLastError();
+  if (first != cudaSuccess) fprintf(stderr, "first launch: %d %s\n", (int)first, cudaGetErrorString(first));
+  CHECK(first == cudaSuccess);
+  CHECK(cudaDeviceSynchronize() == cudaErrorNotSupported);
+  cudaGetLastError();
   int n = 0;
-  CHECK(cudaGetDeviceCount(&n) == cudaSuccess);  // runtime init: export tables, integrity digest
+  CHECK(cudaGetDeviceCount(&n) == cudaSuccess);  // export tables, integrity digest
   CHECK(n == 1);
   cudaDeviceProp p;
   CHECK(cudaGetDeviceProperties(&p, 0) == cudaSuccess);

@@ -797,6 +797,36 @@ static void test_fork(void) {
   OK(cuMemFree(p));
 }
 
+/* A library and its kernels belong to no context: cudart loads its library and takes the kernel before the
+ * first launch makes the primary context current. The server gets them at their first use. */
+static void test_library_before_context(CUcontext primary, const char *fatbin) {
+  CASE("a library and its kernels need no current context");
+  size_t n = 0;
+  uint8_t *image = read_file(fatbin, &n);
+  CHECK(image != NULL);
+  if (!image) return;
+  CUlibrary lib = NULL, unused = NULL;
+  CUkernel k = NULL;
+  OK(cuLibraryLoadData(&lib, image, NULL, NULL, 0, NULL, NULL, 0));
+  OK(cuLibraryLoadData(&unused, image, NULL, NULL, 0, NULL, NULL, 0));
+  OK(cuLibraryGetKernel(&k, lib, "scale"));
+  CUmodule mod = NULL;
+  CHECK_EQ(cuModuleLoadData(&mod, image), CUDA_ERROR_INVALID_CONTEXT); /* a module goes into a context */
+  CHECK_EQ(cuModuleGetFunction(&(CUfunction){0}, (CUmodule)lib, "scale"), CUDA_ERROR_INVALID_CONTEXT);
+  OK(cuCtxSetCurrent(primary));
+  int kmax = 0;
+  OK(cuKernelGetAttribute(&kmax, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, k, 0)); /* fetched now */
+  CHECK(kmax > 0);
+  CUkernel again = NULL;
+  OK(cuLibraryGetKernel(&again, lib, "scale"));
+  CHECK(again == k);
+  OK(cuLibraryUnload(unused)); /* never used: the server never had it */
+  OK(cuCtxSynchronize());      /* and nothing was deferred */
+  OK(cuLibraryUnload(lib));
+  OK(cuCtxSynchronize());
+  free(image);
+}
+
 static int run_main(const char *fatbin, const char *libdir) {
   CASE("init");
   CHECK_EQ(cuDeviceGetCount(&(int){0}), CUDA_ERROR_NOT_INITIALIZED);
@@ -804,7 +834,7 @@ static int run_main(const char *fatbin, const char *libdir) {
   CUcontext primary = NULL;
   OK(cuDevicePrimaryCtxRetain(&primary, 0));
   CHECK_EQ(cuMemAlloc(&(CUdeviceptr){0}, 16), CUDA_ERROR_INVALID_CONTEXT); /* nothing current yet */
-  OK(cuCtxSetCurrent(primary));
+  test_library_before_context(primary, fatbin);
   test_device();
   test_context(primary);
   test_memory();
