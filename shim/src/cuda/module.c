@@ -268,6 +268,7 @@ AVEC_API CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode) {
 CUresult avec_module_refresh(struct CUmod_st *m) {
   uint32_t gen = generation_now();
   if (m->kind != AVEC_MODULE_KIND_LIBRARY || __atomic_load_n(&m->generation, __ATOMIC_ACQUIRE) == gen) return 0;
+  if (!avec_ctx_current()) return CUDA_ERROR_INVALID_CONTEXT; /* the server loads it into the current context */
   pthread_mutex_lock(&m->lock);
   CUresult r = CUDA_SUCCESS;
   if (m->generation != gen) {
