@@ -161,7 +161,7 @@ AVEC_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfun
   struct CUfunc_st *fn = avec_func_from(f);
   if (!pi || (unsigned)attrib >= AVEC_FUNC_ATTR_SLOTS) return CUDA_ERROR_INVALID_VALUE;
   if (!fn) return CUDA_ERROR_INVALID_HANDLE;
-  CUresult r = fn->fetched ? CUDA_SUCCESS : avec_func_refresh(fn); /* a kernel taken before any context */
+  CUresult r = avec_func_described(fn);
   if (r) return r;
   *pi = fn->attrs[attrib];
   return CUDA_SUCCESS;
@@ -212,7 +212,7 @@ AVEC_API CUresult cuKernelGetName(const char **name, CUkernel k) { return cuFunc
 AVEC_API CUresult cuFuncGetParamInfo(CUfunction f, size_t index, size_t *offset, size_t *size) {
   struct CUfunc_st *fn = avec_func_from(f);
   if (!fn) return CUDA_ERROR_INVALID_HANDLE;
-  CUresult r = fn->fetched ? CUDA_SUCCESS : avec_func_refresh(fn);
+  CUresult r = avec_func_described(fn);
   if (r) return r;
   if (fn->params_unknown) return CUDA_ERROR_NOT_SUPPORTED;
   if (index >= fn->num_params) return CUDA_ERROR_INVALID_VALUE;

@@ -343,7 +343,6 @@ static CUresult fetch_function(struct CUfunc_st *f, struct CUmod_st *m) {
   f->params_unknown = unknown;
   memcpy(f->attrs, rep->attrs, sizeof f->attrs);
   f->handle = handle;
-  f->fetched = 1;
   __atomic_store_n(&f->generation, m->generation, __ATOMIC_RELEASE);
   free(rep);
   LOG_DEBUG("function %s -> handle %u, %u params (%u bytes)", f->name, f->handle, f->num_params, f->param_bytes);
@@ -376,7 +375,7 @@ CUresult avec_get_function(struct CUfunc_st **out, struct CUmod_st *m, const cha
   f->kind = kind;
   f->module = m;
   f->name = copy;
-  f->generation = m->generation - 1; /* not fetched yet */
+  f->generation = m->generation - 1; /* not fetched yet (generations only grow: it never matches again) */
   if (!later && (r = fetch_function(f, m))) { free(copy); free(f); return r; }
   if (later) LOG_DEBUG("kernel %s: no context yet, fetched at its first use", name);
   f->magic = AVEC_MAGIC_FUNC;
@@ -525,12 +524,12 @@ void avec_modules_after_reset(void) {
 CUresult avec_func_refresh(struct CUfunc_st *f) {
   struct CUmod_st *m = f->module;
   if (m->kind != AVEC_MODULE_KIND_LIBRARY) return CUDA_SUCCESS;
-  if (__atomic_load_n(&f->generation, __ATOMIC_ACQUIRE) == generation_now() && f->fetched) return CUDA_SUCCESS;
+  if (__atomic_load_n(&f->generation, __ATOMIC_ACQUIRE) == generation_now()) return CUDA_SUCCESS;
   CUresult r = avec_ctx_require(NULL);
   if (!r) r = avec_module_refresh(m);
   if (r) return r;
   pthread_mutex_lock(&m->lock);
-  if (f->generation != m->generation || !f->fetched) r = fetch_function(f, m);
+  if (f->generation != m->generation) r = fetch_function(f, m);
   pthread_mutex_unlock(&m->lock);
   return r;
 }

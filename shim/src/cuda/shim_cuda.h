@@ -255,8 +255,6 @@ struct CUfunc_st {
   uint32_t param_bytes;   /* end of the last parameter */
   uint32_t generation;    /* module generation the handle belongs to (see avec_func_refresh) */
   int params_unknown;     /* server could not tell the layout (AVEC_PARAMS_UNKNOWN): launches carry none */
-  int fetched;            /* attrs and params came from the server (a kernel of a library taken with no
-                           * context current is fetched at its first use) */
   struct CUfunc_st *next; /* in the module's list */
 };
 struct CUkern_st { struct CUfunc_st f; };
@@ -311,6 +309,11 @@ int avec_module_known(const void *p);
 /* Forget cached occupancy answers: something that changes a function's resources was set. */
 void avec_occupancy_invalidate(void);
 CUresult avec_func_refresh(struct CUfunc_st *f);
+/* attrs and params are the server's once it described the function (params is set then); a kernel of a
+ * library taken with no context current is described at its first use */
+static inline CUresult avec_func_described(struct CUfunc_st *f) {
+  return f->params ? CUDA_SUCCESS : avec_func_refresh(f);
+}
 
 /* ---- launches ------------------------------------------------------------------------------------- */
 /* Packs `void **args` at the function's parameter offsets. Returns bytes used or -1. */
